@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+
+@dataclass
+class SequenceLayout:
+    """Where one packed sequence sits in the flat batch and how its tokens may attend.
+
+    ``query_len is None``: a plain causal sequence. Otherwise an MIS sequence
+    ``query D item_1 D ... item_N D`` with ``item_lens`` [N] (DESIGN.md §4).
+    """
+
+    start: int  # first row in the flat batch
+    length: int
+    query_len: Optional[int] = None
+    item_lens: Optional[torch.Tensor] = None  # [N] long, CPU
+
+
+class AttentionBackend:
+    """Prefill-only attention over a packed batch: flat q/k/v rows, no padding between sequences."""
+
+    name = "base"
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
+        self.dtype = dtype
+
+    def build_metadata(self, layouts: list[SequenceLayout], num_tokens: int) -> Any:
+        """Once per batch, shared by every layer."""
+        raise NotImplementedError
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
+        raise NotImplementedError

@@ -1,0 +1,64 @@
+"""Rotary position embedding for flat (packed) tokens.
+
+Inverse frequencies come from transformers' own rope initialisers, so every rope type the
+checkpoint's config names (default, linear, llama3, yarn, ...) is computed exactly as Hugging Face does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Rope types whose frequencies depend on the running sequence length; we serve static ones only.
+_DYNAMIC_ROPE_TYPES = {"dynamic", "longrope"}
+
+
+def rope_parameters(config) -> dict:
+    params = getattr(config, "rope_parameters", None)
+    if params is None:  # transformers 4.x configs
+        params = dict(getattr(config, "rope_scaling", None) or {})
+        params.setdefault("rope_type", params.get("type", "default"))
+        params.setdefault("rope_theta", getattr(config, "rope_theta", 10000.0))
+    return params
+
+
+def compute_inv_freq(config, head_dim: int) -> tuple[torch.Tensor, float]:
+    params = rope_parameters(config)
+    rope_type = params.get("rope_type", "default")
+    if rope_type in _DYNAMIC_ROPE_TYPES:
+        raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
+    if rope_type == "default":
+        base = params["rope_theta"]
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        return inv_freq, 1.0
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    if rope_type not in ROPE_INIT_FUNCTIONS:
+        raise ValueError(f"unknown rope type {rope_type!r}")
+    inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu")
+    return inv_freq.float(), float(scaling)
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, config, head_dim: int) -> None:
+        super().__init__()
+        inv_freq, self.attention_scaling = compute_inv_freq(config, head_dim)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # [head_dim / 2]
+
+    def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions [T] -> (cos, sin), each [T, 1, head_dim], computed in float32 like HF."""
+        freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [T, hd/2]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = (emb.cos() * self.attention_scaling).to(dtype)
+        sin = (emb.sin() * self.attention_scaling).to(dtype)
+        return cos[:, None, :], sin[:, None, :]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [T, heads, head_dim]; cos/sin [T, 1, head_dim]."""
+    return x * cos + _rotate_half(x) * sin

@@ -1,0 +1,75 @@
+"""Typed messages between the main process (TokenizerManager) and the scheduler process.
+
+This module is the written contract between the two processes: plain dataclasses, no logic.
+They travel pickled over ZMQ ipc sockets that live in a private temporary directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+# ---- TokenizerManager -> Scheduler -------------------------------------------------------------
+
+
+@dataclass
+class TokenizedScoreRequest:
+    """One /v1/score call (or Engine.score), already tokenized and validated."""
+
+    rid: str
+    query_ids: list[int]
+    items_ids: list[list[int]]
+    # CausalLM: the label columns to read; None for SequenceClassification.
+    label_token_ids: Optional[list[int]]
+    apply_softmax: bool
+    item_first: bool
+
+
+@dataclass
+class HealthCheckRequest:
+    rid: str
+
+
+@dataclass
+class ShutdownRequest:
+    pass
+
+
+# ---- Scheduler -> TokenizerManager -------------------------------------------------------------
+
+
+@dataclass
+class SchedulerReady:
+    """Sent once, after the model is loaded and the loop is about to start."""
+
+    device: str
+    dtype: str
+    attention_backend: str
+
+
+@dataclass
+class SchedulerInitFailed:
+    reason: str
+
+
+@dataclass
+class ScoreOutput:
+    rid: str
+    # [num_items][num_scores]; num_scores = len(label_token_ids) or num_labels.
+    scores: list[list[float]]
+    prompt_tokens: int
+
+
+@dataclass
+class RequestFailed:
+    """A request the scheduler could not serve (our fault, not the user's): becomes HTTP 500."""
+
+    rid: str
+    message: str
+
+
+@dataclass
+class HealthCheckOutput:
+    rid: str
+    queued_sequences: int = 0
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,79 @@
+"""The model's config as both processes see it: HF config + overrides, resolved once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from multiscore.models.registry import is_supported, supported_architectures
+from multiscore.server_args import ServerArgs
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def resolve_model_path(model_path: str) -> str:
+    """A local directory as is; a hub id ("org/name") downloaded where the machine has network."""
+    if os.path.isdir(model_path):
+        return model_path
+    if os.path.exists(model_path) or not _HUB_ID.match(model_path) or model_path.startswith((".", "/", "~")):
+        raise ValueError(f"model path not found: {model_path!r} is not a checkpoint directory")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+    except Exception as e:  # no network, unknown repo, gated repo ...
+        raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str  # resolved local directory
+    hf_config: object
+    architecture: str
+    context_length: int
+
+    @classmethod
+    def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
+        from transformers import AutoConfig
+
+        path = resolve_model_path(args.model_path)
+        if not os.path.exists(os.path.join(path, "config.json")):
+            raise ValueError(f"model path {args.model_path!r} has no config.json")
+        try:
+            hf_config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
+        except Exception as e:
+            raise ValueError(f"cannot read the config of {args.model_path!r}: {e}") from None
+        for key, value in args.model_overrides.items():
+            setattr(hf_config, key, value)  # num_labels is a property that also rebuilds id2label
+        architectures = getattr(hf_config, "architectures", None) or []
+        if not architectures:
+            raise ValueError(f"config of {args.model_path!r} names no architecture")
+        architecture = architectures[0]
+        if not is_supported(architecture):
+            raise ValueError(
+                f"unsupported architecture {architecture!r}; supported: {', '.join(supported_architectures())}"
+            )
+        max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
+        context_length = args.context_length or max_pos
+        return cls(path=path, hf_config=hf_config, architecture=architecture, context_length=context_length)
+
+    @property
+    def is_causal_lm(self) -> bool:
+        return self.architecture.endswith("ForCausalLM")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.hf_config.vocab_size
+
+    @property
+    def num_labels(self) -> int:
+        return self.hf_config.num_labels
+
+    @cached_property
+    def checkpoint_dtype(self):
+        import torch
+
+        dtype = getattr(self.hf_config, "dtype", None) or getattr(self.hf_config, "torch_dtype", None) or "float32"
+        return getattr(torch, dtype) if isinstance(dtype, str) else dtype

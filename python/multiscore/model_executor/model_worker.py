@@ -1,0 +1,52 @@
+"""ModelWorker: owns the model and the attention backend; turns a list of sequences into scores."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from multiscore.layers.attention import default_backend_name, get_backend_class
+from multiscore.layers.pooler import score_and_pool
+from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
+from multiscore.model_executor.model_config import ModelConfig
+from multiscore.model_executor.weight_loader import load_model
+from multiscore.models.decoder import head_dim_of
+from multiscore.server_args import ServerArgs
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_dtype(server_args: ServerArgs, model_config: ModelConfig, device: str) -> torch.dtype:
+    if server_args.dtype != "auto":
+        return getattr(torch, server_args.dtype)
+    return torch.float32 if device == "cpu" else model_config.checkpoint_dtype
+
+
+class ModelWorker:
+    def __init__(self, server_args: ServerArgs, model_config: ModelConfig) -> None:
+        self.device = torch.device(server_args.resolved_device)
+        self.dtype = resolve_dtype(server_args, model_config, self.device.type)
+        torch.manual_seed(server_args.seed)
+        self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
+        cfg = model_config.hf_config
+        backend_name = server_args.attention_backend or default_backend_name(self.device.type)
+        self.backend = get_backend_class(backend_name)(
+            self.device,
+            self.dtype,
+            num_heads=cfg.num_attention_heads,
+            num_kv_heads=getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads,
+            head_dim=head_dim_of(cfg),
+        )
+        self.head_weight, self.head_bias = self.model.head()
+
+    @torch.inference_mode()
+    def forward(self, seqs: list[ScoreSequence]) -> list[torch.Tensor]:
+        """Score a batch: one float32 CPU tensor [num_items, C] per sequence, in order."""
+        batch = ForwardBatch.build(seqs, self.device)
+        metadata = self.backend.build_metadata(batch.layouts, batch.input_ids.shape[0])
+        hidden = self.model(batch.input_ids, batch.positions, self.backend, metadata)  # [T, H]
+        scores = score_and_pool(
+            hidden, batch.readout_rows, batch.groups, self.head_weight, self.head_bias, causal_lm=self.model.causal_lm
+        )
+        return [s.cpu() for s in scores]

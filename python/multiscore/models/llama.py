@@ -1,0 +1,14 @@
+from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+
+
+def llama_options(config) -> BlockOptions:
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_bias=bool(getattr(config, "mlp_bias", False)))
+
+
+class LlamaForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(llama_options)
+
+
+class LlamaForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(llama_options)

@@ -1,0 +1,13 @@
+from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+
+
+def qwen2_options(config) -> BlockOptions:
+    return BlockOptions(qkv_bias=True)  # Qwen2: bias on q/k/v only
+
+
+class Qwen2ForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(qwen2_options)
+
+
+class Qwen2ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen2_options)

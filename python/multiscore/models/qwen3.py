@@ -1,0 +1,14 @@
+from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+
+
+def qwen3_options(config) -> BlockOptions:
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm=True)
+
+
+class Qwen3ForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(qwen3_options)
+
+
+class Qwen3ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen3_options)

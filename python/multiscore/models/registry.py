@@ -1,0 +1,31 @@
+"""Architecture name (config.architectures[0]) -> model class, imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+_MODELS = {
+    "Qwen3ForCausalLM": "qwen3",
+    "Qwen3ForSequenceClassification": "qwen3",
+    "Qwen2ForCausalLM": "qwen2",
+    "Qwen2ForSequenceClassification": "qwen2",
+    "LlamaForCausalLM": "llama",
+    "LlamaForSequenceClassification": "llama",
+}
+
+
+def supported_architectures() -> list[str]:
+    return sorted(_MODELS)
+
+
+def is_supported(architecture: str) -> bool:
+    return architecture in _MODELS
+
+
+def get_model_class(architecture: str):
+    if architecture not in _MODELS:
+        raise ValueError(
+            f"unsupported architecture {architecture!r}; supported: {', '.join(supported_architectures())}"
+        )
+    module = importlib.import_module(f"multiscore.models.{_MODELS[architecture]}")
+    return getattr(module, architecture)

@@ -1,0 +1,109 @@
+"""Server configuration: one frozen dataclass; the CLI's defaults are read from it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, fields
+from typing import Optional
+
+# Environment variables are read here and nowhere else.
+ENV_PREFIX = "MULTISCORE_"
+
+
+@dataclass(frozen=True)
+class ServerArgs:
+    model_path: str
+    tokenizer_path: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 30000
+    device: str = "auto"  # auto | cpu | cuda
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    multi_item_scoring_delimiter: Optional[int] = None
+    max_prefill_tokens: int = 16384
+    context_length: Optional[int] = None
+    json_model_override_args: str = "{}"
+    attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
+    api_key: Optional[str] = None
+    served_model_name: Optional[str] = None
+    trust_remote_code: bool = False
+    seed: int = 0
+    log_level: str = "info"
+    startup_timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.max_prefill_tokens < 1:
+            raise ValueError("--max-prefill-tokens must be positive")
+        if self.context_length is not None and self.context_length < 1:
+            raise ValueError("--context-length must be positive")
+        if self.multi_item_scoring_delimiter is not None and self.multi_item_scoring_delimiter < 0:
+            raise ValueError("--multi-item-scoring-delimiter must be a non-negative token id")
+        if self.attention_backend not in (None, "torch", "flashinfer"):
+            raise ValueError(f"--attention-backend must be torch or flashinfer, got {self.attention_backend!r}")
+        self.model_overrides  # parse now: bad JSON fails at start-up, not later
+
+    @property
+    def model_overrides(self) -> dict:
+        try:
+            value = json.loads(self.json_model_override_args or "{}")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--json-model-override-args is not valid JSON: {e}") from None
+        if not isinstance(value, dict):
+            raise ValueError("--json-model-override-args must be a JSON object")
+        return value
+
+    @property
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
+    def mis_enabled(self) -> bool:
+        return self.multi_item_scoring_delimiter is not None
+
+    @property
+    def model_name(self) -> str:
+        return self.served_model_name or self.model_path
+
+    @classmethod
+    def add_cli_args(cls, parser: argparse.ArgumentParser) -> None:
+        defaults = cls(model_path="")
+        parser.add_argument("--model-path", required=True, help="local checkpoint directory or hub id")
+        parser.add_argument("--tokenizer-path", default=defaults.tokenizer_path)
+        parser.add_argument("--host", default=defaults.host)
+        parser.add_argument("--port", type=int, default=defaults.port)
+        parser.add_argument("--device", default=defaults.device, choices=["auto", "cpu", "cuda"])
+        parser.add_argument(
+            "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"],
+            help="auto: float32 on CPU, the checkpoint's dtype on GPU",
+        )
+        parser.add_argument(
+            "--multi-item-scoring-delimiter", type=int, default=defaults.multi_item_scoring_delimiter,
+            help="token id D: pack every /v1/score request as query D item1 D ... itemN D",
+        )
+        parser.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
+        parser.add_argument("--context-length", type=int, default=defaults.context_length)
+        parser.add_argument("--json-model-override-args", default=defaults.json_model_override_args)
+        parser.add_argument("--attention-backend", default=defaults.attention_backend, choices=["torch", "flashinfer"])
+        parser.add_argument("--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"))
+        parser.add_argument("--served-model-name", default=defaults.served_model_name)
+        parser.add_argument("--trust-remote-code", action="store_true")
+        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--log-level", default=defaults.log_level)
+
+    @classmethod
+    def from_cli_args(cls, args: argparse.Namespace) -> "ServerArgs":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+    def replace(self, **changes) -> "ServerArgs":
+        return dataclasses.replace(self, **changes)
