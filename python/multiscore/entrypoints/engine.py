@@ -1,0 +1,106 @@
+"""Engine: the scoring runtime without HTTP, for Python callers.
+
+The same TokenizerManager as the server, running on a private event loop in a background
+thread, and the same scheduler process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+from multiscore.managers.scheduler import SchedulerProcess
+from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
+from multiscore.model_executor.model_config import ModelConfig
+from multiscore.server_args import ServerArgs
+
+
+@dataclass
+class Runtime:
+    """Everything a front end (HTTP or Engine) needs: config, scheduler process, tokenizer manager."""
+
+    server_args: ServerArgs
+    model_config: ModelConfig
+    scheduler: SchedulerProcess
+    tokenizer_manager: TokenizerManager
+
+    @classmethod
+    def start(cls, server_args: ServerArgs) -> "Runtime":
+        """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise."""
+        model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
+        scheduler = SchedulerProcess(server_args)
+        try:
+            tokenizer_manager = TokenizerManager(
+                server_args, model_config, scheduler.ipc.requests, scheduler.ipc.results, scheduler.is_alive
+            )
+        except BaseException:
+            scheduler.shutdown()
+            raise
+        return cls(server_args, model_config, scheduler, tokenizer_manager)
+
+    def shutdown(self) -> None:
+        self.tokenizer_manager.close()
+        self.scheduler.shutdown()
+
+
+class Engine:
+    """``Engine(model_path=..., multi_item_scoring_delimiter=None, device="auto", dtype="auto", ...)``.
+
+    Keyword names equal the CLI flags of ``launch_server``. Use as a context manager or call
+    ``shutdown()``; no process or socket file is left behind.
+    """
+
+    def __init__(self, model_path: str, **kwargs) -> None:
+        self.server_args = ServerArgs(model_path=model_path, **kwargs)
+        self._runtime: Optional[Runtime] = Runtime.start(self.server_args)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="multiscore-engine-loop", daemon=True)
+        self._thread.start()
+
+    @property
+    def tokenizer_manager(self) -> TokenizerManager:
+        if self._runtime is None:
+            raise RuntimeError("the engine has been shut down")
+        return self._runtime.tokenizer_manager
+
+    def score(
+        self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        """Score each item against the query; see DESIGN.md §3 for the exact semantics."""
+        coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def async_score(
+        self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def shutdown(self) -> None:
+        if self._runtime is None:
+            return
+        runtime, self._runtime = self._runtime, None
+        asyncio.run_coroutine_threadsafe(_close(runtime), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        runtime.scheduler.shutdown()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def __del__(self) -> None:
+        try:
+            self.shutdown()
+        except Exception:
+            pass
+
+
+async def _close(runtime: Runtime) -> None:
+    runtime.tokenizer_manager.close()  # cancels its tasks inside the loop that owns them

@@ -1,0 +1,111 @@
+"""FastAPI app: thin routes -> protocol model -> one TokenizerManager method."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from multiscore.entrypoints.engine import Runtime
+from multiscore.entrypoints.protocol import ScoreRequest, error_body
+from multiscore.managers.tokenizer_manager import SchedulerUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def json_response(body: dict, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+def bad_request(message: str) -> Response:
+    return json_response(error_body(message, 400, "BadRequestError"), 400)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        if err.get("type") == "json_invalid":
+            return f"request body is not valid JSON: {err.get('msg')}"
+        parts.append(f"{loc or 'body'}: {err.get('msg')}")
+    # Unions report one error per alternative; keep the first few, they name the field.
+    return "invalid request: " + "; ".join(dict.fromkeys(parts[:4]))
+
+
+class AssumeJsonBody:
+    """ASGI middleware: treat every request body as JSON, as SGLang and vLLM clients expect
+    (``curl -d '{...}'`` sends a form content type)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
+        await self.app(scope, receive, send)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    tm = runtime.tokenizer_manager
+    args, model_config = runtime.server_args, runtime.model_config
+    app = FastAPI(title="multiscore", version="0.1.0")
+    app.add_middleware(AssumeJsonBody)
+    created = int(time.time())
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_validation_error(request: Request, exc: RequestValidationError):
+        return bad_request(_validation_message(exc))
+
+    @app.exception_handler(ValueError)
+    async def _on_value_error(request: Request, exc: ValueError):
+        return bad_request(str(exc))
+
+    @app.exception_handler(SchedulerUnavailable)
+    async def _on_unavailable(request: Request, exc: SchedulerUnavailable):
+        return json_response(error_body(str(exc), 503, "ServiceUnavailableError"), 503)
+
+    @app.exception_handler(Exception)
+    async def _on_internal_error(request: Request, exc: Exception):
+        logger.exception("internal error on %s", request.url.path)
+        return json_response(error_body(f"internal error: {exc}", 500, "InternalServerError"), 500)
+
+    @app.get("/health")
+    async def health():
+        await tm.health_check()
+        return Response(status_code=200)
+
+    @app.get("/v1/models")
+    async def models():
+        return json_response({"object": "list", "data": [{
+            "id": args.model_name, "object": "model", "created": created, "owned_by": "multiscore",
+            "root": model_config.path, "max_model_len": model_config.context_length,
+        }]})
+
+    @app.get("/get_model_info")
+    async def model_info():
+        return json_response({
+            "model_path": args.model_path,
+            "architecture": model_config.architecture,
+            "is_generation": False,
+            "is_causal_lm": model_config.is_causal_lm,
+            "num_labels": None if model_config.is_causal_lm else model_config.num_labels,
+            "vocab_size": model_config.vocab_size,
+            "context_length": model_config.context_length,
+            "multi_item_scoring_delimiter": args.multi_item_scoring_delimiter,
+            "device": runtime.scheduler.ready.device,
+            "dtype": runtime.scheduler.ready.dtype,
+            "attention_backend": runtime.scheduler.ready.attention_backend,
+        })
+
+    @app.post("/v1/score")
+    async def score(req: ScoreRequest):
+        result = await tm.score(req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first)
+        usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens, "completion_tokens": 0}
+        return json_response({"scores": result.scores, "model": req.model, "object": "scoring", "usage": usage})
+
+    return app

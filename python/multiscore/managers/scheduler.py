@@ -1,0 +1,204 @@
+"""The scheduler process: receives tokenized requests over ZMQ, batches them, runs the worker, answers.
+
+I/O lives here; batching decisions live in SchedulePolicy.
+"""
+
+from __future__ import annotations
+
+import logging
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Optional
+
+import zmq
+
+from multiscore.messages import (
+    HealthCheckOutput,
+    HealthCheckRequest,
+    RequestFailed,
+    SchedulerInitFailed,
+    SchedulerReady,
+    ShutdownRequest,
+    TokenizedScoreRequest,
+)
+from multiscore.server_args import ServerArgs
+
+logger = logging.getLogger(__name__)
+
+_IDLE_POLL_MS = 500  # how often an idle scheduler checks that its parent is alive
+
+
+@dataclass(frozen=True)
+class IpcPaths:
+    """ZMQ endpoints in a private (0700) temporary directory, removed at shutdown."""
+
+    directory: str
+
+    @property
+    def requests(self) -> str:  # main -> scheduler
+        return f"ipc://{self.directory}/requests.sock"
+
+    @property
+    def results(self) -> str:  # scheduler -> main
+        return f"ipc://{self.directory}/results.sock"
+
+    @property
+    def init(self) -> str:  # scheduler -> main, once: ready or failed
+        return f"ipc://{self.directory}/init.sock"
+
+
+class Scheduler:
+    def __init__(self, server_args: ServerArgs, ipc: IpcPaths, parent_pid: int) -> None:
+        from multiscore.managers.schedule_policy import SchedulePolicy
+        from multiscore.model_executor.model_config import ModelConfig
+        from multiscore.model_executor.model_worker import ModelWorker
+
+        self.parent_pid = parent_pid
+        model_config = ModelConfig.from_server_args(server_args)
+        self.worker = ModelWorker(server_args, model_config)
+        self.policy = SchedulePolicy(
+            max_prefill_tokens=server_args.max_prefill_tokens,
+            pack_limit=min(model_config.context_length, server_args.max_prefill_tokens),
+            delimiter=server_args.multi_item_scoring_delimiter,
+        )
+        self.context = zmq.Context()
+        self.recv_socket = self.context.socket(zmq.PULL)
+        self.recv_socket.bind(ipc.requests)
+        self.send_socket = self.context.socket(zmq.PUSH)
+        self.send_socket.bind(ipc.results)
+
+    def ready_message(self) -> SchedulerReady:
+        return SchedulerReady(
+            device=str(self.worker.device), dtype=str(self.worker.dtype).removeprefix("torch."),
+            attention_backend=self.worker.backend.name,
+        )
+
+    def event_loop(self) -> None:
+        while True:
+            timeout = 0 if self.policy.has_work() else _IDLE_POLL_MS
+            if self.recv_socket.poll(timeout):
+                if not self._drain_requests():
+                    return
+            if os.getppid() != self.parent_pid:
+                logger.warning("parent process is gone; scheduler exits")
+                return
+            if self.policy.has_work():
+                self._run_batch()
+
+    def _drain_requests(self) -> bool:
+        """Take every waiting message; False on shutdown."""
+        while True:
+            try:
+                msg = self.recv_socket.recv_pyobj(zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            if isinstance(msg, TokenizedScoreRequest):
+                immediate = self.policy.add_request(msg)
+                if immediate is not None:
+                    self.send_socket.send_pyobj(immediate)
+            elif isinstance(msg, HealthCheckRequest):
+                self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid, queued_sequences=len(self.policy.waiting)))
+            elif isinstance(msg, ShutdownRequest):
+                return False
+
+    def _run_batch(self) -> None:
+        batch = self.policy.schedule()
+        try:
+            scores = self.worker.forward(batch)
+        except Exception as e:  # our fault: fail these requests, keep serving the rest
+            logger.exception("forward pass failed")
+            for rid in self.policy.fail_batch(batch):
+                self.send_socket.send_pyobj(RequestFailed(rid=rid, message=f"internal error: {e}"))
+            return
+        for out in self.policy.process_output(batch, scores):
+            self.send_socket.send_pyobj(out)
+
+
+def run_scheduler_process(server_args: ServerArgs, ipc: IpcPaths, parent_pid: int) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=server_args.log_level.upper(), format="%(asctime)s scheduler %(levelname)s %(message)s")
+    context = zmq.Context()
+    init_socket = context.socket(zmq.PUSH)
+    init_socket.connect(ipc.init)
+    try:
+        scheduler = Scheduler(server_args, ipc, parent_pid)
+    except Exception as e:
+        reason = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        init_socket.send_pyobj(SchedulerInitFailed(reason=reason))
+        init_socket.close(linger=2000)
+        return
+    init_socket.send_pyobj(scheduler.ready_message())
+    init_socket.close(linger=2000)
+    scheduler.event_loop()
+
+
+class SchedulerProcess:
+    """Handle on the scheduler process, owned by the main process.
+
+    Started as a fresh ``python -c`` interpreter (not multiprocessing's spawn, which
+    re-imports the caller's ``__main__`` and breaks scripts without a main guard).
+    """
+
+    def __init__(self, server_args: ServerArgs) -> None:
+        self.ipc = IpcPaths(tempfile.mkdtemp(prefix="multiscore-"))
+        self.context = zmq.Context()
+        self.process: Optional[subprocess.Popen] = None
+        init_socket = self.context.socket(zmq.PULL)
+        init_socket.bind(self.ipc.init)
+        try:
+            payload = json.dumps({"server_args": dataclasses.asdict(server_args), "ipc_dir": self.ipc.directory,
+                                  "parent_pid": os.getpid()})
+            entry = "from multiscore.managers.scheduler import main; main()"
+            self.process = subprocess.Popen([sys.executable, "-c", entry, payload])
+            self.ready = self._wait_ready(init_socket, server_args.startup_timeout_s)
+        except BaseException:
+            self.shutdown()
+            raise
+        finally:
+            init_socket.close(linger=0)
+
+    def _wait_ready(self, init_socket, timeout_s: float) -> SchedulerReady:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if init_socket.poll(200):
+                msg = init_socket.recv_pyobj()
+                if isinstance(msg, SchedulerInitFailed):
+                    raise RuntimeError(f"scheduler failed to start: {msg.reason}")
+                return msg
+            if not self.is_alive():
+                raise RuntimeError(f"scheduler process exited during start-up (exit code {self.process.returncode})")
+        raise RuntimeError(f"scheduler did not become ready within {timeout_s:.0f} s")
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid if self.process else None
+
+    def is_alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def shutdown(self) -> None:
+        if self.is_alive():
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.context.destroy(linger=0)
+        shutil.rmtree(self.ipc.directory, ignore_errors=True)
+
+
+def main() -> None:
+    """Entry point of the scheduler process: ``python -c ... '<json payload>'``."""
+    spec = json.loads(sys.argv[1])
+    run_scheduler_process(ServerArgs(**spec["server_args"]), IpcPaths(spec["ipc_dir"]), spec["parent_pid"])

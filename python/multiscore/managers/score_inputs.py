@@ -1,0 +1,66 @@
+"""Validation of score inputs, shared by HTTP and Engine: every bad input becomes a ValueError
+with a message a user can act on (HTTP turns it into a 400)."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+
+TextOrTokens = Union[str, list[int]]
+
+
+def is_token_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+
+def classify_inputs(query, items) -> tuple[str, list]:
+    """-> ("text", [str, ...]) or ("tokens", [[int, ...], ...]); items as a list."""
+    if query is None:
+        raise ValueError("'query' is required")
+    if items is None:
+        raise ValueError("'items' is required")
+    if isinstance(query, str):
+        if isinstance(items, str):
+            return "text", [items]
+        if isinstance(items, list) and all(isinstance(it, str) for it in items):
+            return "text", items
+        raise ValueError("a text query needs text items: 'items' must be a string or a list of strings")
+    if is_token_list(query):
+        if isinstance(items, list) and all(is_token_list(it) for it in items):
+            return "tokens", items
+        raise ValueError("a token-id query needs token-id items: 'items' must be a list of lists of token ids")
+    raise ValueError("'query' must be a string or a list of token ids")
+
+
+def check_token_ids(ids: list[int], vocab_size: int, what: str) -> None:
+    if not ids:
+        return
+    arr = np.asarray(ids, dtype=np.int64)
+    bad = arr[(arr < 0) | (arr >= vocab_size)]
+    if bad.size:
+        raise ValueError(f"{what} contains token id {int(bad[0])}, outside the vocabulary [0, {vocab_size})")
+
+
+def check_label_token_ids(label_token_ids, vocab_size: int, causal_lm: bool) -> Optional[list[int]]:
+    if not causal_lm:
+        return None  # classification heads score their own classes; labels are ignored
+    if label_token_ids is None or (isinstance(label_token_ids, list) and not label_token_ids):
+        raise ValueError("'label_token_ids' is required for a CausalLM model: the token ids whose probabilities to return")
+    if not is_token_list(label_token_ids):
+        raise ValueError("'label_token_ids' must be a list of token ids")
+    check_token_ids(label_token_ids, vocab_size, "'label_token_ids'")
+    return list(label_token_ids)
+
+
+def check_lengths(query_len: int, item_lens: list[int], context_length: int, mis: bool) -> None:
+    """Every item must fit the context window with the full query (plus its two delimiters under MIS)."""
+    extra = 2 if mis else 0
+    for i, n in enumerate(item_lens):
+        if query_len + n == 0:
+            raise ValueError(f"query and item {i} are both empty: there is no token to score")
+        if query_len + n + extra > context_length:
+            raise ValueError(
+                f"query ({query_len} tokens) + item {i} ({n} tokens){' + 2 delimiters' if mis else ''} "
+                f"exceeds the context length of {context_length} tokens"
+            )

@@ -1,0 +1,165 @@
+"""TokenizerManager: validates and tokenizes score calls, sends them to the scheduler, awaits answers.
+
+Lives in the caller's process (the HTTP server's, or Engine's background event loop). It talks
+to the scheduler process over two ZMQ sockets and matches answers to callers by request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import zmq
+import zmq.asyncio
+
+from multiscore.managers.score_inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+from multiscore.messages import (
+    HealthCheckOutput,
+    HealthCheckRequest,
+    RequestFailed,
+    TokenizedScoreRequest,
+)
+from multiscore.model_executor.model_config import ModelConfig
+from multiscore.server_args import ServerArgs
+
+logger = logging.getLogger(__name__)
+
+_WATCHDOG_S = 1.0
+
+
+@dataclass
+class ScoreResult:
+    scores: list[list[float]]  # [num_items][num_scores]
+    prompt_tokens: int
+
+
+class SchedulerUnavailable(RuntimeError):
+    """The scheduler process died or does not answer."""
+
+
+def load_tokenizer(server_args: ServerArgs, model_config: ModelConfig):
+    from transformers import AutoTokenizer
+
+    path = server_args.tokenizer_path or model_config.path
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=server_args.trust_remote_code)
+    except Exception as e:
+        raise ValueError(f"cannot load a tokenizer from {path!r}: {e}") from None
+
+
+class TokenizerManager:
+    def __init__(
+        self, server_args: ServerArgs, model_config: ModelConfig, requests_addr: str, results_addr: str,
+        scheduler_alive: Callable[[], bool],
+    ) -> None:
+        self.server_args = server_args
+        self.model_config = model_config
+        self.tokenizer = load_tokenizer(server_args, model_config)
+        self.requests_addr, self.results_addr = requests_addr, results_addr
+        self.scheduler_alive = scheduler_alive
+        self.mis_delimiter = server_args.multi_item_scoring_delimiter
+        if self.mis_delimiter is not None:
+            check_token_ids([self.mis_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
+        self._pending: dict[str, asyncio.Future] = {}
+        self._ids = itertools.count()
+        self._started = False
+
+    # ---- public API ---------------------------------------------------------------------------
+
+    async def score(
+        self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        req = self.tokenize_score_request(query, items, label_token_ids, apply_softmax, item_first)
+        out = await self._call(req)
+        return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
+
+    async def health_check(self, timeout_s: float = 5.0) -> HealthCheckOutput:
+        if not self.scheduler_alive():
+            raise SchedulerUnavailable("the scheduler process is not running")
+        try:
+            return await asyncio.wait_for(self._call(HealthCheckRequest(rid=self._new_rid("health"))), timeout_s)
+        except asyncio.TimeoutError:
+            raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
+
+    def tokenize_score_request(self, query, items, label_token_ids, apply_softmax, item_first) -> TokenizedScoreRequest:
+        cfg = self.model_config
+        kind, items = classify_inputs(query, items)
+        labels = check_label_token_ids(label_token_ids, cfg.vocab_size, cfg.is_causal_lm)
+        if kind == "text":
+            # Query with special tokens, items without: identical ids in MIS and single-item mode (DESIGN §3).
+            query_ids = self.tokenizer(query)["input_ids"]
+            items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
+        else:
+            query_ids, items_ids = list(query), [list(it) for it in items]
+            check_token_ids(query_ids, cfg.vocab_size, "'query'")
+            for i, item in enumerate(items_ids):
+                check_token_ids(item, cfg.vocab_size, f"item {i}")
+        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, self.mis_delimiter is not None)
+        return TokenizedScoreRequest(
+            rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, label_token_ids=labels,
+            apply_softmax=bool(apply_softmax), item_first=bool(item_first),
+        )
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def _new_rid(self, kind: str) -> str:
+        return f"{kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+
+    def _ensure_started(self) -> None:
+        """Create the sockets and background tasks inside the event loop that will use them."""
+        if self._started:
+            return
+        self._context = zmq.asyncio.Context()
+        self._send = self._context.socket(zmq.PUSH)
+        self._send.connect(self.requests_addr)
+        self._recv = self._context.socket(zmq.PULL)
+        self._recv.connect(self.results_addr)
+        self._tasks = [asyncio.ensure_future(self._receive_loop()), asyncio.ensure_future(self._watchdog())]
+        self._started = True
+
+    async def _call(self, req):
+        self._ensure_started()
+        if not self.scheduler_alive():
+            raise SchedulerUnavailable("the scheduler process is not running")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[req.rid] = future
+        try:
+            await self._send.send_pyobj(req)
+            return await future
+        finally:
+            self._pending.pop(req.rid, None)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            msg = await self._recv.recv_pyobj()
+            future = self._pending.get(msg.rid)
+            if future is None or future.done():
+                continue  # the caller gave up (timeout, disconnect)
+            if isinstance(msg, RequestFailed):
+                future.set_exception(RuntimeError(msg.message))
+            else:
+                future.set_result(msg)
+
+    async def _watchdog(self) -> None:
+        """Fail waiting callers at once if the scheduler process dies, instead of hanging them."""
+        while True:
+            await asyncio.sleep(_WATCHDOG_S)
+            if not self.scheduler_alive():
+                for future in list(self._pending.values()):
+                    if not future.done():
+                        future.set_exception(SchedulerUnavailable("the scheduler process died"))
+
+    def close(self) -> None:
+        if self._started:
+            for task in self._tasks:
+                task.cancel()
+            self._context.destroy(linger=0)
+            self._started = False
+
+
+__all__ = ["ScoreResult", "TokenizerManager", "SchedulerUnavailable"]
