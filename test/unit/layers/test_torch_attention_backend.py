@@ -1,0 +1,116 @@
+"""The torch backend against a dense reference: softmax(QKᵀ + mask)V with the contract's masks."""
+
+import pytest
+import torch
+
+from multiscore.layers.attention import SequenceLayout, get_backend_class
+from multiscore.model_executor.mis_layout import dense_mis_mask, mis_packed_len
+
+HQ, HKV, DIM = 4, 2, 8
+
+
+def _reference(q, k, v, layouts, scale):
+    """Dense per-sequence attention with the DESIGN.md masks (O(n²), fine for tests)."""
+    out = torch.zeros_like(q)
+    for seq in layouts:
+        sl = slice(seq.start, seq.start + seq.length)
+        n = seq.length
+        if seq.query_len is None:
+            mask = torch.ones(n, n, dtype=torch.bool).tril()
+        else:
+            mask = dense_mis_mask(seq.query_len, seq.item_lens.tolist())
+        qs = q[sl].transpose(0, 1)  # [HQ, n, D]
+        ks = k[sl].transpose(0, 1).repeat_interleave(HQ // HKV, 0)
+        vs = v[sl].transpose(0, 1).repeat_interleave(HQ // HKV, 0)
+        scores = (qs @ ks.transpose(1, 2)) * scale
+        scores = scores.masked_fill(~mask, float("-inf"))
+        probs = torch.softmax(scores, -1).nan_to_num(0.0)  # rows with no key (never read) -> 0
+        out[sl] = (probs @ vs).transpose(0, 1)
+    return out, _read_rows(layouts)
+
+
+def _read_rows(layouts):
+    """Rows whose values matter: every plain token, every MIS query and item token (not delimiters)."""
+    rows = []
+    for seq in layouts:
+        if seq.query_len is None:
+            rows += range(seq.start, seq.start + seq.length)
+            continue
+        q = seq.query_len
+        rows += range(seq.start, seq.start + q)
+        pos = seq.start + q
+        for n in seq.item_lens.tolist():
+            rows += range(pos + 1, pos + 1 + n)
+            pos += n + 1
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def _layouts(specs):
+    layouts, start = [], 0
+    for spec in specs:
+        if isinstance(spec, int):
+            layouts.append(SequenceLayout(start=start, length=spec))
+            start += spec
+        else:
+            q, lens = spec
+            n = mis_packed_len(q, lens)
+            layouts.append(SequenceLayout(start=start, length=n, query_len=q, item_lens=torch.tensor(lens)))
+            start += n
+    return layouts, start
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [
+        [7],  # one plain sequence
+        [5, 9, 1],  # plain sequences of different lengths
+        [(4, [3, 1, 2])],  # one MIS sequence
+        [(4, [0, 3, 0])],  # empty items
+        [(0, [2, 3])],  # empty query
+        [6, (5, [2, 4, 1]), 3, (2, [1])],  # MIS and single-item sequences sharing a batch
+    ],
+)
+def test_backend_equals_dense_reference(specs):
+    torch.manual_seed(0)
+    layouts, T = _layouts(specs)
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    meta = backend.build_metadata(layouts, T)
+    out = backend.forward(q, k, v, meta, scale=DIM**-0.5)
+    ref, rows = _reference(q, k, v, layouts, DIM**-0.5)
+    assert out.shape == (T, HQ, DIM)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[rows], ref[rows], atol=1e-5, rtol=1e-5)
+
+
+def test_mis_chunks_do_not_change_results(monkeypatch):
+    import multiscore.layers.attention.torch_backend as tb
+
+    torch.manual_seed(0)
+    layouts, T = _layouts([(6, [3, 2, 4, 1, 2])])
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = tb.TorchAttentionBackend(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    whole = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
+    monkeypatch.setattr(tb, "_MIS_SCORE_BUDGET", 1)  # one segment per chunk
+    meta = backend.build_metadata(layouts, T)
+    assert meta.mis_groups[0].chunk == 1
+    chunked = backend.forward(q, k, v, meta, DIM**-0.5)
+    rows = _read_rows(layouts)
+    torch.testing.assert_close(chunked[rows], whole[rows])
+
+
+def test_registry_names_and_unknown_backend():
+    with pytest.raises(ValueError, match="unknown attention backend"):
+        get_backend_class("nope")
+
+
+def test_flashinfer_is_imported_only_when_chosen():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, multiscore, multiscore.layers.attention as a;"
+        "a.get_backend_class('torch'); print('flashinfer' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,86 @@
+"""SchedulePolicy: request -> sequences, token-budgeted batches, per-request answers."""
+
+import torch
+
+from multiscore.managers.schedule_policy import SchedulePolicy, split_into_sequences
+from multiscore.messages import TokenizedScoreRequest
+
+D = 0
+
+
+def _req(rid="r", query=(1, 2, 3), items=((4,), (5, 6)), item_first=False, labels=None):
+    return TokenizedScoreRequest(
+        rid=rid, query_ids=list(query), items_ids=[list(i) for i in items], label_token_ids=labels,
+        apply_softmax=False, item_first=item_first,
+    )
+
+
+def test_single_item_mode_makes_one_sequence_per_item():
+    seqs = split_into_sequences(_req(), None, 100)
+    assert [s.input_ids for s in seqs] == [[1, 2, 3, 4], [1, 2, 3, 5, 6]]
+    assert [(s.item_start, s.num_items, s.query_len) for s in seqs] == [(0, 1, None), (1, 1, None)]
+
+
+def test_item_first_puts_the_item_before_the_query():
+    seqs = split_into_sequences(_req(item_first=True), None, 100)
+    assert [s.input_ids for s in seqs] == [[4, 1, 2, 3], [5, 6, 1, 2, 3]]
+
+
+def test_mis_packs_all_items_in_one_sequence_when_they_fit():
+    (seq,) = split_into_sequences(_req(), D, 100)
+    assert seq.input_ids == [1, 2, 3, D, 4, D, 5, 6, D]
+    assert (seq.query_len, seq.item_lens, seq.item_start, seq.num_items) == (3, [1, 2], 0, 2)
+
+
+def test_mis_splits_over_the_limit_and_repeats_the_full_query():
+    items = [[10 + i] * 3 for i in range(10)]  # 10 items of 3 tokens
+    seqs = split_into_sequences(_req(items=items), D, 3 + 1 + 4 * 3)  # room for 3 items per sequence
+    assert [s.num_items for s in seqs] == [3, 3, 3, 1]
+    assert [s.item_start for s in seqs] == [0, 3, 6, 9]
+    for s in seqs:
+        assert s.input_ids[:3] == [1, 2, 3] and s.query_len == 3 and len(s) <= 16
+
+
+def test_batches_respect_the_token_budget_and_mix_requests():
+    policy = SchedulePolicy(max_prefill_tokens=10, pack_limit=100, delimiter=None)
+    policy.add_request(_req("a", items=[[4], [5]]))  # two sequences of 4 tokens
+    policy.add_request(_req("b", items=[[6, 7]]))  # one of 5
+    first = policy.schedule()
+    assert [s.rid for s in first] == ["a", "a"]  # 8 tokens; adding b's 5 would exceed 10
+    assert [s.rid for s in policy.schedule()] == ["b"]
+    assert policy.schedule() == []
+
+
+def test_an_oversized_sequence_still_runs_alone():
+    policy = SchedulePolicy(max_prefill_tokens=2, pack_limit=100, delimiter=None)
+    policy.add_request(_req(items=[[4, 5, 6]]))
+    assert len(policy.schedule()) == 1
+
+
+def test_answers_are_assembled_in_item_order_across_sequences():
+    policy = SchedulePolicy(max_prefill_tokens=100, pack_limit=3 + 1 + 2 * 2, delimiter=D)
+    policy.add_request(_req("a", items=[[4], [5], [6], [7]]))  # split into 2 MIS sequences of 2 items
+    policy.add_request(_req("b", items=[[8]]))
+    batch = policy.schedule()
+    assert [(s.rid, s.item_start, s.num_items) for s in batch] == [("a", 0, 2), ("a", 2, 2), ("b", 0, 1)]
+    # Finish b's and a's second sequence first: a must not answer until all of its sequences are done.
+    out = policy.process_output(batch[1:], [torch.tensor([[3.0], [4.0]]), torch.tensor([[9.0]])])
+    assert [(o.rid, o.scores) for o in out] == [("b", [[9.0]])]
+    (a,) = policy.process_output(batch[:1], [torch.tensor([[1.0], [2.0]])])
+    assert a.rid == "a" and a.scores == [[1.0], [2.0], [3.0], [4.0]]
+    assert a.prompt_tokens == sum(len(s) for s in batch[:2])
+
+
+def test_a_request_without_items_is_answered_at_once():
+    policy = SchedulePolicy(max_prefill_tokens=100, pack_limit=100, delimiter=D)
+    out = policy.add_request(_req(items=[]))
+    assert out.scores == [] and not policy.has_work()
+
+
+def test_failed_batch_drops_its_requests_only():
+    policy = SchedulePolicy(max_prefill_tokens=5, pack_limit=100, delimiter=None)
+    policy.add_request(_req("a", items=[[4], [5]]))
+    policy.add_request(_req("b", items=[[6]]))
+    batch = policy.schedule()  # a's first sequence only
+    assert policy.fail_batch(batch) == ["a"]
+    assert [s.rid for s in policy.waiting] == ["b"] and list(policy.pending) == ["b"]

@@ -1,0 +1,57 @@
+"""Validation messages shared by HTTP (400) and Engine (ValueError)."""
+
+import pytest
+
+from multiscore.managers.score_inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+
+
+def test_text_and_token_inputs_are_recognised():
+    assert classify_inputs("q", "x") == ("text", ["x"])
+    assert classify_inputs("q", ["a", "b"]) == ("text", ["a", "b"])
+    assert classify_inputs([1, 2], [[3], []]) == ("tokens", [[3], []])
+    assert classify_inputs("q", []) == ("text", [])
+
+
+@pytest.mark.parametrize(
+    "query, items, message",
+    [
+        ("q", [[1, 2]], "text query needs text items"),
+        ([1], ["a"], "token-id query needs token-id items"),
+        ([1], [1, 2], "token-id query needs token-id items"),
+        ("q", 5, "text query needs text items"),
+        (None, ["a"], "'query' is required"),
+        ("q", None, "'items' is required"),
+        (3.5, ["a"], "'query' must be a string or a list of token ids"),
+        ([1, True], [[2]], "'query' must be a string or a list of token ids"),
+    ],
+)
+def test_bad_input_shapes(query, items, message):
+    with pytest.raises(ValueError, match=message):
+        classify_inputs(query, items)
+
+
+def test_token_ids_outside_vocabulary():
+    check_token_ids([0, 9], 10, "x")
+    with pytest.raises(ValueError, match=r"item 2 contains token id 10, outside the vocabulary \[0, 10\)"):
+        check_token_ids([1, 10], 10, "item 2")
+    with pytest.raises(ValueError, match="token id -1"):
+        check_token_ids([-1], 10, "'query'")
+
+
+def test_label_token_ids_rules():
+    assert check_label_token_ids(None, 10, causal_lm=False) is None
+    assert check_label_token_ids([1, 2], 10, causal_lm=False) is None  # ignored for classifiers
+    assert check_label_token_ids([1, 2], 10, causal_lm=True) == [1, 2]
+    for bad, msg in [(None, "required"), ([], "required"), ([-3], "-3"), ([10], "10"), (["a"], "list of token ids")]:
+        with pytest.raises(ValueError, match=msg):
+            check_label_token_ids(bad, 10, causal_lm=True)
+
+
+def test_lengths_against_context():
+    check_lengths(3, [5, 0], 8, mis=False)
+    with pytest.raises(ValueError, match="exceeds the context length of 8"):
+        check_lengths(3, [6], 8, mis=False)
+    with pytest.raises(ValueError, match="2 delimiters"):
+        check_lengths(3, [4], 8, mis=True)
+    with pytest.raises(ValueError, match="both empty"):
+        check_lengths(0, [0], 8, mis=True)
