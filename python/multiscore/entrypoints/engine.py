@@ -84,9 +84,12 @@ class Engine:
         if self._runtime is None:
             return
         runtime, self._runtime = self._runtime, None
-        asyncio.run_coroutine_threadsafe(_close(runtime), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(_close(runtime), self._loop).result(5)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(5)
         runtime.scheduler.shutdown()
 
     def __enter__(self) -> "Engine":
@@ -96,10 +99,10 @@ class Engine:
         self.shutdown()
 
     def __del__(self) -> None:
-        try:
-            self.shutdown()
-        except Exception:
-            pass
+        # At interpreter exit the loop thread may already be frozen: only stop the process.
+        runtime = getattr(self, "_runtime", None)
+        if runtime is not None:
+            runtime.scheduler.shutdown()
 
 
 async def _close(runtime: Runtime) -> None:
