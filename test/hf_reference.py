@@ -28,6 +28,9 @@ def is_causal(model_dir) -> bool:
 def load_model(model_dir: str):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    # Tiny matmuls: one thread is ~1000x faster than two on a busy 2-core machine (OpenMP spinning),
+    # and the reference runs only in the test process.
+    torch.set_num_threads(1)
     cls = AutoModelForCausalLM if is_causal(model_dir) else AutoModelForSequenceClassification
     model = cls.from_pretrained(model_dir, dtype=torch.float32)
     return model.to(torch.float32).eval()

@@ -1,0 +1,271 @@
+"""A real `python -m multiscore.launch_server` process over real HTTP (DESIGN.md §2, §3).
+
+One MIS server on a tiny Llama CausalLM (its tokenizer adds <bos>, so special tokens are
+exercised) is shared by the module; the SIGTERM and bad-path tests start their own.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+requests = pytest.importorskip("requests")
+
+from hf_reference import assert_scores_close, hf_scores, hf_tokenize, load_tokenizer  # noqa: E402
+from make_tiny_model import delimiter_id  # noqa: E402
+from proc_utils import descendants, free_port, multiscore_tmp_dirs, wait_gone  # noqa: E402
+
+ATOL = 1e-4
+STARTUP_DEADLINE_S = 120
+QUERY = "What is the capital of California ?"
+ITEMS = ["Sacramento", "Los Angeles", "San Francisco", "the city on the river", ""]
+LABELS = [5, 9, 42]
+
+
+class Server:
+    def __init__(self, model_path, *extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path)]
+        cmd += ["--port", str(self.port), "--device", "cpu", *extra]
+        # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def wait_ready(self, deadline_s: float = STARTUP_DEADLINE_S) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"launch_server exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"launch_server not healthy within {deadline_s}s:\n{self.output()[-4000:]}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait; SIGKILL the group if it hangs. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in descendants(self.proc.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError("launch_server did not exit within 30s of SIGTERM")
+        return self.proc.returncode
+
+    def score(self, **body):
+        return requests.post(self.url + "/v1/score", json=body, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def model_path(tiny_model):
+    return tiny_model("llama", "causal")
+
+
+@pytest.fixture(scope="module")
+def server(model_path):
+    before = multiscore_tmp_dirs()
+    srv = Server(model_path, "--multi-item-scoring-delimiter", str(delimiter_id(model_path)))
+    srv.wait_ready()
+    yield srv
+    children = descendants(srv.proc.pid)
+    srv.stop()
+    assert not wait_gone(children), "processes left behind after SIGTERM"
+    assert multiscore_tmp_dirs() <= before, "ipc socket dir left behind after shutdown"
+
+
+def vocab_size(model_path) -> int:
+    import json
+
+    return json.loads((model_path / "config.json").read_text())["vocab_size"]
+
+
+def assert_bad_request(resp) -> None:
+    assert resp.status_code == 400, f"{resp.status_code}: {resp.text}"
+    body = resp.json()
+    assert body["object"] == "error"
+    assert body["type"] == "BadRequestError"
+    assert body["code"] == 400
+    assert isinstance(body["message"], str) and body["message"]
+
+
+# ---- the envelope and the scores ----------------------------------------------------------------
+
+
+def test_health(server):
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200
+
+
+def test_score_envelope_and_parity(server, model_path):
+    resp = server.score(query=QUERY, items=ITEMS, label_token_ids=LABELS)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["object"] == "scoring"
+    assert "model" in body and isinstance(body["model"], str)
+    usage = body["usage"]
+    assert usage["completion_tokens"] == 0
+    assert isinstance(usage["prompt_tokens"], int) and usage["prompt_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"]
+    query_ids, items_ids = hf_tokenize(model_path, QUERY, ITEMS)
+    assert query_ids[0] == load_tokenizer(str(model_path)).bos_token_id  # llama adds <bos>
+    assert_scores_close(body["scores"], hf_scores(model_path, query_ids, items_ids, LABELS), ATOL)
+
+
+def test_score_tokens_softmax(server, model_path):
+    query_ids, items_ids = [11, 12, 13, 14], [[20, 21], [22], [23, 24, 25]]
+    resp = server.score(query=query_ids, items=items_ids, label_token_ids=LABELS, apply_softmax=True, model="default")
+    assert resp.status_code == 200, resp.text
+    expected = hf_scores(model_path, query_ids, items_ids, LABELS, apply_softmax=True)
+    assert_scores_close(resp.json()["scores"], expected, ATOL)
+
+
+def test_empty_items_and_string_item(server):
+    resp = server.score(query=QUERY, items=[], label_token_ids=LABELS)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["scores"] == []
+    one = server.score(query=QUERY, items="Sacramento", label_token_ids=LABELS)
+    listed = server.score(query=QUERY, items=["Sacramento"], label_token_ids=LABELS)
+    assert one.status_code == 200 and listed.status_code == 200
+    assert len(one.json()["scores"]) == 1
+    assert_scores_close(one.json()["scores"], listed.json()["scores"], 1e-6)
+
+
+def test_models_and_model_info(server):
+    for route in ("/v1/models", "/get_model_info"):
+        resp = requests.get(server.url + route, timeout=5)
+        assert resp.status_code == 200, f"{route}: {resp.status_code} {resp.text}"
+        assert isinstance(resp.json(), dict)
+
+
+# ---- bad inputs: 400 with the error body, and the server keeps serving --------------------------
+
+
+def bad_requests(model_path):
+    v = vocab_size(model_path)
+    return {
+        "missing_query": {"items": ["a"], "label_token_ids": LABELS},
+        "missing_items": {"query": QUERY, "label_token_ids": LABELS},
+        "items_int": {"query": QUERY, "items": 5, "label_token_ids": LABELS},
+        "items_mixed": {"query": QUERY, "items": [1, "a"], "label_token_ids": LABELS},
+        "query_wrong_type": {"query": {"a": 1}, "items": ["a"], "label_token_ids": LABELS},
+        "no_label_ids": {"query": QUERY, "items": ["Sacramento"]},
+        "null_label_ids": {"query": QUERY, "items": ["Sacramento"], "label_token_ids": None},
+        "negative_label": {"query": QUERY, "items": ["Sacramento"], "label_token_ids": [5, -1]},
+        "label_ge_vocab": {"query": QUERY, "items": ["Sacramento"], "label_token_ids": [v]},
+        "query_token_oov": {"query": [11, v], "items": [[12]], "label_token_ids": LABELS},
+        "item_token_oov": {"query": [11], "items": [[12], [v + 3]], "label_token_ids": LABELS},
+        "item_token_negative": {"query": [11], "items": [[-2]], "label_token_ids": LABELS},
+        "text_query_token_items": {"query": QUERY, "items": [[12, 13]], "label_token_ids": LABELS},
+        "token_query_text_items": {"query": [11, 12], "items": ["Sacramento"], "label_token_ids": LABELS},
+        "label_ids_wrong_type": {"query": QUERY, "items": ["Sacramento"], "label_token_ids": "abc"},
+        "nested_token_items": {"query": [11], "items": [[[12]]], "label_token_ids": LABELS},
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_query", "missing_items", "items_int", "items_mixed", "query_wrong_type", "no_label_ids",
+        "null_label_ids", "negative_label", "label_ge_vocab", "query_token_oov", "item_token_oov",
+        "item_token_negative", "text_query_token_items", "token_query_text_items", "label_ids_wrong_type",
+        "nested_token_items",
+    ],
+)
+def test_bad_input_is_400_and_server_keeps_serving(server, model_path, case):
+    assert_bad_request(server.score(**bad_requests(model_path)[case]))
+    good = server.score(query=QUERY, items=["Sacramento"], label_token_ids=LABELS)
+    assert good.status_code == 200, good.text
+
+
+@pytest.mark.parametrize("payload", ["{not json", "", "[1, 2", "null", "[]", '"a string"'])
+def test_malformed_json_is_400(server, payload):
+    resp = requests.post(
+        server.url + "/v1/score", data=payload, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert_bad_request(resp)
+    good = server.score(query=QUERY, items=["Sacramento"], label_token_ids=LABELS)
+    assert good.status_code == 200, good.text
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+
+
+def test_32_concurrent_requests_equal_sequential(server):
+    rng = random.Random(0)
+    bodies = []
+    for i in range(32):
+        n = rng.randint(1, 12)
+        items = [[rng.randrange(5, 200) for _ in range(rng.randint(0 if i % 5 == 0 else 1, 7))] for _ in range(n)]
+        query = [rng.randrange(5, 200) for _ in range(rng.randint(3, 15))]
+        bodies.append({"query": query, "items": items, "label_token_ids": LABELS, "apply_softmax": i % 2 == 0})
+    sequential = []
+    for body in bodies:
+        resp = server.score(**body)
+        assert resp.status_code == 200, resp.text
+        sequential.append(resp.json()["scores"])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        responses = list(pool.map(lambda b: server.score(**b), bodies))
+    for i, resp in enumerate(responses):
+        assert resp.status_code == 200, resp.text
+        assert_scores_close(resp.json()["scores"], sequential[i], 1e-5)
+
+
+# ---- process life cycle -----------------------------------------------------------------------
+
+
+def test_bad_model_path_exits_nonzero_with_message(tmp_path):
+    missing = tmp_path / "no-such-model"
+    before = multiscore_tmp_dirs()
+    cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(missing)]
+    cmd += ["--port", str(free_port()), "--device", "cpu"]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert elapsed < 30, f"took {elapsed:.1f}s to fail"
+    assert str(missing) in proc.stderr, f"stderr does not name the path:\n{proc.stderr[-2000:]}"
+    assert multiscore_tmp_dirs() <= before
+
+
+def test_sigterm_exits_and_leaves_nothing(tiny_model):
+    path = tiny_model("qwen3", "seqcls")
+    before = multiscore_tmp_dirs()
+    srv = Server(path)
+    srv.wait_ready()
+    resp = srv.score(query=QUERY, items=["Sacramento", "Los Angeles"])
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["scores"]) == 2
+    children = descendants(srv.proc.pid)
+    assert children, "the scheduler should run in a child process"
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        srv.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        srv.stop()
+        raise AssertionError("launch_server did not exit within 30s of SIGTERM")
+    left = wait_gone(children)
+    assert not left, f"processes left behind after SIGTERM: {left}"
+    assert multiscore_tmp_dirs() <= before, "ipc socket dir left behind"
