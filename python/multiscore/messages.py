@@ -69,7 +69,17 @@ class RequestFailed:
 
 
 @dataclass
+class SchedulerStats:
+    """Counters since start-up; their ratios tell how well traffic batches (tokens per forward pass)."""
+
+    forward_passes: int = 0
+    forward_tokens: int = 0
+    forward_sequences: int = 0
+    finished_requests: int = 0
+    queued_sequences: int = 0
+
+
+@dataclass
 class HealthCheckOutput:
     rid: str
-    queued_sequences: int = 0
-    extra: dict = field(default_factory=dict)
+    stats: SchedulerStats = field(default_factory=SchedulerStats)

@@ -160,6 +160,21 @@ def test_models_and_model_info(server):
         assert isinstance(resp.json(), dict)
 
 
+def test_model_info_and_server_info_values(server, model_path):
+    info = requests.get(server.url + "/get_model_info", timeout=5).json()
+    assert info["architecture"].endswith("ForCausalLM") and info["is_causal_lm"] is True
+    assert info["vocab_size"] == vocab_size(model_path) and info["attention_backend"] == "torch"
+    before = requests.get(server.url + "/get_server_info", timeout=5).json()["scheduler"]
+    resp = server.score(query=QUERY, items=["Sacramento", "Los Angeles"], label_token_ids=LABELS)
+    assert resp.status_code == 200, resp.text
+    after = requests.get(server.url + "/get_server_info", timeout=5).json()
+    stats = after["scheduler"]
+    assert stats["forward_passes"] == before["forward_passes"] + 1  # one MIS pass for both items
+    assert stats["forward_tokens"] - before["forward_tokens"] == resp.json()["usage"]["prompt_tokens"]
+    assert stats["finished_requests"] == before["finished_requests"] + 1
+    assert after["tokens_per_forward_pass"] > 0 and "api_key" not in after["server_args"]
+
+
 # ---- bad inputs: 400 with the error body, and the server keeps serving --------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -100,6 +101,17 @@ def create_app(runtime: Runtime) -> FastAPI:
             "device": runtime.scheduler.ready.device,
             "dtype": runtime.scheduler.ready.dtype,
             "attention_backend": runtime.scheduler.ready.attention_backend,
+        })
+
+    @app.get("/get_server_info")
+    async def server_info():
+        stats = (await tm.health_check()).stats
+        passes = max(1, stats.forward_passes)
+        return json_response({
+            "server_args": {k: v for k, v in dataclasses.asdict(args).items() if k != "api_key"},
+            "scheduler": dataclasses.asdict(stats),
+            "tokens_per_forward_pass": stats.forward_tokens / passes,
+            "sequences_per_forward_pass": stats.forward_sequences / passes,
         })
 
     @app.post("/v1/score")

@@ -27,7 +27,7 @@ class ReadoutGroup:
 
 def score_and_pool(
     hidden: torch.Tensor,
-    readout_rows: torch.Tensor,
+    readout_rows: Optional[torch.Tensor],
     groups: list[ReadoutGroup],
     head_weight: torch.Tensor,
     head_bias: Optional[torch.Tensor] = None,
@@ -35,11 +35,14 @@ def score_and_pool(
 ) -> list[torch.Tensor]:
     """hidden [T, H], readout_rows [R] -> one float32 tensor [end - start, C] per group.
 
+    ``readout_rows=None``: ``hidden`` already holds only the read-out rows [R, H] (the model
+    pruned its last layer to them).
+
     causal_lm: head_weight is the LM head [V, H]; C = len(label_token_ids). ``apply_softmax=False``
     gives full-vocabulary probabilities of the labels, ``True`` a softmax over the label logits only.
     Otherwise head_weight is a classification head [C, H] and scores are its logits (softmax optional).
     """
-    pooled = hidden.index_select(0, readout_rows)  # [R, H]
+    pooled = hidden if readout_rows is None else hidden.index_select(0, readout_rows)  # [R, H]
     if not causal_lm:
         logits = torch.nn.functional.linear(pooled, head_weight, head_bias).float()  # [R, C]
         return [

@@ -47,19 +47,26 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)  # [head_dim / 2]
 
     def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions [T] -> (cos, sin), each [T, 1, head_dim], computed in float32 like HF."""
+        """positions [T] -> (cos, sin), each [T, 1, head_dim / 2], computed in float32 like HF.
+
+        HF's tables are ``cat(freqs, freqs)``: both halves are equal, so one half is kept.
+        """
         freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [T, hd/2]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos = (emb.cos() * self.attention_scaling).to(dtype)
-        sin = (emb.sin() * self.attention_scaling).to(dtype)
+        cos = (freqs.cos() * self.attention_scaling).to(dtype)
+        sin = (freqs.sin() * self.attention_scaling).to(dtype)
         return cos[:, None, :], sin[:, None, :]
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [T, heads, head_dim]; cos/sin [T, 1, head_dim]."""
-    return x * cos + _rotate_half(x) * sin
+    """x [T, heads, head_dim]; cos/sin [T, 1, head_dim / 2].
+
+    Same result as HF's ``x * cos + rotate_half(x) * sin``, written half by half into one output
+    buffer: no concatenated copy of x and two fused multiply-adds instead of five passes.
+    """
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    out = torch.empty_like(x)
+    o1, o2 = out[..., :half], out[..., half:]
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin, value=-1)  # x1·cos − x2·sin
+    torch.mul(x2, cos, out=o2).addcmul_(x1, sin)  # x2·cos + x1·sin
+    return out

@@ -26,6 +26,7 @@ from multiscore.messages import (
     HealthCheckRequest,
     RequestFailed,
     SchedulerInitFailed,
+    SchedulerStats,
     SchedulerReady,
     ShutdownRequest,
     TokenizedScoreRequest,
@@ -75,6 +76,7 @@ class Scheduler:
         self.recv_socket.bind(ipc.requests)
         self.send_socket = self.context.socket(zmq.PUSH)
         self.send_socket.bind(ipc.results)
+        self.stats = SchedulerStats()
 
     def ready_message(self) -> SchedulerReady:
         return SchedulerReady(
@@ -106,7 +108,8 @@ class Scheduler:
                 if immediate is not None:
                     self.send_socket.send_pyobj(immediate)
             elif isinstance(msg, HealthCheckRequest):
-                self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid, queued_sequences=len(self.policy.waiting)))
+                self.stats.queued_sequences = len(self.policy.waiting)
+                self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid, stats=self.stats))
             elif isinstance(msg, ShutdownRequest):
                 return False
 
@@ -119,7 +122,11 @@ class Scheduler:
             for rid in self.policy.fail_batch(batch):
                 self.send_socket.send_pyobj(RequestFailed(rid=rid, message=f"internal error: {e}"))
             return
+        self.stats.forward_passes += 1
+        self.stats.forward_sequences += len(batch)
+        self.stats.forward_tokens += sum(len(seq) for seq in batch)
         for out in self.policy.process_output(batch, scores):
+            self.stats.finished_requests += 1
             self.send_socket.send_pyobj(out)
 
 

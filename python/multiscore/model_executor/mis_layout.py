@@ -1,4 +1,4 @@
-"""Multi-item scoring (MIS) layout: packing, positions, read-out rows, segments and masks.
+"""Multi-item scoring (MIS) layout: packing, positions, read-out rows and the reference mask.
 
 A packed MIS sequence is ``query D item_1 D item_2 D ... item_N D`` (DESIGN.md §4):
 - positions restart per item: query ``0..q-1``, item token t (1-based) ``q-1+t``, delimiters ``q-1``;
@@ -10,8 +10,6 @@ Everything here is vectorised tensor code: no Python loop over tokens or items.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
@@ -27,18 +25,6 @@ def pack_mis(query_ids: list[int], items_ids: list[list[int]], delimiter: int) -
 
 def mis_packed_len(query_len: int, item_lens: list[int]) -> int:
     return query_len + sum(item_lens) + len(item_lens) + 1
-
-
-@dataclass
-class MisSegments:
-    """The tail of an MIS sequence cut into segments ``[D, item tokens]``; the last is the final ``[D]``.
-
-    Local row indices (0 = first query token). ``S = N + 1`` segments, padded to ``max_len``.
-    """
-
-    index: torch.Tensor  # [S, max_len] local row of each segment slot (pad slots repeat the segment's D row)
-    valid: torch.Tensor  # [S, max_len] bool, slot holds a real token
-    own_mask: torch.Tensor  # [S, max_len, max_len] bool, which slots of its own segment a slot attends to
 
 
 def mis_positions(query_len: int, item_lens: torch.Tensor) -> torch.Tensor:
@@ -59,26 +45,6 @@ def mis_readout_rows(query_len: int, item_lens: torch.Tensor) -> torch.Tensor:
     seg_starts = q + torch.cumsum(item_lens + 1, 0) - (item_lens + 1)  # [N] row of the D before item i
     rows = seg_starts + item_lens
     return torch.where(item_lens > 0, rows, torch.full_like(rows, q - 1))
-
-
-def mis_segments(query_len: int, item_lens: torch.Tensor) -> MisSegments:
-    q = query_len
-    seg_lens = torch.cat([item_lens + 1, item_lens.new_ones(1)])  # [S]
-    seg_starts = q + torch.cumsum(seg_lens, 0) - seg_lens  # [S] local row of each D
-    max_len = int(seg_lens.max())
-    slot = torch.arange(max_len)  # [max_len]
-    valid = slot[None, :] < seg_lens[:, None]  # [S, max_len]
-    index = seg_starts[:, None] + torch.where(valid, slot[None, :], torch.zeros_like(slot)[None, :])
-    row = slot[:, None]  # [max_len, 1]
-    col = slot[None, :]  # [1, max_len]
-    # Item tokens (slot >= 1) see own item tokens up to themselves, never the leading D (col 0).
-    own = (col <= row) & (col >= 1)  # [max_len, max_len]
-    own = own[None] & valid[:, None, :] & valid[:, :, None]  # [S, max_len, max_len]
-    # A delimiter sees only the query; with an empty query it sees itself so its row stays finite.
-    # Pad slots see their segment's D. Neither is ever read out or attended to by anyone.
-    own[:, 0, 0] = q == 0
-    own = own | (~valid[:, :, None] & (col == 0)[None])
-    return MisSegments(index=index, valid=valid, own_mask=own)
 
 
 def dense_mis_mask(query_len: int, item_lens: list[int]) -> torch.Tensor:

@@ -45,8 +45,8 @@ class ModelWorker:
         """Score a batch: one float32 CPU tensor [num_items, C] per sequence, in order."""
         batch = ForwardBatch.build(seqs, self.device)
         metadata = self.backend.build_metadata(batch.layouts, batch.input_ids.shape[0])
-        hidden = self.model(batch.input_ids, batch.positions, self.backend, metadata)  # [T, H]
+        pooled = self.model(batch.input_ids, batch.positions, self.backend, metadata, batch.readout_rows)  # [R, H]
         scores = score_and_pool(
-            hidden, batch.readout_rows, batch.groups, self.head_weight, self.head_bias, causal_lm=self.model.causal_lm
+            pooled, None, batch.groups, self.head_weight, self.head_bias, causal_lm=self.model.causal_lm
         )
         return [s.cpu() for s in scores]

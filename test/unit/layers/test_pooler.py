@@ -61,3 +61,9 @@ def test_causal_lm_groups_with_different_labels_and_many_rows():
 def test_causal_lm_without_labels_is_an_error():
     with pytest.raises(ValueError, match="label_token_ids"):
         score_and_pool(_hidden(), torch.tensor([0]), [ReadoutGroup(0, 1, None, False)], torch.randn(10, 4), causal_lm=True)
+
+
+def test_prepooled_hidden_states_skip_the_gather():
+    hidden, weight = _hidden(), torch.randn(3, 4)
+    (out,) = score_and_pool(hidden[[2, 3]], None, [ReadoutGroup(0, 2, None, False)], weight)
+    torch.testing.assert_close(out, hidden[[2, 3]] @ weight.T)

@@ -83,20 +83,21 @@ def test_backend_equals_dense_reference(specs):
     torch.testing.assert_close(out[rows], ref[rows], atol=1e-5, rtol=1e-5)
 
 
-def test_mis_chunks_do_not_change_results(monkeypatch):
-    import multiscore.layers.attention.torch_backend as tb
+@pytest.mark.parametrize("specs", [[(6, [3, 2, 4, 0, 2])], [(0, [2, 3])], [5, (3, [1, 2])]])
+def test_portable_path_equals_fused_kernel(monkeypatch, specs):
+    """The fallback used where torch's fused CPU kernel is missing (and on GPU) gives the same rows."""
+    import multiscore.layers.attention.lse_attention as lse
 
     torch.manual_seed(0)
-    layouts, T = _layouts([(6, [3, 2, 4, 1, 2])])
+    layouts, T = _layouts(specs)
     q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
-    backend = tb.TorchAttentionBackend(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
-    whole = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
-    monkeypatch.setattr(tb, "_MIS_SCORE_BUDGET", 1)  # one segment per chunk
-    meta = backend.build_metadata(layouts, T)
-    assert meta.mis_groups[0].chunk == 1
-    chunked = backend.forward(q, k, v, meta, DIM**-0.5)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    fused = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
+    monkeypatch.setattr(lse, "_FLASH_CPU", None)
+    monkeypatch.setattr(lse, "_SCORE_BUDGET", 8)  # many small chunks
+    portable = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
     rows = _read_rows(layouts)
-    torch.testing.assert_close(chunked[rows], whole[rows])
+    torch.testing.assert_close(portable[rows], fused[rows], atol=1e-5, rtol=1e-5)
 
 
 def test_registry_names_and_unknown_backend():

@@ -7,7 +7,6 @@ from multiscore.model_executor.mis_layout import (
     mis_packed_len,
     mis_positions,
     mis_readout_rows,
-    mis_segments,
     pack_mis,
 )
 
@@ -32,15 +31,6 @@ def test_positions_with_empty_query_start_items_at_zero():
 def test_readout_rows_are_last_item_token_or_last_query_token():
     # rows: q 0..2, D3, items 4-5, D6, (empty), D7, 8-10, D11
     assert mis_readout_rows(3, torch.tensor([2, 0, 3])).tolist() == [5, 2, 10]
-
-
-def test_segments_index_validity_and_own_mask():
-    segs = mis_segments(3, torch.tensor([2, 0]))
-    # segments: [D3, 4, 5], [D6], final [D7]; padded to 3 slots with the segment's D row
-    assert segs.index.tolist() == [[3, 4, 5], [6, 6, 6], [7, 7, 7]]
-    assert segs.valid.tolist() == [[True, True, True], [True, False, False], [True, False, False]]
-    own = segs.own_mask[0].int().tolist()
-    assert own == [[0, 0, 0], [0, 1, 0], [0, 1, 1]]  # D sees none of its segment; items causal, never D
 
 
 def test_dense_mask_matches_the_contract():

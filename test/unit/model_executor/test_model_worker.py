@@ -102,3 +102,15 @@ def test_unsupported_architecture_and_missing_path(tiny_model, tmp_path):
         ModelConfig.from_server_args(ServerArgs(model_path=str(path), json_model_override_args='{"architectures": ["GPT2LMHeadModel"]}'))
     with pytest.raises(ValueError, match="model path not found"):
         ModelConfig.from_server_args(ServerArgs(model_path=str(tmp_path / "nope")))
+
+
+def test_row_chunked_mlp_gives_the_same_scores(tiny_model, monkeypatch):
+    import multiscore.models.decoder as decoder
+
+    path = tiny_model("qwen3", "seqcls")
+    query, items = _inputs(seed=4, n_items=60)  # ~250 tokens per MIS sequence
+    whole = _score_both_ways(_worker(path), query, items, None)
+    monkeypatch.setattr(decoder, "_MLP_CHUNK_ELEMENTS", 1)  # 128-row chunks
+    chunked = _score_both_ways(_worker(path), query, items, None)
+    assert_scores_close(chunked[0], whole[0], atol=1e-6)
+    assert_scores_close(chunked[1], whole[1], atol=1e-6)

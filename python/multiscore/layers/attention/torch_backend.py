@@ -2,10 +2,12 @@
 
 Two kinds of work, both without an O(T²) mask over the whole batch:
 - causal runs: every plain sequence and every MIS query, padded together into one SDPA call;
-- MIS items: per MIS sequence, each segment ``[D, item]`` attends to ``[query KV ; its own KV]``.
-  The query's keys/values are computed once and shared by all items; scores against the query
-  and against the item are softmaxed jointly (one running max, one denominator), so the cost is
-  O(N · L · (Q + L)) instead of O((Q + N·L)²).
+- MIS items: per MIS sequence, each item attends to ``[query KV ; its own KV]``. The query's
+  keys/values are computed once and shared by all items. The two parts are computed separately,
+  each by a fused attention kernel that also returns its log-sum-exp — (A) every item token
+  against the query, one non-causal call over all items' rows; (B) every item causally against
+  itself, one batched call — and merged exactly: ``o = o_B + sigmoid(lse_A - lse_B) · (o_A - o_B)``.
+  Cost O(N · L · (Q + L)) instead of O((Q + N·L)²).
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
-from multiscore.model_executor.mis_layout import mis_segments
-
-# Cap on the float32 score buffer of one MIS chunk (bytes); bounds memory for very wide requests.
-_MIS_SCORE_BUDGET = 64 * 1024 * 1024
+from multiscore.layers.attention.lse_attention import attention_with_lse
 
 
 @dataclass
@@ -29,16 +28,20 @@ class CausalRuns:
     valid: torch.Tensor  # [R, L] bool
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
     mask: Optional[torch.Tensor]  # [R, 1, L, L] bool; None when every run has length L (plain causal)
+    # First row when the runs lie back to back with one length: q/k/v are then viewed, not gathered.
+    contiguous_start: Optional[int] = None
 
 
 @dataclass
 class MisGroup:
+    """One MIS sequence's items (empty items have no rows and are left out)."""
+
     prefix_start: int
     prefix_len: int
-    index: torch.Tensor  # [S, Lm] flat rows of segment slots
-    valid: torch.Tensor  # [S, Lm] bool
-    own_mask: torch.Tensor  # [S, Lm, Lm] bool
-    chunk: int  # segments per chunk, so scores stay under _MIS_SCORE_BUDGET
+    item_index: torch.Tensor  # [N', Lmax] flat rows of item tokens, padded with the item's first row
+    item_valid: torch.Tensor  # [N', Lmax] bool
+    item_rows: torch.Tensor  # [R] = item_index[item_valid]
+    delim_rows: torch.Tensor  # [N + 1] flat rows of the delimiters (they see only the query)
 
 
 @dataclass
@@ -55,12 +58,34 @@ def _causal_runs(starts: list[int], lens: list[int], device: torch.device) -> Op
     slot = torch.arange(max_len)
     valid = slot[None, :] < lens_t[:, None]  # [R, L]
     index = torch.tensor(starts)[:, None] + torch.where(valid, slot[None, :], 0)
-    mask = None
+    mask, contiguous_start = None, None
+    starts_t = torch.tensor(starts)
     if int(lens_t.min()) != max_len:
         causal = slot[None, :] <= slot[:, None]  # [L, L]
         mask = (causal[None] & valid[:, None, :])[:, None]  # [R, 1, L, L]; pad rows still see key 0
         mask = mask.to(device)
-    return CausalRuns(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), mask=mask)
+    elif torch.equal(starts_t - starts_t[0], torch.arange(len(starts)) * max_len):
+        contiguous_start = starts[0]
+    return CausalRuns(
+        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), mask=mask,
+        contiguous_start=contiguous_start,
+    )
+
+
+def _mis_group(seq: SequenceLayout, device: torch.device) -> MisGroup:
+    q, lens = seq.query_len, seq.item_lens
+    first = seq.start + q + 1 + torch.cumsum(lens + 1, 0) - (lens + 1)  # [N] row of each item's first token
+    delim_rows = torch.cat([first - 1, (seq.start + seq.length - 1) * torch.ones(1, dtype=torch.long)])
+    nonempty = lens > 0
+    first, lens = first[nonempty], lens[nonempty]
+    max_len = int(lens.max()) if len(lens) else 0
+    slot = torch.arange(max_len)
+    valid = slot[None, :] < lens[:, None]
+    index = first[:, None] + torch.where(valid, slot[None, :], 0)
+    return MisGroup(
+        prefix_start=seq.start, prefix_len=q, item_index=index.to(device), item_valid=valid.to(device),
+        item_rows=index[valid].to(device), delim_rows=delim_rows.to(device),
+    )
 
 
 class TorchAttentionBackend(AttentionBackend):
@@ -79,27 +104,14 @@ class TorchAttentionBackend(AttentionBackend):
                 run_starts.append(seq.start)
                 run_lens.append(seq.length)
                 continue
-            q = seq.query_len
-            if q > 0:
+            if seq.query_len > 0:
                 run_starts.append(seq.start)
-                run_lens.append(q)
-            segs = mis_segments(q, seq.item_lens)
-            seg_len = segs.index.shape[1]
-            per_segment = self.num_heads * seg_len * (q + seg_len) * 4
-            groups.append(
-                MisGroup(
-                    prefix_start=seq.start,
-                    prefix_len=q,
-                    index=(segs.index + seq.start).to(self.device),
-                    valid=segs.valid.to(self.device),
-                    own_mask=segs.own_mask.to(self.device),
-                    chunk=max(1, _MIS_SCORE_BUDGET // per_segment),
-                )
-            )
+                run_lens.append(seq.query_len)
+            groups.append(_mis_group(seq, self.device))
         return TorchAttentionMetadata(runs=_causal_runs(run_starts, run_lens, self.device), mis_groups=groups)
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float) -> torch.Tensor:
-        out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run or segment
+        out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if metadata.runs is not None:
             self._causal(q, k, v, metadata.runs, scale, out)
         for group in metadata.mis_groups:
@@ -107,15 +119,12 @@ class TorchAttentionBackend(AttentionBackend):
         return out
 
     def _causal(self, q, k, v, runs: CausalRuns, scale: float, out: torch.Tensor) -> None:
-        if runs.index.shape[0] == 1 and runs.mask is None:
-            start, length = int(runs.index[0, 0]), runs.index.shape[1]
-            sl = slice(start, start + length)
-            # [1, H, L, D]
-            o = F.scaled_dot_product_attention(
-                q[sl].transpose(0, 1)[None], k[sl].transpose(0, 1)[None], v[sl].transpose(0, 1)[None],
-                is_causal=True, scale=scale, enable_gqa=True,
-            )
-            out[sl] = o[0].transpose(0, 1)
+        if runs.contiguous_start is not None:
+            n_runs, length = runs.index.shape
+            sl = slice(runs.contiguous_start, runs.contiguous_start + n_runs * length)
+            qr, kr, vr = (x[sl].view(n_runs, length, x.shape[1], x.shape[2]).transpose(1, 2) for x in (q, k, v))
+            o = F.scaled_dot_product_attention(qr, kr, vr, is_causal=True, scale=scale, enable_gqa=True)
+            out[sl] = o.transpose(1, 2).reshape(n_runs * length, q.shape[1], q.shape[2])  # [R·L, H, D]
             return
         qr, kr, vr = (x[runs.index].transpose(1, 2) for x in (q, k, v))  # [R, H, L, D]
         o = F.scaled_dot_product_attention(
@@ -124,30 +133,37 @@ class TorchAttentionBackend(AttentionBackend):
         out[runs.rows] = o.transpose(1, 2)[runs.valid]  # [n, H, D]
 
     def _mis_items(self, q, k, v, group: MisGroup, scale: float, out: torch.Tensor) -> None:
-        hkv, dim = self.num_kv_heads, self.head_dim
-        g = self.num_heads // hkv
-        p0, plen = group.prefix_start, group.prefix_len
-        k_pre = k[p0 : p0 + plen].permute(1, 2, 0)  # [Hkv, D, Q]
-        v_pre = v[p0 : p0 + plen].transpose(0, 1)  # [Hkv, Q, D]
-        for s0 in range(0, group.index.shape[0], group.chunk):
-            index = group.index[s0 : s0 + group.chunk]  # [S, L]
-            S, L = index.shape
-            qs = (q[index] * scale).view(S, L, hkv, g, dim).permute(2, 0, 3, 1, 4)  # [Hkv, S, g, L, D]
-            ks = k[index].permute(2, 0, 3, 1).unsqueeze(2)  # [Hkv, S, 1, D, L]
-            vs = v[index].permute(2, 0, 1, 3).unsqueeze(2)  # [Hkv, S, 1, L, D]
-            s_own = torch.matmul(qs, ks).float()  # [Hkv, S, g, L, L]
-            s_own = s_own.masked_fill(~group.own_mask[s0 : s0 + S][None, :, None], float("-inf"))
-            row_max = s_own.amax(-1)  # [Hkv, S, g, L]
-            if plen > 0:
-                s_pre = torch.matmul(qs.reshape(hkv, S * g * L, dim), k_pre).float().view(hkv, S, g, L, plen)
-                row_max = torch.maximum(row_max, s_pre.amax(-1))
-            p_own = torch.exp(s_own - row_max[..., None])
-            denom = p_own.sum(-1)
-            o = torch.matmul(p_own.to(v.dtype), vs)  # [Hkv, S, g, L, D]
-            if plen > 0:
-                p_pre = torch.exp(s_pre - row_max[..., None])
-                denom = denom + p_pre.sum(-1)
-                o = o + torch.matmul(p_pre.to(v.dtype).view(hkv, S * g * L, plen), v_pre).view(hkv, S, g, L, dim)
-            o = (o / denom[..., None].to(o.dtype)).permute(1, 3, 0, 2, 4).reshape(S, L, hkv * g, dim)
-            valid = group.valid[s0 : s0 + S]
-            out[index[valid]] = o[valid]
+        hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
+        g = hq // hkv
+        n_items = group.item_rows.shape[0]
+        if group.prefix_len == 0:
+            # Nothing to attend to but themselves: delimiters copy their own value (never read).
+            out[group.delim_rows] = v[group.delim_rows].repeat_interleave(g, 1)
+        else:
+            # (A) item tokens and delimiters against the query, GQA folded into rows: [1, Hkv, g·R', D].
+            p0 = group.prefix_start
+            rows = torch.cat([group.item_rows, group.delim_rows])
+            r = rows.shape[0]
+            qa = q[rows].view(r, hkv, g, dim).permute(1, 2, 0, 3).reshape(1, hkv, g * r, dim)
+            k_pre = k[p0 : p0 + group.prefix_len].transpose(0, 1)[None]  # [1, Hkv, Q, D]
+            v_pre = v[p0 : p0 + group.prefix_len].transpose(0, 1)[None]
+            oa, lse_a = attention_with_lse(qa, k_pre, v_pre, causal=False, scale=scale)
+            oa = oa.reshape(hq, r, dim).transpose(0, 1)  # [R', Hq, D]
+            lse_a = lse_a.reshape(hq, r).transpose(0, 1)  # [R', Hq]
+            out[group.delim_rows] = oa[n_items:]
+        if n_items == 0:
+            return
+        # (B) each item causally against its own tokens: [N', Hq, Lmax, D], pad slots at the end.
+        index = group.item_index
+        qb = q[index].transpose(1, 2)
+        kb = k[index].transpose(1, 2).repeat_interleave(g, 1)
+        vb = v[index].transpose(1, 2).repeat_interleave(g, 1)
+        ob, lse_b = attention_with_lse(qb, kb, vb, causal=True, scale=scale)
+        ob = ob.transpose(1, 2)[group.item_valid]  # [R, Hq, D]
+        if group.prefix_len == 0:
+            out[group.item_rows] = ob
+            return
+        lse_b = lse_b.transpose(1, 2)[group.item_valid]  # [R, Hq]
+        # softmax over [query ; own] = weighted mix of the two partial softmaxes.
+        w = torch.sigmoid(lse_a[:n_items] - lse_b).to(ob.dtype)[..., None]
+        out[group.item_rows] = ob + w * (oa[:n_items] - ob)

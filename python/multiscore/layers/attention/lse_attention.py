@@ -1,0 +1,39 @@
+"""Attention that also returns the log-sum-exp of each row, so partial attentions can be merged."""
+
+from __future__ import annotations
+
+import torch
+
+# torch's fused CPU flash-attention kernel returns (out, logsumexp); it is private API, so the
+# portable path below is the fallback (and the GPU path of this backend).
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+# Rows per chunk of the portable path: bounds its [rows, Lk] float32 score buffer to ~64 MB per head.
+_SCORE_BUDGET = 16 * 1024 * 1024
+
+
+def attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float):
+    """q [B, H, Lq, D], k/v [B, H, Lk, D] -> (out [B, H, Lq, D], lse [B, H, Lq] float32).
+
+    ``causal`` aligns row i with key i (top-left). Callers never pass Lk == 0.
+    """
+    if q.device.type == "cpu" and _FLASH_CPU is not None:
+        out, lse = _FLASH_CPU(q, k, v, is_causal=causal, scale=scale)
+        return out, lse
+    return _portable(q, k, v, causal, scale)
+
+
+def _portable(q, k, v, causal: bool, scale: float):
+    lq, lk = q.shape[-2], k.shape[-2]
+    rows_per_chunk = max(1, _SCORE_BUDGET // max(1, lk * q.shape[0] * q.shape[1]))
+    outs, lses = [], []
+    for r0 in range(0, lq, rows_per_chunk):
+        r1 = min(r0 + rows_per_chunk, lq)
+        s = torch.matmul(q[..., r0:r1, :], k.transpose(-1, -2)).float() * scale  # [B, H, r, Lk]
+        if causal:
+            rows = torch.arange(r0, r1, device=q.device)[:, None]
+            s = s.masked_fill(torch.arange(lk, device=q.device)[None, :] > rows, float("-inf"))
+        lse = torch.logsumexp(s, -1)
+        outs.append(torch.matmul(torch.exp(s - lse[..., None]).to(v.dtype), v))
+        lses.append(lse)
+    return torch.cat(outs, -2), torch.cat(lses, -1)
