@@ -65,6 +65,11 @@ class Engine:
             raise RuntimeError("the engine has been shut down")
         return self._runtime.tokenizer_manager
 
+    @property
+    def scheduler_pid(self) -> int:
+        """Process id of the scheduler (model) process, for monitoring."""
+        return self._runtime.scheduler.pid
+
     def score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False,

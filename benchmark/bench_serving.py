@@ -1,0 +1,305 @@
+"""Benchmark W3: open-loop load against a real ``launch_server`` (MIS on), then the in-process Engine.
+
+Poisson arrivals at each rate in ``--rates`` (req/s), 1-item requests (an ~8-word text query, one
+short item). Per rate: successes, failures, p50/p90/p99 latency, items/s, and the scheduler's
+tokens and sequences per forward pass over the run (``/get_server_info`` counters, after - before).
+Then mixed traffic (80 % 1-item, 20 % 10-item requests) at ``--mixed-rate`` and as one burst, to
+show that concurrent requests share forward passes. Finally, with the server stopped (one model
+process at a time on a small machine), the Engine's time for the same requests, sequentially:
+server overhead = server p50 at the lowest rate - Engine p50.
+
+    python benchmark/bench_serving.py [--rates 5,20,50,100,200,400] [--max-duration 3]
+        [--num-requests 2000] [--model-path DIR --delimiter ID] [--find-max-rate] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import orjson
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "scripts"))
+sys.path.insert(0, str(HERE))
+from bench_score import cpu_model, load_average  # noqa: E402
+from http_load import HttpPool, open_loop, percentile, poisson_schedule  # noqa: E402
+
+HOST = "127.0.0.1"  # loopback only
+SLO_P99_MS = 100.0
+OVERHEAD_TARGET_MS = 3.0
+QUERY = "what is the capital city of the state california"  # 8 words
+ITEM_WORDS = "sacramento los angeles san francisco river mountain lake ocean coast valley desert".split()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rates", default="5,20,50,100,200,400", help="comma-separated request rates (req/s)")
+    p.add_argument("--num-requests", type=int, default=2000, help="at most this many requests per rate")
+    p.add_argument("--max-duration", type=float, default=3.0, help="seconds of arrivals per rate")
+    p.add_argument("--min-requests", type=int, default=60,
+                   help="but at least this many (a low rate's p50 needs samples; extends its duration)")
+    p.add_argument("--items-per-request", type=int, default=1)
+    p.add_argument("--mixed-rate", type=float, default=100.0, help="req/s of the mixed-traffic phase")
+    p.add_argument("--mixed-items", type=int, default=10, help="items in the large requests of the mix")
+    p.add_argument("--mixed-fraction", type=float, default=0.2, help="share of large requests in the mix")
+    p.add_argument("--burst", type=int, default=64, help="requests sent at one instant (mixed as above)")
+    p.add_argument("--engine-repeats", type=int, default=200, help="sequential Engine calls timed")
+    p.add_argument("--find-max-rate", action="store_true", help="bisect between tested rates for the SLO")
+    p.add_argument("--model-path", default=None, help="existing checkpoint (default: a tiny qwen3 seqcls)")
+    p.add_argument("--delimiter", type=int, default=None, help="MIS delimiter id (default: <|sep|> in the tokenizer)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    return p.parse_args(argv)
+
+
+# ---- workload ---------------------------------------------------------------------------------
+
+def make_payloads(rng: random.Random, n: int, items_per_request: int, large_items: int = 0,
+                  large_fraction: float = 0.0) -> list[tuple[bytes, int]]:
+    """``n`` request bodies (JSON bytes, item count); short random items so requests are not identical."""
+    out = []
+    for _ in range(n):
+        k = large_items if rng.random() < large_fraction else items_per_request
+        items = [" ".join(rng.choices(ITEM_WORDS, k=3)) for _ in range(k)]
+        out.append((orjson.dumps({"query": QUERY, "items": items}), k))
+    return out
+
+
+def resolve_model(args, tmp: pathlib.Path) -> tuple[str, int]:
+    from make_tiny_model import delimiter_id, make_tiny_model
+
+    path = args.model_path or str(make_tiny_model(tmp / "tiny", arch="qwen3", head="seqcls", num_labels=3))
+    if args.delimiter is not None:
+        return path, args.delimiter
+    try:
+        return path, delimiter_id(path)
+    except (OSError, KeyError):
+        sys.exit(f"{path} has no <|sep|> token: pass --delimiter TOKEN_ID")
+
+
+# ---- server process ---------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A real ``python -m multiscore.launch_server`` process; its log goes to a file, shown on failure."""
+
+    def __init__(self, model_path: str, delimiter: int, log_path: pathlib.Path) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", model_path, "--host", HOST,
+               "--port", str(self.port), "--device", "cpu", "--log-level", "warning",
+               "--multi-item-scoring-delimiter", str(delimiter)]
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    async def wait_ready(self, pool: HttpPool, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if (await pool.request("GET", "/health"))[0] == 200:
+                    return
+            except OSError:  # connection refused until uvicorn listens
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"server not ready in {timeout_s:.0f} s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()  # launch_server shuts its scheduler down on SIGTERM and exits 0
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+# ---- measurements -----------------------------------------------------------------------------
+
+async def measured_run(pool: HttpPool, name: str, payloads, arrivals) -> dict:
+    """One open-loop run plus the scheduler counters it moved."""
+    before = (await pool.get_json("/get_server_info"))["scheduler"]
+    res = await open_loop(pool, "/v1/score", payloads, arrivals)
+    after = (await pool.get_json("/get_server_info"))["scheduler"]
+    moved = {k: after[k] - before[k] for k in ("forward_passes", "forward_tokens", "forward_sequences")}
+    passes = max(1, moved["forward_passes"])
+    lat_ms = [x * 1e3 for x in res.latencies_s]
+    return {
+        "name": name, "sent": res.sent, "ok": len(res.latencies_s), "fail": len(res.errors),
+        "p50": percentile(lat_ms, 50), "p90": percentile(lat_ms, 90), "p99": percentile(lat_ms, 99),
+        "req_s": len(lat_ms) / res.duration_s if res.duration_s else 0.0,
+        "items_s": res.items_ok / res.duration_s if res.duration_s else 0.0,
+        "tok_pass": moved["forward_tokens"] / passes, "seq_pass": moved["forward_sequences"] / passes,
+        "lag_p99": percentile([x * 1e3 for x in res.send_lag_s], 99), "errors": res.errors[:3],
+    }
+
+
+async def rate_run(pool, rate: float, args, rng: random.Random, name: str | None = None,
+                   large_fraction: float = 0.0) -> dict:
+    # Enough arrivals for a stable percentile even at a low rate, else the count/duration bounds.
+    duration = max(args.max_duration, args.min_requests / rate)
+    arrivals = poisson_schedule(rate, args.num_requests, duration, rng)
+    payloads = make_payloads(rng, len(arrivals), args.items_per_request, args.mixed_items, large_fraction)
+    return await measured_run(pool, name or f"{rate:g}", payloads, arrivals)
+
+
+async def sequential_p50_ms(pool: HttpPool, method: str, path: str, bodies: list[bytes]) -> float:
+    """Closed loop, one request at a time: the latency floor of a path with no queueing."""
+    times = []
+    for body in bodies:
+        t0 = time.perf_counter()
+        status, data = await pool.request(method, path, body)
+        times.append(time.perf_counter() - t0)
+        assert status == 200, data
+    return statistics.median(times) * 1e3
+
+
+async def find_max_rate(pool, rows: list[dict], args, rng, steps: int = 3) -> list[dict]:
+    """Bisect (geometrically) between the highest passing and the lowest failing tested rate."""
+    ok = [float(r["name"]) for r in rows if meets_slo(r)]
+    bad = [float(r["name"]) for r in rows if not meets_slo(r) and (not ok or float(r["name"]) > max(ok))]
+    if not ok or not bad:
+        return []
+    lo, hi, extra = max(ok), min(bad), []
+    for _ in range(steps):
+        mid = round((lo * hi) ** 0.5)
+        if mid in (lo, hi):
+            break
+        row = await rate_run(pool, mid, args, rng)
+        extra.append(row)
+        lo, hi = (mid, hi) if meets_slo(row) else (lo, mid)
+    return extra
+
+
+def meets_slo(row: dict) -> bool:
+    return row["fail"] == 0 and row["p99"] <= SLO_P99_MS
+
+
+async def serve_phase(model_path: str, delimiter: int, args, log_path: pathlib.Path) -> dict:
+    rng = random.Random(args.seed)
+    rates = [float(r) for r in args.rates.split(",")]
+    server = Server(model_path, delimiter, log_path)
+    pool = HttpPool(HOST, server.port)
+    try:
+        await server.wait_ready(pool)
+        await pool.warm(8)
+        warm = make_payloads(rng, 30, args.items_per_request, args.mixed_items, 0.3)
+        for body, _ in warm:  # first-call allocations and lazy init, both request sizes
+            await pool.request("POST", "/v1/score", body)
+        low = make_payloads(rng, 100, args.items_per_request)
+        out = {
+            "http_floor": await sequential_p50_ms(pool, "GET", "/v1/models", [b""] * 100),
+            "seq_score": await sequential_p50_ms(pool, "POST", "/v1/score", [b for b, _ in low]),
+            "rates": [await rate_run(pool, r, args, rng) for r in rates],
+        }
+        out["bisect"] = await find_max_rate(pool, out["rates"], args, rng) if args.find_max_rate else []
+        mix = f"mixed {1 - args.mixed_fraction:.0%} x{args.items_per_request} / {args.mixed_fraction:.0%} x{args.mixed_items}"
+        out["mixed"] = [await rate_run(pool, args.mixed_rate, args, rng, f"{mix} @ {args.mixed_rate:g} req/s",
+                                       args.mixed_fraction)]
+        burst = make_payloads(rng, args.burst, args.items_per_request, args.mixed_items, args.mixed_fraction)
+        out["mixed"].append(await measured_run(pool, f"{mix}, burst of {args.burst} at once", burst,
+                                               [0.0] * args.burst))
+        out["low_payloads"] = [orjson.loads(b) for b, _ in low]
+        return out
+    finally:
+        await pool.close()
+        server.stop()
+
+
+def engine_p50_ms(model_path: str, delimiter: int, payloads: list[dict], repeats: int) -> float:
+    """The same requests through the in-process Engine, one at a time (no HTTP, same scheduler)."""
+    from multiscore import Engine
+
+    with Engine(model_path=model_path, device="cpu", multi_item_scoring_delimiter=delimiter,
+                log_level="warning") as engine:
+        for p in payloads[:20]:
+            engine.score(p["query"], p["items"])
+        times = []
+        for i in range(repeats):
+            p = payloads[i % len(payloads)]
+            t0 = time.perf_counter()
+            engine.score(p["query"], p["items"])
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+COLUMNS = [("run", "name", "{}"), ("sent", "sent", "{}"), ("ok", "ok", "{}"), ("fail", "fail", "{}"),
+           ("p50 ms", "p50", "{:.1f}"), ("p90 ms", "p90", "{:.1f}"), ("p99 ms", "p99", "{:.1f}"),
+           ("req/s", "req_s", "{:.1f}"), ("items/s", "items_s", "{:.1f}"), ("tok/pass", "tok_pass", "{:.1f}"),
+           ("seq/pass", "seq_pass", "{:.2f}"), ("send lag p99 ms", "lag_p99", "{:.1f}")]
+
+
+def print_table(rows: list[dict], first_header: str, markdown: bool) -> None:
+    header = [first_header] + [c[0] for c in COLUMNS[1:]]
+    body = [[fmt.format(r[key]) for _, key, fmt in COLUMNS] for r in rows]
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for r in body:
+            print("| " + " | ".join(r) + " |")
+    else:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        for r in [header, *body]:
+            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    for r in rows:
+        for e in r["errors"]:
+            print(f"  error at {r['name']}: {e}")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:
+        model_path, delimiter = resolve_model(args, pathlib.Path(tmp))
+        res = asyncio.run(serve_phase(model_path, delimiter, args, pathlib.Path(tmp) / "server.log"))
+        engine_ms = engine_p50_ms(model_path, delimiter, res["low_payloads"], args.engine_repeats)
+
+    import torch
+
+    print(f"model: {args.model_path or 'tiny Qwen3ForSequenceClassification (make_tiny_model, hidden 64, 2 layers)'}, "
+          f"MIS on (delimiter {delimiter}), fp32, CPU")
+    print(f"workload: query {QUERY!r}, {args.items_per_request}-item requests of 3 words, Poisson arrivals, "
+          f"<= {args.num_requests} requests and {args.max_duration:g} s per rate (>= {args.min_requests} requests)")
+    print(f"torch {torch.__version__}, CPU: {cpu_model()} ({os.cpu_count()} cores), "
+          f"1-min load average {load_before} before / {load_average()} after")
+    print()
+    rows = sorted(res["rates"] + res["bisect"], key=lambda r: float(r["name"]))
+    print_table(rows, "rate req/s", args.markdown)
+    print()
+    lowest = res["rates"][0]
+    print(f"server overhead at {lowest['name']} req/s: server p50 {lowest['p50']:.2f} ms - Engine p50 "
+          f"{engine_ms:.2f} ms = {lowest['p50'] - engine_ms:.2f} ms (target <= {OVERHEAD_TARGET_MS:g} ms) -> "
+          f"{'OK' if lowest['p50'] - engine_ms <= OVERHEAD_TARGET_MS else 'MISSED'}")
+    print(f"  same requests one at a time over HTTP: p50 {res['seq_score']:.2f} ms "
+          f"(-> {res['seq_score'] - engine_ms:.2f} ms over the Engine); "
+          f"HTTP round trip of GET /v1/models (no tokenizer, no scheduler): p50 {res['http_floor']:.2f} ms")
+    passing = [r for r in rows if meets_slo(r)]
+    best = max((float(r["name"]) for r in passing), default=None)
+    print(f"highest rate with p99 <= {SLO_P99_MS:g} ms and no failures: "
+          f"{f'{best:g} req/s' if best is not None else 'none of the tested rates'}"
+          f"{' (bisected)' if args.find_max_rate else ' (of the tested rates)'}")
+    print()
+    print_table(res["mixed"], "mixed traffic", args.markdown)
+    print("tok/pass and seq/pass > the size of one request show concurrent requests sharing forward passes.")
+
+
+if __name__ == "__main__":
+    main()
