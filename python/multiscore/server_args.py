@@ -30,6 +30,7 @@ class ServerArgs:
     served_model_name: Optional[str] = None
     trust_remote_code: bool = False
     seed: int = 0
+    num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
     log_level: str = "info"
     startup_timeout_s: float = 600.0
 
@@ -44,6 +45,8 @@ class ServerArgs:
             raise ValueError("--context-length must be positive")
         if self.multi_item_scoring_delimiter is not None and self.multi_item_scoring_delimiter < 0:
             raise ValueError("--multi-item-scoring-delimiter must be a non-negative token id")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError("--num-threads must be positive")
         if self.attention_backend not in (None, "torch", "flashinfer"):
             raise ValueError(f"--attention-backend must be torch or flashinfer, got {self.attention_backend!r}")
         self.model_overrides  # parse now: bad JSON fails at start-up, not later
@@ -98,6 +101,11 @@ class ServerArgs:
         parser.add_argument("--served-model-name", default=defaults.served_model_name)
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument(
+            "--num-threads", type=int, default=defaults.num_threads,
+            help="torch threads of the model process (default: one per core); 1 gives steadier latency "
+            "for small models on small machines",
+        )
         parser.add_argument("--log-level", default=defaults.log_level)
 
     @classmethod

@@ -26,8 +26,14 @@ class _PendingRequest:
 
 def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], pack_limit: int) -> list[ScoreSequence]:
     """Single-item: one sequence per item. MIS: as few packed sequences as fit ``pack_limit``
-    tokens, each carrying the full query (so splitting never changes a score)."""
+    tokens, each carrying the full query (so splitting never changes a score).
+
+    A one-item request under MIS is scored as the plain sequence ``query + item``: its score is the
+    same by the MIS contract, and plain sequences from many requests batch into one attention call.
+    """
     common = dict(rid=req.rid, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax)
+    if delimiter is not None and len(req.items_ids) == 1:
+        return [ScoreSequence(input_ids=req.query_ids + req.items_ids[0], item_start=0, num_items=1, **common)]
     if delimiter is None:
         return [
             ScoreSequence(input_ids=(item + req.query_ids) if req.item_first else (req.query_ids + item),

@@ -27,6 +27,8 @@ class ModelWorker:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig) -> None:
         self.device = torch.device(server_args.resolved_device)
         self.dtype = resolve_dtype(server_args, model_config, self.device.type)
+        if server_args.num_threads is not None:
+            torch.set_num_threads(server_args.num_threads)
         torch.manual_seed(server_args.seed)
         self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
         cfg = model_config.hf_config

@@ -68,6 +68,8 @@ def _layouts(specs):
         [(4, [0, 3, 0])],  # empty items
         [(0, [2, 3])],  # empty query
         [6, (5, [2, 4, 1]), 3, (2, [1])],  # MIS and single-item sequences sharing a batch
+        [(3, [2, 1]), (5, [1, 0, 2]), (0, [2]), (4, [3])],  # small MIS sequences: one padded bucket
+        [(30, [6] * 6), (2, [1]), (2, [1])],  # one wide query, two small: a bucket per sequence
     ],
 )
 def test_backend_equals_dense_reference(specs):
@@ -83,7 +85,16 @@ def test_backend_equals_dense_reference(specs):
     torch.testing.assert_close(out[rows], ref[rows], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("specs", [[(6, [3, 2, 4, 0, 2])], [(0, [2, 3])], [5, (3, [1, 2])]])
+def test_mis_buckets_pad_only_when_cheap():
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    similar = backend.build_metadata(*_layouts([(3, [2, 1]), (5, [1, 0, 2]), (4, [3])]))
+    assert len(similar.buckets) == 1 and similar.buckets[0].row_index.shape[0] == 3
+    assert similar.buckets[0].key_bias is not None  # queries of 3, 5, 4 tokens padded to 5
+    lopsided = backend.build_metadata(*_layouts([(30, [6] * 6), (2, [1]), (2, [1])]))
+    assert [b.row_index.shape[0] for b in lopsided.buckets] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("specs", [[(6, [3, 2, 4, 0, 2])], [(0, [2, 3])], [5, (3, [1, 2]), (6, [2])]])
 def test_portable_path_equals_fused_kernel(monkeypatch, specs):
     """The fallback used where torch's fused CPU kernel is missing (and on GPU) gives the same rows."""
     import multiscore.layers.attention.lse_attention as lse

@@ -32,6 +32,11 @@ def test_mis_packs_all_items_in_one_sequence_when_they_fit():
     assert (seq.query_len, seq.item_lens, seq.item_start, seq.num_items) == (3, [1, 2], 0, 2)
 
 
+def test_mis_scores_a_single_item_as_a_plain_sequence():
+    (seq,) = split_into_sequences(_req(items=[[4, 5]]), D, 100)
+    assert seq.input_ids == [1, 2, 3, 4, 5] and seq.query_len is None and seq.num_items == 1
+
+
 def test_mis_splits_over_the_limit_and_repeats_the_full_query():
     items = [[10 + i] * 3 for i in range(10)]  # 10 items of 3 tokens
     seqs = split_into_sequences(_req(items=items), D, 3 + 1 + 4 * 3)  # room for 3 items per sequence

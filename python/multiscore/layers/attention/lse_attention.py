@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 # torch's fused CPU flash-attention kernel returns (out, logsumexp); it is private API, so the
@@ -12,24 +14,30 @@ _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cp
 _SCORE_BUDGET = 16 * 1024 * 1024
 
 
-def attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float):
+def attention_with_lse(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
+    key_bias: Optional[torch.Tensor] = None,
+):
     """q [B, H, Lq, D], k/v [B, H, Lk, D] -> (out [B, H, Lq, D], lse [B, H, Lq] float32).
 
-    ``causal`` aligns row i with key i (top-left). Callers never pass Lk == 0.
+    ``causal`` aligns row i with key i (top-left). ``key_bias`` [B, 1, 1, Lk] (0 or -inf, q's
+    dtype) hides padded keys. Callers never pass Lk == 0 or a row with every key hidden.
     """
     if q.device.type == "cpu" and _FLASH_CPU is not None:
-        out, lse = _FLASH_CPU(q, k, v, is_causal=causal, scale=scale)
+        out, lse = _FLASH_CPU(q, k, v, is_causal=causal, attn_mask=key_bias, scale=scale)
         return out, lse
-    return _portable(q, k, v, causal, scale)
+    return _portable(q, k, v, causal, scale, key_bias)
 
 
-def _portable(q, k, v, causal: bool, scale: float):
+def _portable(q, k, v, causal: bool, scale: float, key_bias=None):
     lq, lk = q.shape[-2], k.shape[-2]
     rows_per_chunk = max(1, _SCORE_BUDGET // max(1, lk * q.shape[0] * q.shape[1]))
     outs, lses = [], []
     for r0 in range(0, lq, rows_per_chunk):
         r1 = min(r0 + rows_per_chunk, lq)
         s = torch.matmul(q[..., r0:r1, :], k.transpose(-1, -2)).float() * scale  # [B, H, r, Lk]
+        if key_bias is not None:
+            s = s + key_bias.float()
         if causal:
             rows = torch.arange(r0, r1, device=q.device)[:, None]
             s = s.masked_fill(torch.arange(lk, device=q.device)[None, :] > rows, float("-inf"))

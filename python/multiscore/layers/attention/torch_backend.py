@@ -33,21 +33,38 @@ class CausalRuns:
 
 
 @dataclass
-class MisGroup:
-    """One MIS sequence's items (empty items have no rows and are left out)."""
+class MisItems:
+    """Every non-empty item of every MIS sequence in the batch, padded to the longest item."""
 
-    prefix_start: int
-    prefix_len: int
-    item_index: torch.Tensor  # [N', Lmax] flat rows of item tokens, padded with the item's first row
-    item_valid: torch.Tensor  # [N', Lmax] bool
-    item_rows: torch.Tensor  # [R] = item_index[item_valid]
-    delim_rows: torch.Tensor  # [N + 1] flat rows of the delimiters (they see only the query)
+    index: torch.Tensor  # [N', Lmax] flat rows of item tokens, pad slots repeat the item's first row
+    valid: torch.Tensor  # [N', Lmax] bool
+    rows: torch.Tensor  # [R] = index[valid], grouped by sequence
+
+
+@dataclass
+class PrefixBucket:
+    """G MIS sequences whose item tokens and delimiters attend to their own query, in one call.
+
+    Rows and keys are padded per sequence to [G, Rmax] and [G, Qmax]; padded keys are hidden by
+    ``key_bias``. Sequences are bucketed only while padding at most doubles the work.
+    """
+
+    row_index: torch.Tensor  # [G, Rmax] flat rows (items' tokens, then delimiters)
+    row_valid: torch.Tensor  # [G, Rmax] bool
+    key_index: torch.Tensor  # [G, Qmax] flat rows of each query's tokens
+    key_bias: Optional[torch.Tensor]  # [G, 1, 1, Qmax] 0 / -inf; None when no key is padded
+    item_src: torch.Tensor  # positions (in the valid rows) that are item tokens ...
+    item_dst: torch.Tensor  # ... and where they sit in MisItems.rows
+    delim_src: torch.Tensor  # positions (in the valid rows) that are delimiters ...
+    delim_rows: torch.Tensor  # ... and their flat rows
 
 
 @dataclass
 class TorchAttentionMetadata:
     runs: Optional[CausalRuns]
-    mis_groups: list[MisGroup]
+    items: Optional[MisItems]
+    buckets: list[PrefixBucket]
+    lone_delims: Optional[torch.Tensor]  # delimiter rows of empty queries: they attend to themselves
 
 
 def _causal_runs(starts: list[int], lens: list[int], device: torch.device) -> Optional[CausalRuns]:
@@ -72,20 +89,71 @@ def _causal_runs(starts: list[int], lens: list[int], device: torch.device) -> Op
     )
 
 
-def _mis_group(seq: SequenceLayout, device: torch.device) -> MisGroup:
-    q, lens = seq.query_len, seq.item_lens
-    first = seq.start + q + 1 + torch.cumsum(lens + 1, 0) - (lens + 1)  # [N] row of each item's first token
-    delim_rows = torch.cat([first - 1, (seq.start + seq.length - 1) * torch.ones(1, dtype=torch.long)])
-    nonempty = lens > 0
-    first, lens = first[nonempty], lens[nonempty]
-    max_len = int(lens.max()) if len(lens) else 0
-    slot = torch.arange(max_len)
-    valid = slot[None, :] < lens[:, None]
-    index = first[:, None] + torch.where(valid, slot[None, :], 0)
-    return MisGroup(
-        prefix_start=seq.start, prefix_len=q, item_index=index.to(device), item_valid=valid.to(device),
-        item_rows=index[valid].to(device), delim_rows=delim_rows.to(device),
+def _padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged 1-D row lists -> [G, max] index (pads repeat the list's first row) and validity."""
+    lens = torch.tensor([len(r) for r in rows])
+    valid = torch.arange(int(lens.max()))[None, :] < lens[:, None]
+    index = torch.stack([r[0].expand(valid.shape[1]) for r in rows]).clone()
+    index[valid] = torch.cat(rows)
+    return index, valid
+
+
+def _prefix_bucket(rows, dst, keys, device) -> PrefixBucket:
+    row_index, row_valid = _padded(rows)
+    key_index, key_valid = _padded(keys)
+    dst = torch.cat(dst)  # item slot -> position in MisItems.rows; -1 for delimiters
+    is_item = dst >= 0
+    key_bias = None
+    if not bool(key_valid.all()):
+        key_bias = torch.zeros(key_valid.shape).masked_fill(~key_valid, float("-inf"))[:, None, None, :]
+    flat = row_index[row_valid]
+    return PrefixBucket(
+        row_index=row_index.to(device), row_valid=row_valid.to(device), key_index=key_index.to(device),
+        key_bias=key_bias, item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
+        delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device),
     )
+
+
+def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
+    firsts, lens_all, lone = [], [], []
+    rows, dst, keys = [], [], []  # per sequence with a non-empty query
+    num_item_rows = 0
+    for seq in seqs:
+        q, lens = seq.query_len, seq.item_lens
+        first = seq.start + q + 1 + torch.cumsum(lens + 1, 0) - (lens + 1)  # [N] first row of each item
+        delims = torch.cat([first - 1, torch.tensor([seq.start + seq.length - 1])])  # [N + 1]
+        item_rows = torch.repeat_interleave(first, lens) + _offsets_within(lens)  # [sum(lens)]
+        if q == 0:
+            lone.append(delims)
+        else:
+            rows.append(torch.cat([item_rows, delims]))
+            dst.append(torch.cat([torch.arange(num_item_rows, num_item_rows + len(item_rows)),
+                                  torch.full((len(delims),), -1)]))
+            keys.append(torch.arange(seq.start, seq.start + q))
+        num_item_rows += len(item_rows)
+        firsts.append(first[lens > 0])
+        lens_all.append(lens[lens > 0])
+    items = None
+    lens = torch.cat(lens_all)
+    if len(lens):
+        slot = torch.arange(int(lens.max()))
+        valid = slot[None, :] < lens[:, None]
+        index = torch.cat(firsts)[:, None] + torch.where(valid, slot[None, :], 0)
+        items = MisItems(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device))
+    buckets = []
+    if rows:
+        work = sum(len(r) * len(k) for r, k in zip(rows, keys))
+        padded = len(rows) * max(len(r) for r in rows) * max(len(k) for k in keys)
+        groups = [range(len(rows))] if padded <= 2 * work else [[i] for i in range(len(rows))]
+        buckets = [_prefix_bucket([rows[i] for i in g], [dst[i] for i in g], [keys[i] for i in g], device)
+                   for g in groups]
+    return items, buckets, (torch.cat(lone).to(device) if lone else None)
+
+
+def _offsets_within(lens: torch.Tensor) -> torch.Tensor:
+    """[2, 3] -> [0, 1, 0, 1, 2]."""
+    total = int(lens.sum())
+    return torch.arange(total) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
 
 
 class TorchAttentionBackend(AttentionBackend):
@@ -98,7 +166,7 @@ class TorchAttentionBackend(AttentionBackend):
         self.head_dim = head_dim
 
     def build_metadata(self, layouts: list[SequenceLayout], num_tokens: int) -> TorchAttentionMetadata:
-        run_starts, run_lens, groups = [], [], []
+        run_starts, run_lens, mis_seqs = [], [], []
         for seq in layouts:
             if seq.query_len is None:
                 run_starts.append(seq.start)
@@ -107,15 +175,17 @@ class TorchAttentionBackend(AttentionBackend):
             if seq.query_len > 0:
                 run_starts.append(seq.start)
                 run_lens.append(seq.query_len)
-            groups.append(_mis_group(seq, self.device))
-        return TorchAttentionMetadata(runs=_causal_runs(run_starts, run_lens, self.device), mis_groups=groups)
+            mis_seqs.append(seq)
+        items, buckets, lone = _mis_layout(mis_seqs, self.device) if mis_seqs else (None, [], None)
+        runs = _causal_runs(run_starts, run_lens, self.device)
+        return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone)
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float) -> torch.Tensor:
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if metadata.runs is not None:
             self._causal(q, k, v, metadata.runs, scale, out)
-        for group in metadata.mis_groups:
-            self._mis_items(q, k, v, group, scale, out)
+        if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
+            self._mis(q, k, v, metadata, scale, out)
         return out
 
     def _causal(self, q, k, v, runs: CausalRuns, scale: float, out: torch.Tensor) -> None:
@@ -132,38 +202,38 @@ class TorchAttentionBackend(AttentionBackend):
         )
         out[runs.rows] = o.transpose(1, 2)[runs.valid]  # [n, H, D]
 
-    def _mis_items(self, q, k, v, group: MisGroup, scale: float, out: torch.Tensor) -> None:
+    def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor) -> None:
         hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
         g = hq // hkv
-        n_items = group.item_rows.shape[0]
-        if group.prefix_len == 0:
-            # Nothing to attend to but themselves: delimiters copy their own value (never read).
-            out[group.delim_rows] = v[group.delim_rows].repeat_interleave(g, 1)
-        else:
-            # (A) item tokens and delimiters against the query, GQA folded into rows: [1, Hkv, g·R', D].
-            p0 = group.prefix_start
-            rows = torch.cat([group.item_rows, group.delim_rows])
-            r = rows.shape[0]
-            qa = q[rows].view(r, hkv, g, dim).permute(1, 2, 0, 3).reshape(1, hkv, g * r, dim)
-            k_pre = k[p0 : p0 + group.prefix_len].transpose(0, 1)[None]  # [1, Hkv, Q, D]
-            v_pre = v[p0 : p0 + group.prefix_len].transpose(0, 1)[None]
-            oa, lse_a = attention_with_lse(qa, k_pre, v_pre, causal=False, scale=scale)
-            oa = oa.reshape(hq, r, dim).transpose(0, 1)  # [R', Hq, D]
-            lse_a = lse_a.reshape(hq, r).transpose(0, 1)  # [R', Hq]
-            out[group.delim_rows] = oa[n_items:]
-        if n_items == 0:
+        items = meta.items
+        num_rows = 0 if items is None else items.rows.shape[0]
+        if meta.lone_delims is not None:  # an empty query: nothing to attend to but themselves (never read)
+            out[meta.lone_delims] = v[meta.lone_delims].repeat_interleave(g, 1)
+        # (A) item tokens and delimiters against their own query; GQA folded into rows:
+        # [G, Hkv, g·Rmax, D] against [G, Hkv, Qmax, D]. Rows of empty queries keep lse = -inf.
+        oa_items = q.new_zeros(num_rows, hq, dim)
+        lse_a = torch.full((num_rows, hq), float("-inf"), device=q.device)
+        for b in meta.buckets:
+            G, R = b.row_index.shape
+            qa = q[b.row_index].view(G, R, hkv, g, dim).permute(0, 2, 3, 1, 4).reshape(G, hkv, g * R, dim)
+            ka, va = k[b.key_index].transpose(1, 2), v[b.key_index].transpose(1, 2)  # [G, Hkv, Qmax, D]
+            bias = None if b.key_bias is None else b.key_bias.to(q.dtype)
+            o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias)
+            o = o.reshape(G, hq, R, dim).transpose(1, 2)[b.row_valid]  # [valid rows, Hq, D]
+            lse = lse.reshape(G, hq, R).transpose(1, 2)[b.row_valid]  # [valid rows, Hq]
+            out[b.delim_rows] = o[b.delim_src]
+            oa_items[b.item_dst] = o[b.item_src]
+            lse_a[b.item_dst] = lse[b.item_src]
+        if items is None:
             return
-        # (B) each item causally against its own tokens: [N', Hq, Lmax, D], pad slots at the end.
-        index = group.item_index
-        qb = q[index].transpose(1, 2)
-        kb = k[index].transpose(1, 2).repeat_interleave(g, 1)
-        vb = v[index].transpose(1, 2).repeat_interleave(g, 1)
+        # (B) every item of every sequence causally against its own tokens, in one call:
+        # [N', Hq, Lmax, D], pad slots at the end of each item.
+        qb = q[items.index].transpose(1, 2)
+        kb = k[items.index].transpose(1, 2).repeat_interleave(g, 1)
+        vb = v[items.index].transpose(1, 2).repeat_interleave(g, 1)
         ob, lse_b = attention_with_lse(qb, kb, vb, causal=True, scale=scale)
-        ob = ob.transpose(1, 2)[group.item_valid]  # [R, Hq, D]
-        if group.prefix_len == 0:
-            out[group.item_rows] = ob
-            return
-        lse_b = lse_b.transpose(1, 2)[group.item_valid]  # [R, Hq]
-        # softmax over [query ; own] = weighted mix of the two partial softmaxes.
-        w = torch.sigmoid(lse_a[:n_items] - lse_b).to(ob.dtype)[..., None]
-        out[group.item_rows] = ob + w * (oa[:n_items] - ob)
+        ob = ob.transpose(1, 2)[items.valid]  # [R, Hq, D]
+        lse_b = lse_b.transpose(1, 2)[items.valid]  # [R, Hq]
+        # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps.
+        w = torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None]
+        out[items.rows] = ob + w * (oa_items - ob)
