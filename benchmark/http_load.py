@@ -23,16 +23,19 @@ class HttpPool:
     ``max_connections`` only guards against a runaway when the server stops answering.
     """
 
-    def __init__(self, host: str, port: int, max_connections: int = 512) -> None:
+    # uvicorn closes a keep-alive connection idle for 5 s; reusing one it is closing fails the request.
+    MAX_IDLE_S = 3.0
+
+    def __init__(self, host: str, port: int, max_connections: int = 4096) -> None:
         self.host, self.port = host, port
         self.max_connections = max_connections
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # + idle since
         self._open = 0
 
     async def warm(self, n: int) -> None:
         """Open ``n`` connections up front so the first requests of a run do not pay the TCP handshake."""
-        conns = [await self._connect() for _ in range(n)]
-        self._idle.extend(conns)
+        for _ in range(n):
+            self._idle.append((*await self._connect(), time.monotonic()))
 
     async def _connect(self):
         if self._open >= self.max_connections:
@@ -45,17 +48,26 @@ class HttpPool:
             raise
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        conn = self._idle.pop() if self._idle else await self._connect()
+        conn = await self._acquire()
         try:
             status, data, keep_alive = await self._exchange(conn, method, path, body)
         except BaseException:
             self._close(conn)
             raise
         if keep_alive:
-            self._idle.append(conn)
+            self._idle.append((*conn, time.monotonic()))
         else:
             self._close(conn)
         return status, data
+
+    async def _acquire(self):
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, since = self._idle.pop()  # most recently used first
+            if now - since < self.MAX_IDLE_S and not reader.at_eof():
+                return reader, writer
+            self._close((reader, writer))
+        return await self._connect()
 
     async def _exchange(self, conn, method: str, path: str, body: bytes) -> tuple[int, bytes, bool]:
         reader, writer = conn
@@ -83,7 +95,7 @@ class HttpPool:
 
     async def close(self) -> None:
         while self._idle:
-            self._close(self._idle.pop())
+            self._close(self._idle.pop()[:2])
 
 
 @dataclass
