@@ -31,7 +31,7 @@ import orjson
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "scripts"))
 sys.path.insert(0, str(HERE))
-from bench_score import cpu_model, load_average  # noqa: E402
+from bench_score import cpu_model, load_average, print_rows  # noqa: E402
 from http_load import HttpPool, open_loop, percentile, poisson_schedule  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
@@ -262,16 +262,7 @@ COLUMNS = [("run", "name", "{}"), ("sent", "sent", "{}"), ("ok", "ok", "{}"), ("
 
 def print_table(rows: list[dict], first_header: str, markdown: bool) -> None:
     header = [first_header] + [c[0] for c in COLUMNS[1:]]
-    body = [[fmt.format(r[key]) for _, key, fmt in COLUMNS] for r in rows]
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for r in body:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        for r in [header, *body]:
-            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    print_rows(header, [[fmt.format(r[key]) for _, key, fmt in COLUMNS] for r in rows], markdown)
     for r in rows:
         for e in r["errors"]:
             print(f"  error at {r['name']}: {e}")

@@ -22,6 +22,7 @@ def test_cli_flags():
     args = _parse("--multi-item-scoring-delimiter", "7", "--context-length", "512", "--dtype", "bfloat16")
     assert args.multi_item_scoring_delimiter == 7 and args.mis_enabled
     assert args.context_length == 512 and args.dtype == "bfloat16"
+    assert _parse("--num-threads", "1").num_threads == 1 and _parse().num_threads is None
 
 
 def test_model_overrides_json():
@@ -38,6 +39,8 @@ def test_bad_values_are_rejected():
         ServerArgs(model_path="m", device="tpu")
     with pytest.raises(ValueError, match="--max-prefill-tokens"):
         ServerArgs(model_path="m", max_prefill_tokens=0)
+    with pytest.raises(ValueError, match="--num-threads"):
+        ServerArgs(model_path="m", num_threads=0)
     with pytest.raises(TypeError):
         ServerArgs(model_path="m", not_a_flag=1)
 
