@@ -109,7 +109,7 @@ def _prefix_bucket(rows, dst, keys, device) -> PrefixBucket:
     flat = row_index[row_valid]
     return PrefixBucket(
         row_index=row_index.to(device), row_valid=row_valid.to(device), key_index=key_index.to(device),
-        key_bias=key_bias, item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
+        key_bias=None if key_bias is None else key_bias.to(device), item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
         delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device),
     )
 
