@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from multiscore.models.registry import is_supported, supported_architectures
+from multiscore.models.registry import check_supported
 from multiscore.server_args import ServerArgs
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -51,10 +51,7 @@ class ModelConfig:
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
         architecture = architectures[0]
-        if not is_supported(architecture):
-            raise ValueError(
-                f"unsupported architecture {architecture!r}; supported: {', '.join(supported_architectures())}"
-            )
+        check_supported(architecture)
         max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
         context_length = args.context_length or max_pos
         return cls(path=path, hf_config=hf_config, architecture=architecture, context_length=context_length)

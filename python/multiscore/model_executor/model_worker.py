@@ -46,7 +46,7 @@ class ModelWorker:
     def forward(self, seqs: list[ScoreSequence]) -> list[torch.Tensor]:
         """Score a batch: one float32 CPU tensor [num_items, C] per sequence, in order."""
         batch = ForwardBatch.build(seqs, self.device)
-        metadata = self.backend.build_metadata(batch.layouts, batch.input_ids.shape[0])
+        metadata = self.backend.build_metadata(batch.layouts)
         pooled = self.model(batch.input_ids, batch.positions, self.backend, metadata, batch.readout_rows)  # [R, H]
         scores = score_and_pool(
             pooled, None, batch.groups, self.head_weight, self.head_bias, causal_lm=self.model.causal_lm

@@ -18,14 +18,14 @@ def supported_architectures() -> list[str]:
     return sorted(_MODELS)
 
 
-def is_supported(architecture: str) -> bool:
-    return architecture in _MODELS
-
-
-def get_model_class(architecture: str):
+def check_supported(architecture: str) -> None:
     if architecture not in _MODELS:
         raise ValueError(
             f"unsupported architecture {architecture!r}; supported: {', '.join(supported_architectures())}"
         )
+
+
+def get_model_class(architecture: str):
+    check_supported(architecture)
     module = importlib.import_module(f"multiscore.models.{_MODELS[architecture]}")
     return getattr(module, architecture)

@@ -77,7 +77,7 @@ def test_backend_equals_dense_reference(specs):
     layouts, T = _layouts(specs)
     q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
-    meta = backend.build_metadata(layouts, T)
+    meta = backend.build_metadata(layouts)
     out = backend.forward(q, k, v, meta, scale=DIM**-0.5)
     ref, rows = _reference(q, k, v, layouts, DIM**-0.5)
     assert out.shape == (T, HQ, DIM)
@@ -87,10 +87,10 @@ def test_backend_equals_dense_reference(specs):
 
 def test_mis_buckets_pad_only_when_cheap():
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
-    similar = backend.build_metadata(*_layouts([(3, [2, 1]), (5, [1, 0, 2]), (4, [3])]))
+    similar = backend.build_metadata(_layouts([(3, [2, 1]), (5, [1, 0, 2]), (4, [3])])[0])
     assert len(similar.buckets) == 1 and similar.buckets[0].row_index.shape[0] == 3
     assert similar.buckets[0].key_bias is not None  # queries of 3, 5, 4 tokens padded to 5
-    lopsided = backend.build_metadata(*_layouts([(30, [6] * 6), (2, [1]), (2, [1])]))
+    lopsided = backend.build_metadata(_layouts([(30, [6] * 6), (2, [1]), (2, [1])])[0])
     assert [b.row_index.shape[0] for b in lopsided.buckets] == [1, 1, 1]
 
 
@@ -103,10 +103,10 @@ def test_portable_path_equals_fused_kernel(monkeypatch, specs):
     layouts, T = _layouts(specs)
     q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
-    fused = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
+    fused = backend.forward(q, k, v, backend.build_metadata(layouts), DIM**-0.5)
     monkeypatch.setattr(lse, "_FLASH_CPU", None)
     monkeypatch.setattr(lse, "_SCORE_BUDGET", 8)  # many small chunks
-    portable = backend.forward(q, k, v, backend.build_metadata(layouts, T), DIM**-0.5)
+    portable = backend.forward(q, k, v, backend.build_metadata(layouts), DIM**-0.5)
     rows = _read_rows(layouts)
     torch.testing.assert_close(portable[rows], fused[rows], atol=1e-5, rtol=1e-5)
 

@@ -29,7 +29,7 @@ class AttentionBackend:
         self.device = device
         self.dtype = dtype
 
-    def build_metadata(self, layouts: list[SequenceLayout], num_tokens: int) -> Any:
+    def build_metadata(self, layouts: list[SequenceLayout]) -> Any:
         """Once per batch, shared by every layer."""
         raise NotImplementedError
 

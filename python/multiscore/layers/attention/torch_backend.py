@@ -165,7 +165,7 @@ class TorchAttentionBackend(AttentionBackend):
         self.num_kv_heads = num_kv_heads
         self.head_dim = head_dim
 
-    def build_metadata(self, layouts: list[SequenceLayout], num_tokens: int) -> TorchAttentionMetadata:
+    def build_metadata(self, layouts: list[SequenceLayout]) -> TorchAttentionMetadata:
         run_starts, run_lens, mis_seqs = [], [], []
         for seq in layouts:
             if seq.query_len is None:
