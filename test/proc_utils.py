@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
+
+STARTUP_DEADLINE_S = 120
 
 
 def free_port() -> int:
@@ -68,3 +73,61 @@ def multiscore_tmp_dirs() -> set[str]:
     """Names of ``multiscore-*`` entries in the system temp dir (where the ipc sockets live)."""
     tmp = tempfile.gettempdir()
     return {name for name in os.listdir(tmp) if name.startswith("multiscore")}
+
+
+def _requests():
+    import requests
+
+    return requests
+
+
+class Server:
+    """A real ``python -m multiscore.launch_server`` process on a free port, log in a temp file."""
+
+    def __init__(self, model_path, *extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path)]
+        cmd += ["--port", str(self.port), "--device", "cpu", *extra]
+        # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def wait_ready(self, deadline_s: float = STARTUP_DEADLINE_S) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"launch_server exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
+            try:
+                if _requests().get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except _requests().RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"launch_server not healthy within {deadline_s}s:\n{self.output()[-4000:]}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait; SIGKILL the group if it hangs. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in descendants(self.proc.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError("launch_server did not exit within 30s of SIGTERM")
+        return self.proc.returncode
+
+    def score(self, **body):
+        return _requests().post(self.url + "/v1/score", json=body, timeout=60)

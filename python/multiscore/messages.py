@@ -23,6 +23,8 @@ class TokenizedScoreRequest:
     label_token_ids: Optional[list[int]]
     apply_softmax: bool
     item_first: bool
+    # False: every item is its own sequence even on an MIS server (classify: unrelated inputs).
+    pack: bool = True
 
 
 @dataclass

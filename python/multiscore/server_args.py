@@ -26,6 +26,7 @@ class ServerArgs:
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
+    score_template: Optional[str] = None  # Jinja file or built-in name for rerank / vLLM score prompts
     api_key: Optional[str] = None
     served_model_name: Optional[str] = None
     trust_remote_code: bool = False
@@ -97,6 +98,11 @@ class ServerArgs:
         parser.add_argument("--context-length", type=int, default=defaults.context_length)
         parser.add_argument("--json-model-override-args", default=defaults.json_model_override_args)
         parser.add_argument("--attention-backend", default=defaults.attention_backend, choices=["torch", "flashinfer"])
+        parser.add_argument(
+            "--score-template", default=defaults.score_template,
+            help="Jinja template (a file, or the built-in 'qwen3_reranker') that formats each "
+            "(query, document) pair of /rerank and vLLM-style /score requests",
+        )
         parser.add_argument("--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"))
         parser.add_argument("--served-model-name", default=defaults.served_model_name)
         parser.add_argument("--trust-remote-code", action="store_true")

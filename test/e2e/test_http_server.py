@@ -7,12 +7,10 @@ exercised) is shared by the module; the SIGTERM and bad-path tests start their o
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -21,7 +19,7 @@ requests = pytest.importorskip("requests")
 
 from hf_reference import assert_scores_close, hf_scores, hf_tokenize, load_tokenizer  # noqa: E402
 from make_tiny_model import delimiter_id  # noqa: E402
-from proc_utils import descendants, free_port, multiscore_tmp_dirs, wait_gone  # noqa: E402
+from proc_utils import Server, descendants, free_port, multiscore_tmp_dirs, wait_gone  # noqa: E402
 
 ATOL = 1e-4
 STARTUP_DEADLINE_S = 120
@@ -29,55 +27,6 @@ QUERY = "What is the capital of California ?"
 ITEMS = ["Sacramento", "Los Angeles", "San Francisco", "the city on the river", ""]
 LABELS = [5, 9, 42]
 
-
-class Server:
-    def __init__(self, model_path, *extra: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path)]
-        cmd += ["--port", str(self.port), "--device", "cpu", *extra]
-        # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def wait_ready(self, deadline_s: float = STARTUP_DEADLINE_S) -> None:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"launch_server exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"launch_server not healthy within {deadline_s}s:\n{self.output()[-4000:]}")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, wait; SIGKILL the group if it hangs. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                for pid in descendants(self.proc.pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError("launch_server did not exit within 30s of SIGTERM")
-        return self.proc.returncode
-
-    def score(self, **body):
-        return requests.post(self.url + "/v1/score", json=body, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from multiscore.managers.scheduler import SchedulerProcess
+from multiscore.managers.score_service import Classification, RerankResult, ScoreService
 from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
 from multiscore.model_executor.model_config import ModelConfig
 from multiscore.server_args import ServerArgs
@@ -25,6 +26,7 @@ class Runtime:
     model_config: ModelConfig
     scheduler: SchedulerProcess
     tokenizer_manager: TokenizerManager
+    score_service: ScoreService
 
     @classmethod
     def start(cls, server_args: ServerArgs) -> "Runtime":
@@ -35,10 +37,11 @@ class Runtime:
             tokenizer_manager = TokenizerManager(
                 server_args, model_config, scheduler.ipc.requests, scheduler.ipc.results, scheduler.is_alive
             )
+            score_service = ScoreService(tokenizer_manager)
         except BaseException:
             scheduler.shutdown()
             raise
-        return cls(server_args, model_config, scheduler, tokenizer_manager)
+        return cls(server_args, model_config, scheduler, tokenizer_manager, score_service)
 
     def shutdown(self) -> None:
         self.tokenizer_manager.close()
@@ -76,7 +79,7 @@ class Engine:
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics."""
         coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return self._run(coro)
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
@@ -84,6 +87,29 @@ class Engine:
     ) -> ScoreResult:
         coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def classify(
+        self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+    ) -> list[Classification]:
+        """vLLM's classify: one ``Classification`` (label, probs, num_classes) per input text or token list."""
+        coro = self._service.classify(inputs, use_activation, truncate_prompt_tokens)
+        return self._run(coro).data
+
+    def rerank(
+        self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,
+        return_documents: bool = True, instruction: Optional[str] = None,
+    ) -> list[RerankResult]:
+        """Documents by relevance to the query, highest first (one MIS pass on an MIS server)."""
+        coro = self._service.rerank(query, documents, top_n, max_tokens_per_doc, return_documents, None, instruction)
+        return self._run(coro).results
+
+    @property
+    def _service(self) -> ScoreService:
+        self.tokenizer_manager  # raises once shut down
+        return self._runtime.score_service
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def shutdown(self) -> None:
         if self._runtime is None:

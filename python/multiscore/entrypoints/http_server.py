@@ -7,34 +7,18 @@ import logging
 import time
 
 import orjson
+import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from multiscore.entrypoints.engine import Runtime
-from multiscore.entrypoints.protocol import ScoreRequest, error_body
+from multiscore.entrypoints.pooling_routes import add_pooling_routes, score_request_schema
+from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
+from multiscore.entrypoints.responses import bad_request, json_response, usage, validation_message
 from multiscore.managers.tokenizer_manager import SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-def json_response(body: dict, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
-
-
-def bad_request(message: str) -> Response:
-    return json_response(error_body(message, 400, "BadRequestError"), 400)
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        if err.get("type") == "json_invalid":
-            return f"request body is not valid JSON: {err.get('msg')}"
-        parts.append(f"{loc or 'body'}: {err.get('msg')}")
-    # Unions report one error per alternative; keep the first few, they name the field.
-    return "invalid request: " + "; ".join(dict.fromkeys(parts[:4]))
 
 
 class AssumeJsonBody:
@@ -51,6 +35,17 @@ class AssumeJsonBody:
         await self.app(scope, receive, send)
 
 
+async def json_object(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ValueError("request body must be a JSON object")
+    return body
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     tm = runtime.tokenizer_manager
     args, model_config = runtime.server_args, runtime.model_config
@@ -60,7 +55,11 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation_error(request: Request, exc: RequestValidationError):
-        return bad_request(_validation_message(exc))
+        return bad_request(validation_message(exc.errors()))
+
+    @app.exception_handler(pydantic.ValidationError)
+    async def _on_model_error(request: Request, exc: pydantic.ValidationError):
+        return bad_request(validation_message(exc.errors()))
 
     @app.exception_handler(ValueError)
     async def _on_value_error(request: Request, exc: ValueError):
@@ -114,10 +113,19 @@ def create_app(runtime: Runtime) -> FastAPI:
             "sequences_per_forward_pass": stats.forward_sequences / passes,
         })
 
-    @app.post("/v1/score")
-    async def score(req: ScoreRequest):
-        result = await tm.score(req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first)
-        usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens, "completion_tokens": 0}
-        return json_response({"scores": result.scores, "model": req.model, "object": "scoring", "usage": usage})
 
+    async def score(request: Request):
+        """SGLang's body (``query``/``items``) or vLLM's (``text_1``/``text_2``, ``queries``/``documents``, ...)."""
+        body = await json_object(request)
+        if VllmScoreRequest.matches(body):
+            return await vllm_score(VllmScoreRequest.model_validate(body))
+        req = ScoreRequest.model_validate(body)
+        result = await tm.score(req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first)
+        return json_response({
+            "scores": result.scores, "model": req.model, "object": "scoring", "usage": usage(result.prompt_tokens),
+        })
+
+    for path in ("/v1/score", "/score"):
+        app.post(path, openapi_extra=score_request_schema())(score)
+    vllm_score = add_pooling_routes(app, runtime.score_service, args.model_name)
     return app

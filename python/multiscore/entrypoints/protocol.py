@@ -22,3 +22,86 @@ class ScoreRequest(BaseModel):
 
 def error_body(message: str, code: int, error_type: str) -> dict:
     return {"object": "error", "message": message, "type": error_type, "code": code}
+
+
+class TextObject(BaseModel):
+    """A document as ``{"text": ...}`` (Jina, Cohere v1, vLLM content parts)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: StrictStr
+
+
+TextLike = Union[StrictStr, TextObject]
+
+
+def text_of(value: Union[str, TextObject]) -> str:
+    return value if isinstance(value, str) else value.text
+
+
+class ClassifyRequest(BaseModel):
+    """``POST /classify``, ``/v1/classify`` (vLLM)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
+    model: Optional[str] = None
+    use_activation: Optional[StrictBool] = None
+    truncate_prompt_tokens: Optional[StrictInt] = None
+    add_special_tokens: StrictBool = True
+
+
+# vLLM's score field pairs, in the order they are looked for.
+VLLM_SCORE_FIELDS = (("text_1", "text_2"), ("queries", "documents"), ("queries", "items"), ("data_1", "data_2"))
+
+
+class VllmScoreRequest(BaseModel):
+    """vLLM's ``POST /score`` body: two sides paired 1:1, 1:N or N:N."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text_1: Optional[Union[TextLike, list[TextLike]]] = None
+    text_2: Optional[Union[TextLike, list[TextLike]]] = None
+    queries: Optional[Union[TextLike, list[TextLike]]] = None
+    documents: Optional[Union[TextLike, list[TextLike]]] = None
+    items: Optional[Union[TextLike, list[TextLike]]] = None
+    data_1: Optional[Union[TextLike, list[TextLike]]] = None
+    data_2: Optional[Union[TextLike, list[TextLike]]] = None
+    model: Optional[str] = None
+    use_activation: Optional[StrictBool] = None
+    truncate_prompt_tokens: Optional[StrictInt] = None
+    instruction: Optional[StrictStr] = None
+
+    def sides(self) -> tuple[list[str], list[str]]:
+        for first, second in VLLM_SCORE_FIELDS:
+            a, b = getattr(self, first), getattr(self, second)
+            if a is None and b is None:
+                continue
+            if a is None or b is None:
+                raise ValueError(f"'{first}' and '{second}' must be given together")
+            return _texts(a), _texts(b)
+        raise ValueError("give the two sides to score as text_1/text_2, queries/documents or data_1/data_2")
+
+    @staticmethod
+    def matches(body: dict) -> bool:
+        """A vLLM-style body (rather than SGLang's ``query``/``items``)."""
+        return "query" not in body and any(k in body for pair in VLLM_SCORE_FIELDS for k in pair)
+
+
+def _texts(value) -> list[str]:
+    return [text_of(v) for v in value] if isinstance(value, list) else [text_of(value)]
+
+
+class RerankRequest(BaseModel):
+    """``POST /rerank``, ``/v1/rerank`` (Jina, vLLM) and ``/v2/rerank`` (Cohere v2)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: StrictStr
+    documents: list[TextLike]
+    model: Optional[str] = None
+    top_n: Optional[StrictInt] = None
+    return_documents: Optional[StrictBool] = None  # None = True
+    max_tokens_per_doc: Optional[StrictInt] = None
+    use_activation: Optional[StrictBool] = None
+    instruction: Optional[StrictStr] = None

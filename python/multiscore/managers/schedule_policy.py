@@ -30,10 +30,14 @@ def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], p
 
     A one-item request under MIS is scored as the plain sequence ``query + item``: its score is the
     same by the MIS contract, and plain sequences from many requests batch into one attention call.
+    ``req.pack=False`` (classify) makes every item such a plain sequence.
     """
     common = dict(rid=req.rid, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax)
-    if delimiter is not None and len(req.items_ids) == 1:
-        return [ScoreSequence(input_ids=req.query_ids + req.items_ids[0], item_start=0, num_items=1, **common)]
+    if delimiter is not None and (len(req.items_ids) == 1 or not req.pack):
+        return [
+            ScoreSequence(input_ids=req.query_ids + item, item_start=i, num_items=1, **common)
+            for i, item in enumerate(req.items_ids)
+        ]
     if delimiter is None:
         return [
             ScoreSequence(input_ids=(item + req.query_ids) if req.item_first else (req.query_ids + item),

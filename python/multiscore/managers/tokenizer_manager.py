@@ -23,7 +23,7 @@ from multiscore.messages import (
     RequestFailed,
     TokenizedScoreRequest,
 )
-from multiscore.model_executor.model_config import ModelConfig
+from multiscore.model_executor.model_config import ModelConfig, load_tokenizer
 from multiscore.server_args import ServerArgs
 
 logger = logging.getLogger(__name__)
@@ -41,16 +41,6 @@ class SchedulerUnavailable(RuntimeError):
     """The scheduler process died or does not answer."""
 
 
-def load_tokenizer(server_args: ServerArgs, model_config: ModelConfig):
-    from transformers import AutoTokenizer
-
-    path = server_args.tokenizer_path or model_config.path
-    try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=server_args.trust_remote_code)
-    except Exception as e:
-        raise ValueError(f"cannot load a tokenizer from {path!r}: {e}") from None
-
-
 class TokenizerManager:
     def __init__(
         self, server_args: ServerArgs, model_config: ModelConfig, requests_addr: str, results_addr: str,
@@ -58,7 +48,7 @@ class TokenizerManager:
     ) -> None:
         self.server_args = server_args
         self.model_config = model_config
-        self.tokenizer = load_tokenizer(server_args, model_config)
+        self.tokenizer = load_tokenizer(model_config.tokenizer_path, server_args.trust_remote_code)
         self.requests_addr, self.results_addr = requests_addr, results_addr
         self.scheduler_alive = scheduler_alive
         self.mis_delimiter = server_args.multi_item_scoring_delimiter
@@ -86,23 +76,36 @@ class TokenizerManager:
         except asyncio.TimeoutError:
             raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
 
+    async def score_ids(self, query_ids: list[int], items_ids: list[list[int]], pack: bool = True) -> ScoreResult:
+        """Score already-tokenized items against a tokenized query (classification models: raw
+        head logits). ``pack=False`` forwards every item as its own sequence even on an MIS server."""
+        req = self.build_score_request(query_ids, items_ids, None, False, False, pack)
+        out = await self._call(req)
+        return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
+
     def tokenize_score_request(self, query, items, label_token_ids, apply_softmax, item_first) -> TokenizedScoreRequest:
-        cfg = self.model_config
         kind, items = classify_inputs(query, items)
-        labels = check_label_token_ids(label_token_ids, cfg.vocab_size, cfg.is_causal_lm)
         if kind == "text":
             # Query with special tokens, items without: identical ids in MIS and single-item mode (DESIGN §3).
             query_ids = self.tokenizer(query)["input_ids"]
             items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
         else:
             query_ids, items_ids = list(query), [list(it) for it in items]
-            check_token_ids(query_ids, cfg.vocab_size, "'query'")
-            for i, item in enumerate(items_ids):
-                check_token_ids(item, cfg.vocab_size, f"item {i}")
-        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, self.mis_delimiter is not None)
+        return self.build_score_request(query_ids, items_ids, label_token_ids, apply_softmax, item_first)
+
+    def build_score_request(
+        self, query_ids, items_ids, label_token_ids, apply_softmax, item_first, pack: bool = True
+    ) -> TokenizedScoreRequest:
+        cfg = self.model_config
+        labels = check_label_token_ids(label_token_ids, cfg.vocab_size, cfg.is_causal_lm)
+        check_token_ids(query_ids, cfg.vocab_size, "'query'")
+        for i, item in enumerate(items_ids):
+            check_token_ids(item, cfg.vocab_size, f"item {i}")
+        packed = pack and self.mis_delimiter is not None and len(items_ids) > 1
+        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, packed)
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, label_token_ids=labels,
-            apply_softmax=bool(apply_softmax), item_first=bool(item_first),
+            apply_softmax=bool(apply_softmax), item_first=bool(item_first), pack=pack,
         )
 
     # ---- plumbing -----------------------------------------------------------------------------

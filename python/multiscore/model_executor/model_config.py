@@ -6,7 +6,9 @@ import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Optional
 
+from multiscore.model_executor.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.models.registry import check_supported
 from multiscore.server_args import ServerArgs
 
@@ -27,12 +29,23 @@ def resolve_model_path(model_path: str) -> str:
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
 
 
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise ValueError(f"cannot load a tokenizer from {path!r}: {e}") from None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
     hf_config: object
     architecture: str
     context_length: int
+    tokenizer_path: str
+    head_conversion: Optional[HeadConversion] = None  # LLM-as-reranker (seq_cls_conversion.py)
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -47,6 +60,8 @@ class ModelConfig:
             raise ValueError(f"cannot read the config of {args.model_path!r}: {e}") from None
         for key, value in args.model_overrides.items():
             setattr(hf_config, key, value)  # num_labels is a property that also rebuilds id2label
+        tokenizer_path = args.tokenizer_path or path
+        conversion = conversion_from_config(hf_config, lambda: load_tokenizer(tokenizer_path, args.trust_remote_code))
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
@@ -54,7 +69,10 @@ class ModelConfig:
         check_supported(architecture)
         max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
         context_length = args.context_length or max_pos
-        return cls(path=path, hf_config=hf_config, architecture=architecture, context_length=context_length)
+        return cls(
+            path=path, hf_config=hf_config, architecture=architecture, context_length=context_length,
+            tokenizer_path=tokenizer_path, head_conversion=conversion,
+        )
 
     @property
     def is_causal_lm(self) -> bool:
@@ -67,6 +85,14 @@ class ModelConfig:
     @property
     def num_labels(self) -> int:
         return self.hf_config.num_labels
+
+    @property
+    def is_original_qwen3_reranker(self) -> bool:
+        return bool(getattr(self.hf_config, "is_original_qwen3_reranker", False))
+
+    def label_name(self, index: int) -> Optional[str]:
+        id2label = getattr(self.hf_config, "id2label", None) or {}
+        return id2label.get(index, id2label.get(str(index)))
 
     @cached_property
     def checkpoint_dtype(self):

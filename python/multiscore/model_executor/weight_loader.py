@@ -14,6 +14,7 @@ from safetensors import safe_open
 from torch import nn
 
 from multiscore.model_executor.model_config import ModelConfig
+from multiscore.model_executor.seq_cls_conversion import converted_head
 from multiscore.layers.rotary import compute_inv_freq
 from multiscore.models.decoder import head_dim_of
 from multiscore.models.registry import get_model_class
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 # Checkpoint tensors that are derived state, not weights.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+_LM_HEAD_NAMES = ("lm_head.weight", "model.embed_tokens.weight")
 
 
 def checkpoint_files(path: str) -> list[str]:
@@ -75,9 +77,13 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     params = dict(model.named_parameters(remove_duplicate=False))
     stacked = _stacked_targets(model)
     loaded: set[str] = set()
+    conversion = model_config.head_conversion
+    lm_head_sources: dict[str, torch.Tensor] = {}  # conversion only: name -> its rows of the conversion tokens [k, H]
     for name, tensor in iter_checkpoint(model_config.path):
         if name.endswith(_IGNORED_SUFFIXES):
             continue
+        if conversion is not None and name in _LM_HEAD_NAMES:
+            lm_head_sources[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
         prefix, _, leaf = name.rpartition(".")
         if prefix in stacked:
             fused, lo, hi = stacked[prefix]
@@ -93,11 +99,24 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         dst.copy_(tensor)
         loaded.add(target if rows == slice(None) else f"{target}[{lo}:{hi}]")
 
+    if conversion is not None:
+        _convert_head(model, lm_head_sources, conversion)
+        loaded.add("score.weight")
     _init_missing_head(model, params, loaded, seed)
     _check_complete(model, params, loaded, stacked)
     if getattr(model_config.hf_config, "tie_word_embeddings", False) and hasattr(model, "lm_head"):
         model.lm_head.weight = model.model.embed_tokens.weight
     return model.eval()
+
+
+def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion) -> None:
+    """The score head from the LM head's rows (the embedding's when the checkpoint ties them)."""
+    tied = getattr(model.config, "tie_word_embeddings", False)
+    name = "lm_head.weight" if "lm_head.weight" in sources and not tied else "model.embed_tokens.weight"
+    if name not in sources:
+        raise ValueError("classifier_from_token needs the LM head, but the checkpoint has none")
+    model.score.weight.data.copy_(converted_head(sources[name], conversion))
+    logger.info("score head built from tokens %s (%s)", list(conversion.tokens), conversion.method)
 
 
 def _init_missing_head(model: nn.Module, params: dict, loaded: set[str], seed: int) -> None:

@@ -1,0 +1,43 @@
+"""JSON responses and the error envelope shared by every route."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+from fastapi.responses import Response
+
+from multiscore.entrypoints.protocol import error_body
+
+
+def json_response(body: dict, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+def bad_request(message: str) -> Response:
+    return json_response(error_body(message, 400, "BadRequestError"), 400)
+
+
+def validation_message(errors: list[dict]) -> str:
+    """pydantic / FastAPI validation errors -> one line naming the fields."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        if err.get("type") == "json_invalid":
+            return f"request body is not valid JSON: {err.get('msg')}"
+        parts.append(f"{loc or 'body'}: {err.get('msg')}")
+    # Unions report one error per alternative; keep the first few, they name the field.
+    return "invalid request: " + "; ".join(dict.fromkeys(parts[:4]))
+
+
+def usage(prompt_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens, "completion_tokens": 0}
+
+
+def response_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())

@@ -1,0 +1,80 @@
+"""LLM-as-reranker: turn a causal LM's head into a sequence-classification head at load time.
+
+Overrides (as vLLM's ``--hf-overrides``), given with ``--json-model-override-args``:
+
+- ``classifier_from_token: [tok, ...]`` with ``method``:
+  - ``from_2_way_softmax`` (two tokens [false, true]): one label whose weight is
+    ``lm_head[true] - lm_head[false]``, so ``sigmoid(score) == softmax([false, true])[1]``;
+  - ``no_post_processing``: one label per token, the LM head rows themselves.
+- ``is_original_qwen3_reranker: true``: shorthand for ``["no", "yes"]`` + ``from_2_way_softmax``
+  (and the built-in Qwen3-Reranker score template).
+
+The architecture becomes ``<Family>ForSequenceClassification`` and ``num_labels`` follows the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+METHODS = ("from_2_way_softmax", "no_post_processing")
+
+
+@dataclass(frozen=True)
+class HeadConversion:
+    method: str
+    tokens: tuple[str, ...]
+    token_ids: tuple[int, ...]  # rows of the LM head (tied: of the embedding) to build the head from
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.method == "from_2_way_softmax" else len(self.tokens)
+
+
+def token_id_of(tokenizer, token: str) -> int:
+    """A vocabulary entry's id; else the id of a text that encodes to exactly one token."""
+    vocab = tokenizer.get_vocab()
+    if token in vocab:
+        return vocab[token]
+    ids = tokenizer(token, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise ValueError(f"classifier_from_token {token!r} is not a single token of the tokenizer (encodes to {ids})")
+    return ids[0]
+
+
+def conversion_from_config(hf_config, load_tokenizer: Callable[[], object]) -> Optional[HeadConversion]:
+    """Read the conversion overrides from ``hf_config`` (None when there are none) and set
+    ``num_labels`` and the architecture on it."""
+    tokens = getattr(hf_config, "classifier_from_token", None)
+    method = getattr(hf_config, "method", None)
+    if getattr(hf_config, "is_original_qwen3_reranker", False):
+        tokens, method = tokens or ["no", "yes"], method or "from_2_way_softmax"
+    if tokens is None:
+        return None
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise ValueError("classifier_from_token must be a non-empty list of token strings")
+    method = method or "no_post_processing"  # vLLM's default
+    if method not in METHODS:
+        raise ValueError(f"unknown conversion method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "from_2_way_softmax" and len(tokens) != 2:
+        raise ValueError(f"from_2_way_softmax needs two tokens [false, true], got {tokens}")
+    tokenizer = load_tokenizer()
+    conversion = HeadConversion(method, tuple(tokens), tuple(token_id_of(tokenizer, t) for t in tokens))
+    hf_config.num_labels = conversion.num_labels
+    arch = (getattr(hf_config, "architectures", None) or [""])[0]
+    if arch.endswith("ForCausalLM"):
+        hf_config.architectures = [arch[: -len("ForCausalLM")] + "ForSequenceClassification"]
+    return conversion
+
+
+def converted_head(token_rows: torch.Tensor, conversion: HeadConversion) -> torch.Tensor:
+    """LM head rows of the conversion tokens [k, H] -> classification head weight [num_labels, H],
+    computed in float32."""
+    rows = token_rows.float()
+    if conversion.method == "from_2_way_softmax":
+        return (rows[1] - rows[0]).unsqueeze(0)
+    return rows
