@@ -77,6 +77,8 @@ class VllmScoreRequest(BaseModel):
             a, b = getattr(self, first), getattr(self, second)
             if a is None and b is None:
                 continue
+            if first == "queries" and b is None and self.items is not None:
+                continue  # queries/items
             if a is None or b is None:
                 raise ValueError(f"'{first}' and '{second}' must be given together")
             return _texts(a), _texts(b)
