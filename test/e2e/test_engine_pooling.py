@@ -93,14 +93,18 @@ def test_causal_model_without_conversion_refuses_rerank_and_classify(causal_dir)
 
 
 def test_engine_classify_matches_transformers(tiny_model):
-    model_dir = tiny_model("qwen3", "seqcls", num_labels=3)
+    model_dir = tiny_model("llama", "seqcls", num_labels=3)  # Llama's tokenizer adds <bos>
     texts = ["the dog", "a red apple and a green tree", "yes"]
     with Engine(str(model_dir), num_threads=1) as engine:
         data = engine.classify(texts)
         raw = engine.classify(texts, use_activation=False)
+        bare = engine.classify(texts, add_special_tokens=False)
     tok = load_tokenizer(str(model_dir))
     ids = [tok(t)["input_ids"] for t in texts]
+    bare_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert all(x[0] == tok.bos_token_id and x[1:] == b for x, b in zip(ids, bare_ids))
     expected = [hf_scores(model_dir, x, [[]], apply_softmax=True)[0] for x in ids]
     assert_scores_close([c.probs for c in data], expected, ATOL)
     assert_scores_close([c.probs for c in raw], [hf_scores(model_dir, x, [[]])[0] for x in ids], ATOL)
+    assert_scores_close([c.probs for c in bare], [hf_scores(model_dir, x, [[]], apply_softmax=True)[0] for x in bare_ids], ATOL)
     assert [c.label for c in data] == [f"LABEL_{row.index(max(row))}" for row in expected]

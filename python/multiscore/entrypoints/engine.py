@@ -90,9 +90,10 @@ class Engine:
 
     def classify(
         self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+        add_special_tokens: bool = True,
     ) -> list[Classification]:
         """vLLM's classify: one ``Classification`` (label, probs, num_classes) per input text or token list."""
-        coro = self._service.classify(inputs, use_activation, truncate_prompt_tokens)
+        coro = self._service.classify(inputs, use_activation, truncate_prompt_tokens, add_special_tokens)
         return self._run(coro).data
 
     def rerank(
