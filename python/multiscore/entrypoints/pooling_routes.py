@@ -1,10 +1,22 @@
-"""Routes of the APIs users already call: vLLM classify / score, Jina and Cohere rerank."""
+"""Routes of the APIs users already call: vLLM classify / score / pooling, OpenAI embeddings,
+Jina and Cohere rerank."""
 
 from __future__ import annotations
 
+import base64
+
+import numpy as np
 from fastapi import FastAPI
 
-from multiscore.entrypoints.protocol import ClassifyRequest, RerankRequest, ScoreRequest, VllmScoreRequest, text_of
+from multiscore.entrypoints.protocol import (
+    ClassifyRequest,
+    EmbeddingRequest,
+    PoolingRequest,
+    RerankRequest,
+    ScoreRequest,
+    VllmScoreRequest,
+    text_of,
+)
 from multiscore.entrypoints.responses import json_response, now, response_id, usage
 from multiscore.managers.score_service import ScoreService
 
@@ -15,8 +27,15 @@ def score_request_schema() -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+def encode_vector(vector: list[float], encoding_format: str):
+    """OpenAI's ``base64``: the float32 little-endian bytes, base64-encoded (what the SDK decodes)."""
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return vector
+
+
 def add_pooling_routes(app: FastAPI, service: ScoreService, served_model: str):
-    """Adds /classify, /rerank and friends; returns the vLLM-score handler that /v1/score dispatches to."""
+    """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns the vLLM-score handler that /v1/score dispatches to."""
 
     def model_of(req) -> str:
         return req.model or served_model
@@ -64,6 +83,35 @@ def add_pooling_routes(app: FastAPI, service: ScoreService, served_model: str):
     async def rerank_v2(req: RerankRequest):
         return json_response(await rerank(req, cohere_v2=True))
 
+    async def embeddings(req: EmbeddingRequest):
+        result = await service.embed(req.input, req.dimensions, req.truncate_prompt_tokens, req.add_special_tokens)
+        data = [
+            {"object": "embedding", "index": i, "embedding": encode_vector(v, req.encoding_format)}
+            for i, v in enumerate(result.embeddings)
+        ]
+        return json_response({
+            "id": response_id("embd"), "object": "list", "created": now(), "model": model_of(req),
+            "data": data, "usage": usage(result.prompt_tokens),
+        })
+
+    async def pooling(req: PoolingRequest):
+        """The model's pooled output: embeddings for embedding models, class probabilities for classifiers."""
+        if service.model_config.is_embedding:
+            result = await service.embed(req.input, req.dimensions, req.truncate_prompt_tokens, req.add_special_tokens)
+            vectors, tokens = result.embeddings, result.prompt_tokens
+        else:
+            result = await service.classify(req.input, req.use_activation, req.truncate_prompt_tokens, req.add_special_tokens)
+            vectors, tokens = [c.probs for c in result.data], result.prompt_tokens
+        data = [
+            {"index": i, "object": "pooling", "data": encode_vector(v, req.encoding_format)} for i, v in enumerate(vectors)
+        ]
+        return json_response({
+            "id": response_id("pool"), "object": "list", "created": now(), "model": model_of(req),
+            "data": data, "usage": usage(tokens),
+        })
+
+    app.post("/v1/embeddings")(embeddings)
+    app.post("/pooling")(pooling)
     for path in ("/classify", "/v1/classify"):
         app.post(path)(classify)
     for path in ("/rerank", "/v1/rerank"):

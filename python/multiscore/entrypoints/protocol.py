@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+# vLLM's and OpenAI's input forms: a text, texts, token ids, or lists of token ids.
+InputTexts = Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
+EncodingFormat = Literal["float", "base64"]
 
 
 class ScoreRequest(BaseModel):
@@ -44,7 +48,7 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    input: Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
+    input: InputTexts
     model: Optional[str] = None
     use_activation: Optional[StrictBool] = None
     truncate_prompt_tokens: Optional[StrictInt] = None
@@ -107,3 +111,23 @@ class RerankRequest(BaseModel):
     max_tokens_per_doc: Optional[StrictInt] = None
     use_activation: Optional[StrictBool] = None
     instruction: Optional[StrictStr] = None
+
+
+class EmbeddingRequest(BaseModel):
+    """``POST /v1/embeddings`` (OpenAI), with vLLM's ``truncate_prompt_tokens`` / ``add_special_tokens``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: InputTexts
+    model: Optional[str] = None
+    encoding_format: EncodingFormat = "float"
+    dimensions: Optional[StrictInt] = None
+    user: Optional[str] = None
+    truncate_prompt_tokens: Optional[StrictInt] = None
+    add_special_tokens: StrictBool = True
+
+
+class PoolingRequest(EmbeddingRequest):
+    """``POST /pooling`` (vLLM): the model's pooled output per input (embedding, or class probabilities)."""
+
+    use_activation: Optional[StrictBool] = None

@@ -33,6 +33,11 @@ def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], p
     ``req.pack=False`` (classify) makes every item such a plain sequence.
     """
     common = dict(rid=req.rid, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax)
+    if req.items_token_type_ids is not None:  # encoder pairs: the item is the whole sequence
+        return [
+            ScoreSequence(input_ids=req.query_ids + item, item_start=i, num_items=1, token_type_ids=types, **common)
+            for i, (item, types) in enumerate(zip(req.items_ids, req.items_token_type_ids))
+        ]
     if delimiter is not None and (len(req.items_ids) == 1 or not req.pack):
         return [
             ScoreSequence(input_ids=req.query_ids + item, item_start=i, num_items=1, **common)

@@ -1,9 +1,15 @@
-"""Classify, pair scoring and rerank (the vLLM / Cohere / Jina APIs) on top of TokenizerManager.
+"""Classify, embed, pair scoring and rerank (the vLLM / OpenAI / Cohere / Jina APIs) on top of
+TokenizerManager.
 
-Every call here becomes ``TokenizerManager.score_ids`` requests on a classification head:
-- classify: each input is its own sequence (``pack=False``), logits -> the config's activation;
-- pair scores and rerank: the pairs sharing a query are one request (one MIS pass when the
-  server has a delimiter), the single logit -> sigmoid.
+Every call here becomes ``TokenizerManager.score_ids`` requests:
+- classify and embed: each input is its own sequence (``pack=False``); classify applies the
+  config's activation to the logits, embed returns the model's pooled vectors;
+- pair scores and rerank, by model kind:
+  - decoder classifier (cross-encoder): the pairs sharing a query are one request (one MIS pass
+    when the server has a delimiter), the single logit -> sigmoid;
+  - encoder classifier (BERT / XLM-R cross-encoder): one sequence per (query, document) pair with
+    token types; bidirectional attention lets the query see the document, so MIS cannot apply;
+  - embedding model (bi-encoder): cosine similarity of the query's and documents' embeddings.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from typing import Optional
 
 import numpy as np
 
-from multiscore.managers.score_inputs import is_token_list
+from multiscore.managers.pair_inputs import PairTokenizer
+from multiscore.managers.score_inputs import classify_inputs, is_token_list
 from multiscore.managers.score_template import ScoreTemplate
-from multiscore.managers.tokenizer_manager import TokenizerManager
+from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
 
 _CONVERT_HINT = (
     "serve a reranker with one label, or convert a causal LM with --json-model-override-args "
@@ -35,6 +42,12 @@ class Classification:
 @dataclass
 class ClassifyResult:
     data: list[Classification]
+    prompt_tokens: int
+
+
+@dataclass
+class EmbedResult:
+    embeddings: list[list[float]]  # [num_inputs][dimensions]
     prompt_tokens: int
 
 
@@ -103,8 +116,44 @@ class ScoreService:
         if name is None and self.model_config.is_original_qwen3_reranker:
             name = "qwen3_reranker"
         self.template: Optional[ScoreTemplate] = ScoreTemplate.load(name) if name else None
+        self.pairs = PairTokenizer(tm.tokenizer, self.template)
 
-    # ---- classify -----------------------------------------------------------------------------
+    # ---- /v1/score (SGLang semantics) ---------------------------------------------------------
+
+    async def score(
+        self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        """DESIGN.md §3 on decoders. Encoder classifiers score each (query, item) text pair with the
+        tokenizer's pair encoding; embedding models give the cosine similarity per item."""
+        cfg = self.model_config
+        if not (cfg.is_encoder or cfg.is_embedding):
+            return await self.tm.score(query, items, label_token_ids, apply_softmax, item_first)
+        kind, items = classify_inputs(query, items)
+        if not items:
+            return ScoreResult(scores=[], prompt_tokens=0)
+        if cfg.is_embedding:
+            if kind == "tokens":
+                texts_ids = [list(query)] + [list(it) for it in items]
+            else:
+                texts_ids = self.pairs.texts([query] + items)
+            cosines, tokens = await self._cosines(texts_ids)
+            return ScoreResult(scores=[[c] for c in cosines], prompt_tokens=tokens)
+        if kind == "tokens":  # ids as given; the item is the second segment where the model has two
+            second = 1 if getattr(cfg.hf_config, "type_vocab_size", 1) > 1 else 0
+            ids = [list(query) + list(it) for it in items]
+            types = [[0] * len(query) + [second] * len(it) for it in items]
+        else:
+            pairs = [(it, query) if item_first else (query, it) for it in items]
+            enc = self.tm.tokenizer([a for a, _ in pairs], [b for _, b in pairs])
+            ids, types = enc["input_ids"], enc.get("token_type_ids") or [[0] * len(x) for x in enc["input_ids"]]
+        out = await self.tm.score_ids([], ids, pack=False, items_token_type_ids=types)
+        scores = np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1)
+        if apply_softmax:
+            scores = activate(scores, "softmax")
+        return ScoreResult(scores=scores.tolist(), prompt_tokens=out.prompt_tokens)
+
+    # ---- classify and embed -------------------------------------------------------------------
 
     async def classify(
         self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
@@ -113,13 +162,9 @@ class ScoreService:
         cfg = self.model_config
         if cfg.is_causal_lm:
             raise ValueError(f"classify needs a classification model, and this one is a CausalLM; {_CONVERT_HINT}")
-        ids = self._classify_ids(inputs, add_special_tokens)
-        keep = resolve_truncation(truncate_prompt_tokens, cfg.context_length)
-        if keep is not None:
-            ids = [x[-keep:] for x in ids]  # vLLM keeps the last k tokens
-        for i, x in enumerate(ids):
-            if not x:
-                raise ValueError(f"input {i} is empty: there is no token to classify")
+        if cfg.is_embedding:
+            raise ValueError("classify needs a classification model, and this one is an embedding model: use /v1/embeddings")
+        ids = self._input_ids(inputs, add_special_tokens, truncate_prompt_tokens, "classify")
         out = await self.tm.score_ids([], ids, pack=False)
         kind = activation_of(cfg.hf_config) if use_activation is not False else None
         probs = activate(np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1), kind)
@@ -129,18 +174,59 @@ class ScoreService:
         ]
         return ClassifyResult(data, out.prompt_tokens)
 
-    def _classify_ids(self, inputs, add_special_tokens: bool) -> list[list[int]]:
+    async def embed(
+        self, inputs, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
+        add_special_tokens: bool = True,
+    ) -> EmbedResult:
+        """One pooled vector per input; ``dimensions`` cuts a Matryoshka embedding and renormalises it."""
+        cfg = self.model_config
+        if not cfg.is_embedding:
+            raise ValueError(
+                f"this model ({cfg.architecture}) has no embedding output: serve an embedding model "
+                "(BertModel, XLMRobertaModel, Qwen3Model ..., or a causal checkpoint with "
+                '--json-model-override-args \'{"architectures": ["Qwen3Model"]}\')'
+            )
+        if dimensions is not None:
+            self._check_dimensions(dimensions)
+        ids = self._input_ids(inputs, add_special_tokens, truncate_prompt_tokens, "embed")
+        out = await self.tm.score_ids([], ids, pack=False)
+        vectors = np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1)
+        if dimensions is not None and dimensions < vectors.shape[1]:
+            vectors = vectors[:, :dimensions]
+            if cfg.pooling.normalize:
+                vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return EmbedResult(vectors.tolist(), out.prompt_tokens)
+
+    def _check_dimensions(self, dimensions: int) -> None:
+        allowed = self.model_config.matryoshka_dimensions
+        hidden = self.model_config.hf_config.hidden_size
+        if allowed is None:
+            raise ValueError(f"this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings have {hidden}")
+        if dimensions < 1 or dimensions > hidden or (allowed and dimensions not in allowed):
+            choices = ", ".join(map(str, allowed)) if allowed else f"1 to {hidden}"
+            raise ValueError(f"'dimensions' must be one of {choices}, got {dimensions}")
+
+    def _input_ids(self, inputs, add_special_tokens: bool, truncate_prompt_tokens: Optional[int], what: str):
+        """vLLM's input forms -> token ids per input, truncated to the last k tokens when asked."""
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not inputs:
             raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
         if all(isinstance(x, str) for x in inputs):
-            return self.tm.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
-        if is_token_list(inputs):
-            return [list(inputs)]
-        if all(is_token_list(x) for x in inputs):
-            return [list(x) for x in inputs]
-        raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
+            ids = self.tm.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
+        elif is_token_list(inputs):
+            ids = [list(inputs)]
+        elif all(is_token_list(x) for x in inputs):
+            ids = [list(x) for x in inputs]
+        else:
+            raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
+        if keep is not None:
+            ids = [x[-keep:] for x in ids]  # vLLM keeps the last k tokens
+        for i, x in enumerate(ids):
+            if not x:
+                raise ValueError(f"input {i} is empty: there is no token to {what}")
+        return ids
 
     # ---- pair scores and rerank -----------------------------------------------------------------
 
@@ -149,7 +235,7 @@ class ScoreService:
         truncate_prompt_tokens: Optional[int] = None, instruction: Optional[str] = None,
     ) -> PairScores:
         """vLLM ``/score``: ``queries`` of length 1 (1:N) or ``len(documents)`` (N:N)."""
-        self._require_single_score()
+        self._require_pair_scorer()
         if not queries or not documents:
             raise ValueError("score needs at least one query and one document")
         if len(queries) == 1:
@@ -177,7 +263,7 @@ class ScoreService:
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,
         return_documents: bool = True, use_activation: Optional[bool] = None, instruction: Optional[str] = None,
     ) -> RerankOutput:
-        self._require_single_score()
+        self._require_pair_scorer()
         if not isinstance(query, str):
             raise ValueError("'query' must be a string")
         if not documents:
@@ -193,8 +279,10 @@ class ScoreService:
         results = [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order]
         return RerankOutput(results, tokens)
 
-    def _require_single_score(self) -> None:
+    def _require_pair_scorer(self) -> None:
         cfg = self.model_config
+        if cfg.is_embedding:
+            return  # bi-encoder: cosine similarity
         if cfg.is_causal_lm:
             raise ValueError(f"rerank and score need a classification model with one label, not a CausalLM; {_CONVERT_HINT}")
         if cfg.num_labels != 1:
@@ -207,45 +295,27 @@ class ScoreService:
         self, query: str, documents: list[str], max_doc_tokens: Optional[int], keep: Optional[int],
         instruction: Optional[str], use_activation: Optional[bool],
     ) -> tuple[list[float], int]:
-        query_ids, items_ids = self.pair_ids(query, documents, max_doc_tokens, keep, instruction)
-        out = await self.tm.score_ids(query_ids, items_ids)
-        kind = activation_of(self.model_config.hf_config) if use_activation is not False else None
+        """Scores of (query, document) pairs sharing one query, and the tokens forwarded."""
+        cfg = self.model_config
+        if cfg.is_embedding:
+            query_ids = self.pairs.texts([query], max_tokens=keep)
+            return await self._cosines(query_ids + self.pairs.texts(documents, max_tokens=max_doc_tokens or keep))
+        if cfg.is_encoder:
+            ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens, keep)
+            out = await self.tm.score_ids([], ids, pack=False, items_token_type_ids=types)
+        else:
+            query_ids, items_ids = self.pairs.decoder_pairs(query, documents, max_doc_tokens, keep, instruction)
+            out = await self.tm.score_ids(query_ids, items_ids)
+        kind = activation_of(cfg.hf_config) if use_activation is not False else None
         logits = np.asarray(out.scores, dtype=np.float32).reshape(len(documents), 1)
         return activate(logits, kind)[:, 0].tolist(), out.prompt_tokens
 
-    def pair_ids(
-        self, query: str, documents: list[str], max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
-        instruction: Optional[str] = None,
-    ) -> tuple[list[int], list[list[int]]]:
-        """(query, documents) -> (query_ids, items_ids) with ``query_ids + items_ids[i]`` the prompt of pair i.
-
-        Without a template: the query with special tokens, each document without (as /v1/score).
-        With one: the head of the rendered prompt is the query, ``document + tail`` each item.
-        The document alone is cut to ``max_doc_tokens``, and so that a pair fits ``keep`` tokens.
-        """
-        for i, d in enumerate(documents):
-            if not isinstance(d, str):
-                raise ValueError(f"document {i} must be a string")
-        tokenizer = self.tm.tokenizer
-        lead, tail_ids = "", []
-        if self.template is None:
-            query_ids = tokenizer(query)["input_ids"]
-        else:
-            head, tail = self.template.split(query, instruction)
-            # BPE tokenizers attach a space to the word after it: give the head's trailing spaces to
-            # the document, so "<Document>: text" tokenizes as it would in one piece.
-            stripped = head.rstrip(" ")
-            lead, head = head[len(stripped):], stripped
-            query_ids = tokenizer(head)["input_ids"]
-            tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
-        docs_ids = tokenizer([lead + d for d in documents], add_special_tokens=False)["input_ids"]
-        cap = max_doc_tokens
-        if keep is not None:
-            room = keep - len(query_ids) - len(tail_ids)
-            if room < 1:
-                raise ValueError(
-                    f"the query takes {len(query_ids) + len(tail_ids)} tokens, leaving no room for a document "
-                    f"within truncate_prompt_tokens={keep}"
-                )
-            cap = room if cap is None else min(cap, room)
-        return query_ids, [ids[:cap] + tail_ids for ids in docs_ids]
+    async def _cosines(self, texts_ids: list[list[int]]) -> tuple[list[float], int]:
+        """texts_ids[0] is the query: cosine similarity of its embedding with each of the others."""
+        for i, x in enumerate(texts_ids):
+            if not x:
+                raise ValueError(f"{'the query' if i == 0 else f'document {i - 1}'} is empty: there is nothing to embed")
+        out = await self.tm.score_ids([], texts_ids, pack=False)
+        vectors = np.asarray(out.scores, dtype=np.float64).reshape(len(texts_ids), -1)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens

@@ -54,6 +54,12 @@ class TokenizerManager:
         self.mis_delimiter = server_args.multi_item_scoring_delimiter
         if self.mis_delimiter is not None:
             check_token_ids([self.mis_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
+            if model_config.is_encoder or model_config.is_embedding:
+                raise ValueError(
+                    f"--multi-item-scoring-delimiter does not apply to {model_config.architecture}: "
+                    + ("its attention is bidirectional, so a query would see every item"
+                       if model_config.is_encoder else "an embedding model embeds each text on its own")
+                )
         self._pending: dict[str, asyncio.Future] = {}
         self._ids = itertools.count()
         self._started = False
@@ -76,10 +82,15 @@ class TokenizerManager:
         except asyncio.TimeoutError:
             raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
 
-    async def score_ids(self, query_ids: list[int], items_ids: list[list[int]], pack: bool = True) -> ScoreResult:
-        """Score already-tokenized items against a tokenized query (classification models: raw
-        head logits). ``pack=False`` forwards every item as its own sequence even on an MIS server."""
+    async def score_ids(
+        self, query_ids: list[int], items_ids: list[list[int]], pack: bool = True,
+        items_token_type_ids: Optional[list[list[int]]] = None,
+    ) -> ScoreResult:
+        """Score already-tokenized items against a tokenized query (classifiers: raw head logits;
+        embedding models: one vector per item). ``pack=False`` forwards every item as its own
+        sequence even on an MIS server; ``items_token_type_ids`` (encoders) go with an empty query."""
         req = self.build_score_request(query_ids, items_ids, None, False, False, pack)
+        req.items_token_type_ids = items_token_type_ids
         out = await self._call(req)
         return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
 

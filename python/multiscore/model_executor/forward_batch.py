@@ -28,6 +28,7 @@ class ScoreSequence:
     apply_softmax: bool
     query_len: Optional[int] = None  # MIS: tokens before the first delimiter; None: single-item
     item_lens: Optional[list[int]] = None  # MIS: tokens of each item, delimiters excluded
+    token_type_ids: Optional[list[int]] = None  # encoders: segment of each token (0 = first text)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -40,6 +41,7 @@ class ForwardBatch:
     layouts: list[SequenceLayout]
     readout_rows: torch.Tensor  # [R] flat rows whose hidden state is scored
     groups: list[ReadoutGroup]  # one per sequence, rows [start, end) of readout_rows
+    token_type_ids: torch.Tensor  # [T], zeros where a sequence has none
 
     @classmethod
     def build(cls, seqs: list[ScoreSequence], device: torch.device) -> "ForwardBatch":
@@ -60,10 +62,16 @@ class ForwardBatch:
             num_readouts += seq.num_items
             start += n
         input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids for s in seqs)), dtype=torch.long)
+        token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))
         return cls(
             input_ids=input_ids.to(device),
             positions=torch.cat(positions).to(device),
             layouts=layouts,
             readout_rows=torch.cat(readouts).to(device),
             groups=groups,
+            token_type_ids=torch.tensor(token_types, dtype=torch.long).to(device),
         )
+
+    @property
+    def seq_lens(self) -> list[int]:
+        return [layout.length for layout in self.layouts]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
+from multiscore.model_executor.pooling_config import PoolingConfig, read_pooling_config
 from multiscore.model_executor.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.models.registry import check_supported
 from multiscore.server_args import ServerArgs
@@ -29,6 +30,23 @@ def resolve_model_path(model_path: str) -> str:
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
 
 
+def is_encoder_architecture(architecture: str) -> bool:
+    return architecture.startswith(("Bert", "XLMRoberta"))
+
+
+def is_embedding_architecture(architecture: str) -> bool:
+    return architecture.endswith("Model")
+
+
+def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
+    max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
+    if getattr(hf_config, "model_type", "") in ("xlm-roberta", "roberta"):
+        max_pos -= hf_config.pad_token_id + 1  # positions start after the padding index
+    if pooling is not None and pooling.max_seq_length:
+        max_pos = min(max_pos, pooling.max_seq_length)  # sentence-transformers' own limit
+    return max_pos
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -46,6 +64,7 @@ class ModelConfig:
     context_length: int
     tokenizer_path: str
     head_conversion: Optional[HeadConversion] = None  # LLM-as-reranker (seq_cls_conversion.py)
+    pooling: Optional[PoolingConfig] = None  # embedding models (``*Model``) only
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -67,16 +86,34 @@ class ModelConfig:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
         architecture = architectures[0]
         check_supported(architecture)
-        max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
-        context_length = args.context_length or max_pos
+        pooling = read_pooling_config(path, is_encoder_architecture(architecture)) if is_embedding_architecture(architecture) else None
         return cls(
-            path=path, hf_config=hf_config, architecture=architecture, context_length=context_length,
-            tokenizer_path=tokenizer_path, head_conversion=conversion,
+            path=path, hf_config=hf_config, architecture=architecture,
+            context_length=args.context_length or default_context_length(hf_config, pooling),
+            tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
 
     @property
     def is_causal_lm(self) -> bool:
         return self.architecture.endswith("ForCausalLM")
+
+    @property
+    def is_embedding(self) -> bool:
+        """A bare ``*Model``: its output is a pooled embedding, not scores."""
+        return is_embedding_architecture(self.architecture)
+
+    @property
+    def is_encoder(self) -> bool:
+        """Bidirectional (BERT, XLM-R): no MIS; pairs are tokenized with token types."""
+        return is_encoder_architecture(self.architecture)
+
+    @property
+    def matryoshka_dimensions(self) -> Optional[list[int]]:
+        """The ``dimensions`` an embedding may be cut to: None = not a Matryoshka model; [] = any."""
+        dims = getattr(self.hf_config, "matryoshka_dimensions", None)
+        if dims:
+            return list(dims)
+        return [] if getattr(self.hf_config, "is_matryoshka", False) else None
 
     @property
     def vocab_size(self) -> int:

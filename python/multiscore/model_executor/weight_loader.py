@@ -71,8 +71,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         model = cls(model_config.hf_config)
     model = model.to_empty(device=device)
     # Non-persistent buffers (rotary inv_freq) were made on meta: rebuild them for real.
-    rotary = model.model.rotary_emb
-    rotary.inv_freq = compute_inv_freq(model_config.hf_config, head_dim_of(model_config.hf_config))[0].to(device)
+    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if rotary is not None:
+        rotary.inv_freq = compute_inv_freq(model_config.hf_config, head_dim_of(model_config.hf_config))[0].to(device)
 
     params = dict(model.named_parameters(remove_duplicate=False))
     stacked = _stacked_targets(model)
@@ -84,6 +85,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
             continue
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_sources[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
+        name = _model_name_of(name, params, stacked)
         prefix, _, leaf = name.rpartition(".")
         if prefix in stacked:
             fused, lo, hi = stacked[prefix]
@@ -107,6 +109,15 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if getattr(model_config.hf_config, "tie_word_embeddings", False) and hasattr(model, "lm_head"):
         model.lm_head.weight = model.model.embed_tokens.weight
     return model.eval()
+
+
+def _model_name_of(name: str, params: dict, stacked: dict) -> str:
+    """A checkpoint tensor's name in our model: as is, with the ``model.`` prefix a bare decoder
+    checkpoint lacks, or without a wrapper prefix (``bert.``) a bare encoder does not have."""
+    for candidate in (name, "model." + name, name.partition(".")[2]):
+        if candidate in params or candidate.rpartition(".")[0] in stacked:
+            return candidate
+    return name
 
 
 def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion) -> None:

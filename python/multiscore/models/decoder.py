@@ -189,3 +189,22 @@ class DecoderForSequenceClassification(nn.Module):
 
     def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
         return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
+
+
+class DecoderForEmbedding(nn.Module):
+    """A bare decoder (``Qwen3Model`` ...) serving embeddings: pooled final hidden states, no head.
+
+    Its checkpoint's tensors have no ``model.`` prefix (the loader adds it); a causal checkpoint
+    served with ``{"architectures": ["Qwen3Model"]}`` loads too (its LM head is left unused).
+    """
+
+    options_for: staticmethod
+    causal_lm = False
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.model = DecoderModel(config, self.options_for(config))
+
+    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
+        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)

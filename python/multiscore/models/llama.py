@@ -1,4 +1,9 @@
-from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+)
 
 
 def llama_options(config) -> BlockOptions:
@@ -11,4 +16,8 @@ class LlamaForCausalLM(DecoderForCausalLM):
 
 
 class LlamaForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(llama_options)
+
+
+class LlamaModel(DecoderForEmbedding):
     options_for = staticmethod(llama_options)

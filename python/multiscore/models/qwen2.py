@@ -1,4 +1,9 @@
-from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+)
 
 
 def qwen2_options(config) -> BlockOptions:
@@ -10,4 +15,8 @@ class Qwen2ForCausalLM(DecoderForCausalLM):
 
 
 class Qwen2ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen2_options)
+
+
+class Qwen2Model(DecoderForEmbedding):
     options_for = staticmethod(qwen2_options)

@@ -1,4 +1,9 @@
-from multiscore.models.decoder import BlockOptions, DecoderForCausalLM, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+)
 
 
 def qwen3_options(config) -> BlockOptions:
@@ -11,4 +16,8 @@ class Qwen3ForCausalLM(DecoderForCausalLM):
 
 
 class Qwen3ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen3_options)
+
+
+class Qwen3Model(DecoderForEmbedding):
     options_for = staticmethod(qwen3_options)

@@ -11,6 +11,13 @@ _MODELS = {
     "Qwen2ForSequenceClassification": "qwen2",
     "LlamaForCausalLM": "llama",
     "LlamaForSequenceClassification": "llama",
+    "Qwen3Model": "qwen3",
+    "Qwen2Model": "qwen2",
+    "LlamaModel": "llama",
+    "BertModel": "bert",
+    "BertForSequenceClassification": "bert",
+    "XLMRobertaModel": "xlm_roberta",
+    "XLMRobertaForSequenceClassification": "xlm_roberta",
 }
 
 

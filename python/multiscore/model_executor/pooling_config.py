@@ -1,0 +1,65 @@
+"""How an embedding model pools token states into one vector, read from sentence-transformers files.
+
+A sentence-transformers checkpoint lists its modules in ``modules.json`` (Transformer -> Pooling
+-> Normalize ...); ``1_Pooling/config.json`` says which pooling; ``sentence_bert_config.json``
+gives ``max_seq_length``. Without these files: CLS pooling for encoders, last-token pooling for
+decoders (Qwen3-Embedding style), normalised, as vLLM does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+POOLING_MODES = ("cls", "mean", "last")
+
+# 1_Pooling/config.json flag -> our mode.
+_ST_POOLING_FLAGS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_lasttoken": "last",
+}
+
+
+@dataclass(frozen=True)
+class PoolingConfig:
+    mode: str  # cls | mean | last
+    normalize: bool
+    max_seq_length: Optional[int] = None  # sentence-transformers' truncation length, when given
+
+
+def _read_json(path: str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
+    default_mode = "cls" if is_encoder else "last"
+    modules_path = os.path.join(model_dir, "modules.json")
+    if not os.path.exists(modules_path):
+        return PoolingConfig(default_mode, normalize=True)
+    modules = _read_json(modules_path)
+    types = [m.get("type", "") for m in modules]
+    mode = default_mode
+    for module in modules:
+        if module.get("type", "").endswith("Pooling"):
+            mode = _pooling_mode(os.path.join(model_dir, module.get("path", ""), "config.json"))
+    normalize = any(t.endswith("Normalize") for t in types)
+    st_config = os.path.join(model_dir, "sentence_bert_config.json")
+    max_seq_length = _read_json(st_config).get("max_seq_length") if os.path.exists(st_config) else None
+    return PoolingConfig(mode, normalize, max_seq_length)
+
+
+def _pooling_mode(config_path: str) -> str:
+    config = _read_json(config_path)
+    if "pooling_mode" in config:  # newer sentence-transformers write the mode by name
+        name = {"lasttoken": "last"}.get(config["pooling_mode"], config["pooling_mode"])
+        if name in POOLING_MODES:
+            return name
+    modes = [mode for flag, mode in _ST_POOLING_FLAGS.items() if config.get(flag)]
+    if len(modes) != 1:
+        on = [flag for flag, value in config.items() if flag.startswith("pooling_mode") and value]
+        raise ValueError(f"unsupported sentence-transformers pooling {on} in {config_path}: use one of CLS, mean, last token")
+    return modes[0]
