@@ -54,12 +54,7 @@ class TokenizerManager:
         self.mis_delimiter = server_args.multi_item_scoring_delimiter
         if self.mis_delimiter is not None:
             check_token_ids([self.mis_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
-            if model_config.is_encoder or model_config.is_embedding:
-                raise ValueError(
-                    f"--multi-item-scoring-delimiter does not apply to {model_config.architecture}: "
-                    + ("its attention is bidirectional, so a query would see every item"
-                       if model_config.is_encoder else "an embedding model embeds each text on its own")
-                )
+
         self._pending: dict[str, asyncio.Future] = {}
         self._ids = itertools.count()
         self._started = False

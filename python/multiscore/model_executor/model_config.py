@@ -86,6 +86,12 @@ class ModelConfig:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
         architecture = architectures[0]
         check_supported(architecture)
+        if args.mis_enabled and (is_encoder_architecture(architecture) or is_embedding_architecture(architecture)):
+            raise ValueError(
+                f"--multi-item-scoring-delimiter does not apply to {architecture}: "
+                + ("its attention is bidirectional, so the query would see every item"
+                   if is_encoder_architecture(architecture) else "an embedding model embeds each text on its own")
+            )
         pooling = read_pooling_config(path, is_encoder_architecture(architecture)) if is_embedding_architecture(architecture) else None
         return cls(
             path=path, hf_config=hf_config, architecture=architecture,

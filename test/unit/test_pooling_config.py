@@ -1,0 +1,66 @@
+"""Pooling read from sentence-transformers files, and the pooling arithmetic itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from multiscore.layers.embedding_pooler import pool, pooling_rows
+from multiscore.model_executor.pooling_config import PoolingConfig, read_pooling_config
+
+TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
+POOLING = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+NORMALIZE = {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+
+
+def _write_st(tmp_path, modules, pooling: dict | None = None, max_seq_length=None):
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    if pooling is not None:
+        (tmp_path / "1_Pooling").mkdir()
+        (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    if max_seq_length is not None:
+        (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+    return str(tmp_path)
+
+
+def test_defaults_without_sentence_transformers_files(tmp_path):
+    assert read_pooling_config(str(tmp_path), is_encoder=True) == PoolingConfig("cls", True)
+    assert read_pooling_config(str(tmp_path), is_encoder=False) == PoolingConfig("last", True)
+
+
+def test_minilm_style_mean_normalised(tmp_path):
+    flags = {"word_embedding_dimension": 8, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+             "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+    path = _write_st(tmp_path, [TRANSFORMER, POOLING, NORMALIZE], flags, max_seq_length=256)
+    assert read_pooling_config(path, is_encoder=True) == PoolingConfig("mean", True, 256)
+
+
+@pytest.mark.parametrize(
+    "pooling, mode",
+    [({"pooling_mode_cls_token": True}, "cls"), ({"pooling_mode_lasttoken": True}, "last"),
+     ({"pooling_mode": "lasttoken"}, "last"), ({"pooling_mode": "mean"}, "mean")],
+)
+def test_pooling_modes_without_normalize(tmp_path, pooling, mode):
+    path = _write_st(tmp_path, [TRANSFORMER, POOLING], pooling)
+    assert read_pooling_config(path, is_encoder=True) == PoolingConfig(mode, False)
+
+
+def test_unsupported_pooling_is_an_error(tmp_path):
+    path = _write_st(tmp_path, [TRANSFORMER, POOLING], {"pooling_mode_max_tokens": True})
+    with pytest.raises(ValueError, match="unsupported sentence-transformers pooling.*pooling_mode_max_tokens"):
+        read_pooling_config(path, is_encoder=True)
+
+
+def test_pool_values():
+    hidden = torch.arange(12, dtype=torch.float32).reshape(6, 2)  # two sequences: 2 and 4 tokens
+    lens = [2, 4]
+    assert pooling_rows("cls", lens, torch.device("cpu")).tolist() == [0, 2]
+    assert pooling_rows("last", lens, torch.device("cpu")).tolist() == [1, 5]
+    assert pooling_rows("mean", lens, torch.device("cpu")).tolist() == list(range(6))
+    mean = pool(hidden, "mean", lens, normalize=False)
+    torch.testing.assert_close(mean, torch.tensor([[1.0, 2.0], [7.0, 8.0]]))
+    last = pool(hidden[[1, 5]], "last", lens, normalize=True)
+    torch.testing.assert_close(last.norm(dim=-1), torch.ones(2))
+    torch.testing.assert_close(last[0], torch.tensor([2.0, 3.0]) / 13**0.5)
