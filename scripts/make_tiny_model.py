@@ -8,7 +8,13 @@ and a CLI::
 The tokenizer is built with ``tokenizers`` over a fixed English word list: WordLevel for
 ``qwen3``/``llama`` (``llama`` prepends ``<bos>`` when ``add_special_tokens=True``, so
 special-token handling is exercised), a byte-level BPE for ``qwen2`` (what ``AutoTokenizer``
-rebuilds for that model type). ``<|sep|>`` is the MIS delimiter token.
+rebuilds for that model type). ``<|sep|>`` is the MIS delimiter token of the decoder archs.
+
+The encoder archs ``bert`` and ``xlm_roberta`` (heads ``seqcls`` and ``embed``, the bare
+encoder) get the tokenizer of their kind: lowercasing WordPiece with ``[CLS] A [SEP] B [SEP]``
+and token types 0/1 for ``bert``; a SentencePiece-style Unigram with ``<s> A </s></s> B </s>``
+for ``xlm_roberta``. ``AutoTokenizer`` rebuilds them as ``BertTokenizer`` /
+``XLMRobertaTokenizer`` and gives the same ids.
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ import argparse
 import json
 import pathlib
 
-ARCHS = ("qwen3", "qwen2", "llama")
+ARCHS = ("qwen3", "qwen2", "llama")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
+ENCODER_ARCHS = ("bert", "xlm_roberta")
+ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
+ALL_ARCHS = ARCHS + ENCODER_ARCHS
+ALL_HEADS = ("causal", "seqcls", "embed")
 DELIMITER = "<|sep|>"
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>", DELIMITER]
 
@@ -38,7 +48,11 @@ banana orange water fire earth air sun moon star sky day night time year month w
 """.split()
 DIGITS = list("0123456789")
 PUNCT = list(".,?!:;'\"()-")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama"}
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "bert": "Bert", "xlm_roberta": "XLMRoberta"}
+BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, as in BERT's vocab
+BERT_SUFFIXES = ["##s", "##es", "##ed", "##ing", "##ly"]  # WordPiece continuations ("cats" -> cat ##s)
+XLMR_SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, as in XLM-R's vocab
+SPIECE = "\u2581"  # SentencePiece's word-start marker
 
 
 def _vocab() -> dict[str, int]:
@@ -54,9 +68,15 @@ def build_tokenizer(arch: str = "qwen3"):
     ``qwen2``: a byte-level BPE trained here on the same words, wrapped in ``Qwen2Tokenizer``:
     ``AutoTokenizer`` always rebuilds a ``qwen2`` checkpoint's tokenizer as ``Qwen2Tokenizer``
     (BPE + byte-level pre-tokenizer), so a WordLevel tokenizer would not survive a reload.
+    ``bert`` / ``xlm_roberta``: WordPiece / Unigram, wrapped in ``BertTokenizer`` /
+    ``XLMRobertaTokenizer`` for the same reason (see their builders).
     """
     if arch == "qwen2":
         return _build_qwen2_tokenizer()
+    if arch == "bert":
+        return _build_bert_tokenizer()
+    if arch == "xlm_roberta":
+        return _build_xlm_roberta_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -117,6 +137,78 @@ def _build_qwen2_tokenizer():
     )
 
 
+def _bert_vocab() -> dict[str, int]:
+    tokens = BERT_SPECIAL_TOKENS + WORDS + DIGITS + PUNCT + BERT_SUFFIXES
+    assert len(tokens) == len(set(tokens)), "duplicate token in the word list"
+    return {tok: i for i, tok in enumerate(tokens)}
+
+
+def _build_bert_tokenizer():
+    """Lowercasing WordPiece, ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]`` (token types 0 / 1).
+
+    Normalizer and pre-tokenizer are the ones ``BertTokenizer`` rebuilds on reload, so
+    ``AutoTokenizer`` (which constructs the class from the saved vocab) gives the same ids.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizer
+
+    vocab = _bert_vocab()
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return BertTokenizer(tokenizer_object=tok, do_lower_case=True)
+
+
+def _xlm_roberta_pieces() -> list[tuple[str, float]]:
+    """Unigram pieces with scores: specials, each word as ``▁word`` and ``▁Word`` (XLM-R is
+    case-sensitive), then single characters so any ASCII text segments without ``<unk>``."""
+    import string
+
+    words = []
+    for w in WORDS:
+        words += [SPIECE + w, SPIECE + w.capitalize()]
+    words += [SPIECE + c for c in DIGITS + PUNCT]
+    chars = [SPIECE] + DIGITS + PUNCT + list(string.ascii_lowercase) + list(string.ascii_uppercase)
+    pieces = list(dict.fromkeys(words + chars))  # ordered, no duplicates
+    # Whole words score higher than the characters that spell them, so Unigram prefers words.
+    return [(p, 0.0) for p in XLMR_SPECIAL_TOKENS] + [(p, -5.0 if len(p) > 1 else -10.0) for p in pieces]
+
+
+def _build_xlm_roberta_tokenizer():
+    """Unigram over ``▁``-prefixed words, ``<s> A </s>`` / ``<s> A </s></s> B </s>``, pad id 1.
+
+    No normalizer and WhitespaceSplit + Metaspace: what ``XLMRobertaTokenizer`` rebuilds on
+    reload from the saved pieces (a normalizer here would be dropped by that rebuild).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizer
+
+    pieces = _xlm_roberta_pieces()
+    ids = {p: i for i, (p, _) in enumerate(pieces)}
+    tok = Tokenizer(models.Unigram(pieces, unk_id=ids["<unk>"], byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement=SPIECE, prepend_scheme="always"),
+        ]
+    )
+    tok.decoder = decoders.Metaspace(replacement=SPIECE, prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", ids["<s>"]), ("</s>", ids["</s>"])],
+    )
+    return XLMRobertaTokenizer(tokenizer_object=tok)
+
+
 def _round_up(n: int, multiple: int) -> int:
     return (n + multiple - 1) // multiple * multiple
 
@@ -132,6 +224,8 @@ def make_tiny_model(
 ) -> pathlib.Path:
     """Write a tiny random fp32 checkpoint for ``arch`` x ``head`` to ``out_dir``; return its path.
 
+    Decoder archs (``ARCHS``) take ``head`` in ``HEADS``; encoder archs (``ENCODER_ARCHS``)
+    take ``head`` in ``ENCODER_HEADS`` (``embed``: the bare ``BertModel`` / ``XLMRobertaModel``).
     ``max_shard_size`` (e.g. ``"100KB"``) makes a sharded checkpoint with
     ``model.safetensors.index.json``. ``config_overrides`` are set on the config before the
     model is built (e.g. ``tie_word_embeddings=True``).
@@ -139,43 +233,23 @@ def make_tiny_model(
     import torch
     import transformers
 
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    if arch not in ALL_ARCHS:
+        raise ValueError(f"arch must be one of {ALL_ARCHS}, got {arch!r}")
+    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else HEADS
+    if head not in valid_heads:
+        raise ValueError(f"head for arch {arch!r} must be one of {valid_heads}, got {head!r}")
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = build_tokenizer(arch)
-    pad_id = tokenizer.convert_tokens_to_ids("<pad>")
-    bos_id = tokenizer.convert_tokens_to_ids("<bos>")
-    eos_id = tokenizer.convert_tokens_to_ids("<eos>")
-
-    prefix = ARCH_PREFIX[arch]
-    arch_name = prefix + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
-    config_cls = getattr(transformers, prefix + "Config")
-    cfg = dict(
-        vocab_size=_round_up(len(tokenizer), 64),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        initializer_range=0.1,
-        rms_norm_eps=1e-6,
-        pad_token_id=pad_id,
-        bos_token_id=bos_id,
-        eos_token_id=eos_id,
-        tie_word_embeddings=False,
-        architectures=[arch_name],
-    )
-    if arch == "qwen3":
-        cfg["head_dim"] = 16
+    if arch in ENCODER_ARCHS:
+        arch_name, cfg = _encoder_config(arch, head, tokenizer)
+    else:
+        arch_name, cfg = _decoder_config(arch, head, tokenizer)
     if head == "seqcls":
         cfg["num_labels"] = num_labels
     cfg.update(config_overrides)
-    config = config_cls(**cfg)
+    config = getattr(transformers, ARCH_PREFIX[arch] + "Config")(**cfg)
 
     model_cls = getattr(transformers, arch_name)
     torch.manual_seed(seed)
@@ -186,6 +260,8 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith(".bias"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
+            elif arch in ENCODER_ARCHS and name.endswith("LayerNorm.weight"):
+                p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
     model.config.architectures = [arch_name]
 
     save_kwargs = {"safe_serialization": True}
@@ -197,23 +273,80 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
+    if arch == "bert":
+        # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
+        # is what BERT checkpoints ship and what vocab-file based loaders read.
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        (out / "vocab.txt").write_text("".join(tok + "\n" for tok, _ in vocab), encoding="utf-8")
     return out
 
 
+def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
+    arch_name = ARCH_PREFIX[arch] + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
+    cfg = dict(
+        vocab_size=_round_up(len(tokenizer), 64),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.1,
+        rms_norm_eps=1e-6,
+        pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
+        bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"),
+        tie_word_embeddings=False,
+        architectures=[arch_name],
+    )
+    if arch == "qwen3":
+        cfg["head_dim"] = 16
+    return arch_name, cfg
+
+
+def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
+    arch_name = ARCH_PREFIX[arch] + ("Model" if head == "embed" else "ForSequenceClassification")
+    cfg = dict(
+        vocab_size=_round_up(len(tokenizer), 64),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        initializer_range=0.1,
+        hidden_act="gelu",
+        pad_token_id=tokenizer.pad_token_id,
+        architectures=[arch_name],
+    )
+    if arch == "bert":
+        cfg.update(type_vocab_size=2, layer_norm_eps=1e-12)
+    else:  # XLM-R: one token type; positions start at pad_token_id + 1
+        cfg.update(
+            type_vocab_size=1,
+            layer_norm_eps=1e-5,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return arch_name, cfg
+
+
 def delimiter_id(out_dir) -> int:
-    """The token id of the MIS delimiter ``<|sep|>`` in the checkpoint's tokenizer."""
+    """The token id of the MIS delimiter ``<|sep|>`` in the checkpoint's tokenizer (decoder archs)."""
     data = json.loads((pathlib.Path(out_dir) / "tokenizer.json").read_text())
     for added in data.get("added_tokens", []):
         if added["content"] == DELIMITER:
             return int(added["id"])
-    return int(data["model"]["vocab"][DELIMITER])
+    vocab = data["model"]["vocab"]
+    if not isinstance(vocab, dict) or DELIMITER not in vocab:
+        raise ValueError(f"the tokenizer in {out_dir} has no {DELIMITER} token (an encoder checkpoint?)")
+    return int(vocab[DELIMITER])
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--arch", default="qwen3", choices=ARCHS)
-    parser.add_argument("--head", default="seqcls", choices=HEADS)
+    parser.add_argument("--arch", default="qwen3", choices=ALL_ARCHS)
+    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only")
     parser.add_argument("--num-labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shard-size", default=None, help='e.g. "100KB" for a sharded checkpoint')
@@ -227,7 +360,8 @@ def main(argv=None) -> None:
         max_shard_size=args.max_shard_size,
     )
     print(f"model: {path}")
-    print(f"delimiter_id: {delimiter_id(path)}")
+    if args.arch in ARCHS:
+        print(f"delimiter_id: {delimiter_id(path)}")
 
 
 if __name__ == "__main__":

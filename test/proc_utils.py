@@ -87,7 +87,8 @@ class Server:
     def __init__(self, model_path, *extra: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path)]
+        cmd = [sys.executable, "-m", "multiscore.launch_server"]
+        cmd += ["--model-path", str(model_path)] if model_path is not None else []  # None: the default model
         cmd += ["--port", str(self.port), "--device", "cpu", *extra]
         # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
         self.log = tempfile.TemporaryFile(mode="w+")

@@ -1,4 +1,5 @@
-"""scripts/make_tiny_model.py: every arch x head loads in `transformers`, sharded too, offline."""
+"""scripts/make_tiny_model.py: every arch x head loads in `transformers`, sharded too, offline;
+the encoder tokenizers survive an ``AutoTokenizer`` reload."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import sys
 import pytest
 import torch
 
-from make_tiny_model import ARCHS, HEADS, delimiter_id, make_tiny_model
+from make_tiny_model import (
+    ARCHS,
+    ENCODER_ARCHS,
+    ENCODER_HEADS,
+    HEADS,
+    build_tokenizer,
+    delimiter_id,
+    main,
+    make_tiny_model,
+)
 
 
 @pytest.mark.parametrize("head", HEADS)
@@ -77,3 +87,109 @@ def test_cli(tmp_path):
     ).stdout
     assert str(tmp_path / "cli") in out
     assert f"delimiter_id: {delimiter_id(tmp_path / 'cli')}" in out
+
+
+# --- encoder archs: bert / xlm_roberta, heads seqcls / embed -------------------------------------
+
+TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (state 1984) !", "zzq Qwerty"]
+PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
+
+
+@pytest.mark.parametrize("head", ENCODER_HEADS)
+@pytest.mark.parametrize("arch", ENCODER_ARCHS)
+def test_encoder_loads_in_transformers(tmp_path, arch, head):
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
+    config = json.loads((path / "config.json").read_text())
+    prefix = "Bert" if arch == "bert" else "XLMRoberta"
+    assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
+    assert config["vocab_size"] % 64 == 0
+    assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
+    assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
+    assert config["type_vocab_size"] == (2 if arch == "bert" else 1)
+
+    tok = AutoTokenizer.from_pretrained(path)
+    assert len(tok) <= config["vocab_size"]
+    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch == "bert" else 1)
+    enc = tok(*PAIRS[0], return_token_type_ids=True)
+    assert tok.unk_token_id not in enc["input_ids"]
+
+    cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
+    model = cls.from_pretrained(path).eval()
+    assert next(model.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([enc["input_ids"]]), token_type_ids=torch.tensor([enc["token_type_ids"]]))
+    if head == "seqcls":
+        assert out.logits.shape == (1, 5)
+    else:
+        assert out.last_hidden_state.shape == (1, len(enc["input_ids"]), 64)
+    biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]
+    assert biases and all(b.abs().sum() > 0 for b in biases)
+
+
+@pytest.mark.parametrize("arch", ENCODER_ARCHS)
+def test_encoder_tokenizer_round_trip(tmp_path, arch):
+    """AutoTokenizer rebuilds the saved tokenizer as the model type's class, with the same ids."""
+    from transformers import AutoTokenizer
+
+    path = make_tiny_model(tmp_path / "m", arch=arch, head="embed")
+    built = build_tokenizer(arch)
+    reloaded = AutoTokenizer.from_pretrained(path)
+    assert type(reloaded).__name__ == ("BertTokenizer" if arch == "bert" else "XLMRobertaTokenizer")
+    for args in [(t,) for t in TEXTS] + PAIRS:
+        a = built(*args, return_token_type_ids=True)
+        b = reloaded(*args, return_token_type_ids=True)
+        raw = built.backend_tokenizer.encode(*args)
+        assert a["input_ids"] == b["input_ids"] == raw.ids
+        assert a["token_type_ids"] == b["token_type_ids"] == raw.type_ids
+    assert reloaded.unk_token_id not in reloaded(TEXTS[0])["input_ids"]
+
+    ids = reloaded.convert_tokens_to_ids  # a list of tokens -> their ids
+    single = reloaded("cats", return_token_type_ids=True)
+    pair = reloaded("big", "dog", return_token_type_ids=True)
+    if arch == "bert":
+        assert ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
+        assert single["input_ids"] == ids(["[CLS]", "cat", "##s", "[SEP]"])
+        assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])
+        assert pair["token_type_ids"] == [0, 0, 0, 1, 1]
+        assert reloaded("CAPITAL")["input_ids"] == ids(["[CLS]", "capital", "[SEP]"])  # lowercased
+    else:
+        assert ids(["<s>", "<pad>", "</s>", "<unk>"]) == [0, 1, 2, 3]
+        assert pair["input_ids"] == ids(["<s>", "\u2581big", "</s>", "</s>", "\u2581dog", "</s>"])
+        assert pair["token_type_ids"] == [0] * 6
+        assert reloaded("Capital capital")["input_ids"] == ids(["<s>", "\u2581Capital", "\u2581capital", "</s>"])
+
+
+def test_bert_vocab_txt(tmp_path):
+    """vocab.txt (what vocab-file loaders read) rebuilds the same tokenizer as tokenizer.json."""
+    from transformers import AutoTokenizer, BertTokenizer
+
+    path = make_tiny_model(tmp_path / "m", arch="bert", head="embed")
+    lines = (path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    reloaded = AutoTokenizer.from_pretrained(path)
+    assert {t: i for i, t in enumerate(lines)} == reloaded.get_vocab()
+    from_vocab = BertTokenizer(vocab=str(path / "vocab.txt"))
+    for args in [(t,) for t in TEXTS] + PAIRS:
+        a, b = from_vocab(*args), reloaded(*args)
+        assert a["input_ids"] == b["input_ids"] and a["token_type_ids"] == b["token_type_ids"]
+
+
+def test_invalid_heads(tmp_path):
+    with pytest.raises(ValueError, match="head for arch 'bert'"):
+        make_tiny_model(tmp_path / "a", arch="bert", head="causal")
+    with pytest.raises(ValueError, match="head for arch 'xlm_roberta'"):
+        make_tiny_model(tmp_path / "b", arch="xlm_roberta", head="causal")
+    with pytest.raises(ValueError, match="head for arch 'qwen3'"):
+        make_tiny_model(tmp_path / "c", arch="qwen3", head="embed")
+    with pytest.raises(ValueError, match="arch must be one of"):
+        make_tiny_model(tmp_path / "d", arch="gpt2")
+
+
+def test_cli_encoder(tmp_path, capsys):
+    main(["--out", str(tmp_path / "cli"), "--arch", "xlm_roberta", "--head", "embed"])
+    out = capsys.readouterr().out
+    assert str(tmp_path / "cli") in out and "delimiter_id" not in out
+    assert json.loads((tmp_path / "cli" / "config.json").read_text())["architectures"] == ["XLMRobertaModel"]
+    with pytest.raises(ValueError, match="no <\\|sep\\|> token"):
+        delimiter_id(tmp_path / "cli")

@@ -59,7 +59,8 @@ class PairTokenizer:
     ) -> tuple[list[list[int]], list[list[int]]]:
         """-> (input_ids, token_type_ids) per pair, from the tokenizer's pair encoding."""
         check_documents(documents)
-        fixed = len(self.tokenizer(query, "")["input_ids"])  # query + the pair's special tokens
+        # The query's tokens + the pair's special tokens ([CLS] q [SEP] d [SEP]: 3 for BERT).
+        fixed = len(self.tokenizer(query, add_special_tokens=False)["input_ids"]) + self.tokenizer.num_special_tokens_to_add(True)
         cap = self._document_cap(fixed, max_doc_tokens, keep)
         kwargs = {} if cap is None else {"truncation": "only_second", "max_length": fixed + cap}
         enc = self.tokenizer([query] * len(documents), documents, **kwargs)

@@ -104,6 +104,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if conversion is not None:
         _convert_head(model, lm_head_sources, conversion)
         loaded.add("score.weight")
+    _drop_unloaded_pooler(model, params, loaded)
     _init_missing_head(model, params, loaded, seed)
     _check_complete(model, params, loaded, stacked)
     if getattr(model_config.hf_config, "tie_word_embeddings", False) and hasattr(model, "lm_head"):
@@ -118,6 +119,15 @@ def _model_name_of(name: str, params: dict, stacked: dict) -> str:
         if candidate in params or candidate.rpartition(".")[0] in stacked:
             return candidate
     return name
+
+
+def _drop_unloaded_pooler(model: nn.Module, params: dict, loaded: set[str]) -> None:
+    """A bare encoder's pooler (dense + tanh on [CLS]) is optional in checkpoints and never used
+    for embeddings: without its weights, drop it rather than call the checkpoint incomplete."""
+    if getattr(model, "pooler", None) is not None and not any(k.startswith("pooler.") for k in loaded):
+        model.pooler = None
+        for name in [n for n in params if n.startswith("pooler.")]:
+            del params[name]
 
 
 def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion) -> None:
