@@ -80,7 +80,6 @@ def run_embeddings(args) -> list:
     texts = sentences(args.sentences, 8, 60, seed=1)
     st = SentenceTransformer(minilm_path(), device="cpu")
     t_st, ref = median_time(lambda: st.encode(texts, batch_size=64, convert_to_numpy=True), args.repeats)
-    del st
     with Engine(minilm_path()) as engine:
         t_ms, got = median_time(lambda: np.asarray(engine.embed(texts)), args.repeats)
     diff = float(np.abs(got - ref).max())
@@ -99,7 +98,6 @@ def run_rerank(args, path: pathlib.Path) -> list:
     ce = CrossEncoder(str(path), device="cpu")
     pairs = [(QUERY, p) for p in passages]
     t_st, ref = median_time(lambda: ce.predict(pairs, batch_size=64, convert_to_numpy=True), args.repeats)
-    del ce
     with Engine(str(path)) as engine:
         def rerank():
             results = engine.rerank(QUERY, passages)
