@@ -28,42 +28,76 @@ def activation(name: str):
     return _ACTIVATIONS[name]
 
 
-class PackedLayout:
-    """Where each packed row sits in a padded ``[B, Lmax]`` batch, built once per forward.
+# Rows per MLP block (see BertLayer.forward).
+_MLP_ROWS = 1024
+# Sequences per attention chunk: chunks of similar lengths keep the padding (and the [b, nh, L, L]
+# scores) small, as sentence-transformers' length-sorted batches of 64 do.
+_ATTENTION_CHUNK = 64
 
-    ``batch[t]``/``pos[t]``: sequence and 0-based position of packed row t ([T] each);
-    ``key_mask``: [B, 1, 1, Lmax], True at real keys (None when no sequence is padded).
+
+class AttentionChunk:
+    """Sequences of similar length, padded together to ``[b, L]`` for one attention call.
+
+    ``rows`` [b * L]: the packed row each padded slot reads;
+    ``real`` [n]: the padded slots that hold real tokens, and ``packed`` [n] their packed rows;
+    ``key_mask`` [b, 1, 1, L]: True at real keys (None when the chunk has no padding).
+    """
+
+    def __init__(self, starts: torch.Tensor, lens: torch.Tensor) -> None:
+        self.num_seqs, self.max_len = int(lens.shape[0]), int(lens.max())
+        offsets = torch.arange(self.max_len, device=lens.device)  # [L]
+        valid = offsets < lens[:, None]  # [b, L]
+        # Padding slots read the sequence's first row: masked as keys, dropped as queries.
+        rows = torch.where(valid, starts[:, None] + offsets, starts[:, None])  # [b, L]
+        self.rows = rows.reshape(-1)
+        self.real = valid.reshape(-1).nonzero().squeeze(1)
+        self.packed = self.rows[self.real]
+        self.key_mask = None if bool(valid.all()) else valid[:, None, None, :]
+
+
+class PackedLayout:
+    """The packed batch's sequences, and how attention pads them, built once per forward.
+
+    ``pos[t]``: 0-based position of packed row t within its sequence ([T]). Attention runs per
+    ``AttentionChunk``: sequences sorted by length, ``_ATTENTION_CHUNK`` at a time.
     """
 
     def __init__(self, seq_lens: list[int], device: torch.device) -> None:
         if not seq_lens or min(seq_lens) < 1:
             raise ValueError(f"seq_lens must be non-empty and every length >= 1, got {seq_lens}")
-        self.num_seqs, self.max_len = len(seq_lens), max(seq_lens)
         self.num_tokens = sum(seq_lens)
         lens = torch.tensor(seq_lens, device=device)
         starts = torch.cumsum(lens, 0) - lens  # [B] first packed row of each sequence
-        self.batch = torch.repeat_interleave(torch.arange(self.num_seqs, device=device), lens)  # [T]
-        self.pos = torch.arange(self.num_tokens, device=device) - starts[self.batch]  # [T]
-        # Equal lengths (a single sequence included): the packed rows are already [B, L] row-major.
-        self.dense = self.num_seqs * self.max_len == self.num_tokens
-        self.key_mask = None
-        if not self.dense:
-            mask = torch.arange(self.max_len, device=device) < lens[:, None]  # [B, Lmax]
-            self.key_mask = mask[:, None, None, :]  # broadcast over heads and query rows
+        batch = torch.repeat_interleave(torch.arange(len(seq_lens), device=device), lens)  # [T]
+        self.pos = torch.arange(self.num_tokens, device=device) - starts[batch]  # [T]
+        order = torch.argsort(lens, stable=True)
+        self.chunks = [
+            AttentionChunk(starts[idx], lens[idx]) for idx in order.split(_ATTENTION_CHUNK)
+        ]
 
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """[T, D] -> [B, Lmax, D], zeros in the padding."""
-        if self.dense:
-            return x.view(self.num_seqs, self.max_len, x.shape[-1])
-        out = x.new_zeros(self.num_seqs, self.max_len, x.shape[-1])
-        out[self.batch, self.pos] = x
+    def attention(self, qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
+        """qkv [T, 3H] (q, k, v side by side) -> attention output [T, H], each sequence on its own."""
+        T, H = qkv.shape[0], qkv.shape[1] // 3
+        hd = H // num_heads
+        if len(self.chunks) == 1 and self.chunks[0].key_mask is None and self.chunks[0].real.shape[0] == T:
+            b, L = self.chunks[0].num_seqs, self.chunks[0].max_len
+            if bool((self.chunks[0].rows == torch.arange(T, device=qkv.device)).all()):
+                return _sdpa(qkv.view(b, L, 3 * H), num_heads, hd, None).reshape(T, H)  # no padding at all
+        out = qkv.new_empty(T, H)
+        for chunk in self.chunks:
+            x = qkv.index_select(0, chunk.rows).view(chunk.num_seqs, chunk.max_len, 3 * H)
+            y = _sdpa(x, num_heads, hd, chunk.key_mask).reshape(-1, H)  # [b * L, H]
+            out.index_copy_(0, chunk.packed, y.index_select(0, chunk.real))
         return out
 
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, Lmax, D] -> [T, D], the real rows in packed order."""
-        if self.dense:
-            return x.reshape(self.num_tokens, x.shape[-1])
-        return x[self.batch, self.pos]
+
+def _sdpa(qkv: torch.Tensor, nh: int, hd: int, key_mask) -> torch.Tensor:
+    """qkv [b, L, 3H] -> [b, L, H]. Padded query rows see the real keys only (every sequence has
+    one), so no NaNs; their outputs are never copied back."""
+    b, L = qkv.shape[0], qkv.shape[1]
+    q, k, v = qkv.view(b, L, 3, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [b, nh, L, hd]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # [b, nh, L, hd]
+    return out.transpose(1, 2).reshape(b, L, nh * hd)
 
 
 class BertEmbeddings(nn.Module):
@@ -93,16 +127,17 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
 
+        self._fused = None  # (weight [3H, H], bias [3H]), built from query/key/value on first use
+
     def forward(self, x: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
         """[T, H] -> [T, H] (heads concatenated, before the output projection)."""
-        B, L, nh, hd = layout.num_seqs, layout.max_len, self.num_heads, self.head_dim
-        # One scatter for q, k and v together: [T, 3H] -> [B, L, 3, nh, hd] -> 3 x [B, nh, L, hd].
-        qkv = layout.pad(torch.cat([self.query(x), self.key(x), self.value(x)], dim=-1))
-        q, k, v = qkv.view(B, L, 3, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
-        # Padded query rows see the real keys only (every sequence has one), so no NaNs; their
-        # outputs are dropped by unpad.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.key_mask)  # [B, nh, L, hd]
-        return layout.unpad(out.transpose(1, 2).reshape(B, L, nh * hd))
+        if self._fused is None:  # one [3H, H] matmul instead of three, and no concatenation
+            self._fused = (
+                torch.cat([self.query.weight, self.key.weight, self.value.weight]).detach(),
+                torch.cat([self.query.bias, self.key.bias, self.value.bias]).detach(),
+            )
+        qkv = F.linear(x, *self._fused)  # [T, 3H]
+        return layout.attention(qkv, self.num_heads)
 
 
 class DenseResidualNorm(nn.Module):
@@ -146,7 +181,13 @@ class BertLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
         x = self.attention(x, layout)
-        return self.output(self.intermediate(x), x)
+        if x.shape[0] <= _MLP_ROWS:
+            return self.output(self.intermediate(x), x)
+        # Row blocks keep the [rows, intermediate] activation in cache: on CPU the MLP over a large
+        # batch is bound by memory traffic, not arithmetic.
+        for rows in x.split(_MLP_ROWS):  # views: each block is overwritten after it is read
+            rows.copy_(self.output(self.intermediate(rows), rows))
+        return x
 
 
 class BertEncoder(nn.Module):
