@@ -84,7 +84,7 @@ def _requests():
 class Server:
     """A real ``python -m multiscore.launch_server`` process on a free port, log in a temp file."""
 
-    def __init__(self, model_path, *extra: str):
+    def __init__(self, model_path, *extra: str, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "multiscore.launch_server"]
@@ -92,7 +92,9 @@ class Server:
         cmd += ["--port", str(self.port), "--device", "cpu", *extra]
         # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True, env=None if env is None else {**os.environ, **env}
+        )
 
     def output(self) -> str:
         self.log.flush()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+import time
 
 from multiscore.server_args import ServerArgs
+
+
+_DEATH_GRACE_S = 3.0  # after the model process dies: 503s for this long, then exit 1
 
 
 def _graceful_server_class():
@@ -45,10 +50,29 @@ def main(argv=None) -> int:
               file=sys.stderr, flush=True)
         config = uvicorn.Config(app, host=server_args.host, port=server_args.port,
                                 log_level=server_args.log_level, access_log=False)
-        _graceful_server_class()(config).run()
+        server = _graceful_server_class()(config)
+        died = threading.Event()
+        threading.Thread(target=_watch_scheduler, args=(runtime, server, died), daemon=True).start()
+        server.run()
     finally:
         runtime.shutdown()
+    if died.is_set():
+        print("multiscore: error: the scheduler (model) process died; the server stopped", file=sys.stderr)
+        return 1
     return 0
+
+
+def _watch_scheduler(runtime, server, died: threading.Event) -> None:
+    """If the model process dies, keep answering 503 for a moment (in-flight callers get their
+    error), then stop the server so that launch_server exits non-zero and a supervisor restarts it."""
+    while not server.should_exit:
+        if not runtime.scheduler.is_alive():
+            died.set()
+            logging.getLogger(__name__).error("the scheduler process died; stopping in %.0f s", _DEATH_GRACE_S)
+            time.sleep(_DEATH_GRACE_S)
+            server.should_exit = True
+            return
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,13 @@ class TokenizedScoreRequest:
 
 
 @dataclass
+class AbortRequest:
+    """The caller gave up (client disconnected, timeout): drop the request's waiting sequences."""
+
+    rid: str
+
+
+@dataclass
 class HealthCheckRequest:
     rid: str
 
@@ -72,6 +79,10 @@ class RequestFailed:
     message: str
 
 
+BATCH_TOKEN_EDGES = (16, 64, 256, 1024, 4096, 16384, 65536)
+BATCH_SEQUENCE_EDGES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
 @dataclass
 class SchedulerStats:
     """Counters since start-up; their ratios tell how well traffic batches (tokens per forward pass)."""
@@ -81,6 +92,11 @@ class SchedulerStats:
     forward_sequences: int = 0
     finished_requests: int = 0
     queued_sequences: int = 0
+    aborted_requests: int = 0
+    aborted_sequences: int = 0
+    # Batch-size histograms: passes per bucket, bucket i holding sizes <= edges[i] (last: larger).
+    batch_tokens_counts: list = field(default_factory=lambda: [0] * (len(BATCH_TOKEN_EDGES) + 1))
+    batch_sequences_counts: list = field(default_factory=lambda: [0] * (len(BATCH_SEQUENCE_EDGES) + 1))
 
 
 @dataclass

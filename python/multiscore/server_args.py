@@ -43,7 +43,13 @@ class ServerArgs:
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
     score_template: Optional[str] = None  # Jinja file or built-in name for rerank / vLLM score prompts
-    api_key: Optional[str] = None
+    api_key: Optional[str] = None  # every route but /health needs "Authorization: Bearer KEY"
+    # Limits (DESIGN: bad input is a 4xx, never unbounded memory): see README "Running in production".
+    max_items_per_request: int = 10_000
+    max_tokens_per_request: int = 1_000_000
+    max_request_body_bytes: int = 32 * 1024 * 1024
+    max_queued_requests: int = 1024  # requests accepted and not yet answered; more -> 503 Retry-After
+    request_timeout_s: float = 600.0
     served_model_name: Optional[str] = None
     trust_remote_code: bool = False
     seed: int = 0
@@ -67,6 +73,11 @@ class ServerArgs:
             raise ValueError("--multi-item-scoring-delimiter must be a non-negative token id")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError("--num-threads must be positive")
+        for name in ("max_items_per_request", "max_tokens_per_request", "max_request_body_bytes", "max_queued_requests"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        if self.request_timeout_s <= 0:
+            raise ValueError("--request-timeout-s must be positive")
         if self.attention_backend not in (None, "torch", "flashinfer"):
             raise ValueError(f"--attention-backend must be torch or flashinfer, got {self.attention_backend!r}")
         self.model_overrides  # parse now: bad JSON fails at start-up, not later
@@ -126,7 +137,27 @@ class ServerArgs:
             help="Jinja template (a file, or the built-in 'qwen3_reranker') that formats each "
             "(query, document) pair of /rerank and vLLM-style /score requests",
         )
-        parser.add_argument("--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"))
+        parser.add_argument(
+            "--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"),
+            help="require 'Authorization: Bearer KEY' on every route but /health (default: $MULTISCORE_API_KEY)",
+        )
+        parser.add_argument("--max-items-per-request", type=int, default=defaults.max_items_per_request)
+        parser.add_argument(
+            "--max-tokens-per-request", type=int, default=defaults.max_tokens_per_request,
+            help="tokens of one request's inputs together (query and items, before packing)",
+        )
+        parser.add_argument(
+            "--max-request-body-bytes", type=int, default=defaults.max_request_body_bytes,
+            help="larger bodies get 413",
+        )
+        parser.add_argument(
+            "--max-queued-requests", type=int, default=defaults.max_queued_requests,
+            help="requests in flight at once; more get 503 with Retry-After",
+        )
+        parser.add_argument(
+            "--request-timeout-s", type=float, default=defaults.request_timeout_s,
+            help="a request not answered in time gets 504, and its work is dropped",
+        )
         parser.add_argument("--served-model-name", default=defaults.served_model_name)
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)

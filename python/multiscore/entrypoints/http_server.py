@@ -13,26 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from multiscore.entrypoints.engine import Runtime
+from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.pooling_routes import add_pooling_routes, score_request_schema
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
+from multiscore.entrypoints.request_gate import RequestGate
 from multiscore.entrypoints.responses import bad_request, json_response, usage, validation_message
-from multiscore.managers.tokenizer_manager import SchedulerUnavailable
+from multiscore.managers.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-class AssumeJsonBody:
-    """ASGI middleware: treat every request body as JSON, as SGLang and vLLM clients expect
-    (``curl -d '{...}'`` sends a form content type)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST":
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
-        await self.app(scope, receive, send)
 
 
 async def json_object(request: Request) -> dict:
@@ -50,7 +38,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     tm = runtime.tokenizer_manager
     args, model_config = runtime.server_args, runtime.model_config
     app = FastAPI(title="multiscore", version="0.1.0")
-    app.add_middleware(AssumeJsonBody)
+    metrics = ServerMetrics()
     created = int(time.time())
 
     @app.exception_handler(RequestValidationError)
@@ -64,6 +52,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(ValueError)
     async def _on_value_error(request: Request, exc: ValueError):
         return bad_request(str(exc))
+
+    @app.exception_handler(Overloaded)
+    async def _on_overloaded(request: Request, exc: Overloaded):
+        response = json_response(error_body(str(exc), 503, "ServiceUnavailableError"), 503)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(RequestTimedOut)
+    async def _on_timeout(request: Request, exc: RequestTimedOut):
+        return json_response(error_body(str(exc), 504, "TimeoutError"), 504)
 
     @app.exception_handler(SchedulerUnavailable)
     async def _on_unavailable(request: Request, exc: SchedulerUnavailable):
@@ -105,12 +103,18 @@ def create_app(runtime: Runtime) -> FastAPI:
             "attention_backend": runtime.scheduler.ready.attention_backend,
         })
 
+    @app.get("/metrics")
+    async def prometheus_metrics():
+        stats = (await tm.health_check()).stats
+        return Response(metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @app.get("/get_server_info")
     async def server_info():
         stats = (await tm.health_check()).stats
         passes = max(1, stats.forward_passes)
         return json_response({
             "server_args": {k: v for k, v in dataclasses.asdict(args).items() if k != "api_key"},
+            "scheduler_pid": runtime.scheduler.pid,
             "scheduler": dataclasses.asdict(stats),
             "tokens_per_forward_pass": stats.forward_tokens / passes,
             "sequences_per_forward_pass": stats.forward_sequences / passes,
@@ -133,4 +137,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     for path in ("/v1/score", "/score"):
         app.post(path, openapi_extra=score_request_schema())(score)
     vllm_score = add_pooling_routes(app, runtime.score_service, args.model_name)
+    app.add_middleware(
+        RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,
+        routes=frozenset(route.path for route in app.routes),
+    )
     return app

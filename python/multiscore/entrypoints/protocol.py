@@ -91,7 +91,9 @@ class VllmScoreRequest(BaseModel):
     @staticmethod
     def matches(body: dict) -> bool:
         """A vLLM-style body (rather than SGLang's ``query``/``items``)."""
-        return "query" not in body and any(k in body for pair in VLLM_SCORE_FIELDS for k in pair)
+        if "query" in body or ("items" in body and "queries" not in body):
+            return False  # SGLang's query/items (a missing query is reported as such)
+        return any(k in body for pair in VLLM_SCORE_FIELDS for k in pair)
 
 
 def _texts(value) -> list[str]:

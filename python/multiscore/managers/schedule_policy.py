@@ -105,10 +105,21 @@ class SchedulePolicy:
             tokens += len(seq)
         return batch
 
+    def abort(self, rid: str) -> int:
+        """Forget a request: its waiting sequences leave the queue, and the output of any sequence
+        already running is discarded. Returns the number of sequences dropped."""
+        if self.pending.pop(rid, None) is None:
+            return 0  # finished (or unknown) already
+        before = len(self.waiting)
+        self.waiting = deque(s for s in self.waiting if s.rid != rid)
+        return before - len(self.waiting)
+
     def process_output(self, batch: list[ScoreSequence], scores: list[torch.Tensor]) -> list[ScoreOutput]:
         finished = []
         for seq, seq_scores in zip(batch, scores):
-            req = self.pending[seq.rid]
+            req = self.pending.get(seq.rid)
+            if req is None:
+                continue  # aborted while its batch ran
             req.scores[seq.item_start : seq.item_start + seq.num_items] = seq_scores.tolist()
             req.remaining_sequences -= 1
             if req.remaining_sequences == 0:

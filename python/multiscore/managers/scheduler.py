@@ -5,8 +5,9 @@ I/O lives here; batching decisions live in SchedulePolicy.
 
 from __future__ import annotations
 
-import logging
+import bisect
 import dataclasses
+import logging
 import json
 import os
 import shutil
@@ -22,6 +23,9 @@ from typing import Optional
 import zmq
 
 from multiscore.messages import (
+    BATCH_SEQUENCE_EDGES,
+    BATCH_TOKEN_EDGES,
+    AbortRequest,
     HealthCheckOutput,
     HealthCheckRequest,
     RequestFailed,
@@ -55,6 +59,14 @@ class IpcPaths:
     @property
     def init(self) -> str:  # scheduler -> main, once: ready or failed
         return f"ipc://{self.directory}/init.sock"
+
+
+def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int) -> None:
+    stats.forward_passes += 1
+    stats.forward_sequences += num_sequences
+    stats.forward_tokens += num_tokens
+    stats.batch_tokens_counts[bisect.bisect_left(BATCH_TOKEN_EDGES, num_tokens)] += 1
+    stats.batch_sequences_counts[bisect.bisect_left(BATCH_SEQUENCE_EDGES, num_sequences)] += 1
 
 
 class Scheduler:
@@ -107,6 +119,10 @@ class Scheduler:
                 immediate = self.policy.add_request(msg)
                 if immediate is not None:
                     self.send_socket.send_pyobj(immediate)
+            elif isinstance(msg, AbortRequest):
+                if msg.rid in self.policy.pending:
+                    self.stats.aborted_requests += 1
+                    self.stats.aborted_sequences += self.policy.abort(msg.rid)
             elif isinstance(msg, HealthCheckRequest):
                 self.stats.queued_sequences = len(self.policy.waiting)
                 self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid, stats=self.stats))
@@ -122,9 +138,7 @@ class Scheduler:
             for rid in self.policy.fail_batch(batch):
                 self.send_socket.send_pyobj(RequestFailed(rid=rid, message=f"internal error: {e}"))
             return
-        self.stats.forward_passes += 1
-        self.stats.forward_sequences += len(batch)
-        self.stats.forward_tokens += sum(len(seq) for seq in batch)
+        record_batch(self.stats, num_sequences=len(batch), num_tokens=sum(len(seq) for seq in batch))
         for out in self.policy.process_output(batch, scores):
             self.stats.finished_requests += 1
             self.send_socket.send_pyobj(out)
@@ -163,7 +177,9 @@ class SchedulerProcess:
         init_socket = self.context.socket(zmq.PULL)
         init_socket.bind(self.ipc.init)
         try:
-            payload = json.dumps({"server_args": dataclasses.asdict(server_args), "ipc_dir": self.ipc.directory,
+            # The model process never needs the API key; keep it off its command line (visible in ps).
+            public_args = dataclasses.asdict(server_args.replace(api_key=None))
+            payload = json.dumps({"server_args": public_args, "ipc_dir": self.ipc.directory,
                                   "parent_pid": os.getpid()})
             entry = "from multiscore.managers.scheduler import main; main()"
             self.process = subprocess.Popen([sys.executable, "-c", entry, payload])

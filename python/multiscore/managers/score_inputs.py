@@ -36,7 +36,11 @@ def classify_inputs(query, items) -> tuple[str, list]:
 def check_token_ids(ids: list[int], vocab_size: int, what: str) -> None:
     if not ids:
         return
-    arr = np.asarray(ids, dtype=np.int64)
+    try:
+        arr = np.asarray(ids, dtype=np.int64)
+    except OverflowError:  # ids beyond int64: outside any vocabulary
+        bad_id = next(t for t in ids if not -(2**63) <= t < 2**63)
+        raise ValueError(f"{what} contains token id {bad_id}, outside the vocabulary [0, {vocab_size})") from None
     bad = arr[(arr < 0) | (arr >= vocab_size)]
     if bad.size:
         raise ValueError(f"{what} contains token id {int(bad[0])}, outside the vocabulary [0, {vocab_size})")

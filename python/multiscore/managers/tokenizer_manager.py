@@ -7,6 +7,7 @@ to the scheduler process over two ZMQ sockets and matches answers to callers by 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import uuid
@@ -18,6 +19,7 @@ import zmq.asyncio
 
 from multiscore.managers.score_inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
 from multiscore.messages import (
+    AbortRequest,
     HealthCheckOutput,
     HealthCheckRequest,
     RequestFailed,
@@ -39,6 +41,19 @@ class ScoreResult:
 
 class SchedulerUnavailable(RuntimeError):
     """The scheduler process died or does not answer."""
+
+
+class Overloaded(RuntimeError):
+    """--max-queued-requests requests are in flight already: the caller should retry later."""
+
+
+class RequestTimedOut(RuntimeError):
+    """The request was not answered within --request-timeout-s; its work was dropped."""
+
+
+# Per-request figures for the access log and metrics: the HTTP gate sets a fresh dict per request,
+# and the score calls that request makes add to it (contextvars follow the request's tasks).
+request_usage: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("request_usage", default=None)
 
 
 class TokenizerManager:
@@ -66,8 +81,7 @@ class TokenizerManager:
         item_first: bool = False,
     ) -> ScoreResult:
         req = self.tokenize_score_request(query, items, label_token_ids, apply_softmax, item_first)
-        out = await self._call(req)
-        return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
+        return await self._score(req)
 
     async def health_check(self, timeout_s: float = 5.0) -> HealthCheckOutput:
         if not self.scheduler_alive():
@@ -86,7 +100,22 @@ class TokenizerManager:
         sequence even on an MIS server; ``items_token_type_ids`` (encoders) go with an empty query."""
         req = self.build_score_request(query_ids, items_ids, None, False, False, pack)
         req.items_token_type_ids = items_token_type_ids
-        out = await self._call(req)
+        return await self._score(req)
+
+    async def _score(self, req: TokenizedScoreRequest) -> ScoreResult:
+        """Send a score request, bounded by the queue limit and the request timeout; a caller that
+        gives up (timeout, cancelled by a client disconnect) has its work dropped by the scheduler."""
+        args = self.server_args
+        if sum(1 for rid in self._pending if rid.startswith("score-")) >= args.max_queued_requests:
+            raise Overloaded(f"the server is at --max-queued-requests={args.max_queued_requests}; retry shortly")
+        try:
+            out = await asyncio.wait_for(self._call(req), args.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise RequestTimedOut(f"the request was not answered within --request-timeout-s={args.request_timeout_s:g} s") from None
+        usage = request_usage.get()
+        if usage is not None:
+            usage["items"] += len(req.items_ids)
+            usage["tokens"] += out.prompt_tokens
         return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
 
     def tokenize_score_request(self, query, items, label_token_ids, apply_softmax, item_first) -> TokenizedScoreRequest:
@@ -107,6 +136,12 @@ class TokenizerManager:
         check_token_ids(query_ids, cfg.vocab_size, "'query'")
         for i, item in enumerate(items_ids):
             check_token_ids(item, cfg.vocab_size, f"item {i}")
+        args = self.server_args
+        if len(items_ids) > args.max_items_per_request:
+            raise ValueError(f"the request has {len(items_ids)} items, more than --max-items-per-request={args.max_items_per_request}")
+        total = len(query_ids) + sum(len(it) for it in items_ids)
+        if total > args.max_tokens_per_request:
+            raise ValueError(f"the request has {total} tokens, more than --max-tokens-per-request={args.max_tokens_per_request}")
         packed = pack and self.mis_delimiter is not None and len(items_ids) > 1
         check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, packed)
         return TokenizedScoreRequest(
@@ -142,6 +177,10 @@ class TokenizerManager:
             return await future
         finally:
             self._pending.pop(req.rid, None)
+            # Cancelling the awaiting task cancels ``future`` too: "cancelled" means the caller left.
+            if (future.cancelled() or not future.done()) and isinstance(req, TokenizedScoreRequest):
+                # Cancelled (client gone) or timed out: the scheduler drops what is still queued.
+                self._send.send_pyobj(AbortRequest(rid=req.rid), zmq.NOBLOCK)
 
     async def _receive_loop(self) -> None:
         while True:
@@ -171,4 +210,4 @@ class TokenizerManager:
             self._started = False
 
 
-__all__ = ["ScoreResult", "TokenizerManager", "SchedulerUnavailable"]
+__all__ = ["Overloaded", "RequestTimedOut", "ScoreResult", "SchedulerUnavailable", "TokenizerManager", "request_usage"]

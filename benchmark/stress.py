@@ -1,0 +1,737 @@
+"""Stress test: a bounded burst of mixed valid and invalid requests against a real server (loopback only).
+
+The workload is a deterministic, seeded mix of
+- ``mis``:     ``POST /v1/score``, a text query and 2..30 text items (one MIS pass per request);
+- ``single``:  ``POST /v1/score`` with one item (``"items": "text"`` or ``["text"]``);
+- ``rerank``:  ``POST /rerank`` / ``/v1/rerank`` / ``/v2/rerank``, a query and 2..20 documents,
+  optionally ``top_n`` and ``return_documents``;
+- ``invalid``: about 12 % of the requests: malformed JSON, invalid UTF-8, an empty body, non-object
+  JSON, wrong types, missing fields, empty ``documents``, token ids outside the vocabulary,
+  negative ``top_n``, a query longer than the context, ... on the score and rerank routes.
+
+Phase 1 sends each distinct valid body ONCE, one request at a time: the reference answers.
+Phase 2 sends every request of the workload from ``--concurrency`` threads (one
+``requests.Session`` each) and checks that
+- no response is lost (a connection error, a timeout, or no answer by ``--max-seconds`` is lost);
+- every valid request answers 200 with the reference answer: scores within ``--tolerance``
+  (batching may change float rounding), rerank indices in the same order unless their scores tie
+  within the tolerance, the same usage;
+- every invalid request answers a 4xx with the JSON error envelope
+  ``{"object": "error", "message", "type", "code"}``;
+- ``GET /health`` still answers 200 afterwards.
+It prints a table by kind (statuses, lost, mismatches, p50/p99 latency in phase 2, and req/s: that
+kind's answers per second of phase 2, so the ``all`` row is the throughput), items/s, the
+scheduler's batching counters and the resident memory (VmRSS) of the server process and its
+scheduler child before and after phase 2. Exit status 1 if anything was lost, mismatched or
+answered wrongly.
+
+By default it builds a tiny random Qwen3ForSequenceClassification (1 label) and starts its own
+``launch_server`` on a free loopback port (MIS on, ``--num-threads 1``); ``--url`` targets a running
+loopback server instead. ``--api-key KEY`` sends ``Authorization: Bearer KEY`` on every request (and
+is passed to the server it starts). ``--max-seconds`` bounds both phases together (server start-up
+not included).
+
+    python benchmark/stress.py [--requests 2000] [--concurrency 64] [--seed 0] [--max-seconds 600]
+        [--url http://127.0.0.1:30000] [--api-key KEY] [--invalid-fraction 0.12] [--markdown]
+
+The workload, the runner and the checks are functions (``make_workload``, ``sequential_answers``,
+``run_concurrent``, ``check``) so that ``test/e2e/test_stress.py`` runs a shortened version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import pathlib
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+HERE = pathlib.Path(__file__).resolve().parent
+for _p in (HERE.parent / "scripts", HERE):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+from http_load import percentile  # noqa: E402
+from make_tiny_model import WORDS  # noqa: E402
+
+HOST = "127.0.0.1"  # loopback only
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+KINDS = ("mis", "single", "rerank", "invalid")
+SCORE_PATH = "/v1/score"
+RERANK_PATHS = ("/rerank", "/v1/rerank", "/v2/rerank")
+DELIMITER_TEXT = "<|sep|>"  # the tiny tokenizer's MIS delimiter: inside an item it must not split it
+
+
+# ---- workload ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Request:
+    kind: str  # one of KINDS
+    path: str
+    body: bytes
+    what: str  # the route form (valid) or the defect (invalid)
+
+    @property
+    def key(self) -> tuple[str, bytes]:
+        return self.path, self.body
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _text(rng: random.Random, lo: int, hi: int, delimiter_rate: float = 0.0) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
+    if words and rng.random() < delimiter_rate:
+        words.insert(rng.randrange(len(words) + 1), DELIMITER_TEXT)
+    return " ".join(words)
+
+
+def _mis_body(rng: random.Random) -> dict:
+    n = rng.randint(2, 30)
+    items = [_text(rng, 1, 8, delimiter_rate=0.02) for _ in range(n)]
+    if rng.random() < 0.1:
+        items[rng.randrange(n)] = ""  # an empty item is read out at the query's last token
+    body = {"query": _text(rng, 3, 12), "items": items}
+    if rng.random() < 0.2:
+        body["apply_softmax"] = rng.random() < 0.5
+    return body
+
+
+def _single_body(rng: random.Random) -> dict:
+    item = _text(rng, 1, 10)
+    body = {"query": _text(rng, 3, 12), "items": item if rng.random() < 0.5 else [item]}
+    if rng.random() < 0.2:
+        body["apply_softmax"] = False
+    return body
+
+
+def _rerank_body(rng: random.Random) -> tuple[str, dict]:
+    n = rng.randint(2, 20)
+    docs: list = [_text(rng, 1, 10) for _ in range(n)]
+    if rng.random() < 0.15:
+        docs[rng.randrange(n)] = docs[0]  # equal documents, equal scores: exercises the tie rule
+    if rng.random() < 0.3:
+        docs = [{"text": d} if rng.random() < 0.5 else d for d in docs]
+    body: dict = {"query": _text(rng, 3, 12), "documents": docs}
+    if rng.random() < 0.5:
+        body["top_n"] = rng.randint(0, n + 2)  # 0 = all, more than n = all
+    if rng.random() < 0.3:
+        body["return_documents"] = rng.random() < 0.5
+    return rng.choice(RERANK_PATHS), body
+
+
+def _invalid(rng: random.Random, vocab_size: int, context_length: int | None) -> tuple[str, bytes, str]:
+    """One bad request: (path, body bytes, what is wrong)."""
+    q, item = _text(rng, 2, 6), _text(rng, 1, 4)
+    rr = rng.choice(RERANK_PATHS)
+    any_path = rng.choice((SCORE_PATH,) + RERANK_PATHS)
+    cases = [
+        (SCORE_PATH, b'{"query": "the dog", "items": ["a cat",', "truncated JSON"),
+        (rr, b'{"query": "the dog" "documents": ["a"]}', "malformed JSON (missing comma)"),
+        (any_path, b"\xff\xfe{\x00", "invalid UTF-8"),
+        (any_path, b"", "empty body"),
+        (any_path, rng.choice([b"[1, 2, 3]", b'"query"', b"null", b"42", b"true"]), "non-object JSON"),
+        (SCORE_PATH, _dumps({"query": rng.randint(0, 9), "items": [item]}), "query is a number"),
+        (SCORE_PATH, _dumps({"query": q, "items": {"a": item}}), "items is an object"),
+        (SCORE_PATH, _dumps({"query": q, "items": [3, 4]}), "text query with token-id items"),
+        (SCORE_PATH, _dumps({"query": q, "items": [[3, 4]]}), "text query with token-list items"),
+        (SCORE_PATH, _dumps({"query": q, "items": [item], "apply_softmax": "yes"}), "apply_softmax is a string"),
+        (SCORE_PATH, _dumps({"query": q}), "missing items"),
+        (SCORE_PATH, _dumps({"items": [item]}), "missing query"),
+        (SCORE_PATH, _dumps({}), "empty object"),
+        (SCORE_PATH, _dumps({"query": [5, 6, vocab_size + rng.randint(0, 1000)], "items": [[7, 8]]}),
+         "query token id >= vocab size"),
+        (SCORE_PATH, _dumps({"query": [5, 6], "items": [[7, 8], [9, -rng.randint(1, 5)]]}), "negative item token id"),
+        (SCORE_PATH, _dumps({"query": [], "items": [[]]}), "empty query and empty item"),
+        (rr, _dumps({"query": q, "documents": []}), "empty documents"),
+        (rr, _dumps({"query": q}), "missing documents"),
+        (rr, _dumps({"documents": [item]}), "missing query"),
+        (rr, _dumps({"query": rng.randint(0, 9), "documents": [item]}), "query is a number"),
+        (rr, _dumps({"query": q, "documents": item}), "documents is a string"),
+        (rr, _dumps({"query": q, "documents": [1, 2]}), "documents are numbers"),
+        (rr, _dumps({"query": q, "documents": [{"txt": item}]}), "document object without text"),
+        (rr, _dumps({"query": q, "documents": [item, q], "top_n": -rng.randint(1, 5)}), "negative top_n"),
+        (rr, _dumps({"query": q, "documents": [item, q], "top_n": "2"}), "top_n is a string"),
+        (rr, _dumps({"query": q, "documents": [item], "max_tokens_per_doc": 0}), "max_tokens_per_doc 0"),
+        (rr, _dumps({"query": q, "documents": [item], "return_documents": "no"}), "return_documents is a string"),
+    ]
+    if context_length is not None and context_length <= 8192:
+        long_query = " ".join(rng.choice(WORDS) for _ in range(context_length + 8))
+        cases.append((SCORE_PATH, _dumps({"query": long_query, "items": [item]}), "query longer than the context"))
+    return rng.choice(cases)
+
+
+def make_workload(n: int, seed: int = 0, invalid_fraction: float = 0.12, vocab_size: int = 256,
+                  context_length: int | None = 4096, repeat_fraction: float = 0.25) -> list[Request]:
+    """``n`` requests, deterministic for a seed: ~``invalid_fraction`` invalid, the rest split between
+    MIS, single-item and rerank. ``repeat_fraction`` of the valid ones repeat an earlier body of their
+    kind, so identical requests also run concurrently."""
+    rng = random.Random(seed)
+    out: list[Request] = []
+    seen: dict[str, list[Request]] = {k: [] for k in KINDS}
+    for _ in range(n):
+        if rng.random() < invalid_fraction:
+            path, body, what = _invalid(rng, vocab_size, context_length)
+            out.append(Request("invalid", path, body, what))
+            continue
+        kind = rng.choice(("mis", "single", "rerank"))
+        if seen[kind] and rng.random() < repeat_fraction:
+            out.append(rng.choice(seen[kind]))
+            continue
+        if kind == "mis":
+            req = Request(kind, SCORE_PATH, _dumps(_mis_body(rng)), "mis")
+        elif kind == "single":
+            req = Request(kind, SCORE_PATH, _dumps(_single_body(rng)), "single")
+        else:
+            path, body = _rerank_body(rng)
+            req = Request(kind, path, _dumps(body), path)
+        seen[kind].append(req)
+        out.append(req)
+    return out
+
+
+# ---- running ----------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    status: int | None = None  # None: no HTTP response (lost)
+    body: bytes = b""
+    latency_s: float = 0.0
+    error: str | None = None  # why it was lost
+
+
+def _headers(api_key: str | None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def _send(session, url: str, req: Request, headers: dict, timeout_s: float) -> Outcome:
+    import requests
+
+    t0 = time.perf_counter()
+    try:
+        resp = session.post(url + req.path, data=req.body, headers=headers, timeout=(10.0, timeout_s))
+        return Outcome(resp.status_code, resp.content, time.perf_counter() - t0)
+    except requests.RequestException as e:
+        return Outcome(None, b"", time.perf_counter() - t0, f"{type(e).__name__}: {e}")
+
+
+def sequential_answers(url: str, workload: list[Request], api_key: str | None = None,
+                       timeout_s: float = 60.0, deadline: float | None = None) -> dict[tuple, Outcome]:
+    """The answer of each distinct valid body, one request at a time (``deadline``: time.monotonic())."""
+    import requests
+
+    answers: dict[tuple, Outcome] = {}
+    headers = _headers(api_key)
+    with requests.Session() as session:
+        for req in workload:
+            if req.kind == "invalid" or req.key in answers:
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            left = timeout_s if deadline is None else max(0.1, min(timeout_s, deadline - time.monotonic()))
+            answers[req.key] = _send(session, url, req, headers, left)
+    return answers
+
+
+def run_concurrent(url: str, workload: list[Request], concurrency: int, api_key: str | None = None,
+                   timeout_s: float = 60.0, deadline: float | None = None) -> tuple[list[Outcome | None], float]:
+    """Every request of ``workload`` from ``concurrency`` threads, one ``requests.Session`` each.
+
+    Returns (outcomes in workload order, wall seconds). An outcome is None where the request was
+    not answered by ``deadline`` (still in flight, or never sent): the threads are daemons, so a
+    stuck request cannot hold the caller past the deadline.
+    """
+    import requests
+
+    outcomes: list[Outcome | None] = [None] * len(workload)
+    counter = itertools.count()
+    lock = threading.Lock()
+    stop = threading.Event()
+    headers = _headers(api_key)
+
+    def worker() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                with lock:
+                    i = next(counter)
+                if i >= len(workload):
+                    return
+                left = timeout_s if deadline is None else min(timeout_s, deadline - time.monotonic())
+                if left <= 0:
+                    return
+                outcomes[i] = _send(session, url, workload[i], headers, left)
+
+    threads = [threading.Thread(target=worker, name=f"stress-{k}", daemon=True) for k in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    stop.set()
+    wall = time.perf_counter() - t0
+    return list(outcomes), wall  # a copy: late answers of abandoned threads do not change the report
+
+
+# ---- checks -----------------------------------------------------------------------------------
+
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
+
+
+def compare_answer(req: Request, ref: dict, got: dict, tol: float = 1e-5) -> str | None:
+    """None if ``got`` equals the reference answer ``ref`` (scores within ``tol``), else why not."""
+    if ref.get("usage") != got.get("usage"):
+        return f"usage {got.get('usage')} != {ref.get('usage')}"
+    if req.path == SCORE_PATH:
+        a, b = ref.get("scores"), got.get("scores")
+        if not isinstance(b, list) or len(a) != len(b):
+            return f"scores shape: {b!r:.200} vs {a!r:.200}"
+        for i, (ra, rb) in enumerate(zip(a, b)):
+            if len(ra) != len(rb) or not all(_close(x, y, tol) for x, y in zip(ra, rb)):
+                return f"item {i}: {rb} != {ra}"
+        if ref.get("object") != got.get("object") or ref.get("model") != got.get("model"):
+            return "object/model fields differ"
+        return None
+    a, b = ref.get("results"), got.get("results")
+    if not isinstance(b, list) or len(a) != len(b):
+        return f"{len(b) if isinstance(b, list) else b!r} results, expected {len(a)}"
+    ref_score = {r["index"]: r["relevance_score"] for r in a}
+    ref_doc = {r["index"]: r.get("document") for r in a}
+    for pos, (ra, rb) in enumerate(zip(a, b)):
+        # Both lists are sorted by score: position by position the scores agree, and a different
+        # index at a position is allowed only between scores that tie within the tolerance.
+        if not _close(ra["relevance_score"], rb["relevance_score"], tol):
+            return f"position {pos}: score {rb['relevance_score']} != {ra['relevance_score']}"
+        j = rb["index"]
+        if j in ref_score:
+            if not _close(ref_score[j], rb["relevance_score"], tol):
+                return f"document {j}: score {rb['relevance_score']} != {ref_score[j]}"
+            if ref_doc[j] != rb.get("document"):
+                return f"document {j}: text {rb.get('document')!r} != {ref_doc[j]!r}"
+        # else: a document the reference cut at top_n, possible only at a tie on the boundary
+        # (the position's score check above holds it to the tolerance)
+    if ref.get("meta") != got.get("meta"):
+        return f"meta {got.get('meta')} != {ref.get('meta')}"
+    return None
+
+
+def envelope_problem(status: int, body: bytes) -> str | None:
+    """None if ``body`` is the error envelope for ``status``."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return f"not JSON: {body[:120]!r}"
+    if not isinstance(doc, dict):
+        return f"not a JSON object: {body[:120]!r}"
+    if doc.get("object") != "error" or not isinstance(doc.get("message"), str) or not doc.get("message"):
+        return f"not the error envelope: {body[:200]!r}"
+    if not isinstance(doc.get("type"), str) or doc.get("code") != status:
+        return f"envelope type/code wrong for HTTP {status}: {body[:200]!r}"
+    return None
+
+
+@dataclass
+class KindStats:
+    sent: int = 0
+    status: dict = field(default_factory=dict)  # "200" / "4xx" / "5xx" / "other" -> count
+    lost: int = 0
+    mismatches: int = 0  # valid: not the reference answer; invalid: not a 4xx with the envelope
+    latencies_ms: list = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    by_kind: dict  # kind -> KindStats
+    problems: list  # (index, kind, what, message), every failure
+    no_reference: int = 0  # valid requests whose sequential answer was missing or not a 200
+    items_ok: int = 0  # items / documents scored in answered valid requests
+
+    @property
+    def lost(self) -> int:
+        return sum(s.lost for s in self.by_kind.values())
+
+    @property
+    def mismatches(self) -> int:
+        return sum(s.mismatches for s in self.by_kind.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.mismatches == 0 and self.no_reference == 0
+
+    def invalid_non_4xx(self) -> int:
+        s = self.by_kind["invalid"].status
+        return sum(v for k, v in s.items() if k != "4xx")
+
+
+def _status_class(status: int) -> str:
+    return "200" if status == 200 else "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else "other"
+
+
+def _item_count(req: Request) -> int:
+    doc = json.loads(req.body)
+    items = doc["items"] if req.path == SCORE_PATH else doc["documents"]
+    return 1 if isinstance(items, str) else len(items)
+
+
+def check(workload: list[Request], reference: dict[tuple, Outcome], outcomes: list[Outcome | None],
+          tol: float = 1e-5) -> Report:
+    report = Report({k: KindStats() for k in KINDS}, [])
+    ref_docs: dict[tuple, dict | None] = {}
+    for key, out in reference.items():
+        ref_docs[key] = json.loads(out.body) if out.status == 200 else None
+    for i, (req, out) in enumerate(zip(workload, outcomes)):
+        st = report.by_kind[req.kind]
+        st.sent += 1
+        if out is None or out.status is None:
+            st.lost += 1
+            why = "no answer by the deadline" if out is None else out.error
+            report.problems.append((i, req.kind, req.what, f"lost: {why}"))
+            continue
+        cls = _status_class(out.status)
+        st.status[cls] = st.status.get(cls, 0) + 1
+        st.latencies_ms.append(out.latency_s * 1e3)
+        if req.kind == "invalid":
+            problem = None if cls == "4xx" else f"HTTP {out.status} for an invalid body: {out.body[:200]!r}"
+            problem = problem or envelope_problem(out.status, out.body)
+        elif ref_docs.get(req.key) is None:
+            report.no_reference += 1
+            ref = reference.get(req.key)
+            report.problems.append((i, req.kind, req.what, "no reference answer: " + (
+                "not sent before the deadline" if ref is None else
+                f"lost ({ref.error})" if ref.status is None else f"HTTP {ref.status}: {ref.body[:200]!r}")))
+            continue
+        elif out.status != 200:
+            problem = f"HTTP {out.status}: {out.body[:200]!r}"
+        else:
+            try:
+                problem = compare_answer(req, ref_docs[req.key], json.loads(out.body), tol)
+            except (ValueError, KeyError, TypeError) as e:
+                problem = f"unreadable answer ({e!r}): {out.body[:200]!r}"
+            if problem is None:
+                report.items_ok += _item_count(req)
+        if problem:
+            st.mismatches += 1
+            report.problems.append((i, req.kind, req.what, problem))
+    return report
+
+
+# ---- server process and memory ----------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int | None) -> int | None:
+    """VmRSS of ``pid`` in KiB (/proc), None if unknown or gone."""
+    if pid is None:
+        return None
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def scheduler_pid(server_pid: int | None) -> int | None:
+    """The server's scheduler child (``python -c 'from multiscore.managers.scheduler import main ...'``)."""
+    if server_pid is None:
+        return None
+    kids = _children(server_pid)
+    for pid in kids:
+        if "multiscore.managers.scheduler" in _cmdline(pid):
+            return pid
+    return None
+
+
+def listening_pid(port: int) -> int | None:
+    """The local process listening on TCP ``port`` (via /proc/net/tcp* socket inodes), if visible."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = pathlib.Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                    return int(entry)
+            except OSError:
+                continue
+    return None
+
+
+class LocalServer:
+    """``python -m multiscore.launch_server`` on a free loopback port; the log goes to a file."""
+
+    def __init__(self, model_path, delimiter: int, log_path: pathlib.Path, num_threads: int = 1,
+                 api_key: str | None = None, extra: tuple = ()) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = log_path
+        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path), "--host", HOST,
+               "--port", str(self.port), "--device", "cpu", "--log-level", "warning",
+               "--multi-item-scoring-delimiter", str(delimiter), "--num-threads", str(num_threads), *extra]
+        if api_key:
+            cmd += ["--api-key", api_key]
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, api_key: str | None = None, timeout_s: float = 180.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/health", headers=_headers(api_key), timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # launch_server stops its scheduler on SIGTERM and exits 0
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def get_json(url: str, path: str, api_key: str | None = None, timeout_s: float = 10.0) -> dict | None:
+    import requests
+
+    try:
+        resp = requests.get(url + path, headers=_headers(api_key), timeout=timeout_s)
+        return resp.json() if resp.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def health_status(url: str, api_key: str | None = None) -> int | None:
+    import requests
+
+    try:
+        return requests.get(url + "/health", headers=_headers(api_key), timeout=10).status_code
+    except requests.RequestException:
+        return None
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+def table_rows(report: Report, wall_s: float) -> tuple[list[str], list[list[str]]]:
+    header = ["kind", "sent", "200", "4xx", "5xx", "other", "lost", "mismatch", "p50 ms", "p99 ms", "req/s"]
+    body = []
+    total = KindStats()
+    for kind in KINDS:
+        s = report.by_kind[kind]
+        total.sent += s.sent
+        total.lost += s.lost
+        total.mismatches += s.mismatches
+        total.latencies_ms += s.latencies_ms
+        for k, v in s.status.items():
+            total.status[k] = total.status.get(k, 0) + v
+    for name, s in [(k, report.by_kind[k]) for k in KINDS] + [("all", total)]:
+        answered = sum(s.status.values())
+        body.append([
+            name, str(s.sent), *(str(s.status.get(c, 0)) for c in ("200", "4xx", "5xx", "other")), str(s.lost),
+            str(s.mismatches), f"{percentile(s.latencies_ms, 50):.1f}", f"{percentile(s.latencies_ms, 99):.1f}",
+            f"{answered / wall_s:.1f}" if wall_s > 0 else "-",
+        ])
+    return header, body
+
+
+def _mib(kib: int | None) -> str:
+    return "-" if kib is None else f"{kib / 1024:.1f}"
+
+
+def print_report(report: Report, wall_s: float, memory: list, counters: dict | None, markdown: bool,
+                 max_problems: int = 20) -> None:
+    from bench_score import print_rows
+
+    header, body = table_rows(report, wall_s)
+    print_rows(header, body, markdown)
+    answered = sum(sum(s.status.values()) for s in report.by_kind.values())
+    print(f"concurrent phase: {answered} answers in {wall_s:.2f} s = {answered / max(wall_s, 1e-9):.1f} req/s, "
+          f"{report.items_ok / max(wall_s, 1e-9):.1f} items/s (valid answers equal to the reference)")
+    if counters:
+        passes = max(1, counters["forward_passes"])
+        print(f"scheduler during the concurrent phase: {counters['forward_passes']} forward passes, "
+              f"{counters['forward_tokens'] / passes:.1f} tokens/pass, {counters['forward_sequences'] / passes:.2f} "
+              f"sequences/pass, {counters['finished_requests']} requests finished")
+    print()
+    mem_header = ["process", "pid", "VmRSS before MiB", "VmRSS after MiB", "delta MiB"]
+    mem_body = []
+    for name, pid, before, after in memory:
+        delta = "-" if before is None or after is None else f"{(after - before) / 1024:+.1f}"
+        mem_body.append([name, "-" if pid is None else str(pid), _mib(before), _mib(after), delta])
+    print_rows(mem_header, mem_body, markdown)
+    if report.problems:
+        print()
+        print(f"{len(report.problems)} problems (first {min(max_problems, len(report.problems))}):")
+        for i, kind, what, msg in report.problems[:max_problems]:
+            print(f"  #{i} {kind} ({what}): {msg}")
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=2000, help="requests in the concurrent phase")
+    p.add_argument("--concurrency", type=int, default=64, help="client threads (one HTTP connection each)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the workload")
+    p.add_argument("--invalid-fraction", type=float, default=0.12, help="share of invalid bodies")
+    p.add_argument("--max-seconds", type=float, default=600.0,
+                   help="hard bound on both phases together; what is unanswered then counts as lost")
+    p.add_argument("--request-timeout", type=float, default=60.0, help="per-request read timeout (s)")
+    p.add_argument("--tolerance", type=float, default=1e-5, help="absolute tolerance of score comparisons")
+    p.add_argument("--url", default=None, help="a running loopback server (default: start one)")
+    p.add_argument("--api-key", default=None, help="send 'Authorization: Bearer KEY' (and start the server with it)")
+    p.add_argument("--num-threads", type=int, default=1, help="--num-threads of the server it starts")
+    p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    args = p.parse_args(argv)
+    if args.requests < 1 or args.concurrency < 1 or args.max_seconds <= 0:
+        p.error("--requests, --concurrency and --max-seconds must be positive")
+    if args.url is not None:
+        host = urllib.parse.urlsplit(args.url).hostname
+        if host not in LOOPBACK_HOSTS:
+            p.error(f"--url must be a loopback address ({', '.join(sorted(LOOPBACK_HOSTS))}), got {host!r}")
+        args.url = args.url.rstrip("/")
+    return args
+
+
+def run(args, url: str, server_pid: int | None, server: LocalServer | None = None) -> bool:
+    info = get_json(url, "/get_model_info", args.api_key)
+    if info is None:
+        print(f"GET {url}/get_model_info failed: is the server up (and the API key right)?")
+        return False
+    workload = make_workload(args.requests, args.seed, args.invalid_fraction, info["vocab_size"],
+                             info.get("context_length"))
+    counts = {k: sum(r.kind == k for r in workload) for k in KINDS}
+    distinct = len({r.key for r in workload if r.kind != "invalid"})
+    print(f"model: {info.get('model_path')} ({info.get('architecture')}), MIS delimiter "
+          f"{info.get('multi_item_scoring_delimiter')}, {url}")
+    print(f"workload: seed {args.seed}, {args.requests} requests at concurrency {args.concurrency}: "
+          + ", ".join(f"{counts[k]} {k}" for k in KINDS) + f"; {distinct} distinct valid bodies")
+
+    deadline = time.monotonic() + args.max_seconds
+    t0 = time.perf_counter()
+    reference = sequential_answers(url, workload, args.api_key, args.request_timeout, deadline)
+    seq_s = time.perf_counter() - t0
+    print(f"sequential phase: {len(reference)} reference answers in {seq_s:.2f} s")
+
+    server_info = get_json(url, "/get_server_info", args.api_key) or {}
+    before_stats = server_info.get("scheduler")
+    sched_pid = scheduler_pid(server_pid) or server_info.get("scheduler_pid")  # the field, where the server has it
+    before_rss = rss_kib(server_pid), rss_kib(sched_pid)
+    outcomes, wall = run_concurrent(url, workload, args.concurrency, args.api_key, args.request_timeout, deadline)
+    after_rss = rss_kib(server_pid), rss_kib(sched_pid)
+    after_stats = (get_json(url, "/get_server_info", args.api_key) or {}).get("scheduler")
+    health = health_status(url, args.api_key)
+
+    report = check(workload, reference, outcomes, args.tolerance)
+    counters = None
+    if before_stats and after_stats:
+        counters = {k: after_stats[k] - before_stats[k]
+                    for k in ("forward_passes", "forward_tokens", "forward_sequences", "finished_requests")}
+    memory = [("server (launch_server)", server_pid, before_rss[0], after_rss[0]),
+              ("scheduler child", sched_pid, before_rss[1], after_rss[1])]
+    print()
+    print_report(report, wall, memory, counters, args.markdown)
+    print()
+    bad_invalid = report.invalid_non_4xx()
+    ok = report.ok and health == 200
+    print(f"lost {report.lost}, mismatches {report.mismatches} (invalid bodies not answered 4xx: {bad_invalid}), "
+          f"valid requests without a reference answer {report.no_reference}, GET /health after: {health} -> "
+          f"{'PASS' if ok else 'FAIL'}")
+    if server is not None and server.proc.poll() is not None:
+        print(f"the server exited ({server.proc.returncode}) during the run; log tail:\n{server.log_tail()}")
+    return ok
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.url is not None:
+        port = urllib.parse.urlsplit(args.url).port or 80
+        return 0 if run(args, args.url, listening_pid(port)) else 1
+    from make_tiny_model import delimiter_id, make_tiny_model
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keep the report to the tables
+    with tempfile.TemporaryDirectory(prefix="multiscore-stress-") as tmp:
+        tmp = pathlib.Path(tmp)
+        path = make_tiny_model(tmp / "tiny", arch="qwen3", head="seqcls", num_labels=1)
+        server = LocalServer(path, delimiter_id(path), tmp / "server.log", args.num_threads, args.api_key)
+        try:
+            server.wait_ready(args.api_key)
+            ok = run(args, server.url, server.proc.pid, server)
+        finally:
+            code = server.stop()
+        if code != 0:
+            print(f"launch_server exited with {code} after SIGTERM; log tail:\n{server.log_tail()}")
+            ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

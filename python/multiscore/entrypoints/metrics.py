@@ -1,0 +1,77 @@
+"""Prometheus metrics (``GET /metrics``): the HTTP side's counters, and the scheduler's read at scrape time.
+
+Rates are left to Prometheus: ``rate(multiscore_request_tokens_total[1m])`` is tokens per second,
+``rate(multiscore_request_items_total[1m])`` items per second.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from multiscore.messages import BATCH_SEQUENCE_EDGES, BATCH_TOKEN_EDGES, SchedulerStats
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class ServerMetrics:
+    """One registry per app (so several servers in one process, as in tests, do not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("multiscore_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.latency = Histogram(
+            "multiscore_request_latency_seconds", "HTTP request latency by route", ["route"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.items = Counter("multiscore_request_items", "items (documents, inputs) scored", ["route"], registry=r)
+        self.tokens = Counter("multiscore_request_tokens", "prompt tokens forwarded", ["route"], registry=r)
+        self.in_flight = Gauge("multiscore_requests_in_flight", "HTTP requests being served", registry=r)
+        self.disconnects = Counter(
+            "multiscore_client_disconnects", "requests whose client left before the answer (work dropped)", registry=r
+        )
+
+    def observe(self, route: str, status: int, seconds: float, items: int, tokens: int) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+        if items:
+            self.items.labels(route).inc(items)
+        if tokens:
+            self.tokens.labels(route).inc(tokens)
+
+    def render(self, stats: SchedulerStats) -> bytes:
+        return generate_latest(self.registry) + generate_latest(_SchedulerCollector(stats))
+
+
+class _SchedulerCollector:
+    """The scheduler process's counters at scrape time, as Prometheus metric families."""
+
+    def __init__(self, stats: SchedulerStats) -> None:
+        self.stats = stats
+
+    def collect(self):
+        s = self.stats
+        for name, value, doc in (
+            ("forward_passes", s.forward_passes, "forward passes run"),
+            ("forward_tokens", s.forward_tokens, "tokens forwarded"),
+            ("forward_sequences", s.forward_sequences, "sequences forwarded"),
+            ("finished_requests", s.finished_requests, "requests answered by the scheduler"),
+            ("aborted_requests", s.aborted_requests, "requests dropped after their caller left"),
+            ("aborted_sequences", s.aborted_sequences, "queued sequences dropped by aborts"),
+        ):
+            yield CounterMetricFamily(f"multiscore_scheduler_{name}", doc, value=value)
+        yield GaugeMetricFamily("multiscore_scheduler_queued_sequences", "sequences waiting for a forward pass",
+                                value=s.queued_sequences)
+        yield _histogram("multiscore_batch_tokens", "tokens per forward pass", BATCH_TOKEN_EDGES,
+                         s.batch_tokens_counts, s.forward_tokens)
+        yield _histogram("multiscore_batch_sequences", "sequences per forward pass", BATCH_SEQUENCE_EDGES,
+                         s.batch_sequences_counts, s.forward_sequences)
+
+
+def _histogram(name: str, doc: str, edges, counts: list, total: float) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for edge, count in zip(list(edges) + ["+Inf"], counts):
+        cumulative += count
+        buckets.append((str(edge), cumulative))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)

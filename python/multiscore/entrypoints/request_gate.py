@@ -1,0 +1,154 @@
+"""RequestGate: the ASGI middleware every HTTP request passes through.
+
+In order: a request id; the API key (every route but /health); the body, read whole up to
+--max-request-body-bytes (413 beyond) and always parsed as JSON (``curl -d`` sends a form content
+type); the route run as a task that is cancelled if the client disconnects, which drops the
+request's queued work in the scheduler; then one access-log line (id, route, status, items,
+tokens, latency — never the prompt text) and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from typing import Optional
+
+import orjson
+
+from multiscore.entrypoints.metrics import ServerMetrics
+from multiscore.entrypoints.protocol import error_body
+from multiscore.managers.tokenizer_manager import request_usage
+
+logger = logging.getLogger("multiscore.access")
+
+OPEN_PATHS = frozenset({"/health"})  # answered without the API key (load balancers probe it)
+
+
+class RequestGate:
+    def __init__(
+        self, app, api_key: Optional[str], max_body_bytes: int, metrics: ServerMetrics, routes: frozenset[str]
+    ) -> None:
+        self.app = app
+        self.expected_auth = f"Bearer {api_key}".encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        rid = uuid.uuid4().hex[:16]
+        route = scope["path"] if scope["path"] in self.routes else "other"  # bounded label values
+        status = {"code": 0}
+        usage = {"items": 0, "tokens": 0}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message = dict(message, headers=list(message.get("headers", [])) + [(b"x-request-id", rid.encode())])
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            error = self._check_auth(scope)
+            if error is None and scope["method"] == "POST":
+                body, error = await self._read_body(scope, receive)
+                if error is None:
+                    scope, receive = _as_json(scope, body, receive)
+            if error is not None:
+                await _send_error(send_with_id, *error)
+            else:
+                request_usage.set(usage)  # the route's task copies this context
+                await self._run_until_disconnect(scope, receive, send_with_id)
+        except Exception:
+            status["code"] = status["code"] or 500  # answered by Starlette's outermost error handler
+            raise
+        finally:
+            self.metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            self.metrics.observe(route, status["code"], seconds, usage["items"], usage["tokens"])
+            logger.info(
+                "request id=%s method=%s route=%s status=%s items=%d tokens=%d latency_ms=%.1f",
+                rid, scope["method"], scope["path"], status["code"] or "disconnected", usage["items"],
+                usage["tokens"], seconds * 1e3,
+            )
+
+    def _check_auth(self, scope) -> Optional[tuple]:
+        if self.expected_auth is None or scope["path"] in OPEN_PATHS:
+            return None
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self.expected_auth):  # constant time: no timing oracle on the key
+            return None
+        return 401, "AuthenticationError", "missing or wrong API key: send 'Authorization: Bearer <key>'", [
+            (b"www-authenticate", b"Bearer")
+        ]
+
+    async def _read_body(self, scope, receive) -> tuple[bytes, Optional[tuple]]:
+        too_large = (
+            413, "RequestTooLargeError",
+            f"request body larger than --max-request-body-bytes={self.max_body_bytes}", [],
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return b"", too_large
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"", (499, "ClientDisconnected", "client disconnected", [])
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+    async def _run_until_disconnect(self, scope, receive, send) -> None:
+        """Run the route; if the client goes away first, cancel it (its queued work is dropped)."""
+        route = asyncio.ensure_future(self.app(scope, receive, send))
+        # After the body, the server's receive() only returns once the client disconnects (or the
+        # response is complete): a cheap watcher.
+        watcher = asyncio.ensure_future(receive.__wrapped__() if hasattr(receive, "__wrapped__") else receive())
+        try:
+            await asyncio.wait({route, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not route.done():
+                if watcher.result().get("type") == "http.disconnect":
+                    self.metrics.disconnects.inc()
+                    route.cancel()
+                await asyncio.gather(route, return_exceptions=True)
+            else:
+                route.result()  # re-raise what the route raised
+        finally:
+            watcher.cancel()
+
+
+def _as_json(scope, body: bytes, receive):
+    """A scope whose content type is JSON and a receive that replays the body once, then waits for
+    the client's disconnect on the server's own receive."""
+    headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+    scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    replay.__wrapped__ = receive
+    return scope, replay
+
+
+async def _send_error(send, code: int, error_type: str, message: str, headers: list) -> None:
+    body = orjson.dumps(error_body(message, code, error_type))
+    await send({
+        "type": "http.response.start", "status": code,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})
