@@ -69,9 +69,10 @@ def wait_gone(pids, timeout: float = 15.0) -> set[int]:
     return left
 
 
-def multiscore_tmp_dirs() -> set[str]:
-    """Names of ``multiscore-*`` entries in the system temp dir (where the ipc sockets live)."""
-    tmp = tempfile.gettempdir()
+def multiscore_tmp_dirs(directory: str | None = None) -> set[str]:
+    """Names of ``multiscore-*`` entries in ``directory`` (default: the system temp dir, where the
+    ipc sockets live). Tests give servers a private TMPDIR, so other processes' dirs don't count."""
+    tmp = directory or tempfile.gettempdir()
     return {name for name in os.listdir(tmp) if name.startswith("multiscore")}
 
 

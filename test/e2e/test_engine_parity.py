@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import pathlib
 import random
+import tempfile
 import time
 
 import pytest
@@ -352,12 +353,16 @@ def test_mis_split_over_token_budget(tiny_model):
 
 
 def _assert_startup_fails(kw: dict, needle: str) -> None:
-    before = multiscore_tmp_dirs()
+    private_tmp = tempfile.mkdtemp(prefix="startup-")  # the ipc dir goes here: other processes' don't count
+    saved_tempdir, tempfile.tempdir = tempfile.tempdir, private_tmp
     children_before = set(multiprocessing.active_children())
     start = time.monotonic()
-    with pytest.raises(Exception) as info:
-        engine = _engine(**kw)
-        engine.shutdown()
+    try:
+        with pytest.raises(Exception) as info:
+            engine = _engine(**kw)
+            engine.shutdown()
+    finally:
+        tempfile.tempdir = saved_tempdir
     elapsed = time.monotonic() - start
     assert elapsed < 30, f"start-up failure took {elapsed:.1f}s"
     assert needle.lower() in str(info.value).lower(), f"{needle!r} not in {info.value!r}"
@@ -366,7 +371,7 @@ def _assert_startup_fails(kw: dict, needle: str) -> None:
         time.sleep(0.1)
     leftover = set(multiprocessing.active_children()) - children_before
     assert not leftover, f"a scheduler process outlived the failed start-up: {leftover}"
-    assert multiscore_tmp_dirs() <= before, "the failed start-up left its ipc dir behind"
+    assert not multiscore_tmp_dirs(private_tmp), "the failed start-up left its ipc dir behind"
 
 
 def test_startup_missing_path(tmp_path):

@@ -7,6 +7,7 @@ exercised) is shared by the module; the SIGTERM and bad-path tests start their o
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import random
 import signal
 import subprocess
@@ -35,15 +36,16 @@ def model_path(tiny_model):
 
 
 @pytest.fixture(scope="module")
-def server(model_path):
-    before = multiscore_tmp_dirs()
-    srv = Server(model_path, "--multi-item-scoring-delimiter", str(delimiter_id(model_path)))
+def server(model_path, tmp_path_factory):
+    tmpdir = str(tmp_path_factory.mktemp("server-tmp"))  # private: other processes' dirs don't count
+    srv = Server(model_path, "--multi-item-scoring-delimiter", str(delimiter_id(model_path)), env={"TMPDIR": tmpdir})
     srv.wait_ready()
+    assert multiscore_tmp_dirs(tmpdir), "the ipc socket dir should be in the server's TMPDIR"
     yield srv
     children = descendants(srv.proc.pid)
     srv.stop()
     assert not wait_gone(children), "processes left behind after SIGTERM"
-    assert multiscore_tmp_dirs() <= before, "ipc socket dir left behind after shutdown"
+    assert not multiscore_tmp_dirs(tmpdir), "ipc socket dir left behind after shutdown"
 
 
 def vocab_size(model_path) -> int:
@@ -202,22 +204,22 @@ def test_32_concurrent_requests_equal_sequential(server):
 
 def test_bad_model_path_exits_nonzero_with_message(tmp_path):
     missing = tmp_path / "no-such-model"
-    before = multiscore_tmp_dirs()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(missing)]
     cmd += ["--port", str(free_port()), "--device", "cpu"]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, "TMPDIR": str(tmpdir)})
     elapsed = time.monotonic() - start
     assert proc.returncode != 0
     assert elapsed < 30, f"took {elapsed:.1f}s to fail"
     assert str(missing) in proc.stderr, f"stderr does not name the path:\n{proc.stderr[-2000:]}"
-    assert multiscore_tmp_dirs() <= before
+    assert not multiscore_tmp_dirs(str(tmpdir))
 
 
-def test_sigterm_exits_and_leaves_nothing(tiny_model):
+def test_sigterm_exits_and_leaves_nothing(tiny_model, tmp_path):
     path = tiny_model("qwen3", "seqcls")
-    before = multiscore_tmp_dirs()
-    srv = Server(path)
+    srv = Server(path, env={"TMPDIR": str(tmp_path)})
     srv.wait_ready()
     resp = srv.score(query=QUERY, items=["Sacramento", "Los Angeles"])
     assert resp.status_code == 200, resp.text
@@ -232,4 +234,4 @@ def test_sigterm_exits_and_leaves_nothing(tiny_model):
         raise AssertionError("launch_server did not exit within 30s of SIGTERM")
     left = wait_gone(children)
     assert not left, f"processes left behind after SIGTERM: {left}"
-    assert multiscore_tmp_dirs() <= before, "ipc socket dir left behind"
+    assert not multiscore_tmp_dirs(str(tmp_path)), "ipc socket dir left behind"
