@@ -11,10 +11,12 @@ import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from multiscore.entrypoints.engine import Runtime
 from multiscore.entrypoints.metrics import ServerMetrics
-from multiscore.entrypoints.pooling_routes import add_pooling_routes, score_request_schema
+from multiscore.entrypoints.openapi import install_openapi
+from multiscore.entrypoints.pooling_routes import add_pooling_routes
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
 from multiscore.entrypoints.request_gate import RequestGate
 from multiscore.entrypoints.responses import bad_request, json_response, usage, validation_message
@@ -48,6 +50,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(pydantic.ValidationError)
     async def _on_model_error(request: Request, exc: pydantic.ValidationError):
         return bad_request(validation_message(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http_exception(request: Request, exc: StarletteHTTPException):
+        # FastAPI's own errors (a body it cannot decode, an unknown route, a wrong method), enveloped.
+        if exc.status_code == 400:
+            return bad_request(f"request body is not valid JSON: {exc.detail}")
+        error_type = {404: "NotFoundError", 405: "MethodNotAllowedError"}.get(exc.status_code, "HTTPError")
+        return json_response(error_body(str(exc.detail), exc.status_code, error_type), exc.status_code)
 
     @app.exception_handler(ValueError)
     async def _on_value_error(request: Request, exc: ValueError):
@@ -135,8 +145,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         })
 
     for path in ("/v1/score", "/score"):
-        app.post(path, openapi_extra=score_request_schema())(score)
+        app.post(path)(score)
     vllm_score = add_pooling_routes(app, runtime.score_service, args.model_name)
+    install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,
         routes=frozenset(route.path for route in app.routes),

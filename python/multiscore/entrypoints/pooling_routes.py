@@ -13,18 +13,11 @@ from multiscore.entrypoints.protocol import (
     EmbeddingRequest,
     PoolingRequest,
     RerankRequest,
-    ScoreRequest,
     VllmScoreRequest,
     text_of,
 )
 from multiscore.entrypoints.responses import json_response, now, response_id, usage
 from multiscore.managers.score_service import ScoreService
-
-
-def score_request_schema() -> dict:
-    """OpenAPI body of ``/v1/score``: either SGLang's request or vLLM's."""
-    schema = {"anyOf": [ScoreRequest.model_json_schema(), VllmScoreRequest.model_json_schema()]}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def encode_vector(vector: list[float], encoding_format: str):
@@ -100,6 +93,8 @@ def add_pooling_routes(app: FastAPI, service: ScoreService, served_model: str):
             result = await service.embed(req.input, req.dimensions, req.truncate_prompt_tokens, req.add_special_tokens)
             vectors, tokens = result.embeddings, result.prompt_tokens
         else:
+            if req.dimensions is not None:
+                raise ValueError("'dimensions' applies to embedding models; this one is a classifier")
             result = await service.classify(req.input, req.use_activation, req.truncate_prompt_tokens, req.add_special_tokens)
             vectors, tokens = [c.probs for c in result.data], result.prompt_tokens
         data = [

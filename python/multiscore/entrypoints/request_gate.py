@@ -106,7 +106,12 @@ class RequestGate:
                 return b"", too_large
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks), None
+                body = b"".join(chunks)
+                try:
+                    body.decode("utf-8")  # JSON is UTF-8: say so here, not with a parser's odd message
+                except UnicodeDecodeError as e:
+                    return b"", (400, "BadRequestError", f"request body is not valid JSON: not UTF-8 ({e})", [])
+                return body, None
 
     async def _run_until_disconnect(self, scope, receive, send) -> None:
         """Run the route; if the client goes away first, cancel it (its queued work is dropped)."""

@@ -63,6 +63,8 @@ def check_lengths(query_len: int, item_lens: list[int], context_length: int, mis
     for i, n in enumerate(item_lens):
         if query_len + n == 0:
             raise ValueError(f"query and item {i} are both empty: there is no token to score")
+        if query_len == 0 and n > context_length:  # classify / embed inputs, encoder pairs
+            raise ValueError(f"input {i} has {n} tokens, more than the context length of {context_length}")
         if query_len + n + extra > context_length:
             raise ValueError(
                 f"query ({query_len} tokens) + item {i} ({n} tokens){' + 2 delimiters' if mis else ''} "

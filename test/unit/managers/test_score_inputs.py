@@ -55,3 +55,5 @@ def test_lengths_against_context():
         check_lengths(3, [4], 8, mis=True)
     with pytest.raises(ValueError, match="both empty"):
         check_lengths(0, [0], 8, mis=True)
+    with pytest.raises(ValueError, match="input 1 has 9 tokens, more than the context length of 8"):
+        check_lengths(0, [8, 9], 8, mis=False)  # classify / embed inputs: no query

@@ -1,0 +1,69 @@
+"""The OpenAPI document users and fuzzers read: the error envelope instead of FastAPI's 422, and
+/v1/score's two request shapes (SGLang's or vLLM's) as resolvable component schemas."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest
+
+ERROR_SCHEMA = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["object", "message", "type", "code"],
+    "properties": {
+        "object": {"type": "string", "const": "error"},
+        "message": {"type": "string"},
+        "type": {"type": "string"},
+        "code": {"type": "integer"},
+    },
+}
+# Every POST route can answer these, with the envelope (README "Running in production").
+ERROR_STATUSES = {
+    "400": "bad input: the message names the field",
+    "401": "missing or wrong API key (when the server has one)",
+    "413": "body over --max-request-body-bytes",
+    "503": "queue full (Retry-After) or the model process is gone",
+    "504": "not answered within --request-timeout-s",
+}
+SCORE_PATHS = ("/v1/score", "/score")
+
+
+def install_openapi(app: FastAPI) -> None:
+    def build() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(app)
+        return app.openapi_schema
+
+    app.openapi = build
+
+
+def _document(app: FastAPI) -> dict:
+    doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorResponse"] = ERROR_SCHEMA
+    for model in (ScoreRequest, VllmScoreRequest):
+        _add_component(schemas, model)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for path, operations in doc["paths"].items():
+        post = operations.get("post")
+        if post is None:
+            continue
+        responses = post.setdefault("responses", {})
+        responses.pop("422", None)
+        for status, description in ERROR_STATUSES.items():
+            responses[status] = {"description": description, "content": error_ref}
+        if path in SCORE_PATHS:
+            refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in (ScoreRequest, VllmScoreRequest)]
+            post["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"anyOf": refs}}}}
+    return doc
+
+
+def _add_component(schemas: dict, model: type[BaseModel]) -> None:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
