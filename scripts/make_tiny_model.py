@@ -281,17 +281,20 @@ def make_tiny_model(
     return out
 
 
+def _tiny_shape(tokenizer) -> dict:
+    """What every tiny checkpoint shares: 2 layers, hidden 64, 4 heads, large random weights."""
+    return dict(
+        vocab_size=_round_up(len(tokenizer), 64), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, initializer_range=0.1,
+    )
+
+
 def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = ARCH_PREFIX[arch] + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
     cfg = dict(
-        vocab_size=_round_up(len(tokenizer), 64),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        **_tiny_shape(tokenizer),
         num_key_value_heads=2,
         max_position_embeddings=4096,
-        initializer_range=0.1,
         rms_norm_eps=1e-6,
         pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
         bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
@@ -307,13 +310,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = ARCH_PREFIX[arch] + ("Model" if head == "embed" else "ForSequenceClassification")
     cfg = dict(
-        vocab_size=_round_up(len(tokenizer), 64),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        **_tiny_shape(tokenizer),
         max_position_embeddings=512,
-        initializer_range=0.1,
         hidden_act="gelu",
         pad_token_id=tokenizer.pad_token_id,
         architectures=[arch_name],

@@ -13,8 +13,6 @@ import re
 import pytest
 import requests
 
-from make_tiny_model import delimiter_id
-from proc_utils import Server
 
 TIMEOUT_S = 30
 POST_ROUTES = [
@@ -25,12 +23,8 @@ BIG_ID = 2**63  # one past int64: pydantic accepts it as an int, numpy int64 can
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model):
-    path = tiny_model("qwen3", "seqcls", num_labels=1)
-    srv = Server(path, "--multi-item-scoring-delimiter", str(delimiter_id(path)), "--num-threads", "1")
-    srv.wait_ready()
-    yield srv
-    assert srv.stop() == 0, srv.output()[-4000:]
+def server(reranker_mis_server):
+    return reranker_mis_server  # shared with the other fuzz module (test/e2e/conftest.py)
 
 
 def post_raw(server, route: str, data: bytes) -> requests.Response:

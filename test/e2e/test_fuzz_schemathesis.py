@@ -33,8 +33,6 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from make_tiny_model import delimiter_id
-from proc_utils import Server
 
 MAX_EXAMPLES = 40
 REQUEST_TIMEOUT_S = 30
@@ -68,12 +66,8 @@ def hypothesis_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model):
-    path = tiny_model("qwen3", "seqcls", num_labels=1)
-    srv = Server(path, "--multi-item-scoring-delimiter", str(delimiter_id(path)), "--num-threads", "1")
-    srv.wait_ready()
-    yield srv
-    assert srv.stop() == 0, srv.output()[-4000:]
+def server(reranker_mis_server):
+    return reranker_mis_server  # shared with the other fuzz module (test/e2e/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -153,14 +153,31 @@ class DecoderModel(nn.Module):
         return self.norm(hidden)
 
 
-class DecoderForCausalLM(nn.Module):
+class DecoderForEmbedding(nn.Module):
+    """A bare decoder (``Qwen3Model`` ...): final hidden states at the read-out rows, no head.
+
+    Served as an embedding model (pooled states). Its checkpoint's tensors have no ``model.``
+    prefix (the loader adds it); a causal checkpoint served with ``{"architectures":
+    ["Qwen3Model"]}`` loads too (its LM head is left unused). The heads below extend it.
+    """
+
     options_for: staticmethod  # (config) -> BlockOptions, set by each architecture
-    causal_lm = True
+    causal_lm = False
 
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
         self.model = DecoderModel(config, self.options_for(config))
+
+    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
+        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
+
+
+class DecoderForCausalLM(DecoderForEmbedding):
+    causal_lm = True
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if getattr(config, "tie_word_embeddings", False):
             self.lm_head.weight = self.model.embed_tokens.weight
@@ -168,43 +185,13 @@ class DecoderForCausalLM(nn.Module):
     def head(self) -> tuple[torch.Tensor, None]:
         return self.lm_head.weight, None
 
-    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
-        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
 
-
-class DecoderForSequenceClassification(nn.Module):
+class DecoderForSequenceClassification(DecoderForEmbedding):
     """Last-token classifier: ``score`` head [num_labels, H] applied at the read-out rows."""
 
-    options_for: staticmethod
-    causal_lm = False
-
     def __init__(self, config) -> None:
-        super().__init__()
-        self.config = config
-        self.model = DecoderModel(config, self.options_for(config))
+        super().__init__(config)
         self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
 
     def head(self) -> tuple[torch.Tensor, None]:
         return self.score.weight, None
-
-    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
-        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
-
-
-class DecoderForEmbedding(nn.Module):
-    """A bare decoder (``Qwen3Model`` ...) serving embeddings: pooled final hidden states, no head.
-
-    Its checkpoint's tensors have no ``model.`` prefix (the loader adds it); a causal checkpoint
-    served with ``{"architectures": ["Qwen3Model"]}`` loads too (its LM head is left unused).
-    """
-
-    options_for: staticmethod
-    causal_lm = False
-
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.config = config
-        self.model = DecoderModel(config, self.options_for(config))
-
-    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
-        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
