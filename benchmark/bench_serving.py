@@ -10,6 +10,14 @@ Engine (same requests, same gaps): server overhead = server p50 there - the Engi
 
     python benchmark/bench_serving.py [--rates 5,20,50,100,200,400] [--max-duration 3]
         [--num-requests 2000] [--model-path DIR --delimiter ID] [--find-max-rate] [--num-threads 1] [--markdown]
+
+GPU configuration (``--gpu-sglang``), mirroring SGLang's scoring benchmark: a Qwen3-0.6B-shaped
+``Qwen3ForSequenceClassification`` with random weights in bfloat16 on CUDA (FlashInfer attention
+unless ``--attention-backend torch``), requests of a 120-token query and 10 items of 180 tokens
+(random token ids), open-loop Poisson load, SLO p99 <= 500 ms; it reports the items/s of the
+highest rate within the SLO next to SGLang's published 1,200 items/s per H100::
+
+    python benchmark/bench_serving.py --gpu-sglang --rates 10,20,40,80,120,160 --find-max-rate
 """
 
 from __future__ import annotations
@@ -35,7 +43,14 @@ from bench_score import cpu_model, load_average, print_rows  # noqa: E402
 from http_load import HttpPool, open_loop, percentile, poisson_schedule  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
-SLO_P99_MS = 100.0
+SLO_P99_MS = 100.0  # CPU workload; --gpu-sglang uses GPU_SLO_P99_MS
+GPU_SLO_P99_MS = 500.0
+SGLANG_PUBLISHED_ITEMS_S = 1200.0  # SGLang's scoring benchmark, per H100 (its published figure)
+# Qwen3-0.6B's shape (random weights): what SGLang's scoring benchmark serves.
+QWEN3_0_6B = dict(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+                  num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960)
+GPU_QUERY_TOKENS, GPU_ITEMS, GPU_ITEM_TOKENS = 120, 10, 180
+GPU_DELIMITER = 151643  # Qwen3's <|endoftext|>, kept out of the random ids
 OVERHEAD_TARGET_MS = 3.0
 QUERY = "what is the capital city of the state california"  # 8 words
 ITEM_WORDS = "sacramento los angeles san francisco river mountain lake ocean coast valley desert".split()
@@ -60,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-threads", type=int, default=1,
                    help="--num-threads of the server and the Engine: a tiny model gains nothing from a second "
                    "intra-op thread, and on a 2-core machine it competes with the HTTP process and the client")
+    p.add_argument("--gpu-sglang", action="store_true",
+                   help="the GPU configuration of SGLang's scoring benchmark (see the module docstring)")
+    p.add_argument("--attention-backend", default=None, help="with --gpu-sglang: flashinfer (default) or torch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     return p.parse_args(argv)
@@ -78,9 +96,42 @@ def make_payloads(rng: random.Random, n: int, items_per_request: int, large_item
     return out
 
 
+def sglang_payloads(rng: random.Random, n: int) -> list[tuple[bytes, int]]:
+    """--gpu-sglang requests: a 120-token query and 10 items of 180 tokens, random ids."""
+    def ids(k: int) -> list[int]:
+        return [rng.randrange(1000, 150000) for _ in range(k)]
+
+    return [(orjson.dumps({"query": ids(GPU_QUERY_TOKENS), "items": [ids(GPU_ITEM_TOKENS) for _ in range(GPU_ITEMS)]}),
+             GPU_ITEMS) for _ in range(n)]
+
+
+def payloads_for(args, rng: random.Random, n: int, large_fraction: float = 0.0) -> list[tuple[bytes, int]]:
+    if args.gpu_sglang:
+        return sglang_payloads(rng, n)
+    return make_payloads(rng, n, args.items_per_request, args.mixed_items, large_fraction)
+
+
+def build_qwen3_0_6b(out: pathlib.Path) -> str:
+    """A Qwen3-0.6B-shaped classifier with seeded random weights, saved in bfloat16."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, Qwen3Config
+
+    from make_tiny_model import build_tokenizer
+
+    config = Qwen3Config(**QWEN3_0_6B, num_labels=1, tie_word_embeddings=False, pad_token_id=0,
+                         architectures=["Qwen3ForSequenceClassification"])
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config).to(torch.bfloat16)
+    model.save_pretrained(out)
+    build_tokenizer("qwen3").save_pretrained(out)  # requests are token ids; its vocabulary is unused
+    return str(out)
+
+
 def resolve_model(args, tmp: pathlib.Path) -> tuple[str, int]:
     from make_tiny_model import delimiter_id, make_tiny_model
 
+    if args.gpu_sglang:
+        return args.model_path or build_qwen3_0_6b(tmp / "qwen3-0.6b-shape"), args.delimiter or GPU_DELIMITER
     path = args.model_path or str(make_tiny_model(tmp / "tiny", arch="qwen3", head="seqcls", num_labels=3))
     if args.delimiter is not None:
         return path, args.delimiter
@@ -101,12 +152,12 @@ def free_port() -> int:
 class Server:
     """A real ``python -m multiscore.launch_server`` process; its log goes to a file, shown on failure."""
 
-    def __init__(self, model_path: str, delimiter: int, log_path: pathlib.Path, num_threads: int) -> None:
+    def __init__(self, model_path: str, delimiter: int, log_path: pathlib.Path, device_args: list[str]) -> None:
         self.port = free_port()
         self.log_path = log_path
         cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", model_path, "--host", HOST,
-               "--port", str(self.port), "--device", "cpu", "--log-level", "warning",
-               "--multi-item-scoring-delimiter", str(delimiter), "--num-threads", str(num_threads)]
+               "--port", str(self.port), "--log-level", "warning",
+               "--multi-item-scoring-delimiter", str(delimiter), *device_args]
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -159,7 +210,7 @@ async def rate_run(pool, rate: float, args, rng: random.Random, name: str | None
     # Enough arrivals for a stable percentile even at a low rate, else the count/duration bounds.
     duration = max(args.max_duration, args.min_requests / rate)
     arrivals = poisson_schedule(rate, args.num_requests, duration, rng)
-    payloads = make_payloads(rng, len(arrivals), args.items_per_request, args.mixed_items, large_fraction)
+    payloads = payloads_for(args, rng, len(arrivals), large_fraction)
     return await measured_run(pool, name or f"{rate:g}", payloads, arrivals)
 
 
@@ -192,27 +243,38 @@ async def find_max_rate(pool, rows: list[dict], args, rng, steps: int = 3) -> li
 
 
 def meets_slo(row: dict) -> bool:
-    return row["fail"] == 0 and row["p99"] <= SLO_P99_MS
+    return row["fail"] == 0 and row["p99"] <= slo_ms
+
+
+slo_ms = SLO_P99_MS  # main() sets GPU_SLO_P99_MS for --gpu-sglang
+
+
+def device_args(args) -> list[str]:
+    if args.gpu_sglang:
+        return ["--device", "cuda", "--dtype", "bfloat16", "--attention-backend", args.attention_backend or "flashinfer"]
+    return ["--device", "cpu", "--num-threads", str(args.num_threads)]
 
 
 async def serve_phase(model_path: str, delimiter: int, args, log_path: pathlib.Path) -> dict:
     rng = random.Random(args.seed)
     rates = [float(r) for r in args.rates.split(",")]
-    server = Server(model_path, delimiter, log_path, args.num_threads)
+    server = Server(model_path, delimiter, log_path, device_args(args))
     pool = HttpPool(HOST, server.port)
     try:
         await server.wait_ready(pool)
         await pool.warm(8)
-        warm = make_payloads(rng, 30, args.items_per_request, args.mixed_items, 0.3)
+        warm = payloads_for(args, rng, 30, 0.3)
         for body, _ in warm:  # first-call allocations and lazy init, both request sizes
             await pool.request("POST", "/v1/score", body)
-        low = make_payloads(rng, 100, args.items_per_request)
+        low = payloads_for(args, rng, 100 if not args.gpu_sglang else 20)
         out = {
             "http_floor": await sequential_p50_ms(pool, "GET", "/v1/models", [b""] * 100),
             "seq_score": await sequential_p50_ms(pool, "POST", "/v1/score", [b for b, _ in low]),
             "rates": [await rate_run(pool, r, args, rng) for r in rates],
         }
         out["bisect"] = await find_max_rate(pool, out["rates"], args, rng) if args.find_max_rate else []
+        if args.gpu_sglang:
+            return out
         share = args.mixed_fraction
         mix = f"mixed {1 - share:.0%} x{args.items_per_request} / {share:.0%} x{args.mixed_items}"
         out["mixed"] = [await rate_run(pool, args.mixed_rate, args, rng, f"{mix} @ {args.mixed_rate:g} req/s",
@@ -268,9 +330,40 @@ def print_table(rows: list[dict], first_header: str, markdown: bool) -> None:
             print(f"  error at {r['name']}: {e}")
 
 
+def gpu_report(args, res: dict, model_path: str) -> None:
+    import torch
+
+    print(f"model: {args.model_path or 'Qwen3-0.6B shape, random weights'} ({model_path}), bfloat16, "
+          f"attention backend {args.attention_backend or 'flashinfer'}, MIS on")
+    print(f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device'}; "
+          f"workload: query {GPU_QUERY_TOKENS} tokens, {GPU_ITEMS} items x {GPU_ITEM_TOKENS} tokens, Poisson arrivals")
+    rows = sorted(res["rates"] + res["bisect"], key=lambda r: float(r["name"]))
+    print_table(rows, "rate req/s", args.markdown)
+    passing = [r for r in rows if meets_slo(r)]
+    best = max(passing, key=lambda r: r["items_s"], default=None)
+    if best is None:
+        print(f"no tested rate kept p99 <= {slo_ms:g} ms")
+        return
+    print(f"items/s at the highest rate with p99 <= {slo_ms:g} ms: {best['items_s']:.0f} "
+          f"({best['name']} req/s); SGLang's published figure: {SGLANG_PUBLISHED_ITEMS_S:,.0f} items/s per H100 "
+          f"-> {best['items_s'] / SGLANG_PUBLISHED_ITEMS_S:.2f}x")
+
+
 def main(argv=None) -> None:
+    global slo_ms
     args = parse_args(argv)
     load_before = load_average()
+    if args.gpu_sglang:
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("--gpu-sglang needs a CUDA device; no GPU figure was measured")
+        slo_ms = GPU_SLO_P99_MS
+        with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:
+            model_path, delimiter = resolve_model(args, pathlib.Path(tmp))
+            res = asyncio.run(serve_phase(model_path, delimiter, args, pathlib.Path(tmp) / "server.log"))
+            gpu_report(args, res, model_path)
+        return
     with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:
         model_path, delimiter = resolve_model(args, pathlib.Path(tmp))
         res = asyncio.run(serve_phase(model_path, delimiter, args, pathlib.Path(tmp) / "server.log"))
@@ -299,7 +392,7 @@ def main(argv=None) -> None:
           f"p50 {res['http_floor']:.2f} ms")
     passing = [r for r in rows if meets_slo(r)]
     best = max((float(r["name"]) for r in passing), default=None)
-    print(f"highest rate with p99 <= {SLO_P99_MS:g} ms and no failures: "
+    print(f"highest rate with p99 <= {slo_ms:g} ms and no failures: "
           f"{f'{best:g} req/s' if best is not None else 'none of the tested rates'}"
           f"{' (bisected)' if args.find_max_rate else ' (of the tested rates)'}")
     print()

@@ -1,0 +1,92 @@
+"""FlashInfer plan inputs (prefix lengths, in-item positions, padding, max item lengths), on CPU.
+
+The mask check replays FlashInfer's multi-item rule — a token after the prefix at in-item position
+p sees the prefix and keys k with ``i - p < k <= i``; a prefix token is causal — on the metadata,
+and compares it with the reference mask of DESIGN.md §4 (``dense_mis_mask``).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from multiscore.layers.attention.base import SequenceLayout
+from multiscore.layers.attention.flashinfer_metadata import build_plan_inputs, item_positions
+from multiscore.model_executor.mis_layout import dense_mis_mask
+
+
+def mis(start: int, query_len: int, item_lens: list[int]) -> SequenceLayout:
+    length = query_len + sum(item_lens) + len(item_lens) + 1
+    return SequenceLayout(start, length, query_len, torch.tensor(item_lens, dtype=torch.long))
+
+
+def test_item_positions_match_flashinfers_example():
+    assert item_positions(torch.tensor([3, 2, 4])).tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4, 0]
+    assert item_positions(torch.tensor([0, 2, 0])).tolist() == [0, 0, 1, 2, 0, 0]  # empty items
+
+
+def test_plain_batch_has_no_mis_inputs():
+    inputs = build_plan_inputs([SequenceLayout(0, 5), SequenceLayout(5, 3)])
+    assert inputs.indptr.tolist() == [0, 5, 8] and inputs.indptr.dtype == torch.int32
+    assert not inputs.is_mis and inputs.token_pos_in_items is None and inputs.token_pos_in_items_len == 0
+
+
+def test_mixed_batch():
+    a = mis(0, 4, [3, 2, 4])  # 4 + 9 + 3 + 1 = 17 tokens
+    plain = SequenceLayout(17, 6)
+    b = mis(23, 2, [1, 0])  # 2 + 1 + 2 + 1 = 6 tokens
+    inputs = build_plan_inputs([a, plain, b])
+    assert inputs.indptr.tolist() == [0, 17, 23, 29]
+    assert inputs.prefix_len.dtype == torch.uint32 and inputs.prefix_len.tolist() == [4, 6, 2]
+    assert inputs.max_item_len.dtype == torch.uint16 and inputs.max_item_len.tolist() == [4, 0, 1]
+    assert inputs.token_pos_in_items_len == 13
+    pos = inputs.token_pos_in_items
+    assert pos.dtype == torch.uint16 and pos.shape == (3 * 13,)
+    rows = pos.to(torch.int32).view(3, 13).tolist()
+    assert rows[0] == [0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4, 0]
+    assert rows[1] == [0] * 13  # plain: all prefix, padding only
+    assert rows[2] == [0, 1, 0, 0] + [0] * 9
+    assert not inputs.needs_fallback
+
+
+def test_empty_query_needs_the_fallback():
+    assert build_plan_inputs([mis(0, 0, [2, 3])]).needs_fallback
+
+
+def test_inconsistent_layout_is_rejected():
+    bad = SequenceLayout(0, 11, 3, torch.tensor([2, 2]))  # 8 tokens after the query, items make 7
+    with pytest.raises(ValueError, match="tokens after the query"):
+        build_plan_inputs([bad])
+
+
+def flashinfer_mask(length: int, prefix_len: int, token_pos: list[int]) -> torch.Tensor:
+    """FlashInfer's multi-item rule, replayed on the plan inputs: [length, length] bool."""
+    mask = torch.zeros(length, length, dtype=torch.bool)
+    for i in range(length):
+        for k in range(i + 1):  # causal bound
+            if i < prefix_len:
+                mask[i, k] = True
+            else:
+                p = token_pos[i - prefix_len]
+                mask[i, k] = k < prefix_len or i < k + p
+    return mask
+
+
+@pytest.mark.parametrize("query_len, item_lens", [(4, [3, 2, 4]), (1, [0, 5]), (3, [1, 1, 1, 1]), (2, [0, 0])])
+def test_plan_inputs_give_the_designed_mask(query_len, item_lens):
+    seq = mis(0, query_len, item_lens)
+    inputs = build_plan_inputs([seq])
+    token_pos = inputs.token_pos_in_items.to(torch.int32).tolist()
+    got = flashinfer_mask(seq.length, int(inputs.prefix_len[0]), token_pos)
+    expected = dense_mis_mask(query_len, item_lens)
+    # Delimiter rows are never read; DESIGN lets them see the query only, as FlashInfer does.
+    torch.testing.assert_close(got, expected.to(torch.bool))
+
+
+def test_backend_refuses_cpu_and_fp32_with_a_reason():
+    from multiscore.layers.attention import default_backend_name, get_backend_class
+
+    cls = get_backend_class("flashinfer")  # importable without CUDA or flashinfer
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        cls(torch.device("cpu"), torch.float32, num_heads=4, num_kv_heads=2, head_dim=16)
+    assert default_backend_name("cpu") == "torch"
