@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from multiscore.managers.scheduler import SchedulerProcess
-from multiscore.managers.score_service import Classification, RerankResult, ScoreService
+from multiscore.managers.score_results import Classification, RerankResult
+from multiscore.managers.score_service import ScoreService
 from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
 from multiscore.model_executor.model_config import ModelConfig
 from multiscore.server_args import ServerArgs
