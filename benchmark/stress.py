@@ -43,11 +43,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import pathlib
-import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,143 +56,21 @@ for _p in (HERE.parent / "scripts", HERE):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 from http_load import percentile  # noqa: E402
-from make_tiny_model import WORDS  # noqa: E402
+from stress_server import (  # noqa: E402
+    LocalServer,
+    auth_headers,
+    get_json,
+    health_status,
+    listening_pid,
+    rss_kib,
+    scheduler_pid,
+)
+from stress_workload import KINDS, RERANK_PATHS, SCORE_PATH, Request, make_workload  # noqa: E402
 
-HOST = "127.0.0.1"  # loopback only
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-KINDS = ("mis", "single", "rerank", "invalid")
-SCORE_PATH = "/v1/score"
-RERANK_PATHS = ("/rerank", "/v1/rerank", "/v2/rerank")
-DELIMITER_TEXT = "<|sep|>"  # the tiny tokenizer's MIS delimiter: inside an item it must not split it
-
-
-# ---- workload ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Request:
-    kind: str  # one of KINDS
-    path: str
-    body: bytes
-    what: str  # the route form (valid) or the defect (invalid)
-
-    @property
-    def key(self) -> tuple[str, bytes]:
-        return self.path, self.body
-
-
-def _dumps(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _text(rng: random.Random, lo: int, hi: int, delimiter_rate: float = 0.0) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
-    if words and rng.random() < delimiter_rate:
-        words.insert(rng.randrange(len(words) + 1), DELIMITER_TEXT)
-    return " ".join(words)
-
-
-def _mis_body(rng: random.Random) -> dict:
-    n = rng.randint(2, 30)
-    items = [_text(rng, 1, 8, delimiter_rate=0.02) for _ in range(n)]
-    if rng.random() < 0.1:
-        items[rng.randrange(n)] = ""  # an empty item is read out at the query's last token
-    body = {"query": _text(rng, 3, 12), "items": items}
-    if rng.random() < 0.2:
-        body["apply_softmax"] = rng.random() < 0.5
-    return body
-
-
-def _single_body(rng: random.Random) -> dict:
-    item = _text(rng, 1, 10)
-    body = {"query": _text(rng, 3, 12), "items": item if rng.random() < 0.5 else [item]}
-    if rng.random() < 0.2:
-        body["apply_softmax"] = False
-    return body
-
-
-def _rerank_body(rng: random.Random) -> tuple[str, dict]:
-    n = rng.randint(2, 20)
-    docs: list = [_text(rng, 1, 10) for _ in range(n)]
-    if rng.random() < 0.15:
-        docs[rng.randrange(n)] = docs[0]  # equal documents, equal scores: exercises the tie rule
-    if rng.random() < 0.3:
-        docs = [{"text": d} if rng.random() < 0.5 else d for d in docs]
-    body: dict = {"query": _text(rng, 3, 12), "documents": docs}
-    if rng.random() < 0.5:
-        body["top_n"] = rng.randint(0, n + 2)  # 0 = all, more than n = all
-    if rng.random() < 0.3:
-        body["return_documents"] = rng.random() < 0.5
-    return rng.choice(RERANK_PATHS), body
-
-
-def _invalid(rng: random.Random, vocab_size: int, context_length: int | None) -> tuple[str, bytes, str]:
-    """One bad request: (path, body bytes, what is wrong)."""
-    q, item = _text(rng, 2, 6), _text(rng, 1, 4)
-    rr = rng.choice(RERANK_PATHS)
-    any_path = rng.choice((SCORE_PATH,) + RERANK_PATHS)
-    cases = [
-        (SCORE_PATH, b'{"query": "the dog", "items": ["a cat",', "truncated JSON"),
-        (rr, b'{"query": "the dog" "documents": ["a"]}', "malformed JSON (missing comma)"),
-        (any_path, b"\xff\xfe{\x00", "invalid UTF-8"),
-        (any_path, b"", "empty body"),
-        (any_path, rng.choice([b"[1, 2, 3]", b'"query"', b"null", b"42", b"true"]), "non-object JSON"),
-        (SCORE_PATH, _dumps({"query": rng.randint(0, 9), "items": [item]}), "query is a number"),
-        (SCORE_PATH, _dumps({"query": q, "items": {"a": item}}), "items is an object"),
-        (SCORE_PATH, _dumps({"query": q, "items": [3, 4]}), "text query with token-id items"),
-        (SCORE_PATH, _dumps({"query": q, "items": [[3, 4]]}), "text query with token-list items"),
-        (SCORE_PATH, _dumps({"query": q, "items": [item], "apply_softmax": "yes"}), "apply_softmax is a string"),
-        (SCORE_PATH, _dumps({"query": q}), "missing items"),
-        (SCORE_PATH, _dumps({"items": [item]}), "missing query"),
-        (SCORE_PATH, _dumps({}), "empty object"),
-        (SCORE_PATH, _dumps({"query": [5, 6, vocab_size + rng.randint(0, 1000)], "items": [[7, 8]]}),
-         "query token id >= vocab size"),
-        (SCORE_PATH, _dumps({"query": [5, 6], "items": [[7, 8], [9, -rng.randint(1, 5)]]}), "negative item token id"),
-        (SCORE_PATH, _dumps({"query": [], "items": [[]]}), "empty query and empty item"),
-        (rr, _dumps({"query": q, "documents": []}), "empty documents"),
-        (rr, _dumps({"query": q}), "missing documents"),
-        (rr, _dumps({"documents": [item]}), "missing query"),
-        (rr, _dumps({"query": rng.randint(0, 9), "documents": [item]}), "query is a number"),
-        (rr, _dumps({"query": q, "documents": item}), "documents is a string"),
-        (rr, _dumps({"query": q, "documents": [1, 2]}), "documents are numbers"),
-        (rr, _dumps({"query": q, "documents": [{"txt": item}]}), "document object without text"),
-        (rr, _dumps({"query": q, "documents": [item, q], "top_n": -rng.randint(1, 5)}), "negative top_n"),
-        (rr, _dumps({"query": q, "documents": [item, q], "top_n": "2"}), "top_n is a string"),
-        (rr, _dumps({"query": q, "documents": [item], "max_tokens_per_doc": 0}), "max_tokens_per_doc 0"),
-        (rr, _dumps({"query": q, "documents": [item], "return_documents": "no"}), "return_documents is a string"),
-    ]
-    if context_length is not None and context_length <= 8192:
-        long_query = " ".join(rng.choice(WORDS) for _ in range(context_length + 8))
-        cases.append((SCORE_PATH, _dumps({"query": long_query, "items": [item]}), "query longer than the context"))
-    return rng.choice(cases)
-
-
-def make_workload(n: int, seed: int = 0, invalid_fraction: float = 0.12, vocab_size: int = 256,
-                  context_length: int | None = 4096, repeat_fraction: float = 0.25) -> list[Request]:
-    """``n`` requests, deterministic for a seed: ~``invalid_fraction`` invalid, the rest split between
-    MIS, single-item and rerank. ``repeat_fraction`` of the valid ones repeat an earlier body of their
-    kind, so identical requests also run concurrently."""
-    rng = random.Random(seed)
-    out: list[Request] = []
-    seen: dict[str, list[Request]] = {k: [] for k in KINDS}
-    for _ in range(n):
-        if rng.random() < invalid_fraction:
-            path, body, what = _invalid(rng, vocab_size, context_length)
-            out.append(Request("invalid", path, body, what))
-            continue
-        kind = rng.choice(("mis", "single", "rerank"))
-        if seen[kind] and rng.random() < repeat_fraction:
-            out.append(rng.choice(seen[kind]))
-            continue
-        if kind == "mis":
-            req = Request(kind, SCORE_PATH, _dumps(_mis_body(rng)), "mis")
-        elif kind == "single":
-            req = Request(kind, SCORE_PATH, _dumps(_single_body(rng)), "single")
-        else:
-            path, body = _rerank_body(rng)
-            req = Request(kind, path, _dumps(body), path)
-        seen[kind].append(req)
-        out.append(req)
-    return out
+# What test/e2e/test_stress.py uses (some of it lives in stress_workload / stress_server).
+__all__ = ["KINDS", "RERANK_PATHS", "Outcome", "check", "envelope_problem", "get_json", "make_workload",
+           "run_concurrent", "sequential_answers"]
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -208,12 +82,6 @@ class Outcome:
     latency_s: float = 0.0
     error: str | None = None  # why it was lost
 
-
-def _headers(api_key: str | None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    return headers
 
 
 def _send(session, url: str, req: Request, headers: dict, timeout_s: float) -> Outcome:
@@ -233,7 +101,7 @@ def sequential_answers(url: str, workload: list[Request], api_key: str | None = 
     import requests
 
     answers: dict[tuple, Outcome] = {}
-    headers = _headers(api_key)
+    headers = auth_headers(api_key)
     with requests.Session() as session:
         for req in workload:
             if req.kind == "invalid" or req.key in answers:
@@ -259,7 +127,7 @@ def run_concurrent(url: str, workload: list[Request], concurrency: int, api_key:
     counter = itertools.count()
     lock = threading.Lock()
     stop = threading.Event()
-    headers = _headers(api_key)
+    headers = auth_headers(api_key)
 
     def worker() -> None:
         with requests.Session() as session:
@@ -426,155 +294,6 @@ def check(workload: list[Request], reference: dict[tuple, Outcome], outcomes: li
             report.problems.append((i, req.kind, req.what, problem))
     return report
 
-
-# ---- server process and memory ----------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def rss_kib(pid: int | None) -> int | None:
-    """VmRSS of ``pid`` in KiB (/proc), None if unknown or gone."""
-    if pid is None:
-        return None
-    try:
-        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def scheduler_pid(server_pid: int | None) -> int | None:
-    """The server's scheduler child (``python -c 'from multiscore.managers.scheduler import main ...'``)."""
-    if server_pid is None:
-        return None
-    kids = _children(server_pid)
-    for pid in kids:
-        if "multiscore.managers.scheduler" in _cmdline(pid):
-            return pid
-    return None
-
-
-def listening_pid(port: int) -> int | None:
-    """The local process listening on TCP ``port`` (via /proc/net/tcp* socket inodes), if visible."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = pathlib.Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
-    if not inodes:
-        return None
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
-                    return int(entry)
-            except OSError:
-                continue
-    return None
-
-
-class LocalServer:
-    """``python -m multiscore.launch_server`` on a free loopback port; the log goes to a file."""
-
-    def __init__(self, model_path, delimiter: int, log_path: pathlib.Path, num_threads: int = 1,
-                 api_key: str | None = None, extra: tuple = ()) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.log_path = log_path
-        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path), "--host", HOST,
-               "--port", str(self.port), "--device", "cpu", "--log-level", "warning",
-               "--multi-item-scoring-delimiter", str(delimiter), "--num-threads", str(num_threads), *extra]
-        if api_key:
-            cmd += ["--api-key", api_key]
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def wait_ready(self, api_key: str | None = None, timeout_s: float = 180.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                if requests.get(self.url + "/health", headers=_headers(api_key), timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # launch_server stops its scheduler on SIGTERM and exits 0
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-
-def get_json(url: str, path: str, api_key: str | None = None, timeout_s: float = 10.0) -> dict | None:
-    import requests
-
-    try:
-        resp = requests.get(url + path, headers=_headers(api_key), timeout=timeout_s)
-        return resp.json() if resp.status_code == 200 else None
-    except (requests.RequestException, ValueError):
-        return None
-
-
-def health_status(url: str, api_key: str | None = None) -> int | None:
-    import requests
-
-    try:
-        return requests.get(url + "/health", headers=_headers(api_key), timeout=10).status_code
-    except requests.RequestException:
-        return None
 
 
 # ---- report -----------------------------------------------------------------------------------
