@@ -55,15 +55,16 @@ class RequestGate:
         self.metrics.in_flight.inc()
         try:
             error = self._check_auth(scope)
+            app_scope, app_receive = scope, receive
             if error is None and scope["method"] == "POST":
                 body, error = await self._read_body(scope, receive)
                 if error is None:
-                    scope, receive = _as_json(scope, body, receive)
+                    app_scope, app_receive = _as_json(scope, body, receive)
             if error is not None:
                 await _send_error(send_with_id, *error)
             else:
                 request_usage.set(usage)  # the route's task copies this context
-                await self._run_until_disconnect(scope, receive, send_with_id)
+                await self._run_until_disconnect(app_scope, app_receive, receive, send_with_id)
         except Exception:
             status["code"] = status["code"] or 500  # answered by Starlette's outermost error handler
             raise
@@ -113,12 +114,12 @@ class RequestGate:
                     return b"", (400, "BadRequestError", f"request body is not valid JSON: not UTF-8 ({e})", [])
                 return body, None
 
-    async def _run_until_disconnect(self, scope, receive, send) -> None:
+    async def _run_until_disconnect(self, scope, app_receive, server_receive, send) -> None:
         """Run the route; if the client goes away first, cancel it (its queued work is dropped)."""
-        route = asyncio.ensure_future(self.app(scope, receive, send))
+        route = asyncio.ensure_future(self.app(scope, app_receive, send))
         # After the body, the server's receive() only returns once the client disconnects (or the
         # response is complete): a cheap watcher.
-        watcher = asyncio.ensure_future(receive.__wrapped__() if hasattr(receive, "__wrapped__") else receive())
+        watcher = asyncio.ensure_future(server_receive())
         try:
             await asyncio.wait({route, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if not route.done():
@@ -146,7 +147,6 @@ def _as_json(scope, body: bytes, receive):
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    replay.__wrapped__ = receive
     return scope, replay
 
 

@@ -63,10 +63,14 @@ class PairTokenizer:
         fixed = len(self.tokenizer(query, add_special_tokens=False)["input_ids"]) + self.tokenizer.num_special_tokens_to_add(True)
         cap = self._document_cap(fixed, max_doc_tokens, keep)
         kwargs = {} if cap is None else {"truncation": "only_second", "max_length": fixed + cap}
-        enc = self.tokenizer([query] * len(documents), documents, **kwargs)
+        return self.encode_pairs([query] * len(documents), documents, **kwargs)
+
+    def encode_pairs(self, firsts: list[str], seconds: list[str], **kwargs) -> tuple[list[list[int]], list[list[int]]]:
+        """The tokenizer's pair encoding -> (input_ids, token_type_ids); all-zero types where the
+        tokenizer gives none (XLM-R)."""
+        enc = self.tokenizer(firsts, seconds, **kwargs)
         ids = enc["input_ids"]
-        types = enc.get("token_type_ids") or [[0] * len(x) for x in ids]
-        return ids, types
+        return ids, enc.get("token_type_ids") or [[0] * len(x) for x in ids]
 
     def texts(self, texts: list[str], add_special_tokens: bool = True, max_tokens: Optional[int] = None) -> list[list[int]]:
         """Each text alone; ``max_tokens`` cuts its content, keeping the special tokens."""

@@ -48,6 +48,16 @@ class RerankOutput:
     prompt_tokens: int
 
 
+def score_matrix(scores: list, rows: int, dtype=np.float32) -> np.ndarray:
+    """The scheduler's score rows -> [rows, C]."""
+    return np.asarray(scores, dtype=dtype).reshape(rows, -1)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length ([N, D]); an all-zero row stays zero."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def activation_of(hf_config) -> Optional[str]:
     """vLLM's rule from the config's ``problem_type``: single-label -> softmax (sigmoid with one
     label), multi-label -> sigmoid, regression -> none."""

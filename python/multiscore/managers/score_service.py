@@ -30,7 +30,9 @@ from multiscore.managers.score_results import (
     RerankResult,
     activate,
     activation_of,
+    l2_normalize,
     resolve_truncation,
+    score_matrix,
 )
 from multiscore.managers.score_template import ScoreTemplate
 from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
@@ -77,11 +79,10 @@ class ScoreService:
             ids = [list(query) + list(it) for it in items]
             types = [[0] * len(query) + [second] * len(it) for it in items]
         else:
-            pairs = [(it, query) if item_first else (query, it) for it in items]
-            enc = self.tm.tokenizer([a for a, _ in pairs], [b for _, b in pairs])
-            ids, types = enc["input_ids"], enc.get("token_type_ids") or [[0] * len(x) for x in enc["input_ids"]]
+            queries = [query] * len(items)
+            ids, types = self.pairs.encode_pairs(items, queries) if item_first else self.pairs.encode_pairs(queries, items)
         out = await self.tm.score_ids([], ids, pack=False, items_token_type_ids=types)
-        scores = np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1)
+        scores = score_matrix(out.scores, len(ids))
         if apply_softmax:
             scores = activate(scores, "softmax")
         return ScoreResult(scores=scores.tolist(), prompt_tokens=out.prompt_tokens)
@@ -100,7 +101,7 @@ class ScoreService:
         ids = self._input_ids(inputs, add_special_tokens, truncate_prompt_tokens, "classify")
         out = await self.tm.score_ids([], ids, pack=False)
         kind = activation_of(cfg.hf_config) if use_activation is not False else None
-        probs = activate(np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1), kind)
+        probs = activate(score_matrix(out.scores, len(ids)), kind)
         data = [
             Classification(i, cfg.label_name(int(row.argmax())), row.tolist(), int(row.shape[0]))
             for i, row in enumerate(probs)
@@ -123,11 +124,11 @@ class ScoreService:
             self._check_dimensions(dimensions)
         ids = self._input_ids(inputs, add_special_tokens, truncate_prompt_tokens, "embed")
         out = await self.tm.score_ids([], ids, pack=False)
-        vectors = np.asarray(out.scores, dtype=np.float32).reshape(len(ids), -1)
+        vectors = score_matrix(out.scores, len(ids))
         if dimensions is not None and dimensions < vectors.shape[1]:
             vectors = vectors[:, :dimensions]
             if cfg.pooling.normalize:
-                vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                vectors = l2_normalize(vectors)
         return EmbedResult(vectors.tolist(), out.prompt_tokens)
 
     def _check_dimensions(self, dimensions: int) -> None:
@@ -240,7 +241,7 @@ class ScoreService:
             query_ids, items_ids = self.pairs.decoder_pairs(query, documents, max_doc_tokens, keep, instruction)
             out = await self.tm.score_ids(query_ids, items_ids)
         kind = activation_of(cfg.hf_config) if use_activation is not False else None
-        logits = np.asarray(out.scores, dtype=np.float32).reshape(len(documents), 1)
+        logits = score_matrix(out.scores, len(documents))
         return activate(logits, kind)[:, 0].tolist(), out.prompt_tokens
 
     async def _cosines(self, texts_ids: list[list[int]]) -> tuple[list[float], int]:
@@ -249,6 +250,5 @@ class ScoreService:
             if not x:
                 raise ValueError(f"{'the query' if i == 0 else f'document {i - 1}'} is empty: there is nothing to embed")
         out = await self.tm.score_ids([], texts_ids, pack=False)
-        vectors = np.asarray(out.scores, dtype=np.float64).reshape(len(texts_ids), -1)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = l2_normalize(score_matrix(out.scores, len(texts_ids), np.float64))
         return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens

@@ -69,8 +69,8 @@ class TokenizerManager:
         self.mis_delimiter = server_args.multi_item_scoring_delimiter
         if self.mis_delimiter is not None:
             check_token_ids([self.mis_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
-
         self._pending: dict[str, asyncio.Future] = {}
+        self._scores_in_flight = 0  # score requests sent and not yet answered (--max-queued-requests)
         self._ids = itertools.count()
         self._started = False
 
@@ -98,20 +98,22 @@ class TokenizerManager:
         """Score already-tokenized items against a tokenized query (classifiers: raw head logits;
         embedding models: one vector per item). ``pack=False`` forwards every item as its own
         sequence even on an MIS server; ``items_token_type_ids`` (encoders) go with an empty query."""
-        req = self.build_score_request(query_ids, items_ids, None, False, False, pack)
-        req.items_token_type_ids = items_token_type_ids
+        req = self.build_score_request(query_ids, items_ids, None, False, False, pack, items_token_type_ids)
         return await self._score(req)
 
     async def _score(self, req: TokenizedScoreRequest) -> ScoreResult:
         """Send a score request, bounded by the queue limit and the request timeout; a caller that
         gives up (timeout, cancelled by a client disconnect) has its work dropped by the scheduler."""
         args = self.server_args
-        if sum(1 for rid in self._pending if rid.startswith("score-")) >= args.max_queued_requests:
+        if self._scores_in_flight >= args.max_queued_requests:
             raise Overloaded(f"the server is at --max-queued-requests={args.max_queued_requests}; retry shortly")
+        self._scores_in_flight += 1
         try:
             out = await asyncio.wait_for(self._call(req), args.request_timeout_s)
         except asyncio.TimeoutError:
             raise RequestTimedOut(f"the request was not answered within --request-timeout-s={args.request_timeout_s:g} s") from None
+        finally:
+            self._scores_in_flight -= 1
         usage = request_usage.get()
         if usage is not None:
             usage["items"] += len(req.items_ids)
@@ -129,7 +131,8 @@ class TokenizerManager:
         return self.build_score_request(query_ids, items_ids, label_token_ids, apply_softmax, item_first)
 
     def build_score_request(
-        self, query_ids, items_ids, label_token_ids, apply_softmax, item_first, pack: bool = True
+        self, query_ids, items_ids, label_token_ids, apply_softmax, item_first, pack: bool = True,
+        items_token_type_ids: Optional[list[list[int]]] = None,
     ) -> TokenizedScoreRequest:
         cfg = self.model_config
         labels = check_label_token_ids(label_token_ids, cfg.vocab_size, cfg.is_causal_lm)
@@ -147,6 +150,7 @@ class TokenizerManager:
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, label_token_ids=labels,
             apply_softmax=bool(apply_softmax), item_first=bool(item_first), pack=pack,
+            items_token_type_ids=items_token_type_ids,
         )
 
     # ---- plumbing -----------------------------------------------------------------------------
