@@ -4,6 +4,9 @@
   on the scores (both run bf16 matmuls; the attention kernels accumulate differently);
 - MIS vs single-item parity under FlashInfer, bf16: <= 2e-2;
 - every architecture (Qwen3, Qwen2, Llama; CausalLM label probabilities and SeqCls logits).
+
+The tiny checkpoints here use head_dim 64 (hidden 256, 4 heads): FlashInfer compiles head dims
+64/128/256/512 only, and the suite's default tiny shape (head_dim 16) is refused by the backend.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from make_tiny_model import delimiter_id
 pytestmark = pytest.mark.gpu
 
 BF16_ATOL = 2e-2
+FLASHINFER_SHAPE = {"hidden_size": 256, "intermediate_size": 512, "head_dim": 64}
 QUERY = "what is the capital of california"
 ITEMS = ["sacramento", "los angeles is a big city", "", "the dog and the cat", "yes"]
 
@@ -34,7 +38,7 @@ def _scores(model_dir, backend: str, mis: bool, head: str):
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_flashinfer_matches_torch_backend(tiny_model, arch, head):
     pytest.importorskip("flashinfer")
-    model_dir = tiny_model(arch, head)
+    model_dir = tiny_model(arch, head, **FLASHINFER_SHAPE)
     for mis in (False, True):
         assert_scores_close(_scores(model_dir, "flashinfer", mis, head), _scores(model_dir, "torch", mis, head), BF16_ATOL)
 
@@ -42,5 +46,5 @@ def test_flashinfer_matches_torch_backend(tiny_model, arch, head):
 @pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama"])
 def test_flashinfer_mis_equals_single_item(tiny_model, arch):
     pytest.importorskip("flashinfer")
-    model_dir = tiny_model(arch, "seqcls")
+    model_dir = tiny_model(arch, "seqcls", **FLASHINFER_SHAPE)
     assert_scores_close(_scores(model_dir, "flashinfer", True, "seqcls"), _scores(model_dir, "flashinfer", False, "seqcls"), BF16_ATOL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fake_flashinfer import multi_item_mask
 from multiscore.layers.attention.base import SequenceLayout
 from multiscore.layers.attention.flashinfer_metadata import build_plan_inputs, item_positions
 from multiscore.model_executor.mis_layout import dense_mis_mask
@@ -59,34 +60,12 @@ def test_inconsistent_layout_is_rejected():
         build_plan_inputs([bad])
 
 
-def flashinfer_mask(length: int, prefix_len: int, token_pos: list[int]) -> torch.Tensor:
-    """FlashInfer's multi-item rule, replayed on the plan inputs: [length, length] bool."""
-    mask = torch.zeros(length, length, dtype=torch.bool)
-    for i in range(length):
-        for k in range(i + 1):  # causal bound
-            if i < prefix_len:
-                mask[i, k] = True
-            else:
-                p = token_pos[i - prefix_len]
-                mask[i, k] = k < prefix_len or i < k + p
-    return mask
-
-
 @pytest.mark.parametrize("query_len, item_lens", [(4, [3, 2, 4]), (1, [0, 5]), (3, [1, 1, 1, 1]), (2, [0, 0])])
 def test_plan_inputs_give_the_designed_mask(query_len, item_lens):
     seq = mis(0, query_len, item_lens)
     inputs = build_plan_inputs([seq])
     token_pos = inputs.token_pos_in_items.to(torch.int32).tolist()
-    got = flashinfer_mask(seq.length, int(inputs.prefix_len[0]), token_pos)
+    got = multi_item_mask(seq.length, int(inputs.prefix_len[0]), token_pos)
     expected = dense_mis_mask(query_len, item_lens)
     # Delimiter rows are never read; DESIGN lets them see the query only, as FlashInfer does.
     torch.testing.assert_close(got, expected.to(torch.bool))
-
-
-def test_backend_refuses_cpu_and_fp32_with_a_reason():
-    from multiscore.layers.attention import default_backend_name, get_backend_class
-
-    cls = get_backend_class("flashinfer")  # importable without CUDA or flashinfer
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        cls(torch.device("cpu"), torch.float32, num_heads=4, num_kv_heads=2, head_dim=16)
-    assert default_backend_name("cpu") == "torch"

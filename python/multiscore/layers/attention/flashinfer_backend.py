@@ -1,15 +1,26 @@
-"""FlashInfer attention (GPU): one ragged prefill plan per batch, with FlashInfer's multi-item-scoring
-mask for MIS sequences and plain causal attention for the others (flashinfer_metadata.py).
+"""FlashInfer attention (GPU): FlashInfer's multi-item-scoring mask for MIS batches, plain causal
+prefill for the others; one plan per batch, reused by every layer (flashinfer_metadata.py).
+
+Which wrapper runs which batch, from FlashInfer 0.7's own source:
+- MIS batches run on ``BatchPrefillWithPagedKVCacheWrapper`` with the FA2 kernels. It is the only
+  wrapper whose ``run`` selects ``MaskMode.MULTIITEMSCORING`` when ``prefix_len_ptr`` was planned;
+  the ragged wrapper accepts the same plan arguments but runs plain causal attention, so MIS items
+  would silently see each other. The batch's own k/v rows are the "cache": with ``page_size = 1``
+  row t is page t (``k.unsqueeze(1)`` is a view, no copy). SGLang runs MIS the same way.
+- Batches with no MIS sequence run on the ragged wrapper, whose backend FlashInfer picks (FA3 on
+  Hopper).
 
 Imported only when ``--attention-backend flashinfer`` is chosen; needs CUDA, flashinfer-python
-(the ``gpu`` extra) and a 16-bit dtype. NOT YET RUN ON A GPU: written against FlashInfer's
-documented ``BatchPrefillWithRaggedKVCacheWrapper.plan`` arguments; the GPU tests in
-test/gpu/test_flashinfer_backend.py must pass before it becomes the default on CUDA.
+(the ``gpu`` extra), a 16-bit dtype and a head dim FlashInfer compiles (64/128/256/512).
+NOT YET RUN ON A GPU: test/unit/layers/test_flashinfer_kernels.py drives ``FlashInferKernels``
+through a CPU stand-in that follows FlashInfer's documented semantics; test/gpu/ must pass on a GPU
+before this becomes the default on CUDA.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -18,7 +29,9 @@ from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
 from multiscore.layers.attention.flashinfer_metadata import FlashInferPlanInputs, build_plan_inputs
 from multiscore.layers.attention.torch_backend import TorchAttentionBackend
 
-_WORKSPACE_BYTES = 128 * 1024 * 1024  # FlashInfer's recommended float workspace
+# SGLang's size for Qwen2/Qwen3 models: large prefill batches split their KV work and need room.
+_WORKSPACE_BYTES = 512 * 1024 * 1024
+SUPPORTED_HEAD_DIMS = (64, 128, 256, 512)  # FlashInfer's DISPATCH_HEAD_DIM
 
 
 @dataclass
@@ -34,22 +47,70 @@ class TorchFallbackMetadata:
     metadata: Any
 
 
+class FlashInferKernels:
+    """The FlashInfer calls for packed prefill batches.
+
+    Takes the ``flashinfer`` module as an argument so CPU tests can pass a stand-in; the checks
+    that a real run needs (CUDA, dtype, head dim) live in the backend.
+    """
+
+    def __init__(self, flashinfer: ModuleType, device: torch.device, dtype: torch.dtype, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
+        self.device, self.dtype = device, dtype
+        self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
+        workspace = torch.empty(_WORKSPACE_BYTES, dtype=torch.uint8, device=device)  # one batch runs at a time
+        self.ragged = flashinfer.BatchPrefillWithRaggedKVCacheWrapper(workspace, "NHD")
+        self.paged = flashinfer.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend="fa2")
+
+    def plan(self, inputs: FlashInferPlanInputs, scale: float) -> None:
+        common = dict(causal=True, sm_scale=scale, q_data_type=self.dtype, kv_data_type=self.dtype)
+        heads = (self.num_heads, self.num_kv_heads, self.head_dim)
+        if not inputs.is_mis:
+            self.ragged.plan(inputs.indptr, inputs.indptr, *heads, **common)
+            return
+        rows = int(inputs.indptr[-1])
+        batch = inputs.indptr.shape[0] - 1
+        self.paged.plan(
+            inputs.indptr,  # qo_indptr [B + 1]
+            inputs.indptr,  # paged_kv_indptr: a sequence's pages are its rows
+            torch.arange(rows, dtype=torch.int32),  # paged_kv_indices [T]: page t is row t
+            torch.ones(batch, dtype=torch.int32),  # paged_kv_last_page_len [B]: every page is full
+            *heads,
+            1,  # page_size
+            prefix_len_ptr=inputs.prefix_len.to(self.device),
+            token_pos_in_items_ptr=inputs.token_pos_in_items.to(self.device),
+            token_pos_in_items_len=inputs.token_pos_in_items_len,
+            max_item_len_ptr=inputs.max_item_len.to(self.device),
+            **common,
+        )
+
+    def run(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: FlashInferPlanInputs) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D] with the last ``plan``."""
+        if not inputs.is_mis:
+            return self.ragged.run(q, k, v)
+        # [T, Hkv, D] -> [T pages, 1 row, Hkv, D] (NHD pages); the kernels read through the strides.
+        return self.paged.run(q, (k.unsqueeze(1), v.unsqueeze(1)))
+
+
+def check_supported(device: torch.device, dtype: torch.dtype, head_dim: int) -> None:
+    if device.type != "cuda":
+        raise ValueError("the flashinfer attention backend needs a CUDA device (--device cuda)")
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError("the flashinfer attention backend needs --dtype bfloat16 or float16")
+    if head_dim not in SUPPORTED_HEAD_DIMS:
+        raise ValueError(f"the flashinfer attention backend supports head_dim {SUPPORTED_HEAD_DIMS}, this model has {head_dim}; use --attention-backend torch")
+
+
 class FlashInferAttentionBackend(AttentionBackend):
     name = "flashinfer"
 
     def __init__(self, device: torch.device, dtype: torch.dtype, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
         super().__init__(device, dtype)
-        if device.type != "cuda":
-            raise ValueError("the flashinfer attention backend needs a CUDA device (--device cuda)")
-        if dtype not in (torch.bfloat16, torch.float16):
-            raise ValueError("the flashinfer attention backend needs --dtype bfloat16 or float16")
+        check_supported(device, dtype, head_dim)
         try:
             import flashinfer
         except ImportError as e:
             raise ValueError(f"flashinfer is not installed (pip install -e '.[gpu]'): {e}") from None
-        self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
-        workspace = torch.empty(_WORKSPACE_BYTES, dtype=torch.uint8, device=device)
-        self.wrapper = flashinfer.BatchPrefillWithRaggedKVCacheWrapper(workspace, kv_layout="NHD")
+        self.kernels = FlashInferKernels(flashinfer, device, dtype, num_heads, num_kv_heads, head_dim)
         self.fallback = TorchAttentionBackend(device, dtype, num_heads, num_kv_heads, head_dim)
 
     def build_metadata(self, layouts: list[SequenceLayout]):
@@ -63,20 +124,6 @@ class FlashInferAttentionBackend(AttentionBackend):
         if isinstance(metadata, TorchFallbackMetadata):
             return self.fallback.forward(q, k, v, metadata.metadata, scale)
         if not metadata.planned:  # once per batch: every layer reuses the plan
-            self._plan(metadata.inputs, scale)
+            self.kernels.plan(metadata.inputs, scale)
             metadata.planned = True
-        return self.wrapper.run(q, k, v)
-
-    def _plan(self, inputs: FlashInferPlanInputs, scale: float) -> None:
-        mis = {}
-        if inputs.is_mis:
-            mis = dict(
-                prefix_len_ptr=inputs.prefix_len.to(self.device),
-                token_pos_in_items_ptr=inputs.token_pos_in_items.to(self.device),
-                token_pos_in_items_len=inputs.token_pos_in_items_len,
-                max_item_len_ptr=inputs.max_item_len.to(self.device),
-            )
-        self.wrapper.plan(
-            inputs.indptr, inputs.indptr, self.num_heads, self.num_kv_heads, self.head_dim,
-            causal=True, sm_scale=scale, q_data_type=self.dtype, kv_data_type=self.dtype, **mis,
-        )
+        return self.kernels.run(q, k, v, metadata.inputs)

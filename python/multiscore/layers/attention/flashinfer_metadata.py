@@ -1,4 +1,4 @@
-"""What FlashInfer's ragged prefill plan needs for a packed batch, built with plain tensor code.
+"""What FlashInfer's prefill plans need for a packed batch, built with plain tensor code.
 
 Kept apart from the backend so it runs (and is tested) without CUDA or flashinfer installed.
 

@@ -1,0 +1,41 @@
+"""In-process ModelWorker batches shared by the worker and backend tests: every single-item
+sequence of a query and its items, plus one MIS sequence of them all, in one forward batch."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.model_executor.model_config import ModelConfig
+from multiscore.model_executor.model_worker import ModelWorker
+from multiscore.server_args import ServerArgs
+
+D = 4  # any id works as a delimiter: boundaries are metadata, never a scan for D
+
+
+def worker(path, **kw) -> ModelWorker:
+    args = ServerArgs(model_path=str(path), device="cpu", **kw)
+    return ModelWorker(args, ModelConfig.from_server_args(args))
+
+
+def mixed_inputs(seed=0, n_items=5):
+    """(query [9 ids], items: n_items lists of 0..6 ids; item 1 holds the delimiter id)."""
+    rng = random.Random(seed)
+    query = [rng.randrange(5, 150) for _ in range(9)]
+    items = [[rng.randrange(5, 150) for _ in range(rng.randrange(0, 7))] for _ in range(n_items)]
+    items[1] = [7, D, 8]  # the delimiter id inside an item must not split it
+    return query, items
+
+
+def score_both_ways(worker, query, items, labels, apply_softmax=False):
+    """One batch holding every single-item sequence and one MIS sequence of all items."""
+    singles = [ScoreSequence("s", query + it, i, 1, labels, apply_softmax) for i, it in enumerate(items)]
+    mis = ScoreSequence(
+        "m", pack_mis(query, items, D), 0, len(items), labels, apply_softmax,
+        query_len=len(query), item_lens=[len(it) for it in items],
+    )
+    out = worker.forward(singles + [mis])
+    return torch.cat(out[:-1]).tolist(), out[-1].tolist()
