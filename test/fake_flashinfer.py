@@ -1,7 +1,7 @@
 """A CPU stand-in for the two FlashInfer prefill wrappers multiscore calls, in plain torch.
 
-It follows FlashInfer 0.7.2's own source, so that CPU tests exercise multiscore's calls the way
-the real kernels would take them:
+It follows FlashInfer's own source (0.5.3 and 0.7.2 alike), so that CPU tests exercise
+multiscore's calls the way the real kernels would take them:
 - the positional parameters of ``plan`` are the real ones, in the real order; the rest are
   keyword-only here, so an argument passed in the wrong slot fails;
 - the ragged wrapper's ``run`` never selects the multi-item mask: it takes ``prefix_len_ptr`` and
@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-__version__ = "0.7.2-cpu-stand-in"
+__version__ = "cpu-stand-in"
 
 
 def multi_item_mask(length: int, prefix_len: int, token_pos: list[int]) -> torch.Tensor:

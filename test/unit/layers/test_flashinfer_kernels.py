@@ -1,6 +1,6 @@
 """The FlashInfer backend's calls, on CPU, through the stand-in of test/fake_flashinfer.py.
 
-The stand-in follows FlashInfer 0.7.2's source (which wrapper applies the multi-item mask, the
+The stand-in follows FlashInfer's source (which wrapper applies the multi-item mask, the
 plan's argument order and dtypes), so these tests check multiscore's side of the contract: the
 wrapper chosen per batch, the plan arguments, the one-row pages, one plan per batch, and the
 scores of every architecture against transformers. The kernels themselves run only in test/gpu/.

@@ -1,7 +1,7 @@
 """FlashInfer attention (GPU): FlashInfer's multi-item-scoring mask for MIS batches, plain causal
 prefill for the others; one plan per batch, reused by every layer (flashinfer_metadata.py).
 
-Which wrapper runs which batch, from FlashInfer 0.7's own source:
+Which wrapper runs which batch, from FlashInfer's own source (0.5.3 and 0.7.2 alike):
 - MIS batches run on ``BatchPrefillWithPagedKVCacheWrapper`` with the FA2 kernels. It is the only
   wrapper whose ``run`` selects ``MaskMode.MULTIITEMSCORING`` when ``prefix_len_ptr`` was planned;
   the ragged wrapper accepts the same plan arguments but runs plain causal attention, so MIS items
