@@ -13,8 +13,8 @@ Which wrapper runs which batch, from FlashInfer's own source (0.5.3 and 0.7.2 al
 Imported only when ``--attention-backend flashinfer`` is chosen; needs CUDA, flashinfer-python
 (the ``gpu`` extra), a 16-bit dtype and a head dim FlashInfer compiles (64/128/256/512).
 NOT YET RUN ON A GPU: test/unit/layers/test_flashinfer_kernels.py drives ``FlashInferKernels``
-through a CPU stand-in that follows FlashInfer's documented semantics; test/gpu/ must pass on a GPU
-before this becomes the default on CUDA.
+through a CPU stand-in that follows FlashInfer's source (test/fake_flashinfer.py); test/gpu/ must
+pass on a GPU before this becomes the default on CUDA.
 """
 
 from __future__ import annotations
