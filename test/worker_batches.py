@@ -9,7 +9,7 @@ import torch
 
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
-from multiscore.model_executor.model_config import ModelConfig
+from multiscore.configs.model_config import ModelConfig
 from multiscore.model_executor.model_worker import ModelWorker
 from multiscore.server_args import ServerArgs
 

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         server_args = ServerArgs.from_cli_args(ns)
         import uvicorn
 
-        from multiscore.entrypoints.engine import Runtime
+        from multiscore.entrypoints.runtime import Runtime
         from multiscore.entrypoints.http_server import create_app
 
         runtime = Runtime.start(server_args)

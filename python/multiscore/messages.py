@@ -9,6 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+# ---- Where the messages travel ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IpcPaths:
+    """ZMQ endpoints in a private (0700) temporary directory, removed at shutdown."""
+
+    directory: str
+
+    @property
+    def requests(self) -> str:  # main -> scheduler
+        return f"ipc://{self.directory}/requests.sock"
+
+    @property
+    def results(self) -> str:  # scheduler -> main
+        return f"ipc://{self.directory}/results.sock"
+
+    @property
+    def init(self) -> str:  # scheduler -> main, once: ready or failed
+        return f"ipc://{self.directory}/init.sock"
+
+
 # ---- TokenizerManager -> Scheduler -------------------------------------------------------------
 
 

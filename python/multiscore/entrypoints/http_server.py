@@ -13,14 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from multiscore.entrypoints.engine import Runtime
+from multiscore.entrypoints.runtime import Runtime
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
 from multiscore.entrypoints.request_gate import RequestGate
 from multiscore.entrypoints.responses import bad_request, json_response, usage, validation_message
-from multiscore.managers.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
+from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from multiscore.entrypoints.protocol import (
     text_of,
 )
 from multiscore.entrypoints.responses import json_response, now, response_id, usage
-from multiscore.managers.score_service import ScoreService
+from multiscore.entrypoints.serving.score_service import ScoreService
 
 
 def encode_vector(vector: list[float], encoding_format: str):

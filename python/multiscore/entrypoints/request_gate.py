@@ -20,7 +20,7 @@ import orjson
 
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.protocol import error_body
-from multiscore.managers.tokenizer_manager import request_usage
+from multiscore.tokenizer.tokenizer_manager import request_usage
 
 logger = logging.getLogger("multiscore.access")
 

@@ -10,7 +10,7 @@ from multiscore.layers.attention import default_backend_name, get_backend_class
 from multiscore.layers.embedding_pooler import pool, pooling_rows
 from multiscore.layers.pooler import score_and_pool
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
-from multiscore.model_executor.model_config import ModelConfig
+from multiscore.configs.model_config import ModelConfig
 from multiscore.model_executor.weight_loader import load_model
 from multiscore.models.decoder import head_dim_of
 from multiscore.server_args import ServerArgs

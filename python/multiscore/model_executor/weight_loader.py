@@ -13,8 +13,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from multiscore.model_executor.model_config import ModelConfig
-from multiscore.model_executor.seq_cls_conversion import converted_head
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.rotary import compute_inv_freq
 from multiscore.models.decoder import head_dim_of
 from multiscore.models.registry import get_model_class

@@ -4,7 +4,7 @@ sequences in one batch, and checkpoint variants (tied embeddings, sharded, rope 
 import pytest
 
 from hf_reference import assert_scores_close, hf_scores
-from multiscore.model_executor.model_config import ModelConfig
+from multiscore.configs.model_config import ModelConfig
 from multiscore.server_args import ServerArgs
 from worker_batches import mixed_inputs, score_both_ways, worker
 

@@ -19,9 +19,9 @@ from typing import Optional
 
 import numpy as np
 
-from multiscore.managers.pair_inputs import PairTokenizer
-from multiscore.managers.score_inputs import classify_inputs, is_token_list
-from multiscore.managers.score_results import (
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+from multiscore.tokenizer.inputs import classify_inputs, is_token_list
+from multiscore.entrypoints.serving.results import (
     Classification,
     ClassifyResult,
     EmbedResult,
@@ -34,8 +34,8 @@ from multiscore.managers.score_results import (
     resolve_truncation,
     score_matrix,
 )
-from multiscore.managers.score_template import ScoreTemplate
-from multiscore.managers.tokenizer_manager import ScoreResult, TokenizerManager
+from multiscore.tokenizer.score_template import ScoreTemplate
+from multiscore.tokenizer.tokenizer_manager import ScoreResult, TokenizerManager
 
 _CONVERT_HINT = (
     "serve a reranker with one label, or convert a causal LM with --json-model-override-args "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from multiscore.layers.embedding_pooler import pool, pooling_rows
-from multiscore.model_executor.pooling_config import PoolingConfig, read_pooling_config
+from multiscore.configs.pooling_config import PoolingConfig, read_pooling_config
 
 TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
 POOLING = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}

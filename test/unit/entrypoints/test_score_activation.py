@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import PretrainedConfig
 
-from multiscore.managers.score_results import activate, activation_of, resolve_truncation
+from multiscore.entrypoints.serving.results import activate, activation_of, resolve_truncation
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import torch
 from transformers import Qwen3Config
 
 from make_tiny_model import build_tokenizer
-from multiscore.model_executor.seq_cls_conversion import HeadConversion, conversion_from_config, converted_head
+from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config, converted_head
 
 
 def _config(**overrides):

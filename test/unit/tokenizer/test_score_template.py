@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from multiscore.managers.score_template import BUILTIN_TEMPLATES, ScoreTemplate
+from multiscore.tokenizer.score_template import BUILTIN_TEMPLATES, ScoreTemplate
 
 BASIC = "Query: {{ messages[0]['content'] }}\nDocument: {{ messages[1]['content'] }}"
 

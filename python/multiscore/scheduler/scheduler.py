@@ -6,19 +6,12 @@ I/O lives here; batching decisions live in SchedulePolicy.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import logging
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 import traceback
-from dataclasses import dataclass
-from typing import Optional
 
 import zmq
 
@@ -29,6 +22,7 @@ from multiscore.messages import (
     HealthCheckOutput,
     HealthCheckRequest,
     RequestFailed,
+    IpcPaths,
     SchedulerInitFailed,
     SchedulerStats,
     SchedulerReady,
@@ -42,25 +36,6 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_MS = 500  # how often an idle scheduler checks that its parent is alive
 
 
-@dataclass(frozen=True)
-class IpcPaths:
-    """ZMQ endpoints in a private (0700) temporary directory, removed at shutdown."""
-
-    directory: str
-
-    @property
-    def requests(self) -> str:  # main -> scheduler
-        return f"ipc://{self.directory}/requests.sock"
-
-    @property
-    def results(self) -> str:  # scheduler -> main
-        return f"ipc://{self.directory}/results.sock"
-
-    @property
-    def init(self) -> str:  # scheduler -> main, once: ready or failed
-        return f"ipc://{self.directory}/init.sock"
-
-
 def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int) -> None:
     stats.forward_passes += 1
     stats.forward_sequences += num_sequences
@@ -71,8 +46,8 @@ def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int) -> 
 
 class Scheduler:
     def __init__(self, server_args: ServerArgs, ipc: IpcPaths, parent_pid: int) -> None:
-        from multiscore.managers.schedule_policy import SchedulePolicy
-        from multiscore.model_executor.model_config import ModelConfig
+        from multiscore.scheduler.policy import SchedulePolicy
+        from multiscore.configs.model_config import ModelConfig
         from multiscore.model_executor.model_worker import ModelWorker
 
         self.parent_pid = parent_pid
@@ -161,64 +136,6 @@ def run_scheduler_process(server_args: ServerArgs, ipc: IpcPaths, parent_pid: in
     init_socket.send_pyobj(scheduler.ready_message())
     init_socket.close(linger=2000)
     scheduler.event_loop()
-
-
-class SchedulerProcess:
-    """Handle on the scheduler process, owned by the main process.
-
-    Started as a fresh ``python -c`` interpreter (not multiprocessing's spawn, which
-    re-imports the caller's ``__main__`` and breaks scripts without a main guard).
-    """
-
-    def __init__(self, server_args: ServerArgs) -> None:
-        self.ipc = IpcPaths(tempfile.mkdtemp(prefix="multiscore-"))
-        self.context = zmq.Context()
-        self.process: Optional[subprocess.Popen] = None
-        init_socket = self.context.socket(zmq.PULL)
-        init_socket.bind(self.ipc.init)
-        try:
-            # The model process never needs the API key; keep it off its command line (visible in ps).
-            public_args = dataclasses.asdict(server_args.replace(api_key=None))
-            payload = json.dumps({"server_args": public_args, "ipc_dir": self.ipc.directory,
-                                  "parent_pid": os.getpid()})
-            entry = "from multiscore.managers.scheduler import main; main()"
-            self.process = subprocess.Popen([sys.executable, "-c", entry, payload])
-            self.ready = self._wait_ready(init_socket, server_args.startup_timeout_s)
-        except BaseException:
-            self.shutdown()
-            raise
-        finally:
-            init_socket.close(linger=0)
-
-    def _wait_ready(self, init_socket, timeout_s: float) -> SchedulerReady:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if init_socket.poll(200):
-                msg = init_socket.recv_pyobj()
-                if isinstance(msg, SchedulerInitFailed):
-                    raise RuntimeError(f"scheduler failed to start: {msg.reason}")
-                return msg
-            if not self.is_alive():
-                raise RuntimeError(f"scheduler process exited during start-up (exit code {self.process.returncode})")
-        raise RuntimeError(f"scheduler did not become ready within {timeout_s:.0f} s")
-
-    @property
-    def pid(self) -> Optional[int]:
-        return self.process.pid if self.process else None
-
-    def is_alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def shutdown(self) -> None:
-        if self.is_alive():
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.context.destroy(linger=0)
-        shutil.rmtree(self.ipc.directory, ignore_errors=True)
 
 
 def main() -> None:

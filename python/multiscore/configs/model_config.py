@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
-from multiscore.model_executor.pooling_config import PoolingConfig, read_pooling_config
-from multiscore.model_executor.seq_cls_conversion import HeadConversion, conversion_from_config
+from multiscore.configs.pooling_config import PoolingConfig, read_pooling_config
+from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.models.registry import check_supported
 from multiscore.server_args import ServerArgs
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from multiscore.managers.score_template import ScoreTemplate
+from multiscore.tokenizer.score_template import ScoreTemplate
 
 
 def check_documents(documents: list) -> None:

@@ -2,7 +2,7 @@
 
 import torch
 
-from multiscore.managers.schedule_policy import SchedulePolicy, split_into_sequences
+from multiscore.scheduler.policy import SchedulePolicy, split_into_sequences
 from multiscore.messages import TokenizedScoreRequest
 
 D = 0

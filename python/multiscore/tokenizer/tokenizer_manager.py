@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import zmq
 import zmq.asyncio
 
-from multiscore.managers.score_inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+from multiscore.tokenizer.inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
 from multiscore.messages import (
     AbortRequest,
     HealthCheckOutput,
@@ -25,7 +25,7 @@ from multiscore.messages import (
     RequestFailed,
     TokenizedScoreRequest,
 )
-from multiscore.model_executor.model_config import ModelConfig, load_tokenizer
+from multiscore.configs.model_config import ModelConfig, load_tokenizer
 from multiscore.server_args import ServerArgs
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from multiscore.managers.score_inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+from multiscore.tokenizer.inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
 
 
 def test_text_and_token_inputs_are_recognised():
