@@ -5,7 +5,8 @@ multiscore's calls the way the real kernels would take them:
 - the positional parameters of ``plan`` are the real ones, in the real order; the rest are
   keyword-only here, so an argument passed in the wrong slot fails;
 - the ragged wrapper's ``run`` never selects the multi-item mask: it takes ``prefix_len_ptr`` and
-  friends in ``plan`` but runs plain causal attention (prefill.py picks CAUSAL / NON_CAUSAL only);
+  friends in ``plan`` but runs plain attention, causal or not as planned (prefill.py picks CAUSAL /
+  NON_CAUSAL only);
 - the paged wrapper's ``run`` selects ``MaskMode.MULTIITEMSCORING`` whenever ``prefix_len_ptr`` was
   planned, and applies the FA2 kernel's rule (``logits_mask_multi_item_scoring`` in prefill.cuh):
   a row i >= prefix_len at in-item position p sees keys k <= i with ``k < prefix_len or i < k + p``;
@@ -84,8 +85,10 @@ class _Wrapper:
             if use_mis and self.mis is not None:
                 prefix, token_pos = self.mis[0][b], self.mis[1][b]
                 mask = multi_item_mask(kv_len, prefix, token_pos)[kv_len - qo_len:]
-            else:  # causal, rows aligned to the end of the keys
+            elif self.causal:  # rows aligned to the end of the keys
                 mask = torch.ones(qo_len, kv_len, dtype=torch.bool).tril(kv_len - qo_len)
+            else:  # MaskMode.NON_CAUSAL: every key
+                mask = torch.ones(qo_len, kv_len, dtype=torch.bool)
             out[lo:hi] = _attend(q[lo:hi], k, v, mask, self.sm_scale)
         return out
 

@@ -7,6 +7,7 @@ import random
 
 import torch
 
+from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.configs.model_config import ModelConfig
@@ -32,10 +33,10 @@ def mixed_inputs(seed=0, n_items=5):
 
 def score_both_ways(worker, query, items, labels, apply_softmax=False):
     """One batch holding every single-item sequence and one MIS sequence of all items."""
-    singles = [ScoreSequence("s", query + it, i, 1, labels, apply_softmax) for i, it in enumerate(items)]
+    pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none")
+    singles = [ScoreSequence("s", query + it, i, 1, pooling) for i, it in enumerate(items)]
     mis = ScoreSequence(
-        "m", pack_mis(query, items, D), 0, len(items), labels, apply_softmax,
-        query_len=len(query), item_lens=[len(it) for it in items],
+        "m", pack_mis(query, items, D), 0, len(items), pooling, query_len=len(query), item_lens=[len(it) for it in items],
     )
     out = worker.forward(singles + [mis])
     return torch.cat(out[:-1]).tolist(), out[-1].tolist()

@@ -1,13 +1,15 @@
 """Typed messages between the main process (TokenizerManager) and the scheduler process.
 
-This module is the written contract between the two processes: plain dataclasses, no logic.
-They travel pickled over ZMQ ipc sockets that live in a private temporary directory.
+This module is the written contract between the two processes: plain dataclasses, no logic,
+grouped by direction. They travel pickled over ZMQ ipc sockets in a private temporary directory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
+
+Activation = Literal["none", "default", "softmax", "sigmoid"]
 
 # ---- Where the messages travel ------------------------------------------------------------------
 
@@ -35,18 +37,31 @@ class IpcPaths:
 
 
 @dataclass
+class PoolingParams:
+    """What the model's pooler makes of each read-out row. Activations are applied there, and only
+    there (in the scheduler process), whatever the API."""
+
+    # CausalLM: the next-token probabilities to read (SGLang's label_token_ids).
+    label_token_ids: Optional[list[int]] = None
+    # none | default | softmax | sigmoid. "default" is the model's own rule (vLLM's, from the config's
+    # problem_type). On a CausalLM, "none" gives full-vocabulary probabilities and "softmax" a
+    # softmax over the label logits only (SGLang's apply_softmax).
+    activation: Activation = "none"
+    # Embeddings: keep the first k values (Matryoshka), renormalised when the model normalises.
+    dimensions: Optional[int] = None
+
+
+@dataclass
 class TokenizedScoreRequest:
-    """One /v1/score call (or Engine.score), already tokenized and validated."""
+    """One API call's model work, already tokenized and validated: a query and its items."""
 
     rid: str
     query_ids: list[int]
     items_ids: list[list[int]]
-    # CausalLM: the label columns to read; None for SequenceClassification.
-    label_token_ids: Optional[list[int]]
-    apply_softmax: bool
-    item_first: bool
-    # False: every item is its own sequence even on an MIS server (classify: unrelated inputs).
-    pack: bool = True
+    pooling: PoolingParams
+    # True: pack as query D item_1 D ... item_N D (MIS); False: one sequence per item.
+    mis: bool = False
+    item_first: bool = False  # single-item sequences as item + query
     # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty).
     items_token_type_ids: Optional[list[list[int]]] = None
 
@@ -60,6 +75,15 @@ class AbortRequest:
 
 @dataclass
 class HealthCheckRequest:
+    """Answered with a HealthCheckOutput by a live scheduler loop."""
+
+    rid: str
+
+
+@dataclass
+class GetStatsRequest:
+    """Answered with the scheduler's counters (/metrics, /get_server_info)."""
+
     rid: str
 
 
@@ -86,11 +110,12 @@ class SchedulerInitFailed:
 
 
 @dataclass
-class ScoreOutput:
+class RequestOutput:
     rid: str
-    # [num_items][num_scores]; num_scores = len(label_token_ids) or num_labels.
-    scores: list[list[float]]
-    prompt_tokens: int
+    # [num_items][C], one row per item: label probabilities (C = len(label_token_ids)), class
+    # scores (C = num_labels) or an embedding (C = its dimensions).
+    outputs: list[list[float]]
+    prompt_tokens: int  # tokens forwarded for this request (MIS: the query once per packed sequence)
 
 
 @dataclass
@@ -124,4 +149,9 @@ class SchedulerStats:
 @dataclass
 class HealthCheckOutput:
     rid: str
-    stats: SchedulerStats = field(default_factory=SchedulerStats)
+
+
+@dataclass
+class StatsOutput:
+    rid: str
+    stats: SchedulerStats

@@ -10,7 +10,8 @@ from typing import Optional
 
 from multiscore.configs.pooling_config import PoolingConfig, read_pooling_config
 from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
-from multiscore.models.registry import check_supported
+from multiscore.configs.model_kind import ModelKind, Task
+from multiscore.models.registry import get_model_class
 from multiscore.server_args import ServerArgs
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -28,14 +29,6 @@ def resolve_model_path(model_path: str) -> str:
         return snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
     except Exception as e:  # no network, unknown repo, gated repo ...
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
-
-
-def is_encoder_architecture(architecture: str) -> bool:
-    return architecture.startswith(("Bert", "XLMRoberta"))
-
-
-def is_embedding_architecture(architecture: str) -> bool:
-    return architecture.endswith("Model")
 
 
 def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
@@ -61,6 +54,8 @@ class ModelConfig:
     path: str  # resolved local directory
     hf_config: object
     architecture: str
+    kind: ModelKind  # what the architecture's model class computes (its ``kind``)
+    tasks: frozenset[Task]  # what clients may ask of it, beyond /v1/score
     context_length: int
     tokenizer_path: str
     head_conversion: Optional[HeadConversion] = None  # LLM-as-reranker (seq_cls_conversion.py)
@@ -85,33 +80,20 @@ class ModelConfig:
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
         architecture = architectures[0]
-        check_supported(architecture)
-        if args.mis_enabled and (is_encoder_architecture(architecture) or is_embedding_architecture(architecture)):
+        kind = get_model_class(architecture).kind
+        if args.mis_enabled and (kind.bidirectional or kind.embeds):
             raise ValueError(
                 f"--multi-item-scoring-delimiter does not apply to {architecture}: "
                 + ("its attention is bidirectional, so the query would see every item"
-                   if is_encoder_architecture(architecture) else "an embedding model embeds each text on its own")
+                   if kind.bidirectional else "an embedding model embeds each text on its own")
             )
-        pooling = read_pooling_config(path, is_encoder_architecture(architecture)) if is_embedding_architecture(architecture) else None
+        pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds else None
         return cls(
-            path=path, hf_config=hf_config, architecture=architecture,
+            path=path, hf_config=hf_config, architecture=architecture, kind=kind,
+            tasks=kind.tasks(hf_config.num_labels),
             context_length=args.context_length or default_context_length(hf_config, pooling),
             tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
-
-    @property
-    def is_causal_lm(self) -> bool:
-        return self.architecture.endswith("ForCausalLM")
-
-    @property
-    def is_embedding(self) -> bool:
-        """A bare ``*Model``: its output is a pooled embedding, not scores."""
-        return is_embedding_architecture(self.architecture)
-
-    @property
-    def is_encoder(self) -> bool:
-        """Bidirectional (BERT, XLM-R): no MIS; pairs are tokenized with token types."""
-        return is_encoder_architecture(self.architecture)
 
     @property
     def matryoshka_dimensions(self) -> Optional[list[int]]:

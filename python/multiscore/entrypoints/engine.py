@@ -10,11 +10,10 @@ import asyncio
 import threading
 from typing import Optional
 
-from multiscore.entrypoints.serving.results import Classification, RerankResult
-from multiscore.entrypoints.serving.score_service import ScoreService
 from multiscore.entrypoints.runtime import Runtime
-from multiscore.tokenizer.tokenizer_manager import ScoreResult, TokenizerManager
+from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
 from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
 
 class Engine:
@@ -33,9 +32,7 @@ class Engine:
 
     @property
     def tokenizer_manager(self) -> TokenizerManager:
-        if self._runtime is None:
-            raise RuntimeError("the engine has been shut down")
-        return self._runtime.tokenizer_manager
+        return self._live.tokenizer_manager
 
     @property
     def scheduler_pid(self) -> int:
@@ -47,42 +44,54 @@ class Engine:
         item_first: bool = False,
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics."""
-        coro = self._service.score(query, items, label_token_ids, apply_softmax, item_first)
-        return self._run(coro)
+        return self._run(self._score(query, items, label_token_ids, apply_softmax, item_first))
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False,
     ) -> ScoreResult:
-        coro = self._service.score(query, items, label_token_ids, apply_softmax, item_first)
+        coro = self._score(query, items, label_token_ids, apply_softmax, item_first)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def _score(self, query, items, label_token_ids, apply_softmax, item_first):
+        return self._live.scores.score(
+            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first
+        )
 
     def classify(
         self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
         add_special_tokens: bool = True,
     ) -> list[Classification]:
         """vLLM's classify: one ``Classification`` (label, probs, num_classes) per input text or token list."""
-        coro = self._service.classify(inputs, use_activation, truncate_prompt_tokens, add_special_tokens)
+        coro = self._live.classify.classify(
+            inputs, use_activation=use_activation, truncate_prompt_tokens=truncate_prompt_tokens,
+            add_special_tokens=add_special_tokens,
+        )
         return self._run(coro).data
 
     def embed(
         self, texts, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
     ) -> list[list[float]]:
         """One embedding per text (or token-id list), pooled as the checkpoint says (embedding models)."""
-        return self._run(self._service.embed(texts, dimensions, truncate_prompt_tokens)).embeddings
+        coro = self._live.embed.embed(texts, dimensions=dimensions, truncate_prompt_tokens=truncate_prompt_tokens)
+        return self._run(coro).embeddings
 
     def rerank(
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,
         return_documents: bool = True, instruction: Optional[str] = None,
     ) -> list[RerankResult]:
         """Documents by relevance to the query, highest first (one MIS pass on an MIS server)."""
-        coro = self._service.rerank(query, documents, top_n, max_tokens_per_doc, return_documents, None, instruction)
+        coro = self._live.scores.rerank(
+            query, documents, top_n=top_n, max_tokens_per_doc=max_tokens_per_doc, return_documents=return_documents,
+            instruction=instruction,
+        )
         return self._run(coro).results
 
     @property
-    def _service(self) -> ScoreService:
-        self.tokenizer_manager  # raises once shut down
-        return self._runtime.score_service
+    def _live(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the engine has been shut down")
+        return self._runtime
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

@@ -1,4 +1,6 @@
-"""FastAPI app: thin routes -> protocol model -> one TokenizerManager method."""
+"""The FastAPI app: error handlers, the info routes and SGLang's /v1/score. Routes stay thin: body
+-> protocol model (protocol.py) -> one serving method (serving/) -> JSON, with the request's usage
+recorded for the access log and metrics (RequestGate)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from multiscore.entrypoints.runtime import Runtime
+from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
 from multiscore.entrypoints.request_gate import RequestGate
-from multiscore.entrypoints.responses import bad_request, json_response, usage, validation_message
+from multiscore.entrypoints.responses import answered, bad_request, json_response, usage, validation_message
+from multiscore.entrypoints.runtime import Runtime
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -96,14 +99,17 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/get_model_info")
     async def model_info():
+        kind = model_config.kind
         return json_response({
             "model_path": args.model_path,
             "architecture": model_config.architecture,
+            "kind": kind.value,
+            "tasks": sorted(task.value for task in model_config.tasks),
             "is_generation": False,
-            "is_causal_lm": model_config.is_causal_lm,
-            "num_labels": None if model_config.is_causal_lm or model_config.is_embedding else model_config.num_labels,
-            "is_embedding": model_config.is_embedding,
-            "is_encoder": model_config.is_encoder,
+            "is_causal_lm": kind is ModelKind.CAUSAL_LM,
+            "num_labels": model_config.num_labels if Task.CLASSIFY in model_config.tasks else None,
+            "is_embedding": kind.embeds,
+            "is_encoder": kind.bidirectional,
             "pooling": dataclasses.asdict(model_config.pooling) if model_config.pooling else None,
             "vocab_size": model_config.vocab_size,
             "context_length": model_config.context_length,
@@ -115,12 +121,12 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus_metrics():
-        stats = (await tm.health_check()).stats
+        stats = await tm.get_stats()
         return Response(metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/get_server_info")
     async def server_info():
-        stats = (await tm.health_check()).stats
+        stats = await tm.get_stats()
         passes = max(1, stats.forward_passes)
         return json_response({
             "server_args": {k: v for k, v in dataclasses.asdict(args).items() if k != "api_key"},
@@ -135,18 +141,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         """SGLang's body (``query``/``items``) or vLLM's (``text_1``/``text_2``, ``queries``/``documents``, ...)."""
         body = await json_object(request)
         if VllmScoreRequest.matches(body):
-            return await vllm_score(VllmScoreRequest.model_validate(body))
+            return await vllm_score(VllmScoreRequest.model_validate(body), request)
         req = ScoreRequest.model_validate(body)
-        result = await runtime.score_service.score(
-            req.query, req.items, req.label_token_ids, req.apply_softmax, req.item_first
+        result = await runtime.scores.score(
+            req.query, req.items, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax,
+            item_first=req.item_first,
         )
-        return json_response({
+        return answered(request, {
             "scores": result.scores, "model": req.model, "object": "scoring", "usage": usage(result.prompt_tokens),
-        })
+        }, items=len(result.scores), tokens=result.prompt_tokens)
 
     for path in ("/v1/score", "/score"):
         app.post(path)(score)
-    vllm_score = add_pooling_routes(app, runtime.score_service, args.model_name)
+    vllm_score = add_pooling_routes(app, runtime, args.model_name)
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from multiscore.entrypoints.protocol import (
     ClassifyRequest,
@@ -16,8 +16,8 @@ from multiscore.entrypoints.protocol import (
     VllmScoreRequest,
     text_of,
 )
-from multiscore.entrypoints.responses import json_response, now, response_id, usage
-from multiscore.entrypoints.serving.score_service import ScoreService
+from multiscore.entrypoints.responses import answered, now, response_id, usage
+from multiscore.entrypoints.runtime import Runtime
 
 
 def encode_vector(vector: list[float], encoding_format: str):
@@ -27,35 +27,45 @@ def encode_vector(vector: list[float], encoding_format: str):
     return vector
 
 
-def add_pooling_routes(app: FastAPI, service: ScoreService, served_model: str):
+def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
     """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns the vLLM-score handler that /v1/score dispatches to."""
 
     def model_of(req) -> str:
         return req.model or served_model
 
-    async def classify(req: ClassifyRequest):
-        result = await service.classify(req.input, req.use_activation, req.truncate_prompt_tokens, req.add_special_tokens)
+    def listed(kind: str, req, data: list, prompt_tokens: int) -> dict:
+        """vLLM's / OpenAI's list envelope."""
+        return {
+            "id": response_id(kind), "object": "list", "created": now(), "model": model_of(req),
+            "data": data, "usage": usage(prompt_tokens),
+        }
+
+    async def classify(req: ClassifyRequest, request: Request):
+        result = await runtime.classify.classify(
+            req.input, use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
+            add_special_tokens=req.add_special_tokens,
+        )
         data = [
             {"index": c.index, "label": c.label, "probs": c.probs, "num_classes": c.num_classes} for c in result.data
         ]
-        return json_response({
-            "id": response_id("classify"), "object": "list", "created": now(), "model": model_of(req),
-            "data": data, "usage": usage(result.prompt_tokens),
-        })
+        return answered(request, listed("classify", req, data, result.prompt_tokens),
+                        items=len(data), tokens=result.prompt_tokens)
 
-    async def vllm_score(req: VllmScoreRequest):
+    async def vllm_score(req: VllmScoreRequest, request: Request):
         queries, documents = req.sides()
-        result = await service.score_pairs(queries, documents, req.use_activation, req.truncate_prompt_tokens, req.instruction)
+        result = await runtime.scores.score_pairs(
+            queries, documents, use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
+            instruction=req.instruction,
+        )
         data = [{"index": i, "object": "score", "score": s} for i, s in enumerate(result.scores)]
-        return json_response({
-            "id": response_id("score"), "object": "list", "created": now(), "model": model_of(req),
-            "data": data, "usage": usage(result.prompt_tokens),
-        })
+        return answered(request, listed("score", req, data, result.prompt_tokens),
+                        items=len(data), tokens=result.prompt_tokens)
 
-    async def rerank(req: RerankRequest, cohere_v2: bool = False):
-        out = await service.rerank(
-            req.query, [text_of(d) for d in req.documents], req.top_n, req.max_tokens_per_doc,
-            req.return_documents is not False, req.use_activation, req.instruction,
+    async def rerank(req: RerankRequest, request: Request, cohere_v2: bool = False):
+        out = await runtime.scores.rerank(
+            req.query, [text_of(d) for d in req.documents], top_n=req.top_n, max_tokens_per_doc=req.max_tokens_per_doc,
+            return_documents=req.return_documents is not False, use_activation=req.use_activation,
+            instruction=req.instruction,
         )
         results = []
         for r in out.results:
@@ -68,42 +78,37 @@ def add_pooling_routes(app: FastAPI, service: ScoreService, served_model: str):
             # Cohere bills one search unit per query and up to 100 documents.
             units = -(-len(req.documents) // 100)
             body["meta"] = {"api_version": {"version": "2"}, "billed_units": {"search_units": units}}
-        return body
+        return answered(request, body, items=len(req.documents), tokens=out.prompt_tokens)
 
-    async def rerank_v1(req: RerankRequest):
-        return json_response(await rerank(req))
+    async def rerank_v1(req: RerankRequest, request: Request):
+        return await rerank(req, request)
 
-    async def rerank_v2(req: RerankRequest):
-        return json_response(await rerank(req, cohere_v2=True))
+    async def rerank_v2(req: RerankRequest, request: Request):
+        return await rerank(req, request, cohere_v2=True)
 
-    async def embeddings(req: EmbeddingRequest):
-        result = await service.embed(req.input, req.dimensions, req.truncate_prompt_tokens, req.add_special_tokens)
+    async def embeddings(req: EmbeddingRequest, request: Request):
+        result = await runtime.embed.embed(
+            req.input, dimensions=req.dimensions, truncate_prompt_tokens=req.truncate_prompt_tokens,
+            add_special_tokens=req.add_special_tokens,
+        )
         data = [
             {"object": "embedding", "index": i, "embedding": encode_vector(v, req.encoding_format)}
             for i, v in enumerate(result.embeddings)
         ]
-        return json_response({
-            "id": response_id("embd"), "object": "list", "created": now(), "model": model_of(req),
-            "data": data, "usage": usage(result.prompt_tokens),
-        })
+        return answered(request, listed("embd", req, data, result.prompt_tokens),
+                        items=len(data), tokens=result.prompt_tokens)
 
-    async def pooling(req: PoolingRequest):
+    async def pooling(req: PoolingRequest, request: Request):
         """The model's pooled output: embeddings for embedding models, class probabilities for classifiers."""
-        if service.model_config.is_embedding:
-            result = await service.embed(req.input, req.dimensions, req.truncate_prompt_tokens, req.add_special_tokens)
-            vectors, tokens = result.embeddings, result.prompt_tokens
-        else:
-            if req.dimensions is not None:
-                raise ValueError("'dimensions' applies to embedding models; this one is a classifier")
-            result = await service.classify(req.input, req.use_activation, req.truncate_prompt_tokens, req.add_special_tokens)
-            vectors, tokens = [c.probs for c in result.data], result.prompt_tokens
+        result = await runtime.embed.pool(
+            req.input, dimensions=req.dimensions, use_activation=req.use_activation,
+            truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
+        )
         data = [
-            {"index": i, "object": "pooling", "data": encode_vector(v, req.encoding_format)} for i, v in enumerate(vectors)
+            {"index": i, "object": "pooling", "data": encode_vector(v, req.encoding_format)} for i, v in enumerate(result.data)
         ]
-        return json_response({
-            "id": response_id("pool"), "object": "list", "created": now(), "model": model_of(req),
-            "data": data, "usage": usage(tokens),
-        })
+        return answered(request, listed("pool", req, data, result.prompt_tokens),
+                        items=len(data), tokens=result.prompt_tokens)
 
     app.post("/v1/embeddings")(embeddings)
     app.post("/pooling")(pooling)

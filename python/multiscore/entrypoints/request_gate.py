@@ -20,7 +20,7 @@ import orjson
 
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.protocol import error_body
-from multiscore.tokenizer.tokenizer_manager import request_usage
+from multiscore.entrypoints.responses import Usage
 
 logger = logging.getLogger("multiscore.access")
 
@@ -44,7 +44,9 @@ class RequestGate:
         rid = uuid.uuid4().hex[:16]
         route = scope["path"] if scope["path"] in self.routes else "other"  # bounded label values
         status = {"code": 0}
-        usage = {"items": 0, "tokens": 0}
+        # The route's ``request.state``: answered() leaves the request's Usage there.
+        state = dict(scope.get("state") or {})
+        scope = dict(scope, state=state)
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
@@ -63,7 +65,6 @@ class RequestGate:
             if error is not None:
                 await _send_error(send_with_id, *error)
             else:
-                request_usage.set(usage)  # the route's task copies this context
                 await self._run_until_disconnect(app_scope, app_receive, receive, send_with_id)
         except Exception:
             status["code"] = status["code"] or 500  # answered by Starlette's outermost error handler
@@ -71,11 +72,12 @@ class RequestGate:
         finally:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
-            self.metrics.observe(route, status["code"], seconds, usage["items"], usage["tokens"])
+            usage = state.get("usage") or Usage(items=0, tokens=0)
+            self.metrics.observe(route, status["code"], seconds, usage.items, usage.tokens)
             logger.info(
                 "request id=%s method=%s route=%s status=%s items=%d tokens=%d latency_ms=%.1f",
-                rid, scope["method"], scope["path"], status["code"] or "disconnected", usage["items"],
-                usage["tokens"], seconds * 1e3,
+                rid, scope["method"], scope["path"], status["code"] or "disconnected", usage.items,
+                usage.tokens, seconds * 1e3,
             )
 
     def _check_auth(self, scope) -> Optional[tuple]:

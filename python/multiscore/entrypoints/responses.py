@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 import orjson
+from fastapi import Request
 from fastapi.responses import Response
 
 from multiscore.entrypoints.protocol import error_body
@@ -13,6 +15,20 @@ from multiscore.entrypoints.protocol import error_body
 
 def json_response(body: dict, status_code: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+@dataclass
+class Usage:
+    """What the access log and /metrics record of an answered request."""
+
+    items: int  # items, documents or inputs scored
+    tokens: int  # prompt tokens forwarded
+
+
+def answered(request: Request, body: dict, *, items: int, tokens: int) -> Response:
+    """A route's JSON answer; the usage goes in the request's state, where RequestGate reads it."""
+    request.state.usage = Usage(items, tokens)
+    return json_response(body)
 
 
 def bad_request(message: str) -> Response:

@@ -1,29 +1,38 @@
 """Runtime: the main process's side of a running model, shared by the two front ends (HTTP and Engine).
 
 Starts the scheduler process, then the tokenizer manager that talks to it, then the serving layer
-that gives each API its meaning.
+that gives each API its meaning (with the scorer for this kind of model, picked here, once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from multiscore.configs.model_config import ModelConfig
-from multiscore.entrypoints.serving.score_service import ScoreService
+from multiscore.entrypoints.serving.classify import ClassifyServing
+from multiscore.entrypoints.serving.embed import EmbedServing
+from multiscore.entrypoints.serving.scorers import pick_scorer
+from multiscore.entrypoints.serving.scores import ScoreServing
 from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer
 from multiscore.tokenizer.scheduler_process import SchedulerProcess
+from multiscore.tokenizer.score_template import ScoreTemplate
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
 
 @dataclass
 class Runtime:
-    """Everything a front end (HTTP or Engine) needs: config, scheduler process, tokenizer manager."""
+    """Everything a front end needs: config, the scheduler process, the tokenizer manager, and the
+    serving objects its routes (or Engine's methods) call."""
 
     server_args: ServerArgs
     model_config: ModelConfig
     scheduler: SchedulerProcess
     tokenizer_manager: TokenizerManager
-    score_service: ScoreService
+    scores: ScoreServing  # SGLang /v1/score, vLLM /score, rerank
+    classify: ClassifyServing
+    embed: EmbedServing  # /v1/embeddings, /pooling
 
     @classmethod
     def start(cls, server_args: ServerArgs) -> "Runtime":
@@ -31,15 +40,27 @@ class Runtime:
         model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
         scheduler = SchedulerProcess(server_args)
         try:
-            tokenizer_manager = TokenizerManager(
-                server_args, model_config, scheduler.ipc.requests, scheduler.ipc.results, scheduler.is_alive
+            tm = TokenizerManager(
+                server_args, model_config, requests_addr=scheduler.ipc.requests, results_addr=scheduler.ipc.results,
+                scheduler_alive=scheduler.is_alive,
             )
-            score_service = ScoreService(tokenizer_manager)
+            pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config))
+            scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
+            classify = ClassifyServing(tm, model_config)
+            serving = (ScoreServing(scorer, model_config), classify, EmbedServing(tm, model_config, classify))
         except BaseException:
             scheduler.shutdown()
             raise
-        return cls(server_args, model_config, scheduler, tokenizer_manager, score_service)
+        return cls(server_args, model_config, scheduler, tm, *serving)
 
     def shutdown(self) -> None:
         self.tokenizer_manager.close()
         self.scheduler.shutdown()
+
+
+def _score_template(server_args: ServerArgs, model_config: ModelConfig) -> Optional[ScoreTemplate]:
+    """--score-template, or the built-in Qwen3-Reranker prompt for ``is_original_qwen3_reranker``."""
+    name = server_args.score_template
+    if name is None and model_config.is_original_qwen3_reranker:
+        name = "qwen3_reranker"
+    return ScoreTemplate.load(name) if name else None

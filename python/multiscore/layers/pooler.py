@@ -1,15 +1,20 @@
-"""score_and_pool: turn hidden states into per-item scores, touching only the read-out rows.
+"""The pooler every model owns: which hidden rows it reads (a ``PoolingMethod``) and what its head
+makes of them, with each request's activation applied here and nowhere else.
 
-The head (LM head or classification head) runs on the R read-out rows, never on all T rows;
-for CausalLM the full-vocabulary log-softmax is therefore an [R, V] computation, never [T, V].
+The model runs its last layer on the rows the method names only (R of the batch's T rows), so a
+CausalLM's full-vocabulary log-softmax is an [R, V] computation, never [T, V].
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
+
+from multiscore.messages import PoolingParams
 
 # Rows per LM-head chunk: bounds the [rows, V] float32 logits buffer (~75 MB at V = 152k).
 _LM_HEAD_ROWS = 128
@@ -17,50 +22,151 @@ _LM_HEAD_ROWS = 128
 
 @dataclass
 class ReadoutGroup:
-    """Read-out rows [start, end) of one sequence, and how its request wants them scored."""
+    """Outputs [start, end) of one sequence (its items), and how its request wants them made."""
 
     start: int
     end: int
-    label_token_ids: Optional[list[int]]  # CausalLM only
-    apply_softmax: bool
+    params: PoolingParams
 
 
-def score_and_pool(
-    hidden: torch.Tensor,
-    readout_rows: Optional[torch.Tensor],
-    groups: list[ReadoutGroup],
-    head_weight: torch.Tensor,
-    head_bias: Optional[torch.Tensor] = None,
-    causal_lm: bool = False,
-) -> list[torch.Tensor]:
-    """hidden [T, H], readout_rows [R] -> one float32 tensor [end - start, C] per group.
+@dataclass
+class PoolingMetadata:
+    """What a pooler needs to know about a packed batch (built once per batch by ForwardBatch)."""
 
-    ``readout_rows=None``: ``hidden`` already holds only the read-out rows [R, H] (the model
-    pruned its last layer to them).
+    seq_lens: list[int]
+    seq_starts: torch.Tensor  # [B] first flat row of each sequence
+    item_last_rows: torch.Tensor  # [N] each item's read-out row: a plain sequence's last token, each MIS item's last
+    groups: list[ReadoutGroup]  # one per sequence, over the pooled outputs
 
-    causal_lm: head_weight is the LM head [V, H]; C = len(label_token_ids). ``apply_softmax=False``
-    gives full-vocabulary probabilities of the labels, ``True`` a softmax over the label logits only.
-    Otherwise head_weight is a classification head [C, H] and scores are its logits (softmax optional).
+
+class PoolingMethod(enum.Enum):
+    """Which rows become one output each (vLLM's PoolingType)."""
+
+    CLS = "cls"  # each sequence's first token
+    LAST = "last"  # each item's read-out row (DESIGN.md §3, §4)
+    MEAN = "mean"  # the mean of each sequence's tokens
+
+    def rows(self, meta: PoolingMetadata) -> Optional[torch.Tensor]:
+        """Flat rows [R] the model must compute in its last layer; None: every row."""
+        if self is PoolingMethod.CLS:
+            return meta.seq_starts
+        if self is PoolingMethod.LAST:
+            return meta.item_last_rows
+        return None
+
+    def reduce(self, hidden: torch.Tensor, meta: PoolingMetadata) -> torch.Tensor:
+        """hidden [R, H] (the rows ``rows`` named) -> [N, H], one row per output."""
+        if self is not PoolingMethod.MEAN:
+            return hidden
+        hidden = hidden.float()  # average in float32 whatever the model's dtype
+        lens = torch.tensor(meta.seq_lens, dtype=torch.long, device=hidden.device)
+        segment = torch.repeat_interleave(torch.arange(len(meta.seq_lens), device=hidden.device), lens)  # [T]
+        sums = hidden.new_zeros(len(meta.seq_lens), hidden.shape[1]).index_add_(0, segment, hidden)  # [B, H]
+        return sums / lens.unsqueeze(1).to(hidden.dtype)
+
+
+def config_activation(hf_config) -> str:
+    """A classifier's own activation, vLLM's rule from ``problem_type``: single-label -> softmax
+    (sigmoid with one label), multi-label -> sigmoid, regression -> none."""
+    problem = getattr(hf_config, "problem_type", None)
+    if problem == "regression":
+        return "none"
+    if problem == "multi_label_classification" or hf_config.num_labels == 1:
+        return "sigmoid"
+    return "softmax"
+
+
+def activate(x: torch.Tensor, activation: str) -> torch.Tensor:
+    """x [N, C] -> [N, C]; ``activation`` is none, softmax (over C) or sigmoid."""
+    if activation == "softmax":
+        return torch.softmax(x, -1)
+    if activation == "sigmoid":
+        return torch.sigmoid(x)
+    if activation != "none":
+        raise ValueError(f"unknown activation {activation!r}")
+    return x
+
+
+def _split(x: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+    return [x[g.start : g.end] for g in groups]
+
+
+class ClassifierHead:
+    """Class scores: ``classifier(pooled)`` [N, C] in float32, then each request's activation."""
+
+    def __init__(self, classifier: Callable[[torch.Tensor], torch.Tensor], hf_config) -> None:
+        self.classifier = classifier
+        self.default_activation = config_activation(hf_config)
+
+    def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+        logits = self.classifier(pooled).float()  # [N, C]
+        kinds = [self.default_activation if g.params.activation == "default" else g.params.activation for g in groups]
+        if len(set(kinds)) == 1:  # the usual batch: one activation for every row, one call
+            return _split(activate(logits, kinds[0]), groups)
+        return [activate(logits[g.start : g.end], kind) for g, kind in zip(groups, kinds)]
+
+
+class LabelProbabilityHead:
+    """A CausalLM's next-token probabilities of each request's label tokens (SGLang's /v1/score).
+
+    activation ``none``: full-vocabulary probabilities ``exp(log_softmax(logits))[labels]``;
+    ``softmax``: a softmax over the label logits only (each row sums to 1).
     """
-    pooled = hidden if readout_rows is None else hidden.index_select(0, readout_rows)  # [R, H]
-    if not causal_lm:
-        logits = torch.nn.functional.linear(pooled, head_weight, head_bias).float()  # [R, C]
-        return [
-            torch.softmax(logits[g.start : g.end], -1) if g.apply_softmax else logits[g.start : g.end] for g in groups
-        ]
-    results = []
-    for g in groups:
-        if g.label_token_ids is None:
-            raise ValueError("a CausalLM score needs label_token_ids")
-        labels = torch.tensor(g.label_token_ids, device=hidden.device)
-        parts = []
-        for c0 in range(g.start, g.end, _LM_HEAD_ROWS):
-            c1 = min(c0 + _LM_HEAD_ROWS, g.end)
-            logits = torch.nn.functional.linear(pooled[c0:c1], head_weight, head_bias).float()  # [r, V]
-            label_logits = logits.index_select(1, labels)  # [r, C]
-            if g.apply_softmax:
-                parts.append(torch.softmax(label_logits, -1))
-            else:
-                parts.append(torch.exp(label_logits - torch.logsumexp(logits, -1, keepdim=True)))
-        results.append(torch.cat(parts) if parts else pooled.new_zeros((0, len(labels)), dtype=torch.float32))
-    return results
+
+    def __init__(self, lm_head: torch.nn.Linear) -> None:
+        self.lm_head = lm_head  # read at call time: the loader may tie its weight to the embedding
+
+    def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+        results = []
+        for g in groups:
+            if g.params.label_token_ids is None:
+                raise ValueError("a CausalLM score needs label_token_ids")
+            if g.params.activation not in ("none", "softmax"):
+                raise ValueError(f"a CausalLM's label scores take activation none or softmax, not {g.params.activation!r}")
+            labels = torch.tensor(g.params.label_token_ids, device=pooled.device)
+            parts = []
+            for c0 in range(g.start, g.end, _LM_HEAD_ROWS):
+                c1 = min(c0 + _LM_HEAD_ROWS, g.end)
+                logits = self.lm_head(pooled[c0:c1]).float()  # [r, V]
+                label_logits = logits.index_select(1, labels)  # [r, C]
+                if g.params.activation == "softmax":
+                    parts.append(torch.softmax(label_logits, -1))
+                else:
+                    parts.append(torch.exp(label_logits - torch.logsumexp(logits, -1, keepdim=True)))
+            results.append(torch.cat(parts) if parts else pooled.new_zeros((0, len(labels)), dtype=torch.float32))
+        return results
+
+
+class EmbeddingHead:
+    """Embeddings in float32: cut to the request's ``dimensions`` (Matryoshka), then L2-normalised
+    when the model's sentence-transformers modules end in Normalize."""
+
+    def __init__(self, normalize: bool) -> None:
+        self.normalize = normalize
+
+    def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+        pooled = pooled.float()  # [N, H]
+        if all(g.params.dimensions is None for g in groups):
+            return _split(self._finish(pooled), groups)
+        return [self._finish(pooled[g.start : g.end, : g.params.dimensions]) for g in groups]
+
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) if self.normalize else x
+
+
+Head = Callable[[torch.Tensor, list[ReadoutGroup]], list[torch.Tensor]]
+
+
+class Pooler:
+    """A pooling method and a head: hidden rows -> one float32 tensor [num_items, C] per sequence."""
+
+    def __init__(self, method: PoolingMethod, head: Head) -> None:
+        self.method = method
+        self.head = head
+
+    def rows(self, meta: PoolingMetadata) -> Optional[torch.Tensor]:
+        return self.method.rows(meta)
+
+    def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
+        """hidden [R, H] at ``rows(meta)`` -> [end - start, C] per ReadoutGroup."""
+        return self.head(self.method.reduce(hidden, meta), meta.groups)

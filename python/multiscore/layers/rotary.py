@@ -44,14 +44,18 @@ class RotaryEmbedding(nn.Module):
         super().__init__()
         with torch.device("cpu"):  # real numbers even when the model is built on the meta device
             inv_freq, self.attention_scaling = compute_inv_freq(config, head_dim)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)  # [head_dim / 2]
+        # Derived from the config, not a weight: a plain attribute, so materialising the model's
+        # weights (``to_empty``) leaves it alone. Moved to the positions' device on first use.
+        self.inv_freq = inv_freq  # [head_dim / 2] float32
 
     def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """positions [T] -> (cos, sin), each [T, 1, head_dim / 2], computed in float32 like HF.
 
         HF's tables are ``cat(freqs, freqs)``: both halves are equal, so one half is kept.
         """
-        freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [T, hd/2]
+        if self.inv_freq.device != positions.device:
+            self.inv_freq = self.inv_freq.to(positions.device)
+        freqs = positions.float()[:, None] * self.inv_freq[None, :]  # [T, hd/2]
         cos = (freqs.cos() * self.attention_scaling).to(dtype)
         sin = (freqs.sin() * self.attention_scaling).to(dtype)
         return cos[:, None, :], sin[:, None, :]

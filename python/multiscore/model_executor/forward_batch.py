@@ -9,7 +9,8 @@ from typing import Optional
 import torch
 
 from multiscore.layers.attention.base import SequenceLayout
-from multiscore.layers.pooler import ReadoutGroup
+from multiscore.layers.pooler import PoolingMetadata, ReadoutGroup
+from multiscore.messages import PoolingParams
 from multiscore.model_executor.mis_layout import mis_positions, mis_readout_rows
 
 
@@ -24,8 +25,7 @@ class ScoreSequence:
     input_ids: list[int]
     item_start: int  # index (in the request) of the first item this sequence scores
     num_items: int
-    label_token_ids: Optional[list[int]]
-    apply_softmax: bool
+    pooling: PoolingParams
     query_len: Optional[int] = None  # MIS: tokens before the first delimiter; None: single-item
     item_lens: Optional[list[int]] = None  # MIS: tokens of each item, delimiters excluded
     token_type_ids: Optional[list[int]] = None  # encoders: segment of each token (0 = first text)
@@ -38,40 +38,45 @@ class ScoreSequence:
 class ForwardBatch:
     input_ids: torch.Tensor  # [T]
     positions: torch.Tensor  # [T]
-    layouts: list[SequenceLayout]
-    readout_rows: torch.Tensor  # [R] flat rows whose hidden state is scored
-    groups: list[ReadoutGroup]  # one per sequence, rows [start, end) of readout_rows
     token_type_ids: torch.Tensor  # [T], zeros where a sequence has none
+    layouts: list[SequenceLayout]  # for the attention backend
+    pooling: PoolingMetadata  # for the model's pooler
 
     @classmethod
     def build(cls, seqs: list[ScoreSequence], device: torch.device) -> "ForwardBatch":
-        layouts, positions, readouts, groups = [], [], [], []
-        start = num_readouts = 0
+        layouts, positions, item_last_rows, groups = [], [], [], []
+        start = num_outputs = 0
         for seq in seqs:
             n = len(seq)
             if seq.query_len is None:
                 layouts.append(SequenceLayout(start=start, length=n))
                 positions.append(torch.arange(n))
-                readouts.append(torch.tensor([start + n - 1]))
+                item_last_rows.append(torch.tensor([start + n - 1]))
             else:
                 item_lens = torch.tensor(seq.item_lens, dtype=torch.long)
                 layouts.append(SequenceLayout(start=start, length=n, query_len=seq.query_len, item_lens=item_lens))
                 positions.append(mis_positions(seq.query_len, item_lens))
-                readouts.append(start + mis_readout_rows(seq.query_len, item_lens))
-            groups.append(ReadoutGroup(num_readouts, num_readouts + seq.num_items, seq.label_token_ids, seq.apply_softmax))
-            num_readouts += seq.num_items
+                item_last_rows.append(start + mis_readout_rows(seq.query_len, item_lens))
+            groups.append(ReadoutGroup(num_outputs, num_outputs + seq.num_items, seq.pooling))
+            num_outputs += seq.num_items
             start += n
+        seq_lens = [layout.length for layout in layouts]
+        lens = torch.tensor(seq_lens, dtype=torch.long)
         input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids for s in seqs)), dtype=torch.long)
         token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))
         return cls(
             input_ids=input_ids.to(device),
             positions=torch.cat(positions).to(device),
-            layouts=layouts,
-            readout_rows=torch.cat(readouts).to(device),
-            groups=groups,
             token_type_ids=torch.tensor(token_types, dtype=torch.long).to(device),
+            layouts=layouts,
+            pooling=PoolingMetadata(
+                seq_lens=seq_lens,
+                seq_starts=(torch.cumsum(lens, 0) - lens).to(device),
+                item_last_rows=torch.cat(item_last_rows).to(device),
+                groups=groups,
+            ),
         )
 
     @property
     def seq_lens(self) -> list[int]:
-        return [layout.length for layout in self.layouts]
+        return self.pooling.seq_lens

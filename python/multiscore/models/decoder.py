@@ -1,22 +1,27 @@
-"""Decoder-only transformer blocks shared by Qwen3, Qwen2 and Llama.
+"""Decoder-only transformer blocks and heads shared by Qwen3, Qwen2 and Llama.
 
 Parameter names follow Hugging Face (``model.layers.N.self_attn...``) so checkpoints load by
-name; q/k/v and gate/up are fused into one matmul each, filled from the separate checkpoint
-tensors by ``stacked_params`` at load time.
+name; q/k/v and gate/up are fused into one matmul each (``FusedLinear``), filled from the separate
+checkpoint tensors as ``packed_modules_mapping`` declares.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.layers.attention import AttentionBackend
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.linear import FusedLinear
 from multiscore.layers.norm import RMSNorm
+from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.models.base import PoolingModel, embedding_pooler
 
 
 _MLP_CHUNK_ELEMENTS = 8 * 1024 * 1024  # elements of one MLP intermediate chunk (32 MB in fp32)
@@ -34,12 +39,11 @@ class BlockOptions:
 
 @dataclass
 class ForwardContext:
-    """Per-batch state every layer reads (built once by the worker)."""
+    """Per-batch state every layer reads (built once per forward)."""
 
-    cos: torch.Tensor  # [T, 1, head_dim]
-    sin: torch.Tensor
-    backend: AttentionBackend
-    attn_metadata: Any
+    cos: torch.Tensor  # [T, 1, head_dim / 2]
+    sin: torch.Tensor  # [T, 1, head_dim / 2]
+    attention: BatchAttention
 
 
 def head_dim_of(config) -> int:
@@ -55,16 +59,14 @@ class DecoderAttention(nn.Module):
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_kv_heads * self.head_dim
         self.scale = self.head_dim**-0.5
-        self.qkv_proj = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=options.qkv_bias)
+        self.qkv_proj = FusedLinear(
+            config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
+        )
         self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
-
-    def stacked_shards(self) -> dict[str, tuple[int, int]]:
-        q, kv = self.q_size, self.kv_size
-        return {"q_proj": (0, q), "k_proj": (q, q + kv), "v_proj": (q + kv, q + 2 * kv)}
 
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
         """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
@@ -76,7 +78,7 @@ class DecoderAttention(nn.Module):
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rotary(q, ctx.cos, ctx.sin), apply_rotary(k, ctx.cos, ctx.sin)
-        out = ctx.backend.forward(q, k, v, ctx.attn_metadata, self.scale)  # [T, Hq, D]
+        out = ctx.attention(q, k, v, self.scale)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
@@ -88,12 +90,10 @@ class GatedMLP(nn.Module):
         if getattr(config, "hidden_act", "silu") != "silu":
             raise ValueError(f"hidden_act {config.hidden_act!r} is not supported (only silu)")
         self.intermediate_size = config.intermediate_size
-        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=options.mlp_bias)
+        self.gate_up_proj = FusedLinear(
+            config.hidden_size, {0: config.intermediate_size, 1: config.intermediate_size}, bias=options.mlp_bias
+        )
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=options.mlp_bias)
-
-    def stacked_shards(self) -> dict[str, tuple[int, int]]:
-        i = self.intermediate_size
-        return {"gate_proj": (0, i), "up_proj": (i, 2 * i)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
@@ -136,62 +136,74 @@ class DecoderModel(nn.Module):
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
 
     def forward(
-        self, input_ids: torch.Tensor, positions: torch.Tensor, backend: AttentionBackend, attn_metadata,
-        readout_rows: torch.Tensor,
+        self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+        keep_rows: Optional[torch.Tensor],
     ) -> torch.Tensor:
-        """input_ids, positions [T] -> final hidden states at the read-out rows [R, H].
+        """input_ids, positions [T] -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None).
 
         Scoring reads R << T rows, so the last layer runs its attention output, MLP and the final
         norm on those rows only (its keys and values still come from all T rows).
         """
         hidden = self.embed_tokens(input_ids)  # [T, H]
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, backend=backend, attn_metadata=attn_metadata)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            hidden = layer(hidden, ctx, readout_rows if i == last else None)
+            hidden = layer(hidden, ctx, keep_rows if i == last else None)
         return self.norm(hidden)
 
 
-class DecoderForEmbedding(nn.Module):
-    """A bare decoder (``Qwen3Model`` ...): final hidden states at the read-out rows, no head.
+# Checkpoints store q/k/v and gate/up apart; our layers fuse them (shard ids as FusedLinear's).
+DECODER_PACKED_MODULES = {
+    "q_proj": ("qkv_proj", "q"), "k_proj": ("qkv_proj", "k"), "v_proj": ("qkv_proj", "v"),
+    "gate_proj": ("gate_up_proj", 0), "up_proj": ("gate_up_proj", 1),
+}
 
-    Served as an embedding model (pooled states). Its checkpoint's tensors have no ``model.``
-    prefix (the loader adds it); a causal checkpoint served with ``{"architectures":
-    ["Qwen3Model"]}`` loads too (its LM head is left unused). The heads below extend it.
+
+class DecoderForEmbedding(PoolingModel):
+    """A bare decoder (``Qwen3Model`` ...): an embedding model, pooled as its sentence-transformers
+    files say (default: the last token, normalised). The heads below extend it.
+
+    Its checkpoint's tensors have no ``model.`` prefix (``weight_prefix_aliases``); a causal
+    checkpoint served with ``{"architectures": ["Qwen3Model"]}`` loads too (its LM head unused).
     """
 
+    kind = ModelKind.DECODER_EMBEDDING
+    packed_modules_mapping = DECODER_PACKED_MODULES
+    weight_prefix_aliases = {"": "model."}
     options_for: staticmethod  # (config) -> BlockOptions, set by each architecture
-    causal_lm = False
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
         self.model = DecoderModel(config, self.options_for(config))
+        self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)
 
-    def forward(self, input_ids, positions, backend, attn_metadata, readout_rows) -> torch.Tensor:
-        return self.model(input_ids, positions, backend, attn_metadata, readout_rows)
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch.input_ids, batch.positions, attention, rows)
 
 
 class DecoderForCausalLM(DecoderForEmbedding):
-    causal_lm = True
+    """Next-token probabilities of label tokens at each item's last token (SGLang's /v1/score)."""
 
-    def __init__(self, config) -> None:
+    kind = ModelKind.CAUSAL_LM
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        if getattr(config, "tie_word_embeddings", False):
-            self.lm_head.weight = self.model.embed_tokens.weight
+        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
 
-    def head(self) -> tuple[torch.Tensor, None]:
-        return self.lm_head.weight, None
+    def tie_weights(self) -> None:
+        if getattr(self.config, "tie_word_embeddings", False):
+            self.lm_head.weight = self.model.embed_tokens.weight
 
 
 class DecoderForSequenceClassification(DecoderForEmbedding):
-    """Last-token classifier: ``score`` head [num_labels, H] applied at the read-out rows."""
+    """Last-token classifier: the ``score`` head [num_labels, H] at each item's last token."""
 
-    def __init__(self, config) -> None:
+    kind = ModelKind.DECODER_CLASSIFIER
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
         self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def head(self) -> tuple[torch.Tensor, None]:
-        return self.score.weight, None
+        self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))

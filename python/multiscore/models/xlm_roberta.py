@@ -8,20 +8,29 @@ differ: position ids start after the padding index (token t of a sequence has po
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
-from multiscore.models.bert import BertModel
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.models.base import PoolingModel
+from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone, BertModel
 
 
-class XLMRobertaModel(BertModel):
-    """The bare encoder: ``embeddings.*``, ``encoder.layer.N.*`` and an optional ``pooler.*``
-    (unused by ``forward``; a loader sets ``model.pooler = None`` when the checkpoint has none)."""
-
+class XLMRobertaBackbone(BertBackbone):
     @staticmethod
     def first_position(config) -> int:
         # fairseq numbers positions after the padding index, which position_embeddings reserves.
         return config.pad_token_id + 1
+
+
+class XLMRobertaModel(BertModel):
+    """The bare encoder as an embedding model (BertModel's, with XLM-R's positions)."""
+
+    backbone = XLMRobertaBackbone
 
 
 class XLMRobertaClassificationHead(nn.Module):
@@ -36,21 +45,18 @@ class XLMRobertaClassificationHead(nn.Module):
         return self.out_proj(torch.tanh(self.dense(first_token_hidden)))  # [B, num_labels]
 
 
-class XLMRobertaForSequenceClassification(nn.Module):
-    """``roberta.*`` (encoder, no pooler) + ``classifier.{dense,out_proj}``."""
+class XLMRobertaForSequenceClassification(PoolingModel):
+    """``roberta.*`` (encoder, no pooler) + ``classifier.{dense,out_proj}`` on ``<s>``."""
 
-    causal_lm = False
-    is_encoder = True
+    kind = ModelKind.ENCODER_CLASSIFIER
+    packed_modules_mapping = BERT_PACKED_MODULES
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
-        self.roberta = XLMRobertaModel(config, add_pooler=False)
+        self.roberta = XLMRobertaBackbone(config, add_pooler=False)
         self.classifier = XLMRobertaClassificationHead(config)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
 
-    def forward(self, input_ids, token_type_ids, seq_lens: list[int]) -> torch.Tensor:
-        return self.roberta(input_ids, token_type_ids, seq_lens)  # [T, H]
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] final hidden state of each sequence's ``<s>`` -> logits [B, num_labels]."""
-        return self.classifier(first_token_hidden)
+    def hidden_states(self, batch, attention, rows):
+        return self.roberta(batch, attention, rows)

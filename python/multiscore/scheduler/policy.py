@@ -1,7 +1,7 @@
 """Scheduling policy: requests -> sequences -> token-budgeted batches -> per-request answers.
 
 Pure policy, no I/O (the ZMQ loop lives in scheduler.py): ``add_request``, ``schedule() -> batch``,
-``process_output(batch, scores) -> finished answers``.
+``process_output(batch, outputs) -> finished answers``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.messages import ScoreOutput, TokenizedScoreRequest
+from multiscore.messages import RequestOutput, TokenizedScoreRequest
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
 
@@ -21,54 +21,48 @@ from multiscore.model_executor.mis_layout import pack_mis
 class _PendingRequest:
     remaining_sequences: int
     prompt_tokens: int
-    scores: list  # [num_items] score rows, filled in as the request's sequences finish
+    outputs: list  # [num_items] output rows, filled in as the request's sequences finish
 
 
 def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], pack_limit: int) -> list[ScoreSequence]:
-    """Single-item: one sequence per item. MIS: as few packed sequences as fit ``pack_limit``
-    tokens, each carrying the full query (so splitting never changes a score).
+    """Single-item: one sequence per item. MIS (``req.mis``): as few packed sequences as fit
+    ``pack_limit`` tokens, each carrying the full query (so splitting never changes a score).
 
-    A one-item request under MIS is scored as the plain sequence ``query + item``: its score is the
-    same by the MIS contract, and plain sequences from many requests batch into one attention call.
-    ``req.pack=False`` (classify) makes every item such a plain sequence.
+    A one-item MIS request is scored as the plain sequence ``query + item``: its score is the same
+    by the MIS contract, and plain sequences from many requests batch into one attention call.
     """
-    common = dict(rid=req.rid, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax)
-    if req.items_token_type_ids is not None:  # encoder pairs: the item is the whole sequence
+    if not req.mis or len(req.items_ids) == 1:
+        types = req.items_token_type_ids or [None] * len(req.items_ids)
         return [
-            ScoreSequence(input_ids=req.query_ids + item, item_start=i, num_items=1, token_type_ids=types, **common)
-            for i, (item, types) in enumerate(zip(req.items_ids, req.items_token_type_ids))
-        ]
-    if delimiter is not None and (len(req.items_ids) == 1 or not req.pack):
-        return [
-            ScoreSequence(input_ids=req.query_ids + item, item_start=i, num_items=1, **common)
-            for i, item in enumerate(req.items_ids)
+            ScoreSequence(
+                rid=req.rid, input_ids=(item + req.query_ids) if req.item_first else (req.query_ids + item),
+                item_start=i, num_items=1, pooling=req.pooling, token_type_ids=item_types,
+            )
+            for i, (item, item_types) in enumerate(zip(req.items_ids, types))
         ]
     if delimiter is None:
-        return [
-            ScoreSequence(input_ids=(item + req.query_ids) if req.item_first else (req.query_ids + item),
-                          item_start=i, num_items=1, **common)
-            for i, item in enumerate(req.items_ids)
-        ]
+        raise ValueError("an MIS request reached a scheduler without --multi-item-scoring-delimiter")
     q = len(req.query_ids)
     seqs, start, length = [], 0, q + 1  # query + final delimiter
     for i, item in enumerate(req.items_ids):
         if i > start and length + len(item) + 1 > pack_limit:
-            seqs.append(_mis_sequence(req, start, i, delimiter, common))
+            seqs.append(_mis_sequence(req, start, i, delimiter))
             start, length = i, q + 1
         length += len(item) + 1
-    seqs.append(_mis_sequence(req, start, len(req.items_ids), delimiter, common))
+    seqs.append(_mis_sequence(req, start, len(req.items_ids), delimiter))
     return seqs
 
 
-def _mis_sequence(req, start: int, end: int, delimiter: int, common: dict) -> ScoreSequence:
+def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: int) -> ScoreSequence:
     items = req.items_ids[start:end]
     return ScoreSequence(
+        rid=req.rid,
         input_ids=pack_mis(req.query_ids, items, delimiter),
         item_start=start,
         num_items=end - start,
+        pooling=req.pooling,
         query_len=len(req.query_ids),
         item_lens=[len(it) for it in items],
-        **common,
     )
 
 
@@ -80,21 +74,25 @@ class SchedulePolicy:
         self.waiting: deque[ScoreSequence] = deque()
         self.pending: dict[str, _PendingRequest] = {}
 
-    def add_request(self, req: TokenizedScoreRequest) -> Optional[ScoreOutput]:
+    def add_request(self, req: TokenizedScoreRequest) -> Optional[RequestOutput]:
         """Queue a request's sequences; a request with no items is answered at once."""
         if not req.items_ids:
-            return ScoreOutput(rid=req.rid, scores=[], prompt_tokens=0)
+            return RequestOutput(rid=req.rid, outputs=[], prompt_tokens=0)
         seqs = split_into_sequences(req, self.delimiter, self.pack_limit)
         self.pending[req.rid] = _PendingRequest(
             remaining_sequences=len(seqs),
             prompt_tokens=sum(len(s) for s in seqs),
-            scores=[None] * len(req.items_ids),
+            outputs=[None] * len(req.items_ids),
         )
         self.waiting.extend(seqs)
         return None
 
     def has_work(self) -> bool:
         return bool(self.waiting)
+
+    @property
+    def num_waiting_sequences(self) -> int:
+        return len(self.waiting)
 
     def schedule(self) -> list[ScoreSequence]:
         """FIFO sequences, from any number of requests, up to the token budget (at least one)."""
@@ -105,26 +103,28 @@ class SchedulePolicy:
             tokens += len(seq)
         return batch
 
-    def abort(self, rid: str) -> int:
+    def abort(self, rid: str) -> Optional[int]:
         """Forget a request: its waiting sequences leave the queue, and the output of any sequence
-        already running is discarded. Returns the number of sequences dropped."""
+        already running is discarded. Returns the number of sequences dropped; None when the
+        request is not pending (finished already, or unknown)."""
         if self.pending.pop(rid, None) is None:
-            return 0  # finished (or unknown) already
+            return None
         before = len(self.waiting)
         self.waiting = deque(s for s in self.waiting if s.rid != rid)
         return before - len(self.waiting)
 
-    def process_output(self, batch: list[ScoreSequence], scores: list[torch.Tensor]) -> list[ScoreOutput]:
+    def process_output(self, batch: list[ScoreSequence], outputs: list[torch.Tensor]) -> list[RequestOutput]:
+        """outputs: one [num_items, C] tensor per sequence of ``batch`` -> the requests now complete."""
         finished = []
-        for seq, seq_scores in zip(batch, scores):
+        for seq, seq_outputs in zip(batch, outputs):
             req = self.pending.get(seq.rid)
             if req is None:
                 continue  # aborted while its batch ran
-            req.scores[seq.item_start : seq.item_start + seq.num_items] = seq_scores.tolist()
+            req.outputs[seq.item_start : seq.item_start + seq.num_items] = seq_outputs.tolist()
             req.remaining_sequences -= 1
             if req.remaining_sequences == 0:
                 del self.pending[seq.rid]
-                finished.append(ScoreOutput(rid=seq.rid, scores=req.scores, prompt_tokens=req.prompt_tokens))
+                finished.append(RequestOutput(rid=seq.rid, outputs=req.outputs, prompt_tokens=req.prompt_tokens))
         return finished
 
     def fail_batch(self, batch: list[ScoreSequence]) -> list[str]:

@@ -1,6 +1,7 @@
 """The scheduler process: receives tokenized requests over ZMQ, batches them, runs the worker, answers.
 
-I/O lives here; batching decisions live in SchedulePolicy.
+I/O and counters live here; batching decisions live in SchedulePolicy (policy.py). The main
+process's handle on this process is ``multiscore.tokenizer.scheduler_process``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from multiscore.messages import (
     BATCH_SEQUENCE_EDGES,
     BATCH_TOKEN_EDGES,
     AbortRequest,
+    GetStatsRequest,
     HealthCheckOutput,
     HealthCheckRequest,
-    RequestFailed,
     IpcPaths,
+    RequestFailed,
     SchedulerInitFailed,
-    SchedulerStats,
     SchedulerReady,
+    SchedulerStats,
     ShutdownRequest,
+    StatsOutput,
     TokenizedScoreRequest,
 )
 from multiscore.server_args import ServerArgs
@@ -46,9 +49,9 @@ def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int) -> 
 
 class Scheduler:
     def __init__(self, server_args: ServerArgs, ipc: IpcPaths, parent_pid: int) -> None:
-        from multiscore.scheduler.policy import SchedulePolicy
         from multiscore.configs.model_config import ModelConfig
         from multiscore.model_executor.model_worker import ModelWorker
+        from multiscore.scheduler.policy import SchedulePolicy
 
         self.parent_pid = parent_pid
         model_config = ModelConfig.from_server_args(server_args)
@@ -95,26 +98,29 @@ class Scheduler:
                 if immediate is not None:
                     self.send_socket.send_pyobj(immediate)
             elif isinstance(msg, AbortRequest):
-                if msg.rid in self.policy.pending:
+                dropped = self.policy.abort(msg.rid)
+                if dropped is not None:
                     self.stats.aborted_requests += 1
-                    self.stats.aborted_sequences += self.policy.abort(msg.rid)
+                    self.stats.aborted_sequences += dropped
             elif isinstance(msg, HealthCheckRequest):
-                self.stats.queued_sequences = len(self.policy.waiting)
-                self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid, stats=self.stats))
+                self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid))
+            elif isinstance(msg, GetStatsRequest):
+                self.stats.queued_sequences = self.policy.num_waiting_sequences
+                self.send_socket.send_pyobj(StatsOutput(rid=msg.rid, stats=self.stats))
             elif isinstance(msg, ShutdownRequest):
                 return False
 
     def _run_batch(self) -> None:
         batch = self.policy.schedule()
         try:
-            scores = self.worker.forward(batch)
+            outputs = self.worker.forward(batch)
         except Exception as e:  # our fault: fail these requests, keep serving the rest
             logger.exception("forward pass failed")
             for rid in self.policy.fail_batch(batch):
                 self.send_socket.send_pyobj(RequestFailed(rid=rid, message=f"internal error: {e}"))
             return
         record_batch(self.stats, num_sequences=len(batch), num_tokens=sum(len(seq) for seq in batch))
-        for out in self.policy.process_output(batch, scores):
+        for out in self.policy.process_output(batch, outputs):
             self.stats.finished_requests += 1
             self.send_socket.send_pyobj(out)
 

@@ -1,5 +1,5 @@
-"""Validation of score inputs, shared by HTTP and Engine: every bad input becomes a ValueError
-with a message a user can act on (HTTP turns it into a 400)."""
+"""Validation of inputs, shared by HTTP and Engine: every bad input becomes a ValueError with a
+message a user can act on (HTTP turns it into a 400)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ def is_token_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
 
 
-def classify_inputs(query, items) -> tuple[str, list]:
-    """-> ("text", [str, ...]) or ("tokens", [[int, ...], ...]); items as a list."""
+def text_or_token_ids(query, items) -> tuple[str, list]:
+    """Tells a text query and items from token-id ones (SGLang's two forms; a mix is an error).
+
+    -> ("text", [str, ...]) or ("tokens", [[int, ...], ...]); a single text item becomes a list."""
     if query is None:
         raise ValueError("'query' is required")
     if items is None:
@@ -70,3 +72,19 @@ def check_lengths(query_len: int, item_lens: list[int], context_length: int, mis
                 f"query ({query_len} tokens) + item {i} ({n} tokens){' + 2 delimiters' if mis else ''} "
                 f"exceeds the context length of {context_length} tokens"
             )
+
+
+def resolve_truncation(truncate_prompt_tokens: Optional[int], context_length: int) -> Optional[int]:
+    """vLLM's ``truncate_prompt_tokens``: None = off, -1 = the context length, k >= 1 tokens."""
+    if truncate_prompt_tokens is None:
+        return None
+    if truncate_prompt_tokens == -1:
+        return context_length
+    if truncate_prompt_tokens < 1:
+        raise ValueError("'truncate_prompt_tokens' must be a positive number of tokens, or -1 for the context length")
+    if truncate_prompt_tokens > context_length:
+        raise ValueError(
+            f"'truncate_prompt_tokens' ({truncate_prompt_tokens}) is larger than the model's context length "
+            f"({context_length})"
+        )
+    return truncate_prompt_tokens

@@ -1,42 +1,44 @@
-"""TokenizerManager: validates and tokenizes score calls, sends them to the scheduler, awaits answers.
+"""TokenizerManager: tokenizes and validates model work, sends it to the scheduler, awaits answers.
 
 Lives in the caller's process (the HTTP server's, or Engine's background event loop). It talks
-to the scheduler process over two ZMQ sockets and matches answers to callers by request id.
+to the scheduler process over two ZMQ sockets and matches answers to callers by request id. What
+each API means (which inputs, which pooling) is decided above it, in entrypoints/serving/.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import zmq
 import zmq.asyncio
 
-from multiscore.tokenizer.inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+from multiscore.configs.model_config import ModelConfig, load_tokenizer
 from multiscore.messages import (
     AbortRequest,
-    HealthCheckOutput,
+    GetStatsRequest,
     HealthCheckRequest,
+    PoolingParams,
     RequestFailed,
+    RequestOutput,
+    SchedulerStats,
     TokenizedScoreRequest,
 )
-from multiscore.configs.model_config import ModelConfig, load_tokenizer
 from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.inputs import (
+    check_lengths,
+    check_token_ids,
+    is_token_list,
+    resolve_truncation,
+    text_or_token_ids,
+)
 
 logger = logging.getLogger(__name__)
 
 _WATCHDOG_S = 1.0
-
-
-@dataclass
-class ScoreResult:
-    scores: list[list[float]]  # [num_items][num_scores]
-    prompt_tokens: int
 
 
 class SchedulerUnavailable(RuntimeError):
@@ -51,14 +53,9 @@ class RequestTimedOut(RuntimeError):
     """The request was not answered within --request-timeout-s; its work was dropped."""
 
 
-# Per-request figures for the access log and metrics: the HTTP gate sets a fresh dict per request,
-# and the score calls that request makes add to it (contextvars follow the request's tasks).
-request_usage: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("request_usage", default=None)
-
-
 class TokenizerManager:
     def __init__(
-        self, server_args: ServerArgs, model_config: ModelConfig, requests_addr: str, results_addr: str,
+        self, server_args: ServerArgs, model_config: ModelConfig, *, requests_addr: str, results_addr: str,
         scheduler_alive: Callable[[], bool],
     ) -> None:
         self.server_args = server_args
@@ -66,94 +63,103 @@ class TokenizerManager:
         self.tokenizer = load_tokenizer(model_config.tokenizer_path, server_args.trust_remote_code)
         self.requests_addr, self.results_addr = requests_addr, results_addr
         self.scheduler_alive = scheduler_alive
-        self.mis_delimiter = server_args.multi_item_scoring_delimiter
-        if self.mis_delimiter is not None:
-            check_token_ids([self.mis_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
+        if server_args.multi_item_scoring_delimiter is not None:
+            check_token_ids([server_args.multi_item_scoring_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
         self._pending: dict[str, asyncio.Future] = {}
-        self._scores_in_flight = 0  # score requests sent and not yet answered (--max-queued-requests)
+        self._requests_in_flight = 0  # model requests sent and not yet answered (--max-queued-requests)
         self._ids = itertools.count()
         self._started = False
 
-    # ---- public API ---------------------------------------------------------------------------
+    # ---- tokenization and validation ----------------------------------------------------------
 
-    async def score(
-        self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
-        item_first: bool = False,
-    ) -> ScoreResult:
-        req = self.tokenize_score_request(query, items, label_token_ids, apply_softmax, item_first)
-        return await self._score(req)
+    def tokenize_query_items(self, query, items) -> tuple[list[int], list[list[int]]]:
+        """SGLang's inputs (text, or token ids) -> (query_ids, items_ids).
 
-    async def health_check(self, timeout_s: float = 5.0) -> HealthCheckOutput:
-        if not self.scheduler_alive():
-            raise SchedulerUnavailable("the scheduler process is not running")
-        try:
-            return await asyncio.wait_for(self._call(HealthCheckRequest(rid=self._new_rid("health"))), timeout_s)
-        except asyncio.TimeoutError:
-            raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
+        Text: the query with the tokenizer's special tokens, each item without, so that MIS and
+        single-item mode see identical ids (DESIGN.md §3)."""
+        kind, items = text_or_token_ids(query, items)
+        if kind == "tokens":
+            return list(query), [list(it) for it in items]
+        query_ids = self.tokenizer(query)["input_ids"]
+        items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
+        return query_ids, items_ids
 
-    async def score_ids(
-        self, query_ids: list[int], items_ids: list[list[int]], pack: bool = True,
-        items_token_type_ids: Optional[list[list[int]]] = None,
-    ) -> ScoreResult:
-        """Score already-tokenized items against a tokenized query (classifiers: raw head logits;
-        embedding models: one vector per item). ``pack=False`` forwards every item as its own
-        sequence even on an MIS server; ``items_token_type_ids`` (encoders) go with an empty query."""
-        req = self.build_score_request(query_ids, items_ids, None, False, False, pack, items_token_type_ids)
-        return await self._score(req)
-
-    async def _score(self, req: TokenizedScoreRequest) -> ScoreResult:
-        """Send a score request, bounded by the queue limit and the request timeout; a caller that
-        gives up (timeout, cancelled by a client disconnect) has its work dropped by the scheduler."""
-        args = self.server_args
-        if self._scores_in_flight >= args.max_queued_requests:
-            raise Overloaded(f"the server is at --max-queued-requests={args.max_queued_requests}; retry shortly")
-        self._scores_in_flight += 1
-        try:
-            out = await asyncio.wait_for(self._call(req), args.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise RequestTimedOut(f"the request was not answered within --request-timeout-s={args.request_timeout_s:g} s") from None
-        finally:
-            self._scores_in_flight -= 1
-        usage = request_usage.get()
-        if usage is not None:
-            usage["items"] += len(req.items_ids)
-            usage["tokens"] += out.prompt_tokens
-        return ScoreResult(scores=out.scores, prompt_tokens=out.prompt_tokens)
-
-    def tokenize_score_request(self, query, items, label_token_ids, apply_softmax, item_first) -> TokenizedScoreRequest:
-        kind, items = classify_inputs(query, items)
-        if kind == "text":
-            # Query with special tokens, items without: identical ids in MIS and single-item mode (DESIGN §3).
-            query_ids = self.tokenizer(query)["input_ids"]
-            items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
+    def tokenize_inputs(
+        self, inputs, *, add_special_tokens: bool = True, truncate_prompt_tokens: Optional[int] = None, what: str,
+    ) -> list[list[int]]:
+        """vLLM's input forms (a text, texts, token ids, lists of them) -> token ids per input, cut to
+        their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does)."""
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs:
+            raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
+        if all(isinstance(x, str) for x in inputs):
+            ids = self.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
+        elif is_token_list(inputs):
+            ids = [list(inputs)]
+        elif all(is_token_list(x) for x in inputs):
+            ids = [list(x) for x in inputs]
         else:
-            query_ids, items_ids = list(query), [list(it) for it in items]
-        return self.build_score_request(query_ids, items_ids, label_token_ids, apply_softmax, item_first)
+            raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
+        if keep is not None:
+            ids = [x[-keep:] for x in ids]
+        for i, x in enumerate(ids):
+            if not x:
+                raise ValueError(f"input {i} is empty: there is no token to {what}")
+        return ids
 
-    def build_score_request(
-        self, query_ids, items_ids, label_token_ids, apply_softmax, item_first, pack: bool = True,
-        items_token_type_ids: Optional[list[list[int]]] = None,
+    def build_request(
+        self, query_ids: list[int], items_ids: list[list[int]], pooling: PoolingParams, *, mis: bool = False,
+        item_first: bool = False, items_token_type_ids: Optional[list[list[int]]] = None,
     ) -> TokenizedScoreRequest:
-        cfg = self.model_config
-        labels = check_label_token_ids(label_token_ids, cfg.vocab_size, cfg.is_causal_lm)
+        """Check ids, limits and lengths; ``mis``: the items may share packed sequences (DESIGN.md §4)."""
+        cfg, args = self.model_config, self.server_args
+        if mis and args.multi_item_scoring_delimiter is None:
+            raise ValueError("multi-item scoring needs --multi-item-scoring-delimiter")
         check_token_ids(query_ids, cfg.vocab_size, "'query'")
         for i, item in enumerate(items_ids):
             check_token_ids(item, cfg.vocab_size, f"item {i}")
-        args = self.server_args
         if len(items_ids) > args.max_items_per_request:
             raise ValueError(f"the request has {len(items_ids)} items, more than --max-items-per-request={args.max_items_per_request}")
         total = len(query_ids) + sum(len(it) for it in items_ids)
         if total > args.max_tokens_per_request:
             raise ValueError(f"the request has {total} tokens, more than --max-tokens-per-request={args.max_tokens_per_request}")
-        packed = pack and self.mis_delimiter is not None and len(items_ids) > 1
-        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, packed)
+        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, mis and len(items_ids) > 1)
         return TokenizedScoreRequest(
-            rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, label_token_ids=labels,
-            apply_softmax=bool(apply_softmax), item_first=bool(item_first), pack=pack,
-            items_token_type_ids=items_token_type_ids,
+            rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
+            item_first=item_first, items_token_type_ids=items_token_type_ids,
         )
 
-    # ---- plumbing -----------------------------------------------------------------------------
+    # ---- talking to the scheduler -------------------------------------------------------------
+
+    async def run_request(self, req: TokenizedScoreRequest) -> RequestOutput:
+        """Send a request, bounded by the queue limit and the request timeout; a caller that gives
+        up (timeout, cancelled by a client disconnect) has its work dropped by the scheduler."""
+        args = self.server_args
+        if self._requests_in_flight >= args.max_queued_requests:
+            raise Overloaded(f"the server is at --max-queued-requests={args.max_queued_requests}; retry shortly")
+        self._requests_in_flight += 1
+        try:
+            return await asyncio.wait_for(self._call(req), args.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise RequestTimedOut(f"the request was not answered within --request-timeout-s={args.request_timeout_s:g} s") from None
+        finally:
+            self._requests_in_flight -= 1
+
+    async def health_check(self, timeout_s: float = 5.0) -> None:
+        await self._ask(HealthCheckRequest(rid=self._new_rid("health")), timeout_s)
+
+    async def get_stats(self, timeout_s: float = 5.0) -> SchedulerStats:
+        return (await self._ask(GetStatsRequest(rid=self._new_rid("stats")), timeout_s)).stats
+
+    async def _ask(self, msg, timeout_s: float):
+        if not self.scheduler_alive():
+            raise SchedulerUnavailable("the scheduler process is not running")
+        try:
+            return await asyncio.wait_for(self._call(msg), timeout_s)
+        except asyncio.TimeoutError:
+            raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
 
     def _new_rid(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
@@ -214,4 +220,4 @@ class TokenizerManager:
             self._started = False
 
 
-__all__ = ["Overloaded", "RequestTimedOut", "ScoreResult", "SchedulerUnavailable", "TokenizerManager", "request_usage"]
+__all__ = ["Overloaded", "RequestTimedOut", "SchedulerUnavailable", "TokenizerManager"]

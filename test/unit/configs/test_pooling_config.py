@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from multiscore.layers.embedding_pooler import pool, pooling_rows
 from multiscore.configs.pooling_config import PoolingConfig, read_pooling_config
 
 TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
@@ -51,16 +49,3 @@ def test_unsupported_pooling_is_an_error(tmp_path):
     path = _write_st(tmp_path, [TRANSFORMER, POOLING], {"pooling_mode_max_tokens": True})
     with pytest.raises(ValueError, match="unsupported sentence-transformers pooling.*pooling_mode_max_tokens"):
         read_pooling_config(path, is_encoder=True)
-
-
-def test_pool_values():
-    hidden = torch.arange(12, dtype=torch.float32).reshape(6, 2)  # two sequences: 2 and 4 tokens
-    lens = [2, 4]
-    assert pooling_rows("cls", lens, torch.device("cpu")).tolist() == [0, 2]
-    assert pooling_rows("last", lens, torch.device("cpu")).tolist() == [1, 5]
-    assert pooling_rows("mean", lens, torch.device("cpu")).tolist() == list(range(6))
-    mean = pool(hidden, "mean", lens, normalize=False)
-    torch.testing.assert_close(mean, torch.tensor([[1.0, 2.0], [7.0, 8.0]]))
-    last = pool(hidden[[1, 5]], "last", lens, normalize=True)
-    torch.testing.assert_close(last.norm(dim=-1), torch.ones(2))
-    torch.testing.assert_close(last[0], torch.tensor([2.0, 3.0]) / 13**0.5)

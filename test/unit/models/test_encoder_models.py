@@ -1,7 +1,7 @@
 """BERT / XLM-R encoders (multiscore.models.bert, .xlm_roberta) vs transformers, on tiny checkpoints.
 
-Packed variable-length batches must give each sequence the hidden states (and SeqCls logits)
-that transformers gives it run alone.
+Packed variable-length batches, run through the torch attention backend (bidirectional), must give
+each sequence the hidden states (and SeqCls logits) that transformers gives it run alone.
 """
 
 from __future__ import annotations
@@ -10,11 +10,19 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import ModelKind
+from multiscore.layers.attention import BatchAttention, get_backend_class
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
+from multiscore.model_executor.weight_loader import load_model
 from multiscore.models.registry import get_model_class
+from multiscore.server_args import ServerArgs
 
 ATOL = 1e-4
+CPU = torch.device("cpu")
 QUERIES = ["what is the capital of california ?", "who", "big red dog", "the best movie of the year"]
 DOCS = [
     "Sacramento is the capital city of the state of California .",
@@ -32,21 +40,11 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-def load_ours(path):
-    """Our model for the checkpoint's architecture, filled by copying tensors by name: every
-    checkpoint tensor must have a parameter and every parameter a tensor."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    model = get_model_class(config.architectures[0])(config)
-    tensors = load_file(path / "model.safetensors")
-    params = dict(model.named_parameters())
-    assert sorted(params) == sorted(tensors)
-    with torch.no_grad():
-        for name, p in params.items():
-            assert p.shape == tensors[name].shape, name
-            p.copy_(tensors[name])
-    return model.eval()
+def load_ours(path, **server_args):
+    """Our model for the checkpoint, filled by the real loader (which refuses a checkpoint that
+    leaves any parameter unfilled)."""
+    config = ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu", **server_args))
+    return load_model(config, CPU, torch.float32)
 
 
 def load_reference(path, head):
@@ -67,10 +65,16 @@ def encode(tok, texts, pairs):
 
 
 def run_packed(model, seqs):
-    ids = torch.tensor([t for s, _ in seqs for t in s])
-    types = torch.tensor([t for _, ty in seqs for t in ty])
+    """-> (hidden states of every packed row [T, H], the model's outputs: one [1, C] per sequence)."""
+    batch = ForwardBatch.build(
+        [ScoreSequence("r", ids, i, 1, PoolingParams(), token_type_ids=types) for i, (ids, types) in enumerate(seqs)],
+        CPU,
+    )
+    heads = model.config.num_attention_heads
+    backend = get_backend_class("torch")(CPU, torch.float32, heads, heads, model.config.hidden_size // heads)
+    attention = BatchAttention(backend, backend.build_metadata(batch.layouts, causal=False))
     with torch.no_grad():
-        return model(ids, types, [len(s) for s, _ in seqs])  # [T, H]
+        return model.hidden_states(batch, attention, None), model(batch, attention)
 
 
 def run_reference(ref, ids, types):
@@ -96,24 +100,22 @@ def test_packed_matches_transformers(tiny_model, arch, head, case):
         seqs = [([cls_id], [0])] + encode(tok, QUERIES[:2], None) + [([cls_id], [0])]
     lens = [len(s) for s, _ in seqs]
 
-    hidden = run_packed(ours, seqs)
+    hidden, outputs = run_packed(ours, seqs)
     assert hidden.shape == (sum(lens), ref.config.hidden_size)
     firsts = torch.tensor([0] + lens[:-1]).cumsum(0)
-    logits = ours.classify(hidden[firsts]) if head == "seqcls" else None
     for i, ((ids, types), start) in enumerate(zip(seqs, firsts.tolist())):
         expected = run_reference(ref, ids, types)
         torch.testing.assert_close(hidden[start : start + lens[i]], expected.hidden_states[-1][0], atol=ATOL, rtol=0)
         if head == "seqcls":
-            torch.testing.assert_close(logits[i], expected.logits[0], atol=ATOL, rtol=0)
+            torch.testing.assert_close(outputs[i][0], expected.logits[0], atol=ATOL, rtol=0)
 
 
 def test_padded_rows_do_not_leak(tiny_model):
     """A sequence's states do not depend on what is packed with it."""
-    path = tiny_model("bert", "seqcls", num_labels=3)
-    model = load_ours(path)
-    ids = torch.arange(5, 25)
-    alone = model(ids[3:10], None, [7])
-    packed = model(ids, None, [3, 7, 10])
+    model = load_ours(tiny_model("bert", "seqcls", num_labels=3))
+    ids = list(range(5, 25))
+    alone, _ = run_packed(model, [(ids[3:10], [0] * 7)])
+    packed, _ = run_packed(model, [(ids[:3], [0] * 3), (ids[3:10], [0] * 7), (ids[10:], [0] * 10)])
     torch.testing.assert_close(packed[3:10], alone, atol=1e-5, rtol=0)
 
 
@@ -121,29 +123,36 @@ def test_xlm_roberta_positions_start_after_padding(tiny_model):
     path = tiny_model("xlm_roberta", "embed")
     model = load_ours(path)
     pad = json.loads((path / "config.json").read_text())["pad_token_id"]
-    assert pad == 1 and model.position_offset == pad + 1
-    assert get_model_class("BertModel")(model.config).position_offset == 0
+    assert pad == 1 and model.model.position_offset == pad + 1
+    assert get_model_class("BertModel")(model.config).model.position_offset == 0
 
 
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta"])
-def test_seqcls_attributes_and_names(tiny_model, arch):
+def test_seqcls_kind_and_names(tiny_model, arch):
     ours = load_ours(tiny_model(arch, "seqcls", num_labels=3))
-    assert ours.causal_lm is False and ours.is_encoder is True
+    assert ours.kind is ModelKind.ENCODER_CLASSIFIER and ours.kind.bidirectional
     prefix = "bert." if arch == "bert" else "roberta."
     names = [n for n, _ in ours.named_parameters()]
     assert all(n.startswith((prefix, "classifier.")) for n in names)
     assert (prefix + "pooler.dense.weight" in names) == (arch == "bert")  # XLM-R SeqCls has no pooler
+    assert prefix + "encoder.layer.0.attention.self.qkv.weight" in names  # query/key/value, fused
 
 
-def test_pooler_can_be_dropped(tiny_model):
-    """A checkpoint without pooler.*: the loader sets ``pooler = None``, forward is unchanged."""
+def test_a_bare_checkpoint_loads_with_or_without_its_pooler(tiny_model, tmp_path):
+    """The bare encoder never reads BERT's pooler: a checkpoint's pooler.* goes unused, and one
+    without it loads to the same model."""
+    import shutil
+
     path = tiny_model("bert", "embed")
-    model = load_ours(path)
-    ids = torch.arange(5, 15)
-    before = model(ids, None, [4, 6])
-    model.pooler = None
-    assert not any(n.startswith("pooler.") for n, _ in model.named_parameters())
-    torch.testing.assert_close(model(ids, None, [4, 6]), before, atol=0, rtol=0)
+    stripped = tmp_path / "no-pooler"
+    shutil.copytree(path, stripped)
+    tensors = load_file(path / "model.safetensors")
+    assert any(name.startswith("pooler.") for name in tensors)
+    save_file({k: v for k, v in tensors.items() if not k.startswith("pooler.")}, stripped / "model.safetensors")
+    a, b = load_ours(path), load_ours(stripped)
+    assert not any("pooler" in n for n, _ in a.named_parameters())
+    seqs = [(list(range(5, 9)), [0] * 4), (list(range(9, 15)), [0] * 6)]
+    torch.testing.assert_close(run_packed(a, seqs)[0], run_packed(b, seqs)[0], atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("act", ["gelu_new", "relu"])
@@ -154,21 +163,14 @@ def test_other_activations(tiny_model, act):
     path = tiny_model("bert", "embed")
     config = AutoConfig.from_pretrained(path, hidden_act=act)
     ref = HFBertModel.from_pretrained(path, config=config, dtype=torch.float32).eval()
-    ours = get_model_class("BertModel")(config)
-    ours.load_state_dict(load_file(path / "model.safetensors"))
-    ours.eval()
-    ids = torch.arange(5, 17)
+    ours = load_ours(path, json_model_override_args=json.dumps({"hidden_act": act}))
+    ids = list(range(5, 17))
     with torch.no_grad():
-        expected = ref(input_ids=ids[None]).last_hidden_state[0]
-        torch.testing.assert_close(ours(ids, None, [12]), expected, atol=ATOL, rtol=0)
+        expected = ref(input_ids=torch.tensor([ids])).last_hidden_state[0]
+    torch.testing.assert_close(run_packed(ours, [(ids, [0] * 12)])[0], expected, atol=ATOL, rtol=0)
 
 
-def test_bad_inputs(tiny_model):
+def test_too_long_a_sequence_is_refused(tiny_model):
     model = load_ours(tiny_model("bert", "embed"))
-    ids = torch.arange(5, 15)
-    with pytest.raises(ValueError, match="seq_lens"):
-        model(ids, None, [4, 5])
-    with pytest.raises(ValueError, match=">= 1"):
-        model(ids, None, [10, 0])
     with pytest.raises(ValueError, match="positions"):
-        model(torch.full((600,), 5), None, [600])
+        run_packed(model, [([5] * 600, [0] * 600)])

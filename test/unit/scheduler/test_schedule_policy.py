@@ -2,27 +2,27 @@
 
 import torch
 
+from multiscore.messages import PoolingParams, TokenizedScoreRequest
 from multiscore.scheduler.policy import SchedulePolicy, split_into_sequences
-from multiscore.messages import TokenizedScoreRequest
 
 D = 0
 
 
-def _req(rid="r", query=(1, 2, 3), items=((4,), (5, 6)), item_first=False, labels=None):
+def _req(rid="r", query=(1, 2, 3), items=((4,), (5, 6)), item_first=False, labels=None, mis=True):
     return TokenizedScoreRequest(
-        rid=rid, query_ids=list(query), items_ids=[list(i) for i in items], label_token_ids=labels,
-        apply_softmax=False, item_first=item_first,
+        rid=rid, query_ids=list(query), items_ids=[list(i) for i in items],
+        pooling=PoolingParams(label_token_ids=labels), mis=mis, item_first=item_first,
     )
 
 
 def test_single_item_mode_makes_one_sequence_per_item():
-    seqs = split_into_sequences(_req(), None, 100)
+    seqs = split_into_sequences(_req(mis=False), None, 100)
     assert [s.input_ids for s in seqs] == [[1, 2, 3, 4], [1, 2, 3, 5, 6]]
     assert [(s.item_start, s.num_items, s.query_len) for s in seqs] == [(0, 1, None), (1, 1, None)]
 
 
 def test_item_first_puts_the_item_before_the_query():
-    seqs = split_into_sequences(_req(item_first=True), None, 100)
+    seqs = split_into_sequences(_req(item_first=True, mis=False), None, 100)
     assert [s.input_ids for s in seqs] == [[4, 1, 2, 3], [5, 6, 1, 2, 3]]
 
 
@@ -48,8 +48,8 @@ def test_mis_splits_over_the_limit_and_repeats_the_full_query():
 
 def test_batches_respect_the_token_budget_and_mix_requests():
     policy = SchedulePolicy(max_prefill_tokens=10, pack_limit=100, delimiter=None)
-    policy.add_request(_req("a", items=[[4], [5]]))  # two sequences of 4 tokens
-    policy.add_request(_req("b", items=[[6, 7]]))  # one of 5
+    policy.add_request(_req("a", items=[[4], [5]], mis=False))  # two sequences of 4 tokens
+    policy.add_request(_req("b", items=[[6, 7]], mis=False))  # one of 5
     first = policy.schedule()
     assert [s.rid for s in first] == ["a", "a"]  # 8 tokens; adding b's 5 would exceed 10
     assert [s.rid for s in policy.schedule()] == ["b"]
@@ -58,7 +58,7 @@ def test_batches_respect_the_token_budget_and_mix_requests():
 
 def test_an_oversized_sequence_still_runs_alone():
     policy = SchedulePolicy(max_prefill_tokens=2, pack_limit=100, delimiter=None)
-    policy.add_request(_req(items=[[4, 5, 6]]))
+    policy.add_request(_req(items=[[4, 5, 6]], mis=False))
     assert len(policy.schedule()) == 1
 
 
@@ -70,22 +70,32 @@ def test_answers_are_assembled_in_item_order_across_sequences():
     assert [(s.rid, s.item_start, s.num_items) for s in batch] == [("a", 0, 2), ("a", 2, 2), ("b", 0, 1)]
     # Finish b's and a's second sequence first: a must not answer until all of its sequences are done.
     out = policy.process_output(batch[1:], [torch.tensor([[3.0], [4.0]]), torch.tensor([[9.0]])])
-    assert [(o.rid, o.scores) for o in out] == [("b", [[9.0]])]
+    assert [(o.rid, o.outputs) for o in out] == [("b", [[9.0]])]
     (a,) = policy.process_output(batch[:1], [torch.tensor([[1.0], [2.0]])])
-    assert a.rid == "a" and a.scores == [[1.0], [2.0], [3.0], [4.0]]
+    assert a.rid == "a" and a.outputs == [[1.0], [2.0], [3.0], [4.0]]
     assert a.prompt_tokens == sum(len(s) for s in batch[:2])
 
 
 def test_a_request_without_items_is_answered_at_once():
     policy = SchedulePolicy(max_prefill_tokens=100, pack_limit=100, delimiter=D)
     out = policy.add_request(_req(items=[]))
-    assert out.scores == [] and not policy.has_work()
+    assert out.outputs == [] and not policy.has_work()
 
 
 def test_failed_batch_drops_its_requests_only():
     policy = SchedulePolicy(max_prefill_tokens=5, pack_limit=100, delimiter=None)
-    policy.add_request(_req("a", items=[[4], [5]]))
-    policy.add_request(_req("b", items=[[6]]))
+    policy.add_request(_req("a", items=[[4], [5]], mis=False))
+    policy.add_request(_req("b", items=[[6]], mis=False))
     batch = policy.schedule()  # a's first sequence only
     assert policy.fail_batch(batch) == ["a"]
     assert [s.rid for s in policy.waiting] == ["b"] and list(policy.pending) == ["b"]
+
+
+def test_abort_drops_queued_sequences_and_tells_unknown_requests_apart():
+    policy = SchedulePolicy(max_prefill_tokens=100, pack_limit=100, delimiter=None)
+    policy.add_request(_req("a", items=[[4], [5], [6]], mis=False))
+    policy.add_request(_req("b", items=[[7]], mis=False))
+    assert policy.num_waiting_sequences == 4
+    assert policy.abort("a") == 3
+    assert policy.abort("a") is None and policy.abort("nobody") is None
+    assert [s.rid for s in policy.schedule()] == ["b"]

@@ -2,14 +2,20 @@
 
 import pytest
 
-from multiscore.tokenizer.inputs import check_label_token_ids, check_lengths, check_token_ids, classify_inputs
+from multiscore.tokenizer.inputs import (
+    check_label_token_ids,
+    check_lengths,
+    check_token_ids,
+    resolve_truncation,
+    text_or_token_ids,
+)
 
 
 def test_text_and_token_inputs_are_recognised():
-    assert classify_inputs("q", "x") == ("text", ["x"])
-    assert classify_inputs("q", ["a", "b"]) == ("text", ["a", "b"])
-    assert classify_inputs([1, 2], [[3], []]) == ("tokens", [[3], []])
-    assert classify_inputs("q", []) == ("text", [])
+    assert text_or_token_ids("q", "x") == ("text", ["x"])
+    assert text_or_token_ids("q", ["a", "b"]) == ("text", ["a", "b"])
+    assert text_or_token_ids([1, 2], [[3], []]) == ("tokens", [[3], []])
+    assert text_or_token_ids("q", []) == ("text", [])
 
 
 @pytest.mark.parametrize(
@@ -27,7 +33,7 @@ def test_text_and_token_inputs_are_recognised():
 )
 def test_bad_input_shapes(query, items, message):
     with pytest.raises(ValueError, match=message):
-        classify_inputs(query, items)
+        text_or_token_ids(query, items)
 
 
 def test_token_ids_outside_vocabulary():
@@ -57,3 +63,14 @@ def test_lengths_against_context():
         check_lengths(0, [0], 8, mis=True)
     with pytest.raises(ValueError, match="input 1 has 9 tokens, more than the context length of 8"):
         check_lengths(0, [8, 9], 8, mis=False)  # classify / embed inputs: no query
+
+
+def test_resolve_truncation():
+    assert resolve_truncation(None, 128) is None
+    assert resolve_truncation(-1, 128) == 128
+    assert resolve_truncation(5, 128) == 5
+    with pytest.raises(ValueError, match=r"larger than the model's context length \(128\)"):
+        resolve_truncation(129, 128)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="positive number of tokens, or -1"):
+            resolve_truncation(bad, 128)

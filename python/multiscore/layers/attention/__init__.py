@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
+from multiscore.layers.attention.base import AttentionBackend, BatchAttention, SequenceLayout
 
 # name -> "module:Class"; a backend's module (and its third-party kernels) is imported only when chosen.
 _BACKENDS = {
@@ -39,4 +39,4 @@ def get_backend_class(name: str) -> type[AttentionBackend]:
     return getattr(module, class_name)
 
 
-__all__ = ["AttentionBackend", "SequenceLayout", "available_backends", "default_backend_name", "get_backend_class"]
+__all__ = ["AttentionBackend", "BatchAttention", "SequenceLayout", "available_backends", "default_backend_name", "get_backend_class"]

@@ -10,8 +10,8 @@ import torch
 class SequenceLayout:
     """Where one packed sequence sits in the flat batch and how its tokens may attend.
 
-    ``query_len is None``: a plain causal sequence. Otherwise an MIS sequence
-    ``query D item_1 D ... item_N D`` with ``item_lens`` [N] (DESIGN.md §4).
+    ``query_len is None``: a plain sequence (causal, or bidirectional for an encoder). Otherwise an
+    MIS sequence ``query D item_1 D ... item_N D`` with ``item_lens`` [N] (DESIGN.md §4).
     """
 
     start: int  # first row in the flat batch
@@ -29,10 +29,23 @@ class AttentionBackend:
         self.device = device
         self.dtype = dtype
 
-    def build_metadata(self, layouts: list[SequenceLayout]) -> Any:
-        """Once per batch, shared by every layer."""
+    def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> Any:
+        """Once per batch, shared by every layer. ``causal=False``: every plain sequence attends
+        bidirectionally (encoders; no MIS sequence then)."""
         raise NotImplementedError
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
         raise NotImplementedError
+
+
+@dataclass
+class BatchAttention:
+    """A backend and the metadata it built for this batch: what every attention layer calls."""
+
+    backend: AttentionBackend
+    metadata: Any
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
+        return self.backend.forward(q, k, v, self.metadata, scale)

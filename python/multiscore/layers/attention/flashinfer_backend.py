@@ -8,7 +8,7 @@ Which wrapper runs which batch, from FlashInfer's own source (0.5.3 and 0.7.2 al
   would silently see each other. The batch's own k/v rows are the "cache": with ``page_size = 1``
   row t is page t (``k.unsqueeze(1)`` is a view, no copy). SGLang runs MIS the same way.
 - Batches with no MIS sequence run on the ragged wrapper, whose backend FlashInfer picks (FA3 on
-  Hopper).
+  Hopper): causal for decoders, bidirectional (``causal=False``) for encoders.
 
 Imported only when ``--attention-backend flashinfer`` is chosen; needs CUDA, flashinfer-python
 (the ``gpu`` extra), a 16-bit dtype and a head dim FlashInfer compiles (64/128/256/512).
@@ -62,7 +62,7 @@ class FlashInferKernels:
         self.paged = flashinfer.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend="fa2")
 
     def plan(self, inputs: FlashInferPlanInputs, scale: float) -> None:
-        common = dict(causal=True, sm_scale=scale, q_data_type=self.dtype, kv_data_type=self.dtype)
+        common = dict(causal=inputs.causal, sm_scale=scale, q_data_type=self.dtype, kv_data_type=self.dtype)
         heads = (self.num_heads, self.num_kv_heads, self.head_dim)
         if not inputs.is_mis:
             self.ragged.plan(inputs.indptr, inputs.indptr, *heads, **common)
@@ -113,10 +113,10 @@ class FlashInferAttentionBackend(AttentionBackend):
         self.kernels = FlashInferKernels(flashinfer, device, dtype, num_heads, num_kv_heads, head_dim)
         self.fallback = TorchAttentionBackend(device, dtype, num_heads, num_kv_heads, head_dim)
 
-    def build_metadata(self, layouts: list[SequenceLayout]):
-        inputs = build_plan_inputs(layouts)
+    def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True):
+        inputs = build_plan_inputs(layouts, causal)
         if inputs.needs_fallback:
-            return TorchFallbackMetadata(self.fallback.build_metadata(layouts))
+            return TorchFallbackMetadata(self.fallback.build_metadata(layouts, causal))
         return FlashInferMetadata(inputs)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata, scale: float) -> torch.Tensor:

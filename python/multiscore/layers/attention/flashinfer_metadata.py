@@ -37,6 +37,7 @@ class FlashInferPlanInputs:
     # An MIS sequence with an empty query: its delimiters would see no key at all (FlashInfer's
     # mask has no "attend to yourself" case), so the batch runs on the torch backend instead.
     needs_fallback: bool = False
+    causal: bool = True  # False: encoders, every sequence bidirectional (never MIS)
 
     @property
     def is_mis(self) -> bool:
@@ -56,13 +57,15 @@ def item_positions(item_lens: torch.Tensor) -> torch.Tensor:
     return pos
 
 
-def build_plan_inputs(layouts: list[SequenceLayout]) -> FlashInferPlanInputs:
+def build_plan_inputs(layouts: list[SequenceLayout], causal: bool = True) -> FlashInferPlanInputs:
     lens = torch.tensor([s.length for s in layouts], dtype=torch.int32)
     indptr = torch.zeros(len(layouts) + 1, dtype=torch.int32)
     indptr[1:] = torch.cumsum(lens, 0)
     mis = [s for s in layouts if s.query_len is not None]
     if not mis:
-        return FlashInferPlanInputs(indptr, None, None, 0, None)
+        return FlashInferPlanInputs(indptr, None, None, 0, None, causal=causal)
+    if not causal:
+        raise ValueError("MIS sequences need causal attention")
     runs = [item_positions(s.item_lens) if s.query_len is not None else None for s in layouts]
     width = max(int(r.shape[0]) for r in runs if r is not None)
     token_pos = torch.zeros(len(layouts), width, dtype=torch.long)

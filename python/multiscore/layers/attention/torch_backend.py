@@ -1,7 +1,8 @@
-"""Pure-PyTorch attention for packed prefill batches: CPU and GPU, causal and MIS.
+"""Pure-PyTorch attention for packed prefill batches: CPU and GPU; causal, bidirectional and MIS.
 
 Two kinds of work, both without an O(T²) mask over the whole batch:
-- causal runs: every plain sequence and every MIS query, padded together into one SDPA call;
+- runs: every plain sequence and every MIS query, sorted by length and padded, 64 at a time, into
+  one SDPA call each (causal for decoders, bidirectional for encoders);
 - MIS items: per MIS sequence, each item attends to ``[query KV ; its own KV]``. The query's
   keys/values are computed once and shared by all items. The two parts are computed separately,
   each by a fused attention kernel that also returns its log-sum-exp — (A) every item token
@@ -22,12 +23,22 @@ from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
 from multiscore.layers.attention.lse_attention import attention_with_lse
 
 
+# Runs per SDPA call. Runs of similar length share a call, so the padding (and the [b, H, L, L]
+# scores) stay small, as sentence-transformers' length-sorted batches of 64 do.
+_RUNS_PER_CALL = 64
+
+
 @dataclass
-class CausalRuns:
-    index: torch.Tensor  # [R, L] flat row of each slot (pad slots repeat the run's first row)
-    valid: torch.Tensor  # [R, L] bool
+class RunChunk:
+    """Runs (plain sequences, MIS queries) of similar length, padded to [b, L] for one SDPA call."""
+
+    index: torch.Tensor  # [b, L] flat row of each slot (pad slots repeat the run's first row)
+    valid: torch.Tensor  # [b, L] bool
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
-    mask: Optional[torch.Tensor]  # [R, 1, L, L] bool; None when every run has length L (plain causal)
+    causal: bool
+    # None when no run is padded. Causal: [b, 1, L, L] (causal and real keys; pad rows still see
+    # key 0). Bidirectional: [b, 1, 1, L] (real keys).
+    mask: Optional[torch.Tensor]
     # First row when the runs lie back to back with one length: q/k/v are then viewed, not gathered.
     contiguous_start: Optional[int] = None
 
@@ -61,30 +72,36 @@ class PrefixBucket:
 
 @dataclass
 class TorchAttentionMetadata:
-    runs: Optional[CausalRuns]
+    runs: list[RunChunk]
     items: Optional[MisItems]
     buckets: list[PrefixBucket]
     lone_delims: Optional[torch.Tensor]  # delimiter rows of empty queries: they attend to themselves
 
 
-def _causal_runs(starts: list[int], lens: list[int], device: torch.device) -> Optional[CausalRuns]:
+def _run_chunks(starts: list[int], lens: list[int], causal: bool, device: torch.device) -> list[RunChunk]:
     if not starts:
-        return None
-    lens_t = torch.tensor(lens)
-    max_len = int(lens_t.max())
+        return []
+    starts_t, lens_t = torch.tensor(starts), torch.tensor(lens)
+    order = torch.argsort(lens_t, stable=True)
+    return [_run_chunk(starts_t[idx], lens_t[idx], causal, device) for idx in order.split(_RUNS_PER_CALL)]
+
+
+def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, causal: bool, device: torch.device) -> RunChunk:
+    max_len = int(lens.max())
     slot = torch.arange(max_len)
-    valid = slot[None, :] < lens_t[:, None]  # [R, L]
-    index = torch.tensor(starts)[:, None] + torch.where(valid, slot[None, :], 0)
+    valid = slot[None, :] < lens[:, None]  # [b, L]
+    index = starts[:, None] + torch.where(valid, slot[None, :], 0)
     mask, contiguous_start = None, None
-    starts_t = torch.tensor(starts)
-    if int(lens_t.min()) != max_len:
-        causal = slot[None, :] <= slot[:, None]  # [L, L]
-        mask = (causal[None] & valid[:, None, :])[:, None]  # [R, 1, L, L]; pad rows still see key 0
+    if int(lens.min()) != max_len:
+        if causal:
+            mask = ((slot[None, :] <= slot[:, None])[None] & valid[:, None, :])[:, None]  # [b, 1, L, L]
+        else:
+            mask = valid[:, None, None, :]  # [b, 1, 1, L]
         mask = mask.to(device)
-    elif torch.equal(starts_t - starts_t[0], torch.arange(len(starts)) * max_len):
-        contiguous_start = starts[0]
-    return CausalRuns(
-        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), mask=mask,
+    elif torch.equal(starts - starts[0], torch.arange(len(starts)) * max_len):
+        contiguous_start = int(starts[0])
+    return RunChunk(
+        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), causal=causal, mask=mask,
         contiguous_start=contiguous_start,
     )
 
@@ -165,7 +182,7 @@ class TorchAttentionBackend(AttentionBackend):
         self.num_kv_heads = num_kv_heads
         self.head_dim = head_dim
 
-    def build_metadata(self, layouts: list[SequenceLayout]) -> TorchAttentionMetadata:
+    def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> TorchAttentionMetadata:
         run_starts, run_lens, mis_seqs = [], [], []
         for seq in layouts:
             if seq.query_len is None:
@@ -176,31 +193,35 @@ class TorchAttentionBackend(AttentionBackend):
                 run_starts.append(seq.start)
                 run_lens.append(seq.query_len)
             mis_seqs.append(seq)
+        if mis_seqs and not causal:
+            raise ValueError("MIS sequences need causal attention")
         items, buckets, lone = _mis_layout(mis_seqs, self.device) if mis_seqs else (None, [], None)
-        runs = _causal_runs(run_starts, run_lens, self.device)
+        runs = _run_chunks(run_starts, run_lens, causal, self.device)
         return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone)
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float) -> torch.Tensor:
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
-        if metadata.runs is not None:
-            self._causal(q, k, v, metadata.runs, scale, out)
+        for chunk in metadata.runs:
+            self._runs(q, k, v, chunk, scale, out)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
             self._mis(q, k, v, metadata, scale, out)
         return out
 
-    def _causal(self, q, k, v, runs: CausalRuns, scale: float, out: torch.Tensor) -> None:
-        if runs.contiguous_start is not None:
-            n_runs, length = runs.index.shape
-            sl = slice(runs.contiguous_start, runs.contiguous_start + n_runs * length)
+    def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
+        gqa = self.num_heads != self.num_kv_heads
+        if chunk.contiguous_start is not None:
+            n_runs, length = chunk.index.shape
+            sl = slice(chunk.contiguous_start, chunk.contiguous_start + n_runs * length)
             qr, kr, vr = (x[sl].view(n_runs, length, x.shape[1], x.shape[2]).transpose(1, 2) for x in (q, k, v))
-            o = F.scaled_dot_product_attention(qr, kr, vr, is_causal=True, scale=scale, enable_gqa=True)
-            out[sl] = o.transpose(1, 2).reshape(n_runs * length, q.shape[1], q.shape[2])  # [R·L, H, D]
+            o = F.scaled_dot_product_attention(qr, kr, vr, is_causal=chunk.causal, scale=scale, enable_gqa=gqa)
+            out[sl] = o.transpose(1, 2).reshape(n_runs * length, q.shape[1], q.shape[2])  # [b·L, H, D]
             return
-        qr, kr, vr = (x[runs.index].transpose(1, 2) for x in (q, k, v))  # [R, H, L, D]
+        qr, kr, vr = (x[chunk.index].transpose(1, 2) for x in (q, k, v))  # [b, H, L, D]
         o = F.scaled_dot_product_attention(
-            qr, kr, vr, attn_mask=runs.mask, is_causal=runs.mask is None, scale=scale, enable_gqa=True
+            qr, kr, vr, attn_mask=chunk.mask, is_causal=chunk.causal and chunk.mask is None, scale=scale,
+            enable_gqa=gqa,
         )
-        out[runs.rows] = o.transpose(1, 2)[runs.valid]  # [n, H, D]
+        out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
     def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor) -> None:
         hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim

@@ -1,0 +1,38 @@
+"""What a served model computes: declared by its model class (``kind``), resolved once at start-up
+into ``ModelConfig.kind``, and what the serving layer reads to pick a scorer and refuse tasks."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Task(str, enum.Enum):
+    """What a client may ask of a model beyond SGLang's ``/v1/score`` (which every kind serves)."""
+
+    CLASSIFY = "classify"  # class scores per input (/classify, /pooling on a classifier)
+    EMBED = "embed"  # one vector per input (/v1/embeddings, /pooling)
+    SCORE = "score"  # one relevance score per (query, document): /rerank, vLLM's /score
+
+
+class ModelKind(enum.Enum):
+    CAUSAL_LM = "causal_lm"  # decoder + LM head: next-token probabilities of label tokens
+    DECODER_CLASSIFIER = "decoder_classifier"  # decoder + classification head at the last token
+    DECODER_EMBEDDING = "decoder_embedding"  # bare decoder: a pooled hidden state
+    ENCODER_CLASSIFIER = "encoder_classifier"  # BERT-style cross-encoder: a pair in one sequence
+    ENCODER_EMBEDDING = "encoder_embedding"  # BERT-style bi-encoder
+
+    @property
+    def bidirectional(self) -> bool:
+        """Every token sees every other: pairs are one sequence, and MIS cannot apply."""
+        return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING)
+
+    @property
+    def embeds(self) -> bool:
+        return self in (ModelKind.DECODER_EMBEDDING, ModelKind.ENCODER_EMBEDDING)
+
+    def tasks(self, num_labels: int) -> frozenset[Task]:
+        if self is ModelKind.CAUSAL_LM:
+            return frozenset()  # serve it as a reranker by conversion (seq_cls_conversion.py)
+        if self.embeds:
+            return frozenset({Task.EMBED, Task.SCORE})  # score: cosine similarity
+        return frozenset({Task.CLASSIFY, Task.SCORE} if num_labels == 1 else {Task.CLASSIFY})

@@ -1,0 +1,36 @@
+"""What vLLM's /classify means: class scores per input, with the model's activation and labels."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import Task
+from multiscore.entrypoints.serving.results import Classification, ClassifyResult
+from multiscore.entrypoints.serving.tasks import require_task
+from multiscore.messages import PoolingParams
+from multiscore.tokenizer.tokenizer_manager import TokenizerManager
+
+
+class ClassifyServing:
+    def __init__(self, tm: TokenizerManager, model_config: ModelConfig) -> None:
+        self.tm = tm
+        self.model_config = model_config
+
+    async def classify(
+        self, inputs, *, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+        add_special_tokens: bool = True,
+    ) -> ClassifyResult:
+        """Each input is its own sequence (never packed): inputs are unrelated texts."""
+        cfg = self.model_config
+        require_task(cfg, Task.CLASSIFY)
+        ids = self.tm.tokenize_inputs(
+            inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens, what="classify"
+        )
+        pooling = PoolingParams(activation="none" if use_activation is False else "default")
+        out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
+        data = [
+            Classification(i, cfg.label_name(max(range(len(row)), key=row.__getitem__)), row, len(row))
+            for i, row in enumerate(out.outputs)
+        ]
+        return ClassifyResult(data, out.prompt_tokens)

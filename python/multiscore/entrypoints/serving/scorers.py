@@ -1,0 +1,140 @@
+"""How a query is scored against items on the served model: one scorer per kind of model, picked
+once at start-up (``pick_scorer``) and used by SGLang's /v1/score, vLLM's /score and rerank.
+
+- ``DecoderPairScorer``: a decoder (CausalLM or classifier) reads ``query + item`` per item;
+- ``MisScorer``: the same decoder, with the items packed ``query D item_1 D ... D`` into one pass;
+- ``EncoderPairScorer``: a BERT-style cross-encoder reads each pair as one sequence with token
+  types (bidirectional attention lets the query see the document, so MIS cannot apply);
+- ``BiEncoderScorer``: an embedding model embeds the query and each item; the score is their cosine.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import ModelKind
+from multiscore.entrypoints.serving.results import ScoreResult
+from multiscore.messages import PoolingParams, RequestOutput
+from multiscore.tokenizer.inputs import check_label_token_ids, text_or_token_ids
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+from multiscore.tokenizer.tokenizer_manager import TokenizerManager
+
+
+def relevance_activation(use_activation: Optional[bool]) -> str:
+    """vLLM's ``use_activation`` on a relevance score: the model's own activation unless false."""
+    return "none" if use_activation is False else "default"
+
+
+class Scorer:
+    def __init__(self, tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig) -> None:
+        self.tm = tm
+        self.pairs = pairs
+        self.model_config = model_config
+
+    async def score(
+        self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        """SGLang's /v1/score (DESIGN.md §3): a score row per item."""
+        raise NotImplementedError
+
+    async def score_documents(
+        self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
+        instruction: Optional[str] = None, use_activation: Optional[bool] = None,
+    ) -> tuple[list[float], int]:
+        """One relevance score per (query, document) pair, and the tokens forwarded (rerank, vLLM
+        /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair."""
+        raise NotImplementedError
+
+    async def _run(self, query_ids, items_ids, pooling: PoolingParams, **options) -> RequestOutput:
+        return await self.tm.run_request(self.tm.build_request(query_ids, items_ids, pooling, **options))
+
+
+class DecoderPairScorer(Scorer):
+    mis = False
+
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
+        query_ids, items_ids = self.tm.tokenize_query_items(query, items)
+        cfg = self.model_config
+        labels = None
+        if cfg.kind is ModelKind.CAUSAL_LM:
+            labels = check_label_token_ids(label_token_ids, cfg.vocab_size, causal_lm=True)
+        pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none")
+        # item_first does not apply under MIS: the packed layout is fixed (DESIGN.md §4).
+        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first and not self.mis)
+        return ScoreResult(out.outputs, out.prompt_tokens)
+
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+                              use_activation=None):
+        query_ids, items_ids = self.pairs.decoder_pairs(query, documents, max_doc_tokens, keep, instruction)
+        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation)),
+                              mis=self.mis)
+        return [row[0] for row in out.outputs], out.prompt_tokens
+
+
+class MisScorer(DecoderPairScorer):
+    mis = True
+
+
+class EncoderPairScorer(Scorer):
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
+        kind, items = text_or_token_ids(query, items)
+        if not items:
+            return ScoreResult(scores=[], prompt_tokens=0)
+        if kind == "tokens":  # ids as given; the item is the second segment where the model has two
+            second = 1 if getattr(self.model_config.hf_config, "type_vocab_size", 1) > 1 else 0
+            ids = [list(query) + list(it) for it in items]
+            types = [[0] * len(query) + [second] * len(it) for it in items]
+        else:
+            queries = [query] * len(items)
+            ids, types = self.pairs.encode_pairs(items, queries) if item_first else self.pairs.encode_pairs(queries, items)
+        out = await self._run([], ids, PoolingParams(activation="softmax" if apply_softmax else "none"),
+                              items_token_type_ids=types)
+        return ScoreResult(out.outputs, out.prompt_tokens)
+
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+                              use_activation=None):
+        ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens, keep)
+        out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation)),
+                              items_token_type_ids=types)
+        return [row[0] for row in out.outputs], out.prompt_tokens
+
+
+class BiEncoderScorer(Scorer):
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
+        kind, items = text_or_token_ids(query, items)
+        if not items:
+            return ScoreResult(scores=[], prompt_tokens=0)
+        if kind == "tokens":
+            texts_ids = [list(query)] + [list(it) for it in items]
+        else:
+            texts_ids = self.pairs.texts([query] + items)
+        cosines, tokens = await self._cosines(texts_ids)
+        return ScoreResult(scores=[[c] for c in cosines], prompt_tokens=tokens)
+
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+                              use_activation=None):
+        query_ids = self.pairs.texts([query], max_tokens=keep)
+        return await self._cosines(query_ids + self.pairs.texts(documents, max_tokens=max_doc_tokens or keep))
+
+    async def _cosines(self, texts_ids: list[list[int]]) -> tuple[list[float], int]:
+        """texts_ids[0] is the query: cosine similarity of its embedding with each of the others."""
+        for i, x in enumerate(texts_ids):
+            if not x:
+                raise ValueError(f"{'the query' if i == 0 else f'document {i - 1}'} is empty: there is nothing to embed")
+        out = await self._run([], texts_ids, PoolingParams())
+        vectors = np.asarray(out.outputs, dtype=np.float64)  # [1 + N, H]
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens
+
+
+def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig, mis: bool) -> Scorer:
+    kind = model_config.kind
+    if kind.embeds:
+        return BiEncoderScorer(tm, pairs, model_config)
+    if kind.bidirectional:
+        return EncoderPairScorer(tm, pairs, model_config)
+    return (MisScorer if mis else DecoderPairScorer)(tm, pairs, model_config)

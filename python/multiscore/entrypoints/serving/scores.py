@@ -1,0 +1,86 @@
+"""What SGLang's /v1/score, vLLM's /score and the rerank APIs (Jina, Cohere, vLLM) mean, on top of
+the scorer picked for the served model (scorers.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import Task
+from multiscore.entrypoints.serving.results import PairScores, RerankOutput, RerankResult, ScoreResult
+from multiscore.entrypoints.serving.scorers import Scorer
+from multiscore.entrypoints.serving.tasks import require_task
+from multiscore.tokenizer.inputs import resolve_truncation
+
+
+class ScoreServing:
+    def __init__(self, scorer: Scorer, model_config: ModelConfig) -> None:
+        self.scorer = scorer
+        self.model_config = model_config
+
+    async def score(
+        self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
+        item_first: bool = False,
+    ) -> ScoreResult:
+        """SGLang's /v1/score, DESIGN.md §3, on every kind of model: label probabilities (CausalLM),
+        head scores (classifiers: decoders in one MIS pass, encoders per text pair), or the cosine
+        similarity of embeddings."""
+        return await self.scorer.score(
+            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first
+        )
+
+    async def score_pairs(
+        self, queries: list[str], documents: list[str], *, use_activation: Optional[bool] = None,
+        truncate_prompt_tokens: Optional[int] = None, instruction: Optional[str] = None,
+    ) -> PairScores:
+        """vLLM ``/score``: ``queries`` of length 1 (1:N) or ``len(documents)`` (N:N)."""
+        require_task(self.model_config, Task.SCORE)
+        if not queries or not documents:
+            raise ValueError("score needs at least one query and one document")
+        if len(queries) == 1:
+            queries = queries * len(documents)
+        elif len(queries) != len(documents):
+            raise ValueError(
+                f"got {len(queries)} queries and {len(documents)} documents: give one query (1:N) "
+                "or as many queries as documents (N:N)"
+            )
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
+        groups: dict[str, list[int]] = {}  # query -> pair indices: one request (MIS pass) per query
+        for i, q in enumerate(queries):
+            groups.setdefault(q, []).append(i)
+        outs = await asyncio.gather(*(
+            self.scorer.score_documents(
+                q, [documents[i] for i in idx], keep=keep, instruction=instruction, use_activation=use_activation
+            )
+            for q, idx in groups.items()
+        ))
+        scores = [0.0] * len(documents)
+        for idx, (group_scores, _) in zip(groups.values(), outs):
+            for i, s in zip(idx, group_scores):
+                scores[i] = s
+        return PairScores(scores, sum(tokens for _, tokens in outs))
+
+    async def rerank(
+        self, query: str, documents: list[str], *, top_n: Optional[int] = None,
+        max_tokens_per_doc: Optional[int] = None, return_documents: bool = True,
+        use_activation: Optional[bool] = None, instruction: Optional[str] = None,
+    ) -> RerankOutput:
+        """Documents by relevance, highest first (Jina / Cohere / vLLM rerank)."""
+        require_task(self.model_config, Task.SCORE)
+        if not isinstance(query, str):
+            raise ValueError("'query' must be a string")
+        if not documents:
+            raise ValueError("'documents' must not be empty")
+        if top_n is not None and top_n < 0:
+            raise ValueError("'top_n' must be a non-negative integer")
+        if max_tokens_per_doc is not None and max_tokens_per_doc < 1:
+            raise ValueError("'max_tokens_per_doc' must be a positive integer")
+        scores, tokens = await self.scorer.score_documents(
+            query, documents, max_doc_tokens=max_tokens_per_doc, instruction=instruction, use_activation=use_activation
+        )
+        order = sorted(range(len(documents)), key=lambda i: -scores[i])  # stable: ties keep input order
+        if top_n:
+            order = order[:top_n]
+        results = [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order]
+        return RerankOutput(results, tokens)

@@ -1,0 +1,33 @@
+"""Refusals, with what to do instead, for tasks the served model cannot do (ModelConfig.tasks)."""
+
+from __future__ import annotations
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import ModelKind, Task
+
+CONVERT_HINT = (
+    "serve a reranker with one label, or convert a causal LM with --json-model-override-args "
+    '\'{"classifier_from_token": ["no", "yes"], "method": "from_2_way_softmax"}\''
+)
+
+
+def require_task(cfg: ModelConfig, task: Task) -> None:
+    if task not in cfg.tasks:
+        raise ValueError(refusal(cfg, task))
+
+
+def refusal(cfg: ModelConfig, task: Task) -> str:
+    causal = cfg.kind is ModelKind.CAUSAL_LM
+    if task is Task.CLASSIFY:
+        if causal:
+            return f"classify needs a classification model, and this one is a CausalLM; {CONVERT_HINT}"
+        return "classify needs a classification model, and this one is an embedding model: use /v1/embeddings"
+    if task is Task.EMBED:
+        return (
+            f"this model ({cfg.architecture}) has no embedding output: serve an embedding model "
+            "(BertModel, XLMRobertaModel, Qwen3Model ..., or a causal checkpoint with "
+            '--json-model-override-args \'{"architectures": ["Qwen3Model"]}\')'
+        )
+    if causal:
+        return f"rerank and score need a classification model with one label, not a CausalLM; {CONVERT_HINT}"
+    return f"rerank and score need a model with one label, and this one has num_labels={cfg.num_labels}; {CONVERT_HINT}"

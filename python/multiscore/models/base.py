@@ -1,0 +1,55 @@
+"""The one model protocol: every model, decoder or encoder, is called the same way by the worker.
+
+    outputs = model(batch, attention)  # one float32 [num_items, C] per sequence of the batch
+
+A model class declares what it computes (``kind``) and how checkpoints fill it
+(``packed_modules_mapping``, ``weight_prefix_aliases``: see model_executor/weight_loader.py), owns
+a ``pooler`` (which hidden rows to read, and the head that turns them into outputs), and implements
+``hidden_states``. Its parameter names follow Hugging Face so checkpoints load by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.pooler import EmbeddingHead, Pooler, PoolingMethod
+
+if TYPE_CHECKING:
+    from multiscore.model_executor.forward_batch import ForwardBatch
+
+
+class PoolingModel(nn.Module):
+    kind: ModelKind
+    # Checkpoint module name -> (our fused layer, shard id): e.g. "q_proj" -> ("qkv_proj", "q").
+    packed_modules_mapping: dict[str, tuple[str, Hashable]] = {}
+    # Checkpoint name prefix -> ours, tried when a tensor's name is not one of ours: a bare
+    # checkpoint's "layers.0..." is our "model.layers.0...".
+    weight_prefix_aliases: dict[str, str] = {}
+    # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
+    pooler: Pooler
+
+    def forward(self, batch: "ForwardBatch", attention: BatchAttention) -> list[torch.Tensor]:
+        rows = self.pooler.rows(batch.pooling)
+        hidden = self.hidden_states(batch, attention, rows)  # [R, H]
+        return self.pooler(hidden, batch.pooling)
+
+    def hidden_states(self, batch: "ForwardBatch", attention: BatchAttention, rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """Final hidden states at ``rows`` [R] of the packed batch ([T, H] when ``rows`` is None)."""
+        raise NotImplementedError
+
+    def tie_weights(self) -> None:
+        """Share the tensors the config ties; the loader calls it once, after materialising the weights."""
+
+
+def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod) -> Pooler:
+    """An embedding model's pooler, from its sentence-transformers config (normalised ``default`` without one)."""
+    if pooling is None:
+        return Pooler(default, EmbeddingHead(normalize=True))
+    return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize))
