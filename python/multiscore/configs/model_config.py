@@ -40,6 +40,10 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
     return max_pos
 
 
+def head_dim_of(hf_config) -> int:
+    return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 

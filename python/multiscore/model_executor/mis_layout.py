@@ -1,4 +1,4 @@
-"""Multi-item scoring (MIS) layout: packing, positions, read-out rows and the reference mask.
+"""Multi-item scoring (MIS) layout: packing, positions and read-out rows.
 
 A packed MIS sequence is ``query D item_1 D item_2 D ... item_N D`` (DESIGN.md §4):
 - positions restart per item: query ``0..q-1``, item token t (1-based) ``q-1+t``, delimiters ``q-1``;
@@ -23,10 +23,6 @@ def pack_mis(query_ids: list[int], items_ids: list[list[int]], delimiter: int) -
     return packed
 
 
-def mis_packed_len(query_len: int, item_lens: list[int]) -> int:
-    return query_len + sum(item_lens) + len(item_lens) + 1
-
-
 def mis_positions(query_len: int, item_lens: torch.Tensor) -> torch.Tensor:
     """item_lens [N] -> positions [q + sum(L) + N + 1]."""
     q = query_len
@@ -45,20 +41,3 @@ def mis_readout_rows(query_len: int, item_lens: torch.Tensor) -> torch.Tensor:
     seg_starts = q + torch.cumsum(item_lens + 1, 0) - (item_lens + 1)  # [N] row of the D before item i
     rows = seg_starts + item_lens
     return torch.where(item_lens > 0, rows, torch.full_like(rows, q - 1))
-
-
-def dense_mis_mask(query_len: int, item_lens: list[int]) -> torch.Tensor:
-    """The full [n, n] boolean MIS mask of DESIGN.md §4 (reference for tests; O(n²), never on the hot path)."""
-    q = query_len
-    n = mis_packed_len(q, item_lens)
-    lens = torch.tensor(item_lens, dtype=torch.long)
-    seg_lens = torch.cat([lens + 1, lens.new_ones(1)])
-    seg_id = torch.cat([torch.full((q,), -1), torch.repeat_interleave(torch.arange(len(seg_lens)), seg_lens)])
-    is_delim = torch.zeros(n, dtype=torch.bool)
-    is_delim[q + torch.cumsum(seg_lens, 0) - seg_lens] = True
-    idx = torch.arange(n)
-    causal = idx[None, :] <= idx[:, None]
-    key_is_query = (idx < q)[None, :].expand(n, n)
-    same_item = (seg_id[:, None] == seg_id[None, :]) & (seg_id[:, None] >= 0) & ~is_delim[None, :] & ~is_delim[:, None]
-    mask = key_is_query & (causal | (idx >= q)[:, None])
-    return mask | (same_item & causal)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_config import ModelConfig, head_dim_of
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.weight_loader import load_model
-from multiscore.models.decoder import head_dim_of
 from multiscore.server_args import ServerArgs
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multiscore.configs.model_config import head_dim_of
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
@@ -44,10 +45,6 @@ class ForwardContext:
     cos: torch.Tensor  # [T, 1, head_dim / 2]
     sin: torch.Tensor  # [T, 1, head_dim / 2]
     attention: BatchAttention
-
-
-def head_dim_of(config) -> int:
-    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 class DecoderAttention(nn.Module):

@@ -29,7 +29,7 @@ class PairTokenizer:
         self.template = template
 
     def decoder_pairs(
-        self, query: str, documents: list[str], max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
+        self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
         instruction: Optional[str] = None,
     ) -> tuple[list[int], list[list[int]]]:
         """-> (query_ids, items_ids) with ``query_ids + items_ids[i]`` the prompt of pair i.
@@ -55,7 +55,7 @@ class PairTokenizer:
         return query_ids, [ids[:cap] + tail_ids for ids in docs_ids]
 
     def encoder_pairs(
-        self, query: str, documents: list[str], max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
+        self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
     ) -> tuple[list[list[int]], list[list[int]]]:
         """-> (input_ids, token_type_ids) per pair, from the tokenizer's pair encoding."""
         check_documents(documents)
@@ -72,7 +72,7 @@ class PairTokenizer:
         ids = enc["input_ids"]
         return ids, enc.get("token_type_ids") or [[0] * len(x) for x in ids]
 
-    def texts(self, texts: list[str], add_special_tokens: bool = True, max_tokens: Optional[int] = None) -> list[list[int]]:
+    def texts(self, texts: list[str], *, add_special_tokens: bool = True, max_tokens: Optional[int] = None) -> list[list[int]]:
         """Each text alone; ``max_tokens`` cuts its content, keeping the special tokens."""
         check_documents(texts)
         if max_tokens is None:

@@ -137,3 +137,42 @@ def test_the_registry_imports_the_backend_without_cuda_and_keeps_torch_as_defaul
     assert default_backend_name("cpu") == "torch"
     with pytest.raises(ValueError, match="needs a CUDA device"):
         get_backend_class("flashinfer")(CPU, torch.float32, num_heads=HQ, num_kv_heads=HKV, head_dim=DIM)
+
+
+def test_bidirectional_batches_run_on_the_ragged_wrapper_without_the_causal_mask():
+    layouts = BATCHES["plain"]
+    q, k, v = _qkv(layouts)
+    kernels, inputs = _kernels(), build_plan_inputs(layouts, causal=False)
+    kernels.plan(inputs, SCALE)
+    assert kernels.ragged.plan_calls == [dict(batch=2, causal=False, mis=False, token_pos_in_items_len=0)]
+    backend = TorchAttentionBackend(CPU, torch.float32, HQ, HKV, DIM)
+    expected = backend.forward(q, k, v, backend.build_metadata(layouts, causal=False), SCALE)
+    torch.testing.assert_close(kernels.run(q, k, v, inputs), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="MIS sequences need causal attention"):
+        build_plan_inputs(BATCHES["mis"], causal=False)
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta"])
+def test_encoders_run_on_the_flashinfer_backend_too(flashinfer_on_cpu, tiny_model, arch):
+    """Encoders attend through the same backend interface: FlashInfer's ragged wrapper, non-causal."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from multiscore.messages import PoolingParams
+    from multiscore.model_executor.forward_batch import ScoreSequence
+
+    path = tiny_model(arch, "seqcls", num_labels=2)
+    worker = build_worker(path, attention_backend="flashinfer")
+    tok = AutoTokenizer.from_pretrained(path)
+    pairs = [("what is the capital", "sacramento is the capital city"), ("who", "a big red dog")]
+    encoded = [tok(a, b) for a, b in pairs]
+    seqs = [
+        ScoreSequence("r", enc["input_ids"], i, 1, PoolingParams(), token_type_ids=enc.get("token_type_ids"))
+        for i, enc in enumerate(encoded)
+    ]
+    out = worker.forward(seqs)
+    ref = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+    for enc, logits in zip(encoded, out):
+        with torch.no_grad():
+            expected = ref(**{k: torch.tensor([v]) for k, v in enc.items()}).logits
+        torch.testing.assert_close(logits, expected, atol=1e-4, rtol=0)
+    assert worker.backend.kernels.ragged.plan_calls[-1]["causal"] is False

@@ -13,7 +13,7 @@ import torch
 from fake_flashinfer import multi_item_mask
 from multiscore.layers.attention.base import SequenceLayout
 from multiscore.layers.attention.flashinfer_metadata import build_plan_inputs, item_positions
-from multiscore.model_executor.mis_layout import dense_mis_mask
+from mis_reference import dense_mis_mask
 
 
 def mis(start: int, query_len: int, item_lens: list[int]) -> SequenceLayout:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from multiscore.layers.attention import SequenceLayout, get_backend_class
-from multiscore.model_executor.mis_layout import dense_mis_mask, mis_packed_len
+from mis_reference import dense_mis_mask, mis_packed_len
 
 HQ, HKV, DIM = 4, 2, 8
 
@@ -126,3 +126,23 @@ def test_flashinfer_is_imported_only_when_chosen():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_many_plain_sequences_in_length_sorted_chunks(causal):
+    """More sequences than one SDPA call takes (64), of mixed lengths: causal or bidirectional
+    (encoders), each sequence sees exactly its own tokens."""
+    torch.manual_seed(0)
+    lens = [1 + (i * 7) % 13 for i in range(150)]
+    layouts, T = _layouts(lens)
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    meta = backend.build_metadata(layouts, causal=causal)
+    assert len(meta.runs) == 3 and all(chunk.causal is causal for chunk in meta.runs)
+    out = backend.forward(q, k, v, meta, scale=DIM**-0.5)
+    for seq in layouts:
+        sl = slice(seq.start, seq.start + seq.length)
+        qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
+        ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
+        expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal).transpose(0, 1)
+        torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)

@@ -2,13 +2,8 @@
 
 import torch
 
-from multiscore.model_executor.mis_layout import (
-    dense_mis_mask,
-    mis_packed_len,
-    mis_positions,
-    mis_readout_rows,
-    pack_mis,
-)
+from mis_reference import dense_mis_mask, mis_packed_len
+from multiscore.model_executor.mis_layout import mis_positions, mis_readout_rows, pack_mis
 
 D = 99
 

@@ -69,7 +69,9 @@ class DecoderPairScorer(Scorer):
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
                               use_activation=None):
-        query_ids, items_ids = self.pairs.decoder_pairs(query, documents, max_doc_tokens, keep, instruction)
+        query_ids, items_ids = self.pairs.decoder_pairs(
+            query, documents, max_doc_tokens=max_doc_tokens, keep=keep, instruction=instruction
+        )
         out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation)),
                               mis=self.mis)
         return [row[0] for row in out.outputs], out.prompt_tokens
@@ -97,7 +99,7 @@ class EncoderPairScorer(Scorer):
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
                               use_activation=None):
-        ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens, keep)
+        ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
         out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation)),
                               items_token_type_ids=types)
         return [row[0] for row in out.outputs], out.prompt_tokens

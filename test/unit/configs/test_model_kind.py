@@ -1,0 +1,24 @@
+"""What each kind of model can be asked for."""
+
+from __future__ import annotations
+
+import pytest
+
+from multiscore.configs.model_kind import ModelKind, Task
+
+
+@pytest.mark.parametrize(
+    "kind, num_labels, tasks",
+    [
+        (ModelKind.CAUSAL_LM, 2, set()),
+        (ModelKind.DECODER_CLASSIFIER, 1, {Task.CLASSIFY, Task.SCORE}),
+        (ModelKind.ENCODER_CLASSIFIER, 3, {Task.CLASSIFY}),  # several labels: no single relevance score
+        (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE}),
+    ],
+)
+def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
+    assert kind.tasks(num_labels) == tasks
+
+
+def test_only_encoders_are_bidirectional():
+    assert {k for k in ModelKind if k.bidirectional} == {ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING}
