@@ -27,9 +27,7 @@ import asyncio
 import os
 import pathlib
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +39,8 @@ sys.path.insert(0, str(HERE.parent / "scripts"))
 sys.path.insert(0, str(HERE))
 from bench_score import cpu_model, load_average, print_rows  # noqa: E402
 from http_load import HttpPool, open_loop, percentile, poisson_schedule  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
-HOST = "127.0.0.1"  # loopback only
 SLO_P99_MS = 100.0  # CPU workload; --gpu-sglang uses GPU_SLO_P99_MS
 GPU_SLO_P99_MS = 500.0
 SGLANG_PUBLISHED_ITEMS_S = 1200.0  # SGLang's scoring benchmark, per H100 (its published figure)
@@ -141,49 +139,6 @@ def resolve_model(args, tmp: pathlib.Path) -> tuple[str, int]:
         sys.exit(f"{path} has no <|sep|> token: pass --delimiter TOKEN_ID")
 
 
-# ---- server process ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A real ``python -m multiscore.launch_server`` process; its log goes to a file, shown on failure."""
-
-    def __init__(self, model_path: str, delimiter: int, log_path: pathlib.Path, device_args: list[str]) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", model_path, "--host", HOST,
-               "--port", str(self.port), "--log-level", "warning",
-               "--multi-item-scoring-delimiter", str(delimiter), *device_args]
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    async def wait_ready(self, pool: HttpPool, timeout_s: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if (await pool.request("GET", "/health"))[0] == 200:
-                    return
-            except OSError:  # connection refused until uvicorn listens
-                pass
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"server not ready in {timeout_s:.0f} s:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()  # launch_server shuts its scheduler down on SIGTERM and exits 0
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 # ---- measurements -----------------------------------------------------------------------------
 
 async def measured_run(pool: HttpPool, name: str, payloads, arrivals) -> dict:
@@ -258,10 +213,11 @@ def device_args(args) -> list[str]:
 async def serve_phase(model_path: str, delimiter: int, args, log_path: pathlib.Path) -> dict:
     rng = random.Random(args.seed)
     rates = [float(r) for r in args.rates.split(",")]
-    server = Server(model_path, delimiter, log_path, device_args(args))
-    pool = HttpPool(HOST, server.port)
+    server = ServerProcess(["--model-path", model_path, "--log-level", "warning",
+                            "--multi-item-scoring-delimiter", delimiter, *device_args(args)], log_path=log_path)
+    pool = HttpPool(server.host, server.port)
     try:
-        await server.wait_ready(pool)
+        server.wait_ready(timeout_s=180.0)  # blocks the event loop, which has nothing else to do yet
         await pool.warm(8)
         warm = payloads_for(args, rng, 30, 0.3)
         for body, _ in warm:  # first-call allocations and lazy init, both request sizes
