@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
-import subprocess
 import sys
-import time
 
-HOST = "127.0.0.1"  # loopback only
+HERE = pathlib.Path(__file__).resolve().parent
+if str(HERE.parent / "scripts") not in sys.path:
+    sys.path.insert(0, str(HERE.parent / "scripts"))
+from server_process import ServerProcess, children  # noqa: E402
 
 
 def auth_headers(api_key: str | None) -> dict:
@@ -18,12 +18,6 @@ def auth_headers(api_key: str | None) -> dict:
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     return headers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid: int | None) -> int | None:
@@ -46,24 +40,11 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
 def scheduler_pid(server_pid: int | None) -> int | None:
     """The server's scheduler child (``python -c 'from multiscore.managers.scheduler import main ...'``)."""
     if server_pid is None:
         return None
-    kids = _children(server_pid)
+    kids = children(server_pid)
     for pid in kids:
         if "multiscore.managers.scheduler" in _cmdline(pid):
             return pid
@@ -100,53 +81,22 @@ def listening_pid(port: int) -> int | None:
     return None
 
 
-class LocalServer:
-    """``python -m multiscore.launch_server`` on a free loopback port; the log goes to a file."""
+class LocalServer(ServerProcess):
+    """launch_server on CPU with MIS on, ``num_threads`` torch threads, ``api_key`` if given and
+    ``extra`` flags; the log goes to ``log_path``."""
 
     def __init__(self, model_path, delimiter: int, log_path: pathlib.Path, num_threads: int = 1,
                  api_key: str | None = None, extra: tuple = ()) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
+        args = ["--model-path", model_path, "--device", "cpu", "--log-level", "warning",
+                "--multi-item-scoring-delimiter", delimiter, "--num-threads", num_threads, *extra]
+        super().__init__(args + (["--api-key", api_key] if api_key else []), log_path=log_path)
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "multiscore.launch_server", "--model-path", str(model_path), "--host", HOST,
-               "--port", str(self.port), "--device", "cpu", "--log-level", "warning",
-               "--multi-item-scoring-delimiter", str(delimiter), "--num-threads", str(num_threads), *extra]
-        if api_key:
-            cmd += ["--api-key", api_key]
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        return self.output()[-n:]
 
     def wait_ready(self, api_key: str | None = None, timeout_s: float = 180.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                if requests.get(self.url + "/health", headers=auth_headers(api_key), timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # launch_server stops its scheduler on SIGTERM and exits 0
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+        super().wait_ready(timeout_s, headers=auth_headers(api_key))
 
 
 def get_json(url: str, path: str, api_key: str | None = None, timeout_s: float = 10.0) -> dict | None:
