@@ -41,12 +41,13 @@ def _cmdline(pid: int) -> str:
 
 
 def scheduler_pid(server_pid: int | None) -> int | None:
-    """The server's scheduler child (``python -c 'from multiscore.managers.scheduler import main ...'``)."""
+    """The server's scheduler child (``python -c 'from multiscore.scheduler.scheduler import main ...'``).
+    Both words rather than one module path: before the redesign it was ``multiscore.managers.scheduler``."""
     if server_pid is None:
         return None
-    kids = children(server_pid)
-    for pid in kids:
-        if "multiscore.managers.scheduler" in _cmdline(pid):
+    for pid in children(server_pid):
+        cmdline = _cmdline(pid)
+        if "multiscore" in cmdline and "scheduler" in cmdline:
             return pid
     return None
 
