@@ -13,7 +13,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 for _p in (HERE.parent / "scripts", HERE):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-from make_tiny_model import WORDS  # noqa: E402
+from tiny_tokenizers import WORDS  # noqa: E402
 
 KINDS = ("mis", "single", "rerank", "invalid")
 SCORE_PATH = "/v1/score"
