@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+from multiscore.entrypoints import sglang_args
 from multiscore.server_args import ServerArgs
 
 
@@ -31,9 +32,11 @@ def _graceful_server_class():
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m multiscore.launch_server", description=__doc__)
     ServerArgs.add_cli_args(parser)
+    sglang_args.add_cli_args(parser)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        sglang_args.note_cli_args(ns)
         server_args = ServerArgs.from_cli_args(ns)
         import uvicorn
 

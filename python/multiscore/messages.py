@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+import numpy as np
+
 Activation = Literal["none", "default", "softmax", "sigmoid"]
 
 # ---- Where the messages travel ------------------------------------------------------------------
@@ -52,6 +54,17 @@ class PoolingParams:
 
 
 @dataclass
+class EmbedOverrides:
+    """Input embeddings given as vectors (SGLang's ``embed_override_token_id``): the k-th
+    occurrence of ``token_id`` in the query, or in an item, takes that sequence's k-th vector
+    instead of the token's embedding (a recommender feeding item embeddings to a ranker)."""
+
+    token_id: int
+    query: Optional[np.ndarray]  # [k, H] float32, or None
+    items: list  # per item: [k_i, H] float32, or None
+
+
+@dataclass
 class TokenizedScoreRequest:
     """One API call's model work, already tokenized and validated: a query and its items."""
 
@@ -64,6 +77,7 @@ class TokenizedScoreRequest:
     item_first: bool = False  # single-item sequences as item + query
     # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty).
     items_token_type_ids: Optional[list[list[int]]] = None
+    embed_overrides: Optional[EmbedOverrides] = None
 
 
 @dataclass
@@ -83,6 +97,13 @@ class HealthCheckRequest:
 @dataclass
 class GetStatsRequest:
     """Answered with the scheduler's counters (/metrics, /get_server_info)."""
+
+    rid: str
+
+
+@dataclass
+class FlushCacheRequest:
+    """Empty every cache the scheduler keeps (SGLang's /flush_cache); answered with FlushCacheOutput."""
 
     rid: str
 
@@ -155,3 +176,9 @@ class HealthCheckOutput:
 class StatsOutput:
     rid: str
     stats: SchedulerStats
+
+
+@dataclass
+class FlushCacheOutput:
+    rid: str
+    success: bool

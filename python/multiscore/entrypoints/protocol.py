@@ -22,10 +22,17 @@ class ScoreRequest(BaseModel):
     apply_softmax: StrictBool = False
     item_first: StrictBool = False
     model: str = "default"
+    # SGLang's embedding overrides: vectors replacing the input embedding of each placeholder token.
+    embed_override_token_id: Optional[StrictInt] = None
+    query_embed_overrides: Optional[list[list[float]]] = None
+    item_embed_overrides: Optional[list[Optional[list[list[float]]]]] = None
 
 
-def error_body(message: str, code: int, error_type: str) -> dict:
-    return {"object": "error", "message": message, "type": error_type, "code": code}
+def error_body(message: str, code: int, error_type: str, param: Optional[str] = None) -> dict:
+    """Every client's error shape in one body: SGLang's (and older vLLM's) flat fields beside
+    OpenAI's / current vLLM's nested ``error`` (``param``: the field at fault, when one is)."""
+    error = {"message": message, "type": error_type, "param": param, "code": code}
+    return {"object": "error", **error, "error": error}
 
 
 class TextObject(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Optional
 
 import orjson
 from fastapi import Request
@@ -31,20 +32,28 @@ def answered(request: Request, body: dict, *, items: int, tokens: int) -> Respon
     return json_response(body)
 
 
-def bad_request(message: str) -> Response:
-    return json_response(error_body(message, 400, "BadRequestError"), 400)
+def bad_request(message: str, param: Optional[str] = None) -> Response:
+    return json_response(error_body(message, 400, "BadRequestError", param), 400)
 
 
-def validation_message(errors: list[dict]) -> str:
-    """pydantic / FastAPI validation errors -> one line naming the fields."""
-    parts = []
+# pydantic error types whose field takes one of a few values: the message repeats the refused one.
+_CHOICE_ERRORS = {"literal_error", "enum"}
+
+
+def validation_error(errors: list[dict]) -> tuple[str, Optional[str]]:
+    """pydantic / FastAPI validation errors -> (one line naming the fields, the first field)."""
+    parts, params = [], []
     for err in errors:
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         if err.get("type") == "json_invalid":
-            return f"request body is not valid JSON: {err.get('msg')}"
-        parts.append(f"{loc or 'body'}: {err.get('msg')}")
+            return f"request body is not valid JSON: {err.get('msg')}", None
+        message = f"{loc or 'body'}: {err.get('msg')}"
+        if err.get("type") in _CHOICE_ERRORS:
+            message += f", got {err.get('input')!r}"
+        parts.append(message)
+        params.append(loc or None)
     # Unions report one error per alternative; keep the first few, they name the field.
-    return "invalid request: " + "; ".join(dict.fromkeys(parts[:4]))
+    return "invalid request: " + "; ".join(dict.fromkeys(parts[:4])), (params[0] if params else None)
 
 
 def usage(prompt_tokens: int) -> dict:

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 
 from multiscore.layers.attention.base import SequenceLayout
@@ -29,6 +30,9 @@ class ScoreSequence:
     query_len: Optional[int] = None  # MIS: tokens before the first delimiter; None: single-item
     item_lens: Optional[list[int]] = None  # MIS: tokens of each item, delimiters excluded
     token_type_ids: Optional[list[int]] = None  # encoders: segment of each token (0 = first text)
+    # Rows (in this sequence) whose input embedding is given as a vector, and the vectors [K, H].
+    embed_rows: Optional[list[int]] = None
+    embeds: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -41,6 +45,8 @@ class ForwardBatch:
     token_type_ids: torch.Tensor  # [T], zeros where a sequence has none
     layouts: list[SequenceLayout]  # for the attention backend
     pooling: PoolingMetadata  # for the model's pooler
+    # Input embeddings given as vectors: flat rows [K] and their values [K, H] float32; None: none.
+    embed_overrides: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
     @classmethod
     def build(cls, seqs: list[ScoreSequence], device: torch.device) -> "ForwardBatch":
@@ -61,6 +67,11 @@ class ForwardBatch:
             num_outputs += seq.num_items
             start += n
         seq_lens = [layout.length for layout in layouts]
+        override_rows = [layout.start + r for seq, layout in zip(seqs, layouts) for r in (seq.embed_rows or [])]
+        embed_overrides = None
+        if override_rows:
+            values = np.concatenate([seq.embeds for seq in seqs if seq.embed_rows])
+            embed_overrides = (torch.tensor(override_rows, device=device), torch.from_numpy(values).to(device))
         lens = torch.tensor(seq_lens, dtype=torch.long)
         input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids for s in seqs)), dtype=torch.long)
         token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))
@@ -75,6 +86,7 @@ class ForwardBatch:
                 item_last_rows=torch.cat(item_last_rows).to(device),
                 groups=groups,
             ),
+            embed_overrides=embed_overrides,
         )
 
     @property

@@ -134,14 +134,18 @@ class DecoderModel(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
-        keep_rows: Optional[torch.Tensor],
+        keep_rows: Optional[torch.Tensor], embed_overrides=None,
     ) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None).
 
         Scoring reads R << T rows, so the last layer runs its attention output, MLP and the final
         norm on those rows only (its keys and values still come from all T rows).
+        ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings.
         """
         hidden = self.embed_tokens(input_ids)  # [T, H]
+        if embed_overrides is not None:
+            rows, vectors = embed_overrides
+            hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
         ctx = ForwardContext(cos=cos, sin=sin, attention=attention)
         last = len(self.layers) - 1
@@ -177,7 +181,7 @@ class DecoderForEmbedding(PoolingModel):
         self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)
 
     def hidden_states(self, batch, attention, rows):
-        return self.model(batch.input_ids, batch.positions, attention, rows)
+        return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)
 
 
 class DecoderForCausalLM(DecoderForEmbedding):

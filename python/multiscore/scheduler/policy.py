@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 
 from multiscore.messages import RequestOutput, TokenizedScoreRequest
@@ -32,14 +33,7 @@ def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], p
     by the MIS contract, and plain sequences from many requests batch into one attention call.
     """
     if not req.mis or len(req.items_ids) == 1:
-        types = req.items_token_type_ids or [None] * len(req.items_ids)
-        return [
-            ScoreSequence(
-                rid=req.rid, input_ids=(item + req.query_ids) if req.item_first else (req.query_ids + item),
-                item_start=i, num_items=1, pooling=req.pooling, token_type_ids=item_types,
-            )
-            for i, (item, item_types) in enumerate(zip(req.items_ids, types))
-        ]
+        return [_single_sequence(req, i) for i in range(len(req.items_ids))]
     if delimiter is None:
         raise ValueError("an MIS request reached a scheduler without --multi-item-scoring-delimiter")
     q = len(req.query_ids)
@@ -53,8 +47,24 @@ def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], p
     return seqs
 
 
+def _single_sequence(req: TokenizedScoreRequest, i: int) -> ScoreSequence:
+    query, item = req.query_ids, req.items_ids[i]
+    parts = [(item, i, 0), (query, None, len(item))] if req.item_first else [(query, None, 0), (item, i, len(query))]
+    rows, embeds = _override_rows(req, parts)
+    return ScoreSequence(
+        rid=req.rid, input_ids=(item + query) if req.item_first else (query + item), item_start=i, num_items=1,
+        pooling=req.pooling, token_type_ids=req.items_token_type_ids[i] if req.items_token_type_ids else None,
+        embed_rows=rows, embeds=embeds,
+    )
+
+
 def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: int) -> ScoreSequence:
     items = req.items_ids[start:end]
+    parts, row = [(req.query_ids, None, 0)], len(req.query_ids) + 1  # each item follows its delimiter
+    for i, item in enumerate(items, start):
+        parts.append((item, i, row))
+        row += len(item) + 1
+    rows, embeds = _override_rows(req, parts)
     return ScoreSequence(
         rid=req.rid,
         input_ids=pack_mis(req.query_ids, items, delimiter),
@@ -63,7 +73,24 @@ def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: i
         pooling=req.pooling,
         query_len=len(req.query_ids),
         item_lens=[len(it) for it in items],
+        embed_rows=rows,
+        embeds=embeds,
     )
+
+
+def _override_rows(req: TokenizedScoreRequest, parts: list) -> tuple[Optional[list[int]], Optional[np.ndarray]]:
+    """parts: (token ids, item index or None for the query, first row in the sequence) ->
+    (rows whose input embedding is given, those vectors [K, H]); (None, None) without overrides."""
+    ov = req.embed_overrides
+    if ov is None:
+        return None, None
+    rows, vectors = [], []
+    for ids, item, first_row in parts:
+        given = ov.query if item is None else ov.items[item]
+        if given is not None and len(given):
+            rows += [first_row + t for t, token in enumerate(ids) if token == ov.token_id]
+            vectors.append(given)
+    return (rows, np.concatenate(vectors)) if rows else (None, None)
 
 
 class SchedulePolicy:

@@ -20,6 +20,8 @@ from multiscore.messages import (
     BATCH_SEQUENCE_EDGES,
     BATCH_TOKEN_EDGES,
     AbortRequest,
+    FlushCacheOutput,
+    FlushCacheRequest,
     GetStatsRequest,
     HealthCheckOutput,
     HealthCheckRequest,
@@ -107,6 +109,9 @@ class Scheduler:
             elif isinstance(msg, GetStatsRequest):
                 self.stats.queued_sequences = self.policy.num_waiting_sequences
                 self.send_socket.send_pyobj(StatsOutput(rid=msg.rid, stats=self.stats))
+            elif isinstance(msg, FlushCacheRequest):
+                # Nothing is cached across requests yet: every flush succeeds.
+                self.send_socket.send_pyobj(FlushCacheOutput(rid=msg.rid, success=True))
             elif isinstance(msg, ShutdownRequest):
                 return False
 

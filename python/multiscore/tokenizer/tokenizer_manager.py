@@ -19,6 +19,8 @@ import zmq.asyncio
 from multiscore.configs.model_config import ModelConfig, load_tokenizer
 from multiscore.messages import (
     AbortRequest,
+    EmbedOverrides,
+    FlushCacheRequest,
     GetStatsRequest,
     HealthCheckRequest,
     PoolingParams,
@@ -72,17 +74,32 @@ class TokenizerManager:
 
     # ---- tokenization and validation ----------------------------------------------------------
 
-    def tokenize_query_items(self, query, items) -> tuple[list[int], list[list[int]]]:
-        """SGLang's inputs (text, or token ids) -> (query_ids, items_ids).
+    def tokenize_query_items(self, query, items, *, item_first: bool = False) -> tuple[list[int], list[list[int]]]:
+        """SGLang's inputs (text, or token ids) -> (query_ids, items_ids), ready for the scheduler to
+        form ``query + item`` (or ``item + query`` with ``item_first``).
 
         Text: the query with the tokenizer's special tokens, each item without, so that MIS and
-        single-item mode see identical ids (DESIGN.md §3)."""
+        single-item mode see identical ids (DESIGN.md §3). With ``item_first``, the special tokens
+        the tokenizer puts before the query (a BOS) lead the whole sequence, as in SGLang and
+        transformers: they move from the query to the front of every item (``BOS item query``).
+        Token ids are taken as given."""
         kind, items = text_or_token_ids(query, items)
         if kind == "tokens":
             return list(query), [list(it) for it in items]
         query_ids = self.tokenizer(query)["input_ids"]
         items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
+        if item_first:
+            lead = self._leading_special_tokens(query, query_ids)
+            query_ids, items_ids = query_ids[lead:], [query_ids[:lead] + it for it in items_ids]
         return query_ids, items_ids
+
+    def _leading_special_tokens(self, text: str, ids: list[int]) -> int:
+        """How many tokens the tokenizer put before ``text``'s own tokens in ``ids`` (its BOS)."""
+        bare = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        for lead in range(len(ids) - len(bare) + 1):
+            if ids[lead : lead + len(bare)] == bare:
+                return lead
+        return 0  # the tokenizer changed the text's own tokens: leave the sequence as it is
 
     def tokenize_inputs(
         self, inputs, *, add_special_tokens: bool = True, truncate_prompt_tokens: Optional[int] = None, what: str,
@@ -112,6 +129,7 @@ class TokenizerManager:
     def build_request(
         self, query_ids: list[int], items_ids: list[list[int]], pooling: PoolingParams, *, mis: bool = False,
         item_first: bool = False, items_token_type_ids: Optional[list[list[int]]] = None,
+        embed_overrides: Optional[EmbedOverrides] = None,
     ) -> TokenizedScoreRequest:
         """Check ids, limits and lengths; ``mis``: the items may share packed sequences (DESIGN.md §4)."""
         cfg, args = self.model_config, self.server_args
@@ -128,7 +146,7 @@ class TokenizerManager:
         check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, mis and len(items_ids) > 1)
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
-            item_first=item_first, items_token_type_ids=items_token_type_ids,
+            item_first=item_first, items_token_type_ids=items_token_type_ids, embed_overrides=embed_overrides,
         )
 
     # ---- talking to the scheduler -------------------------------------------------------------
@@ -152,6 +170,9 @@ class TokenizerManager:
 
     async def get_stats(self, timeout_s: float = 5.0) -> SchedulerStats:
         return (await self._ask(GetStatsRequest(rid=self._new_rid("stats")), timeout_s)).stats
+
+    async def flush_cache(self, timeout_s: float = 30.0) -> bool:
+        return (await self._ask(FlushCacheRequest(rid=self._new_rid("flush")), timeout_s)).success
 
     async def _ask(self, msg, timeout_s: float):
         if not self.scheduler_alive():

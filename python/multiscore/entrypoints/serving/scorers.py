@@ -10,6 +10,7 @@ once at start-up (``pick_scorer``) and used by SGLang's /v1/score, vLLM's /score
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -18,9 +19,28 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind
 from multiscore.entrypoints.serving.results import ScoreResult
 from multiscore.messages import PoolingParams, RequestOutput
+from multiscore.tokenizer.embed_overrides import build_embed_overrides
 from multiscore.tokenizer.inputs import check_label_token_ids, text_or_token_ids
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
+
+
+@dataclass
+class EmbedOverrideInputs:
+    """A request's SGLang embedding overrides, as given (validated by build_embed_overrides)."""
+
+    token_id: Optional[int]
+    query: Optional[list]  # vectors for the query's placeholders
+    items: Optional[list]  # per item: vectors, or None
+
+    @classmethod
+    def given(cls, token_id, query, items) -> Optional["EmbedOverrideInputs"]:
+        return None if query is None and items is None else cls(token_id, query, items)
+
+
+def _refuse_overrides(embed_overrides: Optional[EmbedOverrideInputs]) -> None:
+    if embed_overrides is not None:
+        raise ValueError("embedding overrides need a decoder model (a CausalLM or a decoder classifier)")
 
 
 def relevance_activation(use_activation: Optional[bool]) -> str:
@@ -36,7 +56,7 @@ class Scorer:
 
     async def score(
         self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
-        item_first: bool = False,
+        item_first: bool = False, embed_overrides: Optional[EmbedOverrideInputs] = None,
     ) -> ScoreResult:
         """SGLang's /v1/score (DESIGN.md §3): a score row per item."""
         raise NotImplementedError
@@ -56,15 +76,25 @@ class Scorer:
 class DecoderPairScorer(Scorer):
     mis = False
 
-    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
-        query_ids, items_ids = self.tm.tokenize_query_items(query, items)
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
+                    embed_overrides=None) -> ScoreResult:
+        # item_first does not apply under MIS: the packed layout is fixed (DESIGN.md §4).
+        item_first = item_first and not self.mis
+        if item_first and embed_overrides is not None:
+            raise ValueError("item_first is not supported with embedding overrides")
+        query_ids, items_ids = self.tm.tokenize_query_items(query, items, item_first=item_first)
         cfg = self.model_config
         labels = None
         if cfg.kind is ModelKind.CAUSAL_LM:
             labels = check_label_token_ids(label_token_ids, cfg.vocab_size, causal_lm=True)
+        overrides = None
+        if embed_overrides is not None:
+            overrides = build_embed_overrides(
+                embed_overrides.token_id, query_ids, items_ids, embed_overrides.query, embed_overrides.items,
+                hidden_size=cfg.hf_config.hidden_size, vocab_size=cfg.vocab_size,
+            )
         pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none")
-        # item_first does not apply under MIS: the packed layout is fixed (DESIGN.md §4).
-        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first and not self.mis)
+        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides)
         return ScoreResult(out.outputs, out.prompt_tokens)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
@@ -82,7 +112,9 @@ class MisScorer(DecoderPairScorer):
 
 
 class EncoderPairScorer(Scorer):
-    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
+                    embed_overrides=None) -> ScoreResult:
+        _refuse_overrides(embed_overrides)
         kind, items = text_or_token_ids(query, items)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)
@@ -106,7 +138,9 @@ class EncoderPairScorer(Scorer):
 
 
 class BiEncoderScorer(Scorer):
-    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False) -> ScoreResult:
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
+                    embed_overrides=None) -> ScoreResult:
+        _refuse_overrides(embed_overrides)
         kind, items = text_or_token_ids(query, items)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)

@@ -9,7 +9,7 @@ from typing import Optional
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import Task
 from multiscore.entrypoints.serving.results import PairScores, RerankOutput, RerankResult, ScoreResult
-from multiscore.entrypoints.serving.scorers import Scorer
+from multiscore.entrypoints.serving.scorers import EmbedOverrideInputs, Scorer
 from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.tokenizer.inputs import resolve_truncation
 
@@ -21,13 +21,16 @@ class ScoreServing:
 
     async def score(
         self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
-        item_first: bool = False,
+        item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
+        item_embed_overrides=None,
     ) -> ScoreResult:
         """SGLang's /v1/score, DESIGN.md §3, on every kind of model: label probabilities (CausalLM),
         head scores (classifiers: decoders in one MIS pass, encoders per text pair), or the cosine
-        similarity of embeddings."""
+        similarity of embeddings. ``*_embed_overrides``: vectors replacing the input embedding of
+        each ``embed_override_token_id`` in the query / each item (decoders)."""
         return await self.scorer.score(
-            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first
+            query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
+            embed_overrides=EmbedOverrideInputs.given(embed_override_token_id, query_embed_overrides, item_embed_overrides),
         )
 
     async def score_pairs(
