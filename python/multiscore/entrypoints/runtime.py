@@ -44,7 +44,7 @@ class Runtime:
                 server_args, model_config, requests_addr=scheduler.ipc.requests, results_addr=scheduler.ipc.results,
                 scheduler_alive=scheduler.is_alive,
             )
-            pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config))
+            pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)
             serving = (ScoreServing(scorer, model_config), classify, EmbedServing(tm, model_config, classify))
@@ -58,9 +58,9 @@ class Runtime:
         self.scheduler.shutdown()
 
 
-def _score_template(server_args: ServerArgs, model_config: ModelConfig) -> Optional[ScoreTemplate]:
+def _score_template(server_args: ServerArgs, model_config: ModelConfig, tokenizer) -> Optional[ScoreTemplate]:
     """--score-template, or the built-in Qwen3-Reranker prompt for ``is_original_qwen3_reranker``."""
     name = server_args.score_template
     if name is None and model_config.is_original_qwen3_reranker:
         name = "qwen3_reranker"
-    return ScoreTemplate.load(name) if name else None
+    return ScoreTemplate.load(name, tokenizer) if name else None

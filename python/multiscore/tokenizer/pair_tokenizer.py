@@ -1,7 +1,7 @@
 """Tokenize (query, document) pairs the way each kind of model reads them.
 
-- decoders: ``query_ids + item_ids`` with the query shared by all documents (one MIS pass), through
-  the score template when there is one;
+- decoders: ``query_ids + item_ids`` with the query shared by all documents (one MIS pass); with a
+  score template, each pair's whole rendered prompt, split where the prompts part;
 - encoders (BERT, XLM-R): the tokenizer's own pair encoding (``[CLS] q [SEP] d [SEP]`` with token
   types), one sequence per pair;
 - any text list: cut to a number of content tokens, keeping the special tokens.
@@ -35,24 +35,39 @@ class PairTokenizer:
         """-> (query_ids, items_ids) with ``query_ids + items_ids[i]`` the prompt of pair i.
 
         Without a template: the query with special tokens, each document without (as /v1/score).
-        With one: the head of the rendered prompt is the query, ``document + tail`` each item.
+        With one: each pair's rendered prompt tokenized whole, with special tokens, as vLLM
+        tokenizes it; the tokens every prompt starts with are the shared query (one MIS pass), the
+        rest of each prompt its item. Splitting there changes no token of any prompt.
         """
         check_documents(documents)
-        tokenizer = self.tokenizer
-        lead, tail_ids = "", []
         if self.template is None:
-            query_ids = tokenizer(query)["input_ids"]
-        else:
-            head, tail = self.template.split(query, instruction)
-            # BPE tokenizers attach a space to the word after it: give the head's trailing spaces to
-            # the document, so "<Document>: text" tokenizes as it would in one piece.
-            stripped = head.rstrip(" ")
-            lead, head = head[len(stripped):], stripped
-            query_ids = tokenizer(head)["input_ids"]
-            tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
-        docs_ids = tokenizer([lead + d for d in documents], add_special_tokens=False)["input_ids"]
-        cap = self._document_cap(len(query_ids) + len(tail_ids), max_doc_tokens, keep)
-        return query_ids, [ids[:cap] + tail_ids for ids in docs_ids]
+            query_ids = self.tokenizer(query)["input_ids"]
+            docs_ids = self.tokenizer(documents, add_special_tokens=False)["input_ids"]
+            cap = self._document_cap(len(query_ids), max_doc_tokens, keep)
+            return query_ids, [ids[:cap] for ids in docs_ids]
+        if max_doc_tokens is not None:
+            documents = [self._first_tokens(d, max_doc_tokens) for d in documents]
+        prompts = [self._templated_prompt(query, d, instruction, keep) for d in documents]
+        shared = _common_prefix_len(prompts)
+        return prompts[0][:shared], [ids[shared:] for ids in prompts]
+
+    def _templated_prompt(self, query: str, document: str, instruction: Optional[str], keep: Optional[int]) -> list[int]:
+        """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""
+        ids = self.tokenizer(self.template.render(query, document, instruction))["input_ids"]
+        while keep is not None and len(ids) > keep:
+            doc_ids = self.tokenizer(document, add_special_tokens=False)["input_ids"]
+            if not doc_ids:
+                empty = len(self.tokenizer(self.template.render(query, "", instruction))["input_ids"])
+                raise ValueError(
+                    f"the query takes {empty} tokens, leaving no room for a document within truncate_prompt_tokens={keep}"
+                )
+            document = self.tokenizer.decode(doc_ids[: max(0, len(doc_ids) - (len(ids) - keep))])
+            ids = self.tokenizer(self.template.render(query, document, instruction))["input_ids"]
+        return ids
+
+    def _first_tokens(self, text: str, n: int) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= n else self.tokenizer.decode(ids[:n])
 
     def encoder_pairs(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
@@ -94,3 +109,12 @@ class PairTokenizer:
                 )
             cap = room if cap is None else min(cap, room)
         return cap
+
+
+def _common_prefix_len(seqs: list[list[int]]) -> int:
+    """Length of the longest token prefix all of ``seqs`` share."""
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != first[i] for s in seqs):
+            return i
+    return n
