@@ -46,11 +46,15 @@ class PoolingParams:
     # CausalLM: the next-token probabilities to read (SGLang's label_token_ids).
     label_token_ids: Optional[list[int]] = None
     # none | default | softmax | sigmoid. "default" is the model's own rule (vLLM's, from the config's
-    # problem_type). On a CausalLM, "none" gives full-vocabulary probabilities and "softmax" a
-    # softmax over the label logits only (SGLang's apply_softmax).
+    # problem_type; an embedding model's normalisation). On a CausalLM, "none" gives
+    # full-vocabulary probabilities and "softmax" a softmax over the label logits only (SGLang's
+    # apply_softmax).
     activation: Activation = "none"
     # Embeddings: keep the first k values (Matryoshka), renormalised when the model normalises.
     dimensions: Optional[int] = None
+    # vLLM's token tasks: one output per token of the sequence (its hidden state through the
+    # model's head) instead of the pooled one.
+    per_token: bool = False
 
 
 @dataclass

@@ -12,6 +12,8 @@ class Task(str, enum.Enum):
     CLASSIFY = "classify"  # class scores per input (/classify, /pooling on a classifier)
     EMBED = "embed"  # one vector per input (/v1/embeddings, /pooling)
     SCORE = "score"  # one relevance score per (query, document): /rerank, vLLM's /score
+    TOKEN_EMBED = "token_embed"  # a vector per token (/pooling)
+    TOKEN_CLASSIFY = "token_classify"  # class scores per token (/pooling)
 
 
 class ModelKind(enum.Enum):
@@ -34,5 +36,5 @@ class ModelKind(enum.Enum):
         if self is ModelKind.CAUSAL_LM:
             return frozenset()  # serve it as a reranker by conversion (seq_cls_conversion.py)
         if self.embeds:
-            return frozenset({Task.EMBED, Task.SCORE})  # score: cosine similarity
-        return frozenset({Task.CLASSIFY, Task.SCORE} if num_labels == 1 else {Task.CLASSIFY})
+            return frozenset({Task.EMBED, Task.SCORE, Task.TOKEN_EMBED})  # score: cosine similarity
+        return frozenset({Task.CLASSIFY, Task.TOKEN_CLASSIFY} | ({Task.SCORE} if num_labels == 1 else set()))

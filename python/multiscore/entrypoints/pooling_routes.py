@@ -65,7 +65,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
         out = await runtime.scores.rerank(
             req.query, [text_of(d) for d in req.documents], top_n=req.top_n, max_tokens_per_doc=req.max_tokens_per_doc,
             return_documents=req.return_documents is not False, use_activation=req.use_activation,
-            instruction=req.instruction,
+            instruction=req.instruction, truncate_prompt_tokens=req.truncate_prompt_tokens,
         )
         results = []
         for r in out.results:
@@ -88,8 +88,8 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
 
     async def embeddings(req: EmbeddingRequest, request: Request):
         result = await runtime.embed.embed(
-            req.input, dimensions=req.dimensions, truncate_prompt_tokens=req.truncate_prompt_tokens,
-            add_special_tokens=req.add_special_tokens,
+            req.input, dimensions=req.dimensions, use_activation=req.use_activation,
+            truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
         data = [
             {"object": "embedding", "index": i, "embedding": encode_vector(v, req.encoding_format)}
@@ -101,7 +101,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
     async def pooling(req: PoolingRequest, request: Request):
         """The model's pooled output: embeddings for embedding models, class probabilities for classifiers."""
         result = await runtime.embed.pool(
-            req.input, dimensions=req.dimensions, use_activation=req.use_activation,
+            req.input, task=req.task, dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
         data = [

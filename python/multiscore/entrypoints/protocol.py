@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 # vLLM's and OpenAI's input forms: a text, texts, token ids, or lists of token ids.
 InputTexts = Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
 EncodingFormat = Literal["float", "base64"]
+# vLLM's ``use_activation``, also read under its older name ``activation``.
+UseActivation = Annotated[Optional[StrictBool], Field(validation_alias=AliasChoices("use_activation", "activation"))]
 
 
 class ScoreRequest(BaseModel):
@@ -57,7 +59,7 @@ class ClassifyRequest(BaseModel):
 
     input: InputTexts
     model: Optional[str] = None
-    use_activation: Optional[StrictBool] = None
+    use_activation: UseActivation = None
     truncate_prompt_tokens: Optional[StrictInt] = None
     add_special_tokens: StrictBool = True
 
@@ -79,7 +81,7 @@ class VllmScoreRequest(BaseModel):
     data_1: Optional[Union[TextLike, list[TextLike]]] = None
     data_2: Optional[Union[TextLike, list[TextLike]]] = None
     model: Optional[str] = None
-    use_activation: Optional[StrictBool] = None
+    use_activation: UseActivation = None
     truncate_prompt_tokens: Optional[StrictInt] = None
     instruction: Optional[StrictStr] = None
 
@@ -118,8 +120,9 @@ class RerankRequest(BaseModel):
     top_n: Optional[StrictInt] = None
     return_documents: Optional[StrictBool] = None  # None = True
     max_tokens_per_doc: Optional[StrictInt] = None
-    use_activation: Optional[StrictBool] = None
+    use_activation: UseActivation = None
     instruction: Optional[StrictStr] = None
+    truncate_prompt_tokens: Optional[StrictInt] = None
 
 
 class EmbeddingRequest(BaseModel):
@@ -134,9 +137,11 @@ class EmbeddingRequest(BaseModel):
     user: Optional[str] = None
     truncate_prompt_tokens: Optional[StrictInt] = None
     add_special_tokens: StrictBool = True
+    use_activation: UseActivation = None  # false: the embedding as pooled, not normalised
 
 
 class PoolingRequest(EmbeddingRequest):
-    """``POST /pooling`` (vLLM): the model's pooled output per input (embedding, or class probabilities)."""
+    """``POST /pooling`` (vLLM): the model's pooled output per input (embedding, or class probabilities);
+    ``task`` picks it (embed, classify, score, token_embed, token_classify)."""
 
-    use_activation: Optional[StrictBool] = None
+    task: Optional[StrictStr] = None

@@ -37,6 +37,7 @@ class PoolingMetadata:
     seq_starts: torch.Tensor  # [B] first flat row of each sequence
     item_last_rows: torch.Tensor  # [N] each item's read-out row: a plain sequence's last token, each MIS item's last
     groups: list[ReadoutGroup]  # one per sequence, over the pooled outputs
+    per_token: bool = False  # token tasks: every row is an output (the batch is all one or the other)
 
 
 class PoolingMethod(enum.Enum):
@@ -139,19 +140,20 @@ class LabelProbabilityHead:
 
 class EmbeddingHead:
     """Embeddings in float32: cut to the request's ``dimensions`` (Matryoshka), then L2-normalised
-    when the model's sentence-transformers modules end in Normalize."""
+    when the model's sentence-transformers modules end in Normalize and the request's activation
+    is ``default`` (vLLM's ``use_activation: false`` keeps them raw)."""
 
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
 
     def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
         pooled = pooled.float()  # [N, H]
-        if all(g.params.dimensions is None for g in groups):
-            return _split(self._finish(pooled), groups)
-        return [self._finish(pooled[g.start : g.end, : g.params.dimensions]) for g in groups]
+        if all(g.params.dimensions is None and g.params.activation == "default" for g in groups):
+            return _split(self._normalized(pooled, "default"), groups)
+        return [self._normalized(pooled[g.start : g.end, : g.params.dimensions], g.params.activation) for g in groups]
 
-    def _finish(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=-1) if self.normalize else x
+    def _normalized(self, x: torch.Tensor, activation: str) -> torch.Tensor:
+        return F.normalize(x, dim=-1) if self.normalize and activation == "default" else x
 
 
 Head = Callable[[torch.Tensor, list[ReadoutGroup]], list[torch.Tensor]]
@@ -165,8 +167,10 @@ class Pooler:
         self.head = head
 
     def rows(self, meta: PoolingMetadata) -> Optional[torch.Tensor]:
-        return self.method.rows(meta)
+        return None if meta.per_token else self.method.rows(meta)
 
     def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
-        """hidden [R, H] at ``rows(meta)`` -> [end - start, C] per ReadoutGroup."""
-        return self.head(self.method.reduce(hidden, meta), meta.groups)
+        """hidden [R, H] at ``rows(meta)`` -> [end - start, C] per ReadoutGroup (token tasks: the
+        head on every token, [seq_len, C] per sequence)."""
+        pooled = hidden if meta.per_token else self.method.reduce(hidden, meta)
+        return self.head(pooled, meta.groups)

@@ -63,8 +63,9 @@ class ForwardBatch:
                 layouts.append(SequenceLayout(start=start, length=n, query_len=seq.query_len, item_lens=item_lens))
                 positions.append(mis_positions(seq.query_len, item_lens))
                 item_last_rows.append(start + mis_readout_rows(seq.query_len, item_lens))
-            groups.append(ReadoutGroup(num_outputs, num_outputs + seq.num_items, seq.pooling))
-            num_outputs += seq.num_items
+            outputs = n if seq.pooling.per_token else seq.num_items  # token tasks: one output per token
+            groups.append(ReadoutGroup(num_outputs, num_outputs + outputs, seq.pooling))
+            num_outputs += outputs
             start += n
         seq_lens = [layout.length for layout in layouts]
         override_rows = [layout.start + r for seq, layout in zip(seqs, layouts) for r in (seq.embed_rows or [])]
@@ -85,6 +86,7 @@ class ForwardBatch:
                 seq_starts=(torch.cumsum(lens, 0) - lens).to(device),
                 item_last_rows=torch.cat(item_last_rows).to(device),
                 groups=groups,
+                per_token=bool(seqs) and seqs[0].pooling.per_token,  # the policy never mixes the two
             ),
             embed_overrides=embed_overrides,
         )

@@ -122,9 +122,14 @@ class SchedulePolicy:
         return len(self.waiting)
 
     def schedule(self) -> list[ScoreSequence]:
-        """FIFO sequences, from any number of requests, up to the token budget (at least one)."""
+        """FIFO sequences, from any number of requests, up to the token budget (at least one).
+
+        Per-token outputs (vLLM's token tasks) and pooled ones do not share a batch: the model's
+        last layer then runs on every row or on the read-out rows only, for the whole batch."""
         batch, tokens = [], 0
         while self.waiting and (not batch or tokens + len(self.waiting[0]) <= self.max_prefill_tokens):
+            if batch and self.waiting[0].pooling.per_token != batch[0].pooling.per_token:
+                break
             seq = self.waiting.popleft()
             batch.append(seq)
             tokens += len(seq)

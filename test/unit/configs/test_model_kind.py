@@ -11,9 +11,9 @@ from multiscore.configs.model_kind import ModelKind, Task
     "kind, num_labels, tasks",
     [
         (ModelKind.CAUSAL_LM, 2, set()),
-        (ModelKind.DECODER_CLASSIFIER, 1, {Task.CLASSIFY, Task.SCORE}),
-        (ModelKind.ENCODER_CLASSIFIER, 3, {Task.CLASSIFY}),  # several labels: no single relevance score
-        (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE}),
+        (ModelKind.DECODER_CLASSIFIER, 1, {Task.CLASSIFY, Task.SCORE, Task.TOKEN_CLASSIFY}),
+        (ModelKind.ENCODER_CLASSIFIER, 3, {Task.CLASSIFY, Task.TOKEN_CLASSIFY}),  # several labels: no single score
+        (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE, Task.TOKEN_EMBED}),
     ],
 )
 def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):

@@ -99,7 +99,7 @@ def test_causal_lm_without_labels_is_an_error():
 def test_embedding_pooling_values():
     hidden = torch.arange(12, dtype=torch.float32).reshape(6, 2)  # two sequences: 2 and 4 tokens
     meta = _meta([2, 4])
-    meta.groups = [_group(0, 1), _group(1, 2)]
+    meta.groups = [_group(0, 1, activation="default"), _group(1, 2, activation="default")]
     assert PoolingMethod.CLS.rows(meta).tolist() == [0, 2]
     assert PoolingMethod.LAST.rows(meta).tolist() == [1, 5]
     assert PoolingMethod.MEAN.rows(meta) is None  # every row
@@ -113,10 +113,23 @@ def test_embedding_pooling_values():
 def test_matryoshka_dimensions_cut_then_renormalise():
     pooled = torch.tensor([[3.0, 4.0, 12.0], [1.0, 0.0, 0.0]])
     cut, whole = EmbeddingHead(normalize=True)(
-        pooled, [ReadoutGroup(0, 1, PoolingParams(dimensions=2)), _group(1, 2)]
+        pooled, [ReadoutGroup(0, 1, PoolingParams(activation="default", dimensions=2)), _group(1, 2, activation="default")]
     )
     torch.testing.assert_close(cut, torch.tensor([[0.6, 0.8]]))
     torch.testing.assert_close(whole, torch.tensor([[1.0, 0.0, 0.0]]))
+    (raw,) = EmbeddingHead(normalize=True)(pooled, [_group(0, 2)])  # use_activation: false
+    torch.testing.assert_close(raw, pooled)
+
+
+def test_token_tasks_run_the_head_on_every_token():
+    hidden, weight = _hidden(), torch.randn(3, 4)
+    meta = _meta([2, 4])
+    meta.per_token, meta.groups = True, [_group(0, 2, activation="softmax"), _group(2, 6, activation="softmax")]
+    pooler = Pooler(PoolingMethod.LAST, ClassifierHead(lambda x: x @ weight.T, PretrainedConfig(num_labels=3)))
+    assert pooler.rows(meta) is None  # the last layer runs on every row
+    first, second = pooler(hidden, meta)
+    assert first.shape == (2, 3) and second.shape == (4, 3)
+    torch.testing.assert_close(second, torch.softmax(hidden[2:] @ weight.T, -1))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""What OpenAI's /v1/embeddings and vLLM's /pooling mean: one pooled vector per input."""
+"""What OpenAI's /v1/embeddings and vLLM's /pooling mean: one pooled vector (or one per token) per input."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
+POOLING_TASKS = ("embed", "classify", "score", "token_embed", "token_classify", "plugin")  # vLLM's
+
 
 class EmbedServing:
     def __init__(self, tm: TokenizerManager, model_config: ModelConfig, classify: ClassifyServing) -> None:
@@ -20,32 +22,54 @@ class EmbedServing:
         self.classify = classify
 
     async def embed(
-        self, inputs, *, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
-        add_special_tokens: bool = True,
+        self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
+        truncate_prompt_tokens: Optional[int] = None, add_special_tokens: bool = True, per_token: bool = False,
     ) -> EmbedResult:
-        """One embedding per input; ``dimensions`` cuts a Matryoshka embedding (renormalised)."""
-        require_task(self.model_config, Task.EMBED)
+        """One embedding per input (``per_token``: one per token); ``dimensions`` cuts a Matryoshka
+        embedding; ``use_activation: false`` skips the model's normalisation."""
+        require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is not None:
             self._check_dimensions(dimensions)
         ids = self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens, what="embed"
         )
-        out = await self.tm.run_request(self.tm.build_request([], ids, PoolingParams(dimensions=dimensions)))
+        pooling = PoolingParams(
+            activation="none" if use_activation is False else "default", dimensions=dimensions, per_token=per_token
+        )
+        out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return EmbedResult(out.outputs, out.prompt_tokens)
 
     async def pool(
-        self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
-        truncate_prompt_tokens: Optional[int] = None, add_special_tokens: bool = True,
+        self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,
+        use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+        add_special_tokens: bool = True,
     ) -> PoolingResult:
-        """vLLM's /pooling: embeddings from an embedding model, class scores from a classifier."""
+        """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
+        score (classifiers; score: the one-label relevance score); by default the model's own output."""
+        if task is None:
+            task = "embed" if Task.EMBED in self.model_config.tasks else "classify"
+        if task not in POOLING_TASKS:
+            raise ValueError(f"'task' must be one of {', '.join(POOLING_TASKS)}, got {task!r}")
+        if task == "plugin":
+            raise ValueError("task 'plugin' is not supported: multiscore has no IO-processor plugins")
+        if task == "score":
+            require_task(self.model_config, Task.SCORE)
+            if Task.CLASSIFY not in self.model_config.tasks:
+                raise ValueError("task 'score' on /pooling needs a cross-encoder; an embedding model scores pairs on /score")
         options = dict(truncate_prompt_tokens=truncate_prompt_tokens, add_special_tokens=add_special_tokens)
-        if Task.EMBED in self.model_config.tasks:
-            result = await self.embed(inputs, dimensions=dimensions, **options)
+        if task in ("embed", "token_embed"):
+            result = await self.embed(
+                inputs, dimensions=dimensions, use_activation=use_activation, per_token=task == "token_embed", **options
+            )
             return PoolingResult(result.embeddings, result.prompt_tokens)
         if dimensions is not None:
-            raise ValueError("'dimensions' applies to embedding models; this one is a classifier")
-        classified = await self.classify.classify(inputs, use_activation=use_activation, **options)
-        return PoolingResult([c.probs for c in classified.data], classified.prompt_tokens)
+            raise ValueError(f"'dimensions' applies to embedding models; task {task!r} gives class scores")
+        per_token = task == "token_classify"
+        require_task(self.model_config, Task.TOKEN_CLASSIFY if per_token else Task.CLASSIFY)
+        ids = self.tm.tokenize_inputs(inputs, what=task, **options)
+        pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token)
+        out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
+        return PoolingResult(out.outputs, out.prompt_tokens)
 
     def _check_dimensions(self, dimensions: int) -> None:
         allowed = self.model_config.matryoshka_dimensions

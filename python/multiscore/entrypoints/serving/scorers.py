@@ -153,6 +153,9 @@ class BiEncoderScorer(Scorer):
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
                               use_activation=None):
+        if use_activation is True:
+            raise ValueError("'use_activation' applies to a cross-encoder's scores; an embedding model's score is "
+                             "the cosine similarity of the embeddings, with no activation to apply")
         query_ids = self.pairs.texts([query], max_tokens=keep)
         return await self._cosines(query_ids + self.pairs.texts(documents, max_tokens=max_doc_tokens or keep))
 
@@ -161,7 +164,7 @@ class BiEncoderScorer(Scorer):
         for i, x in enumerate(texts_ids):
             if not x:
                 raise ValueError(f"{'the query' if i == 0 else f'document {i - 1}'} is empty: there is nothing to embed")
-        out = await self._run([], texts_ids, PoolingParams())
+        out = await self._run([], texts_ids, PoolingParams(activation="default"))
         vectors = np.asarray(out.outputs, dtype=np.float64)  # [1 + N, H]
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens

@@ -68,6 +68,7 @@ class ScoreServing:
         self, query: str, documents: list[str], *, top_n: Optional[int] = None,
         max_tokens_per_doc: Optional[int] = None, return_documents: bool = True,
         use_activation: Optional[bool] = None, instruction: Optional[str] = None,
+        truncate_prompt_tokens: Optional[int] = None,
     ) -> RerankOutput:
         """Documents by relevance, highest first (Jina / Cohere / vLLM rerank)."""
         require_task(self.model_config, Task.SCORE)
@@ -79,8 +80,10 @@ class ScoreServing:
             raise ValueError("'top_n' must be a non-negative integer")
         if max_tokens_per_doc is not None and max_tokens_per_doc < 1:
             raise ValueError("'max_tokens_per_doc' must be a positive integer")
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         scores, tokens = await self.scorer.score_documents(
-            query, documents, max_doc_tokens=max_tokens_per_doc, instruction=instruction, use_activation=use_activation
+            query, documents, max_doc_tokens=max_tokens_per_doc, keep=keep, instruction=instruction,
+            use_activation=use_activation,
         )
         order = sorted(range(len(documents)), key=lambda i: -scores[i])  # stable: ties keep input order
         if top_n:
