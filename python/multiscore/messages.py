@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-Activation = Literal["none", "default", "softmax", "sigmoid"]
+Activation = Literal["none", "default", "softmax", "sigmoid", "l2"]
 
 # ---- Where the messages travel ------------------------------------------------------------------
 
@@ -45,8 +45,9 @@ class PoolingParams:
 
     # CausalLM: the next-token probabilities to read (SGLang's label_token_ids).
     label_token_ids: Optional[list[int]] = None
-    # none | default | softmax | sigmoid. "default" is the model's own rule (vLLM's, from the config's
-    # problem_type; an embedding model's normalisation). On a CausalLM, "none" gives
+    # none | default | softmax | sigmoid | l2. "default" is the model's own rule (vLLM's, from the
+    # config's problem_type; an embedding model's normalisation); "l2" normalises an embedding
+    # whatever the model's files say (TEI's normalize). On a CausalLM, "none" gives
     # full-vocabulary probabilities and "softmax" a softmax over the label logits only (SGLang's
     # apply_softmax).
     activation: Activation = "none"
@@ -138,8 +139,8 @@ class SchedulerInitFailed:
 class RequestOutput:
     rid: str
     # [num_items][C], one row per item: label probabilities (C = len(label_token_ids)), class
-    # scores (C = num_labels) or an embedding (C = its dimensions).
-    outputs: list[list[float]]
+    # scores (C = num_labels) or an embedding (C = its dimensions); token tasks: [num_items][tokens][C].
+    outputs: list
     prompt_tokens: int  # tokens forwarded for this request (MIS: the query once per packed sequence)
 
 

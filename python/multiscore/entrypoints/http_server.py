@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import time
 
-import orjson
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,22 +20,21 @@ from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
 from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
 from multiscore.entrypoints.request_gate import RequestGate
-from multiscore.entrypoints.responses import answered, bad_request, json_response, usage, validation_error
+from multiscore.entrypoints.tei_routes import add_tei_routes
+from multiscore.entrypoints.tokenize_routes import add_tokenize_routes
+from multiscore.entrypoints.responses import (
+    ModelNotFound,
+    answered,
+    bad_request,
+    json_object,
+    json_response,
+    usage,
+    validation_error,
+)
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-async def json_object(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise ValueError(f"request body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise ValueError("request body must be a JSON object")
-    return body
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -61,6 +59,10 @@ def create_app(runtime: Runtime) -> FastAPI:
             return bad_request(f"request body is not valid JSON: {exc.detail}")
         error_type = {404: "NotFoundError", 405: "MethodNotAllowedError"}.get(exc.status_code, "HTTPError")
         return json_response(error_body(str(exc.detail), exc.status_code, error_type), exc.status_code)
+
+    @app.exception_handler(ModelNotFound)
+    async def _on_model_not_found(request: Request, exc: ModelNotFound):
+        return json_response(error_body(str(exc), 404, "NotFoundError", "model"), 404)
 
     @app.exception_handler(ValueError)
     async def _on_value_error(request: Request, exc: ValueError):
@@ -161,7 +163,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for path in ("/v1/score", "/score"):
         app.post(path)(score)
-    vllm_score = add_pooling_routes(app, runtime, args.model_name)
+    tei_rerank = add_tei_routes(app, runtime, args.model_name)
+    vllm_score = add_pooling_routes(app, runtime, args.model_name, tei_rerank)
+    add_tokenize_routes(app, runtime, args.model_name)
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,

@@ -1,5 +1,6 @@
 """The OpenAPI document users and fuzzers read: the error envelope instead of FastAPI's 422, and
-/v1/score's two request shapes (SGLang's or vLLM's) as resolvable component schemas."""
+the shapes of the routes that take several (SGLang's or vLLM's /v1/score, Jina's or TEI's /rerank,
+TEI's POST /) as resolvable component schemas."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest
+from multiscore.entrypoints.protocol import (
+    RerankRequest,
+    ScoreRequest,
+    TeiEmbedRequest,
+    TeiPredictRequest,
+    TeiRerankRequest,
+    TeiSimilarityRequest,
+    VllmScoreRequest,
+)
 
 _ERROR_FIELDS = {
     "message": {"type": "string"},
@@ -33,7 +42,13 @@ ERROR_STATUSES = {
     "503": "queue full (Retry-After) or the model process is gone",
     "504": "not answered within --request-timeout-s",
 }
-SCORE_PATHS = ("/v1/score", "/score")
+# Routes that read their body themselves, to take one of several shapes: the shapes they take.
+BODY_SHAPES = {
+    "/v1/score": (ScoreRequest, VllmScoreRequest),
+    "/score": (ScoreRequest, VllmScoreRequest),
+    "/rerank": (RerankRequest, TeiRerankRequest),
+    "/": (TeiEmbedRequest, TeiPredictRequest, TeiSimilarityRequest, TeiRerankRequest),
+}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -49,7 +64,7 @@ def _document(app: FastAPI) -> dict:
     doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorResponse"] = ERROR_SCHEMA
-    for model in (ScoreRequest, VllmScoreRequest):
+    for model in {m for shapes in BODY_SHAPES.values() for m in shapes}:
         _add_component(schemas, model)
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -62,8 +77,8 @@ def _document(app: FastAPI) -> dict:
         responses.pop("422", None)
         for status, description in ERROR_STATUSES.items():
             responses[status] = {"description": description, "content": error_ref}
-        if path in SCORE_PATHS:
-            refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in (ScoreRequest, VllmScoreRequest)]
+        if path in BODY_SHAPES:
+            refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in BODY_SHAPES[path]]
             post["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"anyOf": refs}}}}
     return doc
 

@@ -13,10 +13,11 @@ from multiscore.entrypoints.protocol import (
     EmbeddingRequest,
     PoolingRequest,
     RerankRequest,
+    TeiRerankRequest,
     VllmScoreRequest,
     text_of,
 )
-from multiscore.entrypoints.responses import answered, now, response_id, usage
+from multiscore.entrypoints.responses import answered, json_object, now, response_id, usage
 from multiscore.entrypoints.runtime import Runtime
 
 
@@ -27,8 +28,9 @@ def encode_vector(vector: list[float], encoding_format: str):
     return vector
 
 
-def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
-    """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns the vLLM-score handler that /v1/score dispatches to."""
+def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank):
+    """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns the vLLM-score handler
+    that /v1/score dispatches to. /rerank also takes TEI's body (``texts``): ``tei_rerank`` answers it."""
 
     def model_of(req) -> str:
         return req.model or served_model
@@ -42,7 +44,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
 
     async def classify(req: ClassifyRequest, request: Request):
         result = await runtime.classify.classify(
-            req.input, use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
+            req.inputs(), use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
             add_special_tokens=req.add_special_tokens,
         )
         data = [
@@ -83,12 +85,19 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
     async def rerank_v1(req: RerankRequest, request: Request):
         return await rerank(req, request)
 
+    async def rerank_any(request: Request):
+        """Jina's / vLLM's body (``documents``) or TEI's (``texts``): the body's fields decide."""
+        body = await json_object(request)
+        if "texts" in body and "documents" not in body:
+            return await tei_rerank(TeiRerankRequest.model_validate(body), request)
+        return await rerank(RerankRequest.model_validate(body), request)
+
     async def rerank_v2(req: RerankRequest, request: Request):
         return await rerank(req, request, cohere_v2=True)
 
     async def embeddings(req: EmbeddingRequest, request: Request):
         result = await runtime.embed.embed(
-            req.input, dimensions=req.dimensions, use_activation=req.use_activation,
+            req.inputs(), dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
         data = [
@@ -101,7 +110,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
     async def pooling(req: PoolingRequest, request: Request):
         """The model's pooled output: embeddings for embedding models, class probabilities for classifiers."""
         result = await runtime.embed.pool(
-            req.input, task=req.task, dimensions=req.dimensions, use_activation=req.use_activation,
+            req.inputs(), task=req.task, dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
         data = [
@@ -114,7 +123,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str):
     app.post("/pooling")(pooling)
     for path in ("/classify", "/v1/classify"):
         app.post(path)(classify)
-    for path in ("/rerank", "/v1/rerank"):
-        app.post(path)(rerank_v1)
+    app.post("/rerank")(rerank_any)
+    app.post("/v1/rerank")(rerank_v1)
     app.post("/v2/rerank")(rerank_v2)
     return vllm_score

@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from multiscore.tokenizer.chat import ChatInput
+
 # vLLM's and OpenAI's input forms: a text, texts, token ids, or lists of token ids.
 InputTexts = Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
 EncodingFormat = Literal["float", "base64"]
@@ -52,16 +54,41 @@ def text_of(value: Union[str, TextObject]) -> str:
     return value if isinstance(value, str) else value.text
 
 
-class ClassifyRequest(BaseModel):
-    """``POST /classify``, ``/v1/classify`` (vLLM)."""
+class ChatOrInput(BaseModel):
+    """vLLM's two forms of an input list: ``input`` (texts or token ids) or chat ``messages``
+    rendered by the tokenizer's chat template (special tokens then come from the template)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    input: InputTexts
+    input: Optional[InputTexts] = None
+    messages: Optional[list[dict]] = None
+    add_generation_prompt: StrictBool = False
+    continue_final_message: StrictBool = False
+    chat_template: Optional[StrictStr] = None
+    chat_template_kwargs: Optional[dict] = None
+    add_special_tokens: Optional[StrictBool] = None  # None: true for input, false for messages
+
+    def inputs(self):
+        """-> the texts / token ids, or a ChatInput."""
+        if self.input is None and self.messages is None:
+            raise ValueError("invalid request: input: Field required (or chat 'messages')")
+        if self.input is not None and self.messages is not None:
+            raise ValueError("give either 'input' or chat 'messages', not both")
+        if self.input is not None:
+            return self.input
+        return ChatInput(
+            self.messages, add_generation_prompt=self.add_generation_prompt,
+            continue_final_message=self.continue_final_message, chat_template=self.chat_template,
+            chat_template_kwargs=self.chat_template_kwargs or {},
+        )
+
+
+class ClassifyRequest(ChatOrInput):
+    """``POST /classify``, ``/v1/classify`` (vLLM)."""
+
     model: Optional[str] = None
     use_activation: UseActivation = None
     truncate_prompt_tokens: Optional[StrictInt] = None
-    add_special_tokens: StrictBool = True
 
 
 # vLLM's score field pairs, in the order they are looked for.
@@ -125,18 +152,14 @@ class RerankRequest(BaseModel):
     truncate_prompt_tokens: Optional[StrictInt] = None
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(ChatOrInput):
     """``POST /v1/embeddings`` (OpenAI), with vLLM's ``truncate_prompt_tokens`` / ``add_special_tokens``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    input: InputTexts
     model: Optional[str] = None
     encoding_format: EncodingFormat = "float"
     dimensions: Optional[StrictInt] = None
     user: Optional[str] = None
     truncate_prompt_tokens: Optional[StrictInt] = None
-    add_special_tokens: StrictBool = True
     use_activation: UseActivation = None  # false: the embedding as pooled, not normalised
 
 
@@ -145,3 +168,81 @@ class PoolingRequest(EmbeddingRequest):
     ``task`` picks it (embed, classify, score, token_embed, token_classify)."""
 
     task: Optional[StrictStr] = None
+
+
+class TokenizeRequest(BaseModel):
+    """``POST /tokenize`` (vLLM): a ``prompt``, or chat ``messages`` rendered by the chat template."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: Optional[str] = None
+    prompt: Optional[StrictStr] = None
+    messages: Optional[list[dict]] = None
+    add_special_tokens: Optional[StrictBool] = None  # None: true for a prompt, false for messages
+    add_generation_prompt: StrictBool = True  # vLLM's default for /tokenize
+    continue_final_message: StrictBool = False
+    chat_template: Optional[StrictStr] = None
+    chat_template_kwargs: Optional[dict] = None
+    return_token_strs: StrictBool = False
+
+
+class DetokenizeRequest(BaseModel):
+    """``POST /detokenize`` (vLLM)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: Optional[str] = None
+    tokens: list[StrictInt]
+
+
+# ---- Hugging Face text-embeddings-inference (TEI) -------------------------------------------------
+
+TruncationDirection = Literal["Left", "Right"]
+
+
+class TeiEmbedRequest(BaseModel):
+    """TEI's ``POST /embed``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: Union[StrictStr, list[StrictStr]]
+    normalize: StrictBool = True
+    truncate: Optional[StrictBool] = None
+    truncation_direction: TruncationDirection = "Right"
+    dimensions: Optional[StrictInt] = None
+
+
+class TeiRerankRequest(BaseModel):
+    """TEI's ``POST /rerank``: ``texts`` (Jina's and Cohere's say ``documents``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: StrictStr
+    texts: list[StrictStr]
+    truncate: Optional[StrictBool] = None
+    raw_scores: StrictBool = False
+    return_text: StrictBool = False
+
+
+class TeiPredictRequest(BaseModel):
+    """TEI's ``POST /predict``: a text, a [text, text] pair, or a list of them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: Union[StrictStr, list[Union[StrictStr, list[StrictStr]]]]
+    truncate: Optional[StrictBool] = None
+    raw_scores: StrictBool = False
+
+
+class SimilarityInputs(BaseModel):
+    source_sentence: StrictStr
+    sentences: list[StrictStr]
+
+
+class TeiSimilarityRequest(BaseModel):
+    """TEI's ``POST /similarity``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: SimilarityInputs
+    truncate: Optional[StrictBool] = None

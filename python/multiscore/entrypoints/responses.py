@@ -26,10 +26,30 @@ class Usage:
     tokens: int  # prompt tokens forwarded
 
 
-def answered(request: Request, body: dict, *, items: int, tokens: int) -> Response:
+async def json_object(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ValueError("request body must be a JSON object")
+    return body
+
+
+def answered(request: Request, body, *, items: int, tokens: int) -> Response:
     """A route's JSON answer; the usage goes in the request's state, where RequestGate reads it."""
     request.state.usage = Usage(items, tokens)
     return json_response(body)
+
+
+class ModelNotFound(ValueError):
+    """The request names a model this server does not serve (vLLM answers 404)."""
+
+
+def check_model(requested: Optional[str], served_model: str) -> None:
+    if requested is not None and requested != served_model:
+        raise ModelNotFound(f"The model `{requested}` does not exist.")
 
 
 def bad_request(message: str, param: Optional[str] = None) -> Response:

@@ -14,6 +14,7 @@ from multiscore.entrypoints.serving.classify import ClassifyServing
 from multiscore.entrypoints.serving.embed import EmbedServing
 from multiscore.entrypoints.serving.scorers import pick_scorer
 from multiscore.entrypoints.serving.scores import ScoreServing
+from multiscore.entrypoints.serving.tei import TeiServing
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer
 from multiscore.tokenizer.scheduler_process import SchedulerProcess
@@ -33,6 +34,7 @@ class Runtime:
     scores: ScoreServing  # SGLang /v1/score, vLLM /score, rerank
     classify: ClassifyServing
     embed: EmbedServing  # /v1/embeddings, /pooling
+    tei: TeiServing  # text-embeddings-inference's routes
 
     @classmethod
     def start(cls, server_args: ServerArgs) -> "Runtime":
@@ -47,7 +49,8 @@ class Runtime:
             pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)
-            serving = (ScoreServing(scorer, model_config), classify, EmbedServing(tm, model_config, classify))
+            scores, embed = ScoreServing(scorer, model_config), EmbedServing(tm, model_config, classify)
+            serving = (scores, classify, embed, TeiServing(tm, model_config, pairs, scores, embed))
         except BaseException:
             scheduler.shutdown()
             raise

@@ -141,7 +141,7 @@ class LabelProbabilityHead:
 class EmbeddingHead:
     """Embeddings in float32: cut to the request's ``dimensions`` (Matryoshka), then L2-normalised
     when the model's sentence-transformers modules end in Normalize and the request's activation
-    is ``default`` (vLLM's ``use_activation: false`` keeps them raw)."""
+    is ``default`` (vLLM's ``use_activation: false`` keeps them raw), or always for ``l2``."""
 
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
@@ -153,7 +153,9 @@ class EmbeddingHead:
         return [self._normalized(pooled[g.start : g.end, : g.params.dimensions], g.params.activation) for g in groups]
 
     def _normalized(self, x: torch.Tensor, activation: str) -> torch.Tensor:
-        return F.normalize(x, dim=-1) if self.normalize and activation == "default" else x
+        if activation == "l2" or (self.normalize and activation == "default"):
+            return F.normalize(x, dim=-1)
+        return x
 
 
 Head = Callable[[torch.Tensor, list[ReadoutGroup]], list[torch.Tensor]]

@@ -152,7 +152,10 @@ class SchedulePolicy:
             req = self.pending.get(seq.rid)
             if req is None:
                 continue  # aborted while its batch ran
-            req.outputs[seq.item_start : seq.item_start + seq.num_items] = seq_outputs.tolist()
+            if seq.pooling.per_token:  # token tasks: the sequence's one item is its [tokens, C] rows
+                req.outputs[seq.item_start] = seq_outputs.tolist()
+            else:
+                req.outputs[seq.item_start : seq.item_start + seq.num_items] = seq_outputs.tolist()
             req.remaining_sequences -= 1
             if req.remaining_sequences == 0:
                 del self.pending[seq.rid]

@@ -30,6 +30,7 @@ from multiscore.messages import (
     TokenizedScoreRequest,
 )
 from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.chat import ChatInput, render_chat
 from multiscore.tokenizer.inputs import (
     check_lengths,
     check_token_ids,
@@ -102,29 +103,48 @@ class TokenizerManager:
         return 0  # the tokenizer changed the text's own tokens: leave the sequence as it is
 
     def tokenize_inputs(
-        self, inputs, *, add_special_tokens: bool = True, truncate_prompt_tokens: Optional[int] = None, what: str,
+        self, inputs, *, add_special_tokens: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+        keep_start: bool = False, what: str,
     ) -> list[list[int]]:
-        """vLLM's input forms (a text, texts, token ids, lists of them) -> token ids per input, cut to
-        their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does)."""
+        """vLLM's input forms (a text, texts, token ids, lists of them, or chat messages) -> token ids
+        per input, cut to their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does;
+        ``keep_start``: their first k, TEI's right truncation). ``add_special_tokens`` None: true
+        for texts, false for chat (its template adds them)."""
+        if isinstance(inputs, ChatInput):
+            text = render_chat(self.tokenizer, inputs)
+            ids = [self.tokenizer(text, add_special_tokens=bool(add_special_tokens))["input_ids"]]
+        else:
+            ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False)
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
+        if keep is not None:
+            ids = [x[:keep] if keep_start else x[-keep:] for x in ids]
+        for i, x in enumerate(ids):
+            if not x:
+                raise ValueError(f"input {i} is empty: there is no token to {what}")
+        return ids
+
+    def _tokenize_texts_or_ids(self, inputs, add_special_tokens: bool) -> list[list[int]]:
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not inputs:
             raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
         if all(isinstance(x, str) for x in inputs):
-            ids = self.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
-        elif is_token_list(inputs):
-            ids = [list(inputs)]
-        elif all(is_token_list(x) for x in inputs):
-            ids = [list(x) for x in inputs]
-        else:
-            raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
-        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
-        if keep is not None:
-            ids = [x[-keep:] for x in ids]
-        for i, x in enumerate(ids):
-            if not x:
-                raise ValueError(f"input {i} is empty: there is no token to {what}")
-        return ids
+            return self.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
+        if is_token_list(inputs):
+            return [list(inputs)]
+        if all(is_token_list(x) for x in inputs):
+            return [list(x) for x in inputs]
+        raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
+
+    def tokenize_prompt(self, prompt, *, add_special_tokens: Optional[bool] = None) -> list[int]:
+        """vLLM's /tokenize: a text (special tokens unless false) or a ChatInput (none unless true)."""
+        if isinstance(prompt, ChatInput):
+            return self.tokenizer(render_chat(self.tokenizer, prompt), add_special_tokens=bool(add_special_tokens))["input_ids"]
+        return self.tokenizer(prompt, add_special_tokens=add_special_tokens is not False)["input_ids"]
+
+    def detokenize(self, ids: list[int]) -> str:
+        check_token_ids(ids, len(self.tokenizer), "'tokens'")
+        return self.tokenizer.decode(ids)
 
     def build_request(
         self, query_ids: list[int], items_ids: list[list[int]], pooling: PoolingParams, *, mis: bool = False,

@@ -19,7 +19,7 @@ class ClassifyServing:
 
     async def classify(
         self, inputs, *, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
-        add_special_tokens: bool = True,
+        add_special_tokens: Optional[bool] = None,
     ) -> ClassifyResult:
         """Each input is its own sequence (never packed): inputs are unrelated texts."""
         cfg = self.model_config

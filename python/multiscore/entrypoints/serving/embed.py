@@ -23,26 +23,30 @@ class EmbedServing:
 
     async def embed(
         self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
-        truncate_prompt_tokens: Optional[int] = None, add_special_tokens: bool = True, per_token: bool = False,
+        normalize: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None, keep_start: bool = False,
+        add_special_tokens: Optional[bool] = None, per_token: bool = False,
     ) -> EmbedResult:
         """One embedding per input (``per_token``: one per token); ``dimensions`` cuts a Matryoshka
-        embedding; ``use_activation: false`` skips the model's normalisation."""
+        embedding; ``use_activation: false`` skips the model's normalisation; ``normalize`` (TEI)
+        overrides it either way."""
         require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is not None:
             self._check_dimensions(dimensions)
         ids = self.tm.tokenize_inputs(
-            inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens, what="embed"
+            inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
+            keep_start=keep_start, what="embed",
         )
-        pooling = PoolingParams(
-            activation="none" if use_activation is False else "default", dimensions=dimensions, per_token=per_token
-        )
+        activation = "none" if use_activation is False else "default"
+        if normalize is not None:
+            activation = "l2" if normalize else "none"
+        pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return EmbedResult(out.outputs, out.prompt_tokens)
 
     async def pool(
         self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,
         use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
-        add_special_tokens: bool = True,
+        add_special_tokens: Optional[bool] = None,
     ) -> PoolingResult:
         """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
         score (classifiers; score: the one-label relevance score); by default the model's own output."""

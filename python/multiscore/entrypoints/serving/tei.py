@@ -1,0 +1,135 @@
+"""What Hugging Face text-embeddings-inference's API means (/embed, /rerank with ``texts``,
+/predict, /similarity, /info), on top of the same serving objects as the vLLM routes.
+
+TEI's truncation: ``truncate: true`` cuts inputs to the model's input length (from the end by
+default, ``truncation_direction: "Left"`` from the start); without it a longer input is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.configs.model_kind import ModelKind, Task
+from multiscore.entrypoints.serving.embed import EmbedServing
+from multiscore.entrypoints.serving.results import PoolingResult
+from multiscore.entrypoints.serving.scores import ScoreServing
+from multiscore.entrypoints.serving.tasks import require_task
+from multiscore.messages import PoolingParams
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+from multiscore.tokenizer.tokenizer_manager import TokenizerManager
+
+
+class TeiServing:
+    def __init__(
+        self, tm: TokenizerManager, model_config: ModelConfig, pairs: PairTokenizer, scores: ScoreServing,
+        embed: EmbedServing,
+    ) -> None:
+        self.tm, self.model_config, self.pairs = tm, model_config, pairs
+        self.scores, self.embedder = scores, embed
+
+    def _keep(self, truncate: bool) -> Optional[int]:
+        return self.model_config.context_length if truncate else None
+
+    async def embed(
+        self, inputs, *, normalize: bool = True, truncate: bool = False, truncation_direction: str = "Right",
+        dimensions: Optional[int] = None,
+    ) -> PoolingResult:
+        result = await self.embedder.embed(
+            inputs, dimensions=dimensions, normalize=normalize, truncate_prompt_tokens=self._keep(truncate),
+            keep_start=truncation_direction == "Right",
+        )
+        return PoolingResult(result.embeddings, result.prompt_tokens)
+
+    async def rerank(
+        self, query: str, texts: list[str], *, raw_scores: bool = False, return_text: bool = False,
+        truncate: bool = False,
+    ) -> tuple[list[dict], int]:
+        """-> ([{index, score, text?}] by score, highest first), prompt tokens."""
+        out = await self.scores.rerank(
+            query, texts, use_activation=not raw_scores, return_documents=return_text,
+            truncate_prompt_tokens=self._keep(truncate),
+        )
+        ranked = []
+        for r in out.results:
+            entry = {"index": r.index, "score": r.relevance_score}
+            if return_text:
+                entry["text"] = r.document
+            ranked.append(entry)
+        return ranked, out.prompt_tokens
+
+    async def predict(self, inputs, *, raw_scores: bool = False, truncate: bool = False) -> tuple[list, int]:
+        """Class scores of a text or a (text, text) pair, or of a batch of them -> [{label, score}]
+        by score (a list of those for a batch), prompt tokens."""
+        require_task(self.model_config, Task.CLASSIFY)
+        sequences, single = _predict_inputs(inputs)
+        texts = [s for s in sequences if isinstance(s, str)]
+        if texts and len(texts) != len(sequences):
+            raise ValueError("'inputs' mixes texts and pairs: give one kind in a batch")
+        pooling = PoolingParams(activation="none" if raw_scores else "default")
+        if texts:
+            ids = self.tm.tokenize_inputs(texts, truncate_prompt_tokens=self._keep(truncate), keep_start=True, what="predict")
+            request = self.tm.build_request([], ids, pooling)
+        else:
+            cut = {"truncation": "longest_first", "max_length": self.model_config.context_length} if truncate else {}
+            ids, types = self.pairs.encode_pairs([a for a, _ in sequences], [b for _, b in sequences], **cut)
+            request = self.tm.build_request([], ids, pooling, items_token_type_ids=types)
+        out = await self.tm.run_request(request)
+        ranked = [self._labelled(row) for row in out.outputs]
+        return (ranked[0] if single else ranked), out.prompt_tokens
+
+    def _labelled(self, row: list[float]) -> list[dict]:
+        order = sorted(range(len(row)), key=lambda i: -row[i])
+        return [{"score": row[i], "label": self.model_config.label_name(i) or f"LABEL_{i}"} for i in order]
+
+    async def similarity(self, source_sentence: str, sentences: list[str], *, truncate: bool = False) -> tuple[list[float], int]:
+        """Cosine similarity of the source sentence's embedding with each sentence's."""
+        if not sentences:
+            raise ValueError("'sentences' must not be empty")
+        result = await self.embedder.embed(
+            [source_sentence] + list(sentences), normalize=False, truncate_prompt_tokens=self._keep(truncate),
+            keep_start=True,
+        )
+        vectors = np.asarray(result.embeddings, dtype=np.float64)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (vectors[1:] @ vectors[0]).tolist(), result.prompt_tokens
+
+    def info(self, *, model_id: str, dtype: str, version: str, max_batch_tokens: int, max_client_batch_size: int,
+             max_concurrent_requests: int) -> dict:
+        cfg = self.model_config
+        return {
+            "model_id": model_id, "model_sha": None, "model_dtype": dtype, "model_type": self._model_type(),
+            "prompts": None, "default_prompt_name": None, "default_prompt": None,
+            "max_concurrent_requests": max_concurrent_requests, "max_input_length": cfg.context_length,
+            "max_batch_tokens": max_batch_tokens, "max_batch_requests": None,
+            "max_client_batch_size": max_client_batch_size, "auto_truncate": False, "tokenization_workers": 1,
+            "version": version, "sha": None, "docker_label": None,
+        }
+
+    def _model_type(self) -> dict:
+        cfg = self.model_config
+        if cfg.kind.embeds:
+            return {"embedding": {"pooling": cfg.pooling.mode if cfg.pooling else "cls"}}
+        id2label = {str(i): cfg.label_name(i) or f"LABEL_{i}" for i in range(cfg.num_labels)}
+        labels = {"id2label": id2label, "label2id": {name: int(i) for i, name in id2label.items()}}
+        if cfg.kind is ModelKind.CAUSAL_LM:
+            return {"classifier": {"id2label": {}, "label2id": {}}}
+        return {"reranker": labels} if Task.SCORE in cfg.tasks else {"classifier": labels}
+
+
+def _predict_inputs(inputs) -> tuple[list, bool]:
+    """TEI's ``inputs``: a text, a [text, text] pair (a two-text list is one pair, as TEI reads
+    it), or a list of texts / pairs -> (sequences, whether it was a single one)."""
+    if isinstance(inputs, str):
+        return [inputs], True
+    if _is_pair(inputs):
+        return [tuple(inputs)], True
+    if isinstance(inputs, list) and inputs and all(isinstance(x, str) or _is_pair(x) for x in inputs):
+        return [x if isinstance(x, str) else tuple(x) for x in inputs], False
+    raise ValueError("'inputs' must be a text, a [text, text] pair, or a non-empty list of them")
+
+
+def _is_pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(x, str) for x in value)

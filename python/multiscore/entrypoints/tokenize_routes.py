@@ -1,0 +1,37 @@
+"""vLLM's POST /tokenize and /detokenize: the served tokenizer, as the model sees it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from multiscore.entrypoints.protocol import DetokenizeRequest, TokenizeRequest
+from multiscore.entrypoints.responses import check_model, json_response
+from multiscore.entrypoints.runtime import Runtime
+from multiscore.tokenizer.chat import ChatInput
+
+
+def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str) -> None:
+    tm = runtime.tokenizer_manager
+
+    @app.post("/tokenize")
+    async def tokenize(req: TokenizeRequest):
+        check_model(req.model, served_model)
+        if (req.prompt is None) == (req.messages is None):
+            raise ValueError("give either 'prompt' or 'messages'")
+        prompt = req.prompt
+        if req.messages is not None:
+            prompt = ChatInput(
+                req.messages, add_generation_prompt=req.add_generation_prompt,
+                continue_final_message=req.continue_final_message, chat_template=req.chat_template,
+                chat_template_kwargs=req.chat_template_kwargs or {},
+            )
+        ids = tm.tokenize_prompt(prompt, add_special_tokens=req.add_special_tokens)
+        return json_response({
+            "count": len(ids), "max_model_len": runtime.model_config.context_length, "tokens": ids,
+            "token_strs": tm.tokenizer.convert_ids_to_tokens(ids) if req.return_token_strs else None,
+        })
+
+    @app.post("/detokenize")
+    async def detokenize(req: DetokenizeRequest):
+        check_model(req.model, served_model)
+        return json_response({"prompt": tm.detokenize(req.tokens)})
