@@ -153,6 +153,7 @@ def check_embeddings_close(*, embeddings_0_lst, embeddings_1_lst, name_0: str, n
 
     assert len(embeddings_0_lst) == len(embeddings_1_lst)
     for i, (e0, e1) in enumerate(zip(embeddings_0_lst, embeddings_1_lst)):
+        assert isinstance(e0, (list, tuple)) and isinstance(e1, (list, tuple)), f"Test{i}: not vectors: {e0!r} / {e1!r}"
         assert len(e0) == len(e1), f"Length mismatch: {len(e0)} vs. {len(e1)}"
         sim = F.cosine_similarity(torch.tensor(e0, dtype=torch.float32).flatten(),
                                   torch.tensor(e1, dtype=torch.float32).flatten(), dim=0)
