@@ -110,7 +110,7 @@ def _invalid(rng: random.Random, vocab_size: int, context_length: int | None) ->
         (rr, _dumps({"query": q, "documents": [{"txt": item}]}), "document object without text"),
         (rr, _dumps({"query": q, "documents": [item, q], "top_n": -rng.randint(1, 5)}), "negative top_n"),
         (rr, _dumps({"query": q, "documents": [item, q], "top_n": "2"}), "top_n is a string"),
-        (rr, _dumps({"query": q, "documents": [item], "max_tokens_per_doc": 0}), "max_tokens_per_doc 0"),
+        (rr, _dumps({"query": q, "documents": [item], "max_tokens_per_doc": -1}), "max_tokens_per_doc -1"),
         (rr, _dumps({"query": q, "documents": [item], "return_documents": "no"}), "return_documents is a string"),
     ]
     if context_length is not None and context_length <= 8192:

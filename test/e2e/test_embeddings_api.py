@@ -115,7 +115,7 @@ def test_bi_encoder_rerank_and_score_are_cosines(embedder):
         ({"input": []}, "'input' must be a non-empty"),
         ({"input": ""}, "input 0 is empty"),
         ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
-        ({"input": "x", "truncate_prompt_tokens": 10**6}, "larger than the model's context length"),
+        ({"input": "x", "truncate_prompt_tokens": 10**6}, "truncate_prompt_tokens value is greater than max_model_len"),
     ],
 )
 def test_embedding_errors(embedder, body, fragment):

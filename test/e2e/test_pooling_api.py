@@ -156,7 +156,7 @@ def test_rerank_instruction(reranker, causal_dir):
         ({"query": QUERY}, ["documents", "Field required"]),
         ({"documents": DOCS}, ["query", "Field required"]),
         ({"query": QUERY, "documents": DOCS, "top_n": -1}, ["'top_n' must be a non-negative integer"]),
-        ({"query": QUERY, "documents": DOCS, "max_tokens_per_doc": 0}, ["'max_tokens_per_doc' must be a positive"]),
+        ({"query": QUERY, "documents": DOCS, "max_tokens_per_doc": -5}, ["max_tokens_per_doc must be a non-negative integer"]),
         ({"query": QUERY, "documents": [3]}, ["documents.0"]),
         ({"query": 7, "documents": DOCS}, ["query"]),
     ],
@@ -226,7 +226,7 @@ def test_vllm_score_truncate_prompt_tokens(reranker, causal_dir):
     cut = " ".join(DOCS[0].split()[:3])
     assert abs(r.json()["data"][0]["score"] - reference_yes_probability(causal_dir, QUERY, [cut])[0]) <= ATOL
     assert_400(post(reranker, "/score", {"text_1": QUERY, "text_2": DOCS, "truncate_prompt_tokens": 5000}),
-               "larger than the model's context length (4096)")
+               "truncate_prompt_tokens value is greater than max_model_len")
     assert_400(post(reranker, "/score", {"text_1": QUERY, "text_2": DOCS, "truncate_prompt_tokens": 5}),
                "leaving no room for a document")
 
@@ -312,7 +312,7 @@ def test_classify_without_activation_and_truncated(classifier, classifier_dir):
         ({"input": []}, ["'input' must be a non-empty"]),
         ({"input": ""}, ["input 0 is empty"]),
         ({"input": ["the dog", ""]}, ["input 1 is empty"]),
-        ({"input": "the dog", "truncate_prompt_tokens": 5000}, ["larger than the model's context length"]),
+        ({"input": "the dog", "truncate_prompt_tokens": 5000}, ["truncate_prompt_tokens value is greater than max_model_len"]),
         ({"input": "the dog", "truncate_prompt_tokens": 0}, ["positive number of tokens"]),
         ({"input": [[1, 2], "x"]}, ["input"]),
         ({"input": [10**9]}, ["outside the vocabulary"]),

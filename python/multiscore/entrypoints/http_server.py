@@ -18,7 +18,14 @@ from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
-from multiscore.entrypoints.protocol import ScoreRequest, VllmScoreRequest, error_body
+from multiscore.entrypoints.protocol import (
+    ClassifyRequest,
+    EmbeddingRequest,
+    PoolingRequest,
+    ScoreRequest,
+    VllmScoreRequest,
+    error_body,
+)
 from multiscore.entrypoints.request_gate import RequestGate
 from multiscore.entrypoints.tei_routes import add_tei_routes
 from multiscore.entrypoints.tokenize_routes import add_tokenize_routes
@@ -164,7 +171,27 @@ def create_app(runtime: Runtime) -> FastAPI:
     for path in ("/v1/score", "/score"):
         app.post(path)(score)
     tei_rerank = add_tei_routes(app, runtime, args.model_name)
-    vllm_score = add_pooling_routes(app, runtime, args.model_name, tei_rerank)
+    handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank)
+    vllm_score = handlers["vllm_score"]
+
+    @app.post("/invocations")
+    async def invocations(request: Request):
+        """SageMaker's one route, as vLLM serves it: the body's fields pick the API."""
+        body = await json_object(request)
+        if "task" in body:
+            return await handlers["pooling"](PoolingRequest.model_validate(body), request)
+        if "query" in body and ("documents" in body or "texts" in body):
+            return await handlers["rerank"](request)
+        if "items" in body or VllmScoreRequest.matches(body):
+            return await score(request)
+        if "input" in body or "messages" in body:
+            if Task.EMBED in model_config.tasks:
+                return await handlers["embeddings"](EmbeddingRequest.model_validate(body), request)
+            return await handlers["classify"](ClassifyRequest.model_validate(body), request)
+        raise ValueError(
+            "the body matches no API: give 'input' or 'messages' (classify / embeddings), 'task' (pooling), "
+            "'query' with 'documents' (rerank), or the fields of /v1/score"
+        )
     add_tokenize_routes(app, runtime, args.model_name)
     install_openapi(app)
     app.add_middleware(

@@ -9,6 +9,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from multiscore.entrypoints.protocol import (
+    ClassifyRequest,
+    EmbeddingRequest,
+    PoolingRequest,
     RerankRequest,
     ScoreRequest,
     TeiEmbedRequest,
@@ -48,6 +51,7 @@ BODY_SHAPES = {
     "/score": (ScoreRequest, VllmScoreRequest),
     "/rerank": (RerankRequest, TeiRerankRequest),
     "/": (TeiEmbedRequest, TeiPredictRequest, TeiSimilarityRequest, TeiRerankRequest),
+    "/invocations": (ClassifyRequest, EmbeddingRequest, PoolingRequest, RerankRequest, ScoreRequest, VllmScoreRequest),
 }
 
 

@@ -3,9 +3,6 @@ Jina and Cohere rerank."""
 
 from __future__ import annotations
 
-import base64
-
-import numpy as np
 from fastapi import FastAPI, Request
 
 from multiscore.entrypoints.protocol import (
@@ -17,20 +14,15 @@ from multiscore.entrypoints.protocol import (
     VllmScoreRequest,
     text_of,
 )
-from multiscore.entrypoints.responses import answered, json_object, now, response_id, usage
+from multiscore.entrypoints.encoding import binary_response, encode_vector, is_binary
+from multiscore.entrypoints.responses import Usage, answered, json_object, now, response_id, usage
 from multiscore.entrypoints.runtime import Runtime
 
 
-def encode_vector(vector: list[float], encoding_format: str):
-    """OpenAI's ``base64``: the float32 little-endian bytes, base64-encoded (what the SDK decodes)."""
-    if encoding_format == "base64":
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return vector
-
-
-def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank):
-    """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns the vLLM-score handler
-    that /v1/score dispatches to. /rerank also takes TEI's body (``texts``): ``tei_rerank`` answers it."""
+def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank) -> dict:
+    """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns their handlers by name
+    (for /v1/score's vLLM bodies and /invocations). /rerank also takes TEI's body (``texts``):
+    ``tei_rerank`` answers it."""
 
     def model_of(req) -> str:
         return req.model or served_model
@@ -57,7 +49,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         queries, documents = req.sides()
         result = await runtime.scores.score_pairs(
             queries, documents, use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
-            instruction=req.instruction,
+            instruction=req.instruction, chat_template_kwargs=req.chat_template_kwargs,
         )
         data = [{"index": i, "object": "score", "score": s} for i, s in enumerate(result.scores)]
         return answered(request, listed("score", req, data, result.prompt_tokens),
@@ -68,6 +60,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
             req.query, [text_of(d) for d in req.documents], top_n=req.top_n, max_tokens_per_doc=req.max_tokens_per_doc,
             return_documents=req.return_documents is not False, use_activation=req.use_activation,
             instruction=req.instruction, truncate_prompt_tokens=req.truncate_prompt_tokens,
+            chat_template_kwargs=req.chat_template_kwargs,
         )
         results = []
         for r in out.results:
@@ -95,29 +88,33 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
     async def rerank_v2(req: RerankRequest, request: Request):
         return await rerank(req, request, cohere_v2=True)
 
+    def vectors_answer(kind: str, item_object: str, field: str, req, vectors: list, prompt_tokens: int, request):
+        """An embeddings / pooling answer in the request's encoding: JSON (float, base64) or vLLM's bytes."""
+        if is_binary(req.encoding_format):
+            request.state.usage = Usage(len(vectors), prompt_tokens)
+            envelope = {"id": response_id(kind), "created": now(), "model": model_of(req), "usage": usage(prompt_tokens)}
+            return binary_response(vectors, encoding_format=req.encoding_format, embed_dtype=req.embed_dtype,
+                                   endianness=req.endianness, envelope=envelope)
+        data = [
+            {"object": item_object, "index": i, field: encode_vector(v, req.encoding_format, req.embed_dtype, req.endianness)}
+            for i, v in enumerate(vectors)
+        ]
+        return answered(request, listed(kind, req, data, prompt_tokens), items=len(data), tokens=prompt_tokens)
+
     async def embeddings(req: EmbeddingRequest, request: Request):
         result = await runtime.embed.embed(
             req.inputs(), dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
-        data = [
-            {"object": "embedding", "index": i, "embedding": encode_vector(v, req.encoding_format)}
-            for i, v in enumerate(result.embeddings)
-        ]
-        return answered(request, listed("embd", req, data, result.prompt_tokens),
-                        items=len(data), tokens=result.prompt_tokens)
+        return vectors_answer("embd", "embedding", "embedding", req, result.embeddings, result.prompt_tokens, request)
 
     async def pooling(req: PoolingRequest, request: Request):
-        """The model's pooled output: embeddings for embedding models, class probabilities for classifiers."""
+        """The model's pooled output (``task`` picks it): embeddings, class probabilities, or per token."""
         result = await runtime.embed.pool(
             req.inputs(), task=req.task, dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
         )
-        data = [
-            {"index": i, "object": "pooling", "data": encode_vector(v, req.encoding_format)} for i, v in enumerate(result.data)
-        ]
-        return answered(request, listed("pool", req, data, result.prompt_tokens),
-                        items=len(data), tokens=result.prompt_tokens)
+        return vectors_answer("pool", "pooling", "data", req, result.data, result.prompt_tokens, request)
 
     app.post("/v1/embeddings")(embeddings)
     app.post("/pooling")(pooling)
@@ -126,4 +123,5 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
     app.post("/rerank")(rerank_any)
     app.post("/v1/rerank")(rerank_v1)
     app.post("/v2/rerank")(rerank_v2)
-    return vllm_score
+    return {"vllm_score": vllm_score, "classify": classify, "embeddings": embeddings, "pooling": pooling,
+            "rerank": rerank_any}

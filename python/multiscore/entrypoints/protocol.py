@@ -6,11 +6,11 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from multiscore.entrypoints.encoding import EmbedDtype, EncodingFormat, Endianness
 from multiscore.tokenizer.chat import ChatInput
 
 # vLLM's and OpenAI's input forms: a text, texts, token ids, or lists of token ids.
 InputTexts = Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
-EncodingFormat = Literal["float", "base64"]
 # vLLM's ``use_activation``, also read under its older name ``activation``.
 UseActivation = Annotated[Optional[StrictBool], Field(validation_alias=AliasChoices("use_activation", "activation"))]
 
@@ -111,6 +111,7 @@ class VllmScoreRequest(BaseModel):
     use_activation: UseActivation = None
     truncate_prompt_tokens: Optional[StrictInt] = None
     instruction: Optional[StrictStr] = None
+    chat_template_kwargs: Optional[dict] = None  # more score-template variables
 
     def sides(self) -> tuple[list[str], list[str]]:
         for first, second in VLLM_SCORE_FIELDS:
@@ -149,6 +150,7 @@ class RerankRequest(BaseModel):
     max_tokens_per_doc: Optional[StrictInt] = None
     use_activation: UseActivation = None
     instruction: Optional[StrictStr] = None
+    chat_template_kwargs: Optional[dict] = None  # more score-template variables
     truncate_prompt_tokens: Optional[StrictInt] = None
 
 
@@ -157,6 +159,8 @@ class EmbeddingRequest(ChatOrInput):
 
     model: Optional[str] = None
     encoding_format: EncodingFormat = "float"
+    embed_dtype: EmbedDtype = "float32"  # base64 / bytes: the values' type ...
+    endianness: Endianness = "native"  # ... and byte order
     dimensions: Optional[StrictInt] = None
     user: Optional[str] = None
     truncate_prompt_tokens: Optional[StrictInt] = None

@@ -68,8 +68,8 @@ def validation_error(errors: list[dict]) -> tuple[str, Optional[str]]:
         if err.get("type") == "json_invalid":
             return f"request body is not valid JSON: {err.get('msg')}", None
         message = f"{loc or 'body'}: {err.get('msg')}"
-        if err.get("type") in _CHOICE_ERRORS:
-            message += f", got {err.get('input')!r}"
+        if err.get("type") in _CHOICE_ERRORS:  # name the refused value, and pydantic's error type as vLLM does
+            message += f" [{err.get('type')}], got {err.get('input')!r}"
         parts.append(message)
         params.append(loc or None)
     # Unions report one error per alternative; keep the first few, they name the field.

@@ -18,7 +18,7 @@ class ChatInput:
 
 def render_chat(tokenizer, chat: ChatInput) -> str:
     if chat.add_generation_prompt and chat.continue_final_message:
-        raise ValueError("'add_generation_prompt' and 'continue_final_message' cannot both be true")
+        raise ValueError("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
     if not chat.messages:
         raise ValueError("'messages' must not be empty")
     if chat.chat_template is None and not getattr(tokenizer, "chat_template", None):

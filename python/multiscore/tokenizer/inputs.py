@@ -9,6 +9,8 @@ import numpy as np
 
 TextOrTokens = Union[str, list[int]]
 
+_REDUCE_INPUT = "Please reduce the length of the input prompt."  # vLLM's advice, which its clients look for
+
 
 def is_token_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
@@ -66,11 +68,13 @@ def check_lengths(query_len: int, item_lens: list[int], context_length: int, mis
         if query_len + n == 0:
             raise ValueError(f"query and item {i} are both empty: there is no token to score")
         if query_len == 0 and n > context_length:  # classify / embed inputs, encoder pairs
-            raise ValueError(f"input {i} has {n} tokens, more than the context length of {context_length}")
+            raise ValueError(
+                f"input {i} has {n} tokens, more than the context length of {context_length}. {_REDUCE_INPUT}"
+            )
         if query_len + n + extra > context_length:
             raise ValueError(
                 f"query ({query_len} tokens) + item {i} ({n} tokens){' + 2 delimiters' if mis else ''} "
-                f"exceeds the context length of {context_length} tokens"
+                f"exceeds the context length of {context_length} tokens. {_REDUCE_INPUT}"
             )
 
 
@@ -82,9 +86,8 @@ def resolve_truncation(truncate_prompt_tokens: Optional[int], context_length: in
         return context_length
     if truncate_prompt_tokens < 1:
         raise ValueError("'truncate_prompt_tokens' must be a positive number of tokens, or -1 for the context length")
-    if truncate_prompt_tokens > context_length:
+    if truncate_prompt_tokens > context_length:  # vLLM's words, which its clients look for
         raise ValueError(
-            f"'truncate_prompt_tokens' ({truncate_prompt_tokens}) is larger than the model's context length "
-            f"({context_length})"
+            "truncate_prompt_tokens value is greater than max_model_len. Please request a smaller truncation size."
         )
     return truncate_prompt_tokens

@@ -30,7 +30,7 @@ class PairTokenizer:
 
     def decoder_pairs(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
-        instruction: Optional[str] = None,
+        template_vars: Optional[dict] = None,
     ) -> tuple[list[int], list[list[int]]]:
         """-> (query_ids, items_ids) with ``query_ids + items_ids[i]`` the prompt of pair i.
 
@@ -47,22 +47,22 @@ class PairTokenizer:
             return query_ids, [ids[:cap] for ids in docs_ids]
         if max_doc_tokens is not None:
             documents = [self._first_tokens(d, max_doc_tokens) for d in documents]
-        prompts = [self._templated_prompt(query, d, instruction, keep) for d in documents]
+        prompts = [self._templated_prompt(query, d, template_vars, keep) for d in documents]
         shared = _common_prefix_len(prompts)
         return prompts[0][:shared], [ids[shared:] for ids in prompts]
 
-    def _templated_prompt(self, query: str, document: str, instruction: Optional[str], keep: Optional[int]) -> list[int]:
+    def _templated_prompt(self, query: str, document: str, variables: Optional[dict], keep: Optional[int]) -> list[int]:
         """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""
-        ids = self.tokenizer(self.template.render(query, document, instruction))["input_ids"]
+        ids = self.tokenizer(self.template.render(query, document, variables))["input_ids"]
         while keep is not None and len(ids) > keep:
             doc_ids = self.tokenizer(document, add_special_tokens=False)["input_ids"]
             if not doc_ids:
-                empty = len(self.tokenizer(self.template.render(query, "", instruction))["input_ids"])
+                empty = len(self.tokenizer(self.template.render(query, "", variables))["input_ids"])
                 raise ValueError(
                     f"the query takes {empty} tokens, leaving no room for a document within truncate_prompt_tokens={keep}"
                 )
             document = self.tokenizer.decode(doc_ids[: max(0, len(doc_ids) - (len(ids) - keep))])
-            ids = self.tokenizer(self.template.render(query, document, instruction))["input_ids"]
+            ids = self.tokenizer(self.template.render(query, document, variables))["input_ids"]
         return ids
 
     def _first_tokens(self, text: str, n: int) -> str:

@@ -1,8 +1,8 @@
 """Score templates: Jinja that formats one (query, document) pair into the prompt a reranker expects.
 
 A template sees ``messages = [{"role": "query", "content": q}, {"role": "document", "content": d}]``,
-``instruction`` (undefined unless the request gives one) and the tokenizer's special tokens
-(``bos_token`` ...): vLLM's variables. It is rendered by the tokenizer's own
+the request's ``instruction`` and ``chat_template_kwargs`` (undefined unless given) and the
+tokenizer's special tokens (``bos_token`` ...): vLLM's variables. It is rendered by the tokenizer's own
 ``apply_chat_template``, as vLLM renders score templates, so a template gives the same text here
 as there (blocks trimmed, one trailing newline dropped).
 """
@@ -57,11 +57,13 @@ class ScoreTemplate:
         with open(name_or_path, encoding="utf-8") as f:
             return cls(f.read(), tokenizer, name_or_path)
 
-    def render(self, query: str, document: str, instruction: Optional[str] = None) -> str:
+    def render(self, query: str, document: str, variables: Optional[dict] = None) -> str:
+        """``variables``: more template variables (vLLM's ``chat_template_kwargs``, ``instruction``)."""
         messages = [{"role": "query", "content": query}, {"role": "document", "content": document}]
-        variables = {} if instruction is None else {"instruction": instruction}
         try:
-            return self.tokenizer.apply_chat_template(messages, chat_template=self.source, tokenize=False, **variables)
+            return self.tokenizer.apply_chat_template(
+                messages, chat_template=self.source, tokenize=False, **(variables or {})
+            )
         except jinja2.TemplateSyntaxError as e:
             raise ValueError(f"score template {self.name!r} is not valid Jinja: {e}") from None
         except Exception as e:  # a template can raise anything (undefined names, arithmetic ...)

@@ -61,8 +61,9 @@ def squeezed(data) -> list:
 
 def test_basic(server, input_tokens):
     """pooling/test_online.py::test_basic, its /tokenize half (the /v1/models half is ported in the
-    other modules: this server's name is the reranker's)."""
-    response = post(server, "/tokenize", {"model": MODEL_NAME, "prompt": input_text})
+    other modules: this server's name is the reranker's, so the body names no model; upstream names
+    the one its server serves)."""
+    response = post(server, "/tokenize", {"prompt": input_text})
     assert response.json()["tokens"] == input_tokens
 
 

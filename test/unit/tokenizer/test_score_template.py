@@ -21,7 +21,7 @@ def test_rendering_follows_vllm_trimmed_blocks_and_one_trailing_newline_dropped(
     source = "{% if instruction %}I: {{ instruction }}{% endif %}\nQ: {{ messages[0].content }} D: {{ messages[1].content }}\n"
     template = ScoreTemplate(source, TOK)
     assert template.render("a", "b") == "Q: a D: b"  # the newline after {% endif %} and the last one go
-    assert template.render("a", "b", instruction="x") == "I: xQ: a D: b"
+    assert template.render("a", "b", {"instruction": "x"}) == "I: xQ: a D: b"
     # The same text vLLM gets from the tokenizer for its score templates.
     messages = [{"role": "query", "content": "a"}, {"role": "document", "content": "b"}]
     assert template.render("a", "b") == TOK.apply_chat_template(messages, chat_template=source, tokenize=False)
@@ -37,7 +37,7 @@ def test_qwen3_reranker_prompt_format():
 
 def test_instruction_replaces_the_default():
     template = ScoreTemplate.load("qwen3_reranker", TOK)
-    assert "<Instruct>: find cats\n" in template.render("q", "d", instruction="find cats")
+    assert "<Instruct>: find cats\n" in template.render("q", "d", {"instruction": "find cats"})
 
 
 def test_load_from_file(tmp_path):

@@ -50,16 +50,15 @@ class EmbedServing:
     ) -> PoolingResult:
         """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
         score (classifiers; score: the one-label relevance score); by default the model's own output."""
+        cfg = self.model_config
         if task is None:
-            task = "embed" if Task.EMBED in self.model_config.tasks else "classify"
-        if task not in POOLING_TASKS:
-            raise ValueError(f"'task' must be one of {', '.join(POOLING_TASKS)}, got {task!r}")
-        if task == "plugin":
-            raise ValueError("task 'plugin' is not supported: multiscore has no IO-processor plugins")
-        if task == "score":
-            require_task(self.model_config, Task.SCORE)
-            if Task.CLASSIFY not in self.model_config.tasks:
-                raise ValueError("task 'score' on /pooling needs a cross-encoder; an embedding model scores pairs on /score")
+            task = "embed" if Task.EMBED in cfg.tasks else "classify"
+        can = sorted(t.value for t in cfg.tasks if t is not Task.SCORE or Task.CLASSIFY in cfg.tasks)
+        if task not in can:  # vLLM's wording first
+            why = f" (vLLM's tasks are {', '.join(POOLING_TASKS)})" if task not in POOLING_TASKS else ""
+            if task == "plugin":
+                why = ". No IOProcessor plugin installed"  # multiscore has no IO-processor plugins
+            raise ValueError(f"Unsupported task: {task!r}{why}. This model ({cfg.architecture}) supports: {', '.join(can)}")
         options = dict(truncate_prompt_tokens=truncate_prompt_tokens, add_special_tokens=add_special_tokens)
         if task in ("embed", "token_embed"):
             result = await self.embed(

@@ -63,10 +63,11 @@ class Scorer:
 
     async def score_documents(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
-        instruction: Optional[str] = None, use_activation: Optional[bool] = None,
+        template_vars: Optional[dict] = None, use_activation: Optional[bool] = None,
     ) -> tuple[list[float], int]:
         """One relevance score per (query, document) pair, and the tokens forwarded (rerank, vLLM
-        /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair."""
+        /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair; ``template_vars``
+        go to the score template."""
         raise NotImplementedError
 
     async def _run(self, query_ids, items_ids, pooling: PoolingParams, **options) -> RequestOutput:
@@ -97,10 +98,10 @@ class DecoderPairScorer(Scorer):
         out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides)
         return ScoreResult(out.outputs, out.prompt_tokens)
 
-    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None):
         query_ids, items_ids = self.pairs.decoder_pairs(
-            query, documents, max_doc_tokens=max_doc_tokens, keep=keep, instruction=instruction
+            query, documents, max_doc_tokens=max_doc_tokens, keep=keep, template_vars=template_vars
         )
         out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation)),
                               mis=self.mis)
@@ -129,7 +130,7 @@ class EncoderPairScorer(Scorer):
                               items_token_type_ids=types)
         return ScoreResult(out.outputs, out.prompt_tokens)
 
-    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None):
         ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
         out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation)),
@@ -151,7 +152,7 @@ class BiEncoderScorer(Scorer):
         cosines, tokens = await self._cosines(texts_ids)
         return ScoreResult(scores=[[c] for c in cosines], prompt_tokens=tokens)
 
-    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, instruction=None,
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None):
         if use_activation is True:
             raise ValueError("'use_activation' applies to a cross-encoder's scores; an embedding model's score is "

@@ -36,17 +36,20 @@ class ScoreServing:
     async def score_pairs(
         self, queries: list[str], documents: list[str], *, use_activation: Optional[bool] = None,
         truncate_prompt_tokens: Optional[int] = None, instruction: Optional[str] = None,
+        chat_template_kwargs: Optional[dict] = None,
     ) -> PairScores:
         """vLLM ``/score``: ``queries`` of length 1 (1:N) or ``len(documents)`` (N:N)."""
         require_task(self.model_config, Task.SCORE)
-        if not queries or not documents:
-            raise ValueError("score needs at least one query and one document")
+        if not queries:
+            raise ValueError("At least one text element must be given: score needs at least one query and one document")
+        if not documents:
+            raise ValueError("At least one text_pair element must be given: score needs at least one query and one document")
         if len(queries) == 1:
             queries = queries * len(documents)
         elif len(queries) != len(documents):
             raise ValueError(
-                f"got {len(queries)} queries and {len(documents)} documents: give one query (1:N) "
-                "or as many queries as documents (N:N)"
+                f"Input lengths must be either 1:1, 1:N or N:N: got {len(queries)} queries and {len(documents)} "
+                "documents; give one query (1:N) or as many queries as documents (N:N)"
             )
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         groups: dict[str, list[int]] = {}  # query -> pair indices: one request (MIS pass) per query
@@ -54,7 +57,8 @@ class ScoreServing:
             groups.setdefault(q, []).append(i)
         outs = await asyncio.gather(*(
             self.scorer.score_documents(
-                q, [documents[i] for i in idx], keep=keep, instruction=instruction, use_activation=use_activation
+                q, [documents[i] for i in idx], keep=keep, template_vars=_template_vars(instruction, chat_template_kwargs),
+                use_activation=use_activation,
             )
             for q, idx in groups.items()
         ))
@@ -68,7 +72,7 @@ class ScoreServing:
         self, query: str, documents: list[str], *, top_n: Optional[int] = None,
         max_tokens_per_doc: Optional[int] = None, return_documents: bool = True,
         use_activation: Optional[bool] = None, instruction: Optional[str] = None,
-        truncate_prompt_tokens: Optional[int] = None,
+        truncate_prompt_tokens: Optional[int] = None, chat_template_kwargs: Optional[dict] = None,
     ) -> RerankOutput:
         """Documents by relevance, highest first (Jina / Cohere / vLLM rerank)."""
         require_task(self.model_config, Task.SCORE)
@@ -78,15 +82,22 @@ class ScoreServing:
             raise ValueError("'documents' must not be empty")
         if top_n is not None and top_n < 0:
             raise ValueError("'top_n' must be a non-negative integer")
-        if max_tokens_per_doc is not None and max_tokens_per_doc < 1:
-            raise ValueError("'max_tokens_per_doc' must be a positive integer")
+        if max_tokens_per_doc is not None and max_tokens_per_doc < 0:
+            raise ValueError("max_tokens_per_doc must be a non-negative integer")
+        if max_tokens_per_doc == 0:  # vLLM: no limit
+            max_tokens_per_doc = None
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         scores, tokens = await self.scorer.score_documents(
-            query, documents, max_doc_tokens=max_tokens_per_doc, keep=keep, instruction=instruction,
-            use_activation=use_activation,
+            query, documents, max_doc_tokens=max_tokens_per_doc, keep=keep,
+            template_vars=_template_vars(instruction, chat_template_kwargs), use_activation=use_activation,
         )
         order = sorted(range(len(documents)), key=lambda i: -scores[i])  # stable: ties keep input order
         if top_n:
             order = order[:top_n]
         results = [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order]
         return RerankOutput(results, tokens)
+
+
+def _template_vars(instruction: Optional[str], chat_template_kwargs: Optional[dict]) -> dict:
+    """vLLM folds the request's ``instruction`` into the score template's ``chat_template_kwargs``."""
+    return {**(chat_template_kwargs or {}), **({} if instruction is None else {"instruction": instruction})}
