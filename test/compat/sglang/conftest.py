@@ -163,8 +163,12 @@ def model_path(tiny_model):
 @pytest.fixture(scope="session")
 def runtimes(request, model_path):
     """Every engine and server that the collected tests use, started together on first use."""
-    needed = {name for item in request.session.items for name in item.fixturenames
-              if name in ENGINES or name in SERVERS}
+    needed = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for name in [*item.fixturenames, *(v for v in params.values() if isinstance(v, str))]:
+            if name in ENGINES or name in SERVERS:
+                needed.add(name)
     for name in needed:  # checkpoints first (serially), then the runtimes (in parallel)
         model_path(ENGINES.get(name, SERVERS.get(name))[0])
     pool = RuntimePool(model_path)
@@ -183,3 +187,10 @@ def _runtime_fixture(name: str):
 
 for _name in (*ENGINES, *SERVERS):
     globals()[f"_fixture_{_name}"] = _runtime_fixture(_name)
+
+
+@pytest.fixture(scope="session", params=["causal_engine", "qwen2_engine"])
+def causal_lm(request, runtimes):
+    """A CausalLM engine of each tokenizer kind: the tiny Llama (word-level, BOS) and the tiny Qwen2
+    (byte-level BPE, like Llama-3's own tokenizer: every upstream label word gets its own id)."""
+    return runtimes.get(request.param)
