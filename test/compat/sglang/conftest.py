@@ -66,6 +66,8 @@ ENGINES = {
     "seqcls_engine": ("qwen3_causal", lambda p: dict(
         disable_radix_cache=True, random_seed=42, json_model_override_args=seqcls_override(2),
         mem_fraction_static=0.15)),
+    # the same classifier with multiscore's own --seed: random_seed=42 must be the same head
+    "seqcls_seed_engine": ("qwen3_causal", lambda p: dict(seed=42, json_model_override_args=seqcls_override(2))),
     # prefill_only/test_score_engine.py TestSeqClsMISScoring
     "seqcls_mis_engine": ("qwen3_causal", lambda p: dict(
         disable_radix_cache=True, chunked_prefill_size=-1, enable_mis=True,
