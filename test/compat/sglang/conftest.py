@@ -10,7 +10,7 @@ first use (a 2-core machine starts a dozen of them in about the time of a few).
 Runtimes are built with SGLang's own arguments, as the upstream tests build them (``enable_mis=True``,
 ``disable_radix_cache=True``, ``--chunked-prefill-size -1``, ...): a user switching from SGLang keeps
 those calls. The only arguments added are ``num_threads=1`` / ``--num-threads 1`` (speed on a small
-machine) and ``device="cpu"`` for servers; ``attention_backend="flashinfer"`` is dropped (a GPU
+machine), ``device="cpu"`` for servers, and ``seed=42`` on one engine (see ``seqcls_mis_engine``); ``attention_backend="flashinfer"`` is dropped (a GPU
 kernel choice; multi-item scoring runs on the torch backend here, DESIGN.md §4).
 
 The reference (transformers) and the label-id helpers are in sglang_reference.py.
@@ -66,12 +66,11 @@ ENGINES = {
     "seqcls_engine": ("qwen3_causal", lambda p: dict(
         disable_radix_cache=True, random_seed=42, json_model_override_args=seqcls_override(2),
         mem_fraction_static=0.15)),
-    # the same classifier with multiscore's own --seed: random_seed=42 must be the same head
-    "seqcls_seed_engine": ("qwen3_causal", lambda p: dict(seed=42, json_model_override_args=seqcls_override(2))),
-    # prefill_only/test_score_engine.py TestSeqClsMISScoring
+    # prefill_only/test_score_engine.py TestSeqClsMISScoring, plus multiscore's own seed=42: the same
+    # head as seqcls_engine's random_seed=42 (test_random_seed_is_the_head_seed)
     "seqcls_mis_engine": ("qwen3_causal", lambda p: dict(
         disable_radix_cache=True, chunked_prefill_size=-1, enable_mis=True,
-        json_model_override_args=seqcls_override(2), mem_fraction_static=0.15)),
+        json_model_override_args=seqcls_override(2), mem_fraction_static=0.15, seed=42)),
     # core/test_score_classification.py TestScoreClassificationMISAdvanced (a named delimiter)
     "seqcls12_mis_engine": ("qwen3_causal", lambda p: dict(
         disable_radix_cache=True, chunked_prefill_size=-1, multi_item_scoring_delimiter=delimiter_id(p),
