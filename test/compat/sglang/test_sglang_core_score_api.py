@@ -1,5 +1,6 @@
-"""Ports of SGLang's older Engine scoring tests (the ones prefill_only/test_score_engine.py did not
-carry over; its duplicates are ported once, in test_sglang_score_engine.py).
+"""Ports of SGLang's older Engine scoring tests. Most were carried over to
+prefill_only/test_score_engine.py (ported in test_sglang_score_engine.py); they are ported here
+too, from this file, since their assertions differ in details (row lengths, tolerances).
 
 Upstream file (sgl-project/sglang): test/registered/core/test_score_api.py, read at
 199f553c2a5b1bff21f8d34b2f754bd4810552e0 (31 kB, with the ``test_score_accuracy_*`` tests) and
@@ -50,6 +51,21 @@ def test_score_consistency(causal_lm, query, items, item_first):
     _compare_scores(hf, sgl)
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 8])
+def test_score_batch_handling(causal_engine, batch_size):
+    """Ports core/test_score_api.py::TestScoreAPI::test_score_batch_handling.
+
+    Upstream assertions: 4."""
+    label_token_ids = [1, 2, 3]
+    scores = causal_engine.score(query="The test was", items=[f"test {i}" for i in range(batch_size)],
+                                 label_token_ids=label_token_ids, apply_softmax=True).scores
+    assert len(scores) == batch_size
+    for row in scores:
+        assert len(row) == len(label_token_ids)
+        assert all(isinstance(v, float) for v in row)
+        assert sum(row) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_multi_item_scoring_basic(causal_engine):
     """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_basic.
 
@@ -97,6 +113,14 @@ def test_multi_item_scoring_different_sizes(causal_engine, items):
         assert sum(row) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_multi_item_scoring_empty_items(causal_engine):
+    """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_empty_items.
+
+    Upstream assertions: 1."""
+    scores = causal_engine.score(query="Test query", items=[], label_token_ids=[1, 2], apply_softmax=True).scores
+    assert len(scores) == 0
+
+
 def test_multi_item_scoring_single_item(causal_engine):
     """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_single_item.
 
@@ -125,6 +149,34 @@ def test_multi_item_scoring_different_queries(causal_engine, query):
         assert sum(row) == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("label_token_ids", [[1, 2], [1, 2, 3, 4], [1], [1, 2, 3, 4, 5, 6, 7, 8]],
+                         ids=lambda ids: f"{len(ids)}_labels")
+def test_multi_item_scoring_different_label_tokens(causal_engine, label_token_ids):
+    """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_different_label_tokens.
+
+    Upstream assertions: 3."""
+    items = ["Option A", "Option B"]
+    scores = causal_engine.score(query="Choose the best option:", items=items, label_token_ids=label_token_ids,
+                                 apply_softmax=True).scores
+    assert len(scores) == len(items)
+    for row in scores:
+        assert len(row) == len(label_token_ids)
+        assert sum(row) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_multi_item_scoring_without_softmax(causal_engine):
+    """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_without_softmax.
+
+    Upstream assertions: 3."""
+    items, label_token_ids = ["Good", "Bad", "Neutral"], [1, 2, 3]
+    scores = causal_engine.score(query="Rate each option:", items=items, label_token_ids=label_token_ids,
+                                 apply_softmax=False).scores
+    assert len(scores) == len(items)
+    for row in scores:
+        assert len(row) == len(label_token_ids)
+        assert all(isinstance(s, (int, float)) for s in row)
+
+
 def test_multi_item_scoring_large_batch(causal_engine):
     """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_large_batch.
 
@@ -136,6 +188,30 @@ def test_multi_item_scoring_large_batch(causal_engine):
     for row in scores:
         assert len(row) == 3
         assert sum(row) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_multi_item_scoring_unicode(causal_engine):
+    """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_unicode.
+
+    Upstream assertions: 3."""
+    items, label_token_ids = ["选项A", "选项B", "选项C"], [1, 2, 3]
+    scores = causal_engine.score(query="选择最佳选项：", items=items, label_token_ids=label_token_ids,
+                                 apply_softmax=True).scores
+    assert len(scores) == len(items)
+    for row in scores:
+        assert len(row) == len(label_token_ids)
+        assert sum(row) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_multi_item_scoring_error_handling(causal_engine):
+    """Ports core/test_score_api.py::TestScoreAPI::test_multi_item_scoring_error_handling.
+
+    ``label_token_ids="invalid"`` and ``items=None`` raise ValueError or TypeError. Upstream assertions: 2."""
+    with pytest.raises((ValueError, TypeError)):
+        causal_engine.score(query="Test query", items=["Item 1", "Item 2"], label_token_ids="invalid",
+                            apply_softmax=True)
+    with pytest.raises((ValueError, TypeError)):
+        causal_engine.score(query="Test query", items=None, label_token_ids=[1, 2], apply_softmax=True)
 
 
 @pytest.mark.parametrize("case", [
