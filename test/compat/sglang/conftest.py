@@ -5,13 +5,14 @@ Each upstream test class started its own ``Engine`` or ``launch_server`` with a 
 LlamaForSequenceClassification). Here every upstream model is a tiny random checkpoint of the same
 architecture (``tiny_model`` in test/conftest.py), and each runtime is started once per session and
 shared by every test that needs it. The runtimes a run needs are started together, in threads, on
-first use (a 2-core machine starts a dozen of them in about the time of a few).
+first use, so that their start-ups overlap.
 
 Runtimes are built with SGLang's own arguments, as the upstream tests build them (``enable_mis=True``,
 ``disable_radix_cache=True``, ``--chunked-prefill-size -1``, ...): a user switching from SGLang keeps
 those calls. The only arguments added are ``num_threads=1`` / ``--num-threads 1`` (speed on a small
-machine), ``device="cpu"`` for servers, and ``seed=42`` on one engine (see ``seqcls_mis_engine``); ``attention_backend="flashinfer"`` is dropped (a GPU
-kernel choice; multi-item scoring runs on the torch backend here, DESIGN.md §4).
+machine), ``device="cpu"`` for servers, and ``seed=42`` on one engine (see ``seqcls_mis_engine``);
+``attention_backend="flashinfer"`` is dropped (a GPU kernel choice; multi-item scoring runs on the
+torch backend here, DESIGN.md §4).
 
 The reference (transformers) and the label-id helpers are in sglang_reference.py.
 """
