@@ -56,6 +56,9 @@ class PoolingParams:
     # vLLM's token tasks: one output per token of the sequence (its hidden state through the
     # model's head) instead of the pooled one.
     per_token: bool = False
+    # SGLang's return_pooled_hidden_states: each output row is the head's values followed by the
+    # pooled hidden state the head read ([C + H]).
+    return_hidden: bool = False
 
 
 @dataclass

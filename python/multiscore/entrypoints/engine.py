@@ -10,6 +10,8 @@ import asyncio
 import threading
 from typing import Optional
 
+import torch
+
 from multiscore.entrypoints import sglang_args
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
@@ -29,6 +31,7 @@ class Engine:
         self.server_args = ServerArgs(model_path=model_path, **sglang_args.translate_engine_kwargs(kwargs))
         self._runtime: Optional[Runtime] = Runtime.start(self.server_args)
         self._loop = asyncio.new_event_loop()
+        self._caller_loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="multiscore-engine-loop", daemon=True)
         self._thread.start()
 
@@ -44,33 +47,45 @@ class Engine:
     def score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
-        item_embed_overrides=None,
+        item_embed_overrides=None, return_pooled_hidden_states: bool = False,
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics.
 
         SGLang's embedding overrides: ``item_embed_overrides[i]`` (vectors, or None) replace the
         input embeddings of the ``embed_override_token_id`` placeholders of item i, in order;
-        ``query_embed_overrides`` those of the query."""
+        ``query_embed_overrides`` those of the query. ``return_pooled_hidden_states`` (decoder
+        classifiers): ``result.pooled_hidden_states`` holds each item's [H] CPU tensor."""
         return self._run(self._score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
-            item_embed_overrides=item_embed_overrides,
+            item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
         ))
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
-        item_embed_overrides=None,
+        item_embed_overrides=None, return_pooled_hidden_states: bool = False,
     ) -> ScoreResult:
         coro = self._score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
-            item_embed_overrides=item_embed_overrides,
+            item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
         )
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    def _score(self, query, items, **options):
-        return self._live.scores.score(query, items, **options)
+    async def _score(self, query, items, **options) -> ScoreResult:
+        result = await self._live.scores.score(query, items, **options)
+        if result.pooled_hidden_states is not None:  # SGLang's Engine hands out CPU tensors
+            result.pooled_hidden_states = [torch.tensor(h) for h in result.pooled_hidden_states]
+        return result
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """An event loop for callers (SGLang's ``engine.loop``): run ``async_score`` coroutines on it
+        with ``run_until_complete``. The engine's own work runs on its background thread."""
+        if self._caller_loop is None:
+            self._caller_loop = asyncio.new_event_loop()
+        return self._caller_loop
 
     def classify(
         self, inputs, use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
@@ -125,6 +140,8 @@ class Engine:
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(5)
         runtime.scheduler.shutdown()
+        if self._caller_loop is not None and not self._caller_loop.is_running():
+            self._caller_loop.close()
 
     def __enter__(self) -> "Engine":
         return self

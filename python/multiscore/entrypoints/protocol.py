@@ -30,6 +30,7 @@ class ScoreRequest(BaseModel):
     embed_override_token_id: Optional[StrictInt] = None
     query_embed_overrides: Optional[list[list[float]]] = None
     item_embed_overrides: Optional[list[Optional[list[list[float]]]]] = None
+    return_pooled_hidden_states: StrictBool = False
 
 
 def error_body(message: str, code: int, error_type: str, param: Optional[str] = None) -> dict:

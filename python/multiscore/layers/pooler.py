@@ -175,4 +175,10 @@ class Pooler:
         """hidden [R, H] at ``rows(meta)`` -> [end - start, C] per ReadoutGroup (token tasks: the
         head on every token, [seq_len, C] per sequence)."""
         pooled = hidden if meta.per_token else self.method.reduce(hidden, meta)
-        return self.head(pooled, meta.groups)
+        outputs = self.head(pooled, meta.groups)
+        if any(g.params.return_hidden for g in meta.groups):  # [C] values, then the [H] state they came from
+            outputs = [
+                torch.cat([out, pooled[g.start : g.end].float()], 1) if g.params.return_hidden else out
+                for out, g in zip(outputs, meta.groups)
+            ]
+        return outputs

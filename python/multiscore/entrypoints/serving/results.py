@@ -13,6 +13,8 @@ class ScoreResult:
 
     scores: list[list[float]]  # [num_items][num_scores]
     prompt_tokens: int
+    # return_pooled_hidden_states: per item, the hidden state the classifier head read ([H]).
+    pooled_hidden_states: Optional[list] = None
 
 
 @dataclass

@@ -38,11 +38,6 @@ class EmbedOverrideInputs:
         return None if query is None and items is None else cls(token_id, query, items)
 
 
-def _refuse_overrides(embed_overrides: Optional[EmbedOverrideInputs]) -> None:
-    if embed_overrides is not None:
-        raise ValueError("embedding overrides need a decoder model (a CausalLM or a decoder classifier)")
-
-
 def relevance_activation(use_activation: Optional[bool]) -> str:
     """vLLM's ``use_activation`` on a relevance score: the model's own activation unless false."""
     return "none" if use_activation is False else "default"
@@ -57,8 +52,10 @@ class Scorer:
     async def score(
         self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_overrides: Optional[EmbedOverrideInputs] = None,
+        return_pooled_hidden_states: bool = False,
     ) -> ScoreResult:
-        """SGLang's /v1/score (DESIGN.md §3): a score row per item."""
+        """SGLang's /v1/score (DESIGN.md §3): a score row per item (and, on request, the hidden
+        state each item's row was read from: decoder classifiers only)."""
         raise NotImplementedError
 
     async def score_documents(
@@ -70,6 +67,18 @@ class Scorer:
         go to the score template."""
         raise NotImplementedError
 
+    def _own_inputs(self, query, items, embed_overrides, return_pooled_hidden_states) -> tuple[str, list]:
+        """Encoders and bi-encoders tokenize pairs their own way: refuse the decoder-only options;
+        -> ("text" | "tokens", items)."""
+        if embed_overrides is not None:
+            raise ValueError("embedding overrides need a decoder model (a CausalLM or a decoder classifier)")
+        if return_pooled_hidden_states:
+            raise ValueError(
+                f"return_pooled_hidden_states is not supported for {self.model_config.architecture}: only a decoder "
+                "classifier's head reads one pooled hidden state per item"
+            )
+        return text_or_token_ids(query, items)
+
     async def _run(self, query_ids, items_ids, pooling: PoolingParams, **options) -> RequestOutput:
         return await self.tm.run_request(self.tm.build_request(query_ids, items_ids, pooling, **options))
 
@@ -78,7 +87,12 @@ class DecoderPairScorer(Scorer):
     mis = False
 
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None) -> ScoreResult:
+                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+        if return_pooled_hidden_states and self.model_config.kind is ModelKind.CAUSAL_LM:
+            raise ValueError(
+                "return_pooled_hidden_states is not supported for CausalLM models: it needs a model with a "
+                "task-specific head (a SequenceClassification model)"
+            )
         # item_first does not apply under MIS: the packed layout is fixed (DESIGN.md §4).
         item_first = item_first and not self.mis
         if item_first and embed_overrides is not None:
@@ -94,9 +108,14 @@ class DecoderPairScorer(Scorer):
                 embed_overrides.token_id, query_ids, items_ids, embed_overrides.query, embed_overrides.items,
                 hidden_size=cfg.hf_config.hidden_size, vocab_size=cfg.vocab_size,
             )
-        pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none")
+        pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none",
+                                return_hidden=return_pooled_hidden_states)
         out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides)
-        return ScoreResult(out.outputs, out.prompt_tokens)
+        if not return_pooled_hidden_states:
+            return ScoreResult(out.outputs, out.prompt_tokens)
+        classes = cfg.num_labels  # each row: the class scores, then the hidden state they came from
+        return ScoreResult([row[:classes] for row in out.outputs], out.prompt_tokens,
+                           pooled_hidden_states=[row[classes:] for row in out.outputs])
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None):
@@ -114,9 +133,8 @@ class MisScorer(DecoderPairScorer):
 
 class EncoderPairScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None) -> ScoreResult:
-        _refuse_overrides(embed_overrides)
-        kind, items = text_or_token_ids(query, items)
+                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+        kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)
         if kind == "tokens":  # ids as given; the item is the second segment where the model has two
@@ -140,9 +158,8 @@ class EncoderPairScorer(Scorer):
 
 class BiEncoderScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None) -> ScoreResult:
-        _refuse_overrides(embed_overrides)
-        kind, items = text_or_token_ids(query, items)
+                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+        kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)
         if kind == "tokens":
