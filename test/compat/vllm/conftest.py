@@ -53,3 +53,17 @@ def bi_encoder_ref(bi_encoder_server):
 @pytest.fixture(scope="session")
 def embed_ref(embed_server):
     return SentenceTransformerRef(embed_server.model_path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(server):
+    """The module's server's tokenizer (each module names its ``server``)."""
+    from compat_helpers import load_tokenizer
+
+    return load_tokenizer(server.model_path)
+
+
+@pytest.fixture(scope="module")
+def input_tokens(request, tokenizer):
+    """The module's ``input_text``, tokenized as the server tokenizes it."""
+    return tokenizer(request.module.input_text)["input_ids"]

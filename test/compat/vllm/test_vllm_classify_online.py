@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compat_helpers import MESSAGES, get, load_tokenizer, ok, post, seqcls_logits, seqcls_token_logits
+from compat_helpers import MESSAGES, get, ok, post, seqcls_logits, seqcls_token_logits
 
 MODEL_NAME = "jason9693/Qwen2.5-1.5B-apeach"
 input_text = "This product was excellent and exceeded my expectations"
@@ -25,16 +25,6 @@ input_text = "This product was excellent and exceeded my expectations"
 @pytest.fixture(scope="module")
 def server(classify_server):
     return classify_server
-
-
-@pytest.fixture(scope="module")
-def tokenizer(server):
-    return load_tokenizer(server.model_path)
-
-
-@pytest.fixture(scope="module")
-def input_tokens(tokenizer):
-    return tokenizer(input_text)["input_ids"]
 
 
 def chat_token_count(tokenizer, add_generation_prompt=False, continue_final_message=False, add_special_tokens=False):

@@ -30,7 +30,6 @@ from compat_helpers import (
     check_embeddings_close,
     decode_pooling_output,
     get,
-    load_tokenizer,
     ok,
     post,
     run_embedding_correctness_test,
@@ -54,16 +53,6 @@ def client(server):
 @pytest.fixture(scope="module")
 def hf_model(embed_ref):
     return embed_ref
-
-
-@pytest.fixture(scope="module")
-def tokenizer(server):
-    return load_tokenizer(server.model_path)
-
-
-@pytest.fixture(scope="module")
-def input_tokens(tokenizer):
-    return tokenizer(input_text)["input_ids"]
 
 
 def embeddings_of(response) -> dict:

@@ -26,7 +26,6 @@ from compat_helpers import (
     build_metadata_items,
     check_embeddings_close,
     decode_pooling_output,
-    load_tokenizer,
     ok,
     post,
 )
@@ -39,16 +38,6 @@ input_text = "The chef prepared a delicious meal."
 @pytest.fixture(scope="module")
 def server(qwen3_reranker_server):
     return qwen3_reranker_server
-
-
-@pytest.fixture(scope="module")
-def tokenizer(server):
-    return load_tokenizer(server.model_path)
-
-
-@pytest.fixture(scope="module")
-def input_tokens(tokenizer):
-    return tokenizer(input_text)["input_ids"]
 
 
 def pool(server, body):

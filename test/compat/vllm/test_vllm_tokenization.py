@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from compat_helpers import load_tokenizer, post
+from compat_helpers import post
 
 MODEL_NAME = "jason9693/Qwen2.5-1.5B-apeach"
 MAX_MODEL_LEN = 512  # upstream: 8192
@@ -19,11 +19,6 @@ MAX_MODEL_LEN = 512  # upstream: 8192
 @pytest.fixture(scope="module")
 def server(classify_server):
     return classify_server
-
-
-@pytest.fixture(scope="module")
-def tokenizer(server):
-    return load_tokenizer(server.model_path)
 
 
 def test_tokenize_completions(server, tokenizer):
