@@ -25,15 +25,15 @@ def is_causal(model_dir) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def load_model(model_dir: str):
+def load_model(model_dir: str, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     # Tiny matmuls: one thread is ~1000x faster than two on a busy 2-core machine (OpenMP spinning),
     # and the reference runs only in the test process.
     torch.set_num_threads(1)
     cls = AutoModelForCausalLM if is_causal(model_dir) else AutoModelForSequenceClassification
-    model = cls.from_pretrained(model_dir, dtype=torch.float32)
-    return model.to(torch.float32).eval()
+    model = cls.from_pretrained(model_dir, dtype=dtype)
+    return model.to(dtype).eval()
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,10 +59,11 @@ def hf_scores(
     label_token_ids: list[int] | None = None,
     apply_softmax: bool = False,
     item_first: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> list[list[float]]:
-    """Score each item alone with ``transformers`` (one forward per item)."""
+    """Score each item alone with ``transformers`` (one forward per item), computing in ``dtype``."""
     model_dir = str(model_dir)
-    model = load_model(model_dir)
+    model = load_model(model_dir, dtype)
     causal = is_causal(model_dir)
     if causal and not label_token_ids:
         raise ValueError("CausalLM scoring needs label_token_ids")

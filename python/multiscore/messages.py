@@ -130,6 +130,7 @@ class SchedulerReady:
 
     device: str
     dtype: str
+    dtype_reason: str  # why this dtype (--dtype auto decides by checkpoint and CPU)
     attention_backend: str
 
 

@@ -131,7 +131,8 @@ class ServerArgs:
         parser.add_argument("--device", default=defaults.device, choices=["auto", "cpu", "cuda"])
         parser.add_argument(
             "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"],
-            help="auto: float32 on CPU, the checkpoint's dtype on GPU",
+            help="auto: the checkpoint's dtype on GPU; on CPU bf16 for a 16-bit checkpoint when the CPU "
+            "multiplies bf16 natively (AVX512-BF16 or AMX), float32 otherwise",
         )
         parser.add_argument(
             "--multi-item-scoring-delimiter", type=int, default=defaults.multi_item_scoring_delimiter,

@@ -112,3 +112,20 @@ def test_parallelism_other_than_one_is_refused(tiny_model):
         Engine(str(tiny_model("qwen3", "seqcls")), device="cpu", tp_size=2)
     with pytest.raises(TypeError):  # a name neither we nor SGLang have is still a mistake
         Engine(str(tiny_model("qwen3", "seqcls")), device="cpu", no_such_argument=1)
+
+
+def test_dtype_auto_serves_a_16_bit_checkpoint_in_bf16_where_the_cpu_has_it(tiny_model, tmp_path):
+    """--dtype auto on CPU: bf16 for a bf16 checkpoint when the CPU multiplies bf16 natively."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from multiscore.model_executor.model_worker import cpu_has_native_bf16
+
+    path = tiny_model("qwen3", "seqcls")
+    bf16 = tmp_path / "bf16"
+    AutoModelForSequenceClassification.from_pretrained(path).to(torch.bfloat16).save_pretrained(bf16)
+    AutoTokenizer.from_pretrained(path).save_pretrained(bf16)
+    with Engine(str(bf16), device="cpu", num_threads=1) as engine:
+        ready = engine._runtime.scheduler.ready
+        expected = "bfloat16" if cpu_has_native_bf16() else "float32"
+        assert ready.dtype == expected, ready.dtype_reason
+        assert len(engine.score(QUERY, ITEMS).scores) == 4

@@ -147,6 +147,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         return json_response({
             "server_args": {k: v for k, v in dataclasses.asdict(args).items() if k != "api_key"},
             "scheduler_pid": runtime.scheduler.pid,
+            "dtype": runtime.scheduler.ready.dtype,
+            "dtype_reason": runtime.scheduler.ready.dtype_reason,
             "scheduler": dataclasses.asdict(stats),
             "tokens_per_forward_pass": stats.forward_tokens / passes,
             "sequences_per_forward_pass": stats.forward_sequences / passes,

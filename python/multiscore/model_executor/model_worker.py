@@ -6,6 +6,8 @@ the model (which runs its layers and its own pooler).
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from multiscore.configs.model_config import ModelConfig, head_dim_of
@@ -14,17 +16,36 @@ from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.weight_loader import load_model
 from multiscore.server_args import ServerArgs
 
+logger = logging.getLogger(__name__)
 
-def resolve_dtype(server_args: ServerArgs, model_config: ModelConfig, device: str) -> torch.dtype:
+
+def cpu_has_native_bf16() -> bool:
+    """bf16 matrix products in hardware: AVX512-BF16 (AMD Zen 4, Intel Cooper Lake) or AMX (Intel
+    Sapphire Rapids and later). Elsewhere bf16 is emulated and slower than fp32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_dtype(server_args: ServerArgs, model_config: ModelConfig, device: str) -> tuple[torch.dtype, str]:
+    """-> (the dtype the model computes in, why). ``--dtype auto``: the checkpoint's on GPU; on CPU,
+    bf16 for a 16-bit checkpoint when the CPU multiplies bf16 natively, float32 otherwise."""
     if server_args.dtype != "auto":
-        return getattr(torch, server_args.dtype)
-    return torch.float32 if device == "cpu" else model_config.checkpoint_dtype
+        return getattr(torch, server_args.dtype), f"--dtype {server_args.dtype}"
+    checkpoint = model_config.checkpoint_dtype
+    if device != "cpu":
+        return checkpoint, "the checkpoint's dtype"
+    if checkpoint not in (torch.bfloat16, torch.float16):
+        return torch.float32, "a 32-bit checkpoint on CPU"
+    if not cpu_has_native_bf16():
+        return torch.float32, "a 16-bit checkpoint, but this CPU has no native bf16 (AVX512-BF16 or AMX)"
+    return torch.bfloat16, "a 16-bit checkpoint on a CPU with native bf16"
 
 
 class ModelWorker:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig) -> None:
         self.device = torch.device(server_args.resolved_device)
-        self.dtype = resolve_dtype(server_args, model_config, self.device.type)
+        self.dtype, self.dtype_reason = resolve_dtype(server_args, model_config, self.device.type)
+        logger.info("computing in %s: %s", str(self.dtype).removeprefix("torch."), self.dtype_reason)
         if server_args.num_threads is not None:
             torch.set_num_threads(server_args.num_threads)
         torch.manual_seed(server_args.seed)

@@ -73,7 +73,7 @@ class Scheduler:
     def ready_message(self) -> SchedulerReady:
         return SchedulerReady(
             device=str(self.worker.device), dtype=str(self.worker.dtype).removeprefix("torch."),
-            attention_backend=self.worker.backend_name,
+            dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
         )
 
     def event_loop(self) -> None:
