@@ -27,7 +27,7 @@ import torch
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmark"))
-from bench_score import load_average, median_time, print_rows  # noqa: E402
+from bench_common import load_average, machine_line, median_time, print_rows  # noqa: E402
 
 WORDS = (
     "the a of to and in is was for on that with as by at from it his her they their river city "
@@ -121,7 +121,7 @@ def show(title: str, rows: list, unit: str, markdown: bool) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 1-min load average {load_average()}\n")
+    print(f"{machine_line()}; 1-min load average {load_average()}\n")
     show(f"E1: embeddings, all-MiniLM-L6-v2 (real weights), {args.sentences} sentences of 8-60 words",
          run_embeddings(args), "sentences", args.markdown)
     with tempfile.TemporaryDirectory(prefix="bench-ce-") as tmp:

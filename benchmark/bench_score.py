@@ -1,76 +1,78 @@
 """Benchmark: transformers vs multiscore single-item vs multiscore multi-item scoring (MIS).
 
-W1 also prints the model FLOPs of the MIS pass divided by its time, next to torch's fp32 matmul
-rate ([2048x2048]·[2048x2048]) measured in the same run. W2 (wide ranking): query 512 tokens,
-N items of 16 tokens for N = 50..500 — MIS time must grow linearly in N; prints the scheduler
-process's peak resident memory.
+Each table is one run: ``transformers`` (all query+item pairs as one batch), multiscore scoring
+each item alone, and multiscore MIS, in the same precision; the MIS pass's model FLOPs per second
+next to torch's own linear rate at the model's shape, measured in the same run; and how far the
+scores are from each other (and, in bf16, from fp32).
 
-Workload W1: a Qwen3-shaped ``Qwen3ForSequenceClassification`` (hidden 512, intermediate 1536,
-6 layers, 8 heads, 4 KV heads, head_dim 64, vocab 32000, 1 label), random weights, fp32; one
-query of 256 random token ids and 64 items of 24 random token ids. One run prints one table with
-ratios against ``transformers`` measured in the same run, and checks that all three agree.
+- W1: a Qwen3-shaped ``Qwen3ForSequenceClassification`` (hidden 512, intermediate 1536, 6 layers,
+  8 heads, 4 KV heads, head_dim 64, vocab 32000, 1 label), random weights, fp32; a query of 256
+  random token ids and 64 items of 24.
+- W1-bf16: the same model and request in bf16.
+- W2 (wide ranking): W1's model, query 512 tokens, N items of 16 for N = 50..500, MIS — time must
+  grow linearly in N; the scheduler process's peak resident memory.
+- W4: the shape users deploy as a reranker, Qwen3-0.6B (hidden 1024, intermediate 3072, 28 layers,
+  16 heads, 8 KV heads, head_dim 128), random bf16 weights: query 256 with 64 items of 24, and
+  SGLang's scoring configuration (query 120, 10 items of 180).
 
-    python benchmark/bench_score.py [--queries-len 256] [--num-items 64] [--item-len 24]
-                                    [--repeats 5] [--markdown]
+    python benchmark/bench_score.py [--workload w1|w1-bf16|w2|w4|all] [--repeats 5] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import os
 import pathlib
-import platform
-import statistics
 import sys
 import tempfile
-import time
 
 import torch
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "benchmark"))
+from bench_common import linear_rate, load_average, machine_line, matmul_rate, median_time, peak_rss_mib, print_rows  # noqa: E402
 from make_tiny_model import build_tokenizer  # noqa: E402
 
 VOCAB = 32000
 PAD_ID = 0  # transformers' SeqCls pooling needs a pad id for batches > 1; random ids avoid it
 DELIMITER_ID = 1  # MIS delimiter; random ids avoid it too (not required, boundaries are metadata)
 FIRST_RANDOM_ID = 8  # keep random ids clear of the special ids above
-SHAPE = dict(hidden=512, intermediate=1536, layers=6, heads=8, kv_heads=4, head_dim=64)  # W1 and W2
+SHAPE = dict(hidden=512, intermediate=1536, layers=6, heads=8, kv_heads=4, head_dim=64)  # W1, W2
+W4_SHAPE = dict(hidden=1024, intermediate=3072, layers=28, heads=16, kv_heads=8, head_dim=128)  # Qwen3-0.6B
 W2_QUERY, W2_ITEM = 512, 16
+W4_REQUESTS = ((256, 64, 24), (120, 10, 180))  # (query, items, item length)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--queries-len", type=int, default=256, help="query length in tokens")
-    p.add_argument("--num-items", type=int, default=64)
-    p.add_argument("--item-len", type=int, default=24, help="item length in tokens")
+    p.add_argument("--queries-len", type=int, default=256, help="W1: query length in tokens")
+    p.add_argument("--num-items", type=int, default=64, help="W1: items per request")
+    p.add_argument("--item-len", type=int, default=24, help="W1: item length in tokens")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per contender (median reported)")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--workload", choices=["w1", "w2", "all"], default="all",
-                   help="w1: transformers vs single-item vs MIS; w2: MIS time and memory as N grows")
+    p.add_argument("--w4-repeats", type=int, default=2, help="W4's repeats (a 0.6B model: tens of seconds a run)")
+    p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    p.add_argument("--workload", choices=["w1", "w1-bf16", "w2", "w4", "all"], default="all")
     p.add_argument("--w2-items", default="50,100,250,500", help="W2: item counts (query 512, items of 16)")
     return p.parse_args(argv)
 
 
-def build_checkpoint(out_dir: pathlib.Path, context: int) -> pathlib.Path:
-    """W1: random Qwen3 SeqCls checkpoint + a tiny tokenizer (the Engine loads one at start-up)."""
+def build_checkpoint(out_dir: pathlib.Path, shape: dict, dtype: torch.dtype = torch.float32) -> pathlib.Path:
+    """A random Qwen3 SeqCls checkpoint of ``shape`` saved in ``dtype``, and a tiny tokenizer (the
+    Engine loads one at start-up; the benchmark passes token ids)."""
     from transformers import AutoModelForSequenceClassification, Qwen3Config
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # keep the printed report to the table
-
+    hf_logging.disable_progress_bar()  # keep the printed report to the tables
     config = Qwen3Config(
-        vocab_size=VOCAB, hidden_size=SHAPE["hidden"], intermediate_size=SHAPE["intermediate"],
-        num_hidden_layers=SHAPE["layers"], num_attention_heads=SHAPE["heads"],
-        num_key_value_heads=SHAPE["kv_heads"], head_dim=SHAPE["head_dim"], num_labels=1,
-        max_position_embeddings=max(4096, context), pad_token_id=PAD_ID, tie_word_embeddings=False,
-        architectures=["Qwen3ForSequenceClassification"],
+        vocab_size=VOCAB, hidden_size=shape["hidden"], intermediate_size=shape["intermediate"],
+        num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"], num_key_value_heads=shape["kv_heads"],
+        head_dim=shape["head_dim"], num_labels=1, max_position_embeddings=8192, pad_token_id=PAD_ID,
+        tie_word_embeddings=False, architectures=["Qwen3ForSequenceClassification"],
     )
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(config).to(torch.float32)
-    model.save_pretrained(out_dir)
-    build_tokenizer("qwen3").save_pretrained(out_dir)  # ids are passed directly; its vocab is unused
+    AutoModelForSequenceClassification.from_config(config).to(dtype).save_pretrained(out_dir)
+    build_tokenizer("qwen3").save_pretrained(out_dir)
     return out_dir
 
 
@@ -81,22 +83,11 @@ def make_workload(query_len: int, num_items: int, item_len: int) -> tuple[list[i
     return query, items
 
 
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    """Warm up once (first-call allocations, lazy init), then the median of ``repeats`` runs."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
-def bench_transformers(path, query, items, repeats) -> tuple[float, torch.Tensor]:
+def bench_transformers(path, query, items, repeats, dtype) -> tuple[float, torch.Tensor]:
     """All (query+item) pairs as one batch: equal lengths, so no padding is needed."""
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype).eval()
     input_ids = torch.tensor([query + item for item in items])  # [N, Q+L]
     mask = torch.ones_like(input_ids)
 
@@ -105,25 +96,19 @@ def bench_transformers(path, query, items, repeats) -> tuple[float, torch.Tensor
         return model(input_ids=input_ids, attention_mask=mask).logits  # [N, num_labels]
 
     t, logits = median_time(run, repeats)
-    del model
+    model.to("meta")  # frees the weights before the next contender loads its own
     gc.collect()
     return t, logits.float()
 
 
-def bench_engine(path, query, items, repeats, delimiter) -> tuple[float, torch.Tensor]:
+def bench_engine(path, query, items, repeats, delimiter, dtype: str = "float32") -> tuple[float, torch.Tensor]:
     """One Engine (and its scheduler process) alive at a time: the machine has few cores."""
     from multiscore import Engine
 
-    with Engine(model_path=str(path), device="cpu", multi_item_scoring_delimiter=delimiter) as engine:
+    with Engine(model_path=str(path), device="cpu", dtype=dtype, multi_item_scoring_delimiter=delimiter,
+                context_length=8192) as engine:
         t, result = median_time(lambda: engine.score(query, items), repeats)
     return t, torch.tensor(result.scores)
-
-
-def matmul_rate(repeats: int = 5) -> float:
-    """FLOP/s of torch's fp32 [2048x2048]·[2048x2048] product on this machine, now."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    t, _ = median_time(lambda: torch.mm(a, b), repeats)
-    return 2 * 2048**3 / t
 
 
 def mis_pass_flops(cfg: dict, q: int, item_lens: list[int], num_labels: int = 1) -> float:
@@ -140,32 +125,6 @@ def mis_pass_flops(cfg: dict, q: int, item_lens: list[int], num_labels: int = 1)
     return linear + layers * 4 * hq * d * keys + 2 * h * num_labels * n
 
 
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process, from /proc."""
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """Other processes on a small machine skew every timing; print the load so a reader can tell."""
-    try:
-        return pathlib.Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "n/a"
-
-
 def print_table(rows, num_items: int, markdown: bool) -> None:
     base = rows[0][1]
     header = ("contender", "ms / request", "items/s", "vs transformers")
@@ -173,43 +132,39 @@ def print_table(rows, num_items: int, markdown: bool) -> None:
     print_rows(header, body, markdown)
 
 
-def print_rows(header, body, markdown: bool) -> None:
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for r in body:
-            print("| " + " | ".join(r) + " |")
-        return
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    for r in [header, *body]:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-
-
-def run_w1(args, path) -> bool:
-    q, n, L = args.queries_len, args.num_items, args.item_len
-    mis_tokens = q + n * (L + 1) + 1  # the packed MIS sequence: query D item D ... item D
+def run_scoring(args, path, shape, request, dtype: str, repeats: int, fp32_reference=None) -> bool:
+    """One table: transformers, single-item and MIS in ``dtype``; the MIS pass's rate against torch's
+    linear rate in ``dtype`` at the model's shape; the scores' distances. -> whether they agree."""
+    q, n, L = request
     query, items = make_workload(q, n, L)
+    torch_dtype = getattr(torch, dtype)
     load_before = load_average()
-    t_hf, s_hf = bench_transformers(path, query, items, args.repeats)
-    t_single, s_single = bench_engine(path, query, items, args.repeats, delimiter=None)
-    t_mis, s_mis = bench_engine(path, query, items, args.repeats, delimiter=DELIMITER_ID)
-    rate = matmul_rate()
-
-    print(f"W1: query {q} tokens, {n} items x {L} tokens, median of {args.repeats} repeats after 1 warm-up; "
+    t_hf, s_hf = bench_transformers(path, query, items, repeats, torch_dtype)
+    t_single, s_single = bench_engine(path, query, items, repeats, None, dtype)
+    t_mis, s_mis = bench_engine(path, query, items, repeats, DELIMITER_ID, dtype)
+    mis_tokens = q + n * (L + 1) + 1  # the packed sequence: query D item D ... item D
+    rate = linear_rate(mis_tokens, shape["hidden"], 2 * shape["intermediate"], torch_dtype)
+    print(f"query {q} tokens, {n} items x {L} tokens, {dtype}, median of {repeats} repeats after 1 warm-up; "
           f"1-min load average {load_before} before / {load_average()} after")
-    print_table([("transformers (one batch)", t_hf), ("multiscore single-item", t_single),
-                 ("multiscore MIS", t_mis)], n, args.markdown)
+    print_table([(f"transformers {dtype} (one batch)", t_hf), (f"multiscore single-item {dtype}", t_single),
+                 (f"multiscore MIS {dtype}", t_mis)], n, args.markdown)
     hf_tokens = n * (q + L)
-    print(f"token-count limit of the MIS ratio: transformers forwards {n} x ({q}+{L}) = {hf_tokens} tokens, "
-          f"MIS forwards {q} + {n} x {L + 1} + 1 = {mis_tokens} tokens -> {hf_tokens / mis_tokens:.2f}x")
-    mis_rate = mis_pass_flops(SHAPE, q, [L] * n) / t_mis
-    print(f"MIS pass: {mis_pass_flops(SHAPE, q, [L] * n) / 1e9:.1f} GFLOP in {t_mis * 1e3:.0f} ms = "
-          f"{mis_rate / 1e9:.1f} GFLOP/s; torch fp32 2048x2048 matmul: {rate / 1e9:.1f} GFLOP/s -> "
-          f"{100 * mis_rate / rate:.0f}% of the matmul rate (whole request, HTTP-free Engine call)")
+    print(f"token-count limit of the MIS ratio: transformers forwards {hf_tokens} tokens, MIS {mis_tokens} "
+          f"-> {hf_tokens / mis_tokens:.2f}x")
+    flops = mis_pass_flops(shape, q, [L] * n)
+    print(f"MIS pass: {flops / 1e9:.1f} GFLOP in {t_mis * 1e3:.0f} ms = {flops / t_mis / 1e9:.1f} GFLOP/s; torch "
+          f"{dtype} linear [{mis_tokens} x {shape['hidden']}]·[{shape['hidden']} x {2 * shape['intermediate']}] in the "
+          f"same run: {rate / 1e9:.1f} GFLOP/s -> {100 * flops / t_mis / rate:.0f}% of it")
     diffs = {"MIS vs single-item": (s_mis - s_single).abs().max().item(),
              "MIS vs transformers": (s_mis - s_hf).abs().max().item(),
              "single-item vs transformers": (s_single - s_hf).abs().max().item()}
-    ok = max(diffs.values()) <= 1e-4
+    tolerance = 1e-4
+    if fp32_reference is not None:  # bf16: rounding, stated against the fp32 scores' range
+        span = (fp32_reference.max() - fp32_reference.min()).item()
+        diffs["MIS vs fp32"] = (s_mis - fp32_reference).abs().max().item()
+        tolerance = 0.04 * span  # the test suite's bf16 tolerance (test_model_worker.py)
+        print(f"fp32 scores span {span:.3f}; bf16 MIS vs fp32: {100 * diffs['MIS vs fp32'] / span:.2f}% of it")
+    ok = max(diffs.values()) <= tolerance
     print("max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()) + f" -> {'OK' if ok else 'FAIL'}")
     return ok
 
@@ -235,22 +190,43 @@ def run_w2(args, path) -> None:
           f"x{counts[-1] / counts[0]:.0f}; target time({counts[-1]})/time({counts[0]}) <= 11)")
 
 
+def fp32_mis_scores(path, request) -> torch.Tensor:
+    """The fp32 reference of a bf16 table: multiscore's fp32 MIS (= transformers fp32 to 1e-6, W1)."""
+    from multiscore import Engine
+
+    query, items = make_workload(*request)
+    with Engine(model_path=str(path), device="cpu", dtype="float32", multi_item_scoring_delimiter=DELIMITER_ID,
+                context_length=8192) as engine:
+        return torch.tensor(engine.score(query, items).scores)
+
+
+def describe(shape: dict, dtype: str) -> str:
+    return (f"Qwen3ForSequenceClassification, hidden {shape['hidden']}, intermediate {shape['intermediate']}, "
+            f"{shape['layers']} layers, {shape['heads']} heads, {shape['kv_heads']} KV heads, head_dim "
+            f"{shape['head_dim']}, vocab {VOCAB}, 1 label, random weights, {dtype}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    w1_tokens = args.queries_len + args.num_items * (args.item_len + 1) + 1
-    w2_tokens = W2_QUERY + max(int(x) for x in args.w2_items.split(",")) * (W2_ITEM + 1) + 1
-    print(f"model: Qwen3ForSequenceClassification, hidden {SHAPE['hidden']}, intermediate {SHAPE['intermediate']}, "
-          f"{SHAPE['layers']} layers, {SHAPE['heads']} heads, {SHAPE['kv_heads']} KV heads, head_dim "
-          f"{SHAPE['head_dim']}, vocab {VOCAB}, 1 label, random weights, fp32")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} ({os.cpu_count()} cores)")
-    ok = True
+    print(machine_line())
+    ok, w1_request = True, (args.queries_len, args.num_items, args.item_len)
     with tempfile.TemporaryDirectory(prefix="multiscore-bench-") as tmp:
-        path = build_checkpoint(pathlib.Path(tmp), context=max(w1_tokens, w2_tokens))
-        if args.workload in ("w1", "all"):
-            print()
-            ok = run_w1(args, path)
-        if args.workload in ("w2", "all"):
-            run_w2(args, path)
+        if args.workload in ("w1", "w1-bf16", "w2", "all"):
+            path = build_checkpoint(pathlib.Path(tmp) / "w1", SHAPE)
+            if args.workload in ("w1", "all"):
+                print(f"\nW1: {describe(SHAPE, 'fp32')}")
+                ok &= run_scoring(args, path, SHAPE, w1_request, "float32", args.repeats)
+                print(f"(torch fp32 2048x2048 matmul now: {matmul_rate() / 1e9:.1f} GFLOP/s)")
+            if args.workload in ("w1-bf16", "all"):
+                print(f"\nW1-bf16: {describe(SHAPE, 'bf16 (the fp32 checkpoint, computed in bf16)')}")
+                ok &= run_scoring(args, path, SHAPE, w1_request, "bfloat16", args.repeats, fp32_mis_scores(path, w1_request))
+            if args.workload in ("w2", "all"):
+                run_w2(args, path)
+        if args.workload in ("w4", "all"):
+            path = build_checkpoint(pathlib.Path(tmp) / "w4", W4_SHAPE, torch.bfloat16)
+            for request in W4_REQUESTS:
+                print(f"\nW4: {describe(W4_SHAPE, 'bf16 checkpoint')}")
+                ok &= run_scoring(args, path, W4_SHAPE, request, "bfloat16", args.w4_repeats, fp32_mis_scores(path, request))
     if not ok:
         sys.exit(1)
 

@@ -37,7 +37,7 @@ import orjson
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "scripts"))
 sys.path.insert(0, str(HERE))
-from bench_score import cpu_model, load_average, print_rows  # noqa: E402
+from bench_common import cpu_model, load_average, print_rows  # noqa: E402
 from http_load import HttpPool, open_loop, percentile, poisson_schedule  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 

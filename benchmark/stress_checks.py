@@ -194,7 +194,7 @@ def _mib(kib: int | None) -> str:
 
 def print_report(report: Report, wall_s: float, memory: list, counters: dict | None, markdown: bool,
                  max_problems: int = 20) -> None:
-    from bench_score import print_rows
+    from bench_common import print_rows
 
     header, body = table_rows(report, wall_s)
     print_rows(header, body, markdown)
