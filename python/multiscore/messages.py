@@ -132,6 +132,9 @@ class SchedulerReady:
     dtype: str
     dtype_reason: str  # why this dtype (--dtype auto decides by checkpoint and CPU)
     attention_backend: str
+    compiled: bool = False  # --compile: the fused element-wise ops run compiled
+    compile_reason: str = ""
+    compile_seconds: float = 0.0  # compilation and warm-up at start-up
 
 
 @dataclass

@@ -43,6 +43,7 @@ class ServerArgs:
     port: int = 30000
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    compile: str = "auto"  # auto | on | off: torch.compile's fused element-wise ops (README "Performance")
     multi_item_scoring_delimiter: Optional[int] = None
     enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
     max_prefill_tokens: int = 16384
@@ -74,6 +75,8 @@ class ServerArgs:
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.compile not in ("auto", "on", "off"):
+            raise ValueError(f"--compile must be auto, on or off, got {self.compile!r}")
         if self.max_prefill_tokens < 1:
             raise ValueError("--max-prefill-tokens must be positive")
         if self.context_length is not None and self.context_length < 1:
@@ -133,6 +136,16 @@ class ServerArgs:
             "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"],
             help="auto: the checkpoint's dtype on GPU; on CPU bf16 for a 16-bit checkpoint when the CPU "
             "multiplies bf16 natively (AVX512-BF16 or AMX), float32 otherwise",
+        )
+        parser.add_argument(
+            "--compile", default=defaults.compile, choices=["auto", "on", "off"],
+            help="fuse the decoder's element-wise chains (norms, residual adds, rotary, SiLU) with "
+            "torch.compile, compiled and warmed up at start-up; auto: on for bf16/fp16 decoders on CPU "
+            "(where it measures faster), off elsewhere; a failed compilation falls back to eager, logged",
+        )
+        parser.add_argument(
+            "--enable-torch-compile", dest="compile", action="store_const", const="on",
+            help="SGLang's switch: --compile on",
         )
         parser.add_argument(
             "--multi-item-scoring-delimiter", type=int, default=defaults.multi_item_scoring_delimiter,

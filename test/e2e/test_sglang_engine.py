@@ -128,4 +128,6 @@ def test_dtype_auto_serves_a_16_bit_checkpoint_in_bf16_where_the_cpu_has_it(tiny
         ready = engine._runtime.scheduler.ready
         expected = "bfloat16" if cpu_has_native_bf16() else "float32"
         assert ready.dtype == expected, ready.dtype_reason
+        # --compile auto: the fused ops are compiled (and warmed up) for bf16 on CPU only
+        assert ready.compiled == (expected == "bfloat16"), ready.compile_reason
         assert len(engine.score(QUERY, ITEMS).scores) == 4

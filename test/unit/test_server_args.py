@@ -25,6 +25,15 @@ def test_cli_flags():
     assert _parse("--num-threads", "1").num_threads == 1 and _parse().num_threads is None
 
 
+def test_compile_flags_ours_and_sglangs():
+    from multiscore.entrypoints.sglang_args import translate_engine_kwargs
+
+    assert _parse().compile == "auto" and _parse("--compile", "off").compile == "off"
+    assert _parse("--enable-torch-compile").compile == "on"  # SGLang's switch
+    assert translate_engine_kwargs({"enable_torch_compile": True}) == {"compile": "on"}
+    assert translate_engine_kwargs({"enable_torch_compile": False}) == {"compile": "auto"}
+
+
 def test_model_overrides_json():
     args = ServerArgs(model_path="m", json_model_override_args='{"num_labels": 12}')
     assert args.model_overrides == {"num_labels": 12}
@@ -39,6 +48,8 @@ def test_bad_values_are_rejected():
         ServerArgs(model_path="m", device="tpu")
     with pytest.raises(ValueError, match="--max-prefill-tokens"):
         ServerArgs(model_path="m", max_prefill_tokens=0)
+    with pytest.raises(ValueError, match="--compile must be auto, on or off, got 'yes'"):
+        ServerArgs(model_path="m", compile="yes")
     with pytest.raises(ValueError, match="--num-threads"):
         ServerArgs(model_path="m", num_threads=0)
     with pytest.raises(TypeError):

@@ -24,7 +24,6 @@ NO_EFFECT: dict[str, object] = {
     "disable_overlap_schedule": "flag",
     "disable_chunked_prefix_cache": "flag",
     "disable_custom_all_reduce": "flag",
-    "enable_torch_compile": "flag",
     "enable_mixed_chunk": "flag",
     "enable_metrics": "flag",  # /metrics is always on here
     "enable_cache_report": "flag",
@@ -61,6 +60,8 @@ def translate_engine_kwargs(kwargs: dict) -> dict:
     for name, value in kwargs.items():
         if name in RENAMED:
             out[RENAMED[name]] = value
+        elif name == "enable_torch_compile":  # ours is three-way: auto | on | off
+            out["compile"] = "on" if value else "auto"
         elif name in NO_EFFECT:
             ignored.append(name)
         elif name in SINGLE_REPLICA:

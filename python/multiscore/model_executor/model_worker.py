@@ -12,6 +12,7 @@ import torch
 
 from multiscore.configs.model_config import ModelConfig, head_dim_of
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
+from multiscore.model_executor.compile import apply_compile
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.weight_loader import load_model
 from multiscore.server_args import ServerArgs
@@ -60,6 +61,7 @@ class ModelWorker:
             num_kv_heads=getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads,
             head_dim=head_dim_of(cfg),
         )
+        self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
 
     @property
     def backend_name(self) -> str:

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER, FusedOps
 from multiscore.layers.linear import FusedLinear
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.base import PoolingModel, embedding_pooler
 
 
@@ -45,6 +45,7 @@ class ForwardContext:
     cos: torch.Tensor  # [T, 1, head_dim / 2]
     sin: torch.Tensor  # [T, 1, head_dim / 2]
     attention: BatchAttention
+    ops: FusedOps  # the element-wise chains, eager or compiled
 
 
 class DecoderAttention(nn.Module):
@@ -72,9 +73,9 @@ class DecoderAttention(nn.Module):
         q = q.view(T, self.num_heads, self.head_dim)
         k = k.view(T, self.num_kv_heads, self.head_dim)
         v = v.view(T, self.num_kv_heads, self.head_dim)
-        if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = apply_rotary(q, ctx.cos, ctx.sin), apply_rotary(k, ctx.cos, ctx.sin)
+        q_weight, k_weight, eps = (self.q_norm.weight, self.k_norm.weight, self.q_norm.eps) if self.qk_norm else (None, None, 0.0)
+        q = ctx.ops.norm_rotary(q, q_weight, eps, ctx.cos, ctx.sin)
+        k = ctx.ops.norm_rotary(k, k_weight, eps, ctx.cos, ctx.sin)
         out = ctx.attention(q, k, v, self.scale)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
@@ -92,20 +93,16 @@ class GatedMLP(nn.Module):
         )
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=options.mlp_bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
         # memory-bound SiLU·up pass does not stream a [T, 2I] buffer through RAM (~15% on CPU).
         rows = max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size))
         if x.shape[0] <= rows:
-            return self._mlp(x)
+            return self.down_proj(ops.silu_mul(self.gate_up_proj(x)))
         out = x.new_empty(x.shape)
         for r0 in range(0, x.shape[0], rows):
-            out[r0 : r0 + rows] = self._mlp(x[r0 : r0 + rows])
+            out[r0 : r0 + rows] = self.down_proj(ops.silu_mul(self.gate_up_proj(x[r0 : r0 + rows])))
         return out
-
-    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)  # [rows, I] each, views of one [rows, 2I]
-        return self.down_proj(F.silu(gate).mul_(up))  # in place: one [rows, I] buffer, not two
 
 
 class DecoderLayer(nn.Module):
@@ -116,10 +113,23 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
-        attn = self.self_attn(self.input_layernorm(hidden), ctx, keep_rows)
-        hidden = (hidden if keep_rows is None else hidden.index_select(0, keep_rows)) + attn
-        return hidden + self.mlp(self.post_attention_layernorm(hidden))
+    def forward(self, hidden: torch.Tensor, residual: Optional[torch.Tensor], ctx: ForwardContext, keep_rows=None):
+        """-> (mlp_out, residual), each [T, H] ([R, H] for ``keep_rows``); their sum is the layer's output.
+
+        The sum is left to the next norm, which adds and normalises in one pass (``add_rms_norm``).
+        ``residual`` None: ``hidden`` is the embeddings.
+        """
+        norm = self.input_layernorm
+        if residual is None:
+            residual, normed = hidden, ctx.ops.rms_norm(hidden, norm.weight, norm.eps)
+        else:
+            residual, normed = ctx.ops.add_rms_norm(hidden, residual, norm.weight, norm.eps)
+        attn = self.self_attn(normed, ctx, keep_rows)
+        if keep_rows is not None:
+            residual = residual.index_select(0, keep_rows)
+        norm = self.post_attention_layernorm
+        residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
+        return self.mlp(normed, ctx.ops), residual
 
 
 class DecoderModel(nn.Module):
@@ -131,6 +141,7 @@ class DecoderModel(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(config, options) for _ in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        self.ops = EAGER  # the worker swaps in compiled ones (``ModelWorker``)
 
     def forward(
         self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
@@ -147,11 +158,11 @@ class DecoderModel(nn.Module):
             rows, vectors = embed_overrides
             hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention)
-        last = len(self.layers) - 1
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
+        last, residual = len(self.layers) - 1, None
         for i, layer in enumerate(self.layers):
-            hidden = layer(hidden, ctx, keep_rows if i == last else None)
-        return self.norm(hidden)
+            hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)
+        return self.ops.add_rms_norm(hidden, residual, self.norm.weight, self.norm.eps)[1]
 
 
 # Checkpoints store q/k/v and gate/up apart; our layers fuse them (shard ids as FusedLinear's).
@@ -182,6 +193,10 @@ class DecoderForEmbedding(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)
+
+    def use_fused_ops(self, ops: FusedOps) -> None:
+        """Eager or compiled element-wise chains (model_executor/compile.py)."""
+        self.model.ops = ops
 
 
 class DecoderForCausalLM(DecoderForEmbedding):

@@ -74,6 +74,8 @@ class Scheduler:
         return SchedulerReady(
             device=str(self.worker.device), dtype=str(self.worker.dtype).removeprefix("torch."),
             dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
+            compiled=self.worker.compile.compiled, compile_reason=self.worker.compile.reason,
+            compile_seconds=self.worker.compile.seconds,
         )
 
     def event_loop(self) -> None:

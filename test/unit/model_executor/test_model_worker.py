@@ -91,15 +91,18 @@ def test_row_chunked_mlp_gives_the_same_scores(tiny_model, monkeypatch):
 BF16_TOLERANCE = 0.04
 
 
+@pytest.mark.parametrize("compile", ["off", "on"])
 @pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("qwen2", "seqcls"), ("llama", "causal")])
-def test_bfloat16_tolerance_against_fp32_and_transformers_bf16(tiny_model, arch, head):
+def test_bfloat16_tolerance_against_fp32_and_transformers_bf16(tiny_model, arch, head, compile):
     import torch
 
     path = tiny_model(arch, head)
     labels = [5, 17, 30] if head == "causal" else None
     query, items = mixed_inputs(seed=3, n_items=8)
     single32, _ = score_both_ways(worker(path), query, items, labels)
-    single16, mis16 = score_both_ways(worker(path, dtype="bfloat16"), query, items, labels)
+    bf16 = worker(path, dtype="bfloat16", compile=compile)
+    assert bf16.compile.compiled == (compile == "on")
+    single16, mis16 = score_both_ways(bf16, query, items, labels)
     hf16 = hf_scores(path, query, items, labels, dtype=torch.bfloat16)
     flat = [x for row in single32 for x in row]
     atol = BF16_TOLERANCE * (max(flat) - min(flat))
