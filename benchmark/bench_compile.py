@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     worker = ModelWorker(server_args, ModelConfig.from_server_args(server_args))
     start_s = time.perf_counter() - t0
     print(f"start-up with --compile on: {start_s:.1f} s (compile + warm-up {worker.compile.seconds:.1f} s; "
-          f"{worker.compile.reason}); peak RSS {rss_before} -> {peak_rss_mib(os.getpid())} MiB")
+          f"{worker.compile.reason}); peak RSS {rss_before:.0f} -> {peak_rss_mib(os.getpid()):.0f} MiB")
     work = batches(args.mode, 256, 64, 24)
     variants = {"eager": EAGER, "compiled": worker.model.model.ops}
     scores, times = {}, {name: [] for name in variants}
