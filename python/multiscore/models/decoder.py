@@ -73,7 +73,9 @@ class DecoderAttention(nn.Module):
         q = q.view(T, self.num_heads, self.head_dim)
         k = k.view(T, self.num_kv_heads, self.head_dim)
         v = v.view(T, self.num_kv_heads, self.head_dim)
-        q_weight, k_weight, eps = (self.q_norm.weight, self.k_norm.weight, self.q_norm.eps) if self.qk_norm else (None, None, 0.0)
+        q_weight, k_weight, eps = None, None, 0.0  # no per-head norm: rotary only
+        if self.qk_norm:
+            q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         q = ctx.ops.norm_rotary(q, q_weight, eps, ctx.cos, ctx.sin)
         k = ctx.ops.norm_rotary(k, k_weight, eps, ctx.cos, ctx.sin)
         out = ctx.attention(q, k, v, self.scale)  # [T, Hq, D]
