@@ -135,6 +135,7 @@ class SchedulerReady:
     compiled: bool = False  # --compile: the fused element-wise ops run compiled
     compile_reason: str = ""
     compile_seconds: float = 0.0  # compilation and warm-up at start-up
+    linear_kernel: str = ""  # what runs the body's linear layers (oneDNN packed weights or F.linear)
 
 
 @dataclass

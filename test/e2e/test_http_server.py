@@ -126,6 +126,7 @@ def test_model_info_and_server_info_values(server, model_path):
     assert after["tokens_per_forward_pass"] > 0 and "api_key" not in after["server_args"]
     assert after["dtype"] == "float32" and after["dtype_reason"] == "a 32-bit checkpoint on CPU"
     assert after["compiled"] is False and after["compile_reason"] == "auto: float32 gains nothing from the fused ops"
+    assert after["linear_kernel"].startswith("oneDNN packed weights (")
 
 
 # ---- bad inputs: 400 with the error body, and the server keeps serving --------------------------

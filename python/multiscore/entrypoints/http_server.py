@@ -152,6 +152,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "compiled": runtime.scheduler.ready.compiled,
             "compile_reason": runtime.scheduler.ready.compile_reason,
             "compile_seconds": runtime.scheduler.ready.compile_seconds,
+            "linear_kernel": runtime.scheduler.ready.linear_kernel,
             "scheduler": dataclasses.asdict(stats),
             "tokens_per_forward_pass": stats.forward_tokens / passes,
             "sequences_per_forward_pass": stats.forward_sequences / passes,

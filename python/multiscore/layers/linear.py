@@ -1,14 +1,56 @@
-"""A linear layer that stacks several projections along its output, so they run as one matmul."""
+"""The transformer body's linear layers: one matmul for several stacked projections, and on CPU the
+weights pre-packed in oneDNN's blocked layout.
+
+Pre-packing (``pack_linears``) reorders each weight once, at start-up, into the layout oneDNN's
+bf16 (AVX512-BF16 / AMX) and fp32 kernels read directly, instead of reordering it on every call; an
+activation (GELU, ReLU) can run in the product's epilogue. Measured on a 2-core AVX512-BF16 EPYC at
+MiniLM's shapes (8192 rows): bf16 +7..13 %, fp32 +6..45 % (benchmark/README.md). The kernels are
+torch's own (``torch.ops.mkldnn``, what inductor uses when it freezes weights); a CPU build without
+them, or a dtype they do not serve, keeps ``F.linear``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+# Activations an encoder's MLP may name: (oneDNN's post-op, its algorithm) -> the eager function.
+_EAGER_ACTIVATIONS = {
+    ("none", ""): lambda x: x,
+    ("gelu", "none"): F.gelu,  # exact (erf) GELU
+    ("gelu", "tanh"): lambda x: F.gelu(x, approximate="tanh"),
+    ("relu", ""): F.relu,
+}
+_PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
+_ROWS_HINT = 1024  # the batch rows oneDNN tunes the packed layout for; any row count runs
 
-class FusedLinear(nn.Linear):
+
+class Linear(nn.Linear):
+    """``nn.Linear`` that can run from a oneDNN-packed copy of its weight, with a fused activation.
+
+    Once packed, ``weight`` becomes a meta tensor of the same shape (the dense copy is freed: the
+    packed one is the only storage), so nothing can read stale values by mistake.
+    """
+
+    packed_weight: Optional[torch.Tensor] = None
+
+    def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", "")) -> torch.Tensor:
+        """[..., in] -> [..., out], then ``activation`` (a key of _EAGER_ACTIVATIONS)."""
+        if self.packed_weight is not None:
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, activation[0], [], activation[1])
+        return _EAGER_ACTIVATIONS[activation](F.linear(x, self.weight, self.bias))
+
+    def pack(self) -> None:
+        weight = self.weight.detach()
+        self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, _ROWS_HINT)
+        self.weight = nn.Parameter(torch.empty_like(weight, device="meta"), requires_grad=False)
+
+
+class FusedLinear(Linear):
     """``[q; k; v]`` or ``[gate; up]`` in one weight ``[sum(sizes), in]``.
 
     Checkpoints store the parts as separate tensors; a model names them in its
@@ -29,3 +71,34 @@ class FusedLinear(nn.Linear):
         if rows.shape != loaded.shape:
             raise ValueError(f"shape {tuple(loaded.shape)}, but shard {shard_id!r} of this layer is {tuple(rows.shape)}")
         rows.copy_(loaded)
+
+
+def onednn_packing_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
+    """None when packed weights serve this device and dtype (checked on a small product); else why not."""
+    if device.type != "cpu":
+        return f"packed weights are a CPU layout (device {device.type})"
+    if dtype not in _PACKABLE_DTYPES:
+        return f"oneDNN packs float32 and bfloat16 weights, not {str(dtype).removeprefix('torch.')}"
+    if not torch.backends.mkldnn.is_available():
+        return "this torch build has no oneDNN"
+    probe = Linear(16, 8).to(dtype)
+    x = torch.randn(3, 16).to(dtype)
+    with torch.no_grad():
+        expected = probe(x)
+        try:
+            probe.pack()
+            got = probe(x)
+        except (RuntimeError, AttributeError) as e:
+            return f"oneDNN's packed linear failed: {e}"
+    if not torch.allclose(got.float(), expected.float(), rtol=1e-2, atol=1e-2):
+        return "oneDNN's packed linear disagreed with F.linear"
+    return None
+
+
+def pack_linears(model: nn.Module) -> int:
+    """Pack every ``Linear`` of ``model`` (the body's projections; heads are plain nn.Linear). -> count."""
+    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.pack()
+    return len(layers)

@@ -12,6 +12,7 @@ import torch
 
 from multiscore.configs.model_config import ModelConfig, head_dim_of
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
+from multiscore.layers.linear import onednn_packing_problem, pack_linears
 from multiscore.model_executor.compile import apply_compile
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.weight_loader import load_model
@@ -51,6 +52,7 @@ class ModelWorker:
             torch.set_num_threads(server_args.num_threads)
         torch.manual_seed(server_args.seed)
         self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
+        self.linear_kernel = self._pack_linears()
         self.causal = not model_config.kind.bidirectional
         cfg = model_config.hf_config
         backend_name = server_args.attention_backend or default_backend_name(self.device.type)
@@ -62,6 +64,16 @@ class ModelWorker:
             head_dim=head_dim_of(cfg),
         )
         self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
+
+    def _pack_linears(self) -> str:
+        """The body's weights in oneDNN's packed layout where that works (layers/linear.py). -> what runs."""
+        problem = onednn_packing_problem(self.device, self.dtype)
+        if problem is not None:
+            logger.info("linear layers: F.linear (%s)", problem)
+            return f"torch F.linear ({problem})"
+        count = pack_linears(self.model)
+        logger.info("linear layers: %d with oneDNN-packed weights", count)
+        return f"oneDNN packed weights ({count} layers)"
 
     @property
     def backend_name(self) -> str:

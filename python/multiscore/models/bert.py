@@ -13,21 +13,21 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.linear import FusedLinear
+from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
 
+# hidden_act -> (oneDNN post-op, algorithm), run in the MLP's first product (layers/linear.py).
 _ACTIVATIONS = {
-    "gelu": F.gelu,  # exact (erf) GELU, what BERT was trained with
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
+    "gelu": ("gelu", "none"),  # exact (erf) GELU, what BERT was trained with
+    "gelu_new": ("gelu", "tanh"),
+    "gelu_pytorch_tanh": ("gelu", "tanh"),
+    "relu": ("relu", ""),
 }
 
 # Rows per MLP block (see BertLayer.forward).
@@ -82,7 +82,7 @@ class DenseResidualNorm(nn.Module):
 
     def __init__(self, in_size: int, config) -> None:
         super().__init__()
-        self.dense = nn.Linear(in_size, config.hidden_size)
+        self.dense = Linear(in_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -106,11 +106,11 @@ class BertAttention(nn.Module):
 class BertIntermediate(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dense = Linear(config.hidden_size, config.intermediate_size)
         self.act = activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))  # [T, I]
+        return self.dense(x, self.act)  # [T, I]
 
 
 class BertLayer(nn.Module):

@@ -18,7 +18,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER, FusedOps
-from multiscore.layers.linear import FusedLinear
+from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
@@ -60,7 +60,7 @@ class DecoderAttention(nn.Module):
         self.qkv_proj = FusedLinear(
             config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
         )
-        self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=options.o_bias)
+        self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
@@ -93,7 +93,7 @@ class GatedMLP(nn.Module):
         self.gate_up_proj = FusedLinear(
             config.hidden_size, {0: config.intermediate_size, 1: config.intermediate_size}, bias=options.mlp_bias
         )
-        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=options.mlp_bias)
+        self.down_proj = Linear(config.intermediate_size, config.hidden_size, bias=options.mlp_bias)
 
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the

@@ -75,7 +75,7 @@ class Scheduler:
             device=str(self.worker.device), dtype=str(self.worker.dtype).removeprefix("torch."),
             dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
             compiled=self.worker.compile.compiled, compile_reason=self.worker.compile.reason,
-            compile_seconds=self.worker.compile.seconds,
+            compile_seconds=self.worker.compile.seconds, linear_kernel=self.worker.linear_kernel,
         )
 
     def event_loop(self) -> None:

@@ -1,0 +1,90 @@
+"""Linear with oneDNN-packed weights: the same products (and fused activations) as F.linear; the
+probe that decides whether packing serves a device and dtype; the worker packing its body."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from multiscore.layers.linear import FusedLinear, Linear, onednn_packing_problem, pack_linears
+from multiscore.model_executor import model_worker
+from worker_batches import mixed_inputs, score_both_ways, worker
+from hf_reference import assert_scores_close, hf_scores
+
+needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+
+EAGER = {
+    ("none", ""): lambda x: x,
+    ("gelu", "none"): F.gelu,
+    ("gelu", "tanh"): lambda x: F.gelu(x, approximate="tanh"),
+    ("relu", ""): F.relu,
+}
+
+
+@needs_onednn
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+@pytest.mark.parametrize("activation", list(EAGER))
+@pytest.mark.parametrize("rows", [1, 5, 1500])
+def test_packed_equals_f_linear(dtype, tol, activation, rows):
+    torch.manual_seed(0)
+    layer = Linear(48, 80).to(dtype)
+    weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
+    x = torch.randn(rows, 48).to(dtype)
+    with torch.no_grad():
+        eager = layer(x, activation)
+        layer.pack()
+        packed = layer(x, activation)
+    expected = EAGER[activation](F.linear(x.float(), weight.float(), bias.float()))
+    assert packed.shape == (rows, 80) and packed.dtype == dtype
+    assert (packed.float() - expected).abs().max().item() <= tol * max(1.0, expected.abs().max().item())
+    assert (eager.float() - expected).abs().max().item() <= tol * max(1.0, expected.abs().max().item())
+    assert layer.weight.is_meta and layer.weight.shape == (80, 48)  # the dense copy is freed
+
+
+@needs_onednn
+def test_packed_fused_linear_keeps_its_shards_and_reads_views():
+    torch.manual_seed(1)
+    layer = FusedLinear(32, {"q": 32, "k": 16, "v": 16}, bias=False)
+    weight = layer.weight.detach().clone()
+    x = torch.randn(10, 64)[:, :32]  # a strided view, as o_proj receives
+    with torch.no_grad():
+        layer.pack()
+        out = layer(x)
+    torch.testing.assert_close(out, F.linear(x, weight), rtol=1e-5, atol=1e-5)
+    assert layer.shard_rows["k"] == slice(32, 48)
+
+
+def test_packing_problem_names_the_reason():
+    assert "CPU layout" in onednn_packing_problem(torch.device("cuda"), torch.bfloat16)
+    assert "not float16" in onednn_packing_problem(torch.device("cpu"), torch.float16)
+    if torch.backends.mkldnn.is_available():
+        assert onednn_packing_problem(torch.device("cpu"), torch.float32) is None
+        assert onednn_packing_problem(torch.device("cpu"), torch.bfloat16) is None
+
+
+@needs_onednn
+def test_pack_linears_packs_the_body_not_the_heads():
+    body, head = Linear(8, 8), torch.nn.Linear(8, 2)
+    model = torch.nn.Sequential(body, FusedLinear(8, {"a": 4, "b": 4}, bias=True), head)
+    assert pack_linears(model) == 2
+    assert body.packed_weight is not None and not head.weight.is_meta
+
+
+@needs_onednn
+def test_worker_packs_its_linears_on_cpu(tiny_model):
+    path = tiny_model("qwen3", "seqcls")
+    w = worker(path)
+    assert w.linear_kernel.startswith("oneDNN packed weights (")
+    layers = [m for m in w.model.modules() if isinstance(m, Linear)]
+    assert layers and all(m.packed_weight is not None for m in layers)
+
+
+def test_worker_without_packing_serves_f_linear_with_the_same_scores(tiny_model, monkeypatch):
+    monkeypatch.setattr(model_worker, "onednn_packing_problem", lambda device, dtype: "switched off for this test")
+    path = tiny_model("llama", "seqcls")
+    w = worker(path)
+    assert w.linear_kernel == "torch F.linear (switched off for this test)"
+    query, items = mixed_inputs(seed=3)
+    single, mis = score_both_ways(w, query, items, None)
+    ref = hf_scores(path, query, items, None)
+    assert_scores_close(single, ref)
+    assert_scores_close(mis, ref)
