@@ -24,8 +24,10 @@ from multiscore.layers.attention.lse_attention import attention_with_lse
 
 
 # Runs per SDPA call. Runs of similar length share a call, so the padding (and the [b, H, L, L]
-# scores) stay small, as sentence-transformers' length-sorted batches of 64 do.
-_RUNS_PER_CALL = 64
+# scores) stay small. 16 rather than sentence-transformers' 64: less padding, and CPU flash
+# attention gains nothing from wider calls (E2 rerank, MiniLM, bf16: 409 -> 326 ms per request;
+# E1: 1433 -> 1377 ms; benchmark/README.md).
+_RUNS_PER_CALL = 16
 
 
 @dataclass
