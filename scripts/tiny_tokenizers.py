@@ -49,7 +49,7 @@ def _vocab() -> dict[str, int]:
 def build_tokenizer(arch: str = "qwen3"):
     """A fast tokenizer over the fixed vocabulary (no network).
 
-    ``qwen3``/``llama``: WordLevel + Whitespace (``llama`` prepends ``<bos>``).
+    ``qwen3``/``llama``/``gemma``/``mistral``: WordLevel + Whitespace (all but ``qwen3`` prepend ``<bos>``).
     ``qwen2``: a byte-level BPE trained here on the same words, wrapped in ``Qwen2Tokenizer``:
     ``AutoTokenizer`` always rebuilds a ``qwen2`` checkpoint's tokenizer as ``Qwen2Tokenizer``
     (BPE + byte-level pre-tokenizer), so a WordLevel tokenizer would not survive a reload.
@@ -69,7 +69,7 @@ def build_tokenizer(arch: str = "qwen3"):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if arch == "llama":
+    if arch in ("llama", "gemma", "mistral"):
         # Llama-style: <bos> before every encoded text when add_special_tokens=True.
         tok.post_processor = processors.TemplateProcessing(
             single="<bos> $A",

@@ -37,7 +37,31 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
         max_pos -= hf_config.pad_token_id + 1  # positions start after the padding index
     if pooling is not None and pooling.max_seq_length:
         max_pos = min(max_pos, pooling.max_seq_length)  # sentence-transformers' own limit
-    return max_pos
+    window = sliding_window_of(hf_config)
+    return max_pos if window is None else min(max_pos, window)
+
+
+def sliding_window_of(hf_config) -> Optional[int]:
+    """The attention window a checkpoint's layers use, or None. multiscore does not implement sliding
+    windows yet: below the window they exclude no key (a query at position p sees keys p-W+1..p), so
+    the context length is capped at it and every score stays exact."""
+    window = getattr(hf_config, "sliding_window", None)
+    if not window:
+        return None
+    if hasattr(hf_config, "use_sliding_window") and not hf_config.use_sliding_window:  # Qwen2/3: off by default
+        return None
+    return int(window)
+
+
+def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Optional[int]) -> int:
+    """--context-length, or the checkpoint's; never past a sliding window (see sliding_window_of)."""
+    if requested is None:
+        return default_context_length(hf_config, pooling)
+    window = sliding_window_of(hf_config)
+    if window is not None and requested > window:
+        raise ValueError(f"--context-length {requested} exceeds the model's sliding window of {window} tokens; "
+                         "multiscore does not implement sliding-window attention yet, so it serves up to the window")
+    return requested
 
 
 def head_dim_of(hf_config) -> int:
@@ -95,7 +119,7 @@ class ModelConfig:
         return cls(
             path=path, hf_config=hf_config, architecture=architecture, kind=kind,
             tasks=kind.tasks(hf_config.num_labels),
-            context_length=args.context_length or default_context_length(hf_config, pooling),
+            context_length=context_length_of(hf_config, pooling, args.context_length),
             tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
 

@@ -41,6 +41,12 @@ def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
     return F.silu(gate).mul_(up)
 
 
+def gelu_tanh_mul(gate_up: torch.Tensor) -> torch.Tensor:
+    """[T, 2I] = [gate | up] -> gelu_tanh(gate) · up [T, I]: Gemma's MLP (``gelu_pytorch_tanh``)."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.gelu(gate, approximate="tanh").mul_(up)
+
+
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """HF's ``x·cos + rotate_half(x)·sin`` for x [T, heads, head_dim], cos/sin [T, 1, head_dim / 2]
     (HF's tables are ``cat(freqs, freqs)``: one half is kept). One expression, for the compiler."""
@@ -64,18 +70,20 @@ class FusedOps:
     rms_norm: Callable
     add_rms_norm: Callable
     silu_mul: Callable
+    gelu_tanh_mul: Callable
     norm_rotary: Callable
     compiled: bool = False
 
 
 # Eagerly, rotary writes both halves into one buffer with fused multiply-adds (rotary.py).
-EAGER = FusedOps(rms_norm=rms_norm, add_rms_norm=add_rms_norm, silu_mul=silu_mul, norm_rotary=_norm_rotary(apply_rotary))
+EAGER = FusedOps(rms_norm=rms_norm, add_rms_norm=add_rms_norm, silu_mul=silu_mul, gelu_tanh_mul=gelu_tanh_mul,
+                 norm_rotary=_norm_rotary(apply_rotary))
 
 _COMPILED: Optional[FusedOps] = None  # one per process: guards tell dtypes and ranks apart
 
 
 def compiled_ops() -> FusedOps:
-    """The four functions through inductor, dynamic in every dimension. Compilation itself happens
+    """The functions through inductor, dynamic in every dimension. Compilation itself happens
     on first call (the worker's warm-up); a machine without a C++ compiler fails there."""
     global _COMPILED
     if _COMPILED is None:
@@ -89,6 +97,6 @@ def compiled_ops() -> FusedOps:
         compile = lambda fn: torch.compile(fn, dynamic=True, fullgraph=True)  # noqa: E731
         _COMPILED = FusedOps(
             rms_norm=compile(rms_norm), add_rms_norm=compile(add_rms_norm), silu_mul=compile(silu_mul),
-            norm_rotary=compile(_norm_rotary(rotate)), compiled=True,
+            gelu_tanh_mul=compile(gelu_tanh_mul), norm_rotary=compile(_norm_rotary(rotate)), compiled=True,
         )
     return _COMPILED

@@ -111,6 +111,9 @@ def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Option
     if param.shape != tensor.shape:
         raise ValueError(f"shape {tuple(tensor.shape)}, but {name} is {tuple(param.shape)}")
     param.data.copy_(tensor)
+    offset = getattr(model.get_submodule(name.rpartition(".")[0]), "weight_offset", 0.0)  # RMSNorm's (Gemma)
+    if offset:
+        param.data.add_(offset)
 
 
 def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion) -> None:

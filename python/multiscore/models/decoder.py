@@ -36,6 +36,19 @@ class BlockOptions:
     o_bias: bool = False
     mlp_bias: bool = False
     qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k before rotary
+    mlp_act: str = "silu"  # the gated MLP's activation: "silu" or "gelu_tanh" (Gemma)
+    embed_scale: Optional[float] = None  # Gemma: token embeddings times sqrt(hidden), in their dtype
+    norm_offset: float = 0.0  # Gemma: every RMSNorm scales by 1 + w (RMSNorm.weight_offset)
+
+# hidden_act of a config -> BlockOptions.mlp_act
+_MLP_ACTIVATIONS = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh"}
+
+
+def mlp_activation(config) -> str:
+    act = getattr(config, "hidden_act", "silu")
+    if act not in _MLP_ACTIVATIONS:
+        raise ValueError(f"hidden_act {act!r} is not supported (one of {sorted(_MLP_ACTIVATIONS)})")
+    return _MLP_ACTIVATIONS[act]
 
 
 @dataclass
@@ -63,8 +76,8 @@ class DecoderAttention(nn.Module):
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.qk_norm = options.qk_norm
         if options.qk_norm:
-            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
-            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
+            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
 
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
         """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
@@ -87,8 +100,7 @@ class DecoderAttention(nn.Module):
 class GatedMLP(nn.Module):
     def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
-        if getattr(config, "hidden_act", "silu") != "silu":
-            raise ValueError(f"hidden_act {config.hidden_act!r} is not supported (only silu)")
+        self.act_mul = "silu_mul" if options.mlp_act == "silu" else "gelu_tanh_mul"  # a FusedOps field
         self.intermediate_size = config.intermediate_size
         self.gate_up_proj = FusedLinear(
             config.hidden_size, {0: config.intermediate_size, 1: config.intermediate_size}, bias=options.mlp_bias
@@ -99,11 +111,12 @@ class GatedMLP(nn.Module):
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
         # memory-bound SiLU·up pass does not stream a [T, 2I] buffer through RAM (~15% on CPU).
         rows = max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size))
+        act_mul = getattr(ops, self.act_mul)
         if x.shape[0] <= rows:
-            return self.down_proj(ops.silu_mul(self.gate_up_proj(x)))
+            return self.down_proj(act_mul(self.gate_up_proj(x)))
         out = x.new_empty(x.shape)
         for r0 in range(0, x.shape[0], rows):
-            out[r0 : r0 + rows] = self.down_proj(ops.silu_mul(self.gate_up_proj(x[r0 : r0 + rows])))
+            out[r0 : r0 + rows] = self.down_proj(act_mul(self.gate_up_proj(x[r0 : r0 + rows])))
         return out
 
 
@@ -112,8 +125,8 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = DecoderAttention(config, options)
         self.mlp = GatedMLP(config, options)
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
 
     def forward(self, hidden: torch.Tensor, residual: Optional[torch.Tensor], ctx: ForwardContext, keep_rows=None):
         """-> (mlp_out, residual), each [T, H] ([R, H] for ``keep_rows``); their sum is the layer's output.
@@ -141,7 +154,8 @@ class DecoderModel(nn.Module):
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(config, options) for _ in range(config.num_hidden_layers))
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
+        self.embed_scale = options.embed_scale
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
         self.ops = EAGER  # the worker swaps in compiled ones (``ModelWorker``)
 
@@ -156,6 +170,8 @@ class DecoderModel(nn.Module):
         ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings.
         """
         hidden = self.embed_tokens(input_ids)  # [T, H]
+        if self.embed_scale is not None:  # as transformers: the scale rounded to the dtype; given vectors unscaled
+            hidden = hidden * torch.tensor(self.embed_scale, dtype=hidden.dtype)
         if embed_overrides is not None:
             rows, vectors = embed_overrides
             hidden.index_copy_(0, rows, vectors.to(hidden.dtype))

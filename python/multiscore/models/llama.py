@@ -3,12 +3,14 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    mlp_activation,
 )
 
 
 def llama_options(config) -> BlockOptions:
     bias = bool(getattr(config, "attention_bias", False))
-    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_bias=bool(getattr(config, "mlp_bias", False)))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_bias=bool(getattr(config, "mlp_bias", False)),
+                        mlp_act=mlp_activation(config))
 
 
 class LlamaForCausalLM(DecoderForCausalLM):

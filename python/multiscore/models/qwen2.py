@@ -3,11 +3,12 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    mlp_activation,
 )
 
 
 def qwen2_options(config) -> BlockOptions:
-    return BlockOptions(qkv_bias=True)  # Qwen2: bias on q/k/v only
+    return BlockOptions(qkv_bias=True, mlp_act=mlp_activation(config))  # Qwen2: bias on q/k/v only
 
 
 class Qwen2ForCausalLM(DecoderForCausalLM):

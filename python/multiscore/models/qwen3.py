@@ -3,12 +3,13 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    mlp_activation,
 )
 
 
 def qwen3_options(config) -> BlockOptions:
     bias = bool(getattr(config, "attention_bias", False))
-    return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm=True)
+    return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm=True, mlp_act=mlp_activation(config))
 
 
 class Qwen3ForCausalLM(DecoderForCausalLM):

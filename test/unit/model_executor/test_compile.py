@@ -30,7 +30,7 @@ def test_auto_compiles_16_bit_decoders_on_cpu_only():
         False, "this model has no fused element-wise ops (encoders run eager)")
 
 
-@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("llama", "causal")])
+@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("llama", "causal"), ("gemma", "causal")])
 def test_compiled_float32_equals_transformers(tiny_model, arch, head):
     path = tiny_model(arch, head)
     labels = [5, 17, 30] if head == "causal" else None
@@ -64,7 +64,7 @@ def test_a_failed_compilation_serves_eager_with_the_reason(tiny_model, monkeypat
     def no_compiler(*args, **kwargs):
         raise RuntimeError("no working C++ compiler found\ndetails")
 
-    broken = FusedOps(rms_norm=no_compiler, add_rms_norm=no_compiler, silu_mul=no_compiler,
+    broken = FusedOps(rms_norm=no_compiler, add_rms_norm=no_compiler, silu_mul=no_compiler, gelu_tanh_mul=no_compiler,
                       norm_rotary=no_compiler, compiled=True)
     monkeypatch.setattr(compile_module, "compiled_ops", lambda: broken)
     path = tiny_model("qwen3", "seqcls")

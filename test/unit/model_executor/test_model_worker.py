@@ -9,7 +9,7 @@ from multiscore.server_args import ServerArgs
 from worker_batches import mixed_inputs, score_both_ways, worker
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama"])
+@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama", "gemma", "mistral"])
 @pytest.mark.parametrize("head", ["seqcls", "causal"])
 def test_native_model_equals_transformers(tiny_model, arch, head):
     path = tiny_model(arch, head)
@@ -92,7 +92,7 @@ BF16_TOLERANCE = 0.04
 
 
 @pytest.mark.parametrize("compile", ["off", "on"])
-@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("qwen2", "seqcls"), ("llama", "causal")])
+@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("qwen2", "seqcls"), ("llama", "causal"), ("gemma", "seqcls")])
 def test_bfloat16_tolerance_against_fp32_and_transformers_bf16(tiny_model, arch, head, compile):
     import torch
 

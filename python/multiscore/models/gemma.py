@@ -1,0 +1,30 @@
+"""Gemma (1): a Llama-shaped decoder with token embeddings scaled by sqrt(hidden), RMSNorms that scale
+by ``1 + w``, and a GELU-tanh gated MLP (bge-reranker-v2-gemma is a ``GemmaForCausalLM``)."""
+
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    mlp_activation,
+)
+
+
+def gemma_options(config) -> BlockOptions:
+    if getattr(config, "use_bidirectional_attention", None):
+        raise ValueError("Gemma with use_bidirectional_attention is not supported (causal attention only)")
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config),
+                        embed_scale=config.hidden_size**0.5, norm_offset=1.0)
+
+
+class GemmaForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(gemma_options)
+
+
+class GemmaForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(gemma_options)
+
+
+class GemmaModel(DecoderForEmbedding):
+    options_for = staticmethod(gemma_options)

@@ -1,0 +1,77 @@
+"""Gemma (scaled embeddings, 1 + w norms, GELU-tanh MLP, tied head) and Mistral (sliding window
+capped as the context length) against transformers; the generic parity matrix is in
+test_model_worker.py."""
+
+import numpy as np
+import pytest
+import torch
+
+from hf_reference import assert_scores_close, hf_scores
+from multiscore.configs.model_config import ModelConfig
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.server_args import ServerArgs
+from worker_batches import mixed_inputs, score_both_ways, worker
+
+
+def test_gemma_with_its_tied_head_equals_transformers(tiny_model):
+    path = tiny_model("gemma", "causal", tie_word_embeddings=True)
+    query, items = mixed_inputs(seed=4)
+    single, mis = score_both_ways(worker(path), query, items, [3, 9, 20])
+    ref = hf_scores(path, query, items, [3, 9, 20])
+    assert_scores_close(single, ref)
+    assert_scores_close(mis, ref)
+
+
+def test_gemma_model_embeds_as_transformers(tiny_model):
+    """GemmaModel (the bare decoder) as an embedder: last token, normalised."""
+    from transformers import AutoModel
+
+    path = tiny_model("gemma", "causal")
+    w = worker(path, json_model_override_args='{"architectures": ["GemmaModel"]}')
+    texts = [[5, 17, 30, 8], [44, 9], [12, 13, 14, 15, 16, 70]]
+    seqs = [ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default")) for i, ids in enumerate(texts)]
+    got = torch.cat(w.forward(seqs)).numpy()
+    hf = AutoModel.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        ref = torch.stack([hf(input_ids=torch.tensor([ids])).last_hidden_state[0, -1] for ids in texts])
+    ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_gemma_norm_weights_are_stored_as_one_plus_w(tiny_model):
+    from safetensors.torch import load_file
+
+    path = tiny_model("gemma", "seqcls")
+    stored = load_file(str(path / "model.safetensors"))["model.norm.weight"]
+    loaded = worker(path).model.model.norm.weight.detach()
+    torch.testing.assert_close(loaded, stored + 1.0)
+
+
+def test_bidirectional_gemma_is_refused(tiny_model):
+    path = tiny_model("gemma", "seqcls")
+    with pytest.raises(ValueError, match="use_bidirectional_attention"):
+        worker(path, json_model_override_args='{"use_bidirectional_attention": true}')
+
+
+def _config(path, **kw) -> ModelConfig:
+    return ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu", **kw))
+
+
+def test_mistral_context_length_is_capped_at_its_sliding_window(tiny_model):
+    path = tiny_model("mistral", "seqcls", sliding_window=32)
+    assert _config(path).context_length == 32
+    assert _config(path, context_length=20).context_length == 20
+    with pytest.raises(ValueError, match="exceeds the model's sliding window of 32 tokens"):
+        _config(path, context_length=33)
+    # Below the window transformers' sliding mask hides no key: the scores are transformers'.
+    query, items = mixed_inputs(seed=5)
+    single, mis = score_both_ways(worker(path), query, items, None)
+    ref = hf_scores(path, query, items, None)
+    assert_scores_close(single, ref)
+    assert_scores_close(mis, ref)
+
+
+def test_a_window_that_is_switched_off_does_not_cap(tiny_model):
+    path = tiny_model("qwen2", "seqcls", sliding_window=32, use_sliding_window=False)
+    assert _config(path).context_length == 4096
