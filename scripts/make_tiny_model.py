@@ -6,7 +6,7 @@ and a CLI::
     python scripts/make_tiny_model.py --out DIR [--arch qwen3] [--head seqcls] [--num-labels 3]
 
 The tokenizers (``build_tokenizer``, in tiny_tokenizers.py) are built over a fixed English word
-list: WordLevel for ``qwen3``/``llama``/``gemma``/``mistral``, a byte-level BPE for ``qwen2``, WordPiece for ``bert``
+list: WordLevel for ``qwen3``/``llama``/``gemma(2)``/``mistral``, a byte-level BPE for ``qwen2``, WordPiece for ``bert``
 and a SentencePiece-style Unigram for ``xlm_roberta``. ``<|sep|>`` is the MIS delimiter token of
 the decoder archs. The encoder archs take the heads ``seqcls`` and ``embed`` (the bare encoder).
 """
@@ -20,13 +20,13 @@ import pathlib
 # build_tokenizer is also imported from here, by the tests and the benchmarks.
 from tiny_tokenizers import DELIMITER, build_tokenizer
 
-ARCHS = ("qwen3", "qwen2", "llama", "gemma", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
+ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "mistral": "Mistral",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "mistral": "Mistral",
                "bert": "Bert", "xlm_roberta": "XLMRoberta"}
 
 
@@ -83,7 +83,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif arch in ENCODER_ARCHS and name.endswith("LayerNorm.weight"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch == "gemma" and name.endswith("norm.weight"):
+            elif arch in ("gemma", "gemma2") and name.endswith("norm.weight"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w)
     model.config.architectures = [arch_name]
 
@@ -125,7 +125,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma"):
+    if arch in ("qwen3", "gemma", "gemma2"):
         cfg["head_dim"] = 16
     return arch_name, cfg
 

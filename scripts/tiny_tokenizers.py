@@ -69,7 +69,7 @@ def build_tokenizer(arch: str = "qwen3"):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if arch in ("llama", "gemma", "mistral"):
+    if arch in ("llama", "gemma", "gemma2", "mistral"):
         # Llama-style: <bos> before every encoded text when add_special_tokens=True.
         tok.post_processor = processors.TemplateProcessing(
             single="<bos> $A",

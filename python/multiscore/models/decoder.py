@@ -39,13 +39,17 @@ class BlockOptions:
     mlp_act: str = "silu"  # the gated MLP's activation: "silu" or "gelu_tanh" (Gemma)
     embed_scale: Optional[float] = None  # Gemma: token embeddings times sqrt(hidden), in their dtype
     norm_offset: float = 0.0  # Gemma: every RMSNorm scales by 1 + w (RMSNorm.weight_offset)
+    attn_scale: Optional[float] = None  # scores' scale; None: head_dim ** -0.5 (Gemma2: query_pre_attn_scalar ** -0.5)
+    attn_softcap: Optional[float] = None  # Gemma2: scores -> cap · tanh(scores / cap)
+    sandwich_norms: bool = False  # Gemma2: attention and MLP outputs normed before the residual add
 
 # hidden_act of a config -> BlockOptions.mlp_act
 _MLP_ACTIVATIONS = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh"}
 
 
 def mlp_activation(config) -> str:
-    act = getattr(config, "hidden_act", "silu")
+    # Gemma2/3 configs name it hidden_activation (their hidden_act is a legacy field, often None).
+    act = getattr(config, "hidden_activation", None) or getattr(config, "hidden_act", None) or "silu"
     if act not in _MLP_ACTIVATIONS:
         raise ValueError(f"hidden_act {act!r} is not supported (one of {sorted(_MLP_ACTIVATIONS)})")
     return _MLP_ACTIVATIONS[act]
@@ -69,7 +73,8 @@ class DecoderAttention(nn.Module):
         self.head_dim = head_dim_of(config)
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_kv_heads * self.head_dim
-        self.scale = self.head_dim**-0.5
+        self.scale = options.attn_scale or self.head_dim**-0.5
+        self.softcap = options.attn_softcap
         self.qkv_proj = FusedLinear(
             config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
         )
@@ -91,7 +96,7 @@ class DecoderAttention(nn.Module):
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         q = ctx.ops.norm_rotary(q, q_weight, eps, ctx.cos, ctx.sin)
         k = ctx.ops.norm_rotary(k, k_weight, eps, ctx.cos, ctx.sin)
-        out = ctx.attention(q, k, v, self.scale)  # [T, Hq, D]
+        out = ctx.attention(q, k, v, self.scale, self.softcap)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
@@ -127,6 +132,10 @@ class DecoderLayer(nn.Module):
         self.mlp = GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
+        self.sandwich_norms = options.sandwich_norms
+        if options.sandwich_norms:
+            self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
+            self.post_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
 
     def forward(self, hidden: torch.Tensor, residual: Optional[torch.Tensor], ctx: ForwardContext, keep_rows=None):
         """-> (mlp_out, residual), each [T, H] ([R, H] for ``keep_rows``); their sum is the layer's output.
@@ -143,8 +152,15 @@ class DecoderLayer(nn.Module):
         if keep_rows is not None:
             residual = residual.index_select(0, keep_rows)
         norm = self.post_attention_layernorm
+        if not self.sandwich_norms:
+            residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
+            return self.mlp(normed, ctx.ops), residual
+        # Gemma2: residual + norm(attn), then the MLP between its own pre and post norms.
+        attn = ctx.ops.rms_norm(attn, norm.weight, norm.eps)
+        norm = self.pre_feedforward_layernorm
         residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
-        return self.mlp(normed, ctx.ops), residual
+        norm = self.post_feedforward_layernorm
+        return ctx.ops.rms_norm(self.mlp(normed, ctx.ops), norm.weight, norm.eps), residual
 
 
 class DecoderModel(nn.Module):
@@ -225,7 +241,8 @@ class DecoderForCausalLM(DecoderForEmbedding):
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+        softcap = getattr(config, "final_logit_softcapping", None)  # Gemma2
+        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head, softcap))
 
     def tie_weights(self) -> None:
         if getattr(self.config, "tie_word_embeddings", False):

@@ -30,7 +30,7 @@ def test_auto_compiles_16_bit_decoders_on_cpu_only():
         False, "this model has no fused element-wise ops (encoders run eager)")
 
 
-@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("llama", "causal"), ("gemma", "causal")])
+@pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("llama", "causal"), ("gemma", "causal"), ("gemma2", "seqcls")])
 def test_compiled_float32_equals_transformers(tiny_model, arch, head):
     path = tiny_model(arch, head)
     labels = [5, 17, 30] if head == "causal" else None

@@ -9,7 +9,7 @@ from multiscore.server_args import ServerArgs
 from worker_batches import mixed_inputs, score_both_ways, worker
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama", "gemma", "mistral"])
+@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral"])
 @pytest.mark.parametrize("head", ["seqcls", "causal"])
 def test_native_model_equals_transformers(tiny_model, arch, head):
     path = tiny_model(arch, head)

@@ -75,3 +75,24 @@ def test_mistral_context_length_is_capped_at_its_sliding_window(tiny_model):
 def test_a_window_that_is_switched_off_does_not_cap(tiny_model):
     path = tiny_model("qwen2", "seqcls", sliding_window=32, use_sliding_window=False)
     assert _config(path).context_length == 4096
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_gemma2_soft_capping_equals_transformers_where_it_bites(tiny_model, head):
+    """Caps small enough to change every score: attention logits (runs, MIS parts A and B, GQA) and,
+    for the LM head, the final logits."""
+    labels = [3, 9, 20] if head == "causal" else None
+    capped = tiny_model("gemma2", head, attn_logit_softcapping=0.5, final_logit_softcapping=0.3)
+    plain = tiny_model("gemma2", head, attn_logit_softcapping=None, final_logit_softcapping=None)
+    query, items = mixed_inputs(seed=6)
+    single, mis = score_both_ways(worker(capped), query, items, labels)
+    ref = hf_scores(capped, query, items, labels)
+    assert_scores_close(single, ref)
+    assert_scores_close(mis, ref)
+    uncapped, _ = score_both_ways(worker(plain), query, items, labels)
+    assert max(abs(a - b) for s, u in zip(single, uncapped) for a, b in zip(s, u)) > 1e-3
+
+
+def test_gemma2_reads_hidden_activation(tiny_model):
+    path = tiny_model("gemma2", "seqcls")
+    assert worker(path).model.model.layers[0].mlp.act_mul == "gelu_tanh_mul"

@@ -34,8 +34,9 @@ class AttentionBackend:
         bidirectionally (encoders; no MIS sequence then)."""
         raise NotImplementedError
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float,
+                softcap: Optional[float] = None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]. ``softcap``: scores -> softcap·tanh(scores/softcap)."""
         raise NotImplementedError
 
 
@@ -46,6 +47,9 @@ class BatchAttention:
     backend: AttentionBackend
     metadata: Any
 
-    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                 softcap: Optional[float] = None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
-        return self.backend.forward(q, k, v, self.metadata, scale)
+        if softcap is None:
+            return self.backend.forward(q, k, v, self.metadata, scale)
+        return self.backend.forward(q, k, v, self.metadata, scale, softcap)

@@ -119,8 +119,12 @@ class FlashInferAttentionBackend(AttentionBackend):
             return TorchFallbackMetadata(self.fallback.build_metadata(layouts, causal))
         return FlashInferMetadata(inputs)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata, scale: float) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata, scale: float,
+                softcap=None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] (packed rows, NHD) -> [T, Hq, D]."""
+        if softcap is not None:
+            raise ValueError("attention soft-capping (Gemma2) is not wired into the FlashInfer backend yet: "
+                             "serve this model with --attention-backend torch")
         if isinstance(metadata, TorchFallbackMetadata):
             return self.fallback.forward(q, k, v, metadata.metadata, scale)
         if not metadata.planned:  # once per batch: every layer reuses the plan

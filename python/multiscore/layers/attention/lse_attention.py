@@ -16,26 +16,33 @@ _SCORE_BUDGET = 16 * 1024 * 1024
 
 def attention_with_lse(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
-    key_bias: Optional[torch.Tensor] = None,
+    key_bias: Optional[torch.Tensor] = None, softcap: Optional[float] = None, mask: Optional[torch.Tensor] = None,
 ):
     """q [B, H, Lq, D], k/v [B, H, Lk, D] -> (out [B, H, Lq, D], lse [B, H, Lq] float32).
 
     ``causal`` aligns row i with key i (top-left). ``key_bias`` [B, 1, 1, Lk] (0 or -inf, q's
-    dtype) hides padded keys. Callers never pass Lk == 0 or a row with every key hidden.
+    dtype) hides padded keys; ``mask`` (bool, [B, 1, Lq or 1, Lk], True = visible) does the same
+    for the soft-capped path. ``softcap`` (Gemma2): scores become ``softcap · tanh(scores / softcap)``
+    before masking, which no fused kernel here does, so those calls take the portable path.
+    Callers never pass Lk == 0 or a row with every key hidden.
     """
-    if q.device.type == "cpu" and _FLASH_CPU is not None:
+    if softcap is None and mask is None and q.device.type == "cpu" and _FLASH_CPU is not None:
         out, lse = _FLASH_CPU(q, k, v, is_causal=causal, attn_mask=key_bias, scale=scale)
         return out, lse
-    return _portable(q, k, v, causal, scale, key_bias)
+    return _portable(q, k, v, causal, scale, key_bias, softcap, mask)
 
 
-def _portable(q, k, v, causal: bool, scale: float, key_bias=None):
+def _portable(q, k, v, causal: bool, scale: float, key_bias=None, softcap=None, mask=None):
     lq, lk = q.shape[-2], k.shape[-2]
     rows_per_chunk = max(1, _SCORE_BUDGET // max(1, lk * q.shape[0] * q.shape[1]))
     outs, lses = [], []
     for r0 in range(0, lq, rows_per_chunk):
         r1 = min(r0 + rows_per_chunk, lq)
         s = torch.matmul(q[..., r0:r1, :], k.transpose(-1, -2)).float() * scale  # [B, H, r, Lk]
+        if softcap is not None:
+            s = torch.tanh(s / softcap) * softcap
+        if mask is not None:
+            s = s.masked_fill(~(mask if mask.shape[-2] == 1 else mask[..., r0:r1, :]), float("-inf"))
         if key_bias is not None:
             s = s + key_bias.float()
         if causal:

@@ -201,13 +201,25 @@ class TorchAttentionBackend(AttentionBackend):
         runs = _run_chunks(run_starts, run_lens, causal, self.device)
         return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone)
 
-    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float) -> torch.Tensor:
+    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None) -> torch.Tensor:
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         for chunk in metadata.runs:
-            self._runs(q, k, v, chunk, scale, out)
+            if softcap is None:
+                self._runs(q, k, v, chunk, scale, out)
+            else:
+                self._capped_runs(q, k, v, chunk, scale, softcap, out)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
-            self._mis(q, k, v, metadata, scale, out)
+            self._mis(q, k, v, metadata, scale, out, softcap)
         return out
+
+    def _capped_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap: float, out: torch.Tensor) -> None:
+        """Soft-capped scores (Gemma2): the portable path, KV heads repeated for GQA."""
+        g = self.num_heads // self.num_kv_heads
+        qr = q[chunk.index].transpose(1, 2)  # [b, Hq, L, D]
+        kr, vr = (x[chunk.index].transpose(1, 2).repeat_interleave(g, 1) for x in (k, v))
+        o, _ = attention_with_lse(qr, kr, vr, causal=chunk.causal and chunk.mask is None, scale=scale,
+                                  softcap=softcap, mask=chunk.mask)
+        out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
         gqa = self.num_heads != self.num_kv_heads
@@ -225,7 +237,7 @@ class TorchAttentionBackend(AttentionBackend):
         )
         out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
-    def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor) -> None:
+    def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None) -> None:
         hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
         g = hq // hkv
         items = meta.items
@@ -241,7 +253,7 @@ class TorchAttentionBackend(AttentionBackend):
             qa = q[b.row_index].view(G, R, hkv, g, dim).permute(0, 2, 3, 1, 4).reshape(G, hkv, g * R, dim)
             ka, va = k[b.key_index].transpose(1, 2), v[b.key_index].transpose(1, 2)  # [G, Hkv, Qmax, D]
             bias = None if b.key_bias is None else b.key_bias.to(q.dtype)
-            o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias)
+            o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias, softcap=softcap)
             o = o.reshape(G, hq, R, dim).transpose(1, 2)[b.row_valid]  # [valid rows, Hq, D]
             lse = lse.reshape(G, hq, R).transpose(1, 2)[b.row_valid]  # [valid rows, Hq]
             out[b.delim_rows] = o[b.delim_src]
@@ -254,7 +266,7 @@ class TorchAttentionBackend(AttentionBackend):
         qb = q[items.index].transpose(1, 2)
         kb = k[items.index].transpose(1, 2).repeat_interleave(g, 1)
         vb = v[items.index].transpose(1, 2).repeat_interleave(g, 1)
-        ob, lse_b = attention_with_lse(qb, kb, vb, causal=True, scale=scale)
+        ob, lse_b = attention_with_lse(qb, kb, vb, causal=True, scale=scale, softcap=softcap)
         ob = ob.transpose(1, 2)[items.valid]  # [R, Hq, D]
         lse_b = lse_b.transpose(1, 2)[items.valid]  # [R, Hq]
         # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps.

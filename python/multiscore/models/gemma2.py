@@ -1,0 +1,38 @@
+"""Gemma2: Gemma's block (scaled embeddings, 1 + w norms, GELU-tanh MLP) with attention and MLP
+outputs normed before the residual add ("sandwich" norms), scores scaled by
+``query_pre_attn_scalar ** -0.5`` and soft-capped (``attn_logit_softcapping``), and the LM head's
+logits soft-capped (``final_logit_softcapping``). Its sliding-window layers are capped as the
+context length (configs/model_config.py): below the window they attend exactly as full layers.
+Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``)."""
+
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    mlp_activation,
+)
+
+
+def gemma2_options(config) -> BlockOptions:
+    if getattr(config, "use_bidirectional_attention", None):
+        raise ValueError("Gemma2 with use_bidirectional_attention is not supported (causal attention only)")
+    bias = bool(getattr(config, "attention_bias", False))
+    scalar = getattr(config, "query_pre_attn_scalar", None)
+    return BlockOptions(
+        qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config), embed_scale=config.hidden_size**0.5,
+        norm_offset=1.0, attn_scale=scalar**-0.5 if scalar else None,
+        attn_softcap=getattr(config, "attn_logit_softcapping", None), sandwich_norms=True,
+    )
+
+
+class Gemma2ForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(gemma2_options)
+
+
+class Gemma2ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(gemma2_options)
+
+
+class Gemma2Model(DecoderForEmbedding):
+    options_for = staticmethod(gemma2_options)
