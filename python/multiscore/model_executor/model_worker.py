@@ -56,6 +56,9 @@ class ModelWorker:
         self.causal = not model_config.kind.bidirectional
         cfg = model_config.hf_config
         backend_name = server_args.attention_backend or default_backend_name(self.device.type)
+        if backend_name == "flashinfer" and any(getattr(m, "softcap", None) for m in self.model.modules()):
+            raise ValueError(f"{model_config.architecture} soft-caps its attention scores, which the FlashInfer "
+                             "backend does not do yet: serve it with --attention-backend torch")
         self.backend = get_backend_class(backend_name)(
             self.device,
             self.dtype,

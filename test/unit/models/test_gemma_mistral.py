@@ -96,3 +96,9 @@ def test_gemma2_soft_capping_equals_transformers_where_it_bites(tiny_model, head
 def test_gemma2_reads_hidden_activation(tiny_model):
     path = tiny_model("gemma2", "seqcls")
     assert worker(path).model.model.layers[0].mlp.act_mul == "gelu_tanh_mul"
+
+
+def test_gemma2_on_flashinfer_is_refused_at_start_up(tiny_model):
+    path = tiny_model("gemma2", "seqcls")
+    with pytest.raises(ValueError, match="soft-caps its attention scores.*--attention-backend torch"):
+        worker(path, attention_backend="flashinfer")
