@@ -22,12 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "mistral": "Mistral",
-               "bert": "Bert", "xlm_roberta": "XLMRoberta"}
+               "bert": "Bert", "xlm_roberta": "XLMRoberta",
+               "roberta": "Roberta"}
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -62,6 +62,8 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_bert_tokenizer()
     if arch == "xlm_roberta":
         return _build_xlm_roberta_tokenizer()
+    if arch == "roberta":
+        return _build_roberta_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -120,6 +122,25 @@ def _build_qwen2_tokenizer():
         eos_token="<eos>",
         additional_special_tokens=[DELIMITER],
     )
+
+
+def _build_roberta_tokenizer():
+    """RoBERTa's byte-level BPE (trained here on the word list), ``<s> A </s>`` /
+    ``<s> A </s></s> B </s>``, pad id 1, wrapped in ``RobertaTokenizer``: what ``AutoTokenizer``
+    rebuilds a ``roberta`` checkpoint's tokenizer as."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import RobertaTokenizer
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=100_000, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator([" ".join(WORDS + DIGITS + PUNCT)] * 3 + [" " + w for w in WORDS], trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return RobertaTokenizer(vocab=model["vocab"], merges=merges)
 
 
 def _bert_vocab() -> dict[str, int]:

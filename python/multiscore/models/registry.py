@@ -27,6 +27,8 @@ _MODELS = {
     "BertForSequenceClassification": "bert",
     "XLMRobertaModel": "xlm_roberta",
     "XLMRobertaForSequenceClassification": "xlm_roberta",
+    "RobertaModel": "roberta",
+    "RobertaForSequenceClassification": "roberta",
 }
 
 
