@@ -85,7 +85,7 @@ def build_tokenizer(arch: str = "qwen3"):
         eos_token="<eos>",
         additional_special_tokens=[DELIMITER],
     )
-    if arch == "llama":
+    if arch in ("llama", "gemma", "gemma2", "mistral"):
         kwargs["bos_token"] = "<bos>"
     return PreTrainedTokenizerFast(**kwargs)
 

@@ -42,8 +42,8 @@ def test_loads_in_transformers(tmp_path, arch, head):
     item = tok("Sacramento <|sep|> Los Angeles", add_special_tokens=False)["input_ids"]
     assert d in item
     assert tok.unk_token_id not in query + item
-    # Llama prepends <bos> to the query only; the Qwen tokenizers add nothing.
-    assert (query[0] == tok.convert_tokens_to_ids("<bos>")) == (arch == "llama")
+    # Llama, Gemma and Mistral prepend <bos> to the query only; the Qwen tokenizers add nothing.
+    assert (query[0] == tok.convert_tokens_to_ids("<bos>")) == (arch in ("llama", "gemma", "gemma2", "mistral"))
     assert tok.convert_tokens_to_ids("<bos>") not in item
 
     cls = AutoModelForCausalLM if head == "causal" else AutoModelForSequenceClassification
@@ -102,7 +102,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
 
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
-    prefix = "Bert" if arch == "bert" else "XLMRoberta"
+    prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
     assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
@@ -136,7 +136,8 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     path = make_tiny_model(tmp_path / "m", arch=arch, head="embed")
     built = build_tokenizer(arch)
     reloaded = AutoTokenizer.from_pretrained(path)
-    assert type(reloaded).__name__ == ("BertTokenizer" if arch == "bert" else "XLMRobertaTokenizer")
+    assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
+                                       "roberta": "RobertaTokenizer"}[arch]
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -154,6 +155,13 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
         assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])
         assert pair["token_type_ids"] == [0, 0, 0, 1, 1]
         assert reloaded("CAPITAL")["input_ids"] == ids(["[CLS]", "capital", "[SEP]"])  # lowercased
+    elif arch == "roberta":  # byte-level BPE: a word after a space is "Ġword"
+        assert ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]) == [0, 1, 2, 3, 4]
+        p = pair["input_ids"]  # <s> big </s></s> dog </s>, each word in byte-level pieces
+        sep = p.index(2)
+        assert p[0] == 0 and p[sep : sep + 2] == [2, 2] and p[-1] == 2 and p.count(2) == 3 and 3 not in p
+        assert pair["token_type_ids"] == [0] * len(p)
+        assert reloaded.decode(reloaded("big dog")["input_ids"], skip_special_tokens=True) == "big dog"
     else:
         assert ids(["<s>", "<pad>", "</s>", "<unk>"]) == [0, 1, 2, 3]
         assert pair["input_ids"] == ids(["<s>", "\u2581big", "</s>", "</s>", "\u2581dog", "</s>"])

@@ -37,14 +37,12 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
         max_pos -= hf_config.pad_token_id + 1  # positions start after the padding index
     if pooling is not None and pooling.max_seq_length:
         max_pos = min(max_pos, pooling.max_seq_length)  # sentence-transformers' own limit
-    window = sliding_window_of(hf_config)
-    return max_pos if window is None else min(max_pos, window)
+    return max_pos
 
 
 def sliding_window_of(hf_config) -> Optional[int]:
-    """The attention window a checkpoint's layers use, or None. multiscore does not implement sliding
-    windows yet: below the window they exclude no key (a query at position p sees keys p-W+1..p), so
-    the context length is capped at it and every score stays exact."""
+    """The attention window of a checkpoint's sliding layers, or None: a token at position p sees
+    the keys at positions p-W+1..p (transformers' ``kv_idx > q_idx - sliding_window``)."""
     window = getattr(hf_config, "sliding_window", None)
     if not window:
         return None
@@ -53,15 +51,31 @@ def sliding_window_of(hf_config) -> Optional[int]:
     return int(window)
 
 
-def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Optional[int]) -> int:
-    """--context-length, or the checkpoint's; never past a sliding window (see sliding_window_of)."""
-    if requested is None:
-        return default_context_length(hf_config, pooling)
+def layer_windows(hf_config) -> list[Optional[int]]:
+    """Each layer's attention window (None: full attention). ``layer_types`` (Gemma2, Qwen2 ...)
+    names the sliding layers; without it (Mistral) every layer slides."""
     window = sliding_window_of(hf_config)
-    if window is not None and requested > window:
-        raise ValueError(f"--context-length {requested} exceeds the model's sliding window of {window} tokens; "
-                         "multiscore does not implement sliding-window attention yet, so it serves up to the window")
-    return requested
+    n = hf_config.num_hidden_layers
+    if window is None:
+        return [None] * n
+    types = getattr(hf_config, "layer_types", None)
+    if types:
+        return [window if t == "sliding_attention" else None for t in types[:n]]
+    return [window] * n
+
+
+def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Optional[int],
+                      attention_backend: Optional[str]) -> int:
+    """--context-length, or the checkpoint's. The torch backend implements sliding windows; FlashInfer
+    does not yet, so with it the context stops at the window, below which a window hides no key."""
+    length = requested or default_context_length(hf_config, pooling)
+    window = sliding_window_of(hf_config)
+    if attention_backend != "flashinfer" or window is None or length <= window:
+        return length
+    if requested is not None:
+        raise ValueError(f"--context-length {requested} exceeds the model's sliding window of {window} tokens, "
+                         "which the FlashInfer backend does not implement yet (the torch backend does)")
+    return window
 
 
 def head_dim_of(hf_config) -> int:
@@ -119,7 +133,7 @@ class ModelConfig:
         return cls(
             path=path, hf_config=hf_config, architecture=architecture, kind=kind,
             tasks=kind.tasks(hf_config.num_labels),
-            context_length=context_length_of(hf_config, pooling, args.context_length),
+            context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
             tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
 

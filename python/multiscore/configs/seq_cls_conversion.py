@@ -53,6 +53,9 @@ def conversion_from_config(hf_config, load_tokenizer: Callable[[], object]) -> O
         tokens, method = tokens or ["no", "yes"], method or "from_2_way_softmax"
     if tokens is None:
         return None
+    if getattr(hf_config, "final_logit_softcapping", None):
+        raise ValueError("classifier_from_token: this model soft-caps its final logits (Gemma2), which a linear "
+                         "classification head cannot reproduce; score it as a CausalLM with label_token_ids")
     if isinstance(tokens, str):
         tokens = [tokens]
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):

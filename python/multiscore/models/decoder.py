@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.model_config import head_dim_of, layer_windows
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
@@ -66,8 +66,9 @@ class ForwardContext:
 
 
 class DecoderAttention(nn.Module):
-    def __init__(self, config, options: BlockOptions) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None) -> None:
         super().__init__()
+        self.window = window  # sliding-window layers: keys within the last ``window`` positions
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
         self.head_dim = head_dim_of(config)
@@ -96,7 +97,7 @@ class DecoderAttention(nn.Module):
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         q = ctx.ops.norm_rotary(q, q_weight, eps, ctx.cos, ctx.sin)
         k = ctx.ops.norm_rotary(k, k_weight, eps, ctx.cos, ctx.sin)
-        out = ctx.attention(q, k, v, self.scale, self.softcap)  # [T, Hq, D]
+        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
@@ -126,9 +127,9 @@ class GatedMLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, config, options: BlockOptions) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None) -> None:
         super().__init__()
-        self.self_attn = DecoderAttention(config, options)
+        self.self_attn = DecoderAttention(config, options, window)
         self.mlp = GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
@@ -169,7 +170,7 @@ class DecoderModel(nn.Module):
     def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(config, options) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(DecoderLayer(config, options, window) for window in layer_windows(config))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.embed_scale = options.embed_scale
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))

@@ -1,8 +1,8 @@
 """Gemma2: Gemma's block (scaled embeddings, 1 + w norms, GELU-tanh MLP) with attention and MLP
 outputs normed before the residual add ("sandwich" norms), scores scaled by
 ``query_pre_attn_scalar ** -0.5`` and soft-capped (``attn_logit_softcapping``), and the LM head's
-logits soft-capped (``final_logit_softcapping``). Its sliding-window layers are capped as the
-context length (configs/model_config.py): below the window they attend exactly as full layers.
+logits soft-capped (``final_logit_softcapping``); its ``sliding_attention`` layers see a window
+of ``sliding_window`` positions (configs/model_config.layer_windows).
 Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``)."""
 
 from multiscore.models.decoder import (

@@ -1,6 +1,6 @@
-"""Mistral: Llama's block (no biases). Its sliding-window attention is not implemented: the context
-length is capped at the window (configs/model_config.py), where the window excludes no key, so
-scores stay exact; a longer request is refused with a 400."""
+"""Mistral: Llama's block (no biases), every layer with the config's sliding window (if any): the
+attention backend hides keys more than ``sliding_window - 1`` positions back, measured in each
+item's single-item positions under MIS (layers/attention/torch_backend.py)."""
 
 from multiscore.models.decoder import (
     BlockOptions,

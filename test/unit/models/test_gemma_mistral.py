@@ -1,6 +1,6 @@
-"""Gemma (scaled embeddings, 1 + w norms, GELU-tanh MLP, tied head) and Mistral (sliding window
-capped as the context length) against transformers; the generic parity matrix is in
-test_model_worker.py."""
+"""Gemma (scaled embeddings, 1 + w norms, GELU-tanh MLP, tied head), Gemma2 (soft-capping) and
+sliding windows (Mistral, Gemma2, Qwen2) against transformers, single-item and MIS; the generic
+parity matrix is in test_model_worker.py."""
 
 import numpy as np
 import pytest
@@ -58,18 +58,33 @@ def _config(path, **kw) -> ModelConfig:
     return ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu", **kw))
 
 
-def test_mistral_context_length_is_capped_at_its_sliding_window(tiny_model):
+def test_sliding_window_caps_the_context_only_on_flashinfer(tiny_model):
     path = tiny_model("mistral", "seqcls", sliding_window=32)
-    assert _config(path).context_length == 32
-    assert _config(path, context_length=20).context_length == 20
+    assert _config(path).context_length == 4096  # the torch backend implements the window
+    assert _config(path, attention_backend="flashinfer").context_length == 32
+    assert _config(path, attention_backend="flashinfer", context_length=20).context_length == 20
     with pytest.raises(ValueError, match="exceeds the model's sliding window of 32 tokens"):
-        _config(path, context_length=33)
-    # Below the window transformers' sliding mask hides no key: the scores are transformers'.
-    query, items = mixed_inputs(seed=5)
-    single, mis = score_both_ways(worker(path), query, items, None)
-    ref = hf_scores(path, query, items, None)
-    assert_scores_close(single, ref)
-    assert_scores_close(mis, ref)
+        _config(path, attention_backend="flashinfer", context_length=33)
+
+
+@pytest.mark.parametrize("arch, head, kw", [
+    ("mistral", "seqcls", {"sliding_window": 4}),
+    ("mistral", "causal", {"sliding_window": 3}),
+    ("gemma2", "seqcls", {"sliding_window": 4}),  # layer 0 slides, layer 1 is global
+    ("gemma2", "causal", {"sliding_window": 5, "attn_logit_softcapping": 0.5}),
+    ("qwen2", "seqcls", {"use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1}),
+])
+def test_sliding_windows_shorter_than_query_and_items_equal_transformers(tiny_model, arch, head, kw):
+    """Windows of 3-5 tokens against a 9-token query and items of 0-6 tokens: every item crosses the
+    window's edge, so MIS must measure it in the item's single-item positions."""
+    path = tiny_model(arch, head, **kw)
+    labels = [3, 9, 20] if head == "causal" else None
+    for seed in (0, 7):
+        query, items = mixed_inputs(seed=seed)
+        single, mis = score_both_ways(worker(path), query, items, labels)
+        ref = hf_scores(path, query, items, labels)
+        assert_scores_close(single, ref)
+        assert_scores_close(mis, ref)
 
 
 def test_a_window_that_is_switched_off_does_not_cap(tiny_model):
@@ -102,3 +117,35 @@ def test_gemma2_on_flashinfer_is_refused_at_start_up(tiny_model):
     path = tiny_model("gemma2", "seqcls")
     with pytest.raises(ValueError, match="soft-caps its attention scores.*--attention-backend torch"):
         worker(path, attention_backend="flashinfer")
+
+
+def test_the_window_changes_the_scores(tiny_model):
+    """Guards the parity test above: with a 4-token window the scores are not the full-attention ones."""
+    query, items = mixed_inputs(seed=0)
+    windowed, _ = score_both_ways(worker(tiny_model("mistral", "seqcls", sliding_window=4)), query, items, None)
+    full, _ = score_both_ways(worker(tiny_model("mistral", "seqcls", sliding_window=None)), query, items, None)
+    assert max(abs(a - b) for w, f in zip(windowed, full) for a, b in zip(w, f)) > 0.1
+
+
+@pytest.mark.parametrize("mis", [False, True])
+def test_gemma_reranker_conversion_reads_the_yes_logit(tiny_model, mis):
+    """bge-reranker-v2-gemma's recipe: the causal Gemma (tied head) read at one token through
+    classifier_from_token; the score is the causal model's next-token logit of that token."""
+    from hf_reference import load_model, load_tokenizer
+
+    path = tiny_model("gemma", "causal", tie_word_embeddings=True)
+    yes = load_tokenizer(str(path)).convert_tokens_to_ids("yes")
+    w = worker(path, json_model_override_args='{"classifier_from_token": ["yes"], "method": "no_post_processing"}')
+    assert w.model.kind.name == "DECODER_CLASSIFIER"
+    query, items = mixed_inputs(seed=8)
+    single, mis_scores = score_both_ways(w, query, items, None)
+    model = load_model(str(path))
+    with torch.no_grad():
+        expected = [[model(input_ids=torch.tensor([query + item])).logits[0, -1, yes].item()] for item in items]
+    assert_scores_close(mis_scores if mis else single, expected)
+
+
+def test_gemma2_conversion_is_refused_for_its_capped_logits(tiny_model):
+    path = tiny_model("gemma2", "causal")
+    with pytest.raises(ValueError, match="soft-caps its final logits"):
+        worker(path, json_model_override_args='{"classifier_from_token": ["yes"]}')

@@ -35,8 +35,9 @@ class AttentionBackend:
         raise NotImplementedError
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float,
-                softcap: Optional[float] = None) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]. ``softcap``: scores -> softcap·tanh(scores/softcap)."""
+                softcap: Optional[float] = None, window: Optional[int] = None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]. ``softcap``: scores -> softcap·tanh(scores/softcap);
+        ``window``: a token at position p sees only keys at positions > p - window (causal only)."""
         raise NotImplementedError
 
 
@@ -48,8 +49,7 @@ class BatchAttention:
     metadata: Any
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                 softcap: Optional[float] = None) -> torch.Tensor:
+                 softcap: Optional[float] = None, window: Optional[int] = None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
-        if softcap is None:
-            return self.backend.forward(q, k, v, self.metadata, scale)
-        return self.backend.forward(q, k, v, self.metadata, scale, softcap)
+        extras = {name: value for name, value in (("softcap", softcap), ("window", window)) if value is not None}
+        return self.backend.forward(q, k, v, self.metadata, scale, **extras)

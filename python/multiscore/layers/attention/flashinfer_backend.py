@@ -120,8 +120,9 @@ class FlashInferAttentionBackend(AttentionBackend):
         return FlashInferMetadata(inputs)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata, scale: float,
-                softcap=None) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] (packed rows, NHD) -> [T, Hq, D]."""
+                softcap=None, window=None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] (packed rows, NHD) -> [T, Hq, D]. ``window`` is ignored: with this
+        backend the context length stops at the window (model_config.context_length_of), so it hides no key."""
         if softcap is not None:
             raise ValueError("attention soft-capping (Gemma2) is not wired into the FlashInfer backend yet: "
                              "serve this model with --attention-backend torch")

@@ -24,7 +24,7 @@ def attention_with_lse(
     dtype) hides padded keys; ``mask`` (bool, [B, 1, Lq or 1, Lk], True = visible) does the same
     for the soft-capped path. ``softcap`` (Gemma2): scores become ``softcap · tanh(scores / softcap)``
     before masking, which no fused kernel here does, so those calls take the portable path.
-    Callers never pass Lk == 0 or a row with every key hidden.
+    Callers never pass Lk == 0; a row with every key hidden only through ``mask`` (out 0, lse -inf).
     """
     if softcap is None and mask is None and q.device.type == "cpu" and _FLASH_CPU is not None:
         out, lse = _FLASH_CPU(q, k, v, is_causal=causal, attn_mask=key_bias, scale=scale)
@@ -49,6 +49,9 @@ def _portable(q, k, v, causal: bool, scale: float, key_bias=None, softcap=None, 
             rows = torch.arange(r0, r1, device=q.device)[:, None]
             s = s.masked_fill(torch.arange(lk, device=q.device)[None, :] > rows, float("-inf"))
         lse = torch.logsumexp(s, -1)
-        outs.append(torch.matmul(torch.exp(s - lse[..., None]).to(v.dtype), v))
+        # A row whose keys are all hidden (a sliding window past the whole query) gets out 0 and
+        # lse -inf, which the MIS merge weighs 0.
+        finite = torch.where(torch.isneginf(lse), torch.zeros_like(lse), lse)
+        outs.append(torch.matmul(torch.exp(s - finite[..., None]).to(v.dtype), v))
         lses.append(lse)
     return torch.cat(outs, -2), torch.cat(lses, -1)

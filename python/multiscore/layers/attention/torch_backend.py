@@ -9,6 +9,12 @@ Two kinds of work, both without an O(T²) mask over the whole batch:
   against the query, one non-causal call over all items' rows; (B) every item causally against
   itself, one batched call — and merged exactly: ``o = o_B + sigmoid(lse_A - lse_B) · (o_A - o_B)``.
   Cost O(N · L · (Q + L)) instead of O((Q + N·L)²).
+
+Per layer, two options change the scores: ``softcap`` (Gemma2: cap · tanh(scores / cap)) and a
+sliding ``window`` (a token at position p sees keys at positions > p - window). Either sends the
+calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
+positions (item token t at query_len + t), so a window hides the same query keys as when the
+item is scored alone.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class PrefixBucket:
     row_valid: torch.Tensor  # [G, Rmax] bool
     key_index: torch.Tensor  # [G, Qmax] flat rows of each query's tokens
     key_bias: Optional[torch.Tensor]  # [G, 1, 1, Qmax] 0 / -inf; None when no key is padded
+    key_valid: torch.Tensor  # [G, Qmax] bool
+    row_pos: torch.Tensor  # [G, Rmax] position of each row (sliding windows compare it with key positions 0..Q-1)
     item_src: torch.Tensor  # positions (in the valid rows) that are item tokens ...
     item_dst: torch.Tensor  # ... and where they sit in MisItems.rows
     delim_src: torch.Tensor  # positions (in the valid rows) that are delimiters ...
@@ -117,8 +125,9 @@ def _padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
-def _prefix_bucket(rows, dst, keys, device) -> PrefixBucket:
+def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     row_index, row_valid = _padded(rows)
+    row_pos, _ = _padded(positions)
     key_index, key_valid = _padded(keys)
     dst = torch.cat(dst)  # item slot -> position in MisItems.rows; -1 for delimiters
     is_item = dst >= 0
@@ -128,14 +137,15 @@ def _prefix_bucket(rows, dst, keys, device) -> PrefixBucket:
     flat = row_index[row_valid]
     return PrefixBucket(
         row_index=row_index.to(device), row_valid=row_valid.to(device), key_index=key_index.to(device),
-        key_bias=None if key_bias is None else key_bias.to(device), item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
+        key_bias=None if key_bias is None else key_bias.to(device), key_valid=key_valid.to(device),
+        row_pos=row_pos.to(device), item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
         delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device),
     )
 
 
 def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
     firsts, lens_all, lone = [], [], []
-    rows, dst, keys = [], [], []  # per sequence with a non-empty query
+    rows, dst, keys, positions = [], [], [], []  # per sequence with a non-empty query
     num_item_rows = 0
     for seq in seqs:
         q, lens = seq.query_len, seq.item_lens
@@ -149,6 +159,8 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
             dst.append(torch.cat([torch.arange(num_item_rows, num_item_rows + len(item_rows)),
                                   torch.full((len(delims),), -1)]))
             keys.append(torch.arange(seq.start, seq.start + q))
+            # Item token t (0-based) sits at position q + t, as in its single-item sequence; delimiters at q - 1.
+            positions.append(torch.cat([q + _offsets_within(lens), torch.full((len(delims),), q - 1)]))
         num_item_rows += len(item_rows)
         firsts.append(first[lens > 0])
         lens_all.append(lens[lens > 0])
@@ -164,9 +176,16 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
         work = sum(len(r) * len(k) for r, k in zip(rows, keys))
         padded = len(rows) * max(len(r) for r in rows) * max(len(k) for k in keys)
         groups = [range(len(rows))] if padded <= 2 * work else [[i] for i in range(len(rows))]
-        buckets = [_prefix_bucket([rows[i] for i in g], [dst[i] for i in g], [keys[i] for i in g], device)
-                   for g in groups]
+        buckets = [_prefix_bucket([rows[i] for i in g], [dst[i] for i in g], [keys[i] for i in g],
+                                  [positions[i] for i in g], device) for g in groups]
     return items, buckets, (torch.cat(lone).to(device) if lone else None)
+
+
+def _window_mask(length: int, window: int, device) -> torch.Tensor:
+    """[L, L] bool: causal, and row i sees keys i - window + 1 .. i (transformers' sliding window)."""
+    i = torch.arange(length, device=device)
+    diff = i[:, None] - i[None, :]
+    return (diff >= 0) & (diff < window)
 
 
 def _offsets_within(lens: torch.Tensor) -> torch.Tensor:
@@ -201,24 +220,27 @@ class TorchAttentionBackend(AttentionBackend):
         runs = _run_chunks(run_starts, run_lens, causal, self.device)
         return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone)
 
-    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None) -> torch.Tensor:
+    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None) -> torch.Tensor:
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         for chunk in metadata.runs:
-            if softcap is None:
+            if softcap is None and (window is None or chunk.index.shape[1] <= window):
                 self._runs(q, k, v, chunk, scale, out)
             else:
-                self._capped_runs(q, k, v, chunk, scale, softcap, out)
+                self._masked_runs(q, k, v, chunk, scale, softcap, window, out)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
-            self._mis(q, k, v, metadata, scale, out, softcap)
+            self._mis(q, k, v, metadata, scale, out, softcap, window)
         return out
 
-    def _capped_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap: float, out: torch.Tensor) -> None:
-        """Soft-capped scores (Gemma2): the portable path, KV heads repeated for GQA."""
+    def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window, out: torch.Tensor) -> None:
+        """Soft-capped scores (Gemma2) or a sliding window shorter than the runs: the portable path,
+        KV heads repeated for GQA. Runs start at position 0, so slot i is position i."""
         g = self.num_heads // self.num_kv_heads
         qr = q[chunk.index].transpose(1, 2)  # [b, Hq, L, D]
         kr, vr = (x[chunk.index].transpose(1, 2).repeat_interleave(g, 1) for x in (k, v))
-        o, _ = attention_with_lse(qr, kr, vr, causal=chunk.causal and chunk.mask is None, scale=scale,
-                                  softcap=softcap, mask=chunk.mask)
+        mask, causal = chunk.mask, chunk.causal and chunk.mask is None
+        if window is not None and chunk.index.shape[1] > window:
+            mask, causal = _window_mask(chunk.index.shape[1], window, q.device)[None] & chunk.valid[:, None, None, :], False
+        o, _ = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
         out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
@@ -237,7 +259,8 @@ class TorchAttentionBackend(AttentionBackend):
         )
         out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
-    def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None) -> None:
+    def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None,
+             window=None) -> None:
         hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
         g = hq // hkv
         items = meta.items
@@ -253,7 +276,13 @@ class TorchAttentionBackend(AttentionBackend):
             qa = q[b.row_index].view(G, R, hkv, g, dim).permute(0, 2, 3, 1, 4).reshape(G, hkv, g * R, dim)
             ka, va = k[b.key_index].transpose(1, 2), v[b.key_index].transpose(1, 2)  # [G, Hkv, Qmax, D]
             bias = None if b.key_bias is None else b.key_bias.to(q.dtype)
-            o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias, softcap=softcap)
+            mask = None
+            if window is not None and int(b.row_pos.max()) >= window:  # some row sees only part of its query
+                row_pos = b.row_pos.repeat(1, g)  # [G, g·Rmax], the folded rows' order
+                key_pos = torch.arange(b.key_index.shape[1], device=q.device)
+                mask = ((row_pos[:, :, None] - key_pos) < window) & b.key_valid[:, None, :]
+                mask, bias = mask[:, None], None  # [G, 1, g·Rmax, Qmax]
+            o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias, softcap=softcap, mask=mask)
             o = o.reshape(G, hq, R, dim).transpose(1, 2)[b.row_valid]  # [valid rows, Hq, D]
             lse = lse.reshape(G, hq, R).transpose(1, 2)[b.row_valid]  # [valid rows, Hq]
             out[b.delim_rows] = o[b.delim_src]
@@ -266,7 +295,10 @@ class TorchAttentionBackend(AttentionBackend):
         qb = q[items.index].transpose(1, 2)
         kb = k[items.index].transpose(1, 2).repeat_interleave(g, 1)
         vb = v[items.index].transpose(1, 2).repeat_interleave(g, 1)
-        ob, lse_b = attention_with_lse(qb, kb, vb, causal=True, scale=scale, softcap=softcap)
+        mask = None
+        if window is not None and items.index.shape[1] > window:
+            mask = _window_mask(items.index.shape[1], window, q.device)[None, None]  # [1, 1, Lmax, Lmax]
+        ob, lse_b = attention_with_lse(qb, kb, vb, causal=mask is None, scale=scale, softcap=softcap, mask=mask)
         ob = ob.transpose(1, 2)[items.valid]  # [R, Hq, D]
         lse_b = lse_b.transpose(1, 2)[items.valid]  # [R, Hq]
         # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps.
