@@ -22,13 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "mistral": "Mistral",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta"}
+               "roberta": "Roberta", "electra": "Electra"}
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -97,7 +97,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch == "bert":
+    if arch in ("bert", "electra"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -140,8 +140,10 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         pad_token_id=tokenizer.pad_token_id,
         architectures=[arch_name],
     )
-    if arch == "bert":
+    if arch in ("bert", "electra"):
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12)
+        if arch == "electra":
+            cfg["embedding_size"] = 32  # narrower than hidden: embeddings_project is exercised
     else:  # XLM-R: one token type; positions start at pad_token_id + 1
         cfg.update(
             type_vocab_size=1,

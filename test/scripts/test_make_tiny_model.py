@@ -102,16 +102,16 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
 
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
-    prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta"}[arch]
+    prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
     assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
     assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
-    assert config["type_vocab_size"] == (2 if arch == "bert" else 1)
+    assert config["type_vocab_size"] == (2 if arch in ("bert", "electra") else 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
-    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch == "bert" else 1)
+    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in ("bert", "electra") else 1)
     enc = tok(*PAIRS[0], return_token_type_ids=True)
     assert tok.unk_token_id not in enc["input_ids"]
 
@@ -137,7 +137,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     built = build_tokenizer(arch)
     reloaded = AutoTokenizer.from_pretrained(path)
     assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
-                                       "roberta": "RobertaTokenizer"}[arch]
+                                       "roberta": "RobertaTokenizer", "electra": "BertTokenizer"}[arch]
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -149,7 +149,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     ids = reloaded.convert_tokens_to_ids  # a list of tokens -> their ids
     single = reloaded("cats", return_token_type_ids=True)
     pair = reloaded("big", "dog", return_token_type_ids=True)
-    if arch == "bert":
+    if arch in ("bert", "electra"):
         assert ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
         assert single["input_ids"] == ids(["[CLS]", "cat", "##s", "[SEP]"])
         assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])

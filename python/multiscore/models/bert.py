@@ -44,15 +44,17 @@ def activation(name: str):
 
 
 class BertEmbeddings(nn.Module):
-    def __init__(self, config) -> None:
+    def __init__(self, config, size: Optional[int] = None) -> None:
+        """``size``: the embeddings' width when it differs from the hidden size (ELECTRA's ``embedding_size``)."""
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        size = size or config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, size)
+        self.LayerNorm = nn.LayerNorm(size, eps=config.layer_norm_eps)
 
     def forward(self, input_ids, token_type_ids, positions) -> torch.Tensor:
-        """[T] each -> [T, H]."""
+        """[T] each -> [T, E]."""
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
         return self.LayerNorm(x + self.position_embeddings(positions))
 
@@ -179,8 +181,11 @@ class BertBackbone(nn.Module):
         max_positions = self.config.max_position_embeddings - self.position_offset
         if max(batch.seq_lens, default=0) > max_positions:
             raise ValueError(f"a sequence of {max(batch.seq_lens)} tokens exceeds the {max_positions} positions of the model")
-        hidden = self.embeddings(batch.input_ids, batch.token_type_ids, batch.positions + self.position_offset)  # [T, H]
-        return self.encoder(hidden, attention, keep_rows)
+        return self.encoder(self.embed(batch), attention, keep_rows)
+
+    def embed(self, batch) -> torch.Tensor:
+        """The packed batch -> the first layer's input [T, H]."""
+        return self.embeddings(batch.input_ids, batch.token_type_ids, batch.positions + self.position_offset)
 
 
 class BertModel(PoolingModel):

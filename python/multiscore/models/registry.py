@@ -29,6 +29,8 @@ _MODELS = {
     "XLMRobertaForSequenceClassification": "xlm_roberta",
     "RobertaModel": "roberta",
     "RobertaForSequenceClassification": "roberta",
+    "ElectraModel": "electra",
+    "ElectraForSequenceClassification": "electra",
 }
 
 

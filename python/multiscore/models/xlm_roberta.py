@@ -34,15 +34,16 @@ class XLMRobertaModel(BertModel):
 
 
 class XLMRobertaClassificationHead(nn.Module):
-    """``classifier``: out_proj(tanh(dense(first token)))."""
+    """``classifier``: out_proj(activation(dense(first token))); tanh for XLM-R, GELU for ELECTRA."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, activation=torch.tanh) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+        self.activation = activation
 
     def forward(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(torch.tanh(self.dense(first_token_hidden)))  # [B, num_labels]
+        return self.out_proj(self.activation(self.dense(first_token_hidden)))  # [B, num_labels]
 
 
 class XLMRobertaForSequenceClassification(PoolingModel):

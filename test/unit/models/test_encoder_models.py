@@ -83,7 +83,7 @@ def run_reference(ref, ids, types):
 
 
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
-@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta"])
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
@@ -127,11 +127,11 @@ def test_xlm_roberta_positions_start_after_padding(tiny_model):
     assert get_model_class("BertModel")(model.config).model.position_offset == 0
 
 
-@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta"])
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra"])
 def test_seqcls_kind_and_names(tiny_model, arch):
     ours = load_ours(tiny_model(arch, "seqcls", num_labels=3))
     assert ours.kind is ModelKind.ENCODER_CLASSIFIER and ours.kind.bidirectional
-    prefix = "bert." if arch == "bert" else "roberta."
+    prefix = {"bert": "bert.", "electra": "electra."}.get(arch, "roberta.")
     names = [n for n, _ in ours.named_parameters()]
     assert all(n.startswith((prefix, "classifier.")) for n in names)
     assert (prefix + "pooler.dense.weight" in names) == (arch == "bert")  # XLM-R SeqCls has no pooler
