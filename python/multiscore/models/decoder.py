@@ -43,12 +43,14 @@ class BlockOptions:
     attn_softcap: Optional[float] = None  # Gemma2: scores -> cap · tanh(scores / cap)
     sandwich_norms: bool = False  # Gemma2: attention and MLP outputs normed before the residual add
 
+
 # hidden_act of a config -> BlockOptions.mlp_act
 _MLP_ACTIVATIONS = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh"}
 
 
 def mlp_activation(config) -> str:
-    # Gemma2/3 configs name it hidden_activation (their hidden_act is a legacy field, often None).
+    """The config's MLP activation as a BlockOptions.mlp_act. Gemma2/3 configs name it
+    hidden_activation (their hidden_act is a legacy field, often None)."""
     act = getattr(config, "hidden_activation", None) or getattr(config, "hidden_act", None) or "silu"
     if act not in _MLP_ACTIVATIONS:
         raise ValueError(f"hidden_act {act!r} is not supported (one of {sorted(_MLP_ACTIVATIONS)})")
