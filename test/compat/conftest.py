@@ -27,8 +27,8 @@ from compat_helpers import (  # noqa: E402
     TEMPLATE_DIR,
     add_added_token,
     set_chat_template,
-    write_sentence_transformers_files,
 )
+from st_files import write_sentence_transformers_files  # noqa: E402
 
 # --hf-overrides of the upstream tests, passed as --json-model-override-args.
 QWEN3_RERANKER_OVERRIDES = {

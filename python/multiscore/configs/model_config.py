@@ -138,6 +138,13 @@ class ModelConfig:
         )
 
     @property
+    def embedding_size(self) -> int:
+        """An embedding's length: the last sentence-transformers Dense layer's, else the hidden size."""
+        if self.pooling is not None and self.pooling.dense:
+            return self.pooling.dense[-1].out_features
+        return self.hf_config.hidden_size
+
+    @property
     def matryoshka_dimensions(self) -> Optional[list[int]]:
         """The ``dimensions`` an embedding may be cut to: None = not a Matryoshka model; [] = any."""
         dims = getattr(self.hf_config, "matryoshka_dimensions", None)

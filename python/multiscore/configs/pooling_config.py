@@ -1,7 +1,8 @@
 """How an embedding model pools token states into one vector, read from sentence-transformers files.
 
 A sentence-transformers checkpoint lists its modules in ``modules.json`` (Transformer -> Pooling
--> Normalize ...); ``1_Pooling/config.json`` says which pooling; ``sentence_bert_config.json``
+[-> Dense ...] [-> Normalize]); ``1_Pooling/config.json`` says which pooling; each ``Dense``
+folder holds a linear layer and its activation (EmbeddingGemma has two); ``sentence_bert_config.json``
 gives ``max_seq_length``. Without these files: CLS pooling for encoders, last-token pooling for
 decoders (Qwen3-Embedding style), normalised, as vLLM does.
 """
@@ -23,11 +24,30 @@ _ST_POOLING_FLAGS = {
 }
 
 
+# sentence-transformers Dense activation_function -> ours (its default is Tanh).
+_DENSE_ACTIVATIONS = {
+    "torch.nn.modules.linear.Identity": "identity", "torch.nn.Identity": "identity",
+    "torch.nn.modules.activation.Tanh": "tanh", "torch.nn.Tanh": "tanh",
+}
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """One sentence-transformers ``Dense`` module: ``activation(x Wᵀ + b)`` after pooling."""
+
+    directory: str  # relative to the model folder; holds model.safetensors (or pytorch_model.bin)
+    in_features: int
+    out_features: int
+    bias: bool
+    activation: str  # identity | tanh
+
+
 @dataclass(frozen=True)
 class PoolingConfig:
     mode: str  # cls | mean | last
     normalize: bool
     max_seq_length: Optional[int] = None  # sentence-transformers' truncation length, when given
+    dense: tuple[DenseLayer, ...] = ()  # applied after pooling, before normalisation
 
 
 def _read_json(path: str):
@@ -47,9 +67,21 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
         if module.get("type", "").endswith("Pooling"):
             mode = _pooling_mode(os.path.join(model_dir, module.get("path", ""), "config.json"))
     normalize = any(t.endswith("Normalize") for t in types)
+    dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
     max_seq_length = _read_json(st_config).get("max_seq_length") if os.path.exists(st_config) else None
-    return PoolingConfig(mode, normalize, max_seq_length)
+    return PoolingConfig(mode, normalize, max_seq_length, dense)
+
+
+def _dense_layer(model_dir: str, directory: str) -> DenseLayer:
+    config_path = os.path.join(model_dir, directory, "config.json")
+    config = _read_json(config_path)
+    activation = config.get("activation_function", "torch.nn.modules.activation.Tanh")
+    if activation not in _DENSE_ACTIVATIONS:
+        raise ValueError(f"unsupported sentence-transformers Dense activation {activation!r} in {config_path}: "
+                         f"use one of {sorted(set(_DENSE_ACTIVATIONS))}")
+    return DenseLayer(directory, int(config["in_features"]), int(config["out_features"]), bool(config.get("bias", True)),
+                      _DENSE_ACTIVATIONS[activation])
 
 
 def _pooling_mode(config_path: str) -> str:

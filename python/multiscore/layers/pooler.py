@@ -8,6 +8,7 @@ CausalLM's full-vocabulary log-softmax is an [R, V] computation, never [T, V].
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -142,15 +143,24 @@ class LabelProbabilityHead:
 
 
 class EmbeddingHead:
-    """Embeddings in float32: cut to the request's ``dimensions`` (Matryoshka), then L2-normalised
-    when the model's sentence-transformers modules end in Normalize and the request's activation
-    is ``default`` (vLLM's ``use_activation: false`` keeps them raw), or always for ``l2``."""
+    """Embeddings in float32: through the model's sentence-transformers ``Dense`` layers (if any),
+    cut to the request's ``dimensions`` (Matryoshka), then L2-normalised when the model's modules
+    end in Normalize and the request's activation is ``default`` (vLLM's ``use_activation: false``
+    keeps them raw), or always for ``l2``."""
 
-    def __init__(self, normalize: bool) -> None:
+    def __init__(self, normalize: bool, dense: tuple = ()) -> None:
         self.normalize = normalize
+        self.dense_specs = dense  # configs.pooling_config.DenseLayer, in order
+        self.dense: list[tuple[torch.Tensor, Optional[torch.Tensor], Callable]] = []  # (W [out, in], b, act), fp32
+
+    def load_dense(self, model_dir: str, device: torch.device) -> None:
+        """Read each Dense layer's weights (they live beside the checkpoint, in the module's folder)."""
+        self.dense = [_load_dense_layer(model_dir, spec, device) for spec in self.dense_specs]
 
     def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
         pooled = pooled.float()  # [N, H]
+        for weight, bias, act in self.dense:
+            pooled = act(F.linear(pooled, weight, bias))  # [N, out]
         if all(g.params.dimensions is None and g.params.activation == "default" for g in groups):
             return _split(self._normalized(pooled, "default"), groups)
         return [self._normalized(pooled[g.start : g.end, : g.params.dimensions], g.params.activation) for g in groups]
@@ -159,6 +169,27 @@ class EmbeddingHead:
         if activation == "l2" or (self.normalize and activation == "default"):
             return F.normalize(x, dim=-1)
         return x
+
+
+_DENSE_ACTIVATION_FNS = {"identity": lambda x: x, "tanh": torch.tanh}
+
+
+def _load_dense_layer(model_dir: str, spec, device: torch.device):
+    """-> (weight [out, in], bias [out] or None, activation), float32 on ``device``."""
+    folder = os.path.join(model_dir, spec.directory)
+    safetensors_path = os.path.join(folder, "model.safetensors")
+    if os.path.exists(safetensors_path):
+        from safetensors.torch import load_file
+
+        tensors = load_file(safetensors_path)
+    else:
+        tensors = torch.load(os.path.join(folder, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    weight = tensors["linear.weight"].float()
+    if tuple(weight.shape) != (spec.out_features, spec.in_features):
+        raise ValueError(f"Dense layer {folder}: weight {tuple(weight.shape)}, config says "
+                         f"[{spec.out_features}, {spec.in_features}]")
+    bias = tensors["linear.bias"].float().to(device) if spec.bias else None
+    return weight.to(device), bias, _DENSE_ACTIVATION_FNS[spec.activation]
 
 
 Head = Callable[[torch.Tensor, list[ReadoutGroup]], list[torch.Tensor]]

@@ -22,6 +22,7 @@ from torch import nn
 
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
+from multiscore.layers.pooler import EmbeddingHead
 from multiscore.models.base import PoolingModel
 from multiscore.models.registry import get_model_class
 
@@ -85,6 +86,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         loaded.add(("score.weight", None))
     _init_missing_head(model, loaded, seed)
     _check_complete(model, params, loaded)
+    head = getattr(getattr(model, "pooler", None), "head", None)
+    if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
+        head.load_dense(model_config.path, device)
     return model.eval()
 
 

@@ -52,4 +52,4 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod) -
     """An embedding model's pooler, from its sentence-transformers config (normalised ``default`` without one)."""
     if pooling is None:
         return Pooler(default, EmbeddingHead(normalize=True))
-    return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize))
+    return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))

@@ -76,7 +76,7 @@ class EmbedServing:
 
     def _check_dimensions(self, dimensions: int) -> None:
         allowed = self.model_config.matryoshka_dimensions
-        hidden = self.model_config.hf_config.hidden_size
+        hidden = self.model_config.embedding_size
         if allowed is None:
             raise ValueError(f"this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings have {hidden}")
         if dimensions < 1 or dimensions > hidden or (allowed and dimensions not in allowed):

@@ -1,0 +1,27 @@
+"""sentence-transformers module files for a tiny checkpoint (shared by test/unit and test/compat)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+
+def write_sentence_transformers_files(path, pooling: str, normalize: bool, max_seq_length: int) -> None:
+    """Make a bare encoder checkpoint a sentence-transformers model (Transformer -> Pooling [-> Normalize])."""
+    path = pathlib.Path(path)
+    hidden = json.loads((path / "config.json").read_text())["hidden_size"]
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        (path / "2_Normalize").mkdir(exist_ok=True)
+    (path / "modules.json").write_text(json.dumps(modules, indent=2))
+    (path / "1_Pooling").mkdir(exist_ok=True)
+    flags = {f"pooling_mode_{m}": False for m in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+                                                   "weightedmean_tokens", "lasttoken")}
+    flags[{"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens", "last": "pooling_mode_lasttoken"}[pooling]] = True
+    (path / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": hidden, **flags, "include_prompt": True}, indent=2))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))

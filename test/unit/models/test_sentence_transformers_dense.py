@@ -1,0 +1,79 @@
+"""sentence-transformers Dense modules after pooling (EmbeddingGemma has two): our embeddings equal
+SentenceTransformer.encode on a tiny checkpoint with Pooling -> Dense -> Dense -> Normalize files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from st_files import write_sentence_transformers_files
+from multiscore.configs.model_config import ModelConfig
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.server_args import ServerArgs
+from worker_batches import worker
+
+TEXTS = ["the capital of the country", "a big dog", "music and history of the city in summer"]
+TANH = "torch.nn.modules.activation.Tanh"
+IDENTITY = "torch.nn.modules.linear.Identity"
+
+
+def _add_dense(path, index: int, in_features: int, out_features: int, bias: bool, activation: str, seed: int):
+    folder = path / f"{index}_Dense"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"in_features": in_features, "out_features": out_features, "bias": bias, "activation_function": activation}))
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {"linear.weight": torch.randn(out_features, in_features, generator=gen) * 0.2}
+    if bias:
+        tensors["linear.bias"] = torch.randn(out_features, generator=gen) * 0.1
+    save_file(tensors, str(folder / "model.safetensors"))
+    return {"idx": index, "name": str(index), "path": folder.name, "type": "sentence_transformers.models.Dense"}
+
+
+@pytest.fixture(scope="module")
+def dense_model(tiny_model, tmp_path_factory):
+    import shutil
+
+    path = tmp_path_factory.mktemp("dense") / "m"
+    shutil.copytree(tiny_model("bert", "embed"), path)
+    write_sentence_transformers_files(path, "mean", normalize=False, max_seq_length=128)
+    modules = json.loads((path / "modules.json").read_text())
+    modules.append(_add_dense(path, 2, 64, 32, True, TANH, seed=1))
+    modules.append(_add_dense(path, 3, 32, 48, False, IDENTITY, seed=2))
+    modules.append({"idx": 4, "name": "4", "path": "4_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (path / "4_Normalize").mkdir()
+    (path / "modules.json").write_text(json.dumps(modules))
+    return path
+
+
+def test_dense_layers_equal_sentence_transformers(dense_model):
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    expected = SentenceTransformer(str(dense_model), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    assert expected.shape == (3, 48)
+    tok = AutoTokenizer.from_pretrained(str(dense_model))
+    seqs = [ScoreSequence(str(i), tok(t)["input_ids"], 0, 1, PoolingParams(activation="default"),
+                          token_type_ids=[0] * len(tok(t)["input_ids"])) for i, t in enumerate(TEXTS)]
+    got = torch.cat(worker(dense_model).forward(seqs)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_embedding_size_follows_the_last_dense_layer(dense_model):
+    config = ModelConfig.from_server_args(ServerArgs(model_path=str(dense_model), device="cpu"))
+    assert [d.out_features for d in config.pooling.dense] == [32, 48]
+    assert config.embedding_size == 48
+
+
+def test_an_unsupported_dense_activation_is_refused(dense_model, tmp_path):
+    import shutil
+
+    path = tmp_path / "m"
+    shutil.copytree(dense_model, path)
+    config = json.loads((path / "2_Dense" / "config.json").read_text())
+    (path / "2_Dense" / "config.json").write_text(json.dumps({**config, "activation_function": "torch.nn.ReLU6"}))
+    with pytest.raises(ValueError, match="unsupported sentence-transformers Dense activation 'torch.nn.ReLU6'"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu"))
