@@ -48,6 +48,18 @@ class PoolingConfig:
     normalize: bool
     max_seq_length: Optional[int] = None  # sentence-transformers' truncation length, when given
     dense: tuple[DenseLayer, ...] = ()  # applied after pooling, before normalisation
+    # config_sentence_transformers.json: name -> text put before an input ("query": "query: ").
+    prompts: tuple[tuple[str, str], ...] = ()
+    default_prompt_name: Optional[str] = None  # applied when a request names none, as encode() does
+
+    def prompt_text(self, prompt_name: Optional[str]) -> str:
+        """The text to put before each input: the named prompt, else the default one, else ''."""
+        prompts = dict(self.prompts)
+        if prompt_name is not None and prompt_name not in prompts:
+            known = ", ".join(sorted(prompts)) or "none"
+            raise ValueError(f"prompt_name {prompt_name!r} is not one of the model's prompts ({known})")
+        name = prompt_name if prompt_name is not None else self.default_prompt_name
+        return prompts.get(name, "") if name is not None else ""
 
 
 def _read_json(path: str):
@@ -70,7 +82,13 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
     max_seq_length = _read_json(st_config).get("max_seq_length") if os.path.exists(st_config) else None
-    return PoolingConfig(mode, normalize, max_seq_length, dense)
+    prompts_path = os.path.join(model_dir, "config_sentence_transformers.json")
+    st_model = _read_json(prompts_path) if os.path.exists(prompts_path) else {}
+    prompts = tuple(sorted((st_model.get("prompts") or {}).items()))
+    default_prompt = st_model.get("default_prompt_name")
+    if default_prompt is not None and default_prompt not in dict(prompts):
+        raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
+    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt)
 
 
 def _dense_layer(model_dir: str, directory: str) -> DenseLayer:

@@ -100,9 +100,12 @@ class Engine:
 
     def embed(
         self, texts, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
+        prompt_name: Optional[str] = None,
     ) -> list[list[float]]:
-        """One embedding per text (or token-id list), pooled as the checkpoint says (embedding models)."""
-        coro = self._live.embed.embed(texts, dimensions=dimensions, truncate_prompt_tokens=truncate_prompt_tokens)
+        """One embedding per text (or token-id list), pooled as the checkpoint says (embedding models);
+        ``prompt_name``: one of the model's sentence-transformers prompts, put before each text."""
+        coro = self._live.embed.embed(texts, dimensions=dimensions, truncate_prompt_tokens=truncate_prompt_tokens,
+                                      prompt_name=prompt_name)
         return self._run(coro).embeddings
 
     def rerank(

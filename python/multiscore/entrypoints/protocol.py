@@ -215,6 +215,7 @@ class TeiEmbedRequest(BaseModel):
     truncate: Optional[StrictBool] = None
     truncation_direction: TruncationDirection = "Right"
     dimensions: Optional[StrictInt] = None
+    prompt_name: Optional[StrictStr] = None  # a key of config_sentence_transformers.json's prompts
 
 
 class TeiRerankRequest(BaseModel):

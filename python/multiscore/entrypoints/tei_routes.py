@@ -25,7 +25,7 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
     async def embed(req: TeiEmbedRequest, request: Request):
         result = await tei.embed(
             req.inputs, normalize=req.normalize, truncate=bool(req.truncate),
-            truncation_direction=req.truncation_direction, dimensions=req.dimensions,
+            truncation_direction=req.truncation_direction, dimensions=req.dimensions, prompt_name=req.prompt_name,
         )
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 

@@ -49,3 +49,17 @@ def test_unsupported_pooling_is_an_error(tmp_path):
     path = _write_st(tmp_path, [TRANSFORMER, POOLING], {"pooling_mode_max_tokens": True})
     with pytest.raises(ValueError, match="unsupported sentence-transformers pooling.*pooling_mode_max_tokens"):
         read_pooling_config(path, is_encoder=True)
+
+
+def test_sentence_transformers_prompts_and_the_default(tmp_path):
+    (tmp_path / "modules.json").write_text(json.dumps([]))
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "query: ", "document": ""}, "default_prompt_name": "query"}))
+    pooling = read_pooling_config(str(tmp_path), is_encoder=True)
+    assert pooling.prompt_text(None) == "query: "  # the default, as encode() applies it
+    assert pooling.prompt_text("document") == ""
+    with pytest.raises(ValueError, match="not one of the model's prompts \\(document, query\\)"):
+        pooling.prompt_text("passage")
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {}, "default_prompt_name": "x"}))
+    with pytest.raises(ValueError, match="default_prompt_name 'x' names no prompt"):
+        read_pooling_config(str(tmp_path), is_encoder=True)

@@ -24,14 +24,16 @@ class EmbedServing:
     async def embed(
         self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
         normalize: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None, keep_start: bool = False,
-        add_special_tokens: Optional[bool] = None, per_token: bool = False,
+        add_special_tokens: Optional[bool] = None, per_token: bool = False, prompt_name: Optional[str] = None,
     ) -> EmbedResult:
         """One embedding per input (``per_token``: one per token); ``dimensions`` cuts a Matryoshka
         embedding; ``use_activation: false`` skips the model's normalisation; ``normalize`` (TEI)
-        overrides it either way."""
+        overrides it either way; ``prompt_name`` (TEI) puts that sentence-transformers prompt before
+        each text, and without it the model's default prompt (if any) goes there."""
         require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is not None:
             self._check_dimensions(dimensions)
+        inputs = self._with_prompt(inputs, prompt_name)
         ids = self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="embed",
@@ -73,6 +75,23 @@ class EmbedServing:
         pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return PoolingResult(out.outputs, out.prompt_tokens)
+
+    def _with_prompt(self, inputs, prompt_name: Optional[str]):
+        pooling = self.model_config.pooling
+        if pooling is None:
+            if prompt_name is not None:
+                raise ValueError("prompt_name: this model has no sentence-transformers prompts")
+            return inputs
+        prompt = pooling.prompt_text(prompt_name)
+        if not prompt:
+            return inputs
+        if isinstance(inputs, str):
+            return prompt + inputs
+        if isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
+            return [prompt + t for t in inputs]
+        if prompt_name is not None:
+            raise ValueError("prompt_name applies to text inputs, not to token ids")
+        return inputs  # token ids are taken as given, as sentence-transformers would not see them
 
     def _check_dimensions(self, dimensions: int) -> None:
         allowed = self.model_config.matryoshka_dimensions

@@ -35,11 +35,11 @@ class TeiServing:
 
     async def embed(
         self, inputs, *, normalize: bool = True, truncate: bool = False, truncation_direction: str = "Right",
-        dimensions: Optional[int] = None,
+        dimensions: Optional[int] = None, prompt_name: Optional[str] = None,
     ) -> PoolingResult:
         result = await self.embedder.embed(
             inputs, dimensions=dimensions, normalize=normalize, truncate_prompt_tokens=self._keep(truncate),
-            keep_start=truncation_direction == "Right",
+            keep_start=truncation_direction == "Right", prompt_name=prompt_name,
         )
         return PoolingResult(result.embeddings, result.prompt_tokens)
 
@@ -96,12 +96,19 @@ class TeiServing:
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return (vectors[1:] @ vectors[0]).tolist(), result.prompt_tokens
 
+    def _prompts(self) -> dict:
+        pooling = self.model_config.pooling
+        prompts = dict(pooling.prompts) if pooling is not None and pooling.prompts else None
+        default = pooling.default_prompt_name if pooling is not None else None
+        return {"prompts": prompts, "default_prompt_name": default,
+                "default_prompt": prompts[default] if prompts and default else None}
+
     def info(self, *, model_id: str, dtype: str, version: str, max_batch_tokens: int, max_client_batch_size: int,
              max_concurrent_requests: int) -> dict:
         cfg = self.model_config
         return {
             "model_id": model_id, "model_sha": None, "model_dtype": dtype, "model_type": self._model_type(),
-            "prompts": None, "default_prompt_name": None, "default_prompt": None,
+            **self._prompts(),
             "max_concurrent_requests": max_concurrent_requests, "max_input_length": cfg.context_length,
             "max_batch_tokens": max_batch_tokens, "max_batch_requests": None,
             "max_client_batch_size": max_client_batch_size, "auto_truncate": False, "tokenization_workers": 1,

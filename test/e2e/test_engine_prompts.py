@@ -1,0 +1,41 @@
+"""sentence-transformers prompts (config_sentence_transformers.json) through Engine.embed's
+prompt_name (TEI's field), against SentenceTransformer.encode(prompt_name=...)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from multiscore import Engine
+from st_files import write_sentence_transformers_files
+
+TEXTS = ["a big dog", "the capital of the country"]
+PROMPTS = {"query": "the question is ", "passage": "the answer is "}
+
+
+@pytest.fixture(scope="module")
+def prompted_model(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("prompts") / "m"
+    shutil.copytree(tiny_model("bert", "embed", seed=3), path)
+    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=128)
+    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": PROMPTS, "default_prompt_name": None}))
+    return path
+
+
+def test_prompt_name_puts_the_prompt_before_each_text(prompted_model):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(prompted_model), device="cpu")
+    with Engine(str(prompted_model), num_threads=1) as engine:
+        plain = np.array(engine.embed(TEXTS))
+        query = np.array(engine.embed(TEXTS, prompt_name="query"))
+        by_hand = np.array(engine.embed([PROMPTS["query"] + t for t in TEXTS]))
+        with pytest.raises(ValueError, match="prompt_name 'doc' is not one of the model's prompts \\(passage, query\\)"):
+            engine.embed(TEXTS, prompt_name="doc")
+        with pytest.raises(ValueError, match="applies to text inputs, not to token ids"):
+            engine.embed([[5, 6, 7]], prompt_name="query")
+    np.testing.assert_allclose(query, by_hand, atol=1e-6)
+    np.testing.assert_allclose(query, st.encode(TEXTS, prompt_name="query"), atol=1e-5)
+    np.testing.assert_allclose(plain, st.encode(TEXTS), atol=1e-5)
+    assert np.abs(query - plain).max() > 1e-3
