@@ -22,13 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "mistral": "Mistral",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta", "electra": "Electra"}
+               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert"}
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -82,7 +82,7 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith(".bias"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif arch in ENCODER_ARCHS and name.endswith("LayerNorm.weight"):
+            elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("gemma", "gemma2") and name.endswith("norm.weight"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w)
@@ -97,7 +97,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch in ("bert", "electra"):
+    if arch in ("bert", "electra", "distilbert"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -133,6 +133,13 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = ARCH_PREFIX[arch] + ("Model" if head == "embed" else "ForSequenceClassification")
+    if arch == "distilbert":  # its own size names; no token types
+        shape = _tiny_shape(tokenizer)
+        return arch_name, dict(
+            vocab_size=shape["vocab_size"], dim=shape["hidden_size"], hidden_dim=shape["intermediate_size"],
+            n_layers=shape["num_hidden_layers"], n_heads=shape["num_attention_heads"], max_position_embeddings=512,
+            activation="gelu", pad_token_id=tokenizer.pad_token_id, initializer_range=0.1, architectures=[arch_name],
+        )
     cfg = dict(
         **_tiny_shape(tokenizer),
         max_position_embeddings=512,

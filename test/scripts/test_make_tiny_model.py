@@ -102,24 +102,30 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
 
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
-    prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra"}[arch]
+    prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
+              "distilbert": "DistilBert"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
-    assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
-    assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
-    assert config["type_vocab_size"] == (2 if arch in ("bert", "electra") else 1)
+    if arch == "distilbert":  # its own size names, no token types
+        assert (config["dim"], config["n_layers"], config["n_heads"], config["hidden_dim"]) == (64, 2, 4, 128)
+        assert "type_vocab_size" not in config
+    else:
+        assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
+        assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
+        assert config["type_vocab_size"] == (2 if arch in ("bert", "electra") else 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
-    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in ("bert", "electra") else 1)
+    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in ("bert", "electra", "distilbert") else 1)
     enc = tok(*PAIRS[0], return_token_type_ids=True)
     assert tok.unk_token_id not in enc["input_ids"]
 
     cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
+    types = {} if arch == "distilbert" else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([enc["input_ids"]]), token_type_ids=torch.tensor([enc["token_type_ids"]]))
+        out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
         assert out.logits.shape == (1, 5)
     else:
@@ -137,7 +143,8 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     built = build_tokenizer(arch)
     reloaded = AutoTokenizer.from_pretrained(path)
     assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
-                                       "roberta": "RobertaTokenizer", "electra": "BertTokenizer"}[arch]
+                                       "roberta": "RobertaTokenizer", "electra": "BertTokenizer",
+                                       "distilbert": "BertTokenizer"}[arch]
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -149,7 +156,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     ids = reloaded.convert_tokens_to_ids  # a list of tokens -> their ids
     single = reloaded("cats", return_token_type_ids=True)
     pair = reloaded("big", "dog", return_token_type_ids=True)
-    if arch in ("bert", "electra"):
+    if arch in ("bert", "electra", "distilbert"):
         assert ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
         assert single["input_ids"] == ids(["[CLS]", "cat", "##s", "[SEP]"])
         assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])

@@ -31,6 +31,8 @@ _MODELS = {
     "RobertaForSequenceClassification": "roberta",
     "ElectraModel": "electra",
     "ElectraForSequenceClassification": "electra",
+    "DistilBertModel": "distilbert",
+    "DistilBertForSequenceClassification": "distilbert",
 }
 
 

@@ -78,12 +78,13 @@ def run_packed(model, seqs):
 
 
 def run_reference(ref, ids, types):
+    kwargs = {} if ref.config.model_type == "distilbert" else {"token_type_ids": torch.tensor([types])}  # it has none
     with torch.no_grad():
-        return ref(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), output_hidden_states=True)
+        return ref(input_ids=torch.tensor([ids]), output_hidden_states=True, **kwargs)
 
 
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
-@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra"])
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
