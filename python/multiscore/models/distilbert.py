@@ -14,13 +14,13 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.linear import Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
-from multiscore.models.bert import activation
+from multiscore.models.bert import BertSelfAttention, activation
 
 _EPS = 1e-12  # DistilBERT's LayerNorms
-DISTILBERT_PACKED_MODULES = {"q_lin": ("qkv_lin", "q"), "k_lin": ("qkv_lin", "k"), "v_lin": ("qkv_lin", "v")}
+DISTILBERT_PACKED_MODULES = {"q_lin": ("qkv", "q"), "k_lin": ("qkv", "k"), "v_lin": ("qkv", "v")}
 
 
 class DistilBertEmbeddings(nn.Module):
@@ -35,19 +35,13 @@ class DistilBertEmbeddings(nn.Module):
         return self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(positions))
 
 
-class DistilBertAttention(nn.Module):
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.num_heads, self.head_dim = config.n_heads, config.dim // config.n_heads
-        d = config.dim
-        self.qkv_lin = FusedLinear(d, {"q": d, "k": d, "v": d}, bias=True)
-        self.out_lin = Linear(d, d)
+class DistilBertAttention(BertSelfAttention):
+    """BERT's fused q/k/v and attention (its config maps hidden_size/num_attention_heads to
+    dim/n_heads), plus ``out_lin``, which DistilBERT keeps beside them."""
 
-    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
-        """[T, dim] -> [T, dim], before the output projection."""
-        T, d = x.shape
-        q, k, v = (t.view(T, self.num_heads, self.head_dim) for t in self.qkv_lin(x).split(d, dim=-1))
-        return attention(q, k, v, self.head_dim**-0.5).reshape(T, d)
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.out_lin = Linear(config.dim, config.dim)
 
 
 class DistilBertFFN(nn.Module):

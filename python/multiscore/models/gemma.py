@@ -12,7 +12,7 @@ from multiscore.models.decoder import (
 
 def gemma_options(config) -> BlockOptions:
     if getattr(config, "use_bidirectional_attention", None):
-        raise ValueError("Gemma with use_bidirectional_attention is not supported (causal attention only)")
+        raise ValueError(f"{type(config).__name__} with use_bidirectional_attention is not supported (causal attention only)")
     bias = bool(getattr(config, "attention_bias", False))
     return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config),
                         embed_scale=config.hidden_size**0.5, norm_offset=1.0)

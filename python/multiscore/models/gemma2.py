@@ -5,25 +5,21 @@ logits soft-capped (``final_logit_softcapping``); its ``sliding_attention`` laye
 of ``sliding_window`` positions (configs/model_config.layer_windows).
 Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``)."""
 
+from dataclasses import replace
+
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
-    mlp_activation,
 )
+from multiscore.models.gemma import gemma_options
 
 
 def gemma2_options(config) -> BlockOptions:
-    if getattr(config, "use_bidirectional_attention", None):
-        raise ValueError("Gemma2 with use_bidirectional_attention is not supported (causal attention only)")
-    bias = bool(getattr(config, "attention_bias", False))
     scalar = getattr(config, "query_pre_attn_scalar", None)
-    return BlockOptions(
-        qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config), embed_scale=config.hidden_size**0.5,
-        norm_offset=1.0, attn_scale=scalar**-0.5 if scalar else None,
-        attn_softcap=getattr(config, "attn_logit_softcapping", None), sandwich_norms=True,
-    )
+    return replace(gemma_options(config), attn_scale=scalar**-0.5 if scalar else None,
+                   attn_softcap=getattr(config, "attn_logit_softcapping", None), sandwich_norms=True)
 
 
 class Gemma2ForCausalLM(DecoderForCausalLM):

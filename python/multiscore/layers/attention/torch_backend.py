@@ -19,7 +19,7 @@ item is scored alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -81,11 +81,22 @@ class PrefixBucket:
 
 
 @dataclass
+class WindowMasks:
+    """One sliding window's masks for a batch (True = visible); None where the window hides nothing."""
+
+    runs: list[Optional[torch.Tensor]]  # per RunChunk: [b, 1, L, L], causal, windowed, real keys
+    buckets: list[Optional[torch.Tensor]]  # per PrefixBucket: [G, 1, g·Rmax, Qmax], real keys
+    items: Optional[torch.Tensor]  # [1, 1, Lmax, Lmax], causal and windowed
+
+
+@dataclass
 class TorchAttentionMetadata:
     runs: list[RunChunk]
     items: Optional[MisItems]
     buckets: list[PrefixBucket]
     lone_delims: Optional[torch.Tensor]  # delimiter rows of empty queries: they attend to themselves
+    # window -> its masks, built by the first sliding layer and reused by the others.
+    window_masks: dict[int, WindowMasks] = field(default_factory=dict)
 
 
 def _run_chunks(starts: list[int], lens: list[int], causal: bool, device: torch.device) -> list[RunChunk]:
@@ -222,24 +233,48 @@ class TorchAttentionBackend(AttentionBackend):
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None) -> torch.Tensor:
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
-        for chunk in metadata.runs:
-            if softcap is None and (window is None or chunk.index.shape[1] <= window):
+        masks = None if window is None else self._window_masks(metadata, window, q.device)
+        for i, chunk in enumerate(metadata.runs):
+            window_mask = None if masks is None else masks.runs[i]
+            if softcap is None and window_mask is None:
                 self._runs(q, k, v, chunk, scale, out)
             else:
-                self._masked_runs(q, k, v, chunk, scale, softcap, window, out)
+                self._masked_runs(q, k, v, chunk, scale, softcap, window_mask, out)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
-            self._mis(q, k, v, metadata, scale, out, softcap, window)
+            self._mis(q, k, v, metadata, scale, out, softcap, masks)
         return out
 
-    def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window, out: torch.Tensor) -> None:
+    def _window_masks(self, meta: TorchAttentionMetadata, window: int, device) -> WindowMasks:
+        """Built once per batch and window. Runs start at position 0 (slot i is position i); MIS rows
+        carry their single-item positions (``row_pos``), query keys sit at 0..Q-1."""
+        if window in meta.window_masks:
+            return meta.window_masks[window]
+        g = self.num_heads // self.num_kv_heads
+        runs = [(_window_mask(c.index.shape[1], window, device)[None] & c.valid[:, None, None, :])
+                if c.index.shape[1] > window else None for c in meta.runs]
+        buckets = []
+        for b in meta.buckets:
+            mask = None
+            if int(b.row_pos.max()) >= window:  # some row sees only part of its query
+                row_pos = b.row_pos.repeat(1, g)  # [G, g·Rmax], the folded rows' order
+                key_pos = torch.arange(b.key_index.shape[1], device=device)
+                mask = (((row_pos[:, :, None] - key_pos) < window) & b.key_valid[:, None, :])[:, None]
+            buckets.append(mask)
+        items = None
+        if meta.items is not None and meta.items.index.shape[1] > window:
+            items = _window_mask(meta.items.index.shape[1], window, device)[None, None]
+        meta.window_masks[window] = WindowMasks(runs, buckets, items)
+        return meta.window_masks[window]
+
+    def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor) -> None:
         """Soft-capped scores (Gemma2) or a sliding window shorter than the runs: the portable path,
-        KV heads repeated for GQA. Runs start at position 0, so slot i is position i."""
+        KV heads repeated for GQA."""
         g = self.num_heads // self.num_kv_heads
         qr = q[chunk.index].transpose(1, 2)  # [b, Hq, L, D]
         kr, vr = (x[chunk.index].transpose(1, 2).repeat_interleave(g, 1) for x in (k, v))
         mask, causal = chunk.mask, chunk.causal and chunk.mask is None
-        if window is not None and chunk.index.shape[1] > window:
-            mask, causal = _window_mask(chunk.index.shape[1], window, q.device)[None] & chunk.valid[:, None, None, :], False
+        if window_mask is not None:
+            mask, causal = window_mask, False
         o, _ = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
         out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
@@ -260,7 +295,7 @@ class TorchAttentionBackend(AttentionBackend):
         out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
 
     def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None,
-             window=None) -> None:
+             masks: Optional[WindowMasks] = None) -> None:
         hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
         g = hq // hkv
         items = meta.items
@@ -271,17 +306,14 @@ class TorchAttentionBackend(AttentionBackend):
         # [G, Hkv, g·Rmax, D] against [G, Hkv, Qmax, D]. Rows of empty queries keep lse = -inf.
         oa_items = q.new_zeros(num_rows, hq, dim)
         lse_a = torch.full((num_rows, hq), float("-inf"), device=q.device)
-        for b in meta.buckets:
+        for i, b in enumerate(meta.buckets):
             G, R = b.row_index.shape
             qa = q[b.row_index].view(G, R, hkv, g, dim).permute(0, 2, 3, 1, 4).reshape(G, hkv, g * R, dim)
             ka, va = k[b.key_index].transpose(1, 2), v[b.key_index].transpose(1, 2)  # [G, Hkv, Qmax, D]
             bias = None if b.key_bias is None else b.key_bias.to(q.dtype)
-            mask = None
-            if window is not None and int(b.row_pos.max()) >= window:  # some row sees only part of its query
-                row_pos = b.row_pos.repeat(1, g)  # [G, g·Rmax], the folded rows' order
-                key_pos = torch.arange(b.key_index.shape[1], device=q.device)
-                mask = ((row_pos[:, :, None] - key_pos) < window) & b.key_valid[:, None, :]
-                mask, bias = mask[:, None], None  # [G, 1, g·Rmax, Qmax]
+            mask = None if masks is None else masks.buckets[i]  # [G, 1, g·Rmax, Qmax], padded keys hidden too
+            if mask is not None:
+                bias = None
             o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias, softcap=softcap, mask=mask)
             o = o.reshape(G, hq, R, dim).transpose(1, 2)[b.row_valid]  # [valid rows, Hq, D]
             lse = lse.reshape(G, hq, R).transpose(1, 2)[b.row_valid]  # [valid rows, Hq]
@@ -295,9 +327,7 @@ class TorchAttentionBackend(AttentionBackend):
         qb = q[items.index].transpose(1, 2)
         kb = k[items.index].transpose(1, 2).repeat_interleave(g, 1)
         vb = v[items.index].transpose(1, 2).repeat_interleave(g, 1)
-        mask = None
-        if window is not None and items.index.shape[1] > window:
-            mask = _window_mask(items.index.shape[1], window, q.device)[None, None]  # [1, 1, Lmax, Lmax]
+        mask = None if masks is None else masks.items  # [1, 1, Lmax, Lmax]
         ob, lse_b = attention_with_lse(qb, kb, vb, causal=mask is None, scale=scale, softcap=softcap, mask=mask)
         ob = ob.transpose(1, 2)[items.valid]  # [R, Hq, D]
         lse_b = lse_b.transpose(1, 2)[items.valid]  # [R, Hq]
