@@ -20,15 +20,20 @@ import pathlib
 # build_tokenizer is also imported from here, by the tests and the benchmarks.
 from tiny_tokenizers import DELIMITER, build_tokenizer
 
-ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "mistral")  # decoder archs: the MIS delimiter, heads HEADS
+ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "mistral": "Mistral",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert"}
+
+
+# Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
+CONFIG_CLASS = {"gemma3": "Gemma3TextConfig"}
+HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification"}
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -71,7 +76,7 @@ def make_tiny_model(
     if head == "seqcls":
         cfg["num_labels"] = num_labels
     cfg.update(config_overrides)
-    config = getattr(transformers, ARCH_PREFIX[arch] + "Config")(**cfg)
+    config = getattr(transformers, CONFIG_CLASS.get(arch, ARCH_PREFIX[arch] + "Config"))(**cfg)
 
     model_cls = getattr(transformers, arch_name)
     torch.manual_seed(seed)
@@ -84,7 +89,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch in ("gemma", "gemma2") and name.endswith("norm.weight"):
+            elif arch in ("gemma", "gemma2", "gemma3") and name.endswith("norm.weight"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w)
     model.config.architectures = [arch_name]
 
@@ -114,7 +119,7 @@ def _tiny_shape(tokenizer) -> dict:
 
 
 def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
-    arch_name = ARCH_PREFIX[arch] + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
+    arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
     cfg = dict(
         **_tiny_shape(tokenizer),
         num_key_value_heads=2,
@@ -126,8 +131,12 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3"):
         cfg["head_dim"] = 16
+    if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
+        cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
+                   rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+                                    "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
     return arch_name, cfg
 
 

@@ -71,7 +71,7 @@ def build_tokenizer(arch: str = "qwen3"):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if arch in ("llama", "gemma", "gemma2", "mistral"):
+    if arch in ("llama", "gemma", "gemma2", "gemma3", "mistral", "phi3"):
         # Llama-style: <bos> before every encoded text when add_special_tokens=True.
         tok.post_processor = processors.TemplateProcessing(
             single="<bos> $A",
@@ -85,7 +85,7 @@ def build_tokenizer(arch: str = "qwen3"):
         eos_token="<eos>",
         additional_special_tokens=[DELIMITER],
     )
-    if arch in ("llama", "gemma", "gemma2", "mistral"):
+    if arch in ("llama", "gemma", "gemma2", "gemma3", "mistral", "phi3"):
         kwargs["bos_token"] = "<bos>"
     return PreTrainedTokenizerFast(**kwargs)
 

@@ -42,8 +42,8 @@ def test_loads_in_transformers(tmp_path, arch, head):
     item = tok("Sacramento <|sep|> Los Angeles", add_special_tokens=False)["input_ids"]
     assert d in item
     assert tok.unk_token_id not in query + item
-    # Llama, Gemma and Mistral prepend <bos> to the query only; the Qwen tokenizers add nothing.
-    assert (query[0] == tok.convert_tokens_to_ids("<bos>")) == (arch in ("llama", "gemma", "gemma2", "mistral"))
+    # Llama, Gemma, Mistral and Phi3 prepend <bos> to the query only; the Qwen tokenizers add nothing.
+    assert (query[0] == tok.convert_tokens_to_ids("<bos>")) == (arch not in ("qwen3", "qwen2"))
     assert tok.convert_tokens_to_ids("<bos>") not in item
 
     cls = AutoModelForCausalLM if head == "causal" else AutoModelForSequenceClassification

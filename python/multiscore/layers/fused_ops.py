@@ -48,11 +48,12 @@ def gelu_tanh_mul(gate_up: torch.Tensor) -> torch.Tensor:
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """HF's ``x·cos + rotate_half(x)·sin`` for x [T, heads, head_dim], cos/sin [T, 1, head_dim / 2]
-    (HF's tables are ``cat(freqs, freqs)``: one half is kept). One expression, for the compiler."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    """HF's ``x·cos + rotate_half(x)·sin`` for x [T, heads, head_dim], cos/sin [T, 1, rot / 2]
+    (HF's tables are ``cat(freqs, freqs)``: one half is kept; dims past ``rot`` pass unchanged).
+    One expression, for the compiler."""
+    half = cos.shape[-1]
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin, x[..., 2 * half :]], dim=-1)
 
 
 def _norm_rotary(rotate_fn: Callable) -> Callable:

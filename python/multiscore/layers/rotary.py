@@ -6,6 +6,8 @@ checkpoint's config names (default, linear, llama3, yarn, ...) is computed exact
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -13,37 +15,59 @@ from torch import nn
 _DYNAMIC_ROPE_TYPES = {"dynamic", "longrope"}
 
 
-def rope_parameters(config) -> dict:
+def per_layer_type_rope(config) -> bool:
+    """Gemma3 and ModernBERT rotate ``full_attention`` and ``sliding_attention`` layers with their
+    own bases: transformers 5 keys ``rope_parameters`` by layer type, 4.x names
+    ``rope_local_base_freq`` (Gemma3) or ``local_rope_theta`` (ModernBERT) beside the global one."""
     params = getattr(config, "rope_parameters", None)
+    if isinstance(params, dict) and isinstance(params.get("full_attention"), dict):
+        return True
+    return getattr(config, "rope_local_base_freq", None) is not None or getattr(config, "local_rope_theta", None) is not None
+
+
+def rope_parameters(config, layer_type: Optional[str] = None) -> dict:
+    """The rope parameters of ``layer_type``'s layers (None: a model with one rotary for all)."""
+    params = getattr(config, "rope_parameters", None)
+    if params is not None and layer_type is not None and isinstance(params.get(layer_type), dict):
+        return params[layer_type]
     if params is None:  # transformers 4.x configs
         params = dict(getattr(config, "rope_scaling", None) or {})
         params.setdefault("rope_type", params.get("type", "default"))
-        params.setdefault("rope_theta", getattr(config, "rope_theta", 10000.0))
+        params.setdefault("rope_theta", getattr(config, "rope_theta", None) or getattr(config, "global_rope_theta", 10000.0))
+        if layer_type == "sliding_attention":  # 4.x: local layers use the plain rotary at the local base
+            local = getattr(config, "rope_local_base_freq", None) or getattr(config, "local_rope_theta", None)
+            params = {"rope_type": "default", "rope_theta": local}
     return params
 
 
-def compute_inv_freq(config, head_dim: int) -> tuple[torch.Tensor, float]:
-    params = rope_parameters(config)
+def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) -> tuple[torch.Tensor, float]:
+    params = rope_parameters(config, layer_type)
     rope_type = params.get("rope_type", "default")
     if rope_type in _DYNAMIC_ROPE_TYPES:
         raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
     if rope_type == "default":
         base = params["rope_theta"]
-        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        # Partial rotary (Phi-4-mini: 0.75): only the first dims of each head rotate.
+        factor = params.get("partial_rotary_factor") or getattr(config, "partial_rotary_factor", None) or 1.0
+        dim = int(head_dim * factor)
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
         return inv_freq, 1.0
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
         raise ValueError(f"unknown rope type {rope_type!r}")
-    inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu")
+    keyed = isinstance(getattr(config, "rope_parameters", None), dict) and layer_type in config.rope_parameters
+    kwargs = {"layer_type": layer_type} if keyed else {}  # transformers 5's initialisers read that layer type's entry
+    inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu", **kwargs)
     return inv_freq.float(), float(scaling)
 
 
 class RotaryEmbedding(nn.Module):
-    def __init__(self, config, head_dim: int) -> None:
+    def __init__(self, config, head_dim: int, layer_type: Optional[str] = None) -> None:
+        """``layer_type``: the rotary of those layers, for models with one per layer type (per_layer_type_rope)."""
         super().__init__()
         with torch.device("cpu"):  # real numbers even when the model is built on the meta device
-            inv_freq, self.attention_scaling = compute_inv_freq(config, head_dim)
+            inv_freq, self.attention_scaling = compute_inv_freq(config, head_dim, layer_type)
         # Derived from the config, not a weight: a plain attribute, so materialising the model's
         # weights (``to_empty``) leaves it alone. Moved to the positions' device on first use.
         self.inv_freq = inv_freq  # [head_dim / 2] float32
@@ -62,15 +86,18 @@ class RotaryEmbedding(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [T, heads, head_dim]; cos/sin [T, 1, head_dim / 2].
+    """x [T, heads, head_dim]; cos/sin [T, 1, rot / 2], rot = head_dim, or fewer for a partial
+    rotary (the dims past ``rot`` pass unchanged).
 
     Same result as HF's ``x * cos + rotate_half(x) * sin``, written half by half into one output
     buffer: no concatenated copy of x and two fused multiply-adds instead of five passes.
     """
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
+    half = cos.shape[-1]
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
     out = torch.empty_like(x)
-    o1, o2 = out[..., :half], out[..., half:]
+    o1, o2 = out[..., :half], out[..., half : 2 * half]
+    if 2 * half < x.shape[-1]:
+        out[..., 2 * half :] = x[..., 2 * half :]
     torch.mul(x1, cos, out=o1).addcmul_(x2, sin, value=-1)  # x1·cos − x2·sin
     torch.mul(x2, cos, out=o2).addcmul_(x1, sin)  # x2·cos + x1·sin
     return out

@@ -145,7 +145,9 @@ def _check_complete(model: nn.Module, params: dict, loaded: set) -> None:
     missing = []
     for name in params:
         layer = model.get_submodule(name.rpartition(".")[0])
-        shards = getattr(layer, "shard_rows", None) or {None: None}  # a fused layer expects every shard
+        shards = getattr(layer, "shard_rows", None) or {None: None}  # a fused layer expects every shard ...
+        if (name, None) in loaded:  # ... unless the checkpoint fused them already (Phi3's qkv_proj)
+            continue
         missing += [name if shard is None else f"{name} ({shard})" for shard in shards if (name, shard) not in loaded]
     if missing:
         raise ValueError(f"checkpoint is missing {len(missing)} weights, e.g. {missing[:3]}")

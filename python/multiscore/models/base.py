@@ -44,6 +44,12 @@ class PoolingModel(nn.Module):
         """Final hidden states at ``rows`` [R] of the packed batch ([T, H] when ``rows`` is None)."""
         raise NotImplementedError
 
+    @classmethod
+    def kind_for(cls, hf_config) -> ModelKind:
+        """What this class computes for ``hf_config``: ``kind``, unless the config changes it
+        (a Gemma3TextModel with bidirectional attention is an encoder)."""
+        return cls.kind
+
     def tie_weights(self) -> None:
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""
 

@@ -21,7 +21,7 @@ from multiscore.layers.fused_ops import EAGER, FusedOps
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding
+from multiscore.layers.rotary import RotaryEmbedding, per_layer_type_rope
 from multiscore.models.base import PoolingModel, embedding_pooler
 
 
@@ -65,12 +65,15 @@ class ForwardContext:
     sin: torch.Tensor  # [T, 1, head_dim / 2]
     attention: BatchAttention
     ops: FusedOps  # the element-wise chains, eager or compiled
+    # Gemma3: the sliding layers' own rotary ([T, 1, head_dim / 2] each); None: they share cos/sin.
+    local_cos_sin: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
 
 class DecoderAttention(nn.Module):
-    def __init__(self, config, options: BlockOptions, window: Optional[int] = None) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False) -> None:
         super().__init__()
         self.window = window  # sliding-window layers: keys within the last ``window`` positions
+        self.local_rope = local_rope  # rotate with ForwardContext.local_cos_sin (Gemma3's sliding layers)
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
         self.head_dim = head_dim_of(config)
@@ -97,8 +100,9 @@ class DecoderAttention(nn.Module):
         q_weight, k_weight, eps = None, None, 0.0  # no per-head norm: rotary only
         if self.qk_norm:
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
-        q = ctx.ops.norm_rotary(q, q_weight, eps, ctx.cos, ctx.sin)
-        k = ctx.ops.norm_rotary(k, k_weight, eps, ctx.cos, ctx.sin)
+        cos, sin = ctx.local_cos_sin if self.local_rope and ctx.local_cos_sin else (ctx.cos, ctx.sin)
+        q = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin)
+        k = ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
@@ -129,9 +133,9 @@ class GatedMLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, config, options: BlockOptions, window: Optional[int] = None) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False) -> None:
         super().__init__()
-        self.self_attn = DecoderAttention(config, options, window)
+        self.self_attn = DecoderAttention(config, options, window, local_rope)
         self.mlp = GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
@@ -172,10 +176,17 @@ class DecoderModel(nn.Module):
     def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(config, options, window) for window in layer_windows(config))
+        types = getattr(config, "layer_types", None) or [None] * config.num_hidden_layers
+        self.layers = nn.ModuleList(
+            DecoderLayer(config, options, window, local_rope=layer_type == "sliding_attention")
+            for window, layer_type in zip(layer_windows(config), types)
+        )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.embed_scale = options.embed_scale
-        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        # Gemma3: global and sliding layers rotate with their own bases (and scaling).
+        per_type = per_layer_type_rope(config)
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config), "full_attention" if per_type else None)
+        self.local_rotary_emb = RotaryEmbedding(config, head_dim_of(config), "sliding_attention") if per_type else None
         self.ops = EAGER  # the worker swaps in compiled ones (``ModelWorker``)
 
     def forward(
@@ -195,7 +206,8 @@ class DecoderModel(nn.Module):
             rows, vectors = embed_overrides
             hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
+        local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local)
         last, residual = len(self.layers) - 1, None
         for i, layer in enumerate(self.layers):
             hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)

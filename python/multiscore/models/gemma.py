@@ -10,8 +10,9 @@ from multiscore.models.decoder import (
 )
 
 
-def gemma_options(config) -> BlockOptions:
-    if getattr(config, "use_bidirectional_attention", None):
+def gemma_options(config, bidirectional_ok: bool = False) -> BlockOptions:
+    """``bidirectional_ok``: the caller serves ``use_bidirectional_attention`` as an encoder (EmbeddingGemma)."""
+    if getattr(config, "use_bidirectional_attention", None) and not bidirectional_ok:
         raise ValueError(f"{type(config).__name__} with use_bidirectional_attention is not supported (causal attention only)")
     bias = bool(getattr(config, "attention_bias", False))
     return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config),

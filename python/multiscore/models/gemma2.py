@@ -16,9 +16,9 @@ from multiscore.models.decoder import (
 from multiscore.models.gemma import gemma_options
 
 
-def gemma2_options(config) -> BlockOptions:
+def gemma2_options(config, bidirectional_ok: bool = False) -> BlockOptions:
     scalar = getattr(config, "query_pre_attn_scalar", None)
-    return replace(gemma_options(config), attn_scale=scalar**-0.5 if scalar else None,
+    return replace(gemma_options(config, bidirectional_ok), attn_scale=scalar**-0.5 if scalar else None,
                    attn_softcap=getattr(config, "attn_logit_softcapping", None), sandwich_norms=True)
 
 
