@@ -25,3 +25,20 @@ def write_sentence_transformers_files(path, pooling: str, normalize: bool, max_s
     (path / "1_Pooling" / "config.json").write_text(
         json.dumps({"word_embedding_dimension": hidden, **flags, "include_prompt": True}, indent=2))
     (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
+
+
+def add_dense_module(path, index: int, in_features: int, out_features: int, bias: bool, activation: str, seed: int) -> dict:
+    """Write ``{index}_Dense`` (random weights, seeded) and return its modules.json entry."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder = pathlib.Path(path) / f"{index}_Dense"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"in_features": in_features, "out_features": out_features, "bias": bias, "activation_function": activation}))
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {"linear.weight": torch.randn(out_features, in_features, generator=gen) * 0.2}
+    if bias:
+        tensors["linear.bias"] = torch.randn(out_features, generator=gen) * 0.1
+    save_file(tensors, str(folder / "model.safetensors"))
+    return {"idx": index, "name": str(index), "path": folder.name, "type": "sentence_transformers.models.Dense"}

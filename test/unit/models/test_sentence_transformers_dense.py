@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from st_files import write_sentence_transformers_files
+from st_files import add_dense_module, write_sentence_transformers_files
 from multiscore.configs.model_config import ModelConfig
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
@@ -20,19 +19,6 @@ TANH = "torch.nn.modules.activation.Tanh"
 IDENTITY = "torch.nn.modules.linear.Identity"
 
 
-def _add_dense(path, index: int, in_features: int, out_features: int, bias: bool, activation: str, seed: int):
-    folder = path / f"{index}_Dense"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(
-        {"in_features": in_features, "out_features": out_features, "bias": bias, "activation_function": activation}))
-    gen = torch.Generator().manual_seed(seed)
-    tensors = {"linear.weight": torch.randn(out_features, in_features, generator=gen) * 0.2}
-    if bias:
-        tensors["linear.bias"] = torch.randn(out_features, generator=gen) * 0.1
-    save_file(tensors, str(folder / "model.safetensors"))
-    return {"idx": index, "name": str(index), "path": folder.name, "type": "sentence_transformers.models.Dense"}
-
-
 @pytest.fixture(scope="module")
 def dense_model(tiny_model, tmp_path_factory):
     import shutil
@@ -41,8 +27,8 @@ def dense_model(tiny_model, tmp_path_factory):
     shutil.copytree(tiny_model("bert", "embed"), path)
     write_sentence_transformers_files(path, "mean", normalize=False, max_seq_length=128)
     modules = json.loads((path / "modules.json").read_text())
-    modules.append(_add_dense(path, 2, 64, 32, True, TANH, seed=1))
-    modules.append(_add_dense(path, 3, 32, 48, False, IDENTITY, seed=2))
+    modules.append(add_dense_module(path, 2, 64, 32, True, TANH, seed=1))
+    modules.append(add_dense_module(path, 3, 32, 48, False, IDENTITY, seed=2))
     modules.append({"idx": 4, "name": "4", "path": "4_Normalize", "type": "sentence_transformers.models.Normalize"})
     (path / "4_Normalize").mkdir()
     (path / "modules.json").write_text(json.dumps(modules))
