@@ -46,6 +46,7 @@ class ServerArgs:
     compile: str = "auto"  # auto | on | off: torch.compile's fused element-wise ops (README "Performance")
     multi_item_scoring_delimiter: Optional[int] = None
     enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
+    disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix sharing")
     max_prefill_tokens: int = 16384
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
@@ -155,6 +156,10 @@ class ServerArgs:
             "--enable-mis", action="store_true",
             help="multi-item scoring without naming a delimiter (SGLang's flag); the delimiter's id never "
             "changes a score here",
+        )
+        parser.add_argument(
+            "--disable-radix-cache", action="store_true",
+            help="no prefix sharing: a single-item request's items each compute their query (SGLang's flag)",
         )
         parser.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
         parser.add_argument("--context-length", type=int, default=defaults.context_length)

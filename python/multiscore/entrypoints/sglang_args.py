@@ -18,7 +18,6 @@ RENAMED = {"random_seed": "seed"}  # SGLang's name -> ours
 
 # name -> "flag" (store_true on the command line) or the type of its value.
 NO_EFFECT: dict[str, object] = {
-    "disable_radix_cache": "flag",
     "disable_cuda_graph": "flag",
     "disable_cuda_graph_padding": "flag",
     "disable_overlap_schedule": "flag",

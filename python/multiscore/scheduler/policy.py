@@ -16,6 +16,7 @@ import torch
 from multiscore.messages import RequestOutput, TokenizedScoreRequest
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.server_args import MIS_PLACEHOLDER_DELIMITER
 
 
 @dataclass
@@ -25,15 +26,27 @@ class _PendingRequest:
     outputs: list  # [num_items] output rows, filled in as the request's sequences finish
 
 
-def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], pack_limit: int) -> list[ScoreSequence]:
-    """Single-item: one sequence per item. MIS (``req.mis``): as few packed sequences as fit
-    ``pack_limit`` tokens, each carrying the full query (so splitting never changes a score).
+def shares_query(req: TokenizedScoreRequest, share_query: bool) -> bool:
+    """Whether a single-item request's items are packed as MIS is, so that its query is computed
+    once instead of once per item: the same scores by the MIS contract (DESIGN.md §4)."""
+    return (share_query and not req.mis and not req.item_first and len(req.items_ids) > 1 and len(req.query_ids) > 0
+            and not req.pooling.per_token and req.items_token_type_ids is None)
+
+
+def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], pack_limit: int,
+                         share_query: bool = False) -> list[ScoreSequence]:
+    """Single-item: one sequence per item, or, with ``share_query`` (causal decoders, prefix
+    sharing on), packed as MIS. MIS (``req.mis``): as few packed sequences as fit ``pack_limit``
+    tokens, each carrying the full query (so splitting never changes a score).
 
     A one-item MIS request is scored as the plain sequence ``query + item``: its score is the same
     by the MIS contract, and plain sequences from many requests batch into one attention call.
     """
-    if not req.mis or len(req.items_ids) == 1:
+    shared = shares_query(req, share_query)
+    if not (req.mis or shared) or len(req.items_ids) == 1:
         return [_single_sequence(req, i) for i in range(len(req.items_ids))]
+    if shared and delimiter is None:
+        delimiter = MIS_PLACEHOLDER_DELIMITER  # no token attends to a delimiter: any id gives the same scores
     if delimiter is None:
         raise ValueError("an MIS request reached a scheduler without --multi-item-scoring-delimiter")
     q = len(req.query_ids)
@@ -94,10 +107,11 @@ def _override_rows(req: TokenizedScoreRequest, parts: list) -> tuple[Optional[li
 
 
 class SchedulePolicy:
-    def __init__(self, max_prefill_tokens: int, pack_limit: int, delimiter: Optional[int]) -> None:
+    def __init__(self, max_prefill_tokens: int, pack_limit: int, delimiter: Optional[int], share_query: bool = False) -> None:
         self.max_prefill_tokens = max_prefill_tokens
         self.pack_limit = pack_limit
         self.delimiter = delimiter
+        self.share_query = share_query  # single-item requests' items share one pass over their query
         self.waiting: deque[ScoreSequence] = deque()
         self.pending: dict[str, _PendingRequest] = {}
 
@@ -105,10 +119,13 @@ class SchedulePolicy:
         """Queue a request's sequences; a request with no items is answered at once."""
         if not req.items_ids:
             return RequestOutput(rid=req.rid, outputs=[], prompt_tokens=0)
-        seqs = split_into_sequences(req, self.delimiter, self.pack_limit)
+        seqs = split_into_sequences(req, self.delimiter, self.pack_limit, self.share_query)
+        # Usage counts what was asked: a single-item request's query once per item, shared or not.
+        shared = shares_query(req, self.share_query)
+        prompt_tokens = sum(len(req.query_ids) + len(it) for it in req.items_ids) if shared else sum(len(s) for s in seqs)
         self.pending[req.rid] = _PendingRequest(
             remaining_sequences=len(seqs),
-            prompt_tokens=sum(len(s) for s in seqs),
+            prompt_tokens=prompt_tokens,
             outputs=[None] * len(req.items_ids),
         )
         self.waiting.extend(seqs)

@@ -34,7 +34,11 @@ from multiscore.messages import (
     StatsOutput,
     TokenizedScoreRequest,
 )
+from multiscore.configs.model_kind import ModelKind
 from multiscore.server_args import ServerArgs
+
+# Causal decoders read items after their query: their single-item requests may share it.
+SHARES_QUERY = (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class Scheduler:
             max_prefill_tokens=server_args.max_prefill_tokens,
             pack_limit=min(model_config.context_length, server_args.max_prefill_tokens),
             delimiter=server_args.multi_item_scoring_delimiter,
+            share_query=not server_args.disable_radix_cache and model_config.kind in SHARES_QUERY,
         )
         self.context = zmq.Context()
         self.recv_socket = self.context.socket(zmq.PULL)

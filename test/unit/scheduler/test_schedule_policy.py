@@ -99,3 +99,32 @@ def test_abort_drops_queued_sequences_and_tells_unknown_requests_apart():
     assert policy.abort("a") == 3
     assert policy.abort("a") is None and policy.abort("nobody") is None
     assert [s.rid for s in policy.schedule()] == ["b"]
+
+
+def test_shared_query_packs_single_item_requests_as_mis_with_a_placeholder_delimiter():
+    (seq,) = split_into_sequences(_req(mis=False), None, 100, share_query=True)
+    assert seq.input_ids == [1, 2, 3, 0, 4, 0, 5, 6, 0]
+    assert (seq.query_len, seq.item_lens, seq.item_start, seq.num_items) == (3, [1, 2], 0, 2)
+    (seq,) = split_into_sequences(_req(mis=False), 9, 100, share_query=True)  # a configured delimiter is used
+    assert seq.input_ids == [1, 2, 3, 9, 4, 9, 5, 6, 9]
+
+
+def test_shared_query_keeps_one_sequence_per_item_where_nothing_is_shared():
+    cases = [
+        _req(mis=False, item_first=True),  # the item comes first: no common prefix
+        _req(mis=False, items=[[4, 5]]),  # one item
+        _req(mis=False, query=()),  # no query (embeddings)
+    ]
+    for req in cases:
+        seqs = split_into_sequences(req, None, 100, share_query=True)
+        assert all(s.query_len is None and s.num_items == 1 for s in seqs)
+
+
+def test_shared_query_reports_the_single_item_usage_and_assembles_in_order():
+    policy = SchedulePolicy(max_prefill_tokens=100, pack_limit=100, delimiter=None, share_query=True)
+    assert policy.add_request(_req(mis=False, items=[[4], [5, 6], [7]])) is None
+    (batch,) = [policy.schedule()]
+    assert len(batch) == 1 and batch[0].num_items == 3
+    (done,) = policy.process_output(batch, [torch.tensor([[0.1], [0.2], [0.3]])])
+    assert done.prompt_tokens == 3 * 3 + 4  # what the client asked for: the query once per item
+    torch.testing.assert_close(torch.tensor(done.outputs), torch.tensor([[0.1], [0.2], [0.3]]))
