@@ -136,6 +136,7 @@ class SchedulerReady:
     compile_reason: str = ""
     compile_seconds: float = 0.0  # compilation and warm-up at start-up
     linear_kernel: str = ""  # what runs the body's linear layers (oneDNN packed weights or F.linear)
+    prefix_cache: str = ""  # "on: N MB", or "off: why"
 
 
 @dataclass
@@ -175,6 +176,13 @@ class SchedulerStats:
     queued_sequences: int = 0
     aborted_requests: int = 0
     aborted_sequences: int = 0
+    # The prefix cache across requests (model_executor/prefix_cache_runner.py), read at each stats request.
+    prefix_cache_hits: int = 0  # sequences that found part of their query cached
+    prefix_cache_misses: int = 0  # sequences that could have, and found none
+    prefix_cache_hit_tokens: int = 0  # query tokens read from the cache instead of computed
+    prefix_cache_query_tokens: int = 0  # cacheable query tokens seen
+    prefix_cache_tokens: int = 0  # tokens held now
+    prefix_cache_bytes: int = 0  # their keys and values
     # Batch-size histograms: passes per bucket, bucket i holding sizes <= edges[i] (last: larger).
     batch_tokens_counts: list = field(default_factory=lambda: [0] * (len(BATCH_TOKEN_EDGES) + 1))
     batch_sequences_counts: list = field(default_factory=lambda: [0] * (len(BATCH_SEQUENCE_EDGES) + 1))

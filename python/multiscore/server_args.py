@@ -46,7 +46,8 @@ class ServerArgs:
     compile: str = "auto"  # auto | on | off: torch.compile's fused element-wise ops (README "Performance")
     multi_item_scoring_delimiter: Optional[int] = None
     enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
-    disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix sharing")
+    disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix cache")
+    prefix_cache_size_mb: Optional[int] = None  # None: min(2048, a tenth of the device's memory)
     max_prefill_tokens: int = 16384
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
@@ -84,6 +85,8 @@ class ServerArgs:
             raise ValueError("--context-length must be positive")
         if self.multi_item_scoring_delimiter is not None and self.multi_item_scoring_delimiter < 0:
             raise ValueError("--multi-item-scoring-delimiter must be a non-negative token id")
+        if self.prefix_cache_size_mb is not None and self.prefix_cache_size_mb < 0:
+            raise ValueError(f"--prefix-cache-size-mb must be >= 0 (0 turns the cache off), got {self.prefix_cache_size_mb}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError("--num-threads must be positive")
         for name in ("max_items_per_request", "max_tokens_per_request", "max_request_body_bytes", "max_queued_requests"):
@@ -160,6 +163,11 @@ class ServerArgs:
         parser.add_argument(
             "--disable-radix-cache", action="store_true",
             help="no prefix sharing: a single-item request's items each compute their query (SGLang's flag)",
+        )
+        parser.add_argument(
+            "--prefix-cache-size-mb", type=int, default=defaults.prefix_cache_size_mb,
+            help="memory for cached query keys/values shared across requests (default: min(2048, a tenth of "
+            "the device's memory); 0: no cache across requests)",
         )
         parser.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
         parser.add_argument("--context-length", type=int, default=defaults.context_length)

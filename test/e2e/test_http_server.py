@@ -104,6 +104,32 @@ def test_empty_items_and_string_item(server):
     assert_scores_close(one.json()["scores"], listed.json()["scores"], 1e-6)
 
 
+def _scheduler_stats(server) -> dict:
+    return requests.get(server.url + "/get_server_info", timeout=5).json()["scheduler"]
+
+
+def test_prefix_cache_reuses_a_query_and_flushes(server, model_path):
+    """A repeated query is read from the cache (all but its last token), the scores do not move,
+    /metrics shows the cache, and POST /flush_cache empties it."""
+    assert requests.get(server.url + "/get_server_info", timeout=5).json()["prefix_cache"].startswith("on: ")
+    query = "the old man and the sea of the city"  # a query no other test sends
+    query_tokens = len(load_tokenizer(str(model_path))(query)["input_ids"])
+    first = server.score(query=query, items=ITEMS, label_token_ids=LABELS)
+    before = _scheduler_stats(server)
+    second = server.score(query=query, items=ITEMS, label_token_ids=LABELS)
+    after = _scheduler_stats(server)
+    assert first.status_code == second.status_code == 200
+    assert_scores_close(second.json()["scores"], first.json()["scores"], 1e-5)
+    assert after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"] == query_tokens - 1
+    assert after["prefix_cache_tokens"] >= query_tokens and after["prefix_cache_bytes"] > 0
+    metrics = requests.get(server.url + "/metrics", timeout=5).text
+    assert "multiscore_scheduler_prefix_cache_hit_tokens_total" in metrics and "multiscore_prefix_cache_bytes" in metrics
+    assert requests.post(server.url + "/flush_cache", timeout=10).status_code == 200
+    assert _scheduler_stats(server)["prefix_cache_tokens"] == 0
+    third = server.score(query=query, items=ITEMS, label_token_ids=LABELS)
+    assert_scores_close(third.json()["scores"], first.json()["scores"], 1e-5)
+
+
 def test_models_and_model_info(server):
     for route in ("/v1/models", "/get_model_info"):
         resp = requests.get(server.url + route, timeout=5)

@@ -153,6 +153,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             "compile_reason": runtime.scheduler.ready.compile_reason,
             "compile_seconds": runtime.scheduler.ready.compile_seconds,
             "linear_kernel": runtime.scheduler.ready.linear_kernel,
+            "prefix_cache": runtime.scheduler.ready.prefix_cache,
+            "prefix_cache_hit_rate": stats.prefix_cache_hit_tokens / max(1, stats.prefix_cache_query_tokens),
             "scheduler": dataclasses.asdict(stats),
             "tokens_per_forward_pass": stats.forward_tokens / passes,
             "sequences_per_forward_pass": stats.forward_sequences / passes,

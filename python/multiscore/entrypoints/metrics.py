@@ -59,8 +59,15 @@ class _SchedulerCollector:
             ("finished_requests", s.finished_requests, "requests answered by the scheduler"),
             ("aborted_requests", s.aborted_requests, "requests dropped after their caller left"),
             ("aborted_sequences", s.aborted_sequences, "queued sequences dropped by aborts"),
+            ("prefix_cache_hits", s.prefix_cache_hits, "sequences that found part of their query cached"),
+            ("prefix_cache_misses", s.prefix_cache_misses, "sequences that could have used the cache and found nothing"),
+            ("prefix_cache_hit_tokens", s.prefix_cache_hit_tokens, "query tokens read from the cache instead of computed"),
+            ("prefix_cache_query_tokens", s.prefix_cache_query_tokens, "cacheable query tokens seen"),
         ):
             yield CounterMetricFamily(f"multiscore_scheduler_{name}", doc, value=value)
+        yield GaugeMetricFamily("multiscore_prefix_cache_tokens", "tokens held by the prefix cache", value=s.prefix_cache_tokens)
+        yield GaugeMetricFamily("multiscore_prefix_cache_bytes", "bytes of keys and values held by the prefix cache",
+                                value=s.prefix_cache_bytes)
         yield GaugeMetricFamily("multiscore_scheduler_queued_sequences", "sequences waiting for a forward pass",
                                 value=s.queued_sequences)
         yield _histogram("multiscore_batch_tokens", "tokens per forward pass", BATCH_TOKEN_EDGES,

@@ -33,6 +33,9 @@ class ScoreSequence:
     # Rows (in this sequence) whose input embedding is given as a vector, and the vectors [K, H].
     embed_rows: Optional[list[int]] = None
     embeds: Optional[np.ndarray] = None
+    # Leading tokens whose keys/values only depend on themselves (the query): the prefix cache may
+    # keep them and skip them in a later batch. 0: nothing to cache.
+    cache_len: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -49,33 +52,41 @@ class ForwardBatch:
     embed_overrides: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
     @classmethod
-    def build(cls, seqs: list[ScoreSequence], device: torch.device) -> "ForwardBatch":
+    def build(cls, seqs: list[ScoreSequence], device: torch.device, cached: Optional[list[int]] = None) -> "ForwardBatch":
+        """``cached``: per sequence, leading tokens whose keys/values come from the prefix cache;
+        they get no row here (the attention backend reads them as ``SequenceLayout.cached_len``)."""
+        cached = cached or [0] * len(seqs)
         layouts, positions, item_last_rows, groups = [], [], [], []
-        start = num_outputs = 0
-        for seq in seqs:
-            n = len(seq)
+        start = num_outputs = prefix_start = 0
+        for seq, p in zip(seqs, cached):
+            n = len(seq) - p
+            prefix = dict(cached_len=p, cached_start=prefix_start)
             if seq.query_len is None:
-                layouts.append(SequenceLayout(start=start, length=n))
-                positions.append(torch.arange(n))
+                layouts.append(SequenceLayout(start=start, length=n, **prefix))
+                positions.append(torch.arange(p, p + n))
                 item_last_rows.append(torch.tensor([start + n - 1]))
             else:
                 item_lens = torch.tensor(seq.item_lens, dtype=torch.long)
-                layouts.append(SequenceLayout(start=start, length=n, query_len=seq.query_len, item_lens=item_lens))
-                positions.append(mis_positions(seq.query_len, item_lens))
-                item_last_rows.append(start + mis_readout_rows(seq.query_len, item_lens))
+                layouts.append(SequenceLayout(start=start, length=n, query_len=seq.query_len - p, item_lens=item_lens,
+                                              **prefix))
+                positions.append(mis_positions(seq.query_len, item_lens)[p:])
+                item_last_rows.append(start - p + mis_readout_rows(seq.query_len, item_lens))
             outputs = n if seq.pooling.per_token else seq.num_items  # token tasks: one output per token
             groups.append(ReadoutGroup(num_outputs, num_outputs + outputs, seq.pooling))
             num_outputs += outputs
             start += n
+            prefix_start += p
         seq_lens = [layout.length for layout in layouts]
+        # Sequences with given embeddings are never cached (their keys depend on more than ids).
         override_rows = [layout.start + r for seq, layout in zip(seqs, layouts) for r in (seq.embed_rows or [])]
         embed_overrides = None
         if override_rows:
             values = np.concatenate([seq.embeds for seq in seqs if seq.embed_rows])
             embed_overrides = (torch.tensor(override_rows, device=device), torch.from_numpy(values).to(device))
         lens = torch.tensor(seq_lens, dtype=torch.long)
-        input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids for s in seqs)), dtype=torch.long)
-        token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))
+        input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids[p:] for s, p in zip(seqs, cached))),
+                                 dtype=torch.long)
+        token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))  # encoders: never cached
         return cls(
             input_ids=input_ids.to(device),
             positions=torch.cat(positions).to(device),

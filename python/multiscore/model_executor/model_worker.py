@@ -15,6 +15,7 @@ from multiscore.layers.attention import BatchAttention, default_backend_name, ge
 from multiscore.layers.linear import onednn_packing_problem, pack_linears
 from multiscore.model_executor.compile import apply_compile
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
+from multiscore.model_executor.prefix_cache_runner import PrefixCacheRunner, default_cache_mb, prefix_cache_problem
 from multiscore.model_executor.weight_loader import load_model
 from multiscore.server_args import ServerArgs
 
@@ -66,7 +67,21 @@ class ModelWorker:
             num_kv_heads=getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads,
             head_dim=head_dim_of(cfg),
         )
+        self.prefix_cache, self.prefix_cache_reason = self._prefix_cache(server_args, model_config)
         self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
+
+    def _prefix_cache(self, server_args: ServerArgs, model_config: ModelConfig):
+        """-> (the cache across requests or None, what it is or why there is none)."""
+        problem = prefix_cache_problem(server_args, model_config, self.backend.name)
+        size_mb = server_args.prefix_cache_size_mb
+        if size_mb is None:
+            size_mb = default_cache_mb(self.device)
+        if problem is None and size_mb == 0:
+            problem = "--prefix-cache-size-mb 0"
+        if problem is not None:
+            logger.info("prefix cache across requests: off (%s)", problem)
+            return None, f"off: {problem}"
+        return PrefixCacheRunner(model_config, size_mb, self.device, self.dtype), f"on: {size_mb} MB"
 
     def _pack_linears(self) -> str:
         """The body's weights in oneDNN's packed layout where that works (layers/linear.py). -> what runs."""
@@ -88,6 +103,15 @@ class ModelWorker:
 
         C is the number of label tokens (CausalLM), of labels (classifiers), or the embedding's
         dimensions (embedding models, one item per sequence)."""
-        batch = ForwardBatch.build(seqs, self.device)
-        attention = BatchAttention(self.backend, self.backend.build_metadata(batch.layouts, causal=self.causal))
-        return [out.cpu() for out in self.model(batch, attention)]
+        plan = self.prefix_cache.plan(seqs) if self.prefix_cache is not None else None
+        ok = False
+        try:
+            batch = ForwardBatch.build(seqs, self.device, plan.cached if plan else None)
+            metadata = self.backend.build_metadata(batch.layouts, causal=self.causal)
+            attention = BatchAttention(self.backend, metadata, prefix=plan.prefix if plan else None)
+            outputs = [out.cpu() for out in self.model(batch, attention)]
+            ok = True
+            return outputs
+        finally:
+            if plan is not None:
+                self.prefix_cache.finish(plan, ok)

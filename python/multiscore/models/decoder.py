@@ -70,8 +70,10 @@ class ForwardContext:
 
 
 class DecoderAttention(nn.Module):
-    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False,
+                 layer_id: int = 0) -> None:
         super().__init__()
+        self.layer_id = layer_id  # which of the prefix cache's per-layer keys/values are this layer's
         self.window = window  # sliding-window layers: keys within the last ``window`` positions
         self.local_rope = local_rope  # rotate with ForwardContext.local_cos_sin (Gemma3's sliding layers)
         self.num_heads = config.num_attention_heads
@@ -103,7 +105,7 @@ class DecoderAttention(nn.Module):
         cos, sin = ctx.local_cos_sin if self.local_rope and ctx.local_cos_sin else (ctx.cos, ctx.sin)
         q = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin)
         k = ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
-        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window)  # [T, Hq, D]
+        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
@@ -133,9 +135,10 @@ class GatedMLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False) -> None:
+    def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False,
+                 layer_id: int = 0) -> None:
         super().__init__()
-        self.self_attn = DecoderAttention(config, options, window, local_rope)
+        self.self_attn = DecoderAttention(config, options, window, local_rope, layer_id)
         self.mlp = GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
@@ -178,8 +181,8 @@ class DecoderModel(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         types = getattr(config, "layer_types", None) or [None] * config.num_hidden_layers
         self.layers = nn.ModuleList(
-            DecoderLayer(config, options, window, local_rope=layer_type == "sliding_attention")
-            for window, layer_type in zip(layer_windows(config), types)
+            DecoderLayer(config, options, window, local_rope=layer_type == "sliding_attention", layer_id=i)
+            for i, (window, layer_type) in enumerate(zip(layer_windows(config), types))
         )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.embed_scale = options.embed_scale

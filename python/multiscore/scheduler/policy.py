@@ -67,7 +67,7 @@ def _single_sequence(req: TokenizedScoreRequest, i: int) -> ScoreSequence:
     return ScoreSequence(
         rid=req.rid, input_ids=(item + query) if req.item_first else (query + item), item_start=i, num_items=1,
         pooling=req.pooling, token_type_ids=req.items_token_type_ids[i] if req.items_token_type_ids else None,
-        embed_rows=rows, embeds=embeds,
+        embed_rows=rows, embeds=embeds, cache_len=0 if req.item_first or req.pooling.per_token else _cacheable(req),
     )
 
 
@@ -88,7 +88,13 @@ def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: i
         item_lens=[len(it) for it in items],
         embed_rows=rows,
         embeds=embeds,
+        cache_len=_cacheable(req),
     )
+
+
+def _cacheable(req: TokenizedScoreRequest) -> int:
+    """The query's tokens, which the prefix cache may keep; none when vectors replace some inputs."""
+    return 0 if req.embed_overrides is not None else len(req.query_ids)
 
 
 def _override_rows(req: TokenizedScoreRequest, parts: list) -> tuple[Optional[list[int]], Optional[np.ndarray]]:

@@ -81,6 +81,7 @@ class Scheduler:
             dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
             compiled=self.worker.compile.compiled, compile_reason=self.worker.compile.reason,
             compile_seconds=self.worker.compile.seconds, linear_kernel=self.worker.linear_kernel,
+            prefix_cache=self.worker.prefix_cache_reason,
         )
 
     def event_loop(self) -> None:
@@ -115,12 +116,24 @@ class Scheduler:
                 self.send_socket.send_pyobj(HealthCheckOutput(rid=msg.rid))
             elif isinstance(msg, GetStatsRequest):
                 self.stats.queued_sequences = self.policy.num_waiting_sequences
+                self._read_cache_stats()
                 self.send_socket.send_pyobj(StatsOutput(rid=msg.rid, stats=self.stats))
             elif isinstance(msg, FlushCacheRequest):
-                # Nothing is cached across requests yet: every flush succeeds.
+                # Between batches nothing is locked: the whole cache empties.
+                if self.worker.prefix_cache is not None:
+                    self.worker.prefix_cache.flush()
                 self.send_socket.send_pyobj(FlushCacheOutput(rid=msg.rid, success=True))
             elif isinstance(msg, ShutdownRequest):
                 return False
+
+    def _read_cache_stats(self) -> None:
+        cache = self.worker.prefix_cache
+        if cache is None:
+            return
+        s, c = self.stats, cache.stats
+        s.prefix_cache_hits, s.prefix_cache_misses = c.hits, c.misses
+        s.prefix_cache_hit_tokens, s.prefix_cache_query_tokens = c.hit_tokens, c.query_tokens
+        s.prefix_cache_tokens, s.prefix_cache_bytes = cache.cached_tokens, cache.cached_bytes
 
     def _run_batch(self) -> None:
         batch = self.policy.schedule()

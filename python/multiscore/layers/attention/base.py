@@ -15,9 +15,13 @@ class SequenceLayout:
     """
 
     start: int  # first row in the flat batch
-    length: int
-    query_len: Optional[int] = None
+    length: int  # rows in the flat batch (cached tokens excluded)
+    query_len: Optional[int] = None  # rows of the query in the flat batch (cached tokens excluded)
     item_lens: Optional[torch.Tensor] = None  # [N] long, CPU
+    # Leading tokens with no row: their keys/values come from the prefix cache, rows
+    # cached_start .. cached_start + cached_len of the batch's prefix K/V (PrefixKV.load).
+    cached_len: int = 0
+    cached_start: int = 0
 
 
 class AttentionBackend:
@@ -43,13 +47,19 @@ class AttentionBackend:
 
 @dataclass
 class BatchAttention:
-    """A backend and the metadata it built for this batch: what every attention layer calls."""
+    """A backend and the metadata it built for this batch: what every attention layer calls.
+
+    ``prefix``: the prefix cache's view of this batch (model_executor/prefix_cache.PrefixKV): each
+    layer stores the keys/values it computed for cacheable rows and reads the cached ones."""
 
     backend: AttentionBackend
     metadata: Any
+    prefix: Any = None
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                 softcap: Optional[float] = None, window: Optional[int] = None) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]."""
+                 softcap: Optional[float] = None, window: Optional[int] = None, layer: Optional[int] = None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]; ``layer``: the caller's index (prefix cache)."""
         extras = {name: value for name, value in (("softcap", softcap), ("window", window)) if value is not None}
+        if self.prefix is not None:
+            extras["prefix_kv"] = self.prefix.exchange(layer, k, v)  # ([Tc, Hkv, D], [Tc, Hkv, D])
         return self.backend.forward(q, k, v, self.metadata, scale, **extras)

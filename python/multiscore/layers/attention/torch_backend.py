@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
 from multiscore.layers.attention.lse_attention import attention_with_lse
+from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
 
 
 # Runs per SDPA call. Runs of similar length share a call, so the padding (and the [b, H, L, L]
@@ -95,6 +96,7 @@ class TorchAttentionMetadata:
     items: Optional[MisItems]
     buckets: list[PrefixBucket]
     lone_delims: Optional[torch.Tensor]  # delimiter rows of empty queries: they attend to themselves
+    prefixed: list[PrefixedRuns] = field(default_factory=list)  # runs whose first tokens are cached
     # window -> its masks, built by the first sliding layer and reused by the others.
     window_masks: dict[int, WindowMasks] = field(default_factory=dict)
 
@@ -154,7 +156,8 @@ def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     )
 
 
-def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
+def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: int):
+    """``total_rows``: the batch's T; cached query keys sit at T + cached_start in [batch k ; cached k]."""
     firsts, lens_all, lone = [], [], []
     rows, dst, keys, positions = [], [], [], []  # per sequence with a non-empty query
     num_item_rows = 0
@@ -169,9 +172,12 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device):
             rows.append(torch.cat([item_rows, delims]))
             dst.append(torch.cat([torch.arange(num_item_rows, num_item_rows + len(item_rows)),
                                   torch.full((len(delims),), -1)]))
-            keys.append(torch.arange(seq.start, seq.start + q))
-            # Item token t (0-based) sits at position q + t, as in its single-item sequence; delimiters at q - 1.
-            positions.append(torch.cat([q + _offsets_within(lens), torch.full((len(delims),), q - 1)]))
+            cached = torch.arange(total_rows + seq.cached_start, total_rows + seq.cached_start + seq.cached_len)
+            keys.append(torch.cat([cached, torch.arange(seq.start, seq.start + q)]))  # in position order
+            # Item token t (0-based) sits at position Q + t, as in its single-item sequence (Q: the whole
+            # query, cached tokens included); delimiters at Q - 1.
+            full_q = q + seq.cached_len
+            positions.append(torch.cat([full_q + _offsets_within(lens), torch.full((len(delims),), full_q - 1)]))
         num_item_rows += len(item_rows)
         firsts.append(first[lens > 0])
         lens_all.append(lens[lens > 0])
@@ -215,24 +221,36 @@ class TorchAttentionBackend(AttentionBackend):
         self.head_dim = head_dim
 
     def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> TorchAttentionMetadata:
-        run_starts, run_lens, mis_seqs = [], [], []
+        run_starts, run_lens, mis_seqs, prefixed = [], [], [], []
+        total_rows = sum(seq.length for seq in layouts)
         for seq in layouts:
-            if seq.query_len is None:
-                run_starts.append(seq.start)
-                run_lens.append(seq.length)
+            if seq.query_len is not None:
+                mis_seqs.append(seq)
+            n = seq.length if seq.query_len is None else seq.query_len  # the plain run, or the MIS query
+            if n == 0:
                 continue
-            if seq.query_len > 0:
+            if seq.cached_len:
+                prefixed.append((seq.start, n, total_rows + seq.cached_start, seq.cached_len))
+            else:
                 run_starts.append(seq.start)
-                run_lens.append(seq.query_len)
-            mis_seqs.append(seq)
-        if mis_seqs and not causal:
-            raise ValueError("MIS sequences need causal attention")
-        items, buckets, lone = _mis_layout(mis_seqs, self.device) if mis_seqs else (None, [], None)
+                run_lens.append(n)
+        if (mis_seqs or prefixed) and not causal:
+            raise ValueError("MIS sequences and cached prefixes need causal attention")
+        items, buckets, lone = _mis_layout(mis_seqs, self.device, total_rows) if mis_seqs else (None, [], None)
         runs = _run_chunks(run_starts, run_lens, causal, self.device)
-        return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone)
+        return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone,
+                                      prefixed=prefixed_run_chunks(prefixed, self.device) if prefixed else [])
 
-    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None) -> torch.Tensor:
+    def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None,
+                prefix_kv=None) -> torch.Tensor:
+        """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
+        if prefix_kv is not None and len(prefix_kv[0]):
+            if softcap is not None or window is not None:
+                raise ValueError("cached prefixes with soft-capped or windowed attention are not supported")
+            k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
+        for chunk in metadata.prefixed:
+            attend_prefixed(q, k, v, chunk, scale, out)
         masks = None if window is None else self._window_masks(metadata, window, q.device)
         for i, chunk in enumerate(metadata.runs):
             window_mask = None if masks is None else masks.runs[i]
