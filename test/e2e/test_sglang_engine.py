@@ -131,3 +131,18 @@ def test_dtype_auto_serves_a_16_bit_checkpoint_in_bf16_where_the_cpu_has_it(tiny
         # --compile auto: the fused ops are compiled (and warmed up) for bf16 on CPU only
         assert ready.compiled == (expected == "bfloat16"), ready.compile_reason
         assert len(engine.score(QUERY, ITEMS).scores) == 4
+
+
+def test_get_server_info_reports_the_prefix_cache_and_flush_empties_it(engines):
+    _, labels, single, mis = engines
+    assert single.get_server_info()["prefix_cache"].startswith("on: ")
+    assert mis.get_server_info()["prefix_cache"] == "off: --disable-radix-cache"
+    query, items = [30, 31, 32, 33, 34], [[40], [41, 42]]
+    first = single.score(query, items, label_token_ids=labels).scores
+    before = single.get_server_info()["scheduler"]
+    second = single.score(query, items, label_token_ids=labels).scores
+    after = single.get_server_info()["scheduler"]
+    assert_scores_close(second, first, 1e-5)
+    assert after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"] == len(query) - 1
+    assert single.flush_cache() is True
+    assert single.get_server_info()["scheduler"]["prefix_cache_tokens"] == 0

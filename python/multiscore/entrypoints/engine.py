@@ -7,6 +7,7 @@ thread, and the same scheduler process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from typing import Optional
 
@@ -118,6 +119,14 @@ class Engine:
             instruction=instruction,
         )
         return self._run(coro).results
+
+    def get_server_info(self) -> dict:
+        """SGLang's ``Engine.get_server_info``: the scheduler's counters (forward passes, prefix-cache
+        hits, ...) and what was chosen at start-up (dtype, prefix cache)."""
+        ready = self._live.scheduler.ready
+        stats = self._run(self._live.tokenizer_manager.get_stats())
+        return {"server_args": {k: v for k, v in dataclasses.asdict(self.server_args).items() if k != "api_key"},
+                "dtype": ready.dtype, "prefix_cache": ready.prefix_cache, "scheduler": dataclasses.asdict(stats)}
 
     def flush_cache(self) -> bool:
         """Empty the scheduler's caches (SGLang's ``Engine.flush_cache``); True on success."""
