@@ -47,7 +47,7 @@ class ServerArgs:
     multi_item_scoring_delimiter: Optional[int] = None
     enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
     disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix cache")
-    prefix_cache_size_mb: Optional[int] = None  # None: min(2048, a tenth of the device's memory)
+    prefix_cache_size_mb: Optional[float] = None  # None: min(2048, a tenth of the device's memory)
     max_prefill_tokens: int = 16384
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
@@ -165,7 +165,7 @@ class ServerArgs:
             help="no prefix sharing: a single-item request's items each compute their query (SGLang's flag)",
         )
         parser.add_argument(
-            "--prefix-cache-size-mb", type=int, default=defaults.prefix_cache_size_mb,
+            "--prefix-cache-size-mb", type=float, default=defaults.prefix_cache_size_mb,
             help="memory for cached query keys/values shared across requests (default: min(2048, a tenth of "
             "the device's memory); 0: no cache across requests)",
         )

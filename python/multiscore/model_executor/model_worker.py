@@ -81,7 +81,8 @@ class ModelWorker:
         if problem is not None:
             logger.info("prefix cache across requests: off (%s)", problem)
             return None, f"off: {problem}"
-        return PrefixCacheRunner(model_config, size_mb, self.device, self.dtype), f"on: {size_mb} MB"
+        runner = PrefixCacheRunner(model_config, size_mb, self.device, self.dtype)
+        return runner, f"on: {size_mb:g} MB, {runner.tree.pool.num_slots} tokens"
 
     def _pack_linears(self) -> str:
         """The body's weights in oneDNN's packed layout where that works (layers/linear.py). -> what runs."""

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import head_dim_of, layer_windows
+from multiscore.configs.model_config import head_dim_of
 from multiscore.configs.model_kind import ModelKind
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.prefix_cache import KVPool, Node, PrefixKV, RadixTree
@@ -47,9 +47,6 @@ def prefix_cache_problem(server_args, model_config, backend_name: str) -> Option
         return f"a {model_config.kind.value} model has no query computed apart from its items"
     if backend_name != "torch":
         return f"the {backend_name} backend does not read cached keys yet (the torch backend does)"
-    cfg = model_config.hf_config
-    if any(w is not None for w in layer_windows(cfg)) or getattr(cfg, "attn_logit_softcapping", None):
-        return "sliding windows and soft-capped attention do not read cached keys yet"
     return None
 
 
@@ -64,15 +61,15 @@ def default_cache_mb(device: torch.device) -> int:
 
 
 class PrefixCacheRunner:
-    def __init__(self, model_config, size_mb: int, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, model_config, size_mb: float, device: torch.device, dtype: torch.dtype) -> None:
         cfg = model_config.hf_config
         kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         self.bytes_per_token = KVPool.bytes_per_token(cfg.num_hidden_layers, kv_heads, head_dim_of(cfg), dtype)
-        num_slots = size_mb * 2**20 // self.bytes_per_token
+        num_slots = int(size_mb * 2**20) // self.bytes_per_token
         self.tree = RadixTree(KVPool(cfg.num_hidden_layers, num_slots, kv_heads, head_dim_of(cfg), dtype, device))
         self.device = device
         self.stats = CacheStats()
-        logger.info("prefix cache: %d MB, %d tokens", size_mb, num_slots)
+        logger.info("prefix cache: %g MB, %d tokens", size_mb, num_slots)
 
     @property
     def cached_tokens(self) -> int:

@@ -36,11 +36,15 @@ def _assert_same(got, expected):
         torch.testing.assert_close(got[rid], expected[rid], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("arch, head", [("qwen3", "causal"), ("llama", "seqcls"), ("qwen2", "seqcls"),
-                                        ("gemma", "causal"), ("phi3", "seqcls")])
+@pytest.mark.parametrize("arch, head, kw", [
+    ("qwen3", "causal", {}), ("llama", "seqcls", {}), ("qwen2", "seqcls", {}), ("gemma", "causal", {}),
+    ("phi3", "seqcls", {}), ("gemma3", "seqcls", {}),  # gemma3: a 4-token window on layer 0
+    ("mistral", "causal", {"sliding_window": 3}), ("gemma2", "seqcls", {"sliding_window": 4, "attn_logit_softcapping": 0.5}),
+])
 @pytest.mark.parametrize("mis", [False, True], ids=["single-item", "mis"])
-def test_cached_queries_score_as_uncached(tiny_model, arch, head, mis):
-    path = tiny_model(arch, head)
+def test_cached_queries_score_as_uncached(tiny_model, arch, head, kw, mis):
+    """Windows of 3-4 tokens against 9-token queries: cached keys fall out of the window too."""
+    path = tiny_model(arch, head, **kw)
     labels = LABELS if head == "causal" else None
     on, off = worker(path), worker(path, disable_radix_cache=True)
     assert on.prefix_cache is not None and off.prefix_cache is None
@@ -109,11 +113,10 @@ def test_flush_empties_the_cache(tiny_model):
 
 @pytest.mark.parametrize("arch, head, kw, reason", [
     ("bert", "embed", {}, "encoder_embedding model has no query"),
-    ("mistral", "seqcls", {"sliding_window": 4}, "sliding windows"),
-    ("gemma2", "causal", {}, "soft-capped"),
+    ("qwen3", "causal", {"json_model_override_args": '{"architectures": ["Qwen3Model"]}'}, "decoder_embedding model"),
 ])
 def test_models_the_cache_cannot_serve_say_why(tiny_model, arch, head, kw, reason):
-    w = worker(tiny_model(arch, head, **kw))
+    w = worker(tiny_model(arch, head), **kw)
     assert w.prefix_cache is None and reason in w.prefix_cache_reason
 
 

@@ -4,14 +4,19 @@ A plain sequence, or an MIS query, with P cached tokens has only its S new token
 Its rows attend to P + S keys: the cached ones (all visible: they come first) and their own,
 causally. The keys are gathered from ``[batch k ; cached k]`` (the cached rows appended after the
 batch's T rows), padded per call like the torch backend's other runs, under an explicit mask.
+Key slot j is position j (cached keys first, in order), so a sliding window compares it with the
+row's position P + i; soft-capped scores take the portable path, as elsewhere in the backend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
+
+from multiscore.layers.attention.lse_attention import attention_with_lse
 
 _RUNS_PER_CALL = 16  # as the torch backend's plain runs
 
@@ -25,6 +30,7 @@ class PrefixedRuns:
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
     key_index: torch.Tensor  # [b, Kmax] rows of [batch k ; cached k]: the cached prefix, then the run's own rows
     mask: torch.Tensor  # [b, 1, Smax, Kmax] bool: cached keys, own keys causally; pad rows see key 0
+    row_pos: torch.Tensor  # [b, Smax] position of each row (P + i)
 
 
 def prefixed_run_chunks(runs: list[tuple[int, int, int, int]], device: torch.device) -> list[PrefixedRuns]:
@@ -48,15 +54,26 @@ def _chunk(runs, device) -> PrefixedRuns:
         mask[b, 0, :s, p : p + s] = torch.ones(s, s, dtype=torch.bool).tril()
         mask[b, 0, s:, 0] = True  # pad rows: any visible key keeps them finite (never read)
     valid = slot[None, :] < torch.tensor([s for _, s, _, _ in runs])[:, None]
+    row_pos = torch.tensor([p for _, _, _, p in runs])[:, None] + slot[None, :]
     return PrefixedRuns(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
-                        key_index=key_index.to(device), mask=mask.to(device))
+                        key_index=key_index.to(device), mask=mask.to(device), row_pos=row_pos.to(device))
 
 
 def attend_prefixed(q: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor, chunk: PrefixedRuns, scale: float,
-                    out: torch.Tensor) -> None:
+                    out: torch.Tensor, softcap: Optional[float] = None, window: Optional[int] = None) -> None:
     """q [T, Hq, D]; k_all/v_all [T + Tc, Hkv, D]; writes the chunk's rows of ``out`` [T, Hq, D]."""
     qr = q[chunk.index].transpose(1, 2)  # [b, Hq, Smax, D]
     kr, vr = (x[chunk.key_index].transpose(1, 2) for x in (k_all, v_all))  # [b, Hkv, Kmax, D]
-    o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=chunk.mask, scale=scale,
-                                       enable_gqa=q.shape[1] != k_all.shape[1])
+    mask = chunk.mask
+    if window is not None:  # keys more than window - 1 positions back are hidden (pad rows keep key 0)
+        key_pos = torch.arange(mask.shape[-1], device=mask.device)
+        near = (chunk.row_pos[:, :, None] - key_pos) < window  # [b, Smax, Kmax]
+        mask = mask & (near | ~chunk.valid[:, :, None])[:, None]
+    if softcap is None:
+        o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=mask, scale=scale,
+                                           enable_gqa=q.shape[1] != k_all.shape[1])
+    else:
+        g = q.shape[1] // k_all.shape[1]
+        o, _ = attention_with_lse(qr, kr.repeat_interleave(g, 1), vr.repeat_interleave(g, 1), causal=False,
+                                  scale=scale, softcap=softcap, mask=mask)
     out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, Hq, D]

@@ -246,11 +246,9 @@ class TorchAttentionBackend(AttentionBackend):
         """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if prefix_kv is not None and len(prefix_kv[0]):
-            if softcap is not None or window is not None:
-                raise ValueError("cached prefixes with soft-capped or windowed attention are not supported")
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
         for chunk in metadata.prefixed:
-            attend_prefixed(q, k, v, chunk, scale, out)
+            attend_prefixed(q, k, v, chunk, scale, out, softcap, window)
         masks = None if window is None else self._window_masks(metadata, window, q.device)
         for i, chunk in enumerate(metadata.runs):
             window_mask = None if masks is None else masks.runs[i]
