@@ -40,3 +40,17 @@ def score_both_ways(worker, query, items, labels, apply_softmax=False):
     )
     out = worker.forward(singles + [mis])
     return torch.cat(out[:-1]).tolist(), out[-1].tolist()
+
+
+def assert_both_ways_match_transformers(w, path, labels, seeds=(0,)):
+    """Single-item and MIS scores of ``w`` equal transformers scoring each item alone (fp32 <= 1e-4),
+    over ``mixed_inputs`` of each seed. -> the last single-item scores."""
+    from hf_reference import assert_scores_close, hf_scores
+
+    for seed in seeds:
+        query, items = mixed_inputs(seed=seed)
+        single, mis = score_both_ways(w, query, items, labels)
+        ref = hf_scores(path, query, items, labels)
+        assert_scores_close(single, ref)
+        assert_scores_close(mis, ref)
+    return single

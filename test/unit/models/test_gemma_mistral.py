@@ -6,21 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from hf_reference import assert_scores_close, hf_scores
+from hf_reference import assert_scores_close
 from multiscore.configs.model_config import ModelConfig
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.server_args import ServerArgs
-from worker_batches import mixed_inputs, score_both_ways, worker
+from worker_batches import assert_both_ways_match_transformers, mixed_inputs, score_both_ways, worker
 
 
 def test_gemma_with_its_tied_head_equals_transformers(tiny_model):
     path = tiny_model("gemma", "causal", tie_word_embeddings=True)
-    query, items = mixed_inputs(seed=4)
-    single, mis = score_both_ways(worker(path), query, items, [3, 9, 20])
-    ref = hf_scores(path, query, items, [3, 9, 20])
-    assert_scores_close(single, ref)
-    assert_scores_close(mis, ref)
+    assert_both_ways_match_transformers(worker(path), path, [3, 9, 20], [4])
 
 
 def test_gemma_model_embeds_as_transformers(tiny_model):
@@ -79,12 +75,7 @@ def test_sliding_windows_shorter_than_query_and_items_equal_transformers(tiny_mo
     window's edge, so MIS must measure it in the item's single-item positions."""
     path = tiny_model(arch, head, **kw)
     labels = [3, 9, 20] if head == "causal" else None
-    for seed in (0, 7):
-        query, items = mixed_inputs(seed=seed)
-        single, mis = score_both_ways(worker(path), query, items, labels)
-        ref = hf_scores(path, query, items, labels)
-        assert_scores_close(single, ref)
-        assert_scores_close(mis, ref)
+    assert_both_ways_match_transformers(worker(path), path, labels, (0, 7))
 
 
 def test_a_window_that_is_switched_off_does_not_cap(tiny_model):
@@ -99,11 +90,8 @@ def test_gemma2_soft_capping_equals_transformers_where_it_bites(tiny_model, head
     labels = [3, 9, 20] if head == "causal" else None
     capped = tiny_model("gemma2", head, attn_logit_softcapping=0.5, final_logit_softcapping=0.3)
     plain = tiny_model("gemma2", head, attn_logit_softcapping=None, final_logit_softcapping=None)
+    single = assert_both_ways_match_transformers(worker(capped), capped, labels, [6])
     query, items = mixed_inputs(seed=6)
-    single, mis = score_both_ways(worker(capped), query, items, labels)
-    ref = hf_scores(capped, query, items, labels)
-    assert_scores_close(single, ref)
-    assert_scores_close(mis, ref)
     uncapped, _ = score_both_ways(worker(plain), query, items, labels)
     assert max(abs(a - b) for s, u in zip(single, uncapped) for a, b in zip(s, u)) > 1e-3
 
