@@ -146,3 +146,24 @@ def test_many_plain_sequences_in_length_sorted_chunks(causal):
         ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
         expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal).transpose(0, 1)
         torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_sliding_window_on_plain_sequences_equals_a_dense_band(causal):
+    """Causal: keys p - 3 .. p; bidirectional (EmbeddingGemma, ModernBERT): keys with |p - k| < 4.
+    Sequences shorter than, as long as and longer than the window, padded together."""
+    torch.manual_seed(1)
+    window = 4
+    layouts, T = _layouts([1, 3, 4, 5, 9, 12])
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    out = backend.forward(q, k, v, backend.build_metadata(layouts, causal=causal), scale=DIM**-0.5, window=window)
+    for seq in layouts:
+        sl = slice(seq.start, seq.start + seq.length)
+        qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
+        ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
+        i = torch.arange(seq.length)
+        diff = i[:, None] - i[None, :]
+        band = (diff >= 0) & (diff < window) if causal else diff.abs() < window
+        expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=band).transpose(0, 1)
+        torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)

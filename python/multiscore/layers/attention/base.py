@@ -41,7 +41,8 @@ class AttentionBackend:
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata: Any, scale: float,
                 softcap: Optional[float] = None, window: Optional[int] = None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]. ``softcap``: scores -> softcap·tanh(scores/softcap);
-        ``window``: a token at position p sees only keys at positions > p - window (causal only)."""
+        ``window``: a token at position p sees only keys at positions > p - window (causal), or
+        within ``window - 1`` positions of p on either side (bidirectional)."""
         raise NotImplementedError
 
 

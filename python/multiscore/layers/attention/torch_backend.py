@@ -11,8 +11,8 @@ Two kinds of work, both without an O(T²) mask over the whole batch:
   Cost O(N · L · (Q + L)) instead of O((Q + N·L)²).
 
 Per layer, two options change the scores: ``softcap`` (Gemma2: cap · tanh(scores / cap)) and a
-sliding ``window`` (a token at position p sees keys at positions > p - window). Either sends the
-calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
+sliding ``window`` (a token at position p sees keys at positions > p - window; in bidirectional
+runs, keys with |p - k| < window). Either sends the calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
 positions (item token t at query_len + t), so a window hides the same query keys as when the
 item is scored alone.
 """
@@ -198,11 +198,12 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: in
     return items, buckets, (torch.cat(lone).to(device) if lone else None)
 
 
-def _window_mask(length: int, window: int, device) -> torch.Tensor:
-    """[L, L] bool: causal, and row i sees keys i - window + 1 .. i (transformers' sliding window)."""
+def _window_mask(length: int, window: int, device, causal: bool = True) -> torch.Tensor:
+    """[L, L] bool: causal, row i sees keys i - window + 1 .. i (transformers' sliding window);
+    bidirectional, keys less than ``window`` positions away on either side (EmbeddingGemma, ModernBERT)."""
     i = torch.arange(length, device=device)
     diff = i[:, None] - i[None, :]
-    return (diff >= 0) & (diff < window)
+    return (diff >= 0) & (diff < window) if causal else diff.abs() < window
 
 
 def _offsets_within(lens: torch.Tensor) -> torch.Tensor:
@@ -266,7 +267,7 @@ class TorchAttentionBackend(AttentionBackend):
         if window in meta.window_masks:
             return meta.window_masks[window]
         g = self.num_heads // self.num_kv_heads
-        runs = [(_window_mask(c.index.shape[1], window, device)[None] & c.valid[:, None, None, :])
+        runs = [(_window_mask(c.index.shape[1], window, device, c.causal)[None] & c.valid[:, None, None, :])
                 if c.index.shape[1] > window else None for c in meta.runs]
         buckets = []
         for b in meta.buckets:
