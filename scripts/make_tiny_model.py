@@ -22,13 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert"}
+               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -87,7 +87,7 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith(".bias"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight")):
+            elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("gemma", "gemma2", "gemma3") and name.endswith("norm.weight"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w)
@@ -102,7 +102,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch in ("bert", "electra", "distilbert"):
+    if arch in ("bert", "electra", "distilbert", "modernbert"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -142,6 +142,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = ARCH_PREFIX[arch] + ("Model" if head == "embed" else "ForSequenceClassification")
+    if arch == "modernbert":
+        return arch_name, _modernbert_config(arch_name, tokenizer)
     if arch == "distilbert":  # its own size names; no token types
         shape = _tiny_shape(tokenizer)
         return arch_name, dict(
@@ -168,6 +170,18 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
             eos_token_id=tokenizer.eos_token_id,
         )
     return arch_name, cfg
+
+
+def _modernbert_config(arch_name: str, tokenizer) -> dict:
+    """One global and one local layer; the local one sees 3 positions either side (local_attention
+    6), so test sequences cross its edge; the two rotary bases differ as in the real checkpoints."""
+    return dict(
+        **_tiny_shape(tokenizer), max_position_embeddings=512, global_attn_every_n_layers=2, local_attention=6,
+        rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 160000.0},
+                         "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+        pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, architectures=[arch_name],
+    )
 
 
 def delimiter_id(out_dir) -> int:

@@ -39,6 +39,8 @@ _MODELS = {
     "ElectraForSequenceClassification": "electra",
     "DistilBertModel": "distilbert",
     "DistilBertForSequenceClassification": "distilbert",
+    "ModernBertModel": "modernbert",
+    "ModernBertForSequenceClassification": "modernbert",
 }
 
 

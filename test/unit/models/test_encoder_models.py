@@ -78,13 +78,14 @@ def run_packed(model, seqs):
 
 
 def run_reference(ref, ids, types):
-    kwargs = {} if ref.config.model_type == "distilbert" else {"token_type_ids": torch.tensor([types])}  # it has none
+    has_types = getattr(ref.config, "type_vocab_size", 0) > 0  # DistilBERT and ModernBERT have none
+    kwargs = {"token_type_ids": torch.tensor([types])} if has_types else {}
     with torch.no_grad():
         return ref(input_ids=torch.tensor([ids]), output_hidden_states=True, **kwargs)
 
 
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
-@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert"])
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
