@@ -91,6 +91,7 @@ def test_cli(tmp_path):
 
 # --- encoder archs: bert / xlm_roberta, heads seqcls / embed -------------------------------------
 
+BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert")  # archs whose tiny tokenizer is BERT's WordPiece
 TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (state 1984) !", "zzq Qwerty"]
 PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
 
@@ -103,7 +104,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
-              "distilbert": "DistilBert"}[arch]
+              "distilbert": "DistilBert", "modernbert": "ModernBert"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
     if arch == "distilbert":  # its own size names, no token types
@@ -112,18 +113,18 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
         assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
-        assert config["type_vocab_size"] == (2 if arch in ("bert", "electra") else 1)
+        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "modernbert": 0}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
-    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in ("bert", "electra", "distilbert") else 1)
+    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in BERT_VOCAB else 1)
     enc = tok(*PAIRS[0], return_token_type_ids=True)
     assert tok.unk_token_id not in enc["input_ids"]
 
     cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
-    types = {} if arch == "distilbert" else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
+    types = {} if arch in ("distilbert", "modernbert") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
@@ -131,7 +132,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert out.last_hidden_state.shape == (1, len(enc["input_ids"]), 64)
     biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]
-    assert biases and all(b.abs().sum() > 0 for b in biases)
+    assert all(b.abs().sum() > 0 for b in biases) and (biases or arch == "modernbert")  # ModernBERT: none by default
 
 
 @pytest.mark.parametrize("arch", ENCODER_ARCHS)
@@ -144,7 +145,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     reloaded = AutoTokenizer.from_pretrained(path)
     assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
                                        "roberta": "RobertaTokenizer", "electra": "BertTokenizer",
-                                       "distilbert": "BertTokenizer"}[arch]
+                                       "distilbert": "BertTokenizer", "modernbert": "TokenizersBackend"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -156,7 +157,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     ids = reloaded.convert_tokens_to_ids  # a list of tokens -> their ids
     single = reloaded("cats", return_token_type_ids=True)
     pair = reloaded("big", "dog", return_token_type_ids=True)
-    if arch in ("bert", "electra", "distilbert"):
+    if arch in BERT_VOCAB:
         assert ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
         assert single["input_ids"] == ids(["[CLS]", "cat", "##s", "[SEP]"])
         assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])
