@@ -22,13 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert"}
+               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -102,7 +102,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch in ("bert", "electra", "distilbert", "modernbert"):
+    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -158,7 +158,10 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         pad_token_id=tokenizer.pad_token_id,
         architectures=[arch_name],
     )
-    if arch in ("bert", "electra"):
+    if arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings
+        cfg.update(type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="silu",
+                   rope_parameters={"rope_type": "default", "rope_theta": 1000.0})
+    elif arch in ("bert", "electra"):
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12)
         if arch == "electra":
             cfg["embedding_size"] = 32  # narrower than hidden: embeddings_project is exercised

@@ -94,6 +94,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
 
 def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[str, Optional[Hashable]]]:
     """A checkpoint tensor -> (our parameter, shard id), or None when the model has no use for it."""
+    for src, dst in model.weight_renames.items():
+        name = name.replace(src, dst)
     candidates = [name] + [dst + name[len(src):] for src, dst in model.weight_prefix_aliases.items() if name.startswith(src)]
     for candidate in candidates:
         parts = candidate.split(".")

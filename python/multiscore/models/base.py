@@ -32,6 +32,9 @@ class PoolingModel(nn.Module):
     # Checkpoint name prefix -> ours, tried when a tensor's name is not one of ours: a bare
     # checkpoint's "layers.0..." is our "model.layers.0...".
     weight_prefix_aliases: dict[str, str] = {}
+    # Checkpoint name part -> ours, for a layout published under other module names (NomicBERT's
+    # original ``encoder.layers.N.attn.Wqkv``): replaced wherever it occurs, before the aliases.
+    weight_renames: dict[str, str] = {}
     # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
     pooler: Pooler
 

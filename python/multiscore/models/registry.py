@@ -41,6 +41,8 @@ _MODELS = {
     "DistilBertForSequenceClassification": "distilbert",
     "ModernBertModel": "modernbert",
     "ModernBertForSequenceClassification": "modernbert",
+    "NomicBertModel": "nomic_bert",
+    "NomicBertForSequenceClassification": "nomic_bert",
 }
 
 

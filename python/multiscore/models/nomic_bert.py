@@ -1,0 +1,151 @@
+"""NomicBERT encoders (``NomicBertModel``: nomic-embed-text-v1 / v1.5; ``NomicBertForSequenceClassification``).
+BERT's post-norm layers with rotary instead of position embeddings, no biases in attention or MLP,
+and a SwiGLU MLP; q/k/v and gate/up fused. Checkpoints load under transformers' names
+(``layers.N.self_attn.q_proj``, ``mlp.gate_proj``) or the original remote-code ones
+(``encoder.layers.N.attn.Wqkv``, ``mlp.fc11`` = up, ``mlp.fc12`` = gate, ``norm1``/``norm2``, ``emb_ln``)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import silu_mul
+from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.bert import BertPooler
+from multiscore.models.decoder import DECODER_PACKED_MODULES
+
+# The original (remote-code) layout -> transformers' names, which ours follow.
+ORIGINAL_NAMES = {
+    "encoder.layers.": "layers.", "emb_ln.": "embeddings.LayerNorm.", "attn.Wqkv.": "self_attn.qkv_proj.",
+    "attn.out_proj.": "self_attn.o_proj.", "mlp.fc11.": "mlp.up_proj.", "mlp.fc12.": "mlp.gate_proj.",
+    "mlp.fc2.": "mlp.down_proj.", "norm1.": "post_attention_layernorm.", "norm2.": "post_mlp_layernorm.",
+}
+
+
+class NomicBertEmbeddings(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """[T] each -> [T, H]."""
+        return self.LayerNorm(self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids))
+
+
+class NomicBertAttention(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = head_dim_of(config)
+        size = self.num_heads * self.head_dim
+        self.qkv_proj = FusedLinear(config.hidden_size, {"q": size, "k": size, "v": size}, bias=False)
+        self.o_proj = Linear(size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
+        """x [T, H] -> [T, H] (or [R, H] for ``keep_rows``), before the residual add."""
+        T = x.shape[0]
+        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
+        out = attention(apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v, self.head_dim**-0.5)
+        if keep_rows is not None:
+            out = out.index_select(0, keep_rows)
+        return self.o_proj(out.reshape(out.shape[0], -1))
+
+
+class NomicBertMLP(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        if config.hidden_act != "silu":
+            raise ValueError(f"hidden_act {config.hidden_act!r} is not supported (NomicBERT's SwiGLU: silu)")
+        inter = config.intermediate_size
+        self.gate_up_proj = FusedLinear(config.hidden_size, {0: inter, 1: inter}, bias=False)
+        self.down_proj = Linear(inter, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(silu_mul(self.gate_up_proj(x)))  # [T, 2I] -> [T, I] -> [T, H]
+
+
+class NomicBertLayer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.self_attn = NomicBertAttention(config)
+        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = NomicBertMLP(config)
+        self.post_mlp_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
+        out = self.self_attn(x, cos, sin, attention, keep_rows)
+        if keep_rows is not None:  # every row was a key; only these go on
+            x = x.index_select(0, keep_rows)
+        x = self.post_attention_layernorm(x + out)
+        return self.post_mlp_layernorm(x + self.mlp(x))
+
+
+class NomicBertBackbone(nn.Module):
+    """``embeddings.*``, ``layers.N.*`` and, where the classifier reads it, ``pooler.dense``."""
+
+    def __init__(self, config, add_pooler: bool) -> None:
+        super().__init__()
+        self.embeddings = NomicBertEmbeddings(config)
+        self.layers = nn.ModuleList(NomicBertLayer(config) for _ in range(config.num_hidden_layers))
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        self.pooler = BertPooler(config) if add_pooler else None
+
+    def forward(self, batch, attention: BatchAttention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""
+        x = self.embeddings(batch.input_ids, batch.token_type_ids)
+        cos, sin = self.rotary_emb.cos_sin(batch.positions, x.dtype)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, attention, keep_rows if i == last else None)
+        return x
+
+
+class NomicBertModel(PoolingModel):
+    """The bare encoder as an embedding model (nomic-embed pools by mean in its sentence-transformers files)."""
+
+    kind = ModelKind.ENCODER_EMBEDDING
+    packed_modules_mapping = DECODER_PACKED_MODULES
+    weight_prefix_aliases = {"nomic_bert.": "model.", "": "model."}
+    weight_renames = ORIGINAL_NAMES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model = NomicBertBackbone(config, add_pooler=False)
+        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch, attention, rows)
+
+
+class NomicBertForSequenceClassification(PoolingModel):
+    """``nomic_bert.*`` (with its tanh pooler) + ``classifier`` on the first token."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+    packed_modules_mapping = DECODER_PACKED_MODULES
+    weight_renames = ORIGINAL_NAMES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.nomic_bert = NomicBertBackbone(config, add_pooler=True)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
+
+    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
+        """[B, H] -> logits [B, num_labels]."""
+        return self.classifier(self.nomic_bert.pooler(first_token_hidden))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.nomic_bert(batch, attention, rows)

@@ -1,0 +1,70 @@
+"""NomicBERT beyond the shared encoder matrix (test_encoder_models.py): both tensor layouts (the
+original remote-code names, which transformers 5 itself saves, and transformers' module names),
+and nomic-embed's use: mean pooling with task prompts, equal to sentence-transformers."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from multiscore.configs.model_kind import ModelKind
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from test_encoder_models import QUERIES, load_ours, run_packed
+from worker_batches import worker
+
+ORIGINAL_TO_TRANSFORMERS = {"encoder.layers.": "layers.", "emb_ln.": "embeddings.LayerNorm.",
+                            "attn.out_proj.": "self_attn.o_proj.", "mlp.fc11.": "mlp.up_proj.",
+                            "mlp.fc12.": "mlp.gate_proj.", "mlp.fc2.": "mlp.down_proj.",
+                            "norm1.": "post_attention_layernorm.", "norm2.": "post_mlp_layernorm."}
+
+
+def test_both_tensor_layouts_load_to_the_same_model(tiny_model, tmp_path):
+    path = tiny_model("nomic_bert", "embed")
+    original = load_file(str(path / "model.safetensors"))
+    assert "encoder.layers.0.attn.Wqkv.weight" in original  # what transformers saves
+    renamed = {}
+    for name, tensor in original.items():
+        if ".attn.Wqkv." in name:  # [3·H, H] -> q, k, v
+            layer = name.replace("encoder.layers.", "layers.").replace(".attn.Wqkv.weight", ".self_attn.")
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
+                renamed[f"{layer}{part}.weight"] = chunk.clone()
+            continue
+        for src, dst in ORIGINAL_TO_TRANSFORMERS.items():
+            name = name.replace(src, dst)
+        renamed[name] = tensor
+    other = tmp_path / "transformers-names"
+    shutil.copytree(path, other)
+    save_file(renamed, str(other / "model.safetensors"))
+    seqs = [(list(range(5, 17)), [0] * 12), (list(range(20, 25)), [0, 0, 1, 1, 1])]
+    torch.testing.assert_close(run_packed(load_ours(other), seqs)[0], run_packed(load_ours(path), seqs)[0], atol=0, rtol=0)
+
+
+def test_mean_pooling_with_prompts_equals_sentence_transformers(tiny_model, tmp_path):
+    """nomic-embed's files: mean pooling, Normalize, and task prefixes as prompts."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from st_files import write_sentence_transformers_files
+
+    path = tmp_path / "nomic-embed"
+    shutil.copytree(tiny_model("nomic_bert", "embed"), path)
+    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=128)
+    prompts = {"query": "search query : ", "document": "search document : "}
+    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts, "default_prompt_name": None}))
+    expected = SentenceTransformer(str(path), device="cpu").encode(QUERIES, prompt_name="query", convert_to_numpy=True)
+    w = worker(path)
+    assert w.model.kind is ModelKind.ENCODER_EMBEDDING
+    tok = AutoTokenizer.from_pretrained(str(path))
+    encoded = [tok(prompts["query"] + q, return_token_type_ids=True) for q in QUERIES]
+    seqs = [ScoreSequence(str(i), e["input_ids"], 0, 1, PoolingParams(activation="default"), token_type_ids=e["token_type_ids"])
+            for i, e in enumerate(encoded)]
+    np.testing.assert_allclose(torch.cat(w.forward(seqs)).numpy(), expected, atol=1e-5)
+
+
+def test_an_activation_other_than_swiglu_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="hidden_act 'gelu' is not supported"):
+        load_ours(tiny_model("nomic_bert", "embed"), json_model_override_args='{"hidden_act": "gelu"}')
