@@ -42,8 +42,11 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
 
 def sliding_window_of(hf_config) -> Optional[int]:
     """The attention window of a checkpoint's sliding layers, or None: a token at position p sees
-    the keys at positions p-W+1..p (transformers' ``kv_idx > q_idx - sliding_window``)."""
+    the keys at positions p-W+1..p (transformers' ``kv_idx > q_idx - sliding_window``); in
+    ModernBERT's bidirectional local layers, those at p-W..p+W (W = local_attention // 2)."""
     window = getattr(hf_config, "sliding_window", None)
+    if window is None and getattr(hf_config, "local_attention", None):  # ModernBERT under transformers 4.x
+        window = hf_config.local_attention // 2
     if not window:
         return None
     if hasattr(hf_config, "use_sliding_window") and not hf_config.use_sliding_window:  # Qwen2/3: off by default

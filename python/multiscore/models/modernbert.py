@@ -1,10 +1,12 @@
 """ModernBERT encoders (``ModernBertModel``, ``ModernBertForSequenceClassification``: modernbert-embed,
 gte-reranker-modernbert). Pre-norm layers (``attn_norm`` — none before layer 0 — and ``mlp_norm``),
-fused ``Wqkv``, a GELU-gated MLP (``Wi`` = [input | gate]), LayerNorms without bias, ``final_norm``;
-no position embeddings but rotary, with its own base on global and on local layers. Every
-``global_attn_every_n_layers``-th layer is global; the others see the keys at most
-``local_attention // 2`` positions away on either side (the torch backend's bidirectional window).
-Sequences are packed unpadded, as ModernBERT was built to run."""
+fused ``Wqkv``, a GELU-gated MLP (``Wi`` = [input | gate]), LayerNorms (biased only with ``norm_bias``),
+``final_norm``; no position embeddings but rotary, with its own base on global and on local layers.
+Every ``global_attn_every_n_layers``-th layer is global; the others see the keys at most
+``local_attention // 2`` positions away on either side (the torch backend's bidirectional window;
+FlashInfer has none, so with it the context stops at ``local_attention // 2`` tokens, where the
+window hides no key: configs/model_config.context_length_of). Sequences are packed unpadded, as
+ModernBERT was built to run."""
 
 from __future__ import annotations
 
