@@ -22,13 +22,13 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert"}
+               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -102,7 +102,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert"):
+    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -158,7 +158,11 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         pad_token_id=tokenizer.pad_token_id,
         architectures=[arch_name],
     )
-    if arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings
+    if arch == "deberta_v2":  # DeBERTa-v3's shape: relative attention, log buckets, shared keys, no token types
+        cfg.update(type_vocab_size=0, layer_norm_eps=1e-7, relative_attention=True, pos_att_type=["p2c", "c2p"],
+                   position_buckets=8, max_relative_positions=-1, share_att_key=True, norm_rel_ebd="layer_norm",
+                   position_biased_input=False, pooler_hidden_size=64, pooler_hidden_act="gelu")
+    elif arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="silu",
                    rope_parameters={"rope_type": "default", "rope_theta": 1000.0})
     elif arch in ("bert", "electra"):

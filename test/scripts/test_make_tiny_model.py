@@ -91,7 +91,7 @@ def test_cli(tmp_path):
 
 # --- encoder archs: bert / xlm_roberta, heads seqcls / embed -------------------------------------
 
-BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert")  # archs whose tiny tokenizer is BERT's WordPiece
+BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2")  # archs whose tiny tokenizer is BERT's WordPiece
 TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (state 1984) !", "zzq Qwerty"]
 PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
 
@@ -104,7 +104,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
-              "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert"}[arch]
+              "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
     if arch == "distilbert":  # its own size names, no token types
@@ -113,7 +113,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
         assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
-        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0}.get(arch, 1)
+        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
@@ -124,7 +124,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
-    types = {} if arch in ("distilbert", "modernbert") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
+    types = {} if arch in ("distilbert", "modernbert", "deberta_v2") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
@@ -146,7 +146,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
                                        "roberta": "RobertaTokenizer", "electra": "BertTokenizer",
                                        "distilbert": "BertTokenizer", "modernbert": "TokenizersBackend",
-                                       "nomic_bert": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "nomic_bert": "BertTokenizer", "deberta_v2": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)

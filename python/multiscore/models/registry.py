@@ -43,6 +43,8 @@ _MODELS = {
     "ModernBertForSequenceClassification": "modernbert",
     "NomicBertModel": "nomic_bert",
     "NomicBertForSequenceClassification": "nomic_bert",
+    "DebertaV2Model": "deberta_v2",
+    "DebertaV2ForSequenceClassification": "deberta_v2",
 }
 
 

@@ -1,0 +1,85 @@
+"""DeBERTa's disentangled self-attention over a packed batch.
+
+Each score adds two relative-position terms to content·content:
+
+    s[i, j] = (q_i·k_j + q_i·Kr[d] + k_j·Qr[d]) / sqrt(D · (1 + number of terms)),  d = idx(i - j)
+
+with Kr / Qr the relative embeddings projected by the key / query projections (or their own
+``pos_key_proj`` / ``pos_query_proj``), and idx the (log-bucketed) relative distance shifted into
+[0, 2·span). These terms depend on content, so no fused kernel takes them: sequences of similar
+length are padded into chunks (as the torch backend's runs) and scored explicitly, each chunk's
+[b, H, L, L] scores built once. No O(T²) mask over the whole packed batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+_SEQS_PER_CHUNK = 16
+
+
+def log_bucket(relative: torch.Tensor, buckets: int, max_position: int) -> torch.Tensor:
+    """Relative distances -> DeBERTa's buckets: exact within buckets // 2, logarithmic beyond."""
+    mid = buckets // 2
+    sign = torch.sign(relative)
+    near = (relative < mid) & (relative > -mid)
+    magnitude = torch.where(near, torch.full_like(relative, mid - 1), relative.abs()).float()
+    log_pos = torch.ceil(torch.log(magnitude / mid) / math.log((max_position - 1) / mid) * (mid - 1)) + mid
+    return torch.where(magnitude <= mid, relative.float(), log_pos * sign).long()
+
+
+class RelativePositions:
+    """The relative-distance index of a chunk's [L, L] scores, shared by every layer of a forward."""
+
+    def __init__(self, buckets: int, max_relative: int, span: int) -> None:
+        self.buckets, self.max_relative, self.span = buckets, max_relative, span
+        self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+    def index(self, length: int, device: torch.device) -> torch.Tensor:
+        """[L, L] long: clamp(bucket(i - j) + span, 0, 2·span - 1)."""
+        key = (length, device)
+        if key not in self._cache:
+            pos = torch.arange(length, device=device)
+            relative = pos[:, None] - pos[None, :]
+            if self.buckets > 0 and self.max_relative > 0:
+                relative = log_bucket(relative, self.buckets, self.max_relative)
+            self._cache[key] = (relative + self.span).clamp(0, 2 * self.span - 1)
+        return self._cache[key]
+
+
+def sequence_chunks(starts: list[int], lens: list[int], device: torch.device):
+    """Sequences sorted by length, _SEQS_PER_CHUNK at a time -> (index [b, L], valid [b, L]) each;
+    pad slots repeat the sequence's first row."""
+    order = sorted(range(len(lens)), key=lambda i: lens[i])
+    for c in range(0, len(order), _SEQS_PER_CHUNK):
+        ids = order[c : c + _SEQS_PER_CHUNK]
+        length = max(lens[i] for i in ids)
+        slot = torch.arange(length)
+        n = torch.tensor([lens[i] for i in ids])
+        valid = slot[None, :] < n[:, None]
+        index = torch.tensor([starts[i] for i in ids])[:, None] + torch.where(valid, slot[None, :], 0)
+        yield index.to(device), valid.to(device)
+
+
+def disentangled_attention(q, k, v, pos_q, pos_k, chunks, positions: RelativePositions, scale: float) -> torch.Tensor:
+    """q/k/v [T, H, D]; pos_q / pos_k [2·span, H, D] or None (that term is off); ``chunks`` from
+    ``sequence_chunks`` -> [T, H, D]."""
+    out = torch.empty_like(q)
+    for index, valid in chunks:
+        b, length = index.shape
+        qc, kc, vc = (x[index].transpose(1, 2) for x in (q, k, v))  # [b, H, L, D]
+        scores = torch.matmul(qc, kc.transpose(-1, -2))  # [b, H, L, L]
+        idx = positions.index(length, q.device)  # [L, L]
+        if pos_k is not None:  # content -> position: q_i · Kr[idx(i, j)]
+            c2p = torch.matmul(qc, pos_k.permute(1, 2, 0))  # [b, H, L, 2·span]
+            scores = scores + torch.gather(c2p, -1, idx.expand(b, c2p.shape[1], length, length))
+        if pos_q is not None:  # position -> content: k_j · Qr[idx(i, j)], gathered along j's rows
+            p2c = torch.matmul(kc, pos_q.permute(1, 2, 0))  # [b, H, L (keys), 2·span]
+            scores = scores + torch.gather(p2c, -1, idx.t().expand(b, p2c.shape[1], length, length)).transpose(-1, -2)
+        scores = (scores.float() * scale).masked_fill(~valid[:, None, None, :], float("-inf"))
+        probs = torch.softmax(scores, -1).to(vc.dtype)
+        o = torch.matmul(probs, vc).transpose(1, 2)  # [b, L, H, D]
+        out[index[valid]] = o[valid]
+    return out
