@@ -9,7 +9,8 @@ import pathlib
 def write_sentence_transformers_files(path, pooling: str, normalize: bool, max_seq_length: int) -> None:
     """Make a bare encoder checkpoint a sentence-transformers model (Transformer -> Pooling [-> Normalize])."""
     path = pathlib.Path(path)
-    hidden = json.loads((path / "config.json").read_text())["hidden_size"]
+    config = json.loads((path / "config.json").read_text())
+    hidden = config.get("hidden_size") or config["dim"]  # DistilBERT names it dim
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

@@ -63,3 +63,23 @@ def test_an_unsupported_dense_activation_is_refused(dense_model, tmp_path):
     (path / "2_Dense" / "config.json").write_text(json.dumps({**config, "activation_function": "torch.nn.ReLU6"}))
     with pytest.raises(ValueError, match="unsupported sentence-transformers Dense activation 'torch.nn.ReLU6'"):
         ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu"))
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
+                                  "deberta_v2"])
+def test_every_encoder_embeds_as_sentence_transformers(tiny_model, tmp_path, arch):
+    """Each bare encoder with mean pooling and Normalize files, through the worker: SentenceTransformer.encode."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    path = tmp_path / arch
+    shutil.copytree(tiny_model(arch, "embed"), path)
+    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=128)
+    expected = SentenceTransformer(str(path), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    encoded = [tok(t, return_token_type_ids=True) for t in TEXTS]
+    seqs = [ScoreSequence(str(i), e["input_ids"], 0, 1, PoolingParams(activation="default"), token_type_ids=e["token_type_ids"])
+            for i, e in enumerate(encoded)]
+    np.testing.assert_allclose(torch.cat(worker(path).forward(seqs)).numpy(), expected, atol=1e-5)
