@@ -86,6 +86,7 @@ class TokenizedScoreRequest:
     # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty).
     items_token_type_ids: Optional[list[list[int]]] = None
     embed_overrides: Optional[EmbedOverrides] = None
+    priority: int = 0  # SGLang's: higher runs first; requests of one priority take turns
 
 
 @dataclass

@@ -24,6 +24,9 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # every vocabulary.
 MIS_PLACEHOLDER_DELIMITER = 0
 
+# --schedule-policy -> the waiting queue's order (scheduler/fair_queue.py).
+SCHEDULE_POLICIES = {"fair": "fair", "fcfs": "fcfs", "lpm": "fair", "random": "fair", "dfs-weight": "fair", "lof": "fair"}
+
 
 def default_model_path() -> str:
     try:
@@ -49,6 +52,9 @@ class ServerArgs:
     disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix cache")
     prefix_cache_size_mb: Optional[float] = None  # None: min(2048, a tenth of the device's memory)
     max_prefill_tokens: int = 16384
+    # fair: requests take turns (higher priority first); fcfs: sequences in arrival order.
+    # SGLang's other names (lpm, random, dfs-weight, lof) mean fair here.
+    schedule_policy: str = "fair"
     context_length: Optional[int] = None
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
@@ -85,6 +91,8 @@ class ServerArgs:
             raise ValueError("--context-length must be positive")
         if self.multi_item_scoring_delimiter is not None and self.multi_item_scoring_delimiter < 0:
             raise ValueError("--multi-item-scoring-delimiter must be a non-negative token id")
+        if self.schedule_policy not in SCHEDULE_POLICIES:
+            raise ValueError(f"--schedule-policy must be one of {sorted(SCHEDULE_POLICIES)}, got {self.schedule_policy!r}")
         if self.prefix_cache_size_mb is not None and self.prefix_cache_size_mb < 0:
             raise ValueError(f"--prefix-cache-size-mb must be >= 0 (0 turns the cache off), got {self.prefix_cache_size_mb}")
         if self.num_threads is not None and self.num_threads < 1:
@@ -170,6 +178,11 @@ class ServerArgs:
             "the device's memory); 0: no cache across requests)",
         )
         parser.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
+        parser.add_argument(
+            "--schedule-policy", default=defaults.schedule_policy, choices=sorted(SCHEDULE_POLICIES),
+            help="fair: requests take turns, higher priority first (default); fcfs: arrival order; SGLang's "
+            "lpm, random, dfs-weight and lof mean fair",
+        )
         parser.add_argument("--context-length", type=int, default=defaults.context_length)
         parser.add_argument("--json-model-override-args", default=defaults.json_model_override_args)
         parser.add_argument("--attention-backend", default=defaults.attention_backend, choices=["torch", "flashinfer"])

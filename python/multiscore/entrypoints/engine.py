@@ -48,7 +48,7 @@ class Engine:
     def score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
-        item_embed_overrides=None, return_pooled_hidden_states: bool = False,
+        item_embed_overrides=None, return_pooled_hidden_states: bool = False, priority: int = 0,
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics.
 
@@ -60,17 +60,19 @@ class Engine:
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
             item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
+            priority=priority,
         ))
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
-        item_embed_overrides=None, return_pooled_hidden_states: bool = False,
+        item_embed_overrides=None, return_pooled_hidden_states: bool = False, priority: int = 0,
     ) -> ScoreResult:
         coro = self._score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
             item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
+            priority=priority,
         )
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 

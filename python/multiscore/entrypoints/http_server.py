@@ -171,7 +171,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             req.query, req.items, label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax,
             item_first=req.item_first, embed_override_token_id=req.embed_override_token_id,
             query_embed_overrides=req.query_embed_overrides, item_embed_overrides=req.item_embed_overrides,
-            return_pooled_hidden_states=req.return_pooled_hidden_states,
+            return_pooled_hidden_states=req.return_pooled_hidden_states, priority=req.priority or 0,
         )
         return answered(request, {
             "scores": result.scores, "model": req.model, "object": "scoring", "usage": usage(result.prompt_tokens),

@@ -31,6 +31,7 @@ class ScoreRequest(BaseModel):
     query_embed_overrides: Optional[list[list[float]]] = None
     item_embed_overrides: Optional[list[Optional[list[list[float]]]]] = None
     return_pooled_hidden_states: StrictBool = False
+    priority: Optional[StrictInt] = None  # SGLang's: higher runs first; requests of one priority take turns
 
 
 def error_body(message: str, code: int, error_type: str, param: Optional[str] = None) -> dict:

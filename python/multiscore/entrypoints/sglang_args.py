@@ -40,7 +40,6 @@ NO_EFFECT: dict[str, object] = {
     "torch_compile_max_bs": int,
     "page_size": int,
     "stream_interval": int,
-    "schedule_policy": str,
     "schedule_conservativeness": float,
     "watchdog_timeout": float,
     "sampling_backend": str,

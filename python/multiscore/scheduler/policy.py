@@ -6,7 +6,6 @@ Pure policy, no I/O (the ZMQ loop lives in scheduler.py): ``add_request``, ``sch
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,6 +15,7 @@ import torch
 from multiscore.messages import RequestOutput, TokenizedScoreRequest
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.scheduler.fair_queue import FairQueue
 from multiscore.server_args import MIS_PLACEHOLDER_DELIMITER
 
 
@@ -113,12 +113,13 @@ def _override_rows(req: TokenizedScoreRequest, parts: list) -> tuple[Optional[li
 
 
 class SchedulePolicy:
-    def __init__(self, max_prefill_tokens: int, pack_limit: int, delimiter: Optional[int], share_query: bool = False) -> None:
+    def __init__(self, max_prefill_tokens: int, pack_limit: int, delimiter: Optional[int], share_query: bool = False,
+                 order: str = "fair") -> None:
         self.max_prefill_tokens = max_prefill_tokens
         self.pack_limit = pack_limit
         self.delimiter = delimiter
         self.share_query = share_query  # single-item requests' items share one pass over their query
-        self.waiting: deque[ScoreSequence] = deque()
+        self.waiting = FairQueue(order)  # requests take turns (fair_queue.py); "fcfs": arrival order
         self.pending: dict[str, _PendingRequest] = {}
 
     def add_request(self, req: TokenizedScoreRequest) -> Optional[RequestOutput]:
@@ -134,29 +135,20 @@ class SchedulePolicy:
             prompt_tokens=prompt_tokens,
             outputs=[None] * len(req.items_ids),
         )
-        self.waiting.extend(seqs)
+        self.waiting.add(req.rid, req.priority, seqs)
         return None
 
     def has_work(self) -> bool:
-        return bool(self.waiting)
+        return len(self.waiting) > 0
 
     @property
     def num_waiting_sequences(self) -> int:
         return len(self.waiting)
 
     def schedule(self) -> list[ScoreSequence]:
-        """FIFO sequences, from any number of requests, up to the token budget (at least one).
-
-        Per-token outputs (vLLM's token tasks) and pooled ones do not share a batch: the model's
-        last layer then runs on every row or on the read-out rows only, for the whole batch."""
-        batch, tokens = [], 0
-        while self.waiting and (not batch or tokens + len(self.waiting[0]) <= self.max_prefill_tokens):
-            if batch and self.waiting[0].pooling.per_token != batch[0].pooling.per_token:
-                break
-            seq = self.waiting.popleft()
-            batch.append(seq)
-            tokens += len(seq)
-        return batch
+        """Sequences from any number of requests, up to the token budget (at least one), each
+        request taking its turn (fair_queue.py)."""
+        return self.waiting.take(self.max_prefill_tokens)
 
     def abort(self, rid: str) -> Optional[int]:
         """Forget a request: its waiting sequences leave the queue, and the output of any sequence
@@ -164,9 +156,7 @@ class SchedulePolicy:
         request is not pending (finished already, or unknown)."""
         if self.pending.pop(rid, None) is None:
             return None
-        before = len(self.waiting)
-        self.waiting = deque(s for s in self.waiting if s.rid != rid)
-        return before - len(self.waiting)
+        return self.waiting.remove([rid])
 
     def process_output(self, batch: list[ScoreSequence], outputs: list[torch.Tensor]) -> list[RequestOutput]:
         """outputs: one [num_items, C] tensor per sequence of ``batch`` -> the requests now complete."""
@@ -188,7 +178,7 @@ class SchedulePolicy:
     def fail_batch(self, batch: list[ScoreSequence]) -> list[str]:
         """Drop every request that had a sequence in a failed batch; returns their ids."""
         rids = {seq.rid for seq in batch}
-        self.waiting = deque(s for s in self.waiting if s.rid not in rids)
+        self.waiting.remove(rids)
         for rid in rids:
             self.pending.pop(rid, None)
         return sorted(rids)

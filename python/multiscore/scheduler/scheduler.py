@@ -35,7 +35,7 @@ from multiscore.messages import (
     TokenizedScoreRequest,
 )
 from multiscore.configs.model_kind import ModelKind
-from multiscore.server_args import ServerArgs
+from multiscore.server_args import SCHEDULE_POLICIES, ServerArgs
 
 # Causal decoders read items after their query: their single-item requests may share it.
 SHARES_QUERY = (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER)
@@ -67,6 +67,7 @@ class Scheduler:
             pack_limit=min(model_config.context_length, server_args.max_prefill_tokens),
             delimiter=server_args.multi_item_scoring_delimiter,
             share_query=not server_args.disable_radix_cache and model_config.kind in SHARES_QUERY,
+            order=SCHEDULE_POLICIES[server_args.schedule_policy],
         )
         self.context = zmq.Context()
         self.recv_socket = self.context.socket(zmq.PULL)

@@ -149,7 +149,7 @@ class TokenizerManager:
     def build_request(
         self, query_ids: list[int], items_ids: list[list[int]], pooling: PoolingParams, *, mis: bool = False,
         item_first: bool = False, items_token_type_ids: Optional[list[list[int]]] = None,
-        embed_overrides: Optional[EmbedOverrides] = None,
+        embed_overrides: Optional[EmbedOverrides] = None, priority: int = 0,
     ) -> TokenizedScoreRequest:
         """Check ids, limits and lengths; ``mis``: the items may share packed sequences (DESIGN.md §4)."""
         cfg, args = self.model_config, self.server_args
@@ -167,6 +167,7 @@ class TokenizerManager:
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
             item_first=item_first, items_token_type_ids=items_token_type_ids, embed_overrides=embed_overrides,
+            priority=priority,
         )
 
     # ---- talking to the scheduler -------------------------------------------------------------

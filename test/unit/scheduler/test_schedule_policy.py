@@ -1,5 +1,6 @@
 """SchedulePolicy: request -> sequences, token-budgeted batches, per-request answers."""
 
+import pytest
 import torch
 
 from multiscore.messages import PoolingParams, TokenizedScoreRequest
@@ -46,13 +47,13 @@ def test_mis_splits_over_the_limit_and_repeats_the_full_query():
         assert s.input_ids[:3] == [1, 2, 3] and s.query_len == 3 and len(s) <= 16
 
 
-def test_batches_respect_the_token_budget_and_mix_requests():
-    policy = SchedulePolicy(max_prefill_tokens=10, pack_limit=100, delimiter=None)
+@pytest.mark.parametrize("order, batches", [("fair", [["a", "b"], ["a"]]), ("fcfs", [["a", "a"], ["b"]])])
+def test_batches_respect_the_token_budget_and_mix_requests(order, batches):
+    """fair: requests take turns (a, b, then a again); fcfs: arrival order. 10 tokens a batch."""
+    policy = SchedulePolicy(max_prefill_tokens=10, pack_limit=100, delimiter=None, order=order)
     policy.add_request(_req("a", items=[[4], [5]], mis=False))  # two sequences of 4 tokens
     policy.add_request(_req("b", items=[[6, 7]], mis=False))  # one of 5
-    first = policy.schedule()
-    assert [s.rid for s in first] == ["a", "a"]  # 8 tokens; adding b's 5 would exceed 10
-    assert [s.rid for s in policy.schedule()] == ["b"]
+    assert [[s.rid for s in policy.schedule()] for _ in batches] == batches
     assert policy.schedule() == []
 
 
@@ -67,7 +68,8 @@ def test_answers_are_assembled_in_item_order_across_sequences():
     policy.add_request(_req("a", items=[[4], [5], [6], [7]]))  # split into 2 MIS sequences of 2 items
     policy.add_request(_req("b", items=[[8]]))
     batch = policy.schedule()
-    assert [(s.rid, s.item_start, s.num_items) for s in batch] == [("a", 0, 2), ("a", 2, 2), ("b", 0, 1)]
+    assert [(s.rid, s.item_start, s.num_items) for s in batch] == [("a", 0, 2), ("b", 0, 1), ("a", 2, 2)]  # turns
+    batch = [batch[0], batch[2], batch[1]]  # a's two sequences, then b's
     # Finish b's and a's second sequence first: a must not answer until all of its sequences are done.
     out = policy.process_output(batch[1:], [torch.tensor([[3.0], [4.0]]), torch.tensor([[9.0]])])
     assert [(o.rid, o.outputs) for o in out] == [("b", [[9.0]])]
@@ -88,7 +90,8 @@ def test_failed_batch_drops_its_requests_only():
     policy.add_request(_req("b", items=[[6]], mis=False))
     batch = policy.schedule()  # a's first sequence only
     assert policy.fail_batch(batch) == ["a"]
-    assert [s.rid for s in policy.waiting] == ["b"] and list(policy.pending) == ["b"]
+    assert policy.num_waiting_sequences == 1 and list(policy.pending) == ["b"]
+    assert [s.rid for s in policy.schedule()] == ["b"]
 
 
 def test_abort_drops_queued_sequences_and_tells_unknown_requests_apart():

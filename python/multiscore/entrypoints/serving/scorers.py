@@ -52,10 +52,11 @@ class Scorer:
     async def score(
         self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_overrides: Optional[EmbedOverrideInputs] = None,
-        return_pooled_hidden_states: bool = False,
+        return_pooled_hidden_states: bool = False, priority: int = 0,
     ) -> ScoreResult:
         """SGLang's /v1/score (DESIGN.md §3): a score row per item (and, on request, the hidden
-        state each item's row was read from: decoder classifiers only)."""
+        state each item's row was read from: decoder classifiers only). ``priority``: SGLang's,
+        higher runs first."""
         raise NotImplementedError
 
     async def score_documents(
@@ -87,7 +88,7 @@ class DecoderPairScorer(Scorer):
     mis = False
 
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+                    embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
         if return_pooled_hidden_states and self.model_config.kind is ModelKind.CAUSAL_LM:
             raise ValueError(
                 "return_pooled_hidden_states is not supported for CausalLM models: it needs a model with a "
@@ -110,7 +111,8 @@ class DecoderPairScorer(Scorer):
             )
         pooling = PoolingParams(label_token_ids=labels, activation="softmax" if apply_softmax else "none",
                                 return_hidden=return_pooled_hidden_states)
-        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides)
+        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides,
+                              priority=priority)
         if not return_pooled_hidden_states:
             return ScoreResult(out.outputs, out.prompt_tokens)
         classes = cfg.num_labels  # each row: the class scores, then the hidden state they came from
@@ -133,7 +135,7 @@ class MisScorer(DecoderPairScorer):
 
 class EncoderPairScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+                    embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
         kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)
@@ -145,7 +147,7 @@ class EncoderPairScorer(Scorer):
             queries = [query] * len(items)
             ids, types = self.pairs.encode_pairs(items, queries) if item_first else self.pairs.encode_pairs(queries, items)
         out = await self._run([], ids, PoolingParams(activation="softmax" if apply_softmax else "none"),
-                              items_token_type_ids=types)
+                              items_token_type_ids=types, priority=priority)
         return ScoreResult(out.outputs, out.prompt_tokens)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
@@ -158,7 +160,7 @@ class EncoderPairScorer(Scorer):
 
 class BiEncoderScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
-                    embed_overrides=None, return_pooled_hidden_states=False) -> ScoreResult:
+                    embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
         kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)
@@ -166,7 +168,7 @@ class BiEncoderScorer(Scorer):
             texts_ids = [list(query)] + [list(it) for it in items]
         else:
             texts_ids = self.pairs.texts([query] + items)
-        cosines, tokens = await self._cosines(texts_ids)
+        cosines, tokens = await self._cosines(texts_ids, priority)
         return ScoreResult(scores=[[c] for c in cosines], prompt_tokens=tokens)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
@@ -177,12 +179,12 @@ class BiEncoderScorer(Scorer):
         query_ids = self.pairs.texts([query], max_tokens=keep)
         return await self._cosines(query_ids + self.pairs.texts(documents, max_tokens=max_doc_tokens or keep))
 
-    async def _cosines(self, texts_ids: list[list[int]]) -> tuple[list[float], int]:
+    async def _cosines(self, texts_ids: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
         """texts_ids[0] is the query: cosine similarity of its embedding with each of the others."""
         for i, x in enumerate(texts_ids):
             if not x:
                 raise ValueError(f"{'the query' if i == 0 else f'document {i - 1}'} is empty: there is nothing to embed")
-        out = await self._run([], texts_ids, PoolingParams(activation="default"))
+        out = await self._run([], texts_ids, PoolingParams(activation="default"), priority=priority)
         vectors = np.asarray(out.outputs, dtype=np.float64)  # [1 + N, H]
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens

@@ -22,7 +22,7 @@ class ScoreServing:
     async def score(
         self, query, items, *, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
-        item_embed_overrides=None, return_pooled_hidden_states: bool = False,
+        item_embed_overrides=None, return_pooled_hidden_states: bool = False, priority: int = 0,
     ) -> ScoreResult:
         """SGLang's /v1/score, DESIGN.md §3, on every kind of model: label probabilities (CausalLM),
         head scores (classifiers: decoders in one MIS pass, encoders per text pair), or the cosine
@@ -31,7 +31,7 @@ class ScoreServing:
         return await self.scorer.score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_overrides=EmbedOverrideInputs.given(embed_override_token_id, query_embed_overrides, item_embed_overrides),
-            return_pooled_hidden_states=return_pooled_hidden_states,
+            return_pooled_hidden_states=return_pooled_hidden_states, priority=priority,
         )
 
     async def score_pairs(
