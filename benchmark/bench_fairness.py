@@ -1,0 +1,72 @@
+"""Benchmark: small requests arriving during a huge one, --schedule-policy fair vs fcfs, same run.
+
+A tiny Qwen3 CausalLM (bench: scheduling, not arithmetic) behind an in-process Engine with MIS and
+``--max-prefill-tokens 2048``: one huge MIS request of ``--huge-items`` items of 3 tokens; while it
+runs, 1-item requests are sent one after another. Each row: the huge request's time, the small
+requests' median and worst latency, and the worst as a fraction of the huge request's time.
+
+    python benchmark/bench_fairness.py [--huge-items 10000] [--small 20] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "benchmark"))
+from bench_common import load_average, machine_line, print_rows  # noqa: E402
+from make_tiny_model import make_tiny_model  # noqa: E402
+
+LABELS = [5, 9, 42]
+
+
+def run(path, policy: str, huge_items: int, small: int):
+    from multiscore import Engine
+
+    items = [[10 + i % 100, 11, 12] for i in range(huge_items)]
+    with Engine(str(path), device="cpu", enable_mis=True, max_prefill_tokens=2048, schedule_policy=policy) as engine:
+        engine.score([20, 21], [[30]], label_token_ids=LABELS)  # warm-up
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            t0 = time.perf_counter()
+            huge = pool.submit(engine.score, [20, 21, 22, 23], items, label_token_ids=LABELS)
+            waits = []
+            while not huge.done() and len(waits) < small:
+                s0 = time.perf_counter()
+                engine.score([30 + len(waits), 31], [[40, 41]], label_token_ids=LABELS)
+                waits.append(time.perf_counter() - s0)
+            huge.result()
+            t_huge = time.perf_counter() - t0
+    return t_huge, waits
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--huge-items", type=int, default=10000)
+    p.add_argument("--small", type=int, default=20, help="small requests sent while the huge one runs (at most)")
+    p.add_argument("--markdown", action="store_true")
+    args = p.parse_args(argv)
+    print(machine_line())
+    print(f"1-min load average before: {load_average()}; huge MIS request: {args.huge_items} items of 3 tokens, "
+          "--max-prefill-tokens 2048; small: 1 item, sent one after another while the huge one runs")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_tiny_model(pathlib.Path(tmp) / "m", arch="qwen3", head="causal")
+        for policy in ("fcfs", "fair"):
+            t_huge, waits = run(path, policy, args.huge_items, args.small)
+            rows.append((policy, f"{t_huge * 1e3:.0f}", str(len(waits)), f"{statistics.median(waits) * 1e3:.1f}",
+                         f"{max(waits) * 1e3:.1f}", f"{max(waits) / t_huge:.3f}"))
+    header = ("policy", "huge request ms", "small requests answered during it", "small median ms", "small worst ms",
+              "worst / huge time")
+    print_rows(header, rows, args.markdown)
+    print(f"1-min load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
