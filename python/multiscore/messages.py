@@ -184,6 +184,11 @@ class SchedulerStats:
     prefix_cache_query_tokens: int = 0  # cacheable query tokens seen
     prefix_cache_tokens: int = 0  # tokens held now
     prefix_cache_bytes: int = 0  # their keys and values
+    # Per replica (--dp-size): replica, pid, alive, outstanding_tokens, forward_passes, ... (filled
+    # by the main process; each scheduler leaves it empty).
+    replicas: list = field(default_factory=list)
+    resent_requests: int = 0  # requests sent again because the replica running them died
+    replica_restarts: int = 0
     # Batch-size histograms: passes per bucket, bucket i holding sizes <= edges[i] (last: larger).
     batch_tokens_counts: list = field(default_factory=lambda: [0] * (len(BATCH_TOKEN_EDGES) + 1))
     batch_sequences_counts: list = field(default_factory=lambda: [0] * (len(BATCH_SEQUENCE_EDGES) + 1))

@@ -70,6 +70,9 @@ class ServerArgs:
     trust_remote_code: bool = False
     seed: int = 0
     num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
+    # (with dp_size > 1 on CPU: the cores split between the replicas)
+    dp_size: int = 1  # model replicas, one scheduler process each (README "Many replicas")
+    base_gpu_id: int = 0  # CUDA: replica i runs on GPU base_gpu_id + i
     log_level: str = "info"
     startup_timeout_s: float = 600.0
 
@@ -95,6 +98,10 @@ class ServerArgs:
             raise ValueError(f"--schedule-policy must be one of {sorted(SCHEDULE_POLICIES)}, got {self.schedule_policy!r}")
         if self.prefix_cache_size_mb is not None and self.prefix_cache_size_mb < 0:
             raise ValueError(f"--prefix-cache-size-mb must be >= 0 (0 turns the cache off), got {self.prefix_cache_size_mb}")
+        if self.dp_size < 1:
+            raise ValueError(f"--dp-size must be >= 1, got {self.dp_size}")
+        if self.base_gpu_id < 0:
+            raise ValueError(f"--base-gpu-id must be >= 0, got {self.base_gpu_id}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError("--num-threads must be positive")
         for name in ("max_items_per_request", "max_tokens_per_request", "max_request_body_bytes", "max_queued_requests"):
@@ -123,6 +130,12 @@ class ServerArgs:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
+    def torch_device(self) -> str:
+        """The device string the model process uses: a GPU is ``cuda:<base_gpu_id>``."""
+        device = self.resolved_device
+        return f"cuda:{self.base_gpu_id}" if device == "cuda" else device
 
     @property
     def mis_enabled(self) -> bool:
@@ -215,6 +228,13 @@ class ServerArgs:
         parser.add_argument("--served-model-name", default=defaults.served_model_name)
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument(
+            "--dp-size", type=int, default=defaults.dp_size,
+            help="model replicas, each its own scheduler process; requests go to the least loaded (SGLang's flag)",
+        )
+        parser.add_argument(
+            "--base-gpu-id", type=int, default=defaults.base_gpu_id, help="CUDA: replica i runs on GPU base-gpu-id + i",
+        )
         parser.add_argument(
             "--num-threads", type=int, default=defaults.num_threads,
             help="torch threads of the model process (default: one per core); 1 gives steadier latency "

@@ -42,8 +42,13 @@ class Engine:
 
     @property
     def scheduler_pid(self) -> int:
-        """Process id of the scheduler (model) process, for monitoring."""
+        """Process id of the scheduler (model) process, for monitoring (the first replica's)."""
         return self._runtime.scheduler.pid
+
+    @property
+    def scheduler_pids(self) -> list[int]:
+        """Every model replica's process id (``dp_size`` of them)."""
+        return self._runtime.scheduler.pids
 
     def score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,

@@ -70,6 +70,19 @@ class _SchedulerCollector:
                                 value=s.prefix_cache_bytes)
         yield GaugeMetricFamily("multiscore_scheduler_queued_sequences", "sequences waiting for a forward pass",
                                 value=s.queued_sequences)
+        families = {
+            "up": GaugeMetricFamily("multiscore_replica_up", "1 while the model replica serves", labels=["replica"]),
+            "outstanding_tokens": GaugeMetricFamily("multiscore_replica_outstanding_tokens",
+                                                    "tokens sent to the replica and not yet answered", labels=["replica"]),
+            "forward_passes": CounterMetricFamily("multiscore_replica_forward_passes", "forward passes run by the replica",
+                                                  labels=["replica"]),
+        }
+        for r in s.replicas:  # one per --dp-size replica
+            label = [str(r["replica"])]
+            families["up"].add_metric(label, 1 if r["alive"] else 0)
+            families["outstanding_tokens"].add_metric(label, r["outstanding_tokens"])
+            families["forward_passes"].add_metric(label, r.get("forward_passes", 0))
+        yield from families.values()
         yield _histogram("multiscore_batch_tokens", "tokens per forward pass", BATCH_TOKEN_EDGES,
                          s.batch_tokens_counts, s.forward_tokens)
         yield _histogram("multiscore_batch_sequences", "sequences per forward pass", BATCH_SEQUENCE_EDGES,

@@ -17,7 +17,7 @@ from multiscore.entrypoints.serving.scores import ScoreServing
 from multiscore.entrypoints.serving.tei import TeiServing
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer
-from multiscore.tokenizer.scheduler_process import SchedulerProcess
+from multiscore.tokenizer.replicas import ReplicaSet
 from multiscore.tokenizer.score_template import ScoreTemplate
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
@@ -29,7 +29,7 @@ class Runtime:
 
     server_args: ServerArgs
     model_config: ModelConfig
-    scheduler: SchedulerProcess
+    scheduler: ReplicaSet  # the model replicas (one unless --dp-size)
     tokenizer_manager: TokenizerManager
     scores: ScoreServing  # SGLang /v1/score, vLLM /score, rerank
     classify: ClassifyServing
@@ -40,12 +40,9 @@ class Runtime:
     def start(cls, server_args: ServerArgs) -> "Runtime":
         """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise."""
         model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
-        scheduler = SchedulerProcess(server_args)
+        scheduler = ReplicaSet(server_args)
         try:
-            tm = TokenizerManager(
-                server_args, model_config, requests_addr=scheduler.ipc.requests, results_addr=scheduler.ipc.results,
-                scheduler_alive=scheduler.is_alive,
-            )
+            tm = TokenizerManager(server_args, model_config, replicas=scheduler)
             pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)

@@ -49,7 +49,7 @@ NO_EFFECT: dict[str, object] = {
     "tokenizer_mode": str,
     "download_dir": str,
 }
-SINGLE_REPLICA = ("tp_size", "pp_size", "dp_size", "ep_size")  # accepted as 1 only
+SINGLE_REPLICA = ("tp_size", "pp_size", "ep_size")  # accepted as 1 only (dp_size is ours too: --dp-size)
 
 
 def translate_engine_kwargs(kwargs: dict) -> dict:

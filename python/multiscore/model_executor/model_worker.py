@@ -46,7 +46,7 @@ def resolve_dtype(server_args: ServerArgs, model_config: ModelConfig, device: st
 
 class ModelWorker:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig) -> None:
-        self.device = torch.device(server_args.resolved_device)
+        self.device = torch.device(server_args.torch_device)
         self.dtype, self.dtype_reason = resolve_dtype(server_args, model_config, self.device.type)
         logger.info("computing in %s: %s", str(self.dtype).removeprefix("torch."), self.dtype_reason)
         if server_args.num_threads is not None:

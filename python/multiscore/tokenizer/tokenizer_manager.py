@@ -1,30 +1,27 @@
 """TokenizerManager: tokenizes and validates model work, sends it to the scheduler, awaits answers.
 
 Lives in the caller's process (the HTTP server's, or Engine's background event loop). It talks
-to the scheduler process over two ZMQ sockets and matches answers to callers by request id. What
-each API means (which inputs, which pooling) is decided above it, in entrypoints/serving/.
+to the model replicas (scheduler processes) through ReplicaRouter, which routes each request and
+matches answers to callers by request id. What each API means (which inputs, which pooling) is
+decided above it, in entrypoints/serving/.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import uuid
-from typing import Callable, Optional
-
-import zmq
-import zmq.asyncio
+from typing import Optional
 
 from multiscore.configs.model_config import ModelConfig, load_tokenizer
 from multiscore.messages import (
-    AbortRequest,
     EmbedOverrides,
     FlushCacheRequest,
     GetStatsRequest,
     HealthCheckRequest,
     PoolingParams,
-    RequestFailed,
     RequestOutput,
     SchedulerStats,
     TokenizedScoreRequest,
@@ -39,13 +36,10 @@ from multiscore.tokenizer.inputs import (
     text_or_token_ids,
 )
 
+from multiscore.tokenizer.replica_router import ReplicaRouter, SchedulerUnavailable
+from multiscore.tokenizer.replicas import ReplicaSet
+
 logger = logging.getLogger(__name__)
-
-_WATCHDOG_S = 1.0
-
-
-class SchedulerUnavailable(RuntimeError):
-    """The scheduler process died or does not answer."""
 
 
 class Overloaded(RuntimeError):
@@ -57,21 +51,15 @@ class RequestTimedOut(RuntimeError):
 
 
 class TokenizerManager:
-    def __init__(
-        self, server_args: ServerArgs, model_config: ModelConfig, *, requests_addr: str, results_addr: str,
-        scheduler_alive: Callable[[], bool],
-    ) -> None:
+    def __init__(self, server_args: ServerArgs, model_config: ModelConfig, *, replicas: ReplicaSet) -> None:
         self.server_args = server_args
         self.model_config = model_config
         self.tokenizer = load_tokenizer(model_config.tokenizer_path, server_args.trust_remote_code)
-        self.requests_addr, self.results_addr = requests_addr, results_addr
-        self.scheduler_alive = scheduler_alive
+        self.router = ReplicaRouter(replicas, server_args.max_prefill_tokens)
         if server_args.multi_item_scoring_delimiter is not None:
             check_token_ids([server_args.multi_item_scoring_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
-        self._pending: dict[str, asyncio.Future] = {}
         self._requests_in_flight = 0  # model requests sent and not yet answered (--max-queued-requests)
         self._ids = itertools.count()
-        self._started = False
 
     # ---- tokenization and validation ----------------------------------------------------------
 
@@ -180,86 +168,59 @@ class TokenizerManager:
             raise Overloaded(f"the server is at --max-queued-requests={args.max_queued_requests}; retry shortly")
         self._requests_in_flight += 1
         try:
-            return await asyncio.wait_for(self._call(req), args.request_timeout_s)
+            return await asyncio.wait_for(self.router.request(req), args.request_timeout_s)
         except asyncio.TimeoutError:
             raise RequestTimedOut(f"the request was not answered within --request-timeout-s={args.request_timeout_s:g} s") from None
         finally:
             self._requests_in_flight -= 1
 
     async def health_check(self, timeout_s: float = 5.0) -> None:
-        await self._ask(HealthCheckRequest(rid=self._new_rid("health")), timeout_s)
+        """Every live replica answers (one being restarted does not count against it)."""
+        await self._ask_all(lambda i: HealthCheckRequest(rid=self._new_rid(f"health{i}")), timeout_s)
 
     async def get_stats(self, timeout_s: float = 5.0) -> SchedulerStats:
-        return (await self._ask(GetStatsRequest(rid=self._new_rid("stats")), timeout_s)).stats
+        """The replicas' counters summed, and each replica's state in ``replicas``."""
+        answers = await self._ask_all(lambda i: GetStatsRequest(rid=self._new_rid(f"stats{i}")), timeout_s)
+        stats = sum_stats([a.stats for a in answers], self.router.states())
+        stats.resent_requests, stats.replica_restarts = self.router.resent, self.router.replicas.restarts
+        return stats
 
     async def flush_cache(self, timeout_s: float = 30.0) -> bool:
-        return (await self._ask(FlushCacheRequest(rid=self._new_rid("flush")), timeout_s)).success
+        answers = await self._ask_all(lambda i: FlushCacheRequest(rid=self._new_rid(f"flush{i}")), timeout_s)
+        return all(a.success for a in answers)
 
-    async def _ask(self, msg, timeout_s: float):
-        if not self.scheduler_alive():
-            raise SchedulerUnavailable("the scheduler process is not running")
+    def scheduler_alive(self) -> bool:
+        return bool(self.router.live())
+
+    async def _ask_all(self, make_message, timeout_s: float) -> list:
         try:
-            return await asyncio.wait_for(self._call(msg), timeout_s)
+            return await asyncio.wait_for(self.router.ask_all(make_message), timeout_s)
         except asyncio.TimeoutError:
             raise SchedulerUnavailable(f"the scheduler did not answer within {timeout_s:.0f} s") from None
 
     def _new_rid(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
 
-    def _ensure_started(self) -> None:
-        """Create the sockets and background tasks inside the event loop that will use them."""
-        if self._started:
-            return
-        self._context = zmq.asyncio.Context()
-        self._send = self._context.socket(zmq.PUSH)
-        self._send.connect(self.requests_addr)
-        self._recv = self._context.socket(zmq.PULL)
-        self._recv.connect(self.results_addr)
-        self._tasks = [asyncio.ensure_future(self._receive_loop()), asyncio.ensure_future(self._watchdog())]
-        self._started = True
-
-    async def _call(self, req):
-        self._ensure_started()
-        if not self.scheduler_alive():
-            raise SchedulerUnavailable("the scheduler process is not running")
-        future = asyncio.get_running_loop().create_future()
-        self._pending[req.rid] = future
-        try:
-            await self._send.send_pyobj(req)
-            return await future
-        finally:
-            self._pending.pop(req.rid, None)
-            # Cancelling the awaiting task cancels ``future`` too: "cancelled" means the caller left.
-            if (future.cancelled() or not future.done()) and isinstance(req, TokenizedScoreRequest):
-                # Cancelled (client gone) or timed out: the scheduler drops what is still queued.
-                self._send.send_pyobj(AbortRequest(rid=req.rid), zmq.NOBLOCK)
-
-    async def _receive_loop(self) -> None:
-        while True:
-            msg = await self._recv.recv_pyobj()
-            future = self._pending.get(msg.rid)
-            if future is None or future.done():
-                continue  # the caller gave up (timeout, disconnect)
-            if isinstance(msg, RequestFailed):
-                future.set_exception(RuntimeError(msg.message))
-            else:
-                future.set_result(msg)
-
-    async def _watchdog(self) -> None:
-        """Fail waiting callers at once if the scheduler process dies, instead of hanging them."""
-        while True:
-            await asyncio.sleep(_WATCHDOG_S)
-            if not self.scheduler_alive():
-                for future in list(self._pending.values()):
-                    if not future.done():
-                        future.set_exception(SchedulerUnavailable("the scheduler process died"))
-
     def close(self) -> None:
-        if self._started:
-            for task in self._tasks:
-                task.cancel()
-            self._context.destroy(linger=0)
-            self._started = False
+        self.router.close()
+
+
+def sum_stats(parts: list[SchedulerStats], replicas: list[dict]) -> SchedulerStats:
+    """Counters and histograms summed over the replicas' stats."""
+    total = SchedulerStats()
+    for f in dataclasses.fields(SchedulerStats):
+        values = [getattr(p, f.name) for p in parts]
+        if f.name in ("replicas", "resent_requests", "replica_restarts"):  # the main process's, not the replicas'
+            continue
+        if values and isinstance(values[0], list):
+            setattr(total, f.name, [sum(col) for col in zip(*values)])
+        else:
+            setattr(total, f.name, sum(values))
+    for state, part in zip(replicas, parts):
+        state.update(forward_passes=part.forward_passes, finished_requests=part.finished_requests,
+                     queued_sequences=part.queued_sequences)
+    total.replicas = replicas
+    return total
 
 
 __all__ = ["Overloaded", "RequestTimedOut", "SchedulerUnavailable", "TokenizerManager"]
