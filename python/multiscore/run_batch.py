@@ -45,7 +45,7 @@ async def _run(app, lines, out: OutputFile, progress: Progress, concurrency: int
             if line.problem is not None:
                 record = output_line(line.custom_id, None, None, {"code": 400, "message": line.problem})
             else:
-                status, raw = await call_app(app, "POST", line.url, json.dumps(line.body).encode())
+                status, raw, _ = await call_app(app, "POST", line.url, json.dumps(line.body).encode())
                 body = json.loads(raw) if raw else None
                 error = None
                 if status != 200:
