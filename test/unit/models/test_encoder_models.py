@@ -32,14 +32,6 @@ DOCS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def load_ours(path, **server_args):
     """Our model for the checkpoint, filled by the real loader (which refuses a checkpoint that
     leaves any parameter unfilled)."""

@@ -24,14 +24,6 @@ BIASES = dict(attention_bias=True, mlp_bias=True, norm_bias=True, classifier_bia
 LOCAL_ATTENTION = 6  # the tiny checkpoints': a local layer sees 3 positions either side
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _batches(tok):
     """[lone CLS, four (query, doc) pairs, lone CLS] packed together, and one pair alone."""
     lone = ([tok.cls_token_id], [0])
