@@ -27,11 +27,14 @@ DEBERTA_PACKED_MODULES = {"query_proj": ("qkv", "q"), "key_proj": ("qkv", "k"), 
 _POOLER_ACTS = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"), "tanh": torch.tanh, "relu": F.relu}
 
 
-def _terms(config) -> list[str]:
-    if not getattr(config, "relative_attention", False):
-        return []
-    types = config.pos_att_type or []
+def _listed_terms(config) -> list[str]:
+    types = getattr(config, "pos_att_type", None) or []
     return [t for t in (types.split("|") if isinstance(types, str) else types) if t in ("c2p", "p2c")]
+
+
+def _terms(config) -> list[str]:
+    """The relative terms computed: none without ``relative_attention``."""
+    return _listed_terms(config) if getattr(config, "relative_attention", False) else []
 
 
 def _span(config) -> tuple[int, int, int]:
@@ -59,7 +62,8 @@ class DisentangledSelfAttention(nn.Module):
                 self.pos_key_proj = nn.Linear(h, h)
             if "p2c" in self.terms:
                 self.pos_query_proj = nn.Linear(h, h)
-        self.scale = (self.head_dim * (1 + len(self.terms))) ** -0.5
+        # Every listed term counts, even with relative_attention off: transformers scales so.
+        self.scale = (self.head_dim * (1 + len(_listed_terms(config)))) ** -0.5
 
     def relative_projections(self, rel: torch.Tensor):
         """rel [2·span, H] -> (Qr, Kr), each [2·span, heads, D] or None when its term is off."""
@@ -120,7 +124,7 @@ class DebertaV2Backbone(nn.Module):
             self.encoder.rel_embeddings = nn.Embedding(2 * span, config.hidden_size)
         norm_rel = [s.strip() for s in str(getattr(config, "norm_rel_ebd", "none")).lower().split("|")]
         self.encoder.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if "layer_norm" in norm_rel else None
-        self.positions = RelativePositions(buckets, max_relative, span)
+        self.bucketing = (buckets, max_relative, span)  # RelativePositions(...), one per forward
 
     def embed(self, batch) -> torch.Tensor:
         e = self.embeddings
@@ -147,9 +151,10 @@ class DebertaV2Backbone(nn.Module):
                 rel = self.encoder.LayerNorm(rel)
         starts = [layout.start for layout in batch.layouts]
         chunks = list(sequence_chunks(starts, batch.seq_lens, x.device))
+        positions = RelativePositions(*self.bucketing)  # its index per chunk length, for every layer
         layers = self.encoder.layer
         for i, layer in enumerate(layers):
-            x = layer(x, rel, chunks, self.positions, keep_rows if i == len(layers) - 1 else None)
+            x = layer(x, rel, chunks, positions, keep_rows if i == len(layers) - 1 else None)
         return x
 
 

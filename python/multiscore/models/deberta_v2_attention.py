@@ -2,7 +2,7 @@
 
 Each score adds two relative-position terms to content·content:
 
-    s[i, j] = (q_i·k_j + q_i·Kr[d] + k_j·Qr[d]) / sqrt(D · (1 + number of terms)),  d = idx(i - j)
+    s[i, j] = (q_i·k_j + q_i·Kr[d] + k_j·Qr[d]) / sqrt(D · (1 + terms listed)),  d = idx(i - j)
 
 with Kr / Qr the relative embeddings projected by the key / query projections (or their own
 ``pos_key_proj`` / ``pos_query_proj``), and idx the (log-bucketed) relative distance shifted into
@@ -12,8 +12,6 @@ length are padded into chunks (as the torch backend's runs) and scored explicitl
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -26,26 +24,34 @@ def log_bucket(relative: torch.Tensor, buckets: int, max_position: int) -> torch
     sign = torch.sign(relative)
     near = (relative < mid) & (relative > -mid)
     magnitude = torch.where(near, torch.full_like(relative, mid - 1), relative.abs()).float()
-    log_pos = torch.ceil(torch.log(magnitude / mid) / math.log((max_position - 1) / mid) * (mid - 1)) + mid
+    # float32 logs on both sides, as transformers computes them: a double-precision denominator
+    # moves distances that fall exactly on a bucket edge (7 with 4 buckets over 8 positions).
+    span_log = torch.log(torch.tensor((max_position - 1) / mid, device=relative.device))
+    log_pos = torch.ceil(torch.log(magnitude / mid) / span_log * (mid - 1)) + mid
     return torch.where(magnitude <= mid, relative.float(), log_pos * sign).long()
 
 
 class RelativePositions:
-    """The relative-distance index of a chunk's [L, L] scores, shared by every layer of a forward."""
+    """The relative-distance index of a chunk's [L, L] scores, built once per forward and length and
+    shared by every layer."""
 
     def __init__(self, buckets: int, max_relative: int, span: int) -> None:
         self.buckets, self.max_relative, self.span = buckets, max_relative, span
-        self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._cache: dict[tuple[int, torch.device], tuple[torch.Tensor, slice]] = {}
 
-    def index(self, length: int, device: torch.device) -> torch.Tensor:
-        """[L, L] long: clamp(bucket(i - j) + span, 0, 2·span - 1)."""
+    def index(self, length: int, device: torch.device) -> tuple[torch.Tensor, slice]:
+        """-> (idx [L, L] long, rows): idx + rows.start = clamp(bucket(i - j) + span, 0, 2·span - 1),
+        ``rows`` the relative embeddings' rows that distances under L reach (a short sequence
+        needs a few of DeBERTa-v3's 512: the c2p / p2c products only take those)."""
         key = (length, device)
         if key not in self._cache:
             pos = torch.arange(length, device=device)
             relative = pos[:, None] - pos[None, :]
             if self.buckets > 0 and self.max_relative > 0:
                 relative = log_bucket(relative, self.buckets, self.max_relative)
-            self._cache[key] = (relative + self.span).clamp(0, 2 * self.span - 1)
+            idx = (relative + self.span).clamp(0, 2 * self.span - 1)
+            lo, hi = int(idx.min()), int(idx.max()) + 1
+            self._cache[key] = (idx - lo, slice(lo, hi))
         return self._cache[key]
 
 
@@ -71,12 +77,12 @@ def disentangled_attention(q, k, v, pos_q, pos_k, chunks, positions: RelativePos
         b, length = index.shape
         qc, kc, vc = (x[index].transpose(1, 2) for x in (q, k, v))  # [b, H, L, D]
         scores = torch.matmul(qc, kc.transpose(-1, -2))  # [b, H, L, L]
-        idx = positions.index(length, q.device)  # [L, L]
+        idx, rows = positions.index(length, q.device)  # [L, L], the R relative rows it reads
         if pos_k is not None:  # content -> position: q_i · Kr[idx(i, j)]
-            c2p = torch.matmul(qc, pos_k.permute(1, 2, 0))  # [b, H, L, 2·span]
+            c2p = torch.matmul(qc, pos_k[rows].permute(1, 2, 0))  # [b, H, L, R]
             scores = scores + torch.gather(c2p, -1, idx.expand(b, c2p.shape[1], length, length))
         if pos_q is not None:  # position -> content: k_j · Qr[idx(i, j)], gathered along j's rows
-            p2c = torch.matmul(kc, pos_q.permute(1, 2, 0))  # [b, H, L (keys), 2·span]
+            p2c = torch.matmul(kc, pos_q[rows].permute(1, 2, 0))  # [b, H, L (keys), R]
             scores = scores + torch.gather(p2c, -1, idx.t().expand(b, p2c.shape[1], length, length)).transpose(-1, -2)
         scores = (scores.float() * scale).masked_fill(~valid[:, None, None, :], float("-inf"))
         probs = torch.softmax(scores, -1).to(vc.dtype)

@@ -1,7 +1,7 @@
 """DeBERTa-v2 beyond the shared encoder matrix (test_encoder_models.py, DeBERTa-v3's shape): the v2
 options (own position projections, no buckets, a clamped span, token types, absolute positions,
-a narrower embedding), one relative term only, a guard that the terms matter, the refused
-convolution layer, and embeddings equal to sentence-transformers."""
+a narrower embedding), one relative term only, relative attention off, the log buckets, a guard
+that the terms matter, the refused convolution layer, and embeddings equal to sentence-transformers."""
 
 import json
 import shutil
@@ -11,14 +11,17 @@ import pytest
 import torch
 
 from multiscore.configs.model_kind import ModelKind
+from multiscore.models.deberta_v2_attention import log_bucket
 from test_encoder_models import DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
 
 V2 = dict(share_att_key=False, position_buckets=-1, max_relative_positions=6, type_vocab_size=2,
           position_biased_input=True, embedding_size=32, norm_rel_ebd="none")
 
 
-@pytest.mark.parametrize("kw", [V2, {"pos_att_type": ["c2p"]}, {"pos_att_type": ["p2c"], "share_att_key": False}],
-                         ids=["v2-options", "c2p-only", "p2c-only-own-projection"])
+@pytest.mark.parametrize("kw", [V2, {"pos_att_type": ["c2p"]}, {"pos_att_type": ["p2c"], "share_att_key": False},
+                                {"relative_attention": False}],
+                         ids=["v2-options", "c2p-only", "p2c-only-own-projection",
+                              "no-relative-attention"])  # the listed terms still scale the scores
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
 def test_variants_equal_transformers(tiny_model, kw, head):
     from transformers import AutoTokenizer
@@ -34,6 +37,16 @@ def test_variants_equal_transformers(tiny_model, kw, head):
         if head == "seqcls":
             torch.testing.assert_close(out[0], expected.logits[0], atol=1e-4, rtol=0)
         start += len(ids)
+
+
+@pytest.mark.parametrize("buckets,max_position", [(4, 8), (8, 512), (256, 512), (6, 100)])
+def test_log_buckets_equal_transformers(buckets, max_position):
+    """Bucket edges included: 4 buckets over 8 positions put distance 7 exactly on one."""
+    from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
+
+    relative = torch.arange(-1024, 1025)
+    expected = make_log_bucket_position(relative, buckets, max_position).long()
+    assert torch.equal(log_bucket(relative, buckets, max_position), expected)
 
 
 def test_the_relative_terms_change_the_states(tiny_model):
