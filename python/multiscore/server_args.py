@@ -47,6 +47,7 @@ class ServerArgs:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     compile: str = "auto"  # auto | on | off: torch.compile's fused element-wise ops (README "Performance")
+    quantization: Optional[str] = None  # int8 (SGLang's name: w8a8_int8): W8A8 linear layers on CPU
     multi_item_scoring_delimiter: Optional[int] = None
     enable_mis: bool = False  # SGLang's switch: MIS without naming a delimiter
     disable_radix_cache: bool = False  # SGLang's name: no prefix sharing (README "Prefix cache")
@@ -88,6 +89,13 @@ class ServerArgs:
             raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.compile not in ("auto", "on", "off"):
             raise ValueError(f"--compile must be auto, on or off, got {self.compile!r}")
+        if self.quantization == "w8a8_int8":  # SGLang's name for the same scheme
+            object.__setattr__(self, "quantization", "int8")
+        if self.quantization not in (None, "int8"):
+            raise ValueError(f"--quantization must be int8 (or w8a8_int8), got {self.quantization!r}")
+        if self.quantization and (self.device == "cuda" or self.dtype == "float16"):
+            raise ValueError("--quantization int8 runs on the CPU in float32 or bfloat16 "
+                             f"(got --device {self.device} --dtype {self.dtype})")
         if self.max_prefill_tokens < 1:
             raise ValueError("--max-prefill-tokens must be positive")
         if self.context_length is not None and self.context_length < 1:
@@ -171,6 +179,12 @@ class ServerArgs:
         parser.add_argument(
             "--enable-torch-compile", dest="compile", action="store_const", const="on",
             help="SGLang's switch: --compile on",
+        )
+        parser.add_argument(
+            "--quantization", default=defaults.quantization, choices=["int8", "w8a8_int8"],
+            help="int8: the body's linear layers in int8 on CPU (per-channel weights, per-token dynamic "
+            "activations, oneDNN's VNNI / AMX-INT8 kernels; w8a8_int8 is SGLang's name); heads, norms and "
+            "attention stay in --dtype. Error against float: benchmark/README.md",
         )
         parser.add_argument(
             "--multi-item-scoring-delimiter", type=int, default=defaults.multi_item_scoring_delimiter,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # Activations an encoder's MLP may name: (oneDNN's post-op, its algorithm) -> the eager function.
-_EAGER_ACTIVATIONS = {
+EAGER_ACTIVATIONS = {
     ("none", ""): lambda x: x,
     ("gelu", "none"): F.gelu,  # exact (erf) GELU
     ("gelu", "tanh"): lambda x: F.gelu(x, approximate="tanh"),
@@ -37,17 +37,29 @@ class Linear(nn.Linear):
     """
 
     packed_weight: Optional[torch.Tensor] = None
+    int8_weight = None  # Optional[Int8Weight] (layers/int8_linear.py), with --quantization int8
 
     def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", "")) -> torch.Tensor:
-        """[..., in] -> [..., out], then ``activation`` (a key of _EAGER_ACTIVATIONS)."""
+        """[..., in] -> [..., out], then ``activation`` (a key of EAGER_ACTIVATIONS)."""
+        if self.int8_weight is not None:
+            return self.int8_weight(x, self.bias, activation)
         if self.packed_weight is not None:
             return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, activation[0], [], activation[1])
-        return _EAGER_ACTIVATIONS[activation](F.linear(x, self.weight, self.bias))
+        return EAGER_ACTIVATIONS[activation](F.linear(x, self.weight, self.bias))
 
     def pack(self) -> None:
         weight = self.weight.detach()
         self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, _ROWS_HINT)
-        self.weight = nn.Parameter(torch.empty_like(weight, device="meta"), requires_grad=False)
+        self._free_dense_weight()
+
+    def quantize_int8(self) -> None:
+        from multiscore.layers.int8_linear import Int8Weight
+
+        self.int8_weight = Int8Weight(self.weight)
+        self._free_dense_weight()
+
+    def _free_dense_weight(self) -> None:
+        self.weight = nn.Parameter(torch.empty_like(self.weight, device="meta"), requires_grad=False)
 
 
 class FusedLinear(Linear):
@@ -95,10 +107,11 @@ def onednn_packing_problem(device: torch.device, dtype: torch.dtype) -> Optional
     return None
 
 
-def pack_linears(model: nn.Module) -> int:
-    """Pack every ``Linear`` of ``model`` (the body's projections; heads are plain nn.Linear). -> count."""
+def pack_linears(model: nn.Module, int8: bool = False) -> int:
+    """Pack every ``Linear`` of ``model`` (the body's projections; heads are plain nn.Linear), as
+    oneDNN's float layout or, with ``int8``, as int8 weights (layers/int8_linear.py). -> count."""
     layers = [m for m in model.modules() if isinstance(m, Linear)]
     with torch.no_grad():
         for layer in layers:
-            layer.pack()
+            layer.quantize_int8() if int8 else layer.pack()
     return len(layers)

@@ -7,13 +7,15 @@ the model (which runs its layers and its own pooler).
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import torch
 
 from multiscore.configs.model_config import ModelConfig, head_dim_of
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
+from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import onednn_packing_problem, pack_linears
-from multiscore.model_executor.compile import apply_compile
+from multiscore.model_executor.compile import apply_compile, warm_up_sequences
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.prefix_cache_runner import PrefixCacheRunner, default_cache_mb, prefix_cache_problem
 from multiscore.model_executor.weight_loader import load_model
@@ -53,7 +55,7 @@ class ModelWorker:
             torch.set_num_threads(server_args.num_threads)
         torch.manual_seed(server_args.seed)
         self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
-        self.linear_kernel = self._pack_linears()
+        self.linear_kernel = self._pack_linears(server_args.quantization)
         self.causal = not model_config.kind.bidirectional
         cfg = model_config.hf_config
         backend_name = server_args.attention_backend or default_backend_name(self.device.type)
@@ -69,6 +71,8 @@ class ModelWorker:
         )
         self.prefix_cache, self.prefix_cache_reason = self._prefix_cache(server_args, model_config)
         self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
+        if server_args.quantization == "int8":
+            self.linear_kernel += self._compile_int8_ops(server_args.compile)
 
     def _prefix_cache(self, server_args: ServerArgs, model_config: ModelConfig):
         """-> (the cache across requests or None, what it is or why there is none)."""
@@ -84,8 +88,16 @@ class ModelWorker:
         runner = PrefixCacheRunner(model_config, size_mb, self.device, self.dtype)
         return runner, f"on: {size_mb:g} MB, {runner.tree.pool.num_slots} tokens"
 
-    def _pack_linears(self) -> str:
-        """The body's weights in oneDNN's packed layout where that works (layers/linear.py). -> what runs."""
+    def _pack_linears(self, quantization: Optional[str]) -> str:
+        """The body's weights in oneDNN's packed layout where that works (layers/linear.py), or in
+        int8 (layers/int8_linear.py), which must work once asked for. -> what runs."""
+        if quantization == "int8":
+            problem = int8_problem(self.device, self.dtype)
+            if problem is not None:
+                raise ValueError(f"--quantization int8: {problem}")
+            count = pack_linears(self.model, int8=True)
+            logger.info("linear layers: %d in int8 (%s)", count, int8_isa())
+            return f"oneDNN int8: per-channel weights, per-token activations ({count} layers; {int8_isa()})"
         problem = onednn_packing_problem(self.device, self.dtype)
         if problem is not None:
             logger.info("linear layers: F.linear (%s)", problem)
@@ -93,6 +105,21 @@ class ModelWorker:
         count = pack_linears(self.model)
         logger.info("linear layers: %d with oneDNN-packed weights", count)
         return f"oneDNN packed weights ({count} layers)"
+
+    def _compile_int8_ops(self, mode: str) -> str:
+        """The int8 quantizer and epilogue compiled and warmed up at start-up (unless --compile off);
+        a failed compilation keeps the eager ops, logged. -> a note for linear_kernel."""
+        if mode == "off":
+            return "; eager quantizer (--compile off)"
+        try:
+            use_compiled_int8_ops(True)
+            for batch in warm_up_sequences(self.model.kind):
+                self.forward(batch)
+        except Exception as e:  # noqa: BLE001 - whatever inductor raises, serving continues eager
+            use_compiled_int8_ops(False)
+            logger.warning("int8 quantizer: compilation failed, running eager: %s: %s", type(e).__name__, e)
+            return f"; eager quantizer (compilation failed: {type(e).__name__})"
+        return "; compiled quantizer"
 
     @property
     def backend_name(self) -> str:
