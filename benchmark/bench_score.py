@@ -15,7 +15,10 @@ scores are from each other (and, in bf16, from fp32).
   16 heads, 8 KV heads, head_dim 128), random bf16 weights: query 256 with 64 items of 24, and
   SGLang's scoring configuration (query 120, 10 items of 180).
 
-    python benchmark/bench_score.py [--workload w1|w1-bf16|w2|w4|all] [--repeats 5] [--markdown]
+``--int8`` adds ``--quantization int8`` rows (the linear layers in int8, the rest in the table's
+dtype) to the W1, W1-bf16 and W4 tables, with their error against fp32.
+
+    python benchmark/bench_score.py [--workload w1|w1-bf16|w2|w4|all] [--int8] [--repeats 5] [--markdown]
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--w4-repeats", type=int, default=2, help="W4's repeats (a 0.6B model: tens of seconds a run)")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--workload", choices=["w1", "w1-bf16", "w2", "w4", "all"], default="all")
+    p.add_argument("--int8", action="store_true", help="add --quantization int8 rows to the scoring tables")
     p.add_argument("--w2-items", default="50,100,250,500", help="W2: item counts (query 512, items of 16)")
     return p.parse_args(argv)
 
@@ -101,12 +105,14 @@ def bench_transformers(path, query, items, repeats, dtype) -> tuple[float, torch
     return t, logits.float()
 
 
-def bench_engine(path, query, items, repeats, delimiter, dtype: str = "float32") -> tuple[float, torch.Tensor]:
-    """One Engine (and its scheduler process) alive at a time: the machine has few cores."""
+def bench_engine(path, query, items, repeats, delimiter, dtype: str = "float32", **engine_args) -> tuple[float, torch.Tensor]:
+    """One Engine (and its scheduler process) alive at a time: the machine has few cores. The
+    repeats send the same request, so the prefix cache is off: each one computes its query
+    (bench_prefix_cache.py measures the cache)."""
     from multiscore import Engine
 
     with Engine(model_path=str(path), device="cpu", dtype=dtype, multi_item_scoring_delimiter=delimiter,
-                context_length=8192) as engine:
+                context_length=8192, disable_radix_cache=True, **engine_args) as engine:
         t, result = median_time(lambda: engine.score(query, items), repeats)
     return t, torch.tensor(result.scores)
 
@@ -144,10 +150,15 @@ def run_scoring(args, path, shape, request, dtype: str, repeats: int, fp32_refer
     t_mis, s_mis = bench_engine(path, query, items, repeats, DELIMITER_ID, dtype)
     mis_tokens = q + n * (L + 1) + 1  # the packed sequence: query D item D ... item D
     rate = linear_rate(mis_tokens, shape["hidden"], 2 * shape["intermediate"], torch_dtype)
+    rows = [(f"transformers {dtype} (one batch)", t_hf), (f"multiscore single-item {dtype}", t_single),
+            (f"multiscore MIS {dtype}", t_mis)]
+    if args.int8:
+        t_single8, s_single8 = bench_engine(path, query, items, repeats, None, dtype, quantization="int8")
+        t_mis8, s_mis8 = bench_engine(path, query, items, repeats, DELIMITER_ID, dtype, quantization="int8")
+        rows += [(f"multiscore single-item int8 + {dtype}", t_single8), (f"multiscore MIS int8 + {dtype}", t_mis8)]
     print(f"query {q} tokens, {n} items x {L} tokens, {dtype}, median of {repeats} repeats after 1 warm-up; "
           f"1-min load average {load_before} before / {load_average()} after")
-    print_table([(f"transformers {dtype} (one batch)", t_hf), (f"multiscore single-item {dtype}", t_single),
-                 (f"multiscore MIS {dtype}", t_mis)], n, args.markdown)
+    print_table(rows, n, args.markdown)
     hf_tokens = n * (q + L)
     print(f"token-count limit of the MIS ratio: transformers forwards {hf_tokens} tokens, MIS {mis_tokens} "
           f"-> {hf_tokens / mis_tokens:.2f}x")
@@ -167,6 +178,13 @@ def run_scoring(args, path, shape, request, dtype: str, repeats: int, fp32_refer
         print(f"fp32 scores span {span:.3f}; bf16 MIS vs fp32: {100 * diffs['MIS vs fp32'] / span:.2f}% of it "
               f"(transformers {dtype} vs fp32: {100 * hf_error / span:.2f}%)")
     ok = max(diffs.values()) <= tolerance
+    if args.int8:  # reported, not judged: int8's error is the price of its speed
+        reference = fp32_reference if fp32_reference is not None else s_mis
+        span = (reference.max() - reference.min()).item()
+        print(f"int8: MIS vs single-item {(s_mis8 - s_single8).abs().max().item():.2e}; MIS vs fp32 "
+              f"{100 * (s_mis8 - reference).abs().max().item() / span:.2f}% of the fp32 span "
+              f"({dtype} without int8: {100 * (s_mis - reference).abs().max().item() / span:.2f}%); MIS int8 "
+              f"{t_mis / t_mis8:.2f}x MIS {dtype}")
     print("max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()) + f" -> {'OK' if ok else 'FAIL'}")
     return ok
 
@@ -177,7 +195,7 @@ def run_w2(args, path) -> None:
 
     counts = [int(x) for x in args.w2_items.split(",")]
     rows = []
-    with Engine(model_path=str(path), device="cpu", multi_item_scoring_delimiter=DELIMITER_ID,
+    with Engine(model_path=str(path), device="cpu", multi_item_scoring_delimiter=DELIMITER_ID, disable_radix_cache=True,
                 context_length=W2_QUERY + max(counts) * (W2_ITEM + 1) + 1) as engine:
         for n in counts:
             query, items = make_workload(W2_QUERY, n, W2_ITEM)

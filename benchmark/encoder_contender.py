@@ -42,6 +42,16 @@ CONTENDERS = {
     "st-openvino-int8": ("sentence-transformers", "openvino", "int8"),
     "multiscore-fp32": ("multiscore", "torch", "fp32"),
     "multiscore-bf16": ("multiscore", "torch", "bf16"),
+    # --quantization int8: the linear layers in int8; the rest in fp32, or in bf16 (the "bf16" backend)
+    "multiscore-int8": ("multiscore", "torch", "int8"),
+    "multiscore-int8-bf16": ("multiscore", "torch+bf16", "int8"),
+}
+# multiscore contender -> its Engine arguments
+MULTISCORE_ARGS = {
+    "multiscore-fp32": {"dtype": "float32"},
+    "multiscore-bf16": {"dtype": "bfloat16"},
+    "multiscore-int8": {"dtype": "float32", "quantization": "int8"},
+    "multiscore-int8-bf16": {"dtype": "bfloat16", "quantization": "int8"},
 }
 
 
@@ -111,7 +121,7 @@ def run(args) -> None:
     if library == "multiscore":
         from multiscore import Engine
 
-        with Engine(str(model_dir), dtype={"fp32": "float32", "bf16": "bfloat16"}[precision]) as engine:
+        with Engine(str(model_dir), **MULTISCORE_ARGS[args.contender]) as engine:
             seconds, out = timed_runs(multiscore_encoder(args.task, engine, inputs), args.repeats)
     else:
         model = load_st(args.task, model_dir, backend, precision)
