@@ -125,7 +125,9 @@ class ModelConfig:
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
         architecture = architectures[0]
-        kind = get_model_class(architecture).kind_for(hf_config)
+        model_class = get_model_class(architecture)
+        model_class.adapt_config(hf_config)
+        kind = model_class.kind_for(hf_config)
         if args.mis_enabled and (kind.bidirectional or kind.embeds):
             raise ValueError(
                 f"--multi-item-scoring-delimiter does not apply to {architecture}: "

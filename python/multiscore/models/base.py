@@ -48,6 +48,11 @@ class PoolingModel(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        """Read a config written for another implementation (say, the original remote code) into the
+        attributes this class uses, or refuse what it does not compute (ValueError). In place."""
+
+    @classmethod
     def kind_for(cls, hf_config) -> ModelKind:
         """What this class computes for ``hf_config``: ``kind``, unless the config changes it
         (a Gemma3TextModel with bidirectional attention is an encoder)."""

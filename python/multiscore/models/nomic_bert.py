@@ -30,6 +30,41 @@ ORIGINAL_NAMES = {
     "mlp.fc2.": "mlp.down_proj.", "norm1.": "post_attention_layernorm.", "norm2.": "post_mlp_layernorm.",
 }
 
+# The original code's config is GPT-2 style. transformers 5 reads such a config.json as its own
+# NomicBertConfig, keeps these keys as unused extras and takes its defaults instead (hidden 768,
+# 12 heads, rope base 1000), which happen to fit nomic-embed-text-v1.5 and fit nothing else: read them.
+ORIGINAL_CONFIG_KEYS = {
+    "n_embd": "hidden_size", "n_head": "num_attention_heads", "n_layer": "num_hidden_layers",
+    "n_inner": "intermediate_size", "n_positions": "max_position_embeddings", "layer_norm_epsilon": "layer_norm_eps",
+}
+# The original code's options, each with the only value these layers compute (its default, and
+# nomic-embed-text-v1/v1.5's): a checkpoint setting another is refused, never scored wrongly.
+ORIGINAL_FIXED_OPTIONS = {
+    "activation_function": "swiglu", "qkv_proj_bias": False, "mlp_fc1_bias": False, "mlp_fc2_bias": False,
+    "prenorm": False, "use_rms_norm": False, "causal": False, "scale_attn_weights": True,
+    "scale_attn_by_inverse_layer_idx": False, "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False,
+    "rotary_scaling_factor": None, "moe_every_n_layers": 0,
+}
+
+
+def adapt_original_config(config) -> None:
+    """A config.json in the original layout (it has ``n_embd``) -> transformers' attributes, in place."""
+    if getattr(config, "n_embd", None) is None:
+        return
+    for key, served in ORIGINAL_FIXED_OPTIONS.items():
+        value = getattr(config, key, served)
+        if value != served:
+            raise ValueError(f"NomicBERT config {key}={value!r} is not supported (only {served!r}: "
+                             "nomic-embed-text-v1/v1.5's architecture)")
+    for original, ours in ORIGINAL_CONFIG_KEYS.items():
+        if getattr(config, original, None) is not None:
+            setattr(config, ours, getattr(config, original))
+    if getattr(config, "n_inner", None) is None:
+        config.intermediate_size = 4 * config.hidden_size  # GPT-2's default width
+    config.head_dim = config.hidden_size // config.num_attention_heads
+    if getattr(config, "rotary_emb_base", None) is not None:
+        config.rope_parameters = {"rope_type": "default", "rope_theta": float(config.rotary_emb_base)}
+
 
 class NomicBertEmbeddings(nn.Module):
     def __init__(self, config) -> None:
@@ -119,6 +154,10 @@ class NomicBertModel(PoolingModel):
     weight_prefix_aliases = {"nomic_bert.": "model.", "": "model."}
     weight_renames = ORIGINAL_NAMES
 
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        adapt_original_config(hf_config)
+
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
@@ -135,6 +174,10 @@ class NomicBertForSequenceClassification(PoolingModel):
     kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = DECODER_PACKED_MODULES
     weight_renames = ORIGINAL_NAMES
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        adapt_original_config(hf_config)
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()

@@ -68,3 +68,41 @@ def test_mean_pooling_with_prompts_equals_sentence_transformers(tiny_model, tmp_
 def test_an_activation_other_than_swiglu_is_refused(tiny_model):
     with pytest.raises(ValueError, match="hidden_act 'gelu' is not supported"):
         load_ours(tiny_model("nomic_bert", "embed"), json_model_override_args='{"hidden_act": "gelu"}')
+
+
+ORIGINAL_LAYOUT = {"hidden_size": "n_embd", "num_attention_heads": "n_head", "num_hidden_layers": "n_layer",
+                   "intermediate_size": "n_inner", "max_position_embeddings": "n_positions",
+                   "layer_norm_eps": "layer_norm_epsilon"}
+
+
+def original_layout_config(path, tmp_path, **options):
+    """A copy of ``path`` whose config.json is written as the original remote code writes it (GPT-2
+    style keys, the rope base as ``rotary_emb_base``), plus ``options``."""
+    other = tmp_path / "original-config"
+    shutil.copytree(path, other)
+    config = json.loads((path / "config.json").read_text())
+    for ours, original in ORIGINAL_LAYOUT.items():
+        config[original] = config.pop(ours)
+    config["rotary_emb_base"] = config.pop("rope_parameters")["rope_theta"]
+    config.pop("head_dim", None)
+    config.update({"activation_function": "swiglu", "qkv_proj_bias": False, "rotary_emb_fraction": 1.0, **options})
+    (other / "config.json").write_text(json.dumps(config))
+    return other
+
+
+def test_an_original_layout_config_is_read_not_defaulted(tiny_model, tmp_path):
+    # transformers' NomicBertConfig would ignore n_embd & co. and take hidden 768 / 12 heads / rope 1000.
+    path = tiny_model("nomic_bert", "embed")
+    other = original_layout_config(path, tmp_path)
+    assert json.loads((path / "config.json").read_text())["hidden_size"] != 768
+    seqs = [(list(range(5, 17)), [0] * 12), (list(range(20, 25)), [0, 0, 1, 1, 1])]
+    torch.testing.assert_close(run_packed(load_ours(other), seqs)[0], run_packed(load_ours(path), seqs)[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("option, value", [("qkv_proj_bias", True), ("rotary_emb_fraction", 0.5),
+                                           ("moe_every_n_layers", 2), ("activation_function", "gelu"),
+                                           ("rotary_scaling_factor", 2.0)])
+def test_original_options_these_layers_do_not_compute_are_refused(tiny_model, tmp_path, option, value):
+    other = original_layout_config(tiny_model("nomic_bert", "embed"), tmp_path, **{option: value})
+    with pytest.raises(ValueError, match=f"NomicBERT config {option}={value!r} is not supported"):
+        load_ours(other)
