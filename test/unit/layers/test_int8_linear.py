@@ -1,6 +1,6 @@
 """--quantization int8: the W8A8 product against the float one, per-token scales that make a row's
 result independent of its batch, the compiled quantizer equal to the eager one, the refusals, and the
-worker: MIS = single-item as in float, scores within int8's error of transformers."""
+worker: scores within int8's error of transformers, MIS within it of single-item scoring."""
 
 import pytest
 import torch
@@ -95,7 +95,7 @@ def test_pack_linears_int8_frees_the_dense_weights_and_keeps_the_heads():
 
 @needs_int8
 @pytest.mark.parametrize("arch, head, labels", [("qwen3", "seqcls", None), ("llama", "causal", [5, 9])])
-def test_int8_worker_keeps_mis_equal_to_single_item(tiny_model, arch, head, labels):
+def test_int8_worker_scores_within_int8_error(tiny_model, arch, head, labels):
     path = tiny_model(arch, head)
     w = worker(path, quantization="int8", compile="off")
     assert w.linear_kernel.startswith("oneDNN int8: per-channel weights, per-token activations (8 layers")
@@ -106,7 +106,9 @@ def test_int8_worker_keeps_mis_equal_to_single_item(tiny_model, arch, head, labe
     span = max(flat_ref) - min(flat_ref)
     for s_row, m_row, r_row in zip(single, mis, ref):
         for s, m, r in zip(s_row, m_row, r_row):
-            assert abs(s - m) <= 1e-5  # per-token scales: packing items together changes nothing
+            # Float rounding between the MIS and single-item paths can flip int8 codes (see
+            # int8_linear.py): the two agree to int8's error. On this 2-layer model, to 1e-6 today.
+            assert abs(s - m) <= 0.02 * span
             assert abs(s - r) <= 0.1 * span  # int8's error against transformers in fp32
     flat_single = [x for row in single for x in row]
     assert max(abs(s - r) for s, r in zip(flat_single, flat_ref)) > 1e-6  # it did not silently run in float
