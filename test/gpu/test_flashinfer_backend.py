@@ -1,12 +1,15 @@
-"""GPU checks of the FlashInfer backend (marked ``gpu``: skipped without CUDA).
+"""GPU checks of the FlashInfer backend through the Engine (the scheduler process, as served;
+marked ``gpu``: skipped without CUDA). test_gpu_backends.py covers every architecture and fp16 in
+process; these run the serving path:
 
-- FlashInfer vs the torch backend on the same batch (MIS and single-item), bf16: |diff| <= 2e-2
-  on the scores (both run bf16 matmuls; the attention kernels accumulate differently);
-- MIS vs single-item parity under FlashInfer, bf16: <= 2e-2;
-- every architecture (Qwen3, Qwen2, Llama; CausalLM label probabilities and SeqCls logits).
+- FlashInfer vs the torch backend on the same request (MIS and single-item), bf16, within
+  test_gpu_backends.REL_TOL of the largest |score| (both run bf16 matmuls; the attention kernels
+  round differently);
+- MIS vs single-item parity under FlashInfer, bf16, same tolerance;
+- Qwen3, Qwen2, Llama; CausalLM label probabilities and SeqCls logits.
 
-The tiny checkpoints here use head_dim 64 (hidden 256, 4 heads): FlashInfer compiles head dims
-64/128/256/512 only, and the suite's default tiny shape (head_dim 16) is refused by the backend.
+The tiny checkpoints use test_gpu_backends.SHAPES (head_dim 128: FlashInfer compiles head dims
+64/128/256/512 only, and 128 shares the kernels the benchmark compiles).
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ import pytest
 
 from hf_reference import assert_scores_close, hf_tokenize
 from make_tiny_model import delimiter_id
+from test_gpu_backends import SHAPES, atol_for
 
 pytestmark = pytest.mark.gpu
 
-BF16_ATOL = 2e-2
-FLASHINFER_SHAPE = {"hidden_size": 256, "intermediate_size": 512, "head_dim": 64}
 QUERY = "what is the capital of california"
 ITEMS = ["sacramento", "los angeles is a big city", "", "the dog and the cat", "yes"]
 
@@ -38,13 +40,15 @@ def _scores(model_dir, backend: str, mis: bool, head: str):
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_flashinfer_matches_torch_backend(tiny_model, arch, head):
     pytest.importorskip("flashinfer")
-    model_dir = tiny_model(arch, head, **FLASHINFER_SHAPE)
+    model_dir = tiny_model(arch, head, **SHAPES[arch])
     for mis in (False, True):
-        assert_scores_close(_scores(model_dir, "flashinfer", mis, head), _scores(model_dir, "torch", mis, head), BF16_ATOL)
+        expected = _scores(model_dir, "torch", mis, head)
+        assert_scores_close(_scores(model_dir, "flashinfer", mis, head), expected, atol_for("bfloat16", expected))
 
 
 @pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama"])
 def test_flashinfer_mis_equals_single_item(tiny_model, arch):
     pytest.importorskip("flashinfer")
-    model_dir = tiny_model(arch, "seqcls", **FLASHINFER_SHAPE)
-    assert_scores_close(_scores(model_dir, "flashinfer", True, "seqcls"), _scores(model_dir, "flashinfer", False, "seqcls"), BF16_ATOL)
+    model_dir = tiny_model(arch, "seqcls", **SHAPES[arch])
+    expected = _scores(model_dir, "flashinfer", False, "seqcls")
+    assert_scores_close(_scores(model_dir, "flashinfer", True, "seqcls"), expected, atol_for("bfloat16", expected))

@@ -83,7 +83,7 @@ def _encoder_scores(path, device, dtype, backend):
     return [row for out in _worker(path, device, dtype, backend).forward(seqs) for row in out.tolist()]
 
 
-def _atol(dtype: str, scores: list[list[float]]) -> float:
+def atol_for(dtype: str, scores: list[list[float]]) -> float:
     return REL_TOL[dtype] * max([1.0] + [abs(x) for row in scores for x in row])
 
 
@@ -91,11 +91,11 @@ def check_flashinfer_matches_torch(tiny_model, arch, dtype, device, head="seqcls
     path = tiny_model(arch, head, **SHAPES[arch])
     if arch in ENCODER_ARCHS:
         expected = _encoder_scores(path, device, dtype, "torch")
-        assert_scores_close(_encoder_scores(path, device, dtype, "flashinfer"), expected, _atol(dtype, expected))
+        assert_scores_close(_encoder_scores(path, device, dtype, "flashinfer"), expected, atol_for(dtype, expected))
         return
     fi_single, fi_mis = _decoder_scores(path, device, dtype, "flashinfer", head)
     torch_single, torch_mis = _decoder_scores(path, device, dtype, "torch", head)
-    atol = _atol(dtype, torch_single)
+    atol = atol_for(dtype, torch_single)
     assert_scores_close(fi_single, torch_single, atol)
     assert_scores_close(fi_mis, torch_mis, atol)
     assert_scores_close(fi_mis, fi_single, atol)  # MIS = single-item under FlashInfer
