@@ -20,6 +20,8 @@ from multiscore.model_executor.prefix_cache import KVPool, Node, PrefixKV, Radix
 
 logger = logging.getLogger(__name__)
 
+# Attention backends whose forward takes ``prefix_kv`` (SequenceLayout.cached_len / cached_start).
+_BACKENDS_READING_CACHED_KEYS = ("torch", "flashinfer")
 _DEFAULT_MB_CAP = 2048  # --prefix-cache-size-mb when not given: this, or a tenth of the memory, whichever is less
 
 
@@ -45,8 +47,8 @@ def prefix_cache_problem(server_args, model_config, backend_name: str) -> Option
         return "--disable-radix-cache"
     if model_config.kind not in (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER):
         return f"a {model_config.kind.value} model has no query computed apart from its items"
-    if backend_name != "torch":
-        return f"the {backend_name} backend does not read cached keys yet (the torch backend does)"
+    if backend_name not in _BACKENDS_READING_CACHED_KEYS:
+        return f"the {backend_name} backend does not read cached keys (these do: {', '.join(_BACKENDS_READING_CACHED_KEYS)})"
     return None
 
 

@@ -9,19 +9,23 @@ Which wrapper runs which batch, from FlashInfer's own source (0.5.3 and 0.7.2 al
   row t is page t (``k.unsqueeze(1)`` is a view, no copy). SGLang runs MIS the same way.
 - Batches with no MIS sequence run on the ragged wrapper, whose backend FlashInfer picks (FA3 on
   Hopper): causal for decoders, bidirectional (``causal=False``) for encoders.
+- Batches where a sequence has a cached prefix (the prefix cache, model_executor/prefix_cache.py)
+  run on the paged wrapper too, MIS or not: its pages are rows of ``[batch k ; cached k]``, so a
+  sequence's keys are its cached prefix's rows followed by its own (flashinfer_metadata.py). One
+  call per layer, no merge of partial attentions.
 
 Imported only when ``--attention-backend flashinfer`` is chosen; needs CUDA, flashinfer-python
 (the ``gpu`` extra), a 16-bit dtype and a head dim FlashInfer compiles (64/128/256/512).
-NOT YET RUN ON A GPU: test/unit/layers/test_flashinfer_kernels.py drives ``FlashInferKernels``
-through a CPU stand-in that follows FlashInfer's source (test/fake_flashinfer.py); test/gpu/ must
-pass on a GPU before this becomes the default on CUDA.
+NOT YET RUN ON A GPU: test/unit/layers/test_flashinfer_kernels.py (and test_flashinfer_cached_prefix.py
+for cached prefixes) drive ``FlashInferKernels`` through a CPU stand-in that follows FlashInfer's
+source (test/fake_flashinfer.py); test/gpu/ must pass on a GPU before this becomes the default on CUDA.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -61,33 +65,50 @@ class FlashInferKernels:
         self.ragged = flashinfer.BatchPrefillWithRaggedKVCacheWrapper(workspace, "NHD")
         self.paged = flashinfer.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend="fa2")
 
+    @staticmethod
+    def uses_paged(inputs: FlashInferPlanInputs) -> bool:
+        return inputs.is_mis or inputs.has_cached_prefix
+
     def plan(self, inputs: FlashInferPlanInputs, scale: float) -> None:
         common = dict(causal=inputs.causal, sm_scale=scale, q_data_type=self.dtype, kv_data_type=self.dtype)
         heads = (self.num_heads, self.num_kv_heads, self.head_dim)
-        if not inputs.is_mis:
+        if not self.uses_paged(inputs):
             self.ragged.plan(inputs.indptr, inputs.indptr, *heads, **common)
             return
-        rows = int(inputs.indptr[-1])
         batch = inputs.indptr.shape[0] - 1
+        if inputs.has_cached_prefix:  # keys: the cached prefix's pages, then the sequence's own rows
+            kv_indptr, pages = inputs.kv_indptr, inputs.kv_pages
+        else:  # a sequence's pages are its rows: page t is row t
+            kv_indptr, pages = inputs.indptr, torch.arange(int(inputs.indptr[-1]), dtype=torch.int32)
+        mis = {}
+        if inputs.is_mis:
+            mis = dict(
+                prefix_len_ptr=inputs.prefix_len.to(self.device),
+                token_pos_in_items_ptr=inputs.token_pos_in_items.to(self.device),
+                token_pos_in_items_len=inputs.token_pos_in_items_len,
+                max_item_len_ptr=inputs.max_item_len.to(self.device),
+            )
         self.paged.plan(
-            inputs.indptr,  # qo_indptr [B + 1]
-            inputs.indptr,  # paged_kv_indptr: a sequence's pages are its rows
-            torch.arange(rows, dtype=torch.int32),  # paged_kv_indices [T]: page t is row t
+            inputs.indptr,  # qo_indptr [B + 1]: the batch's rows
+            kv_indptr,  # paged_kv_indptr [B + 1]: one page per key, cached ones included
+            pages,  # paged_kv_indices [kv_indptr[-1]]
             torch.ones(batch, dtype=torch.int32),  # paged_kv_last_page_len [B]: every page is full
             *heads,
             1,  # page_size
-            prefix_len_ptr=inputs.prefix_len.to(self.device),
-            token_pos_in_items_ptr=inputs.token_pos_in_items.to(self.device),
-            token_pos_in_items_len=inputs.token_pos_in_items_len,
-            max_item_len_ptr=inputs.max_item_len.to(self.device),
+            **mis,
             **common,
         )
 
-    def run(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: FlashInferPlanInputs) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D] with the last ``plan``."""
-        if not inputs.is_mis:
+    def run(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: FlashInferPlanInputs,
+            prefix_kv: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D] with the last ``plan``; ``prefix_kv``: the cached
+        prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
+        if not self.uses_paged(inputs):
             return self.ragged.run(q, k, v)
-        # [T, Hkv, D] -> [T pages, 1 row, Hkv, D] (NHD pages); the kernels read through the strides.
+        if inputs.has_cached_prefix:
+            # [T + Tc, Hkv, D]: rows past T are the cached prefixes, as the plan's pages say.
+            k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])
+        # [rows, Hkv, D] -> [rows pages, 1 row, Hkv, D] (NHD pages); the kernels read through the strides.
         return self.paged.run(q, (k.unsqueeze(1), v.unsqueeze(1)))
 
 
@@ -120,15 +141,16 @@ class FlashInferAttentionBackend(AttentionBackend):
         return FlashInferMetadata(inputs)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, metadata, scale: float,
-                softcap=None, window=None) -> torch.Tensor:
+                softcap=None, window=None, prefix_kv=None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] (packed rows, NHD) -> [T, Hq, D]. ``window`` is ignored: with this
-        backend the context length stops at the window (model_config.context_length_of), so it hides no key."""
+        backend the context length stops at the window (model_config.context_length_of), so it hides no key.
+        ``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
         if softcap is not None:
             raise ValueError("attention soft-capping (Gemma2) is not wired into the FlashInfer backend yet: "
                              "serve this model with --attention-backend torch")
         if isinstance(metadata, TorchFallbackMetadata):
-            return self.fallback.forward(q, k, v, metadata.metadata, scale)
+            return self.fallback.forward(q, k, v, metadata.metadata, scale, prefix_kv=prefix_kv)
         if not metadata.planned:  # once per batch: every layer reuses the plan
             self.kernels.plan(metadata.inputs, scale)
             metadata.planned = True
-        return self.kernels.run(q, k, v, metadata.inputs)
+        return self.kernels.run(q, k, v, metadata.inputs, prefix_kv)

@@ -13,6 +13,13 @@ exactly DESIGN.md §4 with prefix = query. For ``query D item_1 D ... item_N D``
   ``[0, 1..len_1, 0, 1..len_2, ..., 0, 1..len_N, 0]`` (0 at each delimiter), zero-padded to
   ``token_pos_in_items_len`` = the longest such run in the batch, and concatenated;
 - ``max_item_len[b]`` = the longest item of the sequence (0 for a plain sequence).
+
+A sequence with ``cached_len = P`` leading tokens in the prefix cache has only its other tokens as
+rows, but P + length keys. FlashInfer aligns a sequence's rows to the end of its keys (row t is
+key ``t + kv_len - qo_len``, in the causal and the multi-item mask alike, prefill.cuh), and its
+``prefix_len`` and ``token_pos_in_items`` count keys, not rows. So a cached prefix only adds P to
+``prefix_len``; ``token_pos_in_items`` still starts at the first delimiter. SGLang plans MIS after
+its radix cache the same way (``prefix_len = first_delim + extend_prefix_len``).
 """
 
 from __future__ import annotations
@@ -38,10 +45,18 @@ class FlashInferPlanInputs:
     # mask has no "attend to yourself" case), so the batch runs on the torch backend instead.
     needs_fallback: bool = False
     causal: bool = True  # False: encoders, every sequence bidirectional (never MIS)
+    # Keys as one-row pages of ``[batch k ; cached k]`` ([T + Tc, Hkv, D]): each sequence's cached
+    # prefix (rows T + cached_start ...), then its own rows. None when no sequence has a cached prefix.
+    kv_indptr: Optional[torch.Tensor] = None  # [B + 1] int32
+    kv_pages: Optional[torch.Tensor] = None  # [kv_indptr[-1]] int32
 
     @property
     def is_mis(self) -> bool:
         return self.prefix_len is not None
+
+    @property
+    def has_cached_prefix(self) -> bool:
+        return self.kv_pages is not None
 
 
 def item_positions(item_lens: torch.Tensor) -> torch.Tensor:
@@ -57,13 +72,30 @@ def item_positions(item_lens: torch.Tensor) -> torch.Tensor:
     return pos
 
 
+def _indptr(lens: list[int]) -> torch.Tensor:
+    indptr = torch.zeros(len(lens) + 1, dtype=torch.int32)
+    indptr[1:] = torch.cumsum(torch.tensor(lens, dtype=torch.int32), 0)
+    return indptr
+
+
+def _kv_pages(layouts: list[SequenceLayout]) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (kv_indptr [B + 1], pages [sum(cached_len + length)]) over ``[batch k ; cached k]``."""
+    total_rows = sum(s.length for s in layouts)
+    pages = [torch.cat([torch.arange(total_rows + s.cached_start, total_rows + s.cached_start + s.cached_len),
+                        torch.arange(s.start, s.start + s.length)]) for s in layouts]
+    return _indptr([s.cached_len + s.length for s in layouts]), torch.cat(pages).to(torch.int32)
+
+
 def build_plan_inputs(layouts: list[SequenceLayout], causal: bool = True) -> FlashInferPlanInputs:
-    lens = torch.tensor([s.length for s in layouts], dtype=torch.int32)
-    indptr = torch.zeros(len(layouts) + 1, dtype=torch.int32)
-    indptr[1:] = torch.cumsum(lens, 0)
+    indptr = _indptr([s.length for s in layouts])
+    kv_indptr = kv_pages = None
+    if any(s.cached_len for s in layouts):
+        if not causal:
+            raise ValueError("cached prefixes need causal attention")
+        kv_indptr, kv_pages = _kv_pages(layouts)
     mis = [s for s in layouts if s.query_len is not None]
     if not mis:
-        return FlashInferPlanInputs(indptr, None, None, 0, None, causal=causal)
+        return FlashInferPlanInputs(indptr, None, None, 0, None, causal=causal, kv_indptr=kv_indptr, kv_pages=kv_pages)
     if not causal:
         raise ValueError("MIS sequences need causal attention")
     runs = [item_positions(s.item_lens) if s.query_len is not None else None for s in layouts]
@@ -72,13 +104,13 @@ def build_plan_inputs(layouts: list[SequenceLayout], causal: bool = True) -> Fla
     prefix, max_item = [], []
     for b, (seq, run) in enumerate(zip(layouts, runs)):
         if run is None:
-            prefix.append(seq.length)  # all prefix: plain causal
+            prefix.append(seq.cached_len + seq.length)  # all prefix: plain causal
             max_item.append(0)
             continue
         if run.shape[0] != seq.length - seq.query_len:
             raise ValueError(f"sequence {b}: {seq.length - seq.query_len} tokens after the query, items say {run.shape[0]}")
         token_pos[b, : run.shape[0]] = run
-        prefix.append(seq.query_len)
+        prefix.append(seq.cached_len + seq.query_len)  # in keys: the cached query tokens count
         max_item.append(int(seq.item_lens.max()) if seq.item_lens.numel() else 0)
     if max(max_item) > _UINT16_MAX:
         raise ValueError(f"an item of {max(max_item)} tokens is longer than FlashInfer's uint16 positions allow")
@@ -88,5 +120,7 @@ def build_plan_inputs(layouts: list[SequenceLayout], causal: bool = True) -> Fla
         token_pos_in_items=token_pos.reshape(-1).to(torch.uint16),
         token_pos_in_items_len=width,
         max_item_len=torch.tensor(max_item, dtype=torch.uint16),
-        needs_fallback=any(s.query_len == 0 for s in mis),
+        needs_fallback=any(s.cached_len + s.query_len == 0 for s in mis),
+        kv_indptr=kv_indptr,
+        kv_pages=kv_pages,
     )
