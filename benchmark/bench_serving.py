@@ -76,6 +76,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpu-sglang", action="store_true",
                    help="the GPU configuration of SGLang's scoring benchmark (see the module docstring)")
     p.add_argument("--attention-backend", default=None, help="with --gpu-sglang: flashinfer (default) or torch")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="with --gpu-sglang: cpu only dry-runs its plumbing (scripts/gpu_check.sh); no figure from it")
+    p.add_argument("--stop-after-miss", action="store_true",
+                   help="stop the rate ladder at the first rate that misses the SLO (an overloaded run drains slowly)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     return p.parse_args(argv)
@@ -109,8 +113,9 @@ def payloads_for(args, rng: random.Random, n: int, large_fraction: float = 0.0) 
     return make_payloads(rng, n, args.items_per_request, args.mixed_items, large_fraction)
 
 
-def build_qwen3_0_6b(out: pathlib.Path) -> str:
-    """A Qwen3-0.6B-shaped classifier with seeded random weights, saved in bfloat16."""
+def build_qwen3_0_6b(out: pathlib.Path, device: str = "cpu") -> str:
+    """A Qwen3-0.6B-shaped classifier with seeded random weights, saved in bfloat16 (initialised on
+    ``device``: on a GPU in seconds)."""
     import torch
     from transformers import AutoModelForSequenceClassification, Qwen3Config
 
@@ -119,7 +124,8 @@ def build_qwen3_0_6b(out: pathlib.Path) -> str:
     config = Qwen3Config(**QWEN3_0_6B, num_labels=1, tie_word_embeddings=False, pad_token_id=0,
                          architectures=["Qwen3ForSequenceClassification"])
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(config).to(torch.bfloat16)
+    with torch.device(device):
+        model = AutoModelForSequenceClassification.from_config(config).to(torch.bfloat16)
     model.save_pretrained(out)
     build_tokenizer("qwen3").save_pretrained(out)  # requests are token ids; its vocabulary is unused
     return str(out)
@@ -129,7 +135,7 @@ def resolve_model(args, tmp: pathlib.Path) -> tuple[str, int]:
     from make_tiny_model import delimiter_id, make_tiny_model
 
     if args.gpu_sglang:
-        return args.model_path or build_qwen3_0_6b(tmp / "qwen3-0.6b-shape"), args.delimiter or GPU_DELIMITER
+        return args.model_path or build_qwen3_0_6b(tmp / "qwen3-0.6b-shape", args.device), args.delimiter or GPU_DELIMITER
     path = args.model_path or str(make_tiny_model(tmp / "tiny", arch="qwen3", head="seqcls", num_labels=3))
     if args.delimiter is not None:
         return path, args.delimiter
@@ -206,7 +212,7 @@ slo_ms = SLO_P99_MS  # main() sets GPU_SLO_P99_MS for --gpu-sglang
 
 def device_args(args) -> list[str]:
     if args.gpu_sglang:
-        return ["--device", "cuda", "--dtype", "bfloat16", "--attention-backend", args.attention_backend or "flashinfer"]
+        return ["--device", args.device, "--dtype", "bfloat16", "--attention-backend", args.attention_backend or "flashinfer"]
     return ["--device", "cpu", "--num-threads", str(args.num_threads)]
 
 
@@ -226,8 +232,12 @@ async def serve_phase(model_path: str, delimiter: int, args, log_path: pathlib.P
         out = {
             "http_floor": await sequential_p50_ms(pool, "GET", "/v1/models", [b""] * 100),
             "seq_score": await sequential_p50_ms(pool, "POST", "/v1/score", [b for b, _ in low]),
-            "rates": [await rate_run(pool, r, args, rng) for r in rates],
+            "rates": [],
         }
+        for r in rates:
+            out["rates"].append(await rate_run(pool, r, args, rng))
+            if args.stop_after_miss and not meets_slo(out["rates"][-1]):
+                break
         out["bisect"] = await find_max_rate(pool, out["rates"], args, rng) if args.find_max_rate else []
         if args.gpu_sglang:
             return out
@@ -291,7 +301,8 @@ def gpu_report(args, res: dict, model_path: str) -> None:
 
     print(f"model: {args.model_path or 'Qwen3-0.6B shape, random weights'} ({model_path}), bfloat16, "
           f"attention backend {args.attention_backend or 'flashinfer'}, MIS on")
-    print(f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device'}; "
+    device = "CPU (a dry run of the plumbing: not a GPU figure)" if args.device == "cpu" else torch.cuda.get_device_name(0)
+    print(f"device: {device}; "
           f"workload: query {GPU_QUERY_TOKENS} tokens, {GPU_ITEMS} items x {GPU_ITEM_TOKENS} tokens, Poisson arrivals")
     rows = sorted(res["rates"] + res["bisect"], key=lambda r: float(r["name"]))
     print_table(rows, "rate req/s", args.markdown)
@@ -312,7 +323,7 @@ def main(argv=None) -> None:
     if args.gpu_sglang:
         import torch
 
-        if not torch.cuda.is_available():
+        if args.device == "cuda" and not torch.cuda.is_available():
             sys.exit("--gpu-sglang needs a CUDA device; no GPU figure was measured")
         slo_ms = GPU_SLO_P99_MS
         with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:
