@@ -6,13 +6,17 @@ process; these run the serving path:
   test_gpu_backends.REL_TOL of the largest |score| (both run bf16 matmuls; the attention kernels
   round differently);
 - MIS vs single-item parity under FlashInfer, bf16, same tolerance;
-- Qwen3, Qwen2, Llama; CausalLM label probabilities and SeqCls logits.
+- Qwen3 (CausalLM label probabilities and SeqCls logits) and Llama (SeqCls). Every Engine is a
+  scheduler process started on the GPU (seconds each), so each (checkpoint, backend, MIS) runs once
+  per session (``_scores`` is cached) and the other architectures are left to test_gpu_backends.py.
 
 The tiny checkpoints use test_gpu_backends.SHAPES (head_dim 128: FlashInfer compiles head dims
 64/128/256/512 only, and 128 shares the kernels the benchmark compiles).
 """
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 
@@ -26,6 +30,7 @@ QUERY = "what is the capital of california"
 ITEMS = ["sacramento", "los angeles is a big city", "", "the dog and the cat", "yes"]
 
 
+@functools.lru_cache(maxsize=None)
 def _scores(model_dir, backend: str, mis: bool, head: str):
     from multiscore import Engine
 
@@ -36,8 +41,7 @@ def _scores(model_dir, backend: str, mis: bool, head: str):
         return engine.score(query_ids, items_ids, label_token_ids=labels).scores
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama"])
-@pytest.mark.parametrize("head", ["causal", "seqcls"])
+@pytest.mark.parametrize("arch, head", [("qwen3", "causal"), ("qwen3", "seqcls"), ("llama", "seqcls")])
 def test_flashinfer_matches_torch_backend(tiny_model, arch, head):
     pytest.importorskip("flashinfer")
     model_dir = tiny_model(arch, head, **SHAPES[arch])
@@ -46,7 +50,7 @@ def test_flashinfer_matches_torch_backend(tiny_model, arch, head):
         assert_scores_close(_scores(model_dir, "flashinfer", mis, head), expected, atol_for("bfloat16", expected))
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "qwen2", "llama"])
+@pytest.mark.parametrize("arch", ["qwen3", "llama"])
 def test_flashinfer_mis_equals_single_item(tiny_model, arch):
     pytest.importorskip("flashinfer")
     model_dir = tiny_model(arch, "seqcls", **SHAPES[arch])
