@@ -215,8 +215,10 @@ def _gpu_busy(fn) -> str:
             fn()
             torch.cuda.synchronize()
             wall_us = (time.perf_counter() - t0) * 1e6
-    device_us = sum(e.self_device_time_total for e in prof.key_averages())
-    return f"GPU busy {100 * device_us / wall_us:.0f} % of {wall_us / 1e3:.1f} ms"
+    on_device = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    device_us = sum(e.self_device_time_total for e in on_device)
+    launches = sum(e.count for e in on_device)  # kernels and copies: what a CUDA graph would replay
+    return f"GPU busy {100 * device_us / wall_us:.0f} % of {wall_us / 1e3:.1f} ms, {launches} kernel launches/copies"
 
 
 def cmd_forward(args) -> int:
