@@ -215,7 +215,11 @@ def _gpu_busy(fn) -> str:
             fn()
             torch.cuda.synchronize()
             wall_us = (time.perf_counter() - t0) * 1e6
-    on_device = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    from torch.autograd import DeviceType
+
+    # The device's own events (kernels, copies), as torch's table sums them: CPU ops carry their
+    # kernels' time too, and counting both would double it.
+    on_device = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
     device_us = sum(e.self_device_time_total for e in on_device)
     launches = sum(e.count for e in on_device)  # kernels and copies: what a CUDA graph would replay
     return f"GPU busy {100 * device_us / wall_us:.0f} % of {wall_us / 1e3:.1f} ms, {launches} kernel launches/copies"
