@@ -64,7 +64,7 @@ cmds=(
 total=0; for t in "${limits[@]}"; do total=$((total + t)); done
 for i in "${!limits[@]}"; do limits[$i]=$(( limits[i] * budget / total )); done
 
-summary() { "$py" scripts/gpu_check_summary.py "$OUT" --title "gpu_check ${GPU_CHECK_TITLE:-}$([ "$dry" = 1 ] && echo '(dry run on CPU: no GPU figure)')" > /dev/null 2>&1 \
+summary() { "$py" scripts/gpu_check_summary.py "$OUT" --title "gpu_check $(date -u '+%F %H:%M UTC')$([ "$dry" = 1 ] && echo ' (dry run on CPU: no GPU figure)')" > /dev/null 2>&1 \
   || { echo "# gpu_check (summary writer failed: raw steps)"; cat "$OUT/steps.tsv"; } > "$OUT/summary.md.raw"; }
 
 kill_leftovers() {  # every process whose environment carries this step's marker
@@ -96,12 +96,15 @@ for i in "${!names[@]}"; do
   override=GPU_CHECK_CMD_$name
   cmd=${!override:-${cmds[$i]}}
   echo "== $name (timeout ${limit}s): $cmd"
+  # RUNNING until it ends: a call cut short from outside still leaves a summary naming this step.
+  printf '%s\tRUNNING\t-\t-\t%s\t%s\n' "$name" "$limit" "$log" >> "$OUT/steps.tsv"; summary
   s=$(date +%s.%N)
   GPU_CHECK_STEP=$token-$name timeout -k 5 "$limit" bash -c "$cmd" > "$OUT/$log" 2>&1
   rc=$?
   kill_leftovers "$token-$name"
   secs=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}')
   case $rc in 0) st=PASS ;; 124|137) st=TIMEOUT ;; *) st=FAIL ;; esac
+  sed -i '$d' "$OUT/steps.tsv"  # the RUNNING line
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$st" "$rc" "$secs" "$limit" "$log" >> "$OUT/steps.tsv"
   echo "== $name: $st (exit $rc, ${secs}s)"
   summary

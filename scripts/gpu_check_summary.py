@@ -78,7 +78,7 @@ def render(out: pathlib.Path, title: str) -> str:
             last = [ln for ln in text.splitlines() if ln.strip()]
             figs = [f"last line: {last[-1][:200]}" if last else "no output"]
         lines.append(f"| {s['name']} | {s['status']} | {_cell('<br>'.join(figs)) or '-'} | {s['secs']} ({s['timeout']}) |")
-        if s["status"] in ("FAIL", "TIMEOUT"):
+        if s["status"] in ("FAIL", "TIMEOUT", "RUNNING"):  # RUNNING: the call was cut short in this step
             problems.append(f"## {s['name']}: {s['status']} (exit {s['rc']}), last {TAIL_LINES} lines of {s['log']}\n\n"
                             f"```\n{tail(text)}\n```")
     if not steps:
