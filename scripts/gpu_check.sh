@@ -54,7 +54,8 @@ needs=("" "" "" "" build_model build_model build_model)
 cmds=(
   "$install || bad=1; nvidia-smi || echo 'no nvidia-smi'; $py scripts/gpu_check.py env $d || bad=1; exit \${bad:-0}"
   "$py scripts/gpu_check.py kernels $d"
-  "$py -m pytest -q -p no:cacheprovider -m gpu test/gpu/test_gpu_backends.py test/gpu -rfE"  # in-process tests first
+  # in-process tests first (pytest keeps the order of file arguments, not of a file beside its folder)
+  "$py -m pytest -q -p no:cacheprovider -m gpu -rfE test/gpu/test_gpu_backends.py $(ls test/gpu/test_*.py | grep -v /test_gpu_backends.py | tr '\n' ' ')"
   "$py scripts/gpu_check.py build-model $model $tiny"
   "$py benchmark/bench_serving.py --gpu-sglang --model-path $model $bench_fi --markdown"
   "$py benchmark/bench_serving.py --gpu-sglang --model-path $model $bench_torch --markdown"
