@@ -3,11 +3,11 @@ CUDA; each test also skips without flashinfer). The CPU twin is test/unit/layers
 which runs the same comparisons through the stand-in of test/fake_flashinfer.py.
 
 - Kernels: sequences of hundreds of tokens with cached prefixes (partial and full hits, MIS and
-  plain, GQA, head_dim 64), so FlashInfer's tiles and its multi-item skipping of KV tiles (offset by
+  plain, GQA, head_dim 128), so FlashInfer's tiles and its multi-item skipping of KV tiles (offset by
   ``kv_len - qo_len``) are crossed: the paged wrapper in bf16 against the torch backend in fp32 on
   the same bf16 inputs, without any cache: |diff| <= 2e-2 (bf16 output rounding plus accumulation
   order; the values are O(1)).
-- The worker, tiny checkpoints (head_dim 64), bf16, on the scores (cold, warm, a partial hit):
+- The worker, tiny checkpoints (head_dim 128), bf16, on the scores (cold, warm, a partial hit):
   each backend with the cache = the same backend without it, |diff| <= 2e-2 (cached keys were
   computed in another batch, whose bf16 matmuls may round differently; through the CPU stand-in
   the difference is 0); and FlashInfer with the cache vs the torch backend with it differ by no
@@ -27,9 +27,10 @@ from multiscore.layers.attention.base import SequenceLayout
 pytestmark = pytest.mark.gpu
 
 BF16_ATOL = 2e-2
-HQ, HKV, DIM = 8, 2, 64
+HQ, HKV, DIM = 8, 2, 128  # head_dim 128: the kernels test_gpu_backends.py already compiled
 SCALE = DIM**-0.5
-FLASHINFER_SHAPE = {"hidden_size": 256, "intermediate_size": 512, "head_dim": 64}  # FlashInfer's head dims
+FLASHINFER_SHAPE = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 2, "num_key_value_heads": 1,
+                    "head_dim": 128}  # as test_gpu_backends.SHAPES: no extra JIT compile
 
 
 def _mis(start: int, query_len: int, item_lens: list[int]) -> SequenceLayout:
