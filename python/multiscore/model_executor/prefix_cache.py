@@ -12,6 +12,7 @@ query, computed once and kept).
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import Optional
@@ -118,17 +119,21 @@ class RadixTree:
 
     def evict(self, num_tokens: int) -> int:
         """Free at least ``num_tokens`` slots from unlocked leaves, least recently used first;
-        returns the number freed (less when the rest is locked)."""
+        returns the number freed (less when the rest is locked). One walk of the tree, then a heap:
+        a parent whose last child goes becomes a leaf and joins the heap at its own last use."""
+        heap = [(n.last_used, id(n), n) for n in self._nodes() if self._evictable(n)]
+        heapq.heapify(heap)
         freed = 0
-        while freed < num_tokens:
-            leaves = [n for n in self._nodes() if not n.children and n.locks == 0 and n is not self.root]
-            if not leaves:
-                break
-            for leaf in sorted(leaves, key=lambda n: n.last_used):
-                freed += self._remove(leaf)
-                if freed >= num_tokens:
-                    break
+        while freed < num_tokens and heap:
+            _, _, leaf = heapq.heappop(heap)
+            parent = leaf.parent
+            freed += self._remove(leaf)
+            if self._evictable(parent):
+                heapq.heappush(heap, (parent.last_used, id(parent), parent))
         return freed
+
+    def _evictable(self, node: Node) -> bool:
+        return node is not self.root and not node.children and node.locks == 0
 
     def flush(self) -> None:
         """Forget every unlocked entry."""

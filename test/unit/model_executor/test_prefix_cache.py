@@ -56,6 +56,14 @@ def test_eviction_frees_least_recently_used_unlocked_leaves_only():
     assert tree.evict(100) == 2 and tree.pool.num_free == 8
 
 
+def test_eviction_reaches_a_parent_its_children_left_before_a_newer_leaf():
+    tree = _tree(slots=8)
+    for tokens in ([1, 2, 3, 4], [1, 2, 5, 6], [9, 9]):  # [1, 2] is shared, then a leaf once both go
+        _add(tree, tokens)
+    assert tree.evict(6) == 6
+    assert [tree.match(t).length for t in ([1, 2], [9, 9])] == [0, 2]  # [1, 2] was used before [9, 9]
+
+
 def test_flush_forgets_everything_unlocked():
     tree = _tree()
     _add(tree, [1, 2, 3])
