@@ -54,3 +54,17 @@ def assert_both_ways_match_transformers(w, path, labels, seeds=(0,)):
         assert_scores_close(single, ref)
         assert_scores_close(mis, ref)
     return single
+
+
+def run_requests(w, requests, share_query=True, max_prefill_tokens=4096):
+    """All requests queued at once, batched by the scheduler's policy -> {rid: outputs [num_items, C]}."""
+    from multiscore.scheduler.policy import SchedulePolicy
+
+    policy = SchedulePolicy(max_prefill_tokens, 4096, delimiter=0, share_query=share_query)
+    for req in requests:
+        policy.add_request(req)
+    done = []
+    while policy.has_work():
+        batch = policy.schedule()
+        done += policy.process_output(batch, w.forward(batch))
+    return {out.rid: torch.tensor(out.outputs) for out in done}

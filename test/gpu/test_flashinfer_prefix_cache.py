@@ -104,26 +104,12 @@ def _worker(path, **kw):
     return ModelWorker(args, ModelConfig.from_server_args(args))
 
 
-def _run(w, requests):
-    """All requests queued at once, batched by the scheduler's policy -> {rid: outputs [items, C]}."""
-    from multiscore.scheduler.policy import SchedulePolicy
-
-    policy = SchedulePolicy(4096, 4096, delimiter=0, share_query=True)
-    for req in requests:
-        policy.add_request(req)
-    done = []
-    while policy.has_work():
-        batch = policy.schedule()
-        done += policy.process_output(batch, w.forward(batch))
-    return {out.rid: torch.tensor(out.outputs) for out in done}
-
-
 @pytest.mark.parametrize("arch, head", [("qwen3", "causal"), ("qwen2", "seqcls"), ("llama", "seqcls")])
 @pytest.mark.parametrize("mis", [False, True], ids=["single-item", "mis"])
 def test_cached_queries_on_flashinfer_score_as_uncached(tiny_model, arch, head, mis):
     pytest.importorskip("flashinfer")
     from multiscore.messages import PoolingParams, TokenizedScoreRequest
-    from worker_batches import mixed_inputs
+    from worker_batches import mixed_inputs, run_requests
 
     path = tiny_model(arch, head, **FLASHINFER_SHAPE)
     labels = LABELS if head == "causal" else None
@@ -140,9 +126,9 @@ def test_cached_queries_on_flashinfer_score_as_uncached(tiny_model, arch, head, 
 
     # "tail" shares 5 of its 7 query tokens with the others: a partial hit once they are cached.
     requests = [request("a", query, items), request("one", query, items[:1]), request("tail", query[:5] + [77, 78], items)]
-    fi_expected, torch_expected = _run(fi_off, requests), _run(torch_off, requests)
+    fi_expected, torch_expected = run_requests(fi_off, requests), run_requests(torch_off, requests)
     for _ in range(2):  # cold, then warm (all but the last query token cached)
-        fi_got, torch_got = _run(fi, requests), _run(torch_on, requests)
+        fi_got, torch_got = run_requests(fi, requests), run_requests(torch_on, requests)
         assert fi_got.keys() == torch_got.keys() == fi_expected.keys()
         for rid in fi_got:
             torch.testing.assert_close(fi_got[rid], fi_expected[rid], atol=BF16_ATOL, rtol=0)

@@ -19,9 +19,8 @@ from multiscore.layers.attention.flashinfer_backend import FlashInferKernels, To
 from multiscore.layers.attention.flashinfer_metadata import build_plan_inputs
 from multiscore.layers.attention.torch_backend import TorchAttentionBackend
 from multiscore.messages import PoolingParams, TokenizedScoreRequest
-from multiscore.scheduler.policy import SchedulePolicy
 from test_flashinfer_metadata import mis
-from worker_batches import mixed_inputs, worker
+from worker_batches import mixed_inputs, run_requests, worker
 
 HQ, HKV, DIM = 4, 2, 16
 SCALE = DIM**-0.5
@@ -151,18 +150,6 @@ def test_the_stand_in_refuses_what_flashinfer_would_misread():
 LABELS = [3, 9, 20]
 
 
-def _run(w, requests):
-    """All requests queued at once, batched by the scheduler's policy -> {rid: outputs [items, C]}."""
-    policy = SchedulePolicy(4096, 4096, delimiter=0, share_query=True)
-    for req in requests:
-        policy.add_request(req)
-    done = []
-    while policy.has_work():
-        batch = policy.schedule()
-        done += policy.process_output(batch, w.forward(batch))
-    return {out.rid: torch.tensor(out.outputs) for out in done}
-
-
 @pytest.mark.parametrize("arch, head", [("qwen3", "causal"), ("llama", "seqcls"), ("qwen2", "seqcls")])
 @pytest.mark.parametrize("mis_on", [False, True], ids=["single-item", "mis"])
 def test_the_worker_on_flashinfer_reads_cached_queries(flashinfer_on_cpu, tiny_model, arch, head, mis_on):
@@ -178,10 +165,10 @@ def test_the_worker_on_flashinfer_reads_cached_queries(flashinfer_on_cpu, tiny_m
 
     # "tail" shares 5 of its 7 query tokens with the others: a partial hit once they are cached.
     requests = [request("a", query, items), request("one", query, items[:1]), request("tail", query[:5] + [77, 78], items)]
-    expected = _run(off, requests)
+    expected = run_requests(off, requests)
     for _ in range(2):  # cold (queries shared within the batch), then warm (all but the last query token cached)
         for w in (fi, on):
-            got = _run(w, requests)
+            got = run_requests(w, requests)
             assert got.keys() == expected.keys()
             for rid in got:
                 torch.testing.assert_close(got[rid], expected[rid], atol=ATOL, rtol=0)

@@ -7,8 +7,7 @@ import torch
 
 from multiscore.messages import PoolingParams, TokenizedScoreRequest
 from multiscore.model_executor.prefix_cache import KVPool, RadixTree
-from multiscore.scheduler.policy import SchedulePolicy
-from worker_batches import mixed_inputs, worker
+from worker_batches import mixed_inputs, run_requests, worker
 
 LABELS = [3, 9, 20]
 
@@ -16,18 +15,6 @@ LABELS = [3, 9, 20]
 def _request(rid, query, items, labels, mis):
     return TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items,
                                  pooling=PoolingParams(label_token_ids=labels), mis=mis)
-
-
-def _run(w, requests, share_query=True, max_prefill_tokens=4096):
-    """All requests queued at once, batched by the policy -> {rid: outputs [num_items, C]}."""
-    policy = SchedulePolicy(max_prefill_tokens, 4096, delimiter=0, share_query=share_query)
-    for req in requests:
-        policy.add_request(req)
-    done = []
-    while policy.has_work():
-        batch = policy.schedule()
-        done += policy.process_output(batch, w.forward(batch))
-    return {out.rid: torch.tensor(out.outputs) for out in done}
 
 
 def _assert_same(got, expected):
@@ -51,9 +38,9 @@ def test_cached_queries_score_as_uncached(tiny_model, arch, head, kw, mis):
     query, items = mixed_inputs(seed=1, n_items=6)
     requests = [_request("a", query, items, labels, mis), _request("one", query, items[:1], labels, mis),
                 _request("tail", query[:5] + [77, 78], items, labels, mis)]  # shares 5 tokens with the others
-    expected = _run(off, requests)
+    expected = run_requests(off, requests)
     for _ in range(2):  # cold, then warm
-        _assert_same(_run(on, requests), expected)
+        _assert_same(run_requests(on, requests), expected)
     stats = on.prefix_cache.stats
     assert stats.hits > 0 and stats.hit_tokens > 0
     assert on.prefix_cache.cached_tokens == len(query) + 2  # the two queries, their 5 shared tokens once
@@ -62,9 +49,9 @@ def test_cached_queries_score_as_uncached(tiny_model, arch, head, kw, mis):
 def test_a_warm_query_skips_all_but_its_last_token(tiny_model):
     w = worker(tiny_model("qwen3", "causal"))
     query, items = mixed_inputs(seed=3)
-    _run(w, [_request("a", query, items, LABELS, True)])
+    run_requests(w, [_request("a", query, items, LABELS, True)])
     before = w.prefix_cache.stats.hit_tokens
-    _run(w, [_request("b", query, items, LABELS, True)])
+    run_requests(w, [_request("b", query, items, LABELS, True)])
     assert w.prefix_cache.stats.hit_tokens - before == len(query) - 1
 
 
@@ -76,9 +63,9 @@ def test_a_cache_too_small_evicts_and_still_scores_exactly(tiny_model):
     pool = on.prefix_cache.tree.pool
     on.prefix_cache.tree = RadixTree(KVPool(pool.k.shape[0], 12, pool.k.shape[2], pool.k.shape[3], pool.k.dtype, pool.k.device))
     reqs = [_request(f"r{seed}", *mixed_inputs(seed=seed, n_items=3), LABELS, seed == 0) for seed in range(2)]
-    expected = {req.rid: _run(off, [req])[req.rid] for req in reqs}
+    expected = {req.rid: run_requests(off, [req])[req.rid] for req in reqs}
     for order in ([0], [0], [1], [1], [0], [0, 1]):  # the last batch reads r0 (locked) and has no room for r1
-        got = _run(on, [reqs[i] for i in order])
+        got = run_requests(on, [reqs[i] for i in order])
         _assert_same(got, {reqs[i].rid: expected[reqs[i].rid] for i in order})
         assert on.prefix_cache.tree.pool.num_free + on.prefix_cache.cached_tokens == 12  # no slot leaks
     assert on.prefix_cache.stats.hits == 3 and on.prefix_cache.stats.misses == 4
@@ -88,7 +75,7 @@ def test_a_cache_too_small_evicts_and_still_scores_exactly(tiny_model):
 def test_a_failed_batch_leaks_no_slot_and_no_lock(tiny_model, monkeypatch):
     w = worker(tiny_model("qwen3", "causal"))
     query, items = mixed_inputs(seed=5)
-    _run(w, [_request("a", query, items, LABELS, True)])
+    run_requests(w, [_request("a", query, items, LABELS, True)])
     tree = w.prefix_cache.tree
     free, cached = tree.pool.num_free, tree.cached_tokens
 
@@ -97,7 +84,7 @@ def test_a_failed_batch_leaks_no_slot_and_no_lock(tiny_model, monkeypatch):
 
     monkeypatch.setattr(w.model, "hidden_states", broken)
     with pytest.raises(RuntimeError, match="boom"):
-        _run(w, [_request("b", query + [40, 41], items, LABELS, True)])  # a hit, and 2 new tokens to keep
+        run_requests(w, [_request("b", query + [40, 41], items, LABELS, True)])  # a hit, and 2 new tokens to keep
     assert (tree.pool.num_free, tree.cached_tokens) == (free, cached)
     assert all(node.locks == 0 for node in tree._nodes())
 
@@ -105,7 +92,7 @@ def test_a_failed_batch_leaks_no_slot_and_no_lock(tiny_model, monkeypatch):
 def test_flush_empties_the_cache(tiny_model):
     w = worker(tiny_model("qwen3", "causal"))
     query, items = mixed_inputs(seed=6)
-    _run(w, [_request("a", query, items, LABELS, True)])
+    run_requests(w, [_request("a", query, items, LABELS, True)])
     assert w.prefix_cache.cached_tokens == len(query)
     w.prefix_cache.flush()
     assert w.prefix_cache.cached_tokens == 0 and w.prefix_cache.tree.pool.num_free == w.prefix_cache.tree.pool.num_slots
