@@ -25,8 +25,22 @@ EAGER_ACTIVATIONS = {
     ("gelu", "tanh"): lambda x: F.gelu(x, approximate="tanh"),
     ("relu", ""): F.relu,
 }
+# A config's activation name (hidden_act, hidden_activation, ...) -> its key above.
+HF_ACTIVATIONS = {
+    "gelu": ("gelu", "none"),  # exact (erf) GELU, what BERT was trained with
+    "gelu_new": ("gelu", "tanh"),
+    "gelu_pytorch_tanh": ("gelu", "tanh"),
+    "relu": ("relu", ""),
+}
 _PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
 _ROWS_HINT = 1024  # the batch rows oneDNN tunes the packed layout for; any row count runs
+
+
+def hf_activation(name: str, field: str = "hidden_act") -> tuple[str, str]:
+    """The activation a config names (``field``), as a key of EAGER_ACTIVATIONS (and of oneDNN's post-ops)."""
+    if name not in HF_ACTIVATIONS:
+        raise ValueError(f"{field} {name!r} is not supported (one of {sorted(HF_ACTIVATIONS)})")
+    return HF_ACTIVATIONS[name]
 
 
 class Linear(nn.Linear):

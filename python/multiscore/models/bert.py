@@ -18,29 +18,15 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.linear import FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
-
-# hidden_act -> (oneDNN post-op, algorithm), run in the MLP's first product (layers/linear.py).
-_ACTIVATIONS = {
-    "gelu": ("gelu", "none"),  # exact (erf) GELU, what BERT was trained with
-    "gelu_new": ("gelu", "tanh"),
-    "gelu_pytorch_tanh": ("gelu", "tanh"),
-    "relu": ("relu", ""),
-}
 
 # Rows per MLP block (see BertLayer.forward).
 _MLP_ROWS = 1024
 
 # Checkpoints store query/key/value apart; our ``qkv`` fuses them.
 BERT_PACKED_MODULES = {"query": ("qkv", "q"), "key": ("qkv", "k"), "value": ("qkv", "v")}
-
-
-def activation(name: str):
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"hidden_act {name!r} is not supported (one of {sorted(_ACTIVATIONS)})")
-    return _ACTIVATIONS[name]
 
 
 class BertEmbeddings(nn.Module):
@@ -109,7 +95,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.dense = Linear(config.hidden_size, config.intermediate_size)
-        self.act = activation(config.hidden_act)
+        self.act = hf_activation(config.hidden_act)  # run in the MLP's first product
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense(x, self.act)  # [T, I]

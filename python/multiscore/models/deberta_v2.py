@@ -12,19 +12,17 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
-from multiscore.layers.linear import FusedLinear
+from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
 from multiscore.models.deberta_v2_attention import RelativePositions, disentangled_attention, sequence_chunks
 
 DEBERTA_PACKED_MODULES = {"query_proj": ("qkv", "q"), "key_proj": ("qkv", "k"), "value_proj": ("qkv", "v")}
-_POOLER_ACTS = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"), "tanh": torch.tanh, "relu": F.relu}
 
 
 def _listed_terms(config) -> list[str]:
@@ -189,9 +187,7 @@ class DebertaV2ForSequenceClassification(PoolingModel):
         size = getattr(config, "pooler_hidden_size", None) or config.hidden_size
         self.pooler_dense = nn.Linear(size, size)
         act = getattr(config, "pooler_hidden_act", "gelu")
-        if act not in _POOLER_ACTS:
-            raise ValueError(f"pooler_hidden_act {act!r} is not supported (one of {sorted(_POOLER_ACTS)})")
-        self.pooler_act = _POOLER_ACTS[act]
+        self.pooler_act = torch.tanh if act == "tanh" else EAGER_ACTIVATIONS[hf_activation(act, "pooler_hidden_act")]
         self.classifier = nn.Linear(size, config.num_labels)
         self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
 

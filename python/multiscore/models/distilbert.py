@@ -14,10 +14,10 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.linear import Linear
+from multiscore.layers.linear import Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
-from multiscore.models.bert import BertSelfAttention, activation
+from multiscore.models.bert import BertSelfAttention
 
 _EPS = 1e-12  # DistilBERT's LayerNorms
 DISTILBERT_PACKED_MODULES = {"q_lin": ("qkv", "q"), "k_lin": ("qkv", "k"), "v_lin": ("qkv", "v")}
@@ -49,7 +49,7 @@ class DistilBertFFN(nn.Module):
         super().__init__()
         self.lin1 = Linear(config.dim, config.hidden_dim)
         self.lin2 = Linear(config.hidden_dim, config.dim)
-        self.act = activation(config.activation)
+        self.act = hf_activation(config.activation, "activation")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin2(self.lin1(x, self.act))

@@ -13,25 +13,15 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.linear import Linear
+from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
 from multiscore.models.base import PoolingModel, embedding_pooler
-
-_GELU = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}  # activation -> F.gelu's approximate
-
-
-def _gelu(name: str):
-    if name not in _GELU:
-        raise ValueError(f"activation {name!r} is not supported (one of {sorted(_GELU)})")
-    return lambda x: F.gelu(x, approximate=_GELU[name])
-
 
 def _layer_norm(config) -> nn.LayerNorm:
     return nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
@@ -80,7 +70,7 @@ class ModernBertMLP(nn.Module):
         super().__init__()
         self.Wi = Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
         self.Wo = Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
-        self.act = _gelu(config.hidden_activation)
+        self.act = EAGER_ACTIVATIONS[hf_activation(config.hidden_activation, "hidden_activation")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, gate = self.Wi(x).chunk(2, dim=-1)  # [T, I] each
@@ -161,7 +151,7 @@ class ModernBertForSequenceClassification(PoolingModel):
         self.head = nn.Module()
         self.head.dense = nn.Linear(config.hidden_size, config.hidden_size, bias=config.classifier_bias)
         self.head.norm = _layer_norm(config)
-        self.head_act = _gelu(config.classifier_activation)
+        self.head_act = EAGER_ACTIVATIONS[hf_activation(config.classifier_activation, "classifier_activation")]
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         method = {"cls": PoolingMethod.CLS, "mean": PoolingMethod.MEAN}.get(config.classifier_pooling)
         if method is None:
