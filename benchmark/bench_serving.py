@@ -15,7 +15,9 @@ GPU configuration (``--gpu-sglang``), mirroring SGLang's scoring benchmark: a Qw
 ``Qwen3ForSequenceClassification`` with random weights in bfloat16 on CUDA (FlashInfer attention
 unless ``--attention-backend torch``), requests of a 120-token query and 10 items of 180 tokens
 (random token ids), open-loop Poisson load, SLO p99 <= 500 ms; it reports the items/s of the
-highest rate within the SLO next to SGLang's published 1,200 items/s per H100::
+highest rate within the SLO next to SGLang's published 1,200 items/s per H100, and, with the server
+stopped, ``transformers`` on the same device and requests (closed loop: one request = one batch of
+its 10 query+item pairs, then 8 requests per batch; ``--no-transformers`` skips it)::
 
     python benchmark/bench_serving.py --gpu-sglang --rates 10,20,40,80,120,160 --find-max-rate
 """
@@ -78,6 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--attention-backend", default=None, help="with --gpu-sglang: flashinfer (default) or torch")
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                    help="with --gpu-sglang: cpu only dry-runs its plumbing (scripts/gpu_check.sh); no figure from it")
+    p.add_argument("--no-transformers", action="store_true",
+                   help="with --gpu-sglang: skip the transformers baseline (run once per device, not per backend)")
     p.add_argument("--stop-after-miss", action="store_true",
                    help="stop the rate ladder at the first rate that misses the SLO (an overloaded run drains slowly)")
     p.add_argument("--seed", type=int, default=0)
@@ -280,6 +284,36 @@ def engine_p50_ms(model_path: str, delimiter: int, run: dict, args) -> tuple[flo
     return statistics.median(back_to_back) * 1e3, statistics.median(replayed) * 1e3
 
 
+def transformers_baseline(model_path: str, payloads, device: str, batches=(1, 8)) -> list[tuple[str, float, float]]:
+    """``transformers`` on the requests of ``payloads`` (token ids), closed loop, in bf16 on ``device``:
+    each request's query+item pairs (equal lengths: no padding) as one batch, then ``b`` requests per
+    batch. -> [(what, ms per batch p50, items/s)]."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, dtype=torch.bfloat16).to(device).eval()
+    requests = [orjson.loads(body) for body, _ in payloads]
+    rows = [[req["query"] + item for item in req["items"]] for req in requests]  # per request: [items, Q + L]
+    out = []
+    for b in batches:
+        groups = [sum(rows[i:i + b], []) for i in range(0, len(rows) - b + 1, b)]
+
+        @torch.inference_mode()
+        def forward(ids):
+            logits = model(input_ids=torch.tensor(ids, device=device)).logits
+            return logits.float().cpu()  # the scores reach the host, as a server's would
+
+        forward(groups[0])  # warm-up: kernels, allocator
+        times = []
+        for ids in groups:
+            t0 = time.perf_counter()
+            forward(ids)
+            times.append(time.perf_counter() - t0)
+        p50 = statistics.median(times)
+        out.append((f"{b} request{'s' if b > 1 else ''} ({len(groups[0])} pairs) per batch", p50 * 1e3, len(groups[0]) / p50))
+    return out
+
+
 # ---- report -----------------------------------------------------------------------------------
 
 COLUMNS = [("run", "name", "{}"), ("sent", "sent", "{}"), ("ok", "ok", "{}"), ("fail", "fail", "{}"),
@@ -314,6 +348,12 @@ def gpu_report(args, res: dict, model_path: str) -> None:
     print(f"items/s at the highest rate with p99 <= {slo_ms:g} ms: {best['items_s']:.0f} "
           f"({best['name']} req/s); SGLang's published figure: {SGLANG_PUBLISHED_ITEMS_S:,.0f} items/s per H100 "
           f"-> {best['items_s'] / SGLANG_PUBLISHED_ITEMS_S:.2f}x")
+    if res.get("transformers"):
+        print("transformers bf16 on the same device and requests (closed loop, no SLO):")
+        print_rows(["batch", "ms per batch p50", "items/s"],
+                   [[what, f"{ms:.1f}", f"{items_s:.0f}"] for what, ms, items_s in res["transformers"]], args.markdown)
+        top = max(items_s for _, _, items_s in res["transformers"])
+        print(f"multiscore within the SLO vs transformers' best closed-loop throughput: {best['items_s'] / top:.2f}x")
 
 
 def main(argv=None) -> None:
@@ -329,6 +369,9 @@ def main(argv=None) -> None:
         with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:
             model_path, delimiter = resolve_model(args, pathlib.Path(tmp))
             res = asyncio.run(serve_phase(model_path, delimiter, args, pathlib.Path(tmp) / "server.log"))
+            if not args.no_transformers:  # the server has stopped: the device is the baseline's alone
+                res["transformers"] = transformers_baseline(model_path, sglang_payloads(random.Random(args.seed), 17),
+                                                            args.device)
             gpu_report(args, res, model_path)
         return
     with tempfile.TemporaryDirectory(prefix="multiscore-serving-") as tmp:

@@ -37,7 +37,7 @@ if [ "$dry" = 1 ]; then
   # --gpu-sglang's code path on CPU: a tiny body with Qwen3's vocabulary, the torch backend only
   # (the server runs in its own process, where the stand-in cannot be put).
   bench="--device cpu --rates 2,4 --max-duration 1 --min-requests 3 --find-max-rate --stop-after-miss"
-  bench_fi="$bench --attention-backend torch"; bench_torch="$bench --attention-backend torch"; tiny=--tiny
+  bench_fi="$bench --attention-backend torch"; bench_torch="$bench --attention-backend torch --no-transformers"; tiny=--tiny
 else
   d=""
   install='if [ -f .gpu-wheels/install_on_device.sh ]; then bash .gpu-wheels/install_on_device.sh; else echo "no .gpu-wheels: using what is installed"; fi'
@@ -45,7 +45,7 @@ else
   # stops at the first rate over p99 500 ms, then bisects (3 more runs) below it.
   bench="--max-duration 2 --min-requests 40 --find-max-rate --stop-after-miss"
   bench_fi="--rates 30,60,120,180,240,320,400 $bench --attention-backend flashinfer"
-  bench_torch="--rates 30,60,120,180,240 $bench --attention-backend torch"; tiny=""
+  bench_torch="--rates 30,60,120,180,240 $bench --attention-backend torch --no-transformers"; tiny=""
 fi
 
 names=(env kernels gpu_tests build_model bench_flashinfer bench_torch forward)

@@ -20,7 +20,7 @@ STATUSES = ("PASS", "FAIL", "TIMEOUT", "SKIP", "RUNNING")
 PYTEST_LINE = re.compile(r"^=*\s*((?:\d+ (?:passed|failed|skipped|errors?|deselected|xfailed|xpassed|warnings?)"
                          r"(?:, )?)+) in [\d.]+s")
 BENCH_LINES = (re.compile(r"^items/s at the highest rate with p99 <= .*$"), re.compile(r"^no tested rate kept p99 .*$"),
-               re.compile(r"^device: .*$"))
+               re.compile(r"^device: .*$"), re.compile(r"^multiscore within the SLO vs transformers.*$"))
 TAIL_LINES = 25
 
 
