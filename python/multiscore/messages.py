@@ -138,6 +138,7 @@ class SchedulerReady:
     compile_seconds: float = 0.0  # compilation and warm-up at start-up
     linear_kernel: str = ""  # what runs the body's linear layers (oneDNN packed weights or F.linear)
     prefix_cache: str = ""  # "on: N MB", or "off: why"
+    cpu_memory: str = ""  # whether freed tensor memory is kept for reuse (model_executor/cpu_memory.py)
 
 
 @dataclass

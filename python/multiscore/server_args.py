@@ -72,6 +72,8 @@ class ServerArgs:
     seed: int = 0
     num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
     # (with dp_size > 1 on CPU: the cores split between the replicas)
+    # CPU: give freed tensor memory back to the OS (glibc's default) instead of keeping it for reuse
+    return_freed_memory: bool = False
     dp_size: int = 1  # model replicas, one scheduler process each (README "Many replicas")
     base_gpu_id: int = 0  # CUDA: replica i runs on GPU base_gpu_id + i
     log_level: str = "info"
@@ -253,6 +255,11 @@ class ServerArgs:
             "--num-threads", type=int, default=defaults.num_threads,
             help="torch threads of the model process (default: one per core); 1 gives steadier latency "
             "for small models on small machines",
+        )
+        parser.add_argument(
+            "--return-freed-memory", action="store_true",
+            help="CPU: keep glibc's malloc defaults, which give freed tensor memory back to the OS; by default "
+            "the model process keeps it for reuse, which saves page faults on every pass (~5-15 %%)",
         )
         parser.add_argument("--log-level", default=defaults.log_level)
 

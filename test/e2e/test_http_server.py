@@ -153,6 +153,7 @@ def test_model_info_and_server_info_values(server, model_path):
     assert after["dtype"] == "float32" and after["dtype_reason"] == "a 32-bit checkpoint on CPU"
     assert after["compiled"] is False and after["compile_reason"] == "auto: float32 gains nothing from the fused ops"
     assert after["linear_kernel"].startswith("oneDNN packed weights (")
+    assert after["cpu_memory"].startswith("freed memory kept for reuse (glibc mallopt")
 
 
 # ---- bad inputs: 400 with the error body, and the server keeps serving --------------------------

@@ -129,11 +129,12 @@ class Engine:
 
     def get_server_info(self) -> dict:
         """SGLang's ``Engine.get_server_info``: the scheduler's counters (forward passes, prefix-cache
-        hits, ...) and what was chosen at start-up (dtype, prefix cache)."""
+        hits, ...) and what was chosen at start-up (dtype, prefix cache, CPU memory reuse)."""
         ready = self._live.scheduler.ready
         stats = self._run(self._live.tokenizer_manager.get_stats())
         return {"server_args": {k: v for k, v in dataclasses.asdict(self.server_args).items() if k != "api_key"},
-                "dtype": ready.dtype, "prefix_cache": ready.prefix_cache, "scheduler": dataclasses.asdict(stats)}
+                "dtype": ready.dtype, "prefix_cache": ready.prefix_cache, "cpu_memory": ready.cpu_memory,
+                "scheduler": dataclasses.asdict(stats)}
 
     def flush_cache(self) -> bool:
         """Empty the scheduler's caches (SGLang's ``Engine.flush_cache``); True on success."""

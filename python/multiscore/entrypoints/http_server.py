@@ -153,6 +153,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "compile_reason": runtime.scheduler.ready.compile_reason,
             "compile_seconds": runtime.scheduler.ready.compile_seconds,
             "linear_kernel": runtime.scheduler.ready.linear_kernel,
+            "cpu_memory": runtime.scheduler.ready.cpu_memory,
             "prefix_cache": runtime.scheduler.ready.prefix_cache,
             "prefix_cache_hit_rate": stats.prefix_cache_hit_tokens / max(1, stats.prefix_cache_query_tokens),
             "scheduler": dataclasses.asdict(stats),

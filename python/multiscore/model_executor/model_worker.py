@@ -16,6 +16,7 @@ from multiscore.layers.attention import BatchAttention, default_backend_name, ge
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import onednn_packing_problem, pack_linears
 from multiscore.model_executor.compile import apply_compile, warm_up_sequences
+from multiscore.model_executor.cpu_memory import keep_freed_memory
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.prefix_cache_runner import PrefixCacheRunner, default_cache_mb, prefix_cache_problem
 from multiscore.model_executor.weight_loader import load_model
@@ -53,6 +54,7 @@ class ModelWorker:
         logger.info("computing in %s: %s", str(self.dtype).removeprefix("torch."), self.dtype_reason)
         if server_args.num_threads is not None:
             torch.set_num_threads(server_args.num_threads)
+        self.cpu_memory = self._cpu_memory(server_args.return_freed_memory)
         torch.manual_seed(server_args.seed)
         self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
         self.linear_kernel = self._pack_linears(server_args.quantization)
@@ -73,6 +75,14 @@ class ModelWorker:
         self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
         if server_args.quantization == "int8":
             self.linear_kernel += self._compile_int8_ops(server_args.compile)
+
+    def _cpu_memory(self, return_freed: bool) -> str:
+        """Before the weights load: the process's malloc keeps freed memory (cpu_memory.py). -> what holds."""
+        if self.device.type != "cpu":
+            return "not applicable (CUDA)"
+        if return_freed:
+            return "returned to the OS (--return-freed-memory: the C library's defaults)"
+        return keep_freed_memory()
 
     def _prefix_cache(self, server_args: ServerArgs, model_config: ModelConfig):
         """-> (the cache across requests or None, what it is or why there is none)."""

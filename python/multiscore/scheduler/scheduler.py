@@ -82,7 +82,7 @@ class Scheduler:
             dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
             compiled=self.worker.compile.compiled, compile_reason=self.worker.compile.reason,
             compile_seconds=self.worker.compile.seconds, linear_kernel=self.worker.linear_kernel,
-            prefix_cache=self.worker.prefix_cache_reason,
+            prefix_cache=self.worker.prefix_cache_reason, cpu_memory=self.worker.cpu_memory,
         )
 
     def event_loop(self) -> None:
