@@ -73,7 +73,7 @@ class FairQueue:
     def _candidates(self):
         """The order a batch is filled in: the next sequence of each request in turn."""
         if self.policy == "fcfs":
-            yield from list(self._fcfs)
+            yield from self._fcfs  # take() stops iterating before _pop changes the deque
             return
         for priority in sorted(self.levels, reverse=True):
             ring = self.levels[priority]
@@ -92,7 +92,10 @@ class FairQueue:
         self._count -= len(batch)
         if self.policy == "fcfs":
             chosen = {id(s) for s in batch}
-            self._fcfs = deque(s for s in self._fcfs if id(s) not in chosen)
+            while self._fcfs and id(self._fcfs[0]) in chosen:  # the usual case: a prefix, O(batch)
+                chosen.discard(id(self._fcfs.popleft()))
+            if chosen:  # sequences of another pooling were skipped over
+                self._fcfs = deque(s for s in self._fcfs if id(s) not in chosen)
             return
         for seq in batch:
             for priority, ring in self.levels.items():

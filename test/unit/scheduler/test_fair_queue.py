@@ -55,6 +55,17 @@ def test_per_token_and_pooled_requests_never_share_a_batch_and_none_is_lost():
     assert [s.rid for s in q.take(1000)] == ["tokens", "tokens"] and len(q) == 0
 
 
+def test_fcfs_skips_over_another_pooling_and_loses_nothing():
+    q = FairQueue("fcfs")
+    q.add("pooled", 0, _seqs("pooled", 1))
+    q.add("tokens", 0, _seqs("tokens", 2, per_token=True))
+    q.add("pooled2", 0, _seqs("pooled2", 2))
+    assert [s.rid for s in q.take(1000)] == ["pooled", "pooled2", "pooled2"]  # not a prefix of the queue
+    assert len(q) == 2 and [s.rid for s in q.take(1000)] == ["tokens", "tokens"] and len(q) == 0
+    q.add("x", 0, _seqs("x", 3))
+    assert [s.item_start for s in q.take(20)] == [0, 1] and [s.item_start for s in q.take(20)] == [2]
+
+
 def test_remove_drops_a_request_wherever_it_waits():
     q = FairQueue()
     q.add("a", 0, _seqs("a", 3))
