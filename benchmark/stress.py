@@ -157,8 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--url", default=None, help="a running loopback server (default: start one)")
     p.add_argument("--api-key", default=None, help="send 'Authorization: Bearer KEY' (and start the server with it)")
     p.add_argument("--num-threads", type=int, default=1, help="--num-threads of the server it starts")
-    p.add_argument("--return-freed-memory", action="store_true",
-                   help="start the server with --return-freed-memory (glibc's malloc defaults)")
+    p.add_argument("--server-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for the server it starts (repeatable), e.g. --server-flag=--disable-radix-cache")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = p.parse_args(argv)
     if args.requests < 1 or args.concurrency < 1 or args.max_seconds <= 0:
@@ -232,8 +232,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="multiscore-stress-") as tmp:
         tmp = pathlib.Path(tmp)
         path = make_tiny_model(tmp / "tiny", arch="qwen3", head="seqcls", num_labels=1)
-        extra = ("--return-freed-memory",) if args.return_freed_memory else ()
-        server = LocalServer(path, delimiter_id(path), tmp / "server.log", args.num_threads, args.api_key, extra)
+        server = LocalServer(path, delimiter_id(path), tmp / "server.log", args.num_threads, args.api_key,
+                             tuple(args.server_flag))
         try:
             server.wait_ready(args.api_key)
             ok = run(args, server.url, server.proc.pid, server)

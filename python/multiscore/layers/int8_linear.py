@@ -28,7 +28,7 @@ from typing import Callable, Optional
 
 import torch
 
-from multiscore.layers.linear import EAGER_ACTIVATIONS
+from multiscore.layers.linear import EAGER_ACTIVATIONS, pad_rows
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +79,13 @@ class Int8Weight:
     def __call__(self, x: torch.Tensor, bias: Optional[torch.Tensor], activation: tuple[str, str]) -> torch.Tensor:
         """x [..., in] -> activation(x · W^T + bias) [..., out], in x's dtype."""
         rows = x.reshape(-1, self.in_features)
-        codes, row_scale = _ops["quantize"](rows)
+        m = rows.shape[0]
+        codes, row_scale = _ops["quantize"](pad_rows(rows))  # bucketed row count (linear.bucket_rows)
         acc = torch.ops.onednn.qlinear_pointwise(
             codes, 1.0, _ZERO_POINT, self.packed, self.scale, self.zero_points,
             None, 1.0, 0, x.dtype, "none", [], "",
         )  # [rows, out] = int32 sums * weight scale
-        out = EAGER_ACTIVATIONS[activation](_ops["epilogue"](acc, row_scale, bias))
+        out = EAGER_ACTIVATIONS[activation](_ops["epilogue"](acc[:m], row_scale[:m], bias))
         return out.reshape(*x.shape[:-1], self.out_features)
 
 

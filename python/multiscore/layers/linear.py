@@ -34,6 +34,34 @@ HF_ACTIVATIONS = {
 }
 _PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
 _ROWS_HINT = 1024  # the batch rows oneDNN tunes the packed layout for; any row count runs
+_STEPS_LOG2 = 4  # row buckets: 2**4 = 16 per power of two (bucket_rows)
+_STEPS_PER_OCTAVE = 1 << _STEPS_LOG2
+
+
+def bucket_rows(m: int) -> int:
+    """The row count a packed product runs at: ``m`` rounded up to one of 16 steps per power of two
+    (exact up to 32 rows; at most 1/16 more rows above).
+
+    oneDNN builds and caches a kernel (a primitive, with its scratch memory) for every row count it
+    meets; serving traffic meets hundreds of them. Measured on a tiny model, one linear layer per
+    new row count cost ~0.4 ms and the process grew ~700 MiB after 2,000 batches of random sizes;
+    buckets bound both (benchmark/README.md "Row buckets")."""
+    if m <= 2 * _STEPS_PER_OCTAVE:
+        return m
+    step = 1 << (m.bit_length() - 1 - _STEPS_LOG2)
+    return -(-m // step) * step
+
+
+def pad_rows(rows: torch.Tensor) -> torch.Tensor:
+    """[M, in] -> [bucket_rows(M), in], zero rows appended (``rows`` itself when M is a bucket)."""
+    m = rows.shape[0]
+    padded_m = bucket_rows(m)
+    if padded_m == m:
+        return rows
+    padded = rows.new_empty(padded_m, rows.shape[1])
+    padded[:m] = rows
+    padded[m:] = 0
+    return padded
 
 
 def hf_activation(name: str, field: str = "hidden_act") -> tuple[str, str]:
@@ -58,8 +86,16 @@ class Linear(nn.Linear):
         if self.int8_weight is not None:
             return self.int8_weight(x, self.bias, activation)
         if self.packed_weight is not None:
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, activation[0], [], activation[1])
+            return self._packed_forward(x, activation)
         return EAGER_ACTIVATIONS[activation](F.linear(x, self.weight, self.bias))
+
+    def _packed_forward(self, x: torch.Tensor, activation: tuple[str, str]) -> torch.Tensor:
+        """The packed product at a bucketed row count (``bucket_rows``): zero rows pad [M, in] to
+        [M', in], and the first M rows of [M', out] are returned."""
+        rows = x.reshape(-1, self.in_features)
+        out = torch.ops.mkldnn._linear_pointwise(pad_rows(rows), self.packed_weight, self.bias, activation[0], [],
+                                                 activation[1])
+        return out[: rows.shape[0]].reshape(*x.shape[:-1], self.out_features)
 
     def pack(self) -> None:
         weight = self.weight.detach()

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from multiscore.layers.linear import FusedLinear, Linear, onednn_packing_problem, pack_linears
+from multiscore.layers.linear import FusedLinear, Linear, bucket_rows, onednn_packing_problem, pack_linears
 from multiscore.model_executor import model_worker
 from worker_batches import mixed_inputs, score_both_ways, worker
 from hf_reference import assert_scores_close, hf_scores
@@ -23,7 +23,7 @@ EAGER = {
 @needs_onednn
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
 @pytest.mark.parametrize("activation", list(EAGER))
-@pytest.mark.parametrize("rows", [1, 5, 1500])
+@pytest.mark.parametrize("rows", [1, 5, 37, 1500])  # 37 and 1500 run padded (to 38, 1536)
 def test_packed_equals_f_linear(dtype, tol, activation, rows):
     torch.manual_seed(0)
     layer = Linear(48, 80).to(dtype)
@@ -38,6 +38,26 @@ def test_packed_equals_f_linear(dtype, tol, activation, rows):
     assert (packed.float() - expected).abs().max().item() <= tol * max(1.0, expected.abs().max().item())
     assert (eager.float() - expected).abs().max().item() <= tol * max(1.0, expected.abs().max().item())
     assert layer.weight.is_meta and layer.weight.shape == (80, 48)  # the dense copy is freed
+
+
+def test_row_buckets_are_few_and_pad_at_most_a_sixteenth():
+    buckets = [bucket_rows(m) for m in range(1, 16385)]
+    assert buckets[:32] == list(range(1, 33))  # exact up to 32 rows
+    assert all(m <= b <= m * 17 / 16 for m, b in zip(range(1, 16385), buckets))
+    assert buckets == sorted(buckets) and len(set(buckets)) == 176  # kernels oneDNN builds per weight shape
+    assert [bucket_rows(m) for m in (33, 1857, 9300, 16384)] == [34, 1920, 9728, 16384]
+
+
+@needs_onednn
+def test_padding_rows_moves_no_row():
+    torch.manual_seed(0)
+    layer = Linear(48, 80)
+    layer.pack()
+    x = torch.randn(3, 40, 48)  # 120 rows: a bucket; 117 rows pad to 120
+    with torch.no_grad():
+        whole, part = layer(x), layer(x.reshape(120, 48)[:117])
+    assert whole.shape == (3, 40, 80) and part.shape == (117, 80)
+    assert torch.equal(whole.reshape(120, 80)[:117], part)
 
 
 @needs_onednn
