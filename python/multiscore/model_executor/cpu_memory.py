@@ -3,9 +3,10 @@
 A forward pass allocates and frees the same large activations every layer ([T, H], [T, 3H],
 [T, I]: megabytes to hundreds of megabytes). glibc serves blocks above its mmap threshold
 (dynamic, at most 32 MiB) with a fresh ``mmap`` and gives them back on ``free``, and trims the
-heap top; every reuse then faults its pages in again and the kernel zeroes them. Measured on W1
-(bf16, MIS): ~33,000 page faults per request, 0 with the settings below, and the pass 10-15 %
-faster (E1 bf16 5 %, single-item 4-8 %, W4 2 %; benchmark/README.md "Freed memory").
+heap top; every reuse then faults its pages in again and the kernel zeroes them. Measured
+(benchmark/bench_cpu_memory.py, W1 MIS and single-item, E1): 13,000-82,000 page faults per request
+with glibc's defaults, under 700 with the settings below, and each pass 6-13 % faster (W4: 2 %;
+benchmark/README.md "Freed memory").
 
 The settings: every block comes from the heap (mmap threshold 1 GiB), the heap is never trimmed,
 and it grows in 64 MiB steps. The cost: memory freed after a large request stays with the process
