@@ -294,15 +294,15 @@ def transformers_baseline(model_path: str, payloads, device: str, batches=(1, 8)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, dtype=torch.bfloat16).to(device).eval()
     requests = [orjson.loads(body) for body, _ in payloads]
     rows = [[req["query"] + item for item in req["items"]] for req in requests]  # per request: [items, Q + L]
+
+    @torch.inference_mode()
+    def forward(ids):
+        logits = model(input_ids=torch.tensor(ids, device=device)).logits
+        return logits.float().cpu()  # the scores reach the host, as a server's would
+
     out = []
     for b in batches:
         groups = [sum(rows[i:i + b], []) for i in range(0, len(rows) - b + 1, b)]
-
-        @torch.inference_mode()
-        def forward(ids):
-            logits = model(input_ids=torch.tensor(ids, device=device)).logits
-            return logits.float().cpu()  # the scores reach the host, as a server's would
-
         forward(groups[0])  # warm-up: kernels, allocator
         times = []
         for ids in groups:

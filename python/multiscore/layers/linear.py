@@ -54,14 +54,8 @@ def bucket_rows(m: int) -> int:
 
 def pad_rows(rows: torch.Tensor) -> torch.Tensor:
     """[M, in] -> [bucket_rows(M), in], zero rows appended (``rows`` itself when M is a bucket)."""
-    m = rows.shape[0]
-    padded_m = bucket_rows(m)
-    if padded_m == m:
-        return rows
-    padded = rows.new_empty(padded_m, rows.shape[1])
-    padded[:m] = rows
-    padded[m:] = 0
-    return padded
+    extra = bucket_rows(rows.shape[0]) - rows.shape[0]
+    return F.pad(rows, (0, 0, 0, extra)) if extra else rows
 
 
 def hf_activation(name: str, field: str = "hidden_act") -> tuple[str, str]:
