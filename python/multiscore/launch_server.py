@@ -42,6 +42,7 @@ def main(argv=None) -> int:
 
         from multiscore.entrypoints.runtime import Runtime
         from multiscore.entrypoints.http_server import create_app
+        from multiscore.gc_heap import freeze_after_start
 
         runtime = Runtime.start(server_args)
     except (ValueError, RuntimeError) as e:
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
         return 1
     try:
         app = create_app(runtime)
+        freeze_after_start(server_args.disable_gc_freeze, "server process")
         print(f"multiscore: serving {server_args.model_name} on http://{server_args.host}:{server_args.port}",
               file=sys.stderr, flush=True)
         config = uvicorn.Config(app, host=server_args.host, port=server_args.port,

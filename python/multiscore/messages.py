@@ -118,6 +118,14 @@ class FlushCacheRequest:
 
 
 @dataclass
+class FreezeGCRequest:
+    """Freeze the garbage collector's view of every object alive now (SGLang's /freeze_gc, gc_heap.py);
+    answered with FreezeGCOutput."""
+
+    rid: str
+
+
+@dataclass
 class ShutdownRequest:
     pass
 
@@ -139,6 +147,7 @@ class SchedulerReady:
     linear_kernel: str = ""  # what runs the body's linear layers (oneDNN packed weights or F.linear)
     prefix_cache: str = ""  # "on: N MB", or "off: why"
     cpu_memory: str = ""  # whether freed tensor memory is kept for reuse (model_executor/cpu_memory.py)
+    gc_frozen: int = 0  # objects frozen after start-up (gc_heap.py); 0 with --disable-gc-freeze
 
 
 @dataclass
@@ -210,3 +219,9 @@ class StatsOutput:
 class FlushCacheOutput:
     rid: str
     success: bool
+
+
+@dataclass
+class FreezeGCOutput:
+    rid: str
+    frozen: int  # objects now frozen in the scheduler process

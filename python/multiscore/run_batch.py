@@ -91,6 +91,7 @@ def main(argv=None) -> int:
         sglang_args.note_cli_args(ns)
         from multiscore.entrypoints.http_server import create_app
         from multiscore.entrypoints.runtime import Runtime
+        from multiscore.gc_heap import freeze_after_start
 
         runtime = Runtime.start(ServerArgs.from_cli_args(ns))
     except (ValueError, RuntimeError) as e:
@@ -99,7 +100,9 @@ def main(argv=None) -> int:
     out = OutputFile(ns.output, append=ns.resume)
     try:
         progress = Progress(count_lines(ns.input), already=len(done))
-        run, failed = asyncio.run(_run(create_app(runtime), todo, out, progress, ns.max_concurrency))
+        app = create_app(runtime)
+        freeze_after_start(runtime.server_args.disable_gc_freeze, "batch runner")
+        run, failed = asyncio.run(_run(app, todo, out, progress, ns.max_concurrency))
     finally:
         out.close()
         runtime.shutdown()

@@ -74,6 +74,8 @@ class ServerArgs:
     # (with dp_size > 1 on CPU: the cores split between the replicas)
     # CPU: give freed tensor memory back to the OS (glibc's default) instead of keeping it for reuse
     return_freed_memory: bool = False
+    # keep the garbage collector walking the start-up heap (by default it is frozen: gc_heap.py)
+    disable_gc_freeze: bool = False
     dp_size: int = 1  # model replicas, one scheduler process each (README "Many replicas")
     base_gpu_id: int = 0  # CUDA: replica i runs on GPU base_gpu_id + i
     log_level: str = "info"
@@ -260,6 +262,11 @@ class ServerArgs:
             "--return-freed-memory", action="store_true",
             help="CPU: keep glibc's malloc defaults, which give freed tensor memory back to the OS; by default "
             "the model process keeps it for reuse, which saves page faults on every pass (6-13 %% measured)",
+        )
+        parser.add_argument(
+            "--disable-gc-freeze", action="store_true",
+            help="do not freeze the garbage collector's start-up heap; by default it is frozen after start-up "
+            "in the server and model processes, so that a collection pauses for milliseconds, not 100+ ms",
         )
         parser.add_argument("--log-level", default=defaults.log_level)
 

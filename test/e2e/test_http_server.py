@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -154,6 +155,28 @@ def test_model_info_and_server_info_values(server, model_path):
     assert after["compiled"] is False and after["compile_reason"] == "auto: float32 gains nothing from the fused ops"
     assert after["linear_kernel"].startswith("oneDNN packed weights (")
     assert after["cpu_memory"].startswith("freed memory kept for reuse (glibc mallopt")
+    model_frozen, server_frozen = _frozen_objects(server)
+    assert model_frozen > 10_000 and server_frozen > 10_000
+
+
+def _frozen_objects(server) -> tuple[int, int]:
+    """/get_server_info's gc_freeze -> (objects frozen in the model process at start-up, in the server now)."""
+    state = requests.get(server.url + "/get_server_info", timeout=5).json()["gc_freeze"]
+    frozen = re.fullmatch(r"on: (\d+) start-up objects frozen in the model process, (\d+) in this process", state)
+    assert frozen, state
+    return int(frozen[1]), int(frozen[2])
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_freeze_gc_route_as_sglang_and_the_server_keeps_serving(server, method):
+    """SGLang's /freeze_gc (called after a warm-up): a plain-text 200; the server freezes what it has
+    allocated since start-up, and scores as before."""
+    _, before = _frozen_objects(server)
+    resp = requests.request(method, server.url + "/freeze_gc", timeout=30)
+    assert resp.status_code == 200 and resp.text == "Garbage collection frozen.\n"
+    assert _frozen_objects(server)[1] > before
+    scored = server.score(query=QUERY, items=["Sacramento"], label_token_ids=LABELS)
+    assert scored.status_code == 200 and len(scored.json()["scores"]) == 1
 
 
 # ---- bad inputs: 400 with the error body, and the server keeps serving --------------------------

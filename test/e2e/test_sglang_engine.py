@@ -146,3 +146,21 @@ def test_get_server_info_reports_the_prefix_cache_and_flush_empties_it(engines):
     assert after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"] == len(query) - 1
     assert single.flush_cache() is True
     assert single.get_server_info()["scheduler"]["prefix_cache_tokens"] == 0
+
+
+def test_freeze_gc_freezes_the_callers_heap_only_when_asked(engines):
+    """The model processes freeze their start-up heap themselves; the caller's process is frozen by
+    SGLang's ``Engine.freeze_gc()`` only (and unfrozen again here, to leave pytest's heap as it was)."""
+    import gc
+
+    _, labels, single, _ = engines
+    state = single.get_server_info()["gc_freeze"]
+    assert state.startswith("on: ") and int(state.split()[1]) > 10_000, state
+    before = gc.get_freeze_count()  # 0: nothing in this suite freezes pytest's own process
+    try:
+        assert single.freeze_gc() is None
+        assert gc.get_freeze_count() > before + 10_000
+        assert len(single.score([30, 31], [[40]], label_token_ids=labels).scores) == 1
+    finally:
+        if before == 0:
+            gc.unfreeze()

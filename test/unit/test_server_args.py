@@ -23,6 +23,7 @@ def test_cli_flags():
     assert args.multi_item_scoring_delimiter == 7 and args.mis_enabled
     assert args.context_length == 512 and args.dtype == "bfloat16"
     assert _parse("--num-threads", "1").num_threads == 1 and _parse().num_threads is None
+    assert _parse().disable_gc_freeze is False and _parse("--disable-gc-freeze").disable_gc_freeze is True
 
 
 def test_compile_flags_ours_and_sglangs():

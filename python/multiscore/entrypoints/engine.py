@@ -16,6 +16,7 @@ import torch
 from multiscore.entrypoints import sglang_args
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
+from multiscore.gc_heap import gc_freeze_state
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
@@ -134,7 +135,14 @@ class Engine:
         stats = self._run(self._live.tokenizer_manager.get_stats())
         return {"server_args": {k: v for k, v in dataclasses.asdict(self.server_args).items() if k != "api_key"},
                 "dtype": ready.dtype, "prefix_cache": ready.prefix_cache, "cpu_memory": ready.cpu_memory,
+                "gc_freeze": gc_freeze_state(self.server_args.disable_gc_freeze, ready.gc_frozen),
                 "scheduler": dataclasses.asdict(stats)}
+
+    def freeze_gc(self) -> None:
+        """SGLang's ``Engine.freeze_gc``: the model processes, and this (the caller's) process, stop
+        walking the objects alive now in their garbage collections (gc_heap.py). The model processes
+        do it after start-up anyway; the caller's heap is the caller's to freeze, after a warm-up."""
+        self._run(self._live.tokenizer_manager.freeze_gc())
 
     def flush_cache(self) -> bool:
         """Empty the scheduler's caches (SGLang's ``Engine.flush_cache``); True on success."""

@@ -39,6 +39,7 @@ from multiscore.entrypoints.responses import (
     validation_error,
 )
 from multiscore.entrypoints.runtime import Runtime
+from multiscore.gc_heap import gc_freeze_state
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,12 @@ def create_app(runtime: Runtime) -> FastAPI:
             return json_response(error_body("the cache could not be flushed", 500, "InternalServerError"), 500)
         return Response("Cache flushed.\n", media_type="text/plain")
 
+    @app.api_route("/freeze_gc", methods=["GET", "POST"])
+    async def freeze_gc():
+        """SGLang's route, for after a warm-up: the objects alive now leave the collector's walks."""
+        await tm.freeze_gc()
+        return Response("Garbage collection frozen.\n", media_type="text/plain")
+
     @app.get("/metrics")
     async def prometheus_metrics():
         stats = await tm.get_stats()
@@ -154,6 +161,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "compile_seconds": runtime.scheduler.ready.compile_seconds,
             "linear_kernel": runtime.scheduler.ready.linear_kernel,
             "cpu_memory": runtime.scheduler.ready.cpu_memory,
+            "gc_freeze": gc_freeze_state(args.disable_gc_freeze, runtime.scheduler.ready.gc_frozen),
             "prefix_cache": runtime.scheduler.ready.prefix_cache,
             "prefix_cache_hit_rate": stats.prefix_cache_hit_tokens / max(1, stats.prefix_cache_query_tokens),
             "scheduler": dataclasses.asdict(stats),

@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from multiscore.gc_heap import freeze_after_start
+
 TASKS = ("score", "rerank", "classify", "embed")
 
 
@@ -36,6 +38,7 @@ class ScoreProcessor:
 
         self.task, self.label_token_ids = task, label_token_ids
         self.engine = Engine(model_path=model_path, **engine_kwargs)
+        freeze_after_start(self.engine.server_args.disable_gc_freeze, "Ray actor")  # the actor's own process
 
     def __call__(self, batch: dict) -> dict:
         """batch: columns of equal length (numpy arrays or lists) -> the same columns plus the result."""
@@ -81,6 +84,7 @@ class MultiscoreDeployment:
 
         self.runtime = Runtime.start(ServerArgs(**server_args))
         self.app = create_app(self.runtime)
+        freeze_after_start(self.runtime.server_args.disable_gc_freeze, "Serve replica")
 
     async def __call__(self, request):
         from starlette.responses import Response

@@ -22,6 +22,8 @@ from multiscore.messages import (
     AbortRequest,
     FlushCacheOutput,
     FlushCacheRequest,
+    FreezeGCOutput,
+    FreezeGCRequest,
     GetStatsRequest,
     HealthCheckOutput,
     HealthCheckRequest,
@@ -35,6 +37,7 @@ from multiscore.messages import (
     TokenizedScoreRequest,
 )
 from multiscore.configs.model_kind import ModelKind
+from multiscore.gc_heap import freeze_gc_heap
 from multiscore.server_args import SCHEDULE_POLICIES, ServerArgs
 
 # Causal decoders read items after their query: their single-item requests may share it.
@@ -75,6 +78,8 @@ class Scheduler:
         self.send_socket = self.context.socket(zmq.PUSH)
         self.send_socket.bind(ipc.results)
         self.stats = SchedulerStats()
+        # Last, after the model load and warm-up: everything alive now lives as long as the process.
+        self.gc_frozen = 0 if server_args.disable_gc_freeze else freeze_gc_heap("model process")
 
     def ready_message(self) -> SchedulerReady:
         return SchedulerReady(
@@ -82,7 +87,7 @@ class Scheduler:
             dtype_reason=self.worker.dtype_reason, attention_backend=self.worker.backend_name,
             compiled=self.worker.compile.compiled, compile_reason=self.worker.compile.reason,
             compile_seconds=self.worker.compile.seconds, linear_kernel=self.worker.linear_kernel,
-            prefix_cache=self.worker.prefix_cache_reason, cpu_memory=self.worker.cpu_memory,
+            prefix_cache=self.worker.prefix_cache_reason, cpu_memory=self.worker.cpu_memory, gc_frozen=self.gc_frozen,
         )
 
     def event_loop(self) -> None:
@@ -124,6 +129,8 @@ class Scheduler:
                 if self.worker.prefix_cache is not None:
                     self.worker.prefix_cache.flush()
                 self.send_socket.send_pyobj(FlushCacheOutput(rid=msg.rid, success=True))
+            elif isinstance(msg, FreezeGCRequest):
+                self.send_socket.send_pyobj(FreezeGCOutput(rid=msg.rid, frozen=freeze_gc_heap("model process")))
             elif isinstance(msg, ShutdownRequest):
                 return False
 

@@ -3,6 +3,7 @@ message a user can act on (HTTP turns it into a 400)."""
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Optional, Union
 
 import numpy as np
@@ -14,6 +15,17 @@ _REDUCE_INPUT = "Please reduce the length of the input prompt."  # vLLM's advice
 
 def is_token_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+
+def all_token_lists(values) -> bool:
+    """Whether ``values`` is a list of token-id lists. The common case (plain lists of plain ints)
+    is decided by two passes in C: a 30,000-item request took 60 ms item by item, and the event
+    loop that serves every other request waited for it."""
+    if not isinstance(values, list):
+        return False
+    if set(map(type, values)) <= {list} and set(map(type, chain.from_iterable(values))) <= {int}:
+        return True
+    return all(is_token_list(v) for v in values)  # subclasses of list or int, or a bad value
 
 
 def text_or_token_ids(query, items) -> tuple[str, list]:
@@ -31,7 +43,7 @@ def text_or_token_ids(query, items) -> tuple[str, list]:
             return "text", items
         raise ValueError("a text query needs text items: 'items' must be a string or a list of strings")
     if is_token_list(query):
-        if isinstance(items, list) and all(is_token_list(it) for it in items):
+        if all_token_lists(items):
             return "tokens", items
         raise ValueError("a token-id query needs token-id items: 'items' must be a list of lists of token ids")
     raise ValueError("'query' must be a string or a list of token ids")
@@ -50,6 +62,19 @@ def check_token_ids(ids: list[int], vocab_size: int, what: str) -> None:
         raise ValueError(f"{what} contains token id {int(bad[0])}, outside the vocabulary [0, {vocab_size})")
 
 
+def check_items_token_ids(items: list[list[int]], vocab_size: int) -> None:
+    """``check_token_ids`` on each item ("item i contains ..."), done as one vector check; the
+    item loop runs only to name a bad id."""
+    lengths = np.fromiter(map(len, items), np.int64, len(items))
+    try:
+        flat = np.fromiter(chain.from_iterable(items), np.int64, int(lengths.sum()))
+    except (OverflowError, TypeError, ValueError):  # an id beyond int64: the item loop names it
+        flat = None
+    if flat is None or ((flat < 0) | (flat >= vocab_size)).any():
+        for i, item in enumerate(items):
+            check_token_ids(item, vocab_size, f"item {i}")
+
+
 def check_label_token_ids(label_token_ids, vocab_size: int, causal_lm: bool) -> Optional[list[int]]:
     if not causal_lm:
         return None  # classification heads score their own classes; labels are ignored
@@ -64,6 +89,8 @@ def check_label_token_ids(label_token_ids, vocab_size: int, causal_lm: bool) -> 
 def check_lengths(query_len: int, item_lens: list[int], context_length: int, mis: bool) -> None:
     """Every item must fit the context window with the full query (plus its two delimiters under MIS)."""
     extra = 2 if mis else 0
+    if item_lens and query_len + min(item_lens) > 0 and query_len + max(item_lens) + extra <= context_length:
+        return  # all fit: no need to look at each item
     for i, n in enumerate(item_lens):
         if query_len + n == 0:
             raise ValueError(f"query and item {i} are both empty: there is no token to score")

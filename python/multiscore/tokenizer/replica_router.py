@@ -33,7 +33,7 @@ class SchedulerUnavailable(RuntimeError):
 
 
 def request_tokens(req: TokenizedScoreRequest) -> int:
-    return len(req.query_ids) + sum(len(it) for it in req.items_ids)
+    return len(req.query_ids) + sum(map(len, req.items_ids))
 
 
 class ReplicaRouter:

@@ -16,9 +16,11 @@ import uuid
 from typing import Optional
 
 from multiscore.configs.model_config import ModelConfig, load_tokenizer
+from multiscore.gc_heap import freeze_gc_heap
 from multiscore.messages import (
     EmbedOverrides,
     FlushCacheRequest,
+    FreezeGCRequest,
     GetStatsRequest,
     HealthCheckRequest,
     PoolingParams,
@@ -29,6 +31,8 @@ from multiscore.messages import (
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.chat import ChatInput, render_chat
 from multiscore.tokenizer.inputs import (
+    all_token_lists,
+    check_items_token_ids,
     check_lengths,
     check_token_ids,
     is_token_list,
@@ -71,10 +75,11 @@ class TokenizerManager:
         single-item mode see identical ids (DESIGN.md §3). With ``item_first``, the special tokens
         the tokenizer puts before the query (a BOS) lead the whole sequence, as in SGLang and
         transformers: they move from the query to the front of every item (``BOS item query``).
-        Token ids are taken as given."""
+        Token ids are taken as given (the lists themselves: they are not changed here, and copying
+        a large request's items only fed the garbage collector)."""
         kind, items = text_or_token_ids(query, items)
         if kind == "tokens":
-            return list(query), [list(it) for it in items]
+            return list(query), items
         query_ids = self.tokenizer(query)["input_ids"]
         items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
         if item_first:
@@ -120,8 +125,8 @@ class TokenizerManager:
             return self.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
         if is_token_list(inputs):
             return [list(inputs)]
-        if all(is_token_list(x) for x in inputs):
-            return [list(x) for x in inputs]
+        if all_token_lists(inputs):
+            return inputs
         raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
 
     def tokenize_prompt(self, prompt, *, add_special_tokens: Optional[bool] = None) -> list[int]:
@@ -143,15 +148,16 @@ class TokenizerManager:
         cfg, args = self.model_config, self.server_args
         if mis and args.multi_item_scoring_delimiter is None:
             raise ValueError("multi-item scoring needs --multi-item-scoring-delimiter")
-        check_token_ids(query_ids, cfg.vocab_size, "'query'")
-        for i, item in enumerate(items_ids):
-            check_token_ids(item, cfg.vocab_size, f"item {i}")
         if len(items_ids) > args.max_items_per_request:
             raise ValueError(f"the request has {len(items_ids)} items, more than --max-items-per-request={args.max_items_per_request}")
-        total = len(query_ids) + sum(len(it) for it in items_ids)
+        vocab_size = cfg.vocab_size
+        check_token_ids(query_ids, vocab_size, "'query'")
+        check_items_token_ids(items_ids, vocab_size)
+        item_lens = list(map(len, items_ids))
+        total = len(query_ids) + sum(item_lens)
         if total > args.max_tokens_per_request:
             raise ValueError(f"the request has {total} tokens, more than --max-tokens-per-request={args.max_tokens_per_request}")
-        check_lengths(len(query_ids), [len(it) for it in items_ids], cfg.context_length, mis and len(items_ids) > 1)
+        check_lengths(len(query_ids), item_lens, cfg.context_length, mis and len(items_ids) > 1)
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
             item_first=item_first, items_token_type_ids=items_token_type_ids, embed_overrides=embed_overrides,
@@ -188,6 +194,13 @@ class TokenizerManager:
     async def flush_cache(self, timeout_s: float = 30.0) -> bool:
         answers = await self._ask_all(lambda i: FlushCacheRequest(rid=self._new_rid(f"flush{i}")), timeout_s)
         return all(a.success for a in answers)
+
+    async def freeze_gc(self, timeout_s: float = 30.0) -> list[int]:
+        """SGLang's freeze_gc: every replica, then this process, freeze the objects alive now
+        (gc_heap.py); -> the objects frozen in each replica."""
+        answers = await self._ask_all(lambda i: FreezeGCRequest(rid=self._new_rid(f"freeze{i}")), timeout_s)
+        freeze_gc_heap("server process")
+        return [a.frozen for a in answers]
 
     def scheduler_alive(self) -> bool:
         return bool(self.router.live())
