@@ -6,6 +6,8 @@ runs, 1-item requests are sent one after another. Each row: the huge request's t
 requests' median and worst latency, and the worst as a fraction of the huge request's time.
 Then W3 beside it: 1-item requests at ``--rate`` req/s (open-loop Poisson) for as long as the huge
 request runs, their p50/p99, against the same traffic with no huge request.
+Each engine calls ``freeze_gc()`` after its warm-up, as SGLang advises; the rows "GC not frozen"
+run with ``--disable-gc-freeze`` and no ``freeze_gc()``: the garbage collector's pauses (gc_heap.py).
 
     python benchmark/bench_fairness.py [--huge-items 10000] [--small 20] [--markdown]
 """
@@ -29,13 +31,19 @@ from make_tiny_model import make_tiny_model  # noqa: E402
 LABELS = [5, 9, 42]
 
 
-def run(path, policy: str, huge_items: int, small: int):
+def start_engine(path, policy: str, huge_items: int, freeze: bool):
     from multiscore import Engine
 
+    return Engine(str(path), device="cpu", enable_mis=True, max_prefill_tokens=2048, schedule_policy=policy,
+                  max_items_per_request=max(10000, huge_items), disable_gc_freeze=not freeze)
+
+
+def run(path, policy: str, huge_items: int, small: int, freeze: bool = True):
     items = [[10 + i % 100, 11, 12] for i in range(huge_items)]
-    with Engine(str(path), device="cpu", enable_mis=True, max_prefill_tokens=2048, schedule_policy=policy,
-                max_items_per_request=max(10000, huge_items)) as engine:
+    with start_engine(path, policy, huge_items, freeze) as engine:
         engine.score([20, 21], [[30]], label_token_ids=LABELS)  # warm-up
+        if freeze:
+            engine.freeze_gc()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             t0 = time.perf_counter()
             huge = pool.submit(engine.score, [20, 21, 22, 23], items, label_token_ids=LABELS)
@@ -67,18 +75,17 @@ async def _poisson(engine, rate: float, until, rng) -> list[float]:
     return latencies
 
 
-def w3_beside(path, policy: str, huge_items: int, rate: float, beside: bool):
+def w3_beside(path, policy: str, huge_items: int, rate: float, beside: bool, freeze: bool = True):
     """-> (p50 ms, p99 ms, requests) of W3 traffic, with the huge request running or alone for as long."""
     import asyncio
     import random
 
-    from multiscore import Engine
-
     items = [[10 + i % 100, 11, 12] for i in range(huge_items)]
     rng = random.Random(0)
-    with Engine(str(path), device="cpu", enable_mis=True, max_prefill_tokens=2048, schedule_policy=policy,
-                max_items_per_request=max(10000, huge_items)) as engine:
+    with start_engine(path, policy, huge_items, freeze) as engine:
         engine.score([20, 21, 22, 23], items, label_token_ids=LABELS)  # warm-up: first-call allocations
+        if freeze:
+            engine.freeze_gc()
         t0 = time.perf_counter()
         engine.score([20, 21, 22, 23], items, label_token_ids=LABELS)
         duration = time.perf_counter() - t0
@@ -106,13 +113,16 @@ def main(argv=None) -> None:
     rows, w3 = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = make_tiny_model(pathlib.Path(tmp) / "m", arch="qwen3", head="causal")
-        for policy in ("fcfs", "fair"):
-            t_huge, waits = run(path, policy, args.huge_items, args.small)
-            rows.append((policy, f"{t_huge * 1e3:.0f}", str(len(waits)), f"{statistics.median(waits) * 1e3:.1f}",
+        for policy, freeze in (("fcfs", True), ("fair", True), ("fair", False)):
+            t_huge, waits = run(path, policy, args.huge_items, args.small, freeze)
+            label = policy if freeze else f"{policy}, GC not frozen"
+            rows.append((label, f"{t_huge * 1e3:.0f}", str(len(waits)), f"{statistics.median(waits) * 1e3:.1f}",
                          f"{max(waits) * 1e3:.1f}", f"{max(waits) / t_huge:.3f}"))
-        for policy, beside in (("fair", False), ("fcfs", True), ("fair", True)):
-            p50, p99, n = w3_beside(path, policy, args.huge_items, args.rate, beside)
-            w3.append((f"{policy}, {'beside the huge request' if beside else 'alone'}", str(n), f"{p50:.1f}", f"{p99:.1f}"))
+        for policy, beside, freeze in (("fair", False, True), ("fcfs", True, True), ("fair", True, True),
+                                       ("fair", True, False)):
+            p50, p99, n = w3_beside(path, policy, args.huge_items, args.rate, beside, freeze)
+            label = f"{policy}, {'beside the huge request' if beside else 'alone'}{'' if freeze else ', GC not frozen'}"
+            w3.append((label, str(n), f"{p50:.1f}", f"{p99:.1f}"))
     header = ("policy", "huge request ms", "small requests answered during it", "small median ms", "small worst ms",
               "worst / huge time")
     print_rows(header, rows, args.markdown)
