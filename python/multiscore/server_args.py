@@ -60,7 +60,7 @@ class ServerArgs:
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
     score_template: Optional[str] = None  # Jinja file or built-in name for rerank / vLLM score prompts
-    api_key: Optional[str] = None  # every route but /health needs "Authorization: Bearer KEY"
+    api_key: Optional[str] = None  # every route but /health and /ping needs "Authorization: Bearer KEY"
     # Limits (DESIGN: bad input is a 4xx, never unbounded memory): see README "Running in production".
     max_items_per_request: int = 10_000
     max_tokens_per_request: int = 1_000_000
@@ -224,7 +224,7 @@ class ServerArgs:
         )
         parser.add_argument(
             "--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"),
-            help="require 'Authorization: Bearer KEY' on every route but /health (default: $MULTISCORE_API_KEY)",
+            help="require 'Authorization: Bearer KEY' on every route but /health and /ping (default: $MULTISCORE_API_KEY)",
         )
         parser.add_argument("--max-items-per-request", type=int, default=defaults.max_items_per_request)
         parser.add_argument(

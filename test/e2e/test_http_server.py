@@ -7,7 +7,9 @@ exercised) is shared by the module; the SIGTERM and bad-path tests start their o
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
+import pathlib
 import random
 import re
 import signal
@@ -165,6 +167,28 @@ def _frozen_objects(server) -> tuple[int, int]:
     frozen = re.fullmatch(r"on: (\d+) start-up objects frozen in the model process, (\d+) in this process", state)
     assert frozen, state
     return int(frozen[1]), int(frozen[2])
+
+
+def test_sglang_and_vllm_service_routes(server, model_path):
+    """/ping (vLLM, SageMaker), /version, SGLang's /health_generate (a real pass), and SGLang's current
+    /model_info and /server_info beside the get_ names it deprecates."""
+    import multiscore
+
+    for method in ("GET", "POST"):
+        assert requests.request(method, server.url + "/ping", timeout=10).status_code == 200
+    assert requests.get(server.url + "/version", timeout=5).json() == {"version": multiscore.__version__}
+    before = _scheduler_stats(server)["forward_passes"]
+    assert requests.get(server.url + "/health_generate", timeout=30).status_code == 200
+    assert _scheduler_stats(server)["forward_passes"] == before + 1
+    info = requests.get(server.url + "/model_info", timeout=5).json()
+    assert info == requests.get(server.url + "/get_model_info", timeout=5).json()
+    config = json.loads((pathlib.Path(model_path) / "config.json").read_text())
+    assert info["model_type"] == config["model_type"] and info["architectures"] == config["architectures"]
+    assert info["tokenizer_path"] == str(model_path) and info["weight_version"] == "default"
+    assert info["is_generation"] is False and info["preferred_sampling_params"] is None
+    assert info["has_image_understanding"] is False and info["has_audio_understanding"] is False
+    assert requests.get(server.url + "/server_info", timeout=5).json().keys() == \
+        requests.get(server.url + "/get_server_info", timeout=5).json().keys()
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -61,13 +61,15 @@ def guarded(model_dir):
 def test_api_key_required_everywhere_but_health(guarded):
     auth = {"Authorization": f"Bearer {KEY}"}
     assert requests.get(guarded.url + "/health", timeout=10).status_code == 200
+    assert requests.get(guarded.url + "/ping", timeout=10).status_code == 200  # SageMaker's probe: open too
     body = {"query": QUERY, "items": ITEMS}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Authorization": f"Basic {KEY}"}):
         r = requests.post(guarded.url + "/v1/score", json=body, headers=headers, timeout=10)
         assert r.status_code == 401, r.text
         assert r.json()["type"] == "AuthenticationError" and "Authorization: Bearer" in r.json()["message"]
         assert r.headers["www-authenticate"] == "Bearer"
-    for path in ("/v1/models", "/get_model_info", "/get_server_info", "/metrics", "/openapi.json"):
+    for path in ("/v1/models", "/get_model_info", "/get_server_info", "/model_info", "/server_info", "/metrics",
+                 "/openapi.json", "/health_generate", "/version"):
         assert requests.get(guarded.url + path, timeout=10).status_code == 401, path
     assert requests.post(guarded.url + "/v1/score", json=body, headers=auth, timeout=10).status_code == 200
     assert requests.post(guarded.url + "/rerank", json={"query": QUERY, "documents": ITEMS}, headers=auth, timeout=10).status_code == 200
@@ -222,6 +224,8 @@ def test_dead_scheduler_gives_503s_then_a_nonzero_exit(model_dir):
         killed = time.monotonic()
         assert wait_until(lambda: requests.get(server.url + "/health", timeout=5).status_code == 503, 2.0)
         assert time.monotonic() - killed <= 2.5
+        deep = requests.get(server.url + "/health_generate", timeout=5)
+        assert deep.status_code == 503 and "the model did not run a pass" in deep.json()["message"], deep.text
         t.join(30)
         assert not t.is_alive(), "the in-flight request hung"
         assert in_flight[0].status_code == 503 and "scheduler" in in_flight[0].json()["message"], in_flight[0].text

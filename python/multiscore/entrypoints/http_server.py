@@ -1,20 +1,20 @@
-"""The FastAPI app: error handlers, the info routes and SGLang's /v1/score. Routes stay thin: body
--> protocol model (protocol.py) -> one serving method (serving/) -> JSON, with the request's usage
-recorded for the access log and metrics (RequestGate)."""
+"""The FastAPI app: error handlers, SGLang's /v1/score, and the route modules (info_routes.py: health,
+info, metrics; pooling, TEI and tokenize routes). Routes stay thin: body -> protocol model
+(protocol.py) -> one serving method (serving/) -> JSON, with the request's usage recorded for the
+access log and metrics (RequestGate)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from multiscore.configs.model_kind import ModelKind, Task
+from multiscore.configs.model_kind import Task
+from multiscore.entrypoints.info_routes import add_info_routes
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
@@ -39,14 +39,12 @@ from multiscore.entrypoints.responses import (
     validation_error,
 )
 from multiscore.entrypoints.runtime import Runtime
-from multiscore.gc_heap import gc_freeze_state
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    tm = runtime.tokenizer_manager
     args, model_config = runtime.server_args, runtime.model_config
     app = FastAPI(title="multiscore", version="0.1.0")
     metrics = ServerMetrics()
@@ -95,80 +93,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         logger.exception("internal error on %s", request.url.path)
         return json_response(error_body(f"internal error: {exc}", 500, "InternalServerError"), 500)
 
-    @app.get("/health")
-    async def health():
-        await tm.health_check()
-        return Response(status_code=200)
-
-    @app.get("/v1/models")
-    async def models():
-        return json_response({"object": "list", "data": [{
-            "id": args.model_name, "object": "model", "created": created, "owned_by": "multiscore",
-            "root": model_config.path, "max_model_len": model_config.context_length,
-        }]})
-
-    @app.get("/get_model_info")
-    async def model_info():
-        kind = model_config.kind
-        return json_response({
-            "model_path": args.model_path,
-            "architecture": model_config.architecture,
-            "kind": kind.value,
-            "tasks": sorted(task.value for task in model_config.tasks),
-            "is_generation": False,
-            "is_causal_lm": kind is ModelKind.CAUSAL_LM,
-            "num_labels": model_config.num_labels if Task.CLASSIFY in model_config.tasks else None,
-            "is_embedding": kind.embeds,
-            "is_encoder": kind.bidirectional,
-            "pooling": dataclasses.asdict(model_config.pooling) if model_config.pooling else None,
-            "vocab_size": model_config.vocab_size,
-            "context_length": model_config.context_length,
-            "multi_item_scoring_delimiter": args.multi_item_scoring_delimiter,
-            "device": runtime.scheduler.ready.device,
-            "dtype": runtime.scheduler.ready.dtype,
-            "attention_backend": runtime.scheduler.ready.attention_backend,
-        })
-
-    @app.api_route("/flush_cache", methods=["GET", "POST"])
-    async def flush_cache():
-        """SGLang's route: 200 once the scheduler has emptied its caches."""
-        if not await tm.flush_cache():
-            return json_response(error_body("the cache could not be flushed", 500, "InternalServerError"), 500)
-        return Response("Cache flushed.\n", media_type="text/plain")
-
-    @app.api_route("/freeze_gc", methods=["GET", "POST"])
-    async def freeze_gc():
-        """SGLang's route, for after a warm-up: the objects alive now leave the collector's walks."""
-        await tm.freeze_gc()
-        return Response("Garbage collection frozen.\n", media_type="text/plain")
-
-    @app.get("/metrics")
-    async def prometheus_metrics():
-        stats = await tm.get_stats()
-        return Response(metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    @app.get("/get_server_info")
-    async def server_info():
-        stats = await tm.get_stats()
-        passes = max(1, stats.forward_passes)
-        return json_response({
-            "server_args": {k: v for k, v in dataclasses.asdict(args).items() if k != "api_key"},
-            "scheduler_pid": runtime.scheduler.pid,
-            "dtype": runtime.scheduler.ready.dtype,
-            "dtype_reason": runtime.scheduler.ready.dtype_reason,
-            "compiled": runtime.scheduler.ready.compiled,
-            "compile_reason": runtime.scheduler.ready.compile_reason,
-            "compile_seconds": runtime.scheduler.ready.compile_seconds,
-            "linear_kernel": runtime.scheduler.ready.linear_kernel,
-            "cpu_memory": runtime.scheduler.ready.cpu_memory,
-            "gc_freeze": gc_freeze_state(args.disable_gc_freeze, runtime.scheduler.ready.gc_frozen),
-            "prefix_cache": runtime.scheduler.ready.prefix_cache,
-            "prefix_cache_hit_rate": stats.prefix_cache_hit_tokens / max(1, stats.prefix_cache_query_tokens),
-            "scheduler": dataclasses.asdict(stats),
-            "tokens_per_forward_pass": stats.forward_tokens / passes,
-            "sequences_per_forward_pass": stats.forward_sequences / passes,
-        })
-
+    add_info_routes(app, runtime, metrics, created)
 
     async def score(request: Request):
         """SGLang's body (``query``/``items``) or vLLM's (``text_1``/``text_2``, ``queries``/``documents``, ...)."""

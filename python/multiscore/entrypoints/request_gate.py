@@ -1,6 +1,6 @@
 """RequestGate: the ASGI middleware every HTTP request passes through.
 
-In order: a request id; the API key (every route but /health); the body, read whole up to
+In order: a request id; the API key (every route but /health and /ping); the body, read whole up to
 --max-request-body-bytes (413 beyond) and always parsed as JSON (``curl -d`` sends a form content
 type); the route run as a task that is cancelled if the client disconnects, which drops the
 request's queued work in the scheduler; then one access-log line (id, route, status, items,
@@ -24,7 +24,7 @@ from multiscore.entrypoints.responses import Usage
 
 logger = logging.getLogger("multiscore.access")
 
-OPEN_PATHS = frozenset({"/health"})  # answered without the API key (load balancers probe it)
+OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without the API key (load balancers and SageMaker probe them)
 
 
 class RequestGate:
