@@ -75,6 +75,45 @@ def test_base64_and_token_inputs(embedder, causal_dir):
     assert len(flat) == 1 and np.allclose(flat[0]["embedding"], floats, atol=1e-6)
 
 
+def test_sglang_encode(embedder, causal_dir):
+    """SGLang's /encode (POST or PUT): ``text`` or ``input_ids``, one input -> one object, a list -> a list of
+    ``{"embedding", "meta_info": {"id", "prompt_tokens", ...}}``; the values transformers gives."""
+    tok = load_tokenizer(str(causal_dir))
+    ids = [tok(t)["input_ids"] for t in TEXTS]
+    expected = reference_embeddings(causal_dir, ids)
+    one = post(embedder, "/encode", {"model": "any", "text": TEXTS[0]})
+    assert one.status_code == 200, one.text
+    np.testing.assert_allclose(one.json()["embedding"], expected[0], atol=ATOL)
+    assert one.json()["meta_info"]["prompt_tokens"] == len(ids[0]) and one.json()["meta_info"]["id"]
+    many = requests.put(embedder.url + "/encode", json={"text": TEXTS, "rid": ["a", "b", "c"]}, timeout=60).json()
+    assert [m["meta_info"]["id"] for m in many] == ["a", "b", "c"]
+    assert [m["meta_info"]["prompt_tokens"] for m in many] == list(map(len, ids))
+    np.testing.assert_allclose([m["embedding"] for m in many], expected, atol=ATOL)
+    by_ids = post(embedder, "/encode", {"input_ids": ids}).json()
+    np.testing.assert_allclose([m["embedding"] for m in by_ids], expected, atol=ATOL)
+    single_ids = post(embedder, "/encode", {"input_ids": ids[1]}).json()
+    np.testing.assert_allclose(single_ids["embedding"], expected[1], atol=ATOL)
+    cut = post(embedder, "/encode", {"text": TEXTS[0], "dimensions": 16}).json()["embedding"]
+    assert len(cut) == 16 and abs(np.linalg.norm(cut) - 1) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({}, "give either 'text' or 'input_ids'"),
+        ({"text": "a", "input_ids": [1]}, "give either 'text' or 'input_ids'"),
+        ({"text": []}, "the request has no input"),
+        ({"text": ["a"], "rid": ["x", "y"]}, "'rid' has 2 ids for 1 inputs"),
+        ({"text": [["query", "document"]]}, "text"),
+        ({"input_ids": [10**9]}, "outside the vocabulary"),
+    ],
+)
+def test_sglang_encode_errors(embedder, body, fragment):
+    r = post(embedder, "/encode", body)
+    assert r.status_code == 400 and fragment in r.json()["message"], r.text
+    assert post(embedder, "/encode", {"text": "still serving"}).status_code == 200
+
+
 def test_matryoshka_dimensions_cut_and_renormalise(embedder):
     full = np.array(post(embedder, "/v1/embeddings", {"input": TEXTS[1]}).json()["data"][0]["embedding"])
     cut = np.array(post(embedder, "/v1/embeddings", {"input": TEXTS[1], "dimensions": 16}).json()["data"][0]["embedding"])
@@ -139,7 +178,7 @@ def test_embeddings_from_a_classifier_is_400(tiny_model):
             engine.embed(["the dog"], dimensions=8)
 
 
-def test_dimensions_on_a_model_without_matryoshka(causal_dir):
+def test_dimensions_on_a_model_without_matryoshka_and_sglang_encode(causal_dir):
     from multiscore import Engine
 
     overrides = json.dumps({"architectures": ["Qwen3Model"]})
@@ -147,6 +186,19 @@ def test_dimensions_on_a_model_without_matryoshka(causal_dir):
         assert len(engine.embed(["the dog"])[0]) == 64
         with pytest.raises(ValueError, match="does not support 'dimensions'"):
             engine.embed(["the dog"], dimensions=8)
+        # SGLang's Engine.encode on the same engine: its dicts, the values of embed
+        tok = load_tokenizer(str(causal_dir))
+        vectors = engine.embed(TEXTS)
+        one = engine.encode(TEXTS[0])
+        assert one["meta_info"]["prompt_tokens"] == len(tok(TEXTS[0])["input_ids"])
+        np.testing.assert_allclose(one["embedding"], vectors[0], atol=1e-6)
+        many = engine.encode(TEXTS)
+        np.testing.assert_allclose([m["embedding"] for m in many], vectors, atol=1e-6)
+        by_ids = engine.encode(tok(TEXTS[2])["input_ids"])
+        np.testing.assert_allclose(by_ids["embedding"], vectors[2], atol=1e-6)
+        for bad in (3.5, [1, "a"], []):
+            with pytest.raises(ValueError):
+                engine.encode(bad)
 
 
 def test_mis_delimiter_on_an_embedding_model_is_refused(causal_dir):

@@ -1,7 +1,7 @@
 """Fuzz every operation of the server's own ``/openapi.json`` with schemathesis.
 
 One real ``launch_server`` (tiny Qwen3 classifier, one label, MIS on, one torch thread) is shared
-by the module. For each GET/POST operation, schemathesis generates schema-valid (positive) and,
+by the module. For each GET/POST/PUT operation, schemathesis generates schema-valid (positive) and,
 for operations with a body, schema-violating (negative) requests; every answer must be:
 
 - not a server error (schemathesis' ``not_a_server_error``): no 5xx;
@@ -46,6 +46,14 @@ README_OPERATIONS = [
     "GET /v1/models",
     "GET /get_model_info",
     "GET /get_server_info",
+    "GET /model_info",
+    "GET /server_info",
+    "GET /ping",
+    "GET /health_generate",
+    "GET /version",
+    "POST /encode",
+    "PUT /encode",
+    "PUT /classify",
     "POST /v1/score",
     "POST /score",
     "POST /v1/embeddings",
@@ -241,9 +249,9 @@ def test_schema_lists_the_readme_routes(schema):
 
 
 def test_fuzz_every_operation(schema, server, session):
-    """Every GET/POST operation the schema lists (routes added later are fuzzed too)."""
+    """Every GET/POST/PUT operation the schema lists (routes added later are fuzzed too)."""
     operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [op for op in operations if op.method.upper() in ("GET", "POST")]
+    operations = [op for op in operations if op.method.upper() in ("GET", "POST", "PUT")]
     failures, counts, minimum = [], {}, {}
     for operation in operations:
         has_body = bool(operation.body)

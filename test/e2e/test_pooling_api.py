@@ -306,6 +306,25 @@ def test_classify_without_activation_and_truncated(classifier, classifier_dir):
     assert_scores_close([whole], _reference_probs(classifier_dir, [ids]), ATOL)
 
 
+def test_sglang_classify_body_gives_raw_scores(classifier, classifier_dir):
+    """SGLang's /classify body (``text`` / ``input_ids``, POST or PUT): per input ``{"embedding": raw class
+    scores, "meta_info"}``, one object for one input, a list for a list, as SGLang answers a reward model."""
+    tok = load_tokenizer(str(classifier_dir))
+    texts = ["the dog and the cat", "a red apple"]
+    ids = [tok(t)["input_ids"] for t in texts]
+    raw = [hf_scores(classifier_dir, x, [[]])[0] for x in ids]
+    one = post(classifier, "/classify", {"model": "reward", "text": texts[0]})
+    assert one.status_code == 200, one.text
+    assert_scores_close([one.json()["embedding"]], raw[:1], ATOL)
+    assert one.json()["meta_info"]["prompt_tokens"] == len(ids[0]) and one.json()["meta_info"]["id"]
+    many = requests.put(classifier.url + "/classify", json={"text": texts, "rid": ["r1", "r2"]}, timeout=60).json()
+    assert [m["meta_info"]["id"] for m in many] == ["r1", "r2"]
+    assert_scores_close([m["embedding"] for m in many], raw, ATOL)
+    by_ids = post(classifier, "/classify", {"input_ids": ids[1]}).json()
+    assert_scores_close([by_ids["embedding"]], raw[1:], ATOL)
+    assert_400(post(classifier, "/classify", {"text": "x", "dimensions": 2}), "'dimensions' applies to embedding models")
+
+
 @pytest.mark.parametrize(
     "body, fragments",
     [

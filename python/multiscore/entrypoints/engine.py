@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import uuid
 from typing import Optional
 
 import torch
 
 from multiscore.entrypoints import sglang_args
 from multiscore.entrypoints.runtime import Runtime
-from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
+from multiscore.entrypoints.protocol import SglangEncodeRequest
+from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult, sglang_outputs
 from multiscore.gc_heap import gc_freeze_state
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
@@ -116,6 +118,16 @@ class Engine:
         coro = self._live.embed.embed(texts, dimensions=dimensions, truncate_prompt_tokens=truncate_prompt_tokens,
                                       prompt_name=prompt_name)
         return self._run(coro).embeddings
+
+    def encode(self, prompt, dimensions: Optional[int] = None):
+        """SGLang's ``Engine.encode`` (embedding models): a text or token ids -> ``{"embedding": [...],
+        "meta_info": {...}}``; a list of them -> a list of those."""
+        texts = isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(p, str) for p in prompt))
+        req = SglangEncodeRequest(**{"text" if texts else "input_ids": prompt}, dimensions=dimensions)
+        inputs, single = req.inputs()
+        result = self._run(self._live.embed.embed(inputs, dimensions=dimensions))
+        outs = sglang_outputs(result.embeddings, result.input_tokens, req.rids(len(inputs), lambda i: uuid.uuid4().hex))
+        return outs[0] if single else outs
 
     def rerank(
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,

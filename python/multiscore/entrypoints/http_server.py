@@ -27,6 +27,7 @@ from multiscore.entrypoints.protocol import (
     error_body,
 )
 from multiscore.entrypoints.request_gate import RequestGate
+from multiscore.entrypoints.sglang_routes import add_sglang_routes
 from multiscore.entrypoints.tei_routes import add_tei_routes
 from multiscore.entrypoints.tokenize_routes import add_tokenize_routes
 from multiscore.entrypoints.responses import (
@@ -115,7 +116,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     for path in ("/v1/score", "/score"):
         app.post(path)(score)
     tei_rerank = add_tei_routes(app, runtime, args.model_name)
-    handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank)
+    sglang_classify = add_sglang_routes(app, runtime)
+    handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank, sglang_classify)
     vllm_score = handlers["vllm_score"]
 
     @app.post("/invocations")

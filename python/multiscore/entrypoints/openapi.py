@@ -1,6 +1,6 @@
 """The OpenAPI document users and fuzzers read: the error envelope instead of FastAPI's 422, and
-the shapes of the routes that take several (SGLang's or vLLM's /v1/score, Jina's or TEI's /rerank,
-TEI's POST /) as resolvable component schemas."""
+the shapes of the routes that take several (SGLang's or vLLM's /v1/score and /classify, Jina's or
+TEI's /rerank, TEI's POST /) as resolvable component schemas."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from multiscore.entrypoints.protocol import (
     PoolingRequest,
     RerankRequest,
     ScoreRequest,
+    SglangEncodeRequest,
     TeiEmbedRequest,
     TeiPredictRequest,
     TeiRerankRequest,
@@ -37,7 +38,7 @@ ERROR_SCHEMA = {  # SGLang's flat fields and OpenAI's nested "error", in one bod
         "error": {"type": "object", "required": ["message", "type", "code"], "properties": _ERROR_FIELDS},
     },
 }
-# Every POST route can answer these, with the envelope (README "Running in production").
+# Every POST (and PUT) route can answer these, with the envelope (README "Running in production").
 ERROR_STATUSES = {
     "400": "bad input: the message names the field",
     "401": "missing or wrong API key (when the server has one)",
@@ -50,6 +51,7 @@ BODY_SHAPES = {
     "/v1/score": (ScoreRequest, VllmScoreRequest),
     "/score": (ScoreRequest, VllmScoreRequest),
     "/rerank": (RerankRequest, TeiRerankRequest),
+    "/classify": (ClassifyRequest, SglangEncodeRequest),
     "/": (TeiEmbedRequest, TeiPredictRequest, TeiSimilarityRequest, TeiRerankRequest),
     "/invocations": (ClassifyRequest, EmbeddingRequest, PoolingRequest, RerankRequest, ScoreRequest, VllmScoreRequest),
 }
@@ -74,16 +76,17 @@ def _document(app: FastAPI) -> dict:
         schemas.pop(name, None)
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
     for path, operations in doc["paths"].items():
-        post = operations.get("post")
-        if post is None:
-            continue
-        responses = post.setdefault("responses", {})
-        responses.pop("422", None)
-        for status, description in ERROR_STATUSES.items():
-            responses[status] = {"description": description, "content": error_ref}
-        if path in BODY_SHAPES:
-            refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in BODY_SHAPES[path]]
-            post["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"anyOf": refs}}}}
+        for method in ("post", "put"):  # SGLang's /encode and /classify take PUT as well
+            operation = operations.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, description in ERROR_STATUSES.items():
+                responses[status] = {"description": description, "content": error_ref}
+            if path in BODY_SHAPES:
+                refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in BODY_SHAPES[path]]
+                operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"anyOf": refs}}}}
     return doc
 
 

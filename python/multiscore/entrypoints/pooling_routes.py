@@ -1,5 +1,5 @@
 """Routes of the APIs users already call: vLLM classify / score / pooling, OpenAI embeddings,
-Jina and Cohere rerank."""
+Jina and Cohere rerank. /classify also takes SGLang's body (sglang_routes.py), /rerank TEI's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from multiscore.entrypoints.protocol import (
     EmbeddingRequest,
     PoolingRequest,
     RerankRequest,
+    SglangEncodeRequest,
     TeiRerankRequest,
     VllmScoreRequest,
     text_of,
@@ -19,10 +20,10 @@ from multiscore.entrypoints.responses import Usage, answered, json_object, now, 
 from multiscore.entrypoints.runtime import Runtime
 
 
-def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank) -> dict:
+def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank, sglang_classify) -> dict:
     """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns their handlers by name
-    (for /v1/score's vLLM bodies and /invocations). /rerank also takes TEI's body (``texts``):
-    ``tei_rerank`` answers it."""
+    (for /v1/score's vLLM bodies and /invocations). /rerank also takes TEI's body (``texts``), which
+    ``tei_rerank`` answers; /classify SGLang's (``text`` / ``input_ids``), which ``sglang_classify`` answers."""
 
     def model_of(req) -> str:
         return req.model or served_model
@@ -44,6 +45,13 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         ]
         return answered(request, listed("classify", req, data, result.prompt_tokens),
                         items=len(data), tokens=result.prompt_tokens)
+
+    async def classify_any(request: Request):
+        """vLLM's body (``input`` / ``messages``) or SGLang's (``text`` / ``input_ids``): the fields decide."""
+        body = await json_object(request)
+        if SglangEncodeRequest.matches(body):
+            return await sglang_classify(SglangEncodeRequest.model_validate(body), request)
+        return await classify(ClassifyRequest.model_validate(body), request)
 
     async def vllm_score(req: VllmScoreRequest, request: Request):
         queries, documents = req.sides()
@@ -118,8 +126,8 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
 
     app.post("/v1/embeddings")(embeddings)
     app.post("/pooling")(pooling)
-    for path in ("/classify", "/v1/classify"):
-        app.post(path)(classify)
+    app.api_route("/classify", methods=["POST", "PUT"])(classify_any)  # SGLang's takes PUT too
+    app.post("/v1/classify")(classify)
     app.post("/rerank")(rerank_any)
     app.post("/v1/rerank")(rerank_v1)
     app.post("/v2/rerank")(rerank_v2)

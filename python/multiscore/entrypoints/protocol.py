@@ -93,6 +93,46 @@ class ClassifyRequest(ChatOrInput):
     truncate_prompt_tokens: Optional[StrictInt] = None
 
 
+class SglangEncodeRequest(BaseModel):
+    """SGLang's ``POST /encode`` (embeddings) and ``/classify`` (classifiers, reward models) body,
+    its EmbeddingReqInput: ``text`` or ``input_ids``, one input or a list of them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: Optional[Union[StrictStr, list[StrictStr]]] = None
+    input_ids: Optional[Union[list[StrictInt], list[list[StrictInt]]]] = None
+    rid: Optional[Union[StrictStr, list[StrictStr]]] = None
+    dimensions: Optional[StrictInt] = None
+
+    @staticmethod
+    def matches(body: dict) -> bool:
+        """SGLang's fields, and none of vLLM's (``input``, ``messages``)."""
+        return ("text" in body or "input_ids" in body) and "input" not in body and "messages" not in body
+
+    def inputs(self) -> tuple[Union[list[str], list[list[int]]], bool]:
+        """-> (the inputs as a list, whether one input was given rather than a list)."""
+        if (self.text is None) == (self.input_ids is None):
+            raise ValueError("give either 'text' or 'input_ids'")
+        if self.text is not None:
+            single = isinstance(self.text, str)
+            inputs = [self.text] if single else self.text
+        else:
+            single = not self.input_ids or isinstance(self.input_ids[0], int)
+            inputs = [self.input_ids] if single else self.input_ids
+        if not inputs:
+            raise ValueError("the request has no input")
+        return inputs, single
+
+    def rids(self, count: int, make) -> list[str]:
+        """Each input's id: the given ones, or ``make(i)``."""
+        if self.rid is None:
+            return [make(i) for i in range(count)]
+        given = [self.rid] if isinstance(self.rid, str) else self.rid
+        if len(given) != count:
+            raise ValueError(f"'rid' has {len(given)} ids for {count} inputs")
+        return given
+
+
 # vLLM's score field pairs, in the order they are looked for.
 VLLM_SCORE_FIELDS = (("text_1", "text_2"), ("queries", "documents"), ("queries", "items"), ("data_1", "data_2"))
 

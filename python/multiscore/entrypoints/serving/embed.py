@@ -43,7 +43,7 @@ class EmbedServing:
             activation = "l2" if normalize else "none"
         pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
-        return EmbedResult(out.outputs, out.prompt_tokens)
+        return EmbedResult(out.outputs, out.prompt_tokens, [len(x) for x in ids])
 
     async def pool(
         self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,

@@ -3,7 +3,7 @@ prompt tokens it forwarded, which the route records as the request's usage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 
@@ -29,12 +29,14 @@ class Classification:
 class ClassifyResult:
     data: list[Classification]
     prompt_tokens: int
+    input_tokens: list[int] = field(default_factory=list)  # per input (SGLang's meta_info)
 
 
 @dataclass
 class EmbedResult:
     embeddings: list[list[float]]  # [num_inputs][dimensions]
     prompt_tokens: int
+    input_tokens: list[int] = field(default_factory=list)  # per input (SGLang's meta_info)
 
 
 @dataclass
@@ -62,3 +64,10 @@ class PoolingResult:
 
     data: list[list[float]]
     prompt_tokens: int
+
+
+def sglang_outputs(vectors: list, input_tokens: list[int], rids: list[str]) -> list[dict]:
+    """SGLang's answer per input of /encode, /classify and ``Engine.encode``: the vector (an
+    embedding, or a classifier's raw class scores) and its meta_info."""
+    return [{"embedding": v, "meta_info": {"id": rid, "finish_reason": None, "prompt_tokens": n}}
+            for v, rid, n in zip(vectors, rids, input_tokens)]
