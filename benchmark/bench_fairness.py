@@ -1,8 +1,9 @@
 """Benchmark: small requests arriving during a huge one, --schedule-policy fair vs fcfs, same run.
 
 A tiny Qwen3 CausalLM (bench: scheduling, not arithmetic) behind an in-process Engine with MIS and
-``--max-prefill-tokens 2048``: one huge MIS request of ``--huge-items`` items of 3 tokens; while it
-runs, 1-item requests are sent one after another. Each row: the huge request's time, the small
+``--max-prefill-tokens 2048``: one huge MIS request of ``--huge-items`` items of 3 tokens (the row
+"text items": short texts, which the server tokenizes); while it runs, 1-item requests are sent
+one after another. Each row: the huge request's time, the small
 requests' median and worst latency, and the worst as a fraction of the huge request's time.
 Then W3 beside it: 1-item requests at ``--rate`` req/s (open-loop Poisson) for as long as the huge
 request runs, their p50/p99, against the same traffic with no huge request.
@@ -38,15 +39,19 @@ def start_engine(path, policy: str, huge_items: int, freeze: bool):
                   max_items_per_request=max(10000, huge_items), disable_gc_freeze=not freeze)
 
 
-def run(path, policy: str, huge_items: int, small: int, freeze: bool = True):
+def run(path, policy: str, huge_items: int, small: int, freeze: bool = True, text: bool = False):
+    """``text``: the huge request's items are short texts, tokenized by the server (on its tokenizer thread)."""
     items = [[10 + i % 100, 11, 12] for i in range(huge_items)]
+    query = [20, 21, 22, 23]
+    if text:
+        query, items = "the query about cities", [f"item number {i} about the city" for i in range(huge_items)]
     with start_engine(path, policy, huge_items, freeze) as engine:
         engine.score([20, 21], [[30]], label_token_ids=LABELS)  # warm-up
         if freeze:
             engine.freeze_gc()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             t0 = time.perf_counter()
-            huge = pool.submit(engine.score, [20, 21, 22, 23], items, label_token_ids=LABELS)
+            huge = pool.submit(engine.score, query, items, label_token_ids=LABELS)
             waits = []
             while not huge.done() and len(waits) < small:
                 s0 = time.perf_counter()
@@ -113,9 +118,10 @@ def main(argv=None) -> None:
     rows, w3 = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = make_tiny_model(pathlib.Path(tmp) / "m", arch="qwen3", head="causal")
-        for policy, freeze in (("fcfs", True), ("fair", True), ("fair", False)):
-            t_huge, waits = run(path, policy, args.huge_items, args.small, freeze)
-            label = policy if freeze else f"{policy}, GC not frozen"
+        for policy, freeze, text in (("fcfs", True, False), ("fair", True, False), ("fair", False, False),
+                                     ("fair", True, True)):
+            t_huge, waits = run(path, policy, args.huge_items, args.small, freeze, text)
+            label = policy + ("" if freeze else ", GC not frozen") + (", text items" if text else "")
             rows.append((label, f"{t_huge * 1e3:.0f}", str(len(waits)), f"{statistics.median(waits) * 1e3:.1f}",
                          f"{max(waits) * 1e3:.1f}", f"{max(waits) / t_huge:.3f}"))
         for policy, beside, freeze in (("fair", False, True), ("fcfs", True, True), ("fair", True, True),

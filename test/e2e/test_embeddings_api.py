@@ -199,6 +199,11 @@ def test_dimensions_on_a_model_without_matryoshka_and_sglang_encode(causal_dir):
         for bad in (3.5, [1, "a"], []):
             with pytest.raises(ValueError):
                 engine.encode(bad)
+        # 300 texts are tokenized on the tokenizer thread, with its own tokenizer: the same vectors
+        many = [f"sentence number {i} of the batch" for i in range(300)]
+        assert not engine.tokenizer_manager._thread.used
+        np.testing.assert_allclose(engine.embed(many)[:5], engine.embed(many[:5]), atol=1e-6)
+        assert engine.tokenizer_manager._thread.used
 
 
 def test_mis_delimiter_on_an_embedding_model_is_refused(causal_dir):

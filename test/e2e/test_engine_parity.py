@@ -183,6 +183,16 @@ def test_mis_300_text_items(mis_engine, model):
     query_ids, items_ids = hf_tokenize(model.path, QUERY, ITEMS)
     expected = reference(model, query_ids, items_ids) * 30
     assert_scores_close(result.scores, expected, ATOL)
+    assert mis_engine.tokenizer_manager._thread.used  # >= MANY_TEXTS texts: tokenized off the event loop
+
+
+def test_item_first_300_text_items_on_the_tokenizer_thread(single_engine, model):
+    """item_first moves the BOS to the front of every item (test_item_first_single_item checks it against
+    transformers on the event loop's tokenizer): the same scores from the tokenizer thread's copy."""
+    inline = score(single_engine, model, QUERY, ITEMS, item_first=True)  # 10 texts: tokenized on the loop
+    result = score(single_engine, model, QUERY, ITEMS * 30, item_first=True)
+    assert_scores_close(result.scores, inline.scores * 30, 1e-5)
+    assert single_engine.tokenizer_manager._thread.used
 
 
 def test_empty_item_scores_like_query_alone(engine, model):

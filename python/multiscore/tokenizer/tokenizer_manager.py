@@ -42,6 +42,7 @@ from multiscore.tokenizer.inputs import (
 
 from multiscore.tokenizer.replica_router import ReplicaRouter, SchedulerUnavailable
 from multiscore.tokenizer.replicas import ReplicaSet
+from multiscore.tokenizer.tokenizer_thread import TokenizerThread, many_texts
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +64,12 @@ class TokenizerManager:
         if server_args.multi_item_scoring_delimiter is not None:
             check_token_ids([server_args.multi_item_scoring_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
         self._requests_in_flight = 0  # model requests sent and not yet answered (--max-queued-requests)
+        self._thread = TokenizerThread(model_config.tokenizer_path, server_args.trust_remote_code)
         self._ids = itertools.count()
 
     # ---- tokenization and validation ----------------------------------------------------------
 
-    def tokenize_query_items(self, query, items, *, item_first: bool = False) -> tuple[list[int], list[list[int]]]:
+    async def tokenize_query_items(self, query, items, *, item_first: bool = False) -> tuple[list[int], list[list[int]]]:
         """SGLang's inputs (text, or token ids) -> (query_ids, items_ids), ready for the scheduler to
         form ``query + item`` (or ``item + query`` with ``item_first``).
 
@@ -76,36 +78,29 @@ class TokenizerManager:
         the tokenizer puts before the query (a BOS) lead the whole sequence, as in SGLang and
         transformers: they move from the query to the front of every item (``BOS item query``).
         Token ids are taken as given (the lists themselves: they are not changed here, and copying
-        a large request's items only fed the garbage collector)."""
+        a large request's items only fed the garbage collector). Many texts are tokenized on the
+        tokenizer thread (tokenizer_thread.py)."""
         kind, items = text_or_token_ids(query, items)
         if kind == "tokens":
             return list(query), items
-        query_ids = self.tokenizer(query)["input_ids"]
-        items_ids = self.tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
-        if item_first:
-            lead = self._leading_special_tokens(query, query_ids)
-            query_ids, items_ids = query_ids[lead:], [query_ids[:lead] + it for it in items_ids]
-        return query_ids, items_ids
+        if many_texts(items):
+            return await self._thread.run(lambda tok: _query_items_ids(tok, query, items, item_first))
+        return _query_items_ids(self.tokenizer, query, items, item_first)
 
-    def _leading_special_tokens(self, text: str, ids: list[int]) -> int:
-        """How many tokens the tokenizer put before ``text``'s own tokens in ``ids`` (its BOS)."""
-        bare = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        for lead in range(len(ids) - len(bare) + 1):
-            if ids[lead : lead + len(bare)] == bare:
-                return lead
-        return 0  # the tokenizer changed the text's own tokens: leave the sequence as it is
-
-    def tokenize_inputs(
+    async def tokenize_inputs(
         self, inputs, *, add_special_tokens: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
         keep_start: bool = False, what: str,
     ) -> list[list[int]]:
         """vLLM's input forms (a text, texts, token ids, lists of them, or chat messages) -> token ids
         per input, cut to their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does;
         ``keep_start``: their first k, TEI's right truncation). ``add_special_tokens`` None: true
-        for texts, false for chat (its template adds them)."""
+        for texts, false for chat (its template adds them). Many texts are tokenized on the
+        tokenizer thread."""
         if isinstance(inputs, ChatInput):
             text = render_chat(self.tokenizer, inputs)
             ids = [self.tokenizer(text, add_special_tokens=bool(add_special_tokens))["input_ids"]]
+        elif many_texts(inputs):
+            ids = await self._thread.run(lambda tok: tok(inputs, add_special_tokens=add_special_tokens is not False)["input_ids"])
         else:
             ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False)
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
@@ -216,6 +211,26 @@ class TokenizerManager:
 
     def close(self) -> None:
         self.router.close()
+        self._thread.close()
+
+
+def _query_items_ids(tokenizer, query: str, items: list[str], item_first: bool) -> tuple[list[int], list[list[int]]]:
+    """Text query and items -> their ids (TokenizerManager.tokenize_query_items), with ``tokenizer``."""
+    query_ids = tokenizer(query)["input_ids"]
+    items_ids = tokenizer(items, add_special_tokens=False)["input_ids"] if items else []
+    if item_first:
+        lead = _leading_special_tokens(tokenizer, query, query_ids)
+        query_ids, items_ids = query_ids[lead:], [query_ids[:lead] + it for it in items_ids]
+    return query_ids, items_ids
+
+
+def _leading_special_tokens(tokenizer, text: str, ids: list[int]) -> int:
+    """How many tokens the tokenizer put before ``text``'s own tokens in ``ids`` (its BOS)."""
+    bare = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for lead in range(len(ids) - len(bare) + 1):
+        if ids[lead : lead + len(bare)] == bare:
+            return lead
+    return 0  # the tokenizer changed the text's own tokens: leave the sequence as it is
 
 
 def sum_stats(parts: list[SchedulerStats], replicas: list[dict]) -> SchedulerStats:

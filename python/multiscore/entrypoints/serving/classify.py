@@ -24,7 +24,7 @@ class ClassifyServing:
         """Each input is its own sequence (never packed): inputs are unrelated texts."""
         cfg = self.model_config
         require_task(cfg, Task.CLASSIFY)
-        ids = self.tm.tokenize_inputs(
+        ids = await self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens, what="classify"
         )
         pooling = PoolingParams(activation="none" if use_activation is False else "default")

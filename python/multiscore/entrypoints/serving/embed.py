@@ -34,7 +34,7 @@ class EmbedServing:
         if dimensions is not None:
             self._check_dimensions(dimensions)
         inputs = self._with_prompt(inputs, prompt_name)
-        ids = self.tm.tokenize_inputs(
+        ids = await self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="embed",
         )
@@ -71,7 +71,7 @@ class EmbedServing:
             raise ValueError(f"'dimensions' applies to embedding models; task {task!r} gives class scores")
         per_token = task == "token_classify"
         require_task(self.model_config, Task.TOKEN_CLASSIFY if per_token else Task.CLASSIFY)
-        ids = self.tm.tokenize_inputs(inputs, what=task, **options)
+        ids = await self.tm.tokenize_inputs(inputs, what=task, **options)
         pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return PoolingResult(out.outputs, out.prompt_tokens)

@@ -98,7 +98,7 @@ class DecoderPairScorer(Scorer):
         item_first = item_first and not self.mis
         if item_first and embed_overrides is not None:
             raise ValueError("item_first is not supported with embedding overrides")
-        query_ids, items_ids = self.tm.tokenize_query_items(query, items, item_first=item_first)
+        query_ids, items_ids = await self.tm.tokenize_query_items(query, items, item_first=item_first)
         cfg = self.model_config
         labels = None
         if cfg.kind is ModelKind.CAUSAL_LM:

@@ -70,7 +70,7 @@ class TeiServing:
             raise ValueError("'inputs' mixes texts and pairs: give one kind in a batch")
         pooling = PoolingParams(activation="none" if raw_scores else "default")
         if texts:
-            ids = self.tm.tokenize_inputs(texts, truncate_prompt_tokens=self._keep(truncate), keep_start=True, what="predict")
+            ids = await self.tm.tokenize_inputs(texts, truncate_prompt_tokens=self._keep(truncate), keep_start=True, what="predict")
             request = self.tm.build_request([], ids, pooling)
         else:
             cut = {"truncation": "longest_first", "max_length": self.model_config.context_length} if truncate else {}
