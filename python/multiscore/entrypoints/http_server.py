@@ -115,7 +115,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for path in ("/v1/score", "/score"):
         app.post(path)(score)
-    tei_rerank = add_tei_routes(app, runtime, args.model_name)
+    tei_rerank, tei_tokenize = add_tei_routes(app, runtime, args.model_name)
     sglang_classify = add_sglang_routes(app, runtime)
     handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank, sglang_classify)
     vllm_score = handlers["vllm_score"]
@@ -138,7 +138,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "the body matches no API: give 'input' or 'messages' (classify / embeddings), 'task' (pooling), "
             "'query' with 'documents' (rerank), or the fields of /v1/score"
         )
-    add_tokenize_routes(app, runtime, args.model_name)
+    add_tokenize_routes(app, runtime, args.model_name, tei_tokenize)
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,

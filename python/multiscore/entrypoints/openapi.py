@@ -1,6 +1,6 @@
 """The OpenAPI document users and fuzzers read: the error envelope instead of FastAPI's 422, and
 the shapes of the routes that take several (SGLang's or vLLM's /v1/score and /classify, Jina's or
-TEI's /rerank, TEI's POST /) as resolvable component schemas."""
+TEI's /rerank, vLLM's or TEI's /tokenize, TEI's POST /) as resolvable component schemas."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from multiscore.entrypoints.protocol import (
     TeiPredictRequest,
     TeiRerankRequest,
     TeiSimilarityRequest,
+    TeiTokenizeRequest,
+    TokenizeRequest,
     VllmScoreRequest,
 )
 
@@ -52,6 +54,7 @@ BODY_SHAPES = {
     "/score": (ScoreRequest, VllmScoreRequest),
     "/rerank": (RerankRequest, TeiRerankRequest),
     "/classify": (ClassifyRequest, SglangEncodeRequest),
+    "/tokenize": (TokenizeRequest, TeiTokenizeRequest),
     "/": (TeiEmbedRequest, TeiPredictRequest, TeiSimilarityRequest, TeiRerankRequest),
     "/invocations": (ClassifyRequest, EmbeddingRequest, PoolingRequest, RerankRequest, ScoreRequest, VllmScoreRequest),
 }

@@ -281,6 +281,36 @@ class TeiPredictRequest(BaseModel):
     raw_scores: StrictBool = False
 
 
+class TeiTokenizeRequest(BaseModel):
+    """TEI's ``POST /tokenize`` (``inputs``; vLLM's body says ``prompt``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: Union[StrictStr, list[StrictStr]]
+    add_special_tokens: StrictBool = True
+    prompt_name: Optional[StrictStr] = None
+
+
+class TeiDecodeRequest(BaseModel):
+    """TEI's ``POST /decode``: one id list or a list of them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ids: Union[list[StrictInt], list[list[StrictInt]]]
+    skip_special_tokens: StrictBool = True
+
+
+class TeiEmbedAllRequest(BaseModel):
+    """TEI's ``POST /embed_all``: every token's final hidden state, not pooled."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: Union[StrictStr, list[StrictStr]]
+    truncate: Optional[StrictBool] = None
+    truncation_direction: TruncationDirection = "Right"
+    prompt_name: Optional[StrictStr] = None
+
+
 class SimilarityInputs(BaseModel):
     source_sentence: StrictStr
     sentences: list[StrictStr]

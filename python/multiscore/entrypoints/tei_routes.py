@@ -1,7 +1,8 @@
 """Hugging Face text-embeddings-inference's routes, for its clients (huggingface_hub's
-InferenceClient among them): /embed, /predict, /similarity, GET /info, and POST / (TEI's route
-that answers by the model's kind). TEI's /rerank body (``texts``) shares /rerank with Jina's and
-Cohere's (``documents``): pooling_routes.py dispatches on the body's fields."""
+InferenceClient among them): /embed, /embed_all, /predict, /similarity, /decode, GET /info, and
+POST / (TEI's route that answers by the model's kind). TEI's /rerank body (``texts``) shares /rerank
+with Jina's and Cohere's (``documents``), and its /tokenize body (``inputs``) /tokenize with vLLM's
+(``prompt``): pooling_routes.py and tokenize_routes.py dispatch on the body's fields."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from fastapi import FastAPI, Request
 
 from multiscore.configs.model_kind import Task
 from multiscore.entrypoints.protocol import (
+    TeiDecodeRequest,
+    TeiEmbedAllRequest,
     TeiEmbedRequest,
     TeiPredictRequest,
     TeiRerankRequest,
     TeiSimilarityRequest,
+    TeiTokenizeRequest,
 )
 from multiscore.entrypoints.responses import answered, json_object, json_response
 from multiscore.entrypoints.runtime import Runtime
 
 
 def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
-    """Adds TEI's routes; returns its /rerank handler, which /rerank dispatches to."""
+    """Adds TEI's routes; returns its /rerank and /tokenize handlers, which /rerank and /tokenize dispatch to."""
     tei, args = runtime.tei, runtime.server_args
 
     async def embed(req: TeiEmbedRequest, request: Request):
@@ -28,6 +32,17 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
             truncation_direction=req.truncation_direction, dimensions=req.dimensions, prompt_name=req.prompt_name,
         )
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
+
+    async def embed_all(req: TeiEmbedAllRequest, request: Request):
+        result = await tei.embed_all(req.inputs, truncate=bool(req.truncate), truncation_direction=req.truncation_direction,
+                                     prompt_name=req.prompt_name)
+        return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
+
+    async def tokenize(req: TeiTokenizeRequest, request: Request):
+        return json_response(tei.tokenize(req.inputs, add_special_tokens=req.add_special_tokens, prompt_name=req.prompt_name))
+
+    async def decode(req: TeiDecodeRequest):
+        return json_response(tei.decode(req.ids, skip_special_tokens=req.skip_special_tokens))
 
     async def predict(req: TeiPredictRequest, request: Request):
         ranked, tokens = await tei.predict(req.inputs, raw_scores=req.raw_scores, truncate=bool(req.truncate))
@@ -65,8 +80,10 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
         return await predict(TeiPredictRequest.model_validate(body), request)
 
     app.post("/embed")(embed)
+    app.post("/embed_all")(embed_all)
+    app.post("/decode")(decode)
     app.post("/predict")(predict)
     app.post("/similarity")(similarity)
     app.get("/info")(info)
     app.post("/")(by_model_kind)
-    return rerank
+    return rerank, tokenize

@@ -1,19 +1,27 @@
-"""vLLM's POST /tokenize and /detokenize: the served tokenizer, as the model sees it."""
+"""vLLM's POST /tokenize and /detokenize: the served tokenizer, as the model sees it. /tokenize
+also takes TEI's body (``inputs``), which tei_routes.py answers."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
-from multiscore.entrypoints.protocol import DetokenizeRequest, TokenizeRequest
-from multiscore.entrypoints.responses import check_model, json_response
+from multiscore.entrypoints.protocol import DetokenizeRequest, TeiTokenizeRequest, TokenizeRequest
+from multiscore.entrypoints.responses import check_model, json_object, json_response
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.tokenizer.chat import ChatInput
 
 
-def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str) -> None:
+def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_tokenize) -> None:
     tm = runtime.tokenizer_manager
 
     @app.post("/tokenize")
+    async def tokenize_any(request: Request):
+        """vLLM's body (``prompt`` / ``messages``) or TEI's (``inputs``): the fields decide."""
+        body = await json_object(request)
+        if "inputs" in body and "prompt" not in body and "messages" not in body:
+            return await tei_tokenize(TeiTokenizeRequest.model_validate(body), request)
+        return await tokenize(TokenizeRequest.model_validate(body))
+
     async def tokenize(req: TokenizeRequest):
         check_model(req.model, served_model)
         if (req.prompt is None) == (req.messages is None):

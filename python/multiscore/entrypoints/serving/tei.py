@@ -1,5 +1,6 @@
-"""What Hugging Face text-embeddings-inference's API means (/embed, /rerank with ``texts``,
-/predict, /similarity, /info), on top of the same serving objects as the vLLM routes.
+"""What Hugging Face text-embeddings-inference's API means (/embed, /embed_all, /rerank with
+``texts``, /predict, /similarity, /tokenize with ``inputs``, /decode, /info), on top of the same
+serving objects as the vLLM routes.
 
 TEI's truncation: ``truncate: true`` cuts inputs to the model's input length (from the end by
 default, ``truncation_direction: "Left"`` from the start); without it a longer input is refused.
@@ -18,6 +19,7 @@ from multiscore.entrypoints.serving.results import PoolingResult
 from multiscore.entrypoints.serving.scores import ScoreServing
 from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams
+from multiscore.tokenizer.inputs import check_token_ids
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
@@ -42,6 +44,45 @@ class TeiServing:
             keep_start=truncation_direction == "Right", prompt_name=prompt_name,
         )
         return PoolingResult(result.embeddings, result.prompt_tokens)
+
+    async def embed_all(
+        self, inputs, *, truncate: bool = False, truncation_direction: str = "Right", prompt_name: Optional[str] = None,
+    ) -> PoolingResult:
+        """TEI's /embed_all: per input, every token's final hidden state ([tokens][H]), not pooled or normalised."""
+        result = await self.embedder.embed(
+            inputs, use_activation=False, per_token=True, truncate_prompt_tokens=self._keep(truncate),
+            keep_start=truncation_direction == "Right", prompt_name=prompt_name,
+        )
+        return PoolingResult(result.embeddings, result.prompt_tokens)
+
+    def tokenize(self, inputs, *, add_special_tokens: bool = True, prompt_name: Optional[str] = None) -> list[list[dict]]:
+        """TEI's /tokenize: per input, its tokens as {id, text, special, start, stop}. ``start``/``stop``
+        are byte offsets into the input, as TEI's (null for special tokens, whose ``text`` is the token)."""
+        texts = self.embedder.with_prompt([inputs] if isinstance(inputs, str) else inputs, prompt_name)
+        tok, out = self.tm.tokenizer, []
+        for text in texts:
+            enc = tok(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True,
+                      return_special_tokens_mask=True)
+            pieces = tok.convert_ids_to_tokens(enc["input_ids"])
+            tokens = []
+            for token_id, special, (start, stop), piece in zip(
+                enc["input_ids"], enc["special_tokens_mask"], enc["offset_mapping"], pieces
+            ):
+                if special:
+                    tokens.append({"id": token_id, "text": piece, "special": True, "start": None, "stop": None})
+                else:
+                    first = len(text[:start].encode())
+                    tokens.append({"id": token_id, "text": text[start:stop], "special": False, "start": first,
+                                   "stop": first + len(text[start:stop].encode())})
+            out.append(tokens)
+        return out
+
+    def decode(self, ids, *, skip_special_tokens: bool = True) -> list[str]:
+        """TEI's /decode: one text per id list (a single list gives a list of one)."""
+        lists = [ids] if not ids or isinstance(ids[0], int) else ids
+        for i, x in enumerate(lists):
+            check_token_ids(x, len(self.tm.tokenizer), f"'ids' {i}")
+        return [self.tm.tokenizer.decode(x, skip_special_tokens=skip_special_tokens) for x in lists]
 
     async def rerank(
         self, query: str, texts: list[str], *, raw_scores: bool = False, return_text: bool = False,
