@@ -125,6 +125,14 @@ def test_check_catches_changed_answers(stress_run, workload):
     assert report.invalid_non_4xx() == 1
 
 
+def test_constants_are_not_json_on_either_parser(server):
+    """NaN is refused by orjson and, for a body with a 20-digit number, by Python's json as well."""
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    for body in (b'{"query": [5], "items": [[7]], "x": NaN}', b'{"query": [18446744073709551616], "items": [[7]], "x": NaN}'):
+        resp = requests.post(server.url + "/v1/score", data=body, headers=headers, timeout=30)
+        assert resp.status_code == 400 and "not valid JSON" in resp.json()["message"], resp.text
+
+
 def test_server_healthy_after_stress(server, stress_run):
     assert server.proc.poll() is None
     resp = requests.get(server.url + "/health", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
@@ -137,6 +145,7 @@ def test_server_healthy_after_stress(server, stress_run):
 
 @pytest.mark.parametrize("path, body", [
     ("/v1/score", b'{"query": [5, 9223372036854775808], "items": [[7]]}'),
+    ("/v1/score", b'{"query": [5, 18446744073709551616], "items": [[7]]}'),  # past 2**64: orjson would read a float
     ("/classify", b'{"input": [[5, 18446744073709551616]]}'),
 ])
 def test_token_id_beyond_int64_is_a_400(server, path, body):

@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Path
 from fastapi.responses import Response
 
 from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.protocol import error_body
-from multiscore.entrypoints.responses import json_response
+from multiscore.entrypoints.responses import check_model, json_response
 from multiscore.entrypoints.runtime import Runtime
 from multiscore.gc_heap import gc_freeze_state
 from multiscore.messages import PoolingParams
@@ -53,12 +54,18 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
 
         return json_response({"version": __version__})
 
+    card = {"id": args.model_name, "object": "model", "created": created, "owned_by": "multiscore",
+            "root": model_config.path, "max_model_len": model_config.context_length}
+
     @app.get("/v1/models")
     async def models():
-        return json_response({"object": "list", "data": [{
-            "id": args.model_name, "object": "model", "created": created, "owned_by": "multiscore",
-            "root": model_config.path, "max_model_len": model_config.context_length,
-        }]})
+        return json_response({"object": "list", "data": [card]})
+
+    @app.get("/v1/models/{model:path}")
+    async def model_card(model: Annotated[str, Path(pattern=r"^[^\r\n]*$")]):  # a path segment holds no line break
+        """OpenAI's retrieve (``client.models.retrieve``): the served model's card, 404 for another."""
+        check_model(model, args.model_name)
+        return json_response(card)
 
     async def model_info():
         kind, hf_config, ready = model_config.kind, model_config.hf_config, runtime.scheduler.ready

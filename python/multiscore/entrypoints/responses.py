@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,11 +28,20 @@ class Usage:
     tokens: int  # prompt tokens forwarded
 
 
+# orjson reads an integer past 2**64 as a float: such a body (a run of 20 digits) is parsed by Python's
+# json, which keeps it exact, so that a token id that large is refused as outside the vocabulary.
+_LONG_NUMBER = re.compile(rb"\d{20}")
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")  # as orjson: no NaN / Infinity
+
+
 async def json_object(request: Request) -> dict:
     raw = await request.body()
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        body = json.loads(raw, parse_constant=_no_constants) if _LONG_NUMBER.search(raw) else orjson.loads(raw)
+    except ValueError as e:  # orjson's JSONDecodeError, json's, a bad UTF-8 byte
         raise ValueError(f"request body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
         raise ValueError("request body must be a JSON object")

@@ -32,6 +32,14 @@ def test_models_list(client):
     assert ids == [MODEL]
 
 
+def test_models_retrieve(client):
+    """``client.models.retrieve``: GET /v1/models/{id} (the id has a slash), 404 NotFoundError for another."""
+    card = client.models.retrieve(MODEL)
+    assert card.id == MODEL and card.object == "model" and card.owned_by == "multiscore"
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.models.retrieve("no-such-model")
+
+
 def test_embeddings_float(client, reference):
     response = client.embeddings.create(model=MODEL, input=SENTENCES, encoding_format="float")
     assert response.object == "list"
