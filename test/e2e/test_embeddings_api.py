@@ -7,6 +7,7 @@ reference is ``transformers.AutoModel`` on the same checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -196,6 +197,8 @@ def test_dimensions_on_a_model_without_matryoshka_and_sglang_encode(causal_dir):
         np.testing.assert_allclose([m["embedding"] for m in many], vectors, atol=1e-6)
         by_ids = engine.encode(tok(TEXTS[2])["input_ids"])
         np.testing.assert_allclose(by_ids["embedding"], vectors[2], atol=1e-6)
+        awaited = asyncio.run(engine.async_encode(TEXTS[1]))
+        np.testing.assert_allclose(awaited["embedding"], vectors[1], atol=1e-6)
         for bad in (3.5, [1, "a"], []):
             with pytest.raises(ValueError):
                 engine.encode(bad)

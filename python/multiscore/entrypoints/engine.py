@@ -122,10 +122,17 @@ class Engine:
     def encode(self, prompt, dimensions: Optional[int] = None):
         """SGLang's ``Engine.encode`` (embedding models): a text or token ids -> ``{"embedding": [...],
         "meta_info": {...}}``; a list of them -> a list of those."""
+        return self._run(self._encode(prompt, dimensions))
+
+    async def async_encode(self, prompt, dimensions: Optional[int] = None):
+        """``encode`` for callers on an event loop (SGLang's ``Engine.async_encode``)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._encode(prompt, dimensions), self._loop))
+
+    async def _encode(self, prompt, dimensions: Optional[int]):
         texts = isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(p, str) for p in prompt))
         req = SglangEncodeRequest(**{"text" if texts else "input_ids": prompt}, dimensions=dimensions)
         inputs, single = req.inputs()
-        result = self._run(self._live.embed.embed(inputs, dimensions=dimensions))
+        result = await self._live.embed.embed(inputs, dimensions=dimensions)
         outs = sglang_outputs(result.embeddings, result.input_tokens, req.rids(len(inputs), lambda i: uuid.uuid4().hex))
         return outs[0] if single else outs
 
