@@ -85,6 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--stop-after-miss", action="store_true",
                    help="stop the rate ladder at the first rate that misses the SLO (an overloaded run drains slowly)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--server-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for the server (repeatable), e.g. --server-flag=--disable-gc-freeze")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     return p.parse_args(argv)
 
@@ -224,7 +226,8 @@ async def serve_phase(model_path: str, delimiter: int, args, log_path: pathlib.P
     rng = random.Random(args.seed)
     rates = [float(r) for r in args.rates.split(",")]
     server = ServerProcess(["--model-path", model_path, "--log-level", "warning",
-                            "--multi-item-scoring-delimiter", delimiter, *device_args(args)], log_path=log_path)
+                            "--multi-item-scoring-delimiter", delimiter, *device_args(args), *args.server_flag],
+                           log_path=log_path)
     pool = HttpPool(server.host, server.port)
     try:
         server.wait_ready(timeout_s=180.0)  # blocks the event loop, which has nothing else to do yet
