@@ -142,8 +142,9 @@ def test_rerank_max_tokens_per_doc_truncates_only_the_document(reranker, causal_
     assert abs(r.json()["results"][0]["relevance_score"] - expected) <= ATOL
 
 
-def test_rerank_instruction(reranker, causal_dir):
-    r = post(reranker, "/rerank", {"query": QUERY, "documents": DOCS[:2], "instruction": "find the city"})
+@pytest.mark.parametrize("field", ["instruction", "instruct"])  # vLLM's name, SGLang's
+def test_rerank_instruction(reranker, causal_dir, field):
+    r = post(reranker, "/v1/rerank", {"query": QUERY, "documents": DOCS[:2], field: "find the city"})
     expected = reference_yes_probability(causal_dir, QUERY, DOCS[:2], "find the city")
     for x in r.json()["results"]:
         assert abs(x["relevance_score"] - expected[x["index"]]) <= ATOL

@@ -191,7 +191,8 @@ class RerankRequest(BaseModel):
     return_documents: Optional[StrictBool] = None  # None = True
     max_tokens_per_doc: Optional[StrictInt] = None
     use_activation: UseActivation = None
-    instruction: Optional[StrictStr] = None
+    # vLLM's name, and SGLang's (its /v1/rerank body says ``instruct``)
+    instruction: Annotated[Optional[StrictStr], Field(validation_alias=AliasChoices("instruction", "instruct"))] = None
     chat_template_kwargs: Optional[dict] = None  # more score-template variables
     truncate_prompt_tokens: Optional[StrictInt] = None
 
