@@ -22,13 +22,15 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls")
-ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2")
+ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
+                 "mpnet")
 ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
-               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2"}
+               "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
+               "mpnet": "MPNet"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -162,6 +164,8 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(type_vocab_size=0, layer_norm_eps=1e-7, relative_attention=True, pos_att_type=["p2c", "c2p"],
                    position_buckets=8, max_relative_positions=-1, share_att_key=True, norm_rel_ebd="layer_norm",
                    position_biased_input=False, pooler_hidden_size=64, pooler_hidden_act="gelu")
+    elif arch == "mpnet":  # relative-position bias (32 buckets: the tests' 12-25 tokens reach its log buckets); no token types
+        cfg.update(layer_norm_eps=1e-12, relative_attention_num_buckets=32)
     elif arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="silu",
                    rope_parameters={"rope_type": "default", "rope_theta": 1000.0})

@@ -64,6 +64,8 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_xlm_roberta_tokenizer()
     if arch == "roberta":
         return _build_roberta_tokenizer()
+    if arch == "mpnet":
+        return _build_mpnet_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -141,6 +143,19 @@ def _build_roberta_tokenizer():
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     return RobertaTokenizer(vocab=model["vocab"], merges=merges)
+
+
+def _build_mpnet_tokenizer():
+    """MPNet's: BERT's lowercasing WordPiece with RoBERTa's specials (``<s> A </s>``, ``<s> A </s></s> B
+    </s>``, pad id 1, no token types), as ``MPNetTokenizer``, which ``AutoTokenizer`` rebuilds."""
+    from transformers import MPNetTokenizer
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "[UNK]": 3}
+    for token in _bert_vocab():
+        if token not in vocab and token not in ("[CLS]", "[SEP]", "[PAD]", "[MASK]"):
+            vocab[token] = len(vocab)
+    vocab["<mask>"] = len(vocab)
+    return MPNetTokenizer(vocab=vocab, unk_token="[UNK]")
 
 
 def _bert_vocab() -> dict[str, int]:

@@ -104,7 +104,8 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
-              "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2"}[arch]
+              "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
+              "mpnet": "MPNet"}[arch]
     assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
     assert config["vocab_size"] % 64 == 0
     if arch == "distilbert":  # its own size names, no token types
@@ -113,7 +114,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
         assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 512)
-        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0}.get(arch, 1)
+        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "mpnet": 0}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
@@ -124,7 +125,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
-    types = {} if arch in ("distilbert", "modernbert", "deberta_v2") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
+    types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "mpnet") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
@@ -146,7 +147,8 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
     assert type(reloaded).__name__ == {"bert": "BertTokenizer", "xlm_roberta": "XLMRobertaTokenizer",
                                        "roberta": "RobertaTokenizer", "electra": "BertTokenizer",
                                        "distilbert": "BertTokenizer", "modernbert": "TokenizersBackend",
-                                       "nomic_bert": "BertTokenizer", "deberta_v2": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "nomic_bert": "BertTokenizer", "deberta_v2": "BertTokenizer",
+                                       "mpnet": "MPNetTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -164,6 +166,12 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
         assert pair["input_ids"] == ids(["[CLS]", "big", "[SEP]", "dog", "[SEP]"])
         assert pair["token_type_ids"] == [0, 0, 0, 1, 1]
         assert reloaded("CAPITAL")["input_ids"] == ids(["[CLS]", "capital", "[SEP]"])  # lowercased
+    elif arch == "mpnet":  # BERT's lowercasing WordPiece, RoBERTa's specials and pair layout
+        assert ids(["<s>", "<pad>", "</s>", "[UNK]"]) == [0, 1, 2, 3]
+        assert single["input_ids"] == ids(["<s>", "cat", "##s", "</s>"])
+        assert pair["input_ids"] == ids(["<s>", "big", "</s>", "</s>", "dog", "</s>"])
+        assert pair["token_type_ids"] == [0] * 6
+        assert reloaded("CAPITAL")["input_ids"] == ids(["<s>", "capital", "</s>"])
     elif arch == "roberta":  # byte-level BPE: a word after a space is "Ġword"
         assert ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]) == [0, 1, 2, 3, 4]
         p = pair["input_ids"]  # <s> big </s></s> dog </s>, each word in byte-level pieces

@@ -20,7 +20,8 @@ from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, hf_activati
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
-from multiscore.models.deberta_v2_attention import RelativePositions, disentangled_attention, sequence_chunks
+from multiscore.models.deberta_v2_attention import RelativePositions, disentangled_attention
+from multiscore.models.sequence_chunks import sequence_chunks
 
 DEBERTA_PACKED_MODULES = {"query_proj": ("qkv", "q"), "key_proj": ("qkv", "k"), "value_proj": ("qkv", "v")}
 

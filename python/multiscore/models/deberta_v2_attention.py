@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import torch
 
-_SEQS_PER_CHUNK = 16
-
 
 def log_bucket(relative: torch.Tensor, buckets: int, max_position: int) -> torch.Tensor:
     """Relative distances -> DeBERTa's buckets: exact within buckets // 2, logarithmic beyond."""
@@ -55,23 +53,9 @@ class RelativePositions:
         return self._cache[key]
 
 
-def sequence_chunks(starts: list[int], lens: list[int], device: torch.device):
-    """Sequences sorted by length, _SEQS_PER_CHUNK at a time -> (index [b, L], valid [b, L]) each;
-    pad slots repeat the sequence's first row."""
-    order = sorted(range(len(lens)), key=lambda i: lens[i])
-    for c in range(0, len(order), _SEQS_PER_CHUNK):
-        ids = order[c : c + _SEQS_PER_CHUNK]
-        length = max(lens[i] for i in ids)
-        slot = torch.arange(length)
-        n = torch.tensor([lens[i] for i in ids])
-        valid = slot[None, :] < n[:, None]
-        index = torch.tensor([starts[i] for i in ids])[:, None] + torch.where(valid, slot[None, :], 0)
-        yield index.to(device), valid.to(device)
-
-
 def disentangled_attention(q, k, v, pos_q, pos_k, chunks, positions: RelativePositions, scale: float) -> torch.Tensor:
     """q/k/v [T, H, D]; pos_q / pos_k [2·span, H, D] or None (that term is off); ``chunks`` from
-    ``sequence_chunks`` -> [T, H, D]."""
+    ``sequence_chunks`` (sequence_chunks.py) -> [T, H, D]."""
     out = torch.empty_like(q)
     for index, valid in chunks:
         b, length = index.shape

@@ -45,6 +45,8 @@ _MODELS = {
     "NomicBertForSequenceClassification": "nomic_bert",
     "DebertaV2Model": "deberta_v2",
     "DebertaV2ForSequenceClassification": "deberta_v2",
+    "MPNetModel": "mpnet",
+    "MPNetForSequenceClassification": "mpnet",
 }
 
 

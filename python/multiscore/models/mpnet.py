@@ -1,0 +1,178 @@
+"""MPNet encoders (``MPNetModel``: all-mpnet-base-v2, multi-qa-mpnet and other sentence-transformers
+embedders; ``MPNetForSequenceClassification``).
+
+BERT's post-norm layers, with three differences:
+- the attention's projections are ``attention.attn.{q,k,v,o}`` and its LayerNorm ``attention.LayerNorm``;
+- positions start after the padding index, as RoBERTa's, and there are no token types;
+- every layer adds a relative-position bias to its scores: ``encoder.relative_attention_bias``
+  [buckets, heads], shared by the layers and looked up by T5's bidirectional buckets of the
+  distance j - i. It depends on positions only, so each chunk of sequences of similar length
+  (sequence_chunks.py) gets one [H, L, L] float mask, with its padded keys at -inf, through SDPA.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.bert import BertIntermediate, DenseResidualNorm
+from multiscore.models.sequence_chunks import sequence_chunks
+from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
+
+MPNET_PACKED_MODULES = {"q": ("qkv", "q"), "k": ("qkv", "k"), "v": ("qkv", "v")}
+_MAX_DISTANCE = 128  # MPNet's: distances from here on share the last bucket
+
+
+def relative_buckets(relative: torch.Tensor, num_buckets: int, max_distance: int = _MAX_DISTANCE) -> torch.Tensor:
+    """``relative`` = key position - query position -> T5's bidirectional bucket: half the buckets
+    for keys before the query, half for keys after it; in each half, distances under a quarter of
+    ``num_buckets`` get a bucket each and longer ones log-spaced buckets up to ``max_distance``."""
+    half = num_buckets // 2
+    exact = half // 2
+    n = relative.abs()
+    # clamp: log(0) is never used (torch.where takes n there) but must not be -inf in the long cast
+    far = exact + (torch.log(n.clamp(min=1).float() / exact) / math.log(max_distance / exact) * (half - exact)).long()
+    return (relative > 0).long() * half + torch.where(n < exact, n, far.clamp(max=half - 1))
+
+
+class RelativeBias:
+    """A forward's [H, L, L] bias per chunk length (every layer reads the same)."""
+
+    def __init__(self, table: nn.Embedding) -> None:
+        self.table = table
+        self._by_length: dict[int, torch.Tensor] = {}
+
+    def __call__(self, length: int) -> torch.Tensor:
+        if length not in self._by_length:
+            pos = torch.arange(length, device=self.table.weight.device)
+            buckets = relative_buckets(pos[None, :] - pos[:, None], self.table.num_embeddings)  # [L (queries), L (keys)]
+            self._by_length[length] = self.table(buckets).permute(2, 0, 1)  # [H, L, L]
+        return self._by_length[length]
+
+
+class MPNetSelfAttention(nn.Module):
+    """``attention.attn``: q/k/v fused (``qkv``), scores + the relative bias, then ``o``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        h = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.head_dim = h // self.num_heads
+        self.qkv = FusedLinear(h, {"q": h, "k": h, "v": h}, bias=True)
+        self.o = Linear(h, h)
+
+    def forward(self, x: torch.Tensor, chunks, bias: RelativeBias) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        T, H = x.shape
+        q, k, v = (t.view(T, self.num_heads, self.head_dim) for t in self.qkv(x).split(H, dim=-1))
+        out = torch.empty_like(q)
+        for index, valid in chunks:  # index / valid [b, L]
+            qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
+            mask = bias(index.shape[1]).unsqueeze(0).masked_fill(~valid[:, None, None, :], float("-inf"))  # [b, heads, L, L]
+            o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask.to(qc.dtype), scale=self.head_dim**-0.5)
+            out[index[valid]] = o.transpose(1, 2)[valid]
+        return self.o(out.reshape(T, H))
+
+
+class MPNetAttention(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.attn = MPNetSelfAttention(config)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, chunks, bias: RelativeBias, keep_rows=None) -> torch.Tensor:
+        """[T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
+        out = self.attn(x, chunks, bias)
+        if keep_rows is not None:
+            out, x = out.index_select(0, keep_rows), x.index_select(0, keep_rows)
+        return self.LayerNorm(out + x)
+
+
+class MPNetLayer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.attention = MPNetAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = DenseResidualNorm(config.intermediate_size, config)
+
+    def forward(self, x, chunks, bias: RelativeBias, keep_rows=None) -> torch.Tensor:
+        x = self.attention(x, chunks, bias, keep_rows)
+        return self.output(self.intermediate(x), x)
+
+
+class MPNetBackbone(nn.Module):
+    """``embeddings.{word,position}_embeddings``, ``embeddings.LayerNorm`` and
+    ``encoder.{layer.N, relative_attention_bias}``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.position_offset = config.pad_token_id + 1  # positions after the padding index, as RoBERTa's
+        e = self.embeddings = nn.Module()
+        e.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        e.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        e.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList(MPNetLayer(config) for _ in range(config.num_hidden_layers))
+        self.encoder.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_attention_heads)
+
+    def forward(self, batch, attention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None). The
+        attention backend is not used: the relative bias is added here."""
+        max_positions = self.config.max_position_embeddings - self.position_offset
+        if max(batch.seq_lens, default=0) > max_positions:
+            raise ValueError(f"a sequence of {max(batch.seq_lens)} tokens exceeds the {max_positions} positions of the model")
+        e = self.embeddings
+        x = e.LayerNorm(e.word_embeddings(batch.input_ids) + e.position_embeddings(batch.positions + self.position_offset))
+        chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device))
+        bias = RelativeBias(self.encoder.relative_attention_bias)
+        layers = self.encoder.layer
+        for i, layer in enumerate(layers):
+            x = layer(x, chunks, bias, keep_rows if i == len(layers) - 1 else None)
+        return x
+
+
+class MPNetModel(PoolingModel):
+    """The bare encoder as an embedding model, pooled as its sentence-transformers files say
+    (all-mpnet-base-v2: mean, normalised); tensors named with ``mpnet.`` or none, ``pooler.*`` unused."""
+
+    kind = ModelKind.ENCODER_EMBEDDING
+    packed_modules_mapping = MPNET_PACKED_MODULES
+    weight_prefix_aliases = {"mpnet.": "model.", "": "model."}
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model = MPNetBackbone(config)
+        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch, attention, rows)
+
+
+class MPNetForSequenceClassification(PoolingModel):
+    """``mpnet.*`` (no pooler) + ``classifier.{dense,out_proj}`` on the first token (``<s>``)."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+    packed_modules_mapping = MPNET_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.mpnet = MPNetBackbone(config)
+        self.classifier = XLMRobertaClassificationHead(config)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.mpnet(batch, attention, rows)
