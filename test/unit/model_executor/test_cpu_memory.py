@@ -11,7 +11,11 @@ from multiscore.server_args import ServerArgs
 from worker_batches import mixed_inputs, score_both_ways, worker
 
 # A fresh interpreter (malloc settings are per process): allocate, fill and free a 64 MiB tensor
-# ten times, and print the page faults of the last seven (the first ones grow the heap: new pages).
+# nineteen times, and print the page faults of the last seven. The first ones grow the heap (new
+# pages): until enough small chunks sit in glibc's per-thread cache, a small allocation made with
+# each block (its tensor's bookkeeping) keeps the freed block from merging back, so the next one,
+# asked with its alignment slack, does not fit; how many passes that takes depends on what the
+# imports left on the heap (2 to 9 measured). A server reaches the steady state in its warm-up.
 _FAULTS = """
 import resource, sys, torch
 from multiscore.model_executor.cpu_memory import keep_freed_memory
@@ -19,7 +23,7 @@ if sys.argv[1] == "keep":
     print(keep_freed_memory())
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(3):
+for _ in range(12):
     t = torch.empty(64 << 20, dtype=torch.uint8); t.fill_(1); del t
 before = faults()
 for _ in range(7):
