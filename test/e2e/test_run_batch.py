@@ -50,6 +50,8 @@ def test_lines_get_the_online_routes_bodies_and_bad_lines_become_errors(model_pa
         "rerank-v1": ("/v1/rerank", {"query": QUERY, "documents": DOCS}),
         "rerank-cohere": ("/v2/rerank", {"query": QUERY, "documents": DOCS}),
         "classify": ("/classify", {"input": DOCS}),
+        "classify-sglang": ("/classify", {"text": DOCS}),  # a list of {embedding, meta_info}
+        "predict-tei": ("/predict", {"inputs": [[QUERY, d] for d in DOCS]}),  # a list of lists
         "pooling": ("/pooling", {"input": DOCS[:2], "task": "classify"}),
     }
     lines = [_line(cid, url, body) for cid, (url, body) in good.items()]
@@ -59,9 +61,9 @@ def test_lines_get_the_online_routes_bodies_and_bad_lines_become_errors(model_pa
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     proc = _run_batch(model_path, "-i", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
     assert proc.returncode == 0, proc.stderr
-    assert "run_batch: 12/12 lines (100%)" in proc.stderr and "12 lines run (0 already done), 5 with errors" in proc.stderr
+    assert "run_batch: 14/14 lines (100%)" in proc.stderr and "14 lines run (0 already done), 5 with errors" in proc.stderr
     out = {o["custom_id"]: o for o in _read(tmp_path / "out.jsonl")}
-    assert len(out) == 11  # the two lines without a custom_id share the key None
+    assert len(out) == 13  # the two lines without a custom_id share the key None
     server = Server(model_path)
     try:
         server.wait_ready()
@@ -70,6 +72,9 @@ def test_lines_get_the_online_routes_bodies_and_bad_lines_become_errors(model_pa
             got = out[cid]
             assert got["error"] is None and got["response"]["status_code"] == 200
             offline = got["response"]["body"]
+            if isinstance(online, list):
+                _assert_same_numbers(offline, online)
+                continue
             assert offline.keys() == online.keys(), cid
             for key in ("scores", "results", "data"):
                 if key in online:
@@ -81,7 +86,7 @@ def test_lines_get_the_online_routes_bodies_and_bad_lines_become_errors(model_pa
     assert out["bad-body"]["response"]["status_code"] == 400
     assert out["bad-body"]["error"] == {"code": 400, "message": "'documents' must not be empty"}
     anonymous = sorted(o["error"]["message"][:28] for o in _read(tmp_path / "out.jsonl") if o["custom_id"] is None)
-    assert anonymous == ["line 8 is not valid JSON: Ex", "line 9 has no custom_id (a n"]
+    assert anonymous == ["line 10 is not valid JSON: E", "line 11 has no custom_id (a "]
 
 
 def _assert_same_numbers(a, b):

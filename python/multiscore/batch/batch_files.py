@@ -11,9 +11,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Optional
 
-# The routes a batch line may call (OpenAI's batch format; vLLM's run_batch routes and ours).
+# The routes a batch line may call (OpenAI's batch format; vLLM's run_batch routes, SGLang's /encode
+# and TEI's /embed and /predict, whose answers are lists).
 BATCH_URLS = ("/v1/score", "/score", "/rerank", "/v1/rerank", "/v2/rerank", "/classify", "/v1/classify",
-              "/v1/embeddings", "/pooling")
+              "/v1/embeddings", "/pooling", "/encode", "/embed", "/predict")
 
 
 @dataclass
