@@ -154,6 +154,12 @@ class BatchPrefillWithPagedKVCacheWrapper(_Wrapper):
         k_cache, v_cache = paged_kv_cache  # [pages, page_size, Hkv, D] each (NHD)
         if k_cache.dim() != 4 or k_cache.shape[1] != self.page_size:
             raise ValueError(f"paged cache {tuple(k_cache.shape)} does not match page_size {self.page_size}")
+        # batch_prefill.cu (BatchPrefillWithPagedKVCacheRun) checks these before any kernel runs.
+        for i, (a, b) in enumerate(zip(k_cache.stride(), v_cache.stride())):
+            if a != b:
+                raise ValueError(f"k/v strides differs at {i}")
+        if k_cache.stride(-1) != 1 or v_cache.stride(-1) != 1:
+            raise ValueError("the last dimension of the paged k/v cache must be contiguous")
 
         def keys_of(b):
             idx = torch.tensor(self.pages[b], dtype=torch.long)

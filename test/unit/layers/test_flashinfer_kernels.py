@@ -60,9 +60,9 @@ def test_kernels_equal_the_torch_backend(name):
     torch.testing.assert_close(kernels.run(q, k, v, inputs), _torch_attention(layouts, q, k, v), atol=1e-5, rtol=1e-5)
 
 
-def test_mis_batches_run_on_the_paged_fa2_wrapper_and_plain_ones_on_ragged():
+def test_mis_batches_run_on_the_paged_wrapper_and_plain_ones_on_ragged_both_fa2():
     kernels = _kernels()
-    assert kernels.paged.backend == "fa2" and kernels.ragged.backend == "auto"
+    assert kernels.paged.backend == kernels.ragged.backend == "fa2"  # one compiled module per dtype
     kernels.plan(build_plan_inputs(BATCHES["mixed"]), SCALE)
     assert kernels.paged.plan_calls == [dict(batch=4, causal=True, mis=True, token_pos_in_items_len=13)]
     assert kernels.paged.page_size == 1 and kernels.paged.kv_lens == [17, 6, 6, 16]
@@ -122,7 +122,8 @@ def test_empty_query_mis_falls_back_to_torch(flashinfer_on_cpu):
     [
         ("cpu", torch.bfloat16, 64, "needs a CUDA device"),
         ("cuda", torch.float32, 64, "needs --dtype bfloat16 or float16"),
-        ("cuda", torch.bfloat16, 16, r"supports head_dim \(64, 128, 256, 512\), this model has 16"),
+        ("cuda", torch.bfloat16, 16, r"supports head_dim \(64, 128, 256\), this model has 16"),
+        ("cuda", torch.bfloat16, 512, r"supports head_dim \(64, 128, 256\), this model has 512"),
     ],
 )
 def test_unsupported_setups_are_refused_with_a_reason(device, dtype, head_dim, message):

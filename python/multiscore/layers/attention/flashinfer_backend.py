@@ -7,15 +7,18 @@ Which wrapper runs which batch, from FlashInfer's own source (0.5.3 and 0.7.2 al
   the ragged wrapper accepts the same plan arguments but runs plain causal attention, so MIS items
   would silently see each other. The batch's own k/v rows are the "cache": with ``page_size = 1``
   row t is page t (``k.unsqueeze(1)`` is a view, no copy). SGLang runs MIS the same way.
-- Batches with no MIS sequence run on the ragged wrapper, whose backend FlashInfer picks (FA3 on
-  Hopper): causal for decoders, bidirectional (``causal=False``) for encoders.
+- Batches with no MIS sequence run on the ragged wrapper, also on FA2: causal for decoders,
+  bidirectional (``causal=False``) for encoders. Both wrappers then share one compiled module per
+  dtype (its ``"auto"`` would pick FA3 on Hopper: a second JIT compile, never yet built with the
+  device's CUDA 13; whether FA3 is faster for plain batches is for a measured GPU run to say).
 - Batches where a sequence has a cached prefix (the prefix cache, model_executor/prefix_cache.py)
   run on the paged wrapper too, MIS or not: its pages are rows of ``[batch k ; cached k]``, so a
   sequence's keys are its cached prefix's rows followed by its own (flashinfer_metadata.py). One
   call per layer, no merge of partial attentions.
 
 Imported only when ``--attention-backend flashinfer`` is chosen; needs CUDA, flashinfer-python
-(the ``gpu`` extra), a 16-bit dtype and a head dim FlashInfer compiles (64/128/256/512).
+(the ``gpu`` extra), a 16-bit dtype and a head dim FA2 runs (64/128/256: 0.5.3 dispatches 512 but
+refuses its configuration at run time, prefill.cuh).
 NOT YET RUN ON A GPU: test/unit/layers/test_flashinfer_kernels.py (and test_flashinfer_cached_prefix.py
 for cached prefixes) drive ``FlashInferKernels`` through a CPU stand-in that follows FlashInfer's
 source (test/fake_flashinfer.py); test/gpu/ must pass on a GPU before this becomes the default on CUDA.
@@ -35,7 +38,7 @@ from multiscore.layers.attention.torch_backend import TorchAttentionBackend
 
 # SGLang's size for Qwen2/Qwen3 models: large prefill batches split their KV work and need room.
 _WORKSPACE_BYTES = 512 * 1024 * 1024
-SUPPORTED_HEAD_DIMS = (64, 128, 256, 512)  # FlashInfer's DISPATCH_HEAD_DIM
+SUPPORTED_HEAD_DIMS = (64, 128, 256)  # FlashInfer 0.5.3's FA2 (and its AOT list); 512 compiles but fails to run
 
 
 @dataclass
@@ -62,7 +65,7 @@ class FlashInferKernels:
         self.device, self.dtype = device, dtype
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         workspace = torch.empty(_WORKSPACE_BYTES, dtype=torch.uint8, device=device)  # one batch runs at a time
-        self.ragged = flashinfer.BatchPrefillWithRaggedKVCacheWrapper(workspace, "NHD")
+        self.ragged = flashinfer.BatchPrefillWithRaggedKVCacheWrapper(workspace, "NHD", backend="fa2")
         self.paged = flashinfer.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend="fa2")
 
     @staticmethod
@@ -108,6 +111,10 @@ class FlashInferKernels:
         if inputs.has_cached_prefix:
             # [T + Tc, Hkv, D]: rows past T are the cached prefixes, as the plan's pages say.
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])
+        else:
+            # The paged run requires k and v with equal strides (batch_prefill.cu); a decoder's v is a
+            # view into the fused qkv output, its k a new tensor out of rotary: one copy of v per layer.
+            k, v = k.contiguous(), v.contiguous()
         # [rows, Hkv, D] -> [rows pages, 1 row, Hkv, D] (NHD pages); the kernels read through the strides.
         return self.paged.run(q, (k.unsqueeze(1), v.unsqueeze(1)))
 
