@@ -132,8 +132,13 @@ def cmd_kernels(args) -> int:
             layouts = _layouts("mis" if kind == "mis" else "plain", args.dry_run)
             rows = layouts[-1].start + layouts[-1].length
             gen = torch.Generator(device=device).manual_seed(0)
-            q, k, v = (torch.randn(rows, h, heads[2], generator=gen, device=device, dtype=dtype)
-                       for h in (heads[0], heads[1], heads[1]))
+            # As a decoder hands them over: v a view of the fused [rows, (Hq + 2·Hkv)·D] qkv output,
+            # q and k new tensors out of rotary. FlashInfer's paged run refuses k and v whose strides
+            # differ unless the backend copies them.
+            widths = [h * heads[2] for h in (heads[0], heads[1], heads[1])]
+            fused = torch.randn(rows, sum(widths), generator=gen, device=device, dtype=dtype)
+            q, k, v = (t.view(rows, -1, heads[2]) for t in fused.split(widths, dim=-1))
+            q, k = q.contiguous(), k.contiguous()
             scale = heads[2] ** -0.5
 
             def run(backend, dt=dtype, meta=None):  # a fresh metadata: plan + one layer, as a batch's first
