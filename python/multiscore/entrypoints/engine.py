@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-import uuid
 from typing import Optional
 
 import torch
@@ -133,8 +132,7 @@ class Engine:
         req = SglangEncodeRequest(**{"text" if texts else "input_ids": prompt}, dimensions=dimensions)
         inputs, single = req.inputs()
         result = await self._live.embed.embed(inputs, dimensions=dimensions)
-        outs = sglang_outputs(result.embeddings, result.input_tokens, req.rids(len(inputs), lambda i: uuid.uuid4().hex))
-        return outs[0] if single else outs
+        return sglang_outputs(result.embeddings, result.input_tokens, req.rids(len(inputs)), single)
 
     def rerank(
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,

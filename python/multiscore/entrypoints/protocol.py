@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -123,10 +125,10 @@ class SglangEncodeRequest(BaseModel):
             raise ValueError("the request has no input")
         return inputs, single
 
-    def rids(self, count: int, make) -> list[str]:
-        """Each input's id: the given ones, or ``make(i)``."""
+    def rids(self, count: int) -> list[str]:
+        """Each input's id: the given ones, or new random ones (SGLang's uuid hex)."""
         if self.rid is None:
-            return [make(i) for i in range(count)]
+            return [uuid.uuid4().hex for _ in range(count)]
         given = [self.rid] if isinstance(self.rid, str) else self.rid
         if len(given) != count:
             raise ValueError(f"'rid' has {len(given)} ids for {count} inputs")

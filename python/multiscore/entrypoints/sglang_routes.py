@@ -6,8 +6,6 @@ A classifier's "embedding" is its raw class scores, as SGLang returns a reward m
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import FastAPI, Request
 
 from multiscore.entrypoints.protocol import SglangEncodeRequest
@@ -20,8 +18,8 @@ def add_sglang_routes(app: FastAPI, runtime: Runtime):
     """Adds /encode; returns the SGLang /classify handler, which /classify dispatches to."""
 
     def answer(req: SglangEncodeRequest, request: Request, vectors: list, input_tokens: list[int], single: bool):
-        outs = sglang_outputs(vectors, input_tokens, req.rids(len(vectors), lambda i: uuid.uuid4().hex))
-        return answered(request, outs[0] if single else outs, items=len(outs), tokens=sum(input_tokens))
+        body = sglang_outputs(vectors, input_tokens, req.rids(len(vectors)), single)
+        return answered(request, body, items=len(vectors), tokens=sum(input_tokens))
 
     async def encode(req: SglangEncodeRequest, request: Request):
         inputs, single = req.inputs()

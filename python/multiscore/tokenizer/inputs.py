@@ -62,12 +62,11 @@ def check_token_ids(ids: list[int], vocab_size: int, what: str) -> None:
         raise ValueError(f"{what} contains token id {int(bad[0])}, outside the vocabulary [0, {vocab_size})")
 
 
-def check_items_token_ids(items: list[list[int]], vocab_size: int) -> None:
-    """``check_token_ids`` on each item ("item i contains ..."), done as one vector check; the
-    item loop runs only to name a bad id."""
-    lengths = np.fromiter(map(len, items), np.int64, len(items))
+def check_items_token_ids(items: list[list[int]], vocab_size: int, total: int) -> None:
+    """``check_token_ids`` on each item ("item i contains ..."), done as one vector check over
+    their ``total`` ids; the item loop runs only to name a bad id."""
     try:
-        flat = np.fromiter(chain.from_iterable(items), np.int64, int(lengths.sum()))
+        flat = np.fromiter(chain.from_iterable(items), np.int64, total)
     except (OverflowError, TypeError, ValueError):  # an id beyond int64: the item loop names it
         flat = None
     if flat is None or ((flat < 0) | (flat >= vocab_size)).any():

@@ -100,9 +100,9 @@ class TokenizerManager:
             text = render_chat(self.tokenizer, inputs)
             ids = [self.tokenizer(text, add_special_tokens=bool(add_special_tokens))["input_ids"]]
         elif many_texts(inputs):
-            ids = await self._thread.run(lambda tok: tok(inputs, add_special_tokens=add_special_tokens is not False)["input_ids"])
+            ids = await self._thread.run(lambda tok: self._tokenize_texts_or_ids(inputs, add_special_tokens is not False, tok))
         else:
-            ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False)
+            ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False, self.tokenizer)
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         if keep is not None:
             ids = [x[:keep] if keep_start else x[-keep:] for x in ids]
@@ -111,13 +111,13 @@ class TokenizerManager:
                 raise ValueError(f"input {i} is empty: there is no token to {what}")
         return ids
 
-    def _tokenize_texts_or_ids(self, inputs, add_special_tokens: bool) -> list[list[int]]:
+    def _tokenize_texts_or_ids(self, inputs, add_special_tokens: bool, tokenizer) -> list[list[int]]:
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not inputs:
             raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
         if all(isinstance(x, str) for x in inputs):
-            return self.tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
+            return tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
         if is_token_list(inputs):
             return [list(inputs)]
         if all_token_lists(inputs):
@@ -146,9 +146,9 @@ class TokenizerManager:
         if len(items_ids) > args.max_items_per_request:
             raise ValueError(f"the request has {len(items_ids)} items, more than --max-items-per-request={args.max_items_per_request}")
         vocab_size = cfg.vocab_size
-        check_token_ids(query_ids, vocab_size, "'query'")
-        check_items_token_ids(items_ids, vocab_size)
         item_lens = list(map(len, items_ids))
+        check_token_ids(query_ids, vocab_size, "'query'")
+        check_items_token_ids(items_ids, vocab_size, sum(item_lens))
         total = len(query_ids) + sum(item_lens)
         if total > args.max_tokens_per_request:
             raise ValueError(f"the request has {total} tokens, more than --max-tokens-per-request={args.max_tokens_per_request}")
@@ -194,7 +194,7 @@ class TokenizerManager:
         """SGLang's freeze_gc: every replica, then this process, freeze the objects alive now
         (gc_heap.py); -> the objects frozen in each replica."""
         answers = await self._ask_all(lambda i: FreezeGCRequest(rid=self._new_rid(f"freeze{i}")), timeout_s)
-        freeze_gc_heap("server process")
+        freeze_gc_heap("tokenizer manager's process")
         return [a.frozen for a in answers]
 
     def scheduler_alive(self) -> bool:

@@ -59,8 +59,8 @@ def test_all_token_lists_takes_what_is_token_list_takes():
 
 
 def test_items_token_ids_are_checked_at_once_and_the_bad_item_named():
-    check_items_token_ids([[0, 9], [], [5]], 10)
-    check_items_token_ids([], 10)
+    check_items_token_ids([[0, 9], [], [5]], 10, 3)
+    check_items_token_ids([], 10, 0)
     for items, message in [
         ([[1], [2, 10]], r"item 1 contains token id 10, outside the vocabulary \[0, 10\)"),
         ([[1], [], [3, -1]], "item 2 contains token id -1"),
@@ -68,7 +68,7 @@ def test_items_token_ids_are_checked_at_once_and_the_bad_item_named():
         ([[-(2**63) - 1]], "item 0 contains token id"),
     ]:
         with pytest.raises(ValueError, match=message):
-            check_items_token_ids(items, 10)
+            check_items_token_ids(items, 10, sum(map(len, items)))
 
 
 def test_label_token_ids_rules():

@@ -66,8 +66,10 @@ class PoolingResult:
     prompt_tokens: int
 
 
-def sglang_outputs(vectors: list, input_tokens: list[int], rids: list[str]) -> list[dict]:
-    """SGLang's answer per input of /encode, /classify and ``Engine.encode``: the vector (an
-    embedding, or a classifier's raw class scores) and its meta_info."""
-    return [{"embedding": v, "meta_info": {"id": rid, "finish_reason": None, "prompt_tokens": n}}
+def sglang_outputs(vectors: list, input_tokens: list[int], rids: list[str], single: bool):
+    """SGLang's answer of /encode, /classify and ``Engine.encode``: per input, the vector (an
+    embedding, or a classifier's raw class scores) and its meta_info; one object for one input
+    (``single``), a list for a list."""
+    outs = [{"embedding": v, "meta_info": {"id": rid, "finish_reason": None, "prompt_tokens": n}}
             for v, rid, n in zip(vectors, rids, input_tokens)]
+    return outs[0] if single else outs
