@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-Activation = Literal["none", "default", "softmax", "sigmoid", "l2"]
+Activation = Literal["none", "default", "score", "softmax", "sigmoid", "l2"]
 
 # ---- Where the messages travel ------------------------------------------------------------------
 
@@ -45,8 +45,10 @@ class PoolingParams:
 
     # CausalLM: the next-token probabilities to read (SGLang's label_token_ids).
     label_token_ids: Optional[list[int]] = None
-    # none | default | softmax | sigmoid | l2. "default" is the model's own rule (vLLM's, from the
-    # config's problem_type; an embedding model's normalisation); "l2" normalises an embedding
+    # none | default | score | softmax | sigmoid | l2. "default" is the model's own rule (vLLM's, from
+    # the config's problem_type; an embedding model's normalisation); "score" is a classifier's
+    # relevance rule (vLLM's /score and rerank: the sentence-transformers cross-encoder activation
+    # its config names, else "default"); "l2" normalises an embedding
     # whatever the model's files say (TEI's normalize). On a CausalLM, "none" gives
     # full-vocabulary probabilities and "softmax" a softmax over the label logits only (SGLang's
     # apply_softmax).

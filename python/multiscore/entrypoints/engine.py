@@ -136,12 +136,13 @@ class Engine:
 
     def rerank(
         self, query: str, documents: list[str], top_n: Optional[int] = None, max_tokens_per_doc: Optional[int] = None,
-        return_documents: bool = True, instruction: Optional[str] = None,
+        return_documents: bool = True, instruction: Optional[str] = None, use_activation: Optional[bool] = None,
     ) -> list[RerankResult]:
-        """Documents by relevance to the query, highest first (one MIS pass on an MIS server)."""
+        """Documents by relevance to the query, highest first (one MIS pass on an MIS server).
+        ``use_activation=False``: a cross-encoder's raw logits (vLLM's), not its configured activation."""
         coro = self._live.scores.rerank(
             query, documents, top_n=top_n, max_tokens_per_doc=max_tokens_per_doc, return_documents=return_documents,
-            instruction=instruction,
+            instruction=instruction, use_activation=use_activation,
         )
         return self._run(coro).results
 

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from multiscore.layers.score_activation import score_activation
 from multiscore.messages import PoolingParams
 
 # Rows per LM-head chunk: bounds the [rows, V] float32 logits buffer (~75 MB at V = 152k).
@@ -99,13 +100,25 @@ class ClassifierHead:
     def __init__(self, classifier: Callable[[torch.Tensor], torch.Tensor], hf_config) -> None:
         self.classifier = classifier
         self.default_activation = config_activation(hf_config)
+        # "score" (vLLM's relevance scores): the sentence-transformers cross-encoder activation.
+        self.score_kind, self.score_module = score_activation(hf_config, self.default_activation)
 
     def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
         logits = self.classifier(pooled).float()  # [N, C]
-        kinds = [self.default_activation if g.params.activation == "default" else g.params.activation for g in groups]
+        kinds = [self._kind(g.params.activation) for g in groups]
         if len(set(kinds)) == 1:  # the usual batch: one activation for every row, one call
-            return _split(activate(logits, kinds[0]), groups)
-        return [activate(logits[g.start : g.end], kind) for g, kind in zip(groups, kinds)]
+            return _split(self._activate(logits, kinds[0]), groups)
+        return [self._activate(logits[g.start : g.end], kind) for g, kind in zip(groups, kinds)]
+
+    def _kind(self, activation: str) -> str:
+        if activation == "default":
+            return self.default_activation
+        return self.score_kind if activation == "score" else activation
+
+    def _activate(self, logits: torch.Tensor, kind: str) -> torch.Tensor:
+        if kind == "module":  # a configured torch.nn activation (e.g. Tanh)
+            return self.score_module(logits).float()
+        return activate(logits, kind)
 
 
 class LabelProbabilityHead:

@@ -38,9 +38,11 @@ class EmbedOverrideInputs:
         return None if query is None and items is None else cls(token_id, query, items)
 
 
-def relevance_activation(use_activation: Optional[bool]) -> str:
-    """vLLM's ``use_activation`` on a relevance score: the model's own activation unless false."""
-    return "none" if use_activation is False else "default"
+def relevance_activation(use_activation: Optional[bool], rule: str = "score") -> str:
+    """``use_activation`` on a relevance score: raw logits when false, else ``rule``: ``score``
+    (vLLM: the cross-encoder activation the checkpoint names, layers/score_activation.py) or
+    ``default`` (TEI: the classifier's rule, whatever sentence-transformers wrote)."""
+    return "none" if use_activation is False else rule
 
 
 class Scorer:
@@ -61,11 +63,11 @@ class Scorer:
 
     async def score_documents(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
-        template_vars: Optional[dict] = None, use_activation: Optional[bool] = None,
+        template_vars: Optional[dict] = None, use_activation: Optional[bool] = None, rule: str = "score",
     ) -> tuple[list[float], int]:
         """One relevance score per (query, document) pair, and the tokens forwarded (rerank, vLLM
         /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair; ``template_vars``
-        go to the score template."""
+        go to the score template; ``rule``: see ``relevance_activation``."""
         raise NotImplementedError
 
     def _own_inputs(self, query, items, embed_overrides, return_pooled_hidden_states) -> tuple[str, list]:
@@ -120,11 +122,11 @@ class DecoderPairScorer(Scorer):
                            pooled_hidden_states=[row[classes:] for row in out.outputs])
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
-                              use_activation=None):
+                              use_activation=None, rule="score"):
         query_ids, items_ids = self.pairs.decoder_pairs(
             query, documents, max_doc_tokens=max_doc_tokens, keep=keep, template_vars=template_vars
         )
-        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation)),
+        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation, rule)),
                               mis=self.mis)
         return [row[0] for row in out.outputs], out.prompt_tokens
 
@@ -151,9 +153,9 @@ class EncoderPairScorer(Scorer):
         return ScoreResult(out.outputs, out.prompt_tokens)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
-                              use_activation=None):
+                              use_activation=None, rule="score"):
         ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
-        out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation)),
+        out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation, rule)),
                               items_token_type_ids=types)
         return [row[0] for row in out.outputs], out.prompt_tokens
 
@@ -172,7 +174,7 @@ class BiEncoderScorer(Scorer):
         return ScoreResult(scores=[[c] for c in cosines], prompt_tokens=tokens)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
-                              use_activation=None):
+                              use_activation=None, rule="score"):
         if use_activation is True:
             raise ValueError("'use_activation' applies to a cross-encoder's scores; an embedding model's score is "
                              "the cosine similarity of the embeddings, with no activation to apply")

@@ -74,8 +74,10 @@ class ScoreServing:
         max_tokens_per_doc: Optional[int] = None, return_documents: bool = True,
         use_activation: Optional[bool] = None, instruction: Optional[str] = None,
         truncate_prompt_tokens: Optional[int] = None, chat_template_kwargs: Optional[dict] = None,
+        rule: str = "score",
     ) -> RerankOutput:
-        """Documents by relevance, highest first (Jina / Cohere / vLLM rerank)."""
+        """Documents by relevance, highest first (Jina / Cohere / vLLM rerank; TEI's with ``rule``
+        ``default``: see scorers.relevance_activation)."""
         require_task(self.model_config, Task.SCORE)
         if not isinstance(query, str):
             raise ValueError("'query' must be a string")
@@ -90,7 +92,7 @@ class ScoreServing:
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         scores, tokens = await self.scorer.score_documents(
             query, documents, max_doc_tokens=max_tokens_per_doc, keep=keep,
-            template_vars=_template_vars(instruction, chat_template_kwargs), use_activation=use_activation,
+            template_vars=_template_vars(instruction, chat_template_kwargs), use_activation=use_activation, rule=rule,
         )
         order = sorted(range(len(documents)), key=lambda i: -scores[i])  # stable: ties keep input order
         if top_n:

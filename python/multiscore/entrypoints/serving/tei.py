@@ -91,7 +91,7 @@ class TeiServing:
         """-> ([{index, score, text?}] by score, highest first), prompt tokens."""
         out = await self.scores.rerank(
             query, texts, use_activation=not raw_scores, return_documents=return_text,
-            truncate_prompt_tokens=self._keep(truncate),
+            truncate_prompt_tokens=self._keep(truncate), rule="default",  # TEI: sigmoid / softmax
         )
         ranked = []
         for r in out.results:
