@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ def resolve_model_path(model_path: str) -> str:
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+        path = snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+        if not glob.glob(os.path.join(path, "*.safetensors")):  # an older checkpoint: PyTorch weights only
+            path = snapshot_download(model_path, allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"])
+        return path
     except Exception as e:  # no network, unknown repo, gated repo ...
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.score_activation import score_activation
+from multiscore.model_executor.checkpoint_files import iter_checkpoint
 from multiscore.messages import PoolingParams
 
 # Rows per LM-head chunk: bounds the [rows, V] float32 logits buffer (~75 MB at V = 152k).
@@ -190,13 +191,7 @@ _DENSE_ACTIVATION_FNS = {"identity": lambda x: x, "tanh": torch.tanh}
 def _load_dense_layer(model_dir: str, spec, device: torch.device):
     """-> (weight [out, in], bias [out] or None, activation), float32 on ``device``."""
     folder = os.path.join(model_dir, spec.directory)
-    safetensors_path = os.path.join(folder, "model.safetensors")
-    if os.path.exists(safetensors_path):
-        from safetensors.torch import load_file
-
-        tensors = load_file(safetensors_path)
-    else:
-        tensors = torch.load(os.path.join(folder, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    tensors = dict(iter_checkpoint(folder))  # model.safetensors or pytorch_model.bin
     weight = tensors["linear.weight"].float()
     if tuple(weight.shape) != (spec.out_features, spec.in_features):
         raise ValueError(f"Dense layer {folder}: weight {tuple(weight.shape)}, config says "

@@ -1,4 +1,5 @@
-"""Build a model and fill it from a Hugging Face checkpoint (config.json + *.safetensors, sharded too).
+"""Build a model and fill it from a Hugging Face checkpoint (config.json + *.safetensors or pytorch_model.bin,
+sharded too: checkpoint_files.py).
 
 What goes where is declared by the model class (models/base.py): ``packed_modules_mapping`` sends
 a checkpoint's separate q/k/v (or gate/up) tensors to one fused layer's ``weight_loader``, with a
@@ -8,45 +9,24 @@ what the config ties. Every parameter (every shard of a fused one) must be fille
 
 from __future__ import annotations
 
-import glob
-import json
 import logging
-import os
 from collections.abc import Hashable
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.pooler import EmbeddingHead
+from multiscore.model_executor.checkpoint_files import iter_checkpoint
 from multiscore.models.base import PoolingModel
 from multiscore.models.registry import get_model_class
 
 logger = logging.getLogger(__name__)
 
 _LM_HEAD_NAMES = ("lm_head.weight", "model.embed_tokens.weight")
-
-
-def checkpoint_files(path: str) -> list[str]:
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            return sorted({os.path.join(path, name) for name in json.load(f)["weight_map"].values()})
-    files = sorted(glob.glob(os.path.join(path, "*.safetensors")))
-    if not files:
-        raise ValueError(f"no *.safetensors weights in {path!r}")
-    return files
-
-
-def iter_checkpoint(path: str) -> Iterator[tuple[str, torch.Tensor]]:
-    for file in checkpoint_files(path):
-        with safe_open(file, framework="pt") as f:
-            for name in f.keys():
-                yield name, f.get_tensor(name)
 
 
 @contextmanager
