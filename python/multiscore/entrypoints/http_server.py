@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from multiscore.configs.model_kind import Task
+from multiscore.entrypoints.infinity_routes import add_infinity_routes
 from multiscore.entrypoints.info_routes import add_info_routes
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
@@ -117,7 +118,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.post(path)(score)
     tei_rerank, tei_tokenize = add_tei_routes(app, runtime, args.model_name)
     sglang_classify = add_sglang_routes(app, runtime)
-    handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank, sglang_classify)
+    infinity = add_infinity_routes(app, runtime, args.model_name)
+    handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank, sglang_classify, infinity)
     vllm_score = handlers["vllm_score"]
 
     @app.post("/invocations")

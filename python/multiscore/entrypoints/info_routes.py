@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Annotated
 
 from fastapi import FastAPI, Path
@@ -30,9 +31,10 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
     args, model_config = runtime.server_args, runtime.model_config
 
     async def health():
-        """Every live model replica's loop answers (SGLang's and vLLM's /health; SageMaker's /ping)."""
+        """Every live model replica's loop answers (SGLang's and vLLM's /health; SageMaker's /ping).
+        The body is Infinity's (``{"unix": time}``), whose client reads it; the others read the status."""
         await tm.health_check()
-        return Response(status_code=200)
+        return json_response({"unix": time.time()})
 
     app.get("/health")(health)
     app.api_route("/ping", methods=["GET", "POST"])(health)

@@ -1,6 +1,7 @@
 """The OpenAPI document users and fuzzers read: the error envelope instead of FastAPI's 422, and
-the shapes of the routes that take several (SGLang's or vLLM's /v1/score and /classify, Jina's or
-TEI's /rerank, vLLM's or TEI's /tokenize, TEI's POST /) as resolvable component schemas."""
+the shapes of the routes that take several (SGLang's or vLLM's /v1/score and /classify, Jina's,
+TEI's or Infinity's /rerank, vLLM's or TEI's /tokenize, TEI's POST /, OpenAI's or Infinity's
+/v1/embeddings) as resolvable component schemas."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pydantic import BaseModel
 from multiscore.entrypoints.protocol import (
     ClassifyRequest,
     EmbeddingRequest,
+    InfinityClassifyRequest,
+    InfinityEmbeddingRequest,
+    InfinityRerankRequest,
     PoolingRequest,
     RerankRequest,
     ScoreRequest,
@@ -52,8 +56,11 @@ ERROR_STATUSES = {
 BODY_SHAPES = {
     "/v1/score": (ScoreRequest, VllmScoreRequest),
     "/score": (ScoreRequest, VllmScoreRequest),
-    "/rerank": (RerankRequest, TeiRerankRequest),
-    "/classify": (ClassifyRequest, SglangEncodeRequest),
+    "/rerank": (RerankRequest, TeiRerankRequest, InfinityRerankRequest),
+    "/v1/rerank": (RerankRequest, InfinityRerankRequest),
+    "/classify": (ClassifyRequest, SglangEncodeRequest, InfinityClassifyRequest),
+    "/v1/classify": (ClassifyRequest, InfinityClassifyRequest),
+    "/v1/embeddings": (EmbeddingRequest, InfinityEmbeddingRequest),
     "/tokenize": (TokenizeRequest, TeiTokenizeRequest),
     "/": (TeiEmbedRequest, TeiPredictRequest, TeiSimilarityRequest, TeiRerankRequest),
     "/invocations": (ClassifyRequest, EmbeddingRequest, PoolingRequest, RerankRequest, ScoreRequest, VllmScoreRequest),

@@ -1,5 +1,6 @@
 """Routes of the APIs users already call: vLLM classify / score / pooling, OpenAI embeddings,
-Jina and Cohere rerank. /classify also takes SGLang's body (sglang_routes.py), /rerank TEI's."""
+Jina and Cohere rerank. /classify also takes SGLang's body (sglang_routes.py), /rerank TEI's, and
+/classify, /rerank, their /v1/ twins and /v1/embeddings Infinity's (infinity_routes.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from fastapi import FastAPI, Request
 from multiscore.entrypoints.protocol import (
     ClassifyRequest,
     EmbeddingRequest,
+    InfinityClassifyRequest,
+    InfinityEmbeddingRequest,
+    InfinityRerankRequest,
     PoolingRequest,
     RerankRequest,
     SglangEncodeRequest,
@@ -20,10 +24,12 @@ from multiscore.entrypoints.responses import Usage, answered, json_object, now, 
 from multiscore.entrypoints.runtime import Runtime
 
 
-def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank, sglang_classify) -> dict:
+def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank, sglang_classify,
+                       infinity: dict) -> dict:
     """Adds /classify, /rerank, /v1/embeddings, /pooling and friends; returns their handlers by name
     (for /v1/score's vLLM bodies and /invocations). /rerank also takes TEI's body (``texts``), which
-    ``tei_rerank`` answers; /classify SGLang's (``text`` / ``input_ids``), which ``sglang_classify`` answers."""
+    ``tei_rerank`` answers; /classify SGLang's (``text`` / ``input_ids``), which ``sglang_classify``
+    answers; Infinity's bodies go to ``infinity``'s handlers (rerank, classify, embeddings)."""
 
     def model_of(req) -> str:
         return req.model or served_model
@@ -47,10 +53,20 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
                         items=len(data), tokens=result.prompt_tokens)
 
     async def classify_any(request: Request):
-        """vLLM's body (``input`` / ``messages``) or SGLang's (``text`` / ``input_ids``): the fields decide."""
+        """vLLM's body (``input`` / ``messages``), SGLang's (``text`` / ``input_ids``) or Infinity's
+        (``input`` with ``raw_scores``): the fields decide."""
         body = await json_object(request)
         if SglangEncodeRequest.matches(body):
             return await sglang_classify(SglangEncodeRequest.model_validate(body), request)
+        return await classify_vllm_or_infinity(body, request)
+
+    async def classify_v1(request: Request):
+        """vLLM's body, or Infinity's."""
+        return await classify_vllm_or_infinity(await json_object(request), request)
+
+    async def classify_vllm_or_infinity(body: dict, request: Request):
+        if InfinityClassifyRequest.matches(body):
+            return await infinity["classify"](InfinityClassifyRequest.model_validate(body), request)
         return await classify(ClassifyRequest.model_validate(body), request)
 
     async def vllm_score(req: VllmScoreRequest, request: Request):
@@ -83,15 +99,21 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
             body["meta"] = {"api_version": {"version": "2"}, "billed_units": {"search_units": units}}
         return answered(request, body, items=len(req.documents), tokens=out.prompt_tokens)
 
-    async def rerank_v1(req: RerankRequest, request: Request):
-        return await rerank(req, request)
+    async def rerank_v1(request: Request):
+        """Jina's / vLLM's body, or Infinity's (``documents`` with ``raw_scores``)."""
+        return await rerank_or_infinity(await json_object(request), request)
+
+    async def rerank_or_infinity(body: dict, request: Request):
+        if InfinityRerankRequest.matches(body):
+            return await infinity["rerank"](InfinityRerankRequest.model_validate(body), request)
+        return await rerank(RerankRequest.model_validate(body), request)
 
     async def rerank_any(request: Request):
-        """Jina's / vLLM's body (``documents``) or TEI's (``texts``): the body's fields decide."""
+        """Jina's / vLLM's body (``documents``), TEI's (``texts``) or Infinity's: the body's fields decide."""
         body = await json_object(request)
         if "texts" in body and "documents" not in body:
             return await tei_rerank(TeiRerankRequest.model_validate(body), request)
-        return await rerank(RerankRequest.model_validate(body), request)
+        return await rerank_or_infinity(body, request)
 
     async def rerank_v2(req: RerankRequest, request: Request):
         return await rerank(req, request, cohere_v2=True)
@@ -116,6 +138,13 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         )
         return vectors_answer("embd", "embedding", "embedding", req, result.embeddings, result.prompt_tokens, request)
 
+    async def embeddings_any(request: Request):
+        """OpenAI's body, or Infinity's (with ``modality``)."""
+        body = await json_object(request)
+        if InfinityEmbeddingRequest.matches(body):
+            return await infinity["embeddings"](InfinityEmbeddingRequest.model_validate(body), request)
+        return await embeddings(EmbeddingRequest.model_validate(body), request)
+
     async def pooling(req: PoolingRequest, request: Request):
         """The model's pooled output (``task`` picks it): embeddings, class probabilities, or per token."""
         result = await runtime.embed.pool(
@@ -124,10 +153,10 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         )
         return vectors_answer("pool", "pooling", "data", req, result.data, result.prompt_tokens, request)
 
-    app.post("/v1/embeddings")(embeddings)
+    app.post("/v1/embeddings")(embeddings_any)
     app.post("/pooling")(pooling)
     app.api_route("/classify", methods=["POST", "PUT"])(classify_any)  # SGLang's takes PUT too
-    app.post("/v1/classify")(classify)
+    app.post("/v1/classify")(classify_v1)
     app.post("/rerank")(rerank_any)
     app.post("/v1/rerank")(rerank_v1)
     app.post("/v2/rerank")(rerank_v2)

@@ -326,3 +326,55 @@ class TeiSimilarityRequest(BaseModel):
 
     inputs: SimilarityInputs
     truncate: Optional[StrictBool] = None
+
+
+class InfinityEmbeddingRequest(BaseModel):
+    """Infinity's ``POST /embeddings``: OpenAI's body with ``modality`` (text only here) and
+    ``dimensions`` 0 for the whole embedding, which its client always sends."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Union[StrictStr, list[StrictStr]]
+    model: Optional[str] = None
+    encoding_format: Literal["float", "base64"] = "float"
+    user: Optional[str] = None
+    dimensions: StrictInt = 0
+    modality: StrictStr = "text"
+
+    @staticmethod
+    def matches(body: dict) -> bool:
+        """An Infinity body on /v1/embeddings (OpenAI's route): its client sends ``modality``."""
+        return "modality" in body
+
+
+class InfinityRerankRequest(BaseModel):
+    """Infinity's ``POST /rerank``: Cohere's fields with ``raw_scores``; documents come back as strings."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: StrictStr
+    documents: list[StrictStr]
+    return_documents: StrictBool = False
+    raw_scores: StrictBool = False
+    model: Optional[str] = None
+    top_n: Optional[StrictInt] = None
+
+    @staticmethod
+    def matches(body: dict) -> bool:
+        """``raw_scores`` with ``documents``: TEI's body says ``texts``, Jina's, Cohere's and vLLM's have no raw_scores."""
+        return "raw_scores" in body and "documents" in body
+
+
+class InfinityClassifyRequest(BaseModel):
+    """Infinity's ``POST /classify``: texts, each answered with every label's score."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Union[StrictStr, list[StrictStr]]
+    model: Optional[str] = None
+    raw_scores: StrictBool = False
+
+    @staticmethod
+    def matches(body: dict) -> bool:
+        """``raw_scores`` with ``input``: vLLM's /classify body has no raw_scores, SGLang's no input."""
+        return "raw_scores" in body and "input" in body

@@ -43,6 +43,7 @@ from multiscore.tokenizer.inputs import (
 from multiscore.tokenizer.replica_router import ReplicaRouter, SchedulerUnavailable
 from multiscore.tokenizer.replicas import ReplicaSet
 from multiscore.tokenizer.tokenizer_thread import TokenizerThread, many_texts
+from multiscore.tokenizer.truncation import cut_texts_ids
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class TokenizerManager:
     ) -> list[list[int]]:
         """vLLM's input forms (a text, texts, token ids, lists of them, or chat messages) -> token ids
         per input, cut to their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does;
-        ``keep_start``: their first k, TEI's right truncation). ``add_special_tokens`` None: true
+        ``keep_start``: their first k, TEI's right truncation); a text keeps the special tokens its
+        tokenizer adds (truncation.py). ``add_special_tokens`` None: true
         for texts, false for chat (its template adds them). Many texts are tokenized on the
         tokenizer thread."""
         if isinstance(inputs, ChatInput):
@@ -105,7 +107,11 @@ class TokenizerManager:
             ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False, self.tokenizer)
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         if keep is not None:
-            ids = [x[:keep] if keep_start else x[-keep:] for x in ids]
+            texts = _texts_with_special_tokens(inputs, add_special_tokens)
+            if texts is not None:
+                ids = cut_texts_ids(self.tokenizer, texts, ids, keep, keep_start)
+            else:
+                ids = [x[:keep] if keep_start else x[-keep:] for x in ids]
         for i, x in enumerate(ids):
             if not x:
                 raise ValueError(f"input {i} is empty: there is no token to {what}")
@@ -160,6 +166,11 @@ class TokenizerManager:
         )
 
     # ---- talking to the scheduler -------------------------------------------------------------
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Model requests sent and not yet answered."""
+        return self._requests_in_flight
 
     async def run_request(self, req: TokenizedScoreRequest) -> RequestOutput:
         """Send a request, bounded by the queue limit and the request timeout; a caller that gives
@@ -252,3 +263,15 @@ def sum_stats(parts: list[SchedulerStats], replicas: list[dict]) -> SchedulerSta
 
 
 __all__ = ["Overloaded", "RequestTimedOut", "SchedulerUnavailable", "TokenizerManager"]
+
+
+def _texts_with_special_tokens(inputs, add_special_tokens: Optional[bool]) -> Optional[list[str]]:
+    """The input texts, when they were tokenized with the tokenizer's special tokens; else None
+    (token ids, chat, or ``add_special_tokens: false``: nothing to keep, a plain cut)."""
+    if add_special_tokens is False:
+        return None
+    if isinstance(inputs, str):
+        return [inputs]
+    if isinstance(inputs, list) and inputs and all(isinstance(x, str) for x in inputs):
+        return inputs
+    return None

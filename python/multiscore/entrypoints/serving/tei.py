@@ -14,6 +14,7 @@ import numpy as np
 
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind, Task
+from multiscore.entrypoints.serving.classify import ranked_labels
 from multiscore.entrypoints.serving.embed import EmbedServing
 from multiscore.entrypoints.serving.results import PoolingResult
 from multiscore.entrypoints.serving.scores import ScoreServing
@@ -118,12 +119,8 @@ class TeiServing:
             ids, types = self.pairs.encode_pairs([a for a, _ in sequences], [b for _, b in sequences], **cut)
             request = self.tm.build_request([], ids, pooling, items_token_type_ids=types)
         out = await self.tm.run_request(request)
-        ranked = [self._labelled(row) for row in out.outputs]
+        ranked = [ranked_labels(self.model_config, row) for row in out.outputs]
         return (ranked[0] if single else ranked), out.prompt_tokens
-
-    def _labelled(self, row: list[float]) -> list[dict]:
-        order = sorted(range(len(row)), key=lambda i: -row[i])
-        return [{"score": row[i], "label": self.model_config.label_name(i) or f"LABEL_{i}"} for i in order]
 
     async def similarity(self, source_sentence: str, sentences: list[str], *, truncate: bool = False) -> tuple[list[float], int]:
         """Cosine similarity of the source sentence's embedding with each sentence's."""
