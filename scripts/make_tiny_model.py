@@ -24,9 +24,9 @@ ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi
 HEADS = ("causal", "seqcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet")
-ENCODER_HEADS = ("seqcls", "embed")  # embed: the bare encoder (BertModel / XLMRobertaModel)
+ENCODER_HEADS = ("seqcls", "embed", "mlm")  # embed: the bare encoder (BertModel, ...); mlm: bert only (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
-ALL_HEADS = ("causal", "seqcls", "embed")
+ALL_HEADS = ("causal", "seqcls", "embed", "mlm")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
@@ -143,7 +143,9 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
-    arch_name = ARCH_PREFIX[arch] + ("Model" if head == "embed" else "ForSequenceClassification")
+    if head == "mlm" and arch != "bert":
+        raise ValueError("head 'mlm' (a masked LM served as SPLADE) is built for arch 'bert' only")
+    arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "mlm": "ForMaskedLM"}.get(head, "ForSequenceClassification")
     if arch == "modernbert":
         return arch_name, _modernbert_config(arch_name, tokenizer)
     if arch == "distilbert":  # its own size names; no token types
@@ -211,7 +213,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--arch", default="qwen3", choices=ALL_ARCHS)
-    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only")
+    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only; mlm: bert only (a masked LM, served as SPLADE)")
     parser.add_argument("--num-labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shard-size", default=None, help='e.g. "100KB" for a sharded checkpoint')

@@ -96,7 +96,7 @@ TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (st
 PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
 
 
-@pytest.mark.parametrize("head", ENCODER_HEADS)
+@pytest.mark.parametrize("head", [h for h in ENCODER_HEADS if h != "mlm"])
 @pytest.mark.parametrize("arch", ENCODER_ARCHS)
 def test_encoder_loads_in_transformers(tmp_path, arch, head):
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
@@ -218,3 +218,13 @@ def test_cli_encoder(tmp_path, capsys):
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["architectures"] == ["XLMRobertaModel"]
     with pytest.raises(ValueError, match="no <\\|sep\\|> token"):
         delimiter_id(tmp_path / "cli")
+
+
+def test_masked_lm_head_is_bert_only(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    path = make_tiny_model(tmp_path / "m", arch="bert", head="mlm")
+    assert json.loads((path / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+    assert type(AutoModelForMaskedLM.from_pretrained(str(path))).__name__ == "BertForMaskedLM"
+    with pytest.raises(ValueError, match="built for arch 'bert' only"):
+        make_tiny_model(tmp_path / "x", arch="xlm_roberta", head="mlm")

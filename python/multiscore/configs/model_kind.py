@@ -22,19 +22,28 @@ class ModelKind(enum.Enum):
     DECODER_EMBEDDING = "decoder_embedding"  # bare decoder: a pooled hidden state
     ENCODER_CLASSIFIER = "encoder_classifier"  # BERT-style cross-encoder: a pair in one sequence
     ENCODER_EMBEDDING = "encoder_embedding"  # BERT-style bi-encoder
+    # BERT-style masked LM served as SPLADE: a vocabulary-sized sparse lexical vector per text.
+    ENCODER_SPARSE_EMBEDDING = "encoder_sparse_embedding"
 
     @property
     def bidirectional(self) -> bool:
         """Every token sees every other: pairs are one sequence, and MIS cannot apply."""
-        return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING)
+        return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING, ModelKind.ENCODER_SPARSE_EMBEDDING)
 
     @property
     def embeds(self) -> bool:
-        return self in (ModelKind.DECODER_EMBEDDING, ModelKind.ENCODER_EMBEDDING)
+        return self in (ModelKind.DECODER_EMBEDDING, ModelKind.ENCODER_EMBEDDING, ModelKind.ENCODER_SPARSE_EMBEDDING)
+
+    @property
+    def sparse(self) -> bool:
+        """Its embeddings are SPLADE vectors over the vocabulary (TEI's /embed_sparse)."""
+        return self is ModelKind.ENCODER_SPARSE_EMBEDDING
 
     def tasks(self, num_labels: int) -> frozenset[Task]:
         if self is ModelKind.CAUSAL_LM:
             return frozenset()  # serve it as a reranker by conversion (seq_cls_conversion.py)
+        if self.sparse:  # relevance is their dot product, not the cosine the score routes compute
+            return frozenset({Task.EMBED})
         if self.embeds:
             return frozenset({Task.EMBED, Task.SCORE, Task.TOKEN_EMBED})  # score: cosine similarity
         return frozenset({Task.CLASSIFY, Task.TOKEN_CLASSIFY} | ({Task.SCORE} if num_labels == 1 else set()))

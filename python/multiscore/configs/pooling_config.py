@@ -44,13 +44,14 @@ class DenseLayer:
 
 @dataclass(frozen=True)
 class PoolingConfig:
-    mode: str  # cls | mean | last
+    mode: str  # cls | mean | last | splade
     normalize: bool
     max_seq_length: Optional[int] = None  # sentence-transformers' truncation length, when given
     dense: tuple[DenseLayer, ...] = ()  # applied after pooling, before normalisation
     # config_sentence_transformers.json: name -> text put before an input ("query": "query: ").
     prompts: tuple[tuple[str, str], ...] = ()
     default_prompt_name: Optional[str] = None  # applied when a request names none, as encode() does
+    splade_strategy: str = "max"  # mode splade: how token activations become one value per vocabulary entry
 
     def prompt_text(self, prompt_name: Optional[str]) -> str:
         """The text to put before each input: the named prompt, else the default one, else ''."""
@@ -75,9 +76,13 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     modules = _read_json(modules_path)
     types = [m.get("type", "") for m in modules]
     mode = default_mode
+    splade_strategy = "max"
     for module in modules:
-        if module.get("type", "").endswith("Pooling"):
-            mode = _pooling_mode(os.path.join(model_dir, module.get("path", ""), "config.json"))
+        module_config = os.path.join(model_dir, module.get("path", ""), "config.json")
+        if module.get("type", "").endswith("SpladePooling"):  # a sentence-transformers SparseEncoder
+            mode, splade_strategy = "splade", _splade_strategy(module_config)
+        elif module.get("type", "").endswith("Pooling"):
+            mode = _pooling_mode(module_config)
     normalize = any(t.endswith("Normalize") for t in types)
     dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
@@ -88,7 +93,18 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_prompt = st_model.get("default_prompt_name")
     if default_prompt is not None and default_prompt not in dict(prompts):
         raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
-    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt)
+    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy)
+
+
+def _splade_strategy(config_path: str) -> str:
+    """SpladePooling's reduction over tokens (max or sum) of relu activations, read from its config."""
+    config = _read_json(config_path) if os.path.exists(config_path) else {}
+    strategy = config.get("pooling_strategy", "max")
+    activation = config.get("activation_function", "relu")
+    if strategy not in ("max", "sum") or activation != "relu":
+        raise ValueError(f"unsupported SpladePooling in {config_path}: pooling_strategy {strategy!r}, "
+                         f"activation_function {activation!r} (supported: max or sum of relu)")
+    return strategy
 
 
 def _dense_layer(model_dir: str, directory: str) -> DenseLayer:

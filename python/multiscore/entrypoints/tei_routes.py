@@ -1,8 +1,9 @@
 """Hugging Face text-embeddings-inference's routes, for its clients (huggingface_hub's
-InferenceClient among them): /embed, /embed_all, /predict, /similarity, /decode, GET /info, and
-POST / (TEI's route that answers by the model's kind). TEI's /rerank body (``texts``) shares /rerank
-with Jina's and Cohere's (``documents``), and its /tokenize body (``inputs``) /tokenize with vLLM's
-(``prompt``): pooling_routes.py and tokenize_routes.py dispatch on the body's fields."""
+InferenceClient among them): /embed, /embed_all, /embed_sparse (SPLADE models), /predict,
+/similarity, /decode, GET /info, and POST / (TEI's route that answers by the model's kind). TEI's
+/rerank body (``texts``) shares /rerank with Jina's and Cohere's (``documents``), and its /tokenize
+body (``inputs``) /tokenize with vLLM's (``prompt``): pooling_routes.py and tokenize_routes.py
+dispatch on the body's fields."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from multiscore.entrypoints.protocol import (
     TeiDecodeRequest,
     TeiEmbedAllRequest,
     TeiEmbedRequest,
+    TeiEmbedSparseRequest,
     TeiPredictRequest,
     TeiRerankRequest,
     TeiSimilarityRequest,
@@ -31,6 +33,11 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
             req.inputs, normalize=req.normalize, truncate=bool(req.truncate),
             truncation_direction=req.truncation_direction, dimensions=req.dimensions, prompt_name=req.prompt_name,
         )
+        return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
+
+    async def embed_sparse(req: TeiEmbedSparseRequest, request: Request):
+        result = await tei.embed_sparse(req.inputs, truncate=bool(req.truncate),
+                                        truncation_direction=req.truncation_direction, prompt_name=req.prompt_name)
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
     async def embed_all(req: TeiEmbedAllRequest, request: Request):
@@ -81,6 +88,7 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
 
     app.post("/embed")(embed)
     app.post("/embed_all")(embed_all)
+    app.post("/embed_sparse")(embed_sparse)
     app.post("/decode")(decode)
     app.post("/predict")(predict)
     app.post("/similarity")(similarity)

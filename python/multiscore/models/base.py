@@ -66,4 +66,7 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod) -
     """An embedding model's pooler, from its sentence-transformers config (normalised ``default`` without one)."""
     if pooling is None:
         return Pooler(default, EmbeddingHead(normalize=True))
+    if pooling.mode == "splade":
+        raise ValueError("modules.json names SpladePooling, which needs the masked-LM head: serve the checkpoint as "
+                         '--json-model-override-args \'{"architectures": ["BertForMaskedLM"]}\'')
     return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))

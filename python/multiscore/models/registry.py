@@ -31,6 +31,7 @@ _MODELS = {
     "Phi3Model": "phi3",
     "BertModel": "bert",
     "BertForSequenceClassification": "bert",
+    "BertForMaskedLM": "splade",  # served as SPLADE: a sparse lexical vector per text
     "XLMRobertaModel": "xlm_roberta",
     "XLMRobertaForSequenceClassification": "xlm_roberta",
     "RobertaModel": "roberta",

@@ -154,3 +154,9 @@ def test_tei_tokenize_decode_and_embed_all(minilm_server):
     assert [len(x) for x in every] == lengths and len(every[0][0]) == 384
     for got, expected, n in zip(every, states, lengths):
         np.testing.assert_allclose(got, expected[:n].numpy(), atol=1e-4)
+
+
+def test_tei_embed_sparse_needs_a_splade_model(minilm_server):
+    """/embed_sparse on a dense embedding model: a 400 saying what it needs (test/e2e/test_splade.py serves one)."""
+    r = get_session().post(minilm_server.url + "/embed_sparse", json={"inputs": "a"}, timeout=60)
+    assert r.status_code == 400 and "/embed_sparse needs a SPLADE model" in r.json()["message"]

@@ -63,3 +63,26 @@ def test_sentence_transformers_prompts_and_the_default(tmp_path):
     (tmp_path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {}, "default_prompt_name": "x"}))
     with pytest.raises(ValueError, match="default_prompt_name 'x' names no prompt"):
         read_pooling_config(str(tmp_path), is_encoder=True)
+
+
+SPLADE = {"idx": 1, "name": "1", "path": "1_SpladePooling",
+          "type": "sentence_transformers.sparse_encoder.modules.splade_pooling.SpladePooling"}
+
+
+def _write_splade(tmp_path, config: dict):
+    (tmp_path / "modules.json").write_text(json.dumps([TRANSFORMER, SPLADE]))
+    (tmp_path / "1_SpladePooling").mkdir()
+    (tmp_path / "1_SpladePooling" / "config.json").write_text(json.dumps(config))
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("strategy", ["max", "sum"])
+def test_splade_pooling_is_read(tmp_path, strategy):
+    config = read_pooling_config(_write_splade(tmp_path, {"pooling_strategy": strategy, "activation_function": "relu"}),
+                                 is_encoder=True)
+    assert (config.mode, config.splade_strategy, config.normalize) == ("splade", strategy, False)
+
+
+def test_unsupported_splade_pooling_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="unsupported SpladePooling .* 'mean'"):
+        read_pooling_config(_write_splade(tmp_path, {"pooling_strategy": "mean"}), is_encoder=True)

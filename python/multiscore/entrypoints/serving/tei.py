@@ -46,6 +46,25 @@ class TeiServing:
         )
         return PoolingResult(result.embeddings, result.prompt_tokens)
 
+    async def embed_sparse(
+        self, inputs, *, truncate: bool = False, truncation_direction: str = "Right", prompt_name: Optional[str] = None,
+    ) -> PoolingResult:
+        """TEI's /embed_sparse: per input, the non-zero entries of its SPLADE vector as
+        ``{index, value}`` (vocabulary id, weight), by index."""
+        if not self.model_config.kind.sparse:
+            raise ValueError(
+                f"/embed_sparse needs a SPLADE model (a masked LM such as BertForMaskedLM), and this one is "
+                f"{self.model_config.architecture}: use /embed"
+            )
+        result = await self.embed(inputs, normalize=False, truncate=truncate, truncation_direction=truncation_direction,
+                                  prompt_name=prompt_name)
+        sparse = []
+        for vector in result.data:
+            values = np.asarray(vector, dtype=np.float32)
+            nonzero = np.flatnonzero(values)
+            sparse.append([{"index": int(i), "value": float(values[i])} for i in nonzero])
+        return PoolingResult(sparse, result.prompt_tokens)
+
     async def embed_all(
         self, inputs, *, truncate: bool = False, truncation_direction: str = "Right", prompt_name: Optional[str] = None,
     ) -> PoolingResult:
@@ -155,6 +174,8 @@ class TeiServing:
 
     def _model_type(self) -> dict:
         cfg = self.model_config
+        if cfg.kind.sparse:
+            return {"embedding": {"pooling": "splade"}}
         if cfg.kind.embeds:
             return {"embedding": {"pooling": cfg.pooling.mode if cfg.pooling else "cls"}}
         id2label = {str(i): cfg.label_name(i) or f"LABEL_{i}" for i in range(cfg.num_labels)}
