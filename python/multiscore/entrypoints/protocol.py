@@ -262,17 +262,6 @@ class TeiEmbedRequest(BaseModel):
     prompt_name: Optional[StrictStr] = None  # a key of config_sentence_transformers.json's prompts
 
 
-class TeiEmbedSparseRequest(BaseModel):
-    """TEI's ``POST /embed_sparse`` (SPLADE models)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    inputs: Union[StrictStr, list[StrictStr]]
-    truncate: Optional[StrictBool] = None
-    truncation_direction: TruncationDirection = "Right"
-    prompt_name: Optional[StrictStr] = None
-
-
 class TeiRerankRequest(BaseModel):
     """TEI's ``POST /rerank``: ``texts`` (Jina's and Cohere's say ``documents``)."""
 
@@ -323,6 +312,10 @@ class TeiEmbedAllRequest(BaseModel):
     truncate: Optional[StrictBool] = None
     truncation_direction: TruncationDirection = "Right"
     prompt_name: Optional[StrictStr] = None
+
+
+class TeiEmbedSparseRequest(TeiEmbedAllRequest):
+    """TEI's ``POST /embed_sparse`` (SPLADE models): the same fields as /embed_all."""
 
 
 class SimilarityInputs(BaseModel):
