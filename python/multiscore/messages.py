@@ -185,6 +185,7 @@ class SchedulerStats:
     forward_passes: int = 0
     forward_tokens: int = 0
     forward_sequences: int = 0
+    forward_seconds: float = 0.0  # wall time inside the model's forward passes, outputs on the host
     finished_requests: int = 0
     queued_sequences: int = 0
     aborted_requests: int = 0

@@ -152,6 +152,7 @@ def test_model_info_and_server_info_values(server, model_path):
     assert stats["forward_passes"] == before["forward_passes"] + 1  # one MIS pass for both items
     assert stats["forward_tokens"] - before["forward_tokens"] == resp.json()["usage"]["prompt_tokens"]
     assert stats["finished_requests"] == before["finished_requests"] + 1
+    assert stats["forward_seconds"] > before["forward_seconds"]  # the pass's wall time was counted
     assert after["tokens_per_forward_pass"] > 0 and "api_key" not in after["server_args"]
     assert after["dtype"] == "float32" and after["dtype_reason"] == "a 32-bit checkpoint on CPU"
     assert after["compiled"] is False and after["compile_reason"] == "auto: float32 gains nothing from the fused ops"

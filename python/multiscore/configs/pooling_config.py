@@ -51,7 +51,7 @@ class PoolingConfig:
     # config_sentence_transformers.json: name -> text put before an input ("query": "query: ").
     prompts: tuple[tuple[str, str], ...] = ()
     default_prompt_name: Optional[str] = None  # applied when a request names none, as encode() does
-    splade_strategy: str = "max"  # mode splade: how token activations become one value per vocabulary entry
+    splade_strategy: Optional[str] = None  # mode splade: max or sum of the tokens' activations per vocabulary entry
 
     def prompt_text(self, prompt_name: Optional[str]) -> str:
         """The text to put before each input: the named prompt, else the default one, else ''."""
@@ -76,7 +76,7 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     modules = _read_json(modules_path)
     types = [m.get("type", "") for m in modules]
     mode = default_mode
-    splade_strategy = "max"
+    splade_strategy = None
     for module in modules:
         module_config = os.path.join(model_dir, module.get("path", ""), "config.json")
         if module.get("type", "").endswith("SpladePooling"):  # a sentence-transformers SparseEncoder

@@ -56,6 +56,7 @@ class _SchedulerCollector:
             ("forward_passes", s.forward_passes, "forward passes run"),
             ("forward_tokens", s.forward_tokens, "tokens forwarded"),
             ("forward_sequences", s.forward_sequences, "sequences forwarded"),
+            ("forward_seconds", s.forward_seconds, "seconds inside forward passes (wall time, outputs on the host)"),
             ("finished_requests", s.finished_requests, "requests answered by the scheduler"),
             ("aborted_requests", s.aborted_requests, "requests dropped after their caller left"),
             ("aborted_sequences", s.aborted_sequences, "queued sequences dropped by aborts"),

@@ -63,7 +63,8 @@ class BertForMaskedLM(PoolingModel):
         self.config = config
         self.bert = BertBackbone(config, add_pooler=False)
         self.cls = MaskedLMHead(config)
-        self.pooler = SpladePooler(self.mlm_logits, pooling.splade_strategy if pooling is not None else "max")
+        strategy = pooling.splade_strategy if pooling is not None else None
+        self.pooler = SpladePooler(self.mlm_logits, strategy or "max")  # max: SPLADE's own, without a SpladePooling
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final hidden states [r, H] -> masked-LM logits [r, V]."""

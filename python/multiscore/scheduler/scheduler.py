@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 
 import zmq
@@ -48,8 +49,9 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_MS = 500  # how often an idle scheduler checks that its parent is alive
 
 
-def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int) -> None:
+def record_batch(stats: SchedulerStats, num_sequences: int, num_tokens: int, seconds: float = 0.0) -> None:
     stats.forward_passes += 1
+    stats.forward_seconds += seconds
     stats.forward_sequences += num_sequences
     stats.forward_tokens += num_tokens
     stats.batch_tokens_counts[bisect.bisect_left(BATCH_TOKEN_EDGES, num_tokens)] += 1
@@ -145,6 +147,7 @@ class Scheduler:
 
     def _run_batch(self) -> None:
         batch = self.policy.schedule()
+        start = time.perf_counter()
         try:
             outputs = self.worker.forward(batch)
         except Exception as e:  # our fault: fail these requests, keep serving the rest
@@ -152,7 +155,8 @@ class Scheduler:
             for rid in self.policy.fail_batch(batch):
                 self.send_socket.send_pyobj(RequestFailed(rid=rid, message=f"internal error: {e}"))
             return
-        record_batch(self.stats, num_sequences=len(batch), num_tokens=sum(len(seq) for seq in batch))
+        record_batch(self.stats, num_sequences=len(batch), num_tokens=sum(len(seq) for seq in batch),
+                     seconds=time.perf_counter() - start)
         for out in self.policy.process_output(batch, outputs):
             self.stats.finished_requests += 1
             self.send_socket.send_pyobj(out)

@@ -14,6 +14,7 @@ from multiscore.configs.model_kind import ModelKind, Task
         (ModelKind.DECODER_CLASSIFIER, 1, {Task.CLASSIFY, Task.SCORE, Task.TOKEN_CLASSIFY}),
         (ModelKind.ENCODER_CLASSIFIER, 3, {Task.CLASSIFY, Task.TOKEN_CLASSIFY}),  # several labels: no single score
         (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE, Task.TOKEN_EMBED}),
+        (ModelKind.ENCODER_SPARSE_EMBEDDING, 2, {Task.EMBED}),  # SPLADE: relevance is a dot product, not served
     ],
 )
 def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
@@ -21,4 +22,5 @@ def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
 
 
 def test_only_encoders_are_bidirectional():
-    assert {k for k in ModelKind if k.bidirectional} == {ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING}
+    assert {k for k in ModelKind if k.bidirectional} == {ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING,
+                                                         ModelKind.ENCODER_SPARSE_EMBEDDING}
