@@ -24,7 +24,7 @@ ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi
 HEADS = ("causal", "seqcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet")
-ENCODER_HEADS = ("seqcls", "embed", "mlm")  # embed: the bare encoder (BertModel, ...); mlm: bert only (SPLADE)
+ENCODER_HEADS = ("seqcls", "embed", "mlm")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
@@ -143,8 +143,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
-    if head == "mlm" and arch != "bert":
-        raise ValueError("head 'mlm' (a masked LM served as SPLADE) is built for arch 'bert' only")
+    if head == "mlm" and arch not in ("bert", "distilbert"):
+        raise ValueError("head 'mlm' (a masked LM served as SPLADE) is built for archs 'bert' and 'distilbert' only")
     arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "mlm": "ForMaskedLM"}.get(head, "ForSequenceClassification")
     if arch == "modernbert":
         return arch_name, _modernbert_config(arch_name, tokenizer)
@@ -213,7 +213,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--arch", default="qwen3", choices=ALL_ARCHS)
-    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only; mlm: bert only (a masked LM, served as SPLADE)")
+    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only; mlm: bert and distilbert (a masked LM, served as SPLADE)")
     parser.add_argument("--num-labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shard-size", default=None, help='e.g. "100KB" for a sharded checkpoint')

@@ -1,4 +1,4 @@
-"""A BERT masked LM served as SPLADE, against sentence-transformers' ``SparseEncoder`` on the same
+"""BERT and DistilBERT masked LMs served as SPLADE, against sentence-transformers' ``SparseEncoder`` on the same
 tiny checkpoint (its modules.json: Transformer fill-mask + SpladePooling): the Engine's embeddings
 (max and sum pooling), and over HTTP TEI's /embed_sparse (the non-zero entries), /v1/embeddings
 (the vocabulary-sized vector) and the routes a SPLADE model refuses."""
@@ -40,9 +40,15 @@ def splade_max(tiny_model, tmp_path_factory):
     return splade_checkpoint(tiny_model("bert", "mlm"), tmp_path_factory.mktemp("splade") / "max", "max")
 
 
-@pytest.mark.parametrize("strategy", ["max", "sum"])
-def test_engine_embeddings_equal_sentence_transformers(tiny_model, tmp_path, splade_max, strategy):
-    path = splade_max if strategy == "max" else splade_checkpoint(tiny_model("bert", "mlm"), tmp_path / "sum", "sum")
+@pytest.mark.parametrize("arch, strategy, tied", [("bert", "max", True), ("bert", "sum", True), ("bert", "max", False),
+                                                  ("distilbert", "max", True), ("distilbert", "max", False)])
+def test_engine_embeddings_equal_sentence_transformers(tiny_model, tmp_path, splade_max, arch, strategy, tied):
+    """Max and sum pooling; a vocabulary projection tied to the word embeddings or its own."""
+    if (arch, strategy, tied) == ("bert", "max", True):
+        path = splade_max
+    else:
+        src = tiny_model(arch, "mlm", **({} if tied else {"tie_word_embeddings": False}))
+        path = splade_checkpoint(src, tmp_path / f"{arch}-{strategy}-{tied}", strategy)
     expected = reference(path)
     with Engine(str(path), num_threads=1) as engine:
         got = np.asarray(engine.embed(TEXTS))

@@ -220,11 +220,12 @@ def test_cli_encoder(tmp_path, capsys):
         delimiter_id(tmp_path / "cli")
 
 
-def test_masked_lm_head_is_bert_only(tmp_path):
+@pytest.mark.parametrize("arch, name", [("bert", "BertForMaskedLM"), ("distilbert", "DistilBertForMaskedLM")])
+def test_masked_lm_head_for_bert_and_distilbert(tmp_path, arch, name):
     from transformers import AutoModelForMaskedLM
 
-    path = make_tiny_model(tmp_path / "m", arch="bert", head="mlm")
-    assert json.loads((path / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
-    assert type(AutoModelForMaskedLM.from_pretrained(str(path))).__name__ == "BertForMaskedLM"
-    with pytest.raises(ValueError, match="built for arch 'bert' only"):
+    path = make_tiny_model(tmp_path / "m", arch=arch, head="mlm")
+    assert json.loads((path / "config.json").read_text())["architectures"] == [name]
+    assert type(AutoModelForMaskedLM.from_pretrained(str(path))).__name__ == name
+    with pytest.raises(ValueError, match="built for archs 'bert' and 'distilbert' only"):
         make_tiny_model(tmp_path / "x", arch="xlm_roberta", head="mlm")

@@ -40,6 +40,7 @@ _MODELS = {
     "ElectraForSequenceClassification": "electra",
     "DistilBertModel": "distilbert",
     "DistilBertForSequenceClassification": "distilbert",
+    "DistilBertForMaskedLM": "splade",
     "ModernBertModel": "modernbert",
     "ModernBertForSequenceClassification": "modernbert",
     "NomicBertModel": "nomic_bert",

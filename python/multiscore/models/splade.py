@@ -1,8 +1,10 @@
-"""A BERT masked LM served as SPLADE (naver/splade-v3, naver/splade-cocondenser-*,
-opensearch-project's neural sparse encoders, prithivida/Splade_PP_en_v1): the encoder, then the
-masked-LM head on every token, pooled by ``layers/splade_pooler.py`` into one vocabulary-sized
-sparse vector per text. Checkpoints: ``bert.*`` + ``cls.predictions.*`` (transform, bias; the
-decoder shares the word embeddings unless ``tie_word_embeddings`` is false).
+"""BERT and DistilBERT masked LMs served as SPLADE (naver/splade-v3, naver/splade-cocondenser-*,
+naver/splade_v2_distil, opensearch-project's neural sparse encoders, prithivida/Splade_PP_en_v1):
+the encoder, then the masked-LM head on every token, pooled by ``layers/splade_pooler.py`` into one
+vocabulary-sized sparse vector per text. Checkpoints: ``bert.*`` + ``cls.predictions.*``
+(transform, bias), or ``distilbert.*`` + ``vocab_transform``, ``vocab_layer_norm``,
+``vocab_projector.bias``; the vocabulary projection shares the word embeddings unless
+``tie_word_embeddings`` is false.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
@@ -18,6 +21,7 @@ from multiscore.layers.linear import Linear, hf_activation
 from multiscore.layers.splade_pooler import SpladePooler
 from multiscore.models.base import PoolingModel
 from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone
+from multiscore.models.distilbert import _EPS, DISTILBERT_PACKED_MODULES, DistilBertBackbone
 
 
 class PredictionTransform(nn.Module):
@@ -33,19 +37,36 @@ class PredictionTransform(nn.Module):
         return self.LayerNorm(self.dense(x, self.act))
 
 
+class VocabProjection(nn.Module):
+    """x [r, H] -> logits [r, V]: ``bias``, and the word embeddings as the weight (tied, the usual
+    case) or its own ``weight``."""
+
+    def __init__(self, config, hidden_size: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.empty(config.vocab_size))
+        tied = getattr(config, "tie_word_embeddings", True)
+        self.weight = None if tied else nn.Parameter(torch.empty(config.vocab_size, hidden_size))
+
+    def forward(self, x: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, word_embeddings if self.weight is None else self.weight, self.bias)
+
+
 class MaskedLMPredictions(nn.Module):
-    """``cls.predictions``: hidden [r, H] -> vocabulary logits [r, V]."""
+    """``cls.predictions``: hidden [r, H] -> vocabulary logits [r, V]: the word embeddings and
+    ``cls.predictions.bias`` when tied; an untied checkpoint has its own ``decoder`` (weight and
+    bias, which transformers then keeps apart from ``cls.predictions.bias`` and uses)."""
 
     def __init__(self, config) -> None:
         super().__init__()
         self.transform = PredictionTransform(config)
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
         tied = getattr(config, "tie_word_embeddings", True)
-        self.decoder = None if tied else nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.decoder = None if tied else nn.Linear(config.hidden_size, config.vocab_size)
 
     def forward(self, hidden: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
-        weight = word_embeddings if self.decoder is None else self.decoder.weight  # [V, H]
-        return torch.nn.functional.linear(self.transform(hidden), weight, self.bias)
+        if self.decoder is not None:
+            return self.decoder(self.transform(hidden))
+        return F.linear(self.transform(hidden), word_embeddings, self.bias)
 
 
 class MaskedLMHead(nn.Module):
@@ -72,3 +93,27 @@ class BertForMaskedLM(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.bert(batch, attention, rows)
+
+
+class DistilBertForMaskedLM(PoolingModel):
+    kind = ModelKind.ENCODER_SPARSE_EMBEDDING
+    packed_modules_mapping = DISTILBERT_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.distilbert = DistilBertBackbone(config)
+        self.vocab_transform = Linear(config.dim, config.dim)
+        self.act = hf_activation(config.activation, "activation")
+        self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=_EPS)
+        self.vocab_projector = VocabProjection(config, config.dim)
+        strategy = pooling.splade_strategy if pooling is not None else None
+        self.pooler = SpladePooler(self.mlm_logits, strategy or "max")
+
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final hidden states [r, dim] -> masked-LM logits [r, V]."""
+        x = self.vocab_layer_norm(self.vocab_transform(hidden, self.act))
+        return self.vocab_projector(x, self.distilbert.embeddings.word_embeddings.weight)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.distilbert(batch, attention, rows)
