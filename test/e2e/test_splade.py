@@ -79,3 +79,11 @@ def test_http_embed_sparse_and_embeddings(splade_max):
         assert r.status_code == 400, r.text
     finally:
         server.stop()
+
+
+def test_vllm_override_name_serves_the_same_model(splade_max):
+    """vLLM serves naver/splade-v3 with hf_overrides architectures ["BertSpladeSparseEmbeddingModel"]."""
+    override = '{"architectures": ["BertSpladeSparseEmbeddingModel"]}'
+    with Engine(str(splade_max), num_threads=1, json_model_override_args=override) as engine:
+        got = np.asarray(engine.embed(TEXTS))
+    np.testing.assert_allclose(got, reference(splade_max), atol=ATOL, rtol=1e-5)

@@ -32,6 +32,7 @@ _MODELS = {
     "BertModel": "bert",
     "BertForSequenceClassification": "bert",
     "BertForMaskedLM": "splade",  # served as SPLADE: a sparse lexical vector per text
+    "BertSpladeSparseEmbeddingModel": "splade",  # vLLM's override name for the same
     "XLMRobertaModel": "xlm_roberta",
     "XLMRobertaForSequenceClassification": "xlm_roberta",
     "RobertaModel": "roberta",

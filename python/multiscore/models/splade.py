@@ -95,6 +95,11 @@ class BertForMaskedLM(PoolingModel):
         return self.bert(batch, attention, rows)
 
 
+# vLLM's name for the same model, which its users set with --hf-overrides (here
+# --json-model-override-args '{"architectures": ["BertSpladeSparseEmbeddingModel"]}').
+BertSpladeSparseEmbeddingModel = BertForMaskedLM
+
+
 class DistilBertForMaskedLM(PoolingModel):
     kind = ModelKind.ENCODER_SPARSE_EMBEDDING
     packed_modules_mapping = DISTILBERT_PACKED_MODULES
