@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.pooler import PoolingMetadata
 
 # Token rows per masked-LM chunk: bounds the [rows, V] float32 logits (~16 MB at V = 30522).
@@ -20,9 +21,10 @@ _ROWS = 128
 class SpladePooler:
     """The pooler of a masked LM served as SPLADE: all hidden rows [T, H] -> [1, V] float32 per sequence."""
 
-    def __init__(self, mlm_logits: Callable[[torch.Tensor], torch.Tensor], strategy: str = "max") -> None:
+    def __init__(self, mlm_logits: Callable[[torch.Tensor], torch.Tensor], pooling: Optional[PoolingConfig]) -> None:
         self.mlm_logits = mlm_logits  # [r, H] -> [r, V]
-        self.strategy = strategy  # max | sum
+        # SpladePooling's strategy; max (SPLADE's own) for a checkpoint without sentence-transformers files.
+        self.strategy = (pooling.splade_strategy if pooling is not None else None) or "max"
 
     def rows(self, meta: PoolingMetadata) -> Optional[torch.Tensor]:
         return None  # every token of every sequence
@@ -30,19 +32,18 @@ class SpladePooler:
     def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
         if meta.per_token:
             raise ValueError("a SPLADE model has one sparse vector per text, not one per token")
-        starts = meta.seq_starts.tolist()
-        vectors = [self._pool(hidden[s : s + n]) for s, n in zip(starts, meta.seq_lens)]
-        pooled = torch.stack(vectors) if vectors else hidden.new_zeros((0, 0), dtype=torch.float32)  # [B, V]
+        lens = torch.tensor(meta.seq_lens, device=hidden.device)
+        segment = torch.repeat_interleave(torch.arange(len(meta.seq_lens), device=hidden.device), lens)  # [T]
+        pooled = None  # [B, V]
+        for r0 in range(0, hidden.shape[0], _ROWS):  # row chunks across sequences: few, large products
+            weights = torch.log1p(torch.relu(self.mlm_logits(hidden[r0 : r0 + _ROWS]).float()))  # [r, V], >= 0
+            if pooled is None:
+                pooled = weights.new_zeros(len(meta.seq_lens), weights.shape[1])  # 0 is below every weight
+            if self.strategy == "max":
+                pooled.index_reduce_(0, segment[r0 : r0 + _ROWS], weights, "amax")
+            else:
+                pooled.index_add_(0, segment[r0 : r0 + _ROWS], weights)
         return [self._activate(pooled[g.start : g.end], g.params.activation, g.params.dimensions) for g in meta.groups]
-
-    def _pool(self, rows: torch.Tensor) -> torch.Tensor:
-        """One sequence's hidden rows [L, H] -> [V]."""
-        out = None
-        for r0 in range(0, rows.shape[0], _ROWS):
-            weights = torch.log1p(torch.relu(self.mlm_logits(rows[r0 : r0 + _ROWS]).float()))  # [r, V]
-            part = weights.amax(0) if self.strategy == "max" else weights.sum(0)
-            out = part if out is None else (torch.maximum(out, part) if self.strategy == "max" else out + part)
-        return out
 
     @staticmethod
     def _activate(x: torch.Tensor, activation: str, dimensions: Optional[int]) -> torch.Tensor:

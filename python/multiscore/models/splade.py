@@ -84,8 +84,7 @@ class BertForMaskedLM(PoolingModel):
         self.config = config
         self.bert = BertBackbone(config, add_pooler=False)
         self.cls = MaskedLMHead(config)
-        strategy = pooling.splade_strategy if pooling is not None else None
-        self.pooler = SpladePooler(self.mlm_logits, strategy or "max")  # max: SPLADE's own, without a SpladePooling
+        self.pooler = SpladePooler(self.mlm_logits, pooling)
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final hidden states [r, H] -> masked-LM logits [r, V]."""
@@ -112,8 +111,7 @@ class DistilBertForMaskedLM(PoolingModel):
         self.act = hf_activation(config.activation, "activation")
         self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=_EPS)
         self.vocab_projector = VocabProjection(config, config.dim)
-        strategy = pooling.splade_strategy if pooling is not None else None
-        self.pooler = SpladePooler(self.mlm_logits, strategy or "max")
+        self.pooler = SpladePooler(self.mlm_logits, pooling)
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final hidden states [r, dim] -> masked-LM logits [r, V]."""

@@ -43,7 +43,7 @@ from multiscore.tokenizer.inputs import (
 from multiscore.tokenizer.replica_router import ReplicaRouter, SchedulerUnavailable
 from multiscore.tokenizer.replicas import ReplicaSet
 from multiscore.tokenizer.tokenizer_thread import TokenizerThread, many_texts
-from multiscore.tokenizer.truncation import cut_texts_ids
+from multiscore.tokenizer.truncation import cut_ids, cut_texts_ids
 
 logger = logging.getLogger(__name__)
 
@@ -95,40 +95,21 @@ class TokenizerManager:
         """vLLM's input forms (a text, texts, token ids, lists of them, or chat messages) -> token ids
         per input, cut to their last k tokens when ``truncate_prompt_tokens`` asks (as vLLM does;
         ``keep_start``: their first k, TEI's right truncation); a text keeps the special tokens its
-        tokenizer adds (truncation.py). ``add_special_tokens`` None: true
-        for texts, false for chat (its template adds them). Many texts are tokenized on the
-        tokenizer thread."""
+        tokenizer adds (truncation.py). ``add_special_tokens`` None: true for texts, false for chat
+        (its template adds them). Many texts are tokenized, and cut, on the tokenizer thread."""
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         if isinstance(inputs, ChatInput):
             text = render_chat(self.tokenizer, inputs)
-            ids = [self.tokenizer(text, add_special_tokens=bool(add_special_tokens))["input_ids"]]
-        elif many_texts(inputs):
-            ids = await self._thread.run(lambda tok: self._tokenize_texts_or_ids(inputs, add_special_tokens is not False, tok))
+            ids = cut_ids([self.tokenizer(text, add_special_tokens=bool(add_special_tokens))["input_ids"]], keep, keep_start)
         else:
-            ids = self._tokenize_texts_or_ids(inputs, add_special_tokens is not False, self.tokenizer)
-        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
-        if keep is not None:
-            texts = _texts_with_special_tokens(inputs, add_special_tokens)
-            if texts is not None:
-                ids = cut_texts_ids(self.tokenizer, texts, ids, keep, keep_start)
-            else:
-                ids = [x[:keep] if keep_start else x[-keep:] for x in ids]
+            def tokenize(tok):
+                return _tokenize_texts_or_ids(inputs, add_special_tokens is not False, tok, keep, keep_start)
+
+            ids = await self._thread.run(tokenize) if many_texts(inputs) else tokenize(self.tokenizer)
         for i, x in enumerate(ids):
             if not x:
                 raise ValueError(f"input {i} is empty: there is no token to {what}")
         return ids
-
-    def _tokenize_texts_or_ids(self, inputs, add_special_tokens: bool, tokenizer) -> list[list[int]]:
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if not isinstance(inputs, list) or not inputs:
-            raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
-        if all(isinstance(x, str) for x in inputs):
-            return tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
-        if is_token_list(inputs):
-            return [list(inputs)]
-        if all_token_lists(inputs):
-            return inputs
-        raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
 
     def tokenize_prompt(self, prompt, *, add_special_tokens: Optional[bool] = None) -> list[int]:
         """vLLM's /tokenize: a text (special tokens unless false) or a ChatInput (none unless true)."""
@@ -262,16 +243,24 @@ def sum_stats(parts: list[SchedulerStats], replicas: list[dict]) -> SchedulerSta
     return total
 
 
-__all__ = ["Overloaded", "RequestTimedOut", "SchedulerUnavailable", "TokenizerManager"]
-
-
-def _texts_with_special_tokens(inputs, add_special_tokens: Optional[bool]) -> Optional[list[str]]:
-    """The input texts, when they were tokenized with the tokenizer's special tokens; else None
-    (token ids, chat, or ``add_special_tokens: false``: nothing to keep, a plain cut)."""
-    if add_special_tokens is False:
-        return None
+def _tokenize_texts_or_ids(inputs, add_special_tokens: bool, tokenizer, keep: Optional[int],
+                           keep_start: bool) -> list[list[int]]:
+    """Texts or token ids -> ids per input, cut to ``keep`` tokens (truncation.py: a text keeps the
+    special tokens its tokenizer added)."""
     if isinstance(inputs, str):
-        return [inputs]
-    if isinstance(inputs, list) and inputs and all(isinstance(x, str) for x in inputs):
-        return inputs
-    return None
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs:
+        raise ValueError("'input' must be a non-empty string, list of strings, or token ids")
+    if all(isinstance(x, str) for x in inputs):
+        ids = tokenizer(inputs, add_special_tokens=add_special_tokens)["input_ids"]
+        if keep is not None and add_special_tokens:
+            return cut_texts_ids(tokenizer, inputs, ids, keep, keep_start)
+        return cut_ids(ids, keep, keep_start)
+    if is_token_list(inputs):
+        return cut_ids([list(inputs)], keep, keep_start)
+    if all_token_lists(inputs):
+        return cut_ids(inputs, keep, keep_start)
+    raise ValueError("'input' must be a string, a list of strings, a list of token ids or a list of such lists")
+
+
+__all__ = ["Overloaded", "RequestTimedOut", "SchedulerUnavailable", "TokenizerManager"]

@@ -25,11 +25,18 @@ def cut_texts_ids(tokenizer, texts: list[str], ids: list[list[int]], keep: int, 
     return out
 
 
+def cut_ids(ids: list[list[int]], keep: Optional[int], keep_start: bool) -> list[list[int]]:
+    """Token ids as given (no special tokens to keep) cut to their first or last ``keep`` (None: as they are)."""
+    if keep is None:
+        return ids
+    return [x[:keep] if keep_start else x[-keep:] for x in ids]
+
+
 def _cut(ids: list[int], bare: list[int], keep: int, keep_start: bool) -> list[int]:
     start = _offset(ids, bare)
     added = len(ids) - len(bare)
     if start is None or added >= keep:  # no special tokens to keep, or no room for any text: a plain cut
-        return ids[:keep] if keep_start else ids[-keep:]
+        return cut_ids([ids], keep, keep_start)[0]
     budget = keep - added
     body = bare[:budget] if keep_start else bare[len(bare) - budget:]
     return ids[:start] + body + ids[start + len(bare):]

@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 
 from multiscore.configs.model_config import ModelConfig
-from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.entrypoints.serving.results import ScoreResult
-from multiscore.entrypoints.serving.tasks import SPARSE_SCORE_REFUSAL
+from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams, RequestOutput
 from multiscore.tokenizer.embed_overrides import build_embed_overrides
 from multiscore.tokenizer.inputs import check_label_token_ids, text_or_token_ids
@@ -164,8 +164,7 @@ class EncoderPairScorer(Scorer):
 class BiEncoderScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
                     embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
-        if self.model_config.kind.sparse:
-            raise ValueError(SPARSE_SCORE_REFUSAL)
+        require_task(self.model_config, Task.SCORE)  # a SPLADE model's relevance is not a cosine
         kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)

@@ -11,12 +11,6 @@ CONVERT_HINT = (
 )
 
 
-SPARSE_SCORE_REFUSAL = (
-    "rerank and score are not served for a SPLADE model: its relevance is the dot product of sparse vectors, "
-    "which /embed_sparse and /v1/embeddings return"
-)
-
-
 def require_task(cfg: ModelConfig, task: Task) -> None:
     if task not in cfg.tasks:
         raise ValueError(refusal(cfg, task))
@@ -38,7 +32,8 @@ def refusal(cfg: ModelConfig, task: Task) -> str:
             '--json-model-override-args \'{"architectures": ["Qwen3Model"]}\')'
         )
     if cfg.kind.sparse:
-        return SPARSE_SCORE_REFUSAL
+        return ("rerank and score are not served for a SPLADE model: its relevance is the dot product of sparse "
+                "vectors, which /embed_sparse and /v1/embeddings return")
     if causal:
         return f"rerank and score need a classification model with one label, not a CausalLM; {CONVERT_HINT}"
     return f"rerank and score need a model with one label, and this one has num_labels={cfg.num_labels}; {CONVERT_HINT}"
