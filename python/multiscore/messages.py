@@ -61,6 +61,11 @@ class PoolingParams:
     # SGLang's return_pooled_hidden_states: each output row is the head's values followed by the
     # pooled hidden state the head read ([C + H]).
     return_hidden: bool = False
+    # Late interaction (ColBERT): each sequence is a document, and its one output is the MaxSim of
+    # its token vectors against this query's [Lq, D] (float32, normalised); tokens whose id is in
+    # ``skip_token_ids`` (the model's punctuation skiplist) take no part.
+    maxsim_query: Optional[np.ndarray] = None
+    skip_token_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -89,6 +94,9 @@ class TokenizedScoreRequest:
     items_token_type_ids: Optional[list[list[int]]] = None
     embed_overrides: Optional[EmbedOverrides] = None
     priority: int = 0  # SGLang's: higher runs first; requests of one priority take turns
+    # Encoders, per item: every token attends to the item's first k tokens only (None: to all).
+    # ColBERT's query expansion: the [MASK] tokens padding a query read it, and nothing reads them.
+    items_key_lens: Optional[list[Optional[int]]] = None
 
 
 @dataclass

@@ -60,6 +60,9 @@ class ServerArgs:
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
     score_template: Optional[str] = None  # Jinja file or built-in name for rerank / vLLM score prompts
+    # ColBERT models: pylate = the checkpoint's query/document markers, query expansion and skiplist
+    # (what pylate and colbert-ai compute); vllm = every token of each text as plainly tokenized (vLLM's).
+    colbert_style: str = "pylate"
     api_key: Optional[str] = None  # every route but /health and /ping needs "Authorization: Bearer KEY"
     # Limits (DESIGN: bad input is a 4xx, never unbounded memory): see README "Running in production".
     max_items_per_request: int = 10_000
@@ -121,6 +124,8 @@ class ServerArgs:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive")
         if self.request_timeout_s <= 0:
             raise ValueError("--request-timeout-s must be positive")
+        if self.colbert_style not in ("pylate", "vllm"):
+            raise ValueError(f"--colbert-style must be pylate or vllm, got {self.colbert_style!r}")
         if self.attention_backend not in (None, "torch", "flashinfer"):
             raise ValueError(f"--attention-backend must be torch or flashinfer, got {self.attention_backend!r}")
         self.model_overrides  # parse now: bad JSON fails at start-up, not later
@@ -217,6 +222,12 @@ class ServerArgs:
         parser.add_argument("--context-length", type=int, default=defaults.context_length)
         parser.add_argument("--json-model-override-args", default=defaults.json_model_override_args)
         parser.add_argument("--attention-backend", default=defaults.attention_backend, choices=["torch", "flashinfer"])
+        parser.add_argument(
+            "--colbert-style", default=defaults.colbert_style, choices=["pylate", "vllm"],
+            help="ColBERT models: pylate (default) tokenizes queries and documents as the checkpoint says (its "
+            "[Q]/[D] markers, [MASK] query expansion, punctuation skiplist), as pylate and colbert-ai do; vllm "
+            "scores every token of each plainly tokenized text, as vLLM does",
+        )
         parser.add_argument(
             "--score-template", default=defaults.score_template,
             help="Jinja template (a file, or the built-in 'qwen3_reranker') that formats each "

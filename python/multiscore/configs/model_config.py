@@ -39,8 +39,9 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
     max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
     if getattr(hf_config, "model_type", "") in ("xlm-roberta", "roberta"):
         max_pos -= hf_config.pad_token_id + 1  # positions start after the padding index
-    if pooling is not None and pooling.max_seq_length:
-        max_pos = min(max_pos, pooling.max_seq_length)  # sentence-transformers' own limit
+    # sentence-transformers' own limit; pylate writes its last length there and cuts by its own settings.
+    if pooling is not None and pooling.max_seq_length and pooling.late_interaction is None:
+        max_pos = min(max_pos, pooling.max_seq_length)
     return max_pos
 
 
@@ -98,6 +99,20 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
         raise ValueError(f"cannot load a tokenizer from {path!r}: {e}") from None
 
 
+def _late_interaction_kind(kind: ModelKind, pooling: Optional[PoolingConfig], architecture: str) -> ModelKind:
+    """A bare encoder whose files describe ColBERT (pylate's) is served as one; a ColBERT class needs them."""
+    colbert = pooling is not None and pooling.late_interaction is not None
+    if colbert and kind is ModelKind.ENCODER_EMBEDDING:
+        return ModelKind.ENCODER_LATE_INTERACTION
+    if colbert and not kind.late_interaction:
+        raise ValueError(f"the checkpoint's files describe a ColBERT model, which is served on an encoder "
+                         f"(BertModel, ModernBertModel, XLMRobertaModel ...), not on {architecture}")
+    if kind.late_interaction and not colbert:
+        raise ValueError(f"{architecture} needs a ColBERT checkpoint: pylate's files (modules.json with a "
+                         "pylate Dense layer) or Stanford's (HF_ColBERT with linear.weight)")
+    return kind
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
@@ -138,7 +153,8 @@ class ModelConfig:
                 + ("its attention is bidirectional, so the query would see every item"
                    if kind.bidirectional else "an embedding model embeds each text on its own")
             )
-        pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds else None
+        pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds or kind.late_interaction else None
+        kind = _late_interaction_kind(kind, pooling, architecture)
         return cls(
             path=path, hf_config=hf_config, architecture=architecture, kind=kind,
             tasks=kind.tasks(hf_config.num_labels),

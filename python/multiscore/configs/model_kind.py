@@ -24,11 +24,19 @@ class ModelKind(enum.Enum):
     ENCODER_EMBEDDING = "encoder_embedding"  # BERT-style bi-encoder
     # BERT-style masked LM served as SPLADE: a vocabulary-sized sparse lexical vector per text.
     ENCODER_SPARSE_EMBEDDING = "encoder_sparse_embedding"
+    # ColBERT: a vector per token; a document's score is MaxSim against the query's vectors.
+    ENCODER_LATE_INTERACTION = "encoder_late_interaction"
 
     @property
     def bidirectional(self) -> bool:
         """Every token sees every other: pairs are one sequence, and MIS cannot apply."""
-        return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING, ModelKind.ENCODER_SPARSE_EMBEDDING)
+        return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING, ModelKind.ENCODER_SPARSE_EMBEDDING,
+                        ModelKind.ENCODER_LATE_INTERACTION)
+
+    @property
+    def late_interaction(self) -> bool:
+        """Query and documents are encoded apart, to a vector per token, and scored by MaxSim."""
+        return self is ModelKind.ENCODER_LATE_INTERACTION
 
     @property
     def embeds(self) -> bool:
@@ -44,6 +52,8 @@ class ModelKind(enum.Enum):
             return frozenset()  # serve it as a reranker by conversion (seq_cls_conversion.py)
         if self.sparse:  # relevance is their dot product, not the cosine the score routes compute
             return frozenset({Task.EMBED})
+        if self.late_interaction:  # no one vector per text: vLLM refuses embed for ColBERT too
+            return frozenset({Task.SCORE, Task.TOKEN_EMBED})
         if self.embeds:
             return frozenset({Task.EMBED, Task.SCORE, Task.TOKEN_EMBED})  # score: cosine similarity
         return frozenset({Task.CLASSIFY, Task.TOKEN_CLASSIFY} | ({Task.SCORE} if num_labels == 1 else set()))

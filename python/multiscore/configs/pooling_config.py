@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from multiscore.configs.late_interaction_config import LateInteractionConfig, read_late_interaction_config
+
 POOLING_MODES = ("cls", "mean", "last")
 
 # 1_Pooling/config.json flag -> our mode.
@@ -52,6 +54,8 @@ class PoolingConfig:
     prompts: tuple[tuple[str, str], ...] = ()
     default_prompt_name: Optional[str] = None  # applied when a request names none, as encode() does
     splade_strategy: Optional[str] = None  # mode splade: max or sum of the tokens' activations per vocabulary entry
+    # A ColBERT checkpoint: a vector per token through ``dense``, scored by MaxSim (late_interaction_config.py).
+    late_interaction: Optional[LateInteractionConfig] = None
 
     def prompt_text(self, prompt_name: Optional[str]) -> str:
         """The text to put before each input: the named prompt, else the default one, else ''."""
@@ -72,7 +76,7 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_mode = "cls" if is_encoder else "last"
     modules_path = os.path.join(model_dir, "modules.json")
     if not os.path.exists(modules_path):
-        return PoolingConfig(default_mode, normalize=True)
+        return PoolingConfig(default_mode, normalize=True, late_interaction=read_late_interaction_config(model_dir, [], {}))
     modules = _read_json(modules_path)
     types = [m.get("type", "") for m in modules]
     mode = default_mode
@@ -93,7 +97,8 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_prompt = st_model.get("default_prompt_name")
     if default_prompt is not None and default_prompt not in dict(prompts):
         raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
-    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy)
+    late_interaction = read_late_interaction_config(model_dir, types, st_model)
+    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy, late_interaction)
 
 
 def _splade_strategy(config_path: str) -> str:
@@ -110,6 +115,8 @@ def _splade_strategy(config_path: str) -> str:
 def _dense_layer(model_dir: str, directory: str) -> DenseLayer:
     config_path = os.path.join(model_dir, directory, "config.json")
     config = _read_json(config_path)
+    if config.get("use_residual"):  # pylate's Dense option: + a residual projection of its input
+        raise ValueError(f"unsupported Dense layer in {config_path}: use_residual is not implemented")
     activation = config.get("activation_function", "torch.nn.modules.activation.Tanh")
     if activation not in _DENSE_ACTIVATIONS:
         raise ValueError(f"unsupported sentence-transformers Dense activation {activation!r} in {config_path}: "

@@ -41,6 +41,7 @@ class PoolingMetadata:
     item_last_rows: torch.Tensor  # [N] each item's read-out row: a plain sequence's last token, each MIS item's last
     groups: list[ReadoutGroup]  # one per sequence, over the pooled outputs
     per_token: bool = False  # token tasks: every row is an output (the batch is all one or the other)
+    input_ids: Optional[torch.Tensor] = None  # [T] the batch's tokens (late interaction's skiplist reads them)
 
 
 class PoolingMethod(enum.Enum):
@@ -171,10 +172,15 @@ class EmbeddingHead:
         """Read each Dense layer's weights (they live beside the checkpoint, in the module's folder)."""
         self.dense = [_load_dense_layer(model_dir, spec, device) for spec in self.dense_specs]
 
-    def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
-        pooled = pooled.float()  # [N, H]
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """[N, H] -> [N, out] float32 through the Dense layers (none: [N, H] as float32)."""
+        pooled = pooled.float()
         for weight, bias, act in self.dense:
-            pooled = act(F.linear(pooled, weight, bias))  # [N, out]
+            pooled = act(F.linear(pooled, weight, bias))
+        return pooled
+
+    def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+        pooled = self.project(pooled)  # [N, out]
         if all(g.params.dimensions is None and g.params.activation == "default" for g in groups):
             return _split(self._normalized(pooled, "default"), groups)
         return [self._normalized(pooled[g.start : g.end, : g.params.dimensions], g.params.activation) for g in groups]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 from safetensors import safe_open
@@ -47,6 +47,18 @@ def iter_checkpoint(path: str) -> Iterator[tuple[str, torch.Tensor]]:
                     yield name, f.get_tensor(name)
         else:
             yield from _bin_tensors(file).items()
+
+
+def tensor_shape(path: str, name: str) -> Optional[tuple[int, ...]]:
+    """The shape of the checkpoint's tensor ``name`` (None: it has none), without reading safetensors data."""
+    for file in checkpoint_files(path):
+        if file.endswith(".safetensors"):
+            with safe_open(file, framework="pt") as f:
+                if name in f.keys():
+                    return tuple(f.get_slice(name).get_shape())
+        elif name in (tensors := _bin_tensors(file)):
+            return tuple(tensors[name].shape)
+    return None
 
 
 def _bin_tensors(file: str) -> dict[str, torch.Tensor]:

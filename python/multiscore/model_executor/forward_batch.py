@@ -30,6 +30,7 @@ class ScoreSequence:
     query_len: Optional[int] = None  # MIS: tokens before the first delimiter; None: single-item
     item_lens: Optional[list[int]] = None  # MIS: tokens of each item, delimiters excluded
     token_type_ids: Optional[list[int]] = None  # encoders: segment of each token (0 = first text)
+    key_len: Optional[int] = None  # encoders: every token attends to the first key_len tokens only (None: all)
     # Rows (in this sequence) whose input embedding is given as a vector, and the vectors [K, H].
     embed_rows: Optional[list[int]] = None
     embeds: Optional[np.ndarray] = None
@@ -62,7 +63,7 @@ class ForwardBatch:
             n = len(seq) - p
             prefix = dict(cached_len=p, cached_start=prefix_start)
             if seq.query_len is None:
-                layouts.append(SequenceLayout(start=start, length=n, **prefix))
+                layouts.append(SequenceLayout(start=start, length=n, key_len=seq.key_len, **prefix))
                 positions.append(torch.arange(p, p + n))
                 item_last_rows.append(torch.tensor([start + n - 1]))
             else:
@@ -87,8 +88,9 @@ class ForwardBatch:
         input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids[p:] for s, p in zip(seqs, cached))),
                                  dtype=torch.long)
         token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))  # encoders: never cached
+        input_ids = input_ids.to(device)
         return cls(
-            input_ids=input_ids.to(device),
+            input_ids=input_ids,
             positions=torch.cat(positions).to(device),
             token_type_ids=torch.tensor(token_types, dtype=torch.long).to(device),
             layouts=layouts,
@@ -98,6 +100,7 @@ class ForwardBatch:
                 item_last_rows=torch.cat(item_last_rows).to(device),
                 groups=groups,
                 per_token=bool(seqs) and seqs[0].pooling.per_token,  # the policy never mixes the two
+                input_ids=input_ids,
             ),
             embed_overrides=embed_overrides,
         )

@@ -62,10 +62,16 @@ class PoolingModel(nn.Module):
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""
 
 
-def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod) -> Pooler:
-    """An embedding model's pooler, from its sentence-transformers config (normalised ``default`` without one)."""
+def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
+    """An embedding model's pooler, from its sentence-transformers config (normalised ``default`` without
+    one); a ColBERT checkpoint's (pylate's files) is a LateInteractionPooler."""
     if pooling is None:
         return Pooler(default, EmbeddingHead(normalize=True))
+    if pooling.late_interaction is not None:  # pylate's ColBERT: its Dense layers project every token
+        from multiscore.layers.late_interaction_pooler import LateInteractionPooler
+
+        head = EmbeddingHead(normalize=False, dense=pooling.dense)
+        return LateInteractionPooler(head.project, head)
     if pooling.mode == "splade":
         raise ValueError("modules.json names SpladePooling, which needs the masked-LM head: serve the checkpoint as "
                          '--json-model-override-args \'{"architectures": ["BertForMaskedLM"]}\'')

@@ -50,6 +50,9 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "MPNetModel": "mpnet",
     "MPNetForSequenceClassification": "mpnet",
+    "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores
+    "ColBERTModel": "colbert",  # vLLM's names
+    "ColBERTModernBertModel": "colbert",
 }
 
 

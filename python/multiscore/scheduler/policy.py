@@ -30,7 +30,7 @@ def shares_query(req: TokenizedScoreRequest, share_query: bool) -> bool:
     """Whether a single-item request's items are packed as MIS is, so that its query is computed
     once instead of once per item: the same scores by the MIS contract (DESIGN.md §4)."""
     return (share_query and not req.mis and not req.item_first and len(req.items_ids) > 1 and len(req.query_ids) > 0
-            and not req.pooling.per_token and req.items_token_type_ids is None)
+            and not req.pooling.per_token and req.items_token_type_ids is None and req.items_key_lens is None)
 
 
 def split_into_sequences(req: TokenizedScoreRequest, delimiter: Optional[int], pack_limit: int,
@@ -67,6 +67,7 @@ def _single_sequence(req: TokenizedScoreRequest, i: int) -> ScoreSequence:
     return ScoreSequence(
         rid=req.rid, input_ids=(item + query) if req.item_first else (query + item), item_start=i, num_items=1,
         pooling=req.pooling, token_type_ids=req.items_token_type_ids[i] if req.items_token_type_ids else None,
+        key_len=req.items_key_lens[i] if req.items_key_lens else None,
         embed_rows=rows, embeds=embeds, cache_len=0 if req.item_first or req.pooling.per_token else _cacheable(req),
     )
 

@@ -125,6 +125,7 @@ class TokenizerManager:
         self, query_ids: list[int], items_ids: list[list[int]], pooling: PoolingParams, *, mis: bool = False,
         item_first: bool = False, items_token_type_ids: Optional[list[list[int]]] = None,
         embed_overrides: Optional[EmbedOverrides] = None, priority: int = 0,
+        items_key_lens: Optional[list[Optional[int]]] = None,
     ) -> TokenizedScoreRequest:
         """Check ids, limits and lengths; ``mis``: the items may share packed sequences (DESIGN.md §4)."""
         cfg, args = self.model_config, self.server_args
@@ -143,7 +144,7 @@ class TokenizerManager:
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
             item_first=item_first, items_token_type_ids=items_token_type_ids, embed_overrides=embed_overrides,
-            priority=priority,
+            priority=priority, items_key_lens=items_key_lens,
         )
 
     # ---- talking to the scheduler -------------------------------------------------------------

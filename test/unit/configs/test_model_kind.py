@@ -15,6 +15,7 @@ from multiscore.configs.model_kind import ModelKind, Task
         (ModelKind.ENCODER_CLASSIFIER, 3, {Task.CLASSIFY, Task.TOKEN_CLASSIFY}),  # several labels: no single score
         (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE, Task.TOKEN_EMBED}),
         (ModelKind.ENCODER_SPARSE_EMBEDDING, 2, {Task.EMBED}),  # SPLADE: relevance is a dot product, not served
+        (ModelKind.ENCODER_LATE_INTERACTION, 2, {Task.SCORE, Task.TOKEN_EMBED}),  # ColBERT: no vector per text
     ],
 )
 def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
@@ -23,4 +24,5 @@ def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
 
 def test_only_encoders_are_bidirectional():
     assert {k for k in ModelKind if k.bidirectional} == {ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING,
-                                                         ModelKind.ENCODER_SPARSE_EMBEDDING}
+                                                         ModelKind.ENCODER_SPARSE_EMBEDDING,
+                                                         ModelKind.ENCODER_LATE_INTERACTION}

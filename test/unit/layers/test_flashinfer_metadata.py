@@ -54,6 +54,12 @@ def test_empty_query_needs_the_fallback():
     assert build_plan_inputs([mis(0, 0, [2, 3])]).needs_fallback
 
 
+def test_a_key_limit_needs_the_fallback():
+    """ColBERT's query expansion: the ragged wrapper cannot hide a sequence's last keys."""
+    assert not build_plan_inputs([SequenceLayout(0, 8)], causal=False).needs_fallback
+    assert build_plan_inputs([SequenceLayout(0, 8, key_len=5), SequenceLayout(8, 3)], causal=False).needs_fallback
+
+
 def test_inconsistent_layout_is_rejected():
     bad = SequenceLayout(0, 11, 3, torch.tensor([2, 2]))  # 8 tokens after the query, items make 7
     with pytest.raises(ValueError, match="tokens after the query"):

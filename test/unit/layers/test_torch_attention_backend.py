@@ -167,3 +167,35 @@ def test_sliding_window_on_plain_sequences_equals_a_dense_band(causal):
         band = (diff >= 0) & (diff < window) if causal else diff.abs() < window
         expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=band).transpose(0, 1)
         torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_key_limit_hides_the_tail_from_every_token(window):
+    """ColBERT's query expansion (SequenceLayout.key_len): in a bidirectional sequence every token,
+    the tail's included, attends to the first key_len tokens only. Sequences with and without a
+    limit, of equal and of different lengths, share the calls; with a ModernBERT-style window too."""
+    torch.manual_seed(2)
+    lens, key_lens = [8, 8, 5, 8, 12], [5, None, 5, 8, 3]
+    layouts, start = [], 0
+    for n, key_len in zip(lens, key_lens):
+        layouts.append(SequenceLayout(start=start, length=n, key_len=key_len))
+        start += n
+    q, k, v = torch.randn(start, HQ, DIM), torch.randn(start, HKV, DIM), torch.randn(start, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    out = backend.forward(q, k, v, backend.build_metadata(layouts, causal=False), scale=DIM**-0.5, window=window)
+    for seq in layouts:
+        sl = slice(seq.start, seq.start + seq.length)
+        qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
+        ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
+        i = torch.arange(seq.length)
+        visible = (i[None, :] < (seq.key_len or seq.length)).expand(seq.length, -1)  # [n, n]
+        if window is not None:
+            visible = visible & ((i[:, None] - i[None, :]).abs() < window)
+        expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=visible).transpose(0, 1)
+        torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_key_limit_is_refused_where_it_has_no_meaning():
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    with pytest.raises(ValueError, match="plain bidirectional sequences only"):
+        backend.build_metadata([SequenceLayout(start=0, length=4, key_len=2)], causal=True)

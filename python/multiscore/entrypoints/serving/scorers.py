@@ -5,7 +5,9 @@ once at start-up (``pick_scorer``) and used by SGLang's /v1/score, vLLM's /score
 - ``MisScorer``: the same decoder, with the items packed ``query D item_1 D ... D`` into one pass;
 - ``EncoderPairScorer``: a BERT-style cross-encoder reads each pair as one sequence with token
   types (bidirectional attention lets the query see the document, so MIS cannot apply);
-- ``BiEncoderScorer``: an embedding model embeds the query and each item; the score is their cosine.
+- ``BiEncoderScorer``: an embedding model embeds the query and each item; the score is their cosine;
+- ``LateInteractionScorer``: a ColBERT model encodes the query to a vector per token, then each item
+  is encoded and scored against those vectors by MaxSim in the model process.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams, RequestOutput
 from multiscore.tokenizer.embed_overrides import build_embed_overrides
 from multiscore.tokenizer.inputs import check_label_token_ids, text_or_token_ids
-from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+from multiscore.tokenizer.late_interaction import LateInteractionInputs
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer, check_documents
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
 
@@ -194,8 +197,53 @@ class BiEncoderScorer(Scorer):
         return (vectors[1:] @ vectors[0]).tolist(), out.prompt_tokens
 
 
+class LateInteractionScorer(Scorer):
+    """Two passes per query: its token vectors [Lq, D] (a token task), then its items, each scored by
+    MaxSim against them in the model process. Text is tokenized as --colbert-style says
+    (tokenizer/late_interaction.py); token ids are used as given."""
+
+    def __init__(self, tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig) -> None:
+        super().__init__(tm, pairs, model_config)
+        self.inputs = LateInteractionInputs(tm.tokenizer, model_config.pooling.late_interaction, tm.server_args.colbert_style)
+
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
+                    embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
+        kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
+        if not items:
+            return ScoreResult(scores=[], prompt_tokens=0)
+        if kind == "tokens":
+            query_ids, key_len, docs = list(query), None, [list(it) for it in items]
+        else:
+            (query_ids,), (key_len,) = self.inputs.queries([query])
+            docs = self.inputs.documents(items)
+        scores, tokens = await self._maxsim(query_ids, key_len, docs, priority)
+        return ScoreResult(scores=[[s] for s in scores], prompt_tokens=tokens)
+
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
+                              use_activation=None, rule="score"):
+        if use_activation is True:
+            raise ValueError("'use_activation' applies to a cross-encoder's scores; a ColBERT model's score is MaxSim "
+                             "over token vectors, with no activation to apply")
+        check_documents([query] + documents)
+        (query_ids,), (key_len,) = self.inputs.queries([query], keep)
+        return await self._maxsim(query_ids, key_len, self.inputs.documents(documents, max_doc_tokens, keep))
+
+    async def _maxsim(self, query_ids: list[int], key_len, docs: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
+        for i, x in enumerate([query_ids] + docs):
+            if not x:
+                raise ValueError(f"{'the query' if i == 0 else f'item {i - 1}'} is empty: there is nothing to encode")
+        first = await self._run([], [query_ids], PoolingParams(activation="default", per_token=True),
+                                items_key_lens=[key_len], priority=priority)
+        query = np.asarray(first.outputs[0], dtype=np.float32)  # [Lq, D], normalised
+        pooling = PoolingParams(maxsim_query=query, skip_token_ids=self.inputs.skip_token_ids)
+        out = await self._run([], docs, pooling, priority=priority)
+        return [row[0] for row in out.outputs], first.prompt_tokens + out.prompt_tokens
+
+
 def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig, mis: bool) -> Scorer:
     kind = model_config.kind
+    if kind.late_interaction:
+        return LateInteractionScorer(tm, pairs, model_config)
     if kind.embeds:
         return BiEncoderScorer(tm, pairs, model_config)
     if kind.bidirectional:

@@ -22,10 +22,15 @@ def refusal(cfg: ModelConfig, task: Task) -> str:
         can = ", ".join(sorted(t.value for t in cfg.tasks)) or "SGLang's /v1/score only"
         return f"task {task.value!r} is not supported by this model ({cfg.architecture}); it can do: {can}"
     if task is Task.CLASSIFY:
+        if cfg.kind.late_interaction:
+            return "classify needs a classification model, and this one is a ColBERT (late-interaction) model: use /rerank or /score"
         if causal:
             return f"classify needs a classification model, and this one is a CausalLM; {CONVERT_HINT}"
         return "classify needs a classification model, and this one is an embedding model: use /v1/embeddings"
     if task is Task.EMBED:
+        if cfg.kind.late_interaction:
+            return (f"this model ({cfg.architecture}) is a ColBERT (late-interaction) model: it has a vector per token, "
+                    "not one per text; use /pooling with task 'token_embed', or /rerank and /score for MaxSim scores")
         return (
             f"this model ({cfg.architecture}) has no embedding output: serve an embedding model "
             "(BertModel, XLMRobertaModel, Qwen3Model ..., or a causal checkpoint with "

@@ -110,8 +110,9 @@ class TeiServing:
     ) -> tuple[list[dict], int]:
         """-> ([{index, score, text?}] by score, highest first), prompt tokens."""
         out = await self.scores.rerank(
-            query, texts, use_activation=not raw_scores, return_documents=return_text,
-            truncate_prompt_tokens=self._keep(truncate), rule="default",  # TEI: sigmoid / softmax
+            # raw_scores: the logits; else TEI's sigmoid / softmax, and nothing to ask of a model without an activation.
+            query, texts, use_activation=False if raw_scores else None, return_documents=return_text,
+            truncate_prompt_tokens=self._keep(truncate), rule="default",
         )
         ranked = []
         for r in out.results:
@@ -178,6 +179,8 @@ class TeiServing:
             return {"embedding": {"pooling": "splade"}}
         if cfg.kind.embeds:
             return {"embedding": {"pooling": cfg.pooling.mode if cfg.pooling else "cls"}}
+        if cfg.kind.late_interaction:  # TEI has no ColBERT; its rerank route serves MaxSim scores
+            return {"reranker": {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}}
         id2label = {str(i): cfg.label_name(i) or f"LABEL_{i}" for i in range(cfg.num_labels)}
         labels = {"id2label": id2label, "label2id": {name: int(i) for i, name in id2label.items()}}
         if cfg.kind is ModelKind.CAUSAL_LM:

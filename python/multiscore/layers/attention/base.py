@@ -22,6 +22,9 @@ class SequenceLayout:
     # cached_start .. cached_start + cached_len of the batch's prefix K/V (PrefixKV.load).
     cached_len: int = 0
     cached_start: int = 0
+    # Bidirectional only: every token attends to the first ``key_len`` tokens alone (None: to all).
+    # ColBERT's query expansion: the [MASK] tokens padding a query read it, and nothing reads them.
+    key_len: Optional[int] = None
 
 
 class AttentionBackend:

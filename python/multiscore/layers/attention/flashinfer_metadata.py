@@ -42,7 +42,8 @@ class FlashInferPlanInputs:
     token_pos_in_items_len: int
     max_item_len: Optional[torch.Tensor]  # [B] uint16
     # An MIS sequence with an empty query: its delimiters would see no key at all (FlashInfer's
-    # mask has no "attend to yourself" case), so the batch runs on the torch backend instead.
+    # mask has no "attend to yourself" case), or a sequence with a key limit (SequenceLayout.key_len):
+    # the batch runs on the torch backend instead.
     needs_fallback: bool = False
     causal: bool = True  # False: encoders, every sequence bidirectional (never MIS)
     # Keys as one-row pages of ``[batch k ; cached k]`` ([T + Tc, Hkv, D]): each sequence's cached
@@ -95,7 +96,9 @@ def build_plan_inputs(layouts: list[SequenceLayout], causal: bool = True) -> Fla
         kv_indptr, kv_pages = _kv_pages(layouts)
     mis = [s for s in layouts if s.query_len is not None]
     if not mis:
-        return FlashInferPlanInputs(indptr, None, None, 0, None, causal=causal, kv_indptr=kv_indptr, kv_pages=kv_pages)
+        # A key limit (ColBERT's query expansion) is not planned here: such a batch runs on the torch backend.
+        return FlashInferPlanInputs(indptr, None, None, 0, None, causal=causal, kv_indptr=kv_indptr, kv_pages=kv_pages,
+                                    needs_fallback=any(s.key_len is not None for s in layouts))
     if not causal:
         raise ValueError("MIS sequences need causal attention")
     runs = [item_positions(s.item_lens) if s.query_len is not None else None for s in layouts]

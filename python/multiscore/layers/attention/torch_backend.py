@@ -45,9 +45,10 @@ class RunChunk:
     valid: torch.Tensor  # [b, L] bool
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
     causal: bool
-    # None when no run is padded. Causal: [b, 1, L, L] (causal and real keys; pad rows still see
-    # key 0). Bidirectional: [b, 1, 1, L] (real keys).
+    # None when no run is padded or limits its keys. Causal: [b, 1, L, L] (causal and real keys; pad
+    # rows still see key 0). Bidirectional: [b, 1, 1, L] (key_valid).
     mask: Optional[torch.Tensor]
+    key_valid: torch.Tensor  # [b, L] bool: real keys within each run's key_len (bidirectional)
     # First row when the runs lie back to back with one length: q/k/v are then viewed, not gathered.
     contiguous_start: Optional[int] = None
 
@@ -101,31 +102,35 @@ class TorchAttentionMetadata:
     window_masks: dict[int, WindowMasks] = field(default_factory=dict)
 
 
-def _run_chunks(starts: list[int], lens: list[int], causal: bool, device: torch.device) -> list[RunChunk]:
+def _run_chunks(starts: list[int], lens: list[int], key_lens: list[int], causal: bool,
+                device: torch.device) -> list[RunChunk]:
+    """``key_lens``: per run, the keys every token attends to (its length unless it limits them)."""
     if not starts:
         return []
-    starts_t, lens_t = torch.tensor(starts), torch.tensor(lens)
+    starts_t, lens_t, key_lens_t = torch.tensor(starts), torch.tensor(lens), torch.tensor(key_lens)
     order = torch.argsort(lens_t, stable=True)
-    return [_run_chunk(starts_t[idx], lens_t[idx], causal, device) for idx in order.split(_RUNS_PER_CALL)]
+    return [_run_chunk(starts_t[idx], lens_t[idx], key_lens_t[idx], causal, device) for idx in order.split(_RUNS_PER_CALL)]
 
 
-def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, causal: bool, device: torch.device) -> RunChunk:
+def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, key_lens: torch.Tensor, causal: bool,
+               device: torch.device) -> RunChunk:
     max_len = int(lens.max())
     slot = torch.arange(max_len)
     valid = slot[None, :] < lens[:, None]  # [b, L]
+    key_valid = slot[None, :] < key_lens[:, None]  # [b, L]
     index = starts[:, None] + torch.where(valid, slot[None, :], 0)
     mask, contiguous_start = None, None
-    if int(lens.min()) != max_len:
+    if int(lens.min()) != max_len or not torch.equal(key_lens, lens):
         if causal:
             mask = ((slot[None, :] <= slot[:, None])[None] & valid[:, None, :])[:, None]  # [b, 1, L, L]
         else:
-            mask = valid[:, None, None, :]  # [b, 1, 1, L]
+            mask = key_valid[:, None, None, :]  # [b, 1, 1, L]
         mask = mask.to(device)
     elif torch.equal(starts - starts[0], torch.arange(len(starts)) * max_len):
         contiguous_start = int(starts[0])
     return RunChunk(
         index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), causal=causal, mask=mask,
-        contiguous_start=contiguous_start,
+        key_valid=key_valid.to(device), contiguous_start=contiguous_start,
     )
 
 
@@ -222,9 +227,11 @@ class TorchAttentionBackend(AttentionBackend):
         self.head_dim = head_dim
 
     def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> TorchAttentionMetadata:
-        run_starts, run_lens, mis_seqs, prefixed = [], [], [], []
+        run_starts, run_lens, run_key_lens, mis_seqs, prefixed = [], [], [], [], []
         total_rows = sum(seq.length for seq in layouts)
         for seq in layouts:
+            if seq.key_len is not None and (causal or seq.query_len is not None or seq.cached_len):
+                raise ValueError("a key limit (SequenceLayout.key_len) applies to plain bidirectional sequences only")
             if seq.query_len is not None:
                 mis_seqs.append(seq)
             n = seq.length if seq.query_len is None else seq.query_len  # the plain run, or the MIS query
@@ -235,10 +242,11 @@ class TorchAttentionBackend(AttentionBackend):
             else:
                 run_starts.append(seq.start)
                 run_lens.append(n)
+                run_key_lens.append(n if seq.key_len is None else min(seq.key_len, n))
         if (mis_seqs or prefixed) and not causal:
             raise ValueError("MIS sequences and cached prefixes need causal attention")
         items, buckets, lone = _mis_layout(mis_seqs, self.device, total_rows) if mis_seqs else (None, [], None)
-        runs = _run_chunks(run_starts, run_lens, causal, self.device)
+        runs = _run_chunks(run_starts, run_lens, run_key_lens, causal, self.device)
         return TorchAttentionMetadata(runs=runs, items=items, buckets=buckets, lone_delims=lone,
                                       prefixed=prefixed_run_chunks(prefixed, self.device) if prefixed else [])
 
@@ -267,7 +275,7 @@ class TorchAttentionBackend(AttentionBackend):
         if window in meta.window_masks:
             return meta.window_masks[window]
         g = self.num_heads // self.num_kv_heads
-        runs = [(_window_mask(c.index.shape[1], window, device, c.causal)[None] & c.valid[:, None, None, :])
+        runs = [(_window_mask(c.index.shape[1], window, device, c.causal)[None] & c.key_valid[:, None, None, :])
                 if c.index.shape[1] > window else None for c in meta.runs]
         buckets = []
         for b in meta.buckets:

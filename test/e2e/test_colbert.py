@@ -1,0 +1,175 @@
+"""ColBERT (late interaction) against pylate, the library these checkpoints are made with, on tiny
+checkpoints it saved itself: pylate's files on BERT and ModernBERT (query expansion with and
+without attention to the [MASK] tokens, and without expansion), and Stanford's HF_ColBERT layout.
+pylate pins transformers <= 5.3, so it runs from its own virtual environment
+(``bash test/reference/setup_pylate.sh``; CI makes it) as a subprocess: test/reference/pylate_reference.py.
+
+Also: vLLM's way (``--colbert-style vllm``: every token of each plainly tokenized text) against
+transformers' encoder with the projection applied by hand, as vLLM's own ColBERT test checks it; and
+over HTTP the routes a ColBERT model serves and refuses.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+import requests
+import torch
+import torch.nn.functional as F
+
+from multiscore import Engine
+from proc_utils import Server
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "test" / "reference" / "pylate_reference.py"
+ATOL = 1e-4
+
+# Words of the tiny vocabulary (pylate's skiplist maps a character outside it to [UNK], which it then skips),
+# punctuation for the skiplist, and texts longer than the tiny lengths (8 query tokens, 12 document tokens).
+QUERIES = ["the capital?", "which river and which lake are in the north of the state, and why?"]
+DOCUMENTS = [
+    "sacramento is the capital of california.",
+    "the small dog sat on the big house, and then it slept!",
+    "yes",
+    "the river (north) and the lake: a long valley; the forest - and the old coast of the west of the country",
+]
+LENGTHS = ["--query-length", "8", "--document-length", "12"]
+
+
+def pylate_python() -> str:
+    python = os.environ.get("MULTISCORE_PYLATE_PYTHON") or str(ROOT / ".venv-pylate" / "bin" / "python")
+    if not os.path.exists(python):
+        pytest.skip("pylate's reference environment is missing: bash test/reference/setup_pylate.sh")
+    return python
+
+
+def pylate(*args: str) -> str:
+    out = subprocess.run([pylate_python(), str(REFERENCE), *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@functools.lru_cache(maxsize=None)
+def pylate_scores(path) -> np.ndarray:
+    """[len(QUERIES), len(DOCUMENTS)] pylate's MaxSim scores (one run per checkpoint)."""
+    result = json.loads(pylate("encode", "--model", path, "--queries", json.dumps(QUERIES), "--documents", json.dumps(DOCUMENTS)))
+    return np.asarray(result["scores"])
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_model, tmp_path_factory):
+    """name -> a checkpoint directory saved by pylate (made once per module)."""
+    root = tmp_path_factory.mktemp("colbert")
+    bert, modernbert = tiny_model("bert", "embed"), tiny_model("modernbert", "embed")
+    made = {}
+
+    def make(name, *args):
+        made[name] = root / name
+        pylate(*args, "--out", made[name])
+
+    make("pylate-bert", "make-pylate", "--base", bert, *LENGTHS)
+    make("pylate-bert-attend", "make-pylate", "--base", bert, *LENGTHS, "--attend-to-expansion-tokens")
+    make("pylate-bert-no-expansion", "make-pylate", "--base", bert, *LENGTHS, "--no-query-expansion")
+    make("pylate-modernbert", "make-pylate", "--base", modernbert, *LENGTHS)
+    make("stanford-bert", "make-stanford", "--base", bert, "--query-maxlen", "8", "--doc-maxlen", "12")
+    return made
+
+
+def engine_scores(path, **engine_args) -> np.ndarray:
+    with Engine(str(path), num_threads=1, **engine_args) as engine:
+        rows = []
+        for query in QUERIES:
+            by_index = {r.index: r.relevance_score for r in engine.rerank(query, DOCUMENTS)}
+            rows.append([by_index[i] for i in range(len(DOCUMENTS))])
+    return np.asarray(rows)
+
+
+@pytest.mark.parametrize("name", ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "pylate-modernbert",
+                                  "stanford-bert"])
+def test_engine_rerank_equals_pylate(checkpoints, name):
+    expected = pylate_scores(checkpoints[name])
+    got = engine_scores(checkpoints[name])
+    np.testing.assert_allclose(got, expected, atol=ATOL, rtol=1e-5)
+
+
+def test_the_variants_score_differently(checkpoints):
+    """So the comparisons above tell the variants apart: attending to the [MASK] tokens, expansion
+    off and vLLM's plain tokenization each change every score of the short query (the long one
+    fills its 8 tokens: no [MASK] to attend to)."""
+    base = pylate_scores(checkpoints["pylate-bert"])
+    for other in ("pylate-bert-attend", "pylate-bert-no-expansion"):
+        assert np.abs(pylate_scores(checkpoints[other])[0] - base[0]).min() > 1e-3, other
+    stanford = checkpoints["stanford-bert"]
+    assert np.abs(_vllm_reference(stanford) - pylate_scores(stanford)).min() > 1e-3
+
+
+def _vllm_reference(path) -> np.ndarray:
+    """vLLM's ColBERT: transformers' BertModel on each plainly tokenized text, the checkpoint's
+    linear.weight applied by hand, L2-normalised, MaxSim over every token (its test_colbert.py)."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, BertModel
+
+    tokenizer, model = AutoTokenizer.from_pretrained(str(path)), BertModel.from_pretrained(str(path)).eval()
+    weight = load_file(str(path / "model.safetensors"))["linear.weight"]
+
+    def vectors(text):
+        with torch.no_grad():
+            hidden = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
+        return F.normalize(F.linear(hidden, weight), dim=-1)
+
+    return np.asarray([[float((vectors(q) @ vectors(d).T).amax(1).sum()) for d in DOCUMENTS] for q in QUERIES])
+
+
+def test_vllm_style_equals_vllms_reference(checkpoints):
+    path = checkpoints["stanford-bert"]
+    np.testing.assert_allclose(engine_scores(path, colbert_style="vllm"), _vllm_reference(path), atol=ATOL, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def server(checkpoints):
+    server = Server(checkpoints["pylate-bert"], "--num-threads", "1")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_http_score_routes_equal_pylate(server, checkpoints):
+    expected = pylate_scores(checkpoints["pylate-bert"])
+    url = server.url
+    r = requests.post(url + "/rerank", json={"query": QUERIES[0], "documents": DOCUMENTS}, timeout=60)  # Jina / Cohere
+    assert r.status_code == 200, r.text
+    got = {x["index"]: x["relevance_score"] for x in r.json()["results"]}
+    np.testing.assert_allclose([got[i] for i in range(len(DOCUMENTS))], expected[0], atol=ATOL, rtol=1e-5)
+    r = requests.post(url + "/score", json={"text_1": QUERIES, "text_2": DOCUMENTS[:2]}, timeout=60)  # vLLM N:N
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose([x["score"] for x in r.json()["data"]], [expected[0, 0], expected[1, 1]], atol=ATOL, rtol=1e-5)
+    r = requests.post(url + "/v1/score", json={"query": QUERIES[1], "items": DOCUMENTS}, timeout=60)  # SGLang
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose([row[0] for row in r.json()["scores"]], expected[1], atol=ATOL, rtol=1e-5)
+    r = requests.post(url + "/rerank", json={"query": QUERIES[0], "texts": DOCUMENTS}, timeout=60)  # TEI
+    assert r.status_code == 200, r.text
+    got = {x["index"]: x["score"] for x in r.json()}
+    np.testing.assert_allclose([got[i] for i in range(len(DOCUMENTS))], expected[0], atol=ATOL, rtol=1e-5)
+
+
+def test_http_token_vectors_and_refusals(server):
+    r = requests.post(server.url + "/pooling", json={"input": [DOCUMENTS[0]]}, timeout=60)  # default task: token_embed
+    assert r.status_code == 200, r.text
+    vectors = np.asarray(r.json()["data"][0]["data"])
+    assert vectors.shape[1] == 16 and vectors.shape[0] >= 3  # [tokens, projection size]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    r = requests.post(server.url + "/v1/embeddings", json={"input": "x"}, timeout=60)
+    assert r.status_code == 400 and "ColBERT" in r.json()["message"] and "token_embed" in r.json()["message"], r.text
+    r = requests.post(server.url + "/rerank", json={"query": "q", "documents": ["d"], "use_activation": True}, timeout=60)
+    assert r.status_code == 400 and "MaxSim" in r.json()["message"], r.text
+    info = requests.get(server.url + "/model_info", timeout=60).json()
+    assert info["kind"] == "encoder_late_interaction" and info["tasks"] == ["score", "token_embed"]
+    assert info["pooling"]["late_interaction"]["query_length"] == 8
