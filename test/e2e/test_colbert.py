@@ -56,10 +56,14 @@ def pylate(*args: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def pylate_encode(path) -> dict:
+    """pylate's settings, tokens, vectors and MaxSim scores for QUERIES x DOCUMENTS (one run per checkpoint)."""
+    return json.loads(pylate("encode", "--model", path, "--queries", json.dumps(QUERIES), "--documents", json.dumps(DOCUMENTS)))
+
+
 def pylate_scores(path) -> np.ndarray:
-    """[len(QUERIES), len(DOCUMENTS)] pylate's MaxSim scores (one run per checkpoint)."""
-    result = json.loads(pylate("encode", "--model", path, "--queries", json.dumps(QUERIES), "--documents", json.dumps(DOCUMENTS)))
-    return np.asarray(result["scores"])
+    """[len(QUERIES), len(DOCUMENTS)] pylate's MaxSim scores."""
+    return np.asarray(pylate_encode(path)["scores"])
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,31 @@ def test_engine_rerank_equals_pylate(checkpoints, name):
     expected = pylate_scores(checkpoints[name])
     got = engine_scores(checkpoints[name])
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "pylate-modernbert",
+                                  "stanford-bert"])
+def test_tokens_equal_pylates(checkpoints, name):
+    """The ids each side encodes: markers, cuts, [MASK] expansion; which tokens attend to the
+    expansion (pylate's attention mask); which document tokens MaxSim skips."""
+    from multiscore.configs.pooling_config import read_pooling_config
+    from multiscore.tokenizer.late_interaction import LateInteractionInputs
+    from transformers import AutoTokenizer
+
+    path = checkpoints[name]
+    ref = pylate_encode(path)
+    inputs = LateInteractionInputs(AutoTokenizer.from_pretrained(str(path)),
+                                   read_pooling_config(str(path), is_encoder=True).late_interaction, "pylate")
+    ids, key_lens = inputs.queries(QUERIES)
+    for got, key_len, expected in zip(ids, key_lens, ref["query_tokens"]):
+        assert got == expected["input_ids"]
+        assert (key_len or len(got)) == sum(expected["attention_mask"])  # None: every token attended
+    for got, expected in zip(inputs.documents(DOCUMENTS), ref["document_tokens"]):
+        real = [i for i, m in zip(expected["input_ids"], expected["attention_mask"]) if m]
+        assert got == real
+        kept = [i for i, k in zip(expected["input_ids"], expected["kept"]) if k]
+        assert [i for i in got if i not in inputs.skip_token_ids] == kept
+    assert set(inputs.skip_token_ids) == set(ref["settings"]["skiplist_ids"])
 
 
 def test_the_variants_score_differently(checkpoints):

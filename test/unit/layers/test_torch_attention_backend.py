@@ -148,6 +148,15 @@ def test_many_plain_sequences_in_length_sorted_chunks(causal):
         torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
 
 
+def _assert_sequence_attends(out, q, k, v, seq, visible):
+    """``out``'s rows of ``seq`` = dense attention over its own rows with ``visible`` [n, n] (True: attended)."""
+    sl = slice(seq.start, seq.start + seq.length)
+    qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
+    ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
+    expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=visible).transpose(0, 1)
+    torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("causal", [True, False])
 def test_sliding_window_on_plain_sequences_equals_a_dense_band(causal):
     """Causal: keys p - 3 .. p; bidirectional (EmbeddingGemma, ModernBERT): keys with |p - k| < 4.
@@ -159,14 +168,10 @@ def test_sliding_window_on_plain_sequences_equals_a_dense_band(causal):
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     out = backend.forward(q, k, v, backend.build_metadata(layouts, causal=causal), scale=DIM**-0.5, window=window)
     for seq in layouts:
-        sl = slice(seq.start, seq.start + seq.length)
-        qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
-        ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
         i = torch.arange(seq.length)
         diff = i[:, None] - i[None, :]
         band = (diff >= 0) & (diff < window) if causal else diff.abs() < window
-        expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=band).transpose(0, 1)
-        torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+        _assert_sequence_attends(out, q, k, v, seq, band)
 
 
 @pytest.mark.parametrize("window", [None, 3])
@@ -184,15 +189,11 @@ def test_key_limit_hides_the_tail_from_every_token(window):
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     out = backend.forward(q, k, v, backend.build_metadata(layouts, causal=False), scale=DIM**-0.5, window=window)
     for seq in layouts:
-        sl = slice(seq.start, seq.start + seq.length)
-        qs, ks, vs = (x[sl].transpose(0, 1) for x in (q, k, v))  # [H, n, D]
-        ks, vs = ks.repeat_interleave(HQ // HKV, 0), vs.repeat_interleave(HQ // HKV, 0)
         i = torch.arange(seq.length)
         visible = (i[None, :] < (seq.key_len or seq.length)).expand(seq.length, -1)  # [n, n]
         if window is not None:
             visible = visible & ((i[:, None] - i[None, :]).abs() < window)
-        expected = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=visible).transpose(0, 1)
-        torch.testing.assert_close(out[sl], expected, atol=1e-5, rtol=1e-5)
+        _assert_sequence_attends(out, q, k, v, seq, visible)
 
 
 def test_key_limit_is_refused_where_it_has_no_meaning():
