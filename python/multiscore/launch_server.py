@@ -53,8 +53,8 @@ def main(argv=None) -> int:
         freeze_after_start(server_args.disable_gc_freeze, "server process")
         print(f"multiscore: serving {server_args.model_name} on http://{server_args.host}:{server_args.port}",
               file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, host=server_args.host, port=server_args.port,
-                                log_level=server_args.log_level, access_log=False)
+        config = uvicorn.Config(app, host=server_args.host, port=server_args.port, http=server_args.http,
+                                loop=server_args.loop, log_level=server_args.log_level, access_log=False)
         server = _graceful_server_class()(config)
         died = threading.Event()
         threading.Thread(target=_watch_scheduler, args=(runtime, server, died), daemon=True).start()

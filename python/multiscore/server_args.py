@@ -82,6 +82,10 @@ class ServerArgs:
     dp_size: int = 1  # model replicas, one scheduler process each (README "Many replicas")
     base_gpu_id: int = 0  # CUDA: replica i runs on GPU base_gpu_id + i
     log_level: str = "info"
+    # uvicorn's HTTP parser and event loop: auto = httptools and uvloop (dependencies, measured faster:
+    # benchmark/README.md "HTTP parser and event loop"), h11 / asyncio = the pure-Python ones.
+    http: str = "auto"
+    loop: str = "auto"
     startup_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
@@ -124,6 +128,10 @@ class ServerArgs:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive")
         if self.request_timeout_s <= 0:
             raise ValueError("--request-timeout-s must be positive")
+        if self.http not in ("auto", "h11", "httptools"):
+            raise ValueError(f"--http must be auto, h11 or httptools, got {self.http!r}")
+        if self.loop not in ("auto", "asyncio", "uvloop"):
+            raise ValueError(f"--loop must be auto, asyncio or uvloop, got {self.loop!r}")
         if self.colbert_style not in ("pylate", "vllm"):
             raise ValueError(f"--colbert-style must be pylate or vllm, got {self.colbert_style!r}")
         if self.attention_backend not in (None, "torch", "flashinfer"):
@@ -280,6 +288,15 @@ class ServerArgs:
             "in the server and model processes, so that a collection pauses for milliseconds, not 100+ ms",
         )
         parser.add_argument("--log-level", default=defaults.log_level)
+        parser.add_argument(
+            "--http", default=defaults.http, choices=["auto", "h11", "httptools"],
+            help="uvicorn's HTTP parser: auto (httptools when installed, as it is with multiscore) or h11",
+        )
+        parser.add_argument(
+            "--loop", default=defaults.loop, choices=["auto", "asyncio", "uvloop"],
+            help="uvicorn's event loop: auto (uvloop when installed, as it is with multiscore on Linux and macOS) "
+            "or asyncio",
+        )
 
     @classmethod
     def from_cli_args(cls, args: argparse.Namespace) -> "ServerArgs":

@@ -158,6 +158,7 @@ def test_model_info_and_server_info_values(server, model_path):
     assert after["compiled"] is False and after["compile_reason"] == "auto: float32 gains nothing from the fused ops"
     assert after["linear_kernel"].startswith("oneDNN packed weights (")
     assert after["cpu_memory"].startswith("freed memory kept for reuse (glibc mallopt")
+    assert after["event_loop"] == "uvloop.Loop"  # --loop auto: uvloop, a dependency (httptools parses HTTP)
     model_frozen, server_frozen = _frozen_objects(server)
     assert model_frozen > 10_000 and server_frozen > 10_000
 

@@ -53,6 +53,12 @@ def test_bad_values_are_rejected():
         ServerArgs(model_path="m", compile="yes")
     with pytest.raises(ValueError, match="--num-threads"):
         ServerArgs(model_path="m", num_threads=0)
+    with pytest.raises(ValueError, match="--http must be auto, h11 or httptools"):
+        ServerArgs(model_path="m", http="h2")
+    with pytest.raises(ValueError, match="--loop must be auto, asyncio or uvloop"):
+        ServerArgs(model_path="m", loop="trio")
+    with pytest.raises(ValueError, match="--colbert-style must be pylate or vllm"):
+        ServerArgs(model_path="m", colbert_style="ragatouille")
     with pytest.raises(TypeError):
         ServerArgs(model_path="m", not_a_flag=1)
 

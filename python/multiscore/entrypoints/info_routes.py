@@ -113,6 +113,7 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
             "linear_kernel": ready.linear_kernel,
             "cpu_memory": ready.cpu_memory,
             "gc_freeze": gc_freeze_state(args.disable_gc_freeze, ready.gc_frozen),
+            "event_loop": f"{type(asyncio.get_running_loop()).__module__}.{type(asyncio.get_running_loop()).__name__}",
             "prefix_cache": ready.prefix_cache,
             "prefix_cache_hit_rate": stats.prefix_cache_hit_tokens / max(1, stats.prefix_cache_query_tokens),
             "scheduler": dataclasses.asdict(stats),
