@@ -1,5 +1,5 @@
 """ColBERT (late interaction) against pylate, the library these checkpoints are made with, on tiny
-checkpoints it saved itself: pylate's files on BERT and ModernBERT (query expansion with and
+checkpoints it saved itself: pylate's files on BERT, ModernBERT and XLM-R (query expansion with and
 without attention to the [MASK] tokens, and without expansion), and Stanford's HF_ColBERT layout.
 pylate pins transformers <= 5.3, so it runs from its own virtual environment
 (``bash test/reference/setup_pylate.sh``; CI makes it) as a subprocess: test/reference/pylate_reference.py.
@@ -40,6 +40,8 @@ DOCUMENTS = [
     "the river (north) and the lake: a long valley; the forest - and the old coast of the west of the country",
 ]
 LENGTHS = ["--query-length", "8", "--document-length", "12"]
+VARIANTS = ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "pylate-modernbert", "pylate-xlmr",
+            "stanford-bert"]
 
 
 def pylate_python() -> str:
@@ -70,7 +72,7 @@ def pylate_scores(path) -> np.ndarray:
 def checkpoints(tiny_model, tmp_path_factory):
     """name -> a checkpoint directory saved by pylate (made once per module)."""
     root = tmp_path_factory.mktemp("colbert")
-    bert, modernbert = tiny_model("bert", "embed"), tiny_model("modernbert", "embed")
+    bert, modernbert, xlmr = (tiny_model(arch, "embed") for arch in ("bert", "modernbert", "xlm_roberta"))
     made = {}
 
     def make(name, *args):
@@ -81,6 +83,7 @@ def checkpoints(tiny_model, tmp_path_factory):
     make("pylate-bert-attend", "make-pylate", "--base", bert, *LENGTHS, "--attend-to-expansion-tokens")
     make("pylate-bert-no-expansion", "make-pylate", "--base", bert, *LENGTHS, "--no-query-expansion")
     make("pylate-modernbert", "make-pylate", "--base", modernbert, *LENGTHS)
+    make("pylate-xlmr", "make-pylate", "--base", xlmr, *LENGTHS)  # SentencePiece: <s> [Q] ... </s> <mask>
     make("stanford-bert", "make-stanford", "--base", bert, "--query-maxlen", "8", "--doc-maxlen", "12")
     return made
 
@@ -94,16 +97,14 @@ def engine_scores(path, **engine_args) -> np.ndarray:
     return np.asarray(rows)
 
 
-@pytest.mark.parametrize("name", ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "pylate-modernbert",
-                                  "stanford-bert"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_engine_rerank_equals_pylate(checkpoints, name):
     expected = pylate_scores(checkpoints[name])
     got = engine_scores(checkpoints[name])
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "pylate-modernbert",
-                                  "stanford-bert"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_tokens_equal_pylates(checkpoints, name):
     """The ids each side encodes: markers, cuts, [MASK] expansion; which tokens attend to the
     expansion (pylate's attention mask); which document tokens MaxSim skips."""
