@@ -58,6 +58,9 @@ class PoolingParams:
     # vLLM's token tasks: one output per token of the sequence (its hidden state through the
     # model's head) instead of the pooled one.
     per_token: bool = False
+    # Token tasks of a model with two token heads (BGE-M3): "embed" (its multi-vector head) or
+    # "classify" (its sparse weights).
+    token_head: Literal["embed", "classify"] = "embed"
     # SGLang's return_pooled_hidden_states: each output row is the head's values followed by the
     # pooled hidden state the head read ([C + H]).
     return_hidden: bool = False

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import pathlib
-import subprocess
 
 import numpy as np
 import pytest
@@ -25,9 +22,8 @@ import torch.nn.functional as F
 
 from multiscore import Engine
 from proc_utils import Server
+from reference_venv import run_reference
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "test" / "reference" / "pylate_reference.py"
 ATOL = 1e-4
 
 # Words of the tiny vocabulary (pylate's skiplist maps a character outside it to [UNK], which it then skips),
@@ -44,17 +40,8 @@ VARIANTS = ["pylate-bert", "pylate-bert-attend", "pylate-bert-no-expansion", "py
             "stanford-bert"]
 
 
-def pylate_python() -> str:
-    python = os.environ.get("MULTISCORE_PYLATE_PYTHON") or str(ROOT / ".venv-pylate" / "bin" / "python")
-    if not os.path.exists(python):
-        pytest.skip("pylate's reference environment is missing: bash test/reference/setup_pylate.sh")
-    return python
-
-
 def pylate(*args: str) -> str:
-    out = subprocess.run([pylate_python(), str(REFERENCE), *map(str, args)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+    return run_reference("pylate_reference.py", *args)
 
 
 @functools.lru_cache(maxsize=None)

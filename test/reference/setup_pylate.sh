@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build the separate virtual environment that holds pylate, the ColBERT reference.
+# Build the separate virtual environment that holds pylate (the ColBERT reference) and FlagEmbedding
+# (BGE-M3's).
 #
 #   bash test/reference/setup_pylate.sh [VENV]      (default VENV: <repo root>/.venv-pylate)
 #
 # pylate 1.6.0 pins transformers<=5.3.0 and sentence-transformers==5.3.0, so it cannot live in the
-# project venv; the tests run test/reference/pylate_reference.py with this venv's python instead.
+# project venv; the tests run test/reference/*_reference.py with this venv's python instead.
+# FlagEmbedding is installed with --no-deps as well (ir-datasets and its other training-side
+# requirements are never imported by BGEM3FlagModel), with peft, which it imports.
 # torch is the CPU wheel, pinned so that no later install can swap it for a CUDA build. pylate is
 # installed with --no-deps: its own requirement list would pull packages the reference never uses.
 # Idempotent: does nothing when the venv already imports pylate. PYTHON picks the interpreter.
@@ -15,7 +18,7 @@ VENV="${1:-$REPO_ROOT/.venv-pylate}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${PYLATE_TORCH_SPEC:-torch==2.13.0+cpu}"
 
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import pylate" >/dev/null 2>&1; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import pylate, FlagEmbedding" >/dev/null 2>&1; then
     echo "pylate venv already set up: $VENV" >&2
 else
     "$PYTHON" -m venv "$VENV"
@@ -23,15 +26,16 @@ else
     # Keep torch where it is for the installs that follow (a local version satisfies ==2.13.0).
     CONSTRAINTS="$(mktemp)"
     trap 'rm -f "$CONSTRAINTS"' EXIT
-    echo "$TORCH_SPEC" >"$CONSTRAINTS"
+    printf '%s\n' "$TORCH_SPEC" transformers==5.3.0 sentence-transformers==5.3.0 >"$CONSTRAINTS"
     "${PIP[@]}" install "$TORCH_SPEC"
     "${PIP[@]}" install -c "$CONSTRAINTS" \
         transformers==5.3.0 sentence-transformers==5.3.0 ujson scipy datasets
-    "${PIP[@]}" install -c "$CONSTRAINTS" --no-deps pylate==1.6.0
+    "${PIP[@]}" install -c "$CONSTRAINTS" --no-deps pylate==1.6.0 FlagEmbedding==1.4.2
+    "${PIP[@]}" install -c "$CONSTRAINTS" peft
     if "$VENV/bin/pip" list 2>/dev/null | grep -qi '^nvidia-'; then
         echo "error: CUDA packages were installed into $VENV; the reference venv must be CPU-only" >&2
         exit 1
     fi
 fi
 
-"$VENV/bin/python" -c "import pylate, torch; print('pylate', pylate.__version__, '(torch', torch.__version__ + ')')"
+"$VENV/bin/python" -c "import FlagEmbedding, pylate, torch; print('pylate', pylate.__version__, '+ FlagEmbedding (torch', torch.__version__ + ')')"

@@ -157,7 +157,7 @@ class ModelConfig:
         kind = _late_interaction_kind(kind, pooling, architecture)
         return cls(
             path=path, hf_config=hf_config, architecture=architecture, kind=kind,
-            tasks=kind.tasks(hf_config.num_labels),
+            tasks=model_class.tasks_for(kind, hf_config),
             context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
             tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
@@ -176,6 +176,11 @@ class ModelConfig:
         if dims:
             return list(dims)
         return [] if getattr(self.hf_config, "is_matryoshka", False) else None
+
+    @property
+    def lexical_weights(self) -> bool:
+        """Its token_classify output is a weight per token (BGE-M3): TEI's /embed_sparse reduces it per token id."""
+        return bool(getattr(get_model_class(self.architecture), "lexical_weights", False))
 
     @property
     def vocab_size(self) -> int:

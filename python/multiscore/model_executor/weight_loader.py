@@ -9,7 +9,9 @@ what the config ties. Every parameter (every shard of a fused one) must be fille
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections.abc import Hashable
 from contextlib import contextmanager
 from typing import Optional
@@ -49,7 +51,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     loaded: set[tuple[str, Optional[Hashable]]] = set()  # (parameter, shard id or None)
     conversion = model_config.head_conversion
     lm_head_rows: dict[str, torch.Tensor] = {}  # conversion only: name -> its rows of the conversion tokens [k, H]
-    for name, tensor in iter_checkpoint(model_config.path):
+    for name, tensor in itertools.chain(iter_checkpoint(model_config.path), _extra_weights(model, model_config.path)):
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
         target = _target_of(model, name, params)
@@ -70,6 +72,20 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)
     return model.eval()
+
+
+def _extra_weights(model: PoolingModel, path: str):
+    """(name, tensor) from the model's own PyTorch files beside the checkpoint (``extra_weight_files``)."""
+    for file, prefix in model.extra_weight_files.items():
+        full = os.path.join(path, file)
+        if not os.path.exists(full):
+            raise ValueError(f"{type(model).__name__} needs {file} beside the checkpoint, and {path!r} has none")
+        try:
+            state = torch.load(full, map_location="cpu", weights_only=True)
+        except Exception as e:  # an object weights_only refuses, or a corrupt file
+            raise ValueError(f"cannot read {full!r} as plain tensors: {e}") from None
+        for key, tensor in state.items():
+            yield prefix + key, tensor
 
 
 def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[str, Optional[Hashable]]]:

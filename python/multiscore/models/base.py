@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.pooler import EmbeddingHead, Pooler, PoolingMethod
@@ -35,6 +35,9 @@ class PoolingModel(nn.Module):
     # Checkpoint name part -> ours, for a layout published under other module names (NomicBERT's
     # original ``encoder.layers.N.attn.Wqkv``): replaced wherever it occurs, before the aliases.
     weight_renames: dict[str, str] = {}
+    # Weights kept beside the checkpoint in their own PyTorch files (BGE-M3's sparse_linear.pt):
+    # file name -> the prefix its tensors' names take here.
+    extra_weight_files: dict[str, str] = {}
     # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
     pooler: Pooler
 
@@ -57,6 +60,11 @@ class PoolingModel(nn.Module):
         """What this class computes for ``hf_config``: ``kind``, unless the config changes it
         (a Gemma3TextModel with bidirectional attention is an encoder)."""
         return cls.kind
+
+    @classmethod
+    def tasks_for(cls, kind: ModelKind, hf_config) -> frozenset[Task]:
+        """What clients may ask of this model: its kind's tasks, unless the class has more heads."""
+        return kind.tasks(hf_config.num_labels)
 
     def tie_weights(self) -> None:
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""

@@ -50,6 +50,7 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "MPNetModel": "mpnet",
     "MPNetForSequenceClassification": "mpnet",
+    "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs
     "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores
     "ColBERTModel": "colbert",  # vLLM's names
     "ColBERTModernBertModel": "colbert",

@@ -72,7 +72,8 @@ class EmbedServing:
         per_token = task == "token_classify"
         require_task(self.model_config, Task.TOKEN_CLASSIFY if per_token else Task.CLASSIFY)
         ids = await self.tm.tokenize_inputs(inputs, what=task, **options)
-        pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token)
+        pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token,
+                                token_head="classify")
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return PoolingResult(out.outputs, out.prompt_tokens)
 

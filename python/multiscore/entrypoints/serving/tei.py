@@ -50,11 +50,13 @@ class TeiServing:
         self, inputs, *, truncate: bool = False, truncation_direction: str = "Right", prompt_name: Optional[str] = None,
     ) -> PoolingResult:
         """TEI's /embed_sparse: per input, the non-zero entries of its SPLADE vector as
-        ``{index, value}`` (vocabulary id, weight), by index."""
+        ``{index, value}`` (vocabulary id, weight), by index; on BGE-M3, its lexical weights."""
+        if self.model_config.lexical_weights:
+            return await self._lexical_weights(inputs, truncate, truncation_direction, prompt_name)
         if not self.model_config.kind.sparse:
             raise ValueError(
-                f"/embed_sparse needs a SPLADE model (a masked LM such as BertForMaskedLM), and this one is "
-                f"{self.model_config.architecture}: use /embed"
+                f"/embed_sparse needs a SPLADE model (a masked LM such as BertForMaskedLM) or BGE-M3 "
+                f"(BgeM3EmbeddingModel), and this one is {self.model_config.architecture}: use /embed"
             )
         result = await self.embed(inputs, normalize=False, truncate=truncate, truncation_direction=truncation_direction,
                                   prompt_name=prompt_name)
@@ -64,6 +66,27 @@ class TeiServing:
             nonzero = np.flatnonzero(values)
             sparse.append([{"index": int(i), "value": float(values[i])} for i in nonzero])
         return PoolingResult(sparse, result.prompt_tokens)
+
+    async def _lexical_weights(self, inputs, truncate: bool, truncation_direction: str,
+                               prompt_name: Optional[str]) -> PoolingResult:
+        """BGE-M3's sparse output as FlagEmbedding reduces it: each token id's largest weight over the
+        text, leaving out zero weights and the special ids (<s>, </s>, <pad>, <unk>)."""
+        ids = await self.tm.tokenize_inputs(
+            self.embedder.with_prompt(inputs, prompt_name), truncate_prompt_tokens=self._keep(truncate),
+            keep_start=truncation_direction == "Right", what="embed_sparse",
+        )
+        pooling = PoolingParams(activation="default", per_token=True, token_head="classify")
+        out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
+        tok = self.tm.tokenizer
+        unused = {tok.cls_token_id, tok.eos_token_id, tok.pad_token_id, tok.unk_token_id}
+        sparse = []
+        for text_ids, weights in zip(ids, out.outputs):  # weights: [L - 2][1], for text_ids[1:-1]
+            best: dict[int, float] = {}
+            for token, (w,) in zip(text_ids[1:-1], weights):
+                if token not in unused and w > 0:
+                    best[token] = max(best.get(token, 0.0), w)
+            sparse.append([{"index": i, "value": best[i]} for i in sorted(best)])
+        return PoolingResult(sparse, out.prompt_tokens)
 
     async def embed_all(
         self, inputs, *, truncate: bool = False, truncation_direction: str = "Right", prompt_name: Optional[str] = None,
