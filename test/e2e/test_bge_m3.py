@@ -98,6 +98,16 @@ def test_sparse_weights_and_lexical_weights_equal_flagembedding(server, bge_m3, 
     assert abs(sum(w * d[t] for t, w in q.items() if t in d) - reference["lexical_score_0_1"]) < ATOL
 
 
+def test_engine_pool_gives_the_same_token_outputs(bge_m3, reference):
+    with Engine(str(bge_m3), num_threads=1, json_model_override_args=OVERRIDE) as engine:
+        vectors = engine.pool(TEXTS[:1], task="token_embed")[0]
+        weights = engine.pool(TEXTS[:1], task="token_classify")[0]
+        with pytest.raises(ValueError, match="Unsupported task: 'classify'"):
+            engine.pool(TEXTS[:1], task="classify")
+    np.testing.assert_allclose(vectors, reference["colbert_vecs"][0], atol=ATOL, rtol=1e-5)
+    assert np.asarray(weights).shape == (len(reference["colbert_vecs"][0]) - 1, 1)  # [tokens - 2, 1]
+
+
 def test_missing_head_files_are_a_start_up_error(tiny_model):
     with pytest.raises((ValueError, RuntimeError), match="needs sparse_linear.pt beside the checkpoint"):
         Engine(str(tiny_model("xlm_roberta", "embed")), num_threads=1, json_model_override_args=OVERRIDE)

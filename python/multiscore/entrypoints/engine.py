@@ -146,6 +146,17 @@ class Engine:
         )
         return self._run(coro).results
 
+    def pool(
+        self, inputs, task: Optional[str] = None, dimensions: Optional[int] = None,
+        use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+    ) -> list:
+        """vLLM's /pooling in process: per input the model's output for ``task`` (embed, classify, score,
+        token_embed: a vector per token, token_classify: class scores per token); by default the
+        model's own (an embedding, class scores, or a ColBERT model's token vectors)."""
+        coro = self._live.embed.pool(inputs, task=task, dimensions=dimensions, use_activation=use_activation,
+                                     truncate_prompt_tokens=truncate_prompt_tokens)
+        return self._run(coro).data
+
     def get_server_info(self) -> dict:
         """SGLang's ``Engine.get_server_info``: the scheduler's counters (forward passes, prefix-cache
         hits, ...) and what was chosen at start-up (dtype, prefix cache, CPU memory reuse)."""
