@@ -6,7 +6,7 @@ a ColBERT model with a seeded random 128-wide projection (the shape of answerai-
 other MiniLM ColBERTs): queries of 32 tokens with [MASK] expansion, documents cut to 180 tokens,
 punctuation skiplist. One query and N documents of 60-160 words.
 
-pylate (its own venv, ``bash test/reference/setup_pylate.sh``; benchmark/colbert_contender.py):
+pylate (its own venv, ``bash test/reference/setup.sh``; benchmark/colbert_contender.py):
 ``encode`` the query and the documents (batches of 32, padded), then ``pylate.rank.rerank``.
 multiscore: ``Engine.rerank`` (the query encoded in one pass, then the documents packed without
 padding and scored by MaxSim in the model process). Each is the median of ``--repeats`` runs after
@@ -40,8 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--documents", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--pylate-python", default=str(REPO / ".venv-pylate" / "bin" / "python"),
-                   help="pylate's venv (bash test/reference/setup_pylate.sh)")
+    p.add_argument("--reference-python", default=str(REPO / ".venv-reference" / "bin" / "python"),
+                   help="pylate's venv (bash test/reference/setup.sh)")
     p.add_argument("--markdown", action="store_true")
     return p.parse_args(argv)
 
@@ -52,13 +52,13 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-colbert-") as tmp:
         work = pathlib.Path(tmp)
         model = work / "colbert-minilm"
-        subprocess.run([args.pylate_python, str(REFERENCE), "make-pylate", "--base", minilm_path(), "--out", str(model),
+        subprocess.run([args.reference_python, str(REFERENCE), "make-pylate", "--base", minilm_path(), "--out", str(model),
                         "--embedding-size", "128", "--query-length", "32", "--document-length", "180"],
                        check=True, capture_output=True)
         documents = sentences(args.documents, 60, 160, seed=3)
         inputs = work / "inputs.json"
         inputs.write_text(json.dumps({"query": QUERY, "documents": documents}))
-        run = subprocess.run([args.pylate_python, str(CONTENDER), "--model", str(model), "--inputs", str(inputs),
+        run = subprocess.run([args.reference_python, str(CONTENDER), "--model", str(model), "--inputs", str(inputs),
                               "--repeats", str(args.repeats)], check=True, capture_output=True, text=True)
         pylate = json.loads(run.stdout.strip().splitlines()[-1])
         pylate_seconds = float(np.median(pylate["seconds"]))

@@ -1,11 +1,11 @@
-"""pylate's side of bench_colbert.py, run by pylate's own venv (test/reference/setup_pylate.sh).
+"""pylate's side of bench_colbert.py, run by pylate's own venv (test/reference/setup.sh).
 
 Loads the ColBERT checkpoint, reranks once to warm up, then ``--repeats`` times the way pylate's
 documentation reranks: ``encode`` the query (``is_query=True``) and the documents
 (``is_query=False``), then ``pylate.rank.rerank``. Prints one JSON line
 ``{"seconds": [...], "scores": [...], "versions": {...}}`` (scores in document order, last run).
 
-    .venv-pylate/bin/python benchmark/colbert_contender.py --model DIR --inputs inputs.json --repeats 5
+    .venv-reference/bin/python benchmark/colbert_contender.py --model DIR --inputs inputs.json --repeats 5
 """
 
 from __future__ import annotations

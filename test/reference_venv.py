@@ -1,5 +1,5 @@
 """The reference libraries that cannot live in the project's venv (pylate, FlagEmbedding: they pin
-transformers <= 5.3) run from their own, made by ``bash test/reference/setup_pylate.sh`` (CI makes
+transformers <= 5.3) run from their own, made by ``bash test/reference/setup.sh`` (CI makes
 it), as subprocesses of the tests."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def reference_python() -> str:
-    python = os.environ.get("MULTISCORE_PYLATE_PYTHON") or str(ROOT / ".venv-pylate" / "bin" / "python")
+    python = os.environ.get("MULTISCORE_REFERENCE_PYTHON") or str(ROOT / ".venv-reference" / "bin" / "python")
     if not os.path.exists(python):
-        pytest.skip("the reference environment is missing: bash test/reference/setup_pylate.sh")
+        pytest.skip("the reference environment is missing: bash test/reference/setup.sh")
     return python
 
 

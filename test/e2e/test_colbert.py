@@ -2,7 +2,7 @@
 checkpoints it saved itself: pylate's files on BERT, ModernBERT and XLM-R (query expansion with and
 without attention to the [MASK] tokens, and without expansion), and Stanford's HF_ColBERT layout.
 pylate pins transformers <= 5.3, so it runs from its own virtual environment
-(``bash test/reference/setup_pylate.sh``; CI makes it) as a subprocess: test/reference/pylate_reference.py.
+(``bash test/reference/setup.sh``; CI makes it) as a subprocess: test/reference/pylate_reference.py.
 
 Also: vLLM's way (``--colbert-style vllm``: every token of each plainly tokenized text) against
 transformers' encoder with the projection applied by hand, as vLLM's own ColBERT test checks it; and

@@ -1,5 +1,5 @@
 """BGE-M3's reference: FlagEmbedding's ``BGEM3FlagModel``, run from the reference venv
-(test/reference/setup_pylate.sh installs it beside pylate). Prints one JSON object to stdout:
+(test/reference/setup.sh installs it beside pylate). Prints one JSON object to stdout:
 
     python test/reference/flagembedding_reference.py --model DIR --texts '["a", "b"]'
     -> {"dense": [[H]...], "lexical_weights": [{"token_id": weight}...], "colbert_vecs": [[[H]...]...],

@@ -1,4 +1,4 @@
-"""The ColBERT reference we did not write: pylate, run in its own venv (see setup_pylate.sh).
+"""The ColBERT reference we did not write: pylate, run in its own venv (test/reference/setup.sh).
 
 Run with the pylate venv's python, never the project's (pylate pins older transformers and
 sentence-transformers); it imports only the stdlib, torch, transformers, safetensors,

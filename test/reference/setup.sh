@@ -2,7 +2,7 @@
 # Build the separate virtual environment that holds pylate (the ColBERT reference) and FlagEmbedding
 # (BGE-M3's).
 #
-#   bash test/reference/setup_pylate.sh [VENV]      (default VENV: <repo root>/.venv-pylate)
+#   bash test/reference/setup.sh [VENV]      (default VENV: <repo root>/.venv-reference)
 #
 # pylate 1.6.0 pins transformers<=5.3.0 and sentence-transformers==5.3.0, so it cannot live in the
 # project venv; the tests run test/reference/*_reference.py with this venv's python instead.
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-VENV="${1:-$REPO_ROOT/.venv-pylate}"
+VENV="${1:-$REPO_ROOT/.venv-reference}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${PYLATE_TORCH_SPEC:-torch==2.13.0+cpu}"
 
@@ -29,7 +29,7 @@ else
     printf '%s\n' "$TORCH_SPEC" transformers==5.3.0 sentence-transformers==5.3.0 >"$CONSTRAINTS"
     "${PIP[@]}" install "$TORCH_SPEC"
     "${PIP[@]}" install -c "$CONSTRAINTS" \
-        transformers==5.3.0 sentence-transformers==5.3.0 ujson scipy datasets
+        transformers==5.3.0 sentence-transformers==5.3.0 ujson==5.12.0 scipy datasets
     "${PIP[@]}" install -c "$CONSTRAINTS" --no-deps pylate==1.6.0 FlagEmbedding==1.4.2
     "${PIP[@]}" install -c "$CONSTRAINTS" peft
     if "$VENV/bin/pip" list 2>/dev/null | grep -qi '^nvidia-'; then
