@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from multiscore.layers.pooler import EmbeddingHead, PoolingMetadata
+from multiscore.layers.pooler import EmbeddingHead, PoolingMetadata, sequence_rows
 from multiscore.messages import PoolingParams
 
 
@@ -29,29 +29,36 @@ class LateInteractionPooler:
 
     def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
         vectors = self.project(hidden).float()  # [T, D]
-        outputs, start = [], 0
-        for group, length in zip(meta.groups, meta.seq_lens):  # encoders: one group per sequence
-            rows, ids = vectors[start : start + length], meta.input_ids[start : start + length]
-            start += length
+        outputs = []
+        queries: dict[int, tuple] = {}  # id(params) -> its query and skiplist as tensors, once per request
+        for group, rows in sequence_rows(meta):
             params = group.params
             if params.dimensions is not None:
                 raise ValueError("'dimensions' does not apply to a ColBERT model: its token vectors keep their size")
             if params.maxsim_query is not None:
-                outputs.append(_maxsim(rows, ids, params))
+                if id(params) not in queries:
+                    queries[id(params)] = _query_tensors(params, vectors)
+                outputs.append(_maxsim(vectors[rows], meta.input_ids[rows], *queries[id(params)]))
             elif meta.per_token:
-                outputs.append(F.normalize(rows, dim=-1) if params.activation in ("default", "l2") else rows)
+                normalise = params.activation in ("default", "l2")
+                outputs.append(F.normalize(vectors[rows], dim=-1) if normalise else vectors[rows])
             else:
                 raise ValueError("a ColBERT model gives a vector per token (task token_embed) or MaxSim scores, "
                                  "not one embedding per text")
         return outputs
 
 
-def _maxsim(rows: torch.Tensor, ids: torch.Tensor, params: PoolingParams) -> torch.Tensor:
+def _query_tensors(params: PoolingParams, like: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """-> (the query's vectors [Lq, D], normalised by the caller's pass; the skiplist's ids [S] or None)."""
+    skip = torch.tensor(params.skip_token_ids, device=like.device) if params.skip_token_ids else None
+    return torch.from_numpy(params.maxsim_query).to(like), skip
+
+
+def _maxsim(rows: torch.Tensor, ids: torch.Tensor, query: torch.Tensor, skip: Optional[torch.Tensor]) -> torch.Tensor:
     """One document's rows [L, D] (raw projections) and token ids [L] -> its score [1, 1]."""
-    if params.skip_token_ids:
-        rows = rows[~torch.isin(ids, torch.tensor(params.skip_token_ids, device=ids.device))]
+    if skip is not None:
+        rows = rows[~torch.isin(ids, skip)]
     if rows.shape[0] == 0:
         raise ValueError("a document has no token left to score once the skiplist's tokens are removed")
     document = F.normalize(rows, dim=-1)  # [Ld, D]
-    query = torch.from_numpy(params.maxsim_query).to(document)  # [Lq, D], normalised by the caller's pass
     return (query @ document.T).amax(dim=1).sum().reshape(1, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +90,15 @@ def activate(x: torch.Tensor, activation: str) -> torch.Tensor:
     if activation != "none":
         raise ValueError(f"unknown activation {activation!r}")
     return x
+
+
+def sequence_rows(meta: PoolingMetadata) -> Iterator[tuple[ReadoutGroup, slice]]:
+    """Poolers over every row of plain sequences (encoders: one group per sequence): each sequence's
+    group and its rows' slice of the batch."""
+    start = 0
+    for group, length in zip(meta.groups, meta.seq_lens):
+        yield group, slice(start, start + length)
+        start += length
 
 
 def _split(x: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.configs.pooling_config import PoolingConfig
-from multiscore.layers.pooler import PoolingMetadata
+from multiscore.layers.pooler import PoolingMetadata, sequence_rows
 from multiscore.models.xlm_roberta import XLMRobertaModel
 
 
@@ -39,10 +39,9 @@ class BgeM3Pooler:
     def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
         if not meta.per_token:
             return self.dense(hidden, meta)
-        outputs, start = [], 0
-        for group, length in zip(meta.groups, meta.seq_lens):  # encoders: one group per sequence
-            rows, start = hidden[start : start + length], start + length
-            params = group.params
+        outputs = []
+        for group, sequence in sequence_rows(meta):
+            rows, params = hidden[sequence], group.params
             if params.dimensions is not None:
                 raise ValueError("'dimensions' applies to BGE-M3's dense embedding, not to its token outputs")
             if params.token_head == "classify":
