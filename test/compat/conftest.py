@@ -70,7 +70,8 @@ def _bi_encoder(tiny_model):
 
 def _embedder(tiny_model):
     # intfloat/multilingual-e5-small: XLM-R, mean pooling, normalised; served with DUMMY_CHAT_TEMPLATE.
-    path = tiny_model("xlm_roberta", "embed", seed=2)
+    # Its 514 position embeddings (512 tokens after XLM-R's padding offset), as upstream's.
+    path = tiny_model("xlm_roberta", "embed", seed=2, max_position_embeddings=514)
     write_sentence_transformers_files(path, pooling="mean", normalize=True, max_seq_length=512)
     set_chat_template(path, DUMMY_CHAT_TEMPLATE)
     return path, ["--context-length", "512", "--served-model-name", "intfloat/multilingual-e5-small"]

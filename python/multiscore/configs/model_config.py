@@ -35,10 +35,28 @@ def resolve_model_path(model_path: str) -> str:
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
 
 
+# Encoders whose learned position table is a hard limit on a sequence's length; the RoBERTa-style
+# ones (and MPNet) number positions after the padding index, which the table reserves.
+_POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "mpnet")
+_POSITIONS_FROM_ZERO = ("bert", "electra", "distilbert", "modernbert")
+
+
+def position_limit(hf_config) -> Optional[int]:
+    """The most tokens the checkpoint's position embeddings can number, or None where positions
+    are rotary or relative (decoders, NomicBERT, DeBERTa-v3) and set no hard limit."""
+    max_pos = getattr(hf_config, "max_position_embeddings", None)
+    model_type = getattr(hf_config, "model_type", "")
+    if not max_pos:
+        return None
+    if model_type in _POSITIONS_AFTER_PADDING:
+        return max_pos - (hf_config.pad_token_id + 1)
+    if model_type in _POSITIONS_FROM_ZERO or (model_type == "deberta-v2" and getattr(hf_config, "position_biased_input", True)):
+        return max_pos
+    return None
+
+
 def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
-    max_pos = getattr(hf_config, "max_position_embeddings", None) or 2048
-    if getattr(hf_config, "model_type", "") in ("xlm-roberta", "roberta"):
-        max_pos -= hf_config.pad_token_id + 1  # positions start after the padding index
+    max_pos = position_limit(hf_config) or getattr(hf_config, "max_position_embeddings", None) or 2048
     # sentence-transformers' own limit; pylate writes its last length there and cuts by its own settings.
     if pooling is not None and pooling.max_seq_length and pooling.late_interaction is None:
         max_pos = min(max_pos, pooling.max_seq_length)
@@ -76,6 +94,10 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
                       attention_backend: Optional[str]) -> int:
     """--context-length, or the checkpoint's. The torch backend implements sliding windows; FlashInfer
     does not yet, so with it the context stops at the window, below which a window hides no key."""
+    limit = position_limit(hf_config)
+    if requested is not None and limit is not None and requested > limit:
+        raise ValueError(f"--context-length {requested} exceeds the {limit} positions the model's position embeddings "
+                         f"can number (max_position_embeddings {hf_config.max_position_embeddings})")
     length = requested or default_context_length(hf_config, pooling)
     window = sliding_window_of(hf_config)
     if attention_backend != "flashinfer" or window is None or length <= window:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from multiscore.configs.model_kind import Task
+from multiscore.entrypoints.cohere_routes import add_cohere_routes
 from multiscore.entrypoints.infinity_routes import add_infinity_routes
 from multiscore.entrypoints.info_routes import add_info_routes
 from multiscore.entrypoints.metrics import ServerMetrics
@@ -119,6 +120,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     tei_rerank, tei_tokenize = add_tei_routes(app, runtime, args.model_name)
     sglang_classify = add_sglang_routes(app, runtime)
     infinity = add_infinity_routes(app, runtime, args.model_name)
+    add_cohere_routes(app, runtime)
     handlers = add_pooling_routes(app, runtime, args.model_name, tei_rerank, sglang_classify, infinity)
     vllm_score = handlers["vllm_score"]
 

@@ -382,3 +382,64 @@ class InfinityClassifyRequest(BaseModel):
     def matches(body: dict) -> bool:
         """``raw_scores`` with ``input``: vLLM's /classify body has no raw_scores, SGLang's no input."""
         return "raw_scores" in body and "input" in body
+
+
+# ---- Cohere embed (v1 and v2) --------------------------------------------------------------------
+
+CohereEmbeddingType = Literal["float", "int8", "uint8", "binary", "ubinary", "base64"]
+
+
+class CohereContentPart(BaseModel):
+    """One part of a Cohere v2 ``inputs`` entry: text (served) or an image (refused: text models)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "image_url"]
+    text: Optional[StrictStr] = None
+    image_url: Optional[dict] = None
+
+
+class CohereInput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    content: list[CohereContentPart]
+
+
+class CohereEmbedRequest(BaseModel):
+    """Cohere's ``POST /v2/embed`` and ``/v1/embed`` (v1 has no ``inputs``, ``max_tokens`` or
+    ``output_dimension``; they are read the same way if sent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: Optional[str] = None
+    input_type: Optional[StrictStr] = None
+    texts: Optional[list[StrictStr]] = None
+    images: Optional[list[StrictStr]] = None
+    inputs: Optional[list[CohereInput]] = None
+    embedding_types: Optional[list[CohereEmbeddingType]] = None
+    truncate: Optional[Literal["NONE", "START", "END"]] = None  # None = END, Cohere's default
+    max_tokens: Optional[StrictInt] = None
+    output_dimension: Optional[StrictInt] = None
+    priority: Optional[StrictInt] = None  # Cohere's scheduling hint; every request is served fairly here
+
+    def text_inputs(self) -> list[str]:
+        """The texts to embed: ``texts``, or each of ``inputs``' text parts joined by a newline."""
+        if self.images:
+            raise ValueError("'images' cannot be embedded: this server serves text models (give 'texts')")
+        if (self.texts is None) == (self.inputs is None):
+            raise ValueError("give either 'texts' or 'inputs'")
+        if self.texts is not None:
+            if not self.texts:
+                raise ValueError("'texts' must not be empty")
+            return self.texts
+        texts = []
+        for i, entry in enumerate(self.inputs):
+            if any(part.type != "text" for part in entry.content):
+                raise ValueError(f"inputs[{i}] holds an image: this server serves text models (text parts only)")
+            parts = [part.text for part in entry.content if part.text is not None]
+            if not parts:
+                raise ValueError(f"inputs[{i}] has no text")
+            texts.append("\n".join(parts))
+        if not texts:
+            raise ValueError("'inputs' must not be empty")
+        return texts

@@ -25,11 +25,13 @@ class EmbedServing:
         self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
         normalize: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None, keep_start: bool = False,
         add_special_tokens: Optional[bool] = None, per_token: bool = False, prompt_name: Optional[str] = None,
+        max_input_tokens: Optional[int] = None,
     ) -> EmbedResult:
         """One embedding per input (``per_token``: one per token); ``dimensions`` cuts a Matryoshka
         embedding; ``use_activation: false`` skips the model's normalisation; ``normalize`` (TEI)
         overrides it either way; ``prompt_name`` (TEI) puts that sentence-transformers prompt before
-        each text, and without it the model's default prompt (if any) goes there."""
+        each text, and without it the model's default prompt (if any) goes there; an input longer than
+        ``max_input_tokens`` is refused (Cohere's ``truncate: NONE`` with ``max_tokens``)."""
         require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is not None:
             self._check_dimensions(dimensions)
@@ -38,6 +40,11 @@ class EmbedServing:
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="embed",
         )
+        if max_input_tokens is not None:
+            for i, x in enumerate(ids):
+                if len(x) > max_input_tokens:
+                    raise ValueError(f"input {i} has {len(x)} tokens, more than max_tokens={max_input_tokens} with "
+                                     "truncate NONE; set truncate to END or START to cut it")
         activation = "none" if use_activation is False else "default"
         if normalize is not None:
             activation = "l2" if normalize else "none"
