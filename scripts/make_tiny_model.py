@@ -8,7 +8,8 @@ and a CLI::
 The tokenizers (``build_tokenizer``, in tiny_tokenizers.py) are built over a fixed English word
 list: WordLevel for ``qwen3``/``llama``/``gemma(2)``/``mistral``, a byte-level BPE for ``qwen2``, WordPiece for ``bert``
 and a SentencePiece-style Unigram for ``xlm_roberta``. ``<|sep|>`` is the MIS delimiter token of
-the decoder archs. The encoder archs take the heads ``seqcls`` and ``embed`` (the bare encoder).
+the decoder archs. The encoder archs take the heads ``seqcls``, ``embed`` (the bare encoder) and
+``tokcls`` (a token classifier; bert and distilbert also ``mlm``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi
 HEADS = ("causal", "seqcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet")
-ENCODER_HEADS = ("seqcls", "embed", "mlm")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE)
+ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE); tokcls: *ForTokenClassification
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
-ALL_HEADS = ("causal", "seqcls", "embed", "mlm")
+ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
@@ -75,7 +76,7 @@ def make_tiny_model(
         arch_name, cfg = _encoder_config(arch, head, tokenizer)
     else:
         arch_name, cfg = _decoder_config(arch, head, tokenizer)
-    if head == "seqcls":
+    if head in ("seqcls", "tokcls"):
         cfg["num_labels"] = num_labels
     cfg.update(config_overrides)
     config = getattr(transformers, CONFIG_CLASS.get(arch, ARCH_PREFIX[arch] + "Config"))(**cfg)
@@ -145,7 +146,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     if head == "mlm" and arch not in ("bert", "distilbert"):
         raise ValueError("head 'mlm' (a masked LM served as SPLADE) is built for archs 'bert' and 'distilbert' only")
-    arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "mlm": "ForMaskedLM"}.get(head, "ForSequenceClassification")
+    arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "mlm": "ForMaskedLM", "tokcls": "ForTokenClassification"}.get(
+        head, "ForSequenceClassification")
     if arch == "modernbert":
         return arch_name, _modernbert_config(arch_name, tokenizer)
     if arch == "distilbert":  # its own size names; no token types
@@ -213,7 +215,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--arch", default="qwen3", choices=ALL_ARCHS)
-    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS, help="embed: encoder archs only; mlm: bert and distilbert (a masked LM, served as SPLADE)")
+    parser.add_argument("--head", default="seqcls", choices=ALL_HEADS,
+                        help="embed, tokcls: encoder archs only; mlm: bert and distilbert (a masked LM, served as SPLADE)")
     parser.add_argument("--num-labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shard-size", default=None, help='e.g. "100KB" for a sharded checkpoint')

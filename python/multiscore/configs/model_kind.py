@@ -26,17 +26,24 @@ class ModelKind(enum.Enum):
     ENCODER_SPARSE_EMBEDDING = "encoder_sparse_embedding"
     # ColBERT: a vector per token; a document's score is MaxSim against the query's vectors.
     ENCODER_LATE_INTERACTION = "encoder_late_interaction"
+    # BERT-style token classifier (NER, PII, POS taggers): class scores for every token.
+    ENCODER_TOKEN_CLASSIFIER = "encoder_token_classifier"
 
     @property
     def bidirectional(self) -> bool:
         """Every token sees every other: pairs are one sequence, and MIS cannot apply."""
         return self in (ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING, ModelKind.ENCODER_SPARSE_EMBEDDING,
-                        ModelKind.ENCODER_LATE_INTERACTION)
+                        ModelKind.ENCODER_LATE_INTERACTION, ModelKind.ENCODER_TOKEN_CLASSIFIER)
 
     @property
     def late_interaction(self) -> bool:
         """Query and documents are encoded apart, to a vector per token, and scored by MaxSim."""
         return self is ModelKind.ENCODER_LATE_INTERACTION
+
+    @property
+    def classifies_tokens(self) -> bool:
+        """Its only output is class scores per token (transformers' ``*ForTokenClassification``)."""
+        return self is ModelKind.ENCODER_TOKEN_CLASSIFIER
 
     @property
     def embeds(self) -> bool:
@@ -54,6 +61,8 @@ class ModelKind(enum.Enum):
             return frozenset({Task.EMBED})
         if self.late_interaction:  # no one vector per text: vLLM refuses embed for ColBERT too
             return frozenset({Task.SCORE, Task.TOKEN_EMBED})
+        if self.classifies_tokens:
+            return frozenset({Task.TOKEN_CLASSIFY})
         if self.embeds:
             return frozenset({Task.EMBED, Task.SCORE, Task.TOKEN_EMBED})  # score: cosine similarity
         return frozenset({Task.CLASSIFY, Task.TOKEN_CLASSIFY} | ({Task.SCORE} if num_labels == 1 else set()))

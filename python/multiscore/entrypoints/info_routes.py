@@ -71,6 +71,7 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
 
     async def model_info():
         kind, hf_config, ready = model_config.kind, model_config.hf_config, runtime.scheduler.ready
+        classifies = Task.CLASSIFY in model_config.tasks or kind.classifies_tokens
         return json_response({
             # SGLang's fields (a scoring server generates nothing and reads neither images nor audio)
             "model_path": args.model_path,
@@ -87,7 +88,9 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
             "kind": kind.value,
             "tasks": sorted(task.value for task in model_config.tasks),
             "is_causal_lm": kind is ModelKind.CAUSAL_LM,
-            "num_labels": model_config.num_labels if Task.CLASSIFY in model_config.tasks else None,
+            "num_labels": model_config.num_labels if classifies else None,
+            # each class score's label, in column order (a token classifier's NER / PII tags)
+            "labels": [model_config.label_name(i) or f"LABEL_{i}" for i in range(model_config.num_labels)] if classifies else None,
             "is_embedding": kind.embeds,
             "is_encoder": kind.bidirectional,
             "pooling": dataclasses.asdict(model_config.pooling) if model_config.pooling else None,

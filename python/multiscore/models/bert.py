@@ -213,3 +213,20 @@ class BertForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.bert(batch, attention, rows)
+
+
+class BertForTokenClassification(PoolingModel):
+    """``bert.*`` (no pooler) + ``classifier`` on every token: NER, PII and part-of-speech taggers."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = BERT_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertBackbone(config, add_pooler=False)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))  # token requests: every row
+
+    def hidden_states(self, batch, attention, rows):
+        return self.bert(batch, attention, rows)

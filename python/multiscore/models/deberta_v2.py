@@ -198,3 +198,20 @@ class DebertaV2ForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.deberta(batch, attention, rows)
+
+
+class DebertaV2ForTokenClassification(PoolingModel):
+    """``deberta.*`` + ``classifier`` on every token (no pooler dense)."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = DEBERTA_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.deberta = DebertaV2Backbone(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.deberta(batch, attention, rows)

@@ -132,3 +132,20 @@ class DistilBertForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.distilbert(batch, attention, rows)
+
+
+class DistilBertForTokenClassification(PoolingModel):
+    """``distilbert.*`` + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = DISTILBERT_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.distilbert = DistilBertBackbone(config)
+        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.distilbert(batch, attention, rows)

@@ -52,3 +52,20 @@ class ElectraForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.electra(batch, attention, rows)
+
+
+class ElectraForTokenClassification(PoolingModel):
+    """``electra.*`` + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = BERT_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.electra = ElectraBackbone(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.electra(batch, attention, rows)

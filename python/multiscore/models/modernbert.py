@@ -165,3 +165,9 @@ class ModernBertForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.model(batch, attention, rows)
+
+
+class ModernBertForTokenClassification(ModernBertForSequenceClassification):
+    """``model.*`` + ``head`` (dense -> activation -> norm) + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER

@@ -176,3 +176,20 @@ class MPNetForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.mpnet(batch, attention, rows)
+
+
+class MPNetForTokenClassification(PoolingModel):
+    """``mpnet.*`` + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = MPNET_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.mpnet = MPNetBackbone(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.mpnet(batch, attention, rows)

@@ -192,3 +192,25 @@ class NomicBertForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.nomic_bert(batch, attention, rows)
+
+
+class NomicBertForTokenClassification(PoolingModel):
+    """``nomic_bert.*`` (no pooler) + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = DECODER_PACKED_MODULES
+    weight_renames = ORIGINAL_NAMES
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        adapt_original_config(hf_config)
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.nomic_bert = NomicBertBackbone(config, add_pooler=False)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.nomic_bert(batch, attention, rows)

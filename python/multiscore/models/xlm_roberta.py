@@ -61,3 +61,20 @@ class XLMRobertaForSequenceClassification(PoolingModel):
 
     def hidden_states(self, batch, attention, rows):
         return self.roberta(batch, attention, rows)
+
+
+class XLMRobertaForTokenClassification(PoolingModel):
+    """``roberta.*`` (no pooler) + ``classifier`` on every token."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    packed_modules_mapping = BERT_PACKED_MODULES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.roberta = XLMRobertaBackbone(config, add_pooler=False)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.roberta(batch, attention, rows)

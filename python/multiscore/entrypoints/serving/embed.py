@@ -60,8 +60,9 @@ class EmbedServing:
         """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
         score (classifiers; score: the one-label relevance score); by default the model's own output."""
         cfg = self.model_config
-        if task is None:  # a ColBERT model's own output: its token vectors
-            task = "embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction else "classify"
+        if task is None:  # the model's own output (ColBERT: its token vectors; a token classifier: its token scores)
+            task = ("embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
+                    else "token_classify" if cfg.kind.classifies_tokens else "classify")
         can = sorted(t.value for t in cfg.tasks if t is not Task.SCORE or Task.CLASSIFY in cfg.tasks)
         if task not in can:  # vLLM's wording first
             why = f" (vLLM's tasks are {', '.join(POOLING_TASKS)})" if task not in POOLING_TASKS else ""

@@ -18,6 +18,9 @@ def require_task(cfg: ModelConfig, task: Task) -> None:
 
 def refusal(cfg: ModelConfig, task: Task) -> str:
     causal = cfg.kind is ModelKind.CAUSAL_LM
+    if cfg.kind.classifies_tokens and task is not Task.TOKEN_CLASSIFY:
+        return (f"this model ({cfg.architecture}) is a token classifier: it gives class scores for every token, "
+                f"not {task.value}; use /pooling with task 'token_classify'")
     if task in (Task.TOKEN_EMBED, Task.TOKEN_CLASSIFY):
         can = ", ".join(sorted(t.value for t in cfg.tasks)) or "SGLang's /v1/score only"
         return f"task {task.value!r} is not supported by this model ({cfg.architecture}); it can do: {can}"
