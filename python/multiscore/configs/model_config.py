@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
-from multiscore.configs.pooling_config import PoolingConfig, read_pooling_config
+from multiscore.configs.pooling_config import PoolingConfig, adopt_saved_activation, read_pooling_config
 from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.models.registry import get_model_class
@@ -175,6 +175,7 @@ class ModelConfig:
                 + ("its attention is bidirectional, so the query would see every item"
                    if kind.bidirectional else "an embedding model embeds each text on its own")
             )
+        adopt_saved_activation(path, hf_config)  # a sentence-transformers 6 CrossEncoder's
         pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds or kind.late_interaction else None
         kind = _late_interaction_kind(kind, pooling, architecture)
         return cls(

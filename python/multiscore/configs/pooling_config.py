@@ -91,6 +91,8 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
     max_seq_length = _read_json(st_config).get("max_seq_length") if os.path.exists(st_config) else None
+    if max_seq_length is None:  # sentence-transformers 6 keeps it as the tokenizer's model_max_length
+        max_seq_length = _tokenizer_max_length(model_dir)
     prompts_path = os.path.join(model_dir, "config_sentence_transformers.json")
     st_model = _read_json(prompts_path) if os.path.exists(prompts_path) else {}
     prompts = tuple(sorted((st_model.get("prompts") or {}).items()))
@@ -99,6 +101,13 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
         raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
     late_interaction = read_late_interaction_config(model_dir, types, st_model)
     return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy, late_interaction)
+
+
+def _tokenizer_max_length(model_dir: str) -> Optional[int]:
+    """tokenizer_config.json's ``model_max_length``, unless it is transformers' "no limit" (1e30)."""
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    length = _read_json(path).get("model_max_length") if os.path.exists(path) else None
+    return int(length) if isinstance(length, (int, float)) and 0 < length < 1_000_000 else None
 
 
 def _splade_strategy(config_path: str) -> str:
@@ -136,3 +145,15 @@ def _pooling_mode(config_path: str) -> str:
         on = [flag for flag, value in config.items() if flag.startswith("pooling_mode") and value]
         raise ValueError(f"unsupported sentence-transformers pooling {on} in {config_path}: use one of CLS, mean, last token")
     return modes[0]
+
+
+def adopt_saved_activation(model_dir: str, hf_config) -> None:
+    """A sentence-transformers 6 CrossEncoder's activation (config_sentence_transformers.json) onto
+    ``hf_config``, where layers/score_activation.py reads every version's."""
+    path = os.path.join(model_dir, "config_sentence_transformers.json")
+    if not os.path.exists(path):
+        return
+    activation = _read_json(path).get("activation_fn")
+    if isinstance(activation, str) and activation:
+        hf_config.sentence_transformers = {**(getattr(hf_config, "sentence_transformers", None) or {}),
+                                           "activation_fn": activation}

@@ -1,8 +1,10 @@
 """A cross-encoder's relevance activation: what vLLM's /score and rerank (and sentence-transformers'
 ``CrossEncoder.predict``) apply to its logits, named in the checkpoint's ``config.json``.
 
-sentence-transformers writes it as ``"sentence_transformers": {"activation_fn": "torch.nn.modules..."}``
-(v4 and later) or, before v4, as ``"sbert_ce_default_activation_function"``. The best-known case:
+sentence-transformers 6 writes it as ``"activation_fn": "torch.nn.modules..."`` in
+``config_sentence_transformers.json`` (pooling_config.adopt_saved_activation moves it onto the
+config, where it wins, as in sentence-transformers 6); v4 and v5 as ``"sentence_transformers":
+{"activation_fn": ...}`` in ``config.json``; before v4, as ``"sbert_ce_default_activation_function"``. The best-known case:
 cross-encoder/ms-marco-MiniLM-L-6-v2 says ``torch.nn.modules.linear.Identity``, so its relevance
 scores are raw logits (about -11..11), not sigmoids. Without either key the classifier's own rule
 applies (``pooler.config_activation``: sigmoid for one label).

@@ -86,3 +86,16 @@ def test_splade_pooling_is_read(tmp_path, strategy):
 def test_unsupported_splade_pooling_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unsupported SpladePooling .* 'mean'"):
         read_pooling_config(_write_splade(tmp_path, {"pooling_strategy": "mean"}), is_encoder=True)
+
+
+@pytest.mark.parametrize("saved, tokenizer_max, expected", [
+    (256, 128, 256),  # sentence_bert_config.json's max_seq_length wins (sentence-transformers <= 5)
+    (None, 128, 128),  # sentence-transformers 6: the tokenizer's model_max_length
+    (None, int(1e30), None),  # transformers' "no limit": the model's positions decide
+    (None, None, None),
+])
+def test_max_seq_length_from_the_tokenizer_when_unsaved(tmp_path, saved, tokenizer_max, expected):
+    path = _write_st(tmp_path, [TRANSFORMER, POOLING], {"pooling_mode": "mean"}, max_seq_length=saved)
+    if tokenizer_max is not None:
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": tokenizer_max}))
+    assert read_pooling_config(path, is_encoder=True).max_seq_length == expected

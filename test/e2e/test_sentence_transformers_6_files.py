@@ -1,0 +1,80 @@
+"""Checkpoints saved by sentence-transformers 6 (the installed version), served as that library
+loads them: its SentenceTransformer keeps the input length as the tokenizer's ``model_max_length``
+(no ``max_seq_length`` in sentence_bert_config.json any more) and names its modules and pooling
+differently; its CrossEncoder keeps the relevance activation in config_sentence_transformers.json
+(not config.json). Reference: the same library on the same saved folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from multiscore import Engine
+from multiscore.configs.model_config import ModelConfig
+from multiscore.layers.score_activation import score_activation
+from multiscore.server_args import ServerArgs
+
+LONG = " ".join(["the big red dog walked to the capital of california"] * 6)  # ~60 tokens
+SHORT = ["a big dog", "the capital of california"]
+QUERY = "what is the capital of california ?"
+DOCUMENTS = ["the capital of california", "a big red dog", LONG]
+
+
+def _saved_version(path) -> str:
+    return json.loads((path / "config_sentence_transformers.json").read_text())["__version__"]["sentence_transformers"]
+
+
+@pytest.fixture(scope="module")
+def embedder_dir(tiny_model, tmp_path_factory):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    base = tiny_model("bert", "embed", seed=21)
+    st = SentenceTransformer(modules=[Transformer(str(base)), Pooling(64, pooling_mode="mean"), Normalize()], device="cpu")
+    st.max_seq_length = 16
+    out = tmp_path_factory.mktemp("st6") / "embedder"
+    st.save(str(out))
+    return out
+
+
+def test_embedder_saved_by_sentence_transformers_6(embedder_dir):
+    from sentence_transformers import SentenceTransformer
+
+    if int(_saved_version(embedder_dir).split(".")[0]) < 6:
+        pytest.skip("this sentence-transformers writes the older files, which other tests cover")
+    assert "max_seq_length" not in json.loads((embedder_dir / "sentence_bert_config.json").read_text())
+    st = SentenceTransformer(str(embedder_dir), device="cpu")
+    assert st.max_seq_length == 16
+    assert ModelConfig.from_server_args(ServerArgs(model_path=str(embedder_dir), device="cpu")).context_length == 16
+    with Engine(str(embedder_dir), num_threads=1) as engine:
+        got = np.array(engine.embed(SHORT))
+        with pytest.raises(ValueError, match="16"):  # past the saved length: refused, as any over-long input
+            engine.embed([LONG])
+    np.testing.assert_allclose(got, st.encode(SHORT), atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["Identity", "Tanh"])
+def test_cross_encoder_activation_saved_by_sentence_transformers_6(tiny_model, tmp_path, activation):
+    from sentence_transformers import CrossEncoder
+
+    base = tiny_model("bert", "seqcls", num_labels=1, seed=22)
+    module = getattr(torch.nn, activation)()
+    out = tmp_path / "ce"
+    CrossEncoder(str(base), device="cpu", activation_fn=module).save(str(out))
+    if int(_saved_version(out).split(".")[0]) < 6:
+        pytest.skip("this sentence-transformers writes the activation into config.json, which other tests cover")
+    assert "sentence_transformers" not in json.loads((out / "config.json").read_text())
+    cfg = ModelConfig.from_server_args(ServerArgs(model_path=str(out), device="cpu"))
+    kind, built = score_activation(cfg.hf_config, "sigmoid")
+    assert (kind, type(built).__name__ if built is not None else None) == (
+        ("none", None) if activation == "Identity" else ("module", "Tanh"))
+    if activation == "Identity":  # raw logits end to end, as CrossEncoder.predict gives them
+        ce = CrossEncoder(str(out), device="cpu")
+        expected = ce.predict([[QUERY, d] for d in DOCUMENTS])
+        with Engine(str(out), num_threads=1) as engine:
+            ranked = engine.rerank(QUERY, DOCUMENTS)
+        np.testing.assert_allclose([r.relevance_score for r in sorted(ranked, key=lambda r: r.index)], expected, atol=1e-5)
+        assert np.abs(expected).max() > 1.0 or expected.min() < 0  # not sigmoids
