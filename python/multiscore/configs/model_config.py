@@ -112,13 +112,31 @@ def head_dim_of(hf_config) -> int:
     return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
 
 
-def load_tokenizer(path: str, trust_remote_code: bool = False):
+def load_tokenizer(path: str, trust_remote_code: bool = False, lowercase: bool = False):
+    """The checkpoint's tokenizer; ``lowercase``: it lowercases texts first (sentence-transformers'
+    ``do_lower_case``), as sentence-transformers 6 arranges it: a Lowercase normalizer ahead of the
+    tokenizer's own, so special tokens and token ids are untouched."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:
         raise ValueError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    if lowercase:
+        _lowercase_first(tokenizer)
+    return tokenizer
+
+
+def _lowercase_first(tokenizer) -> None:
+    from tokenizers.normalizers import Lowercase, Sequence
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("do_lower_case needs a fast (Rust) tokenizer, and this checkpoint's is a slow one")
+    backend = tokenizer.backend_tokenizer
+    normalizer = backend.normalizer
+    if normalizer is not None and normalizer.normalize_str("AÉ") == "aé":
+        return  # it lowercases already (an uncased BERT's)
+    backend.normalizer = Lowercase() if normalizer is None else Sequence([Lowercase(), normalizer])
 
 
 def _late_interaction_kind(kind: ModelKind, pooling: Optional[PoolingConfig], architecture: str) -> ModelKind:
@@ -184,6 +202,14 @@ class ModelConfig:
             context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
             tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
         )
+
+    @property
+    def lowercase(self) -> bool:
+        """sentence_bert_config.json's ``do_lower_case``: texts are lowercased before tokenizing."""
+        return self.pooling is not None and self.pooling.do_lower_case
+
+    def load_tokenizer(self, trust_remote_code: bool = False):
+        return load_tokenizer(self.tokenizer_path, trust_remote_code, lowercase=self.lowercase)
 
     @property
     def embedding_size(self) -> int:

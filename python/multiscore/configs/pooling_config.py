@@ -56,6 +56,7 @@ class PoolingConfig:
     splade_strategy: Optional[str] = None  # mode splade: max or sum of the tokens' activations per vocabulary entry
     # A ColBERT checkpoint: a vector per token through ``dense``, scored by MaxSim (late_interaction_config.py).
     late_interaction: Optional[LateInteractionConfig] = None
+    do_lower_case: bool = False  # sentence_bert_config.json: texts are lowercased before tokenizing
 
     def prompt_text(self, prompt_name: Optional[str]) -> str:
         """The text to put before each input: the named prompt, else the default one, else ''."""
@@ -90,7 +91,8 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     normalize = any(t.endswith("Normalize") for t in types)
     dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
-    max_seq_length = _read_json(st_config).get("max_seq_length") if os.path.exists(st_config) else None
+    st_transformer = _read_json(st_config) if os.path.exists(st_config) else {}
+    max_seq_length = st_transformer.get("max_seq_length")
     if max_seq_length is None:  # sentence-transformers 6 keeps it as the tokenizer's model_max_length
         max_seq_length = _tokenizer_max_length(model_dir)
     prompts_path = os.path.join(model_dir, "config_sentence_transformers.json")
@@ -100,7 +102,8 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     if default_prompt is not None and default_prompt not in dict(prompts):
         raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
     late_interaction = read_late_interaction_config(model_dir, types, st_model)
-    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy, late_interaction)
+    return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy, late_interaction,
+                         bool(st_transformer.get("do_lower_case", False)))
 
 
 def _tokenizer_max_length(model_dir: str) -> Optional[int]:

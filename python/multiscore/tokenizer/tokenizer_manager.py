@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Optional
 
-from multiscore.configs.model_config import ModelConfig, load_tokenizer
+from multiscore.configs.model_config import ModelConfig
 from multiscore.gc_heap import freeze_gc_heap
 from multiscore.messages import (
     EmbedOverrides,
@@ -60,12 +60,12 @@ class TokenizerManager:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig, *, replicas: ReplicaSet) -> None:
         self.server_args = server_args
         self.model_config = model_config
-        self.tokenizer = load_tokenizer(model_config.tokenizer_path, server_args.trust_remote_code)
+        self.tokenizer = model_config.load_tokenizer(server_args.trust_remote_code)
         self.router = ReplicaRouter(replicas, server_args.max_prefill_tokens)
         if server_args.multi_item_scoring_delimiter is not None:
             check_token_ids([server_args.multi_item_scoring_delimiter], model_config.vocab_size, "--multi-item-scoring-delimiter")
         self._requests_in_flight = 0  # model requests sent and not yet answered (--max-queued-requests)
-        self._thread = TokenizerThread(model_config.tokenizer_path, server_args.trust_remote_code)
+        self._thread = TokenizerThread(lambda: model_config.load_tokenizer(server_args.trust_remote_code))
         self._ids = itertools.count()
 
     # ---- tokenization and validation ----------------------------------------------------------

@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 from typing import Callable, TypeVar
 
-from multiscore.configs.model_config import load_tokenizer
 
 T = TypeVar("T")
 
@@ -28,8 +27,9 @@ def many_texts(values) -> bool:
 
 
 class TokenizerThread:
-    def __init__(self, tokenizer_path: str, trust_remote_code: bool) -> None:
-        self._path, self._trust_remote_code = tokenizer_path, trust_remote_code
+    def __init__(self, load_tokenizer: Callable[[], object]) -> None:
+        """``load_tokenizer``: makes the thread's own tokenizer, the same as the manager's."""
+        self._load = load_tokenizer
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._tokenizer = None  # touched on the thread only
 
@@ -41,7 +41,7 @@ class TokenizerThread:
 
     def _call(self, work):
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self._path, self._trust_remote_code)
+            self._tokenizer = self._load()
         return work(self._tokenizer)
 
     @property

@@ -1,8 +1,12 @@
-"""Checkpoints saved by sentence-transformers 6 (the installed version), served as that library
-loads them: its SentenceTransformer keeps the input length as the tokenizer's ``model_max_length``
-(no ``max_seq_length`` in sentence_bert_config.json any more) and names its modules and pooling
-differently; its CrossEncoder keeps the relevance activation in config_sentence_transformers.json
-(not config.json). Reference: the same library on the same saved folder."""
+"""sentence-transformers files served as that library (the installed version) loads them.
+
+- Folders saved by sentence-transformers 6: its SentenceTransformer keeps the input length as the
+  tokenizer's ``model_max_length`` (no ``max_seq_length`` in sentence_bert_config.json any more)
+  and names its modules and pooling differently; its CrossEncoder keeps the relevance activation
+  in config_sentence_transformers.json (not config.json).
+- ``do_lower_case`` in sentence_bert_config.json: texts are lowercased before a cased tokenizer sees them.
+
+Reference: the same library on the same folder."""
 
 from __future__ import annotations
 
@@ -78,3 +82,24 @@ def test_cross_encoder_activation_saved_by_sentence_transformers_6(tiny_model, t
             ranked = engine.rerank(QUERY, DOCUMENTS)
         np.testing.assert_allclose([r.relevance_score for r in sorted(ranked, key=lambda r: r.index)], expected, atol=1e-5)
         assert np.abs(expected).max() > 1.0 or expected.min() < 0  # not sigmoids
+
+
+def test_do_lower_case_lowercases_before_a_cased_tokenizer(tiny_model, tmp_path):
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+    from st_files import write_sentence_transformers_files
+
+    path = tmp_path / "lower"
+    shutil.copytree(tiny_model("xlm_roberta", "embed", seed=23), path)  # its tokenizer is cased
+    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=64)
+    config = json.loads((path / "sentence_bert_config.json").read_text())
+    (path / "sentence_bert_config.json").write_text(json.dumps({**config, "do_lower_case": True}))
+    texts = ["The Big red DOG", "the big red dog", "WHO"]
+    st = SentenceTransformer(str(path), device="cpu")
+    with Engine(str(path), num_threads=1) as engine:
+        got = np.array(engine.embed(texts))
+        many = np.array(engine.embed(texts * 100))  # 300 texts: tokenized on the tokenizer thread
+    np.testing.assert_allclose(got, st.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(got[0], got[1], atol=1e-6)  # the same text once lowercased
+    np.testing.assert_allclose(many[:3], got, atol=1e-6)
