@@ -91,6 +91,18 @@ def test_engine_rerank_equals_pylate(checkpoints, name):
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=1e-5)
 
 
+def test_many_documents_are_tokenized_on_the_tokenizer_thread_to_the_same_scores(checkpoints):
+    """256+ documents go to the tokenizer thread (its own tokenizer): the scores stay the ones the
+    event loop's tokenizer gives a short request."""
+    with Engine(str(checkpoints["pylate-bert"]), num_threads=1) as engine:
+        few = {r.index: r.relevance_score for r in engine.rerank(QUERIES[0], DOCUMENTS)}
+        many = {r.index: r.relevance_score for r in engine.rerank(QUERIES[0], DOCUMENTS * 100)}
+        scored = engine.score(QUERIES[0], DOCUMENTS * 100).scores
+    for i in range(len(DOCUMENTS) * 100):
+        assert many[i] == pytest.approx(few[i % len(DOCUMENTS)], abs=1e-5)
+        assert scored[i][0] == pytest.approx(few[i % len(DOCUMENTS)], abs=1e-5)
+
+
 @pytest.mark.parametrize("name", VARIANTS)
 def test_tokens_equal_pylates(checkpoints, name):
     """The ids each side encodes: markers, cuts, [MASK] expansion; which tokens attend to the

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from multiscore.configs.model_config import ModelConfig
 from multiscore.gc_heap import freeze_gc_heap
@@ -47,6 +47,8 @@ from multiscore.tokenizer.truncation import cut_ids, cut_texts_ids
 
 logger = logging.getLogger(__name__)
 
+
+T = TypeVar("T")
 
 class Overloaded(RuntimeError):
     """--max-queued-requests requests are in flight already: the caller should retry later."""
@@ -84,9 +86,12 @@ class TokenizerManager:
         kind, items = text_or_token_ids(query, items)
         if kind == "tokens":
             return list(query), items
-        if many_texts(items):
-            return await self._thread.run(lambda tok: _query_items_ids(tok, query, items, item_first))
-        return _query_items_ids(self.tokenizer, query, items, item_first)
+        return await self.tokenize_with(items, lambda tok: _query_items_ids(tok, query, items, item_first))
+
+    async def tokenize_with(self, texts, work: Callable[[object], T]) -> T:
+        """``work(tokenizer)``: on the tokenizer thread, with its own tokenizer, when ``texts`` are
+        many (tokenizer_thread.py); here otherwise."""
+        return await self._thread.run(work) if many_texts(texts) else work(self.tokenizer)
 
     async def tokenize_inputs(
         self, inputs, *, add_special_tokens: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
@@ -105,7 +110,7 @@ class TokenizerManager:
             def tokenize(tok):
                 return _tokenize_texts_or_ids(inputs, add_special_tokens is not False, tok, keep, keep_start)
 
-            ids = await self._thread.run(tokenize) if many_texts(inputs) else tokenize(self.tokenizer)
+            ids = await self.tokenize_with(inputs, tokenize)
         for i, x in enumerate(ids):
             if not x:
                 raise ValueError(f"input {i} is empty: there is no token to {what}")

@@ -205,7 +205,23 @@ class LateInteractionScorer(Scorer):
 
     def __init__(self, tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig) -> None:
         super().__init__(tm, pairs, model_config)
-        self.inputs = LateInteractionInputs(tm.tokenizer, model_config.pooling.late_interaction, tm.server_args.colbert_style)
+        self.inputs = self._inputs_for(tm.tokenizer)
+        self._thread_inputs: Optional[LateInteractionInputs] = None  # the tokenizer thread's, made there
+
+    def _inputs_for(self, tokenizer) -> LateInteractionInputs:
+        return LateInteractionInputs(tokenizer, self.model_config.pooling.late_interaction, self.tm.server_args.colbert_style)
+
+    async def _documents(self, documents: list[str], max_doc_tokens=None, keep=None) -> list[list[int]]:
+        """Many documents are tokenized on the tokenizer thread, with its own tokenizer."""
+        def tokenize(tokenizer) -> list[list[int]]:
+            inputs = self.inputs
+            if tokenizer is not self.tm.tokenizer:
+                if self._thread_inputs is None:
+                    self._thread_inputs = self._inputs_for(tokenizer)
+                inputs = self._thread_inputs
+            return inputs.documents(documents, max_doc_tokens, keep)
+
+        return await self.tm.tokenize_with(documents, tokenize)
 
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
                     embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
@@ -216,7 +232,7 @@ class LateInteractionScorer(Scorer):
             query_ids, key_len, docs = list(query), None, [list(it) for it in items]
         else:
             (query_ids,), (key_len,) = self.inputs.queries([query])
-            docs = self.inputs.documents(items)
+            docs = await self._documents(items)
         scores, tokens = await self._maxsim(query_ids, key_len, docs, priority)
         return ScoreResult(scores=[[s] for s in scores], prompt_tokens=tokens)
 
@@ -227,7 +243,7 @@ class LateInteractionScorer(Scorer):
                              "over token vectors, with no activation to apply")
         check_documents([query] + documents)
         (query_ids,), (key_len,) = self.inputs.queries([query], keep)
-        return await self._maxsim(query_ids, key_len, self.inputs.documents(documents, max_doc_tokens, keep))
+        return await self._maxsim(query_ids, key_len, await self._documents(documents, max_doc_tokens, keep))
 
     async def _maxsim(self, query_ids: list[int], key_len, docs: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
         for i, x in enumerate([query_ids] + docs):
