@@ -19,7 +19,7 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
-from multiscore.layers.pooler import EmbeddingHead, Pooler, PoolingMethod
+from multiscore.layers.pooler import ClassifierHead, EmbeddingHead, Pooler, PoolingMethod
 
 if TYPE_CHECKING:
     from multiscore.model_executor.forward_batch import ForwardBatch
@@ -84,3 +84,27 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
         raise ValueError("modules.json names SpladePooling, which needs the masked-LM head: serve the checkpoint as "
                          '--json-model-override-args \'{"architectures": ["BertForMaskedLM"]}\'')
     return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))
+
+
+class TokenClassifier(PoolingModel):
+    """transformers' ``*ForTokenClassification`` of an encoder: its backbone (under the checkpoint's
+    name for it, ``backbone_name``) and ``classifier`` on every token, for NER, PII and
+    part-of-speech taggers. Its requests are token tasks, so the pooler reads every row."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    backbone_name: str  # "bert", "roberta", ...: the prefix of the backbone's tensors in the checkpoint
+
+    @staticmethod
+    def make_backbone(config) -> nn.Module:
+        raise NotImplementedError
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        setattr(self, self.backbone_name, self.make_backbone(config))
+        hidden = getattr(config, "hidden_size", None) or config.dim  # DistilBERT names it dim
+        self.classifier = nn.Linear(hidden, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return getattr(self, self.backbone_name)(batch, attention, rows)

@@ -20,7 +20,7 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 
 # Rows per MLP block (see BertLayer.forward).
 _MLP_ROWS = 1024
@@ -215,18 +215,10 @@ class BertForSequenceClassification(PoolingModel):
         return self.bert(batch, attention, rows)
 
 
-class BertForTokenClassification(PoolingModel):
-    """``bert.*`` (no pooler) + ``classifier`` on every token: NER, PII and part-of-speech taggers."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class BertForTokenClassification(TokenClassifier):
     packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "bert"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.bert = BertBackbone(config, add_pooler=False)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))  # token requests: every row
-
-    def hidden_states(self, batch, attention, rows):
-        return self.bert(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return BertBackbone(config, add_pooler=False)

@@ -18,7 +18,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
 from multiscore.models.deberta_v2_attention import RelativePositions, disentangled_attention
 from multiscore.models.sequence_chunks import sequence_chunks
@@ -200,18 +200,10 @@ class DebertaV2ForSequenceClassification(PoolingModel):
         return self.deberta(batch, attention, rows)
 
 
-class DebertaV2ForTokenClassification(PoolingModel):
-    """``deberta.*`` + ``classifier`` on every token (no pooler dense)."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class DebertaV2ForTokenClassification(TokenClassifier):
     packed_modules_mapping = DEBERTA_PACKED_MODULES
+    backbone_name = "deberta"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.deberta = DebertaV2Backbone(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.deberta(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return DebertaV2Backbone(config)

@@ -16,7 +16,7 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertSelfAttention
 
 _EPS = 1e-12  # DistilBERT's LayerNorms
@@ -134,18 +134,10 @@ class DistilBertForSequenceClassification(PoolingModel):
         return self.distilbert(batch, attention, rows)
 
 
-class DistilBertForTokenClassification(PoolingModel):
-    """``distilbert.*`` + ``classifier`` on every token."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class DistilBertForTokenClassification(TokenClassifier):
     packed_modules_mapping = DISTILBERT_PACKED_MODULES
+    backbone_name = "distilbert"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.distilbert = DistilBertBackbone(config)
-        self.classifier = nn.Linear(config.dim, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.distilbert(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return DistilBertBackbone(config)

@@ -13,7 +13,7 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel
+from multiscore.models.base import PoolingModel, TokenClassifier
 from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone, BertEmbeddings, BertModel
 from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
 
@@ -54,18 +54,10 @@ class ElectraForSequenceClassification(PoolingModel):
         return self.electra(batch, attention, rows)
 
 
-class ElectraForTokenClassification(PoolingModel):
-    """``electra.*`` + ``classifier`` on every token."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class ElectraForTokenClassification(TokenClassifier):
     packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "electra"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.electra = ElectraBackbone(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.electra(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return ElectraBackbone(config)

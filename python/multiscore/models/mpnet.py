@@ -23,7 +23,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
 from multiscore.models.sequence_chunks import sequence_chunks
 from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
@@ -178,18 +178,10 @@ class MPNetForSequenceClassification(PoolingModel):
         return self.mpnet(batch, attention, rows)
 
 
-class MPNetForTokenClassification(PoolingModel):
-    """``mpnet.*`` + ``classifier`` on every token."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class MPNetForTokenClassification(TokenClassifier):
     packed_modules_mapping = MPNET_PACKED_MODULES
+    backbone_name = "mpnet"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.mpnet = MPNetBackbone(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.mpnet(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return MPNetBackbone(config)

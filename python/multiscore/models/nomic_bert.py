@@ -19,7 +19,7 @@ from multiscore.layers.fused_ops import silu_mul
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
 from multiscore.models.decoder import DECODER_PACKED_MODULES
 
@@ -194,23 +194,15 @@ class NomicBertForSequenceClassification(PoolingModel):
         return self.nomic_bert(batch, attention, rows)
 
 
-class NomicBertForTokenClassification(PoolingModel):
-    """``nomic_bert.*`` (no pooler) + ``classifier`` on every token."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class NomicBertForTokenClassification(TokenClassifier):
     packed_modules_mapping = DECODER_PACKED_MODULES
     weight_renames = ORIGINAL_NAMES
+    backbone_name = "nomic_bert"
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
         adapt_original_config(hf_config)
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.nomic_bert = NomicBertBackbone(config, add_pooler=False)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.nomic_bert(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return NomicBertBackbone(config, add_pooler=False)

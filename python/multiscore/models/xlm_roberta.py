@@ -16,7 +16,7 @@ from torch import nn
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel
+from multiscore.models.base import PoolingModel, TokenClassifier
 from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone, BertModel
 
 
@@ -63,18 +63,10 @@ class XLMRobertaForSequenceClassification(PoolingModel):
         return self.roberta(batch, attention, rows)
 
 
-class XLMRobertaForTokenClassification(PoolingModel):
-    """``roberta.*`` (no pooler) + ``classifier`` on every token."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+class XLMRobertaForTokenClassification(TokenClassifier):
     packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "roberta"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.roberta = XLMRobertaBackbone(config, add_pooler=False)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.roberta(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return XLMRobertaBackbone(config, add_pooler=False)
