@@ -114,7 +114,7 @@ def test_tokens_equal_pylates(checkpoints, name):
     path = checkpoints[name]
     ref = pylate_encode(path)
     inputs = LateInteractionInputs(AutoTokenizer.from_pretrained(str(path)),
-                                   read_pooling_config(str(path), is_encoder=True).late_interaction, "pylate")
+                                   read_pooling_config(str(path), is_encoder=True).late_interaction, "pylate", 512)
     ids, key_lens = inputs.queries(QUERIES)
     for got, key_len, expected in zip(ids, key_lens, ref["query_tokens"]):
         assert got == expected["input_ids"]

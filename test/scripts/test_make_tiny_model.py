@@ -99,14 +99,15 @@ PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("B
 @pytest.mark.parametrize("head", [h for h in ENCODER_HEADS if h != "mlm"])
 @pytest.mark.parametrize("arch", ENCODER_ARCHS)
 def test_encoder_loads_in_transformers(tmp_path, arch, head):
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
               "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
               "mpnet": "MPNet"}[arch]
-    assert config["architectures"] == [prefix + ("Model" if head == "embed" else "ForSequenceClassification")]
+    suffix = {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
+    assert config["architectures"] == [prefix + suffix]
     assert config["vocab_size"] % 64 == 0
     if arch == "distilbert":  # its own size names, no token types
         assert (config["dim"], config["n_layers"], config["n_heads"], config["hidden_dim"]) == (64, 2, 4, 128)
@@ -122,7 +123,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     enc = tok(*PAIRS[0], return_token_type_ids=True)
     assert tok.unk_token_id not in enc["input_ids"]
 
-    cls = AutoModel if head == "embed" else AutoModelForSequenceClassification
+    cls = {"embed": AutoModel, "tokcls": AutoModelForTokenClassification}.get(head, AutoModelForSequenceClassification)
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
     types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "mpnet") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
@@ -130,6 +131,8 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
         assert out.logits.shape == (1, 5)
+    elif head == "tokcls":
+        assert out.logits.shape == (1, len(enc["input_ids"]), 5)
     else:
         assert out.last_hidden_state.shape == (1, len(enc["input_ids"]), 64)
     biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]

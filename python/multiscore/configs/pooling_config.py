@@ -77,7 +77,8 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_mode = "cls" if is_encoder else "last"
     modules_path = os.path.join(model_dir, "modules.json")
     if not os.path.exists(modules_path):
-        return PoolingConfig(default_mode, normalize=True, late_interaction=read_late_interaction_config(model_dir, [], {}))
+        late_interaction = read_late_interaction_config(model_dir, [], {}, {}, None)
+        return PoolingConfig(default_mode, normalize=True, late_interaction=late_interaction)
     modules = _read_json(modules_path)
     types = [m.get("type", "") for m in modules]
     mode = default_mode
@@ -101,7 +102,7 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_prompt = st_model.get("default_prompt_name")
     if default_prompt is not None and default_prompt not in dict(prompts):
         raise ValueError(f"default_prompt_name {default_prompt!r} names no prompt in {prompts_path}")
-    late_interaction = read_late_interaction_config(model_dir, types, st_model)
+    late_interaction = read_late_interaction_config(model_dir, modules, st_model, st_transformer, max_seq_length)
     return PoolingConfig(mode, normalize, max_seq_length, dense, prompts, default_prompt, splade_strategy, late_interaction,
                          bool(st_transformer.get("do_lower_case", False)))
 

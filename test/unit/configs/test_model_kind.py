@@ -16,6 +16,8 @@ from multiscore.configs.model_kind import ModelKind, Task
         (ModelKind.ENCODER_EMBEDDING, 2, {Task.EMBED, Task.SCORE, Task.TOKEN_EMBED}),
         (ModelKind.ENCODER_SPARSE_EMBEDDING, 2, {Task.EMBED}),  # SPLADE: relevance is a dot product, not served
         (ModelKind.ENCODER_LATE_INTERACTION, 2, {Task.SCORE, Task.TOKEN_EMBED}),  # ColBERT: no vector per text
+        (ModelKind.ENCODER_TOKEN_CLASSIFIER, 9, {Task.TOKEN_CLASSIFY}),  # NER: class scores per token only
+        (ModelKind.ENCODER_TOKEN_CLASSIFIER, 1, {Task.TOKEN_CLASSIFY}),
     ],
 )
 def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
@@ -25,4 +27,5 @@ def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):
 def test_only_encoders_are_bidirectional():
     assert {k for k in ModelKind if k.bidirectional} == {ModelKind.ENCODER_CLASSIFIER, ModelKind.ENCODER_EMBEDDING,
                                                          ModelKind.ENCODER_SPARSE_EMBEDDING,
-                                                         ModelKind.ENCODER_LATE_INTERACTION}
+                                                         ModelKind.ENCODER_LATE_INTERACTION,
+                                                         ModelKind.ENCODER_TOKEN_CLASSIFIER}

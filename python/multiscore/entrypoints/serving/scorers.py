@@ -209,7 +209,8 @@ class LateInteractionScorer(Scorer):
         self._thread_inputs: Optional[LateInteractionInputs] = None  # the tokenizer thread's, made there
 
     def _inputs_for(self, tokenizer) -> LateInteractionInputs:
-        return LateInteractionInputs(tokenizer, self.model_config.pooling.late_interaction, self.tm.server_args.colbert_style)
+        return LateInteractionInputs(tokenizer, self.model_config.pooling.late_interaction, self.tm.server_args.colbert_style,
+                                     self.model_config.context_length)
 
     async def _documents(self, documents: list[str], max_doc_tokens=None, keep=None) -> list[list[int]]:
         """Many documents are tokenized on the tokenizer thread, with its own tokenizer."""
@@ -254,7 +255,9 @@ class LateInteractionScorer(Scorer):
         query = np.asarray(first.outputs[0], dtype=np.float32)  # [Lq, D], normalised
         pooling = PoolingParams(maxsim_query=query, skip_token_ids=self.inputs.skip_token_ids)
         out = await self._run([], docs, pooling, priority=priority)
-        return [row[0] for row in out.outputs], first.prompt_tokens + out.prompt_tokens
+        late = self.model_config.pooling.late_interaction
+        scale = 1.0 / len(query) if late.mean_over_query and self.inputs.config is not None else 1.0  # meanmaxsim
+        return [row[0] * scale for row in out.outputs], first.prompt_tokens + out.prompt_tokens
 
 
 def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig, mis: bool) -> Scorer:
