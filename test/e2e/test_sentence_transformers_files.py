@@ -103,3 +103,75 @@ def test_do_lower_case_lowercases_before_a_cased_tokenizer(tiny_model, tmp_path)
     np.testing.assert_allclose(got, st.encode(texts), atol=1e-5)
     np.testing.assert_allclose(got[0], got[1], atol=1e-6)  # the same text once lowercased
     np.testing.assert_allclose(many[:3], got, atol=1e-6)
+
+
+# ---- sentence-transformers 6 CrossEncoder on a causal LM (LogitScore) ---------------------------
+
+RERANKER_TEMPLATE = (  # Qwen3-Reranker's prompt, as a role-aware chat template: the prompt is the system message
+    "<|im_start|>system\nJudge whether the Document meets the requirements .<|im_end|>\n"
+    "<|im_start|>user\n"
+    '<Instruct>: {{ messages | selectattr("role", "eq", "system") | map(attribute="content") | first '
+    '| default("given a web search query") }}\n'
+    '<Query>: {{ messages | selectattr("role", "eq", "query") | map(attribute="content") | first }}\n'
+    '<Document>: {{ messages | selectattr("role", "eq", "document") | map(attribute="content") | first }}<|im_end|>\n'
+    "<|im_start|>assistant\n<think>\n\n</think>\n\n\n"
+)
+CHATML = ('{%- for message in messages %}{{- "<|im_start|>" + message.role + "\\n" + message.content + "<|im_end|>\\n" }}'
+          '{%- endfor %}{%- if add_generation_prompt %}{{- "<|im_start|>assistant\\n" }}{%- endif %}')
+PAIR_QUERY = "what is the capital of california ?"
+PAIR_DOCUMENTS = ["the capital of california", "a big red dog", "who is the best of the year"]
+
+
+def _causal_cross_encoder(base, out, template, *, prompt=None, activation=None, generation_prompt=False, false_token=True):
+    import shutil
+
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.cross_encoder.modules.logit_score import LogitScore
+    from transformers import AutoTokenizer
+
+    src = out.parent / (out.name + "-base")
+    shutil.copytree(base, src)
+    tok = AutoTokenizer.from_pretrained(str(base))
+    if template is not None:
+        tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<think>", "</think>"]})
+        tok.chat_template = template
+    tok.save_pretrained(str(src))
+    kwargs = {"processing_kwargs": {"chat_template": {"add_generation_prompt": True}}} if generation_prompt else {}
+    transformer = Transformer(str(src), transformer_task="text-generation", **kwargs)
+    yes, no = transformer.tokenizer.convert_tokens_to_ids("yes"), transformer.tokenizer.convert_tokens_to_ids("no")
+    ce_kwargs = {"prompts": {"query": prompt}, "default_prompt_name": "query"} if prompt else {}
+    if activation is not None:
+        ce_kwargs["activation_fn"] = activation
+    model = CrossEncoder(modules=[transformer, LogitScore(true_token_id=yes, false_token_id=no if false_token else None)],
+                         **ce_kwargs)
+    model.save(str(out))
+    return CrossEncoder(str(out))
+
+
+@pytest.mark.parametrize("variant", ["reranker-template", "chatml-identity", "text-mode", "true-token-only"])
+def test_causal_cross_encoder_saved_by_sentence_transformers_6(tiny_model, tmp_path, variant):
+    """A causal LM with LogitScore: a reranker of one label (logit[yes] - logit[no]) with no
+    overrides, each pair rendered by the checkpoint's own chat template, scored as predict() scores it."""
+    base = tiny_model("qwen3", "causal", seed=41)
+    out = tmp_path / variant
+    if variant == "reranker-template":
+        ce = _causal_cross_encoder(base, out, RERANKER_TEMPLATE, prompt="judge the big dog")
+    elif variant == "chatml-identity":
+        ce = _causal_cross_encoder(base, out, CHATML, activation=torch.nn.Identity(), generation_prompt=True)
+    elif variant == "text-mode":
+        ce = _causal_cross_encoder(base, out, None)
+    else:
+        ce = _causal_cross_encoder(base, out, CHATML, generation_prompt=True, false_token=False)
+    assert "LogitScore" in (out / "modules.json").read_text()
+    expected = ce.predict([[PAIR_QUERY, d] for d in PAIR_DOCUMENTS])
+    with Engine(str(out), num_threads=1) as engine:
+        got = [r.relevance_score for r in sorted(engine.rerank(PAIR_QUERY, PAIR_DOCUMENTS), key=lambda r: r.index)]
+        if variant == "reranker-template":  # a request's instruction is the system message, as predict(prompt=...)
+            instructed = sorted(engine.rerank(PAIR_QUERY, PAIR_DOCUMENTS, instruction="who is it"), key=lambda r: r.index)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    if variant == "reranker-template":
+        np.testing.assert_allclose([r.relevance_score for r in instructed],
+                                   ce.predict([[PAIR_QUERY, d] for d in PAIR_DOCUMENTS], prompt="who is it"), atol=1e-5)
+    if variant == "chatml-identity":
+        assert expected.min() < 0 or expected.max() > 1  # raw log-odds, not probabilities

@@ -179,7 +179,7 @@ class ModelConfig:
         for key, value in args.model_overrides.items():
             setattr(hf_config, key, value)  # num_labels is a property that also rebuilds id2label
         tokenizer_path = args.tokenizer_path or path
-        conversion = conversion_from_config(hf_config, lambda: load_tokenizer(tokenizer_path, args.trust_remote_code))
+        conversion = conversion_from_config(hf_config, lambda: load_tokenizer(tokenizer_path, args.trust_remote_code), path)
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")

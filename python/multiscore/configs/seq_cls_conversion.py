@@ -9,11 +9,17 @@ Overrides (as vLLM's ``--hf-overrides``), given with ``--json-model-override-arg
 - ``is_original_qwen3_reranker: true``: shorthand for ``["no", "yes"]`` + ``from_2_way_softmax``
   (and the built-in Qwen3-Reranker score template).
 
+Without overrides, a sentence-transformers 6 CrossEncoder saved on a causal LM converts itself: its
+``LogitScore`` module (modules.json) names the true and false token ids, and its score
+``logit[true] - logit[false]`` is ``from_2_way_softmax``'s (a true token alone: that token's row).
+
 The architecture becomes ``<Family>ForSequenceClassification`` and ``num_labels`` follows the method.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -44,13 +50,38 @@ def token_id_of(tokenizer, token: str) -> int:
     return ids[0]
 
 
-def conversion_from_config(hf_config, load_tokenizer: Callable[[], object]) -> Optional[HeadConversion]:
-    """Read the conversion overrides from ``hf_config`` (None when there are none) and set
-    ``num_labels`` and the architecture on it."""
+def logit_score_ids(model_dir: str) -> Optional[tuple[int, ...]]:
+    """A sentence-transformers 6 CrossEncoder's LogitScore token ids: (false, true), or (true,)."""
+    modules_path = os.path.join(model_dir, "modules.json")
+    if not os.path.exists(modules_path):
+        return None
+    with open(modules_path, encoding="utf-8") as f:
+        modules = json.load(f)
+    module = next((m for m in modules if m.get("type", "").endswith("LogitScore")), None)
+    if module is None:
+        return None
+    with open(os.path.join(model_dir, module.get("path", ""), "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    true_id, false_id = config.get("true_token_id"), config.get("false_token_id")
+    if not isinstance(true_id, int):
+        raise ValueError(f"{module.get('path')}/config.json: LogitScore has no true_token_id")
+    return (true_id,) if false_id is None else (int(false_id), true_id)
+
+
+def conversion_from_config(hf_config, load_tokenizer: Callable[[], object], model_dir: Optional[str] = None
+                           ) -> Optional[HeadConversion]:
+    """Read the conversion overrides from ``hf_config`` (else a LogitScore module in ``model_dir``;
+    None when there is neither) and set ``num_labels`` and the architecture on it."""
     tokens = getattr(hf_config, "classifier_from_token", None)
     method = getattr(hf_config, "method", None)
     if getattr(hf_config, "is_original_qwen3_reranker", False):
         tokens, method = tokens or ["no", "yes"], method or "from_2_way_softmax"
+    saved_ids = logit_score_ids(model_dir) if tokens is None and model_dir is not None else None
+    if saved_ids is not None:
+        tokenizer = load_tokenizer()
+        method = "from_2_way_softmax" if len(saved_ids) == 2 else "no_post_processing"
+        return _converted(hf_config, HeadConversion(method, tuple(tokenizer.convert_ids_to_tokens(list(saved_ids))),
+                                                    saved_ids))
     if tokens is None:
         return None
     if getattr(hf_config, "final_logit_softcapping", None):
@@ -66,7 +97,10 @@ def conversion_from_config(hf_config, load_tokenizer: Callable[[], object]) -> O
     if method == "from_2_way_softmax" and len(tokens) != 2:
         raise ValueError(f"from_2_way_softmax needs two tokens [false, true], got {tokens}")
     tokenizer = load_tokenizer()
-    conversion = HeadConversion(method, tuple(tokens), tuple(token_id_of(tokenizer, t) for t in tokens))
+    return _converted(hf_config, HeadConversion(method, tuple(tokens), tuple(token_id_of(tokenizer, t) for t in tokens)))
+
+
+def _converted(hf_config, conversion: HeadConversion) -> HeadConversion:
     hf_config.num_labels = conversion.num_labels
     arch = (getattr(hf_config, "architectures", None) or [""])[0]
     if arch.endswith("ForCausalLM"):

@@ -59,8 +59,13 @@ class Runtime:
 
 
 def _score_template(server_args: ServerArgs, model_config: ModelConfig, tokenizer) -> Optional[ScoreTemplate]:
-    """--score-template, or the built-in Qwen3-Reranker prompt for ``is_original_qwen3_reranker``."""
+    """--score-template, the built-in Qwen3-Reranker prompt for ``is_original_qwen3_reranker``, or a
+    sentence-transformers 6 CrossEncoder's chat template."""
     name = server_args.score_template
     if name is None and model_config.is_original_qwen3_reranker:
         name = "qwen3_reranker"
-    return ScoreTemplate.load(name, tokenizer) if name else None
+    if name:
+        return ScoreTemplate.load(name, tokenizer)
+    if model_config.head_conversion is not None:  # a sentence-transformers CrossEncoder's own, if it has one
+        return ScoreTemplate.from_sentence_transformers(model_config.path, tokenizer)
+    return None

@@ -53,16 +53,17 @@ class PairTokenizer:
 
     def _templated_prompt(self, query: str, document: str, variables: Optional[dict], keep: Optional[int]) -> list[int]:
         """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""
-        ids = self.tokenizer(self.template.render(query, document, variables))["input_ids"]
+        special = self.template.add_special_tokens
+        ids = self.tokenizer(self.template.render(query, document, variables), add_special_tokens=special)["input_ids"]
         while keep is not None and len(ids) > keep:
             doc_ids = self.tokenizer(document, add_special_tokens=False)["input_ids"]
             if not doc_ids:
-                empty = len(self.tokenizer(self.template.render(query, "", variables))["input_ids"])
+                empty = len(self.tokenizer(self.template.render(query, "", variables), add_special_tokens=special)["input_ids"])
                 raise ValueError(
                     f"the query takes {empty} tokens, leaving no room for a document within truncate_prompt_tokens={keep}"
                 )
             document = self.tokenizer.decode(doc_ids[: max(0, len(doc_ids) - (len(ids) - keep))])
-            ids = self.tokenizer(self.template.render(query, document, variables))["input_ids"]
+            ids = self.tokenizer(self.template.render(query, document, variables), add_special_tokens=special)["input_ids"]
         return ids
 
     def _first_tokens(self, text: str, n: int) -> str:

@@ -9,6 +9,7 @@ as there (blocks trimmed, one trailing newline dropped).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -34,10 +35,20 @@ _QUERY_MARK = "\x00multiscore-query\x00"
 
 
 class ScoreTemplate:
-    def __init__(self, source: str, tokenizer, name: str = "<template>") -> None:
+    def __init__(self, source: str, tokenizer, name: str = "<template>", *, system_messages: bool = False,
+                 system: Optional[str] = None, render_kwargs: Optional[dict] = None,
+                 add_special_tokens: bool = True) -> None:
+        """A sentence-transformers CrossEncoder's template (``from_sentence_transformers``) reads its
+        prompt as a system message before the pair (``system_messages``: the request's
+        ``instruction``, else ``system``), takes ``render_kwargs`` to ``apply_chat_template``, and
+        its rendered text gets no special tokens added."""
         self.source = source
         self.tokenizer = tokenizer
         self.name = name
+        self.system_messages = system_messages
+        self.system = system
+        self.render_kwargs = render_kwargs or {}
+        self.add_special_tokens = add_special_tokens
         text = self.render(_QUERY_MARK, _DOCUMENT_MARK)
         if _QUERY_MARK not in text:
             raise ValueError(f"score template {name!r} never uses the query (messages[role == 'query'])")
@@ -58,13 +69,51 @@ class ScoreTemplate:
             return cls(f.read(), tokenizer, name_or_path)
 
     def render(self, query: str, document: str, variables: Optional[dict] = None) -> str:
-        """``variables``: more template variables (vLLM's ``chat_template_kwargs``, ``instruction``)."""
+        """``variables``: more template variables (vLLM's ``chat_template_kwargs``, ``instruction``);
+        with ``system_messages``, the instruction (else the default prompt) is a system message."""
+        variables = variables or {}
         messages = [{"role": "query", "content": query}, {"role": "document", "content": document}]
+        system = (variables.get("instruction") or self.system) if self.system_messages else None
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
         try:
             return self.tokenizer.apply_chat_template(
-                messages, chat_template=self.source, tokenize=False, **(variables or {})
+                messages, chat_template=self.source, tokenize=False, **{**self.render_kwargs, **variables}
             )
         except jinja2.TemplateSyntaxError as e:
             raise ValueError(f"score template {self.name!r} is not valid Jinja: {e}") from None
         except Exception as e:  # a template can raise anything (undefined names, arithmetic ...)
             raise ValueError(f"score template {self.name!r} failed to render: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def from_sentence_transformers(cls, model_dir: str, tokenizer) -> Optional["ScoreTemplate"]:
+        """A sentence-transformers 6 CrossEncoder saved on a causal LM renders each pair with the
+        tokenizer's chat template as ``[system: its default prompt] + [query, document]`` messages
+        (its message mode, which the saved ``modality_config`` records); None in its text mode,
+        which is query tokens + document tokens, this server's way without a template."""
+        st_transformer = _read_json(os.path.join(model_dir, "sentence_bert_config.json"))
+        st_model = _read_json(os.path.join(model_dir, "config_sentence_transformers.json"))
+        prompts, default = st_model.get("prompts") or {}, st_model.get("default_prompt_name")
+        prompt = prompts.get(default) if default else None
+        if "message" not in (st_transformer.get("modality_config") or {}):
+            if prompt:
+                raise ValueError("this sentence-transformers CrossEncoder puts its prompt before the query text "
+                                 "(its text mode, no chat template), which is not supported; save it with a chat template")
+            return None
+        if not tokenizer.chat_template:
+            raise ValueError("this sentence-transformers CrossEncoder renders pairs with a chat template, and its "
+                             "tokenizer has none")
+        render_kwargs = dict((st_transformer.get("processing_kwargs") or {}).get("chat_template") or {})
+        render_kwargs.pop("restore_suffix", None)  # truncation here only shortens the document: the ending stays
+        source = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+        if source is None:
+            raise ValueError("this sentence-transformers CrossEncoder's tokenizer has several named chat templates")
+        return cls(source, tokenizer, "the checkpoint's chat template", system_messages=True, system=prompt,
+                   render_kwargs=render_kwargs, add_special_tokens=False)
+
+
+def _read_json(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
