@@ -93,3 +93,36 @@ def test_template_errors_at_render_are_value_errors():
     template = ScoreTemplate("{{ messages[0]['content'] }}{{ messages[1]['content'] }}{{ 1 // (messages[1]['content'] | length) }}", TOK)
     with pytest.raises(ValueError, match="failed to render: ZeroDivisionError"):
         template.render("q", "")
+
+
+def _write_st(tmp_path, modality: dict, prompts: dict, default=None, kwargs=None):
+    import json
+
+    config = {"transformer_task": "text-generation", "modality_config": modality}
+    if kwargs:
+        config["processing_kwargs"] = {"chat_template": kwargs}
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps(config))
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
+        {"model_type": "CrossEncoder", "prompts": prompts, "default_prompt_name": default}))
+    return str(tmp_path)
+
+
+def test_a_sentence_transformers_cross_encoders_template(tmp_path):
+    """Message mode: the tokenizer's chat template, the default prompt as a system message (a
+    request's instruction instead), the saved arguments; text mode: no template, and no prompt."""
+    import copy
+
+    tok = copy.deepcopy(TOK)
+    tok.chat_template = "{% for m in messages %}{{ m.role }}={{ m.content }};{% endfor %}{% if add_generation_prompt %}A{% endif %}"
+    message = {"text": {}, "message": {"format": "flat"}}
+    path = _write_st(tmp_path, message, {"query": "judge"}, default="query", kwargs={"add_generation_prompt": True,
+                                                                                     "restore_suffix": True})
+    template = ScoreTemplate.from_sentence_transformers(path, tok)
+    assert template.render("q", "d") == "system=judge;query=q;document=d;A"
+    assert template.render("q", "d", {"instruction": "other"}) == "system=other;query=q;document=d;A"
+    assert not template.add_special_tokens
+    no_prompt = ScoreTemplate.from_sentence_transformers(_write_st(tmp_path, message, {}), tok)
+    assert no_prompt.render("q", "d") == "query=q;document=d;"
+    assert ScoreTemplate.from_sentence_transformers(_write_st(tmp_path, {"text": {}}, {}), tok) is None
+    with pytest.raises(ValueError, match="puts its prompt before the query text"):
+        ScoreTemplate.from_sentence_transformers(_write_st(tmp_path, {"text": {}}, {"query": "judge"}, "query"), tok)
