@@ -22,7 +22,7 @@ import pathlib
 from tiny_tokenizers import DELIMITER, build_tokenizer
 
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
-HEADS = ("causal", "seqcls")
+HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE); tokcls: *ForTokenClassification
@@ -122,7 +122,10 @@ def _tiny_shape(tokenizer) -> dict:
 
 
 def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
-    arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + ("ForCausalLM" if head == "causal" else "ForSequenceClassification")
+    if head == "tokcls" and arch == "gemma3":
+        raise ValueError("head 'tokcls' is not built for gemma3 (transformers has no Gemma3 token classifier)")
+    suffix = {"causal": "ForCausalLM", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
+    arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + suffix
     cfg = dict(
         **_tiny_shape(tokenizer),
         num_key_value_heads=2,

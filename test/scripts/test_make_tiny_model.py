@@ -25,11 +25,16 @@ from make_tiny_model import (
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_loads_in_transformers(tmp_path, arch, head):
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+                              AutoTokenizer)
 
+    if (arch, head) == ("gemma3", "tokcls"):
+        with pytest.raises(ValueError, match="not built for gemma3"):
+            make_tiny_model(tmp_path / "m", arch=arch, head=head)
+        return
     path = make_tiny_model(tmp_path / "m", arch=arch, head=head, num_labels=5)
     config = json.loads((path / "config.json").read_text())
-    suffix = "ForCausalLM" if head == "causal" else "ForSequenceClassification"
+    suffix = {"causal": "ForCausalLM", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     assert config["architectures"][0].endswith(suffix)
     assert config["vocab_size"] % 64 == 0
 
@@ -46,12 +51,14 @@ def test_loads_in_transformers(tmp_path, arch, head):
     assert (query[0] == tok.convert_tokens_to_ids("<bos>")) == (arch not in ("qwen3", "qwen2"))
     assert tok.convert_tokens_to_ids("<bos>") not in item
 
-    cls = AutoModelForCausalLM if head == "causal" else AutoModelForSequenceClassification
+    cls = {"causal": AutoModelForCausalLM, "tokcls": AutoModelForTokenClassification}.get(head, AutoModelForSequenceClassification)
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
     with torch.no_grad():
         logits = model(torch.tensor([query + item])).logits
     assert logits.shape[-1] == (config["vocab_size"] if head == "causal" else 5)
+    if head == "tokcls":
+        assert logits.shape[:2] == (1, len(query + item))
     biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]
     assert all(b.abs().sum() > 0 for b in biases)
     if arch == "qwen2":

@@ -187,11 +187,12 @@ class ModelConfig:
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)
         kind = model_class.kind_for(hf_config)
-        if args.mis_enabled and (kind.bidirectional or kind.embeds):
+        if args.mis_enabled and (kind.bidirectional or kind.embeds or kind.classifies_tokens):
             raise ValueError(
                 f"--multi-item-scoring-delimiter does not apply to {architecture}: "
-                + ("its attention is bidirectional, so the query would see every item"
-                   if kind.bidirectional else "an embedding model embeds each text on its own")
+                + ("its attention is bidirectional, so the query would see every item" if kind.bidirectional
+                   else "a token classifier scores tokens, not items" if kind.classifies_tokens
+                   else "an embedding model embeds each text on its own")
             )
         adopt_saved_activation(path, hf_config)  # a sentence-transformers 6 CrossEncoder's
         pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds or kind.late_interaction else None

@@ -26,8 +26,9 @@ class ModelKind(enum.Enum):
     ENCODER_SPARSE_EMBEDDING = "encoder_sparse_embedding"
     # ColBERT: a vector per token; a document's score is MaxSim against the query's vectors.
     ENCODER_LATE_INTERACTION = "encoder_late_interaction"
-    # BERT-style token classifier (NER, PII, POS taggers): class scores for every token.
+    # Token classifiers (NER, PII, POS taggers): class scores for every token; BERT-style or a decoder's.
     ENCODER_TOKEN_CLASSIFIER = "encoder_token_classifier"
+    DECODER_TOKEN_CLASSIFIER = "decoder_token_classifier"
 
     @property
     def bidirectional(self) -> bool:
@@ -43,7 +44,7 @@ class ModelKind(enum.Enum):
     @property
     def classifies_tokens(self) -> bool:
         """Its only output is class scores per token (transformers' ``*ForTokenClassification``)."""
-        return self is ModelKind.ENCODER_TOKEN_CLASSIFIER
+        return self in (ModelKind.ENCODER_TOKEN_CLASSIFIER, ModelKind.DECODER_TOKEN_CLASSIFIER)
 
     @property
     def embeds(self) -> bool:

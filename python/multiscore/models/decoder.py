@@ -276,3 +276,16 @@ class DecoderForSequenceClassification(DecoderForEmbedding):
         super().__init__(config)
         self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
         self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))
+
+
+class DecoderForTokenClassification(DecoderForEmbedding):
+    """transformers' ``*ForTokenClassification`` of a decoder: the ``score`` head (with a bias unless
+    ``token_classification_bias`` is false) on every token, each seeing the tokens before it."""
+
+    kind = ModelKind.DECODER_TOKEN_CLASSIFIER
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config)
+        bias = getattr(config, "token_classification_bias", True)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=bias)
+        self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))  # token requests: every row

@@ -6,6 +6,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -24,6 +25,10 @@ class GemmaForCausalLM(DecoderForCausalLM):
 
 
 class GemmaForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(gemma_options)
+
+
+class GemmaForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(gemma_options)
 
 

@@ -12,6 +12,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
 )
 from multiscore.models.gemma import gemma_options
 
@@ -27,6 +28,10 @@ class Gemma2ForCausalLM(DecoderForCausalLM):
 
 
 class Gemma2ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(gemma2_options)
+
+
+class Gemma2ForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(gemma2_options)
 
 

@@ -3,6 +3,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -18,6 +19,10 @@ class LlamaForCausalLM(DecoderForCausalLM):
 
 
 class LlamaForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(llama_options)
+
+
+class LlamaForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(llama_options)
 
 

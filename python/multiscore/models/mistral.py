@@ -7,6 +7,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -20,6 +21,10 @@ class MistralForCausalLM(DecoderForCausalLM):
 
 
 class MistralForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(mistral_options)
+
+
+class MistralForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(mistral_options)
 
 

@@ -8,6 +8,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -21,6 +22,10 @@ class Phi3ForCausalLM(DecoderForCausalLM):
 
 
 class Phi3ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(phi3_options)
+
+
+class Phi3ForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(phi3_options)
 
 

@@ -3,6 +3,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -16,6 +17,10 @@ class Qwen2ForCausalLM(DecoderForCausalLM):
 
 
 class Qwen2ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen2_options)
+
+
+class Qwen2ForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(qwen2_options)
 
 

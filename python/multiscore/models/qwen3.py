@@ -3,6 +3,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 
@@ -17,6 +18,10 @@ class Qwen3ForCausalLM(DecoderForCausalLM):
 
 
 class Qwen3ForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(qwen3_options)
+
+
+class Qwen3ForTokenClassification(DecoderForTokenClassification):
     options_for = staticmethod(qwen3_options)
 
 

@@ -18,6 +18,7 @@ from multiscore.configs.model_kind import ModelKind, Task
         (ModelKind.ENCODER_LATE_INTERACTION, 2, {Task.SCORE, Task.TOKEN_EMBED}),  # ColBERT: no vector per text
         (ModelKind.ENCODER_TOKEN_CLASSIFIER, 9, {Task.TOKEN_CLASSIFY}),  # NER: class scores per token only
         (ModelKind.ENCODER_TOKEN_CLASSIFIER, 1, {Task.TOKEN_CLASSIFY}),
+        (ModelKind.DECODER_TOKEN_CLASSIFIER, 3, {Task.TOKEN_CLASSIFY}),
     ],
 )
 def test_tasks_follow_the_kind_and_labels(kind, num_labels, tasks):

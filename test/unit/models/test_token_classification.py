@@ -1,6 +1,6 @@
 """Token classifiers (transformers' ``*ForTokenClassification``: NER, PII, part-of-speech taggers):
 class scores for every token of a packed batch, against transformers on the same tiny checkpoint
-(fp32 <= 1e-4), for every encoder family."""
+(fp32 <= 1e-4), for every encoder family and the decoder families transformers has them for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from worker_batches import worker
 
-ARCHS = ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "mpnet"]
+ENCODERS = ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "mpnet"]
+DECODERS = ["qwen3", "qwen2", "llama", "mistral", "gemma", "gemma2", "phi3"]  # each token sees the tokens before it
 TEXTS = ["the big red dog", "what is the capital of california ?", "who"]
 
 
@@ -31,11 +32,11 @@ def _reference(path, texts, activation):
     return ids, out
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ENCODERS + DECODERS)
 def test_token_scores_equal_transformers(tiny_model, arch):
     path = tiny_model(arch, "tokcls", num_labels=5, seed=11)
     w = worker(path)
-    assert w.model.kind is ModelKind.ENCODER_TOKEN_CLASSIFIER
+    assert w.model.kind is (ModelKind.DECODER_TOKEN_CLASSIFIER if arch in DECODERS else ModelKind.ENCODER_TOKEN_CLASSIFIER)
     for activation in ("default", "none"):  # default: softmax over the labels (transformers' pipeline)
         ids, expected = _reference(path, TEXTS, "softmax" if activation == "default" else "none")
         pooling = PoolingParams(activation=activation, per_token=True, token_head="classify")
@@ -57,3 +58,12 @@ def test_a_token_classifier_only_classifies_tokens(tiny_model):
     assert refusal(cfg, Task.SCORE) == (
         "this model (BertForTokenClassification) is a token classifier: it gives class scores for every token, "
         "not score; use /pooling with task 'token_classify'")
+
+
+def test_a_decoder_token_classifier_refuses_mis(tiny_model):
+    from multiscore.configs.model_config import ModelConfig
+    from multiscore.server_args import ServerArgs
+
+    path = tiny_model("qwen3", "tokcls", num_labels=5, seed=11)
+    with pytest.raises(ValueError, match="a token classifier scores tokens, not items"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(path), device="cpu", multi_item_scoring_delimiter=4))

@@ -142,7 +142,6 @@ class MisScorer(DecoderPairScorer):
 class EncoderPairScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
                     embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
-        require_task(self.model_config, Task.CLASSIFY)  # a token classifier has no score per pair
         kind, items = self._own_inputs(query, items, embed_overrides, return_pooled_hidden_states)
         if not items:
             return ScoreResult(scores=[], prompt_tokens=0)

@@ -10,7 +10,7 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import Task
 from multiscore.entrypoints.serving.results import PairScores, RerankOutput, RerankResult, ScoreResult
 from multiscore.entrypoints.serving.scorers import EmbedOverrideInputs, Scorer
-from multiscore.entrypoints.serving.tasks import require_task
+from multiscore.entrypoints.serving.tasks import refusal, require_task
 from multiscore.tokenizer.inputs import resolve_truncation
 
 
@@ -28,6 +28,8 @@ class ScoreServing:
         head scores (classifiers: decoders in one MIS pass, encoders per text pair), or the cosine
         similarity of embeddings. ``*_embed_overrides``: vectors replacing the input embedding of
         each ``embed_override_token_id`` in the query / each item (decoders)."""
+        if self.model_config.kind.classifies_tokens:  # a score per token, none per item
+            raise ValueError(refusal(self.model_config, Task.CLASSIFY))
         return await self.scorer.score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_overrides=EmbedOverrideInputs.given(embed_override_token_id, query_embed_overrides, item_embed_overrides),
