@@ -25,11 +25,12 @@ the ASCII punctuation characters as the skiplist.
 
 from __future__ import annotations
 
-import json
 import os
 import string
 from dataclasses import dataclass
 from typing import Optional
+
+from multiscore.configs.json_files import read_json
 
 # The names vLLM gives a ColBERT model (and Stanford's own): a late-interaction model whatever its files say.
 STANFORD_ARCHITECTURES = ("HF_ColBERT", "ColBERTModel")
@@ -58,13 +59,6 @@ class LateInteractionConfig:
     mean_over_query: bool = False  # meanmaxsim: the MaxSim sum divided by the query's rows
 
 
-def _read_json(path: str) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def _choose(value, default):
     return default if value is None else value
 
@@ -79,10 +73,10 @@ def read_late_interaction_config(model_dir: str, modules: list[dict], st_model: 
         return _multi_vector_encoder_config(model_dir, modules, st_model, st_transformer, input_length)
     if any(t.startswith("pylate.") for t in module_types) or st_model.get("similarity_fn_name") == "MaxSim":
         return _pylate_config(st_model)
-    config = _read_json(os.path.join(model_dir, "config.json"))
+    config = read_json(os.path.join(model_dir, "config.json"), {})
     architectures = config.get("architectures") or []
     if architectures and architectures[0] in STANFORD_ARCHITECTURES:
-        meta = _read_json(os.path.join(model_dir, "artifact.metadata"))
+        meta = read_json(os.path.join(model_dir, "artifact.metadata"), {})
         return _stanford_config(meta, _projection_dim(model_dir, config, meta))
     return None
 
@@ -128,7 +122,7 @@ def _multi_vector_encoder_config(model_dir: str, modules: list[dict], st_model: 
                                  input_length: Optional[int]) -> LateInteractionConfig:
     types = [m.get("type", "") for m in modules]
     masks = [m for m in modules if m.get("type", "").endswith("MultiVectorMask")]
-    mask = _read_json(os.path.join(model_dir, masks[0].get("path", ""), "config.json")) if masks else {}
+    mask = read_json(os.path.join(model_dir, masks[0].get("path", ""), "config.json"), {}) if masks else {}
     where = os.path.join(model_dir, "modules.json")
     if any(t.endswith("TokenPooling") for t in types):
         raise ValueError(f"{where}: a token-pooling module (clustered document vectors) is not supported")

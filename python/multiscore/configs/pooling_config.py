@@ -9,11 +9,11 @@ decoders (Qwen3-Embedding style), normalised, as vLLM does.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Optional
 
+from multiscore.configs.json_files import read_json
 from multiscore.configs.late_interaction_config import LateInteractionConfig, read_late_interaction_config
 
 POOLING_MODES = ("cls", "mean", "last")
@@ -68,18 +68,13 @@ class PoolingConfig:
         return prompts.get(name, "") if name is not None else ""
 
 
-def _read_json(path: str):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     default_mode = "cls" if is_encoder else "last"
     modules_path = os.path.join(model_dir, "modules.json")
     if not os.path.exists(modules_path):
         late_interaction = read_late_interaction_config(model_dir, [], {}, {}, None)
         return PoolingConfig(default_mode, normalize=True, late_interaction=late_interaction)
-    modules = _read_json(modules_path)
+    modules = read_json(modules_path)
     types = [m.get("type", "") for m in modules]
     mode = default_mode
     splade_strategy = None
@@ -92,12 +87,12 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
     normalize = any(t.endswith("Normalize") for t in types)
     dense = tuple(_dense_layer(model_dir, m.get("path", "")) for m in modules if m.get("type", "").endswith("Dense"))
     st_config = os.path.join(model_dir, "sentence_bert_config.json")
-    st_transformer = _read_json(st_config) if os.path.exists(st_config) else {}
+    st_transformer = read_json(st_config, {})
     max_seq_length = st_transformer.get("max_seq_length")
     if max_seq_length is None:  # sentence-transformers 6 keeps it as the tokenizer's model_max_length
         max_seq_length = _tokenizer_max_length(model_dir)
     prompts_path = os.path.join(model_dir, "config_sentence_transformers.json")
-    st_model = _read_json(prompts_path) if os.path.exists(prompts_path) else {}
+    st_model = read_json(prompts_path, {})
     prompts = tuple(sorted((st_model.get("prompts") or {}).items()))
     default_prompt = st_model.get("default_prompt_name")
     if default_prompt is not None and default_prompt not in dict(prompts):
@@ -110,13 +105,13 @@ def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
 def _tokenizer_max_length(model_dir: str) -> Optional[int]:
     """tokenizer_config.json's ``model_max_length``, unless it is transformers' "no limit" (1e30)."""
     path = os.path.join(model_dir, "tokenizer_config.json")
-    length = _read_json(path).get("model_max_length") if os.path.exists(path) else None
+    length = read_json(path, {}).get("model_max_length")
     return int(length) if isinstance(length, (int, float)) and 0 < length < 1_000_000 else None
 
 
 def _splade_strategy(config_path: str) -> str:
     """SpladePooling's reduction over tokens (max or sum) of relu activations, read from its config."""
-    config = _read_json(config_path) if os.path.exists(config_path) else {}
+    config = read_json(config_path, {})
     strategy = config.get("pooling_strategy", "max")
     activation = config.get("activation_function", "relu")
     if strategy not in ("max", "sum") or activation != "relu":
@@ -127,7 +122,7 @@ def _splade_strategy(config_path: str) -> str:
 
 def _dense_layer(model_dir: str, directory: str) -> DenseLayer:
     config_path = os.path.join(model_dir, directory, "config.json")
-    config = _read_json(config_path)
+    config = read_json(config_path)
     if config.get("use_residual"):  # pylate's Dense option: + a residual projection of its input
         raise ValueError(f"unsupported Dense layer in {config_path}: use_residual is not implemented")
     activation = config.get("activation_function", "torch.nn.modules.activation.Tanh")
@@ -139,7 +134,7 @@ def _dense_layer(model_dir: str, directory: str) -> DenseLayer:
 
 
 def _pooling_mode(config_path: str) -> str:
-    config = _read_json(config_path)
+    config = read_json(config_path)
     if "pooling_mode" in config:  # newer sentence-transformers write the mode by name
         name = {"lasttoken": "last"}.get(config["pooling_mode"], config["pooling_mode"])
         if name in POOLING_MODES:
@@ -154,10 +149,7 @@ def _pooling_mode(config_path: str) -> str:
 def adopt_saved_activation(model_dir: str, hf_config) -> None:
     """A sentence-transformers 6 CrossEncoder's activation (config_sentence_transformers.json) onto
     ``hf_config``, where layers/score_activation.py reads every version's."""
-    path = os.path.join(model_dir, "config_sentence_transformers.json")
-    if not os.path.exists(path):
-        return
-    activation = _read_json(path).get("activation_fn")
+    activation = read_json(os.path.join(model_dir, "config_sentence_transformers.json"), {}).get("activation_fn")
     if isinstance(activation, str) and activation:
         hf_config.sentence_transformers = {**(getattr(hf_config, "sentence_transformers", None) or {}),
                                            "activation_fn": activation}

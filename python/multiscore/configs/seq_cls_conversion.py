@@ -18,12 +18,13 @@ The architecture becomes ``<Family>ForSequenceClassification`` and ``num_labels`
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
+
+from multiscore.configs.json_files import read_json
 
 METHODS = ("from_2_way_softmax", "no_post_processing")
 
@@ -52,16 +53,11 @@ def token_id_of(tokenizer, token: str) -> int:
 
 def logit_score_ids(model_dir: str) -> Optional[tuple[int, ...]]:
     """A sentence-transformers 6 CrossEncoder's LogitScore token ids: (false, true), or (true,)."""
-    modules_path = os.path.join(model_dir, "modules.json")
-    if not os.path.exists(modules_path):
-        return None
-    with open(modules_path, encoding="utf-8") as f:
-        modules = json.load(f)
+    modules = read_json(os.path.join(model_dir, "modules.json"), [])
     module = next((m for m in modules if m.get("type", "").endswith("LogitScore")), None)
     if module is None:
         return None
-    with open(os.path.join(model_dir, module.get("path", ""), "config.json"), encoding="utf-8") as f:
-        config = json.load(f)
+    config = read_json(os.path.join(model_dir, module.get("path", ""), "config.json"))
     true_id, false_id = config.get("true_token_id"), config.get("false_token_id")
     if not isinstance(true_id, int):
         raise ValueError(f"{module.get('path')}/config.json: LogitScore has no true_token_id")

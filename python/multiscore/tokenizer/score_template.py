@@ -9,11 +9,12 @@ as there (blocks trimmed, one trailing newline dropped).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
 import jinja2
+
+from multiscore.configs.json_files import read_json
 
 # The prompt format of Qwen3-Reranker (its model card): the model answers "yes" or "no". Rendering
 # drops the source's last newline, so the source ends with one more than the prompt's "\n\n".
@@ -91,8 +92,8 @@ class ScoreTemplate:
         tokenizer's chat template as ``[system: its default prompt] + [query, document]`` messages
         (its message mode, which the saved ``modality_config`` records); None in its text mode,
         which is query tokens + document tokens, this server's way without a template."""
-        st_transformer = _read_json(os.path.join(model_dir, "sentence_bert_config.json"))
-        st_model = _read_json(os.path.join(model_dir, "config_sentence_transformers.json"))
+        st_transformer = read_json(os.path.join(model_dir, "sentence_bert_config.json"), {})
+        st_model = read_json(os.path.join(model_dir, "config_sentence_transformers.json"), {})
         prompts, default = st_model.get("prompts") or {}, st_model.get("default_prompt_name")
         prompt = prompts.get(default) if default else None
         if "message" not in (st_transformer.get("modality_config") or {}):
@@ -110,10 +111,3 @@ class ScoreTemplate:
             raise ValueError("this sentence-transformers CrossEncoder's tokenizer has several named chat templates")
         return cls(source, tokenizer, "the checkpoint's chat template", system_messages=True, system=prompt,
                    render_kwargs=render_kwargs, add_special_tokens=False)
-
-
-def _read_json(path: str) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

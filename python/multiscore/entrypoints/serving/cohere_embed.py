@@ -19,13 +19,13 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from multiscore.configs.model_config import ModelConfig
+from multiscore.entrypoints.encoding import encode_vector
 from multiscore.entrypoints.serving.embed import EmbedServing
 
 # Cohere's text input types -> the prompt names that mean the same, in sentence-transformers' order.
@@ -89,14 +89,14 @@ class CohereEmbedServing:
 
 def typed_embeddings(vectors: list, embedding_types: Sequence[str]) -> dict:
     """Cohere's ``embeddings`` object: every asked type, one entry per vector ([N, D] floats in)."""
-    values = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
-    out = {}
+    out, packed = {}, None
     for kind in dict.fromkeys(embedding_types):
         if kind == "float":
             out[kind] = vectors
         elif kind == "base64":
-            out[kind] = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in values]
-        else:  # binary / ubinary: [N, ceil(D / 8)] bytes of sign bits
-            packed = np.packbits(values > 0, axis=-1).astype(np.int16)
+            out[kind] = [encode_vector(v, "base64", "float32", "little") for v in vectors]  # OpenAI's base64
+        else:  # binary / ubinary: [N, ceil(D / 8)] bytes of sign bits, packed once for both
+            if packed is None:
+                packed = np.packbits(np.asarray(vectors, dtype=np.float32) > 0, axis=-1).astype(np.int16)
             out[kind] = (packed - 128 if kind == "binary" else packed).tolist()
     return out

@@ -254,8 +254,8 @@ class LateInteractionScorer(Scorer):
         query = np.asarray(first.outputs[0], dtype=np.float32)  # [Lq, D], normalised
         pooling = PoolingParams(maxsim_query=query, skip_token_ids=self.inputs.skip_token_ids)
         out = await self._run([], docs, pooling, priority=priority)
-        late = self.model_config.pooling.late_interaction
-        scale = 1.0 / len(query) if late.mean_over_query and self.inputs.config is not None else 1.0  # meanmaxsim
+        config = self.inputs.config  # None: --colbert-style vllm
+        scale = 1.0 / len(query) if config is not None and config.mean_over_query else 1.0  # meanmaxsim
         return [row[0] * scale for row in out.outputs], first.prompt_tokens + out.prompt_tokens
 
 
