@@ -70,12 +70,13 @@ class ServerProcess:
     """``python -m multiscore.launch_server --host HOST --port <free> *args`` with its stdout and
     stderr in ``log_path`` (default: an anonymous temp file). ``env`` adds to this process's."""
 
-    def __init__(self, args=(), *, log_path=None, env: dict | None = None, host: str = HOST) -> None:
+    def __init__(self, args=(), *, log_path=None, env: dict | None = None, host: str = HOST,
+                 entry=("multiscore.launch_server",)) -> None:
+        """``entry``: what follows ``python -m``; ``("multiscore", "serve", MODEL)`` is vLLM's form."""
         self.host = host
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
-        self.cmd = [sys.executable, "-m", "multiscore.launch_server", "--host", host, "--port", str(self.port),
-                    *map(str, args)]
+        self.cmd = [sys.executable, "-m", *map(str, entry), "--host", host, "--port", str(self.port), *map(str, args)]
         # A file, not a pipe: nobody reads the log while the server runs, and a full pipe blocks it.
         self._log = open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile()
         self._final_output: str | None = None  # the log's text once stop() has closed it

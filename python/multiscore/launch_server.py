@@ -1,4 +1,5 @@
-"""``python -m multiscore.launch_server --model-path DIR [...]``: the HTTP scoring server."""
+"""``python -m multiscore.launch_server --model-path DIR [...]``: the HTTP scoring server (also
+``multiscore serve DIR [...]``, vLLM's form; SGLang's and vLLM's flags are accepted)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import threading
 import time
 
-from multiscore.entrypoints import sglang_args
+from multiscore.entrypoints import sglang_args, vllm_args
 from multiscore.server_args import ServerArgs
 
 
@@ -29,15 +30,27 @@ def _graceful_server_class():
     return GracefulServer
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multiscore.launch_server", description=__doc__)
+def parse_args(argv=None, prog: str = "python -m multiscore.launch_server") -> argparse.Namespace:
+    """Our flags, SGLang's and vLLM's (argparse exits on a malformed one)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     ServerArgs.add_cli_args(parser)
     sglang_args.add_cli_args(parser)
-    ns = parser.parse_args(argv)
+    vllm_args.add_cli_args(parser)
+    return parser.parse_args(argv)
+
+
+def server_args_from(ns: argparse.Namespace) -> ServerArgs:
+    """The parsed flags checked and folded into ours (ValueError naming the flag otherwise)."""
+    sglang_args.note_cli_args(ns)
+    vllm_args.apply_cli_args(ns)
+    return ServerArgs.from_cli_args(ns)
+
+
+def main(argv=None, prog: str = "python -m multiscore.launch_server") -> int:
+    ns = parse_args(argv, prog)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        sglang_args.note_cli_args(ns)
-        server_args = ServerArgs.from_cli_args(ns)
+        server_args = server_args_from(ns)
         import uvicorn
 
         from multiscore.entrypoints.runtime import Runtime

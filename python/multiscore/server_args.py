@@ -24,6 +24,9 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # every vocabulary.
 MIS_PLACEHOLDER_DELIMITER = 0
 
+# vLLM's --dtype names -> ours.
+DTYPE_ALIASES = {"half": "float16", "float": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
 # --schedule-policy -> the waiting queue's order (scheduler/fair_queue.py).
 SCHEDULE_POLICIES = {"fair": "fair", "fcfs": "fcfs", "lpm": "fair", "random": "fair", "dfs-weight": "fair", "lof": "fair"}
 
@@ -60,6 +63,14 @@ class ServerArgs:
     json_model_override_args: str = "{}"
     attention_backend: Optional[str] = None  # torch | flashinfer; None = by device
     score_template: Optional[str] = None  # Jinja file or built-in name for rerank / vLLM score prompts
+    # vLLM's --chat-template (a file or the template itself): the chat template of ``messages`` inputs, and
+    # the score template when --score-template names none.
+    chat_template: Optional[str] = None
+    # vLLM's --pooler-config (JSON, or a dict from Python): pooling type, default activation and dimensions,
+    # logit calibration, /pooling's task (configs/pooler_overrides.py).
+    pooler_config: Optional[str] = None
+    # vLLM's --convert: embed / classify serve a *ForCausalLM checkpoint as its *Model / *ForSequenceClassification.
+    convert: str = "auto"
     # ColBERT models: pylate = the checkpoint's query/document markers, query expansion and skiplist
     # (what pylate and colbert-ai compute); vllm = every token of each text as plainly tokenized (vLLM's).
     colbert_style: str = "pylate"
@@ -96,6 +107,13 @@ class ServerArgs:
             object.__setattr__(self, "multi_item_scoring_delimiter", MIS_PLACEHOLDER_DELIMITER)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.dtype in DTYPE_ALIASES:  # vLLM's names
+            object.__setattr__(self, "dtype", DTYPE_ALIASES[self.dtype])
+        if isinstance(self.pooler_config, dict):  # Engine(pooler_config={...})
+            object.__setattr__(self, "pooler_config", json.dumps(self.pooler_config))
+        if self.convert not in ("auto", "none", "embed", "classify"):
+            raise ValueError(f"--convert must be auto, none, embed or classify, got {self.convert!r}"
+                             + (" (reward models are not served)" if self.convert == "reward" else ""))
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.compile not in ("auto", "on", "off"):
@@ -137,6 +155,7 @@ class ServerArgs:
         if self.attention_backend not in (None, "torch", "flashinfer"):
             raise ValueError(f"--attention-backend must be torch or flashinfer, got {self.attention_backend!r}")
         self.model_overrides  # parse now: bad JSON fails at start-up, not later
+        self.pooler_overrides
 
     @property
     def model_overrides(self) -> dict:
@@ -147,6 +166,12 @@ class ServerArgs:
         if not isinstance(value, dict):
             raise ValueError("--json-model-override-args must be a JSON object")
         return value
+
+    @property
+    def pooler_overrides(self):
+        from multiscore.configs.pooler_overrides import PoolerOverrides
+
+        return PoolerOverrides.parse(self.pooler_config)
 
     @property
     def resolved_device(self) -> str:
@@ -183,7 +208,7 @@ class ServerArgs:
         parser.add_argument("--port", type=int, default=defaults.port)
         parser.add_argument("--device", default=defaults.device, choices=["auto", "cpu", "cuda"])
         parser.add_argument(
-            "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"],
+            "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16", *DTYPE_ALIASES],
             help="auto: the checkpoint's dtype on GPU; on CPU bf16 for a 16-bit checkpoint when the CPU "
             "multiplies bf16 natively (AVX512-BF16 or AMX), float32 otherwise",
         )
@@ -240,6 +265,21 @@ class ServerArgs:
             "--score-template", default=defaults.score_template,
             help="Jinja template (a file, or the built-in 'qwen3_reranker') that formats each "
             "(query, document) pair of /rerank and vLLM-style /score requests",
+        )
+        parser.add_argument(
+            "--chat-template", default=defaults.chat_template,
+            help="chat template (a file, or the template itself) for 'messages' inputs; also the score template "
+            "when --score-template names none (vLLM's flag)",
+        )
+        parser.add_argument(
+            "--pooler-config", default=defaults.pooler_config,
+            help='vLLM\'s pooler config, JSON: {"pooling_type": "MEAN", "use_activation": false, "dimensions": 256, '
+            '"logit_mean": 0, "logit_sigma": 1, "task": "token_classify"} (README "vLLM\'s command line")',
+        )
+        parser.add_argument(
+            "--convert", default=defaults.convert, choices=["auto", "none", "embed", "classify", "reward"],
+            help="vLLM's --convert: serve a *ForCausalLM checkpoint as an embedding model (embed) or a "
+            "sequence classifier (classify)",
         )
         parser.add_argument(
             "--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
+from multiscore.configs.pooler_overrides import PoolerOverrides
 from multiscore.configs.pooling_config import PoolingConfig, adopt_saved_activation, read_pooling_config
 from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.configs.model_kind import ModelKind, Task
-from multiscore.models.registry import get_model_class
+from multiscore.models.registry import get_model_class, supported_architectures
 from multiscore.server_args import ServerArgs
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -153,6 +155,58 @@ def _late_interaction_kind(kind: ModelKind, pooling: Optional[PoolingConfig], ar
     return kind
 
 
+def _converted_architecture(architecture: str, convert: str, conversion: Optional[HeadConversion]) -> str:
+    """vLLM's --convert: ``embed`` serves a ``*ForCausalLM`` as its bare ``*Model`` (an embedding model),
+    ``classify`` as ``*ForSequenceClassification`` with a head built from its LM head rows."""
+    if convert in ("auto", "none"):
+        return architecture
+    if not architecture.endswith("ForCausalLM"):
+        already = architecture.endswith("Model") if convert == "embed" else "ForSequenceClassification" in architecture
+        if not already:
+            raise ValueError(f"--convert {convert} applies to a *ForCausalLM checkpoint; {architecture} is served as "
+                             "it is")
+        return architecture
+    if convert == "classify" and conversion is None:
+        raise ValueError("--convert classify builds a classifier from the LM head's rows: name them with --hf-overrides "
+                         '\'{"classifier_from_token": ["no", "yes"], "method": "from_2_way_softmax"}\' (vLLM\'s keys)')
+    family = architecture[: -len("ForCausalLM")]
+    suffix = "Model" if convert == "embed" else "ForSequenceClassification"
+    for name in (family + suffix, family + "Text" + suffix):  # Gemma3ForCausalLM -> Gemma3TextModel
+        if name in supported_architectures():
+            return name
+    raise ValueError(f"--convert {convert}: {architecture} has no {suffix} counterpart here")
+
+
+def _with_pooling_type(pooling: Optional[PoolingConfig], kind: ModelKind, hf_config, pooling_type: Optional[str]):
+    """--pooler-config's pooling type: an embedding model pools that way; a classifier accepts only
+    the token its head reads."""
+    if pooling_type is None:
+        return pooling
+    if kind.embeds and pooling is not None and pooling.mode in ("cls", "mean", "last"):
+        return dataclasses.replace(pooling, mode=pooling_type)
+    if kind in (ModelKind.DECODER_CLASSIFIER, ModelKind.ENCODER_CLASSIFIER):
+        own = "last" if kind is ModelKind.DECODER_CLASSIFIER else getattr(hf_config, "classifier_pooling", "cls")
+        if pooling_type == own:
+            return pooling
+        raise ValueError(f"--pooler-config pooling_type {pooling_type.upper()}: this classifier's head reads "
+                         f"{own.upper()}, as its checkpoint was trained")
+    raise ValueError(f"--pooler-config pooling_type applies to embedding models and classifiers, not to this "
+                     f"{kind.value.replace('_', ' ')} model")
+
+
+def read_chat_template(value: Optional[str]) -> Optional[str]:
+    """--chat-template: a file's text, or the template itself (vLLM accepts both)."""
+    if value is None:
+        return None
+    if any(c in value for c in "{}\n"):
+        return value
+    try:
+        with open(value, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise ValueError(f"--chat-template {value!r}: not a readable file, nor a template ({e.strerror})") from None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
@@ -164,6 +218,8 @@ class ModelConfig:
     tokenizer_path: str
     head_conversion: Optional[HeadConversion] = None  # LLM-as-reranker (seq_cls_conversion.py)
     pooling: Optional[PoolingConfig] = None  # embedding models (``*Model``) only
+    pooler: PoolerOverrides = PoolerOverrides()  # vLLM's --pooler-config
+    chat_template: Optional[str] = None  # --chat-template's text: the tokenizer's chat template is replaced by it
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -183,7 +239,8 @@ class ModelConfig:
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
-        architecture = architectures[0]
+        architecture = _converted_architecture(architectures[0], args.convert, conversion)
+        hf_config.architectures = [architecture]
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)
         kind = model_class.kind_for(hf_config)
@@ -197,12 +254,45 @@ class ModelConfig:
         adopt_saved_activation(path, hf_config)  # a sentence-transformers 6 CrossEncoder's
         pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds or kind.late_interaction else None
         kind = _late_interaction_kind(kind, pooling, architecture)
-        return cls(
+        overrides = args.pooler_overrides
+        config = cls(
             path=path, hf_config=hf_config, architecture=architecture, kind=kind,
             tasks=model_class.tasks_for(kind, hf_config),
             context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
-            tokenizer_path=tokenizer_path, head_conversion=conversion, pooling=pooling,
+            tokenizer_path=tokenizer_path, head_conversion=conversion,
+            pooling=_with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), pooler=overrides,
+            chat_template=read_chat_template(args.chat_template),
         )
+        config.check_pooler_overrides()
+        return config
+
+    def check_pooler_overrides(self) -> None:
+        """--pooler-config's settings that must fit the model (its pooling type is checked as it is applied)."""
+        overrides = self.pooler
+        if overrides.dimensions is not None:
+            if Task.EMBED not in self.tasks and Task.TOKEN_EMBED not in self.tasks:
+                raise ValueError(f"--pooler-config dimensions: {self.architecture} gives no embeddings")
+            self.check_dimensions(overrides.dimensions)
+        if overrides.calibrates and Task.CLASSIFY not in self.tasks and Task.TOKEN_CLASSIFY not in self.tasks:
+            raise ValueError(f"--pooler-config logit_mean / logit_sigma calibrate a classifier's logits; "
+                             f"{self.architecture} is not a classifier")
+        if overrides.task is not None and overrides.task not in self.pooling_tasks:
+            raise ValueError(f"--pooler-config task {overrides.task!r}: this model ({self.architecture}) supports "
+                             f"{', '.join(self.pooling_tasks)}")
+
+    @property
+    def pooling_tasks(self) -> list[str]:
+        """What vLLM's /pooling may ask of the model ("score" only where it classifies)."""
+        return sorted(t.value for t in self.tasks if t is not Task.SCORE or Task.CLASSIFY in self.tasks)
+
+    def check_dimensions(self, dimensions: int) -> None:
+        allowed = self.matryoshka_dimensions
+        hidden = self.embedding_size
+        if allowed is None:
+            raise ValueError(f"this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings have {hidden}")
+        if dimensions < 1 or dimensions > hidden or (allowed and dimensions not in allowed):
+            choices = ", ".join(map(str, allowed)) if allowed else f"1 to {hidden}"
+            raise ValueError(f"'dimensions' must be one of {choices}, got {dimensions}")
 
     @property
     def lowercase(self) -> bool:
@@ -210,7 +300,10 @@ class ModelConfig:
         return self.pooling is not None and self.pooling.do_lower_case
 
     def load_tokenizer(self, trust_remote_code: bool = False):
-        return load_tokenizer(self.tokenizer_path, trust_remote_code, lowercase=self.lowercase)
+        tokenizer = load_tokenizer(self.tokenizer_path, trust_remote_code, lowercase=self.lowercase)
+        if self.chat_template is not None:
+            tokenizer.chat_template = self.chat_template
+        return tokenizer
 
     @property
     def embedding_size(self) -> int:

@@ -113,9 +113,15 @@ class ClassifierHead:
         self.default_activation = config_activation(hf_config)
         # "score" (vLLM's relevance scores): the sentence-transformers cross-encoder activation.
         self.score_kind, self.score_module = score_activation(hf_config, self.default_activation)
+        self.logit_mean: Optional[float] = None  # vLLM's --pooler-config calibration: (logit - mean) / sigma
+        self.logit_sigma: Optional[float] = None
 
     def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
         logits = self.classifier(pooled).float()  # [N, C]
+        if self.logit_mean is not None:  # before any activation, whatever the request asks (as vLLM)
+            logits = logits - self.logit_mean
+        if self.logit_sigma is not None:
+            logits = logits / self.logit_sigma
         kinds = [self._kind(g.params.activation) for g in groups]
         if len(set(kinds)) == 1:  # the usual batch: one activation for every row, one call
             return _split(self._activate(logits, kinds[0]), groups)
@@ -130,6 +136,14 @@ class ClassifierHead:
         if kind == "module":  # a configured torch.nn activation (e.g. Tanh)
             return self.score_module(logits).float()
         return activate(logits, kind)
+
+
+def calibrate_classifier(model: torch.nn.Module, logit_mean: Optional[float], logit_sigma: Optional[float]) -> None:
+    """--pooler-config's ``logit_mean`` / ``logit_sigma`` onto the model's classifier head."""
+    head = getattr(getattr(model, "pooler", None), "head", None)
+    if not isinstance(head, ClassifierHead):
+        raise ValueError(f"--pooler-config logit_mean / logit_sigma: {type(model).__name__} has no classifier head")
+    head.logit_mean, head.logit_sigma = logit_mean, logit_sigma
 
 
 class LabelProbabilityHead:

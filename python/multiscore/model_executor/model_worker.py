@@ -15,6 +15,7 @@ from multiscore.configs.model_config import ModelConfig, head_dim_of
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import onednn_packing_problem, pack_linears
+from multiscore.layers.pooler import calibrate_classifier
 from multiscore.model_executor.compile import apply_compile, warm_up_sequences
 from multiscore.model_executor.cpu_memory import keep_freed_memory
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
@@ -57,6 +58,8 @@ class ModelWorker:
         self.cpu_memory = self._cpu_memory(server_args.return_freed_memory)
         torch.manual_seed(server_args.seed)
         self.model = load_model(model_config, self.device, self.dtype, seed=server_args.seed)
+        if model_config.pooler.calibrates:
+            calibrate_classifier(self.model, model_config.pooler.logit_mean, model_config.pooler.logit_sigma)
         self.linear_kernel = self._pack_linears(server_args.quantization)
         self.causal = not model_config.kind.bidirectional
         cfg = model_config.hf_config

@@ -29,7 +29,7 @@ class ClassifyServing:
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="classify",
         )
-        pooling = PoolingParams(activation="none" if use_activation is False else "default")
+        pooling = PoolingParams(activation="none" if cfg.pooler.use_activation_for(use_activation) is False else "default")
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         data = [
             Classification(i, cfg.label_name(max(range(len(row)), key=row.__getitem__)), row, len(row))

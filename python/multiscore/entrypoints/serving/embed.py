@@ -32,9 +32,12 @@ class EmbedServing:
         overrides it either way; ``prompt_name`` (TEI) puts that sentence-transformers prompt before
         each text, and without it the model's default prompt (if any) goes there; an input longer than
         ``max_input_tokens`` is refused (Cohere's ``truncate: NONE`` with ``max_tokens``)."""
-        require_task(self.model_config, Task.TOKEN_EMBED if per_token else Task.EMBED)
+        cfg = self.model_config
+        require_task(cfg, Task.TOKEN_EMBED if per_token else Task.EMBED)
+        if dimensions is None and not per_token:
+            dimensions = cfg.pooler.dimensions  # --pooler-config's default
         if dimensions is not None:
-            self._check_dimensions(dimensions)
+            cfg.check_dimensions(dimensions)
         inputs = self.with_prompt(inputs, prompt_name)
         ids = await self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
@@ -45,7 +48,7 @@ class EmbedServing:
                 if len(x) > max_input_tokens:
                     raise ValueError(f"input {i} has {len(x)} tokens, more than max_tokens={max_input_tokens} with "
                                      "truncate NONE; set truncate to END or START to cut it")
-        activation = "none" if use_activation is False else "default"
+        activation = "none" if cfg.pooler.use_activation_for(use_activation) is False else "default"
         if normalize is not None:
             activation = "l2" if normalize else "none"
         pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
@@ -60,10 +63,10 @@ class EmbedServing:
         """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
         score (classifiers; score: the one-label relevance score); by default the model's own output."""
         cfg = self.model_config
-        if task is None:  # the model's own output (ColBERT: its token vectors; a token classifier: its token scores)
-            task = ("embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
-                    else "token_classify" if cfg.kind.classifies_tokens else "classify")
-        can = sorted(t.value for t in cfg.tasks if t is not Task.SCORE or Task.CLASSIFY in cfg.tasks)
+        if task is None:  # --pooler-config's task, else the model's own output (ColBERT: its token vectors ...)
+            task = cfg.pooler.task or ("embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
+                                       else "token_classify" if cfg.kind.classifies_tokens else "classify")
+        can = cfg.pooling_tasks
         if task not in can:  # vLLM's wording first
             why = f" (vLLM's tasks are {', '.join(POOLING_TASKS)})" if task not in POOLING_TASKS else ""
             if task == "plugin":
@@ -80,6 +83,7 @@ class EmbedServing:
         per_token = task == "token_classify"
         require_task(self.model_config, Task.TOKEN_CLASSIFY if per_token else Task.CLASSIFY)
         ids = await self.tm.tokenize_inputs(inputs, what=task, **options)
+        use_activation = cfg.pooler.use_activation_for(use_activation)
         pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token,
                                 token_head="classify")
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
@@ -103,12 +107,3 @@ class EmbedServing:
         if prompt_name is not None:
             raise ValueError("prompt_name applies to text inputs, not to token ids")
         return inputs  # token ids are taken as given, as sentence-transformers would not see them
-
-    def _check_dimensions(self, dimensions: int) -> None:
-        allowed = self.model_config.matryoshka_dimensions
-        hidden = self.model_config.embedding_size
-        if allowed is None:
-            raise ValueError(f"this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings have {hidden}")
-        if dimensions < 1 or dimensions > hidden or (allowed and dimensions not in allowed):
-            choices = ", ".join(map(str, allowed)) if allowed else f"1 to {hidden}"
-            raise ValueError(f"'dimensions' must be one of {choices}, got {dimensions}")

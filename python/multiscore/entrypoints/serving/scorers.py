@@ -130,7 +130,7 @@ class DecoderPairScorer(Scorer):
         query_ids, items_ids = self.pairs.decoder_pairs(
             query, documents, max_doc_tokens=max_doc_tokens, keep=keep, template_vars=template_vars
         )
-        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(use_activation, rule)),
+        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(self.model_config.pooler.use_activation_for(use_activation), rule)),
                               mis=self.mis)
         return [row[0] for row in out.outputs], out.prompt_tokens
 
@@ -159,7 +159,7 @@ class EncoderPairScorer(Scorer):
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None, rule="score"):
         ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
-        out = await self._run([], ids, PoolingParams(activation=relevance_activation(use_activation, rule)),
+        out = await self._run([], ids, PoolingParams(activation=relevance_activation(self.model_config.pooler.use_activation_for(use_activation), rule)),
                               items_token_type_ids=types)
         return [row[0] for row in out.outputs], out.prompt_tokens
 
