@@ -30,7 +30,10 @@ from compat_helpers import (  # noqa: E402
 )
 from st_files import write_sentence_transformers_files  # noqa: E402
 
-# --hf-overrides of the upstream tests, passed as --json-model-override-args.
+# The upstream tests' --hf-overrides. Each server below is started with the upstream test's own vLLM
+# flags (--max-model-len, --hf-overrides, --chat-template, --runner, --enforce-eager ...), which
+# launch_server takes as vLLM does (entrypoints/vllm_args.py); only --dtype is left out (the
+# stand-ins are float32 checkpoints compared at float32 tolerances).
 QWEN3_RERANKER_OVERRIDES = {
     "architectures": ["Qwen3ForSequenceClassification"],
     "classifier_from_token": ["no", "yes"],
@@ -51,35 +54,38 @@ MXBAI_OVERRIDES = {  # tests/models/language/pooling_mteb_test/test_mxbai_rerank
 def _cross_encoder(tiny_model):
     # BAAI/bge-reranker-base / bge-reranker-v2-m3 / jina-reranker-v2: XLM-R cross-encoders, one label.
     path = tiny_model("xlm_roberta", "seqcls", num_labels=1)
-    return path, ["--context-length", "100", "--served-model-name", "BAAI/bge-reranker-base"]
+    return path, ["--runner", "pooling", "--enforce-eager", "--max-model-len", "100", "--served-model-name",
+                  "BAAI/bge-reranker-base"]
 
 
 def _jina_reranker(tiny_model):
     # jinaai/jina-reranker-v2-base-multilingual (scoring/test_max_tokens_per_doc.py, --max-model-len 256):
     # the cross-encoder checkpoint above, --context-length 256.
     path = tiny_model("xlm_roberta", "seqcls", num_labels=1)
-    return path, ["--context-length", "256", "--served-model-name", "jinaai/jina-reranker-v2-base-multilingual"]
+    return path, ["--max-model-len", "256", "--served-model-name", "jinaai/jina-reranker-v2-base-multilingual"]
 
 
 def _bi_encoder(tiny_model):
     # BAAI/bge-base-en-v1.5: BERT, CLS pooling, normalised.
     path = tiny_model("bert", "embed", seed=1)
     write_sentence_transformers_files(path, pooling="cls", normalize=True, max_seq_length=512)
-    return path, ["--context-length", "100", "--served-model-name", "BAAI/bge-base-en-v1.5"]
+    return path, ["--runner", "pooling", "--enforce-eager", "--max-model-len", "100", "--served-model-name",
+                  "BAAI/bge-base-en-v1.5"]
 
 
 def _embedder(tiny_model):
-    # intfloat/multilingual-e5-small: XLM-R, mean pooling, normalised; served with DUMMY_CHAT_TEMPLATE.
+    # intfloat/multilingual-e5-small: XLM-R, mean pooling, normalised; served with DUMMY_CHAT_TEMPLATE
+    # given on the command line, as upstream (its tokenizer has no chat template of its own).
     # Its 514 position embeddings (512 tokens after XLM-R's padding offset), as upstream's.
     path = tiny_model("xlm_roberta", "embed", seed=2, max_position_embeddings=514)
     write_sentence_transformers_files(path, pooling="mean", normalize=True, max_seq_length=512)
-    set_chat_template(path, DUMMY_CHAT_TEMPLATE)
-    return path, ["--context-length", "512", "--served-model-name", "intfloat/multilingual-e5-small"]
+    return path, ["--runner", "pooling", "--enforce-eager", "--max-model-len", "512", "--chat-template", DUMMY_CHAT_TEMPLATE,
+                  "--served-model-name", "intfloat/multilingual-e5-small"]
 
 
 def _minilm(tiny_model):
     # sentence-transformers/all-MiniLM-L12-v2 upstream; the default model (real all-MiniLM-L6-v2) here.
-    return None, ["--context-length", "128"]
+    return None, ["--max-model-len", "128"]
 
 
 def _classifier(tiny_model):
@@ -87,7 +93,8 @@ def _classifier(tiny_model):
     path = tiny_model("qwen2", "seqcls", num_labels=2, seed=3,
                       id2label={0: "Default", 1: "Spoiled"}, label2id={"Default": 0, "Spoiled": 1})
     set_chat_template(path, CHATML_TEMPLATE)
-    return path, ["--context-length", "512", "--served-model-name", "jason9693/Qwen2.5-1.5B-apeach"]
+    return path, ["--runner", "pooling", "--enforce-eager", "--max-model-len", "512", "--served-model-name",
+                  "jason9693/Qwen2.5-1.5B-apeach"]
 
 
 def _qwen3_reranker(tiny_model):
@@ -95,9 +102,11 @@ def _qwen3_reranker(tiny_model):
     # tokenizer also carries DUMMY_CHAT_TEMPLATE for the /pooling conversation tests (pooling/test_online.py).
     path = tiny_model("qwen3", "causal", seed=4)
     set_chat_template(path, DUMMY_CHAT_TEMPLATE)
+    # Upstream gives the template as --chat-template; here it is --score-template, so that the
+    # tokenizer's own chat template (DUMMY_CHAT_TEMPLATE) still renders the /pooling conversations.
     return path, [
-        "--context-length", "512", "--served-model-name", "Qwen/Qwen3-Reranker-0.6B",
-        "--json-model-override-args", json.dumps(QWEN3_RERANKER_OVERRIDES),
+        "--runner", "pooling", "--enforce-eager", "--max-model-len", "512", "--gpu-memory-utilization", "0.2",
+        "--served-model-name", "Qwen/Qwen3-Reranker-0.6B", "--hf-overrides", json.dumps(QWEN3_RERANKER_OVERRIDES),
         "--score-template", str(TEMPLATE_DIR / "qwen3_reranker.jinja"),
     ]
 
@@ -108,9 +117,8 @@ def _gemma_reranker(tiny_model):
     path = tiny_model("qwen3", "causal", seed=5)
     add_added_token(path, "Yes")
     return path, [
-        "--context-length", "256", "--served-model-name", "BAAI/bge-reranker-v2-gemma",
-        "--json-model-override-args", json.dumps(GEMMA_OVERRIDES),
-        "--score-template", str(TEMPLATE_DIR / "bge-reranker-v2-gemma.jinja"),
+        "--max-model-len", "256", "--served-model-name", "BAAI/bge-reranker-v2-gemma",
+        "--hf-overrides", json.dumps(GEMMA_OVERRIDES), "--chat-template", str(TEMPLATE_DIR / "bge-reranker-v2-gemma.jinja"),
     ]
 
 
@@ -118,9 +126,8 @@ def _mxbai_reranker(tiny_model):
     # mixedbread-ai/mxbai-rerank-base-v2: Qwen2 causal LM, classifier_from_token ["0", "1"], from_2_way_softmax.
     path = tiny_model("qwen2", "causal", seed=6)
     return path, [
-        "--context-length", "512", "--served-model-name", "mixedbread-ai/mxbai-rerank-base-v2",
-        "--json-model-override-args", json.dumps(MXBAI_OVERRIDES),
-        "--score-template", str(TEMPLATE_DIR / "mxbai_rerank_v2.jinja"),
+        "--max-model-len", "512", "--served-model-name", "mixedbread-ai/mxbai-rerank-base-v2",
+        "--hf-overrides", json.dumps(MXBAI_OVERRIDES), "--chat-template", str(TEMPLATE_DIR / "mxbai_rerank_v2.jinja"),
     ]
 
 
@@ -128,8 +135,8 @@ def _nemotron_reranker(tiny_model):
     # nvidia/llama-nemotron-rerank-1b-v2 (a one-label Llama classifier) with examples/.../nemotron-rerank.jinja.
     path = tiny_model("llama", "seqcls", num_labels=1, seed=7)
     return path, [
-        "--context-length", "512", "--served-model-name", "nvidia/llama-nemotron-rerank-1b-v2",
-        "--score-template", str(TEMPLATE_DIR / "nemotron-rerank.jinja"),
+        "--max-model-len", "512", "--served-model-name", "nvidia/llama-nemotron-rerank-1b-v2",
+        "--chat-template", str(TEMPLATE_DIR / "nemotron-rerank.jinja"),
     ]
 
 
