@@ -75,20 +75,29 @@ def checkpoints(tiny_model, tmp_path_factory):
     return made
 
 
-def engine_scores(path, **engine_args) -> np.ndarray:
+def engine_scores(path, vectors: bool = False, **engine_args):
+    """[len(QUERIES), len(DOCUMENTS)] rerank scores; ``vectors``: also the index vectors of
+    ``pool(..., input_type=...)``: (scores, query vectors, document vectors)."""
     with Engine(str(path), num_threads=1, **engine_args) as engine:
         rows = []
         for query in QUERIES:
             by_index = {r.index: r.relevance_score for r in engine.rerank(query, DOCUMENTS)}
             rows.append([by_index[i] for i in range(len(DOCUMENTS))])
+        if vectors:
+            return np.asarray(rows), engine.pool(QUERIES, input_type="query"), engine.pool(DOCUMENTS, input_type="document")
     return np.asarray(rows)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_engine_rerank_equals_pylate(checkpoints, name):
-    expected = pylate_scores(checkpoints[name])
-    got = engine_scores(checkpoints[name])
-    np.testing.assert_allclose(got, expected, atol=ATOL, rtol=1e-5)
+def test_engine_rerank_and_index_vectors_equal_pylate(checkpoints, name):
+    """Scores, and the vectors pylate's ``encode`` gives an index: a query's every token (its [MASK]
+    expansion included), a document's without the skiplist's tokens."""
+    ref = pylate_encode(checkpoints[name])
+    got, queries, documents = engine_scores(checkpoints[name], vectors=True)
+    np.testing.assert_allclose(got, np.asarray(ref["scores"]), atol=ATOL, rtol=1e-5)
+    for mine, theirs in zip(queries + documents, ref["query_embeddings"] + ref["document_embeddings"]):
+        assert np.shape(mine) == np.shape(theirs)
+        np.testing.assert_allclose(mine, theirs, atol=ATOL)
 
 
 def test_many_documents_are_tokenized_on_the_tokenizer_thread_to_the_same_scores(checkpoints):
@@ -173,6 +182,13 @@ def server(checkpoints):
 def test_http_score_routes_equal_pylate(server, checkpoints):
     expected = pylate_scores(checkpoints["pylate-bert"])
     url = server.url
+    ref = pylate_encode(checkpoints["pylate-bert"])
+    for input_type, texts, vectors in [("query", QUERIES, ref["query_embeddings"]),
+                                       ("document", DOCUMENTS, ref["document_embeddings"])]:  # vLLM's /pooling input_type
+        r = requests.post(url + "/pooling", json={"input": texts, "input_type": input_type}, timeout=60)
+        assert r.status_code == 200, r.text
+        for got, theirs in zip(r.json()["data"], vectors):
+            np.testing.assert_allclose(got["data"], theirs, atol=ATOL)
     r = requests.post(url + "/rerank", json={"query": QUERIES[0], "documents": DOCUMENTS}, timeout=60)  # Jina / Cohere
     assert r.status_code == 200, r.text
     got = {x["index"]: x["relevance_score"] for x in r.json()["results"]}
@@ -199,6 +215,13 @@ def test_http_token_vectors_and_refusals(server):
     assert r.status_code == 400 and "ColBERT" in r.json()["message"] and "token_embed" in r.json()["message"], r.text
     r = requests.post(server.url + "/rerank", json={"query": "q", "documents": ["d"], "use_activation": True}, timeout=60)
     assert r.status_code == 400 and "MaxSim" in r.json()["message"], r.text
+    for body, message in [
+        ({"input_type": "passage"}, "input_type must be 'query' or 'document'"),
+        ({"input_type": "query", "task": "token_classify"}, "input_type is only supported with task 'token_embed'."),
+        ({"input_type": "query", "input": [[101, 2054, 102]]}, "input_type applies to text inputs"),
+    ]:
+        r = requests.post(server.url + "/pooling", json={"input": "the capital?", **body}, timeout=60)
+        assert r.status_code == 400 and r.json()["message"].startswith(message), r.text
     info = requests.get(server.url + "/model_info", timeout=60).json()
     assert info["kind"] == "encoder_late_interaction" and info["tasks"] == ["score", "token_embed"]
     assert info["pooling"]["late_interaction"]["query_length"] == 8

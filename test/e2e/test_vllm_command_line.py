@@ -77,6 +77,11 @@ def test_max_model_len_and_served_name(served):
     assert too_long.status_code == 400 and "128" in too_long.json()["error"]["message"]
 
 
+def test_input_type_is_for_colbert_models(served):
+    r = requests.post(served.url + "/pooling", json={"input": "x", "input_type": "query", "task": "token_embed"}, timeout=60)
+    assert r.status_code == 400 and r.json()["message"] == "input_type is only supported for ColBERT models."
+
+
 def test_a_bad_pooler_config_stops_start_up_with_the_reason(embedder_dir):
     server = ServerProcess(["--device", "cpu", "--pooler-config", '{"dimensions": 48}'],
                            entry=("multiscore", "serve", embedder_dir))

@@ -149,12 +149,14 @@ class Engine:
     def pool(
         self, inputs, task: Optional[str] = None, dimensions: Optional[int] = None,
         use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
+        input_type: Optional[str] = None,
     ) -> list:
         """vLLM's /pooling in process: per input the model's output for ``task`` (embed, classify, score,
         token_embed: a vector per token, token_classify: class scores per token); by default the
-        model's own (an embedding, class scores, or a ColBERT model's token vectors)."""
+        model's own (an embedding, class scores, or a ColBERT model's token vectors). ``input_type``
+        ("query" / "document", ColBERT models): the vectors pylate's ``encode`` gives for an index."""
         coro = self._live.embed.pool(inputs, task=task, dimensions=dimensions, use_activation=use_activation,
-                                     truncate_prompt_tokens=truncate_prompt_tokens)
+                                     truncate_prompt_tokens=truncate_prompt_tokens, input_type=input_type)
         return self._run(coro).data
 
     def get_server_info(self) -> dict:

@@ -150,6 +150,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         result = await runtime.embed.pool(
             req.inputs(), task=req.task, dimensions=req.dimensions, use_activation=req.use_activation,
             truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
+            input_type=req.input_type,
         )
         return vectors_answer("pool", "pooling", "data", req, result.data, result.prompt_tokens, request)
 

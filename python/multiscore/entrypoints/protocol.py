@@ -217,6 +217,7 @@ class PoolingRequest(EmbeddingRequest):
     ``task`` picks it (embed, classify, score, token_embed, token_classify)."""
 
     task: Optional[StrictStr] = None
+    input_type: Optional[StrictStr] = None  # ColBERT models: "query" or "document" (vLLM's)
 
 
 class TokenizeRequest(BaseModel):

@@ -46,7 +46,7 @@ class Runtime:
             pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)
-            scores, embed = ScoreServing(scorer, model_config), EmbedServing(tm, model_config, classify)
+            scores, embed = ScoreServing(scorer, model_config), EmbedServing(tm, model_config, classify, scorer)
             serving = (scores, classify, embed, TeiServing(tm, model_config, pairs, scores, embed))
         except BaseException:
             scheduler.shutdown()

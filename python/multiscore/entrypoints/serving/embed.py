@@ -10,16 +10,18 @@ from multiscore.entrypoints.serving.classify import ClassifyServing
 from multiscore.entrypoints.serving.results import EmbedResult, PoolingResult
 from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams
+from multiscore.tokenizer.inputs import resolve_truncation
 from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
 POOLING_TASKS = ("embed", "classify", "score", "token_embed", "token_classify", "plugin")  # vLLM's
 
 
 class EmbedServing:
-    def __init__(self, tm: TokenizerManager, model_config: ModelConfig, classify: ClassifyServing) -> None:
+    def __init__(self, tm: TokenizerManager, model_config: ModelConfig, classify: ClassifyServing, scorer=None) -> None:
         self.tm = tm
         self.model_config = model_config
         self.classify = classify
+        self.scorer = scorer  # a ColBERT model's LateInteractionScorer tokenizes input_type queries and documents
 
     async def embed(
         self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
@@ -58,11 +60,16 @@ class EmbedServing:
     async def pool(
         self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,
         use_activation: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None,
-        add_special_tokens: Optional[bool] = None,
+        add_special_tokens: Optional[bool] = None, input_type: Optional[str] = None,
     ) -> PoolingResult:
         """vLLM's /pooling: ``task`` embed / token_embed (embedding models), classify / token_classify /
-        score (classifiers; score: the one-label relevance score); by default the model's own output."""
+        score (classifiers; score: the one-label relevance score); by default the model's own output.
+        ``input_type`` (query / document, ColBERT models): each text tokenized and its vectors kept as
+        the checkpoint's library encodes a query or a document for an index."""
         cfg = self.model_config
+        if input_type is not None:
+            return await self._pool_colbert(inputs, input_type, task, dimensions, use_activation,
+                                            truncate_prompt_tokens, add_special_tokens)
         if task is None:  # --pooler-config's task, else the model's own output (ColBERT: its token vectors ...)
             task = cfg.pooler.task or ("embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
                                        else "token_classify" if cfg.kind.classifies_tokens else "classify")
@@ -88,6 +95,29 @@ class EmbedServing:
                                 token_head="classify")
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return PoolingResult(out.outputs, out.prompt_tokens)
+
+    async def _pool_colbert(self, inputs, input_type, task, dimensions, use_activation, truncate_prompt_tokens,
+                            add_special_tokens) -> PoolingResult:
+        """vLLM's ``input_type`` on /pooling, with its wording for the refusals."""
+        if input_type not in ("query", "document"):
+            raise ValueError("input_type must be 'query' or 'document'")
+        if not self.model_config.kind.late_interaction:
+            raise ValueError("input_type is only supported for ColBERT models.")
+        if task not in (None, "token_embed"):
+            raise ValueError("input_type is only supported with task 'token_embed'.")
+        if dimensions is not None:
+            raise ValueError("'dimensions' does not apply to a ColBERT model: its token vectors keep their size")
+        if add_special_tokens is False:
+            raise ValueError("add_special_tokens: input_type tokenizes as the ColBERT checkpoint does, with its "
+                             "special tokens")
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError("input_type applies to text inputs (a string or a list of strings): it tokenizes them as "
+                             "the ColBERT checkpoint does, with its markers and query expansion")
+        keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
+        use_activation = self.model_config.pooler.use_activation_for(use_activation)
+        vectors, tokens = await self.scorer.encode(texts, input_type, keep=keep, normalise=use_activation is not False)
+        return PoolingResult(vectors, tokens)
 
     def with_prompt(self, inputs, prompt_name: Optional[str]):
         """Texts with the sentence-transformers prompt put before them: ``prompt_name``'s, else the

@@ -245,6 +245,28 @@ class LateInteractionScorer(Scorer):
         (query_ids,), (key_len,) = self.inputs.queries([query], keep)
         return await self._maxsim(query_ids, key_len, await self._documents(documents, max_doc_tokens, keep))
 
+    async def encode(self, texts: list[str], input_type: str, *, keep: Optional[int] = None,
+                     normalise: bool = True) -> tuple[list, int]:
+        """Per text its token vectors as pylate's ``encode(texts, is_query=...)`` gives them for an
+        index: a query's every token (its marker and [MASK] expansion included), a document's
+        without its skiplist tokens (punctuation). -> (vectors [L, D] per text, tokens forwarded)."""
+        if self.inputs.config is None:
+            raise ValueError("input_type tokenizes a text as the checkpoint's ColBERT files say (markers, query "
+                             "expansion), which --colbert-style vllm turns off")
+        for i, text in enumerate(texts):
+            if not text:
+                raise ValueError(f"input {i} is empty: there is nothing to encode")
+        pooling = PoolingParams(activation="default" if normalise else "none", per_token=True)
+        if input_type == "query":
+            ids, key_lens = self.inputs.queries(texts, keep)
+            out = await self._run([], ids, pooling, items_key_lens=key_lens)
+            return out.outputs, out.prompt_tokens
+        docs = await self._documents(texts, keep=keep)
+        out = await self._run([], docs, pooling)
+        skip = set(self.inputs.skip_token_ids)
+        kept = [[row for row, token in zip(rows, ids) if token not in skip] for rows, ids in zip(out.outputs, docs)]
+        return kept, out.prompt_tokens
+
     async def _maxsim(self, query_ids: list[int], key_len, docs: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
         for i, x in enumerate([query_ids] + docs):
             if not x:
