@@ -9,7 +9,7 @@ Read here:
 - ``dimensions``: the default Matryoshka dimensions of embeddings;
 - ``logit_mean`` / ``logit_sigma`` (older ``logit_bias`` / ``logit_scale`` = 1 / sigma): a
   classifier's logits become ``(logit - mean) / sigma`` before any activation (Platt scaling);
-- ``task``: what ``/pooling`` returns when a request names no task; ``token_classify`` on a decoder
+- ``task`` (or ``pooling_task``): what ``/pooling`` returns when a request names no task; ``token_classify`` on a decoder
   sequence classifier applies its head to every token (vLLM's ``pooling_task``);
 - ``tok_pooling_type: ALL`` (what token tasks do here).
 
@@ -34,7 +34,7 @@ _REFUSED = {
     "max_embed_len": "inputs longer than the context length are cut (truncate_prompt_tokens) or refused, not split "
                      "into chunks",
 }
-_KNOWN = ("task", "pooling_type", "seq_pooling_type", "tok_pooling_type", *_ACTIVATION_KEYS, "dimensions",
+_KNOWN = ("task", "pooling_task", "pooling_type", "seq_pooling_type", "tok_pooling_type", *_ACTIVATION_KEYS, "dimensions",
           "enable_chunked_processing", "logit_mean", "logit_sigma", "logit_bias", "logit_scale", *_REFUSED)
 
 
@@ -69,7 +69,7 @@ class PoolerOverrides:
         if given.get("enable_chunked_processing"):
             raise ValueError(f"--pooler-config enable_chunked_processing: {_REFUSED['max_embed_len']}")
         return cls(
-            task=_choice(given, "task", _TASKS, lower=False),
+            task=_task(given),
             pooling_type=_seq_pooling_type(given),
             use_activation=_use_activation(given),
             dimensions=_positive_int(given, "dimensions"),
@@ -95,6 +95,14 @@ def _choice(config: dict, key: str, choices: tuple[str, ...], lower: bool = True
         shown = [c.upper() for c in choices] if lower else list(choices)
         raise ValueError(f"--pooler-config {key} must be one of {', '.join(shown)}, got {value!r}")
     return name
+
+
+def _task(config: dict) -> Optional[str]:
+    """``task``, or ``pooling_task`` (the name vLLM's token_classify test passes)."""
+    task, pooling_task = _choice(config, "task", _TASKS, lower=False), _choice(config, "pooling_task", _TASKS, lower=False)
+    if task and pooling_task and task != pooling_task:
+        raise ValueError("--pooler-config: task and pooling_task disagree")
+    return task or pooling_task
 
 
 def _seq_pooling_type(config: dict) -> Optional[str]:

@@ -200,7 +200,8 @@ def test_pooling_classify(server):
 
 def test_pooling_token_classify(server, input_tokens):
     """token_classify/test_online.py::test_pooling_token_classify (upstream starts that server with
-    --pooler-config '{"pooling_task": "token_classify"}'; multiscore serves both tasks from one server),
+    --pooler-config '{"pooling_task": "token_classify"}', which multiscore takes too, to make it
+    /pooling's default task; this server serves both tasks, so the body names it),
     plus transformers' per-token head output, softmaxed (vLLM's token_classify activation)."""
     poolings = ok(post(server, "pooling", {"model": MODEL_NAME, "input": input_text, "encoding_format": "float",
                                            "task": "token_classify"}), "pooling")

@@ -16,6 +16,7 @@ def test_vllms_keys_and_their_old_names():
     assert PoolerOverrides.parse('{"seq_pooling_type": "CLS", "tok_pooling_type": "ALL"}').pooling_type == "cls"
     assert PoolerOverrides.parse('{"pooling_type": "ALL"}').pooling_type is None  # token tasks pool ALL here
     assert PoolerOverrides.parse('{"pooling_type": "last"}').pooling_type == "last"
+    assert PoolerOverrides.parse('{"pooling_task": "token_classify"}').task == "token_classify"  # vLLM's other name
     for old in ("normalize", "softmax", "activation"):
         assert PoolerOverrides.parse(f'{{"{old}": false}}').use_activation is False
     calibrated = PoolerOverrides.parse('{"logit_bias": 2.5, "logit_scale": 4}')  # logit_sigma = 1 / logit_scale
@@ -48,6 +49,7 @@ def test_a_request_value_wins_over_the_default():
     ('{"logit_sigma": 0}', "logit_sigma cannot be 0"),
     ('{"logit_scale": 0}', "logit_scale cannot be 0"),
     ('{"logit_sigma": 1, "logit_scale": 1}', "not both"),
+    ('{"task": "embed", "pooling_task": "classify"}', "task and pooling_task disagree"),
     ('{"task": "plugin"}', "task must be one of embed, classify, score, token_embed, token_classify"),
 ])
 def test_bad_configs_are_refused_with_the_key(text, message):
