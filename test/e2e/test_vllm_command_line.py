@@ -30,8 +30,10 @@ def embedder_dir(tiny_model):
 @pytest.fixture(scope="module")
 def served(embedder_dir):
     """``multiscore serve MODEL`` with the flags of a vLLM command line: the pooler config asks for
-    mean pooling, no normalisation by default, and 32 dimensions by default."""
-    pooler = {"pooling_type": "MEAN", "use_activation": False, "dimensions": 32}
+    mean pooling, no normalisation by default, 32 dimensions by default, and inputs past the 128-token
+    context split into chunks, up to 400 tokens."""
+    pooler = {"pooling_type": "MEAN", "use_activation": False, "dimensions": 32, "enable_chunked_processing": True,
+              "max_embed_len": 400}
     server = ServerProcess(
         ["--device", "cpu", "--num-threads", "1", "--max-model-len", "128", "--enforce-eager", "--gpu-memory-utilization",
          "0.5", "--served-model-name", "BAAI/bge-small-en-v1.5", "--pooler-config", json.dumps(pooler)],
@@ -44,16 +46,19 @@ def served(embedder_dir):
         assert server.stop() == 0, server.output()[-3000:]
 
 
-def _mean_pooled(model_dir, texts) -> np.ndarray:
-    """transformers: each text's last hidden states averaged over its tokens [N, H] (no padding: one at a time)."""
+def _mean_pooled(model_dir, texts, chunk: int = 10**9) -> np.ndarray:
+    """transformers: each text's last hidden states averaged over its tokens [N, H]; a text longer
+    than ``chunk`` tokens is run as consecutive chunks of its token ids, each its own sequence (so the
+    chunk embeddings' mean weighted by token counts is the mean over all the chunks' token states)."""
     from transformers import AutoModel
 
     model, tok = AutoModel.from_pretrained(str(model_dir)).eval(), load_tokenizer(str(model_dir))
     rows = []
     with torch.no_grad():
         for text in texts:
-            enc = tok(text, return_tensors="pt")
-            rows.append(model(**enc).last_hidden_state[0].mean(0).numpy())
+            ids = tok(text)["input_ids"]
+            states = [model(input_ids=torch.tensor([ids[i : i + chunk]])).last_hidden_state[0] for i in range(0, len(ids), chunk)]
+            rows.append(torch.cat(states).mean(0).numpy())
     return np.stack(rows).astype(np.float64)
 
 
@@ -73,8 +78,23 @@ def test_pooler_config_sets_pooling_activation_and_dimensions(served, embedder_d
 def test_max_model_len_and_served_name(served):
     models = requests.get(served.url + "/v1/models", timeout=10).json()["data"]
     assert [(m["id"], m["max_model_len"]) for m in models] == [("BAAI/bge-small-en-v1.5", 128)]
-    too_long = requests.post(served.url + "/v1/embeddings", json={"input": "word " * 200}, timeout=60)
-    assert too_long.status_code == 400 and "128" in too_long.json()["error"]["message"]
+
+
+def test_long_inputs_are_embedded_in_chunks(served, embedder_dir):
+    """enable_chunked_processing: 299 tokens run as chunks of 128, 128 and 43 tokens, averaged by
+    token count; past max_embed_len an input is refused; token tasks are never chunked."""
+    long_text = " ".join(["the cat sat on the mat and looked at the dog"] * 27)
+    texts = [long_text, TEXTS[0]]
+    expected = _mean_pooled(embedder_dir, texts, chunk=128)[:, :32]
+    body = requests.post(served.url + "/v1/embeddings", json={"input": texts}, timeout=60).json()
+    lengths = [len(ids) for ids in load_tokenizer(str(embedder_dir))(texts)["input_ids"]]
+    assert 2 * 128 < lengths[0] < 3 * 128 and body["usage"]["prompt_tokens"] == sum(lengths)
+    np.testing.assert_allclose([d["embedding"] for d in body["data"]], expected, atol=ATOL)
+    too_long = requests.post(served.url + "/v1/embeddings", json={"input": long_text + long_text}, timeout=60)
+    assert too_long.status_code == 400
+    assert "more than the maximum embedding input length of 400 tokens" in too_long.json()["error"]["message"]
+    per_token = requests.post(served.url + "/pooling", json={"input": long_text, "task": "token_embed"}, timeout=60)
+    assert per_token.status_code == 400 and "context length of 128" in per_token.json()["error"]["message"]
 
 
 def test_input_type_is_for_colbert_models(served):

@@ -276,6 +276,12 @@ class ModelConfig:
         if overrides.calibrates and Task.CLASSIFY not in self.tasks and Task.TOKEN_CLASSIFY not in self.tasks:
             raise ValueError(f"--pooler-config logit_mean / logit_sigma calibrate a classifier's logits; "
                              f"{self.architecture} is not a classifier")
+        if overrides.chunked and (Task.EMBED not in self.tasks or self.kind.sparse):
+            raise ValueError(f"--pooler-config enable_chunked_processing averages the embeddings of an input's chunks; "
+                             f"{self.architecture} gives no dense embedding")
+        if overrides.max_embed_len is not None and overrides.max_embed_len <= self.context_length:
+            raise ValueError(f"--pooler-config max_embed_len {overrides.max_embed_len} must exceed the context length "
+                             f"({self.context_length}): shorter inputs are never split")
         if overrides.task is not None and overrides.task not in self.pooling_tasks:
             raise ValueError(f"--pooler-config task {overrides.task!r}: this model ({self.architecture}) supports "
                              f"{', '.join(self.pooling_tasks)}")

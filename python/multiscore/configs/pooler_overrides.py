@@ -13,9 +13,11 @@ Read here:
   sequence classifier applies its head to every token (vLLM's ``pooling_task``);
 - ``tok_pooling_type: ALL`` (what token tasks do here).
 
+- ``enable_chunked_processing`` with ``max_embed_len``: an embedding input longer than the context
+  is split into chunks, each embedded, and the chunk embeddings averaged (serving/embed.py).
+
 Refused with a reason, at start-up: ``STEP`` pooling, ``step_tag_id`` and ``returned_token_ids``
-(process reward models are not served), ``enable_chunked_processing`` and ``max_embed_len`` (inputs
-longer than the context are cut or refused, never split), and any key vLLM does not have.
+(process reward models are not served), and any key vLLM does not have.
 """
 
 from __future__ import annotations
@@ -31,11 +33,10 @@ _ACTIVATION_KEYS = ("use_activation", "normalize", "softmax", "activation")  # t
 _REFUSED = {
     "step_tag_id": "process reward models (STEP pooling) are not served",
     "returned_token_ids": "process reward models (STEP pooling) are not served",
-    "max_embed_len": "inputs longer than the context length are cut (truncate_prompt_tokens) or refused, not split "
-                     "into chunks",
 }
 _KNOWN = ("task", "pooling_task", "pooling_type", "seq_pooling_type", "tok_pooling_type", *_ACTIVATION_KEYS, "dimensions",
-          "enable_chunked_processing", "logit_mean", "logit_sigma", "logit_bias", "logit_scale", *_REFUSED)
+          "enable_chunked_processing", "max_embed_len", "logit_mean", "logit_sigma", "logit_bias", "logit_scale",
+          *_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class PoolerOverrides:
     dimensions: Optional[int] = None
     logit_mean: Optional[float] = None
     logit_sigma: Optional[float] = None
+    # An embedding input longer than the context is split into context-long chunks (up to max_embed_len
+    # tokens); their embeddings are averaged, weighted by their token counts (serving/embed.py).
+    chunked: bool = False
+    max_embed_len: Optional[int] = None
 
     @classmethod
     def parse(cls, text) -> "PoolerOverrides":
@@ -66,8 +71,12 @@ class PoolerOverrides:
         for key, why in _REFUSED.items():
             if key in given:
                 raise ValueError(f"--pooler-config {key}: {why}")
-        if given.get("enable_chunked_processing"):
-            raise ValueError(f"--pooler-config enable_chunked_processing: {_REFUSED['max_embed_len']}")
+        chunked = given.get("enable_chunked_processing", False)
+        if not isinstance(chunked, bool):
+            raise ValueError(f"--pooler-config enable_chunked_processing must be true or false, got {chunked!r}")
+        if "max_embed_len" in given and not chunked:
+            raise ValueError("--pooler-config max_embed_len bounds the inputs that enable_chunked_processing splits; "
+                             "set that too")
         return cls(
             task=_task(given),
             pooling_type=_seq_pooling_type(given),
@@ -75,6 +84,8 @@ class PoolerOverrides:
             dimensions=_positive_int(given, "dimensions"),
             logit_mean=_logit_mean(given),
             logit_sigma=_logit_sigma(given),
+            chunked=chunked,
+            max_embed_len=_positive_int(given, "max_embed_len"),
         )
 
     @property

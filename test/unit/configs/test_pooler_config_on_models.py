@@ -62,6 +62,16 @@ def test_calibration_and_task_must_fit_the_model(tiny_model):
         _config(classifier, '{"task": "embed"}')
 
 
+def test_chunked_processing_is_for_dense_embedders(tiny_model):
+    embedder = tiny_model("bert", "embed")
+    config = _config(embedder, '{"enable_chunked_processing": true, "max_embed_len": 4096}', context_length=128)
+    assert config.pooler.chunked and config.pooler.max_embed_len == 4096
+    with pytest.raises(ValueError, match="max_embed_len 128 must exceed the context length \\(128\\)"):
+        _config(embedder, '{"enable_chunked_processing": true, "max_embed_len": 128}', context_length=128)
+    with pytest.raises(ValueError, match="BertForSequenceClassification gives no dense embedding"):
+        _config(tiny_model("bert", "seqcls", num_labels=2), '{"enable_chunked_processing": true}')
+
+
 def test_convert_serves_a_causal_lm_as_vllm_does(tiny_model):
     causal = tiny_model("qwen3", "causal", seed=13)
     embedder = _config(causal, convert="embed")

@@ -23,6 +23,8 @@ def test_vllms_keys_and_their_old_names():
     assert (calibrated.logit_mean, calibrated.logit_sigma, calibrated.calibrates) == (2.5, 0.25, True)
     assert PoolerOverrides.parse({"logit_sigma": 3}).logit_sigma == 3.0  # a dict, from Engine(pooler_config={...})
     assert PoolerOverrides.parse('{"step_tag_id": null, "enable_chunked_processing": false}') == PoolerOverrides()
+    chunked = PoolerOverrides.parse('{"enable_chunked_processing": true, "max_embed_len": 3072000}')
+    assert (chunked.chunked, chunked.max_embed_len) == (True, 3072000)
 
 
 def test_a_request_value_wins_over_the_default():
@@ -39,7 +41,9 @@ def test_a_request_value_wins_over_the_default():
     ('{"tok_pooling_type": "STEP"}', "process reward models are not served"),
     ('{"step_tag_id": 12}', "step_tag_id: process reward models"),
     ('{"returned_token_ids": [1, 2]}', "returned_token_ids: process reward models"),
-    ('{"enable_chunked_processing": true}', "not split into chunks"),
+    ('{"enable_chunked_processing": "yes"}', "enable_chunked_processing must be true or false"),
+    ('{"max_embed_len": 9000}', "max_embed_len bounds the inputs that enable_chunked_processing splits"),
+    ('{"enable_chunked_processing": true, "max_embed_len": 0}', "max_embed_len must be a positive integer"),
     ('{"use_activation": "yes"}', "use_activation must be true or false"),
     ('{"normalize": true, "softmax": false}', "normalize and softmax disagree"),
     ('{"dimensions": 0}', "dimensions must be a positive integer"),

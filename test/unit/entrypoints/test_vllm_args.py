@@ -72,7 +72,7 @@ def test_old_task_flag_maps_to_runner_and_convert():
     (["-tp", "2"], "--tensor-parallel-size 2: multiscore runs one model per replica"),
     (["--pipeline-parallel-size", "4"], "--pipeline-parallel-size 4"),
     (["--pooler-config", '{"pooling_type": "STEP"}'], "process reward models are not served"),
-    (["--override-pooler-config", '{"max_embed_len": 9000}'], "not split into chunks"),
+    (["--override-pooler-config", '{"step_tag_id": 9}'], "step_tag_id: process reward models"),
 ])
 def test_promises_not_kept_are_refused(argv, message):
     with pytest.raises(ValueError, match=message):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import Task
 from multiscore.entrypoints.serving.classify import ClassifyServing
@@ -53,9 +55,37 @@ class EmbedServing:
         activation = "none" if cfg.pooler.use_activation_for(use_activation) is False else "default"
         if normalize is not None:
             activation = "l2" if normalize else "none"
+        if cfg.pooler.chunked and not per_token and any(len(x) > cfg.context_length for x in ids):
+            return await self._embed_in_chunks(ids, activation, dimensions)
         pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return EmbedResult(out.outputs, out.prompt_tokens, [len(x) for x in ids])
+
+    async def _embed_in_chunks(self, ids: list[list[int]], activation: str, dimensions: Optional[int]) -> EmbedResult:
+        """vLLM's chunked processing (--pooler-config enable_chunked_processing): an input longer than
+        the context is split into context-long runs of its tokens (its special tokens stay where they
+        are: [CLS] in the first chunk, [SEP] in the last), each embedded as the model embeds a text
+        (its pooling, its Dense layers), and the input's embedding is their mean weighted by token
+        count, then cut to ``dimensions`` and normalised as the model (or the request) says."""
+        cfg = self.model_config
+        limit, length = cfg.pooler.max_embed_len, cfg.context_length
+        chunks, owners = [], []
+        for i, x in enumerate(ids):
+            if limit is not None and len(x) > limit:
+                raise ValueError(f"input {i} has {len(x)} tokens, more than the maximum embedding input length of {limit} "
+                                 "tokens (--pooler-config max_embed_len). Please reduce the length of the input.")
+            for start in range(0, len(x), length):
+                chunks.append(x[start : start + length])
+                owners.append(i)
+        out = await self.tm.run_request(self.tm.build_request([], chunks, PoolingParams(activation="none")))
+        vectors = np.asarray(out.outputs, dtype=np.float64)  # [num_chunks, width], raw (not normalised)
+        weights = np.asarray([len(c) for c in chunks], dtype=np.float64)
+        sums = np.zeros((len(ids), vectors.shape[1]))
+        np.add.at(sums, owners, vectors * weights[:, None])
+        means = (sums / np.asarray([len(x) for x in ids], dtype=np.float64)[:, None])[:, :dimensions]
+        if activation == "l2" or (activation == "default" and cfg.pooling.normalize):
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        return EmbedResult(means.tolist(), out.prompt_tokens, [len(x) for x in ids])
 
     async def pool(
         self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,
