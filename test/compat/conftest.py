@@ -195,6 +195,13 @@ class _Pool:
 
 
 @pytest.fixture(scope="session")
+def checkpoint_of(tiny_model):
+    """``checkpoint_of(server_name)`` -> that server's checkpoint directory, for in-process tests
+    (vLLM's offline ``LLM``) on the same stand-in; the server itself is not started."""
+    return lambda name: SERVER_SPECS[name](tiny_model)[0]
+
+
+@pytest.fixture(scope="session")
 def compat_servers(tiny_model):
     pool = _Pool(tiny_model)
     yield pool

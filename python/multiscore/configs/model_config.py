@@ -301,6 +301,11 @@ class ModelConfig:
             raise ValueError(f"'dimensions' must be one of {choices}, got {dimensions}")
 
     @property
+    def max_model_len(self) -> int:
+        """vLLM's name for the context length (its LLM's ``model_config.max_model_len``)."""
+        return self.context_length
+
+    @property
     def lowercase(self) -> bool:
         """sentence_bert_config.json's ``do_lower_case``: texts are lowercased before tokenizing."""
         return self.pooling is not None and self.pooling.do_lower_case

@@ -137,6 +137,63 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
         logger.warning("vLLM arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(given)))
 
 
+# vLLM's LLM(...) keyword -> ours (the CLI's renames, by their Python names).
+_RENAMED_KWARGS = {"tokenizer": "tokenizer_path", "max_model_len": "context_length", "data_parallel_size": "dp_size",
+                   "max_num_batched_tokens": "max_prefill_tokens"}
+# LLM(...) keywords with no effect here, beyond the CLI's: vLLM's engine knobs by their Python names.
+_NO_EFFECT_KWARGS = {"attention_config", "kv_cache_dtype", "load_format", "download_dir", "tokenizer_mode",
+                     "disable_custom_all_reduce", "enable_chunked_prefill", "max_seq_len_to_capture", "revision",
+                     "tokenizer_revision", "code_revision", "hf_token", "disable_log_stats", "compilation_config",
+                     "limit_mm_per_prompt", "mm_processor_kwargs", "logits_processors"}
+
+
+def translate_llm_kwargs(kwargs: dict) -> dict:
+    """vLLM ``LLM(model, **kwargs)`` keyword arguments -> ServerArgs keywords; the ones with no effect
+    here are dropped and logged, and those that would be promises not kept are refused."""
+    out, ignored = {}, []
+    for name, value in kwargs.items():
+        if name in _RENAMED_KWARGS:
+            out[_RENAMED_KWARGS[name]] = value
+        elif name == "hf_overrides":
+            if value is not None:
+                if not isinstance(value, dict):
+                    raise ValueError("hf_overrides must be a dict (a callable is not supported)")
+                out["json_model_override_args"] = json.dumps(value)
+        elif name == "pooler_config":
+            out["pooler_config"] = _pooler_config_dict(value)
+        elif name == "enforce_eager":
+            if value:
+                out["compile"] = "off"
+        elif name == "enable_prefix_caching":
+            if value is not None:
+                out["disable_radix_cache"] = not value
+        elif name in ("runner", "task"):
+            runner, convert = _OLD_TASKS[value] if name == "task" else (value, None)
+            if runner not in ("auto", "pooling"):
+                raise ValueError(f"{name}={value!r}: multiscore serves pooling models (embed, classify, score), it does "
+                                 "not generate text")
+            if convert not in (None, "auto"):
+                out["convert"] = convert
+        elif name in SINGLE_REPLICA:
+            if value != 1:
+                raise ValueError(f"{name}={value}: multiscore runs one model per replica; only 1 is accepted")
+            ignored.append(name)
+        elif name in NO_EFFECT or name in _NO_EFFECT_KWARGS:
+            ignored.append(name)
+        else:
+            out[name] = value
+    if ignored:
+        logger.warning("vLLM arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(ignored)))
+    return out
+
+
+def _pooler_config_dict(value):
+    """vLLM's ``PoolerConfig`` object (its fields as attributes), or a dict, or None."""
+    if value is None or isinstance(value, (dict, str)):
+        return value
+    return {k: v for k, v in vars(value).items() if v is not None and not k.startswith("_")}
+
+
 def _json_object(text: str, flag: str) -> dict:
     try:
         value = json.loads(text or "{}")

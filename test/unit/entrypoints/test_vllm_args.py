@@ -90,3 +90,33 @@ def test_single_replica_and_no_effect_flags_are_accepted(caplog):
 def test_pooler_config_and_its_old_name():
     assert _args("--pooler-config", '{"pooling_type": "MEAN"}').pooler_overrides.pooling_type == "mean"
     assert _args("--override-pooler-config", '{"normalize": false}').pooler_overrides.use_activation is False
+
+
+def test_llm_keyword_arguments_map_as_the_command_line_does(caplog):
+    """vLLM's ``LLM(model, **kwargs)`` (multiscore.LLM): the same names, in Python."""
+    from dataclasses import dataclass
+
+    from multiscore.entrypoints.vllm_args import translate_llm_kwargs
+
+    @dataclass
+    class PoolerConfig:  # vLLM's, as a user builds it
+        pooling_type: str = "MEAN"
+        dimensions: int = None
+
+    with caplog.at_level(logging.WARNING, logger="multiscore.entrypoints.vllm_args"):
+        out = translate_llm_kwargs(dict(
+            max_model_len=512, tokenizer="tok", hf_overrides={"num_labels": 1}, pooler_config=PoolerConfig(),
+            enforce_eager=True, enable_prefix_caching=False, runner="pooling", convert="embed", data_parallel_size=2,
+            max_num_batched_tokens=4096, tensor_parallel_size=1, gpu_memory_utilization=0.75, attention_config=None,
+            seed=0, dtype="half",
+        ))
+    assert out == dict(context_length=512, tokenizer_path="tok", json_model_override_args='{"num_labels": 1}',
+                       pooler_config={"pooling_type": "MEAN"}, compile="off", disable_radix_cache=True, convert="embed",
+                       dp_size=2, max_prefill_tokens=4096, seed=0, dtype="half")
+    assert "attention_config, gpu_memory_utilization, tensor_parallel_size" in caplog.text
+    assert translate_llm_kwargs({"task": "score"}) == {"convert": "classify"}
+    assert translate_llm_kwargs({"enforce_eager": False, "enable_prefix_caching": None}) == {}
+    for bad, message in [({"runner": "generate"}, "does not generate text"), ({"tensor_parallel_size": 2}, "only 1"),
+                         ({"hf_overrides": lambda c: c}, "hf_overrides must be a dict")]:
+        with pytest.raises(ValueError, match=message):
+            translate_llm_kwargs(bad)

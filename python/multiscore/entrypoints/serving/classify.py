@@ -35,7 +35,7 @@ class ClassifyServing:
             Classification(i, cfg.label_name(max(range(len(row)), key=row.__getitem__)), row, len(row))
             for i, row in enumerate(out.outputs)
         ]
-        return ClassifyResult(data, out.prompt_tokens, [len(x) for x in ids])
+        return ClassifyResult(data, out.prompt_tokens, ids)
 
 
 def ranked_labels(model_config: ModelConfig, row: list[float]) -> list[dict]:

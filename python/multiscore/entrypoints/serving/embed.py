@@ -59,7 +59,7 @@ class EmbedServing:
             return await self._embed_in_chunks(ids, activation, dimensions)
         pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
-        return EmbedResult(out.outputs, out.prompt_tokens, [len(x) for x in ids])
+        return EmbedResult(out.outputs, out.prompt_tokens, ids)
 
     async def _embed_in_chunks(self, ids: list[list[int]], activation: str, dimensions: Optional[int]) -> EmbedResult:
         """vLLM's chunked processing (--pooler-config enable_chunked_processing): an input longer than
@@ -85,7 +85,7 @@ class EmbedServing:
         means = (sums / np.asarray([len(x) for x in ids], dtype=np.float64)[:, None])[:, :dimensions]
         if activation == "l2" or (activation == "default" and cfg.pooling.normalize):
             means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-        return EmbedResult(means.tolist(), out.prompt_tokens, [len(x) for x in ids])
+        return EmbedResult(means.tolist(), out.prompt_tokens, ids)
 
     async def pool(
         self, inputs, *, task: Optional[str] = None, dimensions: Optional[int] = None,
@@ -114,7 +114,7 @@ class EmbedServing:
             result = await self.embed(
                 inputs, dimensions=dimensions, use_activation=use_activation, per_token=task == "token_embed", **options
             )
-            return PoolingResult(result.embeddings, result.prompt_tokens)
+            return PoolingResult(result.embeddings, result.prompt_tokens, result.token_ids)
         if dimensions is not None:
             raise ValueError(f"'dimensions' applies to embedding models; task {task!r} gives class scores")
         per_token = task == "token_classify"
@@ -124,7 +124,7 @@ class EmbedServing:
         pooling = PoolingParams(activation="none" if use_activation is False else "default", per_token=per_token,
                                 token_head="classify")
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
-        return PoolingResult(out.outputs, out.prompt_tokens)
+        return PoolingResult(out.outputs, out.prompt_tokens, ids)
 
     async def _pool_colbert(self, inputs, input_type, task, dimensions, use_activation, truncate_prompt_tokens,
                             add_special_tokens) -> PoolingResult:
@@ -146,8 +146,7 @@ class EmbedServing:
                              "the ColBERT checkpoint does, with its markers and query expansion")
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         use_activation = self.model_config.pooler.use_activation_for(use_activation)
-        vectors, tokens = await self.scorer.encode(texts, input_type, keep=keep, normalise=use_activation is not False)
-        return PoolingResult(vectors, tokens)
+        return PoolingResult(*await self.scorer.encode(texts, input_type, keep=keep, normalise=use_activation is not False))
 
     def with_prompt(self, inputs, prompt_name: Optional[str]):
         """Texts with the sentence-transformers prompt put before them: ``prompt_name``'s, else the

@@ -25,24 +25,43 @@ class Classification:
     num_classes: int
 
 
+class _TokenCounts:
+    token_ids: list
+
+    @property
+    def input_tokens(self) -> list[int]:
+        """Tokens per input (SGLang's meta_info, Cohere's billed units)."""
+        return [len(x) for x in self.token_ids]
+
+
 @dataclass
-class ClassifyResult:
+class ClassifyResult(_TokenCounts):
     data: list[Classification]
     prompt_tokens: int
-    input_tokens: list[int] = field(default_factory=list)  # per input (SGLang's meta_info)
+    token_ids: list[list[int]] = field(default_factory=list)  # per input, as forwarded (vLLM's LLM outputs)
 
 
 @dataclass
-class EmbedResult:
+class EmbedResult(_TokenCounts):
     embeddings: list[list[float]]  # [num_inputs][dimensions]
     prompt_tokens: int
-    input_tokens: list[int] = field(default_factory=list)  # per input (SGLang's meta_info)
+    token_ids: list[list[int]] = field(default_factory=list)  # per input, as tokenized
 
 
 @dataclass
 class PairScores:
     scores: list[float]  # one per pair, in request order
     prompt_tokens: int
+    token_ids: list[list[int]] = field(default_factory=list)  # per pair, the tokens that scored it
+
+
+@dataclass
+class DocumentScores:
+    """A query against its documents (rerank, vLLM's /score): what every scorer returns."""
+
+    scores: list[float]  # one per document
+    prompt_tokens: int  # forwarded
+    token_ids: list[list[int]]  # per document, the tokens of its pair (the query's and its own)
 
 
 @dataclass
@@ -64,6 +83,7 @@ class PoolingResult:
 
     data: list[list[float]]
     prompt_tokens: int
+    token_ids: list[list[int]] = field(default_factory=list)  # per input, as tokenized
 
 
 def sglang_outputs(vectors: list, input_tokens: list[int], rids: list[str], single: bool):

@@ -19,7 +19,7 @@ import numpy as np
 
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind, Task
-from multiscore.entrypoints.serving.results import ScoreResult
+from multiscore.entrypoints.serving.results import DocumentScores, ScoreResult
 from multiscore.entrypoints.serving.tasks import require_task
 from multiscore.messages import PoolingParams, RequestOutput
 from multiscore.tokenizer.embed_overrides import build_embed_overrides
@@ -68,9 +68,9 @@ class Scorer:
     async def score_documents(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
         template_vars: Optional[dict] = None, use_activation: Optional[bool] = None, rule: str = "score",
-    ) -> tuple[list[float], int]:
-        """One relevance score per (query, document) pair, and the tokens forwarded (rerank, vLLM
-        /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair; ``template_vars``
+    ) -> DocumentScores:
+        """One relevance score per (query, document) pair, the tokens forwarded and each pair's tokens
+        (rerank, vLLM /score). ``max_doc_tokens`` caps each document, ``keep`` each whole pair; ``template_vars``
         go to the score template; ``rule``: see ``relevance_activation``."""
         raise NotImplementedError
 
@@ -85,6 +85,10 @@ class Scorer:
                 "classifier's head reads one pooled hidden state per item"
             )
         return text_or_token_ids(query, items)
+
+    def _relevance(self, use_activation: Optional[bool], rule: str) -> str:
+        """The activation of a relevance score: the request's use_activation, else --pooler-config's."""
+        return relevance_activation(self.model_config.pooler.use_activation_for(use_activation), rule)
 
     async def _run(self, query_ids, items_ids, pooling: PoolingParams, **options) -> RequestOutput:
         return await self.tm.run_request(self.tm.build_request(query_ids, items_ids, pooling, **options))
@@ -130,9 +134,9 @@ class DecoderPairScorer(Scorer):
         query_ids, items_ids = self.pairs.decoder_pairs(
             query, documents, max_doc_tokens=max_doc_tokens, keep=keep, template_vars=template_vars
         )
-        out = await self._run(query_ids, items_ids, PoolingParams(activation=relevance_activation(self.model_config.pooler.use_activation_for(use_activation), rule)),
-                              mis=self.mis)
-        return [row[0] for row in out.outputs], out.prompt_tokens
+        pooling = PoolingParams(activation=self._relevance(use_activation, rule))
+        out = await self._run(query_ids, items_ids, pooling, mis=self.mis)
+        return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, [query_ids + d for d in items_ids])
 
 
 class MisScorer(DecoderPairScorer):
@@ -159,9 +163,9 @@ class EncoderPairScorer(Scorer):
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None, rule="score"):
         ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
-        out = await self._run([], ids, PoolingParams(activation=relevance_activation(self.model_config.pooler.use_activation_for(use_activation), rule)),
+        out = await self._run([], ids, PoolingParams(activation=self._relevance(use_activation, rule)),
                               items_token_type_ids=types)
-        return [row[0] for row in out.outputs], out.prompt_tokens
+        return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, ids)
 
 
 class BiEncoderScorer(Scorer):
@@ -184,7 +188,8 @@ class BiEncoderScorer(Scorer):
             raise ValueError("'use_activation' applies to a cross-encoder's scores; an embedding model's score is "
                              "the cosine similarity of the embeddings, with no activation to apply")
         query_ids = self.pairs.texts([query], max_tokens=keep)
-        return await self._cosines(query_ids + self.pairs.texts(documents, max_tokens=max_doc_tokens or keep))
+        docs = self.pairs.texts(documents, max_tokens=max_doc_tokens or keep)
+        return DocumentScores(*await self._cosines(query_ids + docs), [query_ids[0] + d for d in docs])
 
     async def _cosines(self, texts_ids: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
         """texts_ids[0] is the query: cosine similarity of its embedding with each of the others."""
@@ -243,13 +248,14 @@ class LateInteractionScorer(Scorer):
                              "over token vectors, with no activation to apply")
         check_documents([query] + documents)
         (query_ids,), (key_len,) = self.inputs.queries([query], keep)
-        return await self._maxsim(query_ids, key_len, await self._documents(documents, max_doc_tokens, keep))
+        docs = await self._documents(documents, max_doc_tokens, keep)
+        return DocumentScores(*await self._maxsim(query_ids, key_len, docs), [query_ids + d for d in docs])
 
     async def encode(self, texts: list[str], input_type: str, *, keep: Optional[int] = None,
-                     normalise: bool = True) -> tuple[list, int]:
+                     normalise: bool = True) -> tuple[list, int, list[list[int]]]:
         """Per text its token vectors as pylate's ``encode(texts, is_query=...)`` gives them for an
         index: a query's every token (its marker and [MASK] expansion included), a document's
-        without its skiplist tokens (punctuation). -> (vectors [L, D] per text, tokens forwarded)."""
+        without its skiplist tokens (punctuation). -> (vectors [L, D] per text, tokens forwarded, ids)."""
         if self.inputs.config is None:
             raise ValueError("input_type tokenizes a text as the checkpoint's ColBERT files say (markers, query "
                              "expansion), which --colbert-style vllm turns off")
@@ -260,12 +266,12 @@ class LateInteractionScorer(Scorer):
         if input_type == "query":
             ids, key_lens = self.inputs.queries(texts, keep)
             out = await self._run([], ids, pooling, items_key_lens=key_lens)
-            return out.outputs, out.prompt_tokens
+            return out.outputs, out.prompt_tokens, ids
         docs = await self._documents(texts, keep=keep)
         out = await self._run([], docs, pooling)
         skip = set(self.inputs.skip_token_ids)
         kept = [[row for row, token in zip(rows, ids) if token not in skip] for rows, ids in zip(out.outputs, docs)]
-        return kept, out.prompt_tokens
+        return kept, out.prompt_tokens, docs
 
     async def _maxsim(self, query_ids: list[int], key_len, docs: list[list[int]], priority: int = 0) -> tuple[list[float], int]:
         for i, x in enumerate([query_ids] + docs):

@@ -39,7 +39,7 @@ class ScoreServing:
     async def score_pairs(
         self, queries: list[str], documents: list[str], *, use_activation: Optional[bool] = None,
         truncate_prompt_tokens: Optional[int] = None, instruction: Optional[str] = None,
-        chat_template_kwargs: Optional[dict] = None,
+        chat_template_kwargs: Optional[dict] = None, max_tokens_per_doc: Optional[int] = None,
     ) -> PairScores:
         """vLLM ``/score``: ``queries`` of length 1 (1:N) or ``len(documents)`` (N:N)."""
         require_task(self.model_config, Task.SCORE)
@@ -61,15 +61,15 @@ class ScoreServing:
         outs = await asyncio.gather(*(
             self.scorer.score_documents(
                 q, [documents[i] for i in idx], keep=keep, template_vars=_template_vars(instruction, chat_template_kwargs),
-                use_activation=use_activation,
+                use_activation=use_activation, max_doc_tokens=max_tokens_per_doc or None,
             )
             for q, idx in groups.items()
         ))
-        scores = [0.0] * len(documents)
-        for idx, (group_scores, _) in zip(groups.values(), outs):
-            for i, s in zip(idx, group_scores):
-                scores[i] = s
-        return PairScores(scores, sum(tokens for _, tokens in outs))
+        scores, token_ids = [0.0] * len(documents), [[] for _ in documents]
+        for idx, out in zip(groups.values(), outs):
+            for i, s, ids in zip(idx, out.scores, out.token_ids):
+                scores[i], token_ids[i] = s, ids
+        return PairScores(scores, sum(out.prompt_tokens for out in outs), token_ids)
 
     async def rerank(
         self, query: str, documents: list[str], *, top_n: Optional[int] = None,
@@ -92,15 +92,15 @@ class ScoreServing:
         if max_tokens_per_doc == 0:  # vLLM: no limit
             max_tokens_per_doc = None
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
-        scores, tokens = await self.scorer.score_documents(
+        out = await self.scorer.score_documents(
             query, documents, max_doc_tokens=max_tokens_per_doc, keep=keep,
             template_vars=_template_vars(instruction, chat_template_kwargs), use_activation=use_activation, rule=rule,
         )
-        order = sorted(range(len(documents)), key=lambda i: -scores[i])  # stable: ties keep input order
+        order = sorted(range(len(documents)), key=lambda i: -out.scores[i])  # stable: ties keep input order
         if top_n:
             order = order[:top_n]
-        results = [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order]
-        return RerankOutput(results, tokens)
+        results = [RerankResult(i, out.scores[i], documents[i] if return_documents else None) for i in order]
+        return RerankOutput(results, out.prompt_tokens)
 
 
 def _template_vars(instruction: Optional[str], chat_template_kwargs: Optional[dict]) -> dict:

@@ -6,7 +6,7 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind, Task
 
 CONVERT_HINT = (
-    "serve a reranker with one label, or convert a causal LM with --json-model-override-args "
+    "serve a reranker with one label, or convert a causal LM with --hf-overrides (or --json-model-override-args) "
     '\'{"classifier_from_token": ["no", "yes"], "method": "from_2_way_softmax"}\''
 )
 
@@ -36,8 +36,7 @@ def refusal(cfg: ModelConfig, task: Task) -> str:
                     "not one per text; use /pooling with task 'token_embed', or /rerank and /score for MaxSim scores")
         return (
             f"this model ({cfg.architecture}) has no embedding output: serve an embedding model "
-            "(BertModel, XLMRobertaModel, Qwen3Model ..., or a causal checkpoint with "
-            '--json-model-override-args \'{"architectures": ["Qwen3Model"]}\')'
+            "(BertModel, XLMRobertaModel, Qwen3Model ..., or a causal checkpoint with --convert embed)"
         )
     if cfg.kind.sparse:
         return ("rerank and score are not served for a SPLADE model: its relevance is the dot product of sparse "
