@@ -295,7 +295,8 @@ class ModelConfig:
         allowed = self.matryoshka_dimensions
         hidden = self.embedding_size
         if allowed is None:
-            raise ValueError(f"this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings have {hidden}")
+            raise ValueError("this model does not support 'dimensions' (it is not a Matryoshka model); its embeddings "
+                             f"have {hidden}")
         if dimensions < 1 or dimensions > hidden or (allowed and dimensions not in allowed):
             choices = ", ".join(map(str, allowed)) if allowed else f"1 to {hidden}"
             raise ValueError(f"'dimensions' must be one of {choices}, got {dimensions}")

@@ -87,7 +87,8 @@ class LLM:
                 truncate_prompt_tokens=_first(truncate_prompt_tokens, params.truncate_prompt_tokens)))
             return [(c.probs, ids) for c, ids in zip(result.data, result.token_ids)]
 
-        return [ClassificationRequestOutput(self._id(), ClassificationOutput(list(p)), ids) for p, ids in _by_kind(prompts, run)]
+        return [ClassificationRequestOutput(self._id(), ClassificationOutput(list(p)), ids)
+                for p, ids in _by_kind(prompts, run)]
 
     def score(self, data_1, data_2, *, truncate_prompt_tokens: Optional[int] = None, use_tqdm=True,
               pooling_params: Optional[PoolingParams] = None, lora_request=None, chat_template=None,
@@ -169,13 +170,15 @@ def _prompt(prompt):
         raise ValueError("a prompt dict needs 'prompt' (a text) or 'prompt_token_ids'")
     if isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(t, int) for t in prompt)):
         return prompt
-    raise ValueError(f"a prompt must be a text, token ids, or a dict with 'prompt' or 'prompt_token_ids', not {type(prompt).__name__}")
+    raise ValueError("a prompt must be a text, token ids, or a dict with 'prompt' or 'prompt_token_ids', not "
+                     f"{type(prompt).__name__}")
 
 
 def _by_kind(prompts, run) -> list:
     """``run(inputs)`` -> one value per input, once for the texts and once for the token-id lists (the
     serving layer takes one kind per call); the values come back in the prompts' order."""
-    if isinstance(prompts, (str, dict)) or (isinstance(prompts, list) and prompts and all(isinstance(t, int) for t in prompts)):
+    one_token_prompt = isinstance(prompts, list) and prompts and all(isinstance(t, int) for t in prompts)
+    if isinstance(prompts, (str, dict)) or one_token_prompt:
         prompts = [prompts]
     items = [_prompt(p) for p in prompts]
     if not items:
