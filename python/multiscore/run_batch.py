@@ -19,7 +19,7 @@ import sys
 
 from multiscore.batch.batch_files import OutputFile, count_lines, finished_ids, iter_lines, line_key, output_line
 from multiscore.batch.progress import Progress
-from multiscore.entrypoints import sglang_args, vllm_args
+from multiscore.entrypoints import sglang_args, tei_args, vllm_args
 from multiscore.server_args import ServerArgs
 
 _ITEM_FIELDS = ("items", "documents", "input", "text_2", "data_2", "texts")  # what a line's item count is read from
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     ServerArgs.add_cli_args(parser)
     sglang_args.add_cli_args(parser)
     vllm_args.add_cli_args(parser)
+    tei_args.add_cli_args(parser)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if ns.resume and ns.output == "-":
@@ -91,6 +92,7 @@ def main(argv=None) -> int:
     try:
         sglang_args.note_cli_args(ns)
         vllm_args.apply_cli_args(ns)
+    tei_args.apply_cli_args(ns)
         from multiscore.entrypoints.http_server import create_app
         from multiscore.entrypoints.runtime import Runtime
         from multiscore.gc_heap import freeze_after_start

@@ -71,6 +71,13 @@ class ServerArgs:
     pooler_config: Optional[str] = None
     # vLLM's --convert: embed / classify serve a *ForCausalLM checkpoint as its *Model / *ForSequenceClassification.
     convert: str = "auto"
+    revision: Optional[str] = None  # a hub id's branch, tag or commit (vLLM's and TEI's --revision)
+    # TEI's: its routes truncate inputs past the context length when a request does not say.
+    auto_truncate: bool = False
+    # TEI's: the sentence-transformers prompt put before every text that names none (a name of the
+    # model's prompts, or the text itself).
+    default_prompt_name: Optional[str] = None
+    default_prompt: Optional[str] = None
     # ColBERT models: pylate = the checkpoint's query/document markers, query expansion and skiplist
     # (what pylate and colbert-ai compute); vllm = every token of each text as plainly tokenized (vLLM's).
     colbert_style: str = "pylate"
@@ -111,6 +118,8 @@ class ServerArgs:
             object.__setattr__(self, "dtype", DTYPE_ALIASES[self.dtype])
         if isinstance(self.pooler_config, dict):  # Engine(pooler_config={...})
             object.__setattr__(self, "pooler_config", json.dumps(self.pooler_config))
+        if self.default_prompt_name is not None and self.default_prompt is not None:
+            raise ValueError("give --default-prompt-name or --default-prompt, not both")
         if self.convert not in ("auto", "none", "embed", "classify"):
             raise ValueError(f"--convert must be auto, none, embed or classify, got {self.convert!r}"
                              + (" (reward models are not served)" if self.convert == "reward" else ""))
@@ -276,6 +285,17 @@ class ServerArgs:
             help='vLLM\'s pooler config, JSON: {"pooling_type": "MEAN", "use_activation": false, "dimensions": 256, '
             '"logit_mean": 0, "logit_sigma": 1, "task": "token_classify"} (README "vLLM\'s command line")',
         )
+        parser.add_argument("--revision", default=defaults.revision, help="a hub model's branch, tag or commit")
+        parser.add_argument(
+            "--auto-truncate", action="store_true",
+            help="TEI's routes cut inputs past the context length when a request gives no 'truncate'",
+        )
+        parser.add_argument(
+            "--default-prompt-name", default=defaults.default_prompt_name,
+            help="the sentence-transformers prompt (a name of the model's prompts) put before texts that name none",
+        )
+        parser.add_argument("--default-prompt", default=defaults.default_prompt,
+                            help="a text put before every text that names no prompt")
         parser.add_argument(
             "--convert", default=defaults.convert, choices=["auto", "none", "embed", "classify", "reward"],
             help="vLLM's --convert: serve a *ForCausalLM checkpoint as an embedding model (embed) or a "

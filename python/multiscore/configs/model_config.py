@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -17,21 +18,28 @@ from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.models.registry import get_model_class, supported_architectures
 from multiscore.server_args import ServerArgs
 
+logger = logging.getLogger(__name__)
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
-def resolve_model_path(model_path: str) -> str:
-    """A local directory as is; a hub id ("org/name") downloaded where the machine has network."""
+def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
+    """A local directory as is; a hub id ("org/name") downloaded (at ``revision``: a branch, tag or
+    commit) where the machine has network."""
     if os.path.isdir(model_path):
+        if revision is not None:
+            logger.warning("--revision %s: %s is a local directory, served as it is", revision, model_path)
         return model_path
     if os.path.exists(model_path) or not _HUB_ID.match(model_path) or model_path.startswith((".", "/", "~")):
         raise ValueError(f"model path not found: {model_path!r} is not a checkpoint directory")
     try:
         from huggingface_hub import snapshot_download
 
-        path = snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+        path = snapshot_download(model_path, revision=revision,
+                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
         if not glob.glob(os.path.join(path, "*.safetensors")):  # an older checkpoint: PyTorch weights only
-            path = snapshot_download(model_path, allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"])
+            path = snapshot_download(model_path, revision=revision,
+                                     allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"])
         return path
     except Exception as e:  # no network, unknown repo, gated repo ...
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
@@ -194,6 +202,19 @@ def _with_pooling_type(pooling: Optional[PoolingConfig], kind: ModelKind, hf_con
                      f"{kind.value.replace('_', ' ')} model")
 
 
+def _with_default_prompt(pooling: Optional[PoolingConfig], args: ServerArgs) -> Optional[PoolingConfig]:
+    """TEI's --default-prompt-name / --default-prompt over the checkpoint's default prompt."""
+    if args.default_prompt_name is None and args.default_prompt is None:
+        return pooling
+    flag = "--default-prompt-name" if args.default_prompt_name is not None else "--default-prompt"
+    if pooling is None or pooling.late_interaction is not None:
+        raise ValueError(f"{flag}: prompts go before the texts of an embedding model, and this model is not one")
+    if args.default_prompt is not None:
+        return dataclasses.replace(pooling, default_prompt_name=None, default_prompt=args.default_prompt)
+    pooling.prompt_text(args.default_prompt_name)  # an unknown name is refused here, at start-up
+    return dataclasses.replace(pooling, default_prompt_name=args.default_prompt_name, default_prompt=None)
+
+
 def read_chat_template(value: Optional[str]) -> Optional[str]:
     """--chat-template: a file's text, or the template itself (vLLM accepts both)."""
     if value is None:
@@ -225,7 +246,7 @@ class ModelConfig:
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
         from transformers import AutoConfig
 
-        path = resolve_model_path(args.model_path)
+        path = resolve_model_path(args.model_path, args.revision)
         if not os.path.exists(os.path.join(path, "config.json")):
             raise ValueError(f"model path {args.model_path!r} has no config.json")
         try:
@@ -260,7 +281,8 @@ class ModelConfig:
             tasks=model_class.tasks_for(kind, hf_config),
             context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
             tokenizer_path=tokenizer_path, head_conversion=conversion,
-            pooling=_with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), pooler=overrides,
+            pooling=_with_default_prompt(_with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
+            pooler=overrides,
             chat_template=read_chat_template(args.chat_template),
         )
         config.check_pooler_overrides()

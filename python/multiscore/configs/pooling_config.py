@@ -57,6 +57,7 @@ class PoolingConfig:
     # A ColBERT checkpoint: a vector per token through ``dense``, scored by MaxSim (late_interaction_config.py).
     late_interaction: Optional[LateInteractionConfig] = None
     do_lower_case: bool = False  # sentence_bert_config.json: texts are lowercased before tokenizing
+    default_prompt: Optional[str] = None  # TEI's --default-prompt: a text in place of a default prompt name
 
     def prompt_text(self, prompt_name: Optional[str]) -> str:
         """The text to put before each input: the named prompt, else the default one, else ''."""
@@ -64,6 +65,8 @@ class PoolingConfig:
         if prompt_name is not None and prompt_name not in prompts:
             known = ", ".join(sorted(prompts)) or "none"
             raise ValueError(f"prompt_name {prompt_name!r} is not one of the model's prompts ({known})")
+        if prompt_name is None and self.default_prompt is not None:
+            return self.default_prompt
         name = prompt_name if prompt_name is not None else self.default_prompt_name
         return prompts.get(name, "") if name is not None else ""
 

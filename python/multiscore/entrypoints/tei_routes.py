@@ -30,18 +30,18 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
 
     async def embed(req: TeiEmbedRequest, request: Request):
         result = await tei.embed(
-            req.inputs, normalize=req.normalize, truncate=bool(req.truncate),
+            req.inputs, normalize=req.normalize, truncate=tei.truncates(req.truncate),
             truncation_direction=req.truncation_direction, dimensions=req.dimensions, prompt_name=req.prompt_name,
         )
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
     async def embed_sparse(req: TeiEmbedSparseRequest, request: Request):
-        result = await tei.embed_sparse(req.inputs, truncate=bool(req.truncate),
+        result = await tei.embed_sparse(req.inputs, truncate=tei.truncates(req.truncate),
                                         truncation_direction=req.truncation_direction, prompt_name=req.prompt_name)
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
     async def embed_all(req: TeiEmbedAllRequest, request: Request):
-        result = await tei.embed_all(req.inputs, truncate=bool(req.truncate), truncation_direction=req.truncation_direction,
+        result = await tei.embed_all(req.inputs, truncate=tei.truncates(req.truncate), truncation_direction=req.truncation_direction,
                                      prompt_name=req.prompt_name)
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
@@ -52,18 +52,18 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
         return json_response(tei.decode(req.ids, skip_special_tokens=req.skip_special_tokens))
 
     async def predict(req: TeiPredictRequest, request: Request):
-        ranked, tokens = await tei.predict(req.inputs, raw_scores=req.raw_scores, truncate=bool(req.truncate))
+        ranked, tokens = await tei.predict(req.inputs, raw_scores=req.raw_scores, truncate=tei.truncates(req.truncate))
         return answered(request, ranked, items=len(ranked), tokens=tokens)
 
     async def similarity(req: TeiSimilarityRequest, request: Request):
         scores, tokens = await tei.similarity(
-            req.inputs.source_sentence, req.inputs.sentences, truncate=bool(req.truncate)
+            req.inputs.source_sentence, req.inputs.sentences, truncate=tei.truncates(req.truncate)
         )
         return answered(request, scores, items=len(scores), tokens=tokens)
 
     async def rerank(req: TeiRerankRequest, request: Request):
         ranked, tokens = await tei.rerank(
-            req.query, req.texts, raw_scores=req.raw_scores, return_text=req.return_text, truncate=bool(req.truncate)
+            req.query, req.texts, raw_scores=req.raw_scores, return_text=req.return_text, truncate=tei.truncates(req.truncate)
         )
         return answered(request, ranked, items=len(req.texts), tokens=tokens)
 

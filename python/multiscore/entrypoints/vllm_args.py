@@ -142,7 +142,7 @@ _RENAMED_KWARGS = {"tokenizer": "tokenizer_path", "max_model_len": "context_leng
                    "max_num_batched_tokens": "max_prefill_tokens"}
 # LLM(...) keywords with no effect here, beyond the CLI's: vLLM's engine knobs by their Python names.
 _NO_EFFECT_KWARGS = {"attention_config", "kv_cache_dtype", "load_format", "download_dir", "tokenizer_mode",
-                     "disable_custom_all_reduce", "enable_chunked_prefill", "max_seq_len_to_capture", "revision",
+                     "disable_custom_all_reduce", "enable_chunked_prefill", "max_seq_len_to_capture",
                      "tokenizer_revision", "code_revision", "hf_token", "disable_log_stats", "compilation_config",
                      "limit_mm_per_prompt", "mm_processor_kwargs", "logits_processors"}
 

@@ -97,3 +97,20 @@ def test_chat_template_is_a_file_or_the_template_itself(tiny_model, tmp_path):
         assert config.load_tokenizer().apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == "[user] hi\n"
     with pytest.raises(ValueError, match="--chat-template 'missing.jinja': not a readable file, nor a template"):
         _config(path, chat_template="missing.jinja")
+
+
+def test_default_prompt_flags_replace_the_checkpoints(tiny_model, tmp_path):
+    import shutil
+
+    path = tmp_path / "m"
+    shutil.copytree(tiny_model("bert", "embed"), path)
+    write_sentence_transformers_files(path, pooling="mean", normalize=True, max_seq_length=128)
+    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "q: "}}))
+    assert _config(path).pooling.prompt_text(None) == ""
+    assert _config(path, default_prompt_name="query").pooling.prompt_text(None) == "q: "
+    by_text = _config(path, default_prompt="search: ").pooling
+    assert by_text.prompt_text(None) == "search: " and by_text.prompt_text("query") == "q: "
+    with pytest.raises(ValueError, match="prompt_name 'passage' is not one of the model's prompts \\(query\\)"):
+        _config(path, default_prompt_name="passage")
+    with pytest.raises(ValueError, match="--default-prompt: prompts go before the texts of an embedding model"):
+        _config(tiny_model("qwen3", "seqcls", num_labels=1), default_prompt="x")

@@ -32,6 +32,11 @@ class TeiServing:
     ) -> None:
         self.tm, self.model_config, self.pairs = tm, model_config, pairs
         self.scores, self.embedder = scores, embed
+        self.auto_truncate = tm.server_args.auto_truncate
+
+    def truncates(self, requested: Optional[bool]) -> bool:
+        """A request's ``truncate``; when it gives none, the server's --auto-truncate (TEI's rule)."""
+        return self.auto_truncate if requested is None else requested
 
     def _keep(self, truncate: bool) -> Optional[int]:
         return self.model_config.context_length if truncate else None
@@ -181,8 +186,9 @@ class TeiServing:
         pooling = self.model_config.pooling
         prompts = dict(pooling.prompts) if pooling is not None and pooling.prompts else None
         default = pooling.default_prompt_name if pooling is not None else None
+        text = pooling.default_prompt if pooling is not None else None
         return {"prompts": prompts, "default_prompt_name": default,
-                "default_prompt": prompts[default] if prompts and default else None}
+                "default_prompt": text if text is not None else prompts[default] if prompts and default else None}
 
     def info(self, *, model_id: str, dtype: str, version: str, max_batch_tokens: int, max_client_batch_size: int,
              max_concurrent_requests: int) -> dict:
@@ -192,7 +198,7 @@ class TeiServing:
             **self._prompts(),
             "max_concurrent_requests": max_concurrent_requests, "max_input_length": cfg.context_length,
             "max_batch_tokens": max_batch_tokens, "max_batch_requests": None,
-            "max_client_batch_size": max_client_batch_size, "auto_truncate": False, "tokenization_workers": 1,
+            "max_client_batch_size": max_client_batch_size, "auto_truncate": self.auto_truncate, "tokenization_workers": 1,
             "version": version, "sha": None, "docker_label": None,
         }
 
