@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from multiscore.entrypoints.ignored_flags import add_ignored_flags, given_flags, note_ignored
+
 logger = logging.getLogger(__name__)
 
 RENAMED = {"random_seed": "seed"}  # SGLang's name -> ours
@@ -74,25 +76,17 @@ def translate_engine_kwargs(kwargs: dict) -> dict:
 def add_cli_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("SGLang flags accepted for compatibility (no effect here)")
     group.add_argument("--random-seed", dest="seed", type=int, default=argparse.SUPPRESS, help="SGLang's name for --seed")
-    for name, kind in NO_EFFECT.items():
-        flag = "--" + name.replace("_", "-")
-        if kind == "flag":
-            group.add_argument(flag, dest="sglang_" + name, action="store_true", help=argparse.SUPPRESS)
-        else:
-            group.add_argument(flag, dest="sglang_" + name, type=kind, help=argparse.SUPPRESS)
+    add_ignored_flags(group, NO_EFFECT, "sglang_")
     for name in SINGLE_REPLICA:
         group.add_argument("--" + name.replace("_", "-"), dest="sglang_" + name, type=int, help="accepted as 1 only")
 
 
 def note_cli_args(ns: argparse.Namespace) -> None:
     """Check and log the SGLang flags a command line gave (after parsing)."""
-    given = []
-    for name in list(NO_EFFECT) + list(SINGLE_REPLICA):
-        value = getattr(ns, "sglang_" + name)
-        if value not in (None, False):
-            if name in SINGLE_REPLICA:
-                _check_single_replica(name, value)
-            given.append(name)
+    given = given_flags(ns, list(NO_EFFECT) + list(SINGLE_REPLICA), "sglang_")
+    for name in SINGLE_REPLICA:
+        if name in given:
+            _check_single_replica(name, getattr(ns, "sglang_" + name))
     _note(given)
 
 
@@ -102,5 +96,4 @@ def _check_single_replica(name: str, value) -> None:
 
 
 def _note(names: list[str]) -> None:
-    if names:
-        logger.warning("SGLang arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(names)))
+    note_ignored(logger, "SGLang", names)

@@ -21,6 +21,8 @@ import json
 import logging
 import os
 
+from multiscore.entrypoints.ignored_flags import add_ignored_flags, given_flags, note_ignored
+
 logger = logging.getLogger(__name__)
 
 NO_EFFECT: dict[str, object] = {
@@ -57,12 +59,7 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--huggingface-hub-cache", dest="tei_hub_cache", default=None, help="where hub downloads go")
     group.add_argument("--dense-path", dest="tei_dense_path", default=None, help=suppress)
     group.add_argument("--cors-allow-origin", dest="tei_cors_allow_origin", nargs="*", default=None, help=suppress)
-    for name, kind in NO_EFFECT.items():
-        flag = "--" + name.replace("_", "-")
-        if kind == "flag":
-            group.add_argument(flag, dest="tei_" + name, action="store_true", help=suppress)
-        else:
-            group.add_argument(flag, dest="tei_" + name, type=kind, help=suppress)
+    add_ignored_flags(group, NO_EFFECT, "tei_")
 
 
 def apply_cli_args(ns: argparse.Namespace) -> None:
@@ -80,8 +77,7 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
         os.environ["HF_TOKEN"] = ns.tei_hf_token
     if ns.tei_hub_cache is not None:
         os.environ["HF_HUB_CACHE"] = ns.tei_hub_cache
-    given = [name for name in NO_EFFECT if getattr(ns, "tei_" + name) not in (None, False)]
+    given = given_flags(ns, NO_EFFECT, "tei_")
     if ns.tei_cors_allow_origin is not None:
         given.append("cors_allow_origin")
-    if given:
-        logger.warning("TEI arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(given)))
+    note_ignored(logger, "TEI", given)

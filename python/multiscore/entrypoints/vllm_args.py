@@ -21,6 +21,8 @@ import json
 import logging
 import re
 
+from multiscore.entrypoints.ignored_flags import add_ignored_flags, given_flags, note_ignored
+
 logger = logging.getLogger(__name__)
 
 # name -> "flag" (store_true) or the type of its value: accepted, with no effect here. (vLLM's
@@ -97,12 +99,7 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                        help="auto or pooling: multiscore serves pooling models only")
     group.add_argument("--task", dest="vllm_task", default=None, choices=sorted(_OLD_TASKS),
                        help="vLLM's old name for --runner and --convert")
-    for name, kind in NO_EFFECT.items():
-        flag = "--" + name.replace("_", "-")
-        if kind == "flag":
-            group.add_argument(flag, dest="vllm_" + name, action="store_true", help=suppress)
-        else:
-            group.add_argument(flag, dest="vllm_" + name, type=kind, help=suppress)
+    add_ignored_flags(group, NO_EFFECT, "vllm_")
     group.add_argument("-O", dest="vllm_compilation_config", help=suppress)
     for name, short in SINGLE_REPLICA.items():
         group.add_argument(short, "--" + name.replace("_", "-"), dest="vllm_" + name, type=int, help="accepted as 1 only")
@@ -125,7 +122,7 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
     if ns.vllm_hf_overrides is not None:
         ns.json_model_override_args = json.dumps({**_json_object(ns.json_model_override_args, "--json-model-override-args"),
                                                   **_json_object(ns.vllm_hf_overrides, "--hf-overrides")})
-    given = [name for name in NO_EFFECT if getattr(ns, "vllm_" + name) not in (None, False)]
+    given = given_flags(ns, NO_EFFECT, "vllm_")
     for name in SINGLE_REPLICA:
         value = getattr(ns, "vllm_" + name)
         if value is not None:
@@ -133,8 +130,7 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
                 raise ValueError(f"--{name.replace('_', '-')} {value}: multiscore runs one model per replica; only 1 "
                                  "is accepted (use --data-parallel-size for more replicas)")
             given.append(name)
-    if given:
-        logger.warning("vLLM arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(given)))
+    note_ignored(logger, "vLLM", given)
 
 
 # vLLM's LLM(...) keyword -> ours (the CLI's renames, by their Python names).
@@ -182,8 +178,7 @@ def translate_llm_kwargs(kwargs: dict) -> dict:
             ignored.append(name)
         else:
             out[name] = value
-    if ignored:
-        logger.warning("vLLM arguments with no effect in multiscore, ignored: %s", ", ".join(sorted(ignored)))
+    note_ignored(logger, "vLLM", ignored)
     return out
 
 

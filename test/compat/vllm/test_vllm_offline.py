@@ -53,6 +53,15 @@ def score_llm(reranker):
         yield llm
 
 
+def assert_activation_toggles(get_outputs, activation) -> None:
+    """Upstream's test_pooling_params: by default the activation applies, ``use_activation=False``
+    gives the raw values, and ``activation(raw)`` is the default."""
+    default, w_activation, wo_activation = get_outputs(None), get_outputs(True), get_outputs(False)
+    assert torch.allclose(default, w_activation, atol=1e-2), "Default should use activation."
+    assert not torch.allclose(w_activation, wo_activation, atol=1e-2), "wo_activation should not use activation."
+    assert torch.allclose(activation(wo_activation), w_activation, atol=1e-2)
+
+
 def _ids(llm, text):
     return llm.get_tokenizer()(text)["input_ids"]
 
@@ -83,12 +92,7 @@ def test_embed_pooling_params(embed_llm):
         outputs = embed_llm.embed([PROMPT], pooling_params=PoolingParams(use_activation=normalize), use_tqdm=False)
         return torch.tensor([x.outputs.embedding for x in outputs])
 
-    default = get_outputs(normalize=None)
-    w_normal = get_outputs(normalize=True)
-    wo_normal = get_outputs(normalize=False)
-    assert torch.allclose(default, w_normal, atol=1e-2), "Default should use normal."
-    assert not torch.allclose(w_normal, wo_normal, atol=1e-2), "wo_normal should not use normal."
-    assert torch.allclose(w_normal, F.normalize(wo_normal, p=2, dim=-1), atol=1e-2)
+    assert_activation_toggles(get_outputs, lambda raw: F.normalize(raw, p=2, dim=-1))
 
 
 @pytest.mark.parametrize("task", ["classify", "token_classify"])
@@ -121,12 +125,7 @@ def test_classify_pooling_params(classify_llm):
         outputs = classify_llm.classify(PROMPT, pooling_params=PoolingParams(use_activation=use_activation), use_tqdm=False)
         return torch.tensor([x.outputs.probs for x in outputs])
 
-    default = get_outputs(use_activation=None)
-    w_activation = get_outputs(use_activation=True)
-    wo_activation = get_outputs(use_activation=False)
-    assert torch.allclose(default, w_activation, atol=1e-2), "Default should use activation."
-    assert not torch.allclose(w_activation, wo_activation, atol=1e-2), "wo_activation should not use activation."
-    assert torch.allclose(softmax(wo_activation), w_activation, atol=1e-2)
+    assert_activation_toggles(get_outputs, softmax)
 
 
 def test_classify_score_api(classify_llm):
@@ -196,9 +195,4 @@ def test_score_pooling_params(score_llm):
                                   use_tqdm=False)
         return torch.tensor([x.outputs.score for x in outputs])
 
-    default = get_outputs(use_activation=None)
-    w_activation = get_outputs(use_activation=True)
-    wo_activation = get_outputs(use_activation=False)
-    assert torch.allclose(default, w_activation, atol=1e-2), "Default should use activation."
-    assert not torch.allclose(w_activation, wo_activation, atol=1e-2), "wo_activation should not use activation."
-    assert torch.allclose(softmax(wo_activation), w_activation, atol=1e-2)
+    assert_activation_toggles(get_outputs, softmax)
