@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     try:
         sglang_args.note_cli_args(ns)
         vllm_args.apply_cli_args(ns)
-    tei_args.apply_cli_args(ns)
+        tei_args.apply_cli_args(ns)
         from multiscore.entrypoints.http_server import create_app
         from multiscore.entrypoints.runtime import Runtime
         from multiscore.gc_heap import freeze_after_start

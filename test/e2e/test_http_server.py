@@ -96,6 +96,52 @@ def test_score_tokens_softmax(server, model_path):
     assert_scores_close(resp.json()["scores"], expected, ATOL)
 
 
+def test_vllm_generative_scores_on_a_causal_lm(server, model_path):
+    """vLLM's /v1/score body on a CausalLM with label_token_ids (its generative scores): each pair's
+    score is the first label's probability, softmaxed over the labels (or not), from one MIS pass."""
+    documents = ITEMS[:4]
+    query_ids, items_ids = hf_tokenize(model_path, QUERY, documents)
+    body = {"model": "m", "queries": QUERY, "documents": documents, "label_token_ids": LABELS}
+    resp = requests.post(server.url + "/v1/score", json=body, timeout=60)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert [d["index"] for d in data] == [0, 1, 2, 3] and all(d["object"] == "score" for d in data)
+    softmaxed = hf_scores(model_path, query_ids, items_ids, LABELS, apply_softmax=True)
+    assert_scores_close([[d["score"]] for d in data], [[row[0]] for row in softmaxed], ATOL)
+    raw = requests.post(server.url + "/score", json={**body, "apply_softmax": False}, timeout=60).json()["data"]
+    assert_scores_close([[d["score"]] for d in raw], [[row[0]] for row in hf_scores(model_path, query_ids, items_ids, LABELS)], ATOL)
+    pairs = requests.post(server.url + "/score", json={**body, "queries": [QUERY, "another query"], "documents": documents[:2]},
+                          timeout=60).json()["data"]
+    assert pairs[0]["score"] == pytest.approx(data[0]["score"], abs=ATOL)  # N:N: pair 0 is the same pair
+    missing = requests.post(server.url + "/v1/score", json={"queries": QUERY, "documents": documents}, timeout=60)
+    assert missing.status_code == 400 and "'label_token_ids'" in missing.json()["error"]["message"]
+    empty = requests.post(server.url + "/v1/score", json={**body, "label_token_ids": []}, timeout=60)
+    assert empty.status_code == 400 and "'label_token_ids' is required" in empty.json()["error"]["message"]
+    out_of_range = requests.post(server.url + "/v1/score", json={**body, "label_token_ids": [10**9]}, timeout=60)
+    assert out_of_range.status_code == 400 and "label_token_ids" in out_of_range.json()["error"]["message"]
+
+
+def test_vllm_generative_scores_route(server, model_path):
+    """vLLM's /v1/generative-scores: SGLang's /v1/score semantics in vLLM's envelope, token_probs by label id."""
+    query_ids, items_ids = hf_tokenize(model_path, QUERY, ITEMS[:3])
+    body = {"model": "m", "query": QUERY, "items": ITEMS[:3], "label_token_ids": LABELS}
+    resp = requests.post(server.url + "/v1/generative-scores", json=body, timeout=60)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["object"] == "generative_score" and out["id"].startswith("generative-score-") and out["model"] == "m"
+    assert [r["index"] for r in out["results"]] == [0, 1, 2] and out["usage"]["prompt_tokens"] > 0
+    got = [[r["token_probs"][str(t)] for t in LABELS] for r in out["results"]]
+    assert_scores_close(got, hf_scores(model_path, query_ids, items_ids, LABELS, apply_softmax=True), ATOL)
+    raw = requests.post(server.url + "/v1/generative-scores", json={**body, "apply_softmax": False}, timeout=60).json()
+    got = [[r["token_probs"][str(t)] for t in LABELS] for r in raw["results"]]
+    assert_scores_close(got, hf_scores(model_path, query_ids, items_ids, LABELS), ATOL)
+    bare = requests.post(server.url + "/v1/generative-scores", json={**body, "add_special_tokens": False}, timeout=60).json()
+    got = [[r["token_probs"][str(t)] for t in LABELS] for r in bare["results"]]
+    assert_scores_close(got, hf_scores(model_path, query_ids[1:], items_ids, LABELS, apply_softmax=True), ATOL)  # no <bos>
+    sampled = requests.post(server.url + "/v1/generative-scores", json={**body, "temperature": 0.7}, timeout=60)
+    assert sampled.status_code == 400 and "temperature=0.7" in sampled.json()["error"]["message"]
+
+
 def test_empty_items_and_string_item(server):
     resp = server.score(query=QUERY, items=[], label_token_ids=LABELS)
     assert resp.status_code == 200, resp.text

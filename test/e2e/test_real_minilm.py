@@ -83,7 +83,7 @@ def test_server_without_model_path_serves_minilm(default_server, reference):
     assert info["architecture"] == "BertModel" and info["is_embedding"] and info["is_encoder"]
     assert info["pooling"] == {"mode": "mean", "normalize": True, "max_seq_length": 256, "dense": [], "prompts": [],
                                "default_prompt_name": None, "splade_strategy": None, "late_interaction": None,
-                               "do_lower_case": False}
+                               "do_lower_case": False, "default_prompt": None}
     assert info["context_length"] == 256 and info["num_labels"] is None
     r = requests.post(default_server.url + "/v1/embeddings", json={"input": SENTENCES}, timeout=60)
     assert r.status_code == 200, r.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -11,11 +10,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
+from multiscore.configs.launch_overrides import (
+    converted_architecture,
+    read_chat_template,
+    with_default_prompt,
+    with_pooling_type,
+)
 from multiscore.configs.pooler_overrides import PoolerOverrides
 from multiscore.configs.pooling_config import PoolingConfig, adopt_saved_activation, read_pooling_config
 from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.configs.model_kind import ModelKind, Task
-from multiscore.models.registry import get_model_class, supported_architectures
+from multiscore.models.registry import get_model_class
 from multiscore.server_args import ServerArgs
 
 logger = logging.getLogger(__name__)
@@ -35,11 +40,10 @@ def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
     try:
         from huggingface_hub import snapshot_download
 
-        path = snapshot_download(model_path, revision=revision,
-                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+        at = {} if revision is None else {"revision": revision}
+        path = snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"], **at)
         if not glob.glob(os.path.join(path, "*.safetensors")):  # an older checkpoint: PyTorch weights only
-            path = snapshot_download(model_path, revision=revision,
-                                     allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"])
+            path = snapshot_download(model_path, allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"], **at)
         return path
     except Exception as e:  # no network, unknown repo, gated repo ...
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None
@@ -163,71 +167,6 @@ def _late_interaction_kind(kind: ModelKind, pooling: Optional[PoolingConfig], ar
     return kind
 
 
-def _converted_architecture(architecture: str, convert: str, conversion: Optional[HeadConversion]) -> str:
-    """vLLM's --convert: ``embed`` serves a ``*ForCausalLM`` as its bare ``*Model`` (an embedding model),
-    ``classify`` as ``*ForSequenceClassification`` with a head built from its LM head rows."""
-    if convert in ("auto", "none"):
-        return architecture
-    if not architecture.endswith("ForCausalLM"):
-        already = architecture.endswith("Model") if convert == "embed" else "ForSequenceClassification" in architecture
-        if not already:
-            raise ValueError(f"--convert {convert} applies to a *ForCausalLM checkpoint; {architecture} is served as "
-                             "it is")
-        return architecture
-    if convert == "classify" and conversion is None:
-        raise ValueError("--convert classify builds a classifier from the LM head's rows: name them with --hf-overrides "
-                         '\'{"classifier_from_token": ["no", "yes"], "method": "from_2_way_softmax"}\' (vLLM\'s keys)')
-    family = architecture[: -len("ForCausalLM")]
-    suffix = "Model" if convert == "embed" else "ForSequenceClassification"
-    for name in (family + suffix, family + "Text" + suffix):  # Gemma3ForCausalLM -> Gemma3TextModel
-        if name in supported_architectures():
-            return name
-    raise ValueError(f"--convert {convert}: {architecture} has no {suffix} counterpart here")
-
-
-def _with_pooling_type(pooling: Optional[PoolingConfig], kind: ModelKind, hf_config, pooling_type: Optional[str]):
-    """--pooler-config's pooling type: an embedding model pools that way; a classifier accepts only
-    the token its head reads."""
-    if pooling_type is None:
-        return pooling
-    if kind.embeds and pooling is not None and pooling.mode in ("cls", "mean", "last"):
-        return dataclasses.replace(pooling, mode=pooling_type)
-    if kind in (ModelKind.DECODER_CLASSIFIER, ModelKind.ENCODER_CLASSIFIER):
-        own = "last" if kind is ModelKind.DECODER_CLASSIFIER else getattr(hf_config, "classifier_pooling", "cls")
-        if pooling_type == own:
-            return pooling
-        raise ValueError(f"--pooler-config pooling_type {pooling_type.upper()}: this classifier's head reads "
-                         f"{own.upper()}, as its checkpoint was trained")
-    raise ValueError(f"--pooler-config pooling_type applies to embedding models and classifiers, not to this "
-                     f"{kind.value.replace('_', ' ')} model")
-
-
-def _with_default_prompt(pooling: Optional[PoolingConfig], args: ServerArgs) -> Optional[PoolingConfig]:
-    """TEI's --default-prompt-name / --default-prompt over the checkpoint's default prompt."""
-    if args.default_prompt_name is None and args.default_prompt is None:
-        return pooling
-    flag = "--default-prompt-name" if args.default_prompt_name is not None else "--default-prompt"
-    if pooling is None or pooling.late_interaction is not None:
-        raise ValueError(f"{flag}: prompts go before the texts of an embedding model, and this model is not one")
-    if args.default_prompt is not None:
-        return dataclasses.replace(pooling, default_prompt_name=None, default_prompt=args.default_prompt)
-    pooling.prompt_text(args.default_prompt_name)  # an unknown name is refused here, at start-up
-    return dataclasses.replace(pooling, default_prompt_name=args.default_prompt_name, default_prompt=None)
-
-
-def read_chat_template(value: Optional[str]) -> Optional[str]:
-    """--chat-template: a file's text, or the template itself (vLLM accepts both)."""
-    if value is None:
-        return None
-    if any(c in value for c in "{}\n"):
-        return value
-    try:
-        with open(value, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise ValueError(f"--chat-template {value!r}: not a readable file, nor a template ({e.strerror})") from None
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
@@ -260,7 +199,7 @@ class ModelConfig:
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
-        architecture = _converted_architecture(architectures[0], args.convert, conversion)
+        architecture = converted_architecture(architectures[0], args.convert, conversion)
         hf_config.architectures = [architecture]
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)
@@ -281,7 +220,7 @@ class ModelConfig:
             tasks=model_class.tasks_for(kind, hf_config),
             context_length=context_length_of(hf_config, pooling, args.context_length, args.attention_backend),
             tokenizer_path=tokenizer_path, head_conversion=conversion,
-            pooling=_with_default_prompt(_with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
+            pooling=with_default_prompt(with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
             pooler=overrides,
             chat_template=read_chat_template(args.chat_template),
         )

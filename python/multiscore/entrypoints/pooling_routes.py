@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
+from multiscore.configs.model_kind import ModelKind
 from multiscore.entrypoints.protocol import (
     ClassifyRequest,
     EmbeddingRequest,
+    GenerativeScoreRequest,
     InfinityClassifyRequest,
     InfinityEmbeddingRequest,
     InfinityRerankRequest,
@@ -74,10 +76,34 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         result = await runtime.scores.score_pairs(
             queries, documents, use_activation=req.use_activation, truncate_prompt_tokens=req.truncate_prompt_tokens,
             instruction=req.instruction, chat_template_kwargs=req.chat_template_kwargs,
+            label_token_ids=req.label_token_ids, apply_softmax=req.apply_softmax,
         )
         data = [{"index": i, "object": "score", "score": s} for i, s in enumerate(result.scores)]
         return answered(request, listed("score", req, data, result.prompt_tokens),
                         items=len(data), tokens=result.prompt_tokens)
+
+    async def generative_scores(req: GenerativeScoreRequest, request: Request):
+        """vLLM's generative scores: SGLang's /v1/score (one MIS pass on an MIS server) in vLLM's envelope."""
+        req.check_sampling()
+        if runtime.model_config.kind is not ModelKind.CAUSAL_LM:
+            raise ValueError("generative scores read a CausalLM's next-token probabilities; this model "
+                             f"({runtime.model_config.architecture}) has its own head: use /score or /v1/score")
+        query, items = req.query, req.items
+        if not req.add_special_tokens:  # a text query gets no BOS either (items never get one: DESIGN.md §3)
+            tokenizer = runtime.tokenizer_manager.tokenizer
+
+            def ids(t):
+                return t if isinstance(t, list) else tokenizer(t, add_special_tokens=False)["input_ids"]
+
+            query, items = ids(query), [ids(t) for t in items]
+        result = await runtime.scores.score(query, items, label_token_ids=req.label_token_ids,
+                                            apply_softmax=req.apply_softmax, item_first=req.item_first,
+                                            priority=req.priority)
+        results = [{"index": i, "token_probs": {str(t): p for t, p in zip(req.label_token_ids, row)}}
+                   for i, row in enumerate(result.scores)]
+        body = {"id": response_id("generative-score"), "object": "generative_score", "created": now(),
+                "model": model_of(req), "results": results, "usage": usage(result.prompt_tokens)}
+        return answered(request, body, items=len(results), tokens=result.prompt_tokens)
 
     async def rerank(req: RerankRequest, request: Request, cohere_v2: bool = False):
         out = await runtime.scores.rerank(
@@ -158,6 +184,7 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
     app.post("/pooling")(pooling)
     app.api_route("/classify", methods=["POST", "PUT"])(classify_any)  # SGLang's takes PUT too
     app.post("/v1/classify")(classify_v1)
+    app.post("/v1/generative-scores")(generative_scores)
     app.post("/rerank")(rerank_any)
     app.post("/v1/rerank")(rerank_v1)
     app.post("/v2/rerank")(rerank_v2)

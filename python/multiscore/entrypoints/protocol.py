@@ -156,6 +156,9 @@ class VllmScoreRequest(BaseModel):
     truncate_prompt_tokens: Optional[StrictInt] = None
     instruction: Optional[StrictStr] = None
     chat_template_kwargs: Optional[dict] = None  # more score-template variables
+    # vLLM's generative scores (a CausalLM): the tokens whose next-token probabilities score a pair
+    label_token_ids: Optional[list[StrictInt]] = None
+    apply_softmax: Optional[StrictBool] = None  # over the label tokens; default true
 
     def sides(self) -> tuple[list[str], list[str]]:
         for first, second in VLLM_SCORE_FIELDS:
@@ -179,6 +182,34 @@ class VllmScoreRequest(BaseModel):
 
 def _texts(value) -> list[str]:
     return [text_of(v) for v in value] if isinstance(value, list) else [text_of(value)]
+
+
+class GenerativeScoreRequest(BaseModel):
+    """vLLM's ``POST /v1/generative-scores`` (a CausalLM): the next-token probabilities of
+    ``label_token_ids`` after query + item (item + query with ``item_first``), per item."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: Optional[str] = None
+    query: Union[StrictStr, list[StrictInt]]
+    items: Union[list[StrictStr], list[list[StrictInt]]]
+    label_token_ids: list[StrictInt]
+    apply_softmax: StrictBool = True  # over the label tokens; false: the full vocabulary's probabilities
+    item_first: StrictBool = False
+    add_special_tokens: StrictBool = True
+    priority: StrictInt = 0
+    # Sampling settings have nothing to change in a probability read from one forward pass: only
+    # their "off" values are accepted.
+    temperature: Optional[float] = None
+    top_k: Optional[StrictInt] = None
+    top_p: Optional[float] = None
+
+    def check_sampling(self) -> None:
+        for name, value, off in (("temperature", self.temperature, (0.0, 1.0)), ("top_k", self.top_k, (0, -1)),
+                                 ("top_p", self.top_p, (1.0,))):
+            if value is not None and value not in off:
+                raise ValueError(f"{name}={value}: scores are the model's next-token probabilities, read without "
+                                 f"sampling; leave {name} unset")
 
 
 class RerankRequest(BaseModel):

@@ -103,8 +103,11 @@ def test_a_hub_checkpoint_without_safetensors_fetches_its_bin_files(tmp_path, mo
     torch.save({"w": torch.ones(1)}, repo / "pytorch_model.bin")
     snapshot, calls = tmp_path / "snapshot", []
 
-    def fake_snapshot_download(repo_id, allow_patterns):
+    revisions = []
+
+    def fake_snapshot_download(repo_id, allow_patterns, revision=None):
         calls.append(allow_patterns)
+        revisions.append(revision)
         snapshot.mkdir(exist_ok=True)
         for f in repo.iterdir():
             if any(fnmatch.fnmatch(f.name, p) for p in allow_patterns):
@@ -118,5 +121,6 @@ def test_a_hub_checkpoint_without_safetensors_fetches_its_bin_files(tmp_path, mo
     calls.clear()
     torch.save({"w": torch.ones(1)}, repo / "model.safetensors")  # not a real safetensors file; only its name counts
     shutil.rmtree(snapshot)
-    resolve_model_path("org/old-reranker")
+    resolve_model_path("org/old-reranker", revision="refs/pr/5")  # vLLM's and TEI's --revision
     assert len(calls) == 1  # safetensors came: the .bin is not fetched
+    assert revisions == [None, None, "refs/pr/5"]
