@@ -11,7 +11,6 @@ over HTTP the routes a ColBERT model serves and refuses.
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
@@ -44,10 +43,18 @@ def pylate(*args: str) -> str:
     return run_reference("pylate_reference.py", *args)
 
 
-@functools.lru_cache(maxsize=None)
+def _encode_args(path) -> list:
+    return ["encode", "--model", path, "--queries", json.dumps(QUERIES), "--documents", json.dumps(DOCUMENTS)]
+
+
+_ENCODED: dict = {}  # checkpoint path -> pylate's answer (the module's checkpoints: one pylate process for all)
+
+
 def pylate_encode(path) -> dict:
-    """pylate's settings, tokens, vectors and MaxSim scores for QUERIES x DOCUMENTS (one run per checkpoint)."""
-    return json.loads(pylate("encode", "--model", path, "--queries", json.dumps(QUERIES), "--documents", json.dumps(DOCUMENTS)))
+    """pylate's settings, tokens, vectors and MaxSim scores for QUERIES x DOCUMENTS."""
+    if str(path) not in _ENCODED:
+        _ENCODED[str(path)] = json.loads(pylate(*_encode_args(path)))
+    return _ENCODED[str(path)]
 
 
 def pylate_scores(path) -> np.ndarray:
@@ -60,18 +67,19 @@ def checkpoints(tiny_model, tmp_path_factory):
     """name -> a checkpoint directory saved by pylate (made once per module)."""
     root = tmp_path_factory.mktemp("colbert")
     bert, modernbert, xlmr = (tiny_model(arch, "embed") for arch in ("bert", "modernbert", "xlm_roberta"))
-    made = {}
-
-    def make(name, *args):
-        made[name] = root / name
-        pylate(*args, "--out", made[name])
-
-    make("pylate-bert", "make-pylate", "--base", bert, *LENGTHS)
-    make("pylate-bert-attend", "make-pylate", "--base", bert, *LENGTHS, "--attend-to-expansion-tokens")
-    make("pylate-bert-no-expansion", "make-pylate", "--base", bert, *LENGTHS, "--no-query-expansion")
-    make("pylate-modernbert", "make-pylate", "--base", modernbert, *LENGTHS)
-    make("pylate-xlmr", "make-pylate", "--base", xlmr, *LENGTHS)  # SentencePiece: <s> [Q] ... </s> <mask>
-    make("stanford-bert", "make-stanford", "--base", bert, "--query-maxlen", "8", "--doc-maxlen", "12")
+    commands = {
+        "pylate-bert": ["make-pylate", "--base", bert, *LENGTHS],
+        "pylate-bert-attend": ["make-pylate", "--base", bert, *LENGTHS, "--attend-to-expansion-tokens"],
+        "pylate-bert-no-expansion": ["make-pylate", "--base", bert, *LENGTHS, "--no-query-expansion"],
+        "pylate-modernbert": ["make-pylate", "--base", modernbert, *LENGTHS],
+        "pylate-xlmr": ["make-pylate", "--base", xlmr, *LENGTHS],  # SentencePiece: <s> [Q] ... </s> <mask>
+        "stanford-bert": ["make-stanford", "--base", bert, "--query-maxlen", "8", "--doc-maxlen", "12"],
+    }
+    made = {name: root / name for name in commands}
+    # One pylate process makes every checkpoint, then encodes with each (its start-up is most of a run).
+    batch = [[*cmd, "--out", made[name]] for name, cmd in commands.items()] + [_encode_args(p) for p in made.values()]
+    answers = json.loads(pylate("batch", "--commands", json.dumps(batch, default=str)))[len(commands):]
+    _ENCODED.update({str(path): answer for path, answer in zip(made.values(), answers)})
     return made
 
 

@@ -35,7 +35,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 30
 REQUEST_TIMEOUT_S = 30
 SEND_BUDGET = 3 * MAX_EXAMPLES  # requests per operation and mode, shrinking included
 MIN_EXAMPLES = 5  # per body operation and mode: fewer means the schema could not be used

@@ -381,6 +381,11 @@ def cmd_make_stanford(args) -> dict:
     return {"model": str(out), "token_ids": token_ids, "settings": got}
 
 
+def _run(parser: argparse.ArgumentParser, argv: list[str]):
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -415,6 +420,11 @@ def main(argv=None) -> None:
     p.add_argument("--queries", required=True, help="JSON list of strings")
     p.add_argument("--documents", required=True, help="JSON list of strings")
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("batch", help="several of these commands in one process (one start-up), as a JSON list of "
+                       "argument lists; prints the list of their results")
+    p.add_argument("--commands", required=True)
+    p.set_defaults(func=lambda batch: [_run(parser, command) for command in json.loads(batch.commands)])
 
     args = parser.parse_args(argv)
     _setup()
