@@ -83,6 +83,14 @@ def _embedder(tiny_model):
                   "--served-model-name", "intfloat/multilingual-e5-small"]
 
 
+def _embedder_chunked(tiny_model):
+    # embed/test_online_long_text.py: the e5 stand-in with upstream's flags, chunked processing on.
+    path, _ = _embedder(tiny_model)
+    pooler = '{"pooling_type": "MEAN", "use_activation": true, "enable_chunked_processing": true, "max_embed_len": 10000}'
+    return path, ["--runner", "pooling", "--enforce-eager", "--max-model-len", "512", "--pooler-config", pooler,
+                  "--gpu-memory-utilization", "0.8", "--served-model-name", "intfloat/multilingual-e5-small"]
+
+
 def _minilm(tiny_model):
     # sentence-transformers/all-MiniLM-L12-v2 upstream; the default model (real all-MiniLM-L6-v2) here.
     return None, ["--max-model-len", "128"]
@@ -145,6 +153,7 @@ SERVER_SPECS = {
     "jina_reranker_server": _jina_reranker,
     "bi_encoder_server": _bi_encoder,
     "embed_server": _embedder,
+    "embed_chunked_server": _embedder_chunked,
     "minilm_server": _minilm,
     "classify_server": _classifier,
     "qwen3_reranker_server": _qwen3_reranker,
