@@ -41,9 +41,11 @@ def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
         from huggingface_hub import snapshot_download
 
         at = {} if revision is None else {"revision": revision}
-        path = snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"], **at)
+        path = snapshot_download(model_path, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+                                 **at)
         if not glob.glob(os.path.join(path, "*.safetensors")):  # an older checkpoint: PyTorch weights only
-            path = snapshot_download(model_path, allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"], **at)
+            path = snapshot_download(model_path, allow_patterns=["*pytorch_model*.bin", "*pytorch_model.bin.index.json"],
+                                     **at)
         return path
     except Exception as e:  # no network, unknown repo, gated repo ...
         raise ValueError(f"model path not found: {model_path!r} is not a local directory and could not be fetched ({e})") from None

@@ -41,7 +41,8 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
     async def embed_all(req: TeiEmbedAllRequest, request: Request):
-        result = await tei.embed_all(req.inputs, truncate=tei.truncates(req.truncate), truncation_direction=req.truncation_direction,
+        result = await tei.embed_all(req.inputs, truncate=tei.truncates(req.truncate),
+                                     truncation_direction=req.truncation_direction,
                                      prompt_name=req.prompt_name)
         return answered(request, result.data, items=len(result.data), tokens=result.prompt_tokens)
 
@@ -63,7 +64,8 @@ def add_tei_routes(app: FastAPI, runtime: Runtime, served_model: str):
 
     async def rerank(req: TeiRerankRequest, request: Request):
         ranked, tokens = await tei.rerank(
-            req.query, req.texts, raw_scores=req.raw_scores, return_text=req.return_text, truncate=tei.truncates(req.truncate)
+            req.query, req.texts, raw_scores=req.raw_scores, return_text=req.return_text,
+            truncate=tei.truncates(req.truncate),
         )
         return answered(request, ranked, items=len(req.texts), tokens=tokens)
 

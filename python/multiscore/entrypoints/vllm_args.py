@@ -120,8 +120,8 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
             raise ValueError(f"--task {ns.vllm_task} and --convert {ns.convert} disagree")
         ns.convert = convert
     if ns.vllm_hf_overrides is not None:
-        ns.json_model_override_args = json.dumps({**_json_object(ns.json_model_override_args, "--json-model-override-args"),
-                                                  **_json_object(ns.vllm_hf_overrides, "--hf-overrides")})
+        ours = _json_object(ns.json_model_override_args, "--json-model-override-args")
+        ns.json_model_override_args = json.dumps({**ours, **_json_object(ns.vllm_hf_overrides, "--hf-overrides")})
     given = given_flags(ns, NO_EFFECT, "vllm_")
     for name in SINGLE_REPLICA:
         value = getattr(ns, "vllm_" + name)

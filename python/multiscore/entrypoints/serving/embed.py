@@ -146,7 +146,9 @@ class EmbedServing:
                              "the ColBERT checkpoint does, with its markers and query expansion")
         keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
         use_activation = self.model_config.pooler.use_activation_for(use_activation)
-        return PoolingResult(*await self.scorer.encode(texts, input_type, keep=keep, normalise=use_activation is not False))
+        normalise = use_activation is not False
+        vectors, tokens, ids = await self.scorer.encode(texts, input_type, keep=keep, normalise=normalise)
+        return PoolingResult(vectors, tokens, ids)
 
     def with_prompt(self, inputs, prompt_name: Optional[str]):
         """Texts with the sentence-transformers prompt put before them: ``prompt_name``'s, else the

@@ -62,8 +62,9 @@ class ScoreServing:
             keep = resolve_truncation(truncate_prompt_tokens, self.model_config.context_length)
             outs = await asyncio.gather(*(
                 self.scorer.score_documents(
-                    q, [documents[i] for i in idx], keep=keep, template_vars=_template_vars(instruction, chat_template_kwargs),
-                    use_activation=use_activation, max_doc_tokens=max_tokens_per_doc or None,
+                    q, [documents[i] for i in idx], keep=keep, use_activation=use_activation,
+                    template_vars=_template_vars(instruction, chat_template_kwargs),
+                    max_doc_tokens=max_tokens_per_doc or None,
                 )
                 for q, idx in groups.items()
             ))
