@@ -89,6 +89,9 @@ class ServerArgs:
     max_queued_requests: int = 1024  # requests accepted and not yet answered; more -> 503 Retry-After
     request_timeout_s: float = 600.0
     served_model_name: Optional[str] = None
+    # vLLM's --served-model-name takes several names: the first is the one answers carry, the others
+    # are accepted in requests too (and listed by /v1/models).
+    served_model_aliases: tuple = ()
     trust_remote_code: bool = False
     seed: int = 0
     num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
@@ -107,6 +110,10 @@ class ServerArgs:
     startup_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.served_model_name, (list, tuple)):  # --served-model-name NAME [NAME ...]
+            names = list(self.served_model_name)
+            object.__setattr__(self, "served_model_name", names[0] if names else None)
+            object.__setattr__(self, "served_model_aliases", tuple(names[1:]))
         if self.model_path is None:  # frozen: fill the defaults in place, once
             object.__setattr__(self, "model_path", default_model_path())
             object.__setattr__(self, "served_model_name", self.served_model_name or DEFAULT_MODEL_NAME)
@@ -203,6 +210,11 @@ class ServerArgs:
     @property
     def model_name(self) -> str:
         return self.served_model_name or self.model_path
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Every name requests may give (the first is the one answers carry)."""
+        return (self.model_name, *self.served_model_aliases)
 
     @classmethod
     def add_cli_args(cls, parser: argparse.ArgumentParser) -> None:
@@ -322,7 +334,8 @@ class ServerArgs:
             "--request-timeout-s", type=float, default=defaults.request_timeout_s,
             help="a request not answered in time gets 504, and its work is dropped",
         )
-        parser.add_argument("--served-model-name", default=defaults.served_model_name)
+        parser.add_argument("--served-model-name", nargs="+", default=defaults.served_model_name,
+                            help="the model's name in requests and answers; more names are aliases (vLLM's)")
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument(

@@ -36,7 +36,7 @@ def served(embedder_dir):
               "max_embed_len": 400}
     server = ServerProcess(
         ["--device", "cpu", "--num-threads", "1", "--max-model-len", "128", "--enforce-eager", "--gpu-memory-utilization",
-         "0.5", "--served-model-name", "BAAI/bge-small-en-v1.5", "--pooler-config", json.dumps(pooler)],
+         "0.5", "--served-model-name", "BAAI/bge-small-en-v1.5", "bge-small", "--pooler-config", json.dumps(pooler)],
         entry=("multiscore", "serve", embedder_dir),
     )
     try:
@@ -75,9 +75,16 @@ def test_pooler_config_sets_pooling_activation_and_dimensions(served, embedder_d
     np.testing.assert_allclose(np.array([d["data"] for d in pooled["data"]]), normalised, atol=ATOL)
 
 
-def test_max_model_len_and_served_name(served):
+def test_max_model_len_and_served_names(served):
+    """vLLM's --served-model-name with two names: both listed and accepted; answers carry the first."""
     models = requests.get(served.url + "/v1/models", timeout=10).json()["data"]
-    assert [(m["id"], m["max_model_len"]) for m in models] == [("BAAI/bge-small-en-v1.5", 128)]
+    assert [(m["id"], m["max_model_len"]) for m in models] == [("BAAI/bge-small-en-v1.5", 128), ("bge-small", 128)]
+    assert requests.get(served.url + "/v1/models/bge-small", timeout=10).json()["id"] == "bge-small"
+    for name in ("BAAI/bge-small-en-v1.5", "bge-small"):
+        assert requests.post(served.url + "/tokenize", json={"model": name, "prompt": "hi"}, timeout=10).status_code == 200
+    assert requests.post(served.url + "/tokenize", json={"model": "other", "prompt": "hi"}, timeout=10).status_code == 404
+    body = requests.post(served.url + "/v1/embeddings", json={"model": "bge-small", "input": "hi"}, timeout=60).json()
+    assert body["model"] == "bge-small"  # the request's name echoed, as before
 
 
 def test_long_inputs_are_embedded_in_chunks(served, embedder_dir):

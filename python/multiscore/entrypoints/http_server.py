@@ -142,7 +142,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "the body matches no API: give 'input' or 'messages' (classify / embeddings), 'task' (pooling), "
             "'query' with 'documents' (rerank), or the fields of /v1/score"
         )
-    add_tokenize_routes(app, runtime, args.model_name, tei_tokenize)
+    add_tokenize_routes(app, runtime, tei_tokenize)
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,

@@ -56,18 +56,19 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
 
         return json_response({"version": __version__})
 
-    card = {"id": args.model_name, "object": "model", "created": created, "owned_by": "multiscore",
-            "root": model_config.path, "max_model_len": model_config.context_length}
+    cards = {name: {"id": name, "object": "model", "created": created, "owned_by": "multiscore",
+                    "root": model_config.path, "max_model_len": model_config.context_length}
+             for name in args.model_names}
 
     @app.get("/v1/models")
     async def models():
-        return json_response({"object": "list", "data": [card]})
+        return json_response({"object": "list", "data": list(cards.values())})
 
     @app.get("/v1/models/{model:path}")
     async def model_card(model: Annotated[str, Path(pattern=r"^[^\r\n]*$")]):  # a path segment holds no line break
         """OpenAI's retrieve (``client.models.retrieve``): the served model's card, 404 for another."""
-        check_model(model, args.model_name)
-        return json_response(card)
+        check_model(model, args.model_names)
+        return json_response(cards[model])
 
     async def model_info():
         kind, hf_config, ready = model_config.kind, model_config.hf_config, runtime.scheduler.ready

@@ -58,8 +58,9 @@ class ModelNotFound(ValueError):
     """The request names a model this server does not serve (vLLM answers 404)."""
 
 
-def check_model(requested: Optional[str], served_model: str) -> None:
-    if requested is not None and requested != served_model:
+def check_model(requested: Optional[str], served: tuple[str, ...]) -> None:
+    """``served``: every name the model answers to (--served-model-name's)."""
+    if requested is not None and requested not in served:
         raise ModelNotFound(f"The model `{requested}` does not exist.")
 
 

@@ -11,7 +11,7 @@ from multiscore.entrypoints.runtime import Runtime
 from multiscore.tokenizer.chat import ChatInput
 
 
-def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_tokenize) -> None:
+def add_tokenize_routes(app: FastAPI, runtime: Runtime, tei_tokenize) -> None:
     tm = runtime.tokenizer_manager
 
     @app.post("/tokenize")
@@ -23,7 +23,7 @@ def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_t
         return await tokenize(TokenizeRequest.model_validate(body))
 
     async def tokenize(req: TokenizeRequest):
-        check_model(req.model, served_model)
+        check_model(req.model, runtime.server_args.model_names)
         if (req.prompt is None) == (req.messages is None):
             raise ValueError("give either 'prompt' or 'messages'")
         prompt = req.prompt
@@ -41,5 +41,5 @@ def add_tokenize_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_t
 
     @app.post("/detokenize")
     async def detokenize(req: DetokenizeRequest):
-        check_model(req.model, served_model)
+        check_model(req.model, runtime.server_args.model_names)
         return json_response({"prompt": tm.detokenize(req.tokens)})

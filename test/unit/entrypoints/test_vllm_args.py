@@ -23,6 +23,13 @@ def test_an_upstream_vllm_command_line_runs_unchanged(caplog):
     assert "ignored: gpu_memory_utilization" in caplog.text
 
 
+def test_several_served_model_names():
+    args = _args("--served-model-name", "org/model", "alias")
+    assert (args.model_name, args.model_names) == ("org/model", ("org/model", "alias"))
+    assert _args("--served-model-name", "one").model_names == ("one",)
+    assert _args().model_names == ("m",)
+
+
 def test_renamed_flags():
     args = _args("--tokenizer", "tok", "-dp", "2", "--max-num-batched-tokens", "4096", "--no-enable-prefix-caching",
                  "--dtype", "half")
