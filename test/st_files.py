@@ -28,6 +28,19 @@ def write_sentence_transformers_files(path, pooling: str, normalize: bool, max_s
     (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
 
 
+def prompted_embedder(base, out, prompts: dict, default_prompt_name=None) -> pathlib.Path:
+    """A copy of the bare encoder ``base`` at ``out`` as a mean-pooled, normalised sentence-transformers
+    model (128 tokens) with ``prompts`` (name -> text) in config_sentence_transformers.json."""
+    import shutil
+
+    out = pathlib.Path(out)
+    shutil.copytree(base, out)
+    write_sentence_transformers_files(out, "mean", normalize=True, max_seq_length=128)
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": prompts, "default_prompt_name": default_prompt_name}))
+    return out
+
+
 def add_dense_module(path, index: int, in_features: int, out_features: int, bias: bool, activation: str, seed: int) -> dict:
     """Write ``{index}_Dense`` (random weights, seeded) and return its modules.json entry."""
     import torch

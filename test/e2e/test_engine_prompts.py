@@ -2,16 +2,13 @@
 prompt_name (TEI's field), against SentenceTransformer.encode(prompt_name=...), and through
 Cohere's input_type on /v2/embed, against encode_query and encode(prompt_name=...)."""
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 import requests
 
 from multiscore import Engine
 from proc_utils import Server
-from st_files import write_sentence_transformers_files
+from st_files import prompted_embedder
 
 TEXTS = ["a big dog", "the capital of the country"]
 PROMPTS = {"query": "the question is ", "passage": "the answer is "}
@@ -19,11 +16,7 @@ PROMPTS = {"query": "the question is ", "passage": "the answer is "}
 
 @pytest.fixture(scope="module")
 def prompted_model(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("prompts") / "m"
-    shutil.copytree(tiny_model("bert", "embed", seed=3), path)
-    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=128)
-    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": PROMPTS, "default_prompt_name": None}))
-    return path
+    return prompted_embedder(tiny_model("bert", "embed", seed=3), tmp_path_factory.mktemp("prompts") / "m", PROMPTS)
 
 
 def test_prompt_name_puts_the_prompt_before_each_text(prompted_model):

@@ -4,8 +4,6 @@ checkpoint."""
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ import torch
 
 from hf_reference import load_tokenizer
 from proc_utils import ServerProcess
-from st_files import write_sentence_transformers_files
+from st_files import prompted_embedder
 
 TEXTS = ["a big dog", "the capital of the country"]
 PROMPTS = {"query": "the question is ", "passage": "the answer is "}
@@ -23,11 +21,7 @@ PROMPTS = {"query": "the question is ", "passage": "the answer is "}
 @pytest.fixture(scope="module")
 def model_dir(tiny_model, tmp_path_factory):
     """A BERT embedder whose files say mean pooling, normalised, with two prompts and no default one."""
-    path = tmp_path_factory.mktemp("tei") / "m"
-    shutil.copytree(tiny_model("bert", "embed", seed=4), path)
-    write_sentence_transformers_files(path, "mean", normalize=True, max_seq_length=128)
-    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": PROMPTS}))
-    return path
+    return prompted_embedder(tiny_model("bert", "embed", seed=4), tmp_path_factory.mktemp("tei") / "m", PROMPTS)
 
 
 @pytest.fixture(scope="module")
