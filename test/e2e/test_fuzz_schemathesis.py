@@ -61,6 +61,7 @@ README_OPERATIONS = [
     "POST /score",
     "POST /v1/embeddings",
     "POST /pooling",
+    "POST /v1/generative-scores",
     "POST /classify",
     "POST /v1/classify",
     "POST /rerank",
