@@ -90,12 +90,12 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
                              f"({runtime.model_config.architecture}) has its own head: use /score or /v1/score")
         query, items = req.query, req.items
         if not req.add_special_tokens:  # a text query gets no BOS either (items never get one: DESIGN.md §3)
-            tokenizer = runtime.tokenizer_manager.tokenizer
-
-            def ids(t):
-                return t if isinstance(t, list) else tokenizer(t, add_special_tokens=False)["input_ids"]
-
-            query, items = ids(query), [ids(t) for t in items]
+            tm = runtime.tokenizer_manager
+            if isinstance(query, str):
+                query = tm.tokenizer(query, add_special_tokens=False)["input_ids"]
+            if items and isinstance(items[0], str):  # one batched call, on the tokenizer thread when they are many
+                texts = items
+                items = await tm.tokenize_with(texts, lambda tok: tok(texts, add_special_tokens=False)["input_ids"])
         result = await runtime.scores.score(query, items, label_token_ids=req.label_token_ids,
                                             apply_softmax=req.apply_softmax, item_first=req.item_first,
                                             priority=req.priority)

@@ -105,6 +105,13 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
         group.add_argument(short, "--" + name.replace("_", "-"), dest="vllm_" + name, type=int, help="accepted as 1 only")
 
 
+def _refuse_generation(runner: str, given: str) -> None:
+    """``given``: how the caller named the runner (``--runner generate``, ``task='generate'``)."""
+    if runner not in ("auto", "pooling"):
+        raise ValueError(f"{given}: multiscore serves pooling models (embed, classify, score, rerank), it does not "
+                         "generate text")
+
+
 def apply_cli_args(ns: argparse.Namespace) -> None:
     """Check the vLLM flags a command line gave, fold them into ours (in ``ns``) and log the ignored ones."""
     runner, convert = _OLD_TASKS[ns.vllm_task] if ns.vllm_task else (ns.vllm_runner, None)
@@ -112,9 +119,7 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
         raise ValueError(f"--task {ns.vllm_task} and --runner {ns.vllm_runner} disagree")
     if ns.vllm_runner != "auto":
         runner = ns.vllm_runner
-    if runner not in ("auto", "pooling"):
-        raise ValueError(f"--runner {runner}: multiscore serves pooling models (embed, classify, score, rerank), it does "
-                         "not generate text")
+    _refuse_generation(runner, f"--runner {runner}")
     if convert is not None:
         if getattr(ns, "convert", "auto") not in ("auto", convert):
             raise ValueError(f"--task {ns.vllm_task} and --convert {ns.convert} disagree")
@@ -165,9 +170,7 @@ def translate_llm_kwargs(kwargs: dict) -> dict:
                 out["disable_radix_cache"] = not value
         elif name in ("runner", "task"):
             runner, convert = _OLD_TASKS[value] if name == "task" else (value, None)
-            if runner not in ("auto", "pooling"):
-                raise ValueError(f"{name}={value!r}: multiscore serves pooling models (embed, classify, score), it does "
-                                 "not generate text")
+            _refuse_generation(runner, f"{name}={value!r}")
             if convert not in (None, "auto"):
                 out["convert"] = convert
         elif name in SINGLE_REPLICA:
