@@ -24,14 +24,14 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
-                 "mpnet")
+                 "mpnet", "gte")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE); tokcls: *ForTokenClassification
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet"}
+               "mpnet": "MPNet", "gte": "Gte"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -175,6 +175,9 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(layer_norm_eps=1e-12, relative_attention_num_buckets=32)
     elif arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="silu",
+                   rope_parameters={"rope_type": "default", "rope_theta": 1000.0})
+    elif arch == "gte":  # gte-multilingual's shape: XLM-R's tokenizer, one token type, rotary, gated GELU MLP
+        cfg.update(type_vocab_size=1, layer_norm_eps=1e-12, max_position_embeddings=8192,
                    rope_parameters={"rope_type": "default", "rope_theta": 1000.0})
     elif arch in ("bert", "electra"):
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import re
@@ -124,6 +125,24 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
     return window
 
 
+# Remote-code model types transformers now ships under its own: model_type -> transformers' type.
+# Read natively, so such a checkpoint needs neither the remote code nor --trust-remote-code.
+NATIVE_MODEL_TYPES = {"new": "gte"}  # Alibaba's GTE (NewModel): gte-multilingual-*, arctic-embed-*-v2.0
+
+
+def read_hf_config(path: str, trust_remote_code: bool = False):
+    """The checkpoint's transformers config; a NATIVE_MODEL_TYPES one built from its keys as transformers' type."""
+    from transformers import AutoConfig
+
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+        raw = json.load(f)
+    native = NATIVE_MODEL_TYPES.get(raw.get("model_type")) if isinstance(raw, dict) else None
+    if native is None:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}
+    return AutoConfig.for_model(native, **keys)
+
+
 def head_dim_of(hf_config) -> int:
     return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
 
@@ -185,13 +204,11 @@ class ModelConfig:
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
-        from transformers import AutoConfig
-
         path = resolve_model_path(args.model_path, args.revision)
         if not os.path.exists(os.path.join(path, "config.json")):
             raise ValueError(f"model path {args.model_path!r} has no config.json")
         try:
-            hf_config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
+            hf_config = read_hf_config(path, args.trust_remote_code)
         except Exception as e:
             raise ValueError(f"cannot read the config of {args.model_path!r}: {e}") from None
         for key, value in args.model_overrides.items():

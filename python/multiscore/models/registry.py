@@ -47,6 +47,9 @@ _MODELS = {
     "RobertaModel": "roberta",
     "RobertaForSequenceClassification": "roberta",
     "RobertaForTokenClassification": "roberta",
+    "CamembertModel": "roberta",
+    "CamembertForSequenceClassification": "roberta",
+    "CamembertForTokenClassification": "roberta",
     "ElectraModel": "electra",
     "ElectraForSequenceClassification": "electra",
     "ElectraForTokenClassification": "electra",
@@ -66,6 +69,12 @@ _MODELS = {
     "MPNetModel": "mpnet",
     "MPNetForSequenceClassification": "mpnet",
     "MPNetForTokenClassification": "mpnet",
+    "GteModel": "gte",
+    "GteForSequenceClassification": "gte",
+    "GteForTokenClassification": "gte",
+    "NewModel": "gte",  # the original remote code's names for the same (model_type "new")
+    "NewForSequenceClassification": "gte",
+    "NewForTokenClassification": "gte",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs
     "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores
     "ColBERTModel": "colbert",  # vLLM's names

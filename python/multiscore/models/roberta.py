@@ -1,6 +1,8 @@
 """RoBERTa encoders (``RobertaModel``, ``RobertaForSequenceClassification``): XLM-R's architecture
 (XLM-R is RoBERTa trained on more languages), the same parameter names, positions after the
-padding index and classifier head; only the tokenizer differs, and it lives in the main process."""
+padding index and classifier head; only the tokenizer differs, and it lives in the main process.
+CamemBERT (French: sentence-camembert, CamemBERT cross-encoders) is the same again, under its own
+class names and model_type ``camembert``; its checkpoints name the backbone ``roberta.`` too."""
 
 from multiscore.models.xlm_roberta import (
     XLMRobertaForSequenceClassification,
@@ -18,4 +20,16 @@ class RobertaForSequenceClassification(XLMRobertaForSequenceClassification):
 
 
 class RobertaForTokenClassification(XLMRobertaForTokenClassification):
+    pass
+
+
+class CamembertModel(XLMRobertaModel):
+    pass
+
+
+class CamembertForSequenceClassification(XLMRobertaForSequenceClassification):
+    pass
+
+
+class CamembertForTokenClassification(XLMRobertaForTokenClassification):
     pass

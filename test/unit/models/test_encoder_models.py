@@ -78,7 +78,7 @@ def run_reference(ref, ids, types):
 
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
-                                  "deberta_v2", "mpnet"])
+                                  "deberta_v2", "mpnet", "gte"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
@@ -112,6 +112,36 @@ def test_padded_rows_do_not_leak(tiny_model):
     alone, _ = run_packed(model, [(ids[3:10], [0] * 7)])
     packed, _ = run_packed(model, [(ids[:3], [0] * 3), (ids[3:10], [0] * 7), (ids[10:], [0] * 10)])
     torch.testing.assert_close(packed[3:10], alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("head, architecture", [("seqcls", "CamembertForSequenceClassification"), ("embed", "CamembertModel"),
+                                                ("tokcls", "CamembertForTokenClassification")])
+def test_camembert_checkpoints_match_transformers(tiny_model, tmp_path, head, architecture):
+    """CamemBERT is XLM-R's architecture under its own names: a tiny XLM-R saved as model_type camembert."""
+    import shutil
+
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path = tmp_path / "camembert"
+    shutil.copytree(tiny_model("xlm_roberta", head, num_labels=3), path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "model_type": "camembert", "architectures": [architecture]}))
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES[:2], DOCS[:2])
+    ours = load_ours(path)
+    ref = (AutoModelForTokenClassification.from_pretrained(path).eval() if head == "tokcls"
+           else load_reference(path, head))
+    assert type(ref).__name__ == architecture
+    hidden, outputs = run_packed(ours, seqs)
+    start = 0
+    for i, (ids, types) in enumerate(seqs):
+        expected = run_reference(ref, ids, types)
+        rows = hidden[start : start + len(ids)]
+        torch.testing.assert_close(rows, expected.hidden_states[-1][0], atol=ATOL, rtol=0)
+        if head == "tokcls":  # the classifier on every token
+            torch.testing.assert_close(ours.classifier(rows), expected.logits[0], atol=ATOL, rtol=0)
+        if head == "seqcls":
+            torch.testing.assert_close(outputs[i][0], expected.logits[0], atol=ATOL, rtol=0)
+        start += len(ids)
 
 
 def test_xlm_roberta_positions_start_after_padding(tiny_model):

@@ -1,0 +1,199 @@
+"""Alibaba's GTE encoders: gte-multilingual-base / -reranker-base, Snowflake arctic-embed-m/l-v2.0.
+
+transformers names them ``GteModel``, ``GteForSequenceClassification``, ``GteForTokenClassification``
+(model_type ``gte``); the original remote code ``NewModel``, ``NewForSequenceClassification``,
+``NewForTokenClassification`` (model_type ``new``, read without the remote code: model_config.py).
+Both save one tensor layout, the original's: ``encoder.layer.N.attention.qkv_proj`` (q, k, v
+stacked), ``attention.o_proj``, ``attn_ln``, ``mlp.up_gate_proj`` ([up; gate] stacked),
+``mlp.down_proj``, ``mlp_ln``; the heads' backbone is ``gte.`` (transformers) or ``new.`` (original).
+
+BERT's post-norm layers with rotary instead of position embeddings and a gated MLP:
+``down(act(gate) · up)``, biases on q/k/v, o and down only.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.rotary import RotaryEmbedding, apply_rotary, rope_parameters
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.bert import BertPooler
+
+# The original code's options, each with the only value these layers compute (the released
+# checkpoints' values): a config setting another is refused, never scored wrongly.
+ORIGINAL_FIXED_OPTIONS = {
+    "position_embedding_type": "rope", "layer_norm_type": "layer_norm", "logn_attention_scale": False,
+    "pack_qkv": True,
+}
+
+
+def check_config(config) -> None:
+    """Refuse what these layers do not compute (ValueError)."""
+    for key, served in ORIGINAL_FIXED_OPTIONS.items():
+        value = getattr(config, key, served)
+        if value != served:
+            raise ValueError(f"GTE config {key}={value!r} is not supported (only {served!r})")
+    rope_type = rope_parameters(config).get("rope_type", "default")
+    if rope_type == "ntk":
+        # gte-base/large-en-v1.5 scale their rotary by the original code's fixed NTK rule, which
+        # transformers does not implement: with no reference to test against, we do not guess it.
+        raise ValueError("GTE rope scaling 'ntk' (gte-base-en-v1.5, gte-large-en-v1.5) is not supported: "
+                         "transformers has no implementation of it to check ours against")
+    rotary_dim = getattr(config, "rotary_emb_dim", None)
+    if rotary_dim is not None and rotary_dim != head_dim_of(config):
+        raise ValueError(f"GTE config rotary_emb_dim={rotary_dim} is not supported (only the head size, {head_dim_of(config)})")
+    hf_activation(config.hidden_act)
+
+
+class GteEmbeddings(nn.Module):
+    """Word and (unless ``type_vocab_size`` is 0, as in gte-base-en-v1.5) token-type embeddings, then LayerNorm."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        types = getattr(config, "type_vocab_size", 0)
+        self.token_type_embeddings = nn.Embedding(types, config.hidden_size) if types else None
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """[T] each -> [T, H]."""
+        x = self.word_embeddings(input_ids)
+        if self.token_type_embeddings is not None:
+            x = x + self.token_type_embeddings(token_type_ids)
+        return self.LayerNorm(x)
+
+
+class GteAttention(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = head_dim_of(config)
+        size = self.num_heads * self.head_dim
+        self.qkv_proj = FusedLinear(config.hidden_size, {"q": size, "k": size, "v": size}, bias=True)
+        self.o_proj = Linear(size, config.hidden_size, bias=True)
+
+    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
+        """x [T, H] -> [T, H] (or [R, H] for ``keep_rows``), before the residual add."""
+        T = x.shape[0]
+        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
+        out = attention(apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v, self.head_dim**-0.5)
+        if keep_rows is not None:
+            out = out.index_select(0, keep_rows)
+        return self.o_proj(out.reshape(out.shape[0], -1))
+
+
+class GteMLP(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        inter = config.intermediate_size
+        self.up_gate_proj = FusedLinear(config.hidden_size, {"up": inter, "gate": inter}, bias=False)
+        self.down_proj = Linear(inter, config.hidden_size, bias=True)
+        self.act = EAGER_ACTIVATIONS[hf_activation(config.hidden_act)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up, gate = self.up_gate_proj(x).chunk(2, dim=-1)  # [T, I] each
+        return self.down_proj(self.act(gate).mul_(up))
+
+
+class GteLayer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.attention = GteAttention(config)
+        self.attn_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = GteMLP(config)
+        self.mlp_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
+        out = self.attention(x, cos, sin, attention, keep_rows)
+        if keep_rows is not None:  # every row was a key; only these go on
+            x = x.index_select(0, keep_rows)
+        x = self.attn_ln(x + out)
+        return self.mlp_ln(x + self.mlp(x))
+
+
+class GteEncoder(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(GteLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class GteBackbone(nn.Module):
+    """``embeddings.*``, ``encoder.layer.N.*`` and, where the classifier reads it, ``pooler.dense``."""
+
+    def __init__(self, config, add_pooler: bool) -> None:
+        super().__init__()
+        check_config(config)
+        self.embeddings = GteEmbeddings(config)
+        self.encoder = GteEncoder(config)
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        self.pooler = BertPooler(config) if add_pooler else None
+
+    def forward(self, batch, attention: BatchAttention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""
+        x = self.embeddings(batch.input_ids, batch.token_type_ids)
+        cos, sin = self.rotary_emb.cos_sin(batch.positions, x.dtype)
+        layers = self.encoder.layer
+        for i, layer in enumerate(layers):
+            x = layer(x, cos, sin, attention, keep_rows if i == len(layers) - 1 else None)
+        return x
+
+
+class GteModel(PoolingModel):
+    """The bare encoder as an embedding model (gte-multilingual-base pools the first token)."""
+
+    kind = ModelKind.ENCODER_EMBEDDING
+    weight_prefix_aliases = {"gte.": "model.", "new.": "model.", "": "model."}
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model = GteBackbone(config, add_pooler=False)
+        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch, attention, rows)
+
+
+class GteForSequenceClassification(PoolingModel):
+    """``gte.*`` (with its tanh pooler) + ``classifier`` on the first token (gte-multilingual-reranker-base)."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+    weight_prefix_aliases = {"new.": "gte."}
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.gte = GteBackbone(config, add_pooler=True)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
+
+    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
+        """[B, H] -> logits [B, num_labels]."""
+        return self.classifier(self.gte.pooler(first_token_hidden))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.gte(batch, attention, rows)
+
+
+class GteForTokenClassification(TokenClassifier):
+    weight_prefix_aliases = {"new.": "gte."}
+    backbone_name = "gte"
+
+    @staticmethod
+    def make_backbone(config):
+        return GteBackbone(config, add_pooler=False)
+
+
+# The original remote code's class names, for checkpoints that still name them.
+NewModel = GteModel
+NewForSequenceClassification = GteForSequenceClassification
+NewForTokenClassification = GteForTokenClassification

@@ -1,0 +1,91 @@
+"""GTE beyond the shared encoder matrices (test_encoder_models.py, test_token_classification.py,
+test_sentence_transformers_dense.py): the original remote-code checkpoints (model_type ``new``,
+``NewModel`` / ``NewForSequenceClassification``, a ``new.`` prefix, the original config keys),
+served with no remote code; gte-base-en-v1.5's missing token types; and the refusals."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from multiscore.configs.model_config import read_hf_config
+from test_encoder_models import DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
+
+# What Alibaba-NLP/gte-multilingual-base's config.json carries beside the sizes.
+ORIGINAL_OPTIONS = {
+    "position_embedding_type": "rope", "layer_norm_type": "layer_norm", "logn_attention_scale": False,
+    "logn_attention_clip1": False, "pack_qkv": True, "unpad_inputs": False, "use_memory_efficient_attention": False,
+    "auto_map": {"AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
+                 "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel"},
+}
+
+
+def original_layout(path, tmp_path, architecture, **options):
+    """A copy of the tiny transformers-type checkpoint as the original code publishes it: model_type
+    ``new``, its class names, ``rope_theta`` instead of ``rope_parameters``, ``new.`` for ``gte.``."""
+    other = tmp_path / "original"
+    shutil.copytree(path, other)
+    config = json.loads((path / "config.json").read_text())
+    config.update(model_type="new", architectures=[architecture], rope_theta=config.pop("rope_parameters")["rope_theta"],
+                  rope_scaling=None, **ORIGINAL_OPTIONS)
+    config.update(options)
+    (other / "config.json").write_text(json.dumps(config))
+    tensors = {name.replace("gte.", "new.", 1) if name.startswith("gte.") else name: t
+               for name, t in load_file(str(path / "model.safetensors")).items()}
+    save_file(tensors, str(other / "model.safetensors"))
+    return other
+
+
+def test_transformers_saves_the_original_tensor_layout(tiny_model):
+    names = load_file(str(tiny_model("gte", "seqcls") / "model.safetensors")).keys()
+    assert {"gte.encoder.layer.0.attention.qkv_proj.weight", "gte.encoder.layer.1.mlp.up_gate_proj.weight",
+            "gte.encoder.layer.0.attn_ln.weight", "gte.encoder.layer.0.mlp_ln.bias", "gte.pooler.dense.weight",
+            "classifier.weight"} <= set(names)
+
+
+@pytest.mark.parametrize("head, architecture", [("seqcls", "NewForSequenceClassification"), ("embed", "NewModel"),
+                                                ("tokcls", "NewForTokenClassification")])
+def test_an_original_checkpoint_is_served_without_remote_code(tiny_model, tmp_path, head, architecture):
+    from transformers import AutoTokenizer
+
+    path = tiny_model("gte", head, num_labels=3)
+    other = original_layout(path, tmp_path, architecture)
+    config = read_hf_config(str(other))  # no trust_remote_code, no network
+    assert type(config).__name__ == "GteConfig" and config.rope_parameters["rope_theta"] == 1000.0
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES, DOCS)
+    ours_original, ours = run_packed(load_ours(other), seqs), run_packed(load_ours(path), seqs)
+    torch.testing.assert_close(ours_original[0], ours[0], atol=0, rtol=0)
+    for a, b in zip(ours_original[1], ours[1]):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_no_token_type_table_as_gte_base_en_v1_5(tiny_model):
+    """type_vocab_size 0: no token-type embeddings at all, equal to transformers."""
+    from transformers import AutoTokenizer
+
+    path = tiny_model("gte", "embed", type_vocab_size=0)
+    assert "embeddings.token_type_embeddings.weight" not in load_file(str(path / "model.safetensors"))
+    ours, ref = load_ours(path), load_reference(path, "embed")
+    assert ours.model.embeddings.token_type_embeddings is None
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES[:2], DOCS[:2])
+    hidden, _ = run_packed(ours, seqs)
+    start = 0
+    for ids, types in seqs:
+        expected = run_reference(ref, ids, types).hidden_states[-1][0]
+        torch.testing.assert_close(hidden[start : start + len(ids)], expected, atol=1e-4, rtol=0)
+        start += len(ids)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("rope_scaling", {"type": "ntk", "factor": 2.0}, "GTE rope scaling 'ntk'"),
+    ("logn_attention_scale", True, "GTE config logn_attention_scale=True is not supported"),
+    ("position_embedding_type", "absolute", "GTE config position_embedding_type='absolute' is not supported"),
+    ("rotary_emb_dim", 8, "GTE config rotary_emb_dim=8 is not supported"),
+    ("hidden_act", "swish", "hidden_act 'swish' is not supported"),
+])
+def test_original_options_these_layers_do_not_compute_are_refused(tiny_model, tmp_path, option, value, message):
+    other = original_layout(tiny_model("gte", "embed"), tmp_path, "NewModel", **{option: value})
+    with pytest.raises(ValueError, match=message):
+        load_ours(other)
