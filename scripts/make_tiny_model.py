@@ -24,14 +24,14 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
-                 "mpnet", "gte")
+                 "mpnet", "gte", "eurobert")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE); tokcls: *ForTokenClassification
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -153,6 +153,14 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         head, "ForSequenceClassification")
     if arch == "modernbert":
         return arch_name, _modernbert_config(arch_name, tokenizer)
+    if arch == "eurobert":  # Llama's block, bidirectional: GQA, RMSNorm, SwiGLU; no token types
+        return arch_name, dict(
+            **_tiny_shape(tokenizer), num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5,
+            hidden_act="silu", rope_parameters={"rope_type": "default", "rope_theta": 1000.0},
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, mask_token_id=tokenizer.convert_tokens_to_ids("<unk>"),
+            architectures=[arch_name],
+        )
     if arch == "distilbert":  # its own size names; no token types
         shape = _tiny_shape(tokenizer)
         return arch_name, dict(

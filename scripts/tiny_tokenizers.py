@@ -80,6 +80,12 @@ def build_tokenizer(arch: str = "qwen3"):
             pair="<bos> $A <bos> $B",
             special_tokens=[("<bos>", vocab["<bos>"])],
         )
+    if arch == "eurobert":  # EuroBERT: <bos> text <eos>, a pair's second text also closed by <eos>
+        tok.post_processor = processors.TemplateProcessing(
+            single="<bos> $A <eos>",
+            pair="<bos> $A <eos> $B <eos>",
+            special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])],
+        )
     kwargs = dict(
         tokenizer_object=tok,
         pad_token="<pad>",
@@ -87,7 +93,7 @@ def build_tokenizer(arch: str = "qwen3"):
         eos_token="<eos>",
         additional_special_tokens=[DELIMITER],
     )
-    if arch in ("llama", "gemma", "gemma2", "gemma3", "mistral", "phi3"):
+    if arch in ("llama", "gemma", "gemma2", "gemma3", "mistral", "phi3", "eurobert"):
         kwargs["bos_token"] = "<bos>"
     return PreTrainedTokenizerFast(**kwargs)
 

@@ -112,7 +112,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
               "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-              "mpnet": "MPNet", "gte": "Gte"}[arch]
+              "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert"}[arch]
     suffix = {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     assert config["architectures"] == [prefix + suffix]
     assert config["vocab_size"] % 64 == 0
@@ -122,18 +122,19 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
         assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 8192 if arch == "gte" else 512)
-        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "mpnet": 0}.get(arch, 1)
+        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "mpnet": 0,
+                                                  "eurobert": 0}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
-    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in BERT_VOCAB else 1)
+    assert tok.pad_token_id == config["pad_token_id"] == (0 if arch in BERT_VOCAB + ("eurobert",) else 1)
     enc = tok(*PAIRS[0], return_token_type_ids=True)
     assert tok.unk_token_id not in enc["input_ids"]
 
     cls = {"embed": AutoModel, "tokcls": AutoModelForTokenClassification}.get(head, AutoModelForSequenceClassification)
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
-    types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "mpnet") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
+    types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "mpnet", "eurobert") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
@@ -143,7 +144,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert out.last_hidden_state.shape == (1, len(enc["input_ids"]), 64)
     biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]
-    assert all(b.abs().sum() > 0 for b in biases) and (biases or arch == "modernbert")  # ModernBERT: none by default
+    assert all(b.abs().sum() > 0 for b in biases) and (biases or arch in ("modernbert", "eurobert"))  # none by default
 
 
 @pytest.mark.parametrize("arch", ENCODER_ARCHS)
@@ -158,7 +159,8 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
                                        "roberta": "RobertaTokenizer", "electra": "BertTokenizer",
                                        "distilbert": "BertTokenizer", "modernbert": "TokenizersBackend",
                                        "nomic_bert": "BertTokenizer", "deberta_v2": "BertTokenizer",
-                                       "mpnet": "MPNetTokenizer", "gte": "XLMRobertaTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "mpnet": "MPNetTokenizer", "gte": "XLMRobertaTokenizer",
+                                       "eurobert": "TokenizersBackend"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -182,6 +184,10 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
         assert pair["input_ids"] == ids(["<s>", "big", "</s>", "</s>", "dog", "</s>"])
         assert pair["token_type_ids"] == [0] * 6
         assert reloaded("CAPITAL")["input_ids"] == ids(["<s>", "capital", "</s>"])
+    elif arch == "eurobert":  # the decoders' lowercasing word vocabulary; <bos> text <eos>
+        assert reloaded("cat")["input_ids"] == ids(["<bos>", "cat", "<eos>"]) and reloaded.unk_token_id not in ids(["cat"])
+        assert pair["input_ids"] == ids(["<bos>", "big", "<eos>", "dog", "<eos>"])
+        assert reloaded("CAPITAL")["input_ids"] == ids(["<bos>", "capital", "<eos>"])
     elif arch == "roberta":  # byte-level BPE: a word after a space is "Ġword"
         assert ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]) == [0, 1, 2, 3, 4]
         p = pair["input_ids"]  # <s> big </s></s> dog </s>, each word in byte-level pieces

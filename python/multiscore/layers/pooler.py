@@ -246,10 +246,12 @@ class Pooler:
         """hidden [R, H] at ``rows(meta)`` -> [end - start, C] per ReadoutGroup (token tasks: the
         head on every token, [seq_len, C] per sequence)."""
         pooled = hidden if meta.per_token else self.method.reduce(hidden, meta)
-        outputs = self.head(pooled, meta.groups)
-        if any(g.params.return_hidden for g in meta.groups):  # [C] values, then the [H] state they came from
-            outputs = [
-                torch.cat([out, pooled[g.start : g.end].float()], 1) if g.params.return_hidden else out
-                for out, g in zip(outputs, meta.groups)
-            ]
+        return with_hidden(self.head(pooled, meta.groups), pooled, meta.groups)
+
+
+def with_hidden(outputs: list[torch.Tensor], pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
+    """Where a request asks for it (``return_hidden``): its [C] values, then the [H] pooled state they came from."""
+    if not any(g.params.return_hidden for g in groups):
         return outputs
+    return [torch.cat([out, pooled[g.start : g.end].float()], 1) if g.params.return_hidden else out
+            for out, g in zip(outputs, groups)]

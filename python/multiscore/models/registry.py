@@ -72,6 +72,9 @@ _MODELS = {
     "GteModel": "gte",
     "GteForSequenceClassification": "gte",
     "GteForTokenClassification": "gte",
+    "EuroBertModel": "eurobert",
+    "EuroBertForSequenceClassification": "eurobert",
+    "EuroBertForTokenClassification": "eurobert",
     "NewModel": "gte",  # the original remote code's names for the same (model_type "new")
     "NewForSequenceClassification": "gte",
     "NewForTokenClassification": "gte",

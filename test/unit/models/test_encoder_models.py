@@ -63,7 +63,8 @@ def run_packed(model, seqs):
         CPU,
     )
     heads = model.config.num_attention_heads
-    backend = get_backend_class("torch")(CPU, torch.float32, heads, heads, model.config.hidden_size // heads)
+    kv_heads = getattr(model.config, "num_key_value_heads", None) or heads  # EuroBERT: GQA
+    backend = get_backend_class("torch")(CPU, torch.float32, heads, kv_heads, model.config.hidden_size // heads)
     attention = BatchAttention(backend, backend.build_metadata(batch.layouts, causal=False))
     with torch.no_grad():
         return model.hidden_states(batch, attention, None), model(batch, attention)
@@ -78,7 +79,7 @@ def run_reference(ref, ids, types):
 
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
-                                  "deberta_v2", "mpnet", "gte"])
+                                  "deberta_v2", "mpnet", "gte", "eurobert"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
@@ -91,7 +92,7 @@ def test_packed_matches_transformers(tiny_model, arch, head, case):
     elif case == "single":
         seqs = encode(tok, QUERIES[:1], DOCS[:1])
     else:  # length-1 sequences (a lone [CLS] / <s>) packed between longer ones
-        cls_id = tok.cls_token_id
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id  # EuroBERT: <bos>
         seqs = [([cls_id], [0])] + encode(tok, QUERIES[:2], None) + [([cls_id], [0])]
     lens = [len(s) for s, _ in seqs]
 
