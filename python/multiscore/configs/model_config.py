@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Optional
 
+from multiscore.configs.checkpoint_layouts import language_model_of, read_hf_config
 from multiscore.configs.launch_overrides import (
     converted_architecture,
     read_chat_template,
@@ -125,24 +125,6 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
     return window
 
 
-# Remote-code model types transformers now ships under its own: model_type -> transformers' type.
-# Read natively, so such a checkpoint needs neither the remote code nor --trust-remote-code.
-NATIVE_MODEL_TYPES = {"new": "gte"}  # Alibaba's GTE (NewModel): gte-multilingual-*, arctic-embed-*-v2.0
-
-
-def read_hf_config(path: str, trust_remote_code: bool = False):
-    """The checkpoint's transformers config; a NATIVE_MODEL_TYPES one built from its keys as transformers' type."""
-    from transformers import AutoConfig
-
-    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-        raw = json.load(f)
-    native = NATIVE_MODEL_TYPES.get(raw.get("model_type")) if isinstance(raw, dict) else None
-    if native is None:
-        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}
-    return AutoConfig.for_model(native, **keys)
-
-
 def head_dim_of(hf_config) -> int:
     return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
 
@@ -201,6 +183,9 @@ class ModelConfig:
     pooling: Optional[PoolingConfig] = None  # embedding models (``*Model``) only
     pooler: PoolerOverrides = PoolerOverrides()  # vLLM's --pooler-config
     chat_template: Optional[str] = None  # --chat-template's text: the tokenizer's chat template is replaced by it
+    # Checkpoint name prefix -> ours, applied to every tensor's name first (a multimodal checkpoint's
+    # language model: checkpoint_layouts.py).
+    checkpoint_prefixes: dict = field(default_factory=dict)
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -211,6 +196,7 @@ class ModelConfig:
             hf_config = read_hf_config(path, args.trust_remote_code)
         except Exception as e:
             raise ValueError(f"cannot read the config of {args.model_path!r}: {e}") from None
+        hf_config, checkpoint_prefixes = language_model_of(hf_config)
         for key, value in args.model_overrides.items():
             setattr(hf_config, key, value)  # num_labels is a property that also rebuilds id2label
         tokenizer_path = args.tokenizer_path or path
@@ -241,7 +227,7 @@ class ModelConfig:
             tokenizer_path=tokenizer_path, head_conversion=conversion,
             pooling=with_default_prompt(with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
             pooler=overrides,
-            chat_template=read_chat_template(args.chat_template),
+            chat_template=read_chat_template(args.chat_template), checkpoint_prefixes=checkpoint_prefixes,
         )
         config.check_pooler_overrides()
         return config

@@ -52,6 +52,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     conversion = model_config.head_conversion
     lm_head_rows: dict[str, torch.Tensor] = {}  # conversion only: name -> its rows of the conversion tokens [k, H]
     for name, tensor in itertools.chain(iter_checkpoint(model_config.path), _extra_weights(model, model_config.path)):
+        name = _with_prefixes(name, model_config.checkpoint_prefixes)
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
         target = _target_of(model, name, params)
@@ -72,6 +73,14 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)
     return model.eval()
+
+
+def _with_prefixes(name: str, prefixes: dict[str, str]) -> str:
+    """A checkpoint name under its model's names: the first of ``prefixes`` it starts with, replaced."""
+    for src, dst in prefixes.items():
+        if name.startswith(src):
+            return dst + name[len(src):]
+    return name
 
 
 def _extra_weights(model: PoolingModel, path: str):

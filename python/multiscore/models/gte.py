@@ -2,7 +2,7 @@
 
 transformers names them ``GteModel``, ``GteForSequenceClassification``, ``GteForTokenClassification``
 (model_type ``gte``); the original remote code ``NewModel``, ``NewForSequenceClassification``,
-``NewForTokenClassification`` (model_type ``new``, read without the remote code: model_config.py).
+``NewForTokenClassification`` (model_type ``new``, read without the remote code: configs/checkpoint_layouts.py).
 Both save one tensor layout, the original's: ``encoder.layer.N.attention.qkv_proj`` (q, k, v
 stacked), ``attention.o_proj``, ``attn_ln``, ``mlp.up_gate_proj`` ([up; gate] stacked),
 ``mlp.down_proj``, ``mlp_ln``; the heads' backbone is ``gte.`` (transformers) or ``new.`` (original).

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from multiscore.configs.model_config import read_hf_config
+from multiscore.configs.checkpoint_layouts import read_hf_config
 from test_encoder_models import DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
 
 # What Alibaba-NLP/gte-multilingual-base's config.json carries beside the sizes.

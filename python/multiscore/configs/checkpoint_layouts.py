@@ -1,0 +1,57 @@
+"""Checkpoints published in another layout than the model class they are served by.
+
+- Remote-code model types that transformers now ships under its own name (Alibaba's GTE, model_type
+  ``new``): their config.json is read as transformers' type, so they need neither the remote code
+  nor ``--trust-remote-code`` (nor the network to fetch it).
+- Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Mistral Small
+  3.1/3.2): served as that language model, on text. The config becomes its ``text_config`` and the
+  checkpoint's ``language_model.*`` tensors load under the text model's names; the vision tower and
+  projector are not loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+# model_type -> transformers' model_type.
+NATIVE_MODEL_TYPES = {"new": "gte"}  # gte-multilingual-*, Snowflake arctic-embed-*-v2.0
+
+# Multimodal architecture -> the architecture of its language model.
+MULTIMODAL_LANGUAGE_MODELS = {
+    "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
+    "Mistral3ForConditionalGeneration": "MistralForCausalLM",
+}
+# The language model's tensors in those checkpoints (as published, and as transformers 5 names its
+# modules) -> the text model's names.
+LANGUAGE_MODEL_PREFIXES = {
+    "language_model.model.": "model.", "language_model.lm_head.": "lm_head.", "model.language_model.": "model.",
+}
+
+
+def read_hf_config(path: str, trust_remote_code: bool = False):
+    """The checkpoint's transformers config; a NATIVE_MODEL_TYPES one built from its keys as transformers' type."""
+    from transformers import AutoConfig
+
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+        raw = json.load(f)
+    native = NATIVE_MODEL_TYPES.get(raw.get("model_type")) if isinstance(raw, dict) else None
+    if native is None:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}
+    return AutoConfig.for_model(native, **keys)
+
+
+def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
+    """-> (the config to serve, checkpoint name prefix -> ours): a MULTIMODAL_LANGUAGE_MODELS
+    checkpoint's text config as its language model, anything else as it is."""
+    architectures = getattr(hf_config, "architectures", None) or []
+    if not architectures or architectures[0] not in MULTIMODAL_LANGUAGE_MODELS:
+        return hf_config, {}
+    text = hf_config.get_text_config()
+    text.architectures = [MULTIMODAL_LANGUAGE_MODELS[architectures[0]]]
+    # transformers ties the LM head to the embeddings as the outer config says, whatever the text one does.
+    tied = getattr(hf_config, "tie_word_embeddings", None)
+    if tied is not None:
+        text.tie_word_embeddings = tied
+    return text, dict(LANGUAGE_MODEL_PREFIXES)

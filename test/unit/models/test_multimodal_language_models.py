@@ -1,0 +1,108 @@
+"""Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
+Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``) and Mistral Small 3.1/3.2
+(``Mistral3ForConditionalGeneration``). Tiny ones, saved by transformers with their vision towers,
+score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
+classifier (LLM-as-reranker) too."""
+
+import json
+
+import pytest
+import torch
+
+from make_tiny_model import build_tokenizer, delimiter_id
+from worker_batches import mixed_inputs, score_both_ways, worker
+
+LABELS = [3, 9, 20]
+TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            head_dim=16, max_position_embeddings=4096, initializer_range=0.1)
+
+
+def _gemma3(vocab: int):
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, layer_types=["sliding_attention", "full_attention"], sliding_window=4,
+                query_pre_attn_scalar=16, rope_parameters={
+                    "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+                    "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14)
+    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4, image_token_index=vocab - 1,
+                          boi_token_index=vocab - 3, eoi_token_index=vocab - 2)
+    return Gemma3ForConditionalGeneration(config)
+
+
+def _mistral3(vocab: int):
+    from transformers import Mistral3Config, Mistral3ForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, model_type="mistral", rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, head_dim=16, model_type="pixtral")
+    config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=vocab - 1,
+                            spatial_merge_size=1, projector_hidden_act="gelu", tie_word_embeddings=False)
+    return Mistral3ForConditionalGeneration(config)
+
+
+BUILDERS = {"gemma3": _gemma3, "mistral3": _mistral3}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def multimodal(request, tmp_path_factory):
+    """(checkpoint dir, transformers' multimodal model) for a tiny random checkpoint."""
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("gemma3" if request.param == "gemma3" else "mistral")
+    vocab = (len(tokenizer) + 63) // 64 * 64
+    model = BUILDERS[request.param](vocab).eval()
+    path = tmp_path_factory.mktemp(request.param)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path, model
+
+
+def _reference(model, query, items, labels):
+    """Each item alone through transformers' multimodal model, text only: label probabilities."""
+    rows = []
+    with torch.no_grad():
+        for item in items:
+            logits = model(input_ids=torch.tensor([query + item])).logits[0, -1].float()
+            rows.append(torch.log_softmax(logits, -1)[labels].exp().tolist())
+    return rows
+
+
+def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal):
+    from safetensors.torch import load_file
+
+    path, _ = multimodal
+    names = load_file(str(path / "model.safetensors")).keys()
+    assert any(n.startswith("vision_tower.") for n in names)
+    assert "language_model.model.layers.0.self_attn.q_proj.weight" in names
+    # Gemma 3 ties its LM head to the embeddings; this Mistral 3 keeps its own, which must load too.
+    assert ("language_model.lm_head.weight" in names) == ("mistral" in path.name)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_text_scores_equal_transformers_single_item_and_mis(multimodal, seed):
+    path, model = multimodal
+    w = worker(path, multi_item_scoring_delimiter=delimiter_id(path))
+    assert type(w.model).__name__ == ("Gemma3ForCausalLM" if "gemma" in path.name else "MistralForCausalLM")
+    query, items = mixed_inputs(seed=seed)
+    single, mis = score_both_ways(w, query, items, LABELS)
+    ref = _reference(model, query, items, LABELS)
+    torch.testing.assert_close(torch.tensor(single), torch.tensor(ref), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), torch.tensor(ref), atol=1e-4, rtol=0)
+
+
+def test_converted_to_a_reranker_by_overrides(multimodal):
+    """vLLM's LLM-as-reranker overrides apply to the language model: one label from two LM-head rows."""
+    from transformers import AutoTokenizer
+
+    path, model = multimodal
+    tokens = AutoTokenizer.from_pretrained(path).convert_ids_to_tokens(LABELS[:2])
+    overrides = {"architectures": ["Gemma3TextForSequenceClassification" if "gemma" in path.name
+                                   else "MistralForSequenceClassification"],
+                 "classifier_from_token": tokens, "method": "from_2_way_softmax"}
+    w = worker(path, json_model_override_args=json.dumps(overrides))
+    query, items = mixed_inputs(seed=2)
+    single, _ = score_both_ways(w, query, items, None)
+    ref = _reference(model, query, items, LABELS[:2])
+    expected = [[torch.logit(torch.tensor(p1 / (p0 + p1))).item()] for p0, p1 in ref]
+    torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
