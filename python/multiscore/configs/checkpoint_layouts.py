@@ -4,9 +4,10 @@
   ``new``): their config.json is read as transformers' type, so they need neither the remote code
   nor ``--trust-remote-code`` (nor the network to fetch it).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Mistral Small
-  3.1/3.2): served as that language model, on text. The config becomes its ``text_config`` and the
-  checkpoint's ``language_model.*`` tensors load under the text model's names; the vision tower and
-  projector are not loaded.
+  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL): served as that language model, on text. The config
+  becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
+  ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
+  tower and projector are not loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ NATIVE_MODEL_TYPES = {"new": "gte"}  # gte-multilingual-*, Snowflake arctic-embe
 MULTIMODAL_LANGUAGE_MODELS = {
     "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
     "Mistral3ForConditionalGeneration": "MistralForCausalLM",
+    # M-RoPE: on text its three position components are equal, which is the text model's rotary.
+    "Qwen2VLForConditionalGeneration": "Qwen2ForCausalLM",
+    "Qwen2_5_VLForConditionalGeneration": "Qwen2ForCausalLM",
+    "Qwen3VLForConditionalGeneration": "Qwen3ForCausalLM",
 }
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.

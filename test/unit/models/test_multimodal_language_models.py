@@ -42,20 +42,50 @@ def _mistral3(vocab: int):
     return Mistral3ForConditionalGeneration(config)
 
 
-BUILDERS = {"gemma3": _gemma3, "mistral3": _mistral3}
+def _qwen_vl(version: str):
+    """Qwen2-VL, Qwen2.5-VL or Qwen3-VL: M-RoPE, whose three position components are equal on text."""
+    def build(vocab: int):
+        import transformers
+
+        prefix = {"2": "Qwen2VL", "2.5": "Qwen2_5_VL", "3": "Qwen3VL"}[version]
+        text = dict(TEXT, vocab_size=vocab, rms_norm_eps=1e-6, rope_parameters={
+            "rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3],
+            **({"mrope_interleaved": True} if version == "3" else {})})
+        vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+                      spatial_merge_size=2, temporal_patch_size=2)
+        if version == "2":
+            vision = dict(depth=1, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14,
+                          spatial_merge_size=2, temporal_patch_size=2)
+        if version == "3":
+            vision.update(num_position_embeddings=16, deepstack_visual_indexes=[0])
+        config = getattr(transformers, prefix + "Config")(
+            text_config=text, vision_config=vision, image_token_id=vocab - 1, video_token_id=vocab - 2,
+            vision_start_token_id=vocab - 3, vision_end_token_id=vocab - 4, tie_word_embeddings=False)
+        return getattr(transformers, prefix + "ForConditionalGeneration")(config)
+    return build
+
+
+BUILDERS = {"gemma3": _gemma3, "mistral3": _mistral3, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+            "qwen3_vl": _qwen_vl("3")}
+# The language model each is served as, and its sequence classifier (for the reranker conversion).
+SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
+             "mistral3": ("MistralForCausalLM", "MistralForSequenceClassification"),
+             "qwen2_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
+             "qwen2_5_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
+             "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification")}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
 def multimodal(request, tmp_path_factory):
     """(checkpoint dir, transformers' multimodal model) for a tiny random checkpoint."""
     torch.manual_seed(0)
-    tokenizer = build_tokenizer("gemma3" if request.param == "gemma3" else "mistral")
+    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral"}.get(request.param, "qwen3"))
     vocab = (len(tokenizer) + 63) // 64 * 64
     model = BUILDERS[request.param](vocab).eval()
     path = tmp_path_factory.mktemp(request.param)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    return path, model
+    return path, model, request.param
 
 
 def _reference(model, query, items, labels):
@@ -71,19 +101,21 @@ def _reference(model, query, items, labels):
 def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal):
     from safetensors.torch import load_file
 
-    path, _ = multimodal
+    path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
-    assert any(n.startswith("vision_tower.") for n in names)
-    assert "language_model.model.layers.0.self_attn.q_proj.weight" in names
-    # Gemma 3 ties its LM head to the embeddings; this Mistral 3 keeps its own, which must load too.
-    assert ("language_model.lm_head.weight" in names) == ("mistral" in path.name)
+    assert any(n.startswith(("vision_tower.", "visual.", "model.visual.")) for n in names)
+    layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers."
+              }.get(family, "language_model.model.layers.")
+    assert layers + "0.self_attn.q_proj.weight" in names
+    # Gemma 3 ties its LM head to the embeddings; the others keep their own, which must load too.
+    assert ("language_model.lm_head.weight" in names or "lm_head.weight" in names) == (family != "gemma3")
 
 
 @pytest.mark.parametrize("seed", [0, 5])
 def test_text_scores_equal_transformers_single_item_and_mis(multimodal, seed):
-    path, model = multimodal
+    path, model, family = multimodal
     w = worker(path, multi_item_scoring_delimiter=delimiter_id(path))
-    assert type(w.model).__name__ == ("Gemma3ForCausalLM" if "gemma" in path.name else "MistralForCausalLM")
+    assert type(w.model).__name__ == SERVED_AS[family][0]
     query, items = mixed_inputs(seed=seed)
     single, mis = score_both_ways(w, query, items, LABELS)
     ref = _reference(model, query, items, LABELS)
@@ -95,10 +127,9 @@ def test_converted_to_a_reranker_by_overrides(multimodal):
     """vLLM's LLM-as-reranker overrides apply to the language model: one label from two LM-head rows."""
     from transformers import AutoTokenizer
 
-    path, model = multimodal
+    path, model, family = multimodal
     tokens = AutoTokenizer.from_pretrained(path).convert_ids_to_tokens(LABELS[:2])
-    overrides = {"architectures": ["Gemma3TextForSequenceClassification" if "gemma" in path.name
-                                   else "MistralForSequenceClassification"],
+    overrides = {"architectures": [SERVED_AS[family][1]],
                  "classifier_from_token": tokens, "method": "from_2_way_softmax"}
     w = worker(path, json_model_override_args=json.dumps(overrides))
     query, items = mixed_inputs(seed=2)
