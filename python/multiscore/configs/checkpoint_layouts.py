@@ -26,11 +26,18 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2VLForConditionalGeneration": "Qwen2ForCausalLM",
     "Qwen2_5_VLForConditionalGeneration": "Qwen2ForCausalLM",
     "Qwen3VLForConditionalGeneration": "Qwen3ForCausalLM",
+    # The bare multimodal models (no LM head): embedders, as the bare text models are.
+    "Gemma3Model": "Gemma3TextModel",
+    "Mistral3Model": "MistralModel",
+    "Qwen2VLModel": "Qwen2Model",
+    "Qwen2_5_VLModel": "Qwen2Model",
+    "Qwen3VLModel": "Qwen3Model",
 }
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
 LANGUAGE_MODEL_PREFIXES = {
     "language_model.model.": "model.", "language_model.lm_head.": "lm_head.", "model.language_model.": "model.",
+    "language_model.": "model.",  # a bare multimodal model's
 }
 
 

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer, delimiter_id
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
 from worker_batches import mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
@@ -137,3 +139,30 @@ def test_converted_to_a_reranker_by_overrides(multimodal):
     ref = _reference(model, query, items, LABELS[:2])
     expected = [[torch.logit(torch.tensor(p1 / (p0 + p1))).item()] for p0, p1 in ref]
     torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
+
+
+BARE = {"gemma3": ("Gemma3Model", "Gemma3TextModel"), "qwen3_vl": ("Qwen3VLModel", "Qwen3Model"),
+        "qwen2_5_vl": ("Qwen2_5_VLModel", "Qwen2Model"), "mistral3": ("Mistral3Model", "MistralModel")}
+
+
+@pytest.mark.parametrize("family", sorted(BARE))
+def test_a_bare_multimodal_model_embeds_its_text_as_transformers(tmp_path, family):
+    """The bare model (no LM head, its language model saved as ``language_model.*``): the last
+    token's hidden state, normalised, as the bare text model embeds."""
+    import transformers
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral"}.get(family, "qwen3"))
+    vocab = (len(tokenizer) + 63) // 64 * 64
+    full = BUILDERS[family](vocab)
+    bare = getattr(transformers, BARE[family][0])(full.config).eval()
+    bare.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    w = worker(tmp_path)
+    assert type(w.model).__name__ == BARE[family][1]
+    texts = [[5, 17, 30, 8, 9], [44, 9], [12, 13, 14, 15, 16, 70]]
+    seqs = [ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default")) for i, ids in enumerate(texts)]
+    ours = torch.cat(w.forward(seqs))
+    with torch.no_grad():
+        last = torch.stack([bare(input_ids=torch.tensor([ids])).last_hidden_state[0, -1] for ids in texts])
+    torch.testing.assert_close(ours, torch.nn.functional.normalize(last, dim=-1), atol=1e-5, rtol=0)
