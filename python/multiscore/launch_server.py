@@ -1,5 +1,5 @@
 """``python -m multiscore.launch_server --model-path DIR [...]``: the HTTP scoring server (also
-``multiscore serve DIR [...]``, vLLM's form; SGLang's, vLLM's and TEI's flags are accepted)."""
+``multiscore serve DIR [...]``, vLLM's form; SGLang's, vLLM's, TEI's and Infinity's flags are accepted)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from multiscore.entrypoints import sglang_args, tei_args, vllm_args
+from multiscore.entrypoints import infinity_args, sglang_args, tei_args, vllm_args
 from multiscore.server_args import ServerArgs
 
 
@@ -31,12 +31,13 @@ def _graceful_server_class():
 
 
 def parse_args(argv=None, prog: str = "python -m multiscore.launch_server") -> argparse.Namespace:
-    """Our flags, SGLang's, vLLM's and TEI's (argparse exits on a malformed one)."""
+    """Our flags, SGLang's, vLLM's, TEI's and Infinity's (argparse exits on a malformed one)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     ServerArgs.add_cli_args(parser)
     sglang_args.add_cli_args(parser)
     vllm_args.add_cli_args(parser)
     tei_args.add_cli_args(parser)
+    infinity_args.add_cli_args(parser)
     return parser.parse_args(argv)
 
 
@@ -45,6 +46,7 @@ def server_args_from(ns: argparse.Namespace) -> ServerArgs:
     sglang_args.note_cli_args(ns)
     vllm_args.apply_cli_args(ns)
     tei_args.apply_cli_args(ns)
+    infinity_args.apply_cli_args(ns)
     return ServerArgs.from_cli_args(ns)
 
 

@@ -229,12 +229,13 @@ class ServerArgs:
         parser.add_argument("--port", type=int, default=defaults.port)
         parser.add_argument("--device", default=defaults.device, choices=["auto", "cpu", "cuda"])
         parser.add_argument(
-            "--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16", *DTYPE_ALIASES],
+            "--dtype", default=defaults.dtype,
+            choices=["auto", "float32", "bfloat16", "float16", *DTYPE_ALIASES, "int8", "fp8"],  # int8, fp8: Infinity's
             help="auto: the checkpoint's dtype on GPU; on CPU bf16 for a 16-bit checkpoint when the CPU "
             "multiplies bf16 natively (AVX512-BF16 or AMX), float32 otherwise",
         )
         parser.add_argument(
-            "--compile", default=defaults.compile, choices=["auto", "on", "off"],
+            "--compile", default=defaults.compile, choices=["auto", "on", "off"], nargs="?", const="on",
             help="fuse the decoder's element-wise chains (norms, residual adds, rotary, SiLU) with "
             "torch.compile, compiled and warmed up at start-up; auto: on for bf16/fp16 decoders on CPU "
             "(where it measures faster), off elsewhere; a failed compilation falls back to eager, logged",

@@ -93,7 +93,10 @@ def _embedder_chunked(tiny_model):
 
 def _minilm(tiny_model):
     # sentence-transformers/all-MiniLM-L12-v2 upstream; the default model (real all-MiniLM-L6-v2) here.
-    return None, ["--max-model-len", "128"]
+    # Beside vLLM's --max-model-len, the flags of an Infinity launch command (infinity_emb v2 ...),
+    # whose client test_client_infinity.py points at this server.
+    return None, ["--max-model-len", "128", "--engine", "torch", "--batch-size", "32", "--no-model-warmup",
+                  "--url-prefix", "/v1", "--pooling-method", "auto", "--no-bettertransformer"]
 
 
 def _classifier(tiny_model):

@@ -22,6 +22,7 @@ import logging
 import os
 
 from multiscore.entrypoints.ignored_flags import add_ignored_flags, given_flags, note_ignored
+from multiscore.entrypoints.infinity_args import OnceOnly
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ _POOLING = {"cls": "CLS", "mean": "MEAN", "last-token": "LAST", "splade": None}
 def add_cli_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("TEI flags (text-embeddings-router's names)")
     suppress = argparse.SUPPRESS
-    group.add_argument("--model-id", dest="model_path", default=suppress, help="TEI's name for --model-path")
+    group.add_argument("--model-id", dest="model_path", default=suppress, action=OnceOnly,
+                       help="TEI's and Infinity's name for --model-path (once)")
     group.add_argument("--hostname", dest="host", default=suppress, help="TEI's name for --host")
     group.add_argument("-p", dest="port", type=int, default=suppress, help="--port")
     group.add_argument("--max-concurrent-requests", dest="max_queued_requests", type=int, default=suppress,
