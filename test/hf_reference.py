@@ -96,3 +96,24 @@ def assert_scores_close(actual, expected, atol: float = 1e-4) -> None:
         assert len(a) == len(e), f"item {i}: {len(a)} scores, expected {len(e)}"
         diff = max((abs(x - y) for x, y in zip(a, e)), default=0.0)
         assert diff <= atol, f"item {i}: max |diff| {diff:.3g} > {atol}: got {a}, expected {e}"
+
+
+@functools.lru_cache(maxsize=None)
+def _bidirectional_llama(model_dir: str):
+    """transformers' LlamaModel on a ``llama_bidirec`` checkpoint (NVIDIA's remote code: Llama's
+    config plus pooling / temperature), every layer's causal flag off."""
+    from transformers import LlamaConfig, LlamaModel
+
+    raw = {k: v for k, v in _config(model_dir).items() if k not in ("model_type", "auto_map", "architectures")}
+    model = LlamaModel.from_pretrained(model_dir, config=LlamaConfig(**raw), dtype=torch.float32).eval()
+    for layer in model.layers:
+        layer.self_attn.is_causal = False
+    return model
+
+
+def bidirectional_llama_hidden(model_dir, ids: list[int]) -> torch.Tensor:
+    """NVIDIA's LlamaBidirectionalModel as its remote code runs it: ``ids`` [L] -> last hidden states [L, H],
+    every token seeing every other (an all-visible additive 4-D mask)."""
+    model = _bidirectional_llama(str(model_dir))
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids]), attention_mask=torch.zeros(1, 1, len(ids), len(ids))).last_hidden_state[0]

@@ -28,6 +28,7 @@ from compat_helpers import (  # noqa: E402
     add_added_token,
     set_chat_template,
 )
+from remote_code_checkpoints import as_llama_bidirectional  # noqa: E402
 from st_files import write_sentence_transformers_files  # noqa: E402
 
 # The upstream tests' --hf-overrides. Each server below is started with the upstream test's own vLLM
@@ -143,8 +144,11 @@ def _mxbai_reranker(tiny_model):
 
 
 def _nemotron_reranker(tiny_model):
-    # nvidia/llama-nemotron-rerank-1b-v2 (a one-label Llama classifier) with examples/.../nemotron-rerank.jinja.
-    path = tiny_model("llama", "seqcls", num_labels=1, seed=7)
+    # nvidia/llama-nemotron-rerank-1b-v2 with examples/.../nemotron-rerank.jinja: NVIDIA's remote code,
+    # LlamaBidirectionalForSequenceClassification (model_type llama_bidirec, every token seeing every
+    # other, the tokens' mean pooled, score / temperature), on a one-label tiny Llama's weights.
+    path = as_llama_bidirectional(tiny_model("llama", "seqcls", num_labels=1, seed=7),
+                                  "LlamaBidirectionalForSequenceClassification", pooling="avg", temperature=1.0)
     return path, [
         "--max-model-len", "512", "--served-model-name", "nvidia/llama-nemotron-rerank-1b-v2",
         "--chat-template", str(TEMPLATE_DIR / "nemotron-rerank.jinja"),

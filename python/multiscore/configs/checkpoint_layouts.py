@@ -1,8 +1,9 @@
 """Checkpoints published in another layout than the model class they are served by.
 
-- Remote-code model types that transformers now ships under its own name (Alibaba's GTE, model_type
-  ``new``): their config.json is read as transformers' type, so they need neither the remote code
-  nor ``--trust-remote-code`` (nor the network to fetch it).
+- Remote-code model types that transformers ships under its own name (Alibaba's GTE, model_type
+  ``new``), or whose config is one of its types plus a few keys (NVIDIA's ``llama_bidirec``): their
+  config.json is read as transformers' type, so they need neither the remote code nor
+  ``--trust-remote-code`` (nor the network to fetch it).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Mistral Small
   3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL): served as that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
@@ -16,7 +17,10 @@ import json
 import os
 
 # model_type -> transformers' model_type.
-NATIVE_MODEL_TYPES = {"new": "gte"}  # gte-multilingual-*, Snowflake arctic-embed-*-v2.0
+NATIVE_MODEL_TYPES = {
+    "new": "gte",  # gte-multilingual-*, Snowflake arctic-embed-*-v2.0
+    "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
+}
 
 # Multimodal architecture -> the architecture of its language model.
 MULTIMODAL_LANGUAGE_MODELS = {
@@ -51,7 +55,11 @@ def read_hf_config(path: str, trust_remote_code: bool = False):
     if native is None:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}
-    return AutoConfig.for_model(native, **keys)
+    config = AutoConfig.for_model(native, **keys)
+    for key, value in keys.items():  # what transformers moves elsewhere (``temperature``: a generation setting)
+        if not hasattr(config, key):
+            setattr(config, key, value)
+    return config
 
 
 def language_model_of(hf_config) -> tuple[object, dict[str, str]]:

@@ -217,7 +217,8 @@ class ModelConfig:
                    else "an embedding model embeds each text on its own")
             )
         adopt_saved_activation(path, hf_config)  # a sentence-transformers 6 CrossEncoder's
-        pooling = read_pooling_config(path, kind.bidirectional) if kind.embeds or kind.late_interaction else None
+        pooling = (read_pooling_config(path, kind.bidirectional, model_class.default_pooling(hf_config))
+                   if kind.embeds or kind.late_interaction else None)
         kind = _late_interaction_kind(kind, pooling, architecture)
         overrides = args.pooler_overrides
         config = cls(

@@ -71,8 +71,10 @@ class PoolingConfig:
         return prompts.get(name, "") if name is not None else ""
 
 
-def read_pooling_config(model_dir: str, is_encoder: bool) -> PoolingConfig:
-    default_mode = "cls" if is_encoder else "last"
+def read_pooling_config(model_dir: str, is_encoder: bool, default_mode: Optional[str] = None) -> PoolingConfig:
+    """The checkpoint's sentence-transformers files; without them ``default_mode`` (the model class's
+    own: its config's pooling), else an encoder's first token or a decoder's last, normalised."""
+    default_mode = default_mode or ("cls" if is_encoder else "last")
     modules_path = os.path.join(model_dir, "modules.json")
     if not os.path.exists(modules_path):
         late_interaction = read_late_interaction_config(model_dir, [], {}, {}, None)

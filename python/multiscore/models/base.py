@@ -56,6 +56,12 @@ class PoolingModel(nn.Module):
         attributes this class uses, or refuse what it does not compute (ValueError). In place."""
 
     @classmethod
+    def default_pooling(cls, hf_config) -> Optional[str]:
+        """An embedding model's pooling ("cls", "mean", "last") when no sentence-transformers files say;
+        None: its kind's (an encoder's first token, a decoder's last)."""
+        return None
+
+    @classmethod
     def kind_for(cls, hf_config) -> ModelKind:
         """What this class computes for ``hf_config``: ``kind``, unless the config changes it
         (a Gemma3TextModel with bidirectional attention is an encoder)."""

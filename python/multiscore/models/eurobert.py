@@ -19,13 +19,8 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMetadata, PoolingMethod, with_hidden
 from multiscore.models.base import embedding_pooler
-from multiscore.models.decoder import BlockOptions, DecoderForEmbedding, mlp_activation
-
-
-def eurobert_options(config) -> BlockOptions:
-    bias = bool(getattr(config, "attention_bias", False))
-    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_bias=bool(getattr(config, "mlp_bias", False)),
-                        mlp_act=mlp_activation(config))
+from multiscore.models.decoder import DecoderForEmbedding
+from multiscore.models.llama import llama_options  # EuroBERT's block is Llama's, options and all
 
 
 class LatePooler(Pooler):
@@ -44,7 +39,11 @@ class EuroBertModel(DecoderForEmbedding):
     """The bare encoder as an embedding model; without sentence-transformers files, the mean of its tokens."""
 
     kind = ModelKind.ENCODER_EMBEDDING
-    options_for = staticmethod(eurobert_options)
+    options_for = staticmethod(llama_options)
+
+    @classmethod
+    def default_pooling(cls, hf_config) -> str:
+        return PoolingMethod.MEAN.value
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config, pooling)
@@ -53,7 +52,7 @@ class EuroBertModel(DecoderForEmbedding):
 
 class EuroBertForSequenceClassification(DecoderForEmbedding):
     kind = ModelKind.ENCODER_CLASSIFIER
-    options_for = staticmethod(eurobert_options)
+    options_for = staticmethod(llama_options)
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
@@ -77,7 +76,7 @@ class EuroBertForTokenClassification(DecoderForEmbedding):
     """``classifier`` (with its bias) on every token, each seeing the whole sequence."""
 
     kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
-    options_for = staticmethod(eurobert_options)
+    options_for = staticmethod(llama_options)
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)

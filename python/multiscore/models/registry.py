@@ -75,6 +75,8 @@ _MODELS = {
     "EuroBertModel": "eurobert",
     "EuroBertForSequenceClassification": "eurobert",
     "EuroBertForTokenClassification": "eurobert",
+    "LlamaBidirectionalModel": "llama_bidirectional",  # NVIDIA's (model_type llama_bidirec)
+    "LlamaBidirectionalForSequenceClassification": "llama_bidirectional",
     "NewModel": "gte",  # the original remote code's names for the same (model_type "new")
     "NewForSequenceClassification": "gte",
     "NewForTokenClassification": "gte",

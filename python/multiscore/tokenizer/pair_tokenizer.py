@@ -3,7 +3,8 @@
 - decoders: ``query_ids + item_ids`` with the query shared by all documents (one MIS pass); with a
   score template, each pair's whole rendered prompt, split where the prompts part;
 - encoders (BERT, XLM-R): the tokenizer's own pair encoding (``[CLS] q [SEP] d [SEP]`` with token
-  types), one sequence per pair;
+  types), one sequence per pair; with a score template (NVIDIA's bidirectional Llama reranker), each
+  pair's rendered prompt;
 - any text list: cut to a number of content tokens, keeping the special tokens.
 
 Truncation only ever shortens the document: ``max_tokens_per_doc`` caps it, and
@@ -45,11 +46,20 @@ class PairTokenizer:
             docs_ids = self.tokenizer(documents, add_special_tokens=False)["input_ids"]
             cap = self._document_cap(len(query_ids), max_doc_tokens, keep)
             return query_ids, [ids[:cap] for ids in docs_ids]
-        if max_doc_tokens is not None:
-            documents = [self._first_tokens(d, max_doc_tokens) for d in documents]
-        prompts = [self._templated_prompt(query, d, template_vars, keep) for d in documents]
+        prompts = self.templated_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep,
+                                       template_vars=template_vars)
         shared = _common_prefix_len(prompts)
         return prompts[0][:shared], [ids[shared:] for ids in prompts]
+
+    def templated_pairs(
+        self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
+        template_vars: Optional[dict] = None,
+    ) -> list[list[int]]:
+        """Each pair's prompt rendered by the score template and tokenized whole, as vLLM tokenizes it."""
+        check_documents(documents)
+        if max_doc_tokens is not None:
+            documents = [self._first_tokens(d, max_doc_tokens) for d in documents]
+        return [self._templated_prompt(query, d, template_vars, keep) for d in documents]
 
     def _templated_prompt(self, query: str, document: str, variables: Optional[dict], keep: Optional[int]) -> list[int]:
         """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""

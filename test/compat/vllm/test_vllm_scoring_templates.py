@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import pytest
 
+from hf_reference import bidirectional_llama_hidden
 from compat_helpers import (
     causal_last_logits,
     load_tokenizer,
     ok,
     post,
     render_score_prompt,
-    seqcls_logits,
     sigmoid,
     template_text,
 )
@@ -55,8 +55,11 @@ def reference_score(kind: str, model_dir, tok, ids: list[int]) -> float:
     if kind == "mxbai":  # MxbaiRerankerHfRunner: sigmoid("1" logit - "0" logit)
         logits = causal_last_logits(model_dir, ids)
         return sigmoid(logits[tok.convert_tokens_to_ids("1")] - logits[tok.convert_tokens_to_ids("0")])
-    if kind == "nemotron":  # a one-label sequence classifier: sigmoid of its logit
-        return sigmoid(seqcls_logits(model_dir, ids)[0])
+    if kind == "nemotron":  # LlamaBidirectionalForSequenceClassification: sigmoid(score(mean of the tokens) / temperature)
+        from safetensors.torch import load_file
+
+        score = load_file(str(model_dir / "model.safetensors"))["score.weight"][0]  # [H]
+        return sigmoid(float(bidirectional_llama_hidden(model_dir, ids).mean(0) @ score) / 1.0)  # temperature 1.0
     raise ValueError(kind)
 
 

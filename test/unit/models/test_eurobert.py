@@ -29,3 +29,20 @@ def test_an_unknown_classifier_pooling_is_refused(tiny_model):
 def test_multi_item_scoring_is_refused_for_its_bidirectional_attention(tiny_model):
     with pytest.raises(ValueError, match="its attention is bidirectional"):
         load_ours(tiny_model("eurobert", "seqcls"), multi_item_scoring_delimiter=5)
+
+
+def test_a_bare_model_without_sentence_transformers_files_embeds_by_mean(tiny_model):
+    from transformers import AutoModel
+
+    from multiscore.messages import PoolingParams
+    from multiscore.model_executor.forward_batch import ScoreSequence
+    from worker_batches import worker
+
+    path = tiny_model("eurobert", "embed")
+    texts = [[2, 17, 30, 8, 3], [2, 44, 3]]
+    seqs = [ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default")) for i, ids in enumerate(texts)]
+    ours = torch.cat(worker(path).forward(seqs))
+    ref = AutoModel.from_pretrained(str(path)).eval()
+    with torch.no_grad():
+        means = torch.stack([ref(input_ids=torch.tensor([ids])).last_hidden_state[0].mean(0) for ids in texts])
+    torch.testing.assert_close(ours, torch.nn.functional.normalize(means, dim=-1), atol=1e-5, rtol=0)

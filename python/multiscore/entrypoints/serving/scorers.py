@@ -162,7 +162,12 @@ class EncoderPairScorer(Scorer):
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None, rule="score"):
-        ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
+        if self.pairs.template is not None:  # vLLM renders any cross-encoder's pairs with its score template
+            ids = self.pairs.templated_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep,
+                                             template_vars=template_vars)
+            types = [[0] * len(x) for x in ids]
+        else:
+            ids, types = self.pairs.encoder_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep)
         out = await self._run([], ids, PoolingParams(activation=self._relevance(use_activation, rule)),
                               items_token_type_ids=types)
         return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, ids)
