@@ -24,9 +24,10 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, apply_rotary, rope_parameters
+from multiscore.layers.rotary import RotaryEmbedding, rope_parameters
 from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
+from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
 
 # The original code's options, each with the only value these layers compute (the released
 # checkpoints' values): a config setting another is refused, never scored wrongly.
@@ -72,25 +73,6 @@ class GteEmbeddings(nn.Module):
         return self.LayerNorm(x)
 
 
-class GteAttention(nn.Module):
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_dim = head_dim_of(config)
-        size = self.num_heads * self.head_dim
-        self.qkv_proj = FusedLinear(config.hidden_size, {"q": size, "k": size, "v": size}, bias=True)
-        self.o_proj = Linear(size, config.hidden_size, bias=True)
-
-    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
-        """x [T, H] -> [T, H] (or [R, H] for ``keep_rows``), before the residual add."""
-        T = x.shape[0]
-        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
-        out = attention(apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v, self.head_dim**-0.5)
-        if keep_rows is not None:
-            out = out.index_select(0, keep_rows)
-        return self.o_proj(out.reshape(out.shape[0], -1))
-
-
 class GteMLP(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
@@ -107,17 +89,14 @@ class GteMLP(nn.Module):
 class GteLayer(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
-        self.attention = GteAttention(config)
+        self.attention = RotaryEncoderAttention(config, bias=True)
         self.attn_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = GteMLP(config)
         self.mlp_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
         out = self.attention(x, cos, sin, attention, keep_rows)
-        if keep_rows is not None:  # every row was a key; only these go on
-            x = x.index_select(0, keep_rows)
-        x = self.attn_ln(x + out)
-        return self.mlp_ln(x + self.mlp(x))
+        return post_norm_residuals(x, out, keep_rows, self.attn_ln, self.mlp, self.mlp_ln)
 
 
 class GteEncoder(nn.Module):

@@ -18,10 +18,11 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import silu_mul
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
 from multiscore.models.decoder import DECODER_PACKED_MODULES
+from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
 
 # The original (remote-code) layout -> transformers' names, which ours follow.
 ORIGINAL_NAMES = {
@@ -78,25 +79,6 @@ class NomicBertEmbeddings(nn.Module):
         return self.LayerNorm(self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids))
 
 
-class NomicBertAttention(nn.Module):
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_dim = head_dim_of(config)
-        size = self.num_heads * self.head_dim
-        self.qkv_proj = FusedLinear(config.hidden_size, {"q": size, "k": size, "v": size}, bias=False)
-        self.o_proj = Linear(size, config.hidden_size, bias=False)
-
-    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
-        """x [T, H] -> [T, H] (or [R, H] for ``keep_rows``), before the residual add."""
-        T = x.shape[0]
-        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
-        out = attention(apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v, self.head_dim**-0.5)
-        if keep_rows is not None:
-            out = out.index_select(0, keep_rows)
-        return self.o_proj(out.reshape(out.shape[0], -1))
-
-
 class NomicBertMLP(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
@@ -113,17 +95,14 @@ class NomicBertMLP(nn.Module):
 class NomicBertLayer(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
-        self.self_attn = NomicBertAttention(config)
+        self.self_attn = RotaryEncoderAttention(config, bias=False)
         self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = NomicBertMLP(config)
         self.post_mlp_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
         out = self.self_attn(x, cos, sin, attention, keep_rows)
-        if keep_rows is not None:  # every row was a key; only these go on
-            x = x.index_select(0, keep_rows)
-        x = self.post_attention_layernorm(x + out)
-        return self.post_mlp_layernorm(x + self.mlp(x))
+        return post_norm_residuals(x, out, keep_rows, self.post_attention_layernorm, self.mlp, self.post_mlp_layernorm)
 
 
 class NomicBertBackbone(nn.Module):
