@@ -224,12 +224,27 @@ DECODER_PACKED_MODULES = {
 }
 
 
+# A decoder head's kind when its config says ``is_causal: false`` (vLLM's override for embedding
+# models trained with bidirectional attention: gte-Qwen2-*-instruct, GritLM): every token sees every other.
+_BIDIRECTIONAL_KINDS = {
+    ModelKind.DECODER_EMBEDDING: ModelKind.ENCODER_EMBEDDING,
+    ModelKind.DECODER_CLASSIFIER: ModelKind.ENCODER_CLASSIFIER,
+    ModelKind.DECODER_TOKEN_CLASSIFIER: ModelKind.ENCODER_TOKEN_CLASSIFIER,
+}
+
+
+def _not_causal(hf_config) -> bool:
+    return getattr(hf_config, "is_causal", None) is False
+
+
 class DecoderForEmbedding(PoolingModel):
     """A bare decoder (``Qwen3Model`` ...): an embedding model, pooled as its sentence-transformers
     files say (default: the last token, normalised). The heads below extend it.
 
     Its checkpoint's tensors have no ``model.`` prefix (``weight_prefix_aliases``); a causal
     checkpoint served with ``{"architectures": ["Qwen3Model"]}`` loads too (its LM head unused).
+    ``is_causal: false`` in the config (or ``--hf-overrides``) makes the embedding and classifier
+    heads bidirectional (``_BIDIRECTIONAL_KINDS``), as vLLM does; no MIS then.
     """
 
     kind = ModelKind.DECODER_EMBEDDING
@@ -237,9 +252,23 @@ class DecoderForEmbedding(PoolingModel):
     weight_prefix_aliases = {"": "model."}
     options_for: staticmethod  # (config) -> BlockOptions, set by each architecture
 
+    @classmethod
+    def kind_for(cls, hf_config) -> ModelKind:
+        if cls.kind.bidirectional or not _not_causal(hf_config):
+            return cls.kind
+        if cls.kind not in _BIDIRECTIONAL_KINDS:
+            raise ValueError(f"is_causal false (bidirectional attention) applies to embedding and classifier heads; "
+                             f"{cls.__name__} reads next-token probabilities, which need causal attention")
+        return _BIDIRECTIONAL_KINDS[cls.kind]
+
+    @classmethod
+    def default_pooling(cls, hf_config) -> Optional[str]:
+        return PoolingMethod.LAST.value if _not_causal(hf_config) else None  # made bidirectional: still its last token
+
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
+        self.kind = self.kind_for(config)
         self.model = DecoderModel(config, self.options_for(config))
         self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)
 

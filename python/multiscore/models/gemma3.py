@@ -42,8 +42,4 @@ class Gemma3TextModel(DecoderForEmbedding):
 
     @classmethod
     def kind_for(cls, hf_config) -> ModelKind:
-        return ModelKind.ENCODER_EMBEDDING if _bidirectional(hf_config) else cls.kind
-
-    def __init__(self, config, pooling=None) -> None:
-        super().__init__(config, pooling)
-        self.kind = self.kind_for(config)
+        return ModelKind.ENCODER_EMBEDDING if _bidirectional(hf_config) else super().kind_for(hf_config)
