@@ -225,7 +225,7 @@ DECODER_PACKED_MODULES = {
 
 
 # A decoder head's kind when its config says ``is_causal: false`` (vLLM's override for embedding
-# models trained with bidirectional attention: gte-Qwen2-*-instruct, GritLM): every token sees every other.
+# models trained with bidirectional attention): every token sees every other.
 _BIDIRECTIONAL_KINDS = {
     ModelKind.DECODER_EMBEDDING: ModelKind.ENCODER_EMBEDDING,
     ModelKind.DECODER_CLASSIFIER: ModelKind.ENCODER_CLASSIFIER,

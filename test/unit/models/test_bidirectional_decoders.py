@@ -1,5 +1,5 @@
-"""``is_causal: false`` (vLLM's override for decoders trained with bidirectional attention, such as
-gte-Qwen2-*-instruct and GritLM) on the decoder families' embedding and classifier heads, against
+"""``is_causal: false`` (vLLM's override for decoders trained with bidirectional attention) on the
+decoder families' embedding and classifier heads, against
 transformers' model run with an all-visible mask; the causal LM head refuses it."""
 
 import json
