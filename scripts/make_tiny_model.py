@@ -9,7 +9,7 @@ The tokenizers (``build_tokenizer``, in tiny_tokenizers.py) are built over a fix
 list: WordLevel for ``qwen3``/``llama``/``gemma(2)``/``mistral``, a byte-level BPE for ``qwen2``, WordPiece for ``bert``
 and a SentencePiece-style Unigram for ``xlm_roberta``. ``<|sep|>`` is the MIS delimiter token of
 the decoder archs. The encoder archs take the heads ``seqcls``, ``embed`` (the bare encoder) and
-``tokcls`` (a token classifier; bert and distilbert also ``mlm``).
+``tokcls`` (a token classifier); ``MLM_ARCHS`` also ``mlm``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet", "gte", "eurobert")
-ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: bert, distilbert (SPLADE); tokcls: *ForTokenClassification
+ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
+MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
@@ -147,8 +148,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
 
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
-    if head == "mlm" and arch not in ("bert", "distilbert"):
-        raise ValueError("head 'mlm' (a masked LM served as SPLADE) is built for archs 'bert' and 'distilbert' only")
+    if head == "mlm" and arch not in MLM_ARCHS:
+        raise ValueError(f"head 'mlm' (a masked LM served as SPLADE) is built for archs {MLM_ARCHS} only")
     arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "mlm": "ForMaskedLM", "tokcls": "ForTokenClassification"}.get(
         head, "ForSequenceClassification")
     if arch == "modernbert":
@@ -230,7 +231,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--arch", default="qwen3", choices=ALL_ARCHS)
     parser.add_argument("--head", default="seqcls", choices=ALL_HEADS,
-                        help="embed, tokcls: encoder archs only; mlm: bert and distilbert (a masked LM, served as SPLADE)")
+                        help=f"embed, tokcls: encoder archs only; mlm: {', '.join(MLM_ARCHS)} (a masked LM, served as SPLADE)")
     parser.add_argument("--num-labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shard-size", default=None, help='e.g. "100KB" for a sharded checkpoint')

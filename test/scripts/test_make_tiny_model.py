@@ -236,12 +236,14 @@ def test_cli_encoder(tmp_path, capsys):
         delimiter_id(tmp_path / "cli")
 
 
-@pytest.mark.parametrize("arch, name", [("bert", "BertForMaskedLM"), ("distilbert", "DistilBertForMaskedLM")])
-def test_masked_lm_head_for_bert_and_distilbert(tmp_path, arch, name):
+@pytest.mark.parametrize("arch, name", [("bert", "BertForMaskedLM"), ("distilbert", "DistilBertForMaskedLM"),
+                                        ("roberta", "RobertaForMaskedLM"), ("xlm_roberta", "XLMRobertaForMaskedLM"),
+                                        ("gte", "GteForMaskedLM")])
+def test_masked_lm_heads(tmp_path, arch, name):
     from transformers import AutoModelForMaskedLM
 
     path = make_tiny_model(tmp_path / "m", arch=arch, head="mlm")
     assert json.loads((path / "config.json").read_text())["architectures"] == [name]
     assert type(AutoModelForMaskedLM.from_pretrained(str(path))).__name__ == name
-    with pytest.raises(ValueError, match="built for archs 'bert' and 'distilbert' only"):
-        make_tiny_model(tmp_path / "x", arch="xlm_roberta", head="mlm")
+    with pytest.raises(ValueError, match=r"built for archs \('bert', 'distilbert', 'roberta', 'xlm_roberta', 'gte'\) only"):
+        make_tiny_model(tmp_path / "x", arch="electra", head="mlm")
