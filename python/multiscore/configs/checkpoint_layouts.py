@@ -18,7 +18,7 @@ import os
 
 # model_type -> transformers' model_type.
 NATIVE_MODEL_TYPES = {
-    "new": "gte",  # gte-multilingual-*, Snowflake arctic-embed-*-v2.0
+    "new": "gte",  # Alibaba-NLP/gte-multilingual-*
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
 }
 

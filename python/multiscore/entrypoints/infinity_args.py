@@ -23,7 +23,7 @@ from multiscore.entrypoints.ignored_flags import given_flags, note_ignored
 
 logger = logging.getLogger(__name__)
 
-# Infinity's on/off options with no effect here: name -> whether "--no-NAME" exists too.
+# Infinity's on/off options with no effect here, each as --NAME and --no-NAME.
 NO_EFFECT_SWITCHES = ("model_warmup", "vector_disk_cache", "lengths_via_tokenize", "bettertransformer",
                       "permissive_cors", "redirect_slash")
 NO_EFFECT_VALUES = {"batch_size": int, "proxy_root_path": str}

@@ -1,4 +1,4 @@
-"""Alibaba's GTE encoders: gte-multilingual-base / -reranker-base, Snowflake arctic-embed-m/l-v2.0.
+"""Alibaba's GTE encoders: gte-multilingual-base / -reranker-base, Snowflake arctic-embed-m-v2.0.
 
 transformers names them ``GteModel``, ``GteForSequenceClassification``, ``GteForTokenClassification``
 (model_type ``gte``); the original remote code ``NewModel``, ``NewForSequenceClassification``,
