@@ -24,15 +24,19 @@ from multiscore.models.llama import llama_options  # EuroBERT's block is Llama's
 
 
 class LatePooler(Pooler):
-    """``late`` pooling: ``classify`` on every row [T, H] -> [T, C], averaged per sequence -> [B, C]."""
+    """``late`` pooling: ``classify`` on every row [T, H] -> [T, C], averaged per sequence -> [B, C]
+    (token tasks: every row's, as they are)."""
 
     def __init__(self, classify, config) -> None:
         super().__init__(PoolingMethod.MEAN, ClassifierHead(lambda logits: logits, config))
         self.classify = classify
 
     def __call__(self, hidden: torch.Tensor, meta: PoolingMetadata) -> list[torch.Tensor]:
-        logits = self.method.reduce(self.classify(hidden), meta)  # [B, C]
-        return with_hidden(self.head(logits, meta.groups), self.method.reduce(hidden, meta), meta.groups)
+        logits = self.classify(hidden)  # [T, C]: MEAN reads every row
+        if meta.per_token:
+            return with_hidden(self.head(logits, meta.groups), hidden, meta.groups)
+        reduce = self.method.reduce
+        return with_hidden(self.head(reduce(logits, meta), meta.groups), reduce(hidden, meta), meta.groups)
 
 
 class EuroBertModel(DecoderForEmbedding):

@@ -46,3 +46,22 @@ def test_a_bare_model_without_sentence_transformers_files_embeds_by_mean(tiny_mo
     with torch.no_grad():
         means = torch.stack([ref(input_ids=torch.tensor([ids])).last_hidden_state[0].mean(0) for ids in texts])
     torch.testing.assert_close(ours, torch.nn.functional.normalize(means, dim=-1), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pooling", ["late", "bos"])
+def test_token_classify_is_the_head_on_every_token(tiny_model, pooling):
+    """vLLM's token_classify on a classifier: its head on every token, whatever the pooling."""
+    from transformers import AutoModelForSequenceClassification
+
+    from multiscore.messages import PoolingParams
+    from multiscore.model_executor.forward_batch import ScoreSequence
+    from worker_batches import worker
+
+    path = tiny_model("eurobert", "seqcls", num_labels=2, classifier_pooling=pooling)
+    ids = [2, 17, 30, 8, 3]
+    out = worker(path).forward([ScoreSequence("0", ids, 0, 1, PoolingParams(activation="none", per_token=True))])[0]
+    ref = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    with torch.no_grad():
+        hidden = ref.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        expected = ref.classifier(ref.activation(ref.dense(hidden)))
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
