@@ -92,6 +92,33 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
     return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))
 
 
+class PooledClassifier(PoolingModel):
+    """BERT's ``*ForSequenceClassification`` shape: a backbone with BERT's tanh pooler (under the
+    checkpoint's name for it, ``backbone_name``) and ``classifier``: classifier(pooler(first token))."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+    backbone_name: str  # "bert", "ernie", "nomic_bert", "gte"
+
+    @staticmethod
+    def make_backbone(config) -> nn.Module:
+        """The backbone, with its pooler."""
+        raise NotImplementedError
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        setattr(self, self.backbone_name, self.make_backbone(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
+
+    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
+        """[B, H] final hidden state of each sequence's first token -> logits [B, num_labels]."""
+        return self.classifier(getattr(self, self.backbone_name).pooler(first_token_hidden))
+
+    def hidden_states(self, batch, attention, rows):
+        return getattr(self, self.backbone_name)(batch, attention, rows)
+
+
 class TokenClassifier(PoolingModel):
     """transformers' ``*ForTokenClassification`` of an encoder: its backbone (under the checkpoint's
     name for it, ``backbone_name``) and ``classifier`` on every token, for NER, PII and

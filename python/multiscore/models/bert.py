@@ -19,8 +19,8 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import FusedLinear, Linear, hf_activation
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.layers.pooler import PoolingMethod
+from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
 
 # Rows per MLP block (see BertLayer.forward).
 _MLP_ROWS = 1024
@@ -194,25 +194,15 @@ class BertModel(PoolingModel):
         return self.model(batch, attention, rows)
 
 
-class BertForSequenceClassification(PoolingModel):
+class BertForSequenceClassification(PooledClassifier):
     """``bert.*`` (encoder with pooler) + ``classifier``: logits = classifier(pooler([CLS]))."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "bert"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.bert = BertBackbone(config, add_pooler=True)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] final hidden state of each sequence's [CLS] -> logits [B, num_labels]."""
-        return self.classifier(self.bert.pooler(first_token_hidden))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.bert(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return BertBackbone(config, add_pooler=True)
 
 
 class BertForTokenClassification(TokenClassifier):

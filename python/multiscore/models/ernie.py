@@ -5,15 +5,10 @@ gives every token task type 0, so the row added is ``task_type_embeddings.weight
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, TokenClassifier
+from multiscore.models.base import PooledClassifier, TokenClassifier
 from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone, BertEmbeddings, BertModel
 
 
@@ -45,25 +40,15 @@ class ErnieModel(BertModel):
     backbone = ErnieBackbone
 
 
-class ErnieForSequenceClassification(PoolingModel):
+class ErnieForSequenceClassification(PooledClassifier):
     """``ernie.*`` (with its tanh pooler) + ``classifier`` on the first token."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "ernie"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.ernie = ErnieBackbone(config, add_pooler=True)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] -> logits [B, num_labels]."""
-        return self.classifier(self.ernie.pooler(first_token_hidden))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.ernie(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return ErnieBackbone(config, add_pooler=True)
 
 
 class ErnieForTokenClassification(TokenClassifier):

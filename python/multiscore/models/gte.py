@@ -23,9 +23,9 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, rope_parameters
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
 
@@ -142,25 +142,15 @@ class GteModel(PoolingModel):
         return self.model(batch, attention, rows)
 
 
-class GteForSequenceClassification(PoolingModel):
+class GteForSequenceClassification(PooledClassifier):
     """``gte.*`` (with its tanh pooler) + ``classifier`` on the first token (gte-multilingual-reranker-base)."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
     weight_prefix_aliases = {"new.": "gte."}
+    backbone_name = "gte"
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.gte = GteBackbone(config, add_pooler=True)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] -> logits [B, num_labels]."""
-        return self.classifier(self.gte.pooler(first_token_hidden))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.gte(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return GteBackbone(config, add_pooler=True)
 
 
 class GteForTokenClassification(TokenClassifier):

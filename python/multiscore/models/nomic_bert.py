@@ -17,9 +17,9 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import silu_mul
 from multiscore.layers.linear import FusedLinear, Linear
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
 from multiscore.models.decoder import DECODER_PACKED_MODULES
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
@@ -147,30 +147,20 @@ class NomicBertModel(PoolingModel):
         return self.model(batch, attention, rows)
 
 
-class NomicBertForSequenceClassification(PoolingModel):
+class NomicBertForSequenceClassification(PooledClassifier):
     """``nomic_bert.*`` (with its tanh pooler) + ``classifier`` on the first token."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = DECODER_PACKED_MODULES
     weight_renames = ORIGINAL_NAMES
+    backbone_name = "nomic_bert"
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
         adapt_original_config(hf_config)
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.nomic_bert = NomicBertBackbone(config, add_pooler=True)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] -> logits [B, num_labels]."""
-        return self.classifier(self.nomic_bert.pooler(first_token_hidden))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.nomic_bert(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return NomicBertBackbone(config, add_pooler=True)
 
 
 class NomicBertForTokenClassification(TokenClassifier):
