@@ -31,8 +31,14 @@ def _graceful_server_class():
 
 
 def parse_args(argv=None, prog: str = "python -m multiscore.launch_server") -> argparse.Namespace:
-    """Our flags, SGLang's, vLLM's, TEI's and Infinity's (argparse exits on a malformed one)."""
+    """Our flags, SGLang's, vLLM's, TEI's and Infinity's, and Infinity's INFINITY_* environment variables
+    (argparse exits on a malformed one)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = infinity_args.env_flags(argv) + argv
+    except ValueError as e:
+        parser.error(str(e))
     ServerArgs.add_cli_args(parser)
     sglang_args.add_cli_args(parser)
     vllm_args.add_cli_args(parser)

@@ -11,6 +11,8 @@ first words changed: ``multiscore serve --model-id BAAI/bge-small-en-v1.5 --port
   the tokenizer, permissive CORS, the proxy root path, slash redirects.
 - Refused, with the reason: another ``--engine`` than torch, ``--embedding-dtype`` other than
   float32, ``--dtype fp8``, another ``--url-prefix``, and ``--preload-only`` (which downloads and exits).
+- Infinity's environment variables (``INFINITY_MODEL_ID``, ``INFINITY_PORT`` ... as its Docker and
+  Kubernetes setups set them) are read as those flags, ahead of the command line, which wins.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 
 from multiscore.entrypoints.ignored_flags import given_flags, note_ignored
 
@@ -29,6 +32,43 @@ NO_EFFECT_SWITCHES = ("model_warmup", "vector_disk_cache", "lengths_via_tokenize
 NO_EFFECT_VALUES = {"batch_size": int, "proxy_root_path": str}
 SERVED_URL_PREFIXES = ("", "/", "/v1", "/v1/")
 _POOLING = {"mean": "MEAN", "cls": "CLS", "auto": None}
+
+
+# Infinity's options that its INFINITY_<NAME> environment variables set: those taking a value, and
+# the on/off ones (a variable true or false).
+ENV_VALUES = ("model_id", "served_model_name", "host", "port", "url_prefix", "batch_size", "revision", "engine",
+              "dtype", "device", "pooling_method", "embedding_dtype", "api_key", "proxy_root_path")
+ENV_SWITCHES = ("trust_remote_code", "compile", "preload_only") + NO_EFFECT_SWITCHES
+_TRUE = ("1", "true", "yes", "on")
+
+
+def env_flags(argv: list[str], environ=os.environ) -> list[str]:
+    """The flags Infinity's environment variables give, for options ``argv`` does not name; put them
+    ahead of ``argv`` so that the command line wins (argparse keeps the last value)."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    flags = []
+    for name in ENV_VALUES:
+        value, flag = environ.get("INFINITY_" + name.upper()), "--" + name.replace("_", "-")
+        if value is None or flag in given:
+            continue
+        if name in ("model_id", "served_model_name"):  # Infinity's lists are ";"-separated
+            if len([v for v in value.split(";") if v]) > 1:
+                raise ValueError(f"INFINITY_{name.upper()}={value!r} names several models; multiscore serves one model "
+                                 "per server (run one server per model)")
+            value = value.strip(";")
+        flags += [flag, value]
+    for name in ENV_SWITCHES:
+        value, flag = environ.get("INFINITY_" + name.upper()), "--" + name.replace("_", "-")
+        if value is None or flag in given or "--no-" + flag[2:] in given:
+            continue
+        on = value.strip().lower() in _TRUE
+        if name == "compile":
+            flags += ["--compile", "on" if on else "off"]
+        elif name in ("trust_remote_code", "preload_only"):
+            flags += [flag] if on else []
+        else:
+            flags.append(flag if on else "--no-" + flag[2:])
+    return flags
 
 
 class OnceOnly(argparse.Action):

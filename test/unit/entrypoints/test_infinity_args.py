@@ -52,3 +52,22 @@ def test_a_second_model_id_is_refused(capsys):
         parse_args(["--model-id", "a", "--model-id", "b"])
     assert exit_info.value.code == 2
     assert "--model-id given twice: multiscore serves one model per server" in capsys.readouterr().err
+
+
+def test_infinity_environment_variables_are_its_flags_and_the_command_line_wins(monkeypatch):
+    for key, value in {"INFINITY_MODEL_ID": "BAAI/bge-small-en-v1.5;", "INFINITY_PORT": "7997", "INFINITY_BATCH_SIZE": "32",
+                       "INFINITY_DTYPE": "int8", "INFINITY_MODEL_WARMUP": "false", "INFINITY_COMPILE": "true",
+                       "INFINITY_API_KEY": "k", "INFINITY_HOST": "0.0.0.0"}.items():
+        monkeypatch.setenv(key, value)
+    args = server_args_from(parse_args(["--port", "8000"]))
+    assert (args.model_path, args.port, args.host, args.api_key) == ("BAAI/bge-small-en-v1.5", 8000, "0.0.0.0", "k")
+    assert (args.quantization, args.compile) == ("int8", "on")
+    assert server_args_from(parse_args(["--model-path", "m", "--no-compile"])).model_path == "m"  # flags win
+    assert server_args_from(parse_args(["--model-id", "m"])).model_path == "m"  # not "given twice"
+
+
+def test_an_environment_naming_several_models_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("INFINITY_MODEL_ID", "a;b")
+    with pytest.raises(SystemExit):
+        parse_args([])
+    assert "INFINITY_MODEL_ID='a;b' names several models" in capsys.readouterr().err
