@@ -45,13 +45,14 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
     rope_type = params.get("rope_type", "default")
     if rope_type in _DYNAMIC_ROPE_TYPES:
         raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
-    if rope_type == "default":
+    if rope_type in ("default", "ntk"):
         base = params["rope_theta"]
         # Partial rotary (Phi-4-mini: 0.75): only the first dims of each head rotate.
         factor = params.get("partial_rotary_factor") or getattr(config, "partial_rotary_factor", None) or 1.0
         dim = int(head_dim * factor)
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
-        return inv_freq, 1.0
+        if rope_type == "default":
+            return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim)), 1.0
+        return _fixed_ntk_inv_freq(params, base, dim), 1.0
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
@@ -60,6 +61,17 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
     kwargs = {"layer_type": layer_type} if keyed else {}  # transformers 5's initialisers read that layer type's entry
     inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu", **kwargs)
     return inv_freq.float(), float(scaling)
+
+
+def _fixed_ntk_inv_freq(params: dict, base: float, dim: int) -> torch.Tensor:
+    """The original GTE code's fixed NTK scaling (``rope_scaling: {"type": "ntk", "factor": f}``,
+    gte-base/large-en-v1.5; also vLLM's NTKScalingRotaryEmbedding): the base times f, every
+    frequency divided by f^(2/dim), at every length. transformers has no such rope type."""
+    if params.get("mixed_b") is not None:
+        raise ValueError("rope scaling 'ntk' with mixed_b (mixed NTK) is not supported")
+    factor = float(params["factor"])
+    inv_freq = 1.0 / ((base * factor) ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+    return inv_freq / factor ** (2 / dim)
 
 
 class RotaryEmbedding(nn.Module):

@@ -1,4 +1,5 @@
-"""Alibaba's GTE encoders: gte-multilingual-base / -reranker-base, Snowflake arctic-embed-m-v2.0.
+"""Alibaba's GTE encoders: gte-multilingual-base / -reranker-base, gte-base/large-en-v1.5 (``ntk``
+rope scaling: layers/rotary.py), Snowflake arctic-embed-m-v2.0.
 
 transformers names them ``GteModel``, ``GteForSequenceClassification``, ``GteForTokenClassification``
 (model_type ``gte``); the original remote code ``NewModel``, ``NewForSequenceClassification``,
@@ -24,7 +25,7 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, rope_parameters
+from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertPooler
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
@@ -43,12 +44,6 @@ def check_config(config) -> None:
         value = getattr(config, key, served)
         if value != served:
             raise ValueError(f"GTE config {key}={value!r} is not supported (only {served!r})")
-    rope_type = rope_parameters(config).get("rope_type", "default")
-    if rope_type == "ntk":
-        # gte-base/large-en-v1.5 scale their rotary by the original code's fixed NTK rule, which
-        # transformers does not implement: with no reference to test against, we do not guess it.
-        raise ValueError("GTE rope scaling 'ntk' (gte-base-en-v1.5, gte-large-en-v1.5) is not supported: "
-                         "transformers has no implementation of it to check ours against")
     rotary_dim = getattr(config, "rotary_emb_dim", None)
     if rotary_dim is not None and rotary_dim != head_dim_of(config):
         raise ValueError(f"GTE config rotary_emb_dim={rotary_dim} is not supported (only the head size, {head_dim_of(config)})")

@@ -1,7 +1,8 @@
 """GTE beyond the shared encoder matrices (test_encoder_models.py, test_token_classification.py,
 test_sentence_transformers_dense.py): the original remote-code checkpoints (model_type ``new``,
 ``NewModel`` / ``NewForSequenceClassification``, a ``new.`` prefix, the original config keys),
-served with no remote code; gte-base-en-v1.5's missing token types; and the refusals."""
+served with no remote code; gte-base-en-v1.5's missing token types and NTK-scaled rotary; and the
+refusals."""
 
 import json
 import shutil
@@ -78,8 +79,30 @@ def test_no_token_type_table_as_gte_base_en_v1_5(tiny_model):
         start += len(ids)
 
 
+def test_ntk_scaled_rotary_as_gte_base_en_v1_5(tiny_model, tmp_path):
+    """gte-base/large-en-v1.5's ``rope_scaling: {"type": "ntk", "factor": 2.0}``, which transformers
+    cannot build: against transformers' GteModel given the original code's NTK frequencies
+    (NTKScalingRotaryEmbedding: base x factor, every frequency / factor^(2/dim), at any length)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = tiny_model("gte", "embed", type_vocab_size=0)
+    other = original_layout(path, tmp_path, "NewModel", rope_scaling={"type": "ntk", "factor": 2.0})
+    ref = AutoModel.from_pretrained(str(path)).eval()
+    dim, base, factor = 16, 1000.0, 2.0  # head_dim 64 / 4 heads; the tiny model's rope base
+    ntk = 1.0 / ((base * factor) ** (torch.arange(0, dim, 2).float() / dim)) / factor ** (2 / dim)
+    assert not torch.allclose(ntk, ref.rotary_emb.inv_freq)  # the scaling changes the frequencies
+    ref.rotary_emb.inv_freq.copy_(ntk)
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES[:2], DOCS[:2])
+    hidden, _ = run_packed(load_ours(other), seqs)
+    start = 0
+    for ids, types in seqs:
+        torch.testing.assert_close(hidden[start : start + len(ids)], run_reference(ref, ids, types).hidden_states[-1][0],
+                                   atol=1e-4, rtol=0)
+        start += len(ids)
+
+
 @pytest.mark.parametrize("option, value, message", [
-    ("rope_scaling", {"type": "ntk", "factor": 2.0}, "GTE rope scaling 'ntk'"),
+    ("rope_scaling", {"type": "ntk", "factor": 2.0, "mixed_b": 0.5}, "rope scaling 'ntk' with mixed_b"),
     ("logn_attention_scale", True, "GTE config logn_attention_scale=True is not supported"),
     ("position_embedding_type", "absolute", "GTE config position_embedding_type='absolute' is not supported"),
     ("rotary_emb_dim", 8, "GTE config rotary_emb_dim=8 is not supported"),
