@@ -10,7 +10,7 @@ def write_sentence_transformers_files(path, pooling: str, normalize: bool, max_s
     """Make a bare encoder checkpoint a sentence-transformers model (Transformer -> Pooling [-> Normalize])."""
     path = pathlib.Path(path)
     config = json.loads((path / "config.json").read_text())
-    hidden = config.get("hidden_size") or config["dim"]  # DistilBERT names it dim
+    hidden = config.get("hidden_size") or config.get("d_model") or config["dim"]  # T5: d_model; DistilBERT: dim
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

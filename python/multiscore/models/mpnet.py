@@ -47,14 +47,16 @@ def relative_buckets(relative: torch.Tensor, num_buckets: int, max_distance: int
 class RelativeBias:
     """A forward's [H, L, L] bias per chunk length (every layer reads the same)."""
 
-    def __init__(self, table: nn.Embedding) -> None:
+    def __init__(self, table: nn.Embedding, max_distance: int = _MAX_DISTANCE) -> None:
         self.table = table
+        self.max_distance = max_distance
         self._by_length: dict[int, torch.Tensor] = {}
 
     def __call__(self, length: int) -> torch.Tensor:
         if length not in self._by_length:
             pos = torch.arange(length, device=self.table.weight.device)
-            buckets = relative_buckets(pos[None, :] - pos[:, None], self.table.num_embeddings)  # [L (queries), L (keys)]
+            buckets = relative_buckets(pos[None, :] - pos[:, None], self.table.num_embeddings,
+                                       self.max_distance)  # [L (queries), L (keys)]
             self._by_length[length] = self.table(buckets).permute(2, 0, 1)  # [H, L, L]
         return self._by_length[length]
 

@@ -1,0 +1,76 @@
+"""T5 encoders (gtr-t5, sentence-t5: ``T5EncoderModel``) against transformers, packed sequences
+long enough to reach the relative bias's log-spaced buckets, with T5's ReLU feed-forward and T5
+v1.1's gated GELU; and a GTR-shaped sentence-transformers model (mean, Dense, Normalize) against
+``SentenceTransformer.encode``."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from make_tiny_model import build_tokenizer
+from multiscore.configs.model_kind import ModelKind
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from st_files import add_dense_module, write_sentence_transformers_files
+from test_encoder_models import run_packed
+from worker_batches import worker
+
+# Lengths 1..29 over 8 buckets with max_distance 16: exact, log-spaced and clamped distances.
+SEQS = [list(range(5, 5 + n)) for n in (29, 1, 12, 7, 22)]
+
+
+@pytest.fixture(scope="module", params=["relu", "gated-gelu"])
+def t5_path(request, tmp_path_factory):
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("xlm_roberta")
+    config = T5Config(vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2,
+                      num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
+                      feed_forward_proj=request.param, initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id)
+    model = T5EncoderModel(config).eval()
+    with torch.no_grad():  # T5's init leaves the bias table near zero; make every bucket count
+        model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp("t5") / request.param
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_hidden_states_equal_transformers(t5_path):
+    from transformers import T5EncoderModel
+
+    w = worker(t5_path)
+    assert w.model.kind is ModelKind.ENCODER_EMBEDDING
+    hidden, _ = run_packed(w.model, [(ids, [0] * len(ids)) for ids in SEQS])
+    ref = T5EncoderModel.from_pretrained(str(t5_path)).eval()
+    start = 0
+    for ids in SEQS:
+        with torch.no_grad():
+            expected = ref(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        torch.testing.assert_close(hidden[start : start + len(ids)], expected, atol=1e-4, rtol=0)
+        start += len(ids)
+
+
+def test_gtr_shaped_sentence_transformer(t5_path, tmp_path):
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    path = tmp_path / "gtr"
+    shutil.copytree(t5_path, path)
+    write_sentence_transformers_files(path, "mean", normalize=False, max_seq_length=128)
+    modules = json.loads((path / "modules.json").read_text())
+    modules.append(add_dense_module(path, 2, 64, 64, False, "torch.nn.modules.linear.Identity", seed=3))
+    modules.append({"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (path / "3_Normalize").mkdir()
+    (path / "modules.json").write_text(json.dumps(modules))
+    texts = ["the capital of the country", "a big dog", "music and history of the city in summer and winter"]
+    expected = SentenceTransformer(str(path), device="cpu").encode(texts, convert_to_numpy=True)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    seqs = [ScoreSequence(str(i), tok(t)["input_ids"], 0, 1, PoolingParams(activation="default")) for i, t in enumerate(texts)]
+    np.testing.assert_allclose(torch.cat(worker(path).forward(seqs)).numpy(), expected, atol=1e-5)
