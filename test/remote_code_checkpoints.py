@@ -19,3 +19,31 @@ def as_llama_bidirectional(path, architecture: str, out=None, **keys) -> pathlib
                       auto_map={"AutoModel": "llama_bidirectional_model.LlamaBidirectionalModel"})
         (out / "config.json").write_text(json.dumps(config))
     return out
+
+
+# What Alibaba-NLP/gte-multilingual-base's config.json carries beside the sizes.
+ORIGINAL_OPTIONS = {
+    "position_embedding_type": "rope", "layer_norm_type": "layer_norm", "logn_attention_scale": False,
+    "logn_attention_clip1": False, "pack_qkv": True, "unpad_inputs": False, "use_memory_efficient_attention": False,
+    "auto_map": {"AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
+                 "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel"},
+}
+
+
+def as_gte_original(path, out, architecture: str, **options) -> pathlib.Path:
+    """A copy at ``out`` of a tiny transformers-saved GTE checkpoint as the original remote code
+    publishes it: model_type ``new``, its class names (``architecture``), ``rope_theta`` instead of
+    ``rope_parameters``, ``new.`` for ``gte.``; ``options`` over its config."""
+    from safetensors.torch import load_file, save_file
+
+    path, other = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, other)
+    config = json.loads((path / "config.json").read_text())
+    config.update(model_type="new", architectures=[architecture], rope_theta=config.pop("rope_parameters")["rope_theta"],
+                  rope_scaling=None, **ORIGINAL_OPTIONS)
+    config.update(options)
+    (other / "config.json").write_text(json.dumps(config))
+    tensors = {name.replace("gte.", "new.", 1) if name.startswith("gte.") else name: t
+               for name, t in load_file(str(path / "model.safetensors")).items()}
+    save_file(tensors, str(other / "model.safetensors"))
+    return other

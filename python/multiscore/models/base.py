@@ -92,39 +92,10 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
     return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))
 
 
-class PooledClassifier(PoolingModel):
-    """BERT's ``*ForSequenceClassification`` shape: a backbone with BERT's tanh pooler (under the
-    checkpoint's name for it, ``backbone_name``) and ``classifier``: classifier(pooler(first token))."""
+class BackboneClassifier(PoolingModel):
+    """An encoder's backbone (under the checkpoint's name for it, ``backbone_name``) and ``classifier``
+    [num_labels, H], read through ``classify``; the two heads below."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
-    backbone_name: str  # "bert", "ernie", "nomic_bert", "gte"
-
-    @staticmethod
-    def make_backbone(config) -> nn.Module:
-        """The backbone, with its pooler."""
-        raise NotImplementedError
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        setattr(self, self.backbone_name, self.make_backbone(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))
-
-    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
-        """[B, H] final hidden state of each sequence's first token -> logits [B, num_labels]."""
-        return self.classifier(getattr(self, self.backbone_name).pooler(first_token_hidden))
-
-    def hidden_states(self, batch, attention, rows):
-        return getattr(self, self.backbone_name)(batch, attention, rows)
-
-
-class TokenClassifier(PoolingModel):
-    """transformers' ``*ForTokenClassification`` of an encoder: its backbone (under the checkpoint's
-    name for it, ``backbone_name``) and ``classifier`` on every token, for NER, PII and
-    part-of-speech taggers. Its requests are token tasks, so the pooler reads every row."""
-
-    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
     backbone_name: str  # "bert", "roberta", ...: the prefix of the backbone's tensors in the checkpoint
 
     @staticmethod
@@ -137,7 +108,29 @@ class TokenClassifier(PoolingModel):
         setattr(self, self.backbone_name, self.make_backbone(config))
         hidden = getattr(config, "hidden_size", None) or config.dim  # DistilBERT names it dim
         self.classifier = nn.Linear(hidden, config.num_labels)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classify, config))  # token requests: every row
+
+    def classify(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[N, H] -> logits [N, num_labels]."""
+        return self.classifier(hidden)
 
     def hidden_states(self, batch, attention, rows):
         return getattr(self, self.backbone_name)(batch, attention, rows)
+
+
+class PooledClassifier(BackboneClassifier):
+    """BERT's ``*ForSequenceClassification`` shape: the backbone has BERT's tanh pooler, and the
+    logits are classifier(pooler(first token)). ``make_backbone`` builds it with its pooler."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+
+    def classify(self, first_token_hidden: torch.Tensor) -> torch.Tensor:
+        """[B, H] final hidden state of each sequence's first token -> logits [B, num_labels]."""
+        return self.classifier(getattr(self, self.backbone_name).pooler(first_token_hidden))
+
+
+class TokenClassifier(BackboneClassifier):
+    """transformers' ``*ForTokenClassification`` of an encoder: ``classifier`` on every token, for NER,
+    PII and part-of-speech taggers. Its requests are token tasks, so the pooler reads every row."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER

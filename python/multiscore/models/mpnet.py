@@ -12,11 +12,9 @@ BERT's post-norm layers, with three differences:
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
@@ -25,42 +23,11 @@ from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
+from multiscore.models.relative_bias import RelativeBias, attend_with_bias
 from multiscore.models.sequence_chunks import sequence_chunks
 from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
 
 MPNET_PACKED_MODULES = {"q": ("qkv", "q"), "k": ("qkv", "k"), "v": ("qkv", "v")}
-_MAX_DISTANCE = 128  # MPNet's: distances from here on share the last bucket
-
-
-def relative_buckets(relative: torch.Tensor, num_buckets: int, max_distance: int = _MAX_DISTANCE) -> torch.Tensor:
-    """``relative`` = key position - query position -> T5's bidirectional bucket: half the buckets
-    for keys before the query, half for keys after it; in each half, distances under a quarter of
-    ``num_buckets`` get a bucket each and longer ones log-spaced buckets up to ``max_distance``."""
-    half = num_buckets // 2
-    exact = half // 2
-    n = relative.abs()
-    # clamp: log(0) is never used (torch.where takes n there) but must not be -inf in the long cast
-    far = exact + (torch.log(n.clamp(min=1).float() / exact) / math.log(max_distance / exact) * (half - exact)).long()
-    return (relative > 0).long() * half + torch.where(n < exact, n, far.clamp(max=half - 1))
-
-
-class RelativeBias:
-    """A forward's [H, L, L] bias per chunk length (every layer reads the same)."""
-
-    def __init__(self, table: nn.Embedding, max_distance: int = _MAX_DISTANCE) -> None:
-        self.table = table
-        self.max_distance = max_distance
-        self._by_length: dict[int, torch.Tensor] = {}
-
-    def __call__(self, length: int) -> torch.Tensor:
-        if length not in self._by_length:
-            pos = torch.arange(length, device=self.table.weight.device)
-            buckets = relative_buckets(pos[None, :] - pos[:, None], self.table.num_embeddings,
-                                       self.max_distance)  # [L (queries), L (keys)]
-            self._by_length[length] = self.table(buckets).permute(2, 0, 1)  # [H, L, L]
-        return self._by_length[length]
-
-
 class MPNetSelfAttention(nn.Module):
     """``attention.attn``: q/k/v fused (``qkv``), scores + the relative bias, then ``o``."""
 
@@ -78,13 +45,7 @@ class MPNetSelfAttention(nn.Module):
         """x [T, H] -> [T, H]."""
         T, H = x.shape
         q, k, v = (t.view(T, self.num_heads, self.head_dim) for t in self.qkv(x).split(H, dim=-1))
-        out = torch.empty_like(q)
-        for index, valid in chunks:  # index / valid [b, L]
-            qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
-            mask = bias(index.shape[1]).unsqueeze(0).masked_fill(~valid[:, None, None, :], float("-inf"))  # [b, heads, L, L]
-            o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask.to(qc.dtype), scale=self.head_dim**-0.5)
-            out[index[valid]] = o.transpose(1, 2)[valid]
-        return self.o(out.reshape(T, H))
+        return self.o(attend_with_bias(q, k, v, chunks, bias, self.head_dim**-0.5).reshape(T, H))
 
 
 class MPNetAttention(nn.Module):

@@ -3,7 +3,7 @@ with a Dense layer and Normalize in their files; also ``MT5EncoderModel``).
 
 Pre-norm blocks with T5's RMS norm (no mean, no bias), attention with no 1/sqrt(d) scaling and a
 relative-position bias that only the first block holds (``relative_attention_bias`` [buckets,
-heads], T5's bidirectional buckets, shared by every block: mpnet.py's), and a feed-forward that is
+heads], T5's bidirectional buckets, shared by every block: relative_bias.py), and a feed-forward that is
 ``wo(act(wi(x)))`` or, gated (T5 v1.1, ``gated-gelu``), ``wo(act(wi_0(x)) · wi_1(x))``. Names:
 ``shared``, ``encoder.block.N.layer.0.{layer_norm, SelfAttention.{q,k,v,o}}``,
 ``encoder.block.N.layer.1.{layer_norm, DenseReluDense.{wi|wi_0,wi_1, wo}}``, ``encoder.final_layer_norm``.
@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_kind import ModelKind
@@ -23,7 +22,7 @@ from multiscore.layers.fused_ops import rms_norm
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
-from multiscore.models.mpnet import RelativeBias
+from multiscore.models.relative_bias import RelativeBias, attend_with_bias
 from multiscore.models.sequence_chunks import sequence_chunks
 
 T5_PACKED_MODULES = {"q": ("qkv", "q"), "k": ("qkv", "k"), "v": ("qkv", "v"), "wi_0": ("wi_01", 0), "wi_1": ("wi_01", 1)}
@@ -57,13 +56,7 @@ class T5SelfAttention(nn.Module):
         """x [T, d_model] -> [T, d_model]."""
         T = x.shape[0]
         q, k, v = self.qkv(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
-        out = torch.empty_like(q)
-        for index, valid in chunks:  # index / valid [b, L]
-            qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
-            mask = bias(index.shape[1]).unsqueeze(0).masked_fill(~valid[:, None, None, :], float("-inf"))  # [b, heads, L, L]
-            o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask.to(qc.dtype), scale=1.0)
-            out[index[valid]] = o.transpose(1, 2)[valid]
-        return self.o(out.reshape(T, -1))
+        return self.o(attend_with_bias(q, k, v, chunks, bias, scale=1.0).reshape(T, -1))  # T5 does not scale
 
 
 class T5FeedForward(nn.Module):

@@ -40,8 +40,8 @@ class PairTokenizer:
         tokenizes it; the tokens every prompt starts with are the shared query (one MIS pass), the
         rest of each prompt its item. Splitting there changes no token of any prompt.
         """
-        check_documents(documents)
         if self.template is None:
+            check_documents(documents)
             query_ids = self.tokenizer(query)["input_ids"]
             docs_ids = self.tokenizer(documents, add_special_tokens=False)["input_ids"]
             cap = self._document_cap(len(query_ids), max_doc_tokens, keep)

@@ -4,39 +4,16 @@ test_sentence_transformers_dense.py): the original remote-code checkpoints (mode
 served with no remote code; gte-base-en-v1.5's missing token types and NTK-scaled rotary; and the
 refusals."""
 
-import json
-import shutil
-
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from multiscore.configs.checkpoint_layouts import read_hf_config
+from remote_code_checkpoints import as_gte_original
 from test_encoder_models import DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
 
-# What Alibaba-NLP/gte-multilingual-base's config.json carries beside the sizes.
-ORIGINAL_OPTIONS = {
-    "position_embedding_type": "rope", "layer_norm_type": "layer_norm", "logn_attention_scale": False,
-    "logn_attention_clip1": False, "pack_qkv": True, "unpad_inputs": False, "use_memory_efficient_attention": False,
-    "auto_map": {"AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
-                 "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel"},
-}
-
-
 def original_layout(path, tmp_path, architecture, **options):
-    """A copy of the tiny transformers-type checkpoint as the original code publishes it: model_type
-    ``new``, its class names, ``rope_theta`` instead of ``rope_parameters``, ``new.`` for ``gte.``."""
-    other = tmp_path / "original"
-    shutil.copytree(path, other)
-    config = json.loads((path / "config.json").read_text())
-    config.update(model_type="new", architectures=[architecture], rope_theta=config.pop("rope_parameters")["rope_theta"],
-                  rope_scaling=None, **ORIGINAL_OPTIONS)
-    config.update(options)
-    (other / "config.json").write_text(json.dumps(config))
-    tensors = {name.replace("gte.", "new.", 1) if name.startswith("gte.") else name: t
-               for name, t in load_file(str(path / "model.safetensors")).items()}
-    save_file(tensors, str(other / "model.safetensors"))
-    return other
+    return as_gte_original(path, tmp_path / "original", architecture, **options)
 
 
 def test_transformers_saves_the_original_tensor_layout(tiny_model):

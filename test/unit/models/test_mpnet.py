@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from multiscore.configs.model_kind import ModelKind
-from multiscore.models.mpnet import relative_buckets
+from multiscore.models.relative_bias import relative_buckets
 from test_encoder_models import load_ours, load_reference, run_packed, run_reference
 
 

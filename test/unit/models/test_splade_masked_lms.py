@@ -2,17 +2,17 @@
 sentence-transformers' ``SparseEncoder`` on the same tiny checkpoint (Transformer fill-mask +
 SpladePooling); BERT and DistilBERT: test/e2e/test_splade.py."""
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
+from remote_code_checkpoints import as_gte_original
 from worker_batches import worker
 
 TEXTS = ["the dog sat on the mat", "what is the capital of california", "yes"]
@@ -58,13 +58,7 @@ def test_gte_original_layout_and_untied_roberta_head(tiny_model, tmp_path):
     and a RoBERTa whose vocabulary projection is its own ``lm_head.decoder``."""
     path = splade_checkpoint(tiny_model("gte", "mlm"), tmp_path / "gte", "max")
     assert "lm_head.norm.weight" in load_file(str(path / "model.safetensors"))
-    original = tmp_path / "gte-original"
-    shutil.copytree(path, original)
-    config = json.loads((path / "config.json").read_text())
-    config.update(model_type="new", architectures=["NewForMaskedLM"], rope_theta=config.pop("rope_parameters")["rope_theta"])
-    (original / "config.json").write_text(json.dumps(config))
-    tensors = {("new." + n[4:] if n.startswith("gte.") else n): t for n, t in load_file(str(path / "model.safetensors")).items()}
-    save_file(tensors, str(original / "model.safetensors"))
+    original = as_gte_original(path, tmp_path / "gte-original", "NewForMaskedLM")
     np.testing.assert_allclose(ours(original), reference(path), atol=1e-4, rtol=1e-5)
 
     untied = splade_checkpoint(tiny_model("roberta", "mlm", tie_word_embeddings=False), tmp_path / "untied", "max")

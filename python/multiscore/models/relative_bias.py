@@ -1,0 +1,54 @@
+"""T5's relative-position bias, shared by MPNet and T5 encoders: the bidirectional buckets of the
+distance j - i, a [buckets, heads] table looked up once per chunk length, and attention over
+chunks of similar-length sequences (sequence_chunks.py) with that bias as SDPA's float mask."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_MAX_DISTANCE = 128  # MPNet's: distances from here on share the last bucket
+
+
+def relative_buckets(relative: torch.Tensor, num_buckets: int, max_distance: int = _MAX_DISTANCE) -> torch.Tensor:
+    """``relative`` = key position - query position -> T5's bidirectional bucket: half the buckets
+    for keys before the query, half for keys after it; in each half, distances under a quarter of
+    ``num_buckets`` get a bucket each and longer ones log-spaced buckets up to ``max_distance``."""
+    half = num_buckets // 2
+    exact = half // 2
+    n = relative.abs()
+    # clamp: log(0) is never used (torch.where takes n there) but must not be -inf in the long cast
+    far = exact + (torch.log(n.clamp(min=1).float() / exact) / math.log(max_distance / exact) * (half - exact)).long()
+    return (relative > 0).long() * half + torch.where(n < exact, n, far.clamp(max=half - 1))
+
+
+class RelativeBias:
+    """A forward's [H, L, L] bias per chunk length (every layer reads the same)."""
+
+    def __init__(self, table: nn.Embedding, max_distance: int = _MAX_DISTANCE) -> None:
+        self.table = table
+        self.max_distance = max_distance
+        self._by_length: dict[int, torch.Tensor] = {}
+
+    def __call__(self, length: int) -> torch.Tensor:
+        if length not in self._by_length:
+            pos = torch.arange(length, device=self.table.weight.device)
+            buckets = relative_buckets(pos[None, :] - pos[:, None], self.table.num_embeddings,
+                                       self.max_distance)  # [L (queries), L (keys)]
+            self._by_length[length] = self.table(buckets).permute(2, 0, 1)  # [H, L, L]
+        return self._by_length[length]
+
+
+def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunks, bias: RelativeBias,
+                     scale: float) -> torch.Tensor:
+    """q/k/v [T, heads, D] -> [T, heads, D]: each chunk's scores plus the bias, padded keys at -inf."""
+    out = torch.empty_like(q)
+    for index, valid in chunks:  # index / valid [b, L]
+        qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
+        mask = bias(index.shape[1]).unsqueeze(0).masked_fill(~valid[:, None, None, :], float("-inf"))  # [b, heads, L, L]
+        o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask.to(qc.dtype), scale=scale)
+        out[index[valid]] = o.transpose(1, 2)[valid]
+    return out
