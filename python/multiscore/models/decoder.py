@@ -127,11 +127,16 @@ class GatedMLP(nn.Module):
         rows = max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size))
         act_mul = getattr(ops, self.act_mul)
         if x.shape[0] <= rows:
-            return self.down_proj(act_mul(self.gate_up_proj(x)))
+            return self._rows(x, act_mul)
         out = x.new_empty(x.shape)
         for r0 in range(0, x.shape[0], rows):
-            out[r0 : r0 + rows] = self.down_proj(act_mul(self.gate_up_proj(x[r0 : r0 + rows])))
+            out[r0 : r0 + rows] = self._rows(x[r0 : r0 + rows], act_mul)
         return out
+
+    def _rows(self, x: torch.Tensor, act_mul) -> torch.Tensor:
+        """x [M, H] -> [M, H]. The intermediate keeps the packed product's row padding, so the down
+        projection needs none."""
+        return self.down_proj(act_mul(self.gate_up_proj(x, keep_padding=True)))[: x.shape[0]]
 
 
 class DecoderLayer(nn.Module):

@@ -61,6 +61,24 @@ def test_padding_rows_moves_no_row():
 
 
 @needs_onednn
+def test_keep_padding_returns_the_bucket_rows_with_zero_rows_as_bias():
+    """``keep_padding``: [bucket_rows(M), out]; the first M rows are the plain product's, the
+    appended rows are what zero rows give (the bias), even from a buffer that held other values."""
+    torch.manual_seed(0)
+    layer = Linear(48, 80)
+    layer.pack()
+    x = torch.randn(37, 48)
+    with torch.no_grad():
+        layer(torch.randn(38, 48) * 1e3)  # a prior call of the same bucket leaves memory behind
+        plain, kept = layer(x), layer(x, keep_padding=True)
+    assert kept.shape == (38, 80) and bucket_rows(37) == 38
+    assert torch.equal(kept[:37], plain)
+    torch.testing.assert_close(kept[37], layer.bias.detach())
+    with torch.no_grad():
+        assert layer(torch.randn(38, 48), keep_padding=True).shape == (38, 80)  # a bucket: no padding
+
+
+@needs_onednn
 def test_packed_fused_linear_keeps_its_shards_and_reads_views():
     torch.manual_seed(1)
     layer = FusedLinear(32, {"q": 32, "k": 16, "v": 16}, bias=False)

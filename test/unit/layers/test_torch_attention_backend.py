@@ -111,6 +111,43 @@ def test_portable_path_equals_fused_kernel(monkeypatch, specs):
     torch.testing.assert_close(portable[rows], fused[rows], atol=1e-5, rtol=1e-5)
 
 
+def test_grouped_query_heads_on_the_portable_path_equal_repeated_heads():
+    """attention_with_lse takes fewer key heads than query heads on either path."""
+    from multiscore.layers.attention.lse_attention import _portable, attention_with_lse
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, HQ, 5, DIM), torch.randn(3, HKV, 7, DIM), torch.randn(3, HKV, 7, DIM)
+    g = HQ // HKV
+    mask = torch.rand(3, 1, 5, 7) > 0.3
+    mask[..., 0] = True
+    for kwargs in ({"causal": True}, {"causal": False, "mask": mask}, {"causal": False, "softcap": 5.0}):
+        o, lse = attention_with_lse(q, k, v, scale=0.3, **kwargs)
+        o_ref, lse_ref = _portable(q, k.repeat_interleave(g, 1), v.repeat_interleave(g, 1), scale=0.3, **kwargs)
+        assert o.shape == (3, HQ, 5, DIM) and lse.shape == (3, HQ, 5)
+        torch.testing.assert_close(o, o_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(lse, lse_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_padded_row_helpers_equal_advanced_indexing():
+    from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, valid_positions
+
+    torch.manual_seed(0)
+    x = torch.randn(20, HQ, DIM)
+    index = torch.randint(0, 20, (3, 6))
+    valid = torch.arange(6)[None, :] < torch.tensor([6, 2, 4])[:, None]
+    assert valid_positions(torch.ones(3, 6, dtype=torch.bool)) is None
+    assert valid_positions(valid).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15]
+    block = gather_block(x, index)
+    assert torch.equal(block, x[index].transpose(1, 2))  # [3, HQ, 6, DIM]
+    pos = valid_positions(valid)
+    assert torch.equal(block_rows(block, pos), block.transpose(1, 2)[valid])
+    assert torch.equal(block_rows(block, None), block.transpose(1, 2).reshape(18, HQ, DIM))
+    contiguous = block.contiguous()  # [b, H, L, D] memory (the portable path's output): copied, same rows
+    assert torch.equal(block_rows(contiguous, pos), block.transpose(1, 2)[valid])
+    lse = torch.randn(3, HQ, 6)
+    assert torch.equal(block_lse_rows(lse, pos), lse.transpose(1, 2)[valid])
+
+
 def test_registry_names_and_unknown_backend():
     with pytest.raises(ValueError, match="unknown attention backend"):
         get_backend_class("nope")

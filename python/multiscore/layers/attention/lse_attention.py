@@ -18,7 +18,8 @@ def attention_with_lse(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
     key_bias: Optional[torch.Tensor] = None, softcap: Optional[float] = None, mask: Optional[torch.Tensor] = None,
 ):
-    """q [B, H, Lq, D], k/v [B, H, Lk, D] -> (out [B, H, Lq, D], lse [B, H, Lq] float32).
+    """q [B, Hq, Lq, D], k/v [B, Hkv, Lk, D] (Hq a multiple of Hkv: grouped-query attention)
+    -> (out [B, Hq, Lq, D], lse [B, Hq, Lq] float32).
 
     ``causal`` aligns row i with key i (top-left). ``key_bias`` [B, 1, 1, Lk] (0 or -inf, q's
     dtype) hides padded keys; ``mask`` (bool, [B, 1, Lq or 1, Lk], True = visible) does the same
@@ -29,6 +30,9 @@ def attention_with_lse(
     if softcap is None and mask is None and q.device.type == "cpu" and _FLASH_CPU is not None:
         out, lse = _FLASH_CPU(q, k, v, is_causal=causal, attn_mask=key_bias, scale=scale)
         return out, lse
+    if k.shape[1] != q.shape[1]:  # the portable path's matmuls need one key head per query head
+        g = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
     return _portable(q, k, v, causal, scale, key_bias, softcap, mask)
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.lse_attention import attention_with_lse
+from multiscore.layers.attention.padded_rows import block_rows, gather_block, valid_positions
 
 _RUNS_PER_CALL = 16  # as the torch backend's plain runs
 
@@ -28,6 +29,7 @@ class PrefixedRuns:
     index: torch.Tensor  # [b, Smax] flat rows of the new tokens (pads repeat the run's first row)
     valid: torch.Tensor  # [b, Smax] bool
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
+    valid_pos: Optional[torch.Tensor]  # [n] positions of the valid slots in [b·Smax]; None: all valid
     key_index: torch.Tensor  # [b, Kmax] rows of [batch k ; cached k]: the cached prefix, then the run's own rows
     mask: torch.Tensor  # [b, 1, Smax, Kmax] bool: cached keys, own keys causally; pad rows see key 0
     row_pos: torch.Tensor  # [b, Smax] position of each row (P + i)
@@ -56,14 +58,15 @@ def _chunk(runs, device) -> PrefixedRuns:
     valid = slot[None, :] < torch.tensor([s for _, s, _, _ in runs])[:, None]
     row_pos = torch.tensor([p for _, _, _, p in runs])[:, None] + slot[None, :]
     return PrefixedRuns(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
+                        valid_pos=None if (pos := valid_positions(valid)) is None else pos.to(device),
                         key_index=key_index.to(device), mask=mask.to(device), row_pos=row_pos.to(device))
 
 
 def attend_prefixed(q: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor, chunk: PrefixedRuns, scale: float,
                     out: torch.Tensor, softcap: Optional[float] = None, window: Optional[int] = None) -> None:
     """q [T, Hq, D]; k_all/v_all [T + Tc, Hkv, D]; writes the chunk's rows of ``out`` [T, Hq, D]."""
-    qr = q[chunk.index].transpose(1, 2)  # [b, Hq, Smax, D]
-    kr, vr = (x[chunk.key_index].transpose(1, 2) for x in (k_all, v_all))  # [b, Hkv, Kmax, D]
+    qr = gather_block(q, chunk.index)  # [b, Hq, Smax, D]
+    kr, vr = (gather_block(x, chunk.key_index) for x in (k_all, v_all))  # [b, Hkv, Kmax, D]
     mask = chunk.mask
     if window is not None:  # keys more than window - 1 positions back are hidden (pad rows keep key 0)
         key_pos = torch.arange(mask.shape[-1], device=mask.device)
@@ -73,7 +76,5 @@ def attend_prefixed(q: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor, c
         o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=mask, scale=scale,
                                            enable_gqa=q.shape[1] != k_all.shape[1])
     else:
-        g = q.shape[1] // k_all.shape[1]
-        o, _ = attention_with_lse(qr, kr.repeat_interleave(g, 1), vr.repeat_interleave(g, 1), causal=False,
-                                  scale=scale, softcap=softcap, mask=mask)
-    out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, Hq, D]
+        o, _ = attention_with_lse(qr, kr, vr, causal=False, scale=scale, softcap=softcap, mask=mask)
+    out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, Hq, D]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
 from multiscore.layers.attention.lse_attention import attention_with_lse
+from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, valid_positions
 from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
 
 
@@ -44,6 +45,7 @@ class RunChunk:
     index: torch.Tensor  # [b, L] flat row of each slot (pad slots repeat the run's first row)
     valid: torch.Tensor  # [b, L] bool
     rows: torch.Tensor  # [n] = index[valid], where the outputs go
+    valid_pos: Optional[torch.Tensor]  # [n] positions of the valid slots in [b·L]; None: all valid
     causal: bool
     # None when no run is padded or limits its keys. Causal: [b, 1, L, L] (causal and real keys; pad
     # rows still see key 0). Bidirectional: [b, 1, 1, L] (key_valid).
@@ -60,6 +62,7 @@ class MisItems:
     index: torch.Tensor  # [N', Lmax] flat rows of item tokens, pad slots repeat the item's first row
     valid: torch.Tensor  # [N', Lmax] bool
     rows: torch.Tensor  # [R] = index[valid], grouped by sequence
+    valid_pos: Optional[torch.Tensor]  # [R] positions of the valid slots in [N'·Lmax]; None: all valid
 
 
 @dataclass
@@ -72,6 +75,7 @@ class PrefixBucket:
 
     row_index: torch.Tensor  # [G, Rmax] flat rows (items' tokens, then delimiters)
     row_valid: torch.Tensor  # [G, Rmax] bool
+    row_valid_pos: Optional[torch.Tensor]  # positions of the valid rows in [G·Rmax]; None: all valid
     key_index: torch.Tensor  # [G, Qmax] flat rows of each query's tokens
     key_bias: Optional[torch.Tensor]  # [G, 1, 1, Qmax] 0 / -inf; None when no key is padded
     key_valid: torch.Tensor  # [G, Qmax] bool
@@ -80,6 +84,9 @@ class PrefixBucket:
     item_dst: torch.Tensor  # ... and where they sit in MisItems.rows
     delim_src: torch.Tensor  # positions (in the valid rows) that are delimiters ...
     delim_rows: torch.Tensor  # ... and their flat rows
+    # (first, count) when the valid rows start with MisItems.rows[first : first + count], in order
+    # (one sequence per bucket): its items' outputs are then a slice, not a scatter.
+    item_range: Optional[tuple[int, int]] = None
 
 
 @dataclass
@@ -87,7 +94,7 @@ class WindowMasks:
     """One sliding window's masks for a batch (True = visible); None where the window hides nothing."""
 
     runs: list[Optional[torch.Tensor]]  # per RunChunk: [b, 1, L, L], causal, windowed, real keys
-    buckets: list[Optional[torch.Tensor]]  # per PrefixBucket: [G, 1, g·Rmax, Qmax], real keys
+    buckets: list[Optional[torch.Tensor]]  # per PrefixBucket: [G, 1, Rmax, Qmax], real keys
     items: Optional[torch.Tensor]  # [1, 1, Lmax, Lmax], causal and windowed
 
 
@@ -129,8 +136,9 @@ def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, key_lens: torch.Tensor,
     elif torch.equal(starts - starts[0], torch.arange(len(starts)) * max_len):
         contiguous_start = int(starts[0])
     return RunChunk(
-        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device), causal=causal, mask=mask,
-        key_valid=key_valid.to(device), contiguous_start=contiguous_start,
+        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
+        valid_pos=_to(valid_positions(valid), device), causal=causal, mask=mask, key_valid=key_valid.to(device),
+        contiguous_start=contiguous_start,
     )
 
 
@@ -153,12 +161,22 @@ def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     if not bool(key_valid.all()):
         key_bias = torch.zeros(key_valid.shape).masked_fill(~key_valid, float("-inf"))[:, None, None, :]
     flat = row_index[row_valid]
+    item_src, item_dst = is_item.nonzero()[:, 0], dst[is_item]
+    item_range = None
+    n = len(item_src)
+    if len(rows) == 1 and (n == 0 or torch.equal(item_dst - item_dst[0], item_src)):
+        item_range = (int(item_dst[0]) if n else 0, n)
     return PrefixBucket(
-        row_index=row_index.to(device), row_valid=row_valid.to(device), key_index=key_index.to(device),
+        row_index=row_index.to(device), row_valid=row_valid.to(device),
+        row_valid_pos=_to(valid_positions(row_valid), device), key_index=key_index.to(device),
         key_bias=None if key_bias is None else key_bias.to(device), key_valid=key_valid.to(device),
-        row_pos=row_pos.to(device), item_src=is_item.nonzero()[:, 0].to(device), item_dst=dst[is_item].to(device),
-        delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device),
+        row_pos=row_pos.to(device), item_src=item_src.to(device), item_dst=item_dst.to(device),
+        delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device), item_range=item_range,
     )
+
+
+def _to(x: Optional[torch.Tensor], device) -> Optional[torch.Tensor]:
+    return None if x is None else x.to(device)
 
 
 def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: int):
@@ -192,7 +210,8 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: in
         slot = torch.arange(int(lens.max()))
         valid = slot[None, :] < lens[:, None]
         index = torch.cat(firsts)[:, None] + torch.where(valid, slot[None, :], 0)
-        items = MisItems(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device))
+        items = MisItems(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
+                         valid_pos=_to(valid_positions(valid), device))
     buckets = []
     if rows:
         work = sum(len(r) * len(k) for r, k in zip(rows, keys))
@@ -274,16 +293,14 @@ class TorchAttentionBackend(AttentionBackend):
         carry their single-item positions (``row_pos``), query keys sit at 0..Q-1."""
         if window in meta.window_masks:
             return meta.window_masks[window]
-        g = self.num_heads // self.num_kv_heads
         runs = [(_window_mask(c.index.shape[1], window, device, c.causal)[None] & c.key_valid[:, None, None, :])
                 if c.index.shape[1] > window else None for c in meta.runs]
         buckets = []
         for b in meta.buckets:
             mask = None
             if int(b.row_pos.max()) >= window:  # some row sees only part of its query
-                row_pos = b.row_pos.repeat(1, g)  # [G, g·Rmax], the folded rows' order
                 key_pos = torch.arange(b.key_index.shape[1], device=device)
-                mask = (((row_pos[:, :, None] - key_pos) < window) & b.key_valid[:, None, :])[:, None]
+                mask = (((b.row_pos[:, :, None] - key_pos) < window) & b.key_valid[:, None, :])[:, None]
             buckets.append(mask)
         items = None
         if meta.items is not None and meta.items.index.shape[1] > window:
@@ -292,16 +309,13 @@ class TorchAttentionBackend(AttentionBackend):
         return meta.window_masks[window]
 
     def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor) -> None:
-        """Soft-capped scores (Gemma2) or a sliding window shorter than the runs: the portable path,
-        KV heads repeated for GQA."""
-        g = self.num_heads // self.num_kv_heads
-        qr = q[chunk.index].transpose(1, 2)  # [b, Hq, L, D]
-        kr, vr = (x[chunk.index].transpose(1, 2).repeat_interleave(g, 1) for x in (k, v))
+        """Soft-capped scores (Gemma2) or a sliding window shorter than the runs: the portable path."""
+        qr, kr, vr = (gather_block(x, chunk.index) for x in (q, k, v))  # [b, H, L, D]
         mask, causal = chunk.mask, chunk.causal and chunk.mask is None
         if window_mask is not None:
             mask, causal = window_mask, False
         o, _ = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
-        out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
+        out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
         gqa = self.num_heads != self.num_kv_heads
@@ -312,50 +326,55 @@ class TorchAttentionBackend(AttentionBackend):
             o = F.scaled_dot_product_attention(qr, kr, vr, is_causal=chunk.causal, scale=scale, enable_gqa=gqa)
             out[sl] = o.transpose(1, 2).reshape(n_runs * length, q.shape[1], q.shape[2])  # [b·L, H, D]
             return
-        qr, kr, vr = (x[chunk.index].transpose(1, 2) for x in (q, k, v))  # [b, H, L, D]
+        qr, kr, vr = (gather_block(x, chunk.index) for x in (q, k, v))  # [b, H, L, D]
         o = F.scaled_dot_product_attention(
             qr, kr, vr, attn_mask=chunk.mask, is_causal=chunk.causal and chunk.mask is None, scale=scale,
             enable_gqa=gqa,
         )
-        out[chunk.rows] = o.transpose(1, 2)[chunk.valid]  # [n, H, D]
+        out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None,
              masks: Optional[WindowMasks] = None) -> None:
-        hq, hkv, dim = self.num_heads, self.num_kv_heads, self.head_dim
-        g = hq // hkv
         items = meta.items
         num_rows = 0 if items is None else items.rows.shape[0]
         if meta.lone_delims is not None:  # an empty query: nothing to attend to but themselves (never read)
+            g = self.num_heads // self.num_kv_heads
             out[meta.lone_delims] = v[meta.lone_delims].repeat_interleave(g, 1)
-        # (A) item tokens and delimiters against their own query; GQA folded into rows:
-        # [G, Hkv, g·Rmax, D] against [G, Hkv, Qmax, D]. Rows of empty queries keep lse = -inf.
-        oa_items = q.new_zeros(num_rows, hq, dim)
-        lse_a = torch.full((num_rows, hq), float("-inf"), device=q.device)
+        # (A) item tokens and delimiters against their own query: [G, Hq, Rmax, D] against
+        # [G, Hkv, Qmax, D]. Items' outputs land in MisItems.rows order: a slice of the bucket's
+        # rows when one bucket holds every item in order, a scatter otherwise; rows of empty
+        # queries keep lse = -inf.
+        oa_items = lse_a = None
+        if not (len(meta.buckets) == 1 and meta.lone_delims is None and meta.buckets[0].item_range == (0, num_rows)):
+            oa_items = q.new_zeros(num_rows, self.num_heads, self.head_dim)
+            lse_a = torch.full((num_rows, self.num_heads), float("-inf"), device=q.device)
         for i, b in enumerate(meta.buckets):
-            G, R = b.row_index.shape
-            qa = q[b.row_index].view(G, R, hkv, g, dim).permute(0, 2, 3, 1, 4).reshape(G, hkv, g * R, dim)
-            ka, va = k[b.key_index].transpose(1, 2), v[b.key_index].transpose(1, 2)  # [G, Hkv, Qmax, D]
+            qa = gather_block(q, b.row_index)
+            ka, va = gather_block(k, b.key_index), gather_block(v, b.key_index)
             bias = None if b.key_bias is None else b.key_bias.to(q.dtype)
-            mask = None if masks is None else masks.buckets[i]  # [G, 1, g·Rmax, Qmax], padded keys hidden too
+            mask = None if masks is None else masks.buckets[i]  # [G, 1, Rmax, Qmax], padded keys hidden too
             if mask is not None:
                 bias = None
             o, lse = attention_with_lse(qa, ka, va, causal=False, scale=scale, key_bias=bias, softcap=softcap, mask=mask)
-            o = o.reshape(G, hq, R, dim).transpose(1, 2)[b.row_valid]  # [valid rows, Hq, D]
-            lse = lse.reshape(G, hq, R).transpose(1, 2)[b.row_valid]  # [valid rows, Hq]
-            out[b.delim_rows] = o[b.delim_src]
-            oa_items[b.item_dst] = o[b.item_src]
-            lse_a[b.item_dst] = lse[b.item_src]
+            o, lse = block_rows(o, b.row_valid_pos), block_lse_rows(lse, b.row_valid_pos)  # [valid rows, Hq(, D)]
+            out.index_copy_(0, b.delim_rows, o.index_select(0, b.delim_src))
+            if oa_items is None:  # the bucket's first num_rows rows are the items, in order
+                oa_items, lse_a = o[:num_rows], lse[:num_rows]
+            elif b.item_range is not None:
+                first, n = b.item_range
+                oa_items[first : first + n], lse_a[first : first + n] = o[:n], lse[:n]
+            else:
+                oa_items.index_copy_(0, b.item_dst, o.index_select(0, b.item_src))
+                lse_a.index_copy_(0, b.item_dst, lse.index_select(0, b.item_src))
         if items is None:
             return
         # (B) every item of every sequence causally against its own tokens, in one call:
         # [N', Hq, Lmax, D], pad slots at the end of each item.
-        qb = q[items.index].transpose(1, 2)
-        kb = k[items.index].transpose(1, 2).repeat_interleave(g, 1)
-        vb = v[items.index].transpose(1, 2).repeat_interleave(g, 1)
+        qb, kb, vb = (gather_block(x, items.index) for x in (q, k, v))
         mask = None if masks is None else masks.items  # [1, 1, Lmax, Lmax]
         ob, lse_b = attention_with_lse(qb, kb, vb, causal=mask is None, scale=scale, softcap=softcap, mask=mask)
-        ob = ob.transpose(1, 2)[items.valid]  # [R, Hq, D]
-        lse_b = lse_b.transpose(1, 2)[items.valid]  # [R, Hq]
-        # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps.
+        ob, lse_b = block_rows(ob, items.valid_pos), block_lse_rows(lse_b, items.valid_pos)  # [R, Hq(, D)]
+        # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps:
+        # ob + w · (oa - ob), one pass.
         w = torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None]
-        out[items.rows] = ob + w * (oa_items - ob)
+        out.index_copy_(0, items.rows, torch.lerp(ob, oa_items, w))
