@@ -11,14 +11,17 @@ import time
 import torch
 
 
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    """Warm up once (first-call allocations, lazy init), then the median of ``repeats`` runs."""
+def median_time(fn, repeats: int, between=None) -> tuple[float, object]:
+    """Warm up once (first-call allocations, lazy init), then the median of ``repeats`` runs.
+    ``between``: called untimed after each run (a reference measured under the same load)."""
     result = fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if between is not None:
+            between()
     return statistics.median(times), result
 
 

@@ -56,7 +56,7 @@ def pad_rows(rows: torch.Tensor) -> torch.Tensor:
     """[M, in] -> [bucket_rows(M), in], zero rows appended (``rows`` itself when M is a bucket).
 
     Only the appended rows are zeroed (``F.pad`` fills the whole buffer before copying: W1 bf16,
-    4 ms of a 160 ms pass)."""
+    4.8 ms of a 187 ms pass on an AMX Xeon)."""
     m = rows.shape[0]
     padded_m = bucket_rows(m)
     if padded_m == m:
