@@ -16,11 +16,12 @@ from typing import Optional
 import torch
 
 
-def valid_positions(valid: torch.Tensor) -> Optional[torch.Tensor]:
-    """[b, L] bool -> positions of the True slots in the flattened [b·L] (None: every slot is valid)."""
+def valid_positions(valid: torch.Tensor, device=None) -> Optional[torch.Tensor]:
+    """[b, L] bool -> positions of the True slots in the flattened [b·L], on ``device`` (None:
+    every slot is valid)."""
     if bool(valid.all()):
         return None
-    return valid.reshape(-1).nonzero()[:, 0]
+    return valid.reshape(-1).nonzero()[:, 0].to(device)
 
 
 def gather_block(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

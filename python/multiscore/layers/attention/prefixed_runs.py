@@ -58,7 +58,7 @@ def _chunk(runs, device) -> PrefixedRuns:
     valid = slot[None, :] < torch.tensor([s for _, s, _, _ in runs])[:, None]
     row_pos = torch.tensor([p for _, _, _, p in runs])[:, None] + slot[None, :]
     return PrefixedRuns(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
-                        valid_pos=None if (pos := valid_positions(valid)) is None else pos.to(device),
+                        valid_pos=valid_positions(valid, device),
                         key_index=key_index.to(device), mask=mask.to(device), row_pos=row_pos.to(device))
 
 

@@ -43,8 +43,7 @@ class RunChunk:
     """Runs (plain sequences, MIS queries) of similar length, padded to [b, L] for one SDPA call."""
 
     index: torch.Tensor  # [b, L] flat row of each slot (pad slots repeat the run's first row)
-    valid: torch.Tensor  # [b, L] bool
-    rows: torch.Tensor  # [n] = index[valid], where the outputs go
+    rows: torch.Tensor  # [n] flat rows of the valid slots, where the outputs go
     valid_pos: Optional[torch.Tensor]  # [n] positions of the valid slots in [b·L]; None: all valid
     causal: bool
     # None when no run is padded or limits its keys. Causal: [b, 1, L, L] (causal and real keys; pad
@@ -60,8 +59,7 @@ class MisItems:
     """Every non-empty item of every MIS sequence in the batch, padded to the longest item."""
 
     index: torch.Tensor  # [N', Lmax] flat rows of item tokens, pad slots repeat the item's first row
-    valid: torch.Tensor  # [N', Lmax] bool
-    rows: torch.Tensor  # [R] = index[valid], grouped by sequence
+    rows: torch.Tensor  # [R] flat rows of the valid slots, grouped by sequence
     valid_pos: Optional[torch.Tensor]  # [R] positions of the valid slots in [N'·Lmax]; None: all valid
 
 
@@ -136,8 +134,7 @@ def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, key_lens: torch.Tensor,
     elif torch.equal(starts - starts[0], torch.arange(len(starts)) * max_len):
         contiguous_start = int(starts[0])
     return RunChunk(
-        index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
-        valid_pos=_to(valid_positions(valid), device), causal=causal, mask=mask, key_valid=key_valid.to(device),
+        index=index.to(device), rows=index[valid].to(device), valid_pos=valid_positions(valid, device), causal=causal, mask=mask, key_valid=key_valid.to(device),
         contiguous_start=contiguous_start,
     )
 
@@ -168,15 +165,12 @@ def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
         item_range = (int(item_dst[0]) if n else 0, n)
     return PrefixBucket(
         row_index=row_index.to(device), row_valid=row_valid.to(device),
-        row_valid_pos=_to(valid_positions(row_valid), device), key_index=key_index.to(device),
+        row_valid_pos=valid_positions(row_valid, device), key_index=key_index.to(device),
         key_bias=None if key_bias is None else key_bias.to(device), key_valid=key_valid.to(device),
         row_pos=row_pos.to(device), item_src=item_src.to(device), item_dst=item_dst.to(device),
         delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device), item_range=item_range,
     )
 
-
-def _to(x: Optional[torch.Tensor], device) -> Optional[torch.Tensor]:
-    return None if x is None else x.to(device)
 
 
 def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: int):
@@ -210,8 +204,7 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: in
         slot = torch.arange(int(lens.max()))
         valid = slot[None, :] < lens[:, None]
         index = torch.cat(firsts)[:, None] + torch.where(valid, slot[None, :], 0)
-        items = MisItems(index=index.to(device), valid=valid.to(device), rows=index[valid].to(device),
-                         valid_pos=_to(valid_positions(valid), device))
+        items = MisItems(index=index.to(device), rows=index[valid].to(device), valid_pos=valid_positions(valid, device))
     buckets = []
     if rows:
         work = sum(len(r) * len(k) for r, k in zip(rows, keys))
