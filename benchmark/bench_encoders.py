@@ -140,7 +140,13 @@ def run_task(task: str, model_dir: pathlib.Path, inputs: dict, count: int, conte
     path = contenders.work / f"{task}-inputs.json"
     path.write_text(json.dumps(inputs))
     names = [n for n in CONTENDERS if contenders.available(n)]
-    results = {n: contenders.run(n, task, model_dir, path) for n in names}
+    results, refused = {}, {}
+    for n in names:
+        try:
+            results[n] = contenders.run(n, task, model_dir, path)
+        except RuntimeError as e:  # e.g. --quantization int8 refused on a CPU without VNNI: said, not fatal
+            refused[n] = str(e).strip().splitlines()[-1]
+    names = [n for n in names if n in results]
     t_ref, ref = results[REFERENCE]
     best_peer = {}
     for n, (t, _) in results.items():
@@ -155,7 +161,9 @@ def run_task(task: str, model_dir: pathlib.Path, inputs: dict, count: int, conte
         err = error_columns(task, out, ref) if n != REFERENCE else ("-", "-")
         rows.append([f"{library} {backend}", precision, f"{t * 1e3:.1f}", f"{count / t:.0f}", f"{t_ref / t:.2f}x",
                      peer, *err])
-    missing = [n for n in CONTENDERS if n not in names]
+    for n, reason in refused.items():
+        print(f"{n} did not run: {reason}")
+    missing = [n for n in CONTENDERS if n not in names and n not in refused]
     if missing:
         print(f"not run (no contender venv at {contenders.st_python or 'benchmark/.contenders'}): {', '.join(missing)}")
     return rows

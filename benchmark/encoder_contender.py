@@ -56,7 +56,8 @@ MULTISCORE_ARGS = {
 
 
 def onnx_int8_file(model_dir: pathlib.Path) -> str:
-    found = sorted((model_dir / "onnx").glob("model_qint8_*.onnx"))
+    # model_qint8_avx512_vnni.onnx; model_quint8_avx2.onnx on a CPU without VNNI (unsigned activations)
+    found = sorted((model_dir / "onnx").glob("model_q*int8_*.onnx"))
     if not found:
         raise FileNotFoundError(f"no ONNX int8 export in {model_dir}/onnx: run `export` first")
     return f"onnx/{found[0].name}"

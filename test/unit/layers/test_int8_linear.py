@@ -14,8 +14,8 @@ from worker_batches import mixed_inputs, score_both_ways, worker
 from hf_reference import hf_scores
 from make_tiny_model import ALL_ARCHS
 
-needs_int8 = pytest.mark.skipif(int8_problem(torch.device("cpu"), torch.float32) is not None,
-                                reason="torch built without oneDNN's int8 linear")
+INT8_PROBLEM = int8_problem(torch.device("cpu"), torch.float32)
+needs_int8 = pytest.mark.skipif(INT8_PROBLEM is not None, reason=f"int8 refused here: {INT8_PROBLEM}")
 INT8_REL_TOL = 0.03  # per-token int8 on random data: ~1 % of the output's largest magnitude
 
 
@@ -75,6 +75,22 @@ def test_compiled_quantizer_and_epilogue_equal_the_eager_ones():
 def test_int8_problem_names_the_reason():
     assert "not on cuda" in int8_problem(torch.device("cuda"), torch.bfloat16)
     assert "not float16" in int8_problem(torch.device("cpu"), torch.float16)
+
+
+def test_int8_problem_refuses_a_cpu_without_int8_dot_products(monkeypatch):
+    """AVX2 alone: oneDNN's int8 kernels saturate or crawl there, so int8 is refused, with the reason."""
+    monkeypatch.setattr(int8_linear, "_int8_dot_products", lambda: [])
+    for dtype in (torch.float32, torch.bfloat16):
+        problem = int8_problem(torch.device("cpu"), dtype)
+        assert problem.startswith("this CPU has neither VNNI nor AMX-INT8 (AVX2 only)")
+        assert problem.endswith("serve this model without --quantization")
+
+
+def test_int8_problem_reports_a_wrong_product_and_its_error(monkeypatch):
+    monkeypatch.setattr(int8_linear, "_int8_dot_products", lambda: ["VNNI"])
+    monkeypatch.setattr(Int8Weight, "__call__", lambda self, x, bias, activation: 2 * x[:, : self.out_features])
+    problem = int8_problem(torch.device("cpu"), torch.float32)
+    assert problem.startswith("oneDNN's int8 linear disagreed with the float product (") and problem.endswith("% off)")
 
 
 def test_server_args_take_sglangs_name_and_refuse_what_int8_cannot_do():
