@@ -1,5 +1,6 @@
 """Benchmark: --compile (fused element-wise ops through torch.compile) against eager, in one worker;
-or (``--compare linear``) oneDNN-packed linear weights against F.linear, in two workers.
+or (``--compare linear``) oneDNN-packed linear weights against F.linear, in two workers (whatever
+the worker would choose on this CPU).
 
 In-process ModelWorkers on W1's model; the two variants alternate on the same batches, so machine
 noise hits both alike. Prints the start-up (compile + warm-up) time, the two medians and the
@@ -98,14 +99,17 @@ def compile_variants(path, dtype: str) -> dict:
 
 
 def linear_variants(path, dtype: str) -> dict:
-    """Two workers, --compile auto: F.linear (packing refused, as on a torch build without oneDNN) and packed."""
+    """Two workers, --compile auto: F.linear (packing refused, as on a torch build without oneDNN) and
+    packed (forced, as where the worker would choose F.linear: float32 on an AVX2 CPU)."""
     server_args = ServerArgs(model_path=str(path), device="cpu", dtype=dtype)
     config = ModelConfig.from_server_args(server_args)
     probe = model_worker.onednn_packing_problem
+    print(f"the worker's own choice here: {probe(torch.device('cpu'), getattr(torch, dtype)) or 'packed'}")
     model_worker.onednn_packing_problem = lambda device, dtype: "refused by bench_compile.py"
     plain = ModelWorker(server_args, config)
-    model_worker.onednn_packing_problem = probe
+    model_worker.onednn_packing_problem = lambda device, dtype: None
     packed = ModelWorker(server_args, config)
+    model_worker.onednn_packing_problem = probe
     print(f"{plain.linear_kernel} vs {packed.linear_kernel}")
     return {"F.linear": plain.forward, "packed": packed.forward}
 

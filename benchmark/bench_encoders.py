@@ -17,7 +17,7 @@ runs after one warm-up. "vs ST fp32" is the speed-up over sentence-transformers 
 "vs best peer" multiscore's over the fastest sentence-transformers backend at its precision, both
 measured in the same run; the error columns compare each output with the fp32 torch reference.
 
-    python benchmark/bench_encoders.py [--sentences 512] [--passages 64] [--repeats 5] [--markdown]
+    python benchmark/bench_encoders.py [--sentences 512] [--passages 64] [--repeats 5] [--precisions fp32,bf16,int8] [--markdown]
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--contenders-python", default=str(DEFAULT_CONTENDERS_VENV / "bin" / "python"),
                    help="the venv with sentence-transformers[onnx,openvino] (benchmark/setup_contenders.sh)")
+    p.add_argument("--precisions", default="fp32,bf16,int8",
+                   help="comma-separated: the contenders to run (bf16 without native bf16 takes minutes a run)")
     p.add_argument("--markdown", action="store_true")
     return p.parse_args(argv)
 
@@ -91,10 +93,13 @@ def build_cross_encoder(out_dir: pathlib.Path) -> pathlib.Path:
 class Contenders:
     """Runs encoder_contender.py: multiscore from this interpreter, sentence-transformers from its venv."""
 
-    def __init__(self, contenders_python: str, repeats: int, work: pathlib.Path) -> None:
+    def __init__(self, contenders_python: str, repeats: int, work: pathlib.Path, precisions: set[str]) -> None:
         self.st_python = contenders_python if pathlib.Path(contenders_python).exists() else None
-        self.repeats, self.work = repeats, work
+        self.repeats, self.work, self.precisions = repeats, work, precisions | {"fp32"}  # fp32: the reference
         self.versions: dict[str, str] = {}  # package -> version, of every contender that ran
+
+    def chosen(self, name: str) -> bool:
+        return CONTENDERS[name][2] in self.precisions
 
     def available(self, name: str) -> bool:
         library, backend, _ = CONTENDERS[name]
@@ -139,7 +144,7 @@ def error_columns(task: str, got: np.ndarray, ref: np.ndarray) -> tuple[str, str
 def run_task(task: str, model_dir: pathlib.Path, inputs: dict, count: int, contenders: Contenders) -> list[list[str]]:
     path = contenders.work / f"{task}-inputs.json"
     path.write_text(json.dumps(inputs))
-    names = [n for n in CONTENDERS if contenders.available(n)]
+    names = [n for n in CONTENDERS if contenders.chosen(n) and contenders.available(n)]
     results, refused = {}, {}
     for n in names:
         try:
@@ -163,7 +168,7 @@ def run_task(task: str, model_dir: pathlib.Path, inputs: dict, count: int, conte
                      peer, *err])
     for n, reason in refused.items():
         print(f"{n} did not run: {reason}")
-    missing = [n for n in CONTENDERS if n not in names and n not in refused]
+    missing = [n for n in CONTENDERS if contenders.chosen(n) and n not in names and n not in refused]
     if missing:
         print(f"not run (no contender venv at {contenders.st_python or 'benchmark/.contenders'}): {', '.join(missing)}")
     return rows
@@ -184,7 +189,7 @@ def main(argv=None) -> None:
         work = pathlib.Path(tmp)
         e1, e2 = work / "e1", build_cross_encoder(work / "e2")
         shutil.copytree(minilm_path(), e1)
-        contenders = Contenders(args.contenders_python, args.repeats, work)
+        contenders = Contenders(args.contenders_python, args.repeats, work, set(args.precisions.split(",")))
         if contenders.st_python:
             for task, model_dir in (("embed", e1), ("rerank", e2)):
                 contenders.export(task, model_dir)

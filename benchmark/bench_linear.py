@@ -21,7 +21,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from bench_common import machine_line, median_time, print_rows  # noqa: E402
 
-from multiscore.layers.linear import Linear  # noqa: E402
+from multiscore.layers.int8_linear import int8_problem  # noqa: E402
+from multiscore.layers.linear import Linear, onednn_packing_problem  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -37,7 +38,14 @@ def main(argv=None) -> None:
     shapes = [("q/k/v", h, 3 * h, False), ("attention output", h, h, False), ("MLP up + GELU", h, i, True),
               ("MLP down", i, h, False)]
     rows = []
+    cpu = torch.device("cpu")
+    int8_refused = int8_problem(cpu, torch.float32)
+    if int8_refused:
+        print(f"int8 column left out: {int8_refused}")
     for dtype in (torch.float32, torch.bfloat16):
+        if problem := onednn_packing_problem(cpu, dtype):
+            print(f"{str(dtype).removeprefix('torch.')} rows left out: {problem}")
+            continue
         for name, fan_in, fan_out, gelu in shapes:
             layer = Linear(fan_in, fan_out).to(dtype)
             x = torch.randn(args.rows, fan_in).to(dtype)
@@ -51,6 +59,7 @@ def main(argv=None) -> None:
             flop = 2 * args.rows * fan_in * fan_out
             rows.append((str(dtype).removeprefix("torch."), name, f"[{args.rows}x{fan_in}]·[{fan_in}x{fan_out}]",
                          f"{flop / t_plain / 1e9:.0f}", f"{flop / t_packed / 1e9:.0f}", f"{t_plain / t_packed:.2f}x",
+                         "-" if int8_refused else
                          f"{flop / int8_product_time(args.rows, fan_in, fan_out, args.repeats) / 1e9:.0f}"))
     print_rows(("dtype", "layer", "product", "F.linear GFLOP/s", "packed GFLOP/s", "packed vs F.linear",
                 "int8 GOP/s"), rows, args.markdown)

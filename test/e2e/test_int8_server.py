@@ -12,8 +12,14 @@ import pytest
 
 requests = pytest.importorskip("requests")
 
+import torch  # noqa: E402
+
 from hf_reference import hf_scores  # noqa: E402
+from multiscore.layers.int8_linear import int8_problem  # noqa: E402
 from proc_utils import Server  # noqa: E402
+
+INT8_PROBLEM = int8_problem(torch.device("cpu"), torch.float32)
+pytestmark = pytest.mark.skipif(INT8_PROBLEM is not None, reason=f"int8 refused here: {INT8_PROBLEM}")
 
 LABELS = [5, 9, 42]
 

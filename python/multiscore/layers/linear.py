@@ -6,7 +6,8 @@ bf16 (AVX512-BF16 / AMX) and fp32 kernels read directly, instead of reordering i
 activation (GELU, ReLU) can run in the product's epilogue. Measured on a 2-core AVX512-BF16 EPYC at
 MiniLM's shapes (8192 rows): bf16 +7..13 %, fp32 +6..45 % (benchmark/README.md). The kernels are
 torch's own (``torch.ops.mkldnn``, what inductor uses when it freezes weights); a CPU build without
-them, or a dtype they do not serve, keeps ``F.linear``.
+them, or a dtype they do not serve, keeps ``F.linear``. So does float32 on an AVX2-only CPU, where
+torch's own GEMM is the faster one (``onednn_packing_problem``).
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ class FusedLinear(Linear):
         rows.copy_(loaded)
 
 
+def cpu_capability() -> str:
+    """The widest vector ISA torch dispatches to here: "AVX512" (AMX CPUs too), "AVX2", "DEFAULT", ..."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def onednn_packing_problem(device: torch.device, dtype: torch.dtype) -> Optional[str]:
     """None when packed weights serve this device and dtype (checked on a small product); else why not."""
     if device.type != "cpu":
@@ -153,6 +159,10 @@ def onednn_packing_problem(device: torch.device, dtype: torch.dtype) -> Optional
         return f"oneDNN packs float32 and bfloat16 weights, not {str(dtype).removeprefix('torch.')}"
     if not torch.backends.mkldnn.is_available():
         return "this torch build has no oneDNN"
+    if dtype == torch.float32 and cpu_capability() == "AVX2":
+        # oneDNN's AVX2 kernels run 0.86-0.91x torch's own fp32 GEMM at MiniLM's shapes, and W1's
+        # MIS pass 0.90x (AVX2-only AMD EPYC; benchmark/README.md); AVX-512 CPUs gain 1.05-1.37x.
+        return "float32 on an AVX2 CPU (no AVX-512): F.linear runs faster here than oneDNN's packed kernels"
     probe = Linear(16, 8).to(dtype)
     x = torch.randn(3, 16).to(dtype)
     with torch.no_grad():
