@@ -41,11 +41,40 @@ def _default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(old)
 
 
+# The nn.init functions modules call in their constructors (reset_parameters).
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                   "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+@contextmanager
+def _no_weight_init():
+    """Modules' own initialisation skipped while the model is built on the meta device.
+
+    Meta tensors hold no values, so the init has nothing to do; but torch runs ``normal_`` on meta
+    (nn.Embedding's) through a Python decomposition that imports torch._dynamo: ~1.5 s of every
+    start-up, for nothing. Every weight is then filled from the checkpoint (or ``_init_missing_head``).
+    """
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+    for name in saved:
+        setattr(nn.init, name, _leave_unchanged)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
+def _leave_unchanged(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return tensor
+
+
 def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dtype, seed: int = 0) -> PoolingModel:
     cls = get_model_class(model_config.architecture)
-    with torch.device("meta"), _default_dtype(dtype):
+    with torch.device("meta"), _default_dtype(dtype), _no_weight_init():
         model = cls(model_config.hf_config, model_config.pooling)
-    model = model.to_empty(device=device)  # storage for every weight, filled below
+    # Storage for every weight, filled below: model.to_empty(device), whose torch.empty_like on meta
+    # tensors imports torch.fx's symbolic shapes (~0.6 s of start-up); torch.empty of each shape does not.
+    model = model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
     model.tie_weights()
     params = dict(model.named_parameters())  # a tied weight is listed once
     loaded: set[tuple[str, Optional[Hashable]]] = set()  # (parameter, shard id or None)
