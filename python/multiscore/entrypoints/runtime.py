@@ -37,18 +37,26 @@ class Runtime:
     tei: TeiServing  # text-embeddings-inference's routes
 
     @classmethod
-    def start(cls, server_args: ServerArgs) -> "Runtime":
-        """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise."""
-        model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
-        scheduler = ReplicaSet(server_args)
+    def start(cls, server_args: ServerArgs, replicas: Optional[ReplicaSet] = None) -> "Runtime":
+        """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise.
+
+        The model processes start first (or ``replicas``, started by the caller: launch_server starts
+        them before its own imports): they import torch and load the model while this process reads
+        the config and the tokenizer."""
+        scheduler = replicas if replicas is not None else ReplicaSet(server_args)
+        tm = None
         try:
+            model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
             tm = TokenizerManager(server_args, model_config, replicas=scheduler)
             pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)
             scores, embed = ScoreServing(scorer, model_config), EmbedServing(tm, model_config, classify, scorer)
             serving = (scores, classify, embed, TeiServing(tm, model_config, pairs, scores, embed))
+            scheduler.wait_ready()
         except BaseException:
+            if tm is not None:
+                tm.close()
             scheduler.shutdown()
             raise
         return cls(server_args, model_config, scheduler, tm, *serving)

@@ -31,6 +31,9 @@ def replica_args(server_args: ServerArgs, index: int) -> ServerArgs:
 
 
 class ReplicaSet:
+    """The replicas' processes. The constructor starts them all at once (they load their models side
+    by side); ``wait_ready()`` waits for every one."""
+
     def __init__(self, server_args: ServerArgs) -> None:
         self.server_args = server_args
         self.processes: list[SchedulerProcess] = []
@@ -41,6 +44,15 @@ class ReplicaSet:
         except BaseException:
             self.shutdown()
             raise
+
+    def wait_ready(self) -> "ReplicaSet":
+        try:
+            for process in self.processes:
+                process.wait_ready()
+        except BaseException:
+            self.shutdown()
+            raise
+        return self
 
     def __len__(self) -> int:
         return len(self.processes)
@@ -70,6 +82,7 @@ class ReplicaSet:
         logger.error("model replica %d (pid %s) died; restarting it", index, self.processes[index].pid)
         self.processes[index].shutdown()
         self.processes[index] = SchedulerProcess(replica_args(self.server_args, index))
+        self.processes[index].wait_ready()
         self.restarts += 1
         logger.info("model replica %d is back (pid %s)", index, self.processes[index].pid)
         return self.processes[index]
