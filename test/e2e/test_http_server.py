@@ -346,6 +346,9 @@ def test_bad_model_path_exits_nonzero_with_message(tmp_path):
     assert elapsed < 30, f"took {elapsed:.1f}s to fail"
     assert str(missing) in proc.stderr, f"stderr does not name the path:\n{proc.stderr[-2000:]}"
     assert not multiscore_tmp_dirs(str(tmpdir))
+    # The model process starts before the path is checked; it must not outlive the failed start.
+    leftover = subprocess.run(["pgrep", "-f", str(missing)], capture_output=True, text=True).stdout.split()
+    assert not leftover, f"model processes left running: {leftover}"
 
 
 def test_sigterm_exits_and_leaves_nothing(tiny_model, tmp_path):
