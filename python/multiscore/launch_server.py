@@ -61,21 +61,13 @@ def main(argv=None, prog: str = "python -m multiscore.launch_server") -> int:
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         server_args = server_args_from(ns)
-        # The model processes first: they import torch and load the model on other cores while this
-        # process imports the HTTP stack and torch itself (~3 s on a small machine), not after it.
-        from multiscore.tokenizer.replicas import ReplicaSet
+        from multiscore.entrypoints.early_start import start_runtime
 
-        replicas = ReplicaSet(server_args)
-        try:
-            import uvicorn
+        runtime = start_runtime(server_args, "uvicorn", "multiscore.entrypoints.http_server", "multiscore.gc_heap")
+        import uvicorn
 
-            from multiscore.entrypoints.runtime import Runtime
-            from multiscore.entrypoints.http_server import create_app
-            from multiscore.gc_heap import freeze_after_start
-        except BaseException:
-            replicas.shutdown()
-            raise
-        runtime = Runtime.start(server_args, replicas)
+        from multiscore.entrypoints.http_server import create_app
+        from multiscore.gc_heap import freeze_after_start
     except (ValueError, RuntimeError) as e:
         print(f"multiscore: error: {e}", file=sys.stderr)
         return 1

@@ -93,11 +93,11 @@ def main(argv=None) -> int:
         sglang_args.note_cli_args(ns)
         vllm_args.apply_cli_args(ns)
         tei_args.apply_cli_args(ns)
-        from multiscore.entrypoints.http_server import create_app
-        from multiscore.entrypoints.runtime import Runtime
-        from multiscore.gc_heap import freeze_after_start
+        from multiscore.entrypoints.early_start import start_runtime
 
-        runtime = Runtime.start(ServerArgs.from_cli_args(ns))
+        runtime = start_runtime(ServerArgs.from_cli_args(ns), "multiscore.entrypoints.http_server")
+        from multiscore.entrypoints.http_server import create_app
+        from multiscore.gc_heap import freeze_after_start
     except (ValueError, RuntimeError) as e:
         print(f"multiscore.run_batch: error: {e}", file=sys.stderr)
         return 1

@@ -55,3 +55,32 @@ def test_the_package_gives_its_public_names_on_first_use():
     assert set(multiscore.__all__) <= set(dir(multiscore))
     with pytest.raises(AttributeError, match="no attribute 'Engin'"):
         multiscore.Engin
+
+
+def test_importing_the_engine_leaves_torch_to_engine_start():
+    seen = _run("""
+        import json, sys
+        from multiscore import Engine
+        print(json.dumps({m: m in sys.modules for m in ("torch", "transformers", "fastapi")}))
+    """)
+    assert seen == {"torch": False, "transformers": False, "fastapi": False}
+
+
+def test_a_failed_import_during_start_up_leaves_no_model_process(tiny_model, monkeypatch):
+    from multiscore.entrypoints import early_start
+    from multiscore.server_args import ServerArgs
+    from multiscore.tokenizer.replicas import ReplicaSet
+
+    started = []
+
+    class Recorded(ReplicaSet):
+        def __init__(self, server_args):
+            super().__init__(server_args)
+            started.append(self)
+
+    monkeypatch.setattr(early_start, "ReplicaSet", Recorded)
+    args = ServerArgs(model_path=str(tiny_model("qwen3", "seqcls")), num_threads=1)
+    with pytest.raises(ModuleNotFoundError, match="no_such_front_end"):
+        early_start.start_runtime(args, "no_such_front_end")
+    assert len(started) == 1 and started[0].processes
+    assert not any(process.is_alive() for process in started[0].processes)

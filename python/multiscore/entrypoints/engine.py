@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from typing import Optional
-
-import torch
+from typing import TYPE_CHECKING, Optional
 
 from multiscore.entrypoints import sglang_args
-from multiscore.entrypoints.runtime import Runtime
-from multiscore.entrypoints.protocol import SglangEncodeRequest
-from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult, sglang_outputs
+from multiscore.entrypoints.early_start import start_runtime
 from multiscore.gc_heap import gc_freeze_state
 from multiscore.server_args import ServerArgs
-from multiscore.tokenizer.tokenizer_manager import TokenizerManager
+
+# Light imports only: the runtime (torch, transformers, the HTTP models) is imported by Engine() while
+# the model process loads (early_start.py), not by ``from multiscore import Engine`` before it starts.
+if TYPE_CHECKING:
+    from multiscore.entrypoints.runtime import Runtime
+    from multiscore.entrypoints.serving.results import Classification, RerankResult, ScoreResult
+    from multiscore.tokenizer.tokenizer_manager import TokenizerManager
 
 
 class Engine:
@@ -32,7 +34,7 @@ class Engine:
 
     def __init__(self, model_path: Optional[str] = None, **kwargs) -> None:
         self.server_args = ServerArgs(model_path=model_path, **sglang_args.translate_engine_kwargs(kwargs))
-        self._runtime: Optional[Runtime] = Runtime.start(self.server_args)
+        self._runtime: Optional[Runtime] = start_runtime(self.server_args)
         self._loop = asyncio.new_event_loop()
         self._caller_loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="multiscore-engine-loop", daemon=True)
@@ -86,6 +88,8 @@ class Engine:
     async def _score(self, query, items, **options) -> ScoreResult:
         result = await self._live.scores.score(query, items, **options)
         if result.pooled_hidden_states is not None:  # SGLang's Engine hands out CPU tensors
+            import torch  # imported already by the runtime
+
             result.pooled_hidden_states = [torch.tensor(h) for h in result.pooled_hidden_states]
         return result
 
@@ -128,6 +132,9 @@ class Engine:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._encode(prompt, dimensions), self._loop))
 
     async def _encode(self, prompt, dimensions: Optional[int]):
+        from multiscore.entrypoints.protocol import SglangEncodeRequest  # imported already by the runtime
+        from multiscore.entrypoints.serving.results import sglang_outputs
+
         texts = isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(p, str) for p in prompt))
         req = SglangEncodeRequest(**{"text" if texts else "input_ids": prompt}, dimensions=dimensions)
         inputs, single = req.inputs()

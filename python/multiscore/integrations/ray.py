@@ -78,11 +78,11 @@ class MultiscoreDeployment:
     each Serve request passed to them in process."""
 
     def __init__(self, server_args: dict) -> None:
-        from multiscore.entrypoints.http_server import create_app
-        from multiscore.entrypoints.runtime import Runtime
+        from multiscore.entrypoints.early_start import start_runtime
         from multiscore.server_args import ServerArgs
 
-        self.runtime = Runtime.start(ServerArgs(**server_args))
+        self.runtime = start_runtime(ServerArgs(**server_args), "multiscore.entrypoints.http_server")
+        from multiscore.entrypoints.http_server import create_app
         self.app = create_app(self.runtime)
         freeze_after_start(self.runtime.server_args.disable_gc_freeze, "Serve replica")
 
