@@ -63,7 +63,7 @@ def main(argv=None, prog: str = "python -m multiscore.launch_server") -> int:
         server_args = server_args_from(ns)
         from multiscore.entrypoints.early_start import start_runtime
 
-        runtime = start_runtime(server_args, "uvicorn", "multiscore.entrypoints.http_server", "multiscore.gc_heap")
+        runtime = start_runtime(server_args, "uvicorn", "multiscore.entrypoints.http_server")
         import uvicorn
 
         from multiscore.entrypoints.http_server import create_app

@@ -1,7 +1,8 @@
 """Runtime: the main process's side of a running model, shared by the two front ends (HTTP and Engine).
 
-Starts the scheduler process, then the tokenizer manager that talks to it, then the serving layer
-that gives each API its meaning (with the scorer for this kind of model, picked here, once).
+Given the scheduler processes (started by early_start.start_runtime), builds the tokenizer manager
+that talks to them, then the serving layer that gives each API its meaning (with the scorer for
+this kind of model, picked here, once), and waits for the models to be loaded.
 """
 
 from __future__ import annotations
@@ -37,29 +38,29 @@ class Runtime:
     tei: TeiServing  # text-embeddings-inference's routes
 
     @classmethod
-    def start(cls, server_args: ServerArgs, replicas: Optional[ReplicaSet] = None) -> "Runtime":
-        """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise.
+    def start(cls, server_args: ServerArgs, replicas: ReplicaSet) -> "Runtime":
+        """Returns once the model is loaded; raises ValueError/RuntimeError with the reason otherwise
+        (and stops ``replicas``).
 
-        The model processes start first (or ``replicas``, started by the caller: launch_server starts
-        them before its own imports): they import torch and load the model while this process reads
-        the config and the tokenizer."""
-        scheduler = replicas if replicas is not None else ReplicaSet(server_args)
+        ``replicas``: the model processes, started by the caller before its own imports
+        (early_start.start_runtime); they load the model while this process reads the config and
+        the tokenizer."""
         tm = None
         try:
             model_config = ModelConfig.from_server_args(server_args)  # bad path / architecture fail here, fast
-            tm = TokenizerManager(server_args, model_config, replicas=scheduler)
+            tm = TokenizerManager(server_args, model_config, replicas=replicas)
             pairs = PairTokenizer(tm.tokenizer, _score_template(server_args, model_config, tm.tokenizer))
             scorer = pick_scorer(tm, pairs, model_config, mis=server_args.mis_enabled)
             classify = ClassifyServing(tm, model_config)
             scores, embed = ScoreServing(scorer, model_config), EmbedServing(tm, model_config, classify, scorer)
             serving = (scores, classify, embed, TeiServing(tm, model_config, pairs, scores, embed))
-            scheduler.wait_ready()
+            replicas.wait_ready()
         except BaseException:
             if tm is not None:
                 tm.close()
-            scheduler.shutdown()
+            replicas.shutdown()
             raise
-        return cls(server_args, model_config, scheduler, tm, *serving)
+        return cls(server_args, model_config, replicas, tm, *serving)
 
     def shutdown(self) -> None:
         self.tokenizer_manager.close()

@@ -53,6 +53,7 @@ def _no_weight_init():
     Meta tensors hold no values, so the init has nothing to do; but torch runs ``normal_`` on meta
     (nn.Embedding's) through a Python decomposition that imports torch._dynamo: ~1.5 s of every
     start-up, for nothing. Every weight is then filled from the checkpoint (or ``_init_missing_head``).
+    Not transformers' ``no_init_weights``: it imports transformers.modeling_utils (~3 s here).
     """
     saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
     for name in saved:
