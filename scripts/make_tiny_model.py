@@ -28,15 +28,18 @@ ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "mod
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
+# Decoders built with the "causal" head only (transformers has no classifier of them); not in ARCHS,
+# so the tests parametrized over every arch and head leave them out.
+CAUSAL_ONLY_ARCHS = ("gemma4",)
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
-CONFIG_CLASS = {"gemma3": "Gemma3TextConfig"}
+CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig"}
 HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification"}
 
 
@@ -64,9 +67,9 @@ def make_tiny_model(
     import torch
     import transformers
 
-    if arch not in ALL_ARCHS:
-        raise ValueError(f"arch must be one of {ALL_ARCHS}, got {arch!r}")
-    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else HEADS
+    if arch not in ALL_ARCHS + CAUSAL_ONLY_ARCHS:
+        raise ValueError(f"arch must be one of {ALL_ARCHS + CAUSAL_ONLY_ARCHS}, got {arch!r}")
+    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else ("causal",) if arch in CAUSAL_ONLY_ARCHS else HEADS
     if head not in valid_heads:
         raise ValueError(f"head for arch {arch!r} must be one of {valid_heads}, got {head!r}")
     out = pathlib.Path(out_dir)
@@ -93,8 +96,11 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch in ("gemma", "gemma2", "gemma3") and name.endswith("norm.weight"):
-                p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w)
+            elif arch in ("gemma", "gemma2", "gemma3", "gemma4") and name.endswith(("norm.weight", "scale")):
+                p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
+        for name, b in model.named_buffers():
+            if name.endswith("layer_scalar"):  # Gemma 4's, saved with the checkpoint; 1 after init
+                b.add_(torch.randn(b.shape, generator=gen) * 0.1)
     model.config.architectures = [arch_name]
 
     save_kwargs = {"safe_serialization": True}
@@ -138,13 +144,29 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2", "gemma3"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4"):
         cfg["head_dim"] = 16
     if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
         cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
                    rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
                                     "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
+    if arch == "gemma4":
+        cfg.update(_gemma4_config(cfg["vocab_size"]))
     return arch_name, cfg
+
+
+def _gemma4_config(vocab_size: int) -> dict:
+    """Four layers, sliding and global by turns; the last two reuse the first two's keys and values
+    (KV sharing) and have double-wide MLPs. Global layers: wider heads (32), one kv head whose values
+    are its keys' projection, a partial "proportional" rotary. Per-layer embeddings of 8, and a
+    sliding window of 4 positions, shorter than the tests' queries."""
+    return dict(num_hidden_layers=4, layer_types=["sliding_attention", "full_attention"] * 2, sliding_window=4,
+                global_head_dim=32, num_global_key_value_heads=1, attention_k_eq_v=True, num_kv_shared_layers=2,
+                use_double_wide_mlp=True, hidden_size_per_layer_input=8, vocab_size_per_layer_input=vocab_size,
+                final_logit_softcapping=30.0,
+                rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                 "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
+                                                    "rope_theta": 1e6}})
 
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:

@@ -4,7 +4,7 @@
   ``new``), or whose config is one of its types plus a few keys (NVIDIA's ``llama_bidirec``): their
   config.json is read as transformers' type, so they need neither the remote code nor
   ``--trust-remote-code`` (nor the network to fetch it).
-- Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Mistral Small
+- Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
   3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL): served as that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -25,6 +25,7 @@ NATIVE_MODEL_TYPES = {
 # Multimodal architecture -> the architecture of its language model.
 MULTIMODAL_LANGUAGE_MODELS = {
     "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
+    "Gemma4ForConditionalGeneration": "Gemma4ForCausalLM",
     "Mistral3ForConditionalGeneration": "MistralForCausalLM",
     # M-RoPE: on text its three position components are equal, which is the text model's rotary.
     "Qwen2VLForConditionalGeneration": "Qwen2ForCausalLM",
@@ -32,6 +33,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3VLForConditionalGeneration": "Qwen3ForCausalLM",
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
+    "Gemma4Model": "Gemma4TextModel",
     "Mistral3Model": "MistralModel",
     "Qwen2VLModel": "Qwen2Model",
     "Qwen2_5_VLModel": "Qwen2Model",

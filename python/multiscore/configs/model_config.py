@@ -129,6 +129,22 @@ def head_dim_of(hf_config) -> int:
     return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
 
 
+def layer_config(hf_config, layer: int):
+    """Layer ``layer``'s view of the config: transformers' per-layer overrides where the config has
+    them (Gemma 4's global layers: their own head_dim and kv heads), else the config itself."""
+    return hf_config.per_layer_config[layer] if getattr(hf_config, "is_heterogeneous", False) else hf_config
+
+
+def kv_layer_shapes(hf_config) -> list[tuple[int, int]]:
+    """(kv_heads, head_dim) of each layer that computes keys and values, in order: the prefix
+    cache's layers. Gemma 4's last ``num_kv_shared_layers`` layers compute none (they reuse earlier ones')."""
+    shapes = []
+    for i in range(hf_config.num_hidden_layers - (getattr(hf_config, "num_kv_shared_layers", 0) or 0)):
+        layer = layer_config(hf_config, i)
+        shapes.append((getattr(layer, "num_key_value_heads", None) or layer.num_attention_heads, head_dim_of(layer)))
+    return shapes
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False, lowercase: bool = False):
     """The checkpoint's tokenizer; ``lowercase``: it lowercases texts first (sentence-transformers'
     ``do_lower_case``), as sentence-transformers 6 arranges it: a Lowercase normalizer ahead of the

@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import ModelConfig, head_dim_of
+from multiscore.configs.model_config import ModelConfig, head_dim_of, kv_layer_shapes
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import onednn_packing_problem, pack_linears
@@ -67,12 +67,16 @@ class ModelWorker:
         if backend_name == "flashinfer" and any(getattr(m, "softcap", None) for m in self.model.modules()):
             raise ValueError(f"{model_config.architecture} soft-caps its attention scores, which the FlashInfer "
                              "backend does not do yet: serve it with --attention-backend torch")
+        if getattr(cfg, "is_heterogeneous", False):  # layers of their own shapes (Gemma 4)
+            kv_shapes = kv_layer_shapes(cfg)
+            if backend_name == "flashinfer" and len(set(kv_shapes)) > 1:
+                raise ValueError(f"{model_config.architecture}'s layers differ in head size or kv heads, and the "
+                                 "FlashInfer backend plans a batch for one: serve it with --attention-backend torch")
+            num_kv_heads, head_dim = kv_shapes[0]
+        else:
+            num_kv_heads, head_dim = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads, head_dim_of(cfg)
         self.backend = get_backend_class(backend_name)(
-            self.device,
-            self.dtype,
-            num_heads=cfg.num_attention_heads,
-            num_kv_heads=getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads,
-            head_dim=head_dim_of(cfg),
+            self.device, self.dtype, num_heads=cfg.num_attention_heads, num_kv_heads=num_kv_heads, head_dim=head_dim,
         )
         self.prefix_cache, self.prefix_cache_reason = self._prefix_cache(server_args, model_config)
         self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)

@@ -1,7 +1,8 @@
 """Prefix cache: per-layer keys/values of token prefixes, shared across requests (DESIGN.md §4's
 query, computed once and kept).
 
-- ``KVPool``: fixed slots, one per cached token: ``k``/``v`` [layers, slots, kv_heads, head_dim].
+- ``KVPool``: fixed slots, one per cached token: ``k[layer]``/``v[layer]`` [slots, kv_heads, head_dim],
+  each layer its own shape (Gemma 4's global layers have fewer, wider heads than its sliding ones).
   Allocated once at its byte budget (``--prefix-cache-size-mb``); torch.empty touches no page until
   a slot is written, so an unused budget costs no memory.
 - ``RadixTree``: token ids -> slots, one edge per run of tokens (SGLang's radix cache, token pages
@@ -21,17 +22,20 @@ import torch
 
 
 class KVPool:
-    def __init__(self, num_layers: int, num_slots: int, num_kv_heads: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device) -> None:
-        self.k = torch.empty(num_layers, num_slots, num_kv_heads, head_dim, dtype=dtype, device=device)
-        self.v = torch.empty_like(self.k)
+    def __init__(self, layer_shapes: list[tuple[int, int]], num_slots: int, dtype: torch.dtype,
+                 device: torch.device) -> None:
+        """``layer_shapes``: (kv_heads, head_dim) of each layer that computes keys and values."""
+        self.layer_shapes = list(layer_shapes)
+        self.k = [torch.empty(num_slots, heads, dim, dtype=dtype, device=device) for heads, dim in self.layer_shapes]
+        self.v = [torch.empty_like(k) for k in self.k]
+        self.dtype, self.device = dtype, device
         self.num_slots = num_slots
         self._free = torch.arange(num_slots - 1, -1, -1)  # a stack: the lowest slots are used first
         self._num_free = num_slots
 
     @staticmethod
-    def bytes_per_token(num_layers: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype) -> int:
-        return 2 * num_layers * num_kv_heads * head_dim * dtype.itemsize
+    def bytes_per_token(layer_shapes: list[tuple[int, int]], dtype: torch.dtype) -> int:
+        return 2 * sum(heads * dim for heads, dim in layer_shapes) * dtype.itemsize
 
     @property
     def num_free(self) -> int:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.model_config import kv_layer_shapes
 from multiscore.configs.model_kind import ModelKind
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.prefix_cache import KVPool, Node, PrefixKV, RadixTree
@@ -64,11 +64,10 @@ def default_cache_mb(device: torch.device) -> int:
 
 class PrefixCacheRunner:
     def __init__(self, model_config, size_mb: float, device: torch.device, dtype: torch.dtype) -> None:
-        cfg = model_config.hf_config
-        kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
-        self.bytes_per_token = KVPool.bytes_per_token(cfg.num_hidden_layers, kv_heads, head_dim_of(cfg), dtype)
+        shapes = kv_layer_shapes(model_config.hf_config)
+        self.bytes_per_token = KVPool.bytes_per_token(shapes, dtype)
         num_slots = int(size_mb * 2**20) // self.bytes_per_token
-        self.tree = RadixTree(KVPool(cfg.num_hidden_layers, num_slots, kv_heads, head_dim_of(cfg), dtype, device))
+        self.tree = RadixTree(KVPool(shapes, num_slots, dtype, device))
         self.device = device
         self.stats = CacheStats()
         logger.info("prefix cache: %g MB, %d tokens", size_mb, num_slots)

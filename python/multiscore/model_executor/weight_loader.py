@@ -139,7 +139,10 @@ def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[s
                 fused, shard_id = model.packed_modules_mapping[part]
                 fused_name = ".".join(parts[:i] + [fused] + parts[i + 1:])
                 if fused_name in params:
-                    return fused_name, shard_id
+                    # A shard the layer has no rows for is not used (Gemma 4's global layers take
+                    # values from k_proj, its KV-sharing layers no k/v at all).
+                    layer = model.get_submodule(fused_name.rpartition(".")[0])
+                    return (fused_name, shard_id) if shard_id in layer.shard_rows else None
         if candidate in params:
             return candidate, None
     return None

@@ -112,14 +112,13 @@ class DecoderAttention(nn.Module):
 
 
 class GatedMLP(nn.Module):
-    def __init__(self, config, options: BlockOptions) -> None:
+    def __init__(self, config, options: BlockOptions, intermediate_size: Optional[int] = None) -> None:
+        """``intermediate_size``: this layer's, where it is not the config's (Gemma 4's double-wide layers)."""
         super().__init__()
         self.act_mul = "silu_mul" if options.mlp_act == "silu" else "gelu_tanh_mul"  # a FusedOps field
-        self.intermediate_size = config.intermediate_size
-        self.gate_up_proj = FusedLinear(
-            config.hidden_size, {0: config.intermediate_size, 1: config.intermediate_size}, bias=options.mlp_bias
-        )
-        self.down_proj = Linear(config.intermediate_size, config.hidden_size, bias=options.mlp_bias)
+        self.intermediate_size = size = intermediate_size or config.intermediate_size
+        self.gate_up_proj = FusedLinear(config.hidden_size, {0: size, 1: size}, bias=options.mlp_bias)
+        self.down_proj = Linear(size, config.hidden_size, bias=options.mlp_bias)
 
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
@@ -274,8 +273,12 @@ class DecoderForEmbedding(PoolingModel):
         super().__init__()
         self.config = config
         self.kind = self.kind_for(config)
-        self.model = DecoderModel(config, self.options_for(config))
+        self.model = self.make_body(config)
         self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)
+
+    def make_body(self, config) -> nn.Module:
+        """``model.*``: called as ``DecoderModel`` is (an architecture with its own block overrides this)."""
+        return DecoderModel(config, self.options_for(config))
 
     def hidden_states(self, batch, attention, rows):
         return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)

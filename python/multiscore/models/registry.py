@@ -28,6 +28,9 @@ _MODELS = {
     "Gemma3ForCausalLM": "gemma3",
     "Gemma3TextForSequenceClassification": "gemma3",
     "Gemma3TextModel": "gemma3",
+    "Gemma4ForCausalLM": "gemma4",
+    "Gemma4ForSequenceClassification": "gemma4",  # ours (transformers has none): classifier_from_token's target
+    "Gemma4TextModel": "gemma4",
     "MistralForCausalLM": "mistral",
     "MistralForSequenceClassification": "mistral",
     "MistralForTokenClassification": "mistral",

@@ -7,7 +7,7 @@ from multiscore.model_executor.prefix_cache import KVPool, RadixTree
 
 
 def _tree(slots=32):
-    return RadixTree(KVPool(num_layers=2, num_slots=slots, num_kv_heads=1, head_dim=4, dtype=torch.float32,
+    return RadixTree(KVPool(layer_shapes=[(1, 4), (1, 4)], num_slots=slots, dtype=torch.float32,
                             device=torch.device("cpu")))
 
 

@@ -26,6 +26,7 @@ def _assert_same(got, expected):
 @pytest.mark.parametrize("arch, head, kw", [
     ("qwen3", "causal", {}), ("llama", "seqcls", {}), ("qwen2", "seqcls", {}), ("gemma", "causal", {}),
     ("phi3", "seqcls", {}), ("gemma3", "seqcls", {}),  # gemma3: a 4-token window on layer 0
+    ("gemma4", "causal", {}),  # its last two layers reuse the first two's keys, cached ones included
     ("mistral", "causal", {"sliding_window": 3}), ("gemma2", "seqcls", {"sliding_window": 4, "attn_logit_softcapping": 0.5}),
 ])
 @pytest.mark.parametrize("mis", [False, True], ids=["single-item", "mis"])
@@ -61,7 +62,7 @@ def test_a_cache_too_small_evicts_and_still_scores_exactly(tiny_model):
     path = tiny_model("qwen3", "causal")
     on, off = worker(path), worker(path, disable_radix_cache=True)
     pool = on.prefix_cache.tree.pool
-    on.prefix_cache.tree = RadixTree(KVPool(pool.k.shape[0], 12, pool.k.shape[2], pool.k.shape[3], pool.k.dtype, pool.k.device))
+    on.prefix_cache.tree = RadixTree(KVPool(pool.layer_shapes, 12, pool.dtype, pool.device))
     reqs = [_request(f"r{seed}", *mixed_inputs(seed=seed, n_items=3), LABELS, seed == 0) for seed in range(2)]
     expected = {req.rid: run_requests(off, [req])[req.rid] for req in reqs}
     for order in ([0], [0], [1], [1], [0], [0, 1]):  # the last batch reads r0 (locked) and has no room for r1

@@ -311,7 +311,7 @@ class TorchAttentionBackend(AttentionBackend):
         out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
-        gqa = self.num_heads != self.num_kv_heads
+        gqa = q.shape[1] != k.shape[1]  # per call: a model's layers may differ in heads (Gemma 4)
         if chunk.contiguous_start is not None:
             n_runs, length = chunk.index.shape
             sl = slice(chunk.contiguous_start, chunk.contiguous_start + n_runs * length)
@@ -331,7 +331,7 @@ class TorchAttentionBackend(AttentionBackend):
         items = meta.items
         num_rows = 0 if items is None else items.rows.shape[0]
         if meta.lone_delims is not None:  # an empty query: nothing to attend to but themselves (never read)
-            g = self.num_heads // self.num_kv_heads
+            g = q.shape[1] // k.shape[1]
             out[meta.lone_delims] = v[meta.lone_delims].repeat_interleave(g, 1)
         # (A) item tokens and delimiters against their own query: [G, Hq, Rmax, D] against
         # [G, Hkv, Qmax, D]. Items' outputs land in MisItems.rows order: a slice of the bucket's
@@ -339,8 +339,8 @@ class TorchAttentionBackend(AttentionBackend):
         # queries keep lse = -inf.
         oa_items = lse_a = None
         if not (len(meta.buckets) == 1 and meta.lone_delims is None and meta.buckets[0].item_range == (0, num_rows)):
-            oa_items = q.new_zeros(num_rows, self.num_heads, self.head_dim)
-            lse_a = torch.full((num_rows, self.num_heads), float("-inf"), device=q.device)
+            oa_items = q.new_zeros(num_rows, q.shape[1], q.shape[2])
+            lse_a = torch.full((num_rows, q.shape[1]), float("-inf"), device=q.device)
         for i, b in enumerate(meta.buckets):
             qa = gather_block(q, b.row_index)
             ka, va = gather_block(k, b.key_index), gather_block(v, b.key_index)
