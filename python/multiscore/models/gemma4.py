@@ -80,12 +80,19 @@ class Gemma4Attention(nn.Module):
             self.k_norm = RMSNorm(self.head_dim, self.eps)
 
     def forward(self, hidden: torch.Tensor, ctx: "Gemma4Context", keep_rows=None) -> torch.Tensor:
-        """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
+        """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key).
+        Where the batch's layers already hold only the read rows (``ctx.read_rows``, the KV-sharing
+        layers), hidden is [R, H] and so is the output."""
         T = hidden.shape[0]
         proj = self.qkv_proj(hidden)  # [T, q (+ k (+ v))]
-        cos, sin = ctx.rotary[self.layer_type]
+        cos, sin = ctx.rotary[self.layer_type] if ctx.read_rows is None else ctx.read_rotary[self.layer_type]
         q = ctx.ops.norm_rotary(proj[:, : self.q_size].view(T, self.num_heads, self.head_dim), self.q_norm.weight,
                                 self.eps, cos, sin)
+        if ctx.read_rows is not None:  # R rows: the backend takes a query row per key row, so the rest are zeros
+            k, v, cached = ctx.shared_kv[self.layer_type]
+            q_all = q.new_zeros(k.shape[0], self.num_heads, self.head_dim).index_copy_(0, ctx.read_rows, q)
+            out = ctx.attention.attend(q_all, k, v, 1.0, None, self.window, cached).index_select(0, ctx.read_rows)
+            return self.o_proj(out.reshape(T, self.q_size))
         if self.reuses_kv:
             k, v, cached = ctx.shared_kv[self.layer_type]
         else:
@@ -108,6 +115,13 @@ class Gemma4Context:
     def __init__(self, rotary: dict, attention: BatchAttention, ops) -> None:
         self.rotary, self.attention, self.ops = rotary, attention, ops
         self.shared_kv: dict[str, tuple] = {}  # layer type -> (k, v, cached prefix k/v or None)
+        # From the first KV-sharing layer on, only the rows the pooler reads [R], and their rotary.
+        self.read_rows: Optional[torch.Tensor] = None
+        self.read_rotary: dict = {}
+
+    def keep_only(self, rows: torch.Tensor) -> None:
+        self.read_rows = rows
+        self.read_rotary = {t: (cos.index_select(0, rows), sin.index_select(0, rows)) for t, (cos, sin) in self.rotary.items()}
 
 
 class Gemma4Layer(nn.Module):
@@ -180,6 +194,8 @@ class Gemma4Body(nn.Module):
         self.rotary_emb = nn.ModuleDict({t: RotaryEmbedding(config, head_dim_of(layer_config(config, i)), t)
                                          for t, i in first_of.items()})
         self.ops = EAGER  # the worker swaps in compiled ones (``ModelWorker``)
+        self.first_shared = config.num_hidden_layers - (config.num_kv_shared_layers or 0)
+        self.shared_layers_read_rows_only = self.first_shared > 0  # False: every row through every layer (benchmarks)
 
     def _scaled_embedding(self, table: nn.Embedding, ids: torch.Tensor, scale: float) -> torch.Tensor:
         """As transformers: the scale rounded to the weights' dtype."""
@@ -205,7 +221,16 @@ class Gemma4Body(nn.Module):
         ctx = Gemma4Context(rotary, attention, self.ops)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            hidden = layer(hidden, None if per_layer is None else per_layer[:, i], ctx, keep_rows if i == last else None)
+            layer_inputs = None if per_layer is None else per_layer[:, i]  # [T, P]
+            if keep_rows is not None and i == self.first_shared and self.shared_layers_read_rows_only:
+                # The KV-sharing layers make no keys: no other row reads theirs, so they run on the
+                # rows the pooler reads alone (a few per item, against the whole query and items).
+                ctx.keep_only(keep_rows)
+                hidden = hidden.index_select(0, keep_rows)
+                per_layer = None if per_layer is None else per_layer.index_select(0, keep_rows)
+                layer_inputs = None if per_layer is None else per_layer[:, i]
+            rows = keep_rows if i == last and ctx.read_rows is None else None
+            hidden = layer(hidden, layer_inputs, ctx, rows)
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
 
 

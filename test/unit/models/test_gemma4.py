@@ -203,3 +203,27 @@ def test_converted_to_a_reranker_by_classifier_from_token(tiny_model):
     torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="soft-caps its final logits"):
         worker(tiny_model("gemma4", "causal"), json_model_override_args=json.dumps(overrides))
+
+
+def test_the_kv_sharing_layers_run_on_the_read_rows_only(tiny_model):
+    """They make no keys, so no row reads theirs: only each item's read-out row goes through them
+    (here 5 single-item sequences and 5 MIS items: 10 rows), and the scores are those of every row
+    going through every layer."""
+    w = worker(tiny_model("gemma4", "causal"))
+    rows_seen = {}
+
+    def record(i):
+        def hook(module, args, out):
+            rows_seen.setdefault(i, args[0].shape[0])  # the first batch's
+        return hook
+
+    for i, layer in enumerate(w.model.model.layers):
+        layer.mlp.register_forward_hook(record(i))
+    query, items = mixed_inputs(seed=4)
+    fast = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    total = sum(len(query) + len(it) for it in items) + len(query) + sum(len(it) + 1 for it in items) + 1
+    assert rows_seen == {0: total, 1: total, 2: 10, 3: 10}
+    w.model.model.shared_layers_read_rows_only = False
+    slow = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-6, rtol=0)
