@@ -227,3 +227,17 @@ def test_the_kv_sharing_layers_run_on_the_read_rows_only(tiny_model):
     slow = score_both_ways(w, query, items, LABELS, apply_softmax=True)
     for a, b in zip(fast, slow):
         torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+def test_packed_weights_score_as_transformers(tiny_model, monkeypatch):
+    """oneDNN's packed layout for every linear layer (per-layer embedding projections included), as
+    on an AVX-512 CPU; the experts' 3-D weights stay as they are."""
+    from multiscore.layers import linear
+
+    monkeypatch.setattr(linear, "cpu_capability", lambda: "AVX512")  # packed float32 on an AVX2 CPU too
+    path = tiny_model("gemma4", "causal", **MOE)
+    w = worker(path)
+    assert w.linear_kernel.startswith("oneDNN packed weights (")
+    assert w.model.model.per_layer_model_projection.packed_weight is not None
+    _assert_scores_as_transformers(w, _hf_causal(path), seeds=(1,))
