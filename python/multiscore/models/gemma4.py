@@ -212,11 +212,18 @@ class Gemma4Body(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
-        """input_ids, positions [T] -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""
-        if embed_overrides is not None:
-            raise ValueError("Gemma 4 takes token ids only (its per-layer embeddings are looked up by id)")
+        """input_ids, positions [T] -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None).
+
+        ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings (SGLang's
+        embedding overrides), unscaled. As transformers' multimodal Gemma 4 treats an image's rows, their
+        per-layer embeddings project the given vector and look up the pad token's own rows."""
         hidden = self._scaled_embedding(self.embed_tokens, input_ids, self.config.hidden_size**0.5)  # [T, H]
-        per_layer = self._per_layer_inputs(input_ids, hidden) if self.per_layer_size else None
+        ple_ids = input_ids
+        if embed_overrides is not None:
+            rows, vectors = embed_overrides
+            hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
+            ple_ids = input_ids.index_fill(0, rows, self.config.pad_token_id or 0)
+        per_layer = self._per_layer_inputs(ple_ids, hidden) if self.per_layer_size else None
         rotary = {t: emb.cos_sin(positions, hidden.dtype) for t, emb in self.rotary_emb.items()}
         ctx = Gemma4Context(rotary, attention, self.ops)
         last = len(self.layers) - 1

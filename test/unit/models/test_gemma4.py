@@ -241,3 +241,47 @@ def test_packed_weights_score_as_transformers(tiny_model, monkeypatch):
     assert w.linear_kernel.startswith("oneDNN packed weights (")
     assert w.model.model.per_layer_model_projection.packed_weight is not None
     _assert_scores_as_transformers(w, _hf_causal(path), seeds=(1,))
+
+
+def test_embedding_overrides_score_as_transformers_given_the_vectors(tiny_model):
+    """SGLang's item embedding overrides: the given vector replaces the placeholder's embedding, and
+    its per-layer embeddings are those transformers' multimodal Gemma 4 gives an image's rows (the
+    vector projected; the pad token's own rows)."""
+    import numpy as np
+
+    path = tiny_model("gemma4", "causal")
+    w = worker(path)
+    hf = _hf_causal(path)
+    placeholder, gen = 7, torch.Generator().manual_seed(5)
+    query, items = [11, 12, 13], [[20, placeholder, 21], [22, 23]]
+    vectors = torch.randn(1, 64, generator=gen)
+    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+    seqs = [ScoreSequence("a", query + items[0], 0, 1, pooling, embed_rows=[4], embeds=vectors.numpy().astype(np.float32)),
+            ScoreSequence("b", query + items[1], 1, 1, pooling)]
+    ours = torch.cat(w.forward(seqs))
+    expected = []
+    with torch.no_grad():
+        for item, given in ((items[0], vectors), (items[1], None)):
+            ids = torch.tensor([query + item])
+            embeds = hf.model.embed_tokens(ids)
+            ple_ids = ids.clone()
+            if given is not None:
+                embeds[0, 4] = given[0]
+                ple_ids[0, 4] = hf.config.pad_token_id
+            per_layer = hf.model.get_per_layer_inputs(ple_ids)
+            logits = hf(inputs_embeds=embeds, per_layer_inputs=per_layer).logits[0, -1, LABELS]
+            expected.append(torch.softmax(logits, -1))
+    torch.testing.assert_close(ours, torch.stack(expected), atol=1e-5, rtol=0)
+    plain = torch.cat(w.forward([ScoreSequence("a", query + items[0], 0, 1, pooling)]))
+    assert (plain[0] - ours[0]).abs().max() > 1e-3  # the vector does change the score
+
+
+def test_bidirectional_vision_leaves_text_causal(tiny_model):
+    """``use_bidirectional_attention: "vision"`` (the multimodal checkpoints' setting) makes only image
+    tokens see each other; text, all that is served here, scores as without it."""
+    path = tiny_model("gemma4", "causal")
+    w = worker(path, json_model_override_args='{"use_bidirectional_attention": "vision"}')
+    assert w.causal
+    query, items = mixed_inputs(seed=6)
+    torch.testing.assert_close(torch.tensor(score_both_ways(w, query, items, LABELS)[1]),
+                               torch.tensor(score_both_ways(worker(path), query, items, LABELS)[1]), atol=0, rtol=0)
