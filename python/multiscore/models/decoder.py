@@ -42,6 +42,9 @@ class BlockOptions:
     attn_scale: Optional[float] = None  # scores' scale; None: head_dim ** -0.5 (Gemma2: query_pre_attn_scalar ** -0.5)
     attn_softcap: Optional[float] = None  # Gemma2: scores -> cap · tanh(scores / cap)
     sandwich_norms: bool = False  # Gemma2: attention and MLP outputs normed before the residual add
+    # Ministral 3 (Llama 4's attention temperature): (beta, original_max_position_embeddings); each
+    # query is scaled by 1 + beta · log(1 + floor(position / original_max)), i.e. 1 below that length.
+    query_temperature: Optional[tuple[float, int]] = None
 
 
 # hidden_act of a config -> BlockOptions.mlp_act
@@ -67,6 +70,7 @@ class ForwardContext:
     ops: FusedOps  # the element-wise chains, eager or compiled
     # Gemma3: the sliding layers' own rotary ([T, 1, head_dim / 2] each); None: they share cos/sin.
     local_cos_sin: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+    query_scale: Optional[torch.Tensor] = None  # [T, 1, 1]: BlockOptions.query_temperature at each position
 
 
 class DecoderAttention(nn.Module):
@@ -104,6 +108,8 @@ class DecoderAttention(nn.Module):
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         cos, sin = ctx.local_cos_sin if self.local_rope and ctx.local_cos_sin else (ctx.cos, ctx.sin)
         q = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin)
+        if ctx.query_scale is not None:
+            q = q * ctx.query_scale
         k = ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id)  # [T, Hq, D]
         if keep_rows is not None:
@@ -190,6 +196,7 @@ class DecoderModel(nn.Module):
         )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.embed_scale = options.embed_scale
+        self.query_temperature = options.query_temperature
         # Gemma3: global and sliding layers rotate with their own bases (and scaling).
         per_type = per_layer_type_rope(config)
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config), "full_attention" if per_type else None)
@@ -214,11 +221,21 @@ class DecoderModel(nn.Module):
             hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
         local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local,
+                             query_scale=self._query_scale(positions, hidden.dtype))
         last, residual = len(self.layers) - 1, None
         for i, layer in enumerate(self.layers):
             hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)
         return self.ops.add_rms_norm(hidden, residual, self.norm.weight, self.norm.eps)[1]
+
+
+    def _query_scale(self, positions: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """positions [T] -> [T, 1, 1] (in float32, then cast, as transformers), or None."""
+        if self.query_temperature is None:
+            return None
+        beta, original_max = self.query_temperature
+        scale = 1 + beta * torch.log(1 + torch.floor(positions.float() / original_max))
+        return scale.to(dtype)[:, None, None]
 
 
 # Checkpoints store q/k/v and gate/up apart; our layers fuse them (shard ids as FusedLinear's).

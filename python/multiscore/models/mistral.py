@@ -1,6 +1,10 @@
 """Mistral: Llama's block (no biases), every layer with the config's sliding window (if any): the
 attention backend hides keys more than ``sliding_window - 1`` positions back, measured in each
-item's single-item positions under MIS (layers/attention/torch_backend.py)."""
+item's single-item positions under MIS (layers/attention/torch_backend.py).
+
+The same classes serve Ministral (2024: ``layer_types`` names its sliding layers) and Ministral 3
+(yarn rotary, and Llama 4's query temperature past ``original_max_position_embeddings``, from its
+``rope_parameters``), each under its own architecture names."""
 
 from multiscore.models.decoder import (
     BlockOptions,
@@ -13,7 +17,10 @@ from multiscore.models.decoder import (
 
 
 def mistral_options(config) -> BlockOptions:
-    return BlockOptions(mlp_act=mlp_activation(config))
+    rope = getattr(config, "rope_parameters", None) or {}
+    beta = rope.get("llama_4_scaling_beta")  # Ministral 3
+    temperature = (float(beta), int(rope["original_max_position_embeddings"])) if beta else None
+    return BlockOptions(mlp_act=mlp_activation(config), query_temperature=temperature)
 
 
 class MistralForCausalLM(DecoderForCausalLM):
@@ -30,3 +37,10 @@ class MistralForTokenClassification(DecoderForTokenClassification):
 
 class MistralModel(DecoderForEmbedding):
     options_for = staticmethod(mistral_options)
+
+
+# Ministral (2024) and Ministral 3: the same block (see the module's docstring).
+MinistralForCausalLM = Ministral3ForCausalLM = MistralForCausalLM
+MinistralForSequenceClassification = Ministral3ForSequenceClassification = MistralForSequenceClassification
+MinistralForTokenClassification = Ministral3ForTokenClassification = MistralForTokenClassification
+MinistralModel = Ministral3Model = MistralModel
