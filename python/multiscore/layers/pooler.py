@@ -153,9 +153,11 @@ class LabelProbabilityHead:
     ``softmax``: a softmax over the label logits only (each row sums to 1).
     """
 
-    def __init__(self, lm_head: torch.nn.Linear, logit_softcap: Optional[float] = None) -> None:
+    def __init__(self, lm_head: torch.nn.Linear, logit_softcap: Optional[float] = None,
+                 logit_divisor: Optional[float] = None) -> None:
         self.lm_head = lm_head  # read at call time: the loader may tie its weight to the embedding
         self.logit_softcap = logit_softcap  # Gemma2: logits -> cap · tanh(logits / cap)
+        self.logit_divisor = logit_divisor if logit_divisor not in (None, 1, 1.0) else None  # Granite: logits / it
 
     def __call__(self, pooled: torch.Tensor, groups: list[ReadoutGroup]) -> list[torch.Tensor]:
         results = []
@@ -169,6 +171,8 @@ class LabelProbabilityHead:
             for c0 in range(g.start, g.end, _LM_HEAD_ROWS):
                 c1 = min(c0 + _LM_HEAD_ROWS, g.end)
                 logits = self.lm_head(pooled[c0:c1]).float()  # [r, V]
+                if self.logit_divisor is not None:
+                    logits = logits / self.logit_divisor
                 if self.logit_softcap is not None:
                     logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
                 label_logits = logits.index_select(1, labels)  # [r, C]

@@ -166,7 +166,8 @@ def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion
     name = "lm_head.weight" if "lm_head.weight" in sources and not tied else "model.embed_tokens.weight"
     if name not in sources:
         raise ValueError("classifier_from_token needs the LM head, but the checkpoint has none")
-    model.score.weight.data.copy_(converted_head(sources[name], conversion))
+    rows = sources[name].float() / float(getattr(model.config, "logits_scaling", None) or 1.0)  # Granite's logits / it
+    model.score.weight.data.copy_(converted_head(rows, conversion))
     logger.info("score head built from tokens %s (%s)", list(conversion.tokens), conversion.method)
 
 

@@ -45,6 +45,7 @@ class BlockOptions:
     # Ministral 3 (Llama 4's attention temperature): (beta, original_max_position_embeddings); each
     # query is scaled by 1 + beta · log(1 + floor(position / original_max)), i.e. 1 below that length.
     query_temperature: Optional[tuple[float, int]] = None
+    residual_multiplier: float = 1.0  # Granite: attention and MLP outputs scaled before the residual add
 
 
 # hidden_act of a config -> BlockOptions.mlp_act
@@ -153,6 +154,7 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.sandwich_norms = options.sandwich_norms
+        self.residual_multiplier = options.residual_multiplier
         if options.sandwich_norms:
             self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
             self.post_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
@@ -173,8 +175,11 @@ class DecoderLayer(nn.Module):
             residual = residual.index_select(0, keep_rows)
         norm = self.post_attention_layernorm
         if not self.sandwich_norms:
+            if self.residual_multiplier != 1.0:
+                attn = attn * self.residual_multiplier
             residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
-            return self.mlp(normed, ctx.ops), residual
+            mlp = self.mlp(normed, ctx.ops)
+            return (mlp * self.residual_multiplier if self.residual_multiplier != 1.0 else mlp), residual
         # Gemma2: residual + norm(attn), then the MLP between its own pre and post norms.
         attn = ctx.ops.rms_norm(attn, norm.weight, norm.eps)
         norm = self.pre_feedforward_layernorm
@@ -314,7 +319,8 @@ class DecoderForCausalLM(DecoderForEmbedding):
         super().__init__(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         softcap = getattr(config, "final_logit_softcapping", None)  # Gemma2
-        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head, softcap))
+        divisor = getattr(config, "logits_scaling", None)  # Granite
+        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head, softcap, divisor))
 
     def tie_weights(self) -> None:
         if getattr(self.config, "tie_word_embeddings", False):

@@ -43,6 +43,9 @@ _MODELS = {
     "Ministral3ForSequenceClassification": "mistral",
     "Ministral3ForTokenClassification": "mistral",
     "Ministral3Model": "mistral",
+    "GraniteForCausalLM": "granite",
+    "GraniteForSequenceClassification": "granite",  # ours (transformers has none): classifier_from_token's target
+    "GraniteModel": "granite",
     "Phi3ForCausalLM": "phi3",
     "Phi3ForSequenceClassification": "phi3",
     "Phi3ForTokenClassification": "phi3",
