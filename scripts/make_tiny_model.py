@@ -28,19 +28,20 @@ ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "mod
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
-# Decoders built with the "causal" head only (transformers has no classifier of them); not in ARCHS,
-# so the tests parametrized over every arch and head leave them out.
-CAUSAL_ONLY_ARCHS = ("gemma4",)
+# Decoders built with some heads only (transformers has no Gemma 4 classifier; Qwen3.5's token
+# classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
+EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
-CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig"}
-HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification"}
+CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig", "qwen3_5": "Qwen3_5TextConfig"}
+HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification",
+              ("qwen3_5", "seqcls"): "Qwen3_5TextForSequenceClassification"}
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -67,9 +68,9 @@ def make_tiny_model(
     import torch
     import transformers
 
-    if arch not in ALL_ARCHS + CAUSAL_ONLY_ARCHS:
-        raise ValueError(f"arch must be one of {ALL_ARCHS + CAUSAL_ONLY_ARCHS}, got {arch!r}")
-    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else ("causal",) if arch in CAUSAL_ONLY_ARCHS else HEADS
+    if arch not in ALL_ARCHS + tuple(EXTRA_DECODER_HEADS):
+        raise ValueError(f"arch must be one of {ALL_ARCHS + tuple(EXTRA_DECODER_HEADS)}, got {arch!r}")
+    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else EXTRA_DECODER_HEADS.get(arch, HEADS)
     if head not in valid_heads:
         raise ValueError(f"head for arch {arch!r} must be one of {valid_heads}, got {head!r}")
     out = pathlib.Path(out_dir)
@@ -96,7 +97,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch in ("gemma", "gemma2", "gemma3", "gemma4") and name.endswith(("norm.weight", "scale")):
+            elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
         for name, b in model.named_buffers():
             if name.endswith("layer_scalar"):  # Gemma 4's, saved with the checkpoint; 1 after init
@@ -144,7 +145,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5"):
         cfg["head_dim"] = 16
     if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
         cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
@@ -152,6 +153,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
                                     "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
     if arch == "gemma4":
         cfg.update(_gemma4_config(cfg["vocab_size"]))
+    if arch == "qwen3_5":
+        cfg.update(_qwen3_5_config())
     return arch_name, cfg
 
 
@@ -167,6 +170,15 @@ def _gemma4_config(vocab_size: int) -> dict:
                 rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
                                  "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
                                                     "rope_theta": 1e6}})
+
+
+def _qwen3_5_config() -> dict:
+    """Linear attention and attention by turns; 4 value heads over 2 key heads in the linear layers;
+    a quarter of each attention head rotates (M-RoPE's sections, equal on text)."""
+    return dict(num_hidden_layers=4, layer_types=["linear_attention", "full_attention"] * 2, linear_num_key_heads=2,
+                linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8, linear_conv_kernel_dim=4,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.25,
+                                 "mrope_section": [1, 1, 0], "mrope_interleaved": True})
 
 
 def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:

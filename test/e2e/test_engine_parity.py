@@ -1,6 +1,6 @@
 """Engine.score against `transformers` scoring each item alone (DESIGN.md §3, §4, §5).
 
-Every architecture x head (and Gemma 4's causal LM), single-item and MIS, text and token inputs; fp32, <= 1e-4 absolute.
+Every architecture x head (and Gemma 4's and Qwen3.5's causal LMs), single-item and MIS, text and token inputs; fp32, <= 1e-4 absolute.
 Engines are expensive to start, so each is module-scoped and shared by the tests of one model.
 """
 
@@ -25,8 +25,9 @@ ATOL = 1e-4
 ARCHS = ("qwen3", "qwen2", "llama")
 HEADS = ("causal", "seqcls")
 # Gemma 4 (causal only: transformers has no classifier of it): layers of two shapes, KV sharing,
-# per-layer embeddings, through the whole Engine.
-COMBOS = [(arch, head) for arch in ARCHS for head in HEADS] + [("gemma4", "causal")]
+# per-layer embeddings; Qwen3.5: linear-attention layers, whose items start from their query's
+# state; each through the whole Engine.
+COMBOS = [(arch, head) for arch in ARCHS for head in HEADS] + [("gemma4", "causal"), ("qwen3_5", "causal")]
 # Context length of the MIS engine: small, so that a 300-item request must be split.
 MIS_CONTEXT = 512
 

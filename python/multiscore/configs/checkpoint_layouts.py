@@ -31,6 +31,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2VLForConditionalGeneration": "Qwen2ForCausalLM",
     "Qwen2_5_VLForConditionalGeneration": "Qwen2ForCausalLM",
     "Qwen3VLForConditionalGeneration": "Qwen3ForCausalLM",
+    "Qwen3_5ForConditionalGeneration": "Qwen3_5ForCausalLM",
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -38,6 +39,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2VLModel": "Qwen2Model",
     "Qwen2_5_VLModel": "Qwen2Model",
     "Qwen3VLModel": "Qwen3Model",
+    "Qwen3_5Model": "Qwen3_5TextModel",
 }
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.

@@ -47,6 +47,11 @@ def prefix_cache_problem(server_args, model_config, backend_name: str) -> Option
         return "--disable-radix-cache"
     if model_config.kind not in (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER):
         return f"a {model_config.kind.value} model has no query computed apart from its items"
+    from multiscore.models.registry import get_model_class
+
+    model_problem = getattr(get_model_class(model_config.architecture), "prefix_cache_problem", None)
+    if model_problem is not None:
+        return f"{model_config.architecture}: {model_problem}"
     if backend_name not in _BACKENDS_READING_CACHED_KEYS:
         return f"the {backend_name} backend does not read cached keys (these do: {', '.join(_BACKENDS_READING_CACHED_KEYS)})"
     return None

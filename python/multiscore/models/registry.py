@@ -15,6 +15,10 @@ _MODELS = {
     "LlamaForSequenceClassification": "llama",
     "LlamaForTokenClassification": "llama",
     "Qwen3Model": "qwen3",
+    "Qwen3_5ForCausalLM": "qwen3_5",  # Qwen3.5 (dense): linear-attention layers between attention layers
+    "Qwen3_5ForSequenceClassification": "qwen3_5",
+    "Qwen3_5TextForSequenceClassification": "qwen3_5",
+    "Qwen3_5TextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
     "LlamaModel": "llama",
     "GemmaForCausalLM": "gemma",

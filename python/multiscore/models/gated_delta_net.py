@@ -1,0 +1,166 @@
+"""Qwen3.5's linear-attention layer (a gated delta rule) over a packed batch, MIS included.
+
+Each token updates a recurrent state S [value heads, key dim, value dim] and reads it:
+
+    S <- exp(g_t) · S;  S <- S + k_t ⊗ β_t (v_t − Sᵀ k_t);  o_t = Sᵀ q_t
+
+with q, k L2-normalised (q also by 1/sqrt(key dim)), β = sigmoid(b), g = −exp(A_log) · softplus(a + dt_bias),
+after a causal depthwise convolution (kernel K, SiLU) over the layer's q/k/v projections.
+
+MIS (DESIGN.md §4): an item must see its query and nothing of the other items. Here that is state,
+not keys: the query runs from a zero state (a *root*), and every item runs from its query's final
+state and convolution history (its last K − 1 inputs), all items of all queries side by side. A
+plain sequence is a root without items, and so is each item of an empty query. Delimiter rows are read by nothing (DESIGN.md §4): they get
+zeros. ``RecurrentPlan`` holds those row groups, built once per batch from its layouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multiscore.layers.attention.base import SequenceLayout
+from multiscore.layers.linear import Linear
+
+
+@dataclass
+class RowGroups:
+    """Segments of the flat batch, padded at their end: rows [B, L] (0 where padded), valid [B, L]."""
+
+    rows: torch.Tensor
+    valid: torch.Tensor
+    lengths: torch.Tensor  # [B]
+
+    @classmethod
+    def of(cls, segments: list[tuple[int, int]], device) -> "RowGroups":
+        """segments: (first row, length) each, length >= 1."""
+        longest = max(n for _, n in segments)
+        offsets = torch.arange(longest)
+        starts = torch.tensor([s for s, _ in segments])[:, None]
+        lengths = torch.tensor([n for _, n in segments])
+        valid = offsets[None, :] < lengths[:, None]
+        rows = torch.where(valid, starts + offsets[None, :], 0)
+        return cls(rows.to(device), valid.to(device), lengths.to(device))
+
+
+@dataclass
+class RecurrentPlan:
+    roots: RowGroups  # plain sequences and MIS queries, from a zero state
+    items: Optional[RowGroups]  # MIS items (non-empty), each from its root's final state
+    item_root: Optional[torch.Tensor]  # [B2] the root of each item
+
+    @classmethod
+    def of(cls, layouts: list[SequenceLayout], device) -> "RecurrentPlan":
+        roots, items, item_root = [], [], []
+        for layout in layouts:
+            if layout.cached_len:
+                raise ValueError("linear-attention layers cannot start from cached keys (the prefix cache is off for them)")
+            if layout.query_len is None:
+                roots.append((layout.start, layout.length))
+                continue
+            if layout.query_len:
+                roots.append((layout.start, layout.query_len))
+            row = layout.start + layout.query_len + 1  # past the first delimiter
+            for n in layout.item_lens.tolist():
+                if n and layout.query_len:
+                    items.append((row, n))
+                    item_root.append(len(roots) - 1)
+                elif n:  # an empty query: each item alone, from a zero state
+                    roots.append((row, n))
+                row += n + 1
+        return cls(RowGroups.of(roots, device), RowGroups.of(items, device) if items else None,
+                   torch.tensor(item_root, device=device) if items else None)
+
+
+class GatedDeltaNet(nn.Module):
+    """``linear_attn.*`` of a Qwen3.5 layer (checkpoint names)."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.k_heads, self.v_heads = config.linear_num_key_heads, config.linear_num_value_heads
+        self.k_dim, self.v_dim = config.linear_key_head_dim, config.linear_value_head_dim
+        self.key_size, self.value_size = self.k_heads * self.k_dim, self.v_heads * self.v_dim
+        self.kernel = config.linear_conv_kernel_dim
+        channels = 2 * self.key_size + self.value_size
+        self.eps = config.rms_norm_eps
+        self.in_proj_qkv = Linear(config.hidden_size, channels, bias=False)
+        self.in_proj_z = Linear(config.hidden_size, self.value_size, bias=False)
+        self.in_proj_b = Linear(config.hidden_size, self.v_heads, bias=False)
+        self.in_proj_a = Linear(config.hidden_size, self.v_heads, bias=False)
+        self.conv1d = nn.Conv1d(channels, channels, self.kernel, groups=channels, bias=False)  # weight [C, 1, K]
+        self.dt_bias = nn.Parameter(torch.ones(self.v_heads))
+        self.A_log = nn.Parameter(torch.zeros(self.v_heads))
+        self.norm = _GatedNormWeight(self.v_dim)
+        self.out_proj = Linear(self.value_size, config.hidden_size, bias=False)
+
+    def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
+        """hidden [T, H] -> [T, H]."""
+        T = hidden.shape[0]
+        mixed = self.in_proj_qkv(hidden)  # [T, C]
+        beta = torch.sigmoid(self.in_proj_b(hidden)).float()  # [T, Hv]
+        decay = -self.A_log.float().exp() * F.softplus(self.in_proj_a(hidden).float() + self.dt_bias.float())  # [T, Hv]
+        out = torch.zeros(T, self.v_heads, self.v_dim, dtype=torch.float32, device=hidden.device)
+        # Roots: zero history before their first token, zero state.
+        x = _gather(mixed, plan.roots)  # [B1, L1, C]
+        history = x.new_zeros(x.shape[0], self.kernel - 1, x.shape[2])
+        inputs = torch.cat([history, x], dim=1)  # [B1, K-1+L1, C]
+        state = self._run(inputs, beta, decay, plan.roots, out, None)
+        if plan.items is not None:
+            # The last K-1 inputs of each root (zeros before its start), then each item's own.
+            ends = plan.roots.lengths[:, None] + torch.arange(self.kernel - 1, device=x.device)  # [B1, K-1]
+            tails = inputs.gather(1, ends[..., None].expand(-1, -1, inputs.shape[2]))  # [B1, K-1, C]
+            items = torch.cat([tails[plan.item_root], _gather(mixed, plan.items)], dim=1)
+            self._run(items, beta, decay, plan.items, out, state[plan.item_root])
+        z = self.in_proj_z(hidden).view(T, self.v_heads, self.v_dim)
+        normed = F.rms_norm(out, (self.v_dim,), None, self.eps).to(hidden.dtype) * self.norm.weight
+        gated = (normed.float() * F.silu(z.float())).to(hidden.dtype)  # [T, Hv, Dv]
+        return self.out_proj(gated.reshape(T, self.value_size))
+
+    def _run(self, inputs: torch.Tensor, beta, decay, groups: RowGroups, out: torch.Tensor,
+             state: Optional[torch.Tensor]) -> torch.Tensor:
+        """inputs [B, K-1+L, C] (history, then the group's rows) -> writes the rows' outputs into
+        ``out`` [T, Hv, Dv]; returns each segment's state after its last token [B, Hv, Dk, Dv]."""
+        B, L = groups.rows.shape
+        conv = F.silu(F.conv1d(inputs.transpose(1, 2), self.conv1d.weight, groups=inputs.shape[2]))  # [B, C, L]
+        q, k, v = conv.transpose(1, 2).float().split([self.key_size, self.key_size, self.value_size], dim=-1)
+        q = _l2_normalize(q.reshape(B, L, self.k_heads, self.k_dim)) / self.k_dim**0.5
+        k = _l2_normalize(k.reshape(B, L, self.k_heads, self.k_dim))
+        if self.v_heads != self.k_heads:  # each key head serves v_heads / k_heads value heads
+            q, k = (t.repeat_interleave(self.v_heads // self.k_heads, dim=2) for t in (q, k))
+        v = v.reshape(B, L, self.v_heads, self.v_dim)
+        b, g = beta[groups.rows], decay[groups.rows].exp()  # [B, L, Hv]
+        if state is None:
+            state = q.new_zeros(B, self.v_heads, self.k_dim, self.v_dim)
+        outputs = []
+        for t in range(L):
+            kept = groups.valid[:, t, None, None, None]  # padded steps leave the state as it was
+            decayed = state * g[:, t, :, None, None]
+            delta = (v[:, t] - torch.einsum("bhkv,bhk->bhv", decayed, k[:, t])) * b[:, t, :, None]  # [B, Hv, Dv]
+            state = torch.where(kept, decayed + k[:, t, :, :, None] * delta[:, :, None, :], state)
+            outputs.append(torch.einsum("bhkv,bhk->bhv", state, q[:, t]))
+        o = torch.stack(outputs, dim=1)  # [B, L, Hv, Dv]
+        out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
+        return state
+
+
+class _GatedNormWeight(nn.Module):
+    """``linear_attn.norm.weight`` [Dv]: the per-head RMSNorm's weight (plain ``w``, not ``1 + w``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+
+def _l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """x / sqrt(sum(x²) + 1e-6) over the last dim (the reference kernels' form, not F.normalize's max(‖x‖, eps))."""
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + 1e-6)
+
+
+def _gather(x: torch.Tensor, groups: RowGroups) -> torch.Tensor:
+    """x [T, C] -> [B, L, C], zeros where padded."""
+    return x[groups.rows] * groups.valid[..., None].to(x.dtype)
+
