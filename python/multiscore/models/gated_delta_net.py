@@ -132,17 +132,23 @@ class GatedDeltaNet(nn.Module):
         if self.v_heads != self.k_heads:  # each key head serves v_heads / k_heads value heads
             q, k = (t.repeat_interleave(self.v_heads // self.k_heads, dim=2) for t in (q, k))
         v = v.reshape(B, L, self.v_heads, self.v_dim)
-        b, g = beta[groups.rows], decay[groups.rows].exp()  # [B, L, Hv]
+        # Padded steps decay by 1 and write with weight 0: the state passes through them unchanged.
+        b = beta[groups.rows] * groups.valid[..., None]  # [B, L, Hv]
+        g = (decay[groups.rows] * groups.valid[..., None]).exp()
         if state is None:
             state = q.new_zeros(B, self.v_heads, self.k_dim, self.v_dim)
+        state = state.reshape(B * self.v_heads, self.k_dim, self.v_dim).clone()  # updated in place below
+        q, k, v = (t.reshape(B, L, self.v_heads, -1).transpose(0, 1).reshape(L, B * self.v_heads, -1) for t in (q, k, v))
+        b, g = (t.transpose(0, 1).reshape(L, B * self.v_heads, 1) for t in (b, g))
         outputs = []
         for t in range(L):
-            kept = groups.valid[:, t, None, None, None]  # padded steps leave the state as it was
-            decayed = state * g[:, t, :, None, None]
-            delta = (v[:, t] - torch.einsum("bhkv,bhk->bhv", decayed, k[:, t])) * b[:, t, :, None]  # [B, Hv, Dv]
-            state = torch.where(kept, decayed + k[:, t, :, :, None] * delta[:, :, None, :], state)
-            outputs.append(torch.einsum("bhkv,bhk->bhv", state, q[:, t]))
-        o = torch.stack(outputs, dim=1)  # [B, L, Hv, Dv]
+            state.mul_(g[t, :, :, None])
+            read = torch.bmm(k[t, :, None, :], state)[:, 0]  # Sᵀk [B·Hv, Dv]
+            delta = (v[t] - read) * b[t]
+            state.baddbmm_(k[t, :, :, None], delta[:, None, :])  # S += k ⊗ delta
+            outputs.append(torch.bmm(q[t, :, None, :], state)[:, 0])  # Sᵀq [B·Hv, Dv]
+        state = state.view(B, self.v_heads, self.k_dim, self.v_dim)
+        o = torch.stack(outputs, dim=1).view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
         out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
         return state
 

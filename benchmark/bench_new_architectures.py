@@ -1,0 +1,145 @@
+"""Benchmark: scoring with the newest decoder families, against transformers in the same run.
+
+``--model gemma4``: a Gemma 4 reranker (``Gemma4ForCausalLM`` read at label tokens), where the last
+``num_kv_shared_layers`` layers reuse earlier layers' keys and values. Those layers make no keys, so
+no row reads theirs: multiscore runs them on the rows the pooler reads alone (one per item). Rows:
+
+- MIS, the KV-sharing layers on the read rows (the default);
+- MIS, every row through every layer (``shared_layers_read_rows_only = False``: what a runtime
+  without the rule computes);
+- single-item (each item its own sequence: query + item);
+- transformers scoring every (query + item) pair in one batch with ``logits_to_keep=1`` (which
+  slices its own KV-sharing layers to the last token: its fastest path).
+
+The model is random, at transformers' ``Gemma4TextConfig`` default widths (hidden 2304, MLP 9216,
+8 heads of 256, 4 kv heads; global layers 512-wide heads), 8 layers of which the last 3 share KV
+(Gemma 3n E4B shares 15 of 35), double-wide MLPs there, per-layer embeddings of 256.
+
+``--model qwen3_5``: a Qwen3.5 reranker (``Qwen3_5ForCausalLM``): linear-attention layers (a gated
+delta rule, run token by token here; transformers runs its chunked form) and every fourth layer
+attention. Qwen3-0.6B's widths (hidden 1024, MLP 3072, 16 heads of 128, 8 kv heads), linear layers
+of 16 key and 16 value heads of 128, 8 layers. Rows: MIS, single-item, transformers (one batch).
+
+Both read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
+
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "scripts"))
+from bench_common import load_average, machine_line, median_time, print_rows  # noqa: E402
+from make_tiny_model import build_tokenizer  # noqa: E402
+
+from multiscore.configs.model_config import ModelConfig  # noqa: E402
+from multiscore.messages import PoolingParams  # noqa: E402
+from multiscore.model_executor.forward_batch import ScoreSequence  # noqa: E402
+from multiscore.model_executor.mis_layout import pack_mis  # noqa: E402
+from multiscore.model_executor.model_worker import ModelWorker  # noqa: E402
+from multiscore.server_args import ServerArgs  # noqa: E402
+
+VOCAB = 32768
+DELIMITER = 4
+LABELS = [1000, 2000, 3000]
+SHARED = 3
+
+
+def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if model == "gemma4":
+        config = transformers.Gemma4TextConfig(
+            vocab_size=VOCAB, vocab_size_per_layer_input=VOCAB, num_hidden_layers=8,
+            layer_types=["sliding_attention"] * 3 + ["full_attention"] + ["sliding_attention"] * 3 + ["full_attention"],
+            num_kv_shared_layers=SHARED, use_double_wide_mlp=True, final_logit_softcapping=30.0,
+            architectures=["Gemma4ForCausalLM"])
+        cls = transformers.Gemma4ForCausalLM
+    else:
+        config = transformers.Qwen3_5TextConfig(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
+            num_key_value_heads=8, head_dim=128, linear_num_key_heads=16, linear_num_value_heads=16,
+            linear_key_head_dim=128, linear_value_head_dim=128, architectures=["Qwen3_5ForCausalLM"])
+        cls = transformers.Qwen3_5ForCausalLM
+    torch.manual_seed(0)
+    cls(config).eval().save_pretrained(out)
+    build_tokenizer("gemma3" if model == "gemma4" else "qwen3").save_pretrained(out)
+    return out
+
+
+def workload(query_len: int, num_items: int, item_len: int):
+    gen = torch.Generator().manual_seed(1234)
+    query = torch.randint(10, VOCAB, (query_len,), generator=gen).tolist()
+    items = torch.randint(10, VOCAB, (num_items, item_len), generator=gen).tolist()
+    return query, items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5"], default="gemma4")
+    parser.add_argument("--query", type=int, default=128)
+    parser.add_argument("--items", type=int, default=16)
+    parser.add_argument("--item-len", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_checkpoint(args.model, pathlib.Path(tmp))
+        query, items = workload(args.query, args.items, args.item_len)
+        pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+        mis = [ScoreSequence("m", pack_mis(query, items, DELIMITER), 0, len(items), pooling, query_len=len(query),
+                             item_lens=[len(it) for it in items])]
+        singles = [ScoreSequence(f"s{i}", query + it, i, 1, pooling) for i, it in enumerate(items)]
+        server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", disable_radix_cache=True)
+        worker = ModelWorker(server_args, ModelConfig.from_server_args(server_args))
+        body = worker.model.model
+
+        def run(batch, read_rows_only: bool = True):
+            if args.model == "gemma4":
+                body.shared_layers_read_rows_only = read_rows_only
+            return torch.cat(worker.forward(batch))
+
+        rows = []
+        t, s = median_time(lambda: run(mis), args.repeats)
+        rows.append(("multiscore MIS" + (", KV-sharing layers on the read rows" if args.model == "gemma4" else ""), t, s))
+        if args.model == "gemma4":
+            t_all, s_all = median_time(lambda: run(mis, False), args.repeats)
+            rows.append(("multiscore MIS, every row through every layer", t_all, s_all))
+        t, s = median_time(lambda: run(singles), args.repeats)
+        rows.append(("multiscore single-item", t, s))
+
+        from transformers import AutoModelForCausalLM
+
+        hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+        pairs = torch.tensor([query + it for it in items])  # [N, Q + L]: equal lengths, no padding
+
+        def hf_scores():
+            with torch.inference_mode():
+                logits = hf(input_ids=pairs, logits_to_keep=1).logits[:, -1, LABELS]
+            return torch.softmax(logits.float(), dim=-1)
+
+        t_hf, s_hf = median_time(hf_scores, args.repeats)
+
+    print(f"# {args.model} reranker, query {args.query} + {args.items} items x {args.item_len} tokens, fp32, "
+          f"median of {args.repeats}; load {load_average()}")
+    print(f"# {machine_line()}")
+    rows.append(("transformers, all pairs in one batch, logits_to_keep=1", t_hf, s_hf))
+    body_rows = [[name, f"{t * 1000:.1f}", f"{t_hf / t:.2f}x", f"{(s - s_hf).abs().max().item():.1e}"]
+                 for name, t, s in rows]
+    print_rows(["variant", "ms", "vs transformers", "max |score diff| vs transformers"], body_rows, args.markdown)
+    if args.model == "gemma4":
+        print(f"# the read-rows rule: {rows[1][1] / rows[0][1]:.2f}x on the MIS pass")
+
+
+if __name__ == "__main__":
+    main()
