@@ -405,3 +405,14 @@ def test_startup_unsupported_architecture(tiny_model):
 
 def test_startup_bad_override_json(tiny_model):
     _assert_startup_fails(dict(path=tiny_model("qwen3", "causal"), json_model_override_args="{not json"), "json")
+
+
+def test_embedding_overrides_are_a_clear_error_for_qwen3_5(tiny_model):
+    """Refused before any batch runs (its linear-attention layers do not take them), and the engine
+    keeps serving."""
+    path = tiny_model("qwen3_5", "causal")
+    with _engine(path, num_threads=1) as engine:
+        with pytest.raises(ValueError, match="embedding overrides are not supported for Qwen3_5ForCausalLM"):
+            engine.score([11, 7, 12], [[20, 21]], label_token_ids=[5, 9], embed_override_token_id=7,
+                         query_embed_overrides=[[0.0] * 64])
+        assert len(engine.score([11, 12], [[20, 21]], label_token_ids=[5, 9]).scores) == 1

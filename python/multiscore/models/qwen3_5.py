@@ -4,8 +4,9 @@ q_proj gives each head its query and its gate side by side. RMSNorms scale by ``
 partial (``partial_rotary_factor``, 0.25) and, on text, its M-RoPE components are equal (the plain rotary).
 
 MIS is exact: attention layers see single-item positions as every decoder here; linear-attention
-layers start each item from its query's state. Not served: the prefix cache (a linear layer's state
-is not per-token keys: configs say so at start-up), FlashInfer, embedding overrides.
+layers start each item from its query's state, in torch on any device. Not served: the prefix cache
+(a linear layer's state is not per-token keys: the worker says so at start-up) and embedding
+overrides (refused as a bad request). Not run on a GPU.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class _Qwen3_5:
 
     make_body = staticmethod(Qwen3_5Body)
     prefix_cache_problem = "its linear-attention layers keep a recurrent state, not per-token keys"
+    embed_overrides_problem = "not implemented for its linear-attention layers (refused before any batch runs)"
 
     def hidden_states(self, batch, attention, rows):
         if batch.embed_overrides is not None:

@@ -115,6 +115,11 @@ class DecoderPairScorer(Scorer):
             labels = check_label_token_ids(label_token_ids, cfg.vocab_size, causal_lm=True)
         overrides = None
         if embed_overrides is not None:
+            from multiscore.models.registry import get_model_class
+
+            problem = getattr(get_model_class(cfg.architecture), "embed_overrides_problem", None)
+            if problem is not None:
+                raise ValueError(f"embedding overrides are not supported for {cfg.architecture}: {problem}")
             overrides = build_embed_overrides(
                 embed_overrides.token_id, query_ids, items_ids, embed_overrides.query, embed_overrides.items,
                 hidden_size=cfg.hf_config.hidden_size, vocab_size=cfg.vocab_size,
