@@ -84,6 +84,9 @@ class Linear(nn.Linear):
 
     packed_weight: Optional[torch.Tensor] = None
     int8_weight = None  # Optional[Int8Weight] (layers/int8_linear.py), with --quantization int8
+    # Multiplies the checkpoint's weight and bias as they load: an output scale folded into the
+    # product (Granite's residual multiplier), None for none.
+    output_scale: Optional[float] = None
 
     def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", ""), keep_padding: bool = False
                 ) -> torch.Tensor:

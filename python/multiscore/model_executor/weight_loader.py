@@ -155,9 +155,13 @@ def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Option
     if param.shape != tensor.shape:
         raise ValueError(f"shape {tuple(tensor.shape)}, but {name} is {tuple(param.shape)}")
     param.data.copy_(tensor)
-    offset = getattr(model.get_submodule(name.rpartition(".")[0]), "weight_offset", 0.0)  # RMSNorm's (Gemma)
+    module = model.get_submodule(name.rpartition(".")[0])
+    offset = getattr(module, "weight_offset", 0.0)  # RMSNorm's (Gemma)
     if offset:
         param.data.add_(offset)
+    scale = getattr(module, "output_scale", None)  # Linear's (Granite's residual multiplier)
+    if scale is not None:
+        param.data.mul_(scale)
 
 
 def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion) -> None:

@@ -45,7 +45,13 @@ class BlockOptions:
     # Ministral 3 (Llama 4's attention temperature): (beta, original_max_position_embeddings); each
     # query is scaled by 1 + beta · log(1 + floor(position / original_max)), i.e. 1 below that length.
     query_temperature: Optional[tuple[float, int]] = None
-    residual_multiplier: float = 1.0  # Granite: attention and MLP outputs scaled before the residual add
+    # Granite: attention and MLP outputs scaled before the residual add; folded into o_proj and
+    # down_proj when their weights load (Linear.output_scale), so no pass of its own.
+    residual_multiplier: float = 1.0
+
+
+def _scale_or_none(multiplier: float) -> Optional[float]:
+    return None if multiplier == 1.0 else multiplier
 
 
 # hidden_act of a config -> BlockOptions.mlp_act
@@ -92,6 +98,7 @@ class DecoderAttention(nn.Module):
             config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
         )
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
+        self.o_proj.output_scale = _scale_or_none(options.residual_multiplier)
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
@@ -126,6 +133,7 @@ class GatedMLP(nn.Module):
         self.intermediate_size = size = intermediate_size or config.intermediate_size
         self.gate_up_proj = FusedLinear(config.hidden_size, {0: size, 1: size}, bias=options.mlp_bias)
         self.down_proj = Linear(size, config.hidden_size, bias=options.mlp_bias)
+        self.down_proj.output_scale = _scale_or_none(options.residual_multiplier)
 
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
@@ -154,7 +162,6 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.sandwich_norms = options.sandwich_norms
-        self.residual_multiplier = options.residual_multiplier
         if options.sandwich_norms:
             self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
             self.post_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
@@ -175,11 +182,8 @@ class DecoderLayer(nn.Module):
             residual = residual.index_select(0, keep_rows)
         norm = self.post_attention_layernorm
         if not self.sandwich_norms:
-            if self.residual_multiplier != 1.0:
-                attn = attn * self.residual_multiplier
             residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
-            mlp = self.mlp(normed, ctx.ops)
-            return (mlp * self.residual_multiplier if self.residual_multiplier != 1.0 else mlp), residual
+            return self.mlp(normed, ctx.ops), residual
         # Gemma2: residual + norm(attn), then the MLP between its own pre and post norms.
         attn = ctx.ops.rms_norm(attn, norm.weight, norm.eps)
         norm = self.pre_feedforward_layernorm
@@ -232,7 +236,6 @@ class DecoderModel(nn.Module):
         for i, layer in enumerate(self.layers):
             hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)
         return self.ops.add_rms_norm(hidden, residual, self.norm.weight, self.norm.eps)[1]
-
 
     def _query_scale(self, positions: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
         """positions [T] -> [T, 1, 1] (in float32, then cast, as transformers), or None."""

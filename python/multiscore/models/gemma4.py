@@ -228,14 +228,13 @@ class Gemma4Body(nn.Module):
         ctx = Gemma4Context(rotary, attention, self.ops)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            layer_inputs = None if per_layer is None else per_layer[:, i]  # [T, P]
             if keep_rows is not None and i == self.first_shared and self.shared_layers_read_rows_only:
                 # The KV-sharing layers make no keys: no other row reads theirs, so they run on the
                 # rows the pooler reads alone (a few per item, against the whole query and items).
                 ctx.keep_only(keep_rows)
                 hidden = hidden.index_select(0, keep_rows)
                 per_layer = None if per_layer is None else per_layer.index_select(0, keep_rows)
-                layer_inputs = None if per_layer is None else per_layer[:, i]
+            layer_inputs = None if per_layer is None else per_layer[:, i]  # [T, P] ([R, P] once kept)
             rows = keep_rows if i == last and ctx.read_rows is None else None
             hidden = layer(hidden, layer_inputs, ctx, rows)
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)

@@ -1,7 +1,7 @@
 """Granite (IBM; Granite Guardian risk classifiers read at their "Yes"/"No" tokens): Llama's block
 with four multipliers from its config: token embeddings times ``embedding_multiplier``, attention
 scores scaled by ``attention_multiplier`` (not head_dim ** -0.5), attention and MLP outputs times
-``residual_multiplier`` before each residual add, and the LM head's logits divided by
+``residual_multiplier`` before each residual add (folded into o_proj and down_proj as they load), and the LM head's logits divided by
 ``logits_scaling`` (decoder.DecoderForCausalLM; the classifier_from_token conversion divides too)."""
 
 from dataclasses import replace
