@@ -16,7 +16,7 @@ The model is random, at transformers' ``Gemma4TextConfig`` default widths (hidde
 (Gemma 3n E4B shares 15 of 35), double-wide MLPs there, per-layer embeddings of 256.
 
 ``--model qwen3_5``: a Qwen3.5 reranker (``Qwen3_5ForCausalLM``): linear-attention layers (a gated
-delta rule, run token by token here; transformers runs its chunked form) and every fourth layer
+delta rule in chunks of 64 steps, as transformers runs it) and every fourth layer
 attention. Qwen3-0.6B's widths (hidden 1024, MLP 3072, 16 heads of 128, 8 kv heads), linear layers
 of 16 key and 16 value heads of 128, 8 layers. Rows: MIS, single-item, transformers (one batch).
 

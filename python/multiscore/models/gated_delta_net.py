@@ -25,6 +25,7 @@ from torch import nn
 
 from multiscore.layers.attention.base import SequenceLayout
 from multiscore.layers.linear import Linear
+from multiscore.models.delta_rule import chunked_delta_rule
 
 
 @dataclass
@@ -96,6 +97,7 @@ class GatedDeltaNet(nn.Module):
         self.A_log = nn.Parameter(torch.zeros(self.v_heads))
         self.norm = _GatedNormWeight(self.v_dim)
         self.out_proj = Linear(self.value_size, config.hidden_size, bias=False)
+        self.chunk_size = 64  # steps per chunk of the delta rule (tests set small ones to cross chunk borders)
 
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
         """hidden [T, H] -> [T, H]."""
@@ -104,29 +106,29 @@ class GatedDeltaNet(nn.Module):
         beta = torch.sigmoid(self.in_proj_b(hidden)).float()  # [T, Hv]
         decay = -self.A_log.float().exp() * F.softplus(self.in_proj_a(hidden).float() + self.dt_bias.float())  # [T, Hv]
         out = torch.zeros(T, self.v_heads, self.v_dim, dtype=torch.float32, device=hidden.device)
-        # Roots: zero history before their first token, zero state.
-        x = _gather(mixed, plan.roots)  # [B1, L1, C]
-        history = x.new_zeros(x.shape[0], self.kernel - 1, x.shape[2])
-        inputs = torch.cat([history, x], dim=1)  # [B1, K-1+L1, C]
-        state = self._run(inputs, beta, decay, plan.roots, out, None)
+        # Rows past a segment's end hold some other row's values: nothing reads their outputs, and they
+        # write nothing into the state (β = 0 there).
+        x = mixed[plan.roots.rows]  # [B1, L1, C]
+        state = self._run(x, None, beta, decay, plan.roots, out, None)  # roots: zero history, zero state
         if plan.items is not None:
-            # The last K-1 inputs of each root (zeros before its start), then each item's own.
-            ends = plan.roots.lengths[:, None] + torch.arange(self.kernel - 1, device=x.device)  # [B1, K-1]
-            tails = inputs.gather(1, ends[..., None].expand(-1, -1, inputs.shape[2]))  # [B1, K-1, C]
-            items = torch.cat([tails[plan.item_root], _gather(mixed, plan.items)], dim=1)
-            self._run(items, beta, decay, plan.items, out, state[plan.item_root])
+            # Each item continues its root: the root's last K-1 inputs (zeros before its start), its state.
+            K, C = self.kernel, x.shape[2]
+            ends = plan.roots.lengths[:, None] - (K - 1) + torch.arange(K - 1, device=x.device)  # [B1, K-1]
+            tails = x.gather(1, ends.clamp(min=0)[..., None].expand(-1, -1, C)) * (ends >= 0)[..., None]
+            self._run(mixed[plan.items.rows], tails[plan.item_root], beta, decay, plan.items, out, state[plan.item_root])
         z = self.in_proj_z(hidden).view(T, self.v_heads, self.v_dim)
         normed = F.rms_norm(out, (self.v_dim,), None, self.eps).to(hidden.dtype) * self.norm.weight
         gated = (normed.float() * F.silu(z.float())).to(hidden.dtype)  # [T, Hv, Dv]
         return self.out_proj(gated.reshape(T, self.value_size))
 
-    def _run(self, inputs: torch.Tensor, beta, decay, groups: RowGroups, out: torch.Tensor,
-             state: Optional[torch.Tensor]) -> torch.Tensor:
-        """inputs [B, K-1+L, C] (history, then the group's rows) -> writes the rows' outputs into
-        ``out`` [T, Hv, Dv]; returns each segment's state after its last token [B, Hv, Dk, Dv]."""
+    def _run(self, x: torch.Tensor, history: Optional[torch.Tensor], beta, decay, groups: RowGroups,
+             out: torch.Tensor, state: Optional[torch.Tensor]) -> torch.Tensor:
+        """x [B, L, C] (the group's rows), history [B, K-1, C] (the convolution's inputs before them;
+        None: zeros) -> writes the rows' outputs into ``out`` [T, Hv, Dv]; returns each segment's state
+        after its last token [B, Hv, Dk, Dv] (from ``state``; None: zeros)."""
         B, L = groups.rows.shape
-        conv = F.silu(F.conv1d(inputs.transpose(1, 2), self.conv1d.weight, groups=inputs.shape[2]))  # [B, C, L]
-        q, k, v = conv.transpose(1, 2).float().split([self.key_size, self.key_size, self.value_size], dim=-1)
+        conv = F.silu(_causal_depthwise_conv(x, history, self.conv1d.weight), inplace=True)  # [B, L, C]
+        q, k, v = conv.float().split([self.key_size, self.key_size, self.value_size], dim=-1)
         q = _l2_normalize(q.reshape(B, L, self.k_heads, self.k_dim)) / self.k_dim**0.5
         k = _l2_normalize(k.reshape(B, L, self.k_heads, self.k_dim))
         if self.v_heads != self.k_heads:  # each key head serves v_heads / k_heads value heads
@@ -134,21 +136,16 @@ class GatedDeltaNet(nn.Module):
         v = v.reshape(B, L, self.v_heads, self.v_dim)
         # Padded steps decay by 1 and write with weight 0: the state passes through them unchanged.
         b = beta[groups.rows] * groups.valid[..., None]  # [B, L, Hv]
-        g = (decay[groups.rows] * groups.valid[..., None]).exp()
+        log_decay = decay[groups.rows] * groups.valid[..., None]
         if state is None:
             state = q.new_zeros(B, self.v_heads, self.k_dim, self.v_dim)
-        state = state.reshape(B * self.v_heads, self.k_dim, self.v_dim).clone()  # updated in place below
-        q, k, v = (t.reshape(B, L, self.v_heads, -1).transpose(0, 1).reshape(L, B * self.v_heads, -1) for t in (q, k, v))
-        b, g = (t.transpose(0, 1).reshape(L, B * self.v_heads, 1) for t in (b, g))
-        outputs = []
-        for t in range(L):
-            state.mul_(g[t, :, :, None])
-            read = torch.bmm(k[t, :, None, :], state)[:, 0]  # Sᵀk [B·Hv, Dv]
-            delta = (v[t] - read) * b[t]
-            state.baddbmm_(k[t, :, :, None], delta[:, None, :])  # S += k ⊗ delta
-            outputs.append(torch.bmm(q[t, :, None, :], state)[:, 0])  # Sᵀq [B·Hv, Dv]
+        # Heads side by side: [B·Hv, L, D] and [B·Hv, L].
+        q, k, v = (t.transpose(1, 2).reshape(B * self.v_heads, L, -1) for t in (q, k, v))
+        b, log_decay = (t.transpose(1, 2).reshape(B * self.v_heads, L) for t in (b, log_decay))
+        o, state = chunked_delta_rule(q, k, v, b, log_decay, state.reshape(B * self.v_heads, self.k_dim, self.v_dim),
+                                      self.chunk_size)
         state = state.view(B, self.v_heads, self.k_dim, self.v_dim)
-        o = torch.stack(outputs, dim=1).view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
+        o = o.view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
         out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
         return state
 
@@ -166,7 +163,14 @@ def _l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + 1e-6)
 
 
-def _gather(x: torch.Tensor, groups: RowGroups) -> torch.Tensor:
-    """x [T, C] -> [B, L, C], zeros where padded."""
-    return x[groups.rows] * groups.valid[..., None].to(x.dtype)
-
+def _causal_depthwise_conv(x: torch.Tensor, history: Optional[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """x [B, L, C] (channels last), history [B, K-1, C] or None (zeros), weight [C, 1, K] -> [B, L, C]:
+    out[t] = Σ_i w[:, i] · input[t - K + 1 + i]. As a 2-D convolution of height 1 over the channels-last
+    memory the batch already has, oneDNN's depthwise kernel runs at about the speed of a copy (conv1d's
+    layout took ~6x as long); zero history is the convolution's own padding (it pads both ends: the
+    last K-1 outputs are dropped)."""
+    L, K = x.shape[1], weight.shape[2]
+    inputs = x if history is None else torch.cat([history, x], dim=1)
+    out = F.conv2d(inputs.transpose(1, 2)[:, :, None, :], weight[:, :, None, :], groups=x.shape[2],
+                   padding=(0, K - 1) if history is None else 0)  # [B, C, 1, L (+ K-1)], channels last
+    return out[:, :, 0, :L].transpose(1, 2)

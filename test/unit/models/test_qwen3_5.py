@@ -11,6 +11,7 @@ from make_tiny_model import build_tokenizer, _qwen3_5_config
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.models.gated_delta_net import GatedDeltaNet
 from worker_batches import D, mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
@@ -38,6 +39,29 @@ def test_qwen3_5_equals_transformers_single_item_and_mis(tiny_model, seed):
     ref = _label_softmax(_hf(path), query, items)
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_chunks_of_the_delta_rule_that_split_queries_and_items_change_nothing(tiny_model):
+    """Chunks of 4 steps: the 9-token query spans three, longer items two (the default of 64 spans
+    everything in these tests)."""
+    path = tiny_model("qwen3_5", "causal")
+    w = worker(path)
+    layers = [m for m in w.model.modules() if isinstance(m, GatedDeltaNet)]
+    assert layers
+    for layer in layers:
+        layer.chunk_size = 4
+    query, items = mixed_inputs(seed=3)
+    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    ref = _label_softmax(_hf(path), query, items)
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_items_of_a_query_shorter_than_the_convolution_see_zeros_before_it(tiny_model):
+    path = tiny_model("qwen3_5", "causal")
+    query, items = [11, 12], [[13, 14, 15], [16], [17, 18, 19, 20, 21]]  # kernel 4: 3 inputs of history
+    _, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
+    torch.testing.assert_close(torch.tensor(mis), _label_softmax(_hf(path), query, items), atol=1e-5, rtol=0)
 
 
 def test_mis_items_of_an_empty_query_start_from_nothing(tiny_model):
