@@ -24,7 +24,7 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
-                 "mpnet", "gte", "eurobert", "ernie")
+                 "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
@@ -35,7 +35,7 @@ ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -222,6 +222,9 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     elif arch == "gte":  # gte-multilingual's shape: XLM-R's tokenizer, one token type, rotary, gated GELU MLP
         cfg.update(type_vocab_size=1, layer_norm_eps=1e-12, max_position_embeddings=8192,
                    rope_parameters={"rope_type": "default", "rope_theta": 1000.0})
+    elif arch == "jina_embeddings_v3":  # XLM-R's tokenizer and one token type, rotary at its base of 20,000
+        cfg.update(type_vocab_size=1, layer_norm_eps=1e-5, max_position_embeddings=8194,
+                   rope_parameters={"rope_type": "default", "rope_theta": 20000.0})
     elif arch == "ernie":  # ERNIE 3.0's shape: BERT's, four token types, a task-type embedding
         cfg.update(type_vocab_size=4, layer_norm_eps=1e-12, use_task_id=True, task_type_vocab_size=3)
     elif arch in ("bert", "electra"):

@@ -60,7 +60,7 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_qwen2_tokenizer()
     if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie"):  # BERT's WordPiece vocabulary (ModernBERT: a BPE, same role)
         return _build_bert_tokenizer()
-    if arch in ("xlm_roberta", "gte"):  # gte-multilingual ships XLM-R's tokenizer
+    if arch in ("xlm_roberta", "gte", "jina_embeddings_v3"):  # gte-multilingual and jina-embeddings-v3 ship XLM-R's tokenizer
         return _build_xlm_roberta_tokenizer()
     if arch == "roberta":
         return _build_roberta_tokenizer()

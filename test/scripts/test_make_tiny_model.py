@@ -112,7 +112,8 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     config = json.loads((path / "config.json").read_text())
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
               "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-              "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie"}[arch]
+              "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie",
+              "jina_embeddings_v3": "JinaEmbeddingsV3"}[arch]
     suffix = {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     assert config["architectures"] == [prefix + suffix]
     assert config["vocab_size"] % 64 == 0
@@ -121,7 +122,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
         assert "type_vocab_size" not in config
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
-        assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, 8192 if arch == "gte" else 512)
+        assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, {"gte": 8192, "jina_embeddings_v3": 8194}.get(arch, 512))
         assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "mpnet": 0,
                                                   "eurobert": 0, "ernie": 4}.get(arch, 1)
 
@@ -160,7 +161,8 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
                                        "distilbert": "BertTokenizer", "modernbert": "TokenizersBackend",
                                        "nomic_bert": "BertTokenizer", "deberta_v2": "BertTokenizer",
                                        "mpnet": "MPNetTokenizer", "gte": "XLMRobertaTokenizer",
-                                       "eurobert": "TokenizersBackend", "ernie": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "eurobert": "TokenizersBackend", "ernie": "BertTokenizer",
+                                       "jina_embeddings_v3": "XLMRobertaTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)

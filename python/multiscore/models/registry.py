@@ -59,6 +59,9 @@ _MODELS = {
     "BertForTokenClassification": "bert",
     "BertForMaskedLM": "splade",  # served as SPLADE: a sparse lexical vector per text
     "BertSpladeSparseEmbeddingModel": "splade",  # vLLM's override name for the same
+    "JinaEmbeddingsV3Model": "jina_embeddings_v3",  # jina-embeddings-v3-hf: XLM-R with rotary
+    "JinaEmbeddingsV3ForSequenceClassification": "jina_embeddings_v3",
+    "JinaEmbeddingsV3ForTokenClassification": "jina_embeddings_v3",
     "XLMRobertaModel": "xlm_roberta",
     "XLMRobertaForSequenceClassification": "xlm_roberta",
     "XLMRobertaForTokenClassification": "xlm_roberta",

@@ -66,7 +66,7 @@ def test_an_unsupported_dense_activation_is_refused(dense_model, tmp_path):
 
 
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
-                                  "deberta_v2", "mpnet", "gte", "eurobert", "ernie"])
+                                  "deberta_v2", "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3"])
 def test_every_encoder_embeds_as_sentence_transformers(tiny_model, tmp_path, arch):
     """Each bare encoder with mean pooling and Normalize files, through the worker: SentenceTransformer.encode."""
     import shutil

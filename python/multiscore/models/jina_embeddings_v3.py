@@ -1,0 +1,133 @@
+"""Jina embeddings v3 as transformers ships it (model_type ``jina_embeddings_v3``, jinaai/jina-embeddings-v3-hf):
+``JinaEmbeddingsV3Model``, ``JinaEmbeddingsV3ForSequenceClassification``, ``JinaEmbeddingsV3ForTokenClassification``.
+
+XLM-RoBERTa's post-norm encoder with rotary (rotate-half, base 20,000) instead of position
+embeddings: word and token-type embeddings, LayerNorm; per layer bidirectional attention with biased
+``self_attn.{q,k,v,o}_proj``, ``post_attention_layernorm(x + attn)``, ``mlp.fc2(act(mlp.fc1(x)))``,
+``post_mlp_layernorm(x + mlp)``. The heads are XLM-R's (``classifier.dense`` -> tanh -> ``out_proj`` on
+``<s>``; a token classifier on every row). The embedding model mean-pools unless sentence-transformers
+files say otherwise (the model card's pooling).
+
+transformers' classes carry no task LoRA adapters: the base weights are what they compute, and so do these.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.rotary import RotaryEmbedding
+from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.gte import GteEmbeddings
+from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
+from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
+
+# transformers saves (and reads) the original code's tensor names: q, k, v fused in ``mixer.Wqkv``.
+ORIGINAL_NAMES = {
+    "emb_ln.": "embeddings.LayerNorm.", "encoder.layers.": "layers.", "mixer.Wqkv.": "self_attn.qkv_proj.",
+    "mixer.out_proj.": "self_attn.o_proj.", "norm1.": "post_attention_layernorm.", "norm2.": "post_mlp_layernorm.",
+}
+# transformers' own module names, should a checkpoint carry them.
+PACKED_MODULES = {"q_proj": ("qkv_proj", "q"), "k_proj": ("qkv_proj", "k"), "v_proj": ("qkv_proj", "v")}
+
+
+class JinaV3MLP(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size, bias=True)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size, bias=True)
+        self.act = EAGER_ACTIVATIONS[hf_activation(config.hidden_act)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))  # [T, H]
+
+
+class JinaV3Layer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.self_attn = RotaryEncoderAttention(config, bias=True)
+        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = JinaV3MLP(config)
+        self.post_mlp_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, cos, sin, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
+        out = self.self_attn(x, cos, sin, attention, keep_rows)
+        return post_norm_residuals(x, out, keep_rows, self.post_attention_layernorm, self.mlp, self.post_mlp_layernorm)
+
+
+class JinaV3Backbone(nn.Module):
+    """``embeddings.*`` and ``layers.N.*`` (saved as ``emb_ln``, ``encoder.layers.N.mixer.Wqkv``, ...:
+    ORIGINAL_NAMES); a bare checkpoint's ``pooler.*`` goes unused."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.embeddings = GteEmbeddings(config)
+        self.layers = nn.ModuleList(JinaV3Layer(config) for _ in range(config.num_hidden_layers))
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+
+    def forward(self, batch, attention: BatchAttention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""
+        x = self.embeddings(batch.input_ids, batch.token_type_ids)  # [T, H]
+        cos, sin = self.rotary_emb.cos_sin(batch.positions, x.dtype)  # positions from 0, as transformers counts
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, attention, keep_rows if i == last else None)
+        return x
+
+
+class JinaEmbeddingsV3Model(PoolingModel):
+    """The bare encoder as an embedding model (mean-pooled, normalised, without sentence-transformers files)."""
+
+    kind = ModelKind.ENCODER_EMBEDDING
+    packed_modules_mapping = PACKED_MODULES
+    weight_renames = ORIGINAL_NAMES
+    weight_prefix_aliases = {"roberta.": "model.", "": "model."}
+
+    @classmethod
+    def default_pooling(cls, hf_config) -> str:
+        return PoolingMethod.MEAN.value
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model = JinaV3Backbone(config)
+        self.pooler = embedding_pooler(pooling, PoolingMethod.MEAN)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch, attention, rows)
+
+
+class JinaEmbeddingsV3ForSequenceClassification(PoolingModel):
+    """``roberta.*`` + ``classifier.{dense,out_proj}`` on ``<s>`` (XLM-R's head)."""
+
+    kind = ModelKind.ENCODER_CLASSIFIER
+    packed_modules_mapping = PACKED_MODULES
+    weight_renames = ORIGINAL_NAMES
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.roberta = JinaV3Backbone(config)
+        self.classifier = XLMRobertaClassificationHead(config)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
+
+    def hidden_states(self, batch, attention, rows):
+        return self.roberta(batch, attention, rows)
+
+
+class JinaEmbeddingsV3ForTokenClassification(TokenClassifier):
+    packed_modules_mapping = PACKED_MODULES
+    weight_renames = ORIGINAL_NAMES
+    backbone_name = "roberta"
+
+    @staticmethod
+    def make_backbone(config):
+        return JinaV3Backbone(config)
