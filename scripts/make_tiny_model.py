@@ -30,9 +30,10 @@ MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encod
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # Decoders built with some heads only (transformers has no Gemma 4 classifier; Qwen3.5's token
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
-EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls")}
+EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
+                       "qwen2_moe": ("causal", "seqcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
@@ -145,7 +146,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_moe"):
         cfg["head_dim"] = 16
     if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
         cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
@@ -155,7 +156,20 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_gemma4_config(cfg["vocab_size"]))
     if arch == "qwen3_5":
         cfg.update(_qwen3_5_config())
+    if arch in ("qwen3_moe", "qwen2_moe"):
+        cfg.update(_moe_config(shared_expert=arch == "qwen2_moe"))
     return arch_name, cfg
+
+
+def _moe_config(shared_expert: bool) -> dict:
+    """Three layers, the middle one dense (``mlp_only_layers``); 4 experts of 32, 2 per token
+    (renormalised for Qwen3-MoE, as its checkpoints; raw for Qwen2-MoE, whose shared expert of 48
+    sits behind a sigmoid gate)."""
+    cfg = dict(num_hidden_layers=3, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+               decoder_sparse_step=1, mlp_only_layers=[1], norm_topk_prob=not shared_expert)
+    if shared_expert:
+        cfg["shared_expert_intermediate_size"] = 48
+    return cfg
 
 
 def _gemma4_config(vocab_size: int) -> dict:

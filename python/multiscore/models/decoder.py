@@ -8,7 +8,7 @@ checkpoint tensors as ``packed_modules_mapping`` declares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -48,6 +48,9 @@ class BlockOptions:
     # Granite: attention and MLP outputs scaled before the residual add; folded into o_proj and
     # down_proj when their weights load (Linear.output_scale), so no pass of its own.
     residual_multiplier: float = 1.0
+    # Mixture-of-experts architectures: (config, options, layer id) -> that layer's MLP, called as
+    # GatedMLP is (models/sparse_moe.py); None: every layer a GatedMLP.
+    mlp_for_layer: Optional[Callable[..., nn.Module]] = None
 
 
 def _scale_or_none(multiplier: float) -> Optional[float]:
@@ -158,7 +161,7 @@ class DecoderLayer(nn.Module):
                  layer_id: int = 0) -> None:
         super().__init__()
         self.self_attn = DecoderAttention(config, options, window, local_rope, layer_id)
-        self.mlp = GatedMLP(config, options)
+        self.mlp = options.mlp_for_layer(config, options, layer_id) if options.mlp_for_layer else GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
         self.sandwich_norms = options.sandwich_norms

@@ -27,6 +27,7 @@ def _assert_same(got, expected):
     ("qwen3", "causal", {}), ("llama", "seqcls", {}), ("qwen2", "seqcls", {}), ("gemma", "causal", {}),
     ("phi3", "seqcls", {}), ("gemma3", "seqcls", {}),  # gemma3: a 4-token window on layer 0
     ("gemma4", "causal", {}),  # its last two layers reuse the first two's keys, cached ones included
+    ("qwen3_moe", "causal", {}), ("qwen2_moe", "seqcls", {}),  # experts routed per token
     ("mistral", "causal", {"sliding_window": 3}), ("gemma2", "seqcls", {"sliding_window": 4, "attn_logit_softcapping": 0.5}),
 ])
 @pytest.mark.parametrize("mis", [False, True], ids=["single-item", "mis"])

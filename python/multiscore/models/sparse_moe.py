@@ -1,0 +1,54 @@
+"""The sparse mixture-of-experts MLP of Qwen2-MoE and Qwen3-MoE (``mlp.gate``, ``mlp.experts.{e}.*``,
+and Qwen2-MoE's ``mlp.shared_expert`` behind a sigmoid ``mlp.shared_expert_gate``).
+
+A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
+the top k renormalised when ``norm_topk_prob``). Routing is per token with no capacity limit, so a
+token's output never depends on its batch: MIS and single-item scoring route every token alike.
+Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from multiscore.layers.fused_ops import FusedOps
+from multiscore.layers.linear import Linear
+from multiscore.models.decoder import BlockOptions, GatedMLP
+
+
+def is_sparse_layer(config, layer_id: int) -> bool:
+    return (layer_id not in (getattr(config, "mlp_only_layers", None) or []) and config.num_experts > 0
+            and (layer_id + 1) % config.decoder_sparse_step == 0)
+
+
+def moe_or_dense_mlp(config, options: BlockOptions, layer_id: int) -> nn.Module:
+    """BlockOptions.mlp_for_layer of the MoE architectures."""
+    return SparseMoeBlock(config, options) if is_sparse_layer(config, layer_id) else GatedMLP(config, options)
+
+
+class SparseMoeBlock(nn.Module):
+    def __init__(self, config, options: BlockOptions) -> None:
+        super().__init__()
+        self.top_k, self.norm_topk_prob = config.num_experts_per_tok, bool(config.norm_topk_prob)
+        self.gate = Linear(config.hidden_size, config.num_experts, bias=False)  # the router
+        self.experts = nn.ModuleList(GatedMLP(config, options, config.moe_intermediate_size)
+                                     for _ in range(config.num_experts))
+        shared = getattr(config, "shared_expert_intermediate_size", 0)
+        self.shared_expert = GatedMLP(config, options, shared) if shared else None
+        self.shared_expert_gate = Linear(config.hidden_size, 1, bias=False) if shared else None
+
+    def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
+        """x [T, H] -> [T, H]: each token's experts, weighted and summed in expert order (as transformers adds them)."""
+        probs = torch.softmax(self.gate(x).float(), dim=-1)  # [T, E]
+        weights, experts = torch.topk(probs, self.top_k, dim=-1)  # [T, k] each
+        if self.norm_topk_prob:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        weights = weights.to(x.dtype)
+        out = torch.zeros_like(x)
+        for expert in torch.unique(experts).tolist():
+            rows, slot = torch.where(experts == expert)  # [n] tokens routed to it, and at which of their k
+            out.index_add_(0, rows, self.experts[expert](x[rows], ops) * weights[rows, slot, None])
+        if self.shared_expert is not None:
+            out = out + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x, ops)
+        return out

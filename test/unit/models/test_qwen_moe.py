@@ -1,0 +1,70 @@
+"""Qwen3-MoE and Qwen2-MoE against transformers: sparse mixture-of-experts MLPs (4 experts, 2 per
+token; Qwen2-MoE's shared expert behind a sigmoid gate) in all layers but a dense one
+(``mlp_only_layers``); single-item and MIS, the causal LM read at label tokens and the classifier.
+Routing is per token, so MIS routes every token as single-item scoring does."""
+
+import pytest
+import torch
+
+from multiscore.models.sparse_moe import SparseMoeBlock
+from worker_batches import mixed_inputs, score_both_ways, worker
+
+LABELS = [3, 9, 20]
+
+
+def _hf(path, cls_name="AutoModelForCausalLM"):
+    import transformers
+
+    return getattr(transformers, cls_name).from_pretrained(str(path), dtype=torch.float32).eval()
+
+
+@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe"])
+def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, arch):
+    path = tiny_model(arch, "causal")
+    query, items = mixed_inputs(seed=1)
+    single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
+    with torch.no_grad():
+        hf = _hf(path)
+        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
+    ref = torch.softmax(logits[:, LABELS], -1)
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe"])
+def test_the_classifier_equals_transformers(tiny_model, arch):
+    path = tiny_model(arch, "seqcls")
+    query, items = mixed_inputs(seed=2)
+    single, mis = score_both_ways(worker(path), query, items, None)
+    with torch.no_grad():
+        hf = _hf(path, "AutoModelForSequenceClassification")
+        ref = torch.cat([hf(input_ids=torch.tensor([query + item])).logits for item in items])
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_the_layers_are_sparse_or_dense_as_the_config_says_and_the_tests_reach_every_expert(tiny_model):
+    w = worker(tiny_model("qwen3_moe", "causal"))
+    mlps = [layer.mlp for layer in w.model.model.layers]
+    assert [isinstance(m, SparseMoeBlock) for m in mlps] == [True, False, True]  # mlp_only_layers=[1]
+    chosen = []
+    for mlp in (mlps[0], mlps[2]):
+        mlp.register_forward_hook(lambda m, args, out: chosen.append(torch.topk(m.gate(args[0]), 2).indices))
+    query, items = mixed_inputs(seed=1)
+    score_both_ways(w, query, items, LABELS)
+    picked = torch.cat(chosen)
+    assert set(picked.flatten().tolist()) == {0, 1, 2, 3}
+    assert len({tuple(sorted(row)) for row in picked.tolist()}) > 2  # tokens differ in their experts
+
+
+def test_the_shared_expert_counts(tiny_model):
+    """Qwen2-MoE without its shared expert's output: scores move well past the tolerance."""
+    path = tiny_model("qwen2_moe", "seqcls")
+    query, items = mixed_inputs(seed=2)
+    w = worker(path)
+    full, _ = score_both_ways(w, query, items, None)
+    for layer in w.model.model.layers:
+        if isinstance(layer.mlp, SparseMoeBlock):
+            layer.mlp.shared_expert = None  # (not its weights: the worker may have packed them for oneDNN)
+    without, _ = score_both_ways(w, query, items, None)
+    assert (torch.tensor(full) - torch.tensor(without)).abs().max() > 1e-2
