@@ -47,3 +47,29 @@ def as_gte_original(path, out, architecture: str, **options) -> pathlib.Path:
                for name, t in load_file(str(path / "model.safetensors")).items()}
     save_file(tensors, str(other / "model.safetensors"))
     return other
+
+
+def with_transformers_names(path, out, fused: str, renames: dict) -> pathlib.Path:
+    """A copy of a checkpoint saved in an original layout (what transformers saves for NomicBERT and
+    jina-embeddings-v3), under transformers' module names: ``fused`` (q, k, v stacked, e.g.
+    ``attn.Wqkv``) split into ``self_attn.{q,k,v}_proj``, and every other name part in ``renames``
+    replaced."""
+    from safetensors.torch import load_file, save_file
+
+    def rename(name: str) -> str:
+        for src, dst in renames.items():
+            name = name.replace(src, dst)
+        return name
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    tensors = {}
+    for name, tensor in load_file(str(path / "model.safetensors")).items():
+        if f".{fused}." in name:  # [3·H(, H)] -> q, k, v
+            stem, kind = name.split(f".{fused}.")
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
+                tensors[f"{rename(stem + '.')}self_attn.{part}.{kind}"] = chunk.clone()
+        else:
+            tensors[rename(name)] = tensor
+    save_file(tensors, str(out / "model.safetensors"))
+    return out

@@ -23,12 +23,12 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
+from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.gte import GteEmbeddings
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
-from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
+from multiscore.models.xlm_roberta import XLMRobertaForSequenceClassification
 
 # transformers saves (and reads) the original code's tensor names: q, k, v fused in ``mixer.Wqkv``.
 ORIGINAL_NAMES = {
@@ -105,22 +105,15 @@ class JinaEmbeddingsV3Model(PoolingModel):
         return self.model(batch, attention, rows)
 
 
-class JinaEmbeddingsV3ForSequenceClassification(PoolingModel):
-    """``roberta.*`` + ``classifier.{dense,out_proj}`` on ``<s>`` (XLM-R's head)."""
+class JinaEmbeddingsV3ForSequenceClassification(XLMRobertaForSequenceClassification):
+    """``roberta.*`` + XLM-R's ``classifier.{dense,out_proj}`` on ``<s>``."""
 
-    kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = PACKED_MODULES
     weight_renames = ORIGINAL_NAMES
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.roberta = JinaV3Backbone(config)
-        self.classifier = XLMRobertaClassificationHead(config)
-        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
-
-    def hidden_states(self, batch, attention, rows):
-        return self.roberta(batch, attention, rows)
+    @staticmethod
+    def make_backbone(config):
+        return JinaV3Backbone(config)
 
 
 class JinaEmbeddingsV3ForTokenClassification(TokenClassifier):

@@ -52,10 +52,14 @@ class XLMRobertaForSequenceClassification(PoolingModel):
     kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = BERT_PACKED_MODULES
 
+    @staticmethod
+    def make_backbone(config) -> nn.Module:
+        return XLMRobertaBackbone(config, add_pooler=False)
+
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
-        self.roberta = XLMRobertaBackbone(config, add_pooler=False)
+        self.roberta = self.make_backbone(config)
         self.classifier = XLMRobertaClassificationHead(config)
         self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))
 

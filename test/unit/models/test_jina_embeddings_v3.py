@@ -3,14 +3,13 @@
 tensor layouts (the original code's, which transformers itself saves, and transformers' module
 names), and the model card's pooling (mean, normalised) when no sentence-transformers files say."""
 
-import shutil
-
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
+from remote_code_checkpoints import with_transformers_names
 from test_encoder_models import DOCS, QUERIES, encode, load_ours, run_packed
 from worker_batches import worker
 
@@ -24,19 +23,7 @@ def test_both_tensor_layouts_load_to_the_same_model(tiny_model, tmp_path):
     original = load_file(str(path / "model.safetensors"))
     assert {"roberta.emb_ln.weight", "roberta.encoder.layers.0.mixer.Wqkv.weight", "roberta.encoder.layers.1.norm2.bias",
             "classifier.out_proj.weight"} <= set(original)  # what transformers saves
-    renamed = {}
-    for name, tensor in original.items():
-        if ".mixer.Wqkv." in name:  # [3·H(, H)] -> q, k, v
-            stem, kind = name.replace("encoder.layers.", "layers.").split(".mixer.Wqkv.")
-            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
-                renamed[f"{stem}.self_attn.{part}.{kind}"] = chunk.clone()
-            continue
-        for src, dst in ORIGINAL_TO_TRANSFORMERS.items():
-            name = name.replace(src, dst)
-        renamed[name] = tensor
-    other = tmp_path / "transformers-names"
-    shutil.copytree(path, other)
-    save_file(renamed, str(other / "model.safetensors"))
+    other = with_transformers_names(path, tmp_path / "transformers-names", "mixer.Wqkv", ORIGINAL_TO_TRANSFORMERS)
     seqs = [(list(range(5, 17)), [0] * 12), (list(range(20, 25)), [0] * 5)]
     ours_other, ours = run_packed(load_ours(other), seqs), run_packed(load_ours(path), seqs)
     torch.testing.assert_close(ours_other[0], ours[0], atol=0, rtol=0)

@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
+from remote_code_checkpoints import with_transformers_names
 from test_encoder_models import QUERIES, load_ours, run_packed
 from worker_batches import worker
 
@@ -26,19 +27,7 @@ def test_both_tensor_layouts_load_to_the_same_model(tiny_model, tmp_path):
     path = tiny_model("nomic_bert", "embed")
     original = load_file(str(path / "model.safetensors"))
     assert "encoder.layers.0.attn.Wqkv.weight" in original  # what transformers saves
-    renamed = {}
-    for name, tensor in original.items():
-        if ".attn.Wqkv." in name:  # [3·H, H] -> q, k, v
-            layer = name.replace("encoder.layers.", "layers.").replace(".attn.Wqkv.weight", ".self_attn.")
-            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
-                renamed[f"{layer}{part}.weight"] = chunk.clone()
-            continue
-        for src, dst in ORIGINAL_TO_TRANSFORMERS.items():
-            name = name.replace(src, dst)
-        renamed[name] = tensor
-    other = tmp_path / "transformers-names"
-    shutil.copytree(path, other)
-    save_file(renamed, str(other / "model.safetensors"))
+    other = with_transformers_names(path, tmp_path / "transformers-names", "attn.Wqkv", ORIGINAL_TO_TRANSFORMERS)
     seqs = [(list(range(5, 17)), [0] * 12), (list(range(20, 25)), [0, 0, 1, 1, 1])]
     torch.testing.assert_close(run_packed(load_ours(other), seqs)[0], run_packed(load_ours(path), seqs)[0], atol=0, rtol=0)
 
