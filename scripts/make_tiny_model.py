@@ -31,16 +31,17 @@ ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # Decoders built with some heads only (transformers has no Gemma 4 classifier; Qwen3.5's token
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
 EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
-                       "qwen2_moe": ("causal", "seqcls")}
+                       "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",)}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
-CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig", "qwen3_5": "Qwen3_5TextConfig"}
+CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig", "qwen3_5": "Qwen3_5TextConfig",
+                "qwen3_5_moe": "Qwen3_5MoeTextConfig"}
 HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification",
               ("qwen3_5", "seqcls"): "Qwen3_5TextForSequenceClassification"}
 
@@ -98,7 +99,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5") and name.endswith(("norm.weight", "scale")):
+            elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
         for name, b in model.named_buffers():
             if name.endswith("layer_scalar"):  # Gemma 4's, saved with the checkpoint; 1 after init
@@ -146,7 +147,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_moe"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_moe", "qwen3_5_moe"):
         cfg["head_dim"] = 16
     if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
         cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
@@ -158,7 +159,13 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_qwen3_5_config())
     if arch in ("qwen3_moe", "qwen2_moe"):
         cfg.update(_moe_config(shared_expert=arch == "qwen2_moe"))
+    if arch == "qwen3_5_moe":  # every MLP sparse, with a shared expert; no dense intermediate size
+        del cfg["intermediate_size"]
+        cfg.update(_qwen3_5_config(), **QWEN3_5_MOE_EXPERTS)
     return arch_name, cfg
+
+
+QWEN3_5_MOE_EXPERTS = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48)
 
 
 def _moe_config(shared_expert: bool) -> dict:

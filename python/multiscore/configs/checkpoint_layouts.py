@@ -5,7 +5,7 @@
   config.json is read as transformers' type, so they need neither the remote code nor
   ``--trust-remote-code`` (nor the network to fetch it).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
-  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL): served as that language model, on text. The config
+  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5 and Qwen3.5-MoE): served as that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
   tower and projector are not loaded.
@@ -32,6 +32,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2_5_VLForConditionalGeneration": "Qwen2ForCausalLM",
     "Qwen3VLForConditionalGeneration": "Qwen3ForCausalLM",
     "Qwen3_5ForConditionalGeneration": "Qwen3_5ForCausalLM",
+    "Qwen3_5MoeForConditionalGeneration": "Qwen3_5MoeForCausalLM",
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -40,6 +41,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2_5_VLModel": "Qwen2Model",
     "Qwen3VLModel": "Qwen3Model",
     "Qwen3_5Model": "Qwen3_5TextModel",
+    "Qwen3_5MoeModel": "Qwen3_5MoeTextModel",
 }
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.

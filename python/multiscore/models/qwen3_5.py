@@ -1,4 +1,4 @@
-"""Qwen3.5 (text, dense): a hybrid of linear-attention layers (gated_delta_net.py) and, every
+"""Qwen3.5 (text; dense, and the MoE's sparse MLPs: sparse_moe.py): a hybrid of linear-attention layers (gated_delta_net.py) and, every
 ``full_attention_interval``-th layer (``layer_types``), Qwen3's attention with a sigmoid output gate:
 q_proj gives each head its query and its gate side by side. RMSNorms scale by ``1 + w``; rotary is
 partial (``partial_rotary_factor``, 0.25) and, on text, its M-RoPE components are equal (the plain rotary).
@@ -31,6 +31,7 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentPlan
+from multiscore.models.sparse_moe import SparseMoeBlock
 
 
 class GatedAttention(nn.Module):
@@ -68,7 +69,8 @@ class Qwen3_5Layer(nn.Module):
             self.linear_attn = GatedDeltaNet(config)
         else:
             self.self_attn = GatedAttention(config, layer_id)
-        self.mlp = GatedMLP(config, BlockOptions(mlp_act=mlp_activation(config)))
+        options = BlockOptions(mlp_act=mlp_activation(config))
+        self.mlp = SparseMoeBlock(config, options) if getattr(config, "num_experts", 0) else GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
 
@@ -134,3 +136,6 @@ class Qwen3_5TextModel(_Qwen3_5, DecoderForEmbedding):
 
 
 Qwen3_5TextForSequenceClassification = Qwen3_5ForSequenceClassification
+# Qwen3.5-MoE: the same layers, every MLP sparse (the config's num_experts).
+Qwen3_5MoeForCausalLM = Qwen3_5ForCausalLM
+Qwen3_5MoeTextModel = Qwen3_5TextModel

@@ -19,6 +19,8 @@ _MODELS = {
     "Qwen3_5ForSequenceClassification": "qwen3_5",
     "Qwen3_5TextForSequenceClassification": "qwen3_5",
     "Qwen3_5TextModel": "qwen3_5",
+    "Qwen3_5MoeForCausalLM": "qwen3_5",  # Qwen3.5-MoE: every MLP sparse (sparse_moe.py)
+    "Qwen3_5MoeTextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",

@@ -1,10 +1,12 @@
-"""The sparse mixture-of-experts MLP of Qwen2-MoE and Qwen3-MoE (``mlp.gate``, ``mlp.experts.{e}.*``,
-and Qwen2-MoE's ``mlp.shared_expert`` behind a sigmoid ``mlp.shared_expert_gate``).
+"""The sparse mixture-of-experts MLP of Qwen2-MoE, Qwen3-MoE and Qwen3.5-MoE (``mlp.gate``,
+``mlp.experts.{e}.*``, and Qwen2-/Qwen3.5-MoE's ``mlp.shared_expert`` behind a sigmoid ``mlp.shared_expert_gate``).
 
 A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
-the top k renormalised when ``norm_topk_prob``). Routing is per token with no capacity limit, so a
-token's output never depends on its batch: MIS and single-item scoring route every token alike.
-Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP.
+the top k renormalised when ``norm_topk_prob``, always for Qwen3.5-MoE, whose config has no such
+key). Routing is per token with no capacity limit, so a token's output never depends on its batch:
+MIS and single-item scoring route every token alike.
+Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP
+(Qwen3.5-MoE has neither key: every layer is sparse).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from multiscore.models.decoder import BlockOptions, GatedMLP
 
 def is_sparse_layer(config, layer_id: int) -> bool:
     return (layer_id not in (getattr(config, "mlp_only_layers", None) or []) and config.num_experts > 0
-            and (layer_id + 1) % config.decoder_sparse_step == 0)
+            and (layer_id + 1) % getattr(config, "decoder_sparse_step", 1) == 0)
 
 
 def moe_or_dense_mlp(config, options: BlockOptions, layer_id: int) -> nn.Module:
@@ -30,7 +32,7 @@ def moe_or_dense_mlp(config, options: BlockOptions, layer_id: int) -> nn.Module:
 class SparseMoeBlock(nn.Module):
     def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
-        self.top_k, self.norm_topk_prob = config.num_experts_per_tok, bool(config.norm_topk_prob)
+        self.top_k, self.norm_topk_prob = config.num_experts_per_tok, bool(getattr(config, "norm_topk_prob", True))
         self.gate = Linear(config.hidden_size, config.num_experts, bias=False)  # the router
         self.experts = nn.ModuleList(GatedMLP(config, options, config.moe_intermediate_size)
                                      for _ in range(config.num_experts))

@@ -7,11 +7,12 @@ prefix cache is off and says why."""
 import pytest
 import torch
 
-from make_tiny_model import build_tokenizer, _qwen3_5_config
+from make_tiny_model import QWEN3_5_MOE_EXPERTS, build_tokenizer, _qwen3_5_config
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.gated_delta_net import GatedDeltaNet
+from multiscore.models.sparse_moe import SparseMoeBlock
 from worker_batches import D, mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
@@ -102,23 +103,28 @@ def test_the_prefix_cache_is_off_and_says_why(tiny_model):
                                      "not per-token keys")
 
 
-def test_a_multimodal_checkpoint_serves_its_language_model(tmp_path):
-    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+@pytest.mark.parametrize("moe", [False, True], ids=["dense", "moe"])
+def test_a_multimodal_checkpoint_serves_its_language_model(tmp_path, moe):
+    import transformers
 
+    prefix = "Qwen3_5Moe" if moe else "Qwen3_5"
     tokenizer = build_tokenizer("qwen3")
     vocab = (len(tokenizer) + 63) // 64 * 64
-    text = dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+    text = dict(vocab_size=vocab, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
                 head_dim=16, max_position_embeddings=4096, initializer_range=0.1, **_qwen3_5_config())
+    text.update(QWEN3_5_MOE_EXPERTS if moe else {"intermediate_size": 128})
     vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
                   spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16)
-    config = Qwen3_5Config(text_config=text, vision_config=vision, image_token_id=vocab - 1, video_token_id=vocab - 2,
-                           vision_start_token_id=vocab - 3, vision_end_token_id=vocab - 4, tie_word_embeddings=False)
+    config = getattr(transformers, prefix + "Config")(
+        text_config=text, vision_config=vision, image_token_id=vocab - 1, video_token_id=vocab - 2,
+        vision_start_token_id=vocab - 3, vision_end_token_id=vocab - 4, tie_word_embeddings=False)
     torch.manual_seed(0)
-    model = Qwen3_5ForConditionalGeneration(config).eval()
+    model = getattr(transformers, prefix + "ForConditionalGeneration")(config).eval()
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     w = worker(tmp_path)
-    assert type(w.model).__name__ == "Qwen3_5ForCausalLM"
+    assert type(w.model).__name__ == "Qwen3_5ForCausalLM"  # Qwen3_5MoeForCausalLM is the same class
+    assert any(isinstance(m, SparseMoeBlock) for m in w.model.modules()) == moe
     query, items = mixed_inputs(seed=4)
     single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
     ref = _label_softmax(model, query, items)

@@ -1,6 +1,7 @@
-"""Qwen3-MoE and Qwen2-MoE against transformers: sparse mixture-of-experts MLPs (4 experts, 2 per
-token; Qwen2-MoE's shared expert behind a sigmoid gate) in all layers but a dense one
-(``mlp_only_layers``); single-item and MIS, the causal LM read at label tokens and the classifier.
+"""Qwen3-MoE, Qwen2-MoE and Qwen3.5-MoE against transformers: sparse mixture-of-experts MLPs (4
+experts, 2 per token; Qwen2-/Qwen3.5-MoE's shared expert behind a sigmoid gate) in all layers but a
+dense one (``mlp_only_layers``; Qwen3.5-MoE: every layer, between its linear-attention and attention
+layers); single-item and MIS, the causal LM read at label tokens and the classifier.
 Routing is per token, so MIS routes every token as single-item scoring does."""
 
 import pytest
@@ -18,7 +19,7 @@ def _hf(path, cls_name="AutoModelForCausalLM"):
     return getattr(transformers, cls_name).from_pretrained(str(path), dtype=torch.float32).eval()
 
 
-@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe"])
+@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe", "qwen3_5_moe"])
 def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, arch):
     path = tiny_model(arch, "causal")
     query, items = mixed_inputs(seed=1)
