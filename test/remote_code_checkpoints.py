@@ -73,3 +73,44 @@ def with_transformers_names(path, out, fused: str, renames: dict) -> pathlib.Pat
             tensors[rename(name)] = tensor
     save_file(tensors, str(out / "model.safetensors"))
     return out
+
+
+JINA_TASKS = ["retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"]
+
+
+def as_jina_v3_original(path, out, rank: int = 4, alpha: float = 2.0, seed: int = 0) -> tuple[pathlib.Path, dict]:
+    """jinaai/jina-embeddings-v3 as published, from a tiny transformers-saved jina_embeddings_v3
+    checkpoint (the original tensor names already): the remote code's config (``XLMRobertaLoRA``,
+    model_type xlm-roberta, rotary keys, five tasks) and, under ``roberta.``, each Linear and Embedding
+    weight as ``X.parametrizations.weight.original`` beside random task adapters (``...weight.0.lora_A``
+    [tasks, r, in] and ``lora_B`` [tasks, out, r]; an Embedding's [tasks, rows, r] and [tasks, r, H]).
+    -> (the copy, {transformers-saved weight name: (lora_A, lora_B)})."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    gen = torch.Generator().manual_seed(seed)
+    tensors, adapters, n = {}, {}, len(JINA_TASKS)
+    for name, tensor in load_file(str(path / "model.safetensors")).items():
+        adapted = name.endswith(".weight") and tensor.dim() == 2  # Linear and Embedding weights (not LayerNorms)
+        if not adapted:
+            tensors["roberta." + name] = tensor
+            continue
+        stem = "roberta." + name[: -len(".weight")] + ".parametrizations.weight."
+        rows, cols = tensor.shape
+        if "embeddings." in name:  # W + s·A·B: A [tasks, rows, r], B [tasks, r, H]
+            a, b = torch.randn(n, rows, rank, generator=gen) * 0.2, torch.randn(n, rank, cols, generator=gen) * 0.2
+        else:  # W + s·B·A: A [tasks, r, in], B [tasks, out, r]
+            a, b = torch.randn(n, rank, cols, generator=gen) * 0.2, torch.randn(n, rows, rank, generator=gen) * 0.2
+        tensors[stem + "original"], tensors[stem + "0.lora_A"], tensors[stem + "0.lora_B"] = tensor, a, b
+        adapters[name] = (a, b)
+    save_file(tensors, str(out / "model.safetensors"))
+    config = json.loads((path / "config.json").read_text())
+    theta = config.pop("rope_parameters")["rope_theta"]
+    config.update(model_type="xlm-roberta", architectures=["XLMRobertaLoRA"], position_embedding_type="rotary",
+                  rotary_emb_base=theta, lora_adaptations=JINA_TASKS, lora_rank=rank, lora_alpha=alpha,
+                  lora_dropout_p=0.0, load_trained_adapters=True,
+                  auto_map={"AutoModel": "jinaai/xlm-roberta-flash-implementation--modeling_lora.XLMRobertaLoRA"})
+    (out / "config.json").write_text(json.dumps(config))
+    return out, adapters

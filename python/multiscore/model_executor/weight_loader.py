@@ -81,10 +81,13 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     loaded: set[tuple[str, Optional[Hashable]]] = set()  # (parameter, shard id or None)
     conversion = model_config.head_conversion
     lm_head_rows: dict[str, torch.Tensor] = {}  # conversion only: name -> its rows of the conversion tokens [k, H]
+    adapters: dict[str, dict[str, torch.Tensor]] = {}  # our weight -> {role: tensor} (adapter_suffixes)
     for name, tensor in itertools.chain(iter_checkpoint(model_config.path), _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
+        if _take_adapter(model, name, tensor, params, adapters):
+            continue
         target = _target_of(model, name, params)
         if target is None:
             logger.debug("checkpoint tensor %s is not used by %s", name, model_config.architecture)
@@ -99,6 +102,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         loaded.add(("score.weight", None))
     _init_missing_head(model, loaded, seed)
     _check_complete(model, params, loaded)
+    if adapters:
+        model.merge_adapters(adapters)
     head = getattr(getattr(model, "pooler", None), "head", None)
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)
@@ -125,6 +130,20 @@ def _extra_weights(model: PoolingModel, path: str):
             raise ValueError(f"cannot read {full!r} as plain tensors: {e}") from None
         for key, tensor in state.items():
             yield prefix + key, tensor
+
+
+def _take_adapter(model: PoolingModel, name: str, tensor: torch.Tensor, params: dict, adapters: dict) -> bool:
+    """True when ``name`` is an adapter tensor (``adapter_suffixes``): kept under the weight it adapts
+    (dropped, as an unused weight is, when the model has no such weight)."""
+    for suffix, role in model.adapter_suffixes.items():
+        if name.endswith(suffix):
+            target = _target_of(model, name[: -len(suffix)] + ".weight", params)
+            if target is not None:
+                if target[1] is not None:
+                    raise ValueError(f"checkpoint tensor {name}: an adapter of one shard of {target[0]} is not supported")
+                adapters.setdefault(target[0], {})[role] = tensor
+            return True
+    return False
 
 
 def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[str, Optional[Hashable]]]:

@@ -38,6 +38,9 @@ class PoolingModel(nn.Module):
     # Weights kept beside the checkpoint in their own PyTorch files (BGE-M3's sparse_linear.pt):
     # file name -> the prefix its tensors' names take here.
     extra_weight_files: dict[str, str] = {}
+    # Checkpoint name ending -> role, for low-rank adapters published beside a weight (jina-embeddings-v3's
+    # ``X.parametrizations.weight.0.lora_A``): collected per weight and given to ``merge_adapters``.
+    adapter_suffixes: dict[str, str] = {}
     # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
     pooler: Pooler
 
@@ -71,6 +74,9 @@ class PoolingModel(nn.Module):
     def tasks_for(cls, kind: ModelKind, hf_config) -> frozenset[Task]:
         """What clients may ask of this model: its kind's tasks, unless the class has more heads."""
         return kind.tasks(hf_config.num_labels)
+
+    def merge_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Once every weight is loaded: our weight name -> {role: tensor} of ``adapter_suffixes``."""
 
     def tie_weights(self) -> None:
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""

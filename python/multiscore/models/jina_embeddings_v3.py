@@ -124,3 +124,49 @@ class JinaEmbeddingsV3ForTokenClassification(TokenClassifier):
     @staticmethod
     def make_backbone(config):
         return JinaV3Backbone(config)
+
+
+class XLMRobertaLoRA(JinaEmbeddingsV3Model):
+    """jinaai/jina-embeddings-v3 as published: the remote code's ``XLMRobertaLoRA`` (model_type
+    ``xlm-roberta`` with ``position_embedding_type: rotary``), read without it. The same encoder
+    under ``roberta.``, each Linear and Embedding weight saved as ``X.parametrizations.weight.original``
+    beside its task adapters ``...weight.0.lora_A`` / ``lora_B`` (one per ``lora_adaptations`` task,
+    rank ``lora_rank``, scaled by ``lora_alpha / lora_rank``).
+
+    Without a task the original code uses the base weights, and so does this (what transformers'
+    jina-embeddings-v3-hf computes). ``lora_task`` (``--json-model-override-args '{"lora_task":
+    "retrieval.query"}'``) merges that task's adapter into the weights at load, for a server of one
+    task: W + s·B·A for a Linear ([out, r] · [r, in]), W + s·A·B for an Embedding ([vocab, r] · [r, H]).
+    The task's instruction prefix (``task_instructions``) is the client's to add, as a prompt.
+    """
+
+    weight_renames = {".parametrizations.weight.original": ".weight", **ORIGINAL_NAMES}
+    adapter_suffixes = {".parametrizations.weight.0.lora_A": "lora_A", ".parametrizations.weight.0.lora_B": "lora_B"}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        """The remote code's rotary keys as transformers' ``rope_parameters``; the task checked."""
+        if getattr(hf_config, "position_embedding_type", "rotary") != "rotary":
+            raise ValueError(f"XLMRobertaLoRA with position_embedding_type={hf_config.position_embedding_type!r} "
+                             "is not supported (only 'rotary', jina-embeddings-v3's)")
+        if getattr(hf_config, "rotary_emb_interleaved", False):
+            raise ValueError("XLMRobertaLoRA with rotary_emb_interleaved=true is not supported (only rotate-half)")
+        hf_config.rope_parameters = {"rope_type": "default", "rope_theta": float(getattr(hf_config, "rotary_emb_base", 10000.0))}
+        task, tasks = getattr(hf_config, "lora_task", None), list(getattr(hf_config, "lora_adaptations", None) or [])
+        if task is not None and task not in tasks:
+            raise ValueError(f"lora_task {task!r} is not one of this checkpoint's lora_adaptations: {tasks}")
+
+    def merge_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
+        task = getattr(self.config, "lora_task", None)
+        if task is None:
+            return
+        index = list(self.config.lora_adaptations).index(task)
+        scaling = float(self.config.lora_alpha) / float(self.config.lora_rank)
+        for name, pair in adapters.items():
+            if set(pair) != {"lora_A", "lora_B"}:
+                raise ValueError(f"checkpoint has {sorted(pair)} of {name}'s adapter, not both lora_A and lora_B")
+            weight = self.get_parameter(name)
+            a, b = pair["lora_A"][index].float(), pair["lora_B"][index].float()
+            is_embedding = isinstance(self.get_submodule(name.rpartition(".")[0]), nn.Embedding)
+            delta = (a @ b) if is_embedding else (b @ a)  # [vocab, H] / [out, in]
+            weight.data.add_((scaling * delta).to(device=weight.device, dtype=weight.dtype))

@@ -3,13 +3,14 @@
 tensor layouts (the original code's, which transformers itself saves, and transformers' module
 names), and the model card's pooling (mean, normalised) when no sentence-transformers files say."""
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
-from remote_code_checkpoints import with_transformers_names
+from remote_code_checkpoints import JINA_TASKS, as_jina_v3_original, with_transformers_names
 from test_encoder_models import DOCS, QUERIES, encode, load_ours, run_packed
 from worker_batches import worker
 
@@ -44,3 +45,69 @@ def test_without_sentence_transformers_files_it_mean_pools_and_normalises(tiny_m
     with torch.no_grad():
         means = torch.stack([ref(input_ids=torch.tensor([ids])).last_hidden_state[0].mean(0) for ids, _ in seqs])
     torch.testing.assert_close(got, torch.nn.functional.normalize(means, dim=-1), atol=1e-5, rtol=0)
+
+
+def _embeddings(path, texts_of, **server_args):
+    """Our mean-pooled, normalised embeddings of QUERIES and DOCS through the worker."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(texts_of))
+    seqs = encode(tok, QUERIES, None) + encode(tok, DOCS, None)
+    w = worker(path, **server_args)
+    return torch.cat(w.forward([ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default"), token_type_ids=types)
+                                for i, (ids, types) in enumerate(seqs)])), seqs
+
+
+def _transformers_embeddings(path, seqs, merge=None):
+    """transformers' JinaEmbeddingsV3Model, its weights changed by ``merge`` {name: delta} first."""
+    from transformers import AutoModel
+
+    ref = AutoModel.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        if merge:
+            state = {name: tensor.clone() for name, tensor in ref.state_dict().items()}
+            for name, delta in merge.items():
+                state[name] += delta
+            ref.load_state_dict(state)
+        means = torch.stack([ref(input_ids=torch.tensor([ids])).last_hidden_state[0].mean(0) for ids, _ in seqs])
+    return torch.nn.functional.normalize(means, dim=-1)
+
+
+# transformers-saved names -> transformers' module names (its state_dict), for the reference's merge.
+TO_STATE_DICT = {"emb_ln.": "embeddings.LayerNorm.", "encoder.layers.": "layers.", "mixer.out_proj.": "self_attn.o_proj."}
+
+
+def test_the_published_checkpoint_without_a_task_is_the_base_model(tiny_model, tmp_path):
+    path = tiny_model("jina_embeddings_v3", "embed")
+    original, _ = as_jina_v3_original(path, tmp_path / "jina-v3")
+    got, seqs = _embeddings(original, path)
+    assert type(worker(original).model).__name__ == "XLMRobertaLoRA"
+    torch.testing.assert_close(got, _transformers_embeddings(path, seqs), atol=1e-5, rtol=0)
+
+
+def test_a_task_merges_its_adapter_into_every_linear_and_embedding(tiny_model, tmp_path):
+    """lora_task: W + (alpha / rank)·B·A (an Embedding: A·B) of that task, against transformers given those weights."""
+    path = tiny_model("jina_embeddings_v3", "embed")
+    original, adapters = as_jina_v3_original(path, tmp_path / "jina-v3", rank=4, alpha=2.0)
+    task = JINA_TASKS.index("retrieval.passage")
+    merge = {}
+    for name, (a, b) in adapters.items():
+        delta = 0.5 * ((a[task] @ b[task]) if "embeddings." in name else (b[task] @ a[task]))
+        if ".mixer.Wqkv." in name:  # transformers splits the fused projection into q, k, v
+            stem = name.replace("encoder.layers.", "layers.").split(".mixer.Wqkv.")[0]
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), delta.chunk(3)):
+                merge[f"{stem}.self_attn.{part}.weight"] = chunk
+            continue
+        for src, dst in TO_STATE_DICT.items():
+            name = name.replace(src, dst)
+        merge[name] = delta
+    assert len(merge) == 2 + 2 * 6 + 1  # word, token-type embeddings; q, k, v, o, fc1, fc2 of 2 layers; the unused pooler
+    got, seqs = _embeddings(original, path, json_model_override_args='{"lora_task": "retrieval.passage"}')
+    torch.testing.assert_close(got, _transformers_embeddings(path, seqs, merge), atol=1e-5, rtol=0)
+    assert (got - _transformers_embeddings(path, seqs)).abs().max() > 1e-2  # the adapter moves the embeddings
+
+
+def test_an_unknown_task_is_refused_with_the_tasks_there_are(tiny_model, tmp_path):
+    original, _ = as_jina_v3_original(tiny_model("jina_embeddings_v3", "embed"), tmp_path / "jina-v3")
+    with pytest.raises(ValueError, match=r"lora_task 'query' is not one of this checkpoint's lora_adaptations: \['retrieval.query'"):
+        load_ours(original, json_model_override_args='{"lora_task": "query"}')
