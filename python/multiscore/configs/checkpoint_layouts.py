@@ -42,6 +42,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3VLModel": "Qwen3Model",
     "Qwen3_5Model": "Qwen3_5TextModel",
     "Qwen3_5MoeModel": "Qwen3_5MoeTextModel",
+    "EmbeddingGemma2Model": "EmbeddingGemma2TextModel",  # EmbeddingGemma 2: an embedder on text
 }
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.

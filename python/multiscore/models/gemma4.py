@@ -54,7 +54,7 @@ def _windows(config) -> list[Optional[int]]:
 
 def _kv_mode(config, layer: int) -> Optional[str]:
     """None: the layer computes its keys and values; "reuse": it attends to an earlier layer's."""
-    return "reuse" if layer >= config.num_hidden_layers - (config.num_kv_shared_layers or 0) else None
+    return "reuse" if layer >= config.num_hidden_layers - (getattr(config, "num_kv_shared_layers", 0) or 0) else None
 
 
 class Gemma4Attention(nn.Module):
@@ -67,7 +67,7 @@ class Gemma4Attention(nn.Module):
         self.q_size, self.kv_size = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         self.eps = config.rms_norm_eps
         self.reuses_kv = _kv_mode(config, layer_id) == "reuse"
-        self.values_are_keys = bool(config.attention_k_eq_v) and self.layer_type != "sliding_attention"
+        self.values_are_keys = bool(getattr(config, "attention_k_eq_v", False)) and self.layer_type != "sliding_attention"
         shards = {"q": self.q_size}
         if not self.reuses_kv:
             shards["k"] = self.kv_size
@@ -129,7 +129,7 @@ class Gemma4Layer(nn.Module):
         super().__init__()
         H, eps = config.hidden_size, config.rms_norm_eps
         self.self_attn = Gemma4Attention(config, layer_id, window)
-        wide = config.use_double_wide_mlp and self.self_attn.reuses_kv
+        wide = getattr(config, "use_double_wide_mlp", False) and self.self_attn.reuses_kv
         self.mlp = GatedMLP(config, BlockOptions(mlp_act=mlp_activation(config)),
                             config.intermediate_size * (2 if wide else 1))
         for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"):
@@ -142,7 +142,7 @@ class Gemma4Layer(nn.Module):
             self.post_per_layer_input_norm = RMSNorm(H, eps)
             tanh = mlp_activation(config) == "gelu_tanh"
             self.per_layer_act = (lambda x: F.gelu(x, approximate="tanh")) if tanh else F.silu
-        self.moe = bool(config.enable_moe_block)
+        self.moe = bool(getattr(config, "enable_moe_block", False))
         if self.moe:
             self.router, self.experts = Gemma4Router(config), Gemma4Experts(config)
             for name in ("pre_feedforward_layernorm_2", "post_feedforward_layernorm_1", "post_feedforward_layernorm_2"):
@@ -184,17 +184,23 @@ class Gemma4Body(nn.Module):
         self.layers = nn.ModuleList(Gemma4Layer(config, i, w) for i, w in enumerate(_windows(config)))
         self.norm = RMSNorm(H, config.rms_norm_eps)
         self.per_layer_size = P = config.hidden_size_per_layer_input
-        if P:
+        # EmbeddingGemma 2's PLE is the projection alone: no token-id table (no vocab_size_per_layer_input).
+        self.per_layer_tokens = bool(P and getattr(config, "vocab_size_per_layer_input", None))
+        if self.per_layer_tokens:
             self.embed_tokens_per_layer = nn.Embedding(config.vocab_size_per_layer_input, layers * P)
+        if P:
             self.per_layer_model_projection = Linear(H, layers * P, bias=False)
             self.per_layer_projection_norm = RMSNorm(P, config.rms_norm_eps)
+        # EmbeddingGemma 2: every token's final state projected to the embedding's size (before pooling).
+        dim = getattr(config, "embedding_dim", None)
+        self.embedding_projection = Linear(H, dim, bias=False) if dim else None
         # Each layer type rotates with its own base, over its own head size (global layers: a partial,
         # "proportional" rotary over global_head_dim).
         first_of = {t: config.layer_types.index(t) for t in set(config.layer_types)}
         self.rotary_emb = nn.ModuleDict({t: RotaryEmbedding(config, head_dim_of(layer_config(config, i)), t)
                                          for t, i in first_of.items()})
         self.ops = EAGER  # the worker swaps in compiled ones (``ModelWorker``)
-        self.first_shared = config.num_hidden_layers - (config.num_kv_shared_layers or 0)
+        self.first_shared = config.num_hidden_layers - (getattr(config, "num_kv_shared_layers", 0) or 0)
         self.shared_layers_read_rows_only = self.first_shared > 0  # False: every row through every layer (benchmarks)
 
     def _scaled_embedding(self, table: nn.Embedding, ids: torch.Tensor, scale: float) -> torch.Tensor:
@@ -205,10 +211,13 @@ class Gemma4Body(nn.Module):
         """PLE: input_ids [T], embeds [T, H] -> [T, layers, P]: (the projected embeddings, normed, plus
         the token's own per-layer rows) / sqrt(2)."""
         T, P = input_ids.shape[0], self.per_layer_size
-        tokens = self._scaled_embedding(self.embed_tokens_per_layer, input_ids, P**0.5).view(T, -1, P)
         projected = (self.per_layer_model_projection(embeds) * self.config.hidden_size**-0.5).view(T, -1, P)
         norm = self.per_layer_projection_norm
-        return (self.ops.rms_norm(projected, norm.weight, norm.eps) + tokens) * 2**-0.5
+        projected = self.ops.rms_norm(projected, norm.weight, norm.eps)
+        if not self.per_layer_tokens:  # EmbeddingGemma 2: the normed projection alone
+            return projected
+        tokens = self._scaled_embedding(self.embed_tokens_per_layer, input_ids, P**0.5).view(T, -1, P)
+        return (projected + tokens) * 2**-0.5
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
@@ -237,7 +246,8 @@ class Gemma4Body(nn.Module):
             layer_inputs = None if per_layer is None else per_layer[:, i]  # [T, P] ([R, P] once kept)
             rows = keep_rows if i == last and ctx.read_rows is None else None
             hidden = layer(hidden, layer_inputs, ctx, rows)
-        return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
+        hidden = self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
+        return hidden if self.embedding_projection is None else self.embedding_projection(hidden)
 
 
 class _Gemma4:

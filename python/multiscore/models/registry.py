@@ -45,6 +45,7 @@ _MODELS = {
     "Gemma4ForCausalLM": "gemma4",
     "Gemma4ForSequenceClassification": "gemma4",  # ours (transformers has none): classifier_from_token's target
     "Gemma4TextModel": "gemma4",
+    "EmbeddingGemma2TextModel": "embedding_gemma2",  # Gemma 4's layers as an encoder, PLE from the projection alone
     "MistralForCausalLM": "mistral",
     "MistralForSequenceClassification": "mistral",
     "MistralForTokenClassification": "mistral",
