@@ -31,9 +31,10 @@ ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # Decoders built with some heads only (transformers has no Gemma 4 classifier; Qwen3.5's token
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
 EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
-                       "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",)}
+                       "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
+                       "modernbert_decoder": ("causal", "seqcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
@@ -97,7 +98,8 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith(".bias"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif arch in ENCODER_ARCHS and name.endswith(("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
+            elif (arch in ENCODER_ARCHS or arch == "modernbert_decoder") and name.endswith(
+                    ("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
@@ -136,6 +138,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         raise ValueError("head 'tokcls' is not built for gemma3 (transformers has no Gemma3 token classifier)")
     suffix = {"causal": "ForCausalLM", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + suffix
+    if arch == "modernbert_decoder":
+        return arch_name, _modernbert_decoder_config(arch_name, tokenizer)
     cfg = dict(
         **_tiny_shape(tokenizer),
         num_key_value_heads=2,
@@ -271,6 +275,19 @@ def _modernbert_config(arch_name: str, tokenizer) -> dict:
                          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
         pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, architectures=[arch_name],
+    )
+
+
+def _modernbert_decoder_config(arch_name: str, tokenizer) -> dict:
+    """One global layer, then two local ones that see their last 3 positions (local_attention 6), so
+    the tests' 9-token queries cross the window; the two rotary bases differ."""
+    return dict(
+        **{**_tiny_shape(tokenizer), "num_hidden_layers": 3}, local_attention=6, max_position_embeddings=4096,
+        rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 160000.0},
+                         "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+        pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"), bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"), cls_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
+        sep_token_id=tokenizer.convert_tokens_to_ids("<eos>"), architectures=[arch_name],
     )
 
 

@@ -61,6 +61,9 @@ _MODELS = {
     "GraniteForCausalLM": "granite",
     "GraniteForSequenceClassification": "granite",  # ours (transformers has none): classifier_from_token's target
     "GraniteModel": "granite",
+    "ModernBertDecoderForCausalLM": "modernbert_decoder",  # the Ettin decoders: ModernBERT's layers, causal
+    "ModernBertDecoderForSequenceClassification": "modernbert_decoder",
+    "ModernBertDecoderModel": "modernbert_decoder",
     "Phi3ForCausalLM": "phi3",
     "Phi3ForSequenceClassification": "phi3",
     "Phi3ForTokenClassification": "phi3",
