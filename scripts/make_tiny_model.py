@@ -32,9 +32,9 @@ ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
 EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
-                       "modernbert_decoder": ("causal", "seqcls")}
+                       "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",)}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
@@ -101,6 +101,8 @@ def make_tiny_model(
             elif (arch in ENCODER_ARCHS or arch == "modernbert_decoder") and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
+            elif arch == "granite_hybrid" and name.endswith(("norm.weight", "A_log", "dt_bias", ".D")):
+                p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
             elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
         for name, b in model.named_buffers():
@@ -163,6 +165,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_qwen3_5_config())
     if arch in ("qwen3_moe", "qwen2_moe"):
         cfg.update(_moe_config(shared_expert=arch == "qwen2_moe"))
+    if arch == "granite_hybrid":
+        cfg.update(_granite_hybrid_config())
     if arch == "qwen3_5_moe":  # every MLP sparse, with a shared expert; no dense intermediate size
         del cfg["intermediate_size"]
         cfg.update(_qwen3_5_config(), **QWEN3_5_MOE_EXPERTS)
@@ -276,6 +280,17 @@ def _modernbert_config(arch_name: str, tokenizer) -> dict:
         pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, architectures=[arch_name],
     )
+
+
+def _granite_hybrid_config() -> dict:
+    """Granite 4.0-H's shape: Mamba2 and attention layers by turns (no rotary), 4 Mamba heads of 32 in
+    2 groups with a state of 8, a shared MLP of 48 beside 4 experts of 32 (2 per token), and Granite's
+    four multipliers away from 1."""
+    return dict(num_hidden_layers=4, layer_types=["linear_attention", "attention"] * 2, mamba_n_heads=4,
+                mamba_n_groups=2, mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=256,
+                intermediate_size=32, shared_intermediate_size=48, num_local_experts=4, num_experts_per_tok=2,
+                position_embedding_type=None, embedding_multiplier=6.0, attention_multiplier=0.2,
+                residual_multiplier=0.5, logits_scaling=4.0)
 
 
 def _modernbert_decoder_config(arch_name: str, tokenizer) -> dict:

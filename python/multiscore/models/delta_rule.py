@@ -1,4 +1,5 @@
-"""The gated delta rule over whole chunks of steps (matrix products instead of one step at a time).
+"""The gated delta rule, and plain gated linear attention (Mamba2's SSD), over whole chunks of steps
+(matrix products instead of one step at a time).
 
 Per head, with state S [Dk, Dv] and, at step t, a decay α_t = exp(log_decay_t) and a write strength β_t:
 
@@ -15,35 +16,51 @@ for every chunk at once (they do not depend on S). Then
 
 and only these three products run chunk after chunk. Steps with β = 0 and log_decay = 0 leave S as it
 was, so a sequence padded at its end ends in the state of its last real step.
+
+Gated linear attention (Mamba2: S_t = α_t S_{t-1} + k_t v_tᵀ, o_t = S_tᵀ q_t) is the same without the
+correction: U = V, no system to solve (``beta`` None); padded steps need v = 0 and log_decay = 0.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 
-def chunked_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
+def chunked_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor,
+                             state: torch.Tensor, chunk_size: int = 64):
+    """Gated linear attention: as chunked_delta_rule, without the delta correction."""
+    return chunked_delta_rule(q, k, v, None, log_decay, state, chunk_size)
+
+
+def chunked_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: Optional[torch.Tensor],
                        log_decay: torch.Tensor, state: torch.Tensor, chunk_size: int = 64):
-    """q, k [N, L, Dk], v [N, L, Dv], beta and log_decay [N, L], state [N, Dk, Dv] (N: sequences × heads;
-    fp32) -> (outputs [N, L, Dv], the state after the last step [N, Dk, Dv])."""
+    """q, k [N, L, Dk], v [N, L, Dv], beta (None: no delta correction) and log_decay [N, L], state
+    [N, Dk, Dv] (N: sequences × heads; fp32) -> (outputs [N, L, Dv], the state after the last step [N, Dk, Dv])."""
     N, L, Dk = k.shape
     Dv = v.shape[-1]
     C = min(chunk_size, L)
     pad = -L % C
     if pad:  # steps that change nothing
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
-        beta, log_decay = (F.pad(t, (0, pad)) for t in (beta, log_decay))
+        log_decay = F.pad(log_decay, (0, pad))
+        beta = None if beta is None else F.pad(beta, (0, pad))
     n = (L + pad) // C
     q, k, v = (t.reshape(N, n, C, -1) for t in (q, k, v))
-    beta, log_decay = beta.reshape(N, n, C), log_decay.reshape(N, n, C)
+    log_decay = log_decay.reshape(N, n, C)
     cum = log_decay.cumsum(-1)  # [N, n, C]: log γ_t
     causal = torch.ones(C, C, dtype=torch.bool, device=k.device).tril()
     # ratio[t, j] = γ_t / γ_j for j <= t, else 0 (masked before exp: above the diagonal it would overflow)
     ratio = (cum[..., :, None] - cum[..., None, :]).masked_fill(~causal, float("-inf")).exp()  # [N, n, C, C]
-    system = (beta[..., None] * ratio * (k @ k.transpose(-1, -2))).tril(-1)  # A; the unit diagonal is implied
-    rhs = torch.cat([beta[..., None] * v, (beta * cum.exp())[..., None] * k], dim=-1)  # [N, n, C, Dv + Dk]
-    u_free, w = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True).split([Dv, Dk], dim=-1)
+    if beta is None:  # no correction: U = V
+        u_free, w = v, None
+    else:
+        beta = beta.reshape(N, n, C)
+        system = (beta[..., None] * ratio * (k @ k.transpose(-1, -2))).tril(-1)  # A; the unit diagonal is implied
+        rhs = torch.cat([beta[..., None] * v, (beta * cum.exp())[..., None] * k], dim=-1)  # [N, n, C, Dv + Dk]
+        u_free, w = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True).split([Dv, Dk], dim=-1)
     scores = (q @ k.transpose(-1, -2)) * ratio  # [N, n, C, C]
     q_decayed = q * cum.exp()[..., None]  # γ_t q_t
     last = cum[..., -1:]  # [N, n, 1]: log γ_C
@@ -51,7 +68,7 @@ def chunked_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: 
     chunk_decay = last.exp()[..., None]  # [N, n, 1, 1]
     outputs = []
     for i in range(n):
-        u = u_free[:, i] - w[:, i] @ state  # [N, C, Dv]
+        u = u_free[:, i] if w is None else u_free[:, i] - w[:, i] @ state  # [N, C, Dv]
         outputs.append(q_decayed[:, i] @ state + scores[:, i] @ u)
         state = state * chunk_decay[:, i] + k_to_end[:, i].transpose(-1, -2) @ u
     return torch.cat(outputs, dim=1)[:, :L], state

@@ -17,7 +17,7 @@ zeros. ``RecurrentPlan`` holds those row groups, built once per batch from its l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +77,20 @@ class RecurrentPlan:
                    torch.tensor(item_root, device=device) if items else None)
 
 
+def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run: Callable) -> None:
+    """A recurrent layer over a batch's segments: ``run(x [B, L, C], history [B, K-1, C] or None (zeros),
+    groups, state or None (zeros)) -> each segment's final state [B, ...]``, on the roots, then on the
+    items from their root's state and last K-1 convolution inputs (zeros before its start). Rows past
+    a segment's end hold some other row's values: ``run`` must let them write nothing into the state."""
+    x = mixed[plan.roots.rows]  # [B1, L1, C]
+    state = run(x, None, plan.roots, None)
+    if plan.items is not None:
+        C = x.shape[2]
+        ends = plan.roots.lengths[:, None] - (kernel - 1) + torch.arange(kernel - 1, device=x.device)  # [B1, K-1]
+        tails = x.gather(1, ends.clamp(min=0)[..., None].expand(-1, -1, C)) * (ends >= 0)[..., None]
+        run(mixed[plan.items.rows], tails[plan.item_root], plan.items, state[plan.item_root])
+
+
 class GatedDeltaNet(nn.Module):
     """``linear_attn.*`` of a Qwen3.5 layer (checkpoint names)."""
 
@@ -106,16 +120,9 @@ class GatedDeltaNet(nn.Module):
         beta = torch.sigmoid(self.in_proj_b(hidden)).float()  # [T, Hv]
         decay = -self.A_log.float().exp() * F.softplus(self.in_proj_a(hidden).float() + self.dt_bias.float())  # [T, Hv]
         out = torch.zeros(T, self.v_heads, self.v_dim, dtype=torch.float32, device=hidden.device)
-        # Rows past a segment's end hold some other row's values: nothing reads their outputs, and they
-        # write nothing into the state (β = 0 there).
-        x = mixed[plan.roots.rows]  # [B1, L1, C]
-        state = self._run(x, None, beta, decay, plan.roots, out, None)  # roots: zero history, zero state
-        if plan.items is not None:
-            # Each item continues its root: the root's last K-1 inputs (zeros before its start), its state.
-            K, C = self.kernel, x.shape[2]
-            ends = plan.roots.lengths[:, None] - (K - 1) + torch.arange(K - 1, device=x.device)  # [B1, K-1]
-            tails = x.gather(1, ends.clamp(min=0)[..., None].expand(-1, -1, C)) * (ends >= 0)[..., None]
-            self._run(mixed[plan.items.rows], tails[plan.item_root], beta, decay, plan.items, out, state[plan.item_root])
+        # β = 0 past a segment's end: those rows write nothing into the state.
+        roots_then_items(mixed, plan, self.kernel, lambda x, history, groups, state: self._run(
+            x, history, beta, decay, groups, out, state))
         z = self.in_proj_z(hidden).view(T, self.v_heads, self.v_dim)
         normed = F.rms_norm(out, (self.v_dim,), None, self.eps).to(hidden.dtype) * self.norm.weight
         gated = (normed.float() * F.silu(z.float())).to(hidden.dtype)  # [T, Hv, Dv]
@@ -127,7 +134,7 @@ class GatedDeltaNet(nn.Module):
         None: zeros) -> writes the rows' outputs into ``out`` [T, Hv, Dv]; returns each segment's state
         after its last token [B, Hv, Dk, Dv] (from ``state``; None: zeros)."""
         B, L = groups.rows.shape
-        conv = F.silu(_causal_depthwise_conv(x, history, self.conv1d.weight), inplace=True)  # [B, L, C]
+        conv = F.silu(causal_depthwise_conv(x, history, self.conv1d.weight), inplace=True)  # [B, L, C]
         q, k, v = conv.float().split([self.key_size, self.key_size, self.value_size], dim=-1)
         q = _l2_normalize(q.reshape(B, L, self.k_heads, self.k_dim)) / self.k_dim**0.5
         k = _l2_normalize(k.reshape(B, L, self.k_heads, self.k_dim))
@@ -163,14 +170,15 @@ def _l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + 1e-6)
 
 
-def _causal_depthwise_conv(x: torch.Tensor, history: Optional[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
-    """x [B, L, C] (channels last), history [B, K-1, C] or None (zeros), weight [C, 1, K] -> [B, L, C]:
-    out[t] = Σ_i w[:, i] · input[t - K + 1 + i]. As a 2-D convolution of height 1 over the channels-last
-    memory the batch already has, oneDNN's depthwise kernel runs at about the speed of a copy (conv1d's
-    layout took ~6x as long); zero history is the convolution's own padding (it pads both ends: the
-    last K-1 outputs are dropped)."""
+def causal_depthwise_conv(x: torch.Tensor, history: Optional[torch.Tensor], weight: torch.Tensor,
+                          bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """x [B, L, C] (channels last), history [B, K-1, C] or None (zeros), weight [C, 1, K], bias [C] ->
+    [B, L, C]: out[t] = Σ_i w[:, i] · input[t - K + 1 + i] (+ bias). As a 2-D convolution of height 1
+    over the channels-last memory the batch already has, oneDNN's depthwise kernel runs at about the
+    speed of a copy (conv1d's layout took ~6x as long); zero history is the convolution's own padding
+    (it pads both ends: the last K-1 outputs are dropped)."""
     L, K = x.shape[1], weight.shape[2]
     inputs = x if history is None else torch.cat([history, x], dim=1)
-    out = F.conv2d(inputs.transpose(1, 2)[:, :, None, :], weight[:, :, None, :], groups=x.shape[2],
+    out = F.conv2d(inputs.transpose(1, 2)[:, :, None, :], weight[:, :, None, :], bias, groups=x.shape[2],
                    padding=(0, K - 1) if history is None else 0)  # [B, C, 1, L (+ K-1)], channels last
     return out[:, :, 0, :L].transpose(1, 2)

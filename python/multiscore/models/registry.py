@@ -61,6 +61,9 @@ _MODELS = {
     "GraniteForCausalLM": "granite",
     "GraniteForSequenceClassification": "granite",  # ours (transformers has none): classifier_from_token's target
     "GraniteModel": "granite",
+    "GraniteMoeHybridForCausalLM": "granite_hybrid",  # Granite 4.0: Mamba2 and attention layers, experts
+    "GraniteMoeHybridForSequenceClassification": "granite_hybrid",  # ours, for classifier_from_token
+    "GraniteMoeHybridModel": "granite_hybrid",
     "ModernBertDecoderForCausalLM": "modernbert_decoder",  # the Ettin decoders: ModernBERT's layers, causal
     "ModernBertDecoderForSequenceClassification": "modernbert_decoder",
     "ModernBertDecoderModel": "modernbert_decoder",

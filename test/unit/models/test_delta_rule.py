@@ -1,19 +1,19 @@
-"""The chunked gated delta rule equals its recurrence run one step at a time (written out here from
-its definition), across chunk borders, with a partial last chunk, from a given state, and with
-steps that must leave the state as it was."""
+"""The chunked gated delta rule (and gated linear attention, Mamba2's) equals its recurrence run one
+step at a time (written out here from its definition), across chunk borders, with a partial last
+chunk, from a given state, and with steps that must leave the state as it was."""
 
 import pytest
 import torch
 
-from multiscore.models.delta_rule import chunked_delta_rule
+from multiscore.models.delta_rule import chunked_delta_rule, chunked_linear_attention
 
 
 def _step_by_step(q, k, v, beta, log_decay, state):
-    """The definition: S <- α S; u = β (v − Sᵀk); S <- S + k uᵀ; o = Sᵀq, one step at a time."""
+    """The definition: S <- α S; u = β (v − Sᵀk) (beta None: u = v); S <- S + k uᵀ; o = Sᵀq, one step at a time."""
     state, outputs = state.clone(), []
     for t in range(k.shape[1]):
         state = state * log_decay[:, t, None, None].exp()
-        u = beta[:, t, None] * (v[:, t] - torch.einsum("nkv,nk->nv", state, k[:, t]))
+        u = v[:, t] if beta is None else beta[:, t, None] * (v[:, t] - torch.einsum("nkv,nk->nv", state, k[:, t]))
         state = state + k[:, t, :, None] * u[:, None, :]
         outputs.append(torch.einsum("nkv,nk->nv", state, q[:, t]))
     return torch.stack(outputs, dim=1), state
@@ -53,4 +53,13 @@ def test_the_state_carries_between_calls():
     second_out, end = chunked_delta_rule(q[:, 9:], k[:, 9:], v[:, 9:], beta[:, 9:], log_decay[:, 9:], middle, 4)
     want_out, want_state = _step_by_step(q, k, v, beta, log_decay, state)
     torch.testing.assert_close(torch.cat([first_out, second_out], dim=1), want_out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(end, want_state, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 64])
+def test_linear_attention_chunks_equal_the_step_by_step_recurrence(chunk_size):
+    q, k, v, _, log_decay, state = _inputs(L=17)
+    want_out, want_state = _step_by_step(q, k, v, None, log_decay, state)
+    out, end = chunked_linear_attention(q, k, v, log_decay, state, chunk_size)
+    torch.testing.assert_close(out, want_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(end, want_state, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,174 @@
+"""Granite 4.0 (transformers' ``granitemoehybrid``: granite-4.0-h-* and granite-4.0-micro):
+``GraniteMoeHybridForCausalLM`` (read at label tokens; or made our ``GraniteMoeHybridForSequenceClassification``
+by ``classifier_from_token``) and ``GraniteMoeHybridModel``.
+
+Per layer (``layer_types``): Mamba2 (mamba2.py; ``linear_attention``) or attention (GQA, scores scaled
+by ``attention_multiplier``, rotary only with ``position_embedding_type: rope``: the H models use none),
+then a shared gated MLP (``shared_mlp.input_linear`` = [gate | up], ``output_linear``) plus, with
+``num_local_experts``, a sparse mixture of experts (``block_sparse_moe``: top-k of the router's
+logits, softmax over those k; experts as 3-D ``input_linear`` / ``output_linear``). Granite's
+multipliers: embeddings times ``embedding_multiplier``, each block's output times
+``residual_multiplier`` before its residual add (folded into out_proj, o_proj and the shared MLP's
+down projection as they load), logits divided by ``logits_scaling``.
+
+MIS is exact (Mamba layers start each item from its query's state, as Qwen3.5's linear layers do);
+the prefix cache and embedding overrides are not served for it (they say why).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multiscore.configs.model_config import head_dim_of
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER
+from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.norm import RMSNorm
+from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    GatedMLP,
+    mlp_activation,
+)
+from multiscore.models.gated_delta_net import RecurrentPlan
+from multiscore.models.mamba2 import Mamba2Mixer
+
+
+class GraniteHybridAttention(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        self.layer_id = layer_id
+        self.num_heads, self.num_kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = head_dim_of(config)
+        q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        self.qkv_proj = FusedLinear(config.hidden_size, {"q": q, "k": kv, "v": kv}, bias=config.attention_bias)
+        self.o_proj = Linear(q, config.hidden_size, bias=config.attention_bias)
+        self.o_proj.output_scale = _scale_or_none(config.residual_multiplier)
+        self.scale = float(config.attention_multiplier)
+
+    def forward(self, hidden: torch.Tensor, rotary, attention: BatchAttention) -> torch.Tensor:
+        T, D = hidden.shape[0], self.head_dim
+        q, k, v = self.qkv_proj(hidden).split([self.num_heads * D, self.num_kv_heads * D, self.num_kv_heads * D], dim=-1)
+        q, k, v = q.view(T, self.num_heads, D), k.view(T, self.num_kv_heads, D), v.view(T, self.num_kv_heads, D)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        out = attention(q, k, v, self.scale, layer=self.layer_id)  # [T, heads, D]
+        return self.o_proj(out.reshape(T, self.num_heads * D))
+
+
+class GraniteExperts(nn.Module):
+    """``block_sparse_moe``: ``router.layer`` [E, H]; ``input_linear.weight`` [E, 2I, H] ([gate | up] per
+    expert) and ``output_linear.weight`` [E, H, I]."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        E, H, inner = config.num_local_experts, config.hidden_size, config.intermediate_size
+        self.top_k = config.num_experts_per_tok
+        self.act = F.silu if mlp_activation(config) == "silu" else (lambda t: F.gelu(t, approximate="tanh"))
+        self.router = nn.Module()
+        self.router.layer = nn.Linear(H, E, bias=False)
+        self.input_linear, self.output_linear = nn.Module(), nn.Module()
+        self.input_linear.weight = nn.Parameter(torch.empty(E, 2 * inner, H))
+        self.output_linear.weight = nn.Parameter(torch.empty(E, H, inner))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, H] -> [T, H]: each token's top-k experts, weighted by a softmax over their logits, in expert order."""
+        logits, experts = self.router.layer(x).float().topk(self.top_k, dim=-1)  # [T, k] each
+        weights = torch.softmax(logits, dim=-1).to(x.dtype)
+        out = torch.zeros_like(x)
+        for expert in torch.unique(experts).tolist():
+            rows, slot = torch.where(experts == expert)
+            gate, up = F.linear(x[rows], self.input_linear.weight[expert]).chunk(2, dim=-1)
+            h = F.linear(self.act(gate) * up, self.output_linear.weight[expert])
+            out.index_add_(0, rows, h * weights[rows, slot, None])
+        return out
+
+
+class GraniteHybridLayer(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, eps = config.hidden_size, config.rms_norm_eps
+        self.is_mamba = config.layer_types[layer_id] == "linear_attention"
+        if self.is_mamba:
+            self.mamba = Mamba2Mixer(config)
+            self.mamba.out_proj.output_scale = _scale_or_none(config.residual_multiplier)
+        else:
+            self.self_attn = GraniteHybridAttention(config, layer_id)
+        self.input_layernorm = RMSNorm(H, eps)
+        self.post_attention_layernorm = RMSNorm(H, eps)
+        options = BlockOptions(mlp_act=mlp_activation(config), residual_multiplier=float(config.residual_multiplier))
+        self.shared_mlp = GatedMLP(config, options, config.shared_intermediate_size)
+        self.block_sparse_moe = GraniteExperts(config) if config.num_local_experts else None
+        self.residual_multiplier = float(config.residual_multiplier)
+
+    def forward(self, hidden: torch.Tensor, rotary, attention: BatchAttention, plan: RecurrentPlan, ops) -> torch.Tensor:
+        """hidden [T, H] -> [T, H]."""
+        normed = ops.rms_norm(hidden, self.input_layernorm.weight, self.input_layernorm.eps)
+        mixed = self.mamba(normed, plan) if self.is_mamba else self.self_attn(normed, rotary, attention)
+        hidden, normed = ops.add_rms_norm(mixed, hidden, self.post_attention_layernorm.weight,
+                                          self.post_attention_layernorm.eps)
+        out = self.shared_mlp(normed, ops)  # times residual_multiplier already (its down projection's)
+        if self.block_sparse_moe is not None:
+            out = out + self.block_sparse_moe(normed) * self.residual_multiplier
+        return hidden + out
+
+
+class GraniteHybridBody(nn.Module):
+    """``model.*`` of a Granite 4.0 checkpoint."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(GraniteHybridLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        rope = getattr(config, "position_embedding_type", None) == "rope"
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config)) if rope else None
+        self.embedding_multiplier = float(config.embedding_multiplier)
+        self.ops = EAGER
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+                keep_rows: Optional[torch.Tensor], layouts) -> torch.Tensor:
+        """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
+        hidden = self.embed_tokens(input_ids) * self.embedding_multiplier  # [T, H]
+        rotary = None if self.rotary_emb is None else self.rotary_emb.cos_sin(positions, hidden.dtype)
+        plan = RecurrentPlan.of(layouts, hidden.device)
+        for layer in self.layers:
+            hidden = layer(hidden, rotary, attention, plan, self.ops)
+        if keep_rows is not None:
+            hidden = hidden.index_select(0, keep_rows)
+        return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
+
+
+def _scale_or_none(multiplier: float) -> Optional[float]:
+    return None if float(multiplier) == 1.0 else float(multiplier)
+
+
+class _GraniteHybrid:
+    make_body = staticmethod(GraniteHybridBody)
+    weight_renames = {"shared_mlp.input_linear.": "shared_mlp.gate_up_proj.", "shared_mlp.output_linear.": "shared_mlp.down_proj."}
+    prefix_cache_problem = "its Mamba layers keep a recurrent state, not per-token keys"
+    embed_overrides_problem = "not implemented for its Mamba layers (refused before any batch runs)"
+
+    def hidden_states(self, batch, attention, rows):
+        if batch.embed_overrides is not None:
+            raise ValueError("embedding overrides are not supported for Granite 4.0")
+        return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
+
+
+class GraniteMoeHybridForCausalLM(_GraniteHybrid, DecoderForCausalLM):
+    pass
+
+
+class GraniteMoeHybridForSequenceClassification(_GraniteHybrid, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class GraniteMoeHybridModel(_GraniteHybrid, DecoderForEmbedding):
+    pass

@@ -1,0 +1,89 @@
+"""Mamba2's mixer (``mamba.*`` of Granite 4.0-H's layers) over a packed batch, MIS included.
+
+Per head h (``mamba_n_heads`` of ``mamba_d_head`` channels; B and C shared by the heads of a group):
+
+    dt = clamp(softplus(dt_raw + dt_bias), time_step_limit);   A = −exp(A_log)
+    S <- exp(dt·A) · S + (dt·x) Bᵀ      (S [d_head, d_state]);   y = S C + D·x
+
+after a causal depthwise convolution (kernel K, bias, SiLU) over [x | B | C]; then y · silu(z) is
+RMS-normalised per group (``mamba_n_groups``) and projected out. This is gated linear attention with
+q = C, k = B, v = dt·x, log-decay dt·A (delta_rule.py's chunked form). MIS as gated_delta_net.py's:
+queries and plain sequences from a zero state, items from their query's state and convolution tail.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multiscore.layers.linear import Linear
+from multiscore.models.delta_rule import chunked_linear_attention
+from multiscore.models.gated_delta_net import RecurrentPlan, RowGroups, causal_depthwise_conv, roots_then_items
+
+
+class Mamba2Mixer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        H = config.hidden_size
+        self.heads, self.head_dim = config.mamba_n_heads, config.mamba_d_head
+        self.groups, self.state_size = config.mamba_n_groups, config.mamba_d_state
+        self.inner = self.heads * self.head_dim
+        self.kernel = config.mamba_d_conv
+        self.conv_dim = self.inner + 2 * self.groups * self.state_size
+        self.time_step_limit = tuple(config.time_step_limit or (0.0, float("inf")))
+        self.eps = config.rms_norm_eps
+        self.in_proj = Linear(H, self.inner + self.conv_dim + self.heads, bias=config.mamba_proj_bias)  # [z | xBC | dt]
+        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, self.kernel, groups=self.conv_dim,
+                                bias=config.mamba_conv_bias)  # weight [C, 1, K]
+        self.dt_bias = nn.Parameter(torch.ones(self.heads))
+        self.A_log = nn.Parameter(torch.zeros(self.heads))
+        self.D = nn.Parameter(torch.ones(self.heads))
+        self.norm = _GatedNormWeight(self.inner)
+        self.out_proj = Linear(self.inner, H, bias=config.mamba_proj_bias)
+        self.chunk_size = 64  # steps per chunk of the scan (tests set small ones to cross chunk borders)
+
+    def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
+        """hidden [T, H] -> [T, H]."""
+        T = hidden.shape[0]
+        z, xbc, dt = self.in_proj(hidden).split([self.inner, self.conv_dim, self.heads], dim=-1)
+        dt = F.softplus(dt.float() + self.dt_bias.float()).clamp(*self.time_step_limit)  # [T, heads]
+        out = torch.zeros(T, self.heads, self.head_dim, dtype=torch.float32, device=hidden.device)
+        roots_then_items(xbc, plan, self.kernel, lambda x, history, groups, state: self._run(
+            x, history, dt, groups, out, state))
+        gated = out.view(T, self.inner) * F.silu(z.float())  # [T, inner]
+        grouped = gated.view(T, self.groups, -1)
+        normed = (grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + self.eps)).view(T, self.inner)
+        return self.out_proj(self.norm.weight * normed.to(hidden.dtype))
+
+    def _run(self, x: torch.Tensor, history: Optional[torch.Tensor], dt: torch.Tensor, groups: RowGroups,
+             out: torch.Tensor, state: Optional[torch.Tensor]) -> torch.Tensor:
+        """x [B, L, conv_dim] (the group's rows), history [B, K-1, conv_dim] or None -> writes the rows'
+        outputs into ``out`` [T, heads, d_head]; returns each segment's final state [B, heads, d_state, d_head]."""
+        B, L = groups.rows.shape
+        conv = F.silu(causal_depthwise_conv(x, history, self.conv1d.weight, self.conv1d.bias)).float()
+        xs, b, c = conv.split([self.inner, self.groups * self.state_size, self.groups * self.state_size], dim=-1)
+        xs = xs.reshape(B, L, self.heads, self.head_dim)
+        per_group = self.heads // self.groups
+        b, c = (t.reshape(B, L, self.groups, self.state_size).repeat_interleave(per_group, dim=2) for t in (b, c))
+        step = dt[groups.rows] * groups.valid[..., None]  # [B, L, heads]; 0 past the end: no write, no decay
+        log_decay = step * -self.A_log.float().exp()
+        v = xs * step[..., None]
+        if state is None:
+            state = xs.new_zeros(B, self.heads, self.state_size, self.head_dim)
+        q, k, v = (t.transpose(1, 2).reshape(B * self.heads, L, -1) for t in (c, b, v))  # [B·heads, L, .]
+        y, state = chunked_linear_attention(q, k, v, log_decay.transpose(1, 2).reshape(B * self.heads, L),
+                                            state.reshape(B * self.heads, self.state_size, self.head_dim), self.chunk_size)
+        y = y.view(B, self.heads, L, self.head_dim).transpose(1, 2) + xs * self.D.float()[:, None]  # [B, L, heads, d_head]
+        out.index_copy_(0, groups.rows[groups.valid], y[groups.valid])
+        return state.view(B, self.heads, self.state_size, self.head_dim)
+
+
+class _GatedNormWeight(nn.Module):
+    """``mamba.norm.weight`` [inner]: the grouped RMSNorm's weight."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))

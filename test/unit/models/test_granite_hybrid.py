@@ -1,0 +1,86 @@
+"""Granite 4.0 (GraniteMoeHybrid) against transformers: Mamba2 and attention layers by turns (no
+rotary, or rotary with ``position_embedding_type: rope``), a shared MLP beside 4 experts, Granite's
+multipliers; single-item and MIS (the Mamba layers start each item from its query's state and
+convolution tail), with scan chunks that split queries and items, and an empty query."""
+
+import pytest
+import torch
+
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.models.mamba2 import Mamba2Mixer
+from worker_batches import D, mixed_inputs, score_both_ways, worker
+
+LABELS = [3, 9, 20]
+
+
+def _label_softmax(path, query, items):
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
+    return torch.softmax(logits[:, LABELS], -1)
+
+
+@pytest.mark.parametrize("rope", [False, True], ids=["nope", "rope"])
+def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, rope):
+    path = tiny_model("granite_hybrid", "causal", **({"position_embedding_type": "rope"} if rope else {}))
+    query, items = mixed_inputs(seed=1)
+    single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
+    ref = _label_softmax(path, query, items)
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_scan_chunks_that_split_queries_and_items_change_nothing(tiny_model):
+    path = tiny_model("granite_hybrid", "causal")
+    w = worker(path)
+    mixers = [m for m in w.model.modules() if isinstance(m, Mamba2Mixer)]
+    assert len(mixers) == 2
+    for mixer in mixers:
+        mixer.chunk_size = 4
+    query, items = mixed_inputs(seed=3)
+    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    ref = _label_softmax(path, query, items)
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_items_of_an_empty_query_or_a_short_one(tiny_model):
+    path = tiny_model("granite_hybrid", "causal")
+    w = worker(path)
+    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+    for query in ([], [11, 12]):  # no state to start from; fewer inputs than the convolution's 3 of history
+        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
+        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
+                            item_lens=[len(i) for i in items])
+        torch.testing.assert_close(w.forward([seq])[0], _label_softmax(path, query, items), atol=1e-5, rtol=0)
+
+
+def test_the_prefix_cache_is_off_and_says_why(tiny_model):
+    w = worker(tiny_model("granite_hybrid", "causal"))
+    assert w.prefix_cache is None
+    assert "Mamba layers keep a recurrent state" in type(w.model).prefix_cache_problem
+
+
+def test_a_yes_no_classifier_by_classifier_from_token(tiny_model):
+    """Our GraniteMoeHybridForSequenceClassification from two LM-head rows divided by logits_scaling:
+    logit(p_yes / (p_yes + p_no)) as transformers' causal LM gives it."""
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tiny_model("granite_hybrid", "causal")
+    tokens = AutoTokenizer.from_pretrained(str(path)).convert_ids_to_tokens(LABELS[:2])
+    overrides = {"architectures": ["GraniteMoeHybridForSequenceClassification"], "classifier_from_token": tokens,
+                 "method": "from_2_way_softmax"}
+    query, items = mixed_inputs(seed=4)
+    single, mis = score_both_ways(worker(path, json_model_override_args=json.dumps(overrides)), query, items, None)
+    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])[:, LABELS[:2]]
+    expected = (logits[:, 1] - logits[:, 0])[:, None]
+    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
