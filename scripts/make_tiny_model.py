@@ -32,9 +32,10 @@ ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
 EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
-                       "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",)}
+                       "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
+                       "nemotron_h": ("causal",)}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
@@ -101,7 +102,7 @@ def make_tiny_model(
             elif (arch in ENCODER_ARCHS or arch == "modernbert_decoder") and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch == "granite_hybrid" and name.endswith(("norm.weight", "A_log", "dt_bias", ".D")):
+            elif arch in ("granite_hybrid", "nemotron_h") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
             elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
@@ -167,6 +168,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_moe_config(shared_expert=arch == "qwen2_moe"))
     if arch == "granite_hybrid":
         cfg.update(_granite_hybrid_config())
+    if arch == "nemotron_h":  # its own names for the norms' epsilon
+        cfg.update(_nemotron_h_config(cfg.pop("rms_norm_eps")))
     if arch == "qwen3_5_moe":  # every MLP sparse, with a shared expert; no dense intermediate size
         del cfg["intermediate_size"]
         cfg.update(_qwen3_5_config(), **QWEN3_5_MOE_EXPERTS)
@@ -291,6 +294,14 @@ def _granite_hybrid_config() -> dict:
                 intermediate_size=32, shared_intermediate_size=48, num_local_experts=4, num_experts_per_tok=2,
                 position_embedding_type=None, embedding_multiplier=6.0, attention_multiplier=0.2,
                 residual_multiplier=0.5, logits_scaling=4.0)
+
+
+def _nemotron_h_config(eps: float) -> dict:
+    """Nemotron-H's blocks: Mamba2, MLP, attention, MLP, Mamba2; 4 Mamba heads of 16 in 2 groups
+    with a state of 8, attention heads of 16 (2 kv heads)."""
+    return dict(num_hidden_layers=5, layers_block_type=["linear_attention", "mlp", "full_attention", "mlp", "linear_attention"],
+                mamba_num_heads=4, mamba_head_dim=16, n_groups=2, ssm_state_size=8, conv_kernel=4, chunk_size=256,
+                head_dim=16, layer_norm_epsilon=eps)
 
 
 def _modernbert_decoder_config(arch_name: str, tokenizer) -> dict:

@@ -38,11 +38,14 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.gated_delta_net import RecurrentPlan
-from multiscore.models.mamba2 import Mamba2Mixer
+from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
 
 class GraniteHybridAttention(nn.Module):
-    def __init__(self, config, layer_id: int) -> None:
+    """GQA attention, rotary only when given; scores scaled by ``scale`` (None: head_dim ** -0.5), the
+    output by ``residual_multiplier`` (folded into o_proj as it loads)."""
+
+    def __init__(self, config, layer_id: int, scale: Optional[float], residual_multiplier: float) -> None:
         super().__init__()
         self.layer_id = layer_id
         self.num_heads, self.num_kv_heads = config.num_attention_heads, config.num_key_value_heads
@@ -50,8 +53,8 @@ class GraniteHybridAttention(nn.Module):
         q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         self.qkv_proj = FusedLinear(config.hidden_size, {"q": q, "k": kv, "v": kv}, bias=config.attention_bias)
         self.o_proj = Linear(q, config.hidden_size, bias=config.attention_bias)
-        self.o_proj.output_scale = _scale_or_none(config.residual_multiplier)
-        self.scale = float(config.attention_multiplier)
+        self.o_proj.output_scale = _scale_or_none(residual_multiplier)
+        self.scale = self.head_dim**-0.5 if scale is None else scale
 
     def forward(self, hidden: torch.Tensor, rotary, attention: BatchAttention) -> torch.Tensor:
         T, D = hidden.shape[0], self.head_dim
@@ -97,10 +100,11 @@ class GraniteHybridLayer(nn.Module):
         H, eps = config.hidden_size, config.rms_norm_eps
         self.is_mamba = config.layer_types[layer_id] == "linear_attention"
         if self.is_mamba:
-            self.mamba = Mamba2Mixer(config)
+            self.mamba = Mamba2Mixer(Mamba2Shape.of_granite(config))
             self.mamba.out_proj.output_scale = _scale_or_none(config.residual_multiplier)
         else:
-            self.self_attn = GraniteHybridAttention(config, layer_id)
+            self.self_attn = GraniteHybridAttention(config, layer_id, float(config.attention_multiplier),
+                                                    float(config.residual_multiplier))
         self.input_layernorm = RMSNorm(H, eps)
         self.post_attention_layernorm = RMSNorm(H, eps)
         options = BlockOptions(mlp_act=mlp_activation(config), residual_multiplier=float(config.residual_multiplier))

@@ -13,6 +13,7 @@ queries and plain sequences from a zero state, items from their query's state an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -24,25 +25,47 @@ from multiscore.models.delta_rule import chunked_linear_attention
 from multiscore.models.gated_delta_net import RecurrentPlan, RowGroups, causal_depthwise_conv, roots_then_items
 
 
+@dataclass(frozen=True)
+class Mamba2Shape:
+    """A Mamba2 mixer's sizes, which each architecture's config names its own way."""
+
+    hidden: int
+    heads: int
+    head_dim: int
+    groups: int
+    state_size: int
+    kernel: int
+    eps: float
+    proj_bias: bool
+    conv_bias: bool
+    time_step_limit: tuple = (0.0, float("inf"))
+
+    @classmethod
+    def of_granite(cls, config) -> "Mamba2Shape":
+        """Granite 4.0's (and Bamba's) ``mamba_*`` keys."""
+        return cls(config.hidden_size, config.mamba_n_heads, config.mamba_d_head, config.mamba_n_groups,
+                   config.mamba_d_state, config.mamba_d_conv, config.rms_norm_eps, bool(config.mamba_proj_bias),
+                   bool(config.mamba_conv_bias), tuple(config.time_step_limit or (0.0, float("inf"))))
+
+
 class Mamba2Mixer(nn.Module):
-    def __init__(self, config) -> None:
+    def __init__(self, shape: Mamba2Shape) -> None:
         super().__init__()
-        H = config.hidden_size
-        self.heads, self.head_dim = config.mamba_n_heads, config.mamba_d_head
-        self.groups, self.state_size = config.mamba_n_groups, config.mamba_d_state
+        self.heads, self.head_dim = shape.heads, shape.head_dim
+        self.groups, self.state_size = shape.groups, shape.state_size
         self.inner = self.heads * self.head_dim
-        self.kernel = config.mamba_d_conv
+        self.kernel = shape.kernel
         self.conv_dim = self.inner + 2 * self.groups * self.state_size
-        self.time_step_limit = tuple(config.time_step_limit or (0.0, float("inf")))
-        self.eps = config.rms_norm_eps
-        self.in_proj = Linear(H, self.inner + self.conv_dim + self.heads, bias=config.mamba_proj_bias)  # [z | xBC | dt]
+        self.time_step_limit = shape.time_step_limit
+        self.eps = shape.eps
+        self.in_proj = Linear(shape.hidden, self.inner + self.conv_dim + self.heads, bias=shape.proj_bias)  # [z | xBC | dt]
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, self.kernel, groups=self.conv_dim,
-                                bias=config.mamba_conv_bias)  # weight [C, 1, K]
+                                bias=shape.conv_bias)  # weight [C, 1, K]
         self.dt_bias = nn.Parameter(torch.ones(self.heads))
         self.A_log = nn.Parameter(torch.zeros(self.heads))
         self.D = nn.Parameter(torch.ones(self.heads))
         self.norm = _GatedNormWeight(self.inner)
-        self.out_proj = Linear(self.inner, H, bias=config.mamba_proj_bias)
+        self.out_proj = Linear(self.inner, shape.hidden, bias=shape.proj_bias)
         self.chunk_size = 64  # steps per chunk of the scan (tests set small ones to cross chunk borders)
 
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:

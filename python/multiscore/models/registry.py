@@ -64,6 +64,9 @@ _MODELS = {
     "GraniteMoeHybridForCausalLM": "granite_hybrid",  # Granite 4.0: Mamba2 and attention layers, experts
     "GraniteMoeHybridForSequenceClassification": "granite_hybrid",  # ours, for classifier_from_token
     "GraniteMoeHybridModel": "granite_hybrid",
+    "NemotronHForCausalLM": "nemotron_h",  # Mamba2, attention and MLP blocks
+    "NemotronHForSequenceClassification": "nemotron_h",  # ours, for classifier_from_token
+    "NemotronHModel": "nemotron_h",
     "ModernBertDecoderForCausalLM": "modernbert_decoder",  # the Ettin decoders: ModernBERT's layers, causal
     "ModernBertDecoderForSequenceClassification": "modernbert_decoder",
     "ModernBertDecoderModel": "modernbert_decoder",
