@@ -20,9 +20,14 @@ delta rule in chunks of 64 steps, as transformers runs it) and every fourth laye
 attention. Qwen3-0.6B's widths (hidden 1024, MLP 3072, 16 heads of 128, 8 kv heads), linear layers
 of 16 key and 16 value heads of 128, 8 layers. Rows: MIS, single-item, transformers (one batch).
 
-Both read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
+``--model granite_hybrid``: a Granite 4.0-H reranker (``GraniteMoeHybridForCausalLM``): Mamba2 layers
+(the SSD scan in chunks of 64; transformers runs its own chunked torch scan) and every fourth layer
+attention without rotary, a shared MLP (granite-4.0-h-micro's shape: no experts). Hidden 1024, shared
+MLP 3072, 16 heads of 64 (4 kv heads); Mamba 32 heads of 64 over a state of 128, 8 layers.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
+
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -64,6 +69,15 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             num_kv_shared_layers=SHARED, use_double_wide_mlp=True, final_logit_softcapping=30.0,
             architectures=["Gemma4ForCausalLM"])
         cls = transformers.Gemma4ForCausalLM
+    elif model == "granite_hybrid":
+        config = transformers.GraniteMoeHybridConfig(
+            vocab_size=VOCAB, hidden_size=1024, num_hidden_layers=8, num_attention_heads=16, num_key_value_heads=4,
+            layer_types=["linear_attention"] * 3 + ["attention"] + ["linear_attention"] * 3 + ["attention"],
+            mamba_n_heads=32, mamba_d_head=64, mamba_d_state=128, mamba_n_groups=1, mamba_expand=2,
+            shared_intermediate_size=3072, num_local_experts=0, position_embedding_type=None,
+            embedding_multiplier=12.0, attention_multiplier=0.015625, residual_multiplier=0.22, logits_scaling=8.0,
+            architectures=["GraniteMoeHybridForCausalLM"])
+        cls = transformers.GraniteMoeHybridForCausalLM
     else:
         config = transformers.Qwen3_5TextConfig(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
@@ -72,7 +86,7 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
         cls = transformers.Qwen3_5ForCausalLM
     torch.manual_seed(0)
     cls(config).eval().save_pretrained(out)
-    build_tokenizer("gemma3" if model == "gemma4" else "qwen3").save_pretrained(out)
+    build_tokenizer({"gemma4": "gemma3", "granite_hybrid": "llama"}.get(model, "qwen3")).save_pretrained(out)
     return out
 
 
@@ -85,7 +99,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)

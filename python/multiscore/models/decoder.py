@@ -53,8 +53,9 @@ class BlockOptions:
     mlp_for_layer: Optional[Callable[..., nn.Module]] = None
 
 
-def _scale_or_none(multiplier: float) -> Optional[float]:
-    return None if multiplier == 1.0 else multiplier
+def scale_or_none(multiplier: float) -> Optional[float]:
+    """A Linear's ``output_scale`` for a residual multiplier: None for 1."""
+    return None if float(multiplier) == 1.0 else float(multiplier)
 
 
 # hidden_act of a config -> BlockOptions.mlp_act
@@ -101,7 +102,7 @@ class DecoderAttention(nn.Module):
             config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
         )
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
-        self.o_proj.output_scale = _scale_or_none(options.residual_multiplier)
+        self.o_proj.output_scale = scale_or_none(options.residual_multiplier)
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
@@ -136,7 +137,7 @@ class GatedMLP(nn.Module):
         self.intermediate_size = size = intermediate_size or config.intermediate_size
         self.gate_up_proj = FusedLinear(config.hidden_size, {0: size, 1: size}, bias=options.mlp_bias)
         self.down_proj = Linear(size, config.hidden_size, bias=options.mlp_bias)
-        self.down_proj.output_scale = _scale_or_none(options.residual_multiplier)
+        self.down_proj.output_scale = scale_or_none(options.residual_multiplier)
 
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the

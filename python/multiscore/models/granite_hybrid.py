@@ -36,6 +36,7 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     GatedMLP,
     mlp_activation,
+    scale_or_none,
 )
 from multiscore.models.gated_delta_net import RecurrentPlan
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
@@ -53,7 +54,7 @@ class GraniteHybridAttention(nn.Module):
         q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         self.qkv_proj = FusedLinear(config.hidden_size, {"q": q, "k": kv, "v": kv}, bias=config.attention_bias)
         self.o_proj = Linear(q, config.hidden_size, bias=config.attention_bias)
-        self.o_proj.output_scale = _scale_or_none(residual_multiplier)
+        self.o_proj.output_scale = scale_or_none(residual_multiplier)
         self.scale = self.head_dim**-0.5 if scale is None else scale
 
     def forward(self, hidden: torch.Tensor, rotary, attention: BatchAttention) -> torch.Tensor:
@@ -101,7 +102,7 @@ class GraniteHybridLayer(nn.Module):
         self.is_mamba = config.layer_types[layer_id] == "linear_attention"
         if self.is_mamba:
             self.mamba = Mamba2Mixer(Mamba2Shape.of_granite(config))
-            self.mamba.out_proj.output_scale = _scale_or_none(config.residual_multiplier)
+            self.mamba.out_proj.output_scale = scale_or_none(config.residual_multiplier)
         else:
             self.self_attn = GraniteHybridAttention(config, layer_id, float(config.attention_multiplier),
                                                     float(config.residual_multiplier))
@@ -148,10 +149,6 @@ class GraniteHybridBody(nn.Module):
         if keep_rows is not None:
             hidden = hidden.index_select(0, keep_rows)
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
-
-
-def _scale_or_none(multiplier: float) -> Optional[float]:
-    return None if float(multiplier) == 1.0 else float(multiplier)
 
 
 class _GraniteHybrid:
