@@ -107,7 +107,7 @@ def make_tiny_model(
             elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe") and name.endswith(("norm.weight", "scale")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1
         for name, b in model.named_buffers():
-            if name.endswith("layer_scalar"):  # Gemma 4's, saved with the checkpoint; 1 after init
+            if name.endswith(("layer_scalar", "e_score_correction_bias")):  # saved with the checkpoint; 1 / 0 after init
                 b.add_(torch.randn(b.shape, generator=gen) * 0.1)
     model.config.architectures = [arch_name]
 

@@ -1,13 +1,13 @@
-"""NVIDIA's Nemotron-H (transformers' ``nemotron_h``: Nemotron-H 4B-56B, Nemotron Nano 2), dense:
+"""NVIDIA's Nemotron-H (transformers' ``nemotron_h``: Nemotron-H 4B-56B, Nemotron Nano 2, Nemotron 3):
 ``NemotronHForCausalLM`` (read at label tokens; or made our ``NemotronHForSequenceClassification`` by
 ``classifier_from_token``) and ``NemotronHModel``.
 
 Each layer is one block (``layers_block_type``): RMSNorm, then a Mamba2 mixer (mamba2.py;
 ``linear_attention``), attention without rotary (``full_attention``) or a plain MLP with squared ReLU
-(``mlp``: ``down(relu(up(x))²)``), then the residual add. ``model.embeddings``, ``model.norm_f``;
-published checkpoints name the body ``backbone.``. The MoE blocks of Nemotron 3 (``moe``: grouped,
-bias-corrected routing) are refused with the reason. MIS is exact (as Granite 4.0's Mamba layers);
-the prefix cache and embedding overrides are not served for it (they say why).
+(``mlp``: ``down(relu(up(x))²)``) or, in Nemotron 3, a mixture of such MLPs (``moe``: NemotronHMoE),
+then the residual add. ``model.embeddings``, ``model.norm_f``; published checkpoints name the body
+``backbone.``. MIS is exact (as Granite 4.0's Mamba layers); the prefix cache and embedding overrides
+are not served for it (they say why).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from multiscore.models.gated_delta_net import RecurrentPlan
 from multiscore.models.granite_hybrid import GraniteHybridAttention
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
-BLOCK_TYPES = ("linear_attention", "full_attention", "mlp")
+BLOCK_TYPES = ("linear_attention", "full_attention", "mlp", "moe")
 
 
 def _mamba_shape(config) -> Mamba2Shape:
@@ -37,13 +37,67 @@ def _mamba_shape(config) -> Mamba2Shape:
 
 
 class SquaredReluMLP(nn.Module):
-    def __init__(self, config) -> None:
+    def __init__(self, config, inner: Optional[int] = None, width: Optional[int] = None) -> None:
+        """``inner``: its intermediate size (the config's by default); ``width``: its input and output (hidden)."""
         super().__init__()
-        self.up_proj = Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
-        self.down_proj = Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
+        inner, width = inner or config.intermediate_size, width or config.hidden_size
+        self.up_proj = Linear(width, inner, bias=config.mlp_bias)
+        self.down_proj = Linear(inner, width, bias=config.mlp_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.relu(self.up_proj(x)).square())
+
+
+class NemotronHMoE(nn.Module):
+    """``mixer.gate`` (router [E, H] and ``e_score_correction_bias``), ``mixer.experts.{e}`` (squared-ReLU
+    MLPs, in the latent space ``fc1_latent_proj`` / ``fc2_latent_proj`` lead to where ``moe_latent_size``
+    is set) and ``mixer.shared_experts`` on every token.
+
+    Routing (DeepSeek-V3's): sigmoid scores; the choice adds the correction bias, keeps the ``topk_group``
+    groups of ``n_group`` whose two best choices sum highest, and takes the top k there; the weights
+    are the chosen experts' plain scores, renormalised (``norm_topk_prob``), times ``routed_scaling_factor``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        E, H = config.n_routed_experts, config.hidden_size
+        self.top_k, self.groups, self.top_groups = config.num_experts_per_tok, config.n_group, config.topk_group
+        self.norm_topk_prob, self.scaling = bool(config.norm_topk_prob), float(config.routed_scaling_factor)
+        self.gate = nn.Module()
+        self.gate.weight = nn.Parameter(torch.empty(E, H))
+        self.gate.e_score_correction_bias = nn.Parameter(torch.zeros(E))  # a buffer in transformers, saved with the checkpoint
+        latent = config.moe_latent_size
+        self.experts = nn.ModuleList(SquaredReluMLP(config, config.moe_intermediate_size, latent) for _ in range(E))
+        self.fc1_latent_proj = Linear(H, latent, bias=config.mlp_bias) if latent else None
+        self.fc2_latent_proj = Linear(latent, H, bias=config.mlp_bias) if latent else None
+        self.shared_experts = SquaredReluMLP(config, config.moe_shared_expert_intermediate_size)
+
+    def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [T, H] -> (weights [T, k] float32, experts [T, k])."""
+        scores = F.linear(x.float(), self.gate.weight.float()).sigmoid()  # [T, E]
+        choice = scores + self.gate.e_score_correction_bias.float()
+        T, E = choice.shape
+        by_group = choice.view(T, self.groups, E // self.groups)
+        best_groups = by_group.topk(2, dim=-1).values.sum(-1).topk(self.top_groups, dim=-1).indices  # [T, g]
+        keep = torch.zeros(T, self.groups, dtype=torch.bool, device=x.device).scatter_(1, best_groups, True)
+        choice = choice.masked_fill(~keep[:, :, None].expand_as(by_group).reshape(T, E), float("-inf"))
+        experts = choice.topk(self.top_k, dim=-1).indices
+        weights = scores.gather(1, experts)
+        if self.norm_topk_prob:
+            weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+        return weights * self.scaling, experts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, H] -> [T, H]: the routed experts, weighted and summed in expert order, plus the shared ones."""
+        weights, experts = self.route(x)
+        weights = weights.to(x.dtype)
+        latent = x if self.fc1_latent_proj is None else self.fc1_latent_proj(x)
+        out = torch.zeros_like(latent)
+        for expert in torch.unique(experts).tolist():
+            rows, slot = torch.where(experts == expert)
+            out.index_add_(0, rows, self.experts[expert](latent[rows]) * weights[rows, slot, None])
+        if self.fc2_latent_proj is not None:
+            out = self.fc2_latent_proj(out)
+        return out + self.shared_experts(x)
 
 
 class NemotronHBlock(nn.Module):
@@ -55,6 +109,8 @@ class NemotronHBlock(nn.Module):
             self.mixer = Mamba2Mixer(_mamba_shape(config))
         elif self.block_type == "full_attention":
             self.mixer = GraniteHybridAttention(config, layer_id, scale=None, residual_multiplier=1.0)
+        elif self.block_type == "moe":
+            self.mixer = NemotronHMoE(config)
         else:
             self.mixer = SquaredReluMLP(config)
 
@@ -74,8 +130,7 @@ class NemotronHBody(nn.Module):
         super().__init__()
         unknown = sorted(set(config.layers_block_type) - set(BLOCK_TYPES))
         if unknown:
-            raise ValueError(f"Nemotron-H blocks {unknown} are not supported (only {', '.join(BLOCK_TYPES)}: "
-                             "the MoE blocks' grouped, bias-corrected routing is not implemented)")
+            raise ValueError(f"Nemotron-H blocks {unknown} are not supported (only {', '.join(BLOCK_TYPES)})")
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(NemotronHBlock(config, i) for i in range(config.num_hidden_layers))
         self.norm_f = RMSNorm(config.hidden_size, config.layer_norm_epsilon)
