@@ -77,6 +77,23 @@ class RecurrentPlan:
                    torch.tensor(item_root, device=device) if items else None)
 
 
+class RecurrentHeads:
+    """What the heads over a body with recurrent layers share (Qwen3.5, Granite 4.0, Nemotron-H): the
+    body reads the batch's layouts (its recurrent layers' segments); the prefix cache and embedding
+    overrides are not served (each family's ``prefix_cache_problem`` / ``embed_overrides_problem`` say why)."""
+
+    family: str  # the model's name in messages
+
+    def hidden_states(self, batch, attention, rows):
+        if batch.embed_overrides is not None:
+            raise ValueError(f"embedding overrides are not supported for {self.family}")
+        return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
+
+
+MAMBA_PREFIX_CACHE_PROBLEM = "its Mamba layers keep a recurrent state, not per-token keys"
+MAMBA_EMBED_OVERRIDES_PROBLEM = "not implemented for its Mamba layers (refused before any batch runs)"
+
+
 def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run: Callable) -> None:
     """A recurrent layer over a batch's segments: ``run(x [B, L, C], history [B, K-1, C] or None (zeros),
     groups, state or None (zeros)) -> each segment's final state [B, ...]``, on the roots, then on the

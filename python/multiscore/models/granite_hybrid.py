@@ -38,7 +38,12 @@ from multiscore.models.decoder import (
     mlp_activation,
     scale_or_none,
 )
-from multiscore.models.gated_delta_net import RecurrentPlan
+from multiscore.models.gated_delta_net import (
+    MAMBA_EMBED_OVERRIDES_PROBLEM,
+    MAMBA_PREFIX_CACHE_PROBLEM,
+    RecurrentHeads,
+    RecurrentPlan,
+)
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
 
@@ -151,16 +156,11 @@ class GraniteHybridBody(nn.Module):
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
 
 
-class _GraniteHybrid:
+class _GraniteHybrid(RecurrentHeads):
     make_body = staticmethod(GraniteHybridBody)
+    family = "Granite 4.0"
     weight_renames = {"shared_mlp.input_linear.": "shared_mlp.gate_up_proj.", "shared_mlp.output_linear.": "shared_mlp.down_proj."}
-    prefix_cache_problem = "its Mamba layers keep a recurrent state, not per-token keys"
-    embed_overrides_problem = "not implemented for its Mamba layers (refused before any batch runs)"
-
-    def hidden_states(self, batch, attention, rows):
-        if batch.embed_overrides is not None:
-            raise ValueError("embedding overrides are not supported for Granite 4.0")
-        return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
+    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
 
 class GraniteMoeHybridForCausalLM(_GraniteHybrid, DecoderForCausalLM):

@@ -23,7 +23,12 @@ from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
-from multiscore.models.gated_delta_net import RecurrentPlan
+from multiscore.models.gated_delta_net import (
+    MAMBA_EMBED_OVERRIDES_PROBLEM,
+    MAMBA_PREFIX_CACHE_PROBLEM,
+    RecurrentHeads,
+    RecurrentPlan,
+)
 from multiscore.models.granite_hybrid import GraniteHybridAttention
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
@@ -152,16 +157,11 @@ class NemotronHBody(nn.Module):
         return self.ops.rms_norm(hidden, self.norm_f.weight, self.norm_f.eps)
 
 
-class _NemotronH:
+class _NemotronH(RecurrentHeads):
     make_body = staticmethod(NemotronHBody)
+    family = "Nemotron-H"
     weight_prefix_aliases = {"backbone.": "model.", "": "model."}
-    prefix_cache_problem = "its Mamba layers keep a recurrent state, not per-token keys"
-    embed_overrides_problem = "not implemented for its Mamba layers (refused before any batch runs)"
-
-    def hidden_states(self, batch, attention, rows):
-        if batch.embed_overrides is not None:
-            raise ValueError("embedding overrides are not supported for Nemotron-H")
-        return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
+    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
 
 class NemotronHForCausalLM(_NemotronH, DecoderForCausalLM):

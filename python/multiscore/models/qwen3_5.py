@@ -30,7 +30,7 @@ from multiscore.models.decoder import (
     GatedMLP,
     mlp_activation,
 )
-from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentPlan
+from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentHeads, RecurrentPlan
 from multiscore.models.sparse_moe import SparseMoeBlock
 
 
@@ -110,17 +110,11 @@ class Qwen3_5Body(nn.Module):
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
 
 
-class _Qwen3_5:
-    """What the heads share: the body, which reads the batch's layouts (its linear layers' segments)."""
-
+class _Qwen3_5(RecurrentHeads):
     make_body = staticmethod(Qwen3_5Body)
+    family = "Qwen3.5"
     prefix_cache_problem = "its linear-attention layers keep a recurrent state, not per-token keys"
     embed_overrides_problem = "not implemented for its linear-attention layers (refused before any batch runs)"
-
-    def hidden_states(self, batch, attention, rows):
-        if batch.embed_overrides is not None:
-            raise ValueError("embedding overrides are not supported for Qwen3.5")
-        return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
 
 
 class Qwen3_5ForCausalLM(_Qwen3_5, DecoderForCausalLM):
