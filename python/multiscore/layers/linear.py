@@ -87,6 +87,9 @@ class Linear(nn.Linear):
     # Multiplies the checkpoint's weight and bias as they load: an output scale folded into the
     # product (Granite's residual multiplier), None for none.
     output_scale: Optional[float] = None
+    # The checkpoint's rows in our order as they load (Qwen3-Next's projections grouped per key head),
+    # None: as stored.
+    load_row_order: Optional[torch.Tensor] = None
 
     def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", ""), keep_padding: bool = False
                 ) -> torch.Tensor:

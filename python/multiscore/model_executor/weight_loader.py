@@ -173,8 +173,9 @@ def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Option
         return
     if param.shape != tensor.shape:
         raise ValueError(f"shape {tuple(tensor.shape)}, but {name} is {tuple(param.shape)}")
-    param.data.copy_(tensor)
     module = model.get_submodule(name.rpartition(".")[0])
+    order = getattr(module, "load_row_order", None)  # Linear's (Qwen3-Next's per-key-head fused projections)
+    param.data.copy_(tensor if order is None else tensor.index_select(0, order))
     offset = getattr(module, "weight_offset", 0.0)  # RMSNorm's (Gemma)
     if offset:
         param.data.add_(offset)

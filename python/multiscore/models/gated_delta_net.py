@@ -119,10 +119,7 @@ class GatedDeltaNet(nn.Module):
         self.kernel = config.linear_conv_kernel_dim
         channels = 2 * self.key_size + self.value_size
         self.eps = config.rms_norm_eps
-        self.in_proj_qkv = Linear(config.hidden_size, channels, bias=False)
-        self.in_proj_z = Linear(config.hidden_size, self.value_size, bias=False)
-        self.in_proj_b = Linear(config.hidden_size, self.v_heads, bias=False)
-        self.in_proj_a = Linear(config.hidden_size, self.v_heads, bias=False)
+        self.make_projections(config)
         self.conv1d = nn.Conv1d(channels, channels, self.kernel, groups=channels, bias=False)  # weight [C, 1, K]
         self.dt_bias = nn.Parameter(torch.ones(self.v_heads))
         self.A_log = nn.Parameter(torch.zeros(self.v_heads))
@@ -130,17 +127,29 @@ class GatedDeltaNet(nn.Module):
         self.out_proj = Linear(self.value_size, config.hidden_size, bias=False)
         self.chunk_size = 64  # steps per chunk of the delta rule (tests set small ones to cross chunk borders)
 
+    def make_projections(self, config) -> None:
+        """Qwen3.5's: ``in_proj_qkv`` ([q | k | v], the convolution's channels), ``in_proj_z``, ``in_proj_b``, ``in_proj_a``."""
+        H = config.hidden_size
+        self.in_proj_qkv = Linear(H, 2 * self.key_size + self.value_size, bias=False)
+        self.in_proj_z = Linear(H, self.value_size, bias=False)
+        self.in_proj_b = Linear(H, self.v_heads, bias=False)
+        self.in_proj_a = Linear(H, self.v_heads, bias=False)
+
+    def project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """hidden [T, H] -> (q|k|v [T, C], z [T, value size], b [T, Hv], a [T, Hv])."""
+        return self.in_proj_qkv(hidden), self.in_proj_z(hidden), self.in_proj_b(hidden), self.in_proj_a(hidden)
+
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
         """hidden [T, H] -> [T, H]."""
         T = hidden.shape[0]
-        mixed = self.in_proj_qkv(hidden)  # [T, C]
-        beta = torch.sigmoid(self.in_proj_b(hidden)).float()  # [T, Hv]
-        decay = -self.A_log.float().exp() * F.softplus(self.in_proj_a(hidden).float() + self.dt_bias.float())  # [T, Hv]
+        mixed, z, b, a = self.project(hidden)  # [T, C], [T, Hv·Dv], [T, Hv], [T, Hv]
+        beta = torch.sigmoid(b).float()  # [T, Hv]
+        decay = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())  # [T, Hv]
         out = torch.zeros(T, self.v_heads, self.v_dim, dtype=torch.float32, device=hidden.device)
         # β = 0 past a segment's end: those rows write nothing into the state.
         roots_then_items(mixed, plan, self.kernel, lambda x, history, groups, state: self._run(
             x, history, beta, decay, groups, out, state))
-        z = self.in_proj_z(hidden).view(T, self.v_heads, self.v_dim)
+        z = z.reshape(T, self.v_heads, self.v_dim)
         normed = F.rms_norm(out, (self.v_dim,), None, self.eps).to(hidden.dtype) * self.norm.weight
         gated = (normed.float() * F.silu(z.float())).to(hidden.dtype)  # [T, Hv, Dv]
         return self.out_proj(gated.reshape(T, self.value_size))
@@ -172,6 +181,35 @@ class GatedDeltaNet(nn.Module):
         o = o.view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
         out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
         return state
+
+
+class Qwen3NextGatedDeltaNet(GatedDeltaNet):
+    """Qwen3-Next's: the same layer with fused projections whose rows are grouped per key head
+    (``in_proj_qkvz``: per key head its q, k, then the v and z of the value heads it serves;
+    ``in_proj_ba``: per key head the b, then the a of its value heads). Their rows are put in Qwen3.5's
+    order as they load (``Linear.load_row_order``), so one matmul each gives [q | k | v | z] and [b | a]."""
+
+    def make_projections(self, config) -> None:
+        H, r = config.hidden_size, self.v_heads // self.k_heads
+        parts_qkvz = [self.k_dim, self.k_dim, r * self.v_dim, r * self.v_dim]
+        self.in_proj_qkvz = Linear(H, 2 * self.key_size + 2 * self.value_size, bias=False)
+        self.in_proj_qkvz.load_row_order = _grouped_to_blocked(self.k_heads, parts_qkvz)
+        self.in_proj_ba = Linear(H, 2 * self.v_heads, bias=False)
+        self.in_proj_ba.load_row_order = _grouped_to_blocked(self.k_heads, [r, r])
+
+    def project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        qkv, z = self.in_proj_qkvz(hidden).split([2 * self.key_size + self.value_size, self.value_size], dim=-1)
+        b, a = self.in_proj_ba(hidden).chunk(2, dim=-1)
+        return qkv, z, b, a
+
+
+def _grouped_to_blocked(groups: int, parts: list[int]) -> torch.Tensor:
+    """Row order [part 0 of every group, part 1 of every group, ...] for rows stored group by group
+    ([part 0, part 1, ...] of group 0, then of group 1, ...)."""
+    width, starts = sum(parts), [sum(parts[:i]) for i in range(len(parts))]
+    # On the CPU even while the model is built on the meta device: the loader reads it.
+    return torch.cat([torch.arange(g * width + start, g * width + start + size, device="cpu")
+                      for start, size in zip(starts, parts) for g in range(groups)])
 
 
 class _GatedNormWeight(nn.Module):

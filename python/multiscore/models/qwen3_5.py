@@ -1,4 +1,4 @@
-"""Qwen3.5 (text; dense, and the MoE's sparse MLPs: sparse_moe.py): a hybrid of linear-attention layers (gated_delta_net.py) and, every
+"""Qwen3.5 (text; dense, and the MoE's sparse MLPs: sparse_moe.py), and Qwen3-Next before it: a hybrid of linear-attention layers (gated_delta_net.py) and, every
 ``full_attention_interval``-th layer (``layer_types``), Qwen3's attention with a sigmoid output gate:
 q_proj gives each head its query and its gate side by side. RMSNorms scale by ``1 + w``; rotary is
 partial (``partial_rotary_factor``, 0.25) and, on text, its M-RoPE components are equal (the plain rotary).
@@ -30,8 +30,8 @@ from multiscore.models.decoder import (
     GatedMLP,
     mlp_activation,
 )
-from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentHeads, RecurrentPlan
-from multiscore.models.sparse_moe import SparseMoeBlock
+from multiscore.models.gated_delta_net import GatedDeltaNet, Qwen3NextGatedDeltaNet, RecurrentHeads, RecurrentPlan
+from multiscore.models.sparse_moe import moe_or_dense_mlp
 
 
 class GatedAttention(nn.Module):
@@ -62,15 +62,15 @@ class GatedAttention(nn.Module):
 
 
 class Qwen3_5Layer(nn.Module):
-    def __init__(self, config, layer_id: int) -> None:
+    def __init__(self, config, layer_id: int, delta_net: type = GatedDeltaNet) -> None:
         super().__init__()
         self.linear = config.layer_types[layer_id] == "linear_attention"
         if self.linear:
-            self.linear_attn = GatedDeltaNet(config)
+            self.linear_attn = delta_net(config)
         else:
             self.self_attn = GatedAttention(config, layer_id)
         options = BlockOptions(mlp_act=mlp_activation(config))
-        self.mlp = SparseMoeBlock(config, options) if getattr(config, "num_experts", 0) else GatedMLP(config, options)
+        self.mlp = moe_or_dense_mlp(config, options, layer_id) if getattr(config, "num_experts", 0) else GatedMLP(config, options)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
 
@@ -89,10 +89,12 @@ class Qwen3_5Layer(nn.Module):
 class Qwen3_5Body(nn.Module):
     """``model.*`` of a Qwen3.5 text checkpoint."""
 
+    delta_net = GatedDeltaNet  # its linear-attention layers' class
+
     def __init__(self, config) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(Qwen3_5Layer(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(Qwen3_5Layer(config, i, self.delta_net) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
         self.ops = EAGER
@@ -133,3 +135,26 @@ Qwen3_5TextForSequenceClassification = Qwen3_5ForSequenceClassification
 # Qwen3.5-MoE: the same layers, every MLP sparse (the config's num_experts).
 Qwen3_5MoeForCausalLM = Qwen3_5ForCausalLM
 Qwen3_5MoeTextModel = Qwen3_5TextModel
+
+
+class Qwen3NextBody(Qwen3_5Body):
+    """Qwen3-Next (Qwen3.5's precursor): the same layers, its linear-attention projections fused per key head."""
+
+    delta_net = Qwen3NextGatedDeltaNet
+
+
+class _Qwen3Next(_Qwen3_5):
+    make_body = staticmethod(Qwen3NextBody)
+    family = "Qwen3-Next"
+
+
+class Qwen3NextForCausalLM(_Qwen3Next, DecoderForCausalLM):
+    pass
+
+
+class Qwen3NextForSequenceClassification(_Qwen3Next, DecoderForSequenceClassification):
+    pass
+
+
+class Qwen3NextModel(_Qwen3Next, DecoderForEmbedding):
+    pass

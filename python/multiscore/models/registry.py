@@ -21,6 +21,9 @@ _MODELS = {
     "Qwen3_5TextModel": "qwen3_5",
     "Qwen3_5MoeForCausalLM": "qwen3_5",  # Qwen3.5-MoE: every MLP sparse (sparse_moe.py)
     "Qwen3_5MoeTextModel": "qwen3_5",
+    "Qwen3NextForCausalLM": "qwen3_5",  # Qwen3-Next: Qwen3.5's layers, projections fused per key head
+    "Qwen3NextForSequenceClassification": "qwen3_5",
+    "Qwen3NextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",
