@@ -6,6 +6,7 @@ convolution tail), with scan chunks that split queries and items, and an empty q
 import pytest
 import torch
 
+from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
@@ -16,12 +17,7 @@ LABELS = [3, 9, 20]
 
 
 def _label_softmax(path, query, items):
-    from transformers import AutoModelForCausalLM
-
-    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
-    return torch.softmax(logits[:, LABELS], -1)
+    return torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
 
 
 @pytest.mark.parametrize("rope", [False, True], ids=["nope", "rope"])

@@ -3,8 +3,13 @@
 base), single-item and MIS; the LM read at label tokens through its prediction head and tied
 decoder, the classifier at the last token, and the bare model as a last-token embedder."""
 
+import json
+import shutil
+
+import pytest
 import torch
 
+from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from worker_batches import mixed_inputs, score_both_ways, worker
@@ -12,38 +17,19 @@ from worker_batches import mixed_inputs, score_both_ways, worker
 LABELS = [3, 9, 20]
 
 
-def _hf(path, cls_name):
-    import transformers
-
-    return getattr(transformers, cls_name).from_pretrained(str(path), dtype=torch.float32).eval()
-
-
-def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model):
-    path = tiny_model("modernbert_decoder", "causal")
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_the_heads_equal_transformers_single_item_and_mis(tiny_model, head):
+    path = tiny_model("modernbert_decoder", head)
+    labels = LABELS if head == "causal" else None
     query, items = mixed_inputs(seed=1)
-    single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
-    hf = _hf(path, "ModernBertDecoderForCausalLM")
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
-    ref = torch.softmax(logits[:, LABELS], -1)
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
-
-
-def test_the_classifier_equals_transformers(tiny_model):
-    path = tiny_model("modernbert_decoder", "seqcls")
-    query, items = mixed_inputs(seed=2)
-    single, mis = score_both_ways(worker(path), query, items, None)
-    hf = _hf(path, "ModernBertDecoderForSequenceClassification")
-    with torch.no_grad():
-        ref = torch.cat([hf(input_ids=torch.tensor([query + item])).logits for item in items])
+    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
+    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
 
 
 def test_the_bare_model_embeds_its_last_token(tiny_model, tmp_path):
-    import json
-    import shutil
+    from transformers import ModernBertDecoderModel
 
     path = tmp_path / "bare"
     shutil.copytree(tiny_model("modernbert_decoder", "causal"), path)
@@ -53,7 +39,7 @@ def test_the_bare_model_embeds_its_last_token(tiny_model, tmp_path):
     w = worker(path)
     got = torch.cat(w.forward([ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default"))
                                for i, ids in enumerate(texts)]))
-    hf = _hf(path, "ModernBertDecoderModel")
+    hf = ModernBertDecoderModel.from_pretrained(str(path), dtype=torch.float32).eval()
     with torch.no_grad():
         last = torch.stack([hf(input_ids=torch.tensor([ids])).last_hidden_state[0, -1] for ids in texts])
     torch.testing.assert_close(got, torch.nn.functional.normalize(last, dim=-1), atol=1e-5, rtol=0)

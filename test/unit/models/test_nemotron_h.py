@@ -6,6 +6,7 @@ refused with the reason."""
 import pytest
 import torch
 
+from hf_reference import hf_scores
 from multiscore.models.mamba2 import Mamba2Mixer
 from test_encoder_models import load_ours
 from worker_batches import mixed_inputs, score_both_ways, worker
@@ -15,18 +16,13 @@ LABELS = [3, 9, 20]
 
 @pytest.mark.parametrize("chunk_size", [64, 4])
 def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, chunk_size):
-    from transformers import AutoModelForCausalLM
-
     path = tiny_model("nemotron_h", "causal")
     w = worker(path)
     for mixer in (m for m in w.model.modules() if isinstance(m, Mamba2Mixer)):
         mixer.chunk_size = chunk_size
     query, items = mixed_inputs(seed=1)
     single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
-    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
-    ref = torch.softmax(logits[:, LABELS], -1)
+    ref = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
 
@@ -52,10 +48,8 @@ def test_nemotron_3_moe_blocks_equal_transformers(tiny_model, latent):
     path = tiny_model("nemotron_h", "causal", moe_latent_size=latent, **MOE)
     query, items = mixed_inputs(seed=2)
     single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
-    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     assert hf.model.layers[1].mixer.gate.e_score_correction_bias.abs().sum() > 0  # the bias is exercised
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
-    ref = torch.softmax(logits[:, LABELS], -1)
+    ref = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)

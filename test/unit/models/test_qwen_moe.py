@@ -7,39 +7,21 @@ Routing is per token, so MIS routes every token as single-item scoring does."""
 import pytest
 import torch
 
+from hf_reference import hf_scores
 from multiscore.models.sparse_moe import SparseMoeBlock
 from worker_batches import mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
 
 
-def _hf(path, cls_name="AutoModelForCausalLM"):
-    import transformers
-
-    return getattr(transformers, cls_name).from_pretrained(str(path), dtype=torch.float32).eval()
-
-
-@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe", "qwen3_5_moe"])
-def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, arch):
-    path = tiny_model(arch, "causal")
-    query, items = mixed_inputs(seed=1)
-    single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
-    with torch.no_grad():
-        hf = _hf(path)
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])
-    ref = torch.softmax(logits[:, LABELS], -1)
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("arch", ["qwen3_moe", "qwen2_moe"])
-def test_the_classifier_equals_transformers(tiny_model, arch):
-    path = tiny_model(arch, "seqcls")
-    query, items = mixed_inputs(seed=2)
-    single, mis = score_both_ways(worker(path), query, items, None)
-    with torch.no_grad():
-        hf = _hf(path, "AutoModelForSequenceClassification")
-        ref = torch.cat([hf(input_ids=torch.tensor([query + item])).logits for item in items])
+@pytest.mark.parametrize("arch, head", [("qwen3_moe", "causal"), ("qwen2_moe", "causal"), ("qwen3_5_moe", "causal"),
+                                        ("qwen3_moe", "seqcls"), ("qwen2_moe", "seqcls")])
+def test_moe_models_equal_transformers_single_item_and_mis(tiny_model, arch, head):
+    path = tiny_model(arch, head)
+    labels = LABELS if head == "causal" else None
+    query, items = mixed_inputs(seed=1 if head == "causal" else 2)
+    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
+    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
 
