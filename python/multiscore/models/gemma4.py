@@ -41,7 +41,7 @@ from multiscore.models.decoder import (
     GatedMLP,
     mlp_activation,
 )
-from multiscore.models.gemma4_moe import Gemma4Experts, Gemma4Router
+from multiscore.models.gemma4_moe import Gemma4Router, gemma4_experts
 
 
 def _windows(config) -> list[Optional[int]]:
@@ -144,7 +144,7 @@ class Gemma4Layer(nn.Module):
             self.per_layer_act = (lambda x: F.gelu(x, approximate="tanh")) if tanh else F.silu
         self.moe = bool(getattr(config, "enable_moe_block", False))
         if self.moe:
-            self.router, self.experts = Gemma4Router(config), Gemma4Experts(config)
+            self.router, self.experts = Gemma4Router(config), gemma4_experts(config)
             for name in ("pre_feedforward_layernorm_2", "post_feedforward_layernorm_1", "post_feedforward_layernorm_2"):
                 setattr(self, name, RMSNorm(H, eps))
 

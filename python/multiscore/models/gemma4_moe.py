@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multiscore.models.experts import StackedExperts
+
 
 class Gemma4Router(nn.Module):
     """hidden [T, H] -> (weights [T, k], experts [T, k]): softmax over the experts in float32, the top
@@ -30,23 +32,7 @@ class Gemma4Router(nn.Module):
         return weights * self.per_expert_scale[experts], experts
 
 
-class Gemma4Experts(nn.Module):
-    """``num_experts`` gated MLPs stored as 3-D tensors, as the checkpoint has them:
-    ``gate_up_proj`` [E, 2I, H] and ``down_proj`` [E, H, I]."""
-
-    def __init__(self, config) -> None:
-        super().__init__()
-        experts, hidden, inner = config.num_experts, config.hidden_size, config.moe_intermediate_size
-        self.gate_up_proj = nn.Parameter(torch.empty(experts, 2 * inner, hidden))
-        self.down_proj = nn.Parameter(torch.empty(experts, hidden, inner))
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
-        """x [T, H], weights / experts [T, k] -> [T, H]: each token's experts, weighted and summed.
-        Experts are visited in index order and added in place, as transformers does (same sums)."""
-        out = torch.zeros_like(x)
-        for expert in torch.unique(experts).tolist():
-            rows, slot = torch.where(experts == expert)  # [n] tokens routed to it, and at which of their k
-            gate, up = F.linear(x[rows], self.gate_up_proj[expert]).chunk(2, dim=-1)
-            h = F.linear(F.gelu(gate, approximate="tanh") * up, self.down_proj[expert])  # [n, H]
-            out.index_add_(0, rows, h * weights[rows, slot, None].to(h.dtype))
-        return out
+def gemma4_experts(config) -> StackedExperts:
+    """``experts``: ``num_experts`` GELU-tanh gated MLPs of ``moe_intermediate_size``, as 3-D tensors."""
+    return StackedExperts(config.num_experts, config.hidden_size, config.moe_intermediate_size,
+                          lambda t: F.gelu(t, approximate="tanh"))

@@ -38,6 +38,7 @@ from multiscore.models.decoder import (
     mlp_activation,
     scale_or_none,
 )
+from multiscore.models.experts import StackedExperts
 from multiscore.models.gated_delta_net import (
     MAMBA_EMBED_OVERRIDES_PROBLEM,
     MAMBA_PREFIX_CACHE_PROBLEM,
@@ -73,31 +74,29 @@ class GraniteHybridAttention(nn.Module):
 
 
 class GraniteExperts(nn.Module):
-    """``block_sparse_moe``: ``router.layer`` [E, H]; ``input_linear.weight`` [E, 2I, H] ([gate | up] per
-    expert) and ``output_linear.weight`` [E, H, I]."""
+    """``block_sparse_moe``: ``router`` [E, H] (published as ``router.layer``) and the experts as 3-D
+    tensors (published as ``input_linear`` [E, 2I, H], ``output_linear`` [E, H, I]: GRANITE_MOE_NAMES)."""
 
     def __init__(self, config) -> None:
         super().__init__()
-        E, H, inner = config.num_local_experts, config.hidden_size, config.intermediate_size
+        E, H = config.num_local_experts, config.hidden_size
         self.top_k = config.num_experts_per_tok
-        self.act = F.silu if mlp_activation(config) == "silu" else (lambda t: F.gelu(t, approximate="tanh"))
-        self.router = nn.Module()
-        self.router.layer = nn.Linear(H, E, bias=False)
-        self.input_linear, self.output_linear = nn.Module(), nn.Module()
-        self.input_linear.weight = nn.Parameter(torch.empty(E, 2 * inner, H))
-        self.output_linear.weight = nn.Parameter(torch.empty(E, H, inner))
+        self.router = nn.Linear(H, E, bias=False)
+        act = F.silu if mlp_activation(config) == "silu" else (lambda t: F.gelu(t, approximate="tanh"))
+        self.experts = StackedExperts(E, H, config.intermediate_size, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [T, H] -> [T, H]: each token's top-k experts, weighted by a softmax over their logits, in expert order."""
-        logits, experts = self.router.layer(x).float().topk(self.top_k, dim=-1)  # [T, k] each
-        weights = torch.softmax(logits, dim=-1).to(x.dtype)
-        out = torch.zeros_like(x)
-        for expert in torch.unique(experts).tolist():
-            rows, slot = torch.where(experts == expert)
-            gate, up = F.linear(x[rows], self.input_linear.weight[expert]).chunk(2, dim=-1)
-            h = F.linear(self.act(gate) * up, self.output_linear.weight[expert])
-            out.index_add_(0, rows, h * weights[rows, slot, None])
-        return out
+        """x [T, H] -> [T, H]: each token's top-k experts, weighted by a softmax over their logits."""
+        logits, experts = self.router(x).float().topk(self.top_k, dim=-1)  # [T, k] each
+        return self.experts(x, torch.softmax(logits, dim=-1).to(x.dtype), experts)
+
+
+# Granite's published expert names -> ours.
+GRANITE_MOE_NAMES = {
+    "block_sparse_moe.router.layer.": "block_sparse_moe.router.",
+    "block_sparse_moe.input_linear.weight": "block_sparse_moe.experts.gate_up_proj",
+    "block_sparse_moe.output_linear.weight": "block_sparse_moe.experts.down_proj",
+}
 
 
 class GraniteHybridLayer(nn.Module):
@@ -159,7 +158,8 @@ class GraniteHybridBody(nn.Module):
 class _GraniteHybrid(RecurrentHeads):
     make_body = staticmethod(GraniteHybridBody)
     family = "Granite 4.0"
-    weight_renames = {"shared_mlp.input_linear.": "shared_mlp.gate_up_proj.", "shared_mlp.output_linear.": "shared_mlp.down_proj."}
+    weight_renames = {"shared_mlp.input_linear.": "shared_mlp.gate_up_proj.", "shared_mlp.output_linear.": "shared_mlp.down_proj.",
+                      **GRANITE_MOE_NAMES}
     prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
 

@@ -103,11 +103,14 @@ class ModernBertBackbone(nn.Module):
         self.embeddings = nn.Module()
         self.embeddings.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.embeddings.norm = _layer_norm(config)
-        types = layer_types(config)
-        self.layers = nn.ModuleList(ModernBertLayer(config, i, t == "sliding_attention") for i, t in enumerate(types))
+        self.layers = self.make_layers(config)
         self.final_norm = _layer_norm(config)
         head_dim = config.hidden_size // config.num_attention_heads
         self.rotary = {t: RotaryEmbedding(config, head_dim, t) for t in ("full_attention", "sliding_attention")}
+
+    @staticmethod
+    def make_layers(config) -> nn.ModuleList:
+        return nn.ModuleList(ModernBertLayer(config, i, t == "sliding_attention") for i, t in enumerate(layer_types(config)))
 
     def forward(self, batch, attention: BatchAttention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
         """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""

@@ -21,9 +21,9 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
+from multiscore.layers.rotary import apply_rotary
 from multiscore.models.base import PoolingModel, embedding_pooler
-from multiscore.models.modernbert import ModernBertLayer, ModernBertMLP, _layer_norm
+from multiscore.models.modernbert import ModernBertBackbone, ModernBertLayer, ModernBertMLP, _layer_norm
 
 PACKED_MODULES = {"q_proj": ("qkv_proj", "q"), "k_proj": ("qkv_proj", "k"), "v_proj": ("qkv_proj", "v")}
 
@@ -59,27 +59,13 @@ class ModernBertDecoderLayer(ModernBertLayer):
         self.mlp = ModernBertMLP(config)
 
 
-class ModernBertDecoderBody(nn.Module):
-    """``model.embeddings.{tok_embeddings,norm}``, ``model.layers.N.*``, ``model.final_norm``."""
+class ModernBertDecoderBody(ModernBertBackbone):
+    """``model.embeddings.{tok_embeddings,norm}``, ``model.layers.N.*``, ``model.final_norm``: the encoder's
+    backbone with causal layers."""
 
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.embeddings = nn.Module()
-        self.embeddings.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.embeddings.norm = _layer_norm(config)
-        self.layers = nn.ModuleList(ModernBertDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.final_norm = _layer_norm(config)
-        head_dim = config.hidden_size // config.num_attention_heads
-        self.rotary = {t: RotaryEmbedding(config, head_dim, t) for t in set(config.layer_types)}
-
-    def forward(self, batch, attention: BatchAttention, keep_rows: Optional[torch.Tensor]) -> torch.Tensor:
-        """The packed batch -> final hidden states at ``keep_rows`` [R, H] ([T, H] for None)."""
-        x = self.embeddings.norm(self.embeddings.tok_embeddings(batch.input_ids))  # [T, H]
-        rotary = {t: emb.cos_sin(batch.positions, x.dtype) for t, emb in self.rotary.items()}
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x, rotary, attention, keep_rows if i == last else None)
-        return self.final_norm(x)
+    @staticmethod
+    def make_layers(config) -> nn.ModuleList:
+        return nn.ModuleList(ModernBertDecoderLayer(config, i) for i in range(config.num_hidden_layers))
 
 
 class PredictionHead(nn.Module):

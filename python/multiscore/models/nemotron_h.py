@@ -23,6 +23,7 @@ from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.experts import mix_experts
 from multiscore.models.gated_delta_net import (
     MAMBA_EMBED_OVERRIDES_PROBLEM,
     MAMBA_PREFIX_CACHE_PROBLEM,
@@ -96,10 +97,7 @@ class NemotronHMoE(nn.Module):
         weights, experts = self.route(x)
         weights = weights.to(x.dtype)
         latent = x if self.fc1_latent_proj is None else self.fc1_latent_proj(x)
-        out = torch.zeros_like(latent)
-        for expert in torch.unique(experts).tolist():
-            rows, slot = torch.where(experts == expert)
-            out.index_add_(0, rows, self.experts[expert](latent[rows]) * weights[rows, slot, None])
+        out = mix_experts(latent, weights, experts, lambda expert, rows: self.experts[expert](rows))
         if self.fc2_latent_proj is not None:
             out = self.fc2_latent_proj(out)
         return out + self.shared_experts(x)

@@ -27,7 +27,6 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
-    GatedMLP,
     mlp_activation,
 )
 from multiscore.models.gated_delta_net import GatedDeltaNet, Qwen3NextGatedDeltaNet, RecurrentHeads, RecurrentPlan
@@ -70,7 +69,7 @@ class Qwen3_5Layer(nn.Module):
         else:
             self.self_attn = GatedAttention(config, layer_id)
         options = BlockOptions(mlp_act=mlp_activation(config))
-        self.mlp = moe_or_dense_mlp(config, options, layer_id) if getattr(config, "num_experts", 0) else GatedMLP(config, options)
+        self.mlp = moe_or_dense_mlp(config, options, layer_id)  # dense without num_experts
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, 1.0)
 

@@ -3,8 +3,7 @@
 
 A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
 the top k renormalised when ``norm_topk_prob``, always for Qwen3.5-MoE, whose config has no such
-key). Routing is per token with no capacity limit, so a token's output never depends on its batch:
-MIS and single-item scoring route every token alike.
+key); experts.py adds them up.
 Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP
 (Qwen3.5-MoE has neither key: every layer is sparse).
 """
@@ -17,10 +16,11 @@ from torch import nn
 from multiscore.layers.fused_ops import FusedOps
 from multiscore.layers.linear import Linear
 from multiscore.models.decoder import BlockOptions, GatedMLP
+from multiscore.models.experts import mix_experts
 
 
 def is_sparse_layer(config, layer_id: int) -> bool:
-    return (layer_id not in (getattr(config, "mlp_only_layers", None) or []) and config.num_experts > 0
+    return (layer_id not in (getattr(config, "mlp_only_layers", None) or []) and getattr(config, "num_experts", 0) > 0
             and (layer_id + 1) % getattr(config, "decoder_sparse_step", 1) == 0)
 
 
@@ -46,11 +46,7 @@ class SparseMoeBlock(nn.Module):
         weights, experts = torch.topk(probs, self.top_k, dim=-1)  # [T, k] each
         if self.norm_topk_prob:
             weights = weights / weights.sum(dim=-1, keepdim=True)
-        weights = weights.to(x.dtype)
-        out = torch.zeros_like(x)
-        for expert in torch.unique(experts).tolist():
-            rows, slot = torch.where(experts == expert)  # [n] tokens routed to it, and at which of their k
-            out.index_add_(0, rows, self.experts[expert](x[rows], ops) * weights[rows, slot, None])
+        out = mix_experts(x, weights.to(x.dtype), experts, lambda expert, rows: self.experts[expert](rows, ops))
         if self.shared_expert is not None:
             out = out + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x, ops)
         return out
