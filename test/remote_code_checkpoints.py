@@ -76,6 +76,10 @@ def with_transformers_names(path, out, fused: str, renames: dict) -> pathlib.Pat
 
 
 JINA_TASKS = ["retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"]
+# jinaai/jina-embeddings-v3's config.json: what its encode(texts, task=...) puts before each text.
+JINA_INSTRUCTIONS = {"retrieval.query": "Represent the query for retrieving evidence documents: ",
+                     "retrieval.passage": "Represent the document for retrieval: ", "separation": "",
+                     "classification": "", "text-matching": ""}
 
 
 def as_jina_v3_original(path, out, rank: int = 4, alpha: float = 2.0, seed: int = 0) -> tuple[pathlib.Path, dict]:
@@ -109,8 +113,45 @@ def as_jina_v3_original(path, out, rank: int = 4, alpha: float = 2.0, seed: int 
     config = json.loads((path / "config.json").read_text())
     theta = config.pop("rope_parameters")["rope_theta"]
     config.update(model_type="xlm-roberta", architectures=["XLMRobertaLoRA"], position_embedding_type="rotary",
-                  rotary_emb_base=theta, lora_adaptations=JINA_TASKS, lora_rank=rank, lora_alpha=alpha,
+                  rotary_emb_base=theta, lora_adaptations=JINA_TASKS, task_instructions=JINA_INSTRUCTIONS,
+                  lora_rank=rank, lora_alpha=alpha,
                   lora_dropout_p=0.0, load_trained_adapters=True,
                   auto_map={"AutoModel": "jinaai/xlm-roberta-flash-implementation--modeling_lora.XLMRobertaLoRA"})
     (out / "config.json").write_text(json.dumps(config))
     return out, adapters
+
+
+# transformers-saved names -> transformers' module names (its state_dict).
+_JINA_TO_STATE_DICT = {"emb_ln.": "embeddings.LayerNorm.", "encoder.layers.": "layers.", "mixer.out_proj.": "self_attn.o_proj."}
+
+
+def jina_v3_merged_deltas(adapters: dict, task: int, scaling: float = 0.5) -> dict:
+    """{transformers state_dict name: task ``task``'s s·B·A (an Embedding's s·A·B)} of as_jina_v3_original's
+    ``adapters`` (scaling: its alpha / rank)."""
+    merge = {}
+    for name, (a, b) in adapters.items():
+        delta = scaling * ((a[task] @ b[task]) if "embeddings." in name else (b[task] @ a[task]))
+        if ".mixer.Wqkv." in name:  # transformers splits the fused projection into q, k, v
+            stem = name.replace("encoder.layers.", "layers.").split(".mixer.Wqkv.")[0]
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), delta.chunk(3)):
+                merge[f"{stem}.self_attn.{part}.weight"] = chunk
+            continue
+        for src, dst in _JINA_TO_STATE_DICT.items():
+            name = name.replace(src, dst)
+        merge[name] = delta
+    return merge
+
+
+def jina_v3_transformers(path, merge=None):
+    """transformers' JinaEmbeddingsV3Model of the transformers-saved ``path``, ``merge`` {name: delta} added
+    to its weights (jina_v3_merged_deltas: what the original code computes for that task)."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(path), dtype=torch.float32).eval()
+    if merge:
+        state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+        for name, delta in merge.items():
+            state[name] += delta
+        model.load_state_dict(state)
+    return model

@@ -69,6 +69,9 @@ class PoolingParams:
     # ``skip_token_ids`` (the model's punctuation skiplist) take no part.
     maxsim_query: Optional[np.ndarray] = None
     skip_token_ids: tuple[int, ...] = ()
+    # The model's task adapter the sequences run with (jina-embeddings-v3's LoRA tasks, Jina's ``task``:
+    # an index into its ``lora_adaptations``); None: the weights as loaded.
+    adapter: Optional[int] = None
 
 
 @dataclass

@@ -315,6 +315,11 @@ class ModelConfig:
             return list(dims)
         return [] if getattr(self.hf_config, "is_matryoshka", False) else None
 
+    def task_adapter(self, task: str) -> tuple[Optional[int], str]:
+        """Jina's ``task`` -> (the task adapter to run with, None: the weights as loaded; the instruction
+        put before each text), as the model class says (PoolingModel.task_adapter); ValueError if none."""
+        return get_model_class(self.architecture).task_adapter(self.hf_config, task)
+
     @property
     def lexical_weights(self) -> bool:
         """Its token_classify output is a weight per token (BGE-M3): TEI's /embed_sparse reduces it per token id."""

@@ -114,12 +114,14 @@ class Engine:
 
     def embed(
         self, texts, dimensions: Optional[int] = None, truncate_prompt_tokens: Optional[int] = None,
-        prompt_name: Optional[str] = None,
+        prompt_name: Optional[str] = None, task: Optional[str] = None,
     ) -> list[list[float]]:
         """One embedding per text (or token-id list), pooled as the checkpoint says (embedding models);
-        ``prompt_name``: one of the model's sentence-transformers prompts, put before each text."""
+        ``prompt_name``: one of the model's sentence-transformers prompts, put before each text;
+        ``task`` (jina-embeddings-v3's ``encode(texts, task=...)``): the task's instruction before each
+        text, and its LoRA adapter."""
         coro = self._live.embed.embed(texts, dimensions=dimensions, truncate_prompt_tokens=truncate_prompt_tokens,
-                                      prompt_name=prompt_name)
+                                      prompt_name=prompt_name, task=task)
         return self._run(coro).embeddings
 
     def encode(self, prompt, dimensions: Optional[int] = None):

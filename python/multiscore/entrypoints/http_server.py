@@ -42,6 +42,7 @@ from multiscore.entrypoints.responses import (
     validation_error,
 )
 from multiscore.entrypoints.runtime import Runtime
+from multiscore.entrypoints.serving.embed import POOLING_TASKS
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def invocations(request: Request):
         """SageMaker's one route, as vLLM serves it: the body's fields pick the API."""
         body = await json_object(request)
-        if "task" in body:
+        if "task" in body and (body["task"] in POOLING_TASKS or "input" not in body):  # a Jina task: embeddings
             return await handlers["pooling"](PoolingRequest.model_validate(body), request)
         if "query" in body and ("documents" in body or "texts" in body):
             return await handlers["rerank"](request)

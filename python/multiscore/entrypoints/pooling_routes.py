@@ -24,6 +24,8 @@ from multiscore.entrypoints.protocol import (
 from multiscore.entrypoints.encoding import binary_response, encode_vector, is_binary
 from multiscore.entrypoints.responses import Usage, answered, json_object, now, response_id, usage
 from multiscore.entrypoints.runtime import Runtime
+from multiscore.entrypoints.serving.cohere_embed import typed_embeddings
+from multiscore.entrypoints.serving.late_chunking import late_chunk_embeddings
 
 
 def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_rerank, sglang_classify,
@@ -158,11 +160,21 @@ def add_pooling_routes(app: FastAPI, runtime: Runtime, served_model: str, tei_re
         return answered(request, listed(kind, req, data, prompt_tokens), items=len(data), tokens=prompt_tokens)
 
     async def embeddings(req: EmbeddingRequest, request: Request):
-        result = await runtime.embed.embed(
-            req.inputs(), dimensions=req.dimensions, use_activation=req.use_activation,
-            truncate_prompt_tokens=req.truncate_prompt_tokens, add_special_tokens=req.add_special_tokens,
-        )
-        return vectors_answer("embd", "embedding", "embedding", req, result.embeddings, result.prompt_tokens, request)
+        cut = req.truncate_prompt_tokens
+        if cut is None and req.truncate:  # Jina's: cut at the context length
+            cut = -1
+        options = dict(dimensions=req.dimensions, use_activation=req.use_activation, normalize=req.normalized,
+                       truncate_prompt_tokens=cut, add_special_tokens=req.add_special_tokens, task=req.task)
+        if req.late_chunking:
+            result = await late_chunk_embeddings(runtime.embed, req.inputs(), **options)
+        else:
+            result = await runtime.embed.embed(req.inputs(), **options)
+        if req.embedding_type is None:
+            return vectors_answer("embd", "embedding", "embedding", req, result.embeddings, result.prompt_tokens, request)
+        typed = typed_embeddings(result.embeddings, [req.embedding_type])[req.embedding_type]  # Jina's
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(typed)]
+        return answered(request, listed("embd", req, data, result.prompt_tokens), items=len(data),
+                        tokens=result.prompt_tokens)
 
     async def embeddings_any(request: Request):
         """OpenAI's body, or Infinity's (with ``modality``)."""

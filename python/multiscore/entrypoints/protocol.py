@@ -52,6 +52,7 @@ class TextObject(BaseModel):
 
 
 TextLike = Union[StrictStr, TextObject]
+JinaEmbeddingType = Literal["float", "base64", "binary", "ubinary"]
 
 
 def text_of(value: Union[str, TextObject]) -> str:
@@ -231,8 +232,11 @@ class RerankRequest(BaseModel):
 
 
 class EmbeddingRequest(ChatOrInput):
-    """``POST /v1/embeddings`` (OpenAI), with vLLM's ``truncate_prompt_tokens`` / ``add_special_tokens``."""
+    """``POST /v1/embeddings`` (OpenAI), with vLLM's ``truncate_prompt_tokens`` / ``add_special_tokens``
+    and Jina's fields: ``task`` (a task adapter, jina-embeddings-v3's), ``normalized``, ``embedding_type``,
+    ``truncate``, ``late_chunking`` and ``{"text": ...}`` inputs."""
 
+    input: Optional[Union[InputTexts, list[TextLike]]] = None
     model: Optional[str] = None
     encoding_format: EncodingFormat = "float"
     embed_dtype: EmbedDtype = "float32"  # base64 / bytes: the values' type ...
@@ -241,6 +245,16 @@ class EmbeddingRequest(ChatOrInput):
     user: Optional[str] = None
     truncate_prompt_tokens: Optional[StrictInt] = None
     use_activation: UseActivation = None  # false: the embedding as pooled, not normalised
+    task: Optional[StrictStr] = None  # Jina's: the model's task adapter (on /pooling: vLLM's pooling task)
+    normalized: Optional[StrictBool] = None  # Jina's: true / false overrides the model's normalisation
+    embedding_type: Optional[JinaEmbeddingType] = None  # Jina's: each vector as float, base64 or packed sign bits
+    truncate: Optional[StrictBool] = None  # Jina's: true cuts an input at the context length (false: refused)
+    late_chunking: Optional[StrictBool] = None  # Jina's: the inputs are chunks of one text, embedded together
+
+    def inputs(self):
+        if isinstance(self.input, list) and any(isinstance(x, TextObject) for x in self.input):
+            return [text_of(x) for x in self.input]
+        return super().inputs()
 
 
 class PoolingRequest(EmbeddingRequest):

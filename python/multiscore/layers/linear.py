@@ -90,6 +90,8 @@ class Linear(nn.Linear):
     # The checkpoint's rows in our order as they load (Qwen3-Next's projections grouped per key head),
     # None: as stored.
     load_row_order: Optional[torch.Tensor] = None
+    # Low-rank task adapters chosen per sequence (layers/task_adapters.py: LinearTaskAdapters), None: none.
+    task_adapters = None
 
     def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", ""), keep_padding: bool = False
                 ) -> torch.Tensor:
@@ -98,6 +100,11 @@ class Linear(nn.Linear):
         ``keep_padding`` (x [M, in]): a packed product returns all [bucket_rows(M), out] rows it
         computed (rows past M are the zero rows' outputs), so a row-wise op and the next product
         run at a bucket without padding again; other kernels return [M, out]."""
+        if self.task_adapters is not None:  # x [T, in]: the adapters' terms join before the activation
+            return EAGER_ACTIVATIONS[activation](self.task_adapters(x, self._product(x, ("none", ""), False)))
+        return self._product(x, activation, keep_padding)
+
+    def _product(self, x: torch.Tensor, activation: tuple[str, str], keep_padding: bool) -> torch.Tensor:
         if self.int8_weight is not None:
             return self.int8_weight(x, self.bias, activation)
         if self.packed_weight is not None:

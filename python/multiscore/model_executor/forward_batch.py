@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from multiscore.layers.attention.base import SequenceLayout
+from multiscore.layers.task_adapters import AdapterGroups
 from multiscore.layers.pooler import PoolingMetadata, ReadoutGroup
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.mis_layout import mis_positions, mis_readout_rows
@@ -51,6 +52,8 @@ class ForwardBatch:
     pooling: PoolingMetadata  # for the model's pooler
     # Input embeddings given as vectors: flat rows [K] and their values [K, H] float32; None: none.
     embed_overrides: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+    # Task adapters (PoolingParams.adapter): per adapter used, the rows it applies to (None: every row).
+    adapter_groups: AdapterGroups = ()
 
     @classmethod
     def build(cls, seqs: list[ScoreSequence], device: torch.device, cached: Optional[list[int]] = None) -> "ForwardBatch":
@@ -103,8 +106,24 @@ class ForwardBatch:
                 input_ids=input_ids,
             ),
             embed_overrides=embed_overrides,
+            adapter_groups=_adapter_groups(seqs, layouts, len(input_ids), device),
         )
 
     @property
     def seq_lens(self) -> list[int]:
         return self.pooling.seq_lens
+
+
+def _adapter_groups(seqs: list[ScoreSequence], layouts: list[SequenceLayout], num_rows: int,
+                    device: torch.device) -> AdapterGroups:
+    """Per task adapter the sequences use, its rows of the batch [R] (None when it is every row).
+    Adapted sequences are encoders' (never prefix-cached), so each one's rows are all its tokens."""
+    spans: dict[int, list[torch.Tensor]] = {}
+    for seq, layout in zip(seqs, layouts):
+        if seq.pooling.adapter is not None:
+            spans.setdefault(seq.pooling.adapter, []).append(torch.arange(layout.start, layout.start + layout.length))
+    groups = []
+    for adapter, parts in spans.items():
+        rows = torch.cat(parts)
+        groups.append((adapter, None if len(rows) == num_rows else rows.to(device)))
+    return tuple(groups)

@@ -103,7 +103,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     _init_missing_head(model, loaded, seed)
     _check_complete(model, params, loaded)
     if adapters:
-        model.merge_adapters(adapters)
+        model.take_adapters(adapters)
     head = getattr(getattr(model, "pooler", None), "head", None)
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)

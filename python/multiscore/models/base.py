@@ -39,7 +39,7 @@ class PoolingModel(nn.Module):
     # file name -> the prefix its tensors' names take here.
     extra_weight_files: dict[str, str] = {}
     # Checkpoint name ending -> role, for low-rank adapters published beside a weight (jina-embeddings-v3's
-    # ``X.parametrizations.weight.0.lora_A``): collected per weight and given to ``merge_adapters``.
+    # ``X.parametrizations.weight.0.lora_A``): collected per weight and given to ``take_adapters``.
     adapter_suffixes: dict[str, str] = {}
     # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
     pooler: Pooler
@@ -75,8 +75,15 @@ class PoolingModel(nn.Module):
         """What clients may ask of this model: its kind's tasks, unless the class has more heads."""
         return kind.tasks(hf_config.num_labels)
 
-    def merge_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
+    def take_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
         """Once every weight is loaded: our weight name -> {role: tensor} of ``adapter_suffixes``."""
+
+    @classmethod
+    def task_adapter(cls, hf_config, task: str) -> tuple[Optional[int], str]:
+        """A request's ``task`` (Jina's embeddings API) -> (the adapter its sequences run with, None for
+        the weights as loaded; the instruction put before its texts). ValueError when there is none."""
+        raise ValueError(f"task {task!r}: this model ({hf_config.architectures[0]}) has no task adapters "
+                         "(jina-embeddings-v3's LoRA tasks are what 'task' chooses)")
 
     def tie_weights(self) -> None:
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""

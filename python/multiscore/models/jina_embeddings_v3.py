@@ -25,6 +25,7 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
 from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
+from multiscore.layers.task_adapters import AdapterRows, LinearTaskAdapters, TaskAdaptedEmbedding
 from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
 from multiscore.models.gte import GteEmbeddings
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
@@ -133,15 +134,22 @@ class XLMRobertaLoRA(JinaEmbeddingsV3Model):
     beside its task adapters ``...weight.0.lora_A`` / ``lora_B`` (one per ``lora_adaptations`` task,
     rank ``lora_rank``, scaled by ``lora_alpha / lora_rank``).
 
-    Without a task the original code uses the base weights, and so does this (what transformers'
-    jina-embeddings-v3-hf computes). ``lora_task`` (``--json-model-override-args '{"lora_task":
-    "retrieval.query"}'``) merges that task's adapter into the weights at load, for a server of one
-    task: W + s·B·A for a Linear ([out, r] · [r, in]), W + s·A·B for an Embedding ([vocab, r] · [r, H]).
-    The task's instruction prefix (``task_instructions``) is the client's to add, as a prompt.
+    As the original ``encode(texts, task=...)``: a request's ``task`` puts that task's instruction
+    (``task_instructions``) before its texts and runs its sequences with the task's adapter, chosen per
+    sequence over one copy of the weights (layers/task_adapters.py); without a task, the base weights
+    (what transformers' jina-embeddings-v3-hf computes). ``lora_task`` (``--json-model-override-args
+    '{"lora_task": "retrieval.query"}'``) instead merges one task's adapter into the weights at load,
+    for a server of that task alone: W + s·B·A for a Linear ([out, r] · [r, in]), W + s·A·B for an
+    Embedding ([vocab, r] · [r, H]); its requests name that task or none (the instruction is then the
+    client's to add).
     """
 
     weight_renames = {".parametrizations.weight.original": ".weight", **ORIGINAL_NAMES}
     adapter_suffixes = {".parametrizations.weight.0.lora_A": "lora_A", ".parametrizations.weight.0.lora_B": "lora_B"}
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config, pooling)
+        self.adapter_rows: Optional[AdapterRows] = None  # set when the adapters are kept per task
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
@@ -156,17 +164,56 @@ class XLMRobertaLoRA(JinaEmbeddingsV3Model):
         if task is not None and task not in tasks:
             raise ValueError(f"lora_task {task!r} is not one of this checkpoint's lora_adaptations: {tasks}")
 
-    def merge_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
-        task = getattr(self.config, "lora_task", None)
-        if task is None:
-            return
-        index = list(self.config.lora_adaptations).index(task)
+    @classmethod
+    def task_adapter(cls, hf_config, task: str) -> tuple[Optional[int], str]:
+        tasks = list(getattr(hf_config, "lora_adaptations", None) or [])
+        if task not in tasks:  # the original code's wording
+            raise ValueError(f"Unsupported task {task!r}. Supported tasks are: {', '.join(tasks)}. Alternatively, "
+                             "don't pass 'task' to use the base weights")
+        merged = getattr(hf_config, "lora_task", None)
+        if merged is not None and task != merged:
+            raise ValueError(f"task {task!r}: this server merged the {merged!r} adapter into its weights at load "
+                             "(lora_task); start it without lora_task to choose the task per request")
+        instruction = (getattr(hf_config, "task_instructions", None) or {}).get(task, "")
+        return (None if merged is not None else tasks.index(task)), instruction
+
+    def take_adapters(self, adapters: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Merged into the weights (``lora_task``), else kept per task for the requests to choose."""
         scaling = float(self.config.lora_alpha) / float(self.config.lora_rank)
+        task = getattr(self.config, "lora_task", None)
+        index = None if task is None else list(self.config.lora_adaptations).index(task)
+        rows = AdapterRows()
         for name, pair in adapters.items():
             if set(pair) != {"lora_A", "lora_B"}:
                 raise ValueError(f"checkpoint has {sorted(pair)} of {name}'s adapter, not both lora_A and lora_B")
             weight = self.get_parameter(name)
-            a, b = pair["lora_A"][index].float(), pair["lora_B"][index].float()
-            is_embedding = isinstance(self.get_submodule(name.rpartition(".")[0]), nn.Embedding)
-            delta = (a @ b) if is_embedding else (b @ a)  # [vocab, H] / [out, in]
-            weight.data.add_((scaling * delta).to(device=weight.device, dtype=weight.dtype))
+            owner_name = name.rpartition(".")[0]
+            owner = self.get_submodule(owner_name)
+            a, b = (pair[k].to(device=weight.device, dtype=torch.float32) for k in ("lora_A", "lora_B"))
+            is_embedding = isinstance(owner, nn.Embedding)
+            if not is_embedding and not isinstance(owner, Linear):
+                raise ValueError(f"an adapter of {name} ({type(owner).__name__}) is not supported")
+            if index is not None:
+                delta = (a[index] @ b[index]) if is_embedding else (b[index] @ a[index])  # [vocab, H] / [out, in]
+                weight.data.add_((scaling * delta).to(weight.dtype))
+                continue
+            a, b = a.to(weight.dtype), (scaling * b).to(weight.dtype)
+            if is_embedding:  # A [N, vocab, r], B [N, r, H]
+                parent, _, child = owner_name.rpartition(".")
+                setattr(self.get_submodule(parent), child, TaskAdaptedEmbedding(owner, a, b, rows))
+            else:  # A [N, r, in], B [N, out, r]
+                owner.task_adapters = LinearTaskAdapters(a, b, rows)
+        if index is None and adapters:
+            self.adapter_rows = rows
+
+    def hidden_states(self, batch, attention, rows):
+        if not batch.adapter_groups:
+            return self.model(batch, attention, rows)
+        if self.adapter_rows is None:
+            raise ValueError("this checkpoint carries no task adapters to run a task with")
+        self.adapter_rows.groups = batch.adapter_groups
+        try:  # every row through every layer: the groups' rows index the whole batch
+            hidden = self.model(batch, attention, None)  # [T, H]
+        finally:
+            self.adapter_rows.groups = ()
+        return hidden if rows is None else hidden[rows]

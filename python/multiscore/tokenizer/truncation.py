@@ -48,3 +48,14 @@ def _offset(ids: list[int], bare: list[int]) -> Optional[int]:
         if ids[start : start + len(bare)] == bare:
             return start
     return None
+
+
+def special_token_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after a text's own ([CLS] / [SEP], <s> / </s>,
+    a BOS): read off a one-word text tokenized with and without them."""
+    ids = tokenizer("a")["input_ids"]
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    start = _offset(ids, bare)
+    if start is None:
+        raise ValueError("this tokenizer's special tokens cannot be told apart from a text's own tokens")
+    return ids[:start], ids[start + len(bare):]

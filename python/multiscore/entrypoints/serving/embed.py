@@ -29,20 +29,29 @@ class EmbedServing:
         self, inputs, *, dimensions: Optional[int] = None, use_activation: Optional[bool] = None,
         normalize: Optional[bool] = None, truncate_prompt_tokens: Optional[int] = None, keep_start: bool = False,
         add_special_tokens: Optional[bool] = None, per_token: bool = False, prompt_name: Optional[str] = None,
-        max_input_tokens: Optional[int] = None,
+        max_input_tokens: Optional[int] = None, task: Optional[str] = None,
     ) -> EmbedResult:
         """One embedding per input (``per_token``: one per token); ``dimensions`` cuts a Matryoshka
         embedding; ``use_activation: false`` skips the model's normalisation; ``normalize`` (TEI)
         overrides it either way; ``prompt_name`` (TEI) puts that sentence-transformers prompt before
         each text, and without it the model's default prompt (if any) goes there; an input longer than
-        ``max_input_tokens`` is refused (Cohere's ``truncate: NONE`` with ``max_tokens``)."""
+        ``max_input_tokens`` is refused (Cohere's ``truncate: NONE`` with ``max_tokens``); ``task``
+        (Jina's: jina-embeddings-v3's LoRA tasks) puts the task's instruction before each text, in
+        place of any prompt, and runs them with the task's adapter."""
         cfg = self.model_config
         require_task(cfg, Task.TOKEN_EMBED if per_token else Task.EMBED)
         if dimensions is None and not per_token:
             dimensions = cfg.pooler.dimensions  # --pooler-config's default
         if dimensions is not None:
             cfg.check_dimensions(dimensions)
-        inputs = self.with_prompt(inputs, prompt_name)
+        adapter = None
+        if task is None:
+            inputs = self.with_prompt(inputs, prompt_name)
+        else:
+            if prompt_name is not None:
+                raise ValueError("give 'task' or 'prompt_name', not both: a task puts its own instruction before each text")
+            adapter, instruction = cfg.task_adapter(task)
+            inputs = with_instruction(inputs, instruction, task)
         ids = await self.tm.tokenize_inputs(
             inputs, add_special_tokens=add_special_tokens, truncate_prompt_tokens=truncate_prompt_tokens,
             keep_start=keep_start, what="embed",
@@ -56,12 +65,13 @@ class EmbedServing:
         if normalize is not None:
             activation = "l2" if normalize else "none"
         if cfg.pooler.chunked and not per_token and any(len(x) > cfg.context_length for x in ids):
-            return await self._embed_in_chunks(ids, activation, dimensions)
-        pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token)
+            return await self._embed_in_chunks(ids, activation, dimensions, adapter)
+        pooling = PoolingParams(activation=activation, dimensions=dimensions, per_token=per_token, adapter=adapter)
         out = await self.tm.run_request(self.tm.build_request([], ids, pooling))
         return EmbedResult(out.outputs, out.prompt_tokens, ids)
 
-    async def _embed_in_chunks(self, ids: list[list[int]], activation: str, dimensions: Optional[int]) -> EmbedResult:
+    async def _embed_in_chunks(self, ids: list[list[int]], activation: str, dimensions: Optional[int],
+                               adapter: Optional[int] = None) -> EmbedResult:
         """vLLM's chunked processing (--pooler-config enable_chunked_processing): an input longer than
         the context is split into context-long runs of its tokens (its special tokens stay where they
         are: [CLS] in the first chunk, [SEP] in the last), each embedded as the model embeds a text
@@ -77,7 +87,7 @@ class EmbedServing:
             for start in range(0, len(x), length):
                 chunks.append(x[start : start + length])
                 owners.append(i)
-        out = await self.tm.run_request(self.tm.build_request([], chunks, PoolingParams(activation="none")))
+        out = await self.tm.run_request(self.tm.build_request([], chunks, PoolingParams(activation="none", adapter=adapter)))
         vectors = np.asarray(out.outputs, dtype=np.float64)  # [num_chunks, width], raw (not normalised)
         weights = np.asarray([len(c) for c in chunks], dtype=np.float64)
         sums = np.zeros((len(ids), vectors.shape[1]))
@@ -161,10 +171,28 @@ class EmbedServing:
         prompt = pooling.prompt_text(prompt_name)
         if not prompt:
             return inputs
-        if isinstance(inputs, str):
-            return prompt + inputs
-        if isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
-            return [prompt + t for t in inputs]
+        texts = prefixed(inputs, prompt)
+        if texts is not None:
+            return texts
         if prompt_name is not None:
             raise ValueError("prompt_name applies to text inputs, not to token ids")
         return inputs  # token ids are taken as given, as sentence-transformers would not see them
+
+
+def with_instruction(inputs, instruction: str, task: str):
+    """Texts with a task's instruction put before them (token ids only where the instruction is empty)."""
+    if not instruction:
+        return inputs
+    texts = prefixed(inputs, instruction)
+    if texts is not None:
+        return texts
+    raise ValueError(f"task {task!r} puts the instruction {instruction!r} before each text: give texts, not token ids or chat messages")
+
+
+def prefixed(inputs, prefix: str):
+    """A text, or a list of texts, with ``prefix`` before each; None for other inputs (token ids, chat)."""
+    if isinstance(inputs, str):
+        return prefix + inputs
+    if isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
+        return [prefix + t for t in inputs]
+    return None
