@@ -33,9 +33,10 @@ ALL_ARCHS = ARCHS + ENCODER_ARCHS
 EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"),
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
-                       "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls")}
+                       "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
+                       "openai_privacy_filter": ("tokcls",)}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
@@ -97,7 +98,7 @@ def make_tiny_model(
         # Biases are zero after init; give them values so a loader that drops them is caught.
         gen = torch.Generator().manual_seed(seed + 1)
         for name, p in sorted(model.named_parameters()):
-            if name.endswith(".bias"):
+            if name.endswith((".bias", "_proj_bias")):  # the latter: experts' biases stored beside them
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif (arch in ENCODER_ARCHS or arch == "modernbert_decoder") and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight")):
@@ -176,7 +177,18 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     if arch == "qwen3_5_moe":  # every MLP sparse, with a shared expert; no dense intermediate size
         del cfg["intermediate_size"]
         cfg.update(_qwen3_5_config(), **QWEN3_5_MOE_EXPERTS)
+    if arch == "openai_privacy_filter":
+        cfg.update(_privacy_filter_config())
     return arch_name, cfg
+
+
+def _privacy_filter_config() -> dict:
+    """4 experts of 32, 2 per token, clamped at 0.5 (random weights reach it); a bidirectional window
+    of 4 positions on either side; YaRN from 64 positions; heads of 16."""
+    return dict(head_dim=16, num_local_experts=4, num_experts_per_tok=2, intermediate_size=32, swiglu_limit=0.5,
+                sliding_window=4, rms_norm_eps=1e-5, max_position_embeddings=512,
+                rope_parameters={"rope_type": "yarn", "rope_theta": 150000.0, "factor": 8.0, "beta_fast": 32.0,
+                                 "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 64})
 
 
 QWEN3_5_MOE_EXPERTS = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48)

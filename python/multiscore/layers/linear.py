@@ -151,12 +151,15 @@ class FusedLinear(Linear):
         for shard_id, size in shard_sizes.items():
             self.shard_rows[shard_id] = slice(start, start + size)
             start += size
+        # A shard's checkpoint rows in our order as they load (the privacy filter's pair rotary), by shard id.
+        self.shard_load_orders: dict[Hashable, torch.Tensor] = {}
 
     def weight_loader(self, param: nn.Parameter, loaded: torch.Tensor, shard_id: Hashable) -> None:
         rows = param.data[self.shard_rows[shard_id]]  # weight [rows, in] or bias [rows]
         if rows.shape != loaded.shape:
             raise ValueError(f"shape {tuple(loaded.shape)}, but shard {shard_id!r} of this layer is {tuple(rows.shape)}")
-        rows.copy_(loaded)
+        order = self.shard_load_orders.get(shard_id)
+        rows.copy_(loaded if order is None else loaded.index_select(0, order))
 
 
 def cpu_capability() -> str:

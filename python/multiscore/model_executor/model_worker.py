@@ -67,6 +67,9 @@ class ModelWorker:
         if backend_name == "flashinfer" and any(getattr(m, "softcap", None) for m in self.model.modules()):
             raise ValueError(f"{model_config.architecture} soft-caps its attention scores, which the FlashInfer "
                              "backend does not do yet: serve it with --attention-backend torch")
+        if backend_name == "flashinfer" and any(getattr(m, "sinks", None) is not None for m in self.model.modules()):
+            raise ValueError(f"{model_config.architecture}'s attention has sink logits, which the FlashInfer backend "
+                             "does not take here yet: serve it with --attention-backend torch")
         if getattr(cfg, "is_heterogeneous", False):  # layers of their own shapes (Gemma 4)
             kv_shapes = kv_layer_shapes(cfg)
             if backend_name == "flashinfer" and len(set(kv_shapes)) > 1:

@@ -51,6 +51,11 @@ class BlockOptions:
     # Mixture-of-experts architectures: (config, options, layer id) -> that layer's MLP, called as
     # GatedMLP is (models/sparse_moe.py); None: every layer a GatedMLP.
     mlp_for_layer: Optional[Callable[..., nn.Module]] = None
+    # GPT-OSS's rotary over (2i, 2i + 1) pairs: served as the half rotary, each head's q and k rows put
+    # evens-then-odds as they load (no score changes: q·k sums over the same pairs).
+    pair_rotary: bool = False
+    # GPT-OSS's learned sink logit per head (``sinks`` [Hq]), in each softmax's denominator.
+    attention_sinks: bool = False
 
 
 def scale_or_none(multiplier: float) -> Optional[float]:
@@ -103,6 +108,10 @@ class DecoderAttention(nn.Module):
         )
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.o_proj.output_scale = scale_or_none(options.residual_multiplier)
+        if options.pair_rotary:
+            self.qkv_proj.shard_load_orders = {"q": pairs_first(self.num_heads, self.head_dim),
+                                               "k": pairs_first(self.num_kv_heads, self.head_dim)}
+        self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
@@ -123,10 +132,17 @@ class DecoderAttention(nn.Module):
         if ctx.query_scale is not None:
             q = q * ctx.query_scale
         k = ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
-        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id)  # [T, Hq, D]
+        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
+
+
+def pairs_first(num_heads: int, head_dim: int) -> torch.Tensor:
+    """Row order [heads · head_dim] putting each head's even dims before its odd ones: 0, 2, ..., 1, 3, ...
+    (on the CPU, where the loader reads it, even when the model is built on the meta device)."""
+    within = torch.cat([torch.arange(0, head_dim, 2, device="cpu"), torch.arange(1, head_dim, 2, device="cpu")])
+    return (torch.arange(num_heads, device="cpu")[:, None] * head_dim + within).reshape(-1)
 
 
 class GatedMLP(nn.Module):

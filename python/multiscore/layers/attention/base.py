@@ -61,9 +61,11 @@ class BatchAttention:
     prefix: Any = None
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                 softcap: Optional[float] = None, window: Optional[int] = None, layer: Optional[int] = None) -> torch.Tensor:
-        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]; ``layer``: the caller's index (prefix cache)."""
-        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v))
+                 softcap: Optional[float] = None, window: Optional[int] = None, layer: Optional[int] = None,
+                 sinks: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]; ``layer``: the caller's index (prefix cache);
+        ``sinks`` [Hq]: a logit per head in each softmax's denominator, matched by no value (GPT-OSS)."""
+        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v), sinks)
 
     def cached_kv(self, layer: Optional[int], k: torch.Tensor, v: torch.Tensor):
         """Stores layer ``layer``'s keys/values [T, Hkv, D] of the rows the cache keeps -> the cached
@@ -71,10 +73,11 @@ class BatchAttention:
         return None if self.prefix is None else self.prefix.exchange(layer, k, v)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, softcap: Optional[float] = None,
-               window: Optional[int] = None, prefix_kv=None) -> torch.Tensor:
+               window: Optional[int] = None, prefix_kv=None, sinks: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``__call__`` with the cached prefixes' keys/values already fetched (``cached_kv``): layers that
         reuse an earlier layer's keys and values (Gemma 4's KV sharing) reuse its cached ones too."""
-        extras = {name: value for name, value in (("softcap", softcap), ("window", window)) if value is not None}
+        extras = {name: value for name, value in (("softcap", softcap), ("window", window), ("sinks", sinks))
+                  if value is not None}
         if prefix_kv is not None:
             extras["prefix_kv"] = prefix_kv  # ([Tc, Hkv, D], [Tc, Hkv, D])
         return self.backend.forward(q, k, v, self.metadata, scale, **extras)

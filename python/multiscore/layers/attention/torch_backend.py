@@ -263,8 +263,12 @@ class TorchAttentionBackend(AttentionBackend):
                                       prefixed=prefixed_run_chunks(prefixed, self.device) if prefixed else [])
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None,
-                prefix_kv=None) -> torch.Tensor:
-        """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
+                prefix_kv=None, sinks=None) -> torch.Tensor:
+        """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes;
+        ``sinks`` [Hq]: each head's sink logit (plain runs only: GPT-OSS-style encoders)."""
+        if sinks is not None and (metadata.prefixed or metadata.items is not None or metadata.buckets
+                                  or metadata.lone_delims is not None):
+            raise ValueError("attention sinks are served on plain sequences only (not MIS, not cached prefixes)")
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if prefix_kv is not None and len(prefix_kv[0]):
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
@@ -273,10 +277,10 @@ class TorchAttentionBackend(AttentionBackend):
         masks = None if window is None else self._window_masks(metadata, window, q.device)
         for i, chunk in enumerate(metadata.runs):
             window_mask = None if masks is None else masks.runs[i]
-            if softcap is None and window_mask is None:
+            if softcap is None and window_mask is None and sinks is None:
                 self._runs(q, k, v, chunk, scale, out)
             else:
-                self._masked_runs(q, k, v, chunk, scale, softcap, window_mask, out)
+                self._masked_runs(q, k, v, chunk, scale, softcap, window_mask, out, sinks)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
             self._mis(q, k, v, metadata, scale, out, softcap, masks)
         return out
@@ -301,13 +305,18 @@ class TorchAttentionBackend(AttentionBackend):
         meta.window_masks[window] = WindowMasks(runs, buckets, items)
         return meta.window_masks[window]
 
-    def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor) -> None:
-        """Soft-capped scores (Gemma2) or a sliding window shorter than the runs: the portable path."""
+    def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor,
+                     sinks=None) -> None:
+        """Soft-capped scores (Gemma2), a sliding window shorter than the runs, or sinks: the
+        log-sum-exp path. A sink s joins each softmax's denominator: softmax over [scores ; s] without
+        the sink's column = the plain softmax's output times Σe^scores / (Σe^scores + e^s) = σ(lse − s)."""
         qr, kr, vr = (gather_block(x, chunk.index) for x in (q, k, v))  # [b, H, L, D]
         mask, causal = chunk.mask, chunk.causal and chunk.mask is None
         if window_mask is not None:
             mask, causal = window_mask, False
-        o, _ = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
+        o, lse = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
+        if sinks is not None:  # lse [b, H, L]
+            o = o * torch.sigmoid(lse - sinks.float()[None, :, None]).to(o.dtype)[..., None]
         out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
