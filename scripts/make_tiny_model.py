@@ -24,7 +24,7 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
-                 "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3")
+                 "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
@@ -39,7 +39,7 @@ ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -241,6 +241,15 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
             hidden_act="silu", rope_parameters={"rope_type": "default", "rope_theta": 1000.0},
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id, mask_token_id=tokenizer.convert_tokens_to_ids("<unk>"),
+            architectures=[arch_name],
+        )
+    if arch == "ultrabert":  # Llama's block, bidirectional; a sliding layer (4 either side) then a full one
+        return arch_name, dict(
+            **_tiny_shape(tokenizer), num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5,
+            layer_types=["sliding_attention", "full_attention"], sliding_window=4, attention_bias=True, mlp_bias=True,
+            rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                             "full_attention": {"rope_type": "default", "rope_theta": 160000.0}},
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
             architectures=[arch_name],
         )
     if arch == "distilbert":  # its own size names; no token types

@@ -25,6 +25,9 @@ _MODELS = {
     "Qwen3NextForSequenceClassification": "qwen3_5",
     "Qwen3NextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
+    "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
+    "UltrabertForSequenceClassification": "ultrabert",
+    "UltrabertForTokenClassification": "ultrabert",
     "OpenAIPrivacyFilterForTokenClassification": "openai_privacy_filter",  # a PII tagger: GPT-OSS's blocks, bidirectional
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",
