@@ -155,3 +155,37 @@ def jina_v3_transformers(path, merge=None):
             state[name] += delta
         model.load_state_dict(state)
     return model
+
+
+def as_jina_reranker_v3(path, out, seed: int = 0) -> pathlib.Path:
+    """jina-reranker-v3 as published (remote code ``JinaForRanking``), from a tiny transformers-saved
+    Qwen3 causal checkpoint: its tokenizer with the markers ``<|embed_token|>`` / ``<|rerank_token|>``
+    added (the embeddings grown to hold them), random ``projector.0`` [H/2, H] / ``projector.2`` [512, H/2]
+    beside the Qwen3 weights, and the markers' ids in config.json (the real ones: 151670 / 151671)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    tok.add_special_tokens({"additional_special_tokens": ["<|embed_token|>", "<|rerank_token|>"]})
+    tok.save_pretrained(str(out))
+    doc_id, query_id = tok.convert_tokens_to_ids(["<|embed_token|>", "<|rerank_token|>"])
+    config = json.loads((path / "config.json").read_text())
+    gen = torch.Generator().manual_seed(seed)
+    tensors = load_file(str(path / "model.safetensors"))
+    vocab, hidden = config["vocab_size"], config["hidden_size"]
+    if len(tok) > vocab:  # grow the embeddings (and the unused LM head) to the new ids
+        grow = len(tok) - vocab
+        for name in ("model.embed_tokens.weight", "lm_head.weight"):
+            if name in tensors:
+                tensors[name] = torch.cat([tensors[name], torch.randn(grow, hidden, generator=gen) * 0.1])
+        config["vocab_size"] = len(tok)
+    tensors["projector.0.weight"] = torch.randn(hidden // 2, hidden, generator=gen) * 0.2
+    tensors["projector.2.weight"] = torch.randn(512, hidden // 2, generator=gen) * 0.2
+    save_file(tensors, str(out / "model.safetensors"))
+    config.update(architectures=["JinaForRanking"], doc_embed_token_id=doc_id, query_embed_token_id=query_id,
+                  auto_map={"AutoModelForCausalLM": "modeling.JinaForRanking"})
+    (out / "config.json").write_text(json.dumps(config))
+    return out

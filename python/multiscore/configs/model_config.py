@@ -225,11 +225,13 @@ class ModelConfig:
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)
         kind = model_class.kind_for(hf_config)
-        if args.mis_enabled and (kind.bidirectional or kind.embeds or kind.classifies_tokens):
+        listwise = kind is ModelKind.LISTWISE_RERANKER
+        if args.mis_enabled and (kind.bidirectional or kind.embeds or kind.classifies_tokens or listwise):
             raise ValueError(
                 f"--multi-item-scoring-delimiter does not apply to {architecture}: "
                 + ("its attention is bidirectional, so the query would see every item" if kind.bidirectional
                    else "a token classifier scores tokens, not items" if kind.classifies_tokens
+                   else "a listwise reranker reads its documents together in its own prompt, by design" if listwise
                    else "an embedding model embeds each text on its own")
             )
         adopt_saved_activation(path, hf_config)  # a sentence-transformers 6 CrossEncoder's

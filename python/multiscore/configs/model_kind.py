@@ -29,6 +29,9 @@ class ModelKind(enum.Enum):
     # Token classifiers (NER, PII, POS taggers): class scores for every token; BERT-style or a decoder's.
     ENCODER_TOKEN_CLASSIFIER = "encoder_token_classifier"
     DECODER_TOKEN_CLASSIFIER = "decoder_token_classifier"
+    # A listwise reranker (jina-reranker-v3): the query and a block of documents in one prompt, each
+    # document's relevance the cosine of its vector and the query's, read at their marker tokens.
+    LISTWISE_RERANKER = "listwise_reranker"
 
     @property
     def bidirectional(self) -> bool:
@@ -58,6 +61,8 @@ class ModelKind(enum.Enum):
     def tasks(self, num_labels: int) -> frozenset[Task]:
         if self is ModelKind.CAUSAL_LM:
             return frozenset()  # serve it as a reranker by conversion (seq_cls_conversion.py)
+        if self is ModelKind.LISTWISE_RERANKER:
+            return frozenset({Task.SCORE})
         if self.sparse:  # relevance is their dot product, not the cosine the score routes compute
             return frozenset({Task.EMBED})
         if self.late_interaction:  # no one vector per text: vLLM refuses embed for ColBERT too

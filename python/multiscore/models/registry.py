@@ -89,6 +89,7 @@ _MODELS = {
     "JinaEmbeddingsV3Model": "jina_embeddings_v3",  # jina-embeddings-v3-hf: XLM-R with rotary
     "JinaEmbeddingsV3ForSequenceClassification": "jina_embeddings_v3",
     "JinaEmbeddingsV3ForTokenClassification": "jina_embeddings_v3",
+    "JinaForRanking": "jina_reranker_v3",  # jina-reranker-v3 (remote code over Qwen3): listwise, read without it
     "XLMRobertaLoRA": "jina_embeddings_v3",  # jinaai/jina-embeddings-v3 as published (remote code, read without it)
     "XLMRobertaModel": "xlm_roberta",
     "XLMRobertaForSequenceClassification": "xlm_roberta",

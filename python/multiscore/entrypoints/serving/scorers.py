@@ -299,6 +299,10 @@ class LateInteractionScorer(Scorer):
 
 def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelConfig, mis: bool) -> Scorer:
     kind = model_config.kind
+    if kind is ModelKind.LISTWISE_RERANKER:
+        from multiscore.entrypoints.serving.listwise import ListwiseScorer
+
+        return ListwiseScorer(tm, pairs, model_config)
     if kind.late_interaction:
         return LateInteractionScorer(tm, pairs, model_config)
     if kind.embeds:

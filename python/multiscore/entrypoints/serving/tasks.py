@@ -18,6 +18,9 @@ def require_task(cfg: ModelConfig, task: Task) -> None:
 
 def refusal(cfg: ModelConfig, task: Task) -> str:
     causal = cfg.kind is ModelKind.CAUSAL_LM
+    if cfg.kind is ModelKind.LISTWISE_RERANKER:
+        return (f"this model ({cfg.architecture}) is a listwise reranker: it scores documents against a query, "
+                f"not {task.value}; use /rerank, /score or /v1/score")
     if cfg.kind.classifies_tokens and task is not Task.TOKEN_CLASSIFY:
         return (f"this model ({cfg.architecture}) is a token classifier: it gives class scores for every token, "
                 f"not {task.value}; use /pooling with task 'token_classify'")
