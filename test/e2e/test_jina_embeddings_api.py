@@ -122,3 +122,15 @@ def test_jina_errors_are_400s_with_the_reason(jina):
     too_long = post(server, {"input": [long_text, long_text], "late_chunking": True})
     assert too_long.status_code == 400 and "late_chunking: the 2 chunks make" in too_long.text
     assert post(server, {"input": TEXTS}).status_code == 200  # still serving
+
+
+def test_cohere_input_types_pick_the_matching_task(jina):
+    """Cohere's SDK always sends an input_type: on jina-embeddings-v3 it is the task that means the same."""
+    server, path, adapters = jina
+    for input_type, task in (("search_query", "retrieval.query"), ("search_document", "retrieval.passage"),
+                             ("clustering", "separation")):
+        r = requests.post(server.url + "/v2/embed", json={"texts": TEXTS, "input_type": input_type,
+                                                          "embedding_types": ["float"]}, timeout=60)
+        assert r.status_code == 200, r.text
+        np.testing.assert_allclose(np.array(r.json()["embeddings"]["float"]), reference(path, adapters, task, TEXTS),
+                                   atol=ATOL, err_msg=input_type)

@@ -317,6 +317,11 @@ class ModelConfig:
             return list(dims)
         return [] if getattr(self.hf_config, "is_matryoshka", False) else None
 
+    @property
+    def task_names(self) -> list[str]:
+        """The tasks a request may name (jina-embeddings-v3's LoRA tasks); [] for most models."""
+        return get_model_class(self.architecture).task_names(self.hf_config)
+
     def task_adapter(self, task: str) -> tuple[Optional[int], str]:
         """Jina's ``task`` -> (the task adapter to run with, None: the weights as loaded; the instruction
         put before each text), as the model class says (PoolingModel.task_adapter); ValueError if none."""

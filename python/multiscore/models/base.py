@@ -79,6 +79,11 @@ class PoolingModel(nn.Module):
         """Once every weight is loaded: our weight name -> {role: tensor} of ``adapter_suffixes``."""
 
     @classmethod
+    def task_names(cls, hf_config) -> list[str]:
+        """The tasks a request may name (``task_adapter``); none unless the model has task adapters."""
+        return []
+
+    @classmethod
     def task_adapter(cls, hf_config, task: str) -> tuple[Optional[int], str]:
         """A request's ``task`` (Jina's embeddings API) -> (the adapter its sequences run with, None for
         the weights as loaded; the instruction put before its texts). ValueError when there is none."""

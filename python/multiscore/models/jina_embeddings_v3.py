@@ -165,6 +165,11 @@ class XLMRobertaLoRA(JinaEmbeddingsV3Model):
             raise ValueError(f"lora_task {task!r} is not one of this checkpoint's lora_adaptations: {tasks}")
 
     @classmethod
+    def task_names(cls, hf_config) -> list[str]:
+        merged = getattr(hf_config, "lora_task", None)
+        return [merged] if merged is not None else list(getattr(hf_config, "lora_adaptations", None) or [])
+
+    @classmethod
     def task_adapter(cls, hf_config, task: str) -> tuple[Optional[int], str]:
         tasks = list(getattr(hf_config, "lora_adaptations", None) or [])
         if task not in tasks:  # the original code's wording

@@ -8,7 +8,9 @@
   ``encode_document`` then picks first), ``classification`` / ``clustering`` -> that name in any
   case (EmbeddingGemma's ``Classification``). A Cohere type the model has no prompt for embeds as plain
   ``encode`` would (the default prompt, if any), so Cohere's SDK, which always sends one, works on
-  every model; any other name must be one of the model's prompts.
+  every model; any other name must be one of the model's prompts. A model with task adapters
+  (jina-embeddings-v3) takes the task that means the same instead (``COHERE_TASKS``: its instruction
+  and adapter, as Jina's ``task``).
 - ``truncate``: END (the default) drops the end of an input longer than ``max_tokens`` (else the
   context length), START its start, NONE refuses it.
 - ``embedding_types``: ``float``; ``base64`` (each vector's little-endian float32 bytes);
@@ -36,6 +38,9 @@ COHERE_INPUT_TYPES = {
     "clustering": (),
 }
 SERVED_EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
+# Cohere's input types -> the task of a model with task adapters (jina-embeddings-v3's) that means the same.
+COHERE_TASKS = {"search_query": "retrieval.query", "search_document": "retrieval.passage",
+                "classification": "classification", "clustering": "separation"}
 
 
 @dataclass
@@ -62,8 +67,11 @@ class CohereEmbedServing:
             raise ValueError("'max_tokens' must be a positive number of tokens")
         context = self.model_config.context_length
         cut = None if truncate == "NONE" else min(max_tokens or context, context)
+        task = COHERE_TASKS.get(input_type)
+        if task not in self.model_config.task_names:
+            task = None
         result = await self.embedder.embed(
-            texts, dimensions=output_dimension, prompt_name=self.prompt_name(input_type),
+            texts, dimensions=output_dimension, prompt_name=None if task else self.prompt_name(input_type), task=task,
             truncate_prompt_tokens=cut, keep_start=truncate != "START",
             max_input_tokens=max_tokens if truncate == "NONE" else None,
         )
