@@ -92,6 +92,9 @@ class ServerArgs:
     # vLLM's --served-model-name takes several names: the first is the one answers carry, the others
     # are accepted in requests too (and listed by /v1/models).
     served_model_aliases: tuple = ()
+    # PEFT LoRA adapters served beside the base model, chosen per request (vLLM's --lora-modules, SGLang's
+    # --lora-paths): ("name=path" | '{"name": ..., "path": ...}', ...), parsed into lora_adapters.
+    lora_modules: tuple = ()
     trust_remote_code: bool = False
     seed: int = 0
     num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
@@ -212,9 +215,33 @@ class ServerArgs:
         return self.served_model_name or self.model_path
 
     @property
+    def lora_adapters(self) -> tuple[tuple[str, str], ...]:
+        """--lora-modules as (name, path) pairs, in the order given (an adapter's index is its place)."""
+        pairs = []
+        for spec in self.lora_modules:
+            if isinstance(spec, (tuple, list)) and len(spec) == 2:
+                name, path = spec
+            elif isinstance(spec, str) and spec.lstrip().startswith("{"):
+                entry = json.loads(spec)
+                name, path = entry.get("name"), entry.get("path")
+            elif isinstance(spec, str) and "=" in spec:
+                name, path = spec.split("=", 1)
+            elif isinstance(spec, str):  # SGLang takes a bare path: its name is the path
+                name, path = spec, spec
+            else:
+                name = path = None
+            if not name or not path:
+                raise ValueError(f"--lora-modules {spec!r}: give name=path or {{\"name\": ..., \"path\": ...}}")
+            pairs.append((name, path))
+        names = [n for n, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"--lora-modules names must differ, got {names}")
+        return tuple(pairs)
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         """Every name requests may give (the first is the one answers carry)."""
-        return (self.model_name, *self.served_model_aliases)
+        return (self.model_name, *self.served_model_aliases, *(name for name, _ in self.lora_adapters))
 
     @classmethod
     def add_cli_args(cls, parser: argparse.ArgumentParser) -> None:
@@ -337,6 +364,11 @@ class ServerArgs:
         )
         parser.add_argument("--served-model-name", nargs="+", default=defaults.served_model_name,
                             help="the model's name in requests and answers; more names are aliases (vLLM's)")
+        parser.add_argument(
+            "--lora-modules", "--lora-paths", nargs="+", default=defaults.lora_modules, dest="lora_modules",
+            help="PEFT LoRA adapters as name=path (or vLLM's JSON {\"name\", \"path\"}); a request names one in "
+            "'model' (vLLM) or 'lora_path' (SGLang)",
+        )
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument(

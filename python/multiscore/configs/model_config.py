@@ -186,6 +186,18 @@ def _late_interaction_kind(kind: ModelKind, pooling: Optional[PoolingConfig], ar
     return kind
 
 
+def _lora_adapters(args: ServerArgs, model_class) -> tuple:
+    """--lora-modules, their adapter_config.json checked here (a bad adapter stops the start, fast)."""
+    from multiscore.model_executor.lora_adapters import read_adapter_config
+
+    adapters = args.lora_adapters
+    if adapters and model_class.adapter_suffixes:
+        raise ValueError(f"{model_class.__name__} chooses its own task adapters per request; it takes no --lora-modules")
+    for name, path in adapters:
+        read_adapter_config(name, resolve_model_path(path))
+    return tuple((name, resolve_model_path(path)) for name, path in adapters)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
@@ -202,6 +214,8 @@ class ModelConfig:
     # Checkpoint name prefix -> ours, applied to every tensor's name first (a multimodal checkpoint's
     # language model: checkpoint_layouts.py).
     checkpoint_prefixes: dict = field(default_factory=dict)
+    # PEFT LoRA adapters chosen per request: ((name, path), ...), adapter i = PoolingParams.adapter i.
+    lora_adapters: tuple = ()
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -247,6 +261,7 @@ class ModelConfig:
             pooling=with_default_prompt(with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
             pooler=overrides,
             chat_template=read_chat_template(args.chat_template), checkpoint_prefixes=checkpoint_prefixes,
+            lora_adapters=_lora_adapters(args, model_class),
         )
         config.check_pooler_overrides()
         return config

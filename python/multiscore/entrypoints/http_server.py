@@ -48,6 +48,11 @@ from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, 
 logger = logging.getLogger(__name__)
 
 
+def adapter_names(adapters: tuple) -> dict[str, int]:
+    """--lora-modules' names and paths -> the adapter's index (a request may give either)."""
+    return {key: i for i, (name, path) in enumerate(adapters) for key in (path, name)}
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     args, model_config = runtime.server_args, runtime.model_config
     app = FastAPI(title="multiscore", version="0.1.0")
@@ -147,6 +152,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,
-        routes=frozenset(route.path for route in app.routes),
+        routes=frozenset(route.path for route in app.routes), adapters=adapter_names(model_config.lora_adapters),
     )
     return app

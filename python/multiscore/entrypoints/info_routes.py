@@ -59,6 +59,8 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
     cards = {name: {"id": name, "object": "model", "created": created, "owned_by": "multiscore",
                     "root": model_config.path, "max_model_len": model_config.context_length}
              for name in args.model_names}
+    for name, path in model_config.lora_adapters:  # vLLM lists each LoRA module with its base model as parent
+        cards[name].update(root=path, parent=args.model_name)
 
     @app.get("/v1/models")
     async def models():

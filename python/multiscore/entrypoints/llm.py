@@ -144,7 +144,8 @@ class LLM:
 
     def _params(self, params: Optional[PoolingParams], lora_request) -> PoolingParams:
         if lora_request is not None:
-            raise ValueError("lora_request: LoRA adapters are not served")
+            raise ValueError("lora_request: the offline LLM takes no per-call adapter yet; serve the adapters with "
+                             "--lora-modules and name one in each request's 'model' (README \"LoRA adapters\")")
         return params or PoolingParams()
 
     def _require(self, task: Task) -> None:

@@ -2,7 +2,8 @@
 
 In order: a request id; the API key (every route but /health and /ping); the body, read whole up to
 --max-request-body-bytes (413 beyond) and always parsed as JSON (``curl -d`` sends a form content
-type); the route run as a task that is cancelled if the client disconnects, which drops the
+type); the LoRA adapter its ``model`` (vLLM) or ``lora_path`` (SGLang) names, with --lora-modules;
+the route run as a task that is cancelled if the client disconnects, which drops the
 request's queued work in the scheduler; then one access-log line (id, route, status, items,
 tokens, latency — never the prompt text) and the metrics.
 """
@@ -21,6 +22,7 @@ import orjson
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.protocol import error_body
 from multiscore.entrypoints.responses import Usage
+from multiscore.tokenizer.tokenizer_manager import REQUEST_ADAPTER
 
 logger = logging.getLogger("multiscore.access")
 
@@ -29,9 +31,13 @@ OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without the API key (lo
 
 class RequestGate:
     def __init__(
-        self, app, api_key: Optional[str], max_body_bytes: int, metrics: ServerMetrics, routes: frozenset[str]
+        self, app, api_key: Optional[str], max_body_bytes: int, metrics: ServerMetrics, routes: frozenset[str],
+        adapters: Optional[dict[str, int]] = None,
     ) -> None:
+        """``adapters``: LoRA adapter name (and path) -> index, for the request's ``model`` (vLLM) or
+        ``lora_path`` (SGLang) to pick one."""
         self.app = app
+        self.adapters = adapters or {}
         self.expected_auth = f"Bearer {api_key}".encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -60,6 +66,8 @@ class RequestGate:
             app_scope, app_receive = scope, receive
             if error is None and scope["method"] == "POST":
                 body, error = await self._read_body(scope, receive)
+                if error is None and self.adapters:
+                    error = self._pick_adapter(body)
                 if error is None:
                     app_scope, app_receive = _as_json(scope, body, receive)
             if error is not None:
@@ -89,6 +97,29 @@ class RequestGate:
         return 401, "AuthenticationError", "missing or wrong API key: send 'Authorization: Bearer <key>'", [
             (b"www-authenticate", b"Bearer")
         ]
+
+    def _pick_adapter(self, body: bytes) -> Optional[tuple]:
+        """The adapter the body names, set for the request's work (REQUEST_ADAPTER); a 400 for an
+        unknown ``lora_path``. A ``model`` that names no adapter is the route's to judge."""
+        try:
+            fields = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # the route answers the bad JSON
+        if not isinstance(fields, dict):
+            return None
+        lora = fields.get("lora_path")
+        if isinstance(lora, list):  # SGLang's per-input list: one adapter per request here
+            if len(set(map(str, lora))) > 1:
+                return 400, "BadRequestError", "lora_path: give one adapter for the whole request", []
+            lora = lora[0] if lora else None
+        if lora is not None:
+            if lora not in self.adapters:
+                return 400, "BadRequestError", (f"lora_path {lora!r} is not a served adapter; served: "
+                                                f"{', '.join(sorted(set(self.adapters)))}"), []
+            REQUEST_ADAPTER.set(self.adapters[lora])
+        elif isinstance(fields.get("model"), str) and fields["model"] in self.adapters:
+            REQUEST_ADAPTER.set(self.adapters[fields["model"]])
+        return None
 
     async def _read_body(self, scope, receive) -> tuple[bytes, Optional[tuple]]:
         too_large = (

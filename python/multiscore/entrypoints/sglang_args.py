@@ -34,6 +34,8 @@ NO_EFFECT: dict[str, object] = {
     "skip_server_warmup": "flag",
     "log_requests": "flag",
     "show_time_cost": "flag",
+    "max_loras_per_batch": int,  # --lora-paths serves adapters (--enable-lora, --max-lora-rank: vllm_args.py)
+    "lora_backend": str,
     "chunked_prefill_size": int,
     "mem_fraction_static": float,
     "max_running_requests": int,

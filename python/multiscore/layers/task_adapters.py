@@ -19,11 +19,12 @@ AdapterGroups = tuple[tuple[int, Optional[torch.Tensor]], ...]
 
 
 class AdapterRows:
-    """The batch's AdapterGroups, shared by every adapted layer of one model: the model sets them
-    for the length of one forward pass (``ForwardBatch.adapter_groups``) and clears them after."""
+    """The batch's AdapterGroups, shared by every adapted layer of one model: ``PoolingModel.forward``
+    sets them for the length of one forward pass (``ForwardBatch.adapter_groups``) and clears them after."""
 
     def __init__(self) -> None:
         self.groups: AdapterGroups = ()
+        self.num_rows = 0  # the batch's rows, which every adapted layer must see at once
 
 
 class LinearTaskAdapters:
@@ -36,6 +37,8 @@ class LinearTaskAdapters:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """x [T, in], the base product y [T, out] -> y with each group's term added (in place)."""
+        if self.rows.groups and x.shape[0] != self.rows.num_rows:  # never another row's adapter
+            raise RuntimeError(f"an adapted layer saw {x.shape[0]} rows of a {self.rows.num_rows}-row batch")
         for task, rows in self.rows.groups:
             if rows is None:
                 y.add_(F.linear(F.linear(x, self.lora_a[task]), self.lora_b[task]))

@@ -19,6 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from multiscore.model_executor.lora_adapters import load_lora_adapters
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.pooler import EmbeddingHead
@@ -104,6 +105,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     _check_complete(model, params, loaded)
     if adapters:
         model.take_adapters(adapters)
+    if model_config.lora_adapters:  # PEFT LoRA adapters, chosen per request
+        load_lora_adapters(model, model_config.lora_adapters, lambda name: _target_of(model, name, params),
+                           lambda name: _with_prefixes(name, model_config.checkpoint_prefixes))
     head = getattr(getattr(model, "pooler", None), "head", None)
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)

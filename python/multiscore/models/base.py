@@ -20,6 +20,7 @@ from multiscore.configs.model_kind import ModelKind, Task
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.pooler import ClassifierHead, EmbeddingHead, Pooler, PoolingMethod
+from multiscore.layers.task_adapters import AdapterRows
 
 if TYPE_CHECKING:
     from multiscore.model_executor.forward_batch import ForwardBatch
@@ -43,11 +44,22 @@ class PoolingModel(nn.Module):
     adapter_suffixes: dict[str, str] = {}
     # Set by each subclass's __init__ (a plain attribute: the pooler holds no parameters of its own).
     pooler: Pooler
+    # Adapters chosen per sequence (layers/task_adapters.py): jina-embeddings-v3's tasks, PEFT LoRA
+    # adapters (model_executor/lora_adapters.py); None: the model has none.
+    adapter_rows: Optional[AdapterRows] = None
 
     def forward(self, batch: "ForwardBatch", attention: BatchAttention) -> list[torch.Tensor]:
         rows = self.pooler.rows(batch.pooling)
-        hidden = self.hidden_states(batch, attention, rows)  # [R, H]
-        return self.pooler(hidden, batch.pooling)
+        if not batch.adapter_groups:
+            return self.pooler(self.hidden_states(batch, attention, rows), batch.pooling)  # [R, H] read
+        if self.adapter_rows is None:
+            raise ValueError(f"{type(self).__name__} has no adapters to run a sequence with")
+        self.adapter_rows.groups, self.adapter_rows.num_rows = batch.adapter_groups, batch.input_ids.shape[0]
+        try:  # every row through every layer: the groups' rows index the whole batch
+            hidden = self.hidden_states(batch, attention, None)  # [T, H]
+        finally:
+            self.adapter_rows.groups = ()
+        return self.pooler(hidden if rows is None else hidden.index_select(0, rows), batch.pooling)
 
     def hidden_states(self, batch: "ForwardBatch", attention: BatchAttention, rows: Optional[torch.Tensor]) -> torch.Tensor:
         """Final hidden states at ``rows`` [R] of the packed batch ([T, H] when ``rows`` is None)."""

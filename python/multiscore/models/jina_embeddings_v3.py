@@ -147,10 +147,6 @@ class XLMRobertaLoRA(JinaEmbeddingsV3Model):
     weight_renames = {".parametrizations.weight.original": ".weight", **ORIGINAL_NAMES}
     adapter_suffixes = {".parametrizations.weight.0.lora_A": "lora_A", ".parametrizations.weight.0.lora_B": "lora_B"}
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__(config, pooling)
-        self.adapter_rows: Optional[AdapterRows] = None  # set when the adapters are kept per task
-
     @classmethod
     def adapt_config(cls, hf_config) -> None:
         """The remote code's rotary keys as transformers' ``rope_parameters``; the task checked."""
@@ -210,15 +206,3 @@ class XLMRobertaLoRA(JinaEmbeddingsV3Model):
                 owner.task_adapters = LinearTaskAdapters(a, b, rows)
         if index is None and adapters:
             self.adapter_rows = rows
-
-    def hidden_states(self, batch, attention, rows):
-        if not batch.adapter_groups:
-            return self.model(batch, attention, rows)
-        if self.adapter_rows is None:
-            raise ValueError("this checkpoint carries no task adapters to run a task with")
-        self.adapter_rows.groups = batch.adapter_groups
-        try:  # every row through every layer: the groups' rows index the whole batch
-            hidden = self.model(batch, attention, None)  # [T, H]
-        finally:
-            self.adapter_rows.groups = ()
-        return hidden if rows is None else hidden[rows]

@@ -94,8 +94,9 @@ def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: i
 
 
 def _cacheable(req: TokenizedScoreRequest) -> int:
-    """The query's tokens, which the prefix cache may keep; none when vectors replace some inputs."""
-    return 0 if req.embed_overrides is not None else len(req.query_ids)
+    """The query's tokens, which the prefix cache may keep; none when vectors replace some inputs, or
+    an adapter changes their keys (the cache holds the base model's)."""
+    return 0 if req.embed_overrides is not None or req.pooling.adapter is not None else len(req.query_ids)
 
 
 def _override_rows(req: TokenizedScoreRequest, parts: list) -> tuple[Optional[list[int]], Optional[np.ndarray]]:

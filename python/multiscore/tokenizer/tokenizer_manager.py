@@ -9,6 +9,7 @@ decided above it, in entrypoints/serving/.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import itertools
 import logging
@@ -49,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
+
+# The LoRA adapter (--lora-modules index) the current request names, set where its body is read
+# (entrypoints/request_gate.py): every request it builds runs with that adapter.
+REQUEST_ADAPTER: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("request_adapter", default=None)
+
 
 class Overloaded(RuntimeError):
     """--max-queued-requests requests are in flight already: the caller should retry later."""
@@ -146,6 +152,9 @@ class TokenizerManager:
         if total > args.max_tokens_per_request:
             raise ValueError(f"the request has {total} tokens, more than --max-tokens-per-request={args.max_tokens_per_request}")
         check_lengths(len(query_ids), item_lens, cfg.context_length, mis and len(items_ids) > 1)
+        adapter = REQUEST_ADAPTER.get()
+        if adapter is not None and pooling.adapter is None:
+            pooling = dataclasses.replace(pooling, adapter=adapter)
         return TokenizedScoreRequest(
             rid=self._new_rid("score"), query_ids=query_ids, items_ids=items_ids, pooling=pooling, mis=mis,
             item_first=item_first, items_token_type_ids=items_token_type_ids, embed_overrides=embed_overrides,

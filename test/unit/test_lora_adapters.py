@@ -1,0 +1,92 @@
+"""PEFT LoRA adapters chosen per sequence (--lora-modules): against PEFT's own model on the same tiny
+checkpoints, several adapters and the base model in one batch, single-item and MIS; and the adapters
+this server refuses, with the reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.model_executor.mis_layout import pack_mis
+from make_tiny_model import delimiter_id
+from peft_adapters import make_lora_adapter, peft_outputs
+from worker_batches import worker
+
+QUERY = list(range(20, 32))
+ITEMS = [list(range(40, 45)), list(range(50, 58)), list(range(60, 63))]
+LABELS = [5, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def causal(tiny_model, tmp_path_factory):
+    """A tiny Qwen3 causal LM (a reranker read at label tokens) and two adapters: attention only (r 4),
+    and attention + MLP with rsLoRA (r 8)."""
+    base = tiny_model("qwen3", "causal")
+    root = tmp_path_factory.mktemp("lora")
+    first = make_lora_adapter(base, root / "attention", ["q_proj", "k_proj", "v_proj", "o_proj"], r=4, seed=1)
+    second = make_lora_adapter(base, root / "mlp", ["q_proj", "gate_proj", "up_proj", "down_proj"], r=8, seed=2,
+                               rslora=True)
+    return base, first, second
+
+
+def _label_softmax(logits):
+    return torch.softmax(logits[LABELS], dim=-1)
+
+
+def test_adapters_and_the_base_model_in_one_batch_equal_peft(causal):
+    base, first, second = causal
+    w = worker(base, lora_modules=(f"attention={first}", f"mlp={second}"))
+    pooling = lambda adapter: PoolingParams(label_token_ids=LABELS, activation="softmax", adapter=adapter)  # noqa: E731
+    adapters = [0, 1, None]
+    seqs = [ScoreSequence(str(i), QUERY + item, 0, 1, pooling(a)) for i, (item, a) in enumerate(zip(ITEMS, adapters))]
+    # MIS: the same query and items packed, once per adapter
+    seqs += [ScoreSequence(f"m{a}", pack_mis(QUERY, ITEMS, delimiter_id(base)), 0, len(ITEMS), pooling(a),
+                           query_len=len(QUERY), item_lens=[len(x) for x in ITEMS]) for a in (0, 1)]
+    got = w.forward(seqs)
+    references = {a: peft_outputs(base, path, [QUERY + item for item in ITEMS])
+                  for a, path in ((0, first), (1, second), (None, None))}
+    for i, a in enumerate(adapters):
+        torch.testing.assert_close(got[i][0], _label_softmax(references[a][i]), atol=1e-5, rtol=0)
+    for k, a in enumerate((0, 1)):
+        for j in range(len(ITEMS)):
+            torch.testing.assert_close(got[3 + k][j], _label_softmax(references[a][j]), atol=1e-5, rtol=0)
+    assert (_label_softmax(references[0][0]) - _label_softmax(references[None][0])).abs().max() > 1e-3
+
+
+def test_a_classifier_with_an_adapter_equals_peft(tiny_model, tmp_path):
+    base = tiny_model("llama", "seqcls", num_labels=1)
+    adapter = make_lora_adapter(base, tmp_path / "rr", ["q_proj", "v_proj", "down_proj"], r=4, seed=3)
+    w = worker(base, lora_modules=(f"rr={adapter}",))
+    got = w.forward([ScoreSequence("a", QUERY + ITEMS[0], 0, 1, PoolingParams(activation="none", adapter=0))])
+    torch.testing.assert_close(got[0][0], peft_outputs(base, adapter, [QUERY + ITEMS[0]])[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"use_dora": True}, "use_dora"),
+    ({"modules_to_save": ["score"]}, "modules_to_save \\['score'\\]"),
+    ({"rank_pattern": {"q_proj": 2}}, "rank_pattern"),
+])
+def test_adapters_this_server_does_not_serve_are_refused(causal, tmp_path, change, reason):
+    import shutil
+
+    from multiscore.configs.model_config import ModelConfig
+    from multiscore.server_args import ServerArgs
+
+    base, first, _ = causal
+    bad = tmp_path / "bad"
+    shutil.copytree(first, bad)
+    config = json.loads((bad / "adapter_config.json").read_text())
+    (bad / "adapter_config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(ValueError, match=f"LoRA adapter 'bad' is not served: .*{reason}"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(base), device="cpu", lora_modules=(f"bad={bad}",)))
+
+
+def test_the_offline_llm_says_where_adapters_are_served():
+    from multiscore.entrypoints.llm import LLM
+
+    with pytest.raises(ValueError, match="serve the adapters with --lora-modules"):
+        LLM._params(object.__new__(LLM), None, lora_request=object())
