@@ -6,16 +6,21 @@ import pathlib
 
 
 def make_lora_adapter(base, out, targets: list[str], r: int = 4, alpha: float = 8.0, seed: int = 0,
-                      rslora: bool = False) -> pathlib.Path:
+                      rslora: bool = False, task_type=None) -> pathlib.Path:
     """PEFT's LoRA on ``targets`` of the transformers checkpoint ``base``, B random (not PEFT's zeros,
-    so the adapter changes the scores), saved to ``out`` as PEFT saves it."""
+    so the adapter changes the scores), saved to ``out`` as PEFT saves it. ``task_type`` "SEQ_CLS":
+    the classifier head trained in full beside it (PEFT's modules_to_save), its weights changed here."""
     import torch
     from peft import LoraConfig, get_peft_model
     model = _load(base)
     config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, use_rslora=rslora, init_lora_weights=False,
-                        lora_dropout=0.0)
+                        lora_dropout=0.0, task_type=task_type)
     torch.manual_seed(seed)
     peft_model = get_peft_model(model, config)
+    with torch.no_grad():  # the trained head: other weights than the base model's
+        for name, param in peft_model.named_parameters():
+            if "modules_to_save" in name:
+                param.add_(torch.randn(param.shape) * 0.5)
     peft_model.save_pretrained(str(out))
     return pathlib.Path(out)
 

@@ -65,9 +65,22 @@ def test_a_classifier_with_an_adapter_equals_peft(tiny_model, tmp_path):
     torch.testing.assert_close(got[0][0], peft_outputs(base, adapter, [QUERY + ITEMS[0]])[0], atol=1e-5, rtol=0)
 
 
+def test_a_seq_cls_adapter_brings_its_own_head(tiny_model, tmp_path):
+    """PEFT's SEQ_CLS adapters train the classifier head in full (modules_to_save): its sequences read
+    the adapter's head, the others the base model's, in one batch."""
+    base = tiny_model("qwen3", "seqcls", num_labels=1)
+    adapter = make_lora_adapter(base, tmp_path / "cls", ["q_proj"], r=4, seed=4, task_type="SEQ_CLS")
+    assert json.loads((adapter / "adapter_config.json").read_text())["modules_to_save"]
+    w = worker(base, lora_modules=(f"cls={adapter}",))
+    seqs = [ScoreSequence(str(a), QUERY + ITEMS[0], 0, 1, PoolingParams(activation="none", adapter=a)) for a in (0, None)]
+    got = w.forward(seqs)
+    torch.testing.assert_close(got[0][0], peft_outputs(base, adapter, [QUERY + ITEMS[0]])[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[1][0], peft_outputs(base, None, [QUERY + ITEMS[0]])[0], atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("change, reason", [
     ({"use_dora": True}, "use_dora"),
-    ({"modules_to_save": ["score"]}, "modules_to_save \\['score'\\]"),
+    ({"modules_to_save": ["embed_tokens"]}, "modules_to_save \\['embed_tokens'\\]"),
     ({"rank_pattern": {"q_proj": 2}}, "rank_pattern"),
 ])
 def test_adapters_this_server_does_not_serve_are_refused(causal, tmp_path, change, reason):

@@ -10,9 +10,13 @@ row orders and output scales apply to B as to the weight). Per Linear, the adapt
 [N, R, in] / [N, out, R] (R: the largest rank there, the others padded with zeros), B scaled by
 ``lora_alpha / r`` (``/ sqrt(r)`` with ``use_rslora``).
 
+``modules_to_save`` that are the classifier head (``score``, ``classifier``: PEFT saves them for
+``SEQ_CLS``) are that adapter's head: its tensors (``base_model.model.score.weight``) replace the
+head's for its sequences (``PoolingModel.head_overrides``).
+
 Refused with the reason, at start-up: DoRA, biases, per-module rank or alpha patterns, adapters on
-embeddings or on mixture-of-experts experts (they see a token subset, not the batch), and
-``modules_to_save`` (a head trained in full, e.g. a classifier's ``score``: merge it into a checkpoint).
+embeddings or on mixture-of-experts experts (they see a token subset, not the batch), and other
+``modules_to_save`` (a body module trained in full: merge the adapter into a checkpoint).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from multiscore.layers.task_adapters import AdapterRows, LinearTaskAdapters
 
 _PEFT_PREFIX = "base_model.model."
 _ROLES = {".lora_A.weight": "A", ".lora_B.weight": "B"}
+# modules_to_save an adapter may bring: the classifier heads (read after the body, once per sequence).
+HEAD_MODULES = ("score", "classifier")
 
 
 def read_adapter_config(name: str, path: str) -> dict:
@@ -48,9 +54,10 @@ def read_adapter_config(name: str, path: str) -> dict:
         problems.append(f"bias {config.get('bias')!r} (only 'none')")
     if config.get("rank_pattern") or config.get("alpha_pattern"):
         problems.append("rank_pattern / alpha_pattern (one rank and alpha for every module)")
-    if config.get("modules_to_save"):
-        problems.append(f"modules_to_save {config['modules_to_save']} (a module trained in full: merge the adapter "
-                        "into a checkpoint and serve that)")
+    body_modules = [m for m in config.get("modules_to_save") or [] if m not in HEAD_MODULES]
+    if body_modules:
+        problems.append(f"modules_to_save {body_modules} (a body module trained in full: merge the adapter into a "
+                        "checkpoint and serve that; a classifier head, score or classifier, is served)")
     if problems:
         raise ValueError(f"LoRA adapter {name!r} is not served: {'; '.join(problems)}")
     return config
@@ -74,6 +81,8 @@ def load_lora_adapters(model: nn.Module, adapters: tuple[tuple[str, str], ...], 
     if getattr(model, "adapter_rows", None) is not None:
         raise ValueError(f"{type(model).__name__} chooses its own task adapters per request; it takes no LoRA adapters")
     terms: dict[str, list] = defaultdict(lambda: [[] for _ in adapters])  # Linear -> per adapter [(A, B)]
+    heads: dict[int, dict[str, torch.Tensor]] = {}  # adapter -> our head parameter -> its tensor
+    params = dict(model.named_parameters())
     for index, (name, path) in enumerate(adapters):
         config = read_adapter_config(name, path)
         rank, alpha = int(config["r"]), float(config.get("lora_alpha", config["r"]))
@@ -82,7 +91,9 @@ def load_lora_adapters(model: nn.Module, adapters: tuple[tuple[str, str], ...], 
         for key, tensor in _adapter_tensors(name, path).items():
             role = next((r for suffix, r in _ROLES.items() if key.endswith(suffix)), None)
             if role is None:
-                raise ValueError(f"LoRA adapter {name!r}: tensor {key} is not a lora_A / lora_B weight")
+                param = _head_parameter(name, key.removeprefix(_PEFT_PREFIX), tensor, target_of, prefixes, params)
+                heads.setdefault(index, {})[param] = tensor.to(params[param].device, params[param].dtype)
+                continue
             module = key[: -len(".lora_A.weight")]
             pairs[module.removeprefix(_PEFT_PREFIX)][role] = tensor
         for module, pair in pairs.items():
@@ -102,6 +113,21 @@ def load_lora_adapters(model: nn.Module, adapters: tuple[tuple[str, str], ...], 
         device = weight.device if weight.device.type != "meta" else torch.device("cpu")
         linear.task_adapters = LinearTaskAdapters(lora_a.to(device, weight.dtype), lora_b.to(device, weight.dtype), rows)
     model.adapter_rows = rows
+    model.head_overrides = heads
+
+
+def _head_parameter(adapter: str, key: str, tensor: torch.Tensor, target_of, prefixes, params: dict) -> str:
+    """A saved module's tensor (``score.weight``) -> the head parameter it replaces."""
+    if key.split(".")[0] not in HEAD_MODULES:
+        raise ValueError(f"LoRA adapter {adapter!r}: tensor {key} is neither a lora_A / lora_B weight nor the "
+                         "classifier head's")
+    target = target_of(prefixes(key))
+    if target is None or target[1] is not None:
+        raise ValueError(f"LoRA adapter {adapter!r}: {key} is not a parameter of this model's head")
+    if tuple(params[target[0]].shape) != tuple(tensor.shape):
+        raise ValueError(f"LoRA adapter {adapter!r}: {key} is {tuple(tensor.shape)}, the head's "
+                         f"{target[0]} is {tuple(params[target[0]].shape)}")
+    return target[0]
 
 
 def _placed(model, adapter: str, module: str, pair: dict, target_of, prefixes) -> tuple[str, torch.Tensor, torch.Tensor]:

@@ -10,6 +10,7 @@ a ``pooler`` (which hidden rows to read, and the head that turns them into outpu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Optional
 
@@ -47,6 +48,8 @@ class PoolingModel(nn.Module):
     # Adapters chosen per sequence (layers/task_adapters.py): jina-embeddings-v3's tasks, PEFT LoRA
     # adapters (model_executor/lora_adapters.py); None: the model has none.
     adapter_rows: Optional[AdapterRows] = None
+    # LoRA adapters' own classifier heads (PEFT's modules_to_save): adapter -> head parameter -> tensor.
+    head_overrides: dict = {}
 
     def forward(self, batch: "ForwardBatch", attention: BatchAttention) -> list[torch.Tensor]:
         rows = self.pooler.rows(batch.pooling)
@@ -59,7 +62,16 @@ class PoolingModel(nn.Module):
             hidden = self.hidden_states(batch, attention, None)  # [T, H]
         finally:
             self.adapter_rows.groups = ()
-        return self.pooler(hidden if rows is None else hidden.index_select(0, rows), batch.pooling)
+        read = hidden if rows is None else hidden.index_select(0, rows)
+        outputs = list(self.pooler(read, batch.pooling))
+        for adapter, params in self.head_overrides.items():  # an adapter's own head, for its sequences
+            mine = [i for i, g in enumerate(batch.pooling.groups) if g.params.adapter == adapter]
+            if mine:
+                with swapped_parameters(self, params):
+                    theirs = self.pooler(read, batch.pooling)
+                for i in mine:
+                    outputs[i] = theirs[i]
+        return outputs
 
     def hidden_states(self, batch: "ForwardBatch", attention: BatchAttention, rows: Optional[torch.Tensor]) -> torch.Tensor:
         """Final hidden states at ``rows`` [R] of the packed batch ([T, H] when ``rows`` is None)."""
@@ -104,6 +116,23 @@ class PoolingModel(nn.Module):
 
     def tie_weights(self) -> None:
         """Share the tensors the config ties; the loader calls it once, after materialising the weights."""
+
+
+@contextlib.contextmanager
+def swapped_parameters(model: nn.Module, params: dict[str, torch.Tensor]):
+    """``model``'s parameters named in ``params`` replaced by those tensors, for the block's length."""
+    saved = {}
+    for name, tensor in params.items():
+        owner, _, leaf = name.rpartition(".")
+        module = model.get_submodule(owner)
+        saved[name] = getattr(module, leaf)
+        setattr(module, leaf, nn.Parameter(tensor, requires_grad=False))
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            owner, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(owner), leaf, old)
 
 
 def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
