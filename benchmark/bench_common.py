@@ -94,3 +94,16 @@ def print_rows(header, body, markdown: bool) -> None:
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     for r in [header, *body]:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def interleaved(variants, repeats: int) -> tuple[dict, dict]:
+    """Each variant once per round, ``repeats`` rounds after a warm-up one: -> (median seconds, output) by
+    name. A 2-core machine's load drifts by tens of percent over a minute; taking turns spreads it evenly."""
+    outputs = {name: fn() for name, fn in variants}
+    times = {name: [] for name, _ in variants}
+    for _ in range(repeats):
+        for name, fn in variants:
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}, outputs

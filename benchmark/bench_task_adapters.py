@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
 import tempfile
-import time
 
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "scripts"))
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "test"))
-from bench_common import load_average, machine_line, print_rows  # noqa: E402
+from bench_common import interleaved, load_average, machine_line, print_rows  # noqa: E402
 from make_tiny_model import make_tiny_model  # noqa: E402
 from remote_code_checkpoints import JINA_TASKS, as_jina_v3_original, jina_v3_merged_deltas, jina_v3_transformers  # noqa: E402
 
@@ -49,19 +47,6 @@ def worker_for(path: pathlib.Path, **overrides) -> ModelWorker:
     extra = {"json_model_override_args": json.dumps(overrides)} if overrides else {}
     args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", **extra)
     return ModelWorker(args, ModelConfig.from_server_args(args))
-
-
-def interleaved(variants, repeats: int) -> tuple[dict, dict]:
-    """Each variant once per round, ``repeats`` rounds after a warm-up one: -> (median seconds, output) by
-    name. A 2-core machine's load drifts by tens of percent over a minute; taking turns spreads it evenly."""
-    outputs = {name: fn() for name, fn in variants}
-    times = {name: [] for name, _ in variants}
-    for _ in range(repeats):
-        for name, fn in variants:
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}, outputs
 
 
 def main() -> None:

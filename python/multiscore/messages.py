@@ -142,6 +142,17 @@ class FreezeGCRequest:
 
 
 @dataclass
+class LoadLoraAdapterRequest:
+    """Load a PEFT LoRA adapter beside the others (vLLM's /v1/load_lora_adapter); answered with
+    LoadLoraAdapterOutput. It becomes adapter ``index`` (PoolingParams.adapter)."""
+
+    rid: str
+    name: str
+    path: str
+    index: int
+
+
+@dataclass
 class ShutdownRequest:
     pass
 
@@ -236,6 +247,12 @@ class StatsOutput:
 class FlushCacheOutput:
     rid: str
     success: bool
+
+
+@dataclass
+class LoadLoraAdapterOutput:
+    rid: str
+    error: str = ""  # empty: loaded
 
 
 @dataclass

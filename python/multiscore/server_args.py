@@ -95,6 +95,7 @@ class ServerArgs:
     # PEFT LoRA adapters served beside the base model, chosen per request (vLLM's --lora-modules, SGLang's
     # --lora-paths): ("name=path" | '{"name": ..., "path": ...}', ...), parsed into lora_adapters.
     lora_modules: tuple = ()
+    enable_lora: bool = False  # vLLM's and SGLang's flag: here, what allows loading adapters at runtime
     trust_remote_code: bool = False
     seed: int = 0
     num_threads: Optional[int] = None  # torch intra-op threads of the model process; None = torch's default
@@ -368,6 +369,10 @@ class ServerArgs:
             "--lora-modules", "--lora-paths", nargs="+", default=defaults.lora_modules, dest="lora_modules",
             help="PEFT LoRA adapters as name=path (or vLLM's JSON {\"name\", \"path\"}); a request names one in "
             "'model' (vLLM) or 'lora_path' (SGLang)",
+        )
+        parser.add_argument(
+            "--enable-lora", action="store_true",
+            help="allow LoRA adapters to be loaded and unloaded while serving (/v1/load_lora_adapter, /load_lora_adapter)",
         )
         parser.add_argument("--trust-remote-code", action="store_true")
         parser.add_argument("--seed", type=int, default=defaults.seed)

@@ -17,6 +17,7 @@ from multiscore.configs.model_kind import Task
 from multiscore.entrypoints.cohere_routes import add_cohere_routes
 from multiscore.entrypoints.infinity_routes import add_infinity_routes
 from multiscore.entrypoints.info_routes import add_info_routes
+from multiscore.entrypoints.lora_routes import add_lora_routes
 from multiscore.entrypoints.metrics import ServerMetrics
 from multiscore.entrypoints.openapi import install_openapi
 from multiscore.entrypoints.pooling_routes import add_pooling_routes
@@ -46,11 +47,6 @@ from multiscore.entrypoints.serving.embed import POOLING_TASKS
 from multiscore.tokenizer.tokenizer_manager import Overloaded, RequestTimedOut, SchedulerUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-def adapter_names(adapters: tuple) -> dict[str, int]:
-    """--lora-modules' names and paths -> the adapter's index (a request may give either)."""
-    return {key: i for i, (name, path) in enumerate(adapters) for key in (path, name)}
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -149,9 +145,11 @@ def create_app(runtime: Runtime) -> FastAPI:
             "'query' with 'documents' (rerank), or the fields of /v1/score"
         )
     add_tokenize_routes(app, runtime, tei_tokenize)
+    add_lora_routes(app, runtime)
     install_openapi(app)
     app.add_middleware(
         RequestGate, api_key=args.api_key, max_body_bytes=args.max_request_body_bytes, metrics=metrics,
-        routes=frozenset(route.path for route in app.routes), adapters=adapter_names(model_config.lora_adapters),
+        routes=frozenset(route.path for route in app.routes), adapters=runtime.tokenizer_manager.adapter_keys,
+        unloaded=runtime.tokenizer_manager.unloaded_adapters,
     )
     return app

@@ -56,21 +56,28 @@ def add_info_routes(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, crea
 
         return json_response({"version": __version__})
 
-    cards = {name: {"id": name, "object": "model", "created": created, "owned_by": "multiscore",
-                    "root": model_config.path, "max_model_len": model_config.context_length}
-             for name in args.model_names}
-    for name, path in model_config.lora_adapters:  # vLLM lists each LoRA module with its base model as parent
-        cards[name].update(root=path, parent=args.model_name)
+    def card(name: str, root: str, **extra) -> dict:
+        return {"id": name, "object": "model", "created": created, "owned_by": "multiscore", "root": root,
+                "max_model_len": model_config.context_length, **extra}
+
+    def cards() -> dict:
+        """The served names, and each LoRA adapter with its base model as parent (vLLM's listing)."""
+        tm = runtime.tokenizer_manager
+        out = {name: card(name, model_config.path) for name in args.model_names if name not in tm.unloaded_adapters}
+        out.update({name: card(name, path, parent=args.model_name) for name, path in tm.lora_adapters
+                    if name not in tm.unloaded_adapters})
+        return out
 
     @app.get("/v1/models")
     async def models():
-        return json_response({"object": "list", "data": list(cards.values())})
+        return json_response({"object": "list", "data": list(cards().values())})
 
     @app.get("/v1/models/{model:path}")
     async def model_card(model: Annotated[str, Path(pattern=r"^[^\r\n]*$")]):  # a path segment holds no line break
         """OpenAI's retrieve (``client.models.retrieve``): the served model's card, 404 for another."""
-        check_model(model, args.model_names)
-        return json_response(cards[model])
+        listed = cards()
+        check_model(model, tuple(listed))
+        return json_response(listed[model])
 
     async def model_info():
         kind, hf_config, ready = model_config.kind, model_config.hf_config, runtime.scheduler.ready

@@ -32,12 +32,14 @@ OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without the API key (lo
 class RequestGate:
     def __init__(
         self, app, api_key: Optional[str], max_body_bytes: int, metrics: ServerMetrics, routes: frozenset[str],
-        adapters: Optional[dict[str, int]] = None,
+        adapters: Optional[dict[str, int]] = None, unloaded: frozenset = frozenset(),
     ) -> None:
         """``adapters``: LoRA adapter name (and path) -> index, for the request's ``model`` (vLLM) or
-        ``lora_path`` (SGLang) to pick one."""
+        ``lora_path`` (SGLang) to pick one; ``unloaded``: adapter names unloaded since. Both are the
+        tokenizer manager's own, so adapters loaded while serving count at once."""
         self.app = app
-        self.adapters = adapters or {}
+        self.adapters = adapters if adapters is not None else {}
+        self.unloaded = unloaded
         self.expected_auth = f"Bearer {api_key}".encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -66,7 +68,8 @@ class RequestGate:
             app_scope, app_receive = scope, receive
             if error is None and scope["method"] == "POST":
                 body, error = await self._read_body(scope, receive)
-                if error is None and self.adapters:
+                if error is None and (self.adapters or self.unloaded or b'"lora_path"' in body) and \
+                        not scope["path"].endswith("lora_adapter"):  # (un)loading one names it, for no work
                     error = self._pick_adapter(body)
                 if error is None:
                     app_scope, app_receive = _as_json(scope, body, receive)
@@ -119,6 +122,8 @@ class RequestGate:
             REQUEST_ADAPTER.set(self.adapters[lora])
         elif isinstance(fields.get("model"), str) and fields["model"] in self.adapters:
             REQUEST_ADAPTER.set(self.adapters[fields["model"]])
+        elif fields.get("model") in self.unloaded:  # never the base model's scores for an adapter's name
+            return 404, "NotFoundError", f"The model `{fields['model']}` does not exist.", []
         return None
 
     async def _read_body(self, scope, receive) -> tuple[bytes, Optional[tuple]]:

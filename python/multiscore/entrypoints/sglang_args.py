@@ -34,7 +34,7 @@ NO_EFFECT: dict[str, object] = {
     "skip_server_warmup": "flag",
     "log_requests": "flag",
     "show_time_cost": "flag",
-    "max_loras_per_batch": int,  # --lora-paths serves adapters (--enable-lora, --max-lora-rank: vllm_args.py)
+    "max_loras_per_batch": int,  # --lora-paths serves adapters (--max-lora-rank: vllm_args.py)
     "lora_backend": str,
     "chunked_prefill_size": int,
     "mem_fraction_static": float,

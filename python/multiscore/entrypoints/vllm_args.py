@@ -48,8 +48,7 @@ NO_EFFECT: dict[str, object] = {
     "disable_frontend_multiprocessing": "flag",
     "disable_fastapi_docs": "flag",
     "enable_server_load_tracking": "flag",
-    "enable_lora": "flag",  # --lora-modules is what serves adapters here (SGLang's flag too)
-    "max_lora_rank": int,  # SGLang's flag too
+    "max_lora_rank": int,  # --lora-modules serves adapters, every one loaded (SGLang's flag too)
     "max_loras": int,
     "max_cpu_loras": int,
 }

@@ -6,6 +6,7 @@ the model (which runs its layers and its own pooler).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Optional
 
@@ -14,13 +15,13 @@ import torch
 from multiscore.configs.model_config import ModelConfig, head_dim_of, kv_layer_shapes
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
-from multiscore.layers.linear import onednn_packing_problem, pack_linears
+from multiscore.layers.linear import Linear, onednn_packing_problem, pack_linears
 from multiscore.layers.pooler import calibrate_classifier
 from multiscore.model_executor.compile import apply_compile, warm_up_sequences
 from multiscore.model_executor.cpu_memory import keep_freed_memory
 from multiscore.model_executor.forward_batch import ForwardBatch, ScoreSequence
 from multiscore.model_executor.prefix_cache_runner import PrefixCacheRunner, default_cache_mb, prefix_cache_problem
-from multiscore.model_executor.weight_loader import load_model
+from multiscore.model_executor.weight_loader import attach_lora_adapters, load_model
 from multiscore.server_args import ServerArgs
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def resolve_dtype(server_args: ServerArgs, model_config: ModelConfig, device: st
 
 class ModelWorker:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig) -> None:
+        self.model_config = model_config
         self.device = torch.device(server_args.torch_device)
         self.dtype, self.dtype_reason = resolve_dtype(server_args, model_config, self.device.type)
         logger.info("computing in %s: %s", str(self.dtype).removeprefix("torch."), self.dtype_reason)
@@ -144,6 +146,28 @@ class ModelWorker:
     @property
     def backend_name(self) -> str:
         return self.backend.name
+
+    def add_lora_adapter(self, name: str, path: str, index: int) -> None:
+        """One more PEFT LoRA adapter (vLLM's /v1/load_lora_adapter), as adapter ``index``; the adapters
+        are stacked anew, and a failure leaves the served ones as they were."""
+        adapters = self.model_config.lora_adapters
+        if index != len(adapters):
+            raise ValueError(f"adapter {name!r} would be number {index}, and this replica serves {len(adapters)}")
+        if self.model.adapter_rows is not None and not adapters:
+            raise ValueError(f"{type(self.model).__name__} chooses its own task adapters per request; it takes no LoRA adapters")
+        linears = [m for m in self.model.modules() if isinstance(m, Linear)]
+        saved = ([m.task_adapters for m in linears], self.model.adapter_rows, self.model.head_overrides)
+        for m in linears:
+            m.task_adapters = None
+        self.model.adapter_rows, self.model.head_overrides = None, {}
+        try:
+            attach_lora_adapters(self.model, self.model_config, adapters + ((name, path),))
+        except Exception:
+            for m, kept in zip(linears, saved[0]):
+                m.task_adapters = kept
+            self.model.adapter_rows, self.model.head_overrides = saved[1], saved[2]
+            raise
+        self.model_config = dataclasses.replace(self.model_config, lora_adapters=adapters + ((name, path),))
 
     @torch.inference_mode()
     def forward(self, seqs: list[ScoreSequence]) -> list[torch.Tensor]:

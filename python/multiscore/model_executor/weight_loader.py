@@ -106,12 +106,18 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if adapters:
         model.take_adapters(adapters)
     if model_config.lora_adapters:  # PEFT LoRA adapters, chosen per request
-        load_lora_adapters(model, model_config.lora_adapters, lambda name: _target_of(model, name, params),
-                           lambda name: _with_prefixes(name, model_config.checkpoint_prefixes))
+        attach_lora_adapters(model, model_config, model_config.lora_adapters)
     head = getattr(getattr(model, "pooler", None), "head", None)
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)
     return model.eval()
+
+
+def attach_lora_adapters(model: PoolingModel, model_config: ModelConfig, adapters: tuple) -> None:
+    """PEFT LoRA adapters [(name, path)] onto ``model``, their modules named as checkpoint tensors are."""
+    params = dict(model.named_parameters())
+    load_lora_adapters(model, adapters, lambda name: _target_of(model, name, params),
+                       lambda name: _with_prefixes(name, model_config.checkpoint_prefixes))
 
 
 def _with_prefixes(name: str, prefixes: dict[str, str]) -> str:

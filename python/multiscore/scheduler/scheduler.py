@@ -29,6 +29,8 @@ from multiscore.messages import (
     HealthCheckOutput,
     HealthCheckRequest,
     IpcPaths,
+    LoadLoraAdapterOutput,
+    LoadLoraAdapterRequest,
     RequestFailed,
     SchedulerInitFailed,
     SchedulerReady,
@@ -131,6 +133,12 @@ class Scheduler:
                 if self.worker.prefix_cache is not None:
                     self.worker.prefix_cache.flush()
                 self.send_socket.send_pyobj(FlushCacheOutput(rid=msg.rid, success=True))
+            elif isinstance(msg, LoadLoraAdapterRequest):  # between batches: no pass sees a half-made stack
+                try:
+                    self.worker.add_lora_adapter(msg.name, msg.path, msg.index)
+                    self.send_socket.send_pyobj(LoadLoraAdapterOutput(rid=msg.rid))
+                except Exception as e:  # a bad adapter leaves the served ones as they were
+                    self.send_socket.send_pyobj(LoadLoraAdapterOutput(rid=msg.rid, error=str(e)))
             elif isinstance(msg, FreezeGCRequest):
                 self.send_socket.send_pyobj(FreezeGCOutput(rid=msg.rid, frozen=freeze_gc_heap("model process")))
             elif isinstance(msg, ShutdownRequest):

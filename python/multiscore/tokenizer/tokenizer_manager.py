@@ -24,6 +24,7 @@ from multiscore.messages import (
     FreezeGCRequest,
     GetStatsRequest,
     HealthCheckRequest,
+    LoadLoraAdapterRequest,
     PoolingParams,
     RequestOutput,
     SchedulerStats,
@@ -68,6 +69,12 @@ class TokenizerManager:
     def __init__(self, server_args: ServerArgs, model_config: ModelConfig, *, replicas: ReplicaSet) -> None:
         self.server_args = server_args
         self.model_config = model_config
+        # LoRA adapters by index (PoolingParams.adapter), those loaded at runtime appended; an unloaded one
+        # keeps its place (queued work may still name it) but no request can name it again.
+        self.lora_adapters: list[tuple[str, str]] = list(model_config.lora_adapters)
+        self.adapter_keys: dict[str, int] = {key: i for i, (name, path) in enumerate(self.lora_adapters)
+                                             for key in (path, name)}  # what a request may name
+        self.unloaded_adapters: set[str] = set()
         self.tokenizer = model_config.load_tokenizer(server_args.trust_remote_code)
         self.router = ReplicaRouter(replicas, server_args.max_prefill_tokens)
         if server_args.multi_item_scoring_delimiter is not None:
@@ -203,6 +210,38 @@ class TokenizerManager:
         answers = await self._ask_all(lambda i: FreezeGCRequest(rid=self._new_rid(f"freeze{i}")), timeout_s)
         freeze_gc_heap("tokenizer manager's process")
         return [a.frozen for a in answers]
+
+    async def load_lora_adapter(self, name: str, path: str, timeout_s: float = 300.0) -> None:
+        """vLLM's /v1/load_lora_adapter, SGLang's /load_lora_adapter: every replica stacks it beside the
+        others (a replica restarted later loads it too); ValueError with the reason otherwise."""
+        from multiscore.configs.model_config import resolve_model_path
+        from multiscore.model_executor.lora_adapters import read_adapter_config
+
+        if name in self.adapter_keys or name in self.server_args.model_names:
+            raise ValueError(f"The lora adapter '{name}' has already been loaded.")
+        path = resolve_model_path(path)
+        read_adapter_config(name, path)
+        index = len(self.lora_adapters)
+        answers = await self._ask_all(
+            lambda i: LoadLoraAdapterRequest(rid=self._new_rid(f"lora{i}"), name=name, path=path, index=index), timeout_s)
+        errors = [a.error for a in answers if a.error]
+        if errors:
+            raise ValueError(f"LoRA adapter {name!r} was not loaded: {errors[0]}")
+        self.lora_adapters.append((name, path))
+        self.adapter_keys[path] = self.adapter_keys[name] = index
+        self.unloaded_adapters.discard(name)
+        replicas = self.router.replicas
+        replicas.server_args = replicas.server_args.replace(lora_modules=tuple(self.lora_adapters))
+
+    def unload_lora_adapter(self, name: str) -> None:
+        """No request may name the adapter any more (its weights stay in place: queued work may use them)."""
+        index = self.adapter_keys.get(name)
+        if index is None or self.lora_adapters[index][0] != name:
+            raise ValueError(f"The lora adapter '{name}' cannot be found.")
+        for key in (name, self.lora_adapters[index][1]):
+            if self.adapter_keys.get(key) == index:
+                del self.adapter_keys[key]
+        self.unloaded_adapters.add(name)
 
     def scheduler_alive(self) -> bool:
         return bool(self.router.live())
