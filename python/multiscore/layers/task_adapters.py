@@ -1,9 +1,11 @@
-"""Low-rank task adapters chosen per sequence (jina-embeddings-v3's LoRA tasks, Jina's ``task``).
+"""Low-rank adapters chosen per sequence: jina-embeddings-v3's LoRA tasks (Jina's ``task``) and PEFT LoRA
+adapters (``--lora-modules``, model_executor/lora_adapters.py).
 
-One copy of the base weights serves every task: a batch mixes sequences of different tasks (and of
-none), and each adapted layer adds, on the rows of each task's sequences only, that task's low-rank
-term (x·Aᵀ)·Bᵀ, the scaling folded into B. This is what the original code computes (the merged weight
-W + s·B·A applied to that task's rows), without a copy of the weights per task.
+One copy of the base weights serves every adapter: a batch mixes sequences of different adapters (and
+of none), and each adapted layer adds, on the rows of each adapter's sequences only, that adapter's
+low-rank term (x·Aᵀ)·Bᵀ, the scaling folded into B. This is what a merged weight W + s·B·A computes on
+those rows, without a copy of the weights per adapter. An adapted layer must see the whole batch (its
+groups index the batch's rows): the model runs every row through every layer while adapters are on.
 """
 
 from __future__ import annotations
