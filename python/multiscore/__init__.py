@@ -13,6 +13,7 @@ _EXPORTS = {
     "ScoreResult": "multiscore.entrypoints.serving.results",
     "LLM": "multiscore.entrypoints.llm",
     "PoolingParams": "multiscore.entrypoints.llm_outputs",
+    "LoRARequest": "multiscore.entrypoints.llm_outputs",
     "PoolingRequestOutput": "multiscore.entrypoints.llm_outputs",
     "EmbeddingRequestOutput": "multiscore.entrypoints.llm_outputs",
     "ClassificationRequestOutput": "multiscore.entrypoints.llm_outputs",

@@ -98,8 +98,26 @@ def test_adapters_this_server_does_not_serve_are_refused(causal, tmp_path, chang
         ModelConfig.from_server_args(ServerArgs(model_path=str(base), device="cpu", lora_modules=(f"bad={bad}",)))
 
 
-def test_the_offline_llm_says_where_adapters_are_served():
-    from multiscore.entrypoints.llm import LLM
+def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
+    """``LLM(model, enable_lora=True).score(..., lora_request=LoRARequest(name, id, path))``: loaded on first
+    use, then named; without a request the base model; without enable_lora a refusal with the reason."""
+    from multiscore import LLM, LoRARequest, PoolingParams as LLMParams
+    from hf_reference import load_tokenizer
 
-    with pytest.raises(ValueError, match="serve the adapters with --lora-modules"):
-        LLM._params(object.__new__(LLM), None, lora_request=object())
+    base = tiny_model("qwen3", "seqcls", num_labels=1)
+    adapter = make_lora_adapter(base, tmp_path / "offline", ["q_proj", "down_proj"], r=4, seed=6)
+    tok = load_tokenizer(str(base))
+    query, docs = "what is the capital", ["sacramento", "a red apple"]
+    pairs = [tok(query)["input_ids"] + tok(d, add_special_tokens=False)["input_ids"] for d in docs]
+    raw = LLMParams(use_activation=False)
+    with LLM(str(base), enable_lora=True, num_threads=1) as llm:
+        tuned = [o.outputs.score for o in llm.score(query, docs, pooling_params=raw,
+                                                    lora_request=LoRARequest("offline", 1, str(adapter)))]
+        again = [o.outputs.score for o in llm.score(query, docs, pooling_params=raw, lora_request=LoRARequest("offline"))]
+        plain = [o.outputs.score for o in llm.score(query, docs, pooling_params=raw)]
+    expected = torch.stack(peft_outputs(base, adapter, pairs)).ravel()
+    torch.testing.assert_close(torch.tensor(tuned), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(again), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(plain), torch.stack(peft_outputs(base, None, pairs)).ravel(), atol=1e-5, rtol=0)
+    with LLM(str(base), num_threads=1) as llm, pytest.raises(ValueError, match="start the LLM with enable_lora=True"):
+        llm.score(query, docs, lora_request=LoRARequest("offline", 1, str(adapter)))

@@ -33,6 +33,7 @@ from multiscore.entrypoints.llm_outputs import (
 )
 from multiscore.entrypoints.serving.tasks import refusal
 from multiscore.entrypoints.vllm_args import translate_llm_kwargs
+from multiscore.tokenizer.tokenizer_manager import REQUEST_ADAPTER
 
 # vLLM's offline wording for a task the model does not do, put before multiscore's reason.
 _NOT_SUPPORTED = {
@@ -63,11 +64,11 @@ class LLM:
               pooling_params: Optional[PoolingParams] = None, lora_request=None, tokenization_kwargs=None
               ) -> list[EmbeddingRequestOutput]:
         """One embedding per prompt, as /v1/embeddings answers it."""
-        params = self._params(pooling_params, lora_request)
+        params, adapter = self._params(pooling_params, lora_request)
         self._require(Task.EMBED)
 
         def run(inputs):
-            result = self._engine._run(self._runtime.embed.embed(
+            result = self._run(adapter, self._runtime.embed.embed(
                 inputs, dimensions=params.dimensions, use_activation=params.activation,
                 truncate_prompt_tokens=_first(truncate_prompt_tokens, params.truncate_prompt_tokens)))
             return list(zip(result.embeddings, result.token_ids))
@@ -78,11 +79,11 @@ class LLM:
                  pooling_params: Optional[PoolingParams] = None, lora_request=None, tokenization_kwargs=None
                  ) -> list[ClassificationRequestOutput]:
         """Class probabilities per prompt (raw logits with ``use_activation=False``), as /classify."""
-        params = self._params(pooling_params, lora_request)
+        params, adapter = self._params(pooling_params, lora_request)
         self._require(Task.CLASSIFY)
 
         def run(inputs):
-            result = self._engine._run(self._runtime.classify.classify(
+            result = self._run(adapter, self._runtime.classify.classify(
                 inputs, use_activation=params.activation,
                 truncate_prompt_tokens=_first(truncate_prompt_tokens, params.truncate_prompt_tokens)))
             return [(c.probs, ids) for c, ids in zip(result.data, result.token_ids)]
@@ -95,7 +96,7 @@ class LLM:
               tokenization_kwargs=None) -> list[ScoringRequestOutput]:
         """Relevance of each pair, 1:1, 1:N or N:N, as vLLM's /score: a cross-encoder's score, an
         embedding model's cosine similarity, a ColBERT model's MaxSim."""
-        params = self._params(pooling_params, lora_request)
+        params, adapter = self._params(pooling_params, lora_request)
         if chat_template is not None:
             raise ValueError("chat_template: give the score template when the LLM starts (LLM(..., chat_template=...))")
         unknown = set(params.extra_kwargs) - {"max_tokens_per_doc"}
@@ -105,7 +106,7 @@ class LLM:
         self._require(Task.SCORE)
         queries = [data_1] if isinstance(data_1, str) else list(data_1)
         documents = [data_2] if isinstance(data_2, str) else list(data_2)
-        result = self._engine._run(self._runtime.scores.score_pairs(
+        result = self._run(adapter, self._runtime.scores.score_pairs(
             queries, documents, use_activation=params.activation,
             truncate_prompt_tokens=_first(truncate_prompt_tokens, params.truncate_prompt_tokens),
             max_tokens_per_doc=params.extra_kwargs.get("max_tokens_per_doc")))
@@ -116,13 +117,13 @@ class LLM:
                ) -> list[PoolingRequestOutput]:
         """The model's output for ``pooling_task`` (embed, classify, score, token_embed, token_classify;
         by default the model's own) per prompt, as /pooling, as tensors."""
-        params = self._params(pooling_params, lora_request)
+        params, adapter = self._params(pooling_params, lora_request)
         cfg = self.model_config
         if pooling_task in _TASK_NAMES and pooling_task not in cfg.pooling_tasks:
             raise ValueError(f"{_NOT_SUPPORTED[Task(pooling_task)]} {refusal(cfg, Task(pooling_task))}")
 
         def run(inputs):
-            result = self._engine._run(self._runtime.embed.pool(
+            result = self._run(adapter, self._runtime.embed.pool(
                 inputs, task=pooling_task, dimensions=params.dimensions, use_activation=params.activation,
                 truncate_prompt_tokens=_first(truncate_prompt_tokens, params.truncate_prompt_tokens)))
             return list(zip(result.data, result.token_ids))
@@ -142,11 +143,32 @@ class LLM:
     def __exit__(self, *exc) -> None:
         self.shutdown()
 
-    def _params(self, params: Optional[PoolingParams], lora_request) -> PoolingParams:
-        if lora_request is not None:
-            raise ValueError("lora_request: the offline LLM takes no per-call adapter yet; serve the adapters with "
-                             "--lora-modules and name one in each request's 'model' (README \"LoRA adapters\")")
-        return params or PoolingParams()
+    def _params(self, params: Optional[PoolingParams], lora_request) -> tuple[PoolingParams, Optional[int]]:
+        """-> (the call's pooling options, the LoRA adapter it runs with: ``lora_request``'s, loaded on
+        first use, or None)."""
+        return params or PoolingParams(), None if lora_request is None else self._adapter(lora_request)
+
+    def _adapter(self, lora_request) -> int:
+        tm = self._engine.tokenizer_manager
+        name, path = getattr(lora_request, "lora_name", None), getattr(lora_request, "lora_path", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError("lora_request: give a LoRARequest(lora_name, lora_int_id, lora_path)")
+        if name not in tm.adapter_keys:
+            if not self._engine.server_args.enable_lora:
+                raise ValueError(f"lora_request {name!r}: start the LLM with enable_lora=True to load adapters "
+                                 "(or name one of its lora_modules)")
+            if not path:
+                raise ValueError(f"lora_request {name!r} is not loaded and gives no lora_path")
+            self._engine._run(tm.load_lora_adapter(name, path))
+        return tm.adapter_keys[name]
+
+    def _run(self, adapter: Optional[int], coro):
+        """Engine._run(coro), its requests run with LoRA adapter ``adapter`` (None: the base model)."""
+        async def with_adapter():
+            REQUEST_ADAPTER.set(adapter)
+            return await coro
+
+        return self._engine._run(with_adapter())
 
     def _require(self, task: Task) -> None:
         if task not in self.model_config.tasks:

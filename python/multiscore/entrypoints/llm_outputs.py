@@ -11,6 +11,16 @@ import torch
 
 
 @dataclass
+class LoRARequest:
+    """vLLM's ``LoRARequest(lora_name, lora_int_id, lora_path)``: the adapter a call runs with (vLLM's own
+    object is taken too). Loaded on first use when the LLM started with ``enable_lora=True``."""
+
+    lora_name: str
+    lora_int_id: int = 0
+    lora_path: str = ""
+
+
+@dataclass
 class PoolingParams:
     """vLLM's per-call pooling options: ``use_activation`` (an embedding's normalisation, a
     classifier's activation; ``normalize`` is its older name), ``dimensions`` (Matryoshka),
