@@ -75,6 +75,7 @@ class TokenizerManager:
         self.adapter_keys: dict[str, int] = {key: i for i, (name, path) in enumerate(self.lora_adapters)
                                              for key in (path, name)}  # what a request may name
         self.unloaded_adapters: set[str] = set()
+        self._lora_lock = asyncio.Lock()  # one adapter load at a time: each takes the next index
         self.tokenizer = model_config.load_tokenizer(server_args.trust_remote_code)
         self.router = ReplicaRouter(replicas, server_args.max_prefill_tokens)
         if server_args.multi_item_scoring_delimiter is not None:
@@ -217,21 +218,22 @@ class TokenizerManager:
         from multiscore.configs.model_config import resolve_model_path
         from multiscore.model_executor.lora_adapters import read_adapter_config
 
-        if name in self.adapter_keys or name in self.server_args.model_names:
-            raise ValueError(f"The lora adapter '{name}' has already been loaded.")
-        path = resolve_model_path(path)
-        read_adapter_config(name, path)
-        index = len(self.lora_adapters)
-        answers = await self._ask_all(
-            lambda i: LoadLoraAdapterRequest(rid=self._new_rid(f"lora{i}"), name=name, path=path, index=index), timeout_s)
-        errors = [a.error for a in answers if a.error]
-        if errors:
-            raise ValueError(f"LoRA adapter {name!r} was not loaded: {errors[0]}")
-        self.lora_adapters.append((name, path))
-        self.adapter_keys[path] = self.adapter_keys[name] = index
-        self.unloaded_adapters.discard(name)
-        replicas = self.router.replicas
-        replicas.server_args = replicas.server_args.replace(lora_modules=tuple(self.lora_adapters))
+        async with self._lora_lock:
+            if name in self.adapter_keys or name in self.server_args.model_names:
+                raise ValueError(f"The lora adapter '{name}' has already been loaded.")
+            path = resolve_model_path(path)
+            read_adapter_config(name, path)
+            index = len(self.lora_adapters)
+            answers = await self._ask_all(lambda i: LoadLoraAdapterRequest(
+                rid=self._new_rid(f"lora{i}"), name=name, path=path, index=index), timeout_s)
+            errors = [a.error for a in answers if a.error]
+            if errors:
+                raise ValueError(f"LoRA adapter {name!r} was not loaded: {errors[0]}")
+            self.lora_adapters.append((name, path))
+            self.adapter_keys[path] = self.adapter_keys[name] = index
+            self.unloaded_adapters.discard(name)
+            replicas = self.router.replicas
+            replicas.server_args = replicas.server_args.replace(lora_modules=tuple(self.lora_adapters))
 
     def unload_lora_adapter(self, name: str) -> None:
         """No request may name the adapter any more (its weights stay in place: queued work may use them)."""
