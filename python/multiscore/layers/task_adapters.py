@@ -42,8 +42,8 @@ class LinearTaskAdapters:
         if self.rows.groups and x.shape[0] != self.rows.num_rows:  # never another row's adapter
             raise RuntimeError(f"an adapted layer saw {x.shape[0]} rows of a {self.rows.num_rows}-row batch")
         for task, rows in self.rows.groups:
-            if rows is None:
-                y.add_(F.linear(F.linear(x, self.lora_a[task]), self.lora_b[task]))
+            if rows is None:  # every row: y += (x·Aᵀ)·Bᵀ in the product's own pass
+                y.addmm_(F.linear(x, self.lora_a[task]), self.lora_b[task].T)
             else:
                 y.index_add_(0, rows, F.linear(F.linear(x.index_select(0, rows), self.lora_a[task]), self.lora_b[task]))
         return y

@@ -160,7 +160,8 @@ class GatedMLP(nn.Module):
         # memory-bound SiLU·up pass does not stream a [T, 2I] buffer through RAM (~15% on CPU).
         rows = max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size))
         act_mul = getattr(ops, self.act_mul)
-        if x.shape[0] <= rows or self.gate_up_proj.task_adapters is not None:  # adapters see the whole batch
+        adapters = self.gate_up_proj.task_adapters
+        if x.shape[0] <= rows or (adapters is not None and adapters.rows.groups):  # adapters see the whole batch
             return self._rows(x, act_mul)
         if x.shape[0] <= rows:
             return self._rows(x, act_mul)
