@@ -121,3 +121,39 @@ def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
     torch.testing.assert_close(torch.tensor(plain), torch.stack(peft_outputs(base, None, pairs)).ravel(), atol=1e-5, rtol=0)
     with LLM(str(base), num_threads=1) as llm, pytest.raises(ValueError, match="start the LLM with enable_lora=True"):
         llm.score(query, docs, lora_request=LoRARequest("offline", 1, str(adapter)))
+
+
+@pytest.mark.parametrize("arch, targets", [("bert", ["query", "value", "intermediate.dense", "output.dense"]),
+                                           ("xlm_roberta", ["query", "key"])])
+def test_an_encoder_classifier_adapter_with_its_head_equals_peft(tiny_model, tmp_path, arch, targets):
+    """BERT-style fine-tunes: LoRA on the fused query/key/value and dense layers, the classifier trained in full."""
+    base = tiny_model(arch, "seqcls", num_labels=2)
+    adapter = make_lora_adapter(base, tmp_path / arch, targets, r=4, seed=8, task_type="SEQ_CLS")
+    w = worker(base, lora_modules=(f"ft={adapter}",))
+    ids = [2, 10, 11, 12, 13, 3] if arch == "bert" else [0, 10, 11, 12, 13, 2]
+    got = w.forward([ScoreSequence(str(a), ids, 0, 1, PoolingParams(activation="none", adapter=a),
+                                   token_type_ids=[0] * len(ids)) for a in (0, None)])
+    torch.testing.assert_close(got[0][0], peft_outputs(base, adapter, [ids])[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[1][0], peft_outputs(base, None, [ids])[0], atol=1e-5, rtol=0)
+
+
+def test_granites_residual_multiplier_scales_the_adapter_as_the_weight(tiny_model, tmp_path):
+    """Granite folds its residual multiplier into o_proj / down_proj as they load: B is scaled alike."""
+    from transformers import GraniteConfig, GraniteForCausalLM
+
+    from make_tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer("llama")
+    config = GraniteConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=128,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1,
+                           residual_multiplier=0.22, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    base = tmp_path / "granite-base"
+    GraniteForCausalLM(config).eval().save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    adapter = make_lora_adapter(base, tmp_path / "granite", ["o_proj", "down_proj"], r=4, seed=9)
+    w = worker(base, lora_modules=(f"g={adapter}",))
+    got = w.forward([ScoreSequence("a", QUERY + ITEMS[0], 0, 1,
+                                   PoolingParams(label_token_ids=LABELS, activation="softmax", adapter=0))])
+    torch.testing.assert_close(got[0][0], _label_softmax(peft_outputs(base, adapter, [QUERY + ITEMS[0]])[0]), atol=1e-5,
+                               rtol=0)

@@ -15,8 +15,9 @@ row orders and output scales apply to B as to the weight). Per Linear, the adapt
 head's for its sequences (``PoolingModel.head_overrides``).
 
 Refused with the reason, at start-up: DoRA, biases, per-module rank or alpha patterns, adapters on
-embeddings or on mixture-of-experts experts (they see a token subset, not the batch), and other
-``modules_to_save`` (a body module trained in full: merge the adapter into a checkpoint).
+embeddings, on mixture-of-experts experts (they see a token subset, not the batch) or on a head's own
+layers (BERT's pooler: the pooled rows), and other ``modules_to_save`` (a body module trained in full:
+merge the adapter into a checkpoint).
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def _placed(model, adapter: str, module: str, pair: dict, target_of, prefixes) -
     linear_name = param.rpartition(".")[0]
     linear = model.get_submodule(linear_name)
     if not isinstance(linear, Linear) or param.rpartition(".")[2] != "weight":
-        raise ValueError(f"LoRA adapter {adapter!r}: {module} is not a projection this server adapts")
+        raise ValueError(f"LoRA adapter {adapter!r}: {module} is not a projection of the body (a head's layer reads "
+                         "the pooled rows, not the batch's): adapters there are not served")
     a, b = pair["A"], pair["B"]  # [r, in], [rows, r]
     order = getattr(linear, "shard_load_orders", {}).get(shard) if shard is not None else linear.load_row_order
     if order is not None:
