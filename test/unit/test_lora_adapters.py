@@ -119,8 +119,13 @@ def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
     torch.testing.assert_close(torch.tensor(tuned), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(again), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(plain), torch.stack(peft_outputs(base, None, pairs)).ravel(), atol=1e-5, rtol=0)
-    with LLM(str(base), num_threads=1) as llm, pytest.raises(ValueError, match="start the LLM with enable_lora=True"):
-        llm.score(query, docs, lora_request=LoRARequest("offline", 1, str(adapter)))
+    from types import SimpleNamespace
+
+    without = object.__new__(LLM)  # an LLM started without enable_lora: the refusal comes before any work
+    without._engine = SimpleNamespace(tokenizer_manager=SimpleNamespace(adapter_keys={}),
+                                      server_args=SimpleNamespace(enable_lora=False))
+    with pytest.raises(ValueError, match="start the LLM with enable_lora=True"):
+        without._params(None, LoRARequest("offline", 1, str(adapter)))
 
 
 @pytest.mark.parametrize("arch, targets", [("bert", ["query", "value", "intermediate.dense", "output.dense"]),
