@@ -100,7 +100,8 @@ def test_adapters_this_server_does_not_serve_are_refused(causal, tmp_path, chang
 
 def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
     """``LLM(model, enable_lora=True).score(..., lora_request=LoRARequest(name, id, path))``: loaded on first
-    use, then named; without a request the base model; without enable_lora a refusal with the reason."""
+    use, then named; without a request the base model; without enable_lora a refusal with the reason. And
+    SGLang's ``Engine.score(..., lora_path=...)``, ``load_lora_adapter`` / ``unload_lora_adapter``."""
     from multiscore import LLM, LoRARequest, PoolingParams as LLMParams
     from hf_reference import load_tokenizer
 
@@ -115,9 +116,18 @@ def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
                                                     lora_request=LoRARequest("offline", 1, str(adapter)))]
         again = [o.outputs.score for o in llm.score(query, docs, pooling_params=raw, lora_request=LoRARequest("offline"))]
         plain = [o.outputs.score for o in llm.score(query, docs, pooling_params=raw)]
+        engine = llm._engine  # SGLang's Engine underneath: lora_path per call, adapters loaded while serving
+        by_path = engine.score(query, docs, lora_path="offline").scores
+        engine.load_lora_adapter("again", str(adapter))
+        by_new_name = engine.score(query, docs, lora_path="again").scores
+        engine.unload_lora_adapter("again")
+        with pytest.raises(ValueError, match="lora_path 'again' is not a served adapter"):
+            engine.score(query, docs, lora_path="again")
     expected = torch.stack(peft_outputs(base, adapter, pairs)).ravel()
     torch.testing.assert_close(torch.tensor(tuned), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(again), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(by_path).ravel(), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(by_new_name).ravel(), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(plain), torch.stack(peft_outputs(base, None, pairs)).ravel(), atol=1e-5, rtol=0)
     from types import SimpleNamespace
 

@@ -58,6 +58,7 @@ class Engine:
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
         item_embed_overrides=None, return_pooled_hidden_states: bool = False, priority: int = 0,
+        lora_path: Optional[str] = None,
     ) -> ScoreResult:
         """Score each item against the query; see DESIGN.md §3 for the exact semantics.
 
@@ -69,23 +70,31 @@ class Engine:
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
             item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
-            priority=priority,
+            priority=priority, lora_path=lora_path,
         ))
 
     async def async_score(
         self, query, items, label_token_ids: Optional[list[int]] = None, apply_softmax: bool = False,
         item_first: bool = False, embed_override_token_id: Optional[int] = None, query_embed_overrides=None,
         item_embed_overrides=None, return_pooled_hidden_states: bool = False, priority: int = 0,
+        lora_path: Optional[str] = None,
     ) -> ScoreResult:
         coro = self._score(
             query, items, label_token_ids=label_token_ids, apply_softmax=apply_softmax, item_first=item_first,
             embed_override_token_id=embed_override_token_id, query_embed_overrides=query_embed_overrides,
             item_embed_overrides=item_embed_overrides, return_pooled_hidden_states=return_pooled_hidden_states,
-            priority=priority,
+            priority=priority, lora_path=lora_path,
         )
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    async def _score(self, query, items, **options) -> ScoreResult:
+    async def _score(self, query, items, lora_path: Optional[str] = None, **options) -> ScoreResult:
+        if lora_path is not None:  # SGLang's: the LoRA adapter (its name or path) this call runs with
+            from multiscore.tokenizer.tokenizer_manager import REQUEST_ADAPTER  # imported already by the runtime
+
+            keys = self._live.tokenizer_manager.adapter_keys
+            if lora_path not in keys:
+                raise ValueError(f"lora_path {lora_path!r} is not a served adapter; served: {', '.join(sorted(keys)) or 'none'}")
+            REQUEST_ADAPTER.set(keys[lora_path])
         result = await self._live.scores.score(query, items, **options)
         if result.pooled_hidden_states is not None:  # SGLang's Engine hands out CPU tensors
             import torch  # imported already by the runtime
@@ -183,6 +192,16 @@ class Engine:
         walking the objects alive now in their garbage collections (gc_heap.py). The model processes
         do it after start-up anyway; the caller's heap is the caller's to freeze, after a warm-up."""
         self._run(self._live.tokenizer_manager.freeze_gc())
+
+    def load_lora_adapter(self, lora_name: str, lora_path: str) -> None:
+        """SGLang's ``Engine.load_lora_adapter`` (needs ``enable_lora=True``): every replica loads it beside the others."""
+        if not self.server_args.enable_lora:
+            raise ValueError("loading LoRA adapters while serving needs enable_lora=True")
+        self._run(self._live.tokenizer_manager.load_lora_adapter(lora_name, lora_path))
+
+    def unload_lora_adapter(self, lora_name: str) -> None:
+        """SGLang's ``Engine.unload_lora_adapter``: no call may name it any more."""
+        self._live.tokenizer_manager.unload_lora_adapter(lora_name)
 
     def flush_cache(self) -> bool:
         """Empty the scheduler's caches (SGLang's ``Engine.flush_cache``); True on success."""
