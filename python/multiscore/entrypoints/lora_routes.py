@@ -1,6 +1,6 @@
 """Loading LoRA adapters while serving: vLLM's ``POST /v1/load_lora_adapter`` / ``/v1/unload_lora_adapter``
 (plain-text answers) and SGLang's ``POST /load_lora_adapter`` / ``/unload_lora_adapter`` (``success``,
-``error_message``, ``loaded_adapters``). Allowed with ``--enable-lora`` (vLLM also asks for
+``error_message``, ``loaded_adapters``; a failure carries the error envelope too). Allowed with ``--enable-lora`` (vLLM also asks for
 VLLM_ALLOW_RUNTIME_LORA_UPDATING; the flag is the consent here). An unloaded adapter's name picks
 nothing any more (404 as a model name); its weights stay loaded, since queued work may still use them.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
+from multiscore.entrypoints.protocol import error_body
 from multiscore.entrypoints.responses import json_object, json_response
 from multiscore.entrypoints.runtime import Runtime
 
@@ -19,8 +20,8 @@ def add_lora_routes(app: FastAPI, runtime: Runtime) -> None:
 
     async def _fields(request: Request, *names: str) -> list:
         if not runtime.server_args.enable_lora:
-            raise ValueError("loading LoRA adapters while serving needs --enable-lora (the adapters in --lora-modules "
-                             "load at start-up)")
+            raise ValueError("loading or unloading LoRA adapters while serving needs --enable-lora (the adapters in "
+                             "--lora-modules load at start-up)")
         body = await json_object(request)
         values = [body.get(name) for name in names]
         for name, value in zip(names, values):
@@ -49,8 +50,9 @@ def add_lora_routes(app: FastAPI, runtime: Runtime) -> None:
                 await tm.load_lora_adapter(*await _fields(request, "lora_name", "lora_path"))
             else:
                 tm.unload_lora_adapter(*await _fields(request, "lora_name"))
-        except ValueError as e:
-            return json_response({"success": False, "error_message": str(e), "loaded_adapters": loaded()}, 400)
+        except ValueError as e:  # SGLang's fields beside every client's error envelope
+            return json_response({**error_body(str(e), 400, "BadRequestError"), "success": False,
+                                  "error_message": str(e), "loaded_adapters": loaded()}, 400)
         return json_response({"success": True, "error_message": None, "loaded_adapters": loaded()})
 
     @app.post("/load_lora_adapter")
