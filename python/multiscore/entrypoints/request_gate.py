@@ -68,8 +68,9 @@ class RequestGate:
             app_scope, app_receive = scope, receive
             if error is None and scope["method"] == "POST":
                 body, error = await self._read_body(scope, receive)
-                if error is None and (self.adapters or self.unloaded or b'"lora_path"' in body) and \
-                        not scope["path"].endswith("lora_adapter"):  # (un)loading one names it, for no work
+                # Parsed here only when the body may name an adapter ((un)loading one names it for no work).
+                names_one = b'"lora_path"' in body or ((self.adapters or self.unloaded) and b'"model"' in body)
+                if error is None and names_one and not scope["path"].endswith("lora_adapter"):
                     error = self._pick_adapter(body)
                 if error is None:
                     app_scope, app_receive = _as_json(scope, body, receive)

@@ -20,14 +20,19 @@ def _label_softmax(path, query, items):
     return torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
 
 
-@pytest.mark.parametrize("rope", [False, True], ids=["nope", "rope"])
-def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, rope):
-    path = tiny_model("granite_hybrid", "causal", **({"position_embedding_type": "rope"} if rope else {}))
-    query, items = mixed_inputs(seed=1)
-    single, mis = score_both_ways(worker(path), query, items, LABELS, apply_softmax=True)
+def _assert_both_ways_equal_transformers(w, path, seed):
+    """Single-item and MIS scores of ``mixed_inputs(seed)`` through worker ``w`` equal transformers'."""
+    query, items = mixed_inputs(seed=seed)
+    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
     ref = _label_softmax(path, query, items)
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("rope", [False, True], ids=["nope", "rope"])
+def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, rope):
+    path = tiny_model("granite_hybrid", "causal", **({"position_embedding_type": "rope"} if rope else {}))
+    _assert_both_ways_equal_transformers(worker(path), path, seed=1)
 
 
 def test_scan_chunks_that_split_queries_and_items_change_nothing(tiny_model):
@@ -37,11 +42,7 @@ def test_scan_chunks_that_split_queries_and_items_change_nothing(tiny_model):
     assert len(mixers) == 2
     for mixer in mixers:
         mixer.chunk_size = 4
-    query, items = mixed_inputs(seed=3)
-    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
-    ref = _label_softmax(path, query, items)
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    _assert_both_ways_equal_transformers(w, path, seed=3)
 
 
 def test_items_of_an_empty_query_or_a_short_one(tiny_model):

@@ -50,10 +50,10 @@ def _without_markers(text: str) -> str:
     return text.replace(DOC_MARKER, "").replace(QUERY_MARKER, "")
 
 
-def _cut(tokenizer, text: str, limit: int) -> tuple[str, int]:
-    """(the text, cut to ``limit`` tokens and decoded when longer, as the card's code does; its token count)."""
+def _cut(tokenizer, text: str, limit: int) -> tuple[str, list[int]]:
+    """(the text, cut to ``limit`` tokens and decoded when longer, as the card's code does; its tokens)."""
     ids = tokenizer(text, truncation=True, max_length=limit)["input_ids"]
-    return (tokenizer.decode(ids) if len(ids) >= limit else text), len(ids)
+    return (tokenizer.decode(ids) if len(ids) >= limit else text), ids
 
 
 def _cosines(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:
@@ -86,12 +86,13 @@ class ListwiseScorer(Scorer):
         doc_limit = max_doc_tokens or MAX_DOC_TOKENS
 
         def prepare(tokenizer):
-            cut_query, query_len = _cut(tokenizer, _without_markers(query), MAX_QUERY_TOKENS)
+            cut_query, query_ids = _cut(tokenizer, _without_markers(query), MAX_QUERY_TOKENS)
+            query_len = len(query_ids)
             docs = [_cut(tokenizer, _without_markers(d), doc_limit) for d in documents]
             blocks, block, room = [], [], self.model_config.context_length - 2 * query_len
-            for i, (_, length) in enumerate(docs):
+            for i, (_, ids) in enumerate(docs):
                 block.append(i)
-                room -= length
+                room -= len(ids)
                 if len(block) >= BLOCK_DOCUMENTS or room <= doc_limit:
                     blocks.append(block)
                     block, room = [], self.model_config.context_length - 2 * query_len
@@ -99,7 +100,7 @@ class ListwiseScorer(Scorer):
                 blocks.append(block)
             prompts = [tokenizer(block_prompt(cut_query, [docs[i][0] for i in b], instruction))["input_ids"]
                        for b in blocks]
-            return blocks, prompts, tokenizer(query)["input_ids"], [tokenizer(d)["input_ids"] for d in documents]
+            return blocks, prompts, query_ids, [ids for _, ids in docs]  # each text's tokens, as read
 
         blocks, prompts, query_ids, doc_ids = await self.tm.tokenize_with(documents, prepare)
         doc_marker, query_marker = marker_ids_of(self.model_config.hf_config)
