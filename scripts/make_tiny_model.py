@@ -34,9 +34,9 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
-                       "openai_privacy_filter": ("tokcls",)}
+                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert"}
@@ -179,6 +179,8 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_qwen3_5_config(), **QWEN3_5_MOE_EXPERTS)
     if arch == "openai_privacy_filter":
         cfg.update(_privacy_filter_config())
+    if arch == "gpt_oss":  # the privacy filter's shapes, causal: a sliding layer then a full one
+        cfg.update(_privacy_filter_config(), layer_types=["sliding_attention", "full_attention"])
     return arch_name, cfg
 
 

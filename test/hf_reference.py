@@ -32,7 +32,12 @@ def load_model(model_dir: str, dtype: torch.dtype = torch.float32):
     # and the reference runs only in the test process.
     torch.set_num_threads(1)
     cls = AutoModelForCausalLM if is_causal(model_dir) else AutoModelForSequenceClassification
-    model = cls.from_pretrained(model_dir, dtype=dtype)
+    kw = {}
+    if (_config(model_dir).get("quantization_config") or {}).get("quant_method") == "mxfp4":
+        from transformers import Mxfp4Config
+
+        kw["quantization_config"] = Mxfp4Config(dequantize=True)  # GPT-OSS's experts; no MXFP4 kernels on CPU
+    model = cls.from_pretrained(model_dir, dtype=dtype, **kw)
     return model.to(dtype).eval()
 
 

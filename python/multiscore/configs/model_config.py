@@ -198,6 +198,25 @@ def _lora_adapters(args: ServerArgs, model_class) -> tuple:
     return tuple((name, resolve_model_path(path)) for name, path in adapters)
 
 
+# Quantized checkpoint formats read here: dequantized as they load (model_executor/mxfp4.py).
+_DEQUANTIZED_FORMATS = ("mxfp4",)
+
+
+def checkpoint_quantization(hf_config) -> Optional[str]:
+    """The checkpoint's ``quantization_config.quant_method`` (None: plain weights); ValueError for a
+    format whose tensors would load as wrong numbers or not at all."""
+    quant = getattr(hf_config, "quantization_config", None)
+    if not quant:
+        return None
+    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
+    method = str(getattr(method, "value", method))  # transformers' QuantizationMethod is an enum
+    if method not in _DEQUANTIZED_FORMATS:
+        raise ValueError(f"the checkpoint is quantized ({method}), which is not supported: multiscore reads 16- and "
+                         f"32-bit weights, and dequantizes {', '.join(_DEQUANTIZED_FORMATS)} (GPT-OSS's experts) as "
+                         "they load; serve the unquantized checkpoint")
+    return method
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     path: str  # resolved local directory
@@ -216,6 +235,7 @@ class ModelConfig:
     checkpoint_prefixes: dict = field(default_factory=dict)
     # PEFT LoRA adapters chosen per request: ((name, path), ...), adapter i = PoolingParams.adapter i.
     lora_adapters: tuple = ()
+    quantization: Optional[str] = None  # the checkpoint's format (checkpoint_quantization), dequantized at load
 
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
@@ -261,7 +281,7 @@ class ModelConfig:
             pooling=with_default_prompt(with_pooling_type(pooling, kind, hf_config, overrides.pooling_type), args),
             pooler=overrides,
             chat_template=read_chat_template(args.chat_template), checkpoint_prefixes=checkpoint_prefixes,
-            lora_adapters=_lora_adapters(args, model_class),
+            lora_adapters=_lora_adapters(args, model_class), quantization=checkpoint_quantization(hf_config),
         )
         config.check_pooler_overrides()
         return config

@@ -24,6 +24,7 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.pooler import EmbeddingHead
 from multiscore.model_executor.checkpoint_files import iter_checkpoint
+from multiscore.model_executor.mxfp4 import dequantized_tensors
 from multiscore.models.base import PoolingModel
 from multiscore.models.registry import get_model_class
 
@@ -83,7 +84,10 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     conversion = model_config.head_conversion
     lm_head_rows: dict[str, torch.Tensor] = {}  # conversion only: name -> its rows of the conversion tokens [k, H]
     adapters: dict[str, dict[str, torch.Tensor]] = {}  # our weight -> {role: tensor} (adapter_suffixes)
-    for name, tensor in itertools.chain(iter_checkpoint(model_config.path), _extra_weights(model, model_config.path)):
+    tensors = iter_checkpoint(model_config.path)
+    if model_config.quantization == "mxfp4":
+        tensors = dequantized_tensors(tensors)
+    for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]

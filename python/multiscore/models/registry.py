@@ -28,6 +28,10 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "GptOssForCausalLM": "gpt_oss",  # sink logits, alternating sliding layers, clamped-SwiGLU experts (MXFP4 on the hub)
+    "GptOssForSequenceClassification": "gpt_oss",
+    "GptOssForTokenClassification": "gpt_oss",
+    "GptOssModel": "gpt_oss",
     "OpenAIPrivacyFilterForTokenClassification": "openai_privacy_filter",  # a PII tagger: GPT-OSS's blocks, bidirectional
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",

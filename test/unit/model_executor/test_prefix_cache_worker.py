@@ -28,6 +28,7 @@ def _assert_same(got, expected):
     ("phi3", "seqcls", {}), ("gemma3", "seqcls", {}),  # gemma3: a 4-token window on layer 0
     ("gemma4", "causal", {}),  # its last two layers reuse the first two's keys, cached ones included
     ("qwen3_moe", "causal", {}), ("qwen2_moe", "seqcls", {}),  # experts routed per token
+    ("gpt_oss", "causal", {}),  # sink logits on cached prefixes, a 4-token window on layer 0
     ("modernbert_decoder", "causal", {}),  # LayerNorms, a 3-position window on its local layers
     ("mistral", "causal", {"sliding_window": 3}), ("gemma2", "seqcls", {"sliding_window": 4, "attn_logit_softcapping": 0.5}),
 ])

@@ -59,3 +59,10 @@ def _portable(q, k, v, causal: bool, scale: float, key_bias=None, softcap=None, 
         outs.append(torch.matmul(torch.exp(s - finite[..., None]).to(v.dtype), v))
         lses.append(lse)
     return torch.cat(outs, -2), torch.cat(lses, -1)
+
+
+def with_sinks(o: torch.Tensor, lse: torch.Tensor, sinks: torch.Tensor) -> torch.Tensor:
+    """An attention output with a sink logit s in its softmax's denominator: softmax over [scores ; s]
+    without the sink's column = the plain softmax's output times Σe^scores / (Σe^scores + e^s)
+    = σ(lse − s). o [..., D], lse [...] float32, ``sinks`` broadcast against lse (float)."""
+    return o * torch.sigmoid(lse - sinks.float()).to(o.dtype)[..., None]

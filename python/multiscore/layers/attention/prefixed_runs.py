@@ -5,7 +5,7 @@ Its rows attend to P + S keys: the cached ones (all visible: they come first) an
 causally. The keys are gathered from ``[batch k ; cached k]`` (the cached rows appended after the
 batch's T rows), padded per call like the torch backend's other runs, under an explicit mask.
 Key slot j is position j (cached keys first, in order), so a sliding window compares it with the
-row's position P + i; soft-capped scores take the portable path, as elsewhere in the backend.
+row's position P + i; soft-capped scores and sinks take the portable path, as elsewhere in the backend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from multiscore.layers.attention.lse_attention import attention_with_lse
+from multiscore.layers.attention.lse_attention import attention_with_lse, with_sinks
 from multiscore.layers.attention.padded_rows import block_rows, gather_block, valid_positions
 
 _RUNS_PER_CALL = 16  # as the torch backend's plain runs
@@ -63,8 +63,10 @@ def _chunk(runs, device) -> PrefixedRuns:
 
 
 def attend_prefixed(q: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor, chunk: PrefixedRuns, scale: float,
-                    out: torch.Tensor, softcap: Optional[float] = None, window: Optional[int] = None) -> None:
-    """q [T, Hq, D]; k_all/v_all [T + Tc, Hkv, D]; writes the chunk's rows of ``out`` [T, Hq, D]."""
+                    out: torch.Tensor, softcap: Optional[float] = None, window: Optional[int] = None,
+                    sinks: Optional[torch.Tensor] = None) -> None:
+    """q [T, Hq, D]; k_all/v_all [T + Tc, Hkv, D]; writes the chunk's rows of ``out`` [T, Hq, D].
+    ``sinks`` [Hq]: GPT-OSS's sink logits (the log-sum-exp path, as soft-capped scores)."""
     qr = gather_block(q, chunk.index)  # [b, Hq, Smax, D]
     kr, vr = (gather_block(x, chunk.key_index) for x in (k_all, v_all))  # [b, Hkv, Kmax, D]
     mask = chunk.mask
@@ -72,9 +74,11 @@ def attend_prefixed(q: torch.Tensor, k_all: torch.Tensor, v_all: torch.Tensor, c
         key_pos = torch.arange(mask.shape[-1], device=mask.device)
         near = (chunk.row_pos[:, :, None] - key_pos) < window  # [b, Smax, Kmax]
         mask = mask & (near | ~chunk.valid[:, :, None])[:, None]
-    if softcap is None:
+    if softcap is None and sinks is None:
         o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=mask, scale=scale,
                                            enable_gqa=q.shape[1] != k_all.shape[1])
     else:
-        o, _ = attention_with_lse(qr, kr, vr, causal=False, scale=scale, softcap=softcap, mask=mask)
+        o, lse = attention_with_lse(qr, kr, vr, causal=False, scale=scale, softcap=softcap, mask=mask)
+        if sinks is not None:
+            o = with_sinks(o, lse, sinks[:, None])  # lse [b, Hq, Smax]
     out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, Hq, D]

@@ -14,7 +14,8 @@ Per layer, two options change the scores: ``softcap`` (Gemma2: cap · tanh(score
 sliding ``window`` (a token at position p sees keys at positions > p - window; in bidirectional
 runs, keys with |p - k| < window). Either sends the calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
 positions (item token t at query_len + t), so a window hides the same query keys as when the
-item is scored alone.
+item is scored alone. GPT-OSS's ``sinks`` (a logit per head in each softmax's denominator) scale an
+output by σ(lse − sink), so they take the log-sum-exp path too; under MIS, by the merged lse.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
-from multiscore.layers.attention.lse_attention import attention_with_lse
+from multiscore.layers.attention.lse_attention import attention_with_lse, with_sinks
 from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, valid_positions
 from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
 
@@ -265,15 +266,12 @@ class TorchAttentionBackend(AttentionBackend):
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None,
                 prefix_kv=None, sinks=None) -> torch.Tensor:
         """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes;
-        ``sinks`` [Hq]: each head's sink logit (plain runs only: GPT-OSS-style encoders)."""
-        if sinks is not None and (metadata.prefixed or metadata.items is not None or metadata.buckets
-                                  or metadata.lone_delims is not None):
-            raise ValueError("attention sinks are served on plain sequences only (not MIS, not cached prefixes)")
+        ``sinks`` [Hq]: each head's sink logit (GPT-OSS), in every softmax: runs, cached prefixes and MIS."""
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if prefix_kv is not None and len(prefix_kv[0]):
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
         for chunk in metadata.prefixed:
-            attend_prefixed(q, k, v, chunk, scale, out, softcap, window)
+            attend_prefixed(q, k, v, chunk, scale, out, softcap, window, sinks)
         masks = None if window is None else self._window_masks(metadata, window, q.device)
         for i, chunk in enumerate(metadata.runs):
             window_mask = None if masks is None else masks.runs[i]
@@ -282,7 +280,7 @@ class TorchAttentionBackend(AttentionBackend):
             else:
                 self._masked_runs(q, k, v, chunk, scale, softcap, window_mask, out, sinks)
         if metadata.items is not None or metadata.buckets or metadata.lone_delims is not None:
-            self._mis(q, k, v, metadata, scale, out, softcap, masks)
+            self._mis(q, k, v, metadata, scale, out, softcap, masks, sinks)
         return out
 
     def _window_masks(self, meta: TorchAttentionMetadata, window: int, device) -> WindowMasks:
@@ -307,16 +305,15 @@ class TorchAttentionBackend(AttentionBackend):
 
     def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor,
                      sinks=None) -> None:
-        """Soft-capped scores (Gemma2), a sliding window shorter than the runs, or sinks: the
-        log-sum-exp path. A sink s joins each softmax's denominator: softmax over [scores ; s] without
-        the sink's column = the plain softmax's output times Σe^scores / (Σe^scores + e^s) = σ(lse − s)."""
+        """Soft-capped scores (Gemma2), a sliding window shorter than the runs, or sinks (``with_sinks``):
+        the log-sum-exp path."""
         qr, kr, vr = (gather_block(x, chunk.index) for x in (q, k, v))  # [b, H, L, D]
         mask, causal = chunk.mask, chunk.causal and chunk.mask is None
         if window_mask is not None:
             mask, causal = window_mask, False
         o, lse = attention_with_lse(qr, kr, vr, causal=causal, scale=scale, softcap=softcap, mask=mask)
-        if sinks is not None:  # lse [b, H, L]
-            o = o * torch.sigmoid(lse - sinks.float()[None, :, None]).to(o.dtype)[..., None]
+        if sinks is not None:
+            o = with_sinks(o, lse, sinks[:, None])  # lse [b, H, L]
         out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _runs(self, q, k, v, chunk: RunChunk, scale: float, out: torch.Tensor) -> None:
@@ -336,7 +333,10 @@ class TorchAttentionBackend(AttentionBackend):
         out.index_copy_(0, chunk.rows, block_rows(o, chunk.valid_pos))  # [n, H, D]
 
     def _mis(self, q, k, v, meta: TorchAttentionMetadata, scale: float, out: torch.Tensor, softcap=None,
-             masks: Optional[WindowMasks] = None) -> None:
+             masks: Optional[WindowMasks] = None, sinks=None) -> None:
+        """``sinks`` [Hq]: an item token's softmax spans both parts, so the sink scales the merged
+        output by the merged log-sum-exp (no partial softmax has it). Delimiter rows are read by
+        nothing (an empty item reads the last query token), so they go without."""
         items = meta.items
         num_rows = 0 if items is None else items.rows.shape[0]
         if meta.lone_delims is not None:  # an empty query: nothing to attend to but themselves (never read)
@@ -379,4 +379,8 @@ class TorchAttentionBackend(AttentionBackend):
         # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps:
         # ob + w · (oa - ob), one pass.
         w = torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None]
-        out.index_copy_(0, items.rows, torch.lerp(ob, oa_items, w))
+        merged = torch.lerp(ob, oa_items, w)  # [R, Hq, D]
+        if sinks is not None:
+            merged = with_sinks(merged, torch.logaddexp(lse_a, lse_b), sinks)
+        out.index_copy_(0, items.rows, merged)
+
