@@ -25,9 +25,14 @@ of 16 key and 16 value heads of 128, 8 layers. Rows: MIS, single-item, transform
 attention without rotary, a shared MLP (granite-4.0-h-micro's shape: no experts). Hidden 1024, shared
 MLP 3072, 16 heads of 64 (4 kv heads); Mamba 32 heads of 64 over a state of 128, 8 layers.
 
+``--model gpt_oss``: a GPT-OSS reranker (``GptOssForCausalLM``): sink logits in every softmax,
+alternating 128-key sliding and full layers, YaRN, 32 experts (4 per token) of clamped SwiGLUs.
+gpt-oss-20b's layer shapes at a quarter of its width (hidden 720, experts of 720, 16 heads of 64, 2 kv
+heads), 8 layers. transformers runs its experts one at a time as multiscore does (its CPU default).
+
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -78,6 +83,12 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             embedding_multiplier=12.0, attention_multiplier=0.015625, residual_multiplier=0.22, logits_scaling=8.0,
             architectures=["GraniteMoeHybridForCausalLM"])
         cls = transformers.GraniteMoeHybridForCausalLM
+    elif model == "gpt_oss":
+        config = transformers.GptOssConfig(
+            vocab_size=VOCAB, hidden_size=720, intermediate_size=720, num_hidden_layers=8, num_attention_heads=16,
+            num_key_value_heads=2, head_dim=64, num_local_experts=32, num_experts_per_tok=4,
+            architectures=["GptOssForCausalLM"])
+        cls = transformers.GptOssForCausalLM
     else:
         config = transformers.Qwen3_5TextConfig(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
@@ -99,7 +110,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)
