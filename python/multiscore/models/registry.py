@@ -28,6 +28,9 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "Lfm2ForCausalLM": "lfm2",  # gated short-convolution layers between attention layers
+    "Lfm2ForSequenceClassification": "lfm2",
+    "Lfm2Model": "lfm2",
     "GptOssForCausalLM": "gpt_oss",  # sink logits, alternating sliding layers, clamped-SwiGLU experts (MXFP4 on the hub)
     "GptOssForSequenceClassification": "gpt_oss",
     "GptOssForTokenClassification": "gpt_oss",

@@ -1,0 +1,83 @@
+"""LFM2 against transformers: gated short-convolution layers (3 taps) around an attention layer with
+per-head q/k norms; single-item and MIS (each item's convolution starts from its query's last two
+inputs), an empty query and one shorter than the convolution, the bare model's embeddings, a
+classifier by ``classifier_from_token``; the prefix cache off and saying why."""
+
+import json
+
+import pytest
+import torch
+
+from hf_reference import hf_scores
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.model_executor.mis_layout import pack_mis
+from worker_batches import D, mixed_inputs, score_both_ways, worker
+
+LABELS = [3, 9, 20]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_model):
+    return tiny_model("lfm2", "causal")
+
+
+def _label_softmax(path, query, items):
+    return torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_causal_lm_equals_transformers_single_item_and_mis(checkpoint, seed):
+    query, items = mixed_inputs(seed=seed)
+    single, mis = score_both_ways(worker(checkpoint), query, items, LABELS, apply_softmax=True)
+    ref = _label_softmax(checkpoint, query, items)
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+def test_items_of_an_empty_query_or_a_short_one(checkpoint):
+    w = worker(checkpoint)
+    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+    for query in ([], [11]):  # no history to start from; fewer inputs than the convolution's 2 of history
+        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
+        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
+                            item_lens=[len(i) for i in items])
+        torch.testing.assert_close(w.forward([seq])[0], _label_softmax(checkpoint, query, items), atol=1e-5, rtol=0)
+
+
+def test_the_bare_model_embeds_as_transformers(checkpoint):
+    """``Lfm2Model`` over the causal checkpoint: the last token's final hidden state, normalised."""
+    from transformers import AutoModel
+
+    w = worker(checkpoint, json_model_override_args=json.dumps({"architectures": ["Lfm2Model"]}))
+    hf = AutoModel.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+    texts = [[5, 17, 33, 60, 2], [9], [44, 45, 46, 47, 48, 49, 50, 51]]
+    pooling = PoolingParams(activation="default")  # the embedding model's normalisation
+    got = w.forward([ScoreSequence(f"e{i}", ids, 0, 1, pooling) for i, ids in enumerate(texts)])
+    for g, ids in zip(got, texts):
+        with torch.no_grad():
+            expected = torch.nn.functional.normalize(hf(input_ids=torch.tensor([ids])).last_hidden_state[0, -1], dim=-1)
+        assert tuple(g.shape) == (1, 64)
+        torch.testing.assert_close(g[0], expected, atol=1e-5, rtol=0)
+
+
+def test_a_yes_no_classifier_by_classifier_from_token(checkpoint):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokens = AutoTokenizer.from_pretrained(str(checkpoint)).convert_ids_to_tokens(LABELS[:2])
+    overrides = {"architectures": ["Lfm2ForSequenceClassification"], "classifier_from_token": tokens,
+                 "method": "from_2_way_softmax"}
+    query, items = mixed_inputs(seed=4)
+    single, mis = score_both_ways(worker(checkpoint, json_model_override_args=json.dumps(overrides)), query, items, None)
+    hf = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])[:, LABELS[:2]]
+    expected = (logits[:, 1] - logits[:, 0])[:, None]
+    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+
+
+def test_the_prefix_cache_is_off_and_says_why(checkpoint):
+    w = worker(checkpoint)
+    assert w.prefix_cache is None
+    assert "convolution layers read each token's preceding inputs" in w.prefix_cache_reason
