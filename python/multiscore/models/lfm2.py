@@ -10,6 +10,9 @@ Per layer (``layer_types``), RMSNorm before each part (``operator_norm``, ``ffn_
 then a SwiGLU MLP (``feed_forward.w1`` gate, ``w3`` up, ``w2`` down; its width adjusted from
 ``intermediate_size`` as transformers does), and a final ``embedding_norm``.
 
+LFM2-MoE (``Lfm2MoeForCausalLM``, ``Lfm2MoeModel``: LFM2-8B-A1B): the same layers, dense MLPs of
+``intermediate_size`` in the first ``num_dense_layers``, then sparse ones (``Lfm2MoeBlock``).
+
 MIS is exact: a convolution layer's item starts from its query's last ``conv_L_cache - 1`` inputs
 (gated_delta_net.roots_then_items, with no state beyond that history); the prefix cache is off for
 it (cached keys carry no convolution inputs), and embedding overrides are a 400.
@@ -37,6 +40,7 @@ from multiscore.models.decoder import (
     ForwardContext,
     GatedMLP,
 )
+from multiscore.models.experts import mix_experts
 from multiscore.models.gated_delta_net import RecurrentHeads, RecurrentPlan, causal_depthwise_conv, roots_then_items
 
 
@@ -79,6 +83,32 @@ class ShortConv(nn.Module):
         return self.out_proj(c * out)
 
 
+class Lfm2MoeBlock(nn.Module):
+    """``feed_forward.*`` of LFM2-MoE's sparse layers: the router ``gate`` [E, H], ``expert_bias`` [E]
+    and ``experts.{e}`` SwiGLUs of ``moe_intermediate_size``. Each token takes the top k of its
+    sigmoid scores plus the bias (with ``use_expert_bias``), weighted by the scores alone, renormalised
+    (``norm_topk_prob``) and times ``routed_scaling_factor``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        E = config.num_experts
+        self.top_k, self.norm_topk_prob = config.num_experts_per_tok, bool(config.norm_topk_prob)
+        self.scaling = float(config.routed_scaling_factor)
+        self.gate = Linear(config.hidden_size, E, bias=False)
+        self.expert_bias = nn.Parameter(torch.zeros(E)) if config.use_expert_bias else None
+        self.experts = nn.ModuleList(GatedMLP(config, BlockOptions(), config.moe_intermediate_size) for _ in range(E))
+
+    def forward(self, x: torch.Tensor, ops) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        scores = torch.sigmoid(self.gate(x).float())  # [T, E]
+        chosen = scores if self.expert_bias is None else scores + self.expert_bias.float()
+        experts = torch.topk(chosen, self.top_k, dim=-1).indices  # [T, k]
+        weights = scores.gather(1, experts)
+        if self.norm_topk_prob:
+            weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-6)
+        return mix_experts(x, weights * self.scaling, experts, lambda e, rows: self.experts[e](rows, ops))
+
+
 class Lfm2Layer(nn.Module):
     def __init__(self, config, layer_id: int) -> None:
         super().__init__()
@@ -89,7 +119,12 @@ class Lfm2Layer(nn.Module):
             self.self_attn = DecoderAttention(config, BlockOptions(qk_norm=True), layer_id=layer_id)
         self.operator_norm = RMSNorm(config.hidden_size, config.norm_eps)
         self.ffn_norm = RMSNorm(config.hidden_size, config.norm_eps)
-        self.mlp = GatedMLP(config, BlockOptions(), mlp_width(config))
+        if getattr(config, "num_experts", None) is None:  # LFM2
+            self.mlp = GatedMLP(config, BlockOptions(), mlp_width(config))
+        elif layer_id < config.num_dense_layers:  # LFM2-MoE's dense layers: no width adjustment
+            self.mlp = GatedMLP(config, BlockOptions(), config.intermediate_size)
+        else:
+            self.mlp = Lfm2MoeBlock(config)
 
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, plan: RecurrentPlan) -> torch.Tensor:
         """hidden [T, H] -> [T, H]."""
@@ -127,10 +162,11 @@ class Lfm2Body(nn.Module):
 class _Lfm2(RecurrentHeads):
     make_body = staticmethod(Lfm2Body)
     family = "LFM2"
-    # Checkpoint names -> ours (DecoderAttention's, GatedMLP's through DECODER_PACKED_MODULES).
+    # Checkpoint names -> ours (DecoderAttention's, GatedMLP's through DECODER_PACKED_MODULES); LFM2-MoE's
+    # experts as the hub stores them (``feed_forward.experts.{e}.w1`` ...). Applied in order.
     weight_renames = {"self_attn.out_proj.": "self_attn.o_proj.", "self_attn.q_layernorm.": "self_attn.q_norm.",
-                      "self_attn.k_layernorm.": "self_attn.k_norm.", "feed_forward.w1.": "mlp.gate_proj.",
-                      "feed_forward.w3.": "mlp.up_proj.", "feed_forward.w2.": "mlp.down_proj."}
+                      "self_attn.k_layernorm.": "self_attn.k_norm.", "feed_forward.": "mlp.", ".w1.": ".gate_proj.",
+                      ".w3.": ".up_proj.", ".w2.": ".down_proj."}
     prefix_cache_problem = "its convolution layers read each token's preceding inputs, which cached keys do not carry"
     embed_overrides_problem = "not implemented for its convolution layers (refused before any batch runs)"
 
@@ -150,3 +186,7 @@ class Lfm2ForSequenceClassification(_Lfm2, DecoderForSequenceClassification):
 
 class Lfm2Model(_Lfm2, DecoderForEmbedding):
     pass
+
+
+# LFM2-MoE: the same classes (the config's experts choose the MLPs).
+Lfm2MoeForCausalLM, Lfm2MoeForSequenceClassification, Lfm2MoeModel = Lfm2ForCausalLM, Lfm2ForSequenceClassification, Lfm2Model

@@ -31,6 +31,9 @@ _MODELS = {
     "Lfm2ForCausalLM": "lfm2",  # gated short-convolution layers between attention layers
     "Lfm2ForSequenceClassification": "lfm2",
     "Lfm2Model": "lfm2",
+    "Lfm2MoeForCausalLM": "lfm2",  # LFM2's layers, sparse MLPs past num_dense_layers
+    "Lfm2MoeForSequenceClassification": "lfm2",
+    "Lfm2MoeModel": "lfm2",
     "GptOssForCausalLM": "gpt_oss",  # sink logits, alternating sliding layers, clamped-SwiGLU experts (MXFP4 on the hub)
     "GptOssForSequenceClassification": "gpt_oss",
     "GptOssForTokenClassification": "gpt_oss",

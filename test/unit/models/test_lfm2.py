@@ -12,6 +12,7 @@ from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.models.lfm2 import Lfm2MoeBlock
 from worker_batches import D, mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
@@ -26,13 +27,32 @@ def _label_softmax(path, query, items):
     return torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
 
 
-@pytest.mark.parametrize("seed", [1, 3])
-def test_the_causal_lm_equals_transformers_single_item_and_mis(checkpoint, seed):
+def _assert_both_ways_equal_transformers(w, path, seed):
     query, items = mixed_inputs(seed=seed)
-    single, mis = score_both_ways(worker(checkpoint), query, items, LABELS, apply_softmax=True)
-    ref = _label_softmax(checkpoint, query, items)
+    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    ref = _label_softmax(path, query, items)
     torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    return single
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_causal_lm_equals_transformers_single_item_and_mis(checkpoint, seed):
+    _assert_both_ways_equal_transformers(worker(checkpoint), checkpoint, seed)
+
+
+def test_lfm2_moe_equals_transformers_and_its_expert_bias_counts(tiny_model):
+    path = tiny_model("lfm2_moe", "causal")
+    w = worker(path)
+    blocks = [layer.mlp for layer in w.model.model.layers]
+    assert [isinstance(b, Lfm2MoeBlock) for b in blocks] == [False, True, True]  # num_dense_layers=1
+    single = _assert_both_ways_equal_transformers(w, path, seed=1)
+    with torch.no_grad():
+        for block in blocks[1:]:
+            block.expert_bias.zero_()  # the bias only chooses experts: without it, other choices
+    query, items = mixed_inputs(seed=1)
+    unbiased, _ = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    assert (torch.tensor(single) - torch.tensor(unbiased)).abs().max() > 1e-4
 
 
 def test_items_of_an_empty_query_or_a_short_one(checkpoint):
