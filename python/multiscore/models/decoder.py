@@ -112,6 +112,7 @@ class DecoderAttention(nn.Module):
             self.qkv_proj.shard_load_orders = {"q": pairs_first(self.num_heads, self.head_dim),
                                                "k": pairs_first(self.num_kv_heads, self.head_dim)}
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
+        self.rotary = True  # False: a NoPE layer (SmolLM3's), q and k without positions
         self.qk_norm = options.qk_norm
         if options.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
@@ -128,10 +129,12 @@ class DecoderAttention(nn.Module):
         if self.qk_norm:
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         cos, sin = ctx.local_cos_sin if self.local_rope and ctx.local_cos_sin else (ctx.cos, ctx.sin)
-        q = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin)
+        if self.rotary:
+            q, k = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin), ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
+        elif self.qk_norm:
+            q, k = ctx.ops.rms_norm(q, q_weight, eps), ctx.ops.rms_norm(k, k_weight, eps)
         if ctx.query_scale is not None:
             q = q * ctx.query_scale
-        k = ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]

@@ -28,6 +28,10 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "SmolLM3ForCausalLM": "smollm3",  # Llama's block, every 4th layer without rotary (NoPE)
+    "SmolLM3ForSequenceClassification": "smollm3",
+    "SmolLM3ForTokenClassification": "smollm3",
+    "SmolLM3Model": "smollm3",
     "Lfm2ForCausalLM": "lfm2",  # gated short-convolution layers between attention layers
     "Lfm2ForSequenceClassification": "lfm2",
     "Lfm2Model": "lfm2",
