@@ -36,6 +36,9 @@ class BlockOptions:
     o_bias: bool = False
     mlp_bias: bool = False
     qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k before rotary
+    qk_norm_across_heads: bool = False  # OLMo 2: one RMSNorm over all of q's heads (and k's) together, before rotary
+    # OLMo 2: no norm before attention or the MLP; each one's output normed before its residual add.
+    post_norms_only: bool = False
     mlp_act: str = "silu"  # the gated MLP's activation: "silu" or "gelu_tanh" (Gemma)
     embed_scale: Optional[float] = None  # Gemma: token embeddings times sqrt(hidden), in their dtype
     norm_offset: float = 0.0  # Gemma: every RMSNorm scales by 1 + w (RMSNorm.weight_offset)
@@ -114,14 +117,19 @@ class DecoderAttention(nn.Module):
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = True  # False: a NoPE layer (SmolLM3's), q and k without positions
         self.qk_norm = options.qk_norm
-        if options.qk_norm:
-            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
-            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps, options.norm_offset)
+        self.qk_norm_across_heads = options.qk_norm_across_heads
+        if options.qk_norm or options.qk_norm_across_heads:
+            q_width, k_width = (self.q_size, self.kv_size) if options.qk_norm_across_heads else (self.head_dim, self.head_dim)
+            self.q_norm = RMSNorm(q_width, config.rms_norm_eps, options.norm_offset)
+            self.k_norm = RMSNorm(k_width, config.rms_norm_eps, options.norm_offset)
 
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
         """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
         T = hidden.shape[0]
         q, k, v = self.qkv_proj(hidden).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        if self.qk_norm_across_heads:  # [T, Hq·D] and [T, Hkv·D]
+            q = ctx.ops.rms_norm(q, self.q_norm.weight, self.q_norm.eps)
+            k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
         q = q.view(T, self.num_heads, self.head_dim)
         k = k.view(T, self.num_kv_heads, self.head_dim)
         v = v.view(T, self.num_kv_heads, self.head_dim)
@@ -185,12 +193,15 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = DecoderAttention(config, options, window, local_rope, layer_id)
         self.mlp = options.mlp_for_layer(config, options, layer_id) if options.mlp_for_layer else GatedMLP(config, options)
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
-        self.sandwich_norms = options.sandwich_norms
+        norm = lambda: RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)  # noqa: E731
+        if not options.post_norms_only:
+            self.input_layernorm = norm()
+        self.post_attention_layernorm = norm()
+        self.sandwich_norms, self.post_norms_only = options.sandwich_norms, options.post_norms_only
         if options.sandwich_norms:
-            self.pre_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
-            self.post_feedforward_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)
+            self.pre_feedforward_layernorm = norm()
+        if options.sandwich_norms or options.post_norms_only:
+            self.post_feedforward_layernorm = norm()
 
     def forward(self, hidden: torch.Tensor, residual: Optional[torch.Tensor], ctx: ForwardContext, keep_rows=None):
         """-> (mlp_out, residual), each [T, H] ([R, H] for ``keep_rows``); their sum is the layer's output.
@@ -198,6 +209,8 @@ class DecoderLayer(nn.Module):
         The sum is left to the next norm, which adds and normalises in one pass (``add_rms_norm``).
         ``residual`` None: ``hidden`` is the embeddings.
         """
+        if self.post_norms_only:
+            return self._post_norms_forward(hidden if residual is None else hidden + residual, ctx, keep_rows)
         norm = self.input_layernorm
         if residual is None:
             residual, normed = hidden, ctx.ops.rms_norm(hidden, norm.weight, norm.eps)
@@ -216,6 +229,16 @@ class DecoderLayer(nn.Module):
         residual, normed = ctx.ops.add_rms_norm(attn, residual, norm.weight, norm.eps)
         norm = self.post_feedforward_layernorm
         return ctx.ops.rms_norm(self.mlp(normed, ctx.ops), norm.weight, norm.eps), residual
+
+    def _post_norms_forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None):
+        """OLMo 2: hidden + norm(attn(hidden)), then that + norm(mlp(that)), returned as its two terms."""
+        attn = self.self_attn(hidden, ctx, keep_rows)
+        if keep_rows is not None:
+            hidden = hidden.index_select(0, keep_rows)
+        norm = self.post_attention_layernorm
+        hidden = hidden + ctx.ops.rms_norm(attn, norm.weight, norm.eps)
+        norm = self.post_feedforward_layernorm
+        return ctx.ops.rms_norm(self.mlp(hidden, ctx.ops), norm.weight, norm.eps), hidden
 
 
 class DecoderModel(nn.Module):

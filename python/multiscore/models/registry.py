@@ -28,6 +28,12 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
+    "Olmo2ForSequenceClassification": "olmo2",
+    "Olmo2Model": "olmo2",
+    "Olmo3ForCausalLM": "olmo2",  # OLMo 2's block, sliding layers with their own rotary
+    "Olmo3ForSequenceClassification": "olmo2",
+    "Olmo3Model": "olmo2",
     "SmolLM3ForCausalLM": "smollm3",  # Llama's block, every 4th layer without rotary (NoPE)
     "SmolLM3ForSequenceClassification": "smollm3",
     "SmolLM3ForTokenClassification": "smollm3",
