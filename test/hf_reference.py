@@ -21,7 +21,7 @@ def _config(model_dir: str) -> dict:
 
 
 def is_causal(model_dir) -> bool:
-    return _config(str(model_dir))["architectures"][0].endswith("ForCausalLM")
+    return _config(str(model_dir))["architectures"][0].endswith(("ForCausalLM", "LMHeadModel"))  # GPT-2's LM: GPT2LMHeadModel
 
 
 @functools.lru_cache(maxsize=None)

@@ -90,6 +90,8 @@ class Linear(nn.Linear):
     # The checkpoint's rows in our order as they load (Qwen3-Next's projections grouped per key head),
     # None: as stored.
     load_row_order: Optional[torch.Tensor] = None
+    # The checkpoint stores the weight [in, out] (GPT-2's Conv1D): transposed as it loads.
+    load_transposed: bool = False
     # Low-rank task adapters chosen per sequence (layers/task_adapters.py: LinearTaskAdapters), None: none.
     task_adapters = None
 

@@ -185,9 +185,11 @@ def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Option
     if shard_id is not None:
         model.get_submodule(name.rpartition(".")[0]).weight_loader(param, tensor, shard_id)
         return
+    module = model.get_submodule(name.rpartition(".")[0])
+    if getattr(module, "load_transposed", False) and name.endswith(".weight"):  # Linear's (GPT-2's Conv1D [in, out])
+        tensor = tensor.t()
     if param.shape != tensor.shape:
         raise ValueError(f"shape {tuple(tensor.shape)}, but {name} is {tuple(param.shape)}")
-    module = model.get_submodule(name.rpartition(".")[0])
     order = getattr(module, "load_row_order", None)  # Linear's (Qwen3-Next's per-key-head fused projections)
     param.data.copy_(tensor if order is None else tensor.index_select(0, order))
     offset = getattr(module, "weight_offset", 0.0)  # RMSNorm's (Gemma)

@@ -28,6 +28,9 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "GPT2LMHeadModel": "gpt2",  # learned absolute positions, LayerNorms, Conv1D projections
+    "GPT2ForSequenceClassification": "gpt2",
+    "GPT2Model": "gpt2",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

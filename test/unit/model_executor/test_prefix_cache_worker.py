@@ -30,6 +30,7 @@ def _assert_same(got, expected):
     ("qwen3_moe", "causal", {}), ("qwen2_moe", "seqcls", {}),  # experts routed per token
     ("gpt_oss", "causal", {}),  # sink logits on cached prefixes, a 4-token window on layer 0
     ("smollm3", "seqcls", {}),  # a NoPE layer's cached keys
+    ("gpt2", "causal", {}),  # learned positions
     ("modernbert_decoder", "causal", {}),  # LayerNorms, a 3-position window on its local layers
     ("mistral", "causal", {"sliding_window": 3}), ("gemma2", "seqcls", {"sliding_window": 4, "attn_logit_softcapping": 0.5}),
 ])

@@ -1,0 +1,157 @@
+"""GPT-2 (openai-community/gpt2 ... gpt2-xl, distilgpt2, DialoGPT and the classifiers fine-tuned on
+them): ``GPT2LMHeadModel`` (read at label tokens: LM scoring, perplexity of each item after the query),
+``GPT2ForSequenceClassification`` (``score`` at the last token) and ``GPT2Model``.
+
+Learned absolute positions (``wpe``) added to the token embeddings (``wte``); per block (``h.N``),
+pre-norm LayerNorms: ``ln_1`` -> ``attn`` (fused ``c_attn`` [q | k | v], ``c_proj``), ``ln_2`` -> ``mlp``
+(``c_fc``, ``activation_function``, ``c_proj``); a final ``ln_f``. Its projections are Conv1D
+modules, weights stored [in, out]: transposed as they load (``Linear.load_transposed``). Scores are
+scaled by 1/sqrt(head_dim) (``scale_attn_weights``) and by 1/(layer + 1) with
+``scale_attn_by_inverse_layer_idx``.
+
+MIS is exact: each item token's position is its single-item one (query length + t), so ``wpe`` gives
+it the same embedding as when the item is scored alone. Checkpoints name the body ``transformer.*``
+(the original ones use no prefix at all); the LM head is tied to ``wte``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_kind import ModelKind
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.linear import Linear, hf_activation
+from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
+from multiscore.models.base import PoolingModel, embedding_pooler
+
+
+def _conv1d(n_in: int, n_out: int) -> Linear:
+    """GPT-2's Conv1D as a Linear: its [in, out] weight is transposed as it loads."""
+    layer = Linear(n_in, n_out)
+    layer.load_transposed = True
+    return layer
+
+
+class Gpt2Attention(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, self.num_heads, self.layer_id = config.hidden_size, config.num_attention_heads, layer_id
+        self.head_dim = H // self.num_heads
+        self.c_attn = _conv1d(H, 3 * H)
+        self.c_proj = _conv1d(H, H)
+        self.scale = self.head_dim**-0.5 if getattr(config, "scale_attn_weights", True) else 1.0
+        if getattr(config, "scale_attn_by_inverse_layer_idx", False):
+            self.scale /= float(layer_id + 1)
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        """x [T, H] -> [T, H], before the residual add."""
+        T, H = x.shape
+        q, k, v = self.c_attn(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
+        out = attention(q, k, v, self.scale, layer=self.layer_id)
+        return self.c_proj(out.reshape(T, H))
+
+
+class Gpt2Mlp(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        H = config.hidden_size
+        inner = getattr(config, "n_inner", None) or 4 * H
+        self.c_fc = _conv1d(H, inner)
+        self.c_proj = _conv1d(inner, H)
+        self.activation = hf_activation(config.activation_function, "activation_function")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.c_fc(x, self.activation))
+
+
+class Gpt2Block(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, eps = config.hidden_size, config.layer_norm_epsilon
+        self.ln_1, self.ln_2 = nn.LayerNorm(H, eps=eps), nn.LayerNorm(H, eps=eps)
+        self.attn = Gpt2Attention(config, layer_id)
+        self.mlp = Gpt2Mlp(config)
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), attention)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Gpt2Body(nn.Module):
+    """``transformer.*``: ``wte``, ``wpe``, blocks ``h.N``, ``ln_f``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.wpe = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.h = nn.ModuleList(Gpt2Block(config, i) for i in range(config.num_hidden_layers))
+        self.ln_f = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+                keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
+        """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None).
+        ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings (the
+        position embeddings are added to them, as transformers adds them to ``inputs_embeds``)."""
+        x = self.wte(input_ids)  # [T, H]
+        if embed_overrides is not None:
+            rows, vectors = embed_overrides
+            x.index_copy_(0, rows, vectors.to(x.dtype))
+        x = x + self.wpe(positions)
+        for block in self.h:
+            x = block(x, attention)
+        if keep_rows is not None:
+            x = x.index_select(0, keep_rows)
+        return self.ln_f(x)
+
+
+class _Gpt2(PoolingModel):
+    # The original checkpoints' tensors have no prefix (``h.0.attn.c_attn.weight``); transformers' have ``transformer.``.
+    weight_prefix_aliases = {"transformer.": "model.", "": "model."}
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.model = Gpt2Body(config)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)
+
+
+class GPT2LMHeadModel(_Gpt2):
+    """Next-token probabilities of label tokens at each item's last token (SGLang's /v1/score)."""
+
+    kind = ModelKind.CAUSAL_LM
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+
+    def tie_weights(self) -> None:
+        if getattr(self.config, "tie_word_embeddings", True):
+            self.lm_head.weight = self.model.wte.weight
+
+
+class GPT2ForSequenceClassification(_Gpt2):
+    """``score`` [num_labels, H] (no bias) at each item's last token."""
+
+    kind = ModelKind.DECODER_CLASSIFIER
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))
+
+
+class GPT2Model(_Gpt2):
+    """The bare body: an embedding model, its last token by default."""
+
+    kind = ModelKind.DECODER_EMBEDDING
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config)
+        self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)

@@ -1,0 +1,65 @@
+"""GPT-2 against transformers: learned absolute positions, LayerNorms, Conv1D projections stored
+[in, out]; the LM read at label tokens and the classifier, single-item and MIS (each item token at
+its single-item position), and with the scores scaled by layer (``scale_attn_by_inverse_layer_idx``);
+the original checkpoints' unprefixed tensor names; embedding overrides as transformers' inputs_embeds."""
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from hf_reference import hf_scores
+from multiscore.messages import PoolingParams
+from worker_batches import mixed_inputs, score_both_ways, worker
+
+LABELS = [3, 9, 20]
+
+
+def _assert_both_ways_equal_transformers(path, head, seed=2):
+    labels = LABELS if head == "causal" else None
+    query, items = mixed_inputs(seed=seed)
+    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
+    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_gpt2_equals_transformers_single_item_and_mis(tiny_model, head):
+    _assert_both_ways_equal_transformers(tiny_model("gpt2", head), head)
+
+
+def test_scores_scaled_by_layer(tiny_model):
+    _assert_both_ways_equal_transformers(tiny_model("gpt2", "causal", scale_attn_by_inverse_layer_idx=True), "causal")
+
+
+def test_the_original_unprefixed_names_load(tiny_model, tmp_path):
+    """openai-community/gpt2's own files: ``h.0.attn.c_attn.weight`` ..., no ``transformer.`` and no LM head."""
+    path = tiny_model("gpt2", "causal")
+    for f in path.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    tensors = load_file(str(path / "model.safetensors"))
+    renamed = {name.removeprefix("transformer."): t for name, t in tensors.items() if name != "lm_head.weight"}
+    assert "h.0.attn.c_attn.weight" in renamed
+    save_file(renamed, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    query, items = mixed_inputs(seed=2)
+    ours, _ = score_both_ways(worker(tmp_path), query, items, LABELS)
+    expected, _ = score_both_ways(worker(path), query, items, LABELS)
+    assert ours == expected
+
+
+def test_embedding_overrides_take_the_position_embeddings_as_inputs_embeds_do(tiny_model):
+    from transformers import AutoModelForCausalLM
+
+    from multiscore.model_executor.forward_batch import ScoreSequence
+
+    path = tiny_model("gpt2", "causal")
+    ids, vector = [5, 17, 33, 60], torch.randn(64, generator=torch.Generator().manual_seed(0))
+    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+    seq = ScoreSequence("e", ids, 0, 1, pooling, embed_rows=[2], embeds=vector[None].numpy())
+    got = worker(path).forward([seq])[0]
+    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        embeds = hf.transformer.wte(torch.tensor([ids]))
+        embeds[0, 2] = vector
+        logits = hf(inputs_embeds=embeds).logits[0, -1, LABELS]
+    torch.testing.assert_close(got[0], torch.softmax(logits, -1), atol=1e-5, rtol=0)
