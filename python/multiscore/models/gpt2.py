@@ -21,12 +21,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear, hf_activation
-from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
 
 
 def _conv1d(n_in: int, n_out: int) -> Linear:
@@ -87,9 +85,15 @@ class Gpt2Body(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.wte = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.ops = EAGER  # the decoder heads' protocol (use_fused_ops); this body's norms are LayerNorms
         self.wpe = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.h = nn.ModuleList(Gpt2Block(config, i) for i in range(config.num_hidden_layers))
         self.ln_f = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+
+    @property
+    def embed_tokens(self) -> nn.Embedding:
+        """The token embeddings, by the name the decoder heads tie the LM head to."""
+        return self.wte
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
@@ -108,50 +112,23 @@ class Gpt2Body(nn.Module):
         return self.ln_f(x)
 
 
-class _Gpt2(PoolingModel):
+class _Gpt2:
+    """The decoder heads (decoder.py) over this body."""
+
     # The original checkpoints' tensors have no prefix (``h.0.attn.c_attn.weight``); transformers' have ``transformer.``.
     weight_prefix_aliases = {"transformer.": "model.", "": "model."}
 
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.config = config
-        self.model = Gpt2Body(config)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)
+    def make_body(self, config) -> nn.Module:
+        return Gpt2Body(config)
 
 
-class GPT2LMHeadModel(_Gpt2):
-    """Next-token probabilities of label tokens at each item's last token (SGLang's /v1/score)."""
-
-    kind = ModelKind.CAUSAL_LM
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
-
-    def tie_weights(self) -> None:
-        if getattr(self.config, "tie_word_embeddings", True):
-            self.lm_head.weight = self.model.wte.weight
+class GPT2LMHeadModel(_Gpt2, DecoderForCausalLM):
+    pass
 
 
-class GPT2ForSequenceClassification(_Gpt2):
-    """``score`` [num_labels, H] (no bias) at each item's last token."""
-
-    kind = ModelKind.DECODER_CLASSIFIER
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
-        self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))
+class GPT2ForSequenceClassification(_Gpt2, DecoderForSequenceClassification):
+    pass
 
 
-class GPT2Model(_Gpt2):
-    """The bare body: an embedding model, its last token by default."""
-
-    kind = ModelKind.DECODER_EMBEDDING
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.LAST)
+class GPT2Model(_Gpt2, DecoderForEmbedding):
+    pass

@@ -31,6 +31,9 @@ _MODELS = {
     "GPT2LMHeadModel": "gpt2",  # learned absolute positions, LayerNorms, Conv1D projections
     "GPT2ForSequenceClassification": "gpt2",
     "GPT2Model": "gpt2",
+    "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
+    "GPTNeoXForSequenceClassification": "gpt_neox",
+    "GPTNeoXModel": "gpt_neox",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",
