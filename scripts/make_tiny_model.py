@@ -34,9 +34,9 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
-                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls")}
+                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "mistral": "Mistral", "phi3": "Phi3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert"}
@@ -100,7 +100,7 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith((".bias", "_proj_bias")):  # the latter: experts' biases stored beside them
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif (arch in ENCODER_ARCHS or arch in ("modernbert_decoder", "gpt2", "gpt_neox")) and name.endswith(
+            elif (arch in ENCODER_ARCHS or arch in ("modernbert_decoder", "gpt2", "gpt_neox", "opt")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
@@ -144,6 +144,14 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + suffix
     if arch == "modernbert_decoder":
         return arch_name, _modernbert_decoder_config(arch_name, tokenizer)
+    if arch == "opt":  # its own names: an MLP of 128 (ffn_dim), 256 learned positions, ReLU
+        shape = _tiny_shape(tokenizer)
+        return arch_name, dict(vocab_size=shape["vocab_size"], hidden_size=64, word_embed_proj_dim=64, num_hidden_layers=2,
+                               num_attention_heads=4, ffn_dim=128, max_position_embeddings=256, init_std=0.1,
+                               activation_function="relu", architectures=[arch_name],
+                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
+                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
+                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
     if arch == "gpt2":  # its own names; an MLP of 128 (n_inner), 256 learned positions
         shape = _tiny_shape(tokenizer)
         return arch_name, dict(vocab_size=shape["vocab_size"], n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=256,

@@ -339,10 +339,11 @@ class ModelConfig:
 
     @property
     def embedding_size(self) -> int:
-        """An embedding's length: the last sentence-transformers Dense layer's, else the hidden size."""
+        """An embedding's length: the last sentence-transformers Dense layer's, else the hidden size
+        (OPT's ``word_embed_proj_dim``, which its body projects out to)."""
         if self.pooling is not None and self.pooling.dense:
             return self.pooling.dense[-1].out_features
-        return self.hf_config.hidden_size
+        return getattr(self.hf_config, "word_embed_proj_dim", None) or self.hf_config.hidden_size
 
     @property
     def matryoshka_dimensions(self) -> Optional[list[int]]:

@@ -354,6 +354,11 @@ class DecoderForEmbedding(PoolingModel):
         """``model.*``: called as ``DecoderModel`` is (an architecture with its own block overrides this)."""
         return DecoderModel(config, self.options_for(config))
 
+    @staticmethod
+    def output_width(config) -> int:
+        """The width of the body's final hidden states, what the heads read (OPT: ``word_embed_proj_dim``)."""
+        return config.hidden_size
+
     def hidden_states(self, batch, attention, rows):
         return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides)
 
@@ -369,7 +374,7 @@ class DecoderForCausalLM(DecoderForEmbedding):
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(self.output_width(config), config.vocab_size, bias=False)
         softcap = getattr(config, "final_logit_softcapping", None)  # Gemma2
         divisor = getattr(config, "logits_scaling", None)  # Granite
         self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head, softcap, divisor))
@@ -386,7 +391,7 @@ class DecoderForSequenceClassification(DecoderForEmbedding):
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.score = nn.Linear(self.output_width(config), config.num_labels, bias=False)
         self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))
 
 
@@ -399,5 +404,5 @@ class DecoderForTokenClassification(DecoderForEmbedding):
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config)
         bias = getattr(config, "token_classification_bias", True)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=bias)
+        self.score = nn.Linear(self.output_width(config), config.num_labels, bias=bias)
         self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.score, config))  # token requests: every row

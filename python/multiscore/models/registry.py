@@ -34,6 +34,9 @@ _MODELS = {
     "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXModel": "gpt_neox",
+    "OPTForCausalLM": "opt",  # learned positions (offset 2), pre- or post-norm LayerNorms, ReLU MLPs
+    "OPTForSequenceClassification": "opt",
+    "OPTModel": "opt",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

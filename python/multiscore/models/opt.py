@@ -1,0 +1,124 @@
+"""OPT (facebook/opt-125m ... 66b, Galactica, and the classifiers fine-tuned on them): ``OPTForCausalLM``
+(read at label tokens), ``OPTForSequenceClassification`` (``score`` at the last token) and ``OPTModel``.
+
+Learned positions looked up at position + 2 (OPT's offset), added to the token embeddings (brought
+to the hidden size by ``project_in`` when ``word_embed_proj_dim`` differs: opt-350m); per layer,
+biased q/k/v/``out_proj`` attention and a ``fc1`` -> ``activation_function`` -> ``fc2`` MLP, each with a
+LayerNorm before it (``do_layer_norm_before``) or after its residual add (opt-350m); a final
+LayerNorm with pre-norm layers, then ``project_out``. The LM head is tied to the token embeddings.
+Checkpoints name the body ``model.decoder.*`` (a bare OPTModel: ``decoder.*``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER
+from multiscore.layers.linear import FusedLinear, Linear, hf_activation
+from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+
+_POSITION_OFFSET = 2  # OPT's learned positions start at row 2 (rows 0, 1: its padding idea, unused)
+
+
+class OptAttention(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, self.num_heads, self.layer_id = config.hidden_size, config.num_attention_heads, layer_id
+        self.head_dim = H // self.num_heads
+        bias = bool(getattr(config, "enable_bias", True))
+        self.qkv_proj = FusedLinear(H, {"q": H, "k": H, "v": H}, bias=bias)
+        self.out_proj = Linear(H, H, bias=bias)
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        """x [T, H] -> [T, H], before the residual add."""
+        T, H = x.shape
+        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
+        # transformers scales q before the product; the same number up to rounding.
+        return self.out_proj(attention(q, k, v, self.head_dim**-0.5, layer=self.layer_id).reshape(T, H))
+
+
+class OptLayer(nn.Module):
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, affine = config.hidden_size, bool(getattr(config, "layer_norm_elementwise_affine", True))
+        bias = bool(getattr(config, "enable_bias", True))
+        self.self_attn = OptAttention(config, layer_id)
+        self.self_attn_layer_norm = nn.LayerNorm(H, elementwise_affine=affine)
+        self.fc1 = Linear(H, config.ffn_dim, bias=bias)
+        self.fc2 = Linear(config.ffn_dim, H, bias=bias)
+        self.final_layer_norm = nn.LayerNorm(H, elementwise_affine=affine)
+        self.activation = hf_activation(config.activation_function, "activation_function")
+        self.norm_before = bool(config.do_layer_norm_before)
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        if self.norm_before:
+            x = x + self.self_attn(self.self_attn_layer_norm(x), attention)
+            return x + self.fc2(self.fc1(self.final_layer_norm(x), self.activation))
+        x = self.self_attn_layer_norm(x + self.self_attn(x, attention))
+        return self.final_layer_norm(x + self.fc2(self.fc1(x, self.activation)))
+
+
+class OptBody(nn.Module):
+    """``model.decoder.*``: ``embed_tokens``, ``embed_positions``, ``layers.N``, ``final_layer_norm``,
+    ``project_in`` / ``project_out``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        H, E = config.hidden_size, config.word_embed_proj_dim
+        self.embed_tokens = nn.Embedding(config.vocab_size, E)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings + _POSITION_OFFSET, H)
+        self.project_in = Linear(E, H, bias=False) if E != H else None
+        self.project_out = Linear(H, E, bias=False) if E != H else None
+        self.layers = nn.ModuleList(OptLayer(config, i) for i in range(config.num_hidden_layers))
+        final_norm = config.do_layer_norm_before and not getattr(config, "_remove_final_layer_norm", False)
+        affine = bool(getattr(config, "layer_norm_elementwise_affine", True))
+        self.final_layer_norm = nn.LayerNorm(H, elementwise_affine=affine) if final_norm else None
+        self.ops = EAGER  # the decoder heads' protocol (use_fused_ops); this body's norms are LayerNorms
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+                keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
+        """input_ids, positions [T] -> final hidden states [R, E] at ``keep_rows`` ([T, E] for None).
+        ``embed_overrides``: (rows [K], vectors [K, E]) that replace those rows' token embeddings."""
+        x = self.embed_tokens(input_ids)  # [T, E]
+        if embed_overrides is not None:
+            rows, vectors = embed_overrides
+            x.index_copy_(0, rows, vectors.to(x.dtype))
+        if self.project_in is not None:
+            x = self.project_in(x)
+        x = x + self.embed_positions(positions + _POSITION_OFFSET)  # [T, H]
+        for layer in self.layers:
+            x = layer(x, attention)
+        if keep_rows is not None:
+            x = x.index_select(0, keep_rows)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        return x if self.project_out is None else self.project_out(x)
+
+
+class _Opt:
+    """The decoder heads (decoder.py) over this body; their width is ``word_embed_proj_dim``."""
+
+    weight_prefix_aliases = {"model.decoder.": "model.", "decoder.": "model."}
+
+    def make_body(self, config) -> nn.Module:
+        return OptBody(config)
+
+    @staticmethod
+    def output_width(config) -> int:
+        return config.word_embed_proj_dim
+
+
+class OPTForCausalLM(_Opt, DecoderForCausalLM):
+    pass
+
+
+class OPTForSequenceClassification(_Opt, DecoderForSequenceClassification):
+    pass
+
+
+class OPTModel(_Opt, DecoderForEmbedding):
+    pass
