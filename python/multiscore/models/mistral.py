@@ -4,7 +4,11 @@ item's single-item positions under MIS (layers/attention/torch_backend.py).
 
 The same classes serve Ministral (2024: ``layer_types`` names its sliding layers) and Ministral 3
 (yarn rotary, and Llama 4's query temperature past ``original_max_position_embeddings``, from its
-``rope_parameters``), each under its own architecture names."""
+``rope_parameters``), each under its own architecture names; and Mixtral (``Mixtral*``): every MLP a
+sparse mixture of experts (``block_sparse_moe``: softmax router, top ``num_experts_per_tok``
+renormalised; experts ``w1`` gate, ``w3`` up, ``w2`` down, as the hub stores them)."""
+
+from dataclasses import replace
 
 from multiscore.models.decoder import (
     BlockOptions,
@@ -14,6 +18,7 @@ from multiscore.models.decoder import (
     DecoderForTokenClassification,
     mlp_activation,
 )
+from multiscore.models.sparse_moe import SparseMoeBlock
 
 
 def mistral_options(config) -> BlockOptions:
@@ -44,3 +49,30 @@ MinistralForCausalLM = Ministral3ForCausalLM = MistralForCausalLM
 MinistralForSequenceClassification = Ministral3ForSequenceClassification = MistralForSequenceClassification
 MinistralForTokenClassification = Ministral3ForTokenClassification = MistralForTokenClassification
 MinistralModel = Ministral3Model = MistralModel
+
+
+def mixtral_options(config) -> BlockOptions:
+    return replace(mistral_options(config), mlp_for_layer=lambda config, options, layer_id: SparseMoeBlock(
+        config, options, num_experts=config.num_local_experts, inner=config.intermediate_size))
+
+
+class _Mixtral:
+    options_for = staticmethod(mixtral_options)
+    # The hub's names -> ours (sparse_moe.py's, GatedMLP's through DECODER_PACKED_MODULES), in order.
+    weight_renames = {"block_sparse_moe.": "mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj."}
+
+
+class MixtralForCausalLM(_Mixtral, DecoderForCausalLM):
+    pass
+
+
+class MixtralForSequenceClassification(_Mixtral, DecoderForSequenceClassification):
+    pass
+
+
+class MixtralForTokenClassification(_Mixtral, DecoderForTokenClassification):
+    pass
+
+
+class MixtralModel(_Mixtral, DecoderForEmbedding):
+    pass

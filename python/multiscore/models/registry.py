@@ -37,6 +37,10 @@ _MODELS = {
     "OPTForCausalLM": "opt",  # learned positions (offset 2), pre- or post-norm LayerNorms, ReLU MLPs
     "OPTForSequenceClassification": "opt",
     "OPTModel": "opt",
+    "MixtralForCausalLM": "mistral",  # Mistral's attention, sparse mixture-of-experts MLPs
+    "MixtralForSequenceClassification": "mistral",
+    "MixtralForTokenClassification": "mistral",
+    "MixtralModel": "mistral",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

@@ -1,4 +1,4 @@
-"""The sparse mixture-of-experts MLP of Qwen2-MoE, Qwen3-MoE and Qwen3.5-MoE (``mlp.gate``,
+"""The sparse mixture-of-experts MLP of Qwen2-MoE, Qwen3-MoE, Qwen3.5-MoE and Mixtral (``mlp.gate``,
 ``mlp.experts.{e}.*``, and Qwen2-/Qwen3.5-MoE's ``mlp.shared_expert`` behind a sigmoid ``mlp.shared_expert_gate``).
 
 A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
@@ -9,6 +9,8 @@ Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, k
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
@@ -30,12 +32,15 @@ def moe_or_dense_mlp(config, options: BlockOptions, layer_id: int) -> nn.Module:
 
 
 class SparseMoeBlock(nn.Module):
-    def __init__(self, config, options: BlockOptions) -> None:
+    def __init__(self, config, options: BlockOptions, num_experts: Optional[int] = None, inner: Optional[int] = None) -> None:
+        """``num_experts`` / ``inner``: where the config names them otherwise (Mixtral: ``num_local_experts``,
+        ``intermediate_size``); None: ``num_experts`` / ``moe_intermediate_size``."""
         super().__init__()
         self.top_k, self.norm_topk_prob = config.num_experts_per_tok, bool(getattr(config, "norm_topk_prob", True))
-        self.gate = Linear(config.hidden_size, config.num_experts, bias=False)  # the router
-        self.experts = nn.ModuleList(GatedMLP(config, options, config.moe_intermediate_size)
-                                     for _ in range(config.num_experts))
+        num_experts = num_experts or config.num_experts
+        self.gate = Linear(config.hidden_size, num_experts, bias=False)  # the router
+        self.experts = nn.ModuleList(GatedMLP(config, options, inner or config.moe_intermediate_size)
+                                     for _ in range(num_experts))
         shared = getattr(config, "shared_expert_intermediate_size", 0)
         self.shared_expert = GatedMLP(config, options, shared) if shared else None
         self.shared_expert_gate = Linear(config.hidden_size, 1, bias=False) if shared else None

@@ -1,4 +1,4 @@
-"""Qwen3-MoE, Qwen2-MoE and Qwen3.5-MoE against transformers: sparse mixture-of-experts MLPs (4
+"""Qwen3-MoE, Qwen2-MoE, Qwen3.5-MoE and Mixtral against transformers: sparse mixture-of-experts MLPs (4
 experts, 2 per token; Qwen2-/Qwen3.5-MoE's shared expert behind a sigmoid gate) in all layers but a
 dense one (``mlp_only_layers``; Qwen3.5-MoE: every layer, between its linear-attention and attention
 layers); single-item and MIS, the causal LM read at label tokens and the classifier.
@@ -15,7 +15,8 @@ LABELS = [3, 9, 20]
 
 
 @pytest.mark.parametrize("arch, head", [("qwen3_moe", "causal"), ("qwen2_moe", "causal"), ("qwen3_5_moe", "causal"),
-                                        ("qwen3_moe", "seqcls"), ("qwen2_moe", "seqcls")])
+                                        ("qwen3_moe", "seqcls"), ("qwen2_moe", "seqcls"),
+                                        ("mixtral", "causal"), ("mixtral", "seqcls")])  # Mixtral: every MLP sparse, a window
 def test_moe_models_equal_transformers_single_item_and_mis(tiny_model, arch, head):
     path = tiny_model(arch, head)
     labels = LABELS if head == "causal" else None
