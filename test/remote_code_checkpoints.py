@@ -189,3 +189,42 @@ def as_jina_reranker_v3(path, out, seed: int = 0) -> pathlib.Path:
                   auto_map={"AutoModelForCausalLM": "modeling.JinaForRanking"})
     (out / "config.json").write_text(json.dumps(config))
     return out
+
+
+# transformers' XLM-R names -> jinaai/xlm-roberta-flash-implementation's (q/k/v fused apart).
+_TO_FLASH_IMPLEMENTATION = {"embeddings.LayerNorm.": "emb_ln.", "encoder.layer.": "encoder.layers.",
+                            "attention.output.dense.": "mixer.out_proj.", "attention.output.LayerNorm.": "norm1.",
+                            "intermediate.dense.": "mlp.fc1.", "output.dense.": "mlp.fc2.", "output.LayerNorm.": "norm2."}
+
+
+def as_jina_reranker_v2(path, out) -> pathlib.Path:
+    """jinaai/jina-reranker-v2-base-multilingual as published, from a tiny transformers-saved
+    XLMRobertaForSequenceClassification: its config.json has no model_type (the remote code's
+    ``XLMRobertaFlashConfig`` in ``auto_map``, ``use_flash_attn``), and its tensors the flash
+    implementation's names, q/k/v stacked in ``mixer.Wqkv``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    tensors = {}
+    source = load_file(str(path / "model.safetensors"))
+    for name, tensor in source.items():
+        if ".attention.self." in name:
+            if ".attention.self.query." in name:  # q, k, v -> mixer.Wqkv [3H(, H)]
+                stem, kind = name.split(".attention.self.query.")
+                parts = [source[f"{stem}.attention.self.{p}.{kind}"] for p in ("query", "key", "value")]
+                tensors[stem.replace("encoder.layer.", "encoder.layers.") + f".mixer.Wqkv.{kind}"] = torch.cat(parts)
+            continue
+        for src, dst in _TO_FLASH_IMPLEMENTATION.items():
+            name = name.replace(src, dst)
+        tensors[name] = tensor
+    save_file(tensors, str(out / "model.safetensors"))
+    config = json.loads((path / "config.json").read_text())
+    del config["model_type"]
+    config.update(use_flash_attn=True, emb_pooler=None, auto_map={
+        "AutoConfig": "jinaai/xlm-roberta-flash-implementation--configuration_xlm_roberta.XLMRobertaFlashConfig",
+        "AutoModelForSequenceClassification":
+            "jinaai/xlm-roberta-flash-implementation--modeling_xlm_roberta.XLMRobertaForSequenceClassification"})
+    (out / "config.json").write_text(json.dumps(config))
+    return out

@@ -3,7 +3,8 @@
 - Remote-code model types that transformers ships under its own name (Alibaba's GTE, model_type
   ``new``), or whose config is one of its types plus a few keys (NVIDIA's ``llama_bidirec``): their
   config.json is read as transformers' type, so they need neither the remote code nor
-  ``--trust-remote-code`` (nor the network to fetch it).
+  ``--trust-remote-code`` (nor the network to fetch it). The same for a config with no model_type
+  whose ``auto_map`` names a config class of such a type (jina-reranker-v2's ``XLMRobertaFlashConfig``).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
   3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5 and Qwen3.5-MoE): served as that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
@@ -20,6 +21,11 @@ import os
 NATIVE_MODEL_TYPES = {
     "new": "gte",  # Alibaba-NLP/gte-multilingual-*
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
+}
+
+# auto_map's AutoConfig class (a config.json without model_type) -> transformers' model_type.
+NATIVE_CONFIG_CLASSES = {
+    "XLMRobertaFlashConfig": "xlm-roberta",  # jinaai/xlm-roberta-flash-implementation (jina-reranker-v2)
 }
 
 # Multimodal architecture -> the architecture of its language model.
@@ -59,6 +65,9 @@ def read_hf_config(path: str, trust_remote_code: bool = False):
     with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
         raw = json.load(f)
     native = NATIVE_MODEL_TYPES.get(raw.get("model_type")) if isinstance(raw, dict) else None
+    if native is None and isinstance(raw, dict) and not raw.get("model_type"):
+        config_class = str((raw.get("auto_map") or {}).get("AutoConfig", "")).rpartition(".")[2]
+        native = NATIVE_CONFIG_CLASSES.get(config_class)
     if native is None:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}

@@ -4,6 +4,9 @@ The encoder is BERT's (same parameter names, post-norm layers, one token type); 
 differ: position ids start after the padding index (token t of a sequence has position
 ``pad_token_id + 1 + t``), and the classifier head is ``classifier.dense`` -> tanh ->
 ``classifier.out_proj`` on the first token (``<s>``), with no pooler.
+
+Jina's flash implementation of the same layers (jina-reranker-v2-base-multilingual: a config.json
+without model_type, its tensors named ``emb_ln``, ``encoder.layers.N.mixer.Wqkv`` ...) loads too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, TokenClassifier
 from multiscore.models.bert import BERT_PACKED_MODULES, BertBackbone, BertModel
 
+# jinaai/xlm-roberta-flash-implementation's tensor names (jina-reranker-v2-base-multilingual: the same
+# post-norm XLM-R layers, q/k/v fused in ``mixer.Wqkv``) -> ours; none occurs in transformers' names.
+FLASH_IMPLEMENTATION_NAMES = {
+    "emb_ln.": "embeddings.LayerNorm.", "encoder.layers.": "encoder.layer.", "mixer.Wqkv.": "attention.self.qkv.",
+    "mixer.out_proj.": "attention.output.dense.", "norm1.": "attention.output.LayerNorm.",
+    "mlp.fc1.": "intermediate.dense.", "mlp.fc2.": "output.dense.", "norm2.": "output.LayerNorm.",
+}
+
 
 class XLMRobertaBackbone(BertBackbone):
     @staticmethod
@@ -31,6 +42,7 @@ class XLMRobertaModel(BertModel):
     """The bare encoder as an embedding model (BertModel's, with XLM-R's positions)."""
 
     backbone = XLMRobertaBackbone
+    weight_renames = FLASH_IMPLEMENTATION_NAMES
 
 
 class XLMRobertaClassificationHead(nn.Module):
@@ -51,6 +63,7 @@ class XLMRobertaForSequenceClassification(PoolingModel):
 
     kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = BERT_PACKED_MODULES
+    weight_renames = FLASH_IMPLEMENTATION_NAMES  # jina-reranker-v2-base-multilingual
 
     @staticmethod
     def make_backbone(config) -> nn.Module:

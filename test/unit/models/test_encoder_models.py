@@ -146,6 +146,23 @@ def test_camembert_checkpoints_match_transformers(tiny_model, tmp_path, head, ar
         start += len(ids)
 
 
+def test_jina_reranker_v2_as_published_matches_transformers(tiny_model, tmp_path):
+    """jina-reranker-v2-base-multilingual: XLM-R's layers under the flash implementation's names and a
+    config.json without model_type, served without its remote code (transformers runs the original)."""
+    from transformers import AutoTokenizer
+
+    from remote_code_checkpoints import as_jina_reranker_v2
+
+    original = tiny_model("xlm_roberta", "seqcls", num_labels=1)
+    path = as_jina_reranker_v2(original, tmp_path / "jina-reranker-v2")
+    assert "model_type" not in json.loads((path / "config.json").read_text())
+    ours, ref = load_ours(path), load_reference(original, "seqcls")
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES, DOCS)
+    _, outputs = run_packed(ours, seqs)
+    for i, (ids, types) in enumerate(seqs):
+        torch.testing.assert_close(outputs[i][0], run_reference(ref, ids, types).logits[0], atol=ATOL, rtol=0)
+
+
 def test_xlm_roberta_positions_start_after_padding(tiny_model):
     path = tiny_model("xlm_roberta", "embed")
     model = load_ours(path)
