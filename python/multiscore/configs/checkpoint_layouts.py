@@ -49,7 +49,15 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3_5Model": "Qwen3_5TextModel",
     "Qwen3_5MoeModel": "Qwen3_5MoeTextModel",
     "EmbeddingGemma2Model": "EmbeddingGemma2TextModel",  # EmbeddingGemma 2: an embedder on text
+    # Classifiers: transformers' multimodal one, and the names vLLM's docs give Qwen-VL rerankers
+    # (``--hf-overrides '{"architectures": ["Qwen3VLForSequenceClassification"], "classifier_from_token": ...}'``).
+    "Gemma3ForSequenceClassification": "Gemma3TextForSequenceClassification",
+    "Qwen2VLForSequenceClassification": "Qwen2ForSequenceClassification",
+    "Qwen2_5_VLForSequenceClassification": "Qwen2ForSequenceClassification",
+    "Qwen3VLForSequenceClassification": "Qwen3ForSequenceClassification",
 }
+# A classifier's labels live in the outer config: the text config takes them.
+_LABEL_KEYS = ("id2label", "label2id", "problem_type")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
 LANGUAGE_MODEL_PREFIXES = {
@@ -90,4 +98,13 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     tied = getattr(hf_config, "tie_word_embeddings", None)
     if tied is not None:
         text.tie_word_embeddings = tied
+    for key in _LABEL_KEYS:
+        if getattr(hf_config, key, None) is not None:
+            setattr(text, key, getattr(hf_config, key))
     return text, dict(LANGUAGE_MODEL_PREFIXES)
+
+
+def text_architecture(architecture: str) -> str:
+    """An architecture named by an override (after the checkpoint's config was read): a multimodal
+    one as its language model's (vLLM's ``Qwen3VLForSequenceClassification`` -> ``Qwen3ForSequenceClassification``)."""
+    return MULTIMODAL_LANGUAGE_MODELS.get(architecture, architecture)

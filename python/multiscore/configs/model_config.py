@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Optional
 
-from multiscore.configs.checkpoint_layouts import language_model_of, read_hf_config
+from multiscore.configs.checkpoint_layouts import language_model_of, read_hf_config, text_architecture
 from multiscore.configs.launch_overrides import (
     converted_architecture,
     read_chat_template,
@@ -254,7 +254,7 @@ class ModelConfig:
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
-        architecture = converted_architecture(architectures[0], args.convert, conversion)
+        architecture = converted_architecture(text_architecture(architectures[0]), args.convert, conversion)
         hf_config.architectures = [architecture]
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)

@@ -160,4 +160,6 @@ class GteForTokenClassification(TokenClassifier):
 # The original remote code's class names, for checkpoints that still name them.
 NewModel = GteModel
 NewForSequenceClassification = GteForSequenceClassification
+# vLLM's names for them (its docs have users set them with --hf-overrides).
+GteNewModel, GteNewForSequenceClassification = GteModel, GteForSequenceClassification
 NewForTokenClassification = GteForTokenClassification

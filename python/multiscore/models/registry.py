@@ -171,6 +171,8 @@ _MODELS = {
     "NewModel": "gte",  # the original remote code's names for the same (model_type "new")
     "NewForSequenceClassification": "gte",
     "NewForTokenClassification": "gte",
+    "GteNewModel": "gte",  # vLLM's names for the two above
+    "GteNewForSequenceClassification": "gte",
     "T5EncoderModel": "t5",  # gtr-t5-*, sentence-t5-*
     "MT5EncoderModel": "t5",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs

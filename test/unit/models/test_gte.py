@@ -4,6 +4,8 @@ test_sentence_transformers_dense.py): the original remote-code checkpoints (mode
 served with no remote code; gte-base-en-v1.5's missing token types and NTK-scaled rotary; and the
 refusals."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -23,9 +25,11 @@ def test_transformers_saves_the_original_tensor_layout(tiny_model):
             "classifier.weight"} <= set(names)
 
 
-@pytest.mark.parametrize("head, architecture", [("seqcls", "NewForSequenceClassification"), ("embed", "NewModel"),
-                                                ("tokcls", "NewForTokenClassification")])
-def test_an_original_checkpoint_is_served_without_remote_code(tiny_model, tmp_path, head, architecture):
+@pytest.mark.parametrize("head, architecture, override", [
+    ("seqcls", "NewForSequenceClassification", None), ("embed", "NewModel", None), ("tokcls", "NewForTokenClassification", None),
+    ("seqcls", "NewForSequenceClassification", "GteNewForSequenceClassification"),  # vLLM's docs: --hf-overrides
+    ("embed", "NewModel", "GteNewModel")])
+def test_an_original_checkpoint_is_served_without_remote_code(tiny_model, tmp_path, head, architecture, override):
     from transformers import AutoTokenizer
 
     path = tiny_model("gte", head, num_labels=3)
@@ -33,7 +37,8 @@ def test_an_original_checkpoint_is_served_without_remote_code(tiny_model, tmp_pa
     config = read_hf_config(str(other))  # no trust_remote_code, no network
     assert type(config).__name__ == "GteConfig" and config.rope_parameters["rope_theta"] == 1000.0
     seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES, DOCS)
-    ours_original, ours = run_packed(load_ours(other), seqs), run_packed(load_ours(path), seqs)
+    overrides = {} if override is None else {"json_model_override_args": json.dumps({"architectures": [override]})}
+    ours_original, ours = run_packed(load_ours(other, **overrides), seqs), run_packed(load_ours(path), seqs)
     torch.testing.assert_close(ours_original[0], ours[0], atol=0, rtol=0)
     for a, b in zip(ours_original[1], ours[1]):
         torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -125,20 +125,27 @@ def test_text_scores_equal_transformers_single_item_and_mis(multimodal, seed):
     torch.testing.assert_close(torch.tensor(mis), torch.tensor(ref), atol=1e-4, rtol=0)
 
 
+# The names vLLM's docs have users give a Qwen-VL reranker (Qwen3-VL-Reranker: Qwen3VLForSequenceClassification).
+VLLM_CLASSIFIER_NAMES = {"qwen2_vl": "Qwen2VLForSequenceClassification", "qwen2_5_vl": "Qwen2_5_VLForSequenceClassification",
+                         "qwen3_vl": "Qwen3VLForSequenceClassification"}
+
+
 def test_converted_to_a_reranker_by_overrides(multimodal):
-    """vLLM's LLM-as-reranker overrides apply to the language model: one label from two LM-head rows."""
+    """vLLM's LLM-as-reranker overrides apply to the language model: one label from two LM-head rows;
+    the classifier named as the text model's, and (Qwen-VL) as vLLM names the multimodal one."""
     from transformers import AutoTokenizer
 
     path, model, family = multimodal
     tokens = AutoTokenizer.from_pretrained(path).convert_ids_to_tokens(LABELS[:2])
-    overrides = {"architectures": [SERVED_AS[family][1]],
-                 "classifier_from_token": tokens, "method": "from_2_way_softmax"}
-    w = worker(path, json_model_override_args=json.dumps(overrides))
     query, items = mixed_inputs(seed=2)
-    single, _ = score_both_ways(w, query, items, None)
     ref = _reference(model, query, items, LABELS[:2])
     expected = [[torch.logit(torch.tensor(p1 / (p0 + p1))).item()] for p0, p1 in ref]
-    torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
+    for architecture in [SERVED_AS[family][1]] + ([VLLM_CLASSIFIER_NAMES[family]] if family in VLLM_CLASSIFIER_NAMES else []):
+        overrides = {"architectures": [architecture], "classifier_from_token": tokens, "method": "from_2_way_softmax"}
+        w = worker(path, json_model_override_args=json.dumps(overrides))
+        assert type(w.model).__name__ == SERVED_AS[family][1]
+        single, _ = score_both_ways(w, query, items, None)
+        torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
 
 
 BARE = {"gemma3": ("Gemma3Model", "Gemma3TextModel"), "qwen3_vl": ("Qwen3VLModel", "Qwen3Model"),
@@ -166,3 +173,27 @@ def test_a_bare_multimodal_model_embeds_its_text_as_transformers(tmp_path, famil
     with torch.no_grad():
         last = torch.stack([bare(input_ids=torch.tensor([ids])).last_hidden_state[0, -1] for ids in texts])
     torch.testing.assert_close(ours, torch.nn.functional.normalize(last, dim=-1), atol=1e-5, rtol=0)
+
+
+def test_gemma3s_multimodal_classifier_scores_text_as_transformers(tmp_path):
+    """transformers' Gemma3ForSequenceClassification (its labels in the outer config, the language
+    model under ``model.language_model``): served as the text classifier."""
+    from transformers import Gemma3ForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("gemma3")
+    vocab = (len(tokenizer) + 63) // 64 * 64
+    config = _gemma3(vocab).config
+    config.id2label = {0: "a", 1: "b", 2: "c"}
+    config.label2id = {"a": 0, "b": 1, "c": 2}
+    model = Gemma3ForSequenceClassification(config).eval()
+    model.config.architectures = ["Gemma3ForSequenceClassification"]
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    w = worker(tmp_path)
+    assert type(w.model).__name__ == "Gemma3TextForSequenceClassification" and w.model_config.num_labels == 3
+    query, items = mixed_inputs(seed=3)
+    single, _ = score_both_ways(w, query, items, None)
+    with torch.no_grad():
+        expected = [model(input_ids=torch.tensor([query + item])).logits[0].tolist() for item in items]
+    torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
