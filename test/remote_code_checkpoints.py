@@ -228,3 +228,46 @@ def as_jina_reranker_v2(path, out) -> pathlib.Path:
             "jinaai/xlm-roberta-flash-implementation--modeling_xlm_roberta.XLMRobertaForSequenceClassification"})
     (out / "config.json").write_text(json.dumps(config))
     return out
+
+
+# transformers' Llama names -> InternLM2's remote code's (q/k/v stacked per kv head apart).
+_TO_INTERNLM2 = {"model.embed_tokens.": "model.tok_embeddings.", "self_attn.o_proj.": "attention.wo.",
+                 "input_layernorm.": "attention_norm.", "post_attention_layernorm.": "ffn_norm.",
+                 "mlp.gate_proj.": "feed_forward.w1.", "mlp.up_proj.": "feed_forward.w3.", "mlp.down_proj.": "feed_forward.w2.",
+                 "lm_head.": "output.", "score.": "v_head."}
+
+
+def as_internlm2(path, out, architecture: str) -> pathlib.Path:
+    """internlm/internlm2-* as published, from a tiny transformers-saved Llama (grouped kv heads):
+    model_type ``internlm2`` (remote code), ``bias``, dynamic NTK rope scaling, and its tensor names,
+    ``attention.wqkv`` stacking per kv head its query heads, its key and its value."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    config = json.loads((path / "config.json").read_text())
+    heads, kv_heads, dim = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+    tensors, source = {}, load_file(str(path / "model.safetensors"))
+    for name, tensor in source.items():
+        if ".self_attn." in name and "o_proj" not in name:
+            if ".self_attn.q_proj." in name:
+                stem = name.split(".self_attn.q_proj.")[0]
+                q = source[f"{stem}.self_attn.q_proj.weight"].view(kv_heads, heads // kv_heads, dim, -1)
+                k = source[f"{stem}.self_attn.k_proj.weight"].view(kv_heads, 1, dim, -1)
+                v = source[f"{stem}.self_attn.v_proj.weight"].view(kv_heads, 1, dim, -1)
+                tensors[f"{stem}.attention.wqkv.weight"] = torch.cat([q, k, v], dim=1).reshape(-1, q.shape[-1])
+            continue
+        for src, dst in _TO_INTERNLM2.items():
+            name = name.replace(src, dst)
+        tensors[name] = tensor
+    save_file(tensors, str(out / "model.safetensors"))
+    theta = config.pop("rope_parameters")["rope_theta"]
+    config.update(model_type="internlm2", architectures=[architecture], bias=False, rope_theta=theta,
+                  rope_scaling={"type": "dynamic", "factor": 2.0}, attn_implementation="eager",
+                  auto_map={"AutoConfig": "configuration_internlm2.InternLM2Config",
+                            "AutoModel": f"modeling_internlm2.{architecture}"})
+    for key in ("attention_bias", "mlp_bias", "head_dim", "model_type_llama"):
+        config.pop(key, None)
+    (out / "config.json").write_text(json.dumps(config))
+    return out

@@ -21,6 +21,7 @@ import os
 NATIVE_MODEL_TYPES = {
     "new": "gte",  # Alibaba-NLP/gte-multilingual-*
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
+    "internlm2": "llama",  # InternLM2 and its reward models: Llama's keys plus ``bias`` (models/internlm2.py)
 }
 
 # auto_map's AutoConfig class (a config.json without model_type) -> transformers' model_type.

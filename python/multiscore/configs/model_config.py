@@ -55,12 +55,13 @@ def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
 # Encoders whose learned position table is a hard limit on a sequence's length; the RoBERTa-style
 # ones (and MPNet) number positions after the padding index, which the table reserves.
 _POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "mpnet")
-_POSITIONS_FROM_ZERO = ("bert", "electra", "distilbert", "modernbert")
+_POSITIONS_FROM_ZERO = ("bert", "electra", "distilbert", "modernbert", "gpt2", "opt")  # OPT's table has its offset of 2 beside
 
 
 def position_limit(hf_config) -> Optional[int]:
     """The most tokens the checkpoint's position embeddings can number, or None where positions
-    are rotary or relative (decoders, NomicBERT, DeBERTa-v3) and set no hard limit."""
+    are rotary or relative (decoders, NomicBERT, DeBERTa-v3) and set no hard limit (dynamic NTK
+    rotary: its plain range)."""
     max_pos = getattr(hf_config, "max_position_embeddings", None)
     model_type = getattr(hf_config, "model_type", "")
     if not max_pos:
@@ -69,7 +70,16 @@ def position_limit(hf_config) -> Optional[int]:
         return max_pos - (hf_config.pad_token_id + 1)
     if model_type in _POSITIONS_FROM_ZERO or (model_type == "deberta-v2" and getattr(hf_config, "position_biased_input", True)):
         return max_pos
+    if dynamic_rope(hf_config):  # its frequencies are the plain ones up to max_position_embeddings only
+        return max_pos
     return None
+
+
+def dynamic_rope(hf_config) -> bool:
+    """Dynamic NTK rotary (InternLM2 and others): the base grows once a sequence passes
+    ``max_position_embeddings``; below that it is the plain rotary, which is what is served."""
+    params = getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None) or {}
+    return isinstance(params, dict) and (params.get("rope_type") or params.get("type")) == "dynamic"
 
 
 def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
@@ -310,6 +320,12 @@ class ModelConfig:
     def pooling_tasks(self) -> list[str]:
         """What vLLM's /pooling may ask of the model ("score" only where it classifies)."""
         return sorted(t.value for t in self.tasks if t is not Task.SCORE or Task.CLASSIFY in self.tasks)
+
+    @property
+    def default_pooling_task(self) -> Optional[str]:
+        """The model's own /pooling default where vLLM gives it one (a reward model's: token_classify);
+        None: its kind's."""
+        return getattr(get_model_class(self.architecture), "default_pooling_task", None)
 
     def check_dimensions(self, dimensions: int) -> None:
         allowed = self.matryoshka_dimensions

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 # Rope types whose frequencies depend on the running sequence length; we serve static ones only.
-_DYNAMIC_ROPE_TYPES = {"dynamic", "longrope"}
+# "dynamic" (NTK) is the plain rotary up to max_position_embeddings, where the context stops
+# (model_config.position_limit): served as "default".
+_DYNAMIC_ROPE_TYPES = {"longrope"}
 
 
 def per_layer_type_rope(config) -> bool:
@@ -45,12 +47,12 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
     rope_type = params.get("rope_type", "default")
     if rope_type in _DYNAMIC_ROPE_TYPES:
         raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
-    if rope_type in ("default", "ntk"):
+    if rope_type in ("default", "ntk", "dynamic"):
         base = params["rope_theta"]
         # Partial rotary (Phi-4-mini: 0.75): only the first dims of each head rotate.
         factor = params.get("partial_rotary_factor") or getattr(config, "partial_rotary_factor", None) or 1.0
         dim = int(head_dim * factor)
-        if rope_type == "default":
+        if rope_type in ("default", "dynamic"):
             return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim)), 1.0
         return _fixed_ntk_inv_freq(params, base, dim), 1.0
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS

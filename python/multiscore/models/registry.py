@@ -41,6 +41,9 @@ _MODELS = {
     "MixtralForSequenceClassification": "mistral",
     "MixtralForTokenClassification": "mistral",
     "MixtralModel": "mistral",
+    "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
+    "InternLM2ForRewardModel": "internlm2",
+    "InternLM2Model": "internlm2",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

@@ -111,8 +111,9 @@ class EmbedServing:
             return await self._pool_colbert(inputs, input_type, task, dimensions, use_activation,
                                             truncate_prompt_tokens, add_special_tokens)
         if task is None:  # --pooler-config's task, else the model's own output (ColBERT: its token vectors ...)
-            task = cfg.pooler.task or ("embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
-                                       else "token_classify" if cfg.kind.classifies_tokens else "classify")
+            task = cfg.pooler.task or cfg.default_pooling_task or (
+                "embed" if Task.EMBED in cfg.tasks else "token_embed" if cfg.kind.late_interaction
+                else "token_classify" if cfg.kind.classifies_tokens else "classify")
         can = cfg.pooling_tasks
         if task not in can:  # vLLM's wording first
             why = f" (vLLM's tasks are {', '.join(POOLING_TASKS)})" if task not in POOLING_TASKS else ""
