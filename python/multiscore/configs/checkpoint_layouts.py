@@ -56,6 +56,8 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2VLForSequenceClassification": "Qwen2ForSequenceClassification",
     "Qwen2_5_VLForSequenceClassification": "Qwen2ForSequenceClassification",
     "Qwen3VLForSequenceClassification": "Qwen3ForSequenceClassification",
+    "JinaVLForRanking": "JinaVLForRanking",  # jina-reranker-m0 (Qwen2-VL): its text classifier keeps the name
+    "JinaVLForSequenceClassification": "JinaVLForRanking",
 }
 # A classifier's labels live in the outer config: the text config takes them.
 _LABEL_KEYS = ("id2label", "label2id", "problem_type")

@@ -322,6 +322,11 @@ class ModelConfig:
         return sorted(t.value for t in self.tasks if t is not Task.SCORE or Task.CLASSIFY in self.tasks)
 
     @property
+    def default_score_template(self) -> Optional[str]:
+        """The built-in score template the model's pairs are formatted with unless another is given."""
+        return getattr(get_model_class(self.architecture), "score_template", None)
+
+    @property
     def default_pooling_task(self) -> Optional[str]:
         """The model's own /pooling default where vLLM gives it one (a reward model's: token_classify);
         None: its kind's."""

@@ -69,12 +69,15 @@ class Runtime:
 
 def _score_template(server_args: ServerArgs, model_config: ModelConfig, tokenizer) -> Optional[ScoreTemplate]:
     """--score-template, else --chat-template, the built-in Qwen3-Reranker prompt for
-    ``is_original_qwen3_reranker``, or a sentence-transformers 6 CrossEncoder's chat template."""
+    ``is_original_qwen3_reranker``, the model's own (jina-reranker-m0's), or a sentence-transformers 6
+    CrossEncoder's chat template."""
     name = server_args.score_template
     if name is None and model_config.chat_template is not None:  # vLLM's --chat-template is its score template too
         return ScoreTemplate(model_config.chat_template, tokenizer, "--chat-template")
     if name is None and model_config.is_original_qwen3_reranker:
         name = "qwen3_reranker"
+    if name is None:  # the model's own format (jina-reranker-m0's)
+        name = model_config.default_score_template
     if name:
         return ScoreTemplate.load(name, tokenizer)
     if model_config.head_conversion is not None:  # a sentence-transformers CrossEncoder's own, if it has one

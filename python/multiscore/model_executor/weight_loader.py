@@ -213,7 +213,7 @@ def _convert_head(model: nn.Module, sources: dict[str, torch.Tensor], conversion
 
 def _init_missing_head(model: nn.Module, loaded: set, seed: int) -> None:
     """A causal checkpoint turned classifier by overrides has no ``score`` head: initialise it, seeded."""
-    if hasattr(model, "score") and ("score.weight", None) not in loaded:
+    if isinstance(getattr(model, "score", None), nn.Linear) and ("score.weight", None) not in loaded:  # not an MLP head
         gen = torch.Generator().manual_seed(seed)
         std = getattr(model.config, "initializer_range", 0.02)
         weight = torch.randn(model.score.weight.shape, generator=gen) * std

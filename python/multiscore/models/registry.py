@@ -44,6 +44,8 @@ _MODELS = {
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
+    "JinaVLForRanking": "jina_reranker_m0",  # jina-reranker-m0 on text: Qwen2-VL's language model, an MLP score
+    "JinaVLForSequenceClassification": "jina_reranker_m0",  # vLLM's name for it
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

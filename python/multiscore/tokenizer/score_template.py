@@ -28,7 +28,12 @@ QWEN3_RERANKER = (
     "<Document>: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }}<|im_end|>\n"
     "<|im_start|>assistant\n<think>\n\n</think>\n\n\n"
 )
-BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER}
+# jina-reranker-m0's pair format (vLLM's, from the model's card): the document first; then its score
+# token, id 100, appended to the tokens (BUILTIN_SUFFIX_TOKENS).
+JINA_RERANKER_M0 = "**Document**:\n{{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
+    "**Query**:\n{{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n"
+BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0}
+BUILTIN_SUFFIX_TOKENS = {"jina_reranker_m0": (100,)}
 
 # Stand in for the query and the document when checking a template; no real text contains them.
 _DOCUMENT_MARK = "\x00multiscore-document\x00"
@@ -38,11 +43,11 @@ _QUERY_MARK = "\x00multiscore-query\x00"
 class ScoreTemplate:
     def __init__(self, source: str, tokenizer, name: str = "<template>", *, system_messages: bool = False,
                  system: Optional[str] = None, render_kwargs: Optional[dict] = None,
-                 add_special_tokens: bool = True) -> None:
+                 add_special_tokens: bool = True, suffix_token_ids: tuple[int, ...] = ()) -> None:
         """A sentence-transformers CrossEncoder's template (``from_sentence_transformers``) reads its
         prompt as a system message before the pair (``system_messages``: the request's
         ``instruction``, else ``system``), takes ``render_kwargs`` to ``apply_chat_template``, and
-        its rendered text gets no special tokens added."""
+        its rendered text gets no special tokens added. ``suffix_token_ids`` follow every prompt's tokens."""
         self.source = source
         self.tokenizer = tokenizer
         self.name = name
@@ -50,6 +55,7 @@ class ScoreTemplate:
         self.system = system
         self.render_kwargs = render_kwargs or {}
         self.add_special_tokens = add_special_tokens
+        self.suffix_token_ids = tuple(suffix_token_ids)
         text = self.render(_QUERY_MARK, _DOCUMENT_MARK)
         if _QUERY_MARK not in text:
             raise ValueError(f"score template {name!r} never uses the query (messages[role == 'query'])")
@@ -58,9 +64,10 @@ class ScoreTemplate:
 
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
-        """A built-in name (``qwen3_reranker``) or a Jinja file."""
+        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``) or a Jinja file."""
         if name_or_path in BUILTIN_TEMPLATES:
-            return cls(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path)
+            return cls(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
+                       suffix_token_ids=BUILTIN_SUFFIX_TOKENS.get(name_or_path, ()))
         if not os.path.isfile(name_or_path):
             raise ValueError(
                 f"--score-template {name_or_path!r} is neither a file nor a built-in template "

@@ -197,3 +197,44 @@ def test_gemma3s_multimodal_classifier_scores_text_as_transformers(tmp_path):
     with torch.no_grad():
         expected = [model(input_ids=torch.tensor([query + item])).logits[0].tolist() for item in items]
     torch.testing.assert_close(torch.tensor(single), torch.tensor(expected), atol=1e-4, rtol=0)
+
+
+def test_jina_reranker_m0_scores_text_pairs_as_its_model_does(tmp_path):
+    """jina-reranker-m0 (``JinaVLForRanking``, a Qwen2-VL): its MLP score (``score.0`` -> ReLU ->
+    ``score.2``) on transformers' Qwen2-VL language model at the last token, for vLLM's pair format:
+    the document, then the query, then the score token 100; vLLM's name for it loads the same."""
+    from safetensors.torch import load_file, save_file
+
+    from multiscore.entrypoints.runtime import _score_template
+    from multiscore.server_args import ServerArgs
+    from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("qwen3")
+    vocab = (len(tokenizer) + 63) // 64 * 64
+    model = _qwen_vl("2")(vocab).eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    gen = torch.Generator().manual_seed(1)
+    head = {"score.0.weight": torch.randn(64, 64, generator=gen) * 0.2, "score.0.bias": torch.randn(64, generator=gen) * 0.1,
+            "score.2.weight": torch.randn(1, 64, generator=gen) * 0.2, "score.2.bias": torch.randn(1, generator=gen) * 0.1}
+    save_file({**load_file(str(tmp_path / "model.safetensors")), **head}, str(tmp_path / "model.safetensors"))
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": ["JinaVLForRanking"]}))
+
+    w = worker(tmp_path)
+    assert type(w.model).__name__ == "JinaVLForRanking" and w.model_config.default_score_template == "jina_reranker_m0"
+    loaded = w.model_config.load_tokenizer()
+    pairs = PairTokenizer(loaded, _score_template(ServerArgs(model_path=str(tmp_path)), w.model_config, loaded))
+    documents = ["a cat sat on the mat", "the old man and the sea"]
+    prompts = pairs.templated_pairs("what sat", documents)
+    assert prompts[0] == tokenizer("**Document**:\na cat sat on the mat\n**Query**:\nwhat sat")["input_ids"] + [100]
+    pooling = PoolingParams(activation="none")
+    got = torch.cat(w.forward([ScoreSequence(str(i), ids, 0, 1, pooling) for i, ids in enumerate(prompts)]))
+    with torch.no_grad():
+        hidden = torch.stack([model.model(input_ids=torch.tensor([ids])).last_hidden_state[0, -1] for ids in prompts])
+        expected = torch.relu(hidden @ head["score.0.weight"].T + head["score.0.bias"]) @ head["score.2.weight"].T + head["score.2.bias"]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    vllm_named = worker(tmp_path, json_model_override_args=json.dumps({"architectures": ["JinaVLForSequenceClassification"]}))
+    torch.testing.assert_close(torch.cat(vllm_named.forward([ScoreSequence("0", prompts[0], 0, 1, pooling)])), got[:1],
+                               atol=1e-5, rtol=0)
