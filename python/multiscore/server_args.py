@@ -71,6 +71,9 @@ class ServerArgs:
     pooler_config: Optional[str] = None
     # vLLM's --convert: embed / classify serve a *ForCausalLM checkpoint as its *Model / *ForSequenceClassification.
     convert: str = "auto"
+    # vLLM's --runner: "pooling" with --convert auto serves a *ForCausalLM checkpoint as an embedding
+    # model, as vLLM does; "auto": as the checkpoint is (a causal LM answers SGLang's /v1/score).
+    runner: str = "auto"
     revision: Optional[str] = None  # a hub id's branch, tag or commit (vLLM's and TEI's --revision)
     # TEI's: its routes truncate inputs past the context length when a request does not say.
     auto_truncate: bool = False
@@ -134,6 +137,9 @@ class ServerArgs:
         if self.convert not in ("auto", "none", "embed", "classify"):
             raise ValueError(f"--convert must be auto, none, embed or classify, got {self.convert!r}"
                              + (" (reward models are not served)" if self.convert == "reward" else ""))
+        if self.runner not in ("auto", "pooling"):
+            raise ValueError(f"runner must be auto or pooling, got {self.runner!r}: multiscore serves pooling models, "
+                             "it does not generate text")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.compile not in ("auto", "on", "off"):

@@ -264,7 +264,11 @@ class ModelConfig:
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
-        architecture = converted_architecture(text_architecture(architectures[0]), args.convert, conversion)
+        architecture = text_architecture(architectures[0])
+        convert = args.convert
+        if convert == "auto" and args.runner == "pooling" and architecture.endswith("ForCausalLM"):
+            convert = "embed"  # vLLM's --runner pooling: a generative checkpoint served as an embedding model
+        architecture = converted_architecture(architecture, convert, conversion)
         hf_config.architectures = [architecture]
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)

@@ -123,6 +123,7 @@ def apply_cli_args(ns: argparse.Namespace) -> None:
     if ns.vllm_runner != "auto":
         runner = ns.vllm_runner
     _refuse_generation(runner, f"--runner {runner}")
+    ns.runner = runner
     if convert is not None:
         if getattr(ns, "convert", "auto") not in ("auto", convert):
             raise ValueError(f"--task {ns.vllm_task} and --convert {ns.convert} disagree")
@@ -174,6 +175,7 @@ def translate_llm_kwargs(kwargs: dict) -> dict:
         elif name in ("runner", "task"):
             runner, convert = _OLD_TASKS[value] if name == "task" else (value, None)
             _refuse_generation(runner, f"{name}={value!r}")
+            out["runner"] = runner
             if convert not in (None, "auto"):
                 out["convert"] = convert
         elif name in SINGLE_REPLICA:

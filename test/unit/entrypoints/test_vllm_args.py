@@ -19,6 +19,7 @@ def test_an_upstream_vllm_command_line_runs_unchanged(caplog):
         args = _args("--runner", "pooling", "--enforce-eager", "--max-model-len", "512", "--gpu-memory-utilization",
                      "0.2", "--chat-template", "t.jinja", "--hf-overrides", json.dumps(overrides))
     assert args.context_length == 512 and args.compile == "off" and args.chat_template == "t.jinja"
+    assert args.runner == "pooling"
     assert args.model_overrides == overrides
     assert "ignored: gpu_memory_utilization" in caplog.text
 
@@ -118,12 +119,29 @@ def test_llm_keyword_arguments_map_as_the_command_line_does(caplog):
             seed=0, dtype="half",
         ))
     assert out == dict(context_length=512, tokenizer_path="tok", json_model_override_args='{"num_labels": 1}',
-                       pooler_config={"pooling_type": "MEAN"}, compile="off", disable_radix_cache=True, convert="embed",
-                       dp_size=2, max_prefill_tokens=4096, seed=0, dtype="half")
+                       pooler_config={"pooling_type": "MEAN"}, compile="off", disable_radix_cache=True, runner="pooling",
+                       convert="embed", dp_size=2, max_prefill_tokens=4096, seed=0, dtype="half")
     assert "attention_config, gpu_memory_utilization, tensor_parallel_size" in caplog.text
-    assert translate_llm_kwargs({"task": "score"}) == {"convert": "classify"}
+    assert translate_llm_kwargs({"task": "score"}) == {"runner": "pooling", "convert": "classify"}
     assert translate_llm_kwargs({"enforce_eager": False, "enable_prefix_caching": None}) == {}
     for bad, message in [({"runner": "generate"}, "does not generate text"), ({"tensor_parallel_size": 2}, "only 1"),
                          ({"hf_overrides": lambda c: c}, "hf_overrides must be a dict")]:
         with pytest.raises(ValueError, match=message):
             translate_llm_kwargs(bad)
+
+
+@pytest.mark.parametrize("overrides, served", [
+    (None, "Qwen3Model"),  # vLLM's --runner pooling: a causal checkpoint becomes an embedding model
+    ({"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"]},
+     "Qwen3ForSequenceClassification"),  # already a pooling model: as it is
+])
+def test_runner_pooling_serves_a_causal_checkpoint_as_vllm_does(tiny_model, overrides, served):
+    from multiscore.configs.model_config import ModelConfig
+    from multiscore.server_args import ServerArgs
+
+    path = str(tiny_model("qwen3", "causal"))
+    extra = {} if overrides is None else {"json_model_override_args": json.dumps(overrides)}
+    assert ModelConfig.from_server_args(ServerArgs(model_path=path, runner="pooling", **extra)).architecture == served
+    assert ModelConfig.from_server_args(ServerArgs(model_path=path)).architecture == "Qwen3ForCausalLM"
+    with pytest.raises(ValueError, match="does not generate text"):
+        ServerArgs(model_path=path, runner="generate")
