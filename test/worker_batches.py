@@ -68,3 +68,40 @@ def run_requests(w, requests, share_query=True, max_prefill_tokens=4096):
         batch = policy.schedule()
         done += policy.process_output(batch, w.forward(batch))
     return {out.rid: torch.tensor(out.outputs) for out in done}
+
+
+LABELS = [3, 9, 20]  # the label tokens a causal LM is read at
+
+
+def assert_both_ways_equal_transformers(path, head: str, seed: int = 0, n_items: int = 5, w=None, reference=None):
+    """Single-item and MIS scores of ``mixed_inputs(seed, n_items)`` (through ``w``, else a worker on
+    ``path``) equal transformers scoring each item alone on ``reference`` (else ``path``), fp32 <= 1e-5:
+    a causal LM's softmax over LABELS (``head`` "causal"), a classifier's logits. -> the reference [N, C]."""
+    from hf_reference import hf_scores
+
+    labels = LABELS if head == "causal" else None
+    query, items = mixed_inputs(seed=seed, n_items=n_items)
+    single, mis = score_both_ways(w or worker(path), query, items, labels, apply_softmax=labels is not None)
+    ref = torch.tensor(hf_scores(reference or path, query, items, labels, apply_softmax=labels is not None))
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    return ref
+
+
+def assert_yes_no_classifier_equals_transformers(path, architecture: str, seed: int = 4) -> None:
+    """Our ``architecture`` made from two LM-head rows by ``classifier_from_token`` (from_2_way_softmax):
+    single-item and MIS, logit(p_yes / (p_yes + p_no)), the logit difference transformers' causal LM gives."""
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokens = AutoTokenizer.from_pretrained(str(path)).convert_ids_to_tokens(LABELS[:2])
+    overrides = {"architectures": [architecture], "classifier_from_token": tokens, "method": "from_2_way_softmax"}
+    query, items = mixed_inputs(seed=seed)
+    single, mis = score_both_ways(worker(path, json_model_override_args=json.dumps(overrides)), query, items, None)
+    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])[:, LABELS[:2]]
+    expected = (logits[:, 1] - logits[:, 0])[:, None]
+    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)

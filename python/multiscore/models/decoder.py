@@ -274,9 +274,7 @@ class DecoderModel(nn.Module):
         hidden = self.embed_tokens(input_ids)  # [T, H]
         if self.embed_scale is not None:  # as transformers: the scale rounded to the dtype; given vectors unscaled
             hidden = hidden * torch.tensor(self.embed_scale, dtype=hidden.dtype)
-        if embed_overrides is not None:
-            rows, vectors = embed_overrides
-            hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
+        hidden = with_embed_overrides(hidden, embed_overrides)
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
         local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
         ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local,
@@ -293,6 +291,15 @@ class DecoderModel(nn.Module):
         beta, original_max = self.query_temperature
         scale = 1 + beta * torch.log(1 + torch.floor(positions.float() / original_max))
         return scale.to(dtype)[:, None, None]
+
+
+def with_embed_overrides(hidden: torch.Tensor, embed_overrides) -> torch.Tensor:
+    """Token embeddings [T, H] with the rows of ``embed_overrides`` (rows [K], vectors [K, H]; None: none)
+    replaced, in place (SGLang's embedding overrides)."""
+    if embed_overrides is not None:
+        rows, vectors = embed_overrides
+        hidden.index_copy_(0, rows, vectors.to(hidden.dtype))
+    return hidden
 
 
 # Checkpoints store q/k/v and gate/up apart; our layers fuse them (shard ids as FusedLinear's).

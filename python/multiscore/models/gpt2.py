@@ -24,7 +24,12 @@ from torch import nn
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear, hf_activation
-from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    with_embed_overrides,
+)
 
 
 def _conv1d(n_in: int, n_out: int) -> Linear:
@@ -100,10 +105,7 @@ class Gpt2Body(nn.Module):
         """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None).
         ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings (the
         position embeddings are added to them, as transformers adds them to ``inputs_embeds``)."""
-        x = self.wte(input_ids)  # [T, H]
-        if embed_overrides is not None:
-            rows, vectors = embed_overrides
-            x.index_copy_(0, rows, vectors.to(x.dtype))
+        x = with_embed_overrides(self.wte(input_ids), embed_overrides)  # [T, H]
         x = x + self.wpe(positions)
         for block in self.h:
             x = block(x, attention)

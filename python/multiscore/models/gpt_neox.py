@@ -21,7 +21,12 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear, hf_activation
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
-from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    with_embed_overrides,
+)
 
 
 class NeoxAttention(nn.Module):
@@ -89,10 +94,7 @@ class NeoxBody(nn.Module):
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None).
         ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings."""
-        x = self.embed_in(input_ids)  # [T, H]
-        if embed_overrides is not None:
-            rows, vectors = embed_overrides
-            x.index_copy_(0, rows, vectors.to(x.dtype))
+        x = with_embed_overrides(self.embed_in(input_ids), embed_overrides)  # [T, H]
         rotary = self.rotary_emb.cos_sin(positions, x.dtype)
         for layer in self.layers:
             x = layer(x, rotary, attention)

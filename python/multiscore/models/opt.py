@@ -19,7 +19,12 @@ from torch import nn
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import FusedLinear, Linear, hf_activation
-from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.decoder import (
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    with_embed_overrides,
+)
 
 _POSITION_OFFSET = 2  # OPT's learned positions start at row 2 (rows 0, 1: its padding idea, unused)
 
@@ -83,10 +88,7 @@ class OptBody(nn.Module):
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, E] at ``keep_rows`` ([T, E] for None).
         ``embed_overrides``: (rows [K], vectors [K, E]) that replace those rows' token embeddings."""
-        x = self.embed_tokens(input_ids)  # [T, E]
-        if embed_overrides is not None:
-            rows, vectors = embed_overrides
-            x.index_copy_(0, rows, vectors.to(x.dtype))
+        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, E]
         if self.project_in is not None:
             x = self.project_in(x)
         x = x + self.embed_positions(positions + _POSITION_OFFSET)  # [T, H]

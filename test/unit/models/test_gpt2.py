@@ -7,29 +7,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
-from worker_batches import mixed_inputs, score_both_ways, worker
-
-LABELS = [3, 9, 20]
-
-
-def _assert_both_ways_equal_transformers(path, head, seed=2):
-    labels = LABELS if head == "causal" else None
-    query, items = mixed_inputs(seed=seed)
-    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
-    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_gpt2_equals_transformers_single_item_and_mis(tiny_model, head):
-    _assert_both_ways_equal_transformers(tiny_model("gpt2", head), head)
+    assert_both_ways_equal_transformers(tiny_model("gpt2", head), head, seed=2)
 
 
 def test_scores_scaled_by_layer(tiny_model):
-    _assert_both_ways_equal_transformers(tiny_model("gpt2", "causal", scale_attn_by_inverse_layer_idx=True), "causal")
+    assert_both_ways_equal_transformers(tiny_model("gpt2", "causal", scale_attn_by_inverse_layer_idx=True), "causal", seed=2)
 
 
 def test_the_original_unprefixed_names_load(tiny_model, tmp_path):

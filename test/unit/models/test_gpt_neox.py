@@ -3,24 +3,14 @@ LayerNorms, the parallel residual (and the sequential one); the causal LM read a
 the classifier, single-item and MIS; the LM head under the hub's name (``embed_out``) and transformers'."""
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
-from hf_reference import hf_scores
-from worker_batches import mixed_inputs, score_both_ways, worker
-
-LABELS = [3, 9, 20]
+from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 
 @pytest.mark.parametrize("head, kw", [("causal", {}), ("seqcls", {}), ("causal", {"use_parallel_residual": False})])
 def test_gpt_neox_equals_transformers_single_item_and_mis(tiny_model, head, kw):
-    path = tiny_model("gpt_neox", head, **kw)
-    labels = LABELS if head == "causal" else None
-    query, items = mixed_inputs(seed=5)
-    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
-    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    assert_both_ways_equal_transformers(tiny_model("gpt_neox", head, **kw), head, seed=5)
 
 
 def test_the_lm_head_loads_by_either_name(tiny_model, tmp_path):

@@ -16,24 +16,13 @@ from safetensors.torch import load_file, save_file
 from hf_reference import hf_scores
 from multiscore.configs.model_config import checkpoint_quantization
 from multiscore.model_executor.mxfp4 import dequantize_mxfp4, dequantized_tensors
-from worker_batches import mixed_inputs, score_both_ways, worker
-
-LABELS = [3, 9, 20]
-
-
-def _both_ways_against_transformers(w, path, labels, seed):
-    query, items = mixed_inputs(seed=seed, n_items=6)
-    single, mis = score_both_ways(w, query, items, labels, apply_softmax=labels is not None)
-    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=labels is not None))
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
-    return ref
+from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_gpt_oss_equals_transformers_single_item_and_mis(tiny_model, head):
     path = tiny_model("gpt_oss", head)
-    _both_ways_against_transformers(worker(path), path, LABELS if head == "causal" else None, seed=1)  # two empty items
+    assert_both_ways_equal_transformers(path, head, seed=1, n_items=6)  # two empty items
 
 
 def test_the_sinks_the_window_and_the_clamps_are_in_play(tiny_model):
@@ -112,6 +101,6 @@ def test_an_mxfp4_checkpoint_scores_as_transformers_dequantizes_it(tiny_model, t
     (tmp_path / "config.json").write_text(json.dumps(config))
     w = worker(tmp_path)
     assert w.model_config.quantization == "mxfp4"
-    ref = _both_ways_against_transformers(w, tmp_path, LABELS, seed=5)
+    ref = assert_both_ways_equal_transformers(tmp_path, "causal", seed=5, n_items=6, w=w)
     query, items = mixed_inputs(seed=5, n_items=6)
     assert (ref - torch.tensor(hf_scores(dense, query, items, LABELS, apply_softmax=True))).abs().max() > 1e-4  # FP4 moved them

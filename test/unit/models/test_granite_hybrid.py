@@ -11,7 +11,7 @@ from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.mamba2 import Mamba2Mixer
-from worker_batches import D, mixed_inputs, score_both_ways, worker
+from worker_batches import D, assert_yes_no_classifier_equals_transformers, mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
 
@@ -63,21 +63,6 @@ def test_the_prefix_cache_is_off_and_says_why(tiny_model):
 
 
 def test_a_yes_no_classifier_by_classifier_from_token(tiny_model):
-    """Our GraniteMoeHybridForSequenceClassification from two LM-head rows divided by logits_scaling:
-    logit(p_yes / (p_yes + p_no)) as transformers' causal LM gives it."""
-    import json
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = tiny_model("granite_hybrid", "causal")
-    tokens = AutoTokenizer.from_pretrained(str(path)).convert_ids_to_tokens(LABELS[:2])
-    overrides = {"architectures": ["GraniteMoeHybridForSequenceClassification"], "classifier_from_token": tokens,
-                 "method": "from_2_way_softmax"}
-    query, items = mixed_inputs(seed=4)
-    single, mis = score_both_ways(worker(path, json_model_override_args=json.dumps(overrides)), query, items, None)
-    hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])[:, LABELS[:2]]
-    expected = (logits[:, 1] - logits[:, 0])[:, None]
-    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+    """Our GraniteMoeHybridForSequenceClassification from two LM-head rows divided by logits_scaling."""
+    assert_yes_no_classifier_equals_transformers(tiny_model("granite_hybrid", "causal"),
+                                                 "GraniteMoeHybridForSequenceClassification")

@@ -4,27 +4,18 @@ scores as transformers' Llama on the same weights: the causal LM single-item and
 model's ``v_head`` (no activation; vLLM's /pooling default for it is per token)."""
 
 import pytest
-import torch
 
-from hf_reference import hf_scores
 from multiscore.configs.model_config import ModelConfig
 from multiscore.server_args import ServerArgs
 from remote_code_checkpoints import as_internlm2
-from worker_batches import mixed_inputs, score_both_ways, worker
-
-LABELS = [3, 9, 20]
+from worker_batches import assert_both_ways_equal_transformers
 
 
 @pytest.mark.parametrize("head, architecture", [("causal", "InternLM2ForCausalLM"), ("seqcls", "InternLM2ForRewardModel")])
 def test_internlm2_as_published_equals_transformers_llama(tiny_model, tmp_path, head, architecture):
     original = tiny_model("llama", head, **({"num_labels": 1} if head == "seqcls" else {}))
     path = as_internlm2(original, tmp_path / "internlm2", architecture)
-    labels = LABELS if head == "causal" else None
-    query, items = mixed_inputs(seed=7)
-    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=labels is not None)
-    ref = torch.tensor(hf_scores(original, query, items, labels, apply_softmax=labels is not None))
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    assert_both_ways_equal_transformers(path, head, seed=7, reference=original)
 
 
 def test_the_reward_model_is_a_raw_score_pooled_per_token_by_default(tiny_model, tmp_path):

@@ -1,7 +1,8 @@
 """LFM2 against transformers: gated short-convolution layers (3 taps) around an attention layer with
 per-head q/k norms; single-item and MIS (each item's convolution starts from its query's last two
 inputs), an empty query and one shorter than the convolution, the bare model's embeddings, a
-classifier by ``classifier_from_token``; the prefix cache off and saying why."""
+classifier by ``classifier_from_token``; the prefix cache off and saying why. LFM2-MoE: a dense
+layer, then sparse ones routed by sigmoid scores plus an expert bias."""
 
 import json
 
@@ -13,7 +14,14 @@ from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.lfm2 import Lfm2MoeBlock
-from worker_batches import D, mixed_inputs, score_both_ways, worker
+from worker_batches import (
+    D,
+    assert_both_ways_equal_transformers,
+    assert_yes_no_classifier_equals_transformers,
+    mixed_inputs,
+    score_both_ways,
+    worker,
+)
 
 LABELS = [3, 9, 20]
 
@@ -27,18 +35,9 @@ def _label_softmax(path, query, items):
     return torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
 
 
-def _assert_both_ways_equal_transformers(w, path, seed):
-    query, items = mixed_inputs(seed=seed)
-    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
-    ref = _label_softmax(path, query, items)
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
-    return single
-
-
 @pytest.mark.parametrize("seed", [1, 3])
 def test_the_causal_lm_equals_transformers_single_item_and_mis(checkpoint, seed):
-    _assert_both_ways_equal_transformers(worker(checkpoint), checkpoint, seed)
+    assert_both_ways_equal_transformers(checkpoint, "causal", seed)
 
 
 def test_lfm2_moe_equals_transformers_and_its_expert_bias_counts(tiny_model):
@@ -46,13 +45,13 @@ def test_lfm2_moe_equals_transformers_and_its_expert_bias_counts(tiny_model):
     w = worker(path)
     blocks = [layer.mlp for layer in w.model.model.layers]
     assert [isinstance(b, Lfm2MoeBlock) for b in blocks] == [False, True, True]  # num_dense_layers=1
-    single = _assert_both_ways_equal_transformers(w, path, seed=1)
+    reference = assert_both_ways_equal_transformers(path, "causal", seed=1, w=w)
     with torch.no_grad():
         for block in blocks[1:]:
             block.expert_bias.zero_()  # the bias only chooses experts: without it, other choices
     query, items = mixed_inputs(seed=1)
     unbiased, _ = score_both_ways(w, query, items, LABELS, apply_softmax=True)
-    assert (torch.tensor(single) - torch.tensor(unbiased)).abs().max() > 1e-4
+    assert (reference - torch.tensor(unbiased)).abs().max() > 1e-4
 
 
 def test_items_of_an_empty_query_or_a_short_one(checkpoint):
@@ -82,19 +81,7 @@ def test_the_bare_model_embeds_as_transformers(checkpoint):
 
 
 def test_a_yes_no_classifier_by_classifier_from_token(checkpoint):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokens = AutoTokenizer.from_pretrained(str(checkpoint)).convert_ids_to_tokens(LABELS[:2])
-    overrides = {"architectures": ["Lfm2ForSequenceClassification"], "classifier_from_token": tokens,
-                 "method": "from_2_way_softmax"}
-    query, items = mixed_inputs(seed=4)
-    single, mis = score_both_ways(worker(checkpoint, json_model_override_args=json.dumps(overrides)), query, items, None)
-    hf = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
-    with torch.no_grad():
-        logits = torch.stack([hf(input_ids=torch.tensor([query + item])).logits[0, -1] for item in items])[:, LABELS[:2]]
-    expected = (logits[:, 1] - logits[:, 0])[:, None]
-    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+    assert_yes_no_classifier_equals_transformers(checkpoint, "Lfm2ForSequenceClassification")
 
 
 def test_the_prefix_cache_is_off_and_says_why(checkpoint):

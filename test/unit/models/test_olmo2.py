@@ -6,20 +6,12 @@ import pytest
 import torch
 
 from hf_reference import hf_scores
-from worker_batches import mixed_inputs, score_both_ways, worker
-
-LABELS = [3, 9, 20]
+from worker_batches import assert_both_ways_equal_transformers, mixed_inputs
 
 
 @pytest.mark.parametrize("arch, head", [("olmo2", "causal"), ("olmo2", "seqcls"), ("olmo3", "causal"), ("olmo3", "seqcls")])
 def test_olmo_equals_transformers_single_item_and_mis(tiny_model, arch, head):
-    path = tiny_model(arch, head)
-    labels = LABELS if head == "causal" else None
-    query, items = mixed_inputs(seed=3)
-    single, mis = score_both_ways(worker(path), query, items, labels, apply_softmax=head == "causal")
-    ref = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=head == "causal"))
-    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    assert_both_ways_equal_transformers(tiny_model(arch, head), head, seed=3)
 
 
 def test_olmo3s_window_and_per_type_rotary_are_in_play(tiny_model):
