@@ -46,6 +46,10 @@ _MODELS = {
     "InternLM2Model": "internlm2",
     "JinaVLForRanking": "jina_reranker_m0",  # jina-reranker-m0 on text: Qwen2-VL's language model, an MLP score
     "JinaVLForSequenceClassification": "jina_reranker_m0",  # vLLM's name for it
+    "Exaone4ForCausalLM": "exaone4",  # post-norm blocks, per-head q/k norms, NoPE global layers
+    "Exaone4ForSequenceClassification": "exaone4",
+    "Exaone4ForTokenClassification": "exaone4",
+    "Exaone4Model": "exaone4",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

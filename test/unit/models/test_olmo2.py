@@ -1,4 +1,4 @@
-"""OLMo 2 and OLMo 3 against transformers: norms on the attention and MLP outputs only, q/k norms
+"""OLMo 2, OLMo 3 and EXAONE 4.0 (the same block layout, per-head q/k norms, NoPE global layers) against transformers: norms on the attention and MLP outputs only, q/k norms
 across heads; OLMo 3's 4-position sliding layer with its own rotary beside a linearly scaled full
 one. The causal LM read at label tokens and the classifier (a reward model's head), single-item and MIS."""
 
@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from hf_reference import hf_scores
-from worker_batches import assert_both_ways_equal_transformers, mixed_inputs
+from worker_batches import assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 
-@pytest.mark.parametrize("arch, head", [("olmo2", "causal"), ("olmo2", "seqcls"), ("olmo3", "causal"), ("olmo3", "seqcls")])
+@pytest.mark.parametrize("arch, head", [("olmo2", "causal"), ("olmo2", "seqcls"), ("olmo3", "causal"), ("olmo3", "seqcls"),
+                                        ("exaone4", "causal"), ("exaone4", "seqcls")])  # EXAONE 4: NoPE global layers
 def test_olmo_equals_transformers_single_item_and_mis(tiny_model, arch, head):
     assert_both_ways_equal_transformers(tiny_model(arch, head), head, seed=3)
 
@@ -21,3 +22,14 @@ def test_olmo3s_window_and_per_type_rotary_are_in_play(tiny_model):
                                                                  "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}}):
         changed = torch.tensor(hf_scores(tiny_model("olmo3", "seqcls", **change), query, items))
         assert (reference - changed).abs().max() > 1e-4
+
+
+def test_exaone4s_global_layer_takes_no_rotary(tiny_model):
+    path = tiny_model("exaone4", "seqcls")
+    w = worker(path)
+    assert [layer.self_attn.rotary for layer in w.model.model.layers] == [True, False]
+    reference = assert_both_ways_equal_transformers(path, "seqcls", seed=3, w=w)
+    w.model.model.layers[1].self_attn.rotary = True
+    query, items = mixed_inputs(seed=3)
+    moved, _ = score_both_ways(w, query, items, None)
+    assert (torch.tensor(moved) - reference).abs().max() > 1e-4
