@@ -50,6 +50,12 @@ _MODELS = {
     "Exaone4ForSequenceClassification": "exaone4",
     "Exaone4ForTokenClassification": "exaone4",
     "Exaone4Model": "exaone4",
+    "CohereForCausalLM": "cohere",  # Aya / Command R: parallel blocks, LayerNorms, interleaved rotary, logit_scale
+    "CohereForSequenceClassification": "cohere",
+    "CohereModel": "cohere",
+    "Cohere2ForCausalLM": "cohere",  # Command R7B: sliding layers, NoPE global ones
+    "Cohere2ForSequenceClassification": "cohere",
+    "Cohere2Model": "cohere",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

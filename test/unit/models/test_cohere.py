@@ -1,0 +1,25 @@
+"""Cohere (Aya, Command R) and Command R7B against transformers: parallel blocks on one LayerNorm,
+rotary over interleaved pairs, logits times ``logit_scale``; Command R7B's sliding layer with rotary
+beside a global one without. The causal LM read at label tokens, single-item and MIS, and a
+classifier by ``classifier_from_token`` (which scales the LM head's rows the same)."""
+
+import pytest
+
+from worker_batches import assert_both_ways_equal_transformers, assert_yes_no_classifier_equals_transformers, worker
+
+
+@pytest.mark.parametrize("arch", ["cohere", "cohere2"])
+def test_cohere_equals_transformers_single_item_and_mis(tiny_model, arch):
+    path = tiny_model(arch, "causal")
+    if arch == "cohere2":
+        assert [layer.self_attn.rotary for layer in worker(path).model.model.layers] == [True, False]
+    assert_both_ways_equal_transformers(path, "causal", seed=2)
+
+
+def test_a_yes_no_classifier_by_classifier_from_token(tiny_model):
+    assert_yes_no_classifier_equals_transformers(tiny_model("cohere", "causal"), "CohereForSequenceClassification")
+
+
+def test_qk_norm_checkpoints_are_refused_with_the_reason(tiny_model):
+    with pytest.raises(ValueError, match="use_qk_norm"):
+        worker(tiny_model("cohere", "causal", use_qk_norm=True))
