@@ -59,6 +59,8 @@ class BlockOptions:
     pair_rotary: bool = False
     # GPT-OSS's learned sink logit per head (``sinks`` [Hq]), in each softmax's denominator.
     attention_sinks: bool = False
+    # LFM3: each head's output times σ(g_proj(x)), a gate per head from the layer's input (``g_proj`` [Hq, H]).
+    head_output_gate: bool = False
 
 
 def scale_or_none(multiplier: float) -> Optional[float]:
@@ -116,6 +118,7 @@ class DecoderAttention(nn.Module):
                                                "k": pairs_first(self.num_kv_heads, self.head_dim)}
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = True  # False: a NoPE layer (SmolLM3's), q and k without positions
+        self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
         self.qk_norm = options.qk_norm
         self.qk_norm_across_heads = options.qk_norm_across_heads
         if options.qk_norm or options.qk_norm_across_heads:
@@ -146,6 +149,8 @@ class DecoderAttention(nn.Module):
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks)  # [T, Hq, D]
         if keep_rows is not None:
             out = out.index_select(0, keep_rows)  # [R, Hq, D]
+        if self.g_proj is not None:  # [R, Hq, 1] gates from the same rows' inputs
+            out = out * torch.sigmoid(self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows)))[..., None]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
 
 

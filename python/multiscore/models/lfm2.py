@@ -13,6 +13,12 @@ then a SwiGLU MLP (``feed_forward.w1`` gate, ``w3`` up, ``w2`` down; its width a
 LFM2-MoE (``Lfm2MoeForCausalLM``, ``Lfm2MoeModel``: LFM2-8B-A1B): the same layers, dense MLPs of
 ``intermediate_size`` in the first ``num_dense_layers``, then sparse ones (``Lfm2MoeBlock``).
 
+LFM3 (``Lfm3ForCausalLM``, ``Lfm3Model``: LFM3-1.7B): convolutions of 7 taps; attention layers under
+Qwen3's names, full or sliding (``sliding_window``), each kind with its own rotary (the full layers'
+``proportional`` over half of each head), each head's output times σ(``g_proj``(x)); every layer's
+attention or convolution output, and its MLP's, RMS-normed before its residual add
+(``post_operator_norm``, ``post_ffn_norm``); MLPs of ``intermediate_size``.
+
 MIS is exact: a convolution layer's item starts from its query's last ``conv_L_cache - 1`` inputs
 (gated_delta_net.roots_then_items, with no state beyond that history); the prefix cache is off for
 it (cached keys carry no convolution inputs), and embedding overrides are a 400.
@@ -30,7 +36,7 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
-from multiscore.layers.rotary import RotaryEmbedding
+from multiscore.layers.rotary import RotaryEmbedding, per_layer_type_rope
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderAttention,
@@ -112,13 +118,21 @@ class Lfm2MoeBlock(nn.Module):
 class Lfm2Layer(nn.Module):
     def __init__(self, config, layer_id: int) -> None:
         super().__init__()
-        self.is_conv = config.layer_types[layer_id] == "conv"
+        layer_type = config.layer_types[layer_id]
+        self.is_conv = layer_type == "conv"
         if self.is_conv:
             self.conv = ShortConv(config)
-        else:
-            self.self_attn = DecoderAttention(config, BlockOptions(qk_norm=True), layer_id=layer_id)
+        else:  # LFM3: sliding layers (their own rotary) and a gate per head
+            sliding = layer_type == "sliding_attention"
+            options = BlockOptions(qk_norm=True, head_output_gate=bool(getattr(config, "use_attention_gate", False)))
+            self.self_attn = DecoderAttention(config, options, config.sliding_window if sliding else None,
+                                              local_rope=sliding, layer_id=layer_id)
         self.operator_norm = RMSNorm(config.hidden_size, config.norm_eps)
         self.ffn_norm = RMSNorm(config.hidden_size, config.norm_eps)
+        self.sandwich = bool(getattr(config, "use_sandwich_norm", False))  # LFM3: both outputs normed before their adds
+        if self.sandwich:
+            self.post_operator_norm = RMSNorm(config.hidden_size, config.norm_eps)
+            self.post_ffn_norm = RMSNorm(config.hidden_size, config.norm_eps)
         if getattr(config, "num_experts", None) is None:  # LFM2
             self.mlp = GatedMLP(config, BlockOptions(), mlp_width(config))
         elif layer_id < config.num_dense_layers:  # LFM2-MoE's dense layers: no width adjustment
@@ -130,8 +144,13 @@ class Lfm2Layer(nn.Module):
         """hidden [T, H] -> [T, H]."""
         normed = ctx.ops.rms_norm(hidden, self.operator_norm.weight, self.operator_norm.eps)
         mixed = self.conv(normed, plan) if self.is_conv else self.self_attn(normed, ctx)
+        if self.sandwich:
+            mixed = ctx.ops.rms_norm(mixed, self.post_operator_norm.weight, self.post_operator_norm.eps)
         hidden, normed = ctx.ops.add_rms_norm(mixed, hidden, self.ffn_norm.weight, self.ffn_norm.eps)
-        return hidden + self.mlp(normed, ctx.ops)
+        out = self.mlp(normed, ctx.ops)
+        if self.sandwich:
+            out = ctx.ops.rms_norm(out, self.post_ffn_norm.weight, self.post_ffn_norm.eps)
+        return hidden + out
 
 
 class Lfm2Body(nn.Module):
@@ -142,7 +161,10 @@ class Lfm2Body(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(Lfm2Layer(config, i) for i in range(config.num_hidden_layers))
         self.embedding_norm = RMSNorm(config.hidden_size, config.norm_eps)
-        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        # LFM3: full and sliding layers rotate with their own parameters (``rope_parameters`` by layer type).
+        per_type = per_layer_type_rope(config)
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config), "full_attention" if per_type else None)
+        self.local_rotary_emb = RotaryEmbedding(config, head_dim_of(config), "sliding_attention") if per_type else None
         self.ops = EAGER
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
@@ -150,7 +172,8 @@ class Lfm2Body(nn.Module):
         """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
         hidden = self.embed_tokens(input_ids)  # [T, H]
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
+        local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local)
         plan = RecurrentPlan.of(layouts, hidden.device)
         for layer in self.layers:
             hidden = layer(hidden, ctx, plan)
@@ -165,8 +188,8 @@ class _Lfm2(RecurrentHeads):
     # Checkpoint names -> ours (DecoderAttention's, GatedMLP's through DECODER_PACKED_MODULES); LFM2-MoE's
     # experts as the hub stores them (``feed_forward.experts.{e}.w1`` ...). Applied in order.
     weight_renames = {"self_attn.out_proj.": "self_attn.o_proj.", "self_attn.q_layernorm.": "self_attn.q_norm.",
-                      "self_attn.k_layernorm.": "self_attn.k_norm.", "feed_forward.": "mlp.", ".w1.": ".gate_proj.",
-                      ".w3.": ".up_proj.", ".w2.": ".down_proj."}
+                      "self_attn.k_layernorm.": "self_attn.k_norm.", "self_attn.gate_proj.": "self_attn.g_proj.",  # LFM3's gate
+                      "feed_forward.": "mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj."}
     prefix_cache_problem = "its convolution layers read each token's preceding inputs, which cached keys do not carry"
     embed_overrides_problem = "not implemented for its convolution layers (refused before any batch runs)"
 
@@ -188,5 +211,6 @@ class Lfm2Model(_Lfm2, DecoderForEmbedding):
     pass
 
 
-# LFM2-MoE: the same classes (the config's experts choose the MLPs).
+# LFM2-MoE and LFM3: the same classes (the config chooses the MLPs, layer types, gates and norms).
 Lfm2MoeForCausalLM, Lfm2MoeForSequenceClassification, Lfm2MoeModel = Lfm2ForCausalLM, Lfm2ForSequenceClassification, Lfm2Model
+Lfm3ForCausalLM, Lfm3ForSequenceClassification, Lfm3Model = Lfm2ForCausalLM, Lfm2ForSequenceClassification, Lfm2Model

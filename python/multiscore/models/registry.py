@@ -69,6 +69,9 @@ _MODELS = {
     "Lfm2ForCausalLM": "lfm2",  # gated short-convolution layers between attention layers
     "Lfm2ForSequenceClassification": "lfm2",
     "Lfm2Model": "lfm2",
+    "Lfm3ForCausalLM": "lfm2",  # LFM2's layers with sliding attention, head gates and sandwich norms
+    "Lfm3ForSequenceClassification": "lfm2",
+    "Lfm3Model": "lfm2",
     "Lfm2MoeForCausalLM": "lfm2",  # LFM2's layers, sparse MLPs past num_dense_layers
     "Lfm2MoeForSequenceClassification": "lfm2",
     "Lfm2MoeModel": "lfm2",

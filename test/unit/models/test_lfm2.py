@@ -2,7 +2,8 @@
 per-head q/k norms; single-item and MIS (each item's convolution starts from its query's last two
 inputs), an empty query and one shorter than the convolution, the bare model's embeddings, a
 classifier by ``classifier_from_token``; the prefix cache off and saying why. LFM2-MoE: a dense
-layer, then sparse ones routed by sigmoid scores plus an expert bias."""
+layer, then sparse ones routed by sigmoid scores plus an expert bias. LFM3: convolutions of 7 taps,
+sliding and full attention layers with their own rotary, gates per head, sandwich norms."""
 
 import json
 
@@ -54,7 +55,9 @@ def test_lfm2_moe_equals_transformers_and_its_expert_bias_counts(tiny_model):
     assert (reference - torch.tensor(unbiased)).abs().max() > 1e-4
 
 
-def test_items_of_an_empty_query_or_a_short_one(checkpoint):
+@pytest.mark.parametrize("arch", ["lfm2", "lfm3"])
+def test_items_of_an_empty_query_or_a_short_one(tiny_model, arch):
+    checkpoint = tiny_model(arch, "causal")
     w = worker(checkpoint)
     pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
     for query in ([], [11]):  # no history to start from; fewer inputs than the convolution's 2 of history
@@ -62,6 +65,26 @@ def test_items_of_an_empty_query_or_a_short_one(checkpoint):
         seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
                             item_lens=[len(i) for i in items])
         torch.testing.assert_close(w.forward([seq])[0], _label_softmax(checkpoint, query, items), atol=1e-5, rtol=0)
+
+
+def test_lfm3_equals_transformers_and_its_gates_and_sandwich_norms_count(tiny_model):
+    path = tiny_model("lfm3", "causal")
+    w = worker(path)
+    windows = [getattr(getattr(layer, "self_attn", None), "window", None) for layer in w.model.model.layers]
+    assert windows == [None, 4, None, None]  # conv, sliding, conv, full
+    reference = assert_both_ways_equal_transformers(path, "causal", seed=1, w=w)
+    query, items = mixed_inputs(seed=1)
+    for change in ("gate", "sandwich"):
+        for layer in w.model.model.layers:
+            if change == "gate" and not layer.is_conv:
+                layer.self_attn.g_proj, saved = None, layer.self_attn.g_proj
+            if change == "sandwich":
+                layer.sandwich = False
+        moved, _ = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+        assert (torch.tensor(moved) - reference).abs().max() > 1e-4
+        for layer in w.model.model.layers:
+            if change == "gate" and not layer.is_conv:
+                layer.self_attn.g_proj = saved
 
 
 def test_the_bare_model_embeds_as_transformers(checkpoint):
