@@ -186,8 +186,9 @@ def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Option
         model.get_submodule(name.rpartition(".")[0]).weight_loader(param, tensor, shard_id)
         return
     module = model.get_submodule(name.rpartition(".")[0])
-    if getattr(module, "load_transposed", False) and name.endswith(".weight"):  # Linear's (GPT-2's Conv1D [in, out])
-        tensor = tensor.t()
+    if tensor.dim() >= 2 and (getattr(module, "load_transposed", False)  # Linear's (GPT-2's Conv1D [in, out])
+                              or (getattr(module, "either_orientation", False) and tensor.shape != param.shape)):
+        tensor = tensor.transpose(-1, -2)
     if param.shape != tensor.shape:
         raise ValueError(f"shape {tuple(tensor.shape)}, but {name} is {tuple(param.shape)}")
     order = getattr(module, "load_row_order", None)  # Linear's (Qwen3-Next's per-key-head fused projections)

@@ -1,7 +1,10 @@
 """Qwen2-MoE and Qwen3-MoE: Qwen2's and Qwen3's decoder blocks with a sparse mixture-of-experts MLP
 (models/sparse_moe.py) in the layers the config makes sparse. Checkpoints name each expert's
 ``gate_proj`` / ``up_proj`` / ``down_proj`` (what the hub ships and transformers saves), which load
-into each expert's fused gate/up as the dense MLP's do."""
+into each expert's fused gate/up as the dense MLP's do.
+
+Qwen3-VL-MoE's language model (``Qwen3VLMoeTextFor*``, ours: served for Qwen3VLMoeForConditionalGeneration
+on text, configs/checkpoint_layouts.py): Qwen3's blocks with its experts stored 3-D (``StackedMoeBlock``)."""
 
 from dataclasses import replace
 
@@ -14,7 +17,7 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.qwen3 import qwen3_options
-from multiscore.models.sparse_moe import moe_or_dense_mlp
+from multiscore.models.sparse_moe import moe_or_dense_mlp, stacked_moe_or_dense_mlp
 
 
 def qwen2_moe_options(config) -> BlockOptions:
@@ -24,6 +27,10 @@ def qwen2_moe_options(config) -> BlockOptions:
 
 def qwen3_moe_options(config) -> BlockOptions:
     return replace(qwen3_options(config), mlp_for_layer=moe_or_dense_mlp)
+
+
+def qwen3_vl_moe_options(config) -> BlockOptions:
+    return replace(qwen3_options(config), mlp_for_layer=stacked_moe_or_dense_mlp)
 
 
 class Qwen2MoeForCausalLM(DecoderForCausalLM):
@@ -56,3 +63,17 @@ class Qwen3MoeForTokenClassification(DecoderForTokenClassification):
 
 class Qwen3MoeModel(DecoderForEmbedding):
     options_for = staticmethod(qwen3_moe_options)
+
+
+class Qwen3VLMoeTextForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(qwen3_vl_moe_options)
+
+
+class Qwen3VLMoeTextForSequenceClassification(DecoderForSequenceClassification):
+    """Ours: what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(qwen3_vl_moe_options)
+
+
+class Qwen3VLMoeTextModel(DecoderForEmbedding):
+    options_for = staticmethod(qwen3_vl_moe_options)

@@ -84,6 +84,9 @@ _MODELS = {
     "Qwen3MoeForSequenceClassification": "qwen_moe",
     "Qwen3MoeForTokenClassification": "qwen_moe",
     "Qwen3MoeModel": "qwen_moe",
+    "Qwen3VLMoeTextForCausalLM": "qwen_moe",  # Qwen3-VL-MoE's language model: experts stored 3-D
+    "Qwen3VLMoeTextForSequenceClassification": "qwen_moe",
+    "Qwen3VLMoeTextModel": "qwen_moe",
     "Qwen2MoeForCausalLM": "qwen_moe",
     "Qwen2MoeForSequenceClassification": "qwen_moe",
     "Qwen2MoeForTokenClassification": "qwen_moe",

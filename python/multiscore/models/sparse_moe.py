@@ -1,11 +1,12 @@
-"""The sparse mixture-of-experts MLP of Qwen2-MoE, Qwen3-MoE, Qwen3.5-MoE and Mixtral (``mlp.gate``,
+"""The sparse mixture-of-experts MLP of Qwen2-MoE, Qwen3-MoE, Qwen3.5-MoE, Mixtral and Qwen3-VL-MoE (``mlp.gate``,
 ``mlp.experts.{e}.*``, and Qwen2-/Qwen3.5-MoE's ``mlp.shared_expert`` behind a sigmoid ``mlp.shared_expert_gate``).
 
 A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
 the top k renormalised when ``norm_topk_prob``, always for Qwen3.5-MoE, whose config has no such
 key); experts.py adds them up.
 Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP
-(Qwen3.5-MoE has neither key: every layer is sparse).
+(Qwen3.5-MoE has neither key: every layer is sparse). Qwen3-VL-MoE ships its experts as 3-D tensors
+(``StackedMoeBlock``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from multiscore.layers.fused_ops import FusedOps
 from multiscore.layers.linear import Linear
 from multiscore.models.decoder import BlockOptions, GatedMLP
-from multiscore.models.experts import mix_experts
+from multiscore.models.experts import StackedExperts, mix_experts
 
 
 def is_sparse_layer(config, layer_id: int) -> bool:
@@ -55,3 +57,27 @@ class SparseMoeBlock(nn.Module):
         if self.shared_expert is not None:
             out = out + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x, ops)
         return out
+
+
+def stacked_moe_or_dense_mlp(config, options: BlockOptions, layer_id: int) -> nn.Module:
+    """BlockOptions.mlp_for_layer of Qwen3-VL-MoE's language model."""
+    return StackedMoeBlock(config) if is_sparse_layer(config, layer_id) else GatedMLP(config, options)
+
+
+class StackedMoeBlock(nn.Module):
+    """Qwen3-VL-MoE's: the router ``gate`` [E, H] and ``experts`` stored 3-D, as the hub ships them
+    (``gate_up_proj`` [E, H, 2I] with [gate | up] columns, ``down_proj`` [E, I, H]: transposed as they load)
+    or as transformers 5 saves them (StackedExperts' layout, read as is; a square expert, 2I = H, is read
+    so); softmax over every expert in float32, the top k renormalised."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.top_k = config.num_experts_per_tok
+        self.gate = Linear(config.hidden_size, config.num_experts, bias=False)
+        self.experts = StackedExperts(config.num_experts, config.hidden_size, config.moe_intermediate_size, F.silu)
+        self.experts.either_orientation = True  # the weight loader transposes a tensor only its transpose fits
+
+    def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        weights, experts = torch.topk(torch.softmax(self.gate(x).float(), dim=-1), self.top_k, dim=-1)  # [T, k]
+        return self.experts(x, (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype), experts)

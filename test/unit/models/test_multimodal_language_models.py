@@ -1,4 +1,5 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
+Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
 Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``) and Mistral Small 3.1/3.2
 (``Mistral3ForConditionalGeneration``). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
@@ -49,16 +50,18 @@ def _qwen_vl(version: str):
     def build(vocab: int):
         import transformers
 
-        prefix = {"2": "Qwen2VL", "2.5": "Qwen2_5_VL", "3": "Qwen3VL"}[version]
+        prefix = {"2": "Qwen2VL", "2.5": "Qwen2_5_VL", "3": "Qwen3VL", "3-moe": "Qwen3VLMoe"}[version]
         text = dict(TEXT, vocab_size=vocab, rms_norm_eps=1e-6, rope_parameters={
             "rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3],
-            **({"mrope_interleaved": True} if version == "3" else {})})
+            **({"mrope_interleaved": True} if version.startswith("3") else {})})
+        if version == "3-moe":  # 4 experts of 48 (stored 3-D, no side square), 2 per token; layer 1 dense
+            text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=48, mlp_only_layers=[1])
         vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
                       spatial_merge_size=2, temporal_patch_size=2)
         if version == "2":
             vision = dict(depth=1, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14,
                           spatial_merge_size=2, temporal_patch_size=2)
-        if version == "3":
+        if version.startswith("3"):
             vision.update(num_position_embeddings=16, deepstack_visual_indexes=[0])
         config = getattr(transformers, prefix + "Config")(
             text_config=text, vision_config=vision, image_token_id=vocab - 1, video_token_id=vocab - 2,
@@ -68,13 +71,14 @@ def _qwen_vl(version: str):
 
 
 BUILDERS = {"gemma3": _gemma3, "mistral3": _mistral3, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
-            "qwen3_vl": _qwen_vl("3")}
+            "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
              "mistral3": ("MistralForCausalLM", "MistralForSequenceClassification"),
              "qwen2_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen2_5_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
-             "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification")}
+             "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"),
+             "qwen3_vl_moe": ("Qwen3VLMoeTextForCausalLM", "Qwen3VLMoeTextForSequenceClassification")}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -106,8 +110,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.")) for n in names)
-    layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers."
-              }.get(family, "language_model.model.layers.")
+    layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
+              "qwen3_vl_moe": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     assert layers + "0.self_attn.q_proj.weight" in names
     # Gemma 3 ties its LM head to the embeddings; the others keep their own, which must load too.
     assert ("language_model.lm_head.weight" in names or "lm_head.weight" in names) == (family != "gemma3")
@@ -238,3 +242,25 @@ def test_jina_reranker_m0_scores_text_pairs_as_its_model_does(tmp_path):
     vllm_named = worker(tmp_path, json_model_override_args=json.dumps({"architectures": ["JinaVLForSequenceClassification"]}))
     torch.testing.assert_close(torch.cat(vllm_named.forward([ScoreSequence("0", prompts[0], 0, 1, pooling)])), got[:1],
                                atol=1e-5, rtol=0)
+
+
+def test_qwen3_vl_moe_experts_load_as_the_hub_ships_them(tmp_path):
+    """The published layout stores the 3-D experts transposed from what transformers 5 saves
+    ([E, H, 2I], [E, I, H]): both score alike."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("qwen3")
+    path, hub = tmp_path / "saved", tmp_path / "hub"
+    BUILDERS["qwen3_vl_moe"]((len(tokenizer) + 63) // 64 * 64).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    shutil.copytree(path, hub)
+    tensors = load_file(str(path / "model.safetensors"))
+    experts = [n for n in tensors if n.endswith(("experts.gate_up_proj", "experts.down_proj"))]
+    assert experts
+    save_file({n: t.transpose(1, 2).contiguous() if n in experts else t for n, t in tensors.items()},
+              str(hub / "model.safetensors"), metadata={"format": "pt"})
+    query, items = mixed_inputs(seed=0)
+    assert score_both_ways(worker(hub), query, items, LABELS) == score_both_ways(worker(path), query, items, LABELS)
