@@ -56,6 +56,9 @@ _MODELS = {
     "Cohere2ForCausalLM": "cohere",  # Command R7B: sliding layers, NoPE global ones
     "Cohere2ForSequenceClassification": "cohere",
     "Cohere2Model": "cohere",
+    "Ernie4_5ForCausalLM": "ernie4_5",  # Llama's block, biases by use_bias, interleaved-pair rotary
+    "Ernie4_5ForSequenceClassification": "ernie4_5",
+    "Ernie4_5Model": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

@@ -1,4 +1,4 @@
-"""Cohere (Aya, Command R) and Command R7B against transformers: parallel blocks on one LayerNorm,
+"""Cohere (Aya, Command R), Command R7B and ERNIE 4.5 (also interleaved-pair rotary) against transformers: parallel blocks on one LayerNorm,
 rotary over interleaved pairs, logits times ``logit_scale``; Command R7B's sliding layer with rotary
 beside a global one without. The causal LM read at label tokens, single-item and MIS, and a
 classifier by ``classifier_from_token`` (which scales the LM head's rows the same)."""
@@ -23,3 +23,7 @@ def test_a_yes_no_classifier_by_classifier_from_token(tiny_model):
 def test_qk_norm_checkpoints_are_refused_with_the_reason(tiny_model):
     with pytest.raises(ValueError, match="use_qk_norm"):
         worker(tiny_model("cohere", "causal", use_qk_norm=True))
+
+
+def test_ernie4_5_equals_transformers_single_item_and_mis(tiny_model):
+    assert_both_ways_equal_transformers(tiny_model("ernie4_5", "causal"), "causal", seed=4)
