@@ -114,8 +114,9 @@ class DecoderAttention(nn.Module):
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.o_proj.output_scale = scale_or_none(options.residual_multiplier)
         if options.pair_rotary:
-            self.qkv_proj.shard_load_orders = {"q": pairs_first(self.num_heads, self.head_dim),
-                                               "k": pairs_first(self.num_kv_heads, self.head_dim)}
+            rotary_dim = rotary_dims(config, self.head_dim)
+            self.qkv_proj.shard_load_orders = {"q": pairs_first(self.num_heads, self.head_dim, rotary_dim),
+                                               "k": pairs_first(self.num_kv_heads, self.head_dim, rotary_dim)}
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = True  # False: a NoPE layer (SmolLM3's), q and k without positions
         self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
@@ -154,11 +155,22 @@ class DecoderAttention(nn.Module):
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
 
 
-def pairs_first(num_heads: int, head_dim: int) -> torch.Tensor:
+def pairs_first(num_heads: int, head_dim: int, rotary_dim: Optional[int] = None) -> torch.Tensor:
     """Row order [heads · head_dim] putting each head's even dims before its odd ones: 0, 2, ..., 1, 3, ...
+    within its first ``rotary_dim`` (the rotated ones: GLM's half; None: all), the rest as they are
     (on the CPU, where the loader reads it, even when the model is built on the meta device)."""
-    within = torch.cat([torch.arange(0, head_dim, 2, device="cpu"), torch.arange(1, head_dim, 2, device="cpu")])
+    rot = head_dim if rotary_dim is None else rotary_dim
+    within = torch.cat([torch.arange(0, rot, 2, device="cpu"), torch.arange(1, rot, 2, device="cpu"),
+                        torch.arange(rot, head_dim, device="cpu")])
     return (torch.arange(num_heads, device="cpu")[:, None] * head_dim + within).reshape(-1)
+
+
+def rotary_dims(config, head_dim: int) -> int:
+    """How many dims of each head rotate: ``partial_rotary_factor`` of it (the config's or its rope parameters')."""
+    params = getattr(config, "rope_parameters", None) or {}
+    factor = (params.get("partial_rotary_factor") if isinstance(params, dict) else None) \
+        or getattr(config, "partial_rotary_factor", None) or 1.0
+    return int(head_dim * factor)
 
 
 class GatedMLP(nn.Module):

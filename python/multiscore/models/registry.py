@@ -59,6 +59,14 @@ _MODELS = {
     "Ernie4_5ForCausalLM": "ernie4_5",  # Llama's block, biases by use_bias, interleaved-pair rotary
     "Ernie4_5ForSequenceClassification": "ernie4_5",
     "Ernie4_5Model": "ernie4_5",
+    "GlmForCausalLM": "glm",  # GLM-4: biased q/k/v, interleaved-pair rotary on half of each head
+    "GlmForSequenceClassification": "glm",
+    "GlmForTokenClassification": "glm",
+    "GlmModel": "glm",
+    "Glm4ForCausalLM": "glm",  # GLM-4-0414: the same with sandwich norms
+    "Glm4ForSequenceClassification": "glm",
+    "Glm4ForTokenClassification": "glm",
+    "Glm4Model": "glm",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

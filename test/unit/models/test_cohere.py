@@ -1,4 +1,5 @@
-"""Cohere (Aya, Command R), Command R7B and ERNIE 4.5 (also interleaved-pair rotary) against transformers: parallel blocks on one LayerNorm,
+"""Cohere (Aya, Command R), Command R7B, ERNIE 4.5 and GLM-4 (interleaved-pair rotary, GLM's on half of
+each head; GLM-4-0414's sandwich norms) against transformers: parallel blocks on one LayerNorm,
 rotary over interleaved pairs, logits times ``logit_scale``; Command R7B's sliding layer with rotary
 beside a global one without. The causal LM read at label tokens, single-item and MIS, and a
 classifier by ``classifier_from_token`` (which scales the LM head's rows the same)."""
@@ -27,3 +28,8 @@ def test_qk_norm_checkpoints_are_refused_with_the_reason(tiny_model):
 
 def test_ernie4_5_equals_transformers_single_item_and_mis(tiny_model):
     assert_both_ways_equal_transformers(tiny_model("ernie4_5", "causal"), "causal", seed=4)
+
+
+@pytest.mark.parametrize("arch, head", [("glm", "causal"), ("glm", "seqcls"), ("glm4", "causal"), ("glm4", "seqcls")])
+def test_glm_equals_transformers_single_item_and_mis(tiny_model, arch, head):
+    assert_both_ways_equal_transformers(tiny_model(arch, head), head, seed=5)

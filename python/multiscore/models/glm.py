@@ -1,0 +1,66 @@
+"""GLM-4 (``glm``: THUDM/glm-4-9b-chat-hf; ``glm4``: zai-org/GLM-4-9B-0414, GLM-Z1): Llama's attention
+with q/k/v biases (``attention_bias``) and rotary over interleaved pairs on half of each head
+(``partial_rotary_factor``; served as the half rotary, each head's rotated rows reordered as they load),
+the gated MLP's gate and up stored fused (``gate_up_proj``, loaded whole). GLM-4-0414 adds sandwich norms:
+its ``post_self_attn_layernorm`` and ``post_mlp_layernorm`` norm the attention and MLP outputs, and its
+``post_attention_layernorm`` is the norm before the MLP (Gemma2's layout under other names)."""
+
+from dataclasses import replace
+
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    DecoderForTokenClassification,
+    mlp_activation,
+)
+
+
+def glm_options(config) -> BlockOptions:
+    return BlockOptions(qkv_bias=bool(getattr(config, "attention_bias", True)), pair_rotary=True,
+                        mlp_act=mlp_activation(config))
+
+
+def glm4_options(config) -> BlockOptions:
+    return replace(glm_options(config), sandwich_norms=True)
+
+
+class GlmForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(glm_options)
+
+
+class GlmForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(glm_options)
+
+
+class GlmForTokenClassification(DecoderForTokenClassification):
+    options_for = staticmethod(glm_options)
+
+
+class GlmModel(DecoderForEmbedding):
+    options_for = staticmethod(glm_options)
+
+
+class _Glm4:
+    options_for = staticmethod(glm4_options)
+    # GLM-4-0414's norm names -> Gemma2's (DecoderLayer's sandwich norms), in this order.
+    weight_renames = {"post_attention_layernorm.": "pre_feedforward_layernorm.",
+                      "post_self_attn_layernorm.": "post_attention_layernorm.",
+                      "post_mlp_layernorm.": "post_feedforward_layernorm."}
+
+
+class Glm4ForCausalLM(_Glm4, DecoderForCausalLM):
+    pass
+
+
+class Glm4ForSequenceClassification(_Glm4, DecoderForSequenceClassification):
+    pass
+
+
+class Glm4ForTokenClassification(_Glm4, DecoderForTokenClassification):
+    pass
+
+
+class Glm4Model(_Glm4, DecoderForEmbedding):
+    pass
