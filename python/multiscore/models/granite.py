@@ -2,15 +2,23 @@
 with four multipliers from its config: token embeddings times ``embedding_multiplier``, attention
 scores scaled by ``attention_multiplier`` (not head_dim ** -0.5), attention and MLP outputs times
 ``residual_multiplier`` before each residual add (folded into o_proj and down_proj as they load), and the LM head's logits divided by
-``logits_scaling`` (decoder.DecoderForCausalLM; the classifier_from_token conversion divides too)."""
+``logits_scaling`` (decoder.DecoderForCausalLM; the classifier_from_token conversion divides too).
+
+Granite MoE (``granitemoe``: granite-3.x-*-a*m): the same, every MLP a sparse mixture of experts
+(Granite 4.0's ``block_sparse_moe``: top-k of the router's logits, softmax over those k, experts stored
+3-D), its output times ``residual_multiplier`` too."""
 
 from dataclasses import replace
+
+import torch
+from torch import nn
 
 from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
 )
+from multiscore.models.granite_hybrid import GRANITE_MOE_NAMES, GraniteExperts
 from multiscore.models.llama import llama_options
 
 
@@ -31,3 +39,38 @@ class GraniteForSequenceClassification(DecoderForSequenceClassification):
 
 class GraniteModel(DecoderForEmbedding):
     options_for = staticmethod(granite_options)
+
+
+class GraniteMoeMLP(nn.Module):
+    """``mlp`` (the checkpoint's ``block_sparse_moe``): Granite 4.0's experts, times ``residual_multiplier``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.experts_block = GraniteExperts(config)
+        self.residual_multiplier = float(config.residual_multiplier)
+
+    def forward(self, x: torch.Tensor, ops) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        return self.experts_block(x) * self.residual_multiplier
+
+
+def granite_moe_options(config):
+    return replace(granite_options(config), mlp_for_layer=lambda config, options, layer_id: GraniteMoeMLP(config))
+
+
+class _GraniteMoe:
+    options_for = staticmethod(granite_moe_options)
+    # Granite 4.0's expert names, then the block under our layer's ``mlp.experts_block``.
+    weight_renames = {**GRANITE_MOE_NAMES, "block_sparse_moe.": "mlp.experts_block."}
+
+
+class GraniteMoeForCausalLM(_GraniteMoe, DecoderForCausalLM):
+    pass
+
+
+class GraniteMoeForSequenceClassification(_GraniteMoe, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class GraniteMoeModel(_GraniteMoe, DecoderForEmbedding):
+    pass

@@ -67,6 +67,9 @@ _MODELS = {
     "Glm4ForSequenceClassification": "glm",
     "Glm4ForTokenClassification": "glm",
     "Glm4Model": "glm",
+    "GraniteMoeForCausalLM": "granite",  # Granite 3.x MoE: Granite's multipliers, Granite 4.0's experts
+    "GraniteMoeForSequenceClassification": "granite",
+    "GraniteMoeModel": "granite",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

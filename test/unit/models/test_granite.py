@@ -86,3 +86,24 @@ def test_guardian_yes_no_reading_by_classifier_from_token(granite):
     expected = (logits[:, 1] - logits[:, 0])[:, None]
     torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+
+
+def test_granite_moe_equals_transformers_single_item_and_mis(tmp_path):
+    """Granite 3.x MoE: Granite's multipliers with every MLP 4 experts of 32 (2 per token, stored 3-D),
+    whose output is scaled by the residual multiplier too."""
+    from transformers import GraniteMoeConfig, GraniteMoeForCausalLM
+
+    tokenizer = build_tokenizer("llama")
+    config = GraniteMoeConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=32,
+                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1,
+                              max_position_embeddings=4096, tie_word_embeddings=False, num_local_experts=4,
+                              num_experts_per_tok=2, **MULTIPLIERS)
+    torch.manual_seed(0)
+    model = GraniteMoeForCausalLM(config).eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    query, items = mixed_inputs(seed=2)
+    single, mis = score_both_ways(worker(tmp_path), query, items, LABELS, apply_softmax=True)
+    expected = torch.softmax(_logits(model, query, items)[:, LABELS], dim=-1)  # transformers' logits: already scaled
+    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
