@@ -89,6 +89,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = dequantized_tensors(tensors)
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
+        if conversion is not None and name == "lm_head.bias":
+            raise ValueError("classifier_from_token builds the classifier from the LM head's rows, and this checkpoint's "
+                             "LM head has a bias (Phi's) that the classifier would drop: not supported")
         if conversion is not None and name in _LM_HEAD_NAMES:
             lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
         if _take_adapter(model, name, tensor, params, adapters):

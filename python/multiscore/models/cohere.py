@@ -39,12 +39,13 @@ def cohere_options(config) -> BlockOptions:
     return BlockOptions(qkv_bias=bias, o_bias=bias, pair_rotary=True)
 
 
-class CohereLayer(nn.Module):
-    def __init__(self, config, options: BlockOptions, window: Optional[int], layer_id: int) -> None:
+class ParallelLayer(nn.Module):
+    """A parallel block: one LayerNorm (``input_layernorm``) feeds both ``self_attn`` and ``mlp``,
+    whose outputs are added to the input together (Cohere's, Phi's)."""
+
+    def __init__(self, norm: nn.Module, attention: nn.Module, mlp: nn.Module) -> None:
         super().__init__()
-        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
-        self.self_attn = DecoderAttention(config, options, window, layer_id=layer_id)
-        self.mlp = GatedMLP(config, options)
+        self.input_layernorm, self.self_attn, self.mlp = norm, attention, mlp
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         """x [T, H] -> x + attn(ln(x)) + mlp(ln(x))."""
@@ -52,19 +53,16 @@ class CohereLayer(nn.Module):
         return x + self.self_attn(normed, ctx) + self.mlp(normed, ctx.ops)
 
 
-class CohereBody(nn.Module):
-    """``model.*``: ``embed_tokens``, ``layers.N``, ``norm`` (LayerNorm without bias)."""
+class ParallelBody(nn.Module):
+    """``model.*``: ``embed_tokens``, ``layers.N`` (``make_layer(config, window, layer_id)``), a final LayerNorm
+    (named ``norm_name``: Cohere's ``norm``, Phi's ``final_layernorm``)."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, make_layer, final_norm: nn.Module, norm_name: str = "norm") -> None:
         super().__init__()
-        options = cohere_options(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        types = getattr(config, "layer_types", None)
-        self.layers = nn.ModuleList(CohereLayer(config, options, window, i) for i, window in enumerate(layer_windows(config)))
-        if types and getattr(config, "sliding_window", None):  # Command R7B: global layers without positions
-            for layer, layer_type in zip(self.layers, types):
-                layer.self_attn.rotary = layer_type == "sliding_attention"
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
+        self.layers = nn.ModuleList(make_layer(config, window, i) for i, window in enumerate(layer_windows(config)))
+        self.norm_name = norm_name
+        setattr(self, norm_name, final_norm)
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
         self.ops = EAGER  # the decoder heads' protocol (use_fused_ops)
 
@@ -78,7 +76,22 @@ class CohereBody(nn.Module):
             x = layer(x, ctx)
         if keep_rows is not None:
             x = x.index_select(0, keep_rows)
-        return self.norm(x)
+        return getattr(self, self.norm_name)(x)
+
+
+def cohere_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
+    options = cohere_options(config)
+    norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
+    return ParallelLayer(norm, DecoderAttention(config, options, window, layer_id=layer_id), GatedMLP(config, options))
+
+
+def cohere_body(config) -> ParallelBody:
+    body = ParallelBody(config, cohere_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False))
+    types = getattr(config, "layer_types", None)
+    if types and getattr(config, "sliding_window", None):  # Command R7B: global layers without positions
+        for layer, layer_type in zip(body.layers, types):
+            layer.self_attn.rotary = layer_type == "sliding_attention"
+    return body
 
 
 class _Cohere:
@@ -89,7 +102,7 @@ class _Cohere:
         hf_config.logits_scaling = 1.0 / float(getattr(hf_config, "logit_scale", 1.0) or 1.0)
 
     def make_body(self, config) -> nn.Module:
-        return CohereBody(config)
+        return cohere_body(config)
 
 
 class CohereForCausalLM(_Cohere, DecoderForCausalLM):

@@ -70,6 +70,9 @@ _MODELS = {
     "GraniteMoeForCausalLM": "granite",  # Granite 3.x MoE: Granite's multipliers, Granite 4.0's experts
     "GraniteMoeForSequenceClassification": "granite",
     "GraniteMoeModel": "granite",
+    "PhiForCausalLM": "phi",  # phi-1/1.5/2: parallel biased-LayerNorm blocks, partial rotary, a biased LM head
+    "PhiForSequenceClassification": "phi",
+    "PhiModel": "phi",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",
     "Olmo2Model": "olmo2",

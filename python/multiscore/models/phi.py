@@ -1,0 +1,70 @@
+"""Phi (microsoft/phi-1, phi-1_5, phi-2, and their fine-tunes): ``PhiForCausalLM`` (read at label
+tokens; its LM head has a bias), ``PhiForSequenceClassification``, ``PhiModel``.
+
+Parallel blocks (cohere.py's ``ParallelLayer``): one biased LayerNorm feeds both the attention (biased
+q/k/v and ``dense``, rotary on the first ``partial_rotary_factor`` of each head) and a GELU MLP
+(``fc1``, ``fc2``), their outputs added to the input together; a final ``final_layernorm``.
+``qk_layernorm`` checkpoints are refused with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.pooling_config import PoolingConfig
+from multiscore.layers.linear import Linear, hf_activation
+from multiscore.layers.pooler import LabelProbabilityHead, Pooler, PoolingMethod
+from multiscore.models.cohere import ParallelBody, ParallelLayer
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderAttention,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+)
+
+
+class PhiMlp(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
+        self.activation = hf_activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor, ops) -> torch.Tensor:
+        return self.fc2(self.fc1(x, self.activation))
+
+
+def phi_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
+    attention = DecoderAttention(config, BlockOptions(qkv_bias=True, o_bias=True), window, layer_id=layer_id)
+    return ParallelLayer(nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps), attention, PhiMlp(config))
+
+
+class _Phi:
+    weight_renames = {"self_attn.dense.": "self_attn.o_proj."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        if getattr(hf_config, "qk_layernorm", False):
+            raise ValueError("Phi checkpoints with qk_layernorm (per-head q/k LayerNorms) are not supported")
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, phi_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps), "final_layernorm")
+
+
+class PhiForCausalLM(_Phi, DecoderForCausalLM):
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config, pooling)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=True)  # Phi's has a bias
+        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+
+
+class PhiForSequenceClassification(_Phi, DecoderForSequenceClassification):
+    pass
+
+
+class PhiModel(_Phi, DecoderForEmbedding):
+    pass
