@@ -203,3 +203,13 @@ def pack_linears(model: nn.Module, int8: bool = False) -> int:
         for layer in layers:
             layer.quantize_int8() if int8 else layer.pack()
     return len(layers)
+
+
+def grouped_to_blocked(groups: int, parts: list[int]) -> torch.Tensor:
+    """``Linear.load_row_order`` [part 0 of every group, part 1 of every group, ...] for rows stored group
+    by group ([part 0, part 1, ...] of group 0, then of group 1, ...): Qwen3-Next's projections per key
+    head, InternLM2's wqkv per kv head."""
+    width, starts = sum(parts), [sum(parts[:i]) for i in range(len(parts))]
+    # On the CPU even while the model is built on the meta device: the loader reads it.
+    return torch.cat([torch.arange(g * width + start, g * width + start + size, device="cpu")
+                      for start, size in zip(starts, parts) for g in range(groups)])

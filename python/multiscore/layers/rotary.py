@@ -49,9 +49,7 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
         raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
     if rope_type in ("default", "ntk", "dynamic"):
         base = params["rope_theta"]
-        # Partial rotary (Phi-4-mini: 0.75): only the first dims of each head rotate.
-        factor = params.get("partial_rotary_factor") or getattr(config, "partial_rotary_factor", None) or 1.0
-        dim = int(head_dim * factor)
+        dim = rotary_dims(config, head_dim, layer_type)
         if rope_type in ("default", "dynamic"):
             return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim)), 1.0
         return _fixed_ntk_inv_freq(params, base, dim), 1.0
@@ -63,6 +61,14 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
     kwargs = {"layer_type": layer_type} if keyed else {}  # transformers 5's initialisers read that layer type's entry
     inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu", **kwargs)
     return inv_freq.float(), float(scaling)
+
+
+def rotary_dims(config, head_dim: int, layer_type: Optional[str] = None) -> int:
+    """How many dims of each head rotate: ``partial_rotary_factor`` of it (its rope parameters' or the
+    config's; Phi-4-mini 0.75, GLM and Pythia less), all of them without one."""
+    factor = rope_parameters(config, layer_type).get("partial_rotary_factor") \
+        or getattr(config, "partial_rotary_factor", None) or 1.0
+    return int(head_dim * factor)
 
 
 def _fixed_ntk_inv_freq(params: dict, base: float, dim: int) -> torch.Tensor:

@@ -30,13 +30,15 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     ForwardContext,
     GatedMLP,
+    sliding_layers_rotate,
     with_embed_overrides,
 )
 
 
 def cohere_options(config) -> BlockOptions:
     bias = bool(getattr(config, "attention_bias", False))
-    return BlockOptions(qkv_bias=bias, o_bias=bias, pair_rotary=True)
+    nope = getattr(config, "layer_types", None) and getattr(config, "sliding_window", None)  # Command R7B
+    return BlockOptions(qkv_bias=bias, o_bias=bias, pair_rotary=True, rotary_layer=sliding_layers_rotate if nope else None)
 
 
 class ParallelLayer(nn.Module):
@@ -86,12 +88,7 @@ def cohere_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
 
 
 def cohere_body(config) -> ParallelBody:
-    body = ParallelBody(config, cohere_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False))
-    types = getattr(config, "layer_types", None)
-    if types and getattr(config, "sliding_window", None):  # Command R7B: global layers without positions
-        for layer, layer_type in zip(body.layers, types):
-            layer.self_attn.rotary = layer_type == "sliding_attention"
-    return body
+    return ParallelBody(config, cohere_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False))
 
 
 class _Cohere:

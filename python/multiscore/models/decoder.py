@@ -21,7 +21,7 @@ from multiscore.layers.fused_ops import EAGER, FusedOps
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
-from multiscore.layers.rotary import RotaryEmbedding, per_layer_type_rope
+from multiscore.layers.rotary import RotaryEmbedding, per_layer_type_rope, rotary_dims
 from multiscore.models.base import PoolingModel, embedding_pooler
 
 
@@ -61,6 +61,14 @@ class BlockOptions:
     attention_sinks: bool = False
     # LFM3: each head's output times σ(g_proj(x)), a gate per head from the layer's input (``g_proj`` [Hq, H]).
     head_output_gate: bool = False
+    # (config, layer id) -> whether that layer's q and k rotate; False: a NoPE layer (SmolLM3's every
+    # fourth, EXAONE 4.0's and Command R7B's global layers). None: every layer rotates.
+    rotary_layer: Optional[Callable[..., bool]] = None
+
+
+def sliding_layers_rotate(config, layer_id: int) -> bool:
+    """BlockOptions.rotary_layer of models whose global layers take no rotary (EXAONE 4.0, Command R7B)."""
+    return config.layer_types[layer_id] == "sliding_attention"
 
 
 def scale_or_none(multiplier: float) -> Optional[float]:
@@ -118,7 +126,7 @@ class DecoderAttention(nn.Module):
             self.qkv_proj.shard_load_orders = {"q": pairs_first(self.num_heads, self.head_dim, rotary_dim),
                                                "k": pairs_first(self.num_kv_heads, self.head_dim, rotary_dim)}
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
-        self.rotary = True  # False: a NoPE layer (SmolLM3's), q and k without positions
+        self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
         self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
         self.qk_norm = options.qk_norm
         self.qk_norm_across_heads = options.qk_norm_across_heads
@@ -164,13 +172,6 @@ def pairs_first(num_heads: int, head_dim: int, rotary_dim: Optional[int] = None)
                         torch.arange(rot, head_dim, device="cpu")])
     return (torch.arange(num_heads, device="cpu")[:, None] * head_dim + within).reshape(-1)
 
-
-def rotary_dims(config, head_dim: int) -> int:
-    """How many dims of each head rotate: ``partial_rotary_factor`` of it (the config's or its rope parameters')."""
-    params = getattr(config, "rope_parameters", None) or {}
-    factor = (params.get("partial_rotary_factor") if isinstance(params, dict) else None) \
-        or getattr(config, "partial_rotary_factor", None) or 1.0
-    return int(head_dim * factor)
 
 
 class GatedMLP(nn.Module):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multiscore.layers.attention.base import SequenceLayout
-from multiscore.layers.linear import Linear
+from multiscore.layers.linear import Linear, grouped_to_blocked
 from multiscore.models.delta_rule import chunked_delta_rule
 
 
@@ -193,23 +193,15 @@ class Qwen3NextGatedDeltaNet(GatedDeltaNet):
         H, r = config.hidden_size, self.v_heads // self.k_heads
         parts_qkvz = [self.k_dim, self.k_dim, r * self.v_dim, r * self.v_dim]
         self.in_proj_qkvz = Linear(H, 2 * self.key_size + 2 * self.value_size, bias=False)
-        self.in_proj_qkvz.load_row_order = _grouped_to_blocked(self.k_heads, parts_qkvz)
+        self.in_proj_qkvz.load_row_order = grouped_to_blocked(self.k_heads, parts_qkvz)
         self.in_proj_ba = Linear(H, 2 * self.v_heads, bias=False)
-        self.in_proj_ba.load_row_order = _grouped_to_blocked(self.k_heads, [r, r])
+        self.in_proj_ba.load_row_order = grouped_to_blocked(self.k_heads, [r, r])
 
     def project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         qkv, z = self.in_proj_qkvz(hidden).split([2 * self.key_size + self.value_size, self.value_size], dim=-1)
         b, a = self.in_proj_ba(hidden).chunk(2, dim=-1)
         return qkv, z, b, a
 
-
-def _grouped_to_blocked(groups: int, parts: list[int]) -> torch.Tensor:
-    """Row order [part 0 of every group, part 1 of every group, ...] for rows stored group by group
-    ([part 0, part 1, ...] of group 0, then of group 1, ...)."""
-    width, starts = sum(parts), [sum(parts[:i]) for i in range(len(parts))]
-    # On the CPU even while the model is built on the meta device: the loader reads it.
-    return torch.cat([torch.arange(g * width + start, g * width + start + size, device="cpu")
-                      for start, size in zip(starts, parts) for g in range(groups)])
 
 
 class _GatedNormWeight(nn.Module):

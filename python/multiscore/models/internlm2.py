@@ -11,10 +11,10 @@ value; they are put in q | k | v order as they load (``Linear.load_row_order``).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
+from multiscore.layers.linear import grouped_to_blocked
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -30,16 +30,6 @@ def internlm2_options(config) -> BlockOptions:
     return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config))
 
 
-def grouped_qkv_order(num_heads: int, num_kv_heads: int, head_dim: int) -> torch.Tensor:
-    """Row order [q heads | k heads | v heads] of a wqkv stored per kv head ([q_{h,0} .. q_{h,g-1}, k_h, v_h]
-    for each kv head h); on the CPU, where the loader reads it."""
-    g = num_heads // num_kv_heads
-    group = torch.arange(num_kv_heads, device="cpu")[:, None] * (g + 2)  # [kv, 1] first slot of each group
-    slots = torch.cat([(group + torch.arange(g, device="cpu")).reshape(-1),  # q head h·g + j at slot h·(g+2) + j
-                       (group + g).reshape(-1), (group + g + 1).reshape(-1)])  # [Hq + 2·Hkv]
-    return (slots[:, None] * head_dim + torch.arange(head_dim, device="cpu")).reshape(-1)
-
-
 class _InternLM2:
     options_for = staticmethod(internlm2_options)
     # Its names -> ours (DecoderModel's; GatedMLP's through DECODER_PACKED_MODULES). ``output.`` is the LM head.
@@ -50,7 +40,9 @@ class _InternLM2:
 
     def make_body(self, config) -> nn.Module:
         body = DecoderModel(config, self.options_for(config))
-        order = grouped_qkv_order(config.num_attention_heads, config.num_key_value_heads, head_dim_of(config))
+        kv_heads, d = config.num_key_value_heads, head_dim_of(config)
+        # Per kv head: its query heads, its key, its value -> all q | all k | all v.
+        order = grouped_to_blocked(kv_heads, [config.num_attention_heads // kv_heads * d, d, d])
         for layer in body.layers:
             layer.self_attn.qkv_proj.load_row_order = order
         return body

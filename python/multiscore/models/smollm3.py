@@ -2,15 +2,12 @@
 layer without rotary (``no_rope_layers[i]`` 0: a NoPE layer, q·k blind to positions), biases as
 ``attention_bias`` / ``mlp_bias`` say, and sliding windows only with ``use_sliding_window``."""
 
-from torch import nn
-
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
     DecoderForTokenClassification,
-    DecoderModel,
     mlp_activation,
 )
 
@@ -18,17 +15,12 @@ from multiscore.models.decoder import (
 def smollm3_options(config) -> BlockOptions:
     bias = bool(getattr(config, "attention_bias", False))
     return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_bias=bool(getattr(config, "mlp_bias", False)),
-                        mlp_act=mlp_activation(config))
+                        mlp_act=mlp_activation(config),
+                        rotary_layer=lambda config, layer_id: bool(config.no_rope_layers[layer_id]))
 
 
 class _SmolLM3:
     options_for = staticmethod(smollm3_options)
-
-    def make_body(self, config) -> nn.Module:
-        body = DecoderModel(config, self.options_for(config))
-        for layer, use_rope in zip(body.layers, config.no_rope_layers):
-            layer.self_attn.rotary = bool(use_rope)
-        return body
 
 
 class SmolLM3ForCausalLM(_SmolLM3, DecoderForCausalLM):
