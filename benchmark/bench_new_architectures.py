@@ -30,9 +30,15 @@ alternating 128-key sliding and full layers, YaRN, 32 experts (4 per token) of c
 gpt-oss-20b's layer shapes at a quarter of its width (hidden 720, experts of 720, 16 heads of 64, 2 kv
 heads), 8 layers. transformers runs its experts one at a time as multiscore does (its CPU default).
 
+``--model jamba``: a Jamba reranker (``JambaForCausalLM``): Mamba (v1) layers (a selective scan per
+channel, stepped through time; transformers steps through time too, in torch, without the mamba-ssm
+kernels) and one attention layer in 8 (no positions), 4 experts (2 per token) in every other layer.
+Hidden 1024, MLPs and experts of 2048, 16 heads of 64 (8 kv heads); Mamba inner 2048, state 16,
+dt rank 64, 8 layers.
+
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -89,6 +95,13 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             num_key_value_heads=2, head_dim=64, num_local_experts=32, num_experts_per_tok=4,
             architectures=["GptOssForCausalLM"])
         cls = transformers.GptOssForCausalLM
+    elif model == "jamba":
+        config = transformers.JambaConfig(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=2048, num_hidden_layers=8, num_attention_heads=16,
+            num_key_value_heads=8, attn_layer_period=8, attn_layer_offset=4, expert_layer_period=2,
+            expert_layer_offset=1, num_experts=4, num_experts_per_tok=2, mamba_d_state=16, mamba_d_conv=4,
+            mamba_expand=2, mamba_dt_rank=64, architectures=["JambaForCausalLM"])
+        cls = transformers.JambaForCausalLM
     else:
         config = transformers.Qwen3_5TextConfig(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
@@ -97,7 +110,7 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
         cls = transformers.Qwen3_5ForCausalLM
     torch.manual_seed(0)
     cls(config).eval().save_pretrained(out)
-    build_tokenizer({"gemma4": "gemma3", "granite_hybrid": "llama"}.get(model, "qwen3")).save_pretrained(out)
+    build_tokenizer({"gemma4": "gemma3", "granite_hybrid": "llama", "jamba": "llama"}.get(model, "qwen3")).save_pretrained(out)
     return out
 
 
@@ -110,7 +123,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)

@@ -97,6 +97,9 @@ _MODELS = {
     "GptOssForTokenClassification": "gpt_oss",
     "GptOssModel": "gpt_oss",
     "OpenAIPrivacyFilterForTokenClassification": "openai_privacy_filter",  # a PII tagger: GPT-OSS's blocks, bidirectional
+    "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
+    "JambaForCausalLM": "jamba",
+    "JambaModel": "jamba",
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",
     "Qwen3MoeForTokenClassification": "qwen_moe",
