@@ -35,11 +35,13 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
                        "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls")}
+# Encoder-decoders, built with these heads only.
+EXTRA_ENCODER_HEADS = {"bart": ("seqcls",)}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -73,16 +75,19 @@ def make_tiny_model(
     import torch
     import transformers
 
-    if arch not in ALL_ARCHS + tuple(EXTRA_DECODER_HEADS):
-        raise ValueError(f"arch must be one of {ALL_ARCHS + tuple(EXTRA_DECODER_HEADS)}, got {arch!r}")
-    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else EXTRA_DECODER_HEADS.get(arch, HEADS)
+    known = ALL_ARCHS + tuple(EXTRA_DECODER_HEADS) + tuple(EXTRA_ENCODER_HEADS)
+    if arch not in known:
+        raise ValueError(f"arch must be one of {known}, got {arch!r}")
+    valid_heads = ENCODER_HEADS if arch in ENCODER_ARCHS else {**EXTRA_DECODER_HEADS, **EXTRA_ENCODER_HEADS}.get(arch, HEADS)
     if head not in valid_heads:
         raise ValueError(f"head for arch {arch!r} must be one of {valid_heads}, got {head!r}")
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = build_tokenizer(arch)
-    if arch in ENCODER_ARCHS:
+    if arch == "bart":
+        arch_name, cfg = "BartForSequenceClassification", _bart_config(tokenizer)
+    elif arch in ENCODER_ARCHS:
         arch_name, cfg = _encoder_config(arch, head, tokenizer)
     else:
         arch_name, cfg = _decoder_config(arch, head, tokenizer)
@@ -100,8 +105,8 @@ def make_tiny_model(
         for name, p in sorted(model.named_parameters()):
             if name.endswith((".bias", "_proj_bias")):  # the latter: experts' biases stored beside them
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif (arch in ENCODER_ARCHS or arch in ("modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
-                    ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight")):
+            elif (arch in ENCODER_ARCHS or arch in ("bart", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
+                    ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
@@ -350,6 +355,17 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
             eos_token_id=tokenizer.eos_token_id,
         )
     return arch_name, cfg
+
+
+def _bart_config(tokenizer) -> dict:
+    """BART's shape at the tiny size: 2 encoder and 2 decoder layers of 64 (4 heads, feed-forward 128),
+    exact GELU, token embeddings scaled by sqrt(d_model) (so a loader that drops the scale is caught)."""
+    return dict(vocab_size=_round_up(len(tokenizer), 64), d_model=64, encoder_layers=2, decoder_layers=2,
+                encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                max_position_embeddings=512, activation_function="gelu", init_std=0.1, scale_embedding=True,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
+                forced_eos_token_id=tokenizer.eos_token_id, architectures=["BartForSequenceClassification"])
 
 
 def _modernbert_config(arch_name: str, tokenizer) -> dict:

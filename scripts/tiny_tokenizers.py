@@ -62,7 +62,7 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_bert_tokenizer()
     if arch in ("xlm_roberta", "gte", "jina_embeddings_v3"):  # gte-multilingual and jina-embeddings-v3 ship XLM-R's tokenizer
         return _build_xlm_roberta_tokenizer()
-    if arch == "roberta":
+    if arch in ("roberta", "bart"):  # BART ships RoBERTa's byte-level BPE and specials
         return _build_roberta_tokenizer()
     if arch == "mpnet":
         return _build_mpnet_tokenizer()

@@ -195,6 +195,7 @@ _MODELS = {
     "DebertaV2Model": "deberta_v2",
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
+    "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
     "MPNetModel": "mpnet",
     "MPNetForSequenceClassification": "mpnet",
     "MPNetForTokenClassification": "mpnet",

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from multiscore.models.sequence_chunks import attend_in_chunks
 
 _MAX_DISTANCE = 128  # MPNet's: distances from here on share the last bucket
 
@@ -45,10 +46,4 @@ class RelativeBias:
 def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunks, bias: RelativeBias,
                      scale: float) -> torch.Tensor:
     """q/k/v [T, heads, D] -> [T, heads, D]: each chunk's scores plus the bias, padded keys at -inf."""
-    out = torch.empty_like(q)
-    for index, valid in chunks:  # index / valid [b, L]
-        qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
-        mask = bias(index.shape[1]).unsqueeze(0).masked_fill(~valid[:, None, None, :], float("-inf"))  # [b, heads, L, L]
-        o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask.to(qc.dtype), scale=scale)
-        out[index[valid]] = o.transpose(1, 2)[valid]
-    return out
+    return attend_in_chunks(q, k, v, chunks, scale, bias=bias)

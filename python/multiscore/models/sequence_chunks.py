@@ -5,7 +5,10 @@ and no O(T²) mask over the whole packed batch is."""
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
+import torch.nn.functional as F
 
 _SEQS_PER_CHUNK = 16
 
@@ -22,3 +25,22 @@ def sequence_chunks(starts: list[int], lens: list[int], device: torch.device):
         valid = slot[None, :] < n[:, None]
         index = torch.tensor([starts[i] for i in ids])[:, None] + torch.where(valid, slot[None, :], 0)
         yield index.to(device), valid.to(device)
+
+
+def attend_in_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunks, scale: float, causal: bool = False,
+                     bias: Optional[Callable[[int], torch.Tensor]] = None) -> torch.Tensor:
+    """q/k/v [T, heads, D] -> [T, heads, D]: attention within each sequence of ``chunks`` (pad keys
+    hidden; ``causal``: each query sees its own position and those before), with ``bias(L)`` [heads, L, L]
+    added to the scores where given (T5's and MPNet's relative bias). q may come from other rows' states
+    than k and v (BART's cross-attention: the decoder's queries, the encoder's keys), in the same layout."""
+    out = torch.empty_like(q)
+    for index, valid in chunks:  # index / valid [b, L]
+        qc, kc, vc = (t[index].transpose(1, 2) for t in (q, k, v))  # [b, heads, L, D]
+        L = index.shape[1]
+        keep = valid[:, None, None, :]  # [b, 1, 1, L (keys)]
+        if causal:
+            keep = keep & torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
+        mask = keep if bias is None else bias(L).unsqueeze(0).masked_fill(~keep, float("-inf")).to(qc.dtype)
+        o = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask, scale=scale)
+        out[index[valid]] = o.transpose(1, 2)[valid]
+    return out
