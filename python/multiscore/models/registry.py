@@ -174,6 +174,9 @@ _MODELS = {
     "CamembertModel": "roberta",
     "CamembertForSequenceClassification": "roberta",
     "CamembertForTokenClassification": "roberta",
+    "AlbertModel": "albert",  # BERT's layer shared by every layer, factorised embeddings
+    "AlbertForSequenceClassification": "albert",
+    "AlbertForTokenClassification": "albert",
     "ElectraModel": "electra",
     "ElectraForSequenceClassification": "electra",
     "ElectraForTokenClassification": "electra",
