@@ -24,7 +24,7 @@ from tiny_tokenizers import DELIMITER, build_tokenizer
 ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi3")  # decoder archs: the MIS delimiter, heads HEADS
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
-                 "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert", "albert")
+                 "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert", "albert", "deberta")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
@@ -41,7 +41,7 @@ ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -103,7 +103,8 @@ def make_tiny_model(
         # Biases are zero after init; give them values so a loader that drops them is caught.
         gen = torch.Generator().manual_seed(seed + 1)
         for name, p in sorted(model.named_parameters()):
-            if name.endswith((".bias", "_proj_bias")):  # the latter: experts' biases stored beside them
+            if name.endswith((".bias", "_proj_bias")) or (arch == "deberta" and name.endswith(("q_bias", "v_bias"))):
+                # "_proj_bias": experts' biases stored beside them; DeBERTa (v1)'s q/v biases beside in_proj
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
             elif (arch in ENCODER_ARCHS or arch in ("bart", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight")):
@@ -126,7 +127,7 @@ def make_tiny_model(
         save_kwargs.pop("safe_serialization")
         model.save_pretrained(out, **save_kwargs)
     tokenizer.save_pretrained(out)
-    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "albert"):
+    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "albert", "deberta"):
         # transformers 5 saves only tokenizer.json; vocab.txt (one token per line, in id order)
         # is what BERT checkpoints ship and what vocab-file based loaders read.
         vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
@@ -330,6 +331,9 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(type_vocab_size=0, layer_norm_eps=1e-7, relative_attention=True, pos_att_type=["p2c", "c2p"],
                    position_buckets=8, max_relative_positions=-1, share_att_key=True, norm_rel_ebd="layer_norm",
                    position_biased_input=False, pooler_hidden_size=64, pooler_hidden_act="gelu")
+    elif arch == "deberta":  # DeBERTa (v1)'s shape: both relative terms, distances clamped at 8, no token types
+        cfg.update(type_vocab_size=0, layer_norm_eps=1e-7, relative_attention=True, pos_att_type=["c2p", "p2c"],
+                   max_relative_positions=8, position_biased_input=False, pooler_hidden_size=64, pooler_hidden_act="gelu")
     elif arch == "mpnet":  # relative-position bias (32 buckets: the tests' 12-25 tokens reach its log buckets); no token types
         cfg.update(layer_norm_eps=1e-12, relative_attention_num_buckets=32)
     elif arch == "nomic_bert":  # SwiGLU, rotary at nomic-embed's base; no position embeddings

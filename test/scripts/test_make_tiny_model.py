@@ -98,7 +98,7 @@ def test_cli(tmp_path):
 
 # --- encoder archs: bert / xlm_roberta, heads seqcls / embed -------------------------------------
 
-BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert")  # archs whose tiny tokenizer is BERT's WordPiece
+BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert", "deberta")  # archs whose tiny tokenizer is BERT's WordPiece
 TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (state 1984) !", "zzq Qwerty"]
 PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
 
@@ -113,7 +113,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
               "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie",
-              "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "albert": "Albert"}[arch]
+              "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "albert": "Albert", "deberta": "Deberta"}[arch]
     suffix = {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     assert config["architectures"] == [prefix + suffix]
     assert config["vocab_size"] % 64 == 0
@@ -123,7 +123,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
         assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, {"gte": 8192, "jina_embeddings_v3": 8194}.get(arch, 512))
-        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "albert": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "mpnet": 0,
+        assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "albert": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "deberta": 0, "mpnet": 0,
                                                   "eurobert": 0, "ernie": 4, "ultrabert": 0}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -135,7 +135,7 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     cls = {"embed": AutoModel, "tokcls": AutoModelForTokenClassification}.get(head, AutoModelForSequenceClassification)
     model = cls.from_pretrained(path).eval()
     assert next(model.parameters()).dtype == torch.float32
-    types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "mpnet", "eurobert", "ultrabert") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
+    types = {} if arch in ("distilbert", "modernbert", "deberta_v2", "deberta", "mpnet", "eurobert", "ultrabert") else {"token_type_ids": torch.tensor([enc["token_type_ids"]])}
     with torch.no_grad():
         out = model(input_ids=torch.tensor([enc["input_ids"]]), **types)
     if head == "seqcls":
@@ -163,7 +163,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
                                        "mpnet": "MPNetTokenizer", "gte": "XLMRobertaTokenizer",
                                        "eurobert": "TokenizersBackend", "ernie": "BertTokenizer",
                                        "jina_embeddings_v3": "XLMRobertaTokenizer", "ultrabert": "BertTokenizer",
-                                       "albert": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "albert": "BertTokenizer", "deberta": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)

@@ -163,11 +163,12 @@ class DebertaV2Model(PoolingModel):
     kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = DEBERTA_PACKED_MODULES
     weight_prefix_aliases = {"deberta.": "model.", "": "model."}
+    backbone = DebertaV2Backbone  # DeBERTa (v1): its own (deberta.py)
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
-        self.model = DebertaV2Backbone(config)
+        self.model = self.backbone(config)
         self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
 
     def hidden_states(self, batch, attention, rows):
@@ -180,11 +181,12 @@ class DebertaV2ForSequenceClassification(PoolingModel):
     kind = ModelKind.ENCODER_CLASSIFIER
     packed_modules_mapping = DEBERTA_PACKED_MODULES
     weight_renames = {"pooler.dense.": "pooler_dense."}  # ``pooler`` is every model's Pooler here
+    backbone = DebertaV2Backbone
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
-        self.deberta = DebertaV2Backbone(config)
+        self.deberta = self.backbone(config)
         size = getattr(config, "pooler_hidden_size", None) or config.hidden_size
         self.pooler_dense = nn.Linear(size, size)
         act = getattr(config, "pooler_hidden_act", "gelu")
@@ -203,7 +205,7 @@ class DebertaV2ForSequenceClassification(PoolingModel):
 class DebertaV2ForTokenClassification(TokenClassifier):
     packed_modules_mapping = DEBERTA_PACKED_MODULES
     backbone_name = "deberta"
+    backbone = DebertaV2Backbone
 
-    @staticmethod
-    def make_backbone(config):
-        return DebertaV2Backbone(config)
+    def make_backbone(self, config):
+        return self.backbone(config)

@@ -195,6 +195,9 @@ _MODELS = {
     "NomicBertModel": "nomic_bert",
     "NomicBertForSequenceClassification": "nomic_bert",
     "NomicBertForTokenClassification": "nomic_bert",
+    "DebertaModel": "deberta",  # v1: DeBERTa-v2's layers, v1's attention projections (deberta-large-mnli)
+    "DebertaForSequenceClassification": "deberta",
+    "DebertaForTokenClassification": "deberta",
     "DebertaV2Model": "deberta_v2",
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",

@@ -80,7 +80,7 @@ def run_reference(ref, ids, types):
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
                                   "deberta_v2", "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3",
-                                  "ultrabert", "albert"])
+                                  "ultrabert", "albert", "deberta"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
