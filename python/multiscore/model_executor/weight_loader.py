@@ -92,8 +92,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         if conversion is not None and name == "lm_head.bias":
             raise ValueError("classifier_from_token builds the classifier from the LM head's rows, and this checkpoint's "
                              "LM head has a bias (Phi's) that the classifier would drop: not supported")
-        if conversion is not None and name in _LM_HEAD_NAMES:
-            lm_head_rows[name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
+        head_name = name if name in _LM_HEAD_NAMES else _renamed(model, name)  # Mamba's backbone.embeddings
+        if conversion is not None and head_name in _LM_HEAD_NAMES:
+            lm_head_rows[head_name] = tensor[list(conversion.token_ids)].clone()  # [k, H]
         if _take_adapter(model, name, tensor, params, adapters):
             continue
         target = _target_of(model, name, params)
@@ -163,10 +164,16 @@ def _take_adapter(model: PoolingModel, name: str, tensor: torch.Tensor, params: 
     return False
 
 
-def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[str, Optional[Hashable]]]:
-    """A checkpoint tensor -> (our parameter, shard id), or None when the model has no use for it."""
+def _renamed(model: PoolingModel, name: str) -> str:
+    """A checkpoint name under the model's ``weight_renames`` (Mamba's ``backbone.embeddings`` -> ``model.embed_tokens``)."""
     for src, dst in model.weight_renames.items():
         name = name.replace(src, dst)
+    return name
+
+
+def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[str, Optional[Hashable]]]:
+    """A checkpoint tensor -> (our parameter, shard id), or None when the model has no use for it."""
+    name = _renamed(model, name)
     candidates = [name] + [dst + name[len(src):] for src, dst in model.weight_prefix_aliases.items() if name.startswith(src)]
     for candidate in candidates:
         parts = candidate.split(".")

@@ -6,8 +6,9 @@ Per channel d of the ``inner`` ones (``mamba_expand`` · hidden), with a state o
     S <- exp(dt·A) ⊙ S + (dt·x) Bᵀ      (S [inner, N]);   y = S C + D·x;   out = y · silu(z)
 
 where ``in_proj`` gives [x | z], x runs through a causal depthwise convolution (kernel K, bias,
-SiLU), and ``x_proj`` of the convolved x gives [t | B | C] (t of ``mamba_dt_rank``). Jamba RMS-normalises
-t, B and C (``dt_layernorm``, ``b_layernorm``, ``c_layernorm``) before use.
+SiLU), and ``x_proj`` of the convolved x gives [t | B | C] (t of the dt rank). Jamba RMS-normalises
+t, B and C (``dt_layernorm``, ``b_layernorm``, ``c_layernorm``) before use; FalconMamba does the same
+with no weights; Mamba not at all.
 
 Mamba2's decay is one scalar per head, so its scan runs in chunks as linear attention (mamba2.py);
 here the decay differs per channel and state, so the scan steps through time: each step decays,
@@ -43,13 +44,22 @@ class Mamba1Shape:
     eps: float
     proj_bias: bool
     conv_bias: bool
-    dt_bc_norms: bool  # Jamba: RMSNorms (with weights) on t, B and C
+    # RMSNorms on t, B and C: "weighted" (Jamba's, with their weights), "unit" (FalconMamba's, none), or None.
+    dt_bc_norms: Optional[str]
 
     @classmethod
     def of_jamba(cls, config) -> "Mamba1Shape":
         return cls(config.hidden_size, config.mamba_expand * config.hidden_size, config.mamba_d_state,
                    config.mamba_dt_rank, config.mamba_d_conv, config.rms_norm_eps, bool(config.mamba_proj_bias),
-                   bool(config.mamba_conv_bias), dt_bc_norms=True)
+                   bool(config.mamba_conv_bias), dt_bc_norms="weighted")
+
+    @classmethod
+    def of_mamba(cls, config) -> "Mamba1Shape":
+        """Mamba's and FalconMamba's keys (the latter's ``mixer_rms_eps`` for its unit norms)."""
+        unit = getattr(config, "mixer_rms_eps", None)
+        return cls(config.hidden_size, config.intermediate_size, config.state_size, config.time_step_rank,
+                   config.conv_kernel, unit if unit is not None else config.layer_norm_epsilon, bool(config.use_bias),
+                   bool(config.use_conv_bias), dt_bc_norms="unit" if unit is not None else None)
 
 
 class Mamba1Mixer(nn.Module):
@@ -63,11 +73,11 @@ class Mamba1Mixer(nn.Module):
         self.A_log = nn.Parameter(torch.zeros(self.inner, self.state_size))
         self.D = nn.Parameter(torch.ones(self.inner))
         self.out_proj = Linear(self.inner, shape.hidden, bias=shape.proj_bias)
-        if shape.dt_bc_norms:
+        if shape.dt_bc_norms == "weighted":
             self.dt_layernorm = RMSNorm(self.dt_rank, shape.eps)
             self.b_layernorm = RMSNorm(self.state_size, shape.eps)
             self.c_layernorm = RMSNorm(self.state_size, shape.eps)
-        self.dt_bc_norms = shape.dt_bc_norms
+        self.dt_bc_norms, self.eps = shape.dt_bc_norms, shape.eps
 
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
         """hidden [T, H] -> [T, H]. Delimiter rows are read by nothing: they get zeros."""
@@ -83,9 +93,11 @@ class Mamba1Mixer(nn.Module):
         ``out`` [T, inner]; returns each segment's final state [B, inner, N]."""
         conv = F.silu(causal_depthwise_conv(x, history, self.conv1d.weight, self.conv1d.bias))  # [B, L, inner]
         t, b, c = self.x_proj(conv).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
-        if self.dt_bc_norms:
+        if self.dt_bc_norms == "weighted":
             t, b, c = (EAGER.rms_norm(v, n.weight, n.eps) for v, n in
                        ((t, self.dt_layernorm), (b, self.b_layernorm), (c, self.c_layernorm)))
+        elif self.dt_bc_norms == "unit":
+            t, b, c = (F.rms_norm(v.float(), (v.shape[-1],), None, self.eps).to(v.dtype) for v in (t, b, c))
         dt = F.softplus(self.dt_proj(t).float()) * groups.valid[..., None]  # [B, L, inner]; 0 past the end: no write, no decay
         conv = conv.float()
         if state is None:

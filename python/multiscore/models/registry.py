@@ -97,6 +97,12 @@ _MODELS = {
     "GptOssForTokenClassification": "gpt_oss",
     "GptOssModel": "gpt_oss",
     "OpenAIPrivacyFilterForTokenClassification": "openai_privacy_filter",  # a PII tagger: GPT-OSS's blocks, bidirectional
+    "MambaForCausalLM": "mamba",  # Mamba (v1) layers only (mamba1.py)
+    "MambaForSequenceClassification": "mamba",  # ours, for classifier_from_token
+    "MambaModel": "mamba",
+    "FalconMambaForCausalLM": "mamba",  # the same, unit RMSNorms on the mixer's dt, B and C
+    "FalconMambaForSequenceClassification": "mamba",
+    "FalconMambaModel": "mamba",
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",

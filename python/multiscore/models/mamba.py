@@ -1,0 +1,99 @@
+"""Mamba (state-spaces/mamba-*-hf) and FalconMamba (tiiuae/falcon-mamba-7b): ``MambaForCausalLM`` /
+``FalconMambaForCausalLM`` (read at label tokens; or a classifier by ``classifier_from_token``: our
+``*ForSequenceClassification``) and ``MambaModel`` / ``FalconMambaModel``.
+
+Every layer is ``residual + mixer(norm(residual))`` (no attention, no MLP): the Mamba (v1) mixer of
+mamba1.py, FalconMamba's with unit RMSNorms on its dt, B and C. The residual stream is kept in float32
+with ``residual_in_fp32`` (what a bf16 run adds up), the final ``norm_f`` then back to the model's dtype.
+Checkpoints name the body ``backbone.`` and its token embeddings ``embeddings``; the LM head is tied to
+them unless ``tie_word_embeddings`` is false.
+
+MIS is exact (each item starts from its query's state and convolution tail); the prefix cache and
+embedding overrides are not served for it (they say why).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER
+from multiscore.layers.norm import RMSNorm
+from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.gated_delta_net import (
+    MAMBA_EMBED_OVERRIDES_PROBLEM,
+    MAMBA_PREFIX_CACHE_PROBLEM,
+    RecurrentHeads,
+    RecurrentPlan,
+)
+from multiscore.models.mamba1 import Mamba1Mixer, Mamba1Shape
+
+
+class MambaLayer(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.norm = RMSNorm(config.hidden_size, config.layer_norm_epsilon)
+        self.mixer = Mamba1Mixer(Mamba1Shape.of_mamba(config))
+        self.residual_in_fp32 = bool(getattr(config, "residual_in_fp32", False))
+
+    def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
+        """hidden [T, H] (float32 with residual_in_fp32) -> [T, H]."""
+        normed = EAGER.rms_norm(hidden.to(self.norm.weight.dtype), self.norm.weight, self.norm.eps)
+        out = self.mixer(normed, plan)
+        return (hidden.float() if self.residual_in_fp32 else hidden) + out
+
+
+class MambaBody(nn.Module):
+    """``backbone.*`` of a Mamba checkpoint (our ``model.*``)."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm_f = RMSNorm(config.hidden_size, config.layer_norm_epsilon)
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+                keep_rows: Optional[torch.Tensor], layouts) -> torch.Tensor:
+        """input_ids [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
+        hidden = self.embed_tokens(input_ids)  # [T, H]
+        plan = RecurrentPlan.of(layouts, hidden.device)
+        for layer in self.layers:
+            hidden = layer(hidden, plan)
+        if keep_rows is not None:
+            hidden = hidden.index_select(0, keep_rows)
+        dtype = self.embed_tokens.weight.dtype
+        return EAGER.rms_norm(hidden, self.norm_f.weight.float(), self.norm_f.eps).to(dtype)
+
+
+class _Mamba(RecurrentHeads):
+    make_body = staticmethod(MambaBody)
+    family = "Mamba"
+    weight_renames = {"backbone.embeddings.": "model.embed_tokens.", "backbone.": "model."}
+    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        """No layer attends, but the worker sizes its attention backend from the config's heads: one, nominally."""
+        if getattr(hf_config, "num_attention_heads", None) is None:
+            hf_config.num_attention_heads = 1
+
+
+class MambaForCausalLM(_Mamba, DecoderForCausalLM):
+    pass
+
+
+class MambaForSequenceClassification(_Mamba, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class MambaModel(_Mamba, DecoderForEmbedding):
+    # A bare MambaModel's tensors carry no ``backbone.`` prefix.
+    weight_prefix_aliases = {"embeddings.": "model.embed_tokens.", "": "model."}
+
+
+# FalconMamba: the same classes (its config's mixer_rms_eps turns the mixer's unit norms on).
+FalconMambaForCausalLM, FalconMambaForSequenceClassification, FalconMambaModel = (
+    MambaForCausalLM, MambaForSequenceClassification, MambaModel)
