@@ -3,7 +3,7 @@ ai21labs/Jamba-tiny-reward-dev): ``JambaForSequenceClassification`` (vLLM lists 
 models), ``JambaForCausalLM`` (read at label tokens; or a classifier by ``classifier_from_token``) and
 ``JambaModel``.
 
-Per layer (``layers_block_type``: attention every ``attn_layer_period`` from ``attn_layer_offset``,
+Per layer (``layer_types``: attention every ``attn_layer_period`` from ``attn_layer_offset``,
 Mamba otherwise), RMSNorm before each part (``input_layernorm``, ``pre_ff_layernorm``):
 - Mamba (v1) layers (mamba1.py: a per-channel selective scan, with RMSNorms on its dt, B and C);
 - attention layers: GQA with no position encoding at all (the Mamba layers carry order);
@@ -23,9 +23,11 @@ from typing import Optional
 import torch
 from torch import nn
 
+from multiscore.configs.model_config import head_dim_of
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.norm import RMSNorm
+from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderAttention,
@@ -47,20 +49,29 @@ from multiscore.models.sparse_moe import SparseMoeBlock
 
 
 class JambaLayer(nn.Module):
+    """A Mamba or attention layer (``layer_types``), then its MLP or experts; Bamba's too (bamba.py),
+    whose Mamba layers are Mamba2's and whose attention rotates (``make_mamba``, ``rotary``)."""
+
+    rotary = False  # Jamba's attention takes no positions
+
+    @staticmethod
+    def make_mamba(config) -> nn.Module:
+        return Mamba1Mixer(Mamba1Shape.of_jamba(config))
+
     def __init__(self, config, layer_id: int) -> None:
         super().__init__()
         H, eps = config.hidden_size, config.rms_norm_eps
-        self.is_mamba = config.layers_block_type[layer_id] == "mamba"
-        options = BlockOptions(mlp_act=mlp_activation(config), rotary_layer=lambda config, layer_id: False)
+        self.is_mamba = config.layer_types[layer_id] == "linear_attention"
+        options = BlockOptions(mlp_act=mlp_activation(config), rotary_layer=None if self.rotary else _no_rotary)
         if self.is_mamba:
-            self.mamba = Mamba1Mixer(Mamba1Shape.of_jamba(config))
+            self.mamba = self.make_mamba(config)
         else:
             self.self_attn = DecoderAttention(config, options, layer_id=layer_id)
         self.input_layernorm = RMSNorm(H, eps)
         self.pre_ff_layernorm = RMSNorm(H, eps)
-        if config.layers_num_experts[layer_id] > 1:
-            self.mlp = SparseMoeBlock(config, options, num_experts=config.layers_num_experts[layer_id],
-                                      inner=config.intermediate_size)
+        experts = (getattr(config, "layers_num_experts", None) or [1] * config.num_hidden_layers)[layer_id]
+        if experts > 1:
+            self.mlp = SparseMoeBlock(config, options, num_experts=experts, inner=config.intermediate_size)
         else:
             self.mlp = GatedMLP(config, options)
 
@@ -72,21 +83,29 @@ class JambaLayer(nn.Module):
         return hidden + self.mlp(normed, ctx.ops)
 
 
+def _no_rotary(config, layer_id: int) -> bool:
+    return False
+
+
 class JambaBody(nn.Module):
-    """``model.*`` of a Jamba checkpoint."""
+    """``model.*`` of a Jamba checkpoint (of a Bamba one with ``layer_class`` BambaLayer)."""
+
+    layer_class = JambaLayer
 
     def __init__(self, config) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(JambaLayer(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.layer_class(config, i) for i in range(config.num_hidden_layers))
         self.final_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config)) if self.layer_class.rotary else None
         self.ops = EAGER
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], layouts) -> torch.Tensor:
         """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
         hidden = self.embed_tokens(input_ids)  # [T, H]
-        ctx = ForwardContext(cos=None, sin=None, attention=attention, ops=self.ops)  # no rotary anywhere
+        cos, sin = (None, None) if self.rotary_emb is None else self.rotary_emb.cos_sin(positions, hidden.dtype)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
         plan = RecurrentPlan.of(layouts, hidden.device)
         for layer in self.layers:
             hidden = layer(hidden, ctx, plan)

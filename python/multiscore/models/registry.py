@@ -103,6 +103,9 @@ _MODELS = {
     "FalconMambaForCausalLM": "mamba",  # the same, unit RMSNorms on the mixer's dt, B and C
     "FalconMambaForSequenceClassification": "mamba",
     "FalconMambaModel": "mamba",
+    "BambaForCausalLM": "bamba",  # Jamba's layer layout with Mamba2 mixers and rotary attention
+    "BambaForSequenceClassification": "bamba",  # ours, for classifier_from_token
+    "BambaModel": "bamba",
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",

@@ -1,4 +1,4 @@
-"""Jamba against transformers: Mamba (v1) layers (a selective scan per channel, RMSNorms on dt, B
+"""Jamba (and Bamba: its layout with Mamba2 mixers) against transformers: Mamba (v1) layers (a selective scan per channel, RMSNorms on dt, B
 and C) between attention layers with no positions, experts (softmax top-k, unnormalised) in every
 other layer; the reward model's classifier and the causal LM, single-item and MIS (each item's Mamba
 layers start from its query's state and convolution tail), an empty query and one shorter than the convolution; the prefix cache off and saying why."""
@@ -58,3 +58,15 @@ def test_the_prefix_cache_is_off_and_says_why(checkpoint):
     w = worker(checkpoint)
     assert w.prefix_cache is None
     assert "Mamba layers keep a recurrent state" in w.prefix_cache_reason
+
+
+def test_bamba_equals_transformers_single_item_and_mis(tiny_model):
+    """Bamba: the same layer layout with Mamba2 mixers and attention rotating half of each head."""
+    from multiscore.models.mamba2 import Mamba2Mixer
+
+    path = tiny_model("bamba", "causal")
+    w = worker(path)
+    layers = w.model.model.layers
+    assert [isinstance(getattr(layer, "mamba", None), Mamba2Mixer) for layer in layers] == [True, False, True]
+    assert_both_ways_equal_transformers(path, "causal", seed=1, w=w)
+    assert_yes_no_classifier_equals_transformers(path, "BambaForSequenceClassification")
