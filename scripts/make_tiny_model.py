@@ -36,12 +36,12 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
                        "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",)}
 # Encoder-decoders, built with these heads only.
-EXTRA_ENCODER_HEADS = {"bart": ("seqcls",)}
+EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -87,6 +87,9 @@ def make_tiny_model(
     tokenizer = build_tokenizer(arch)
     if arch == "bart":
         arch_name, cfg = "BartForSequenceClassification", _bart_config(tokenizer)
+    elif arch == "esm":
+        arch_name = "Esm" + {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
+        cfg = _esm_config(tokenizer, arch_name)
     elif arch in ENCODER_ARCHS:
         arch_name, cfg = _encoder_config(arch, head, tokenizer)
     else:
@@ -106,7 +109,7 @@ def make_tiny_model(
             if name.endswith((".bias", "_proj_bias")) or (arch == "deberta" and name.endswith(("q_bias", "v_bias"))):
                 # "_proj_bias": experts' biases stored beside them; DeBERTa (v1)'s q/v biases beside in_proj
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif (arch in ENCODER_ARCHS or arch in ("bart", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
+            elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
@@ -374,6 +377,15 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
             eos_token_id=tokenizer.eos_token_id,
         )
     return arch_name, cfg
+
+
+def _esm_config(tokenizer, arch_name: str) -> dict:
+    """ESM-2's shape at the tiny size: rotary, token dropout's scaling, the final LayerNorm, no token types."""
+    return dict(vocab_size=_round_up(len(tokenizer), 64), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                intermediate_size=128, max_position_embeddings=1026, position_embedding_type="rotary",
+                token_dropout=True, emb_layer_norm_before=False, layer_norm_eps=1e-5, initializer_range=0.1,
+                pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id,
+                architectures=[arch_name])
 
 
 def _bart_config(tokenizer) -> dict:

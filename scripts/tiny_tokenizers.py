@@ -14,6 +14,7 @@ The encoder archs get the tokenizer of their kind: lowercasing WordPiece with
 from __future__ import annotations
 
 import json
+import pathlib
 
 DELIMITER = "<|sep|>"
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>", DELIMITER]
@@ -66,6 +67,8 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_roberta_tokenizer()
     if arch == "mpnet":
         return _build_mpnet_tokenizer()
+    if arch == "esm":
+        return _build_esm_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -149,6 +152,20 @@ def _build_roberta_tokenizer():
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     return RobertaTokenizer(vocab=model["vocab"], merges=merges)
+
+
+def _build_esm_tokenizer():
+    """ESM-2's: one token per amino-acid letter, ``<cls> seq <eos>``, pad id 1, ``<mask>`` 32, as
+    ``EsmTokenizer`` (built from a vocab file, as its checkpoints ship it)."""
+    import tempfile
+
+    from transformers import EsmTokenizer
+
+    tokens = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO", ".", "-", "<null_1>", "<mask>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = pathlib.Path(tmp) / "vocab.txt"
+        vocab.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        return EsmTokenizer(str(vocab))
 
 
 def _build_mpnet_tokenizer():

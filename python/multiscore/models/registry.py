@@ -211,6 +211,9 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
+    "EsmModel": "esm",  # protein language models (ESM-2, ESM-1b): pre-norm layers, rotary or learned positions
+    "EsmForSequenceClassification": "esm",
+    "EsmForTokenClassification": "esm",
     "MPNetModel": "mpnet",
     "MPNetForSequenceClassification": "mpnet",
     "MPNetForTokenClassification": "mpnet",
