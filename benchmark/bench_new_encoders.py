@@ -1,6 +1,6 @@
-"""Benchmark: a BART NLI classifier (bart-large-mnli's architecture) scoring zero-shot pairs, against
-transformers in the same run.
+"""Benchmark: the encoder families added last (``--model bart`` or ``esm``), against transformers in the same run.
 
+``--model bart``: a BART NLI classifier (bart-large-mnli's architecture) scoring zero-shot pairs.
 Zero-shot classification of one text into candidate labels is one (premise, "This example is about
 {label}.") pair per label, each read at its entailment logit. Workload: ``--texts`` texts of 20..80
 words, each against ``--labels`` candidate labels (``--texts`` x ``--labels`` pairs). Rows:
@@ -15,7 +15,14 @@ The model is random at bart-large's widths (d_model 1024, 16 heads, feed-forward
 distilbart-mnli-12-6's depth (12 encoder and 6 decoder layers), fp32, median of ``--repeats``; the
 score column is the largest difference of any entailment probability from the padded batch's.
 
-    python benchmark/bench_bart.py [--texts 8] [--labels 8] [--repeats 3] [--markdown]
+``--model esm``: ESM-2 protein embeddings at esm2_t12_35M's shape (hidden 480, 12 layers, 20 heads,
+MLP 1920), ``--proteins`` random sequences of 50..400 residues, mean-pooled: multiscore (one
+``ModelWorker.forward``) vs transformers ``EsmModel`` in one padded batch (its attention mask, then the
+masked mean) and one protein at a time. The diff column is the largest cosine distance between the
+normalised embeddings.
+
+    python benchmark/bench_new_encoders.py --model bart [--texts 8] [--labels 8] [--repeats 3] [--markdown]
+    python benchmark/bench_new_encoders.py --model esm [--proteins 64] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from multiscore.server_args import ServerArgs  # noqa: E402
 ENTAILMENT = 2  # MNLI's labels: contradiction, neutral, entailment
 
 
-def build_checkpoint(out: pathlib.Path) -> pathlib.Path:
+def build_bart(out: pathlib.Path) -> pathlib.Path:
     import transformers
     from transformers.utils import logging as hf_logging
 
@@ -68,18 +75,80 @@ def workload(num_texts: int, num_labels: int) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def build_esm(out: pathlib.Path) -> pathlib.Path:
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tokenizer = build_tokenizer("esm")
+    config = transformers.EsmConfig(
+        vocab_size=len(tokenizer), hidden_size=480, num_hidden_layers=12, num_attention_heads=20, intermediate_size=1920,
+        max_position_embeddings=1026, position_embedding_type="rotary", token_dropout=True, emb_layer_norm_before=False,
+        pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, architectures=["EsmModel"])
+    torch.manual_seed(0)
+    transformers.EsmModel(config, add_pooling_layer=False).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def run_esm(args) -> None:
+    from transformers import AutoTokenizer, EsmModel
+
+    rng = random.Random(1234)
+    proteins = ["".join(rng.choice("LAGVSERTIDPKQNFYMHWC") for _ in range(rng.randint(50, 400))) for _ in range(args.proteins)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_esm(pathlib.Path(tmp))
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        ids = [tokenizer(p)["input_ids"] for p in proteins]
+        pooling = PoolingParams(activation="default")
+        sequences = [ScoreSequence(f"p{i}", s, i, 1, pooling) for i, s in enumerate(ids)]
+        server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32")
+        worker = ModelWorker(server_args, ModelConfig.from_server_args(server_args))
+        rows = []
+        t, s = median_time(lambda: torch.cat(worker.forward(sequences)), args.repeats)
+        rows.append(("multiscore, every protein in one forward", t, s))
+        hf = EsmModel.from_pretrained(str(path), dtype=torch.float32).eval()
+        batch = tokenizer(proteins, padding=True, return_tensors="pt")
+
+        def hf_batch():
+            with torch.inference_mode():
+                states = hf(**batch).last_hidden_state  # [N, L, H]
+            mask = batch["attention_mask"][..., None].float()
+            return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+
+        def hf_each():
+            with torch.inference_mode():
+                return torch.nn.functional.normalize(torch.stack(
+                    [hf(input_ids=torch.tensor([x])).last_hidden_state[0].mean(0) for x in ids]), dim=-1)
+
+        t_hf, s_hf = median_time(hf_batch, args.repeats)
+        t_each, s_each = median_time(hf_each, args.repeats)
+    print(f"# ESM-2 (12 layers of 480) embeddings, {args.proteins} proteins of {min(map(len, ids))}..{max(map(len, ids))} "
+          f"tokens, fp32, median of {args.repeats}; load {load_average()}")
+    print(f"# {machine_line()}")
+    rows += [("transformers, one padded batch", t_hf, s_hf), ("transformers, one protein at a time", t_each, s_each)]
+    body = [[name, f"{t * 1000:.1f}", f"{t_hf / t:.2f}x", f"{(1 - (s * s_hf).sum(-1)).abs().max().item():.1e}"]
+            for name, t, s in rows]
+    print_rows(["variant", "ms", "vs transformers batch", "max cosine distance"], body, args.markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["bart", "esm"], default="bart")
     parser.add_argument("--texts", type=int, default=8)
     parser.add_argument("--labels", type=int, default=8)
+    parser.add_argument("--proteins", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    run_esm(args) if args.model == "esm" else run_bart(args)
 
+
+def run_bart(args) -> None:
     from transformers import AutoTokenizer, BartForSequenceClassification, pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_checkpoint(pathlib.Path(tmp))
+        path = build_bart(pathlib.Path(tmp))
         texts, labels = workload(args.texts, args.labels)
         template = "This example is about {}."
         tokenizer = AutoTokenizer.from_pretrained(str(path))
