@@ -151,6 +151,30 @@ def embedding_pooler(pooling: Optional[PoolingConfig], default: PoolingMethod):
     return Pooler(PoolingMethod(pooling.mode), EmbeddingHead(normalize=pooling.normalize, dense=pooling.dense))
 
 
+class BackboneEmbedder(PoolingModel):
+    """An encoder's backbone (``make_backbone``, our ``model.*``) as an embedding model, pooled as its
+    sentence-transformers files say, else by ``default_method`` over its final states, normalised."""
+
+    kind = ModelKind.ENCODER_EMBEDDING
+    default_method = PoolingMethod.CLS
+
+    @classmethod
+    def default_pooling(cls, hf_config) -> Optional[str]:
+        return cls.default_method.value
+
+    def make_backbone(self, config) -> nn.Module:
+        raise NotImplementedError
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model = self.make_backbone(config)
+        self.pooler = embedding_pooler(pooling, self.default_method)
+
+    def hidden_states(self, batch, attention, rows):
+        return self.model(batch, attention, rows)
+
+
 class BackboneClassifier(PoolingModel):
     """An encoder's backbone (under the checkpoint's name for it, ``backbone_name``) and ``classifier``
     [num_labels, H], read through ``classify``; the two heads below."""

@@ -15,12 +15,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import FusedLinear, Linear, hf_activation
-from multiscore.layers.pooler import PoolingMethod
-from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PooledClassifier, TokenClassifier
 
 # Rows per MLP block (see BertLayer.forward).
 _MLP_ROWS = 1024
@@ -174,24 +171,17 @@ class BertBackbone(nn.Module):
         return self.embeddings(batch.input_ids, batch.token_type_ids, batch.positions + self.position_offset)
 
 
-class BertModel(PoolingModel):
+class BertModel(BackboneEmbedder):
     """The bare encoder as an embedding model, pooled as its sentence-transformers files say
     (default: [CLS], normalised). Checkpoints name its tensors without our ``model.`` prefix, or
     with a classifier's ``bert.`` / ``roberta.``; their ``pooler.*`` goes unused."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = BERT_PACKED_MODULES
     weight_prefix_aliases = {"bert.": "model.", "roberta.": "model.", "": "model."}
     backbone = BertBackbone
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = self.backbone(config, add_pooler=False)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return self.backbone(config, add_pooler=False)
 
 
 class BertForSequenceClassification(PooledClassifier):

@@ -18,7 +18,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PoolingModel, TokenClassifier
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
 from multiscore.models.deberta_v2_attention import RelativePositions, disentangled_attention
 from multiscore.models.sequence_chunks import sequence_chunks
@@ -157,22 +157,15 @@ class DebertaV2Backbone(nn.Module):
         return x
 
 
-class DebertaV2Model(PoolingModel):
+class DebertaV2Model(BackboneEmbedder):
     """The bare encoder as an embedding model; its tensors are named with ``deberta.`` or none."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = DEBERTA_PACKED_MODULES
     weight_prefix_aliases = {"deberta.": "model.", "": "model."}
     backbone = DebertaV2Backbone  # DeBERTa (v1): its own (deberta.py)
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = self.backbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return self.backbone(config)
 
 
 class DebertaV2ForSequenceClassification(PoolingModel):

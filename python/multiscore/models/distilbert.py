@@ -16,7 +16,7 @@ from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PoolingModel, TokenClassifier
 from multiscore.models.bert import BertSelfAttention
 
 _EPS = 1e-12  # DistilBERT's LayerNorms
@@ -95,21 +95,14 @@ class DistilBertBackbone(nn.Module):
         return x
 
 
-class DistilBertModel(PoolingModel):
+class DistilBertModel(BackboneEmbedder):
     """The bare encoder as an embedding model; its tensors are named with ``distilbert.`` or none."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = DISTILBERT_PACKED_MODULES
     weight_prefix_aliases = {"distilbert.": "model.", "": "model."}
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = DistilBertBackbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return DistilBertBackbone(config)
 
 
 class DistilBertForSequenceClassification(PoolingModel):

@@ -27,7 +27,7 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PoolingModel, TokenClassifier
 from multiscore.models.bert import BERT_PACKED_MODULES
 from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
 
@@ -125,27 +125,17 @@ class EsmBackbone(nn.Module):
         return self.encoder.emb_layer_norm_after(x)
 
 
-class EsmModel(PoolingModel):
+class EsmModel(BackboneEmbedder):
     """The bare encoder as an embedding model (tensors under ``esm.`` or no prefix): the mean of its tokens'
     final states, normalised, unless sentence-transformers files say otherwise."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = BERT_PACKED_MODULES
     weight_renames = ESM_NAMES
     weight_prefix_aliases = {"esm.": "model.", "": "model."}
+    default_method = PoolingMethod.MEAN
 
-    @classmethod
-    def default_pooling(cls, hf_config) -> str:
-        return PoolingMethod.MEAN.value
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = EsmBackbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.MEAN)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return EsmBackbone(config)
 
 
 class EsmForSequenceClassification(PoolingModel):

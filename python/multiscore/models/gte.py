@@ -20,13 +20,10 @@ import torch
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
-from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
-from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PooledClassifier, TokenClassifier
 from multiscore.models.bert import BertPooler
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
 
@@ -121,20 +118,13 @@ class GteBackbone(nn.Module):
         return x
 
 
-class GteModel(PoolingModel):
+class GteModel(BackboneEmbedder):
     """The bare encoder as an embedding model (gte-multilingual-base pools the first token)."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     weight_prefix_aliases = {"gte.": "model.", "new.": "model.", "": "model."}
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = GteBackbone(config, add_pooler=False)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return GteBackbone(config, add_pooler=False)
 
 
 class GteForSequenceClassification(PooledClassifier):

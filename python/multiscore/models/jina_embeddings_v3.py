@@ -19,14 +19,12 @@ import torch
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
 from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.layers.task_adapters import AdapterRows, LinearTaskAdapters, TaskAdaptedEmbedding
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, TokenClassifier
 from multiscore.models.gte import GteEmbeddings
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
 from multiscore.models.xlm_roberta import XLMRobertaForSequenceClassification
@@ -84,26 +82,16 @@ class JinaV3Backbone(nn.Module):
         return x
 
 
-class JinaEmbeddingsV3Model(PoolingModel):
+class JinaEmbeddingsV3Model(BackboneEmbedder):
     """The bare encoder as an embedding model (mean-pooled, normalised, without sentence-transformers files)."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = PACKED_MODULES
     weight_renames = ORIGINAL_NAMES
     weight_prefix_aliases = {"roberta.": "model.", "": "model."}
+    default_method = PoolingMethod.MEAN
 
-    @classmethod
-    def default_pooling(cls, hf_config) -> str:
-        return PoolingMethod.MEAN.value
-
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = JinaV3Backbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.MEAN)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return JinaV3Backbone(config)
 
 
 class JinaEmbeddingsV3ForSequenceClassification(XLMRobertaForSequenceClassification):

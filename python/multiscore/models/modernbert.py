@@ -21,7 +21,7 @@ from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, Linear, hf_activation
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, apply_rotary
-from multiscore.models.base import PoolingModel, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PoolingModel
 
 def _layer_norm(config) -> nn.LayerNorm:
     return nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
@@ -125,20 +125,13 @@ class ModernBertBackbone(nn.Module):
         return self.final_norm(x)
 
 
-class ModernBertModel(PoolingModel):
+class ModernBertModel(BackboneEmbedder):
     """The bare encoder as an embedding model; its tensors are named with ``model.`` or none."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     weight_prefix_aliases = {"": "model."}
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = ModernBertBackbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return ModernBertBackbone(config)
 
 
 class ModernBertForSequenceClassification(PoolingModel):

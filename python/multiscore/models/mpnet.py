@@ -21,7 +21,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
-from multiscore.models.base import PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PoolingModel, TokenClassifier
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
 from multiscore.models.relative_bias import RelativeBias, attend_with_bias
 from multiscore.models.sequence_chunks import sequence_chunks
@@ -106,22 +106,15 @@ class MPNetBackbone(nn.Module):
         return x
 
 
-class MPNetModel(PoolingModel):
+class MPNetModel(BackboneEmbedder):
     """The bare encoder as an embedding model, pooled as its sentence-transformers files say
     (all-mpnet-base-v2: mean, normalised); tensors named with ``mpnet.`` or none, ``pooler.*`` unused."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = MPNET_PACKED_MODULES
     weight_prefix_aliases = {"mpnet.": "model.", "": "model."}
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = MPNetBackbone(config)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return MPNetBackbone(config)
 
 
 class MPNetForSequenceClassification(PoolingModel):

@@ -12,14 +12,11 @@ import torch
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
-from multiscore.configs.model_kind import ModelKind
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import silu_mul
 from multiscore.layers.linear import FusedLinear, Linear
-from multiscore.layers.pooler import PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding
-from multiscore.models.base import PooledClassifier, PoolingModel, TokenClassifier, embedding_pooler
+from multiscore.models.base import BackboneEmbedder, PooledClassifier, TokenClassifier
 from multiscore.models.bert import BertPooler
 from multiscore.models.decoder import DECODER_PACKED_MODULES
 from multiscore.models.rotary_encoder import RotaryEncoderAttention, post_norm_residuals
@@ -125,10 +122,9 @@ class NomicBertBackbone(nn.Module):
         return x
 
 
-class NomicBertModel(PoolingModel):
+class NomicBertModel(BackboneEmbedder):
     """The bare encoder as an embedding model (nomic-embed pools by mean in its sentence-transformers files)."""
 
-    kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = DECODER_PACKED_MODULES
     weight_prefix_aliases = {"nomic_bert.": "model.", "": "model."}
     weight_renames = ORIGINAL_NAMES
@@ -137,14 +133,8 @@ class NomicBertModel(PoolingModel):
     def adapt_config(cls, hf_config) -> None:
         adapt_original_config(hf_config)
 
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__()
-        self.config = config
-        self.model = NomicBertBackbone(config, add_pooler=False)
-        self.pooler = embedding_pooler(pooling, PoolingMethod.CLS)
-
-    def hidden_states(self, batch, attention, rows):
-        return self.model(batch, attention, rows)
+    def make_backbone(self, config) -> nn.Module:
+        return NomicBertBackbone(config, add_pooler=False)
 
 
 class NomicBertForSequenceClassification(PooledClassifier):
