@@ -88,6 +88,22 @@ def assert_both_ways_equal_transformers(path, head: str, seed: int = 0, n_items:
     return ref
 
 
+def assert_empty_and_short_queries_equal_transformers(path, short_query: list[int]) -> None:
+    """Models with convolutions or recurrent state (Mamba, LFM2, ...): an MIS sequence of three items
+    after an empty query (no state or history to start from), then after ``short_query`` (fewer inputs
+    than the convolution's history), each item's label softmax equal to transformers' alone, <= 1e-5."""
+    from hf_reference import hf_scores
+
+    w = worker(path)
+    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
+    for query in ([], short_query):
+        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
+        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
+                            item_lens=[len(i) for i in items])
+        expected = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
+        torch.testing.assert_close(w.forward([seq])[0], expected, atol=1e-5, rtol=0)
+
+
 def assert_yes_no_classifier_equals_transformers(path, architecture: str, seed: int = 4) -> None:
     """Our ``architecture`` made from two LM-head rows by ``classifier_from_token`` (from_2_way_softmax):
     single-item and MIS, logit(p_yes / (p_yes + p_no)), the logit difference transformers' causal LM gives."""

@@ -7,11 +7,14 @@ import pytest
 import torch
 
 from hf_reference import hf_scores
-from multiscore.messages import PoolingParams
-from multiscore.model_executor.forward_batch import ScoreSequence
-from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.mamba2 import Mamba2Mixer
-from worker_batches import D, assert_yes_no_classifier_equals_transformers, mixed_inputs, score_both_ways, worker
+from worker_batches import (
+    assert_empty_and_short_queries_equal_transformers,
+    assert_yes_no_classifier_equals_transformers,
+    mixed_inputs,
+    score_both_ways,
+    worker,
+)
 
 LABELS = [3, 9, 20]
 
@@ -46,14 +49,7 @@ def test_scan_chunks_that_split_queries_and_items_change_nothing(tiny_model):
 
 
 def test_items_of_an_empty_query_or_a_short_one(tiny_model):
-    path = tiny_model("granite_hybrid", "causal")
-    w = worker(path)
-    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
-    for query in ([], [11, 12]):  # no state to start from; fewer inputs than the convolution's 3 of history
-        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
-        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
-                            item_lens=[len(i) for i in items])
-        torch.testing.assert_close(w.forward([seq])[0], _label_softmax(path, query, items), atol=1e-5, rtol=0)
+    assert_empty_and_short_queries_equal_transformers(tiny_model("granite_hybrid", "causal"), [11, 12])
 
 
 def test_the_prefix_cache_is_off_and_says_why(tiny_model):

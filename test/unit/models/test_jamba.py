@@ -1,20 +1,15 @@
-"""Jamba (and Bamba: its layout with Mamba2 mixers) against transformers: Mamba (v1) layers (a selective scan per channel, RMSNorms on dt, B
-and C) between attention layers with no positions, experts (softmax top-k, unnormalised) in every
-other layer; the reward model's classifier and the causal LM, single-item and MIS (each item's Mamba
-layers start from its query's state and convolution tail), an empty query and one shorter than the convolution; the prefix cache off and saying why."""
+"""Jamba against transformers: Mamba (v1) layers (a selective scan per channel, RMSNorms on dt, B and C)
+between attention layers with no positions, experts (softmax top-k, unnormalised) in every other layer;
+the reward model's classifier and the causal LM, single-item and MIS (each item's Mamba layers start
+from its query's state and convolution tail), an empty query and one shorter than the convolution; the
+prefix cache off and saying why. Bamba: the same layout with Mamba2 mixers and rotary attention."""
 
 import pytest
-import torch
 
-from hf_reference import hf_scores
-from multiscore.messages import PoolingParams
-from multiscore.model_executor.forward_batch import ScoreSequence
-from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.sparse_moe import SparseMoeBlock
 from worker_batches import (
-    D,
-    LABELS,
     assert_both_ways_equal_transformers,
+    assert_empty_and_short_queries_equal_transformers,
     assert_yes_no_classifier_equals_transformers,
     worker,
 )
@@ -40,14 +35,7 @@ def test_the_causal_lm_equals_transformers_single_item_and_mis(checkpoint, seed)
 
 
 def test_items_of_an_empty_query_or_a_short_one(checkpoint):
-    w = worker(checkpoint)
-    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
-    for query in ([], [11, 12]):  # no state to start from; fewer inputs than the convolution's 3 of history
-        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
-        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
-                            item_lens=[len(i) for i in items])
-        expected = torch.tensor(hf_scores(checkpoint, query, items, LABELS, apply_softmax=True))
-        torch.testing.assert_close(w.forward([seq])[0], expected, atol=1e-5, rtol=0)
+    assert_empty_and_short_queries_equal_transformers(checkpoint, [11, 12])  # the convolution keeps 3 inputs
 
 
 def test_a_yes_no_classifier_by_classifier_from_token(checkpoint):

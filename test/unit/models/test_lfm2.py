@@ -13,11 +13,10 @@ import torch
 from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
-from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.models.lfm2 import Lfm2MoeBlock
 from worker_batches import (
-    D,
     assert_both_ways_equal_transformers,
+    assert_empty_and_short_queries_equal_transformers,
     assert_yes_no_classifier_equals_transformers,
     mixed_inputs,
     score_both_ways,
@@ -57,14 +56,7 @@ def test_lfm2_moe_equals_transformers_and_its_expert_bias_counts(tiny_model):
 
 @pytest.mark.parametrize("arch", ["lfm2", "lfm3"])
 def test_items_of_an_empty_query_or_a_short_one(tiny_model, arch):
-    checkpoint = tiny_model(arch, "causal")
-    w = worker(checkpoint)
-    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
-    for query in ([], [11]):  # no history to start from; fewer inputs than the convolution's 2 of history
-        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
-        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
-                            item_lens=[len(i) for i in items])
-        torch.testing.assert_close(w.forward([seq])[0], _label_softmax(checkpoint, query, items), atol=1e-5, rtol=0)
+    assert_empty_and_short_queries_equal_transformers(tiny_model(arch, "causal"), [11])  # the convolution keeps 2
 
 
 def test_lfm3_equals_transformers_and_its_gates_and_sandwich_norms_count(tiny_model):

@@ -8,14 +8,11 @@ import json
 import pytest
 import torch
 
-from hf_reference import hf_scores
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
-from multiscore.model_executor.mis_layout import pack_mis
 from worker_batches import (
-    D,
-    LABELS,
     assert_both_ways_equal_transformers,
+    assert_empty_and_short_queries_equal_transformers,
     assert_yes_no_classifier_equals_transformers,
     worker,
 )
@@ -32,15 +29,7 @@ def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, arch)
 
 
 def test_items_of_an_empty_query_or_a_short_one(tiny_model):
-    path = tiny_model("falcon_mamba", "causal")
-    w = worker(path)
-    pooling = PoolingParams(label_token_ids=LABELS, activation="softmax")
-    for query in ([], [11, 12]):  # no state to start from; fewer inputs than the convolution's 3 of history
-        items = [[13, 14, 15], [16], [17, 18, 19, 20, 21]]
-        seq = ScoreSequence("m", pack_mis(query, items, D), 0, 3, pooling, query_len=len(query),
-                            item_lens=[len(i) for i in items])
-        expected = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
-        torch.testing.assert_close(w.forward([seq])[0], expected, atol=1e-5, rtol=0)
+    assert_empty_and_short_queries_equal_transformers(tiny_model("falcon_mamba", "causal"), [11, 12])
 
 
 @pytest.mark.parametrize("arch", ARCHS)
