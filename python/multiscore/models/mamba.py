@@ -1,9 +1,10 @@
-"""Mamba (state-spaces/mamba-*-hf) and FalconMamba (tiiuae/falcon-mamba-7b): ``MambaForCausalLM`` /
-``FalconMambaForCausalLM`` (read at label tokens; or a classifier by ``classifier_from_token``: our
-``*ForSequenceClassification``) and ``MambaModel`` / ``FalconMambaModel``.
+"""Mamba (state-spaces/mamba-*-hf), FalconMamba (tiiuae/falcon-mamba-7b) and Mamba2 (mamba-codestral,
+state-spaces/mamba2-*): ``MambaForCausalLM`` / ``FalconMambaForCausalLM`` / ``Mamba2ForCausalLM`` (read at
+label tokens; or a classifier by ``classifier_from_token``: our ``*ForSequenceClassification``) and
+``MambaModel`` / ``FalconMambaModel`` / ``Mamba2Model``.
 
 Every layer is ``residual + mixer(norm(residual))`` (no attention, no MLP): the Mamba (v1) mixer of
-mamba1.py, FalconMamba's with unit RMSNorms on its dt, B and C. The residual stream is kept in float32
+mamba1.py (FalconMamba's with unit RMSNorms on its dt, B and C), or Mamba2's (mamba2.py). The residual stream is kept in float32
 with ``residual_in_fp32`` (what a bf16 run adds up), the final ``norm_f`` then back to the model's dtype.
 Checkpoints name the body ``backbone.`` and its token embeddings ``embeddings``; the LM head is tied to
 them unless ``tie_word_embeddings`` is false.
@@ -30,13 +31,18 @@ from multiscore.models.gated_delta_net import (
     RecurrentPlan,
 )
 from multiscore.models.mamba1 import Mamba1Mixer, Mamba1Shape
+from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
 
 class MambaLayer(nn.Module):
+    @staticmethod
+    def make_mixer(config) -> nn.Module:
+        return Mamba1Mixer(Mamba1Shape.of_mamba(config))
+
     def __init__(self, config) -> None:
         super().__init__()
         self.norm = RMSNorm(config.hidden_size, config.layer_norm_epsilon)
-        self.mixer = Mamba1Mixer(Mamba1Shape.of_mamba(config))
+        self.mixer = self.make_mixer(config)
         self.residual_in_fp32 = bool(getattr(config, "residual_in_fp32", False))
 
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
@@ -46,13 +52,21 @@ class MambaLayer(nn.Module):
         return (hidden.float() if self.residual_in_fp32 else hidden) + out
 
 
+class Mamba2Layer(MambaLayer):
+    @staticmethod
+    def make_mixer(config) -> nn.Module:
+        return Mamba2Mixer(Mamba2Shape.of_mamba2(config))
+
+
 class MambaBody(nn.Module):
     """``backbone.*`` of a Mamba checkpoint (our ``model.*``)."""
+
+    layer_class = MambaLayer
 
     def __init__(self, config) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
         self.norm_f = RMSNorm(config.hidden_size, config.layer_norm_epsilon)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
@@ -97,3 +111,24 @@ class MambaModel(_Mamba, DecoderForEmbedding):
 # FalconMamba: the same classes (its config's mixer_rms_eps turns the mixer's unit norms on).
 FalconMambaForCausalLM, FalconMambaForSequenceClassification, FalconMambaModel = (
     MambaForCausalLM, MambaForSequenceClassification, MambaModel)
+
+
+class Mamba2Body(MambaBody):
+    layer_class = Mamba2Layer
+
+
+class _Mamba2(_Mamba):
+    make_body = staticmethod(Mamba2Body)
+    family = "Mamba2"
+
+
+class Mamba2ForCausalLM(_Mamba2, DecoderForCausalLM):
+    pass
+
+
+class Mamba2ForSequenceClassification(_Mamba2, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class Mamba2Model(_Mamba2, DecoderForEmbedding):
+    weight_prefix_aliases = MambaModel.weight_prefix_aliases

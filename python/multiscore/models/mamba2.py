@@ -41,6 +41,13 @@ class Mamba2Shape:
     time_step_limit: tuple = (0.0, float("inf"))
 
     @classmethod
+    def of_mamba2(cls, config) -> "Mamba2Shape":
+        """Mamba2's own keys (mamba-codestral, state-spaces' mamba2-*)."""
+        return cls(config.hidden_size, config.num_heads, config.head_dim, config.n_groups, config.state_size,
+                   config.conv_kernel, config.layer_norm_epsilon, bool(config.use_bias), bool(config.use_conv_bias),
+                   tuple(config.time_step_limit or (0.0, float("inf"))))
+
+    @classmethod
     def of_granite(cls, config) -> "Mamba2Shape":
         """Granite 4.0's (and Bamba's) ``mamba_*`` keys."""
         return cls(config.hidden_size, config.mamba_n_heads, config.mamba_d_head, config.mamba_n_groups,

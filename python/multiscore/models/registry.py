@@ -106,6 +106,9 @@ _MODELS = {
     "BambaForCausalLM": "bamba",  # Jamba's layer layout with Mamba2 mixers and rotary attention
     "BambaForSequenceClassification": "bamba",  # ours, for classifier_from_token
     "BambaModel": "bamba",
+    "Mamba2ForCausalLM": "mamba",  # Mamba2 layers only (mamba2.py)
+    "Mamba2ForSequenceClassification": "mamba",  # ours, for classifier_from_token
+    "Mamba2Model": "mamba",
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",

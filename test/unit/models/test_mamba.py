@@ -1,5 +1,5 @@
-"""Mamba and FalconMamba against transformers: Mamba (v1) layers only (FalconMamba's with unit RMSNorms
-on dt, B and C), the LM head tied to the embeddings; single-item and MIS (each item from its query's
+"""Mamba, FalconMamba and Mamba2 against transformers: Mamba (v1) layers only (FalconMamba's with unit
+RMSNorms on dt, B and C; the LM head tied to the embeddings), or Mamba2's (an untied LM head); single-item and MIS (each item from its query's
 state and convolution tail), an empty query and one shorter than the convolution, a classifier by
 ``classifier_from_token`` from the tied embeddings, the bare model's last-token embeddings."""
 
@@ -17,14 +17,15 @@ from worker_batches import (
     worker,
 )
 
-ARCHS = {"mamba": "Mamba", "falcon_mamba": "FalconMamba"}
+ARCHS = {"mamba": "Mamba", "falcon_mamba": "FalconMamba", "mamba2": "Mamba2"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_the_causal_lm_equals_transformers_single_item_and_mis(tiny_model, arch):
     path = tiny_model(arch, "causal")
     w = worker(path)
-    assert [layer.mixer.dt_bc_norms for layer in w.model.model.layers] == [None if arch == "mamba" else "unit"] * 3
+    norms = {"mamba": [None] * 3, "falcon_mamba": ["unit"] * 3, "mamba2": [None] * 3}[arch]
+    assert [getattr(layer.mixer, "dt_bc_norms", None) for layer in w.model.model.layers] == norms
     assert_both_ways_equal_transformers(path, "causal", seed=1, w=w)
 
 
