@@ -6,7 +6,9 @@ Per head h (``mamba_n_heads`` of ``mamba_d_head`` channels; B and C shared by th
     S <- exp(dt·A) · S + (dt·x) Bᵀ      (S [d_head, d_state]);   y = S C + D·x
 
 after a causal depthwise convolution (kernel K, bias, SiLU) over [x | B | C]; then y · silu(z) is
-RMS-normalised per group (``mamba_n_groups``) and projected out. This is gated linear attention with
+RMS-normalised per group (``mamba_n_groups``) and projected out. Falcon-H1's mixer may normalise before
+the gate or not at all, scales its input and each section of [z | x | B | C | dt] by μP multipliers
+(``Mamba2Shape.input_multiplier``, ``section_multipliers``), and biases in and out projections apart. This is gated linear attention with
 q = C, k = B, v = dt·x, log-decay dt·A (delta_rule.py's chunked form). MIS as gated_delta_net.py's:
 queries and plain sequences from a zero state, items from their query's state and convolution tail.
 """
@@ -39,6 +41,10 @@ class Mamba2Shape:
     proj_bias: bool
     conv_bias: bool
     time_step_limit: tuple = (0.0, float("inf"))
+    norm: Optional[str] = "after_gate"  # the grouped RMSNorm of y: "after_gate" (y · silu(z) normed), "before_gate", None
+    out_bias: Optional[bool] = None  # None: proj_bias
+    input_multiplier: float = 1.0  # Falcon-H1's ssm_in_multiplier: the input times it
+    section_multipliers: Optional[tuple] = None  # Falcon-H1's ssm_multipliers: z, x, B, C, dt each times one
 
     @classmethod
     def of_mamba2(cls, config) -> "Mamba2Shape":
@@ -66,27 +72,45 @@ class Mamba2Mixer(nn.Module):
         self.time_step_limit = shape.time_step_limit
         self.eps = shape.eps
         self.in_proj = Linear(shape.hidden, self.inner + self.conv_dim + self.heads, bias=shape.proj_bias)  # [z | xBC | dt]
+        self.input_multiplier = shape.input_multiplier
+        self.section_scale = None  # [z | x | B | C | dt] widths' multipliers, one per output column
+        if shape.section_multipliers is not None:
+            widths = [self.inner, self.inner, self.groups * self.state_size, self.groups * self.state_size, self.heads]
+            with torch.device("cpu"):  # real numbers even when the model is built on the meta device
+                self.section_scale = torch.cat([torch.full((w,), float(m)) for w, m in zip(widths, shape.section_multipliers)])
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, self.kernel, groups=self.conv_dim,
                                 bias=shape.conv_bias)  # weight [C, 1, K]
         self.dt_bias = nn.Parameter(torch.ones(self.heads))
         self.A_log = nn.Parameter(torch.zeros(self.heads))
         self.D = nn.Parameter(torch.ones(self.heads))
-        self.norm = _GatedNormWeight(self.inner)
-        self.out_proj = Linear(self.inner, shape.hidden, bias=shape.proj_bias)
+        self.norm_mode = shape.norm
+        self.norm = _GatedNormWeight(self.inner) if shape.norm else None
+        self.out_proj = Linear(self.inner, shape.hidden, bias=shape.proj_bias if shape.out_bias is None else shape.out_bias)
         self.chunk_size = 64  # steps per chunk of the scan (tests set small ones to cross chunk borders)
 
     def forward(self, hidden: torch.Tensor, plan: RecurrentPlan) -> torch.Tensor:
         """hidden [T, H] -> [T, H]."""
         T = hidden.shape[0]
-        z, xbc, dt = self.in_proj(hidden).split([self.inner, self.conv_dim, self.heads], dim=-1)
+        projected = self.in_proj(hidden if self.input_multiplier == 1.0 else hidden * self.input_multiplier)
+        if self.section_scale is not None:
+            projected = projected * self.section_scale.to(projected.device, projected.dtype)
+        z, xbc, dt = projected.split([self.inner, self.conv_dim, self.heads], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias.float()).clamp(*self.time_step_limit)  # [T, heads]
         out = torch.zeros(T, self.heads, self.head_dim, dtype=torch.float32, device=hidden.device)
         roots_then_items(xbc, plan, self.kernel, lambda x, history, groups, state: self._run(
             x, history, dt, groups, out, state))
-        gated = out.view(T, self.inner) * F.silu(z.float())  # [T, inner]
-        grouped = gated.view(T, self.groups, -1)
-        normed = (grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + self.eps)).view(T, self.inner)
-        return self.out_proj(self.norm.weight * normed.to(hidden.dtype))
+        gate = F.silu(z.float())  # [T, inner]
+        y = out.view(T, self.inner)
+        if self.norm_mode is None:
+            return self.out_proj((y * gate).to(hidden.dtype))
+        if self.norm_mode == "after_gate":
+            return self.out_proj(self.norm.weight * self._group_rms(y * gate).to(hidden.dtype))
+        return self.out_proj((self.norm.weight.float() * self._group_rms(y) * gate).to(hidden.dtype))  # before the gate
+
+    def _group_rms(self, y: torch.Tensor) -> torch.Tensor:
+        """[T, inner] float32 -> each group's ``inner / groups`` values divided by their RMS."""
+        grouped = y.view(y.shape[0], self.groups, -1)
+        return (grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + self.eps)).view(y.shape)
 
     def _run(self, x: torch.Tensor, history: Optional[torch.Tensor], dt: torch.Tensor, groups: RowGroups,
              out: torch.Tensor, state: Optional[torch.Tensor]) -> torch.Tensor:

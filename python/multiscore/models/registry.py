@@ -109,6 +109,9 @@ _MODELS = {
     "Mamba2ForCausalLM": "mamba",  # Mamba2 layers only (mamba2.py)
     "Mamba2ForSequenceClassification": "mamba",  # ours, for classifier_from_token
     "Mamba2Model": "mamba",
+    "FalconH1ForCausalLM": "falcon_h1",  # Mamba2 and attention side by side in every layer, muP multipliers
+    "FalconH1ForSequenceClassification": "falcon_h1",  # ours, for classifier_from_token
+    "FalconH1Model": "falcon_h1",
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",
