@@ -23,8 +23,8 @@ from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import BackboneEmbedder, PoolingModel, TokenClassifier
 from multiscore.models.bert import BertIntermediate, DenseResidualNorm
-from multiscore.models.relative_bias import RelativeBias, attend_with_bias
-from multiscore.models.sequence_chunks import sequence_chunks
+from multiscore.models.relative_bias import RelativeBias
+from multiscore.models.sequence_chunks import attend_in_chunks, sequence_chunks
 from multiscore.models.xlm_roberta import XLMRobertaClassificationHead
 
 MPNET_PACKED_MODULES = {"q": ("qkv", "q"), "k": ("qkv", "k"), "v": ("qkv", "v")}
@@ -45,7 +45,7 @@ class MPNetSelfAttention(nn.Module):
         """x [T, H] -> [T, H]."""
         T, H = x.shape
         q, k, v = (t.view(T, self.num_heads, self.head_dim) for t in self.qkv(x).split(H, dim=-1))
-        return self.o(attend_with_bias(q, k, v, chunks, bias, self.head_dim**-0.5).reshape(T, H))
+        return self.o(attend_in_chunks(q, k, v, chunks, self.head_dim**-0.5, bias=bias).reshape(T, H))
 
 
 class MPNetAttention(nn.Module):

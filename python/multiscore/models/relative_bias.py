@@ -1,6 +1,6 @@
 """T5's relative-position bias, shared by MPNet and T5 encoders: the bidirectional buckets of the
-distance j - i, a [buckets, heads] table looked up once per chunk length, and attention over
-chunks of similar-length sequences (sequence_chunks.py) with that bias as SDPA's float mask."""
+distance j - i, a [buckets, heads] table looked up once per chunk length: the ``bias`` that
+sequence_chunks.attend_in_chunks adds to each chunk's scores (as SDPA's float mask)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import math
 
 import torch
 from torch import nn
-
-from multiscore.models.sequence_chunks import attend_in_chunks
 
 _MAX_DISTANCE = 128  # MPNet's: distances from here on share the last bucket
 
@@ -42,8 +40,3 @@ class RelativeBias:
             self._by_length[length] = self.table(buckets).permute(2, 0, 1)  # [H, L, L]
         return self._by_length[length]
 
-
-def attend_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunks, bias: RelativeBias,
-                     scale: float) -> torch.Tensor:
-    """q/k/v [T, heads, D] -> [T, heads, D]: each chunk's scores plus the bias, padded keys at -inf."""
-    return attend_in_chunks(q, k, v, chunks, scale, bias=bias)

@@ -1,7 +1,8 @@
-"""Sequences of a packed batch, padded in chunks of similar length: for encoders whose attention
-adds a term per (query, key) position pair that no fused kernel takes (DeBERTa's disentangled
-terms, MPNet's relative bias), so that each chunk's [b, H, L, L] scores are built explicitly,
-and no O(T²) mask over the whole packed batch is."""
+"""Sequences of a packed batch, padded in chunks of similar length: for models whose attention the
+backends' plans do not cover — a term per (query, key) position pair that no fused kernel takes
+(DeBERTa's disentangled terms, T5's and MPNet's relative bias), or causal and bidirectional layers in
+one model (BART's decoder and encoder) — so that each chunk's scores are computed on their own, and no
+O(T²) mask over the whole packed batch is built."""
 
 from __future__ import annotations
 

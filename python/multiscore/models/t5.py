@@ -22,8 +22,8 @@ from multiscore.layers.fused_ops import rms_norm
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.pooler import PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
-from multiscore.models.relative_bias import RelativeBias, attend_with_bias
-from multiscore.models.sequence_chunks import sequence_chunks
+from multiscore.models.relative_bias import RelativeBias
+from multiscore.models.sequence_chunks import attend_in_chunks, sequence_chunks
 
 T5_PACKED_MODULES = {"q": ("qkv", "q"), "k": ("qkv", "k"), "v": ("qkv", "v"), "wi_0": ("wi_01", 0), "wi_1": ("wi_01", 1)}
 
@@ -56,7 +56,7 @@ class T5SelfAttention(nn.Module):
         """x [T, d_model] -> [T, d_model]."""
         T = x.shape[0]
         q, k, v = self.qkv(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
-        return self.o(attend_with_bias(q, k, v, chunks, bias, scale=1.0).reshape(T, -1))  # T5 does not scale
+        return self.o(attend_in_chunks(q, k, v, chunks, 1.0, bias=bias).reshape(T, -1))  # T5 does not scale
 
 
 class T5FeedForward(nn.Module):
