@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
-from multiscore.models.jamba import JambaBody, JambaLayer, _Jamba
+from multiscore.models.jamba import JambaBody, JambaHeads, JambaLayer
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
 
@@ -31,7 +31,7 @@ class BambaBody(JambaBody):
     layer_class = BambaLayer
 
 
-class _Bamba(_Jamba):
+class _Bamba(JambaHeads):
     make_body = staticmethod(BambaBody)
     family = "Bamba"
 

@@ -114,7 +114,7 @@ class JambaBody(nn.Module):
         return self.ops.rms_norm(hidden, self.final_layernorm.weight, self.final_layernorm.eps)
 
 
-class _Jamba(RecurrentHeads):
+class JambaHeads(RecurrentHeads):
     make_body = staticmethod(JambaBody)
     family = "Jamba"
     # The hub's names -> ours (SparseMoeBlock's router is ``gate``; GatedMLP's through
@@ -128,13 +128,13 @@ class _Jamba(RecurrentHeads):
         hf_config.norm_topk_prob = False
 
 
-class JambaForCausalLM(_Jamba, DecoderForCausalLM):
+class JambaForCausalLM(JambaHeads, DecoderForCausalLM):
     pass
 
 
-class JambaForSequenceClassification(_Jamba, DecoderForSequenceClassification):
+class JambaForSequenceClassification(JambaHeads, DecoderForSequenceClassification):
     pass
 
 
-class JambaModel(_Jamba, DecoderForEmbedding):
+class JambaModel(JambaHeads, DecoderForEmbedding):
     pass

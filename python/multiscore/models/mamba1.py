@@ -1,6 +1,7 @@
-"""Mamba's (version 1) selective-scan mixer over a packed batch, MIS included: Jamba's ``mamba.*``.
+"""Mamba's (version 1) selective-scan mixer over a packed batch, MIS included: Jamba's ``mamba.*``,
+Mamba's and FalconMamba's ``mixer.*``.
 
-Per channel d of the ``inner`` ones (``mamba_expand`` · hidden), with a state of N per channel:
+Per channel d of the ``inner`` ones (expand · hidden), with a state of N per channel:
 
     dt = softplus(dt_proj(norm(t)));   A = −exp(A_log)  ([inner, N]: a decay per channel and state)
     S <- exp(dt·A) ⊙ S + (dt·x) Bᵀ      (S [inner, N]);   y = S C + D·x;   out = y · silu(z)
@@ -14,8 +15,8 @@ Mamba2's decay is one scalar per head, so its scan runs in chunks as linear atte
 here the decay differs per channel and state, so the scan steps through time: each step decays,
 writes and reads the segments' [B, inner, N] states in place. Step by step, those few MB stay in
 the CPU's cache; blocks of steps computed at once ([steps, B, inner, N] decays and writes) ran 2-3x
-slower here, bound by memory traffic. MIS as mamba2.py's: queries and plain sequences from a zero state, items
-from their query's final state and convolution tail (gated_delta_net.roots_then_items).
+slower here, bound by memory traffic. MIS as mamba2.py's: queries and plain sequences from a zero
+state, items from their query's final state and convolution tail (gated_delta_net.roots_then_items).
 """
 
 from __future__ import annotations
