@@ -168,14 +168,17 @@ def test_flashinfer_is_imported_only_when_chosen():
 @pytest.mark.parametrize("causal", [True, False])
 def test_many_plain_sequences_in_length_sorted_chunks(causal):
     """More sequences than one SDPA call takes (16), of mixed lengths: causal or bidirectional
-    (encoders), each sequence sees exactly its own tokens."""
+    (encoders), each sequence sees exactly its own tokens. Runs of _SOLO_RUN_LEN (64) tokens or more
+    in a call of mixed lengths get a call each (no padding, no mask); shorter ones share calls."""
     torch.manual_seed(0)
-    lens = [1 + (i * 7) % 13 for i in range(150)]
+    lens = [1 + (i * 7) % 13 for i in range(150)] + [63, 64, 90, 130, 130]
     layouts, T = _layouts(lens)
     q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     meta = backend.build_metadata(layouts, causal=causal)
-    assert len(meta.runs) == 10 and all(chunk.causal is causal for chunk in meta.runs)  # ceil(150 / 16)
+    assert len(meta.runs) == 10 + 4 and all(chunk.causal is causal for chunk in meta.runs)  # ceil(151 / 16), then 4 alone
+    assert [tuple(chunk.index.shape) for chunk in meta.runs[-4:]] == [(1, 64), (1, 90), (1, 130), (1, 130)]
+    assert all(chunk.mask is None and chunk.contiguous_start is not None for chunk in meta.runs[-4:])
     out = backend.forward(q, k, v, meta, scale=DIM**-0.5)
     for seq in layouts:
         sl = slice(seq.start, seq.start + seq.length)
