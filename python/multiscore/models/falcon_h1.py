@@ -45,6 +45,7 @@ from multiscore.models.gated_delta_net import (
     MAMBA_PREFIX_CACHE_PROBLEM,
     RecurrentHeads,
     RecurrentPlan,
+    run_hybrid_layers,
 )
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
 
@@ -116,12 +117,7 @@ class FalconH1Body(nn.Module):
         hidden = self.embed_tokens(input_ids) * self.embedding_multiplier  # [T, H]
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
         ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
-        plan = RecurrentPlan.of(layouts, hidden.device)
-        for layer in self.layers:
-            hidden = layer(hidden, ctx, plan)
-        if keep_rows is not None:
-            hidden = hidden.index_select(0, keep_rows)
-        return self.ops.rms_norm(hidden, self.final_layernorm.weight, self.final_layernorm.eps)
+        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.final_layernorm)
 
 
 class _FalconH1(RecurrentHeads):

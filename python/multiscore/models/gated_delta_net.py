@@ -90,6 +90,18 @@ class RecurrentHeads:
         return self.model(batch.input_ids, batch.positions, attention, rows, batch.layouts)
 
 
+def run_hybrid_layers(layers, hidden: torch.Tensor, ctx, layouts, keep_rows: Optional[torch.Tensor], norm: nn.Module) -> torch.Tensor:
+    """What the hybrid bodies (LFM2, Jamba, Bamba, Falcon-H1) share past their embeddings: every layer,
+    called as ``layer(hidden, ctx, plan)`` with the batch's RecurrentPlan, then the rows the pooler reads
+    (``keep_rows`` [R]; None: all), then the final RMSNorm ``norm``. hidden [T, H] -> [R, H]."""
+    plan = RecurrentPlan.of(layouts, hidden.device)
+    for layer in layers:
+        hidden = layer(hidden, ctx, plan)
+    if keep_rows is not None:
+        hidden = hidden.index_select(0, keep_rows)
+    return ctx.ops.rms_norm(hidden, norm.weight, norm.eps)
+
+
 MAMBA_PREFIX_CACHE_PROBLEM = "its Mamba layers keep a recurrent state, not per-token keys"
 MAMBA_EMBED_OVERRIDES_PROBLEM = "not implemented for its Mamba layers (refused before any batch runs)"
 

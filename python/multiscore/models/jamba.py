@@ -43,6 +43,7 @@ from multiscore.models.gated_delta_net import (
     MAMBA_PREFIX_CACHE_PROBLEM,
     RecurrentHeads,
     RecurrentPlan,
+    run_hybrid_layers,
 )
 from multiscore.models.mamba1 import Mamba1Mixer, Mamba1Shape
 from multiscore.models.sparse_moe import SparseMoeBlock
@@ -106,12 +107,7 @@ class JambaBody(nn.Module):
         hidden = self.embed_tokens(input_ids)  # [T, H]
         cos, sin = (None, None) if self.rotary_emb is None else self.rotary_emb.cos_sin(positions, hidden.dtype)
         ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
-        plan = RecurrentPlan.of(layouts, hidden.device)
-        for layer in self.layers:
-            hidden = layer(hidden, ctx, plan)
-        if keep_rows is not None:
-            hidden = hidden.index_select(0, keep_rows)
-        return self.ops.rms_norm(hidden, self.final_layernorm.weight, self.final_layernorm.eps)
+        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.final_layernorm)
 
 
 class JambaHeads(RecurrentHeads):

@@ -47,7 +47,13 @@ from multiscore.models.decoder import (
     GatedMLP,
 )
 from multiscore.models.experts import mix_experts
-from multiscore.models.gated_delta_net import RecurrentHeads, RecurrentPlan, causal_depthwise_conv, roots_then_items
+from multiscore.models.gated_delta_net import (
+    RecurrentHeads,
+    RecurrentPlan,
+    causal_depthwise_conv,
+    roots_then_items,
+    run_hybrid_layers,
+)
 
 
 def mlp_width(config) -> int:
@@ -174,12 +180,7 @@ class Lfm2Body(nn.Module):
         cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
         local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
         ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local)
-        plan = RecurrentPlan.of(layouts, hidden.device)
-        for layer in self.layers:
-            hidden = layer(hidden, ctx, plan)
-        if keep_rows is not None:
-            hidden = hidden.index_select(0, keep_rows)
-        return self.ops.rms_norm(hidden, self.embedding_norm.weight, self.embedding_norm.eps)
+        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.embedding_norm)
 
 
 class _Lfm2(RecurrentHeads):
