@@ -41,9 +41,7 @@ from multiscore.models.decoder import (
     ForwardContext,
 )
 from multiscore.models.gated_delta_net import (
-    MAMBA_EMBED_OVERRIDES_PROBLEM,
-    MAMBA_PREFIX_CACHE_PROBLEM,
-    RecurrentHeads,
+    MambaHeads,
     RecurrentPlan,
     run_hybrid_layers,
 )
@@ -120,10 +118,9 @@ class FalconH1Body(nn.Module):
         return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.final_layernorm)
 
 
-class _FalconH1(RecurrentHeads):
+class _FalconH1(MambaHeads):
     make_body = staticmethod(FalconH1Body)
     family = "Falcon-H1"
-    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:

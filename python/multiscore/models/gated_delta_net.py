@@ -102,8 +102,12 @@ def run_hybrid_layers(layers, hidden: torch.Tensor, ctx, layouts, keep_rows: Opt
     return ctx.ops.rms_norm(hidden, norm.weight, norm.eps)
 
 
-MAMBA_PREFIX_CACHE_PROBLEM = "its Mamba layers keep a recurrent state, not per-token keys"
-MAMBA_EMBED_OVERRIDES_PROBLEM = "not implemented for its Mamba layers (refused before any batch runs)"
+class MambaHeads(RecurrentHeads):
+    """RecurrentHeads of the models with Mamba layers (Mamba, Jamba, Bamba, Granite 4.0, Nemotron-H,
+    Falcon-H1): why the prefix cache and embedding overrides are not served for them."""
+
+    prefix_cache_problem = "its Mamba layers keep a recurrent state, not per-token keys"
+    embed_overrides_problem = "not implemented for its Mamba layers (refused before any batch runs)"
 
 
 def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run: Callable) -> None:

@@ -40,9 +40,7 @@ from multiscore.models.decoder import (
 )
 from multiscore.models.experts import StackedExperts
 from multiscore.models.gated_delta_net import (
-    MAMBA_EMBED_OVERRIDES_PROBLEM,
-    MAMBA_PREFIX_CACHE_PROBLEM,
-    RecurrentHeads,
+    MambaHeads,
     RecurrentPlan,
 )
 from multiscore.models.mamba2 import Mamba2Mixer, Mamba2Shape
@@ -155,12 +153,11 @@ class GraniteHybridBody(nn.Module):
         return self.ops.rms_norm(hidden, self.norm.weight, self.norm.eps)
 
 
-class _GraniteHybrid(RecurrentHeads):
+class _GraniteHybrid(MambaHeads):
     make_body = staticmethod(GraniteHybridBody)
     family = "Granite 4.0"
     weight_renames = {"shared_mlp.input_linear.": "shared_mlp.gate_up_proj.", "shared_mlp.output_linear.": "shared_mlp.down_proj.",
                       **GRANITE_MOE_NAMES}
-    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
 
 class GraniteMoeHybridForCausalLM(_GraniteHybrid, DecoderForCausalLM):

@@ -39,9 +39,7 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.gated_delta_net import (
-    MAMBA_EMBED_OVERRIDES_PROBLEM,
-    MAMBA_PREFIX_CACHE_PROBLEM,
-    RecurrentHeads,
+    MambaHeads,
     RecurrentPlan,
     run_hybrid_layers,
 )
@@ -110,13 +108,12 @@ class JambaBody(nn.Module):
         return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.final_layernorm)
 
 
-class JambaHeads(RecurrentHeads):
+class JambaHeads(MambaHeads):
     make_body = staticmethod(JambaBody)
     family = "Jamba"
     # The hub's names -> ours (SparseMoeBlock's router is ``gate``; GatedMLP's through
     # DECODER_PACKED_MODULES), in order.
     weight_renames = {"feed_forward.router.": "mlp.gate.", "feed_forward.": "mlp."}
-    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:

@@ -25,9 +25,7 @@ from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.norm import RMSNorm
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
 from multiscore.models.gated_delta_net import (
-    MAMBA_EMBED_OVERRIDES_PROBLEM,
-    MAMBA_PREFIX_CACHE_PROBLEM,
-    RecurrentHeads,
+    MambaHeads,
     RecurrentPlan,
 )
 from multiscore.models.mamba1 import Mamba1Mixer, Mamba1Shape
@@ -82,11 +80,10 @@ class MambaBody(nn.Module):
         return EAGER.rms_norm(hidden, self.norm_f.weight.float(), self.norm_f.eps).to(dtype)
 
 
-class _Mamba(RecurrentHeads):
+class _Mamba(MambaHeads):
     make_body = staticmethod(MambaBody)
     family = "Mamba"
     weight_renames = {"backbone.embeddings.": "model.embed_tokens.", "backbone.": "model."}
-    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:

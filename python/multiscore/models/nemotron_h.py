@@ -25,9 +25,7 @@ from multiscore.layers.norm import RMSNorm
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
 from multiscore.models.experts import mix_experts
 from multiscore.models.gated_delta_net import (
-    MAMBA_EMBED_OVERRIDES_PROBLEM,
-    MAMBA_PREFIX_CACHE_PROBLEM,
-    RecurrentHeads,
+    MambaHeads,
     RecurrentPlan,
 )
 from multiscore.models.granite_hybrid import GraniteHybridAttention
@@ -155,11 +153,10 @@ class NemotronHBody(nn.Module):
         return self.ops.rms_norm(hidden, self.norm_f.weight, self.norm_f.eps)
 
 
-class _NemotronH(RecurrentHeads):
+class _NemotronH(MambaHeads):
     make_body = staticmethod(NemotronHBody)
     family = "Nemotron-H"
     weight_prefix_aliases = {"backbone.": "model.", "": "model."}
-    prefix_cache_problem, embed_overrides_problem = MAMBA_PREFIX_CACHE_PROBLEM, MAMBA_EMBED_OVERRIDES_PROBLEM
 
 
 class NemotronHForCausalLM(_NemotronH, DecoderForCausalLM):

@@ -12,7 +12,7 @@ import torch
 
 from multiscore.configs.model_kind import ModelKind
 from multiscore.models.deberta_v2_attention import log_bucket
-from test_encoder_models import DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
+from test_encoder_models import DOCS, QUERIES, assert_packed_equal_reference, encode, load_ours, load_reference, run_packed
 
 V2 = dict(share_att_key=False, position_buckets=-1, max_relative_positions=6, type_vocab_size=2,
           position_biased_input=True, embedding_size=32, norm_rel_ebd="none")
@@ -29,14 +29,7 @@ def test_variants_equal_transformers(tiny_model, kw, head):
     path = tiny_model("deberta_v2", head, num_labels=3, **kw)
     ours, ref = load_ours(path), load_reference(path, head)
     seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES, DOCS)  # pairs of 12-25 tokens: past a span of 6
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, types), out in zip(seqs, outputs):
-        expected = run_reference(ref, ids, types)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=1e-4, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-4, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls")
 
 
 @pytest.mark.parametrize("buckets,max_position", [(4, 8), (8, 512), (256, 512), (6, 100)])

@@ -70,6 +70,19 @@ def run_packed(model, seqs):
         return model.hidden_states(batch, attention, None), model(batch, attention)
 
 
+def assert_packed_equal_reference(ours, ref, seqs, logits: bool, atol: float = 1e-4) -> None:
+    """Each of ``seqs`` [(input_ids, token_type_ids)], packed in one batch through ``ours``: its rows'
+    final hidden states (and, with ``logits``, its classifier logits) equal ``ref`` run on it alone."""
+    hidden, outputs = run_packed(ours, seqs)
+    start = 0
+    for (ids, types), out in zip(seqs, outputs):
+        expected = run_reference(ref, ids, types)
+        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=atol, rtol=0)
+        if logits:
+            torch.testing.assert_close(out[0], expected.logits[0], atol=atol, rtol=0)
+        start += len(ids)
+
+
 def run_reference(ref, ids, types):
     has_types = getattr(ref.config, "type_vocab_size", 0) > 0  # DistilBERT and ModernBERT have none
     kwargs = {"token_type_ids": torch.tensor([types])} if has_types else {}
@@ -95,16 +108,9 @@ def test_packed_matches_transformers(tiny_model, arch, head, case):
     else:  # length-1 sequences (a lone [CLS] / <s>) packed between longer ones
         cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id  # EuroBERT: <bos>
         seqs = [([cls_id], [0])] + encode(tok, QUERIES[:2], None) + [([cls_id], [0])]
-    lens = [len(s) for s, _ in seqs]
-
-    hidden, outputs = run_packed(ours, seqs)
-    assert hidden.shape == (sum(lens), ref.config.hidden_size)
-    firsts = torch.tensor([0] + lens[:-1]).cumsum(0)
-    for i, ((ids, types), start) in enumerate(zip(seqs, firsts.tolist())):
-        expected = run_reference(ref, ids, types)
-        torch.testing.assert_close(hidden[start : start + lens[i]], expected.hidden_states[-1][0], atol=ATOL, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(outputs[i][0], expected.logits[0], atol=ATOL, rtol=0)
+    hidden, _ = run_packed(ours, seqs)
+    assert hidden.shape == (sum(len(s) for s, _ in seqs), ref.config.hidden_size)
+    assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls", atol=ATOL)
 
 
 def test_padded_rows_do_not_leak(tiny_model):

@@ -9,7 +9,7 @@ import torch
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
-from test_encoder_models import load_ours, load_reference, run_packed, run_reference
+from test_encoder_models import assert_packed_equal_reference, load_ours, load_reference
 from worker_batches import worker
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "MLSDEDFKAVFGMTRSAFANLPLWKQQNLKKEKGLF", "GSHMA", "MKV<mask>AYIAK<mask>Q"]
@@ -30,14 +30,7 @@ def test_packed_proteins_equal_transformers(tiny_model, head, variant):
     ours, ref = load_ours(path), load_reference(path, head)
     seqs = [(ids, [0] * len(ids)) for ids, _ in _sequences(path)]
     assert any(32 in ids for ids, _ in seqs)  # a sequence with masks: token dropout's scaling moves
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, _), out in zip(seqs, outputs):
-        expected = run_reference(ref, ids, None)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=1e-4, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-4, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls")
 
 
 def test_the_bare_model_pools_by_mean(tiny_model):

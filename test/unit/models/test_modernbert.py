@@ -17,7 +17,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.server_args import ServerArgs
-from test_encoder_models import ATOL, DOCS, QUERIES, encode, load_ours, load_reference, run_packed, run_reference
+from test_encoder_models import ATOL, DOCS, QUERIES, assert_packed_equal_reference, encode, load_ours, load_reference, run_packed, run_reference
 from worker_batches import worker
 
 BIASES = dict(attention_bias=True, mlp_bias=True, norm_bias=True, classifier_bias=True)
@@ -33,14 +33,7 @@ def _batches(tok):
 def _assert_equal_to_transformers(ours, ref, seqs, logits: bool):
     """Each packed sequence's hidden states (and logits) equal transformers run on it alone."""
     assert max(len(ids) for ids, _ in seqs) > LOCAL_ATTENTION + 1  # the band hides keys
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, types), out in zip(seqs, outputs):
-        expected = run_reference(ref, ids, types)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=ATOL, rtol=0)
-        if logits:
-            torch.testing.assert_close(out[0], expected.logits[0], atol=ATOL, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(ours, ref, seqs, logits, atol=ATOL)
 
 
 @pytest.mark.parametrize("kw", [{"classifier_pooling": "mean"}, {"classifier_pooling": "mean", **BIASES}, BIASES],
