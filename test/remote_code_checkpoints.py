@@ -271,3 +271,46 @@ def as_internlm2(path, out, architecture: str) -> pathlib.Path:
         config.pop(key, None)
     (out / "config.json").write_text(json.dumps(config))
     return out
+
+
+# Granite's multipliers as MiniCPM's config keys: the same computation (models/minicpm.py).
+_GRANITE_ONLY_KEYS = ("embedding_multiplier", "residual_multiplier", "logits_scaling", "attention_multiplier",
+                      "rope_parameters", "attention_bias", "mlp_bias", "head_dim", "dtype")
+
+
+def as_minicpm(path, out, architecture: str = "MiniCPMForCausalLM", layerwise_start: int = 0, seed: int = 0,
+               **keys) -> pathlib.Path:
+    """openbmb's MiniCPM as published (remote code, model_type ``minicpm``) at ``out``, from a tiny
+    transformers-saved Granite whose attention multiplier is head_dim ** -0.5: ``scale_emb``,
+    ``scale_depth`` (the residual multiplier times sqrt(layers)) and ``dim_model_base`` (hidden /
+    logits_scaling). ``layerwise_start``: bge-reranker-v2-minicpm-layerwise's layout instead, a random
+    one-output head per layer from that layer on (``lm_head.{i}.linear_head``, seeded) and no LM head."""
+    import math
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path, out = pathlib.Path(path), pathlib.Path(out)
+    shutil.copytree(path, out)
+    config = json.loads((path / "config.json").read_text())
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    assert math.isclose(config["attention_multiplier"], head_dim ** -0.5), "MiniCPM scales attention by head_dim ** -0.5"
+    layers = config["num_hidden_layers"]
+    minicpm = dict(model_type="minicpm", architectures=[architecture], rope_theta=config["rope_parameters"]["rope_theta"],
+                   rope_scaling=None, scale_emb=config["embedding_multiplier"],
+                   scale_depth=config["residual_multiplier"] * math.sqrt(layers),
+                   dim_model_base=config["hidden_size"] / config["logits_scaling"],
+                   auto_map={"AutoConfig": "configuration_minicpm.MiniCPMConfig",
+                             "AutoModelForCausalLM": f"modeling_minicpm.{architecture}"})
+    for key in _GRANITE_ONLY_KEYS:
+        config.pop(key, None)
+    config.update(minicpm, **keys)
+    if layerwise_start:
+        tensors = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if k != "lm_head.weight"}
+        gen = torch.Generator().manual_seed(seed)
+        for i in range(layers - layerwise_start + 1):
+            tensors[f"lm_head.{i}.linear_head.weight"] = torch.randn(1, config["hidden_size"], generator=gen) * 0.3
+        save_file(tensors, str(out / "model.safetensors"))
+        config.update(start_layer=layerwise_start, head_multi=True, head_type="simple")
+    (out / "config.json").write_text(json.dumps(config))
+    return out

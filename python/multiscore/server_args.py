@@ -319,7 +319,7 @@ class ServerArgs:
         )
         parser.add_argument(
             "--score-template", default=defaults.score_template,
-            help="Jinja template (a file, or the built-in 'qwen3_reranker') that formats each "
+            help="Jinja template (a file, or a built-in: 'qwen3_reranker', 'jina_reranker_m0', 'bge_reranker') that formats each "
             "(query, document) pair of /rerank and vLLM-style /score requests",
         )
         parser.add_argument(

@@ -22,6 +22,13 @@ NATIVE_MODEL_TYPES = {
     "new": "gte",  # Alibaba-NLP/gte-multilingual-*
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
     "internlm2": "llama",  # InternLM2 and its reward models: Llama's keys plus ``bias`` (models/internlm2.py)
+    "minicpm": "llama",  # MiniCPM and bge-reranker-v2-minicpm-layerwise: Llama's keys plus its multipliers (models/minicpm.py)
+}
+
+# NATIVE_MODEL_TYPES whose remote config class defaults differ from transformers' type: the remote
+# defaults, for keys a config.json leaves out (MiniCPM's config ties the LM head; Llama's does not).
+REMOTE_CONFIG_DEFAULTS = {
+    "minicpm": {"tie_word_embeddings": True, "scale_emb": 1, "scale_depth": 1, "dim_model_base": 1},
 }
 
 # auto_map's AutoConfig class (a config.json without model_type) -> transformers' model_type.
@@ -83,7 +90,8 @@ def read_hf_config(path: str, trust_remote_code: bool = False):
         native = NATIVE_CONFIG_CLASSES.get(config_class)
     if native is None:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    keys = {k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}
+    defaults = REMOTE_CONFIG_DEFAULTS.get(raw.get("model_type"), {})
+    keys = {**defaults, **{k: v for k, v in raw.items() if k not in ("model_type", "auto_map")}}
     config = AutoConfig.for_model(native, **keys)
     for key, value in keys.items():  # what transformers moves elsewhere (``temperature``: a generation setting)
         if not hasattr(config, key):

@@ -32,7 +32,15 @@ QWEN3_RERANKER = (
 # token, id 100, appended to the tokens (BUILTIN_SUFFIX_TOKENS).
 JINA_RERANKER_M0 = "**Document**:\n{{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
     "**Query**:\n{{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n"
-BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0}
+# FlagEmbedding's LLM rerankers (bge-reranker-v2-gemma, bge-reranker-v2-minicpm-layerwise): "A: " before the
+# query, "B: " before the passage, then its prompt (a request's ``instruction``, as FlagEmbedding's
+# ``prompt``); the tokenizer adds <bos>. FlagEmbedding tokenizes those pieces apart and joins the ids:
+# the same tokens wherever the tokenizer splits at the pieces' ends (at the newlines).
+BGE_RERANKER = "A: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n" \
+    "B: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
+    "{{ instruction or \"Given a query A and a passage B, determine whether the passage contains an answer to the " \
+    "query by providing a prediction of either 'Yes' or 'No'.\" }}"
+BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0, "bge_reranker": BGE_RERANKER}
 BUILTIN_SUFFIX_TOKENS = {"jina_reranker_m0": (100,)}
 
 # Stand in for the query and the document when checking a template; no real text contains them.
@@ -64,7 +72,7 @@ class ScoreTemplate:
 
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
-        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``) or a Jinja file."""
+        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``) or a Jinja file."""
         if name_or_path in BUILTIN_TEMPLATES:
             return cls(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
                        suffix_token_ids=BUILTIN_SUFFIX_TOKENS.get(name_or_path, ()))

@@ -1,0 +1,119 @@
+"""MiniCPM as published (remote code, model_type ``minicpm``), served without it: its multipliers are
+Granite's, so a tiny Granite (attention scaled by head_dim ** -0.5) rewritten in MiniCPM's layout
+scores as transformers' Granite on the same weights, single-item and MIS. BAAI's
+bge-reranker-v2-minicpm-layerwise against FlagEmbedding's own ``LayerWiseLLMReranker`` (the reference
+venv): each cut layer's scores, single-item and MIS, with its prompt built by the ``bge_reranker``
+score template."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from make_tiny_model import build_tokenizer
+from multiscore.configs.model_config import ModelConfig
+from multiscore.layers.pooler import config_activation
+from multiscore.messages import PoolingParams
+from multiscore.model_executor.forward_batch import ScoreSequence
+from multiscore.model_executor.mis_layout import pack_mis
+from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+from multiscore.tokenizer.score_template import ScoreTemplate
+from reference_venv import reference_json
+from remote_code_checkpoints import as_minicpm
+from worker_batches import D, assert_both_ways_equal_transformers, worker
+
+LAYERS, START = 4, 2
+QUERY = "what is a cat"
+DOCS = ["a cat is an animal", "the sky is blue today", "cat", "what is the moon made of , a cat asks"]
+
+
+@pytest.fixture(scope="module")
+def granite(tmp_path_factory):
+    from transformers import GraniteConfig, GraniteForCausalLM
+
+    tokenizer = build_tokenizer("llama")
+    config = GraniteConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=128,
+                           num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1,
+                           max_position_embeddings=4096, tie_word_embeddings=False, embedding_multiplier=12.0,
+                           attention_multiplier=0.25, residual_multiplier=1.4 / math.sqrt(LAYERS), logits_scaling=4.0,
+                           bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("granite")
+    GraniteForCausalLM(config).eval().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def layerwise(granite, tmp_path_factory):
+    return as_minicpm(granite, tmp_path_factory.mktemp("lw") / "ckpt", "LayerWiseMiniCPMForCausalLM", layerwise_start=START)
+
+
+def test_minicpm_as_published_equals_transformers_granite(granite, tmp_path):
+    path = as_minicpm(granite, tmp_path / "minicpm")
+    assert_both_ways_equal_transformers(path, "causal", seed=3, reference=granite)
+
+
+def test_a_config_without_tie_word_embeddings_ties_as_minicpm_does(granite, tmp_path):
+    path = as_minicpm(granite, tmp_path / "minicpm")
+    config = json.loads((path / "config.json").read_text())
+    del config["tie_word_embeddings"]
+    (path / "config.json").write_text(json.dumps(config))
+    assert ModelConfig.from_server_args(ServerArgs(model_path=str(path))).hf_config.tie_word_embeddings is True
+
+
+def _ours(path, cutoff, instruction=None):
+    """Each pair alone and all pairs in one MIS sequence -> (single [N], mis [N]) raw logits."""
+    overrides = {} if cutoff is None else {"cutoff_layers": [cutoff]}
+    w = worker(path, json_model_override_args=json.dumps(overrides))
+    tokenizer = w.model_config.load_tokenizer()
+    pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
+    query, items = pairs.decoder_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
+    raw = PoolingParams(activation="none")
+    singles = [ScoreSequence(str(i), query + item, i, 1, raw) for i, item in enumerate(items)]
+    mis = ScoreSequence("m", pack_mis(query, items, D), 0, len(items), raw, query_len=len(query),
+                        item_lens=[len(item) for item in items])
+    out = w.forward(singles + [mis])
+    return torch.cat(out[:-1]).flatten(), out[-1].flatten()
+
+
+def test_layerwise_reranker_equals_flagembedding_at_every_cut(layerwise):
+    pairs = json.dumps([[QUERY, d] for d in DOCS])
+    expected = reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
+                              "--cutoffs", *range(START, LAYERS + 1))
+    for cutoff in (START, 3, None):  # None: FlagEmbedding's default, the last layer
+        single, mis = _ours(layerwise, cutoff)
+        ref = torch.tensor(expected[str(cutoff or LAYERS)])
+        torch.testing.assert_close(single, ref, atol=1e-5, rtol=0)
+        torch.testing.assert_close(mis, ref, atol=1e-5, rtol=0)
+    assert (torch.tensor(expected["3"]) - torch.tensor(expected[str(LAYERS)])).abs().min() > 1e-2  # the cut matters
+
+
+def test_a_request_instruction_is_flagembeddings_prompt(layerwise):
+    prompt = "Is passage B about the query A ? Answer yes or no ."
+    pairs = json.dumps([[QUERY, d] for d in DOCS])
+    expected = reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
+                              "--cutoffs", 3, "--prompt", prompt)
+    single, mis = _ours(layerwise, 3, instruction=prompt)
+    torch.testing.assert_close(single, torch.tensor(expected["3"]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(mis, torch.tensor(expected["3"]), atol=1e-5, rtol=0)
+
+
+def test_the_cut_builds_only_the_layers_it_reads(layerwise):
+    config = ModelConfig.from_server_args(ServerArgs(model_path=str(layerwise), json_model_override_args='{"cutoff_layers": 3}'))
+    assert config.hf_config.num_hidden_layers == 3 and config.num_labels == 1
+    assert config.default_score_template == "bge_reranker"
+    assert config_activation(config.hf_config) == "sigmoid"  # FlagEmbedding's normalize=True where APIs activate
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"cutoff_layers": [1]}, "cutoff_layers 1 is outside the layers with a head, 2 to 4"),
+    ({"cutoff_layers": [5]}, "cutoff_layers 5 is outside the layers with a head, 2 to 4"),
+    ({"cutoff_layers": [3, 4]}, "cutoff_layers must be one layer number"),
+    ({"head_type": "raw"}, "head_type 'raw' is not supported"),
+])
+def test_what_the_layerwise_reranker_cannot_serve_is_refused(layerwise, override, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(layerwise), json_model_override_args=json.dumps(override)))
