@@ -57,7 +57,7 @@ def main() -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--pairs", required=True, help="a JSON list of [query, passage] pairs")
     p.add_argument("--cutoffs", type=int, nargs="+", required=True, help="the layers to read (FlagEmbedding's cutoff_layers)")
-    p.add_argument("--prompt", default=None)
+    p.add_argument("--prompts", nargs="+", default=[""], help='FlagEmbedding\'s prompt argument; "": its default')
     p.add_argument("--normalize", action="store_true")
     args = p.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
@@ -67,10 +67,13 @@ def main() -> None:
 
     reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"])
     _restore(reranker.model, args.model)
-    scores = reranker.compute_score(json.loads(args.pairs), cutoff_layers=args.cutoffs, prompt=args.prompt,
-                                    normalize=args.normalize)
-    per_layer = [scores] if len(args.cutoffs) == 1 else scores  # FlagEmbedding flattens a single layer's list
-    print(json.dumps({str(c): [float(s) for s in layer] for c, layer in zip(args.cutoffs, per_layer)}))
+    result = {}
+    for prompt in args.prompts:
+        scores = reranker.compute_score(json.loads(args.pairs), cutoff_layers=args.cutoffs, prompt=prompt or None,
+                                        normalize=args.normalize)
+        per_layer = [scores] if len(args.cutoffs) == 1 else scores  # FlagEmbedding flattens a single layer's list
+        result[prompt] = {str(c): [float(s) for s in layer] for c, layer in zip(args.cutoffs, per_layer)}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

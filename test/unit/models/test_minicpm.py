@@ -79,26 +79,33 @@ def _ours(path, cutoff, instruction=None):
     return torch.cat(out[:-1]).flatten(), out[-1].flatten()
 
 
-def test_layerwise_reranker_equals_flagembedding_at_every_cut(layerwise):
+PROMPT = "Is passage B about the query A ? Answer yes or no ."
+
+
+@pytest.fixture(scope="module")
+def flagembedding(layerwise):
+    """FlagEmbedding's scores of (QUERY, each of DOCS): {prompt ("": its default): {cut layer: [N]}}."""
     pairs = json.dumps([[QUERY, d] for d in DOCS])
-    expected = reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
-                              "--cutoffs", *range(START, LAYERS + 1))
+    return reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
+                          "--cutoffs", *range(START, LAYERS + 1), "--prompts", "", PROMPT)
+
+
+def test_layerwise_reranker_equals_flagembedding_at_every_cut(layerwise, flagembedding):
     for cutoff in (START, 3, None):  # None: FlagEmbedding's default, the last layer
         single, mis = _ours(layerwise, cutoff)
-        ref = torch.tensor(expected[str(cutoff or LAYERS)])
+        ref = torch.tensor(flagembedding[""][str(cutoff or LAYERS)])
         torch.testing.assert_close(single, ref, atol=1e-5, rtol=0)
         torch.testing.assert_close(mis, ref, atol=1e-5, rtol=0)
-    assert (torch.tensor(expected["3"]) - torch.tensor(expected[str(LAYERS)])).abs().min() > 1e-2  # the cut matters
+    by_layer = flagembedding[""]
+    assert (torch.tensor(by_layer["3"]) - torch.tensor(by_layer[str(LAYERS)])).abs().min() > 1e-2  # the cut matters
 
 
-def test_a_request_instruction_is_flagembeddings_prompt(layerwise):
-    prompt = "Is passage B about the query A ? Answer yes or no ."
-    pairs = json.dumps([[QUERY, d] for d in DOCS])
-    expected = reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
-                              "--cutoffs", 3, "--prompt", prompt)
-    single, mis = _ours(layerwise, 3, instruction=prompt)
-    torch.testing.assert_close(single, torch.tensor(expected["3"]), atol=1e-5, rtol=0)
-    torch.testing.assert_close(mis, torch.tensor(expected["3"]), atol=1e-5, rtol=0)
+def test_a_request_instruction_is_flagembeddings_prompt(layerwise, flagembedding):
+    single, mis = _ours(layerwise, 3, instruction=PROMPT)
+    ref = torch.tensor(flagembedding[PROMPT]["3"])
+    torch.testing.assert_close(single, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mis, ref, atol=1e-5, rtol=0)
+    assert (ref - torch.tensor(flagembedding[""]["3"])).abs().min() > 1e-3  # the prompt matters
 
 
 def test_the_cut_builds_only_the_layers_it_reads(layerwise):

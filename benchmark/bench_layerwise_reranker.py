@@ -1,0 +1,136 @@
+"""Benchmark: bge-reranker-v2-minicpm-layerwise's layout against FlagEmbedding, the library its model card runs.
+
+One query against ``--docs`` documents, scored at layer ``--cutoff``:
+
+- multiscore MIS: the pairs' prompts (the ``bge_reranker`` template) tokenized, then one sequence of
+  the shared query and every item (each item: "\\nB: document\\n" and the prompt), first ``--cutoff``
+  layers only;
+- multiscore single-item: the same prompts, each pair its own sequence, in one batch;
+- FlagEmbedding's ``LayerWiseLLMReranker.compute_score(pairs, cutoff_layers=[c])`` (its own venv,
+  benchmark/layerwise_contender.py): the pairs padded into batches of 128, run up to the cut.
+
+The model is random, in the published layout (MiniCPM's multipliers, a one-output head per layer from
+``start_layer``), at a reduced size: hidden 512, MLP 1280, 8 heads of 64, 8 layers of which layers
+2..8 carry heads. Words come from the tiny test vocabulary (one token each). fp32, median of ``--repeats``.
+Every time includes tokenization (each side's own).
+
+    python benchmark/bench_layerwise_reranker.py [--query 32] [--docs 32] [--doc-len 64] [--cutoff 6] [--repeats 3] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmark"))
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "test"))
+from bench_common import load_average, machine_line, median_time, print_rows  # noqa: E402
+from make_tiny_model import build_tokenizer  # noqa: E402
+from remote_code_checkpoints import as_minicpm  # noqa: E402
+from tiny_tokenizers import WORDS  # noqa: E402
+
+from multiscore.configs.model_config import ModelConfig  # noqa: E402
+from multiscore.messages import PoolingParams  # noqa: E402
+from multiscore.model_executor.forward_batch import ScoreSequence  # noqa: E402
+from multiscore.model_executor.mis_layout import pack_mis  # noqa: E402
+from multiscore.model_executor.model_worker import ModelWorker  # noqa: E402
+from multiscore.server_args import ServerArgs  # noqa: E402
+from multiscore.tokenizer.pair_tokenizer import PairTokenizer  # noqa: E402
+from multiscore.tokenizer.score_template import ScoreTemplate  # noqa: E402
+
+CONTENDER = REPO / "benchmark" / "layerwise_contender.py"
+LAYERS, START, DELIMITER = 8, 2, 4
+
+
+def build_checkpoint(out: pathlib.Path) -> pathlib.Path:
+    from transformers import GraniteConfig, GraniteForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tokenizer = build_tokenizer("llama")
+    config = GraniteConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=512, intermediate_size=1280,
+                           num_hidden_layers=LAYERS, num_attention_heads=8, num_key_value_heads=8,
+                           max_position_embeddings=4096, tie_word_embeddings=False, embedding_multiplier=12.0,
+                           attention_multiplier=64 ** -0.5, residual_multiplier=1.4 / math.sqrt(LAYERS),
+                           logits_scaling=2.0, bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    GraniteForCausalLM(config).eval().save_pretrained(out / "granite")
+    tokenizer.save_pretrained(out / "granite")
+    return as_minicpm(out / "granite", out / "layerwise", "LayerWiseMiniCPMForCausalLM", layerwise_start=START)
+
+
+def workload(query_len: int, docs: int, doc_len: int) -> tuple[str, list[str]]:
+    rng = random.Random(0)
+    words = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
+    return words(query_len), [words(doc_len) for _ in range(docs)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--query", type=int, default=32, help="query words (tokens)")
+    parser.add_argument("--docs", type=int, default=32)
+    parser.add_argument("--doc-len", type=int, default=64, help="document words (tokens)")
+    parser.add_argument("--cutoff", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reference-python", default=str(REPO / ".venv-reference" / "bin" / "python"),
+                        help="FlagEmbedding's venv (bash test/reference/setup.sh)")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+
+    query, documents = workload(args.query, args.docs, args.doc_len)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_checkpoint(pathlib.Path(tmp))
+        server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", disable_radix_cache=True,
+                                 json_model_override_args=json.dumps({"cutoff_layers": [args.cutoff]}))
+        config = ModelConfig.from_server_args(server_args)
+        worker = ModelWorker(server_args, config)
+        tokenizer = config.load_tokenizer()
+        pairs = PairTokenizer(tokenizer, ScoreTemplate.load(config.default_score_template, tokenizer))
+        raw = PoolingParams(activation="none")
+
+        def mis() -> torch.Tensor:
+            q, items = pairs.decoder_pairs(query, documents)
+            seq = ScoreSequence("m", pack_mis(q, items, DELIMITER), 0, len(items), raw, query_len=len(q),
+                                item_lens=[len(it) for it in items])
+            return worker.forward([seq])[0].flatten()
+
+        def single() -> torch.Tensor:
+            q, items = pairs.decoder_pairs(query, documents)
+            seqs = [ScoreSequence(f"s{i}", q + it, i, 1, raw) for i, it in enumerate(items)]
+            return torch.cat(worker.forward(seqs)).flatten()
+
+        q, items = pairs.decoder_pairs(query, documents)
+        shape = f"prompt tokens: shared {len(q)}, per item {len(items[0])}"
+        rows = [("multiscore MIS", *median_time(mis, args.repeats)),
+                ("multiscore single-item", *median_time(single, args.repeats))]
+        with open(pathlib.Path(tmp) / "inputs.json", "w") as f:
+            json.dump({"query": query, "documents": documents}, f)
+        run = subprocess.run([args.reference_python, str(CONTENDER), "--model", str(path), "--inputs", f.name,
+                              "--cutoff", str(args.cutoff), "--repeats", str(args.repeats)],
+                             capture_output=True, text=True, timeout=3600)
+        if run.returncode != 0:
+            sys.exit(f"FlagEmbedding contender failed:\n{run.stderr[-3000:]}")
+        theirs = json.loads(run.stdout.strip().splitlines()[-1])
+        t_ref, s_ref = statistics.median(theirs["seconds"]), torch.tensor(theirs["scores"])
+
+    print(f"# layerwise reranker at layer {args.cutoff} of {LAYERS}, query {args.query} words + {args.docs} documents x "
+          f"{args.doc_len} words ({shape}), fp32, median of {args.repeats}; load {load_average()}")
+    print(f"# {machine_line()}; FlagEmbedding {theirs['versions']['FlagEmbedding']}, torch {theirs['versions']['torch']}")
+    body = [[name, f"{t * 1000:.1f}", f"{t_ref / t:.2f}x", f"{(s - s_ref).abs().max().item():.1e}"] for name, t, s in rows]
+    body.append(["FlagEmbedding LayerWiseLLMReranker.compute_score", f"{t_ref * 1000:.1f}", "1.00x", "0"])
+    print_rows(["variant", "ms", "vs FlagEmbedding", "max |score diff| vs FlagEmbedding"], body, args.markdown)
+
+
+if __name__ == "__main__":
+    main()

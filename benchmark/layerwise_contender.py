@@ -1,0 +1,59 @@
+"""FlagEmbedding's side of bench_layerwise_reranker.py, run by the reference venv (test/reference/setup.sh).
+
+Loads the layerwise checkpoint with FlagEmbedding's ``LayerWiseLLMReranker`` (through the reference's
+transformers-5 shims), scores once to warm up, then ``--repeats`` times ``compute_score(pairs,
+cutoff_layers=[c])`` as its documentation calls it. Prints one JSON line ``{"seconds": [...],
+"scores": [...], "versions": {...}}`` (scores in pair order, last run).
+
+    .venv-reference/bin/python benchmark/layerwise_contender.py --model DIR --inputs inputs.json --cutoff 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "test" / "reference"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--inputs", required=True, help='JSON {"query": str, "documents": [str]}')
+    p.add_argument("--cutoff", type=int, required=True)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=128, help="FlagEmbedding's default")
+    args = p.parse_args()
+
+    from importlib.metadata import version
+
+    import torch
+    from flagembedding_layerwise_reference import _restore, _shim_remote_code
+
+    _shim_remote_code()
+    from FlagEmbedding.inference.reranker.decoder_only.layerwise import LayerWiseLLMReranker
+
+    inputs = json.loads(open(args.inputs).read())
+    pairs = [[inputs["query"], d] for d in inputs["documents"]]
+    reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"], batch_size=args.batch_size)
+    _restore(reranker.model, args.model)
+
+    def score() -> list[float]:
+        return [float(s) for s in reranker.compute_score(pairs, cutoff_layers=[args.cutoff])]
+
+    score()
+    seconds = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        scores = score()
+        seconds.append(time.perf_counter() - t0)
+    print(json.dumps({"seconds": seconds, "scores": scores,
+                      "versions": {"FlagEmbedding": version("FlagEmbedding"), "torch": torch.__version__,
+                                   "threads": torch.get_num_threads()}}))
+
+
+if __name__ == "__main__":
+    main()
