@@ -31,7 +31,7 @@ def main() -> None:
     from importlib.metadata import version
 
     import torch
-    from flagembedding_layerwise_reference import _restore, _shim_remote_code
+    from flagembedding_reranker_reference import _restore, _shim_remote_code
 
     _shim_remote_code()
     from FlagEmbedding.inference.reranker.decoder_only.layerwise import LayerWiseLLMReranker

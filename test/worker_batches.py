@@ -121,3 +121,19 @@ def assert_yes_no_classifier_equals_transformers(path, architecture: str, seed: 
     expected = (logits[:, 1] - logits[:, 0])[:, None]
     torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+
+
+def templated_both_ways(w, query: str, documents: list[str], template: str, instruction=None):
+    """(query, each document) as the score template ``template`` (a built-in name) renders and splits
+    them: each pair alone and all in one MIS sequence, raw scores -> (single [N], mis [N])."""
+    from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+    from multiscore.tokenizer.score_template import ScoreTemplate
+
+    tokenizer = w.model_config.load_tokenizer()
+    pairs = PairTokenizer(tokenizer, ScoreTemplate.load(template, tokenizer))
+    q, items = pairs.decoder_pairs(query, documents, template_vars={"instruction": instruction} if instruction else None)
+    raw = PoolingParams(activation="none")
+    singles = [ScoreSequence(str(i), q + item, i, 1, raw) for i, item in enumerate(items)]
+    mis = ScoreSequence("m", pack_mis(q, items, D), 0, len(items), raw, query_len=len(q), item_lens=[len(it) for it in items])
+    out = w.forward(singles + [mis])
+    return torch.cat(out[:-1]).flatten(), out[-1].flatten()

@@ -11,7 +11,7 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.server_args import ServerArgs
-from worker_batches import assert_both_ways_match_transformers, mixed_inputs, score_both_ways, worker
+from worker_batches import assert_both_ways_match_transformers, mixed_inputs, score_both_ways, templated_both_ways, worker
 
 
 def test_gemma_with_its_tied_head_equals_transformers(tiny_model):
@@ -131,6 +131,28 @@ def test_gemma_reranker_conversion_reads_the_yes_logit(tiny_model, mis):
     with torch.no_grad():
         expected = [[model(input_ids=torch.tensor([query + item])).logits[0, -1, yes].item()] for item in items]
     assert_scores_close(mis_scores if mis else single, expected)
+
+
+def test_gemma_reranker_with_the_bge_reranker_template_equals_flagembedding(tiny_model):
+    """bge-reranker-v2-gemma as its model card runs it (FlagEmbedding's ``BaseLLMReranker``: its
+    prompt around each pair, the "Yes" logit at the last token) and as served here (the built-in
+    ``bge_reranker`` template, the yes row by classifier_from_token), default prompt and a request's
+    own, single-item and MIS."""
+    import json
+
+    from reference_venv import reference_json
+
+    path = tiny_model("gemma", "causal", tie_word_embeddings=True)
+    query, docs = "what is a cat", ["a cat is an animal", "the sky is blue today", "cat"]
+    prompt = "Is passage B about the query A ? Answer yes or no ."
+    expected = reference_json("flagembedding_reranker_reference.py", "--kind", "llm", "--model", path,
+                              "--pairs", json.dumps([[query, d] for d in docs]), "--prompts", "", prompt)
+    w = worker(path, json_model_override_args='{"classifier_from_token": ["yes"], "method": "no_post_processing"}')
+    for instruction in ("", prompt):
+        single, mis = templated_both_ways(w, query, docs, "bge_reranker", instruction or None)
+        ref = torch.tensor(expected[instruction]["last"])
+        torch.testing.assert_close(single, ref, atol=1e-5, rtol=0)
+        torch.testing.assert_close(mis, ref, atol=1e-5, rtol=0)
 
 
 def test_gemma2_conversion_is_refused_for_its_capped_logits(tiny_model):

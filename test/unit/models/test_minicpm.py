@@ -14,15 +14,10 @@ import torch
 from make_tiny_model import build_tokenizer
 from multiscore.configs.model_config import ModelConfig
 from multiscore.layers.pooler import config_activation
-from multiscore.messages import PoolingParams
-from multiscore.model_executor.forward_batch import ScoreSequence
-from multiscore.model_executor.mis_layout import pack_mis
 from multiscore.server_args import ServerArgs
-from multiscore.tokenizer.pair_tokenizer import PairTokenizer
-from multiscore.tokenizer.score_template import ScoreTemplate
 from reference_venv import reference_json
 from remote_code_checkpoints import as_minicpm
-from worker_batches import D, assert_both_ways_equal_transformers, worker
+from worker_batches import assert_both_ways_equal_transformers, templated_both_ways, worker
 
 LAYERS, START = 4, 2
 QUERY = "what is a cat"
@@ -66,17 +61,8 @@ def test_a_config_without_tie_word_embeddings_ties_as_minicpm_does(granite, tmp_
 
 def _ours(path, cutoff, instruction=None):
     """Each pair alone and all pairs in one MIS sequence -> (single [N], mis [N]) raw logits."""
-    overrides = {} if cutoff is None else {"cutoff_layers": [cutoff]}
-    w = worker(path, json_model_override_args=json.dumps(overrides))
-    tokenizer = w.model_config.load_tokenizer()
-    pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
-    query, items = pairs.decoder_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
-    raw = PoolingParams(activation="none")
-    singles = [ScoreSequence(str(i), query + item, i, 1, raw) for i, item in enumerate(items)]
-    mis = ScoreSequence("m", pack_mis(query, items, D), 0, len(items), raw, query_len=len(query),
-                        item_lens=[len(item) for item in items])
-    out = w.forward(singles + [mis])
-    return torch.cat(out[:-1]).flatten(), out[-1].flatten()
+    w = worker(path, json_model_override_args=json.dumps({} if cutoff is None else {"cutoff_layers": [cutoff]}))
+    return templated_both_ways(w, QUERY, DOCS, w.model_config.default_score_template, instruction)
 
 
 PROMPT = "Is passage B about the query A ? Answer yes or no ."
@@ -86,8 +72,8 @@ PROMPT = "Is passage B about the query A ? Answer yes or no ."
 def flagembedding(layerwise):
     """FlagEmbedding's scores of (QUERY, each of DOCS): {prompt ("": its default): {cut layer: [N]}}."""
     pairs = json.dumps([[QUERY, d] for d in DOCS])
-    return reference_json("flagembedding_layerwise_reference.py", "--model", layerwise, "--pairs", pairs,
-                          "--cutoffs", *range(START, LAYERS + 1), "--prompts", "", PROMPT)
+    return reference_json("flagembedding_reranker_reference.py", "--kind", "layerwise", "--model", layerwise,
+                          "--pairs", pairs, "--cutoffs", *range(START, LAYERS + 1), "--prompts", "", PROMPT)
 
 
 def test_layerwise_reranker_equals_flagembedding_at_every_cut(layerwise, flagembedding):

@@ -4,7 +4,7 @@ copy of the MiniCPM remote code), run from the reference venv. Prints a JSON lis
     python test/reference/flagembedding_layerwise_reference.py --model DIR --pairs '[["q", "d"], ...]' \
         --cutoff 28 [--prompt P] [--normalize]
 
-fp32 on CPU (FlagEmbedding's choice there). Its remote code predates transformers 5; these shims
+fp32 on CPU (FlagEmbedding's choice there). The layerwise remote code predates transformers 5; these shims
 let it run unchanged otherwise: no ``_tied_weights_keys`` list (transformers 5 expects a mapping, and
 the layerwise heads tie nothing); the config's ``rope_scaling`` back to None when transformers filled
 in its default (the code reads ``rope_scaling["type"]`` whenever it is set); no KV cache
@@ -56,20 +56,31 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
     p.add_argument("--pairs", required=True, help="a JSON list of [query, passage] pairs")
-    p.add_argument("--cutoffs", type=int, nargs="+", required=True, help="the layers to read (FlagEmbedding's cutoff_layers)")
+    p.add_argument("--kind", choices=["layerwise", "llm"], required=True)
+    p.add_argument("--cutoffs", type=int, nargs="+", help="layerwise: the layers to read (FlagEmbedding's cutoff_layers)")
     p.add_argument("--prompts", nargs="+", default=[""], help='FlagEmbedding\'s prompt argument; "": its default')
     p.add_argument("--normalize", action="store_true")
     args = p.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
 
+    pairs = json.loads(args.pairs)
+    result = {}
+    if args.kind == "llm":
+        from FlagEmbedding.inference.reranker.decoder_only.base import BaseLLMReranker
+
+        reranker = BaseLLMReranker(args.model, use_bf16=False, devices=["cpu"])
+        for prompt in args.prompts:
+            scores = reranker.compute_score(pairs, prompt=prompt or None, normalize=args.normalize)
+            result[prompt] = {"last": [float(s) for s in scores]}
+        print(json.dumps(result))
+        return
     _shim_remote_code()
     from FlagEmbedding.inference.reranker.decoder_only.layerwise import LayerWiseLLMReranker
 
     reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"])
     _restore(reranker.model, args.model)
-    result = {}
     for prompt in args.prompts:
-        scores = reranker.compute_score(json.loads(args.pairs), cutoff_layers=args.cutoffs, prompt=prompt or None,
+        scores = reranker.compute_score(pairs, cutoff_layers=args.cutoffs, prompt=prompt or None,
                                         normalize=args.normalize)
         per_layer = [scores] if len(args.cutoffs) == 1 else scores  # FlagEmbedding flattens a single layer's list
         result[prompt] = {str(c): [float(s) for s in layer] for c, layer in zip(args.cutoffs, per_layer)}
