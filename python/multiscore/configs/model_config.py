@@ -60,8 +60,8 @@ _POSITIONS_FROM_ZERO = ("bert", "electra", "distilbert", "modernbert", "gpt2", "
 
 def position_limit(hf_config) -> Optional[int]:
     """The most tokens the checkpoint's position embeddings can number, or None where positions
-    are rotary or relative (decoders, NomicBERT, DeBERTa-v3) and set no hard limit (dynamic NTK
-    rotary: its plain range)."""
+    are rotary or relative (decoders, NomicBERT, DeBERTa-v3) and set no hard limit (a rotary that
+    changes with the sequence's length: its static range)."""
     max_pos = getattr(hf_config, "max_position_embeddings", None)
     model_type = getattr(hf_config, "model_type", "")
     if not max_pos:
@@ -70,16 +70,21 @@ def position_limit(hf_config) -> Optional[int]:
         return max_pos - (hf_config.pad_token_id + 1)
     if model_type in _POSITIONS_FROM_ZERO or (model_type == "deberta-v2" and getattr(hf_config, "position_biased_input", True)):
         return max_pos
-    if dynamic_rope(hf_config):  # its frequencies are the plain ones up to max_position_embeddings only
-        return max_pos
-    return None
+    return static_rope_range(hf_config)
 
 
-def dynamic_rope(hf_config) -> bool:
-    """Dynamic NTK rotary (InternLM2 and others): the base grows once a sequence passes
-    ``max_position_embeddings``; below that it is the plain rotary, which is what is served."""
+def static_rope_range(hf_config) -> Optional[int]:
+    """The length up to which a rotary that changes with the sequence's length stays what is served
+    (layers/rotary.py), or None for any other: dynamic NTK (InternLM2 and others) grows its base past
+    ``max_position_embeddings``; LongRoPE (Phi-3.5, Phi-4-mini, MiniCPM4) trades its short factors
+    for its long ones past ``original_max_position_embeddings``."""
     params = getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None) or {}
-    return isinstance(params, dict) and (params.get("rope_type") or params.get("type")) == "dynamic"
+    rope_type = (params.get("rope_type") or params.get("type")) if isinstance(params, dict) else None
+    if rope_type == "dynamic":
+        return getattr(hf_config, "max_position_embeddings", None)
+    if rope_type == "longrope":
+        return params.get("original_max_position_embeddings") or getattr(hf_config, "original_max_position_embeddings", None)
+    return None
 
 
 def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
@@ -123,6 +128,9 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
     does not yet, so with it the context stops at the window, below which a window hides no key."""
     limit = position_limit(hf_config)
     if requested is not None and limit is not None and requested > limit:
+        if static_rope_range(hf_config) is not None:
+            raise ValueError(f"--context-length {requested} exceeds the {limit} positions served: past them the "
+                             f"model's rotary changes its frequencies with the sequence's length, which is not supported")
         raise ValueError(f"--context-length {requested} exceeds the {limit} positions the model's position embeddings "
                          f"can number (max_position_embeddings {hf_config.max_position_embeddings})")
     length = requested or default_context_length(hf_config, pooling)

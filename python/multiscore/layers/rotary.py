@@ -11,10 +11,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-# Rope types whose frequencies depend on the running sequence length; we serve static ones only.
-# "dynamic" (NTK) is the plain rotary up to max_position_embeddings, where the context stops
-# (model_config.position_limit): served as "default".
-_DYNAMIC_ROPE_TYPES = {"longrope"}
+# Rope types whose frequencies depend on the running sequence length are served over the range where
+# they do not, and the context stops there (model_config.static_rope_range): "dynamic" (NTK) is the
+# plain rotary up to max_position_embeddings (served as "default"); "longrope" (Phi-3.5 / Phi-4-mini,
+# MiniCPM4) uses its short factors up to original_max_position_embeddings, which is what transformers'
+# initialiser gives without a sequence length.
 
 
 def per_layer_type_rope(config) -> bool:
@@ -45,8 +46,6 @@ def rope_parameters(config, layer_type: Optional[str] = None) -> dict:
 def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) -> tuple[torch.Tensor, float]:
     params = rope_parameters(config, layer_type)
     rope_type = params.get("rope_type", "default")
-    if rope_type in _DYNAMIC_ROPE_TYPES:
-        raise ValueError(f"rope type {rope_type!r} is not supported (its frequencies depend on sequence length)")
     if rope_type in ("default", "ntk", "dynamic"):
         base = params["rope_theta"]
         dim = rotary_dims(config, head_dim, layer_type)

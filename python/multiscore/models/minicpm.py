@@ -38,6 +38,9 @@ class _MiniCPM:
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
+        if getattr(hf_config, "sparse_config", None):
+            raise ValueError("this MiniCPM checkpoint has a sparse_config (MiniCPM4's sparse attention over long "
+                             "inputs), which is not computed here")
         # The LM head reads hidden / (hidden_size / dim_model_base): Granite's logits_scaling.
         hf_config.logits_scaling = hf_config.hidden_size / float(hf_config.dim_model_base)
 

@@ -59,6 +59,12 @@ def test_a_config_without_tie_word_embeddings_ties_as_minicpm_does(granite, tmp_
     assert ModelConfig.from_server_args(ServerArgs(model_path=str(path))).hf_config.tie_word_embeddings is True
 
 
+def test_minicpm4s_sparse_attention_is_refused(granite, tmp_path):
+    path = as_minicpm(granite, tmp_path / "minicpm4", sparse_config={"kernel_size": 32, "topk": 64})
+    with pytest.raises(ValueError, match="sparse_config .MiniCPM4's sparse attention"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(path)))
+
+
 def _ours(path, cutoff, instruction=None):
     """Each pair alone and all pairs in one MIS sequence -> (single [N], mis [N]) raw logits."""
     w = worker(path, json_model_override_args=json.dumps({} if cutoff is None else {"cutoff_layers": [cutoff]}))
