@@ -93,7 +93,9 @@ class Mamba2Mixer(nn.Module):
         T = hidden.shape[0]
         projected = self.in_proj(hidden if self.input_multiplier == 1.0 else hidden * self.input_multiplier)
         if self.section_scale is not None:
-            projected = projected * self.section_scale.to(projected.device, projected.dtype)
+            if self.section_scale.dtype != projected.dtype or self.section_scale.device != projected.device:
+                self.section_scale = self.section_scale.to(projected.device, projected.dtype)  # once, not every forward
+            projected = projected * self.section_scale
         z, xbc, dt = projected.split([self.inner, self.conv_dim, self.heads], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias.float()).clamp(*self.time_step_limit)  # [T, heads]
         out = torch.zeros(T, self.heads, self.head_dim, dtype=torch.float32, device=hidden.device)
