@@ -25,6 +25,8 @@ _MODELS = {
     "Qwen3NextForSequenceClassification": "qwen3_5",
     "Qwen3NextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
+    "Qwen2ForRewardModel": "qwen2_rm",  # Qwen2.5-Math-RM: an MLP reward head (remote code, config plain qwen2)
+    "Qwen2ForProcessRewardModel": "qwen2_rm",  # Qwen2.5-Math-PRM: the same head, two labels per token
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
