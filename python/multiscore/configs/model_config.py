@@ -376,6 +376,9 @@ class ModelConfig:
         (OPT's ``word_embed_proj_dim``, which its body projects out to)."""
         if self.pooling is not None and self.pooling.dense:
             return self.pooling.dense[-1].out_features
+        own = getattr(get_model_class(self.architecture), "embedding_width", None)  # a projection in the model (Voyage's)
+        if own is not None:
+            return own(self.hf_config)
         return getattr(self.hf_config, "word_embed_proj_dim", None) or self.hf_config.hidden_size
 
     @property

@@ -15,6 +15,7 @@ _MODELS = {
     "LlamaForSequenceClassification": "llama",
     "LlamaForTokenClassification": "llama",
     "Qwen3Model": "qwen3",
+    "VoyageQwen3BidirectionalEmbedModel": "voyage",  # voyage-4-nano: Qwen3 bidirectional, a projection per token
     "Qwen3_5ForCausalLM": "qwen3_5",  # Qwen3.5 (dense): linear-attention layers between attention layers
     "Qwen3_5ForSequenceClassification": "qwen3_5",
     "Qwen3_5TextForSequenceClassification": "qwen3_5",

@@ -68,3 +68,29 @@ def test_causal_lm_and_mis_refuse_it(tiny_model):
     with pytest.raises(ValueError, match="its attention is bidirectional"):
         worker(tiny_model("qwen3", "seqcls"), json_model_override_args='{"is_causal": false}',
                multi_item_scoring_delimiter=4)
+
+
+def test_voyage_embedder_projects_every_token_then_means(tiny_model, tmp_path):
+    """voyage-4-nano's layout (vLLM's VoyageQwen3BidirectionalEmbedModel): a Qwen3 checkpoint whose
+    ``linear`` [E, H] projects every token of the bidirectional body; mean-pooled and normalised."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    source = tiny_model("qwen3", "causal")
+    path = tmp_path / "voyage"
+    shutil.copytree(source, path)
+    linear = torch.randn(32, 64, generator=torch.Generator().manual_seed(3)) * 0.2
+    tensors = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if k != "lm_head.weight"}
+    save_file({**tensors, "linear.weight": linear}, str(path / "model.safetensors"))
+    config = json.loads((path / "config.json").read_text())
+    config.update(architectures=["VoyageQwen3BidirectionalEmbedModel"], num_labels=32)
+    (path / "config.json").write_text(json.dumps(config))
+    w = worker(path)
+    assert w.model.kind is ModelKind.ENCODER_EMBEDDING and w.model_config.embedding_size == 32
+    seqs = [ScoreSequence(str(i), ids, 0, 1, PoolingParams(activation="default")) for i, ids in enumerate(TEXTS)]
+    ours = torch.cat(w.forward(seqs))
+    ref = bidirectional_reference(AutoModel, source)
+    means = torch.stack([(run_reference(ref, ids).last_hidden_state[0] @ linear.T).mean(0) for ids in TEXTS])
+    torch.testing.assert_close(ours, torch.nn.functional.normalize(means, dim=-1), atol=1e-5, rtol=0)
