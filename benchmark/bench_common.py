@@ -25,6 +25,18 @@ def median_time(fn, repeats: int, between=None) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def timed_runs(fn, repeats: int) -> tuple[list[float], object]:
+    """Warm up once, then each of ``repeats`` runs' seconds and the last run's result (what the
+    contenders, each in its own venv, report for the caller to take the median of)."""
+    out = fn()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - start)
+    return seconds, out
+
+
 def matmul_rate(repeats: int = 5) -> float:
     """FLOP/s of torch's fp32 [2048x2048]·[2048x2048] product on this machine, now."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+
+from bench_common import timed_runs  # this folder: the script's own, first on sys.path
 
 
 def main() -> None:
@@ -38,12 +39,7 @@ def main() -> None:
         by_id = {r["id"]: float(r["score"]) for r in ranked}
         return [by_id[i] for i in range(len(documents))]
 
-    rerank()
-    seconds = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        scores = rerank()
-        seconds.append(time.perf_counter() - t0)
+    seconds, scores = timed_runs(rerank, args.repeats)
     print(json.dumps({"seconds": seconds, "scores": scores,
                       "versions": {"pylate": pylate.__version__, "torch": torch.__version__,
                                    "threads": torch.get_num_threads()}}))

@@ -21,9 +21,9 @@ import argparse
 import json
 import pathlib
 import random
-import time
 
 import numpy as np
+from bench_common import timed_runs  # this folder: the script's own, first on sys.path
 
 BATCH = 64  # sentence-transformers' batch for encode/predict
 ONNX_FP32 = "onnx/model.onnx"
@@ -103,16 +103,6 @@ def multiscore_encoder(task: str, engine, inputs: dict):
         return np.array([r.relevance_score for r in sorted(results, key=lambda r: r.index)], np.float32)
 
     return rerank
-
-
-def timed_runs(encode, repeats: int) -> tuple[list[float], np.ndarray]:
-    out = encode()  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = encode()
-        seconds.append(time.perf_counter() - start)
-    return seconds, out
 
 
 def run(args) -> None:

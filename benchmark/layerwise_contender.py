@@ -14,9 +14,9 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "test" / "reference"))
+from bench_common import timed_runs  # noqa: E402  (this folder: the script's own, first on sys.path)
 
 
 def main() -> None:
@@ -44,12 +44,7 @@ def main() -> None:
     def score() -> list[float]:
         return [float(s) for s in reranker.compute_score(pairs, cutoff_layers=[args.cutoff])]
 
-    score()
-    seconds = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        scores = score()
-        seconds.append(time.perf_counter() - t0)
+    seconds, scores = timed_runs(score, args.repeats)
     print(json.dumps({"seconds": seconds, "scores": scores,
                       "versions": {"FlagEmbedding": version("FlagEmbedding"), "torch": torch.__version__,
                                    "threads": torch.get_num_threads()}}))
