@@ -134,6 +134,14 @@ _MODELS = {
     "Qwen2MoeForTokenClassification": "qwen_moe",
     "Qwen2MoeModel": "qwen_moe",
     "LlamaModel": "llama",
+    "SeedOssForCausalLM": "seed_oss",  # Seed-OSS: Llama's block, q/k/v and o biases apart
+    "SeedOssForSequenceClassification": "seed_oss",
+    "SeedOssForTokenClassification": "seed_oss",
+    "SeedOssModel": "seed_oss",
+    "ArceeForCausalLM": "arcee",  # AFM: Llama's block with an ungated squared-ReLU MLP
+    "ArceeForSequenceClassification": "arcee",
+    "ArceeForTokenClassification": "arcee",
+    "ArceeModel": "arcee",
     "GemmaForCausalLM": "gemma",
     "GemmaForSequenceClassification": "gemma",
     "GemmaForTokenClassification": "gemma",
