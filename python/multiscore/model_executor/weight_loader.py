@@ -87,6 +87,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     tensors = iter_checkpoint(model_config.path)
     if model_config.quantization == "mxfp4":
         tensors = dequantized_tensors(tensors)
+    unexpected: list[str] = []  # a weight or bias of one of our modules that the module does not have
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
         if conversion is not None and name == "lm_head.bias":
@@ -100,12 +101,18 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         target = _target_of(model, name, params)
         if target is None:
             logger.debug("checkpoint tensor %s is not used by %s", name, model_config.architecture)
+            if _unexpected_parameter(model, name):
+                unexpected.append(name)
             continue
         try:
             _load_one(model, params[target[0]], *target, tensor)
         except ValueError as e:
             raise ValueError(f"checkpoint tensor {name}: {e}") from None
         loaded.add(target)
+    if unexpected:  # a config that disagrees with its weights (a bias the config says is absent ...) scores wrongly
+        logger.warning("%d checkpoint tensors belong to modules of %s that have no such parameter, and are not used "
+                       "(does the config match the weights?): %s", len(unexpected), model_config.architecture,
+                       ", ".join(unexpected[:5]))
     if conversion is not None:
         _convert_head(model, lm_head_rows, conversion)
         loaded.add(("score.weight", None))
@@ -189,6 +196,24 @@ def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[s
         if candidate in params:
             return candidate, None
     return None
+
+
+def _unexpected_parameter(model: PoolingModel, name: str) -> bool:
+    """True for a checkpoint ``*.weight`` / ``*.bias`` whose module is one of ours (under the model's
+    renames and prefix aliases) but has no such parameter: e.g. an o_proj bias that the config says
+    the attention has not."""
+    module_name, _, leaf = _renamed(model, name).rpartition(".")
+    if leaf not in ("weight", "bias"):
+        return False
+    candidates = [module_name] + [dst + module_name[len(src):] for src, dst in model.weight_prefix_aliases.items()
+                                  if module_name.startswith(src)]
+    for candidate in candidates:
+        try:
+            module = model.get_submodule(candidate)
+        except AttributeError:
+            continue
+        return isinstance(module, nn.Linear) and getattr(module, leaf, None) is None
+    return False
 
 
 def _load_one(model: nn.Module, param: nn.Parameter, name: str, shard_id: Optional[Hashable], tensor: torch.Tensor) -> None:
