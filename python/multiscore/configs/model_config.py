@@ -80,7 +80,7 @@ def static_rope_range(hf_config) -> Optional[int]:
     for its long ones past ``original_max_position_embeddings``."""
     params = getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None) or {}
     rope_type = (params.get("rope_type") or params.get("type")) if isinstance(params, dict) else None
-    if rope_type == "dynamic":
+    if rope_type == "dynamic" and not params.get("alpha"):  # with alpha: HunYuan's fixed NTK base, static
         return getattr(hf_config, "max_position_embeddings", None)
     if rope_type == "longrope":
         return params.get("original_max_position_embeddings") or getattr(hf_config, "original_max_position_embeddings", None)

@@ -49,6 +49,8 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
     if rope_type in ("default", "ntk", "dynamic"):
         base = params["rope_theta"]
         dim = rotary_dims(config, head_dim, layer_type)
+        if rope_type == "dynamic" and params.get("alpha"):  # HunYuan's NTK-alpha: a fixed larger base, at every length
+            base = base * float(params["alpha"]) ** (dim / (dim - 2))
         if rope_type in ("default", "dynamic"):
             return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim)), 1.0
         return _fixed_ntk_inv_freq(params, base, dim), 1.0

@@ -36,6 +36,7 @@ class BlockOptions:
     o_bias: bool = False
     mlp_bias: bool = False
     qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k before rotary
+    qk_norm_after_rotary: bool = False  # HunYuan: that per-head norm after rotary instead
     qk_norm_across_heads: bool = False  # OLMo 2: one RMSNorm over all of q's heads (and k's) together, before rotary
     # OLMo 2: no norm before attention or the MLP; each one's output normed before its residual add.
     post_norms_only: bool = False
@@ -128,9 +129,10 @@ class DecoderAttention(nn.Module):
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
         self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
-        self.qk_norm = options.qk_norm
+        self.qk_norm = options.qk_norm or options.qk_norm_after_rotary
+        self.qk_norm_after_rotary = options.qk_norm_after_rotary
         self.qk_norm_across_heads = options.qk_norm_across_heads
-        if options.qk_norm or options.qk_norm_across_heads:
+        if self.qk_norm or options.qk_norm_across_heads:
             q_width, k_width = (self.q_size, self.kv_size) if options.qk_norm_across_heads else (self.head_dim, self.head_dim)
             self.q_norm = RMSNorm(q_width, config.rms_norm_eps, options.norm_offset)
             self.k_norm = RMSNorm(k_width, config.rms_norm_eps, options.norm_offset)
@@ -146,13 +148,14 @@ class DecoderAttention(nn.Module):
         k = k.view(T, self.num_kv_heads, self.head_dim)
         v = v.view(T, self.num_kv_heads, self.head_dim)
         q_weight, k_weight, eps = None, None, 0.0  # no per-head norm: rotary only
-        if self.qk_norm:
+        if self.qk_norm and not self.qk_norm_after_rotary:
             q_weight, k_weight, eps = self.q_norm.weight, self.k_norm.weight, self.q_norm.eps
         cos, sin = ctx.local_cos_sin if self.local_rope and ctx.local_cos_sin else (ctx.cos, ctx.sin)
         if self.rotary:
             q, k = ctx.ops.norm_rotary(q, q_weight, eps, cos, sin), ctx.ops.norm_rotary(k, k_weight, eps, cos, sin)
-        elif self.qk_norm:
-            q, k = ctx.ops.rms_norm(q, q_weight, eps), ctx.ops.rms_norm(k, k_weight, eps)
+        if self.qk_norm and (self.qk_norm_after_rotary or not self.rotary):  # [T, heads, D], each head normed
+            q = ctx.ops.rms_norm(q, self.q_norm.weight, self.q_norm.eps)
+            k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
         if ctx.query_scale is not None:
             q = q * ctx.query_scale
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks)  # [T, Hq, D]

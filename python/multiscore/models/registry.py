@@ -142,6 +142,9 @@ _MODELS = {
     "ArceeForSequenceClassification": "arcee",
     "ArceeForTokenClassification": "arcee",
     "ArceeModel": "arcee",
+    "HunYuanDenseV1ForCausalLM": "hunyuan",  # Llama's block, q/k norms after rotary, NTK-alpha rotary
+    "HunYuanDenseV1ForSequenceClassification": "hunyuan",
+    "HunYuanDenseV1Model": "hunyuan",
     "GemmaForCausalLM": "gemma",
     "GemmaForSequenceClassification": "gemma",
     "GemmaForTokenClassification": "gemma",

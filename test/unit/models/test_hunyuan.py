@@ -1,0 +1,19 @@
+"""HunYuan dense against transformers, single-item and MIS: q/k norms after rotary, and its NTK-alpha
+rotary (a fixed, larger base at every length: no context cap)."""
+
+import pytest
+
+from worker_batches import assert_both_ways_equal_transformers, worker
+
+NTK_ALPHA = {"rope_type": "dynamic", "rope_theta": 10000.0, "alpha": 1000.0, "factor": 1.0}
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+@pytest.mark.parametrize("kw", [{}, {"rope_parameters": NTK_ALPHA}], ids=["plain", "ntk-alpha"])
+def test_hunyuan_equals_transformers_single_item_and_mis(tiny_model, head, kw):
+    path = tiny_model("hunyuan", head, head_dim=16, **kw)  # transformers' config leaves head_dim None; checkpoints set it
+    assert_both_ways_equal_transformers(path, head, seed=4)
+    if kw:
+        w = worker(path)
+        assert w.model_config.context_length == 4096  # max_position_embeddings: a static rotary, no cap of its own
+        assert w.model.model.rotary_emb.inv_freq[1] < 0.2  # base 10,000 · 1000^(16/14): slower than the plain 0.316
