@@ -145,6 +145,10 @@ _MODELS = {
     "HunYuanDenseV1ForCausalLM": "hunyuan",  # Llama's block, q/k norms after rotary, NTK-alpha rotary
     "HunYuanDenseV1ForSequenceClassification": "hunyuan",
     "HunYuanDenseV1Model": "hunyuan",
+    "ApertusForCausalLM": "apertus",  # Llama's block, per-head q/k norms, an ungated xIELU MLP
+    "ApertusForSequenceClassification": "apertus",
+    "ApertusForTokenClassification": "apertus",
+    "ApertusModel": "apertus",
     "GemmaForCausalLM": "gemma",
     "GemmaForSequenceClassification": "gemma",
     "GemmaForTokenClassification": "gemma",
