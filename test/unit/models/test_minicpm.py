@@ -116,3 +116,21 @@ def test_the_cut_builds_only_the_layers_it_reads(layerwise):
 def test_what_the_layerwise_reranker_cannot_serve_is_refused(layerwise, override, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig.from_server_args(ServerArgs(model_path=str(layerwise), json_model_override_args=json.dumps(override)))
+
+
+@pytest.mark.parametrize("mis", [False, True], ids=["single-item", "mis"])
+def test_the_prefix_cache_holds_only_the_cut_layers_and_scores_as_uncached(layerwise, mis):
+    from multiscore.messages import PoolingParams, TokenizedScoreRequest
+    from worker_batches import mixed_inputs, run_requests
+
+    overrides = json.dumps({"cutoff_layers": [3]})
+    on, off = worker(layerwise, json_model_override_args=overrides), worker(layerwise, json_model_override_args=overrides,
+                                                                           disable_radix_cache=True)
+    assert len(on.prefix_cache.tree.pool.layer_shapes) == 3  # keys and values of the three layers that run
+    query, items = mixed_inputs(seed=1, n_items=4)
+    requests = [TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items, pooling=PoolingParams(), mis=mis)
+                for rid in ("cold", "warm")]
+    expected = run_requests(off, requests[:1])["cold"]
+    for request in requests:  # cold, then a hit
+        torch.testing.assert_close(run_requests(on, [request])[request.rid], expected, atol=1e-5, rtol=0)
+    assert on.prefix_cache.stats.hits > 0
