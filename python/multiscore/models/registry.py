@@ -66,6 +66,9 @@ _MODELS = {
     "Ernie4_5ForCausalLM": "ernie4_5",  # Llama's block, biases by use_bias, interleaved-pair rotary
     "Ernie4_5ForSequenceClassification": "ernie4_5",
     "Ernie4_5Model": "ernie4_5",
+    "Ernie4_5_MoeForCausalLM": "ernie4_5",  # the same blocks with experts (a bias-corrected softmax choice, shared experts)
+    "Ernie4_5_MoeForSequenceClassification": "ernie4_5",
+    "Ernie4_5_MoeModel": "ernie4_5",
     "GlmForCausalLM": "glm",  # GLM-4: biased q/k/v, interleaved-pair rotary on half of each head
     "GlmForSequenceClassification": "glm",
     "GlmForTokenClassification": "glm",
