@@ -144,7 +144,10 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
 
 
 def head_dim_of(hf_config) -> int:
-    return getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
+    """The width of each head's keys (and values, as the backends hold them). MLA configs (MiniCPM3)
+    keep ``head_dim`` for the rotated part alone; their keys are ``qk_head_dim`` wide."""
+    return (getattr(hf_config, "qk_head_dim", None) or getattr(hf_config, "head_dim", None)
+            or hf_config.hidden_size // hf_config.num_attention_heads)
 
 
 def layer_config(hf_config, layer: int):

@@ -47,7 +47,10 @@ _MODELS = {
     "MiniCPMForCausalLM": "minicpm",  # remote code read as Llama: embedding, residual and logit multipliers
     "MiniCPMForSequenceClassification": "minicpm",  # ours, for classifier_from_token
     "MiniCPMModel": "minicpm",
-    "LayerWiseMiniCPMForCausalLM": "minicpm",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "LayerWiseMiniCPMForCausalLM": "minicpm",
+    "MiniCPM3ForCausalLM": "minicpm3",  # MiniCPM's multipliers on multi-head latent attention (MLA)
+    "MiniCPM3ForSequenceClassification": "minicpm3",
+    "MiniCPM3Model": "minicpm3",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
