@@ -200,13 +200,17 @@ def _target_of(model: PoolingModel, name: str, params: dict) -> Optional[tuple[s
 
 def _unexpected_parameter(model: PoolingModel, name: str) -> bool:
     """True for a checkpoint ``*.weight`` / ``*.bias`` whose module is one of ours (under the model's
-    renames and prefix aliases) but has no such parameter: e.g. an o_proj bias that the config says
-    the attention has not."""
+    renames, prefix aliases and fused projections) but has no such parameter: e.g. an o_proj bias, or
+    q/k/v biases (into our fused qkv_proj), that the config says the attention has not."""
     module_name, _, leaf = _renamed(model, name).rpartition(".")
     if leaf not in ("weight", "bias"):
         return False
     candidates = [module_name] + [dst + module_name[len(src):] for src, dst in model.weight_prefix_aliases.items()
                                   if module_name.startswith(src)]
+    parent, _, last = module_name.rpartition(".")
+    if last in model.packed_modules_mapping:  # q_proj -> qkv_proj ...
+        fused = model.packed_modules_mapping[last][0]
+        candidates += [c.rpartition(".")[0] + "." + fused for c in candidates]
     for candidate in candidates:
         try:
             module = model.get_submodule(candidate)

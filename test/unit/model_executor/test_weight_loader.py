@@ -58,12 +58,14 @@ def test_a_bias_the_config_says_is_absent_is_named_in_a_warning(tiny_model, tmp_
     (a vision tower, another layer's head) are not named."""
     odd = tmp_path / "o-bias"
     _rewrite(tiny_model("llama", "seqcls"), odd, lambda t: {**t, "model.layers.0.self_attn.o_proj.bias": torch.ones(64),
+                                                            "model.layers.1.self_attn.k_proj.bias": torch.ones(32),
                                                             "visual.blocks.0.attn.qkv.bias": torch.ones(3)})
     with caplog.at_level("WARNING", logger="multiscore.model_executor.weight_loader"):
         _load(odd)
     warned = [r.getMessage() for r in caplog.records if "have no such parameter" in r.getMessage()]
-    assert len(warned) == 1 and warned[0].startswith("1 checkpoint tensors belong to modules of LlamaForSequenceClassification")
-    assert "model.layers.0.self_attn.o_proj.bias" in warned[0] and "visual" not in warned[0]
+    assert len(warned) == 1 and warned[0].startswith("2 checkpoint tensors belong to modules of LlamaForSequenceClassification")
+    assert "model.layers.0.self_attn.o_proj.bias" in warned[0] and "model.layers.1.self_attn.k_proj.bias" in warned[0]
+    assert "visual" not in warned[0]
 
 
 def test_tied_embeddings_are_one_tensor(tiny_model):
