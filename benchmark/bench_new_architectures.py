@@ -36,9 +36,14 @@ kernels) and one attention layer in 8 (no positions), 4 experts (2 per token) in
 Hidden 1024, MLPs and experts of 2048, 16 heads of 64 (8 kv heads); Mamba inner 2048, state 16,
 dt rank 64, 8 layers.
 
+``--model minicpm3``: a MiniCPM3 reranker (``MiniCPM3ForCausalLM``): multi-head latent attention (queries
+through a rank-384 latent, keys and values from a rank-256 one plus a shared rotated key head; keys of
+64 + 32, values of 64, zero-padded to 96 for the attention call here), MiniCPM's multipliers. Hidden 1024,
+MLP 2560, 16 heads, 8 layers.
+
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -102,6 +107,13 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             expert_layer_offset=1, num_experts=4, num_experts_per_tok=2, mamba_d_state=16, mamba_d_conv=4,
             mamba_expand=2, mamba_dt_rank=64, architectures=["JambaForCausalLM"])
         cls = transformers.JambaForCausalLM
+    elif model == "minicpm3":
+        config = transformers.MiniCPM3Config(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=2560, num_hidden_layers=8, num_attention_heads=16,
+            num_key_value_heads=16, q_lora_rank=384, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=32,
+            v_head_dim=64, scale_emb=12, scale_depth=1.4, dim_model_base=256, tie_word_embeddings=False,
+            architectures=["MiniCPM3ForCausalLM"])
+        cls = transformers.MiniCPM3ForCausalLM
     else:
         config = transformers.Qwen3_5TextConfig(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
@@ -123,7 +135,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)
