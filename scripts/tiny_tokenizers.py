@@ -69,6 +69,8 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_mpnet_tokenizer()
     if arch == "esm":
         return _build_esm_tokenizer()
+    if arch == "spiece":
+        return _build_spiece_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -99,6 +101,27 @@ def build_tokenizer(arch: str = "qwen3"):
     if arch in ("llama", "gemma", "gemma2", "gemma3", "mistral", "phi3", "eurobert"):
         kwargs["bos_token"] = "<bos>"
     return PreTrainedTokenizerFast(**kwargs)
+
+
+def _build_spiece_tokenizer():
+    """A BPE over whole texts as Llama's SentencePiece tokenizes them (MiniCPM ships Llama's): spaces as
+    ``▁``, one ``▁`` before each text, no pre-splitting; so a text tokenized alone (a newline: ``▁``,
+    ``\n``) gives other ids than inside a longer one. <bos> before every encoded text. 240 tokens."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE), normalizers.Replace(" ", SPIECE)])
+    tok.decoder = decoders.Sequence([decoders.Replace(SPIECE, " "), decoders.Strip(" ", 1, 0)])
+    alphabet = sorted(set("".join(WORDS)) | set(DIGITS) | set(PUNCT) | {"\n", SPIECE, "A", "B", "G", "I"})
+    trainer = trainers.BpeTrainer(vocab_size=240, special_tokens=SPECIAL_TOKENS, initial_alphabet=alphabet,
+                                  show_progress=False)
+    tok.train_from_iterator([" ".join(WORDS[i:i + 8]) for i in range(0, len(WORDS), 3)], trainer)
+    bos = tok.token_to_id("<bos>")
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
+                                                       special_tokens=[("<bos>", bos)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>",
+                                   bos_token="<bos>", additional_special_tokens=[DELIMITER])
 
 
 def _build_qwen2_tokenizer():

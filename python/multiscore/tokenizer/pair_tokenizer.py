@@ -55,7 +55,8 @@ class PairTokenizer:
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
         template_vars: Optional[dict] = None,
     ) -> list[list[int]]:
-        """Each pair's prompt rendered by the score template and tokenized whole, as vLLM tokenizes it."""
+        """Each pair's prompt ids from the score template: rendered and tokenized whole, as vLLM tokenizes
+        it (FlagEmbedding's prompt: piece by piece, as FlagEmbedding does)."""
         check_documents(documents)
         if max_doc_tokens is not None:
             documents = [self._first_tokens(d, max_doc_tokens) for d in documents]
@@ -76,10 +77,8 @@ class PairTokenizer:
         return ids
 
     def _prompt_ids(self, query: str, document: str, variables: Optional[dict]) -> list[int]:
-        """The rendered prompt's tokens, then the template's suffix tokens (jina-reranker-m0's score token)."""
-        text = self.template.render(query, document, variables)
-        ids = self.tokenizer(text, add_special_tokens=self.template.add_special_tokens)["input_ids"]
-        return list(ids) + list(self.template.suffix_token_ids)
+        """The template's ids of one pair (ScoreTemplate.prompt_ids)."""
+        return self.template.prompt_ids(self.tokenizer, query, document, variables)
 
     def _first_tokens(self, text: str, n: int) -> str:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -34,12 +34,12 @@ JINA_RERANKER_M0 = "**Document**:\n{{ (messages | selectattr('role', 'equalto', 
     "**Query**:\n{{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n"
 # FlagEmbedding's LLM rerankers (bge-reranker-v2-gemma, bge-reranker-v2-minicpm-layerwise): "A: " before the
 # query, "B: " before the passage, then its prompt (a request's ``instruction``, as FlagEmbedding's
-# ``prompt``); the tokenizer adds <bos>. FlagEmbedding tokenizes those pieces apart and joins the ids:
-# the same tokens wherever the tokenizer splits at the pieces' ends (at the newlines).
+# ``prompt``), after <bos>. Its text; the ids are FlagEmbedding's, piece by piece (FlagEmbeddingPrompt).
+BGE_DEFAULT_PROMPT = ("Given a query A and a passage B, determine whether the passage contains an answer to the query by "
+                      "providing a prediction of either 'Yes' or 'No'.")
 BGE_RERANKER = "A: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n" \
     "B: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
-    "{{ instruction or \"Given a query A and a passage B, determine whether the passage contains an answer to the " \
-    "query by providing a prediction of either 'Yes' or 'No'.\" }}"
+    "{{ instruction or \"" + BGE_DEFAULT_PROMPT + "\" }}"
 BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0, "bge_reranker": BGE_RERANKER}
 BUILTIN_SUFFIX_TOKENS = {"jina_reranker_m0": (100,)}
 
@@ -49,6 +49,8 @@ _QUERY_MARK = "\x00multiscore-query\x00"
 
 
 class ScoreTemplate:
+    """A Jinja template (module doc); ``prompt_ids`` renders a pair and tokenizes it whole, as vLLM does."""
+
     def __init__(self, source: str, tokenizer, name: str = "<template>", *, system_messages: bool = False,
                  system: Optional[str] = None, render_kwargs: Optional[dict] = None,
                  add_special_tokens: bool = True, suffix_token_ids: tuple[int, ...] = ()) -> None:
@@ -73,6 +75,8 @@ class ScoreTemplate:
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
         """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``) or a Jinja file."""
+        if name_or_path == "bge_reranker":
+            return FlagEmbeddingPrompt(BGE_RERANKER, tokenizer, name_or_path)
         if name_or_path in BUILTIN_TEMPLATES:
             return cls(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
                        suffix_token_ids=BUILTIN_SUFFIX_TOKENS.get(name_or_path, ()))
@@ -83,6 +87,11 @@ class ScoreTemplate:
             )
         with open(name_or_path, encoding="utf-8") as f:
             return cls(f.read(), tokenizer, name_or_path)
+
+    def prompt_ids(self, tokenizer, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
+        """One pair's prompt ids: the rendered text tokenized whole, then the suffix tokens (jina-reranker-m0's)."""
+        ids = tokenizer(self.render(query, document, variables), add_special_tokens=self.add_special_tokens)["input_ids"]
+        return list(ids) + list(self.suffix_token_ids)
 
     def render(self, query: str, document: str, variables: Optional[dict] = None) -> str:
         """``variables``: more template variables (vLLM's ``chat_template_kwargs``, ``instruction``);
@@ -126,3 +135,18 @@ class ScoreTemplate:
             raise ValueError("this sentence-transformers CrossEncoder's tokenizer has several named chat templates")
         return cls(source, tokenizer, "the checkpoint's chat template", system_messages=True, system=prompt,
                    render_kwargs=render_kwargs, add_special_tokens=False)
+
+
+class FlagEmbeddingPrompt(ScoreTemplate):
+    """The ``bge_reranker`` prompt with FlagEmbedding's ids: it tokenizes "A: " + query, the newline,
+    "B: " + passage, the newline and the prompt each alone (no special tokens) and joins them after
+    <bos>. A SentencePiece tokenizer that marks each text's start (Llama's, MiniCPM's) gives other ids
+    for the whole text; these are the ones the reranker was trained and is run with."""
+
+    def prompt_ids(self, tokenizer, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
+        if tokenizer.bos_token_id is None:
+            raise ValueError("the bge_reranker prompt starts with <bos>, and this tokenizer has no bos_token")
+        ids = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+        newline = ids("\n")
+        prompt = (variables or {}).get("instruction") or BGE_DEFAULT_PROMPT
+        return [tokenizer.bos_token_id] + ids("A: " + query) + newline + ids("B: " + document) + newline + ids(prompt)

@@ -15,6 +15,7 @@ from make_tiny_model import build_tokenizer
 from multiscore.configs.model_config import ModelConfig
 from multiscore.layers.pooler import config_activation
 from multiscore.server_args import ServerArgs
+from multiscore.tokenizer.score_template import ScoreTemplate
 from reference_venv import reference_json
 from remote_code_checkpoints import as_minicpm
 from worker_batches import assert_both_ways_equal_transformers, templated_both_ways, worker
@@ -98,6 +99,28 @@ def test_a_request_instruction_is_flagembeddings_prompt(layerwise, flagembedding
     torch.testing.assert_close(single, ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(mis, ref, atol=1e-5, rtol=0)
     assert (ref - torch.tensor(flagembedding[""]["3"])).abs().min() > 1e-3  # the prompt matters
+
+
+def test_flagembeddings_ids_on_a_sentencepiece_tokenizer(layerwise, tmp_path):
+    """With Llama's kind of tokenizer (MiniCPM's), the pieces FlagEmbedding tokenizes alone give other ids
+    than the whole prompt; the served ids are FlagEmbedding's, and so are the scores."""
+    import shutil
+
+    path = tmp_path / "spiece"
+    shutil.copytree(layerwise, path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (path / name).unlink(missing_ok=True)
+    tokenizer = build_tokenizer("spiece")
+    tokenizer.save_pretrained(path)
+    template = ScoreTemplate.load("bge_reranker", tokenizer)
+    whole = tokenizer(template.render(QUERY, DOCS[0]))["input_ids"]
+    assert template.prompt_ids(tokenizer, QUERY, DOCS[0]) != whole  # the test can tell the two apart
+    pairs = json.dumps([[QUERY, d] for d in DOCS])
+    expected = reference_json("flagembedding_reranker_reference.py", "--kind", "layerwise", "--model", path,
+                              "--pairs", pairs, "--cutoffs", 3)[""]["3"]
+    single, mis = _ours(path, 3)
+    torch.testing.assert_close(single, torch.tensor(expected), atol=1e-5, rtol=0)
+    torch.testing.assert_close(mis, torch.tensor(expected), atol=1e-5, rtol=0)
 
 
 def test_the_cut_builds_only_the_layers_it_reads(layerwise):
