@@ -71,6 +71,8 @@ def build_tokenizer(arch: str = "qwen3"):
         return _build_esm_tokenizer()
     if arch == "spiece":
         return _build_spiece_tokenizer()
+    if arch == "gritlm":
+        return _build_gritlm_tokenizer()
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -122,6 +124,28 @@ def _build_spiece_tokenizer():
                                                        special_tokens=[("<bos>", bos)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>",
                                    bos_token="<bos>", additional_special_tokens=[DELIMITER])
+
+
+def _build_gritlm_tokenizer():
+    """Mistral's SentencePiece tokenizer (GritLM ships it) as far as GritLM's prompt markers go: ``<s>``
+    first, ``▁`` for a space and before the text, a byte piece for what the vocabulary lacks (a newline
+    is ``<0x0A>``), and ``<|user|>`` / ``<|embed|>`` in the pieces Mistral's vocabulary splits them into
+    (``▁<`` at a word's start, else ``<``; ``|``; ``user`` / ``embed``; ``|``; ``>``). Other words are
+    spelled letter by letter. No pad token (GritLM's reference pads with ``</s>``)."""
+    import string
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    merges = [(SPIECE, "<"), ("u", "s"), ("us", "e"), ("use", "r"), ("e", "m"), ("em", "b"), ("emb", "e"), ("embe", "d")]
+    pieces = (["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [SPIECE, "<", "|", ">"] + DIGITS + PUNCT
+              + list(string.ascii_letters) + ["".join(pair) for pair in merges])
+    tok = Tokenizer(models.BPE({p: i for i, p in enumerate(pieces)}, merges, unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE), normalizers.Replace(" ", SPIECE)])
+    tok.decoder = decoders.Sequence([decoders.Replace(SPIECE, " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
 def _build_qwen2_tokenizer():

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Optional
 
 from multiscore.configs.checkpoint_layouts import language_model_of, read_hf_config, text_architecture
@@ -271,7 +271,8 @@ class ModelConfig:
         for key, value in args.model_overrides.items():
             setattr(hf_config, key, value)  # num_labels is a property that also rebuilds id2label
         tokenizer_path = args.tokenizer_path or path
-        conversion = conversion_from_config(hf_config, lambda: load_tokenizer(tokenizer_path, args.trust_remote_code), path)
+        tokenizer = cache(lambda: load_tokenizer(tokenizer_path, args.trust_remote_code))
+        conversion = conversion_from_config(hf_config, tokenizer, path)
         architectures = getattr(hf_config, "architectures", None) or []
         if not architectures:
             raise ValueError(f"config of {args.model_path!r} names no architecture")
@@ -283,6 +284,7 @@ class ModelConfig:
         hf_config.architectures = [architecture]
         model_class = get_model_class(architecture)
         model_class.adapt_config(hf_config)
+        model_class.adapt_to_tokenizer(hf_config, tokenizer)
         kind = model_class.kind_for(hf_config)
         listwise = kind is ModelKind.LISTWISE_RERANKER
         if args.mis_enabled and (kind.bidirectional or kind.embeds or kind.classifies_tokens or listwise):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import nn
@@ -81,6 +81,11 @@ class PoolingModel(nn.Module):
     def adapt_config(cls, hf_config) -> None:
         """Read a config written for another implementation (say, the original remote code) into the
         attributes this class uses, or refuse what it does not compute (ValueError). In place."""
+
+    @classmethod
+    def adapt_to_tokenizer(cls, hf_config, tokenizer: Callable[[], object]) -> None:
+        """Read what the model needs of its tokenizer (``tokenizer()`` loads it) into ``hf_config``, or
+        refuse a tokenizer it cannot work with (ValueError). In place, after ``adapt_config``."""
 
     @classmethod
     def default_pooling(cls, hf_config) -> Optional[str]:

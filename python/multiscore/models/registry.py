@@ -262,6 +262,7 @@ _MODELS = {
     "EuroBertForTokenClassification": "eurobert",
     "LlamaBidirectionalModel": "llama_bidirectional",  # NVIDIA's (model_type llama_bidirec)
     "LlamaBidirectionalForSequenceClassification": "llama_bidirectional",
+    "GritLM": "gritlm",  # vLLM's name (parasail-ai/GritLM-7B-vllm); GritLM/GritLM-7B by --hf-overrides
     "NewModel": "gte",  # the original remote code's names for the same (model_type "new")
     "NewForSequenceClassification": "gte",
     "NewForTokenClassification": "gte",

@@ -61,6 +61,8 @@ class EmbedServing:
                 if len(x) > max_input_tokens:
                     raise ValueError(f"input {i} has {len(x)} tokens, more than max_tokens={max_input_tokens} with "
                                      "truncate NONE; set truncate to END or START to cut it")
+        if not per_token:
+            check_text_after_instruction(cfg, ids)
         activation = "none" if cfg.pooler.use_activation_for(use_activation) is False else "default"
         if normalize is not None:
             activation = "l2" if normalize else "none"
@@ -178,6 +180,17 @@ class EmbedServing:
         if prompt_name is not None:
             raise ValueError("prompt_name applies to text inputs, not to token ids")
         return inputs  # token ids are taken as given, as sentence-transformers would not see them
+
+
+def check_text_after_instruction(cfg: ModelConfig, ids: list[list[int]]) -> None:
+    """GritLM averages the tokens after its instruction (``...<|embed|>\\n``): an input must have some."""
+    markers = getattr(cfg.hf_config, "gritlm_markers", None)
+    if markers is None or cfg.pooling.mode != "mean":
+        return
+    for i, x in enumerate(ids):
+        if markers.instruction_length(x) >= len(x):
+            raise ValueError(f"input {i} has no text after its instruction (GritLM embeds what follows <|embed|>\\n): "
+                             "there is nothing to embed")
 
 
 def with_instruction(inputs, instruction: str, task: str):
