@@ -64,21 +64,17 @@ class PairTokenizer:
 
     def _templated_prompt(self, query: str, document: str, variables: Optional[dict], keep: Optional[int]) -> list[int]:
         """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""
-        ids = self._prompt_ids(query, document, variables)
+        ids = self.template.prompt_ids(query, document, variables)
         while keep is not None and len(ids) > keep:
             doc_ids = self.tokenizer(document, add_special_tokens=False)["input_ids"]
             if not doc_ids:
-                empty = len(self._prompt_ids(query, "", variables))
+                empty = len(self.template.prompt_ids(query, "", variables))
                 raise ValueError(
                     f"the query takes {empty} tokens, leaving no room for a document within truncate_prompt_tokens={keep}"
                 )
             document = self.tokenizer.decode(doc_ids[: max(0, len(doc_ids) - (len(ids) - keep))])
-            ids = self._prompt_ids(query, document, variables)
+            ids = self.template.prompt_ids(query, document, variables)
         return ids
-
-    def _prompt_ids(self, query: str, document: str, variables: Optional[dict]) -> list[int]:
-        """The template's ids of one pair (ScoreTemplate.prompt_ids)."""
-        return self.template.prompt_ids(self.tokenizer, query, document, variables)
 
     def _first_tokens(self, text: str, n: int) -> str:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]

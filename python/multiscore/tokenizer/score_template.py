@@ -75,11 +75,10 @@ class ScoreTemplate:
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
         """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``) or a Jinja file."""
-        if name_or_path == "bge_reranker":
-            return FlagEmbeddingPrompt(BGE_RERANKER, tokenizer, name_or_path)
         if name_or_path in BUILTIN_TEMPLATES:
-            return cls(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
-                       suffix_token_ids=BUILTIN_SUFFIX_TOKENS.get(name_or_path, ()))
+            template_class = _BUILTIN_CLASSES.get(name_or_path, cls)
+            return template_class(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
+                                  suffix_token_ids=BUILTIN_SUFFIX_TOKENS.get(name_or_path, ()))
         if not os.path.isfile(name_or_path):
             raise ValueError(
                 f"--score-template {name_or_path!r} is neither a file nor a built-in template "
@@ -88,9 +87,9 @@ class ScoreTemplate:
         with open(name_or_path, encoding="utf-8") as f:
             return cls(f.read(), tokenizer, name_or_path)
 
-    def prompt_ids(self, tokenizer, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
+    def prompt_ids(self, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
         """One pair's prompt ids: the rendered text tokenized whole, then the suffix tokens (jina-reranker-m0's)."""
-        ids = tokenizer(self.render(query, document, variables), add_special_tokens=self.add_special_tokens)["input_ids"]
+        ids = self.tokenizer(self.render(query, document, variables), add_special_tokens=self.add_special_tokens)["input_ids"]
         return list(ids) + list(self.suffix_token_ids)
 
     def render(self, query: str, document: str, variables: Optional[dict] = None) -> str:
@@ -143,10 +142,15 @@ class FlagEmbeddingPrompt(ScoreTemplate):
     <bos>. A SentencePiece tokenizer that marks each text's start (Llama's, MiniCPM's) gives other ids
     for the whole text; these are the ones the reranker was trained and is run with."""
 
-    def prompt_ids(self, tokenizer, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
+    def prompt_ids(self, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
+        tokenizer = self.tokenizer
         if tokenizer.bos_token_id is None:
             raise ValueError("the bge_reranker prompt starts with <bos>, and this tokenizer has no bos_token")
         ids = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
         newline = ids("\n")
         prompt = (variables or {}).get("instruction") or BGE_DEFAULT_PROMPT
         return [tokenizer.bos_token_id] + ids("A: " + query) + newline + ids("B: " + document) + newline + ids(prompt)
+
+
+# Built-in templates whose ids are not their text tokenized whole.
+_BUILTIN_CLASSES = {"bge_reranker": FlagEmbeddingPrompt}
