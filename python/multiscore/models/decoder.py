@@ -55,6 +55,9 @@ class BlockOptions:
     # Mixture-of-experts architectures: (config, options, layer id) -> that layer's MLP, called as
     # GatedMLP is (models/sparse_moe.py); None: every layer a GatedMLP.
     mlp_for_layer: Optional[Callable[..., nn.Module]] = None
+    # (config, options, layer id) -> that layer's attention, called as DecoderAttention is (MiniCPM3's
+    # latent attention); None: every layer a DecoderAttention.
+    attention_for_layer: Optional[Callable[..., nn.Module]] = None
     # GPT-OSS's rotary over (2i, 2i + 1) pairs: served as the half rotary, each head's q and k rows put
     # evens-then-odds as they load (no score changes: q·k sums over the same pairs).
     pair_rotary: bool = False
@@ -212,7 +215,8 @@ class DecoderLayer(nn.Module):
     def __init__(self, config, options: BlockOptions, window: Optional[int] = None, local_rope: bool = False,
                  layer_id: int = 0) -> None:
         super().__init__()
-        self.self_attn = DecoderAttention(config, options, window, local_rope, layer_id)
+        self.self_attn = (options.attention_for_layer(config, options, layer_id) if options.attention_for_layer
+                          else DecoderAttention(config, options, window, local_rope, layer_id))
         self.mlp = options.mlp_for_layer(config, options, layer_id) if options.mlp_for_layer else GatedMLP(config, options)
         norm = lambda: RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)  # noqa: E731
         if not options.post_norms_only:

@@ -12,6 +12,8 @@ prefix cache) as they are, keys and values of one width.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +22,7 @@ from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.decoder import (
+    BlockOptions,
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
@@ -89,8 +92,13 @@ class LatentAttention(nn.Module):
         return self.o_proj(out.reshape(out.shape[0], heads * self.v_dim))
 
 
+def minicpm3_options(config) -> BlockOptions:
+    return replace(minicpm_options(config), attention_for_layer=lambda config, options, layer_id: LatentAttention(
+        config, options.residual_multiplier, layer_id))
+
+
 class _MiniCPM3:
-    options_for = staticmethod(minicpm_options)
+    options_for = staticmethod(minicpm3_options)
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
@@ -98,10 +106,7 @@ class _MiniCPM3:
         hf_config.num_key_value_heads = hf_config.num_attention_heads
 
     def make_body(self, config) -> nn.Module:
-        options = self.options_for(config)
-        body = DecoderModel(config, options)
-        for i, layer in enumerate(body.layers):
-            layer.self_attn = LatentAttention(config, options.residual_multiplier, i)
+        body = DecoderModel(config, self.options_for(config))
         body.rotary_emb = RotaryEmbedding(config, config.qk_rope_head_dim)  # only the rope part rotates
         return body
 
