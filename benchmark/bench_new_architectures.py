@@ -41,9 +41,14 @@ through a rank-384 latent, keys and values from a rank-256 one plus a shared rot
 64 + 32, values of 64, zero-padded to 96 for the attention call here), MiniCPM's multipliers. Hidden 1024,
 MLP 2560, 16 heads, 8 layers.
 
+``--model zamba2``: a Zamba2 reranker (``Zamba2ForCausalLM``): Mamba2 layers (the SSD scan in chunks of 64;
+transformers runs its own chunked torch scan), and before 2 of the 8 a shared transformer block on
+[hidden | embeddings] (2048 wide: 16 heads of 128, rotary) with each layer's own rank-128 adapters, as
+Zamba2-1.2B's (hidden 1024, MLP 4096, one shared block); Mamba 32 heads of 64 over a state of 64.
+
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3|zamba2 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -114,6 +119,13 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             v_head_dim=64, scale_emb=12, scale_depth=1.4, dim_model_base=256, tie_word_embeddings=False,
             architectures=["MiniCPM3ForCausalLM"])
         cls = transformers.MiniCPM3ForCausalLM
+    elif model == "zamba2":
+        config = transformers.Zamba2Config(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=4096, num_hidden_layers=8, num_attention_heads=16,
+            layers_block_type=["linear_attention"] * 3 + ["hybrid"] + ["linear_attention"] * 3 + ["hybrid"],
+            num_mem_blocks=1, use_shared_attention_adapter=True, adapter_rank=128, use_mem_rope=True,
+            n_mamba_heads=32, mamba_d_state=64, mamba_ngroups=1, mamba_expand=2, architectures=["Zamba2ForCausalLM"])
+        cls = transformers.Zamba2ForCausalLM
     else:
         config = transformers.Qwen3_5TextConfig(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
@@ -122,7 +134,7 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
         cls = transformers.Qwen3_5ForCausalLM
     torch.manual_seed(0)
     cls(config).eval().save_pretrained(out)
-    build_tokenizer({"gemma4": "gemma3", "granite_hybrid": "llama", "jamba": "llama"}.get(model, "qwen3")).save_pretrained(out)
+    build_tokenizer({"gemma4": "gemma3", "granite_hybrid": "llama", "jamba": "llama", "zamba2": "llama"}.get(model, "qwen3")).save_pretrained(out)
     return out
 
 
@@ -135,7 +147,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3", "zamba2"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)

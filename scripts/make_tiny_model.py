@@ -44,12 +44,12 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
-                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls")}
+                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "zamba2": ("causal", "seqcls")}
 # Models with a bidirectional encoder outside ENCODER_ARCHS' test matrix (BART, an encoder-decoder; ESM,
 # whose tokenizer reads amino acids), built with these heads only.
 EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "zamba2": "Zamba2",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
@@ -123,13 +123,17 @@ def make_tiny_model(
             elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
-            elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
+            elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1", "zamba2") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
             elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe", "qwen3_next", "lfm2", "lfm2_moe", "lfm3", "olmo2", "olmo3", "exaone4", "glm4", "hunyuan", "apertus", "minicpm3") and name.endswith(("norm.weight", "scale", "alpha_p", "alpha_n")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1; xIELU's at fixed values
         for name, b in model.named_buffers():
             if name.endswith(("layer_scalar", "e_score_correction_bias", "expert_bias")):  # saved with the checkpoint; 1 / 0 after init
                 b.add_(torch.randn(b.shape, generator=gen) * 0.1)
+        if arch == "zamba2":  # one set of weights per shared block, as the published checkpoints hold them
+            hybrids = [layer.shared_transformer for layer in model.model.layers if hasattr(layer, "shared_transformer")]
+            for j, block in enumerate(hybrids):
+                block.load_state_dict(hybrids[j % config.num_mem_blocks].state_dict())
     model.config.architectures = [arch_name]
 
     save_kwargs = {"safe_serialization": True}
@@ -240,6 +244,11 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(num_hidden_layers=3, attn_layer_indices=[1], mamba_n_heads=4, mamba_d_head=32, mamba_n_groups=2,
                    mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=256,
                    rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})
+    if arch == "zamba2":  # Mamba2, hybrid, Mamba2, hybrid: both hybrids run one shared block, each with its adapters
+        cfg.update(num_hidden_layers=4, layers_block_type=["linear_attention", "hybrid"] * 2, num_mem_blocks=1, num_key_value_heads=4,
+                   use_shared_attention_adapter=True, adapter_rank=8, use_mem_rope=True, n_mamba_heads=4,
+                   mamba_ngroups=2, mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, time_step_min=0.3,
+                   rope_parameters={"rope_type": "default", "rope_theta": 1e4})
     if arch == "falcon_h1":  # 4 Mamba2 heads of 16 in 2 groups beside GQA heads of 16; every muP multiplier away from 1
         cfg.update(head_dim=16, mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16, mamba_n_groups=2, mamba_d_state=8,
                    mamba_d_conv=4, mamba_chunk_size=256, mamba_rms_norm=True, mamba_norm_before_gate=False,

@@ -60,6 +60,13 @@ class Mamba2Shape:
                    config.mamba_d_state, config.mamba_d_conv, config.rms_norm_eps, bool(config.mamba_proj_bias),
                    bool(config.mamba_conv_bias), tuple(config.time_step_limit or (0.0, float("inf"))))
 
+    @classmethod
+    def of_zamba2(cls, config) -> "Mamba2Shape":
+        """Zamba2's: its convolution always biased, its norm's epsilon fixed, dt at least ``time_step_min``."""
+        return cls(config.hidden_size, config.n_mamba_heads, config.mamba_headdim, config.mamba_ngroups,
+                   config.mamba_d_state, config.mamba_d_conv, 1e-5, bool(config.add_bias_linear), True,
+                   (float(config.time_step_min), float("inf")))
+
 
 class Mamba2Mixer(nn.Module):
     def __init__(self, shape: Mamba2Shape) -> None:

@@ -119,6 +119,9 @@ _MODELS = {
     "BambaForCausalLM": "bamba",  # Jamba's layer layout with Mamba2 mixers and rotary attention
     "BambaForSequenceClassification": "bamba",  # ours, for classifier_from_token
     "BambaModel": "bamba",
+    "Zamba2ForCausalLM": "zamba2",  # Mamba2 layers, shared attention blocks with per-layer adapters
+    "Zamba2ForSequenceClassification": "zamba2",
+    "Zamba2Model": "zamba2",
     "Mamba2ForCausalLM": "mamba",  # Mamba2 layers only (mamba2.py)
     "Mamba2ForSequenceClassification": "mamba",  # ours, for classifier_from_token
     "Mamba2Model": "mamba",
