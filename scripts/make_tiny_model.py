@@ -44,12 +44,12 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
-                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "zamba2": ("causal", "seqcls")}
+                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "zamba2": ("causal", "seqcls"), "cohere_compass": ("causal", "seqcls")}
 # Models with a bidirectional encoder outside ENCODER_ARCHS' test matrix (BART, an encoder-decoder; ESM,
 # whose tokenizer reads amino acids), built with these heads only.
 EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "zamba2": "Zamba2",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "zamba2": "Zamba2", "cohere_compass": "CohereCompass",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
@@ -57,9 +57,10 @@ ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "G
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
 CONFIG_CLASS = {"gemma3": "Gemma3TextConfig", "gemma4": "Gemma4TextConfig", "qwen3_5": "Qwen3_5TextConfig",
-                "qwen3_5_moe": "Qwen3_5MoeTextConfig"}
+                "qwen3_5_moe": "Qwen3_5MoeTextConfig", "cohere_compass": "CohereCompassTextConfig"}
 HEAD_CLASS = {("gemma3", "seqcls"): "Gemma3TextForSequenceClassification", ("gpt2", "causal"): "GPT2LMHeadModel",
-              ("qwen3_5", "seqcls"): "Qwen3_5TextForSequenceClassification"}
+              ("qwen3_5", "seqcls"): "Qwen3_5TextForSequenceClassification",
+              ("cohere_compass", "seqcls"): "CohereCompassTextForSequenceClassification"}
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -120,7 +121,7 @@ def make_tiny_model(
             if name.endswith((".bias", "_proj_bias", "e_score_correction_bias")) or (arch == "deberta" and name.endswith(("q_bias", "v_bias"))):
                 # "_proj_bias": experts' biases stored beside them; DeBERTa (v1)'s q/v biases beside in_proj
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "phi")) and name.endswith(
+            elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "modernbert_decoder", "gpt2", "gpt_neox", "opt", "cohere", "cohere2", "cohere_compass", "phi")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1", "zamba2") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
@@ -224,10 +225,13 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(layer_norm_eps=cfg.pop("rms_norm_eps"), hidden_act="gelu", use_parallel_residual=True,
                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25})
         del cfg["num_key_value_heads"]
-    if arch in ("cohere", "cohere2"):  # LayerNorms; logits scaled by 0.5; Command R7B: a sliding layer, then a global one
+    if arch in ("cohere", "cohere2", "cohere_compass"):  # LayerNorms; logits scaled by 0.5; Command R7B: a sliding layer, then a global one
         cfg.update(layer_norm_eps=cfg.pop("rms_norm_eps"), logit_scale=0.5, tie_word_embeddings=True)
-        if arch == "cohere2":
+        if arch in ("cohere2", "cohere_compass"):
             cfg.update(sliding_window=4, layer_types=["sliding_attention", "full_attention"])
+        if arch == "cohere_compass":  # the half rotary, each layer type's own (or none: rope_parameters' None)
+            cfg.update(rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                        "full_attention": {"rope_type": "default", "rope_theta": 5e5}})
     if arch == "phi":  # biased LayerNorms, gelu_new, 0.4 of each head rotating, a biased LM head
         cfg.update(layer_norm_eps=cfg.pop("rms_norm_eps"), hidden_act="gelu_new",
                    rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})

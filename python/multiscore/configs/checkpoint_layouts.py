@@ -6,7 +6,8 @@
   ``--trust-remote-code`` (nor the network to fetch it). The same for a config with no model_type
   whose ``auto_map`` names a config class of such a type (jina-reranker-v2's ``XLMRobertaFlashConfig``).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
-  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5 and Qwen3.5-MoE): served as that language model, on text. The config
+  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE and Cohere's North / Compass): served as
+  that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
   tower and projector are not loaded.
@@ -48,6 +49,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3VLMoeForConditionalGeneration": "Qwen3VLMoeTextForCausalLM",  # its experts stored 3-D (models/qwen_moe.py)
     "Qwen3_5ForConditionalGeneration": "Qwen3_5ForCausalLM",
     "Qwen3_5MoeForConditionalGeneration": "Qwen3_5MoeForCausalLM",
+    "CohereCompassForConditionalGeneration": "CohereCompassForCausalLM",  # CohereLabs/North-*: M-RoPE as Qwen3-VL's
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -58,6 +60,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3VLMoeModel": "Qwen3VLMoeTextModel",
     "Qwen3_5Model": "Qwen3_5TextModel",
     "Qwen3_5MoeModel": "Qwen3_5MoeTextModel",
+    "CohereCompassModel": "CohereCompassTextModel",
     "EmbeddingGemma2Model": "EmbeddingGemma2TextModel",  # EmbeddingGemma 2: an embedder on text
     # Classifiers: transformers' multimodal one, and the names vLLM's docs give Qwen-VL rerankers
     # (``--hf-overrides '{"architectures": ["Qwen3VLForSequenceClassification"], "classifier_from_token": ...}'``).

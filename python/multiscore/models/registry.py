@@ -66,6 +66,9 @@ _MODELS = {
     "Cohere2ForCausalLM": "cohere",  # Command R7B: sliding layers, NoPE global ones
     "Cohere2ForSequenceClassification": "cohere",
     "Cohere2Model": "cohere",
+    "CohereCompassForCausalLM": "cohere_compass",  # Command R7B's block, half rotary per layer type (or none)
+    "CohereCompassTextForSequenceClassification": "cohere_compass",
+    "CohereCompassTextModel": "cohere_compass",
     "Ernie4_5ForCausalLM": "ernie4_5",  # Llama's block, biases by use_bias, interleaved-pair rotary
     "Ernie4_5ForSequenceClassification": "ernie4_5",
     "Ernie4_5Model": "ernie4_5",

@@ -70,7 +70,22 @@ def _qwen_vl(version: str):
     return build
 
 
-BUILDERS = {"gemma3": _gemma3, "mistral3": _mistral3, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+def _cohere_compass(vocab: int):
+    """CohereLabs/North-*: Command R7B's block with the half rotary per layer type, M-RoPE as Qwen3-VL's."""
+    from transformers import CohereCompassConfig, CohereCompassForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, layer_types=["sliding_attention", "full_attention"], sliding_window=4,
+                logit_scale=0.5, rope_parameters={
+                    "sliding_attention": {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3]},
+                    "full_attention": {"rope_type": "default", "rope_theta": 5e5, "mrope_section": [2, 3, 3]}})
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16, deepstack_visual_indexes=[0])
+    config = CohereCompassConfig(text_config=text, vision_config=vision, image_token_id=vocab - 1,
+                                 video_token_id=vocab - 2, vision_start_token_id=vocab - 3, vision_end_token_id=vocab - 4)
+    return CohereCompassForConditionalGeneration(config)
+
+
+BUILDERS = {"gemma3": _gemma3, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -78,7 +93,8 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "qwen2_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen2_5_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"),
-             "qwen3_vl_moe": ("Qwen3VLMoeTextForCausalLM", "Qwen3VLMoeTextForSequenceClassification")}
+             "qwen3_vl_moe": ("Qwen3VLMoeTextForCausalLM", "Qwen3VLMoeTextForSequenceClassification"),
+             "cohere_compass": ("CohereCompassForCausalLM", "CohereCompassTextForSequenceClassification")}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -111,7 +127,7 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.")) for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
-              "qwen3_vl_moe": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+              "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     assert layers + "0.self_attn.q_proj.weight" in names
     # Gemma 3 ties its LM head to the embeddings; the others keep their own, which must load too.
     assert ("language_model.lm_head.weight" in names or "lm_head.weight" in names) == (family != "gemma3")

@@ -1,0 +1,107 @@
+"""Cohere Compass, text (transformers' ``cohere_compass_text``; the language model of the vision-language
+``CohereCompassForConditionalGeneration``, CohereLabs/North-*): ``CohereCompassForCausalLM`` (read at
+label tokens), ``CohereCompassTextForSequenceClassification`` and ``CohereCompassTextModel``.
+
+Command R7B's parallel block (cohere.py: one LayerNorm feeding attention and the SwiGLU MLP, sliding
+layers by ``layer_types``), with two differences: the half rotary (not Cohere's interleaved pairs),
+and each layer type's own rotary or none (``rope_parameters`` keyed by layer type; None for a type:
+those layers take no positions). On text every M-RoPE axis holds the same position, so the
+vision-language rotary is the plain one. Logits are multiplied by ``logit_scale``.
+
+The classifier reads the last token (``pooling`` ``eos``, its default), so MIS applies; ``bos`` and
+``mean`` pooling are refused with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import torch
+from torch import nn
+
+from multiscore.configs.model_config import head_dim_of, layer_windows
+from multiscore.layers.attention import BatchAttention
+from multiscore.layers.fused_ops import EAGER
+from multiscore.layers.rotary import RotaryEmbedding
+from multiscore.models.cohere import ParallelBody, ParallelLayer, _Cohere, cohere_options
+from multiscore.models.decoder import (
+    DecoderAttention,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    ForwardContext,
+    GatedMLP,
+    with_embed_overrides,
+)
+
+_TYPES = ("full_attention", "sliding_attention")
+
+
+def _rotates(config, layer_id: int) -> bool:
+    return config.rope_parameters.get(config.layer_types[layer_id]) is not None
+
+
+def compass_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
+    options = replace(cohere_options(config), pair_rotary=False, rotary_layer=_rotates)
+    sliding = config.layer_types[layer_id] == "sliding_attention"
+    norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
+    attention = DecoderAttention(config, options, window, local_rope=sliding, layer_id=layer_id)
+    return ParallelLayer(norm, attention, GatedMLP(config, options))
+
+
+class CompassBody(ParallelBody):
+    """ParallelBody with a rotary per layer type: the full layers' as ``ctx.cos``/``sin``, the sliding
+    layers' as ``ctx.local_cos_sin`` (either absent when its type takes none)."""
+
+    def __init__(self, config) -> None:
+        nn.Module.__init__(self)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(compass_layer(config, window, i) for i, window in enumerate(layer_windows(config)))
+        self.norm_name = "norm"
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
+        self.rotary = {kind: RotaryEmbedding(config, head_dim_of(config), kind)
+                       for kind in _TYPES if config.rope_parameters.get(kind) is not None}
+        self.ops = EAGER
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
+                keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
+        """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None)."""
+        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, H]
+        tables = {kind: rotary.cos_sin(positions, x.dtype) for kind, rotary in self.rotary.items()}
+        cos, sin = tables.get("full_attention", (None, None))
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops,
+                             local_cos_sin=tables.get("sliding_attention"))
+        for layer in self.layers:
+            x = layer(x, ctx)
+        if keep_rows is not None:
+            x = x.index_select(0, keep_rows)
+        return self.norm(x)
+
+
+class _Compass(_Cohere):
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        super().adapt_config(hf_config)
+        pooling = getattr(hf_config, "pooling", None) or "eos"
+        if pooling != "eos":
+            raise ValueError(f"Cohere Compass with pooling {pooling!r} is not supported: its classifier is served "
+                             "at the last token (pooling 'eos')")
+        unknown = set(hf_config.layer_types) - set(_TYPES)
+        if unknown:
+            raise ValueError(f"Cohere Compass layer types {sorted(unknown)} are not supported (only {list(_TYPES)})")
+
+    def make_body(self, config) -> nn.Module:
+        return CompassBody(config)
+
+
+class CohereCompassForCausalLM(_Compass, DecoderForCausalLM):
+    pass
+
+
+class CohereCompassTextForSequenceClassification(_Compass, DecoderForSequenceClassification):
+    pass
+
+
+class CohereCompassTextModel(_Compass, DecoderForEmbedding):
+    pass
