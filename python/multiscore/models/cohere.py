@@ -65,15 +65,23 @@ class ParallelBody(nn.Module):
         self.layers = nn.ModuleList(make_layer(config, window, i) for i, window in enumerate(layer_windows(config)))
         self.norm_name = norm_name
         setattr(self, norm_name, final_norm)
-        self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
+        self.rotary_emb = self.make_rotary(config)
         self.ops = EAGER  # the decoder heads' protocol (use_fused_ops)
+
+    @staticmethod
+    def make_rotary(config):
+        return RotaryEmbedding(config, head_dim_of(config))
+
+    def rotary_tables(self, positions: torch.Tensor, dtype: torch.dtype) -> dict:
+        """ForwardContext's rotary fields at ``positions`` [T]."""
+        cos, sin = self.rotary_emb.cos_sin(positions, dtype)
+        return {"cos": cos, "sin": sin}
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None)."""
         x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, H]
-        cos, sin = self.rotary_emb.cos_sin(positions, x.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
+        ctx = ForwardContext(attention=attention, ops=self.ops, **self.rotary_tables(positions, x.dtype))
         for layer in self.layers:
             x = layer(x, ctx)
         if keep_rows is not None:

@@ -20,9 +20,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of, layer_windows
-from multiscore.layers.attention import BatchAttention
-from multiscore.layers.fused_ops import EAGER
+from multiscore.configs.model_config import head_dim_of
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.cohere import ParallelBody, ParallelLayer, _Cohere, cohere_options
 from multiscore.models.decoder import (
@@ -30,9 +28,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
-    ForwardContext,
     GatedMLP,
-    with_embed_overrides,
 )
 
 _TYPES = ("full_attention", "sliding_attention")
@@ -55,28 +51,17 @@ class CompassBody(ParallelBody):
     layers' as ``ctx.local_cos_sin`` (either absent when its type takes none)."""
 
     def __init__(self, config) -> None:
-        nn.Module.__init__(self)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(compass_layer(config, window, i) for i, window in enumerate(layer_windows(config)))
-        self.norm_name = "norm"
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
-        self.rotary = {kind: RotaryEmbedding(config, head_dim_of(config), kind)
-                       for kind in _TYPES if config.rope_parameters.get(kind) is not None}
-        self.ops = EAGER
+        super().__init__(config, compass_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False))
 
-    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
-                keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
-        """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None)."""
-        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, H]
-        tables = {kind: rotary.cos_sin(positions, x.dtype) for kind, rotary in self.rotary.items()}
+    @staticmethod
+    def make_rotary(config) -> dict:
+        return {kind: RotaryEmbedding(config, head_dim_of(config), kind)
+                for kind in _TYPES if config.rope_parameters.get(kind) is not None}
+
+    def rotary_tables(self, positions: torch.Tensor, dtype: torch.dtype) -> dict:
+        tables = {kind: rotary.cos_sin(positions, dtype) for kind, rotary in self.rotary_emb.items()}
         cos, sin = tables.get("full_attention", (None, None))
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops,
-                             local_cos_sin=tables.get("sliding_attention"))
-        for layer in self.layers:
-            x = layer(x, ctx)
-        if keep_rows is not None:
-            x = x.index_select(0, keep_rows)
-        return self.norm(x)
+        return {"cos": cos, "sin": sin, "local_cos_sin": tables.get("sliding_attention")}
 
 
 class _Compass(_Cohere):
