@@ -8,6 +8,8 @@ Overrides (as vLLM's ``--hf-overrides``), given with ``--json-model-override-arg
   - ``no_post_processing``: one label per token, the LM head rows themselves.
 - ``is_original_qwen3_reranker: true``: shorthand for ``["no", "yes"]`` + ``from_2_way_softmax``
   (and the built-in Qwen3-Reranker score template).
+- T5 rerankers (``T5ForConditionalGeneration``, models/monot5.py) take ``DEFAULT_CLASSIFIER_TOKENS``
+  with ``from_2_way_softmax`` when no tokens are given.
 
 Without overrides, a sentence-transformers 6 CrossEncoder saved on a causal LM converts itself: its
 ``LogitScore`` module (modules.json) names the true and false token ids, and its score
@@ -27,6 +29,9 @@ import torch
 from multiscore.configs.json_files import read_json
 
 METHODS = ("from_2_way_softmax", "no_post_processing")
+# Models that are only served as rerankers, by the tokens their answer is read at (MonoT5: "false" /
+# "true"; the mT5 mMARCO rerankers: "no" / "yes"), unless classifier_from_token names others.
+DEFAULT_CLASSIFIER_TOKENS = {"T5ForConditionalGeneration": ["false", "true"], "MT5ForConditionalGeneration": ["no", "yes"]}
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ def conversion_from_config(hf_config, load_tokenizer: Callable[[], object], mode
     method = getattr(hf_config, "method", None)
     if getattr(hf_config, "is_original_qwen3_reranker", False):
         tokens, method = tokens or ["no", "yes"], method or "from_2_way_softmax"
+    architecture = (getattr(hf_config, "architectures", None) or [""])[0]
+    if tokens is None and architecture in DEFAULT_CLASSIFIER_TOKENS:  # models/monot5.py
+        tokens, method = DEFAULT_CLASSIFIER_TOKENS[architecture], method or "from_2_way_softmax"
     saved_ids = logit_score_ids(model_dir) if tokens is None and model_dir is not None else None
     if saved_ids is not None:
         tokenizer = load_tokenizer()

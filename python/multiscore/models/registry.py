@@ -274,6 +274,8 @@ _MODELS = {
     "NewForTokenClassification": "gte",
     "GteNewModel": "gte",  # vLLM's names for the two above
     "GteNewForSequenceClassification": "gte",
+    "T5ForConditionalGeneration": "monot5",  # MonoT5: read at its first decoding step
+    "MT5ForConditionalGeneration": "monot5",
     "T5EncoderModel": "t5",  # gtr-t5-*, sentence-t5-*
     "MT5EncoderModel": "t5",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs

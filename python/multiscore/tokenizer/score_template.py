@@ -40,7 +40,11 @@ BGE_DEFAULT_PROMPT = ("Given a query A and a passage B, determine whether the pa
 BGE_RERANKER = "A: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n" \
     "B: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
     "{{ instruction or \"" + BGE_DEFAULT_PROMPT + "\" }}"
-BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0, "bge_reranker": BGE_RERANKER}
+# MonoT5's input (castorini's, and the mT5 mMARCO rerankers'); the tokenizer appends </s>.
+MONOT5 = "Query: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }} " \
+    "Document: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }} Relevant:"
+BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0, "bge_reranker": BGE_RERANKER,
+                     "monot5": MONOT5}
 BUILTIN_SUFFIX_TOKENS = {"jina_reranker_m0": (100,)}
 
 # Stand in for the query and the document when checking a template; no real text contains them.
@@ -74,7 +78,7 @@ class ScoreTemplate:
 
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
-        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``) or a Jinja file."""
+        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``, ``monot5``) or a Jinja file."""
         if name_or_path in BUILTIN_TEMPLATES:
             template_class = _BUILTIN_CLASSES.get(name_or_path, cls)
             return template_class(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
