@@ -1,4 +1,4 @@
-"""Benchmark: the encoder families added last (``--model bart`` or ``esm``), against transformers in the same run.
+"""Benchmark: the encoder families added last (``--model bart``, ``esm`` or ``monot5``), against transformers in the same run.
 
 ``--model bart``: a BART NLI classifier (bart-large-mnli's architecture) scoring zero-shot pairs.
 Zero-shot classification of one text into candidate labels is one (premise, "This example is about
@@ -21,7 +21,15 @@ MLP 1920), ``--proteins`` random sequences of 50..400 residues, mean-pooled: mul
 masked mean) and one protein at a time. The diff column is the largest cosine distance between the
 normalised embeddings.
 
+``--model monot5``: a MonoT5 reranker at t5-base's shape (d_model 768, 12 encoder and 12 decoder layers, 12
+heads, feed-forward 3072, ReLU, tied head) reranking ``--docs`` documents of 20..120 words for one query,
+each pair "Query: q Document: d Relevant:" read at the first decoding step (the probability of "true"
+against "false"): multiscore (one ``ModelWorker.forward``: the encoder packed, one decoder step per
+pair) vs transformers' ``T5ForConditionalGeneration`` on one padded batch with one decoder token
+(pygaggle's MonoT5 does the same, in batches).
+
     python benchmark/bench_new_encoders.py --model bart [--texts 8] [--labels 8] [--repeats 3] [--markdown]
+    python benchmark/bench_new_encoders.py --model monot5 [--docs 32] [--repeats 3] [--markdown]
     python benchmark/bench_new_encoders.py --model esm [--proteins 64] [--repeats 3] [--markdown]
 """
 
@@ -132,16 +140,68 @@ def run_esm(args) -> None:
     print_rows(["variant", "ms", "vs transformers batch", "max cosine distance"], body, args.markdown)
 
 
+def build_monot5(out: pathlib.Path) -> pathlib.Path:
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tokenizer = build_tokenizer("xlm_roberta")
+    config = transformers.T5Config(
+        vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=768, d_kv=64, d_ff=3072, num_layers=12,
+        num_decoder_layers=12, num_heads=12, feed_forward_proj="relu", pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        architectures=["T5ForConditionalGeneration"])
+    torch.manual_seed(0)
+    transformers.T5ForConditionalGeneration(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def run_monot5(args) -> None:
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    rng = random.Random(1234)
+    query = " ".join(rng.choice(WORDS) for _ in range(8))
+    docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120))) for _ in range(args.docs)]
+    prompts = [f"Query: {query} Document: {d} Relevant:" for d in docs]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_monot5(pathlib.Path(tmp))
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        ids = [tokenizer(p)["input_ids"] for p in prompts]
+        sequences = [ScoreSequence(f"d{i}", s, i, 1, PoolingParams(activation="default")) for i, s in enumerate(ids)]
+        server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32")
+        worker = ModelWorker(server_args, ModelConfig.from_server_args(server_args))
+        t, s = median_time(lambda: torch.cat(worker.forward(sequences)).squeeze(1), args.repeats)
+        hf = T5ForConditionalGeneration.from_pretrained(str(path), dtype=torch.float32).eval()
+        batch = tokenizer(prompts, padding=True, return_tensors="pt")
+        labels = [tokenizer.convert_tokens_to_ids(t) for t in ("\u2581false", "\u2581true")]
+        start = torch.full((len(prompts), 1), hf.config.decoder_start_token_id)
+
+        def hf_batch():
+            with torch.inference_mode():
+                logits = hf(**batch, decoder_input_ids=start).logits[:, 0, labels]
+            return torch.softmax(logits, -1)[:, 1]
+
+        t_hf, s_hf = median_time(hf_batch, args.repeats)
+    print(f"# MonoT5 (t5-base shape: 12+12 layers of 768), 1 query x {args.docs} documents of "
+          f"{min(map(len, ids))}..{max(map(len, ids))} tokens, fp32, median of {args.repeats}; load {load_average()}")
+    print(f"# {machine_line()}")
+    rows = [("multiscore, every pair in one forward", t, s), ("transformers, one padded batch, one decoder step", t_hf, s_hf)]
+    body = [[name, f"{t * 1000:.1f}", f"{t_hf / t:.2f}x", f"{(s - s_hf).abs().max().item():.1e}"] for name, t, s in rows]
+    print_rows(["variant", "ms", "vs transformers batch", "max |p(true) diff|"], body, args.markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["bart", "esm"], default="bart")
+    parser.add_argument("--model", choices=["bart", "esm", "monot5"], default="bart")
+    parser.add_argument("--docs", type=int, default=32)
     parser.add_argument("--texts", type=int, default=8)
     parser.add_argument("--labels", type=int, default=8)
     parser.add_argument("--proteins", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    run_esm(args) if args.model == "esm" else run_bart(args)
+    {"esm": run_esm, "monot5": run_monot5, "bart": run_bart}[args.model](args)
 
 
 def run_bart(args) -> None:
