@@ -8,7 +8,6 @@ import json
 import pytest
 import torch
 
-from make_tiny_model import build_tokenizer
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
@@ -16,6 +15,7 @@ from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.server_args import ServerArgs
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer
 from multiscore.tokenizer.score_template import ScoreTemplate
+from test_t5_encoder import tiny_t5
 from worker_batches import worker
 
 QUERY = "what is the capital of california"
@@ -25,23 +25,12 @@ DOCS = ["sacramento is the capital of california", "the cat and the dog", "los a
 
 @pytest.fixture(scope="module", params=["relu-tied", "gated-gelu"])
 def monot5(request, tmp_path_factory):
-    from transformers import T5Config, T5ForConditionalGeneration
+    from transformers import T5ForConditionalGeneration
 
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer("xlm_roberta")
-    act = request.param.removesuffix("-tied")
-    config = T5Config(vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2,
-                      num_decoder_layers=3, num_heads=4, relative_attention_num_buckets=8,
-                      relative_attention_max_distance=16, feed_forward_proj=act, initializer_factor=1.0,
-                      tie_word_embeddings=request.param.endswith("tied"), pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
-                      architectures=["T5ForConditionalGeneration"])
-    model = T5ForConditionalGeneration(config).eval()
-    with torch.no_grad():  # T5's init leaves the bias table near zero; make every bucket count
-        model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 1.0)
     path = tmp_path_factory.mktemp("monot5") / request.param
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    model, tokenizer = tiny_t5(T5ForConditionalGeneration, path, request.param.removesuffix("-tied"),
+                               num_decoder_layers=3, tie_word_embeddings=request.param.endswith("tied"),
+                               architectures=["T5ForConditionalGeneration"])
     return path, model, tokenizer
 
 

@@ -21,22 +21,31 @@ from worker_batches import worker
 SEQS = [list(range(5, 5 + n)) for n in (29, 1, 12, 7, 22)]
 
 
-@pytest.fixture(scope="module", params=["relu", "gated-gelu"])
-def t5_path(request, tmp_path_factory):
-    from transformers import T5Config, T5EncoderModel
+def tiny_t5(model_class, path, feed_forward_proj: str, **config):
+    """A tiny random T5 of ``model_class`` (its relative bias table made to count; decoding starts at the
+    pad token, as T5's) and its tokenizer, saved at ``path`` -> (model, tokenizer)."""
+    from transformers import T5Config
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer("xlm_roberta")
     config = T5Config(vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2,
                       num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
-                      feed_forward_proj=request.param, initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id)
-    model = T5EncoderModel(config).eval()
+                      feed_forward_proj=feed_forward_proj, initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id, **config)
+    model = model_class(config).eval()
     with torch.no_grad():  # T5's init leaves the bias table near zero; make every bucket count
         model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 1.0)
-    path = tmp_path_factory.mktemp("t5") / request.param
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module", params=["relu", "gated-gelu"])
+def t5_path(request, tmp_path_factory):
+    from transformers import T5EncoderModel
+
+    path = tmp_path_factory.mktemp("t5") / request.param
+    tiny_t5(T5EncoderModel, path, request.param)
     return path
 
 
