@@ -8,8 +8,9 @@ and each layer type's own rotary or none (``rope_parameters`` keyed by layer typ
 those layers take no positions). On text every M-RoPE axis holds the same position, so the
 vision-language rotary is the plain one. Logits are multiplied by ``logit_scale``.
 
-The classifier reads the last token (``pooling`` ``eos``, its default), so MIS applies; ``bos`` and
-``mean`` pooling are refused with the reason.
+The classifier reads the last token (``pooling`` ``eos``, its default), so MIS applies; a classifier with
+``bos`` or ``mean`` pooling is refused with the reason. The embedder pools as the config's ``pooling`` says
+(``eos``: the last token, ``bos``: the first, ``mean``), unless sentence-transformers files say otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from multiscore.models.decoder import (
 )
 
 _TYPES = ("full_attention", "sliding_attention")
+_POOLING = {"eos": "last", "bos": "cls", "mean": "mean"}  # the config's pooling -> ours
 
 
 def _rotates(config, layer_id: int) -> bool:
@@ -68,10 +70,6 @@ class _Compass(_Cohere):
     @classmethod
     def adapt_config(cls, hf_config) -> None:
         super().adapt_config(hf_config)
-        pooling = getattr(hf_config, "pooling", None) or "eos"
-        if pooling != "eos":
-            raise ValueError(f"Cohere Compass with pooling {pooling!r} is not supported: its classifier is served "
-                             "at the last token (pooling 'eos')")
         unknown = set(hf_config.layer_types) - set(_TYPES)
         if unknown:
             raise ValueError(f"Cohere Compass layer types {sorted(unknown)} are not supported (only {list(_TYPES)})")
@@ -80,13 +78,29 @@ class _Compass(_Cohere):
         return CompassBody(config)
 
 
+def pooling_of(hf_config) -> str:
+    pooling = getattr(hf_config, "pooling", None) or "eos"
+    if pooling not in _POOLING:
+        raise ValueError(f"Cohere Compass pooling {pooling!r} is not one of {sorted(_POOLING)}")
+    return pooling
+
+
 class CohereCompassForCausalLM(_Compass, DecoderForCausalLM):
     pass
 
 
 class CohereCompassTextForSequenceClassification(_Compass, DecoderForSequenceClassification):
-    pass
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        super().adapt_config(hf_config)
+        if pooling_of(hf_config) != "eos":
+            raise ValueError(f"Cohere Compass with pooling {hf_config.pooling!r} is not supported: its classifier is "
+                             "served at the last token (pooling 'eos')")
 
 
 class CohereCompassTextModel(_Compass, DecoderForEmbedding):
-    pass
+    """The embedder, pooled as its sentence-transformers files say, else as the config's ``pooling``."""
+
+    @classmethod
+    def default_pooling(cls, hf_config) -> str:
+        return _POOLING[pooling_of(hf_config)]
