@@ -207,7 +207,7 @@ def _unexpected_parameter(model: PoolingModel, name: str) -> bool:
         return False
     candidates = [module_name] + [dst + module_name[len(src):] for src, dst in model.weight_prefix_aliases.items()
                                   if module_name.startswith(src)]
-    parent, _, last = module_name.rpartition(".")
+    last = module_name.rpartition(".")[2]
     if last in model.packed_modules_mapping:  # q_proj -> qkv_proj ...
         fused = model.packed_modules_mapping[last][0]
         candidates += [c.rpartition(".")[0] + "." + fused for c in candidates]

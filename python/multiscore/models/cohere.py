@@ -89,10 +89,13 @@ class ParallelBody(nn.Module):
         return getattr(self, self.norm_name)(x)
 
 
-def cohere_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
-    options = cohere_options(config)
+def cohere_layer(config, window: Optional[int], layer_id: int, options: Optional[BlockOptions] = None,
+                 local_rope: bool = False) -> ParallelLayer:
+    """``options``: None for Cohere's own (cohere_compass.py passes its own, and ``local_rope`` for its sliding layers)."""
+    options = options or cohere_options(config)
     norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
-    return ParallelLayer(norm, DecoderAttention(config, options, window, layer_id=layer_id), GatedMLP(config, options))
+    attention = DecoderAttention(config, options, window, local_rope=local_rope, layer_id=layer_id)
+    return ParallelLayer(norm, attention, GatedMLP(config, options))
 
 
 def cohere_body(config) -> ParallelBody:

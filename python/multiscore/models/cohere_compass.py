@@ -23,14 +23,8 @@ from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
 from multiscore.layers.rotary import RotaryEmbedding
-from multiscore.models.cohere import ParallelBody, ParallelLayer, _Cohere, cohere_options
-from multiscore.models.decoder import (
-    DecoderAttention,
-    DecoderForCausalLM,
-    DecoderForEmbedding,
-    DecoderForSequenceClassification,
-    GatedMLP,
-)
+from multiscore.models.cohere import ParallelBody, ParallelLayer, _Cohere, cohere_layer, cohere_options
+from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
 
 _TYPES = ("full_attention", "sliding_attention")
 _POOLING = {"eos": "last", "bos": "cls", "mean": "mean"}  # the config's pooling -> ours
@@ -42,10 +36,7 @@ def _rotates(config, layer_id: int) -> bool:
 
 def compass_layer(config, window: Optional[int], layer_id: int) -> ParallelLayer:
     options = replace(cohere_options(config), pair_rotary=False, rotary_layer=_rotates)
-    sliding = config.layer_types[layer_id] == "sliding_attention"
-    norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
-    attention = DecoderAttention(config, options, window, local_rope=sliding, layer_id=layer_id)
-    return ParallelLayer(norm, attention, GatedMLP(config, options))
+    return cohere_layer(config, window, layer_id, options, local_rope=config.layer_types[layer_id] == "sliding_attention")
 
 
 class CompassBody(ParallelBody):
