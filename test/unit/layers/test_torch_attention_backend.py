@@ -85,6 +85,21 @@ def test_backend_equals_dense_reference(specs):
     torch.testing.assert_close(out[rows], ref[rows], atol=1e-5, rtol=1e-5)
 
 
+def test_cpu_blocks_have_key_lengths_in_multiples_of_16():
+    """MIS on CPU: the items' causal block is padded to 16 slots (padding after each item, never seen),
+    the query keys to 16 under a key bias; the outputs stay exact (test above). Elsewhere no padding."""
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    meta = backend.build_metadata(_layouts([(20, [3, 17, 2])])[0])
+    assert tuple(meta.items.index.shape) == (3, 32)
+    bucket = meta.buckets[0]
+    assert tuple(bucket.key_index.shape) == (1, 32)
+    assert bucket.key_valid.sum().item() == 20
+    assert torch.equal(bucket.key_bias[0, 0, 0] == 0, bucket.key_valid[0])
+    from multiscore.layers.attention.padded_rows import aligned_length
+    assert [aligned_length(n, torch.device("cpu")) for n in (1, 16, 17, 250)] == [16, 16, 32, 256]
+    assert aligned_length(250, torch.device("cuda")) == 250
+
+
 def test_mis_buckets_pad_only_when_cheap():
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     similar = backend.build_metadata(_layouts([(3, [2, 1]), (5, [1, 0, 2]), (4, [3])])[0])
@@ -169,7 +184,10 @@ def test_flashinfer_is_imported_only_when_chosen():
 def test_many_plain_sequences_in_length_sorted_chunks(causal):
     """More sequences than one SDPA call takes (16), of mixed lengths: causal or bidirectional
     (encoders), each sequence sees exactly its own tokens. Runs of _SOLO_RUN_LEN (64) tokens or more
-    in a call of mixed lengths get a call each (no padding, no mask); shorter ones share calls."""
+    in a call of mixed lengths get a call each; shorter ones share calls. On CPU every call's length
+    is padded to a multiple of 16 keys (the flash kernel's fast lengths): a causal call needs no mask
+    for that (the padding follows each run), a bidirectional one hides the padded keys; a run that
+    is already aligned is read in place."""
     torch.manual_seed(0)
     lens = [1 + (i * 7) % 13 for i in range(150)] + [63, 64, 90, 130, 130]
     layouts, T = _layouts(lens)
@@ -177,8 +195,14 @@ def test_many_plain_sequences_in_length_sorted_chunks(causal):
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     meta = backend.build_metadata(layouts, causal=causal)
     assert len(meta.runs) == 10 + 4 and all(chunk.causal is causal for chunk in meta.runs)  # ceil(151 / 16), then 4 alone
-    assert [tuple(chunk.index.shape) for chunk in meta.runs[-4:]] == [(1, 64), (1, 90), (1, 130), (1, 130)]
-    assert all(chunk.mask is None and chunk.contiguous_start is not None for chunk in meta.runs[-4:])
+    assert [tuple(chunk.index.shape) for chunk in meta.runs[-4:]] == [(1, 64), (1, 96), (1, 144), (1, 144)]
+    assert all(chunk.index.shape[1] % 16 == 0 for chunk in meta.runs)
+    assert [chunk.contiguous_start is not None for chunk in meta.runs[-4:]] == [True, False, False, False]
+    if causal:
+        assert all(chunk.mask is None for chunk in meta.runs)
+    else:
+        assert [chunk.mask is None for chunk in meta.runs[-4:]] == [True, False, False, False]
+        assert all(torch.equal(chunk.mask[:, 0, 0], chunk.key_valid) for chunk in meta.runs[-3:])
     out = backend.forward(q, k, v, meta, scale=DIM**-0.5)
     for seq in layouts:
         sl = slice(seq.start, seq.start + seq.length)

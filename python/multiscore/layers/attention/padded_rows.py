@@ -7,6 +7,11 @@
 Blocks are views of ``[b, L, H, D]`` memory transposed to ``[b, H, L, D]``. torch's CPU flash
 kernel writes its output, and its log-sum-exp, in the layout of its query, so a block's output
 reads back as flat rows ``[b·L, H, D]`` without a copy.
+
+On CPU, blocks are padded to a key length that is a multiple of 16 (``aligned_length``): torch's
+flash kernel (2.13) runs such lengths 1.4-2x faster than the lengths just below them, in bf16 and
+fp32 (2-core AMX Xeon: [16, 12, 44, 32] 0.82 ms, [16, 12, 48, 32] 0.48 ms; keys 250 vs 256 against
+1,601 query rows 1.66 vs 1.14 ms; the number of query rows does not matter).
 """
 
 from __future__ import annotations
@@ -14,6 +19,17 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+
+
+_CPU_KEY_ALIGN = 16
+
+
+def aligned_length(n: int, device: torch.device) -> int:
+    """The padded key length of a block on ``device``: ``n`` rounded up to a multiple of 16 on CPU
+    (see above), ``n`` elsewhere."""
+    if device.type != "cpu":
+        return n
+    return -(-n // _CPU_KEY_ALIGN) * _CPU_KEY_ALIGN
 
 
 def valid_positions(valid: torch.Tensor, device=None) -> Optional[torch.Tensor]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.lse_attention import attention_with_lse, with_sinks
-from multiscore.layers.attention.padded_rows import block_rows, gather_block, valid_positions
+from multiscore.layers.attention.padded_rows import aligned_length, block_rows, gather_block, valid_positions
 
 _RUNS_PER_CALL = 16  # as the torch backend's plain runs
 
@@ -43,7 +43,7 @@ def prefixed_run_chunks(runs: list[tuple[int, int, int, int]], device: torch.dev
 
 def _chunk(runs, device) -> PrefixedRuns:
     s_max = max(s for _, s, _, _ in runs)
-    k_max = max(s + p for _, s, _, p in runs)
+    k_max = aligned_length(max(s + p for _, s, _, p in runs), device)  # keys past a run's own are hidden
     index = torch.empty(len(runs), s_max, dtype=torch.long)
     key_index = torch.empty(len(runs), k_max, dtype=torch.long)
     mask = torch.zeros(len(runs), 1, s_max, k_max, dtype=torch.bool)

@@ -1,7 +1,7 @@
 """Pure-PyTorch attention for packed prefill batches: CPU and GPU; causal, bidirectional and MIS.
 
 Two kinds of work, both without an O(T²) mask over the whole batch:
-- runs: every plain sequence and every MIS query, sorted by length and padded, 64 at a time, into
+- runs: every plain sequence and every MIS query, sorted by length and padded, 16 at a time, into
   one SDPA call each (causal for decoders, bidirectional for encoders);
 - MIS items: per MIS sequence, each item attends to ``[query KV ; its own KV]``. The query's
   keys/values are computed once and shared by all items. The two parts are computed separately,
@@ -28,7 +28,9 @@ import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
 from multiscore.layers.attention.lse_attention import attention_with_lse, with_sinks
-from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, valid_positions
+from multiscore.layers.attention.padded_rows import (
+    aligned_length, block_lse_rows, block_rows, gather_block, valid_positions,
+)
 from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
 
 
@@ -37,8 +39,8 @@ from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefi
 # attention gains nothing from wider calls (E2 rerank, MiniLM, bf16: 409 -> 326 ms per request;
 # E1: 1433 -> 1377 ms; benchmark/README.md).
 _RUNS_PER_CALL = 16
-# In a call whose runs differ in length (it needs a padding mask), runs at least this long leave it
-# for a call each, on a view of their packed rows: no padding, no mask. Grouping pays for short runs,
+# In a call whose runs differ in length, runs at least this long leave it for a call each (no
+# padding but the CPU's alignment, ``aligned_length``). Grouping pays for short runs,
 # where a call's overhead outweighs their padding, and for runs of one length (no mask); not for long
 # mixed ones. One attention layer, grouped -> with this rule (benchmark/bench_run_grouping.py, 2 AVX2
 # cores): 32 runs of 100..512 tokens 2.07x faster, 64 of 52..402 1.34x, 64 of 30..120 1.10x, causal
@@ -54,8 +56,8 @@ class RunChunk:
     rows: torch.Tensor  # [n] flat rows of the valid slots, where the outputs go
     valid_pos: Optional[torch.Tensor]  # [n] positions of the valid slots in [b·L]; None: all valid
     causal: bool
-    # None when no run is padded or limits its keys. Causal: [b, 1, L, L] (causal and real keys; pad
-    # rows still see key 0). Bidirectional: [b, 1, 1, L] (key_valid).
+    # Bidirectional runs with a padded slot or a key limit: [b, 1, 1, L] (key_valid). Otherwise None:
+    # a causal run's padding comes after its tokens, where causal attention never looks.
     mask: Optional[torch.Tensor]
     key_valid: torch.Tensor  # [b, L] bool: real keys within each run's key_len (bidirectional)
     # First row when the runs lie back to back with one length: q/k/v are then viewed, not gathered.
@@ -134,19 +136,15 @@ def _run_chunks(starts: list[int], lens: list[int], key_lens: list[int], causal:
 
 def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, key_lens: torch.Tensor, causal: bool,
                device: torch.device) -> RunChunk:
-    max_len = int(lens.max())
-    slot = torch.arange(max_len)
+    length = aligned_length(int(lens.max()), device)  # slots per run: its tokens, then padding
+    slot = torch.arange(length)
     valid = slot[None, :] < lens[:, None]  # [b, L]
     key_valid = slot[None, :] < key_lens[:, None]  # [b, L]
     index = starts[:, None] + torch.where(valid, slot[None, :], 0)
     mask, contiguous_start = None, None
-    if int(lens.min()) != max_len or not torch.equal(key_lens, lens):
-        if causal:
-            mask = ((slot[None, :] <= slot[:, None])[None] & valid[:, None, :])[:, None]  # [b, 1, L, L]
-        else:
-            mask = key_valid[:, None, None, :]  # [b, 1, 1, L]
-        mask = mask.to(device)
-    elif torch.equal(starts - starts[0], torch.arange(len(starts)) * max_len):
+    if not causal and not bool(key_valid.all()):
+        mask = key_valid[:, None, None, :].to(device)  # [b, 1, 1, L]
+    elif bool(valid.all()) and torch.equal(starts - starts[0], torch.arange(len(starts)) * length):
         contiguous_start = int(starts[0])
     return RunChunk(
         index=index.to(device), rows=index[valid].to(device), valid_pos=valid_positions(valid, device), causal=causal, mask=mask, key_valid=key_valid.to(device),
@@ -154,10 +152,11 @@ def _run_chunk(starts: torch.Tensor, lens: torch.Tensor, key_lens: torch.Tensor,
     )
 
 
-def _padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ragged 1-D row lists -> [G, max] index (pads repeat the list's first row) and validity."""
+def _padded(rows: list[torch.Tensor], width: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged 1-D row lists -> [G, width] index (pads repeat the list's first row) and validity
+    (``width`` None: the longest list's)."""
     lens = torch.tensor([len(r) for r in rows])
-    valid = torch.arange(int(lens.max()))[None, :] < lens[:, None]
+    valid = torch.arange(width or int(lens.max()))[None, :] < lens[:, None]
     index = torch.stack([r[0].expand(valid.shape[1]) for r in rows]).clone()
     index[valid] = torch.cat(rows)
     return index, valid
@@ -166,7 +165,7 @@ def _padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     row_index, row_valid = _padded(rows)
     row_pos, _ = _padded(positions)
-    key_index, key_valid = _padded(keys)
+    key_index, key_valid = _padded(keys, aligned_length(max(len(k) for k in keys), device))
     dst = torch.cat(dst)  # item slot -> position in MisItems.rows; -1 for delimiters
     is_item = dst >= 0
     key_bias = None
@@ -216,7 +215,7 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: in
     items = None
     lens = torch.cat(lens_all)
     if len(lens):
-        slot = torch.arange(int(lens.max()))
+        slot = torch.arange(aligned_length(int(lens.max()), device))  # causal: the padding after each item is never seen
         valid = slot[None, :] < lens[:, None]
         index = torch.cat(firsts)[:, None] + torch.where(valid, slot[None, :], 0)
         items = MisItems(index=index.to(device), rows=index[valid].to(device), valid_pos=valid_positions(valid, device))
