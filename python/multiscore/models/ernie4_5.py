@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from multiscore.layers.fused_ops import FusedOps
-from multiscore.layers.linear import Linear
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -57,7 +56,8 @@ class ErnieMoeBlock(nn.Module):
         super().__init__()
         E, inner = config.moe_num_experts, config.moe_intermediate_size
         self.top_k, self.norm_min = config.moe_k, float(config.moe_norm_min)
-        self.gate = Linear(config.hidden_size, E, bias=False)
+        # A plain nn.Linear: its weight is read as is, in float32 (a packed Linear frees its dense weight).
+        self.gate = nn.Linear(config.hidden_size, E, bias=False)
         self.moe_statics = nn.Module()
         self.moe_statics.e_score_correction_bias = nn.Parameter(torch.zeros(1, E))
         self.experts = nn.ModuleList(GatedMLP(config, options, inner) for _ in range(E))
