@@ -113,6 +113,20 @@ def test_packed_matches_transformers(tiny_model, arch, head, case):
     assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls", atol=ATOL)
 
 
+def test_mlp_in_row_blocks_matches_transformers(tiny_model, monkeypatch):
+    """A batch longer than one MLP block (4,096 rows; here forced to 5) runs the MLP block by block, in
+    place: the same states as transformers."""
+    from transformers import AutoTokenizer
+
+    from multiscore.models import bert
+
+    monkeypatch.setattr(bert, "_MLP_ROWS", 5)
+    path = tiny_model("bert", "embed", num_labels=3)
+    seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES, DOCS)
+    assert sum(len(s) for s, _ in seqs) > 5
+    assert_packed_equal_reference(load_ours(path), load_reference(path, "embed"), seqs, logits=False, atol=ATOL)
+
+
 def test_padded_rows_do_not_leak(tiny_model):
     """A sequence's states do not depend on what is packed with it."""
     model = load_ours(tiny_model("bert", "seqcls", num_labels=3))
