@@ -57,11 +57,12 @@ class BertSelfAttention(nn.Module):
         h = config.hidden_size
         self.qkv = FusedLinear(h, {"q": h, "k": h, "v": h}, bias=True)
 
-    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
-        """[T, H] -> [T, H] (heads concatenated, before the output projection)."""
+    def forward(self, x: torch.Tensor, attention: BatchAttention, rows=None) -> torch.Tensor:
+        """[T, H] -> [T, H] (heads concatenated, before the output projection), or [R, H] at ``rows``."""
         T, H = x.shape
         q, k, v = (t.view(T, self.num_heads, self.head_dim) for t in self.qkv(x).split(H, dim=-1))  # views of [T, 3H]
-        return attention(q, k, v, self.scale).reshape(T, H)
+        out = attention(q, k, v, self.scale, rows=rows)
+        return out.reshape(out.shape[0], H)
 
 
 class DenseResidualNorm(nn.Module):
@@ -84,9 +85,9 @@ class BertAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
         """[T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
-        out = self.self(x, attention)
+        out = self.self(x, attention, keep_rows)
         if keep_rows is not None:
-            out, x = out.index_select(0, keep_rows), x.index_select(0, keep_rows)
+            x = x.index_select(0, keep_rows)
         return self.output(out, x)
 
 

@@ -161,9 +161,8 @@ class DecoderAttention(nn.Module):
             k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
         if ctx.query_scale is not None:
             q = q * ctx.query_scale
-        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks)  # [T, Hq, D]
-        if keep_rows is not None:
-            out = out.index_select(0, keep_rows)  # [R, Hq, D]
+        out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks,
+                            rows=keep_rows)  # [T, Hq, D], or [R, Hq, D] for keep_rows
         if self.g_proj is not None:  # [R, Hq, 1] gates from the same rows' inputs
             out = out * torch.sigmoid(self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows)))[..., None]
         return self.o_proj(out.reshape(out.shape[0], self.q_size))

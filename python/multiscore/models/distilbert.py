@@ -66,9 +66,9 @@ class DistilBertBlock(nn.Module):
         self.output_layer_norm = nn.LayerNorm(config.dim, eps=_EPS)
 
     def forward(self, x: torch.Tensor, attention: BatchAttention, keep_rows=None) -> torch.Tensor:
-        out = self.attention(x, attention)
-        if keep_rows is not None:  # every row was a key; only these go on
-            out, x = out.index_select(0, keep_rows), x.index_select(0, keep_rows)
+        out = self.attention(x, attention, keep_rows)  # every row is a key; only keep_rows go on
+        if keep_rows is not None:
+            x = x.index_select(0, keep_rows)
         x = self.sa_layer_norm(self.attention.out_lin(out) + x)
         return self.output_layer_norm(self.ffn(x) + x)
 

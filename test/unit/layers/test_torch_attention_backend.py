@@ -264,3 +264,62 @@ def test_key_limit_is_refused_where_it_has_no_meaning():
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     with pytest.raises(ValueError, match="plain bidirectional sequences only"):
         backend.build_metadata([SequenceLayout(start=0, length=4, key_len=2)], causal=True)
+
+
+def _scoring_reads(layouts, first_token=False):
+    """The rows a scoring pass reads: each plain sequence's last (or first) token; each MIS item's
+    last token, or its query's last token when the item is empty."""
+    rows = []
+    for seq in layouts:
+        if seq.query_len is None:
+            rows.append(seq.start if first_token else seq.start + seq.length - 1)
+            continue
+        pos = seq.start + seq.query_len
+        for n in seq.item_lens.tolist():
+            rows.append(pos + n if n else seq.start + seq.query_len - 1)
+            pos += n + 1
+    return torch.tensor(sorted(set(rows)), dtype=torch.long)
+
+
+_PLAIN_READS = [[7], [5, 9, 1, 30, 30, 70]]
+_MIS_READS = [
+    [(4, [3, 1, 2])],
+    [(4, [0, 3, 0])],  # empty items read the query's last token
+    [6, (5, [2, 4, 1]), 3, (2, [1])],
+    [(3, [2, 1]), (5, [1, 0, 2]), (4, [3])],  # one padded bucket of three sequences
+    [(30, [6] * 6), (2, [1]), (2, [1])],  # a bucket per sequence
+]
+
+
+@pytest.mark.parametrize("specs, causal", [(s, c) for s in _PLAIN_READS for c in (True, False)]
+                         + [(s, True) for s in _MIS_READS])
+def test_read_rows_equal_the_full_pass_at_those_rows(specs, causal):
+    """A last layer's attention for the read rows only (read_rows.py) = every row's, then those rows."""
+    from multiscore.layers.attention.read_rows import row_plan
+
+    torch.manual_seed(0)
+    layouts, T = _layouts(specs)
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    meta = backend.build_metadata(layouts, causal=causal)
+    full = backend.forward(q, k, v, meta, scale=DIM**-0.5)
+    for rows in (_scoring_reads(layouts), _scoring_reads(layouts, first_token=True)):
+        assert row_plan(meta, rows, T) is not None
+        out = backend.forward(q, k, v, meta, scale=DIM**-0.5, rows=rows)
+        assert out.shape == (len(rows), HQ, DIM)
+        torch.testing.assert_close(out, full[rows], atol=1e-5, rtol=1e-5)
+
+
+def test_read_rows_outside_the_plan_take_the_full_pass():
+    """Two reads in one run, or a delimiter row: no plan, and the rows are still right."""
+    from multiscore.layers.attention.read_rows import row_plan
+
+    torch.manual_seed(0)
+    layouts, T = _layouts([9, (3, [2, 2])])  # the MIS sequence starts at row 9: query 9..11, delimiter 12
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    meta = backend.build_metadata(layouts)
+    full = backend.forward(q, k, v, meta, scale=DIM**-0.5)
+    for rows in (torch.tensor([3, 8]), torch.tensor([8, 12])):
+        assert row_plan(meta, rows, T) is None
+        torch.testing.assert_close(backend.forward(q, k, v, meta, scale=DIM**-0.5, rows=rows), full[rows])

@@ -31,6 +31,7 @@ class AttentionBackend:
     """Prefill-only attention over a packed batch: flat q/k/v rows, no padding between sequences."""
 
     name = "base"
+    reads_rows = False  # forward takes ``rows`` (BatchAttention.__call__) and computes only those
 
     def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device
@@ -62,10 +63,11 @@ class BatchAttention:
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                  softcap: Optional[float] = None, window: Optional[int] = None, layer: Optional[int] = None,
-                 sinks: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 sinks: Optional[torch.Tensor] = None, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]; ``layer``: the caller's index (prefix cache);
-        ``sinks`` [Hq]: a logit per head in each softmax's denominator, matched by no value (GPT-OSS)."""
-        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v), sinks)
+        ``sinks`` [Hq]: a logit per head in each softmax's denominator, matched by no value (GPT-OSS);
+        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (every row still a key: a last layer)."""
+        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v), sinks, rows)
 
     def cached_kv(self, layer: Optional[int], k: torch.Tensor, v: torch.Tensor):
         """Stores layer ``layer``'s keys/values [T, Hkv, D] of the rows the cache keeps -> the cached
@@ -73,11 +75,16 @@ class BatchAttention:
         return None if self.prefix is None else self.prefix.exchange(layer, k, v)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, softcap: Optional[float] = None,
-               window: Optional[int] = None, prefix_kv=None, sinks: Optional[torch.Tensor] = None) -> torch.Tensor:
+               window: Optional[int] = None, prefix_kv=None, sinks: Optional[torch.Tensor] = None,
+               rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``__call__`` with the cached prefixes' keys/values already fetched (``cached_kv``): layers that
         reuse an earlier layer's keys and values (Gemma 4's KV sharing) reuse its cached ones too."""
         extras = {name: value for name, value in (("softcap", softcap), ("window", window), ("sinks", sinks))
                   if value is not None}
         if prefix_kv is not None:
             extras["prefix_kv"] = prefix_kv  # ([Tc, Hkv, D], [Tc, Hkv, D])
+        if rows is not None and not self.backend.reads_rows:  # every row, then the read ones
+            return self.backend.forward(q, k, v, self.metadata, scale, **extras).index_select(0, rows)
+        if rows is not None:
+            extras["rows"] = rows
         return self.backend.forward(q, k, v, self.metadata, scale, **extras)

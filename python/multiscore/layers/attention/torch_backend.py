@@ -32,6 +32,7 @@ from multiscore.layers.attention.padded_rows import (
     aligned_length, block_lse_rows, block_rows, gather_block, valid_positions,
 )
 from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
+from multiscore.layers.attention.read_rows import attend_rows, row_plan
 
 
 # Runs per SDPA call. Runs of similar length share a call, so the padding (and the [b, H, L, L]
@@ -245,6 +246,7 @@ def _offsets_within(lens: torch.Tensor) -> torch.Tensor:
 
 class TorchAttentionBackend(AttentionBackend):
     name = "torch"
+    reads_rows = True
 
     def __init__(self, device: torch.device, dtype: torch.dtype, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
         super().__init__(device, dtype)
@@ -277,9 +279,16 @@ class TorchAttentionBackend(AttentionBackend):
                                       prefixed=prefixed_run_chunks(prefixed, self.device) if prefixed else [])
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None,
-                prefix_kv=None, sinks=None) -> torch.Tensor:
+                prefix_kv=None, sinks=None, rows=None) -> torch.Tensor:
         """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes;
-        ``sinks`` [Hq]: each head's sink logit (GPT-OSS), in every softmax: runs, cached prefixes and MIS."""
+        ``sinks`` [Hq]: each head's sink logit (GPT-OSS), in every softmax: runs, cached prefixes and MIS;
+        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (read_rows.py; others: every row, then these)."""
+        if rows is not None:
+            plain = softcap is None and window is None and sinks is None and (prefix_kv is None or not len(prefix_kv[0]))
+            plan = row_plan(metadata, rows, q.shape[0]) if plain else None
+            if plan is not None:
+                return attend_rows(q, k, v, metadata, plan, scale, len(rows))
+            return self.forward(q, k, v, metadata, scale, softcap, window, prefix_kv, sinks).index_select(0, rows)
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if prefix_kv is not None and len(prefix_kv[0]):
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
