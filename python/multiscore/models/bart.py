@@ -134,7 +134,7 @@ class BartForSequenceClassification(PoolingModel):
         attention backend is not used (see the module's docstring)."""
         ids, positions = batch.input_ids, batch.positions  # [T] each
         starts = torch.tensor([layout.start for layout in batch.layouts], device=ids.device)
-        chunks = list(sequence_chunks(starts.tolist(), batch.seq_lens, ids.device))
+        chunks = list(sequence_chunks(starts.tolist(), batch.seq_lens, ids.device, align_keys=True))
         encoded = self.model.encoder(self.model.shared(ids) * self.embed_scale, positions, chunks)
         shifted = torch.roll(ids, 1)  # each sequence's tokens one row later, its first row the start token
         shifted[starts] = self.decoder_start

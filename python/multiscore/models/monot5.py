@@ -104,7 +104,7 @@ class T5ForConditionalGeneration(PoolingModel):
         embed = self.model.embed_tokens
         x = embed(batch.input_ids)  # [T, d_model]
         starts = [layout.start for layout in batch.layouts]
-        chunks = list(sequence_chunks(starts, batch.seq_lens, x.device))
+        chunks = list(sequence_chunks(starts, batch.seq_lens, x.device, align_keys=True))
         table = self.encoder.block[0].layer[0].SelfAttention.relative_attention_bias
         bias = RelativeBias(table, self.config.relative_attention_max_distance)
         for block in self.encoder.block:

@@ -98,7 +98,7 @@ class MPNetBackbone(nn.Module):
             raise ValueError(f"a sequence of {max(batch.seq_lens)} tokens exceeds the {max_positions} positions of the model")
         e = self.embeddings
         x = e.LayerNorm(e.word_embeddings(batch.input_ids) + e.position_embeddings(batch.positions + self.position_offset))
-        chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device))
+        chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device, align_keys=True))
         bias = RelativeBias(self.encoder.relative_attention_bias)
         layers = self.encoder.layer
         for i, layer in enumerate(layers):

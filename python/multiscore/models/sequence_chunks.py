@@ -11,16 +11,21 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from multiscore.layers.attention.padded_rows import aligned_length
+
 _SEQS_PER_CHUNK = 16
 
 
-def sequence_chunks(starts: list[int], lens: list[int], device: torch.device):
+def sequence_chunks(starts: list[int], lens: list[int], device: torch.device, align_keys: bool = False):
     """Sequences sorted by length, _SEQS_PER_CHUNK at a time -> (index [b, L], valid [b, L]) each;
-    pad slots repeat the sequence's first row."""
+    pad slots repeat the sequence's first row. ``align_keys``: L padded as the torch backend pads its
+    flash calls (``aligned_length``: a multiple of 16 on CPU), for chunks that go through SDPA."""
     order = sorted(range(len(lens)), key=lambda i: lens[i])
     for c in range(0, len(order), _SEQS_PER_CHUNK):
         ids = order[c : c + _SEQS_PER_CHUNK]
         length = max(lens[i] for i in ids)
+        if align_keys:
+            length = aligned_length(length, device)
         slot = torch.arange(length)
         n = torch.tensor([lens[i] for i in ids])
         valid = slot[None, :] < n[:, None]

@@ -124,7 +124,7 @@ class T5EncoderModel(PoolingModel):
         """The packed batch -> final hidden states at ``rows`` [R, d_model] ([T, d_model] for None).
         The attention backend is not used: the relative bias is added here."""
         x = self.shared(batch.input_ids)  # [T, d_model]
-        chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device))
+        chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device, align_keys=True))
         table = self.encoder.block[0].layer[0].SelfAttention.relative_attention_bias
         bias = RelativeBias(table, self.config.relative_attention_max_distance)
         blocks = self.encoder.block

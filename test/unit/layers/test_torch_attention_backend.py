@@ -98,6 +98,13 @@ def test_cpu_blocks_have_key_lengths_in_multiples_of_16():
     from multiscore.layers.attention.padded_rows import aligned_length
     assert [aligned_length(n, torch.device("cpu")) for n in (1, 16, 17, 250)] == [16, 16, 32, 256]
     assert aligned_length(250, torch.device("cuda")) == 250
+    # The models that attend through their own SDPA calls (T5, MPNet, BART) pad their chunks alike.
+    from multiscore.models.sequence_chunks import sequence_chunks
+
+    cpu = torch.device("cpu")
+    (index, valid), = sequence_chunks([0, 5], [5, 20], cpu, align_keys=True)
+    assert tuple(index.shape) == (2, 32) and valid.sum(1).tolist() == [5, 20]
+    assert tuple(next(sequence_chunks([0, 5], [5, 20], cpu))[0].shape) == (2, 20)  # DeBERTa's own scores: no padding
 
 
 def test_mis_buckets_pad_only_when_cheap():
