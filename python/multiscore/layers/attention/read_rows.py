@@ -115,8 +115,9 @@ def _item_reads(meta, rows: torch.Tensor, out_pos: torch.Tensor, total_rows: int
     buckets, placed = [], 0
     for bi, b in enumerate(meta.buckets):
         width = b.row_index.shape[1]
-        at = _locate(total_rows, b.row_index.reshape(-1)[b.row_valid_pos] if b.row_valid_pos is not None
-                     else b.row_index.reshape(-1), b.row_valid_pos, device)[item_rows]
+        flat = b.row_index.reshape(-1)
+        valid_rows = flat if b.row_valid_pos is None else flat.index_select(0, b.row_valid_pos)
+        at = _locate(total_rows, valid_rows, b.row_valid_pos, device)[item_rows]  # position in [G·Rmax] or -1
         in_bucket = (at >= 0).nonzero()[:, 0]  # [m] which item reads this bucket holds
         if not len(in_bucket):
             continue
