@@ -318,7 +318,8 @@ def test_read_rows_equal_the_full_pass_at_those_rows(specs, causal):
 
 
 def test_read_rows_outside_the_plan_take_the_full_pass():
-    """Two reads in one run, or a delimiter row: no plan, and the rows are still right."""
+    """Two reads in one run (two empty items both read their query's last token), or a delimiter row:
+    no plan, and the rows are still right."""
     from multiscore.layers.attention.read_rows import row_plan
 
     torch.manual_seed(0)
@@ -327,6 +328,6 @@ def test_read_rows_outside_the_plan_take_the_full_pass():
     backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
     meta = backend.build_metadata(layouts)
     full = backend.forward(q, k, v, meta, scale=DIM**-0.5)
-    for rows in (torch.tensor([3, 8]), torch.tensor([8, 12])):
+    for rows in (torch.tensor([3, 8]), torch.tensor([11, 11]), torch.tensor([8, 12])):
         assert row_plan(meta, rows, T) is None
         torch.testing.assert_close(backend.forward(q, k, v, meta, scale=DIM**-0.5, rows=rows), full[rows])
