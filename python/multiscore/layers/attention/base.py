@@ -83,8 +83,8 @@ class BatchAttention:
                   if value is not None}
         if prefix_kv is not None:
             extras["prefix_kv"] = prefix_kv  # ([Tc, Hkv, D], [Tc, Hkv, D])
-        if rows is not None and not self.backend.reads_rows:  # every row, then the read ones
-            return self.backend.forward(q, k, v, self.metadata, scale, **extras).index_select(0, rows)
         if rows is not None:
+            if not self.backend.reads_rows:  # every row, then the read ones
+                return self.backend.forward(q, k, v, self.metadata, scale, **extras).index_select(0, rows)
             extras["rows"] = rows
         return self.backend.forward(q, k, v, self.metadata, scale, **extras)

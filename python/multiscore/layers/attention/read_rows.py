@@ -75,14 +75,20 @@ def row_plan(meta, rows: torch.Tensor, total_rows: int) -> Optional[RowPlan]:
     device = rows.device
     out_pos = torch.arange(len(rows), device=device)
     covered = torch.zeros(len(rows), dtype=torch.bool, device=device)
-    run_reads = []
+    # Every run row's chunk and position in its [b·L] block, in one map for all chunks.
+    chunk_of = torch.full((total_rows,), -1, dtype=torch.long, device=device)
+    pos_of = torch.full((total_rows,), -1, dtype=torch.long, device=device)
     for ci, chunk in enumerate(meta.runs):
+        chunk_of[chunk.rows] = ci
+        pos_of[chunk.rows] = (chunk.valid_pos if chunk.valid_pos is not None
+                              else torch.arange(len(chunk.rows), device=device))
+    read_chunk, read_pos = chunk_of[rows], pos_of[rows]  # [R], -1 outside every run
+    run_reads = []
+    for ci in torch.unique(read_chunk[read_chunk >= 0]).tolist():
+        chunk = meta.runs[ci]
         length = chunk.index.shape[1]
-        where = _locate(total_rows, chunk.rows, chunk.valid_pos, device)[rows]  # [R] position in [b·L] or -1
-        hit = where >= 0
-        if not bool(hit.any()):
-            continue
-        runs, slot = where[hit] // length, where[hit] % length
+        hit = read_chunk == ci
+        runs, slot = read_pos[hit] // length, read_pos[hit] % length
         if len(torch.unique(runs)) != len(runs):
             return None  # several reads in one run: the full pass
         key_slot = torch.arange(length, device=device)
