@@ -192,22 +192,29 @@ class GatedMLP(nn.Module):
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         # Rows are independent: in chunks, the [rows, 2I] intermediate stays cache-sized, so the
         # memory-bound SiLU·up pass does not stream a [T, 2I] buffer through RAM (~15% on CPU).
-        rows = max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size))
+        chunks = row_chunks(x.shape[0], max(128, _MLP_CHUNK_ELEMENTS // (2 * self.intermediate_size)))
         act_mul = getattr(ops, self.act_mul)
         adapters = self.gate_up_proj.task_adapters
-        if x.shape[0] <= rows or (adapters is not None and adapters.rows.groups):  # adapters see the whole batch
-            return self._rows(x, act_mul)
-        if x.shape[0] <= rows:
+        if len(chunks) == 1 or (adapters is not None and adapters.rows.groups):  # adapters see the whole batch
             return self._rows(x, act_mul)
         out = x.new_empty(x.shape)
-        for r0 in range(0, x.shape[0], rows):
-            out[r0 : r0 + rows] = self._rows(x[r0 : r0 + rows], act_mul)
+        for r0, r1 in chunks:
+            out[r0:r1] = self._rows(x[r0:r1], act_mul)
         return out
 
     def _rows(self, x: torch.Tensor, act_mul) -> torch.Tensor:
         """x [M, H] -> [M, H]. The intermediate keeps the packed product's row padding, so the down
         projection needs none."""
         return self.down_proj(act_mul(self.gate_up_proj(x, keep_padding=True)))[: x.shape[0]]
+
+
+def row_chunks(total: int, rows: int) -> list[tuple[int, int]]:
+    """[start, end) chunks of ``rows`` covering ``total`` rows; a remainder under half a chunk joins the
+    last one. One product of 1,857 rows beat 1,365 + 492 (Qwen3-0.6B's MLP, bf16, 2-core AMX Xeon: the
+    MIS pass 974 vs 1,012 ms, alternating), while chunks of 1,365 beat 2,730 at 4,096 rows (31 vs 43 ms)."""
+    n = max(1, (total + rows // 2) // rows)  # chunks: the remainder rounds to the nearest whole one
+    bounds = [min(i * rows, total) for i in range(n)] + [total]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 class DecoderLayer(nn.Module):

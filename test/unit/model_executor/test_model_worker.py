@@ -85,6 +85,17 @@ def test_row_chunked_mlp_gives_the_same_scores(tiny_model, monkeypatch):
     assert_scores_close(chunked[1], whole[1], atol=1e-6)
 
 
+def test_mlp_row_chunks_cover_every_row_and_fold_a_small_remainder_into_the_last():
+    from multiscore.models.decoder import row_chunks
+
+    assert row_chunks(100, 128) == [(0, 100)]
+    assert row_chunks(1857, 1365) == [(0, 1857)]  # a remainder of 492 < 682: one product
+    assert row_chunks(2048, 1365) == [(0, 1365), (1365, 2048)]
+    assert row_chunks(4096, 1365) == [(0, 1365), (1365, 2730), (2730, 4096)]
+    assert row_chunks(300, 128) == [(0, 128), (128, 300)]
+    assert row_chunks(320, 128) == [(0, 128), (128, 256), (256, 320)]
+
+
 # bf16 is held to 4 % of the fp32 scores' range: on these checkpoints it measures ~2 % against
 # fp32 and against transformers in bf16 (bf16 keeps 8 bits of mantissa; the tiny models' weights
 # are large, initializer_range 0.1), and MIS and single-item round differently but as closely.
