@@ -40,6 +40,12 @@ class ModelKind(enum.Enum):
                         ModelKind.ENCODER_LATE_INTERACTION, ModelKind.ENCODER_TOKEN_CLASSIFIER)
 
     @property
+    def shares_query(self) -> bool:
+        """A causal decoder that reads each item after its query: MIS packs its items, and its
+        single-item sequences may share the query's cached keys."""
+        return self in (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER)
+
+    @property
     def late_interaction(self) -> bool:
         """Query and documents are encoded apart, to a vector per token, and scored by MaxSim."""
         return self is ModelKind.ENCODER_LATE_INTERACTION

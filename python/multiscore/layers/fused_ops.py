@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from multiscore.layers.attention.lse_attention import merge_item_attention
 from multiscore.layers.rotary import apply_rotary
 
 
@@ -73,12 +74,13 @@ class FusedOps:
     silu_mul: Callable
     gelu_tanh_mul: Callable
     norm_rotary: Callable
+    mis_merge: Callable  # the torch attention backend's MIS merge (lse_attention.merge_item_attention)
     compiled: bool = False
 
 
 # Eagerly, rotary writes both halves into one buffer with fused multiply-adds (rotary.py).
 EAGER = FusedOps(rms_norm=rms_norm, add_rms_norm=add_rms_norm, silu_mul=silu_mul, gelu_tanh_mul=gelu_tanh_mul,
-                 norm_rotary=_norm_rotary(apply_rotary))
+                 norm_rotary=_norm_rotary(apply_rotary), mis_merge=merge_item_attention)
 
 _COMPILED: Optional[FusedOps] = None  # one per process: guards tell dtypes and ranks apart
 
@@ -98,6 +100,7 @@ def compiled_ops() -> FusedOps:
         compile = lambda fn: torch.compile(fn, dynamic=True, fullgraph=True)  # noqa: E731
         _COMPILED = FusedOps(
             rms_norm=compile(rms_norm), add_rms_norm=compile(add_rms_norm), silu_mul=compile(silu_mul),
-            gelu_tanh_mul=compile(gelu_tanh_mul), norm_rotary=compile(_norm_rotary(rotate)), compiled=True,
+            gelu_tanh_mul=compile(gelu_tanh_mul), norm_rotary=compile(_norm_rotary(rotate)),
+            mis_merge=compile(merge_item_attention), compiled=True,
         )
     return _COMPILED

@@ -84,7 +84,7 @@ class ModelWorker:
             self.device, self.dtype, num_heads=cfg.num_attention_heads, num_kv_heads=num_kv_heads, head_dim=head_dim,
         )
         self.prefix_cache, self.prefix_cache_reason = self._prefix_cache(server_args, model_config)
-        self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward)
+        self.compile = apply_compile(server_args.compile, self.device, self.dtype, self.model, self.forward, self.backend)
         if server_args.quantization == "int8":
             self.linear_kernel += self._compile_int8_ops(server_args.compile)
 

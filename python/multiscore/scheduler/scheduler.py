@@ -39,12 +39,8 @@ from multiscore.messages import (
     StatsOutput,
     TokenizedScoreRequest,
 )
-from multiscore.configs.model_kind import ModelKind
 from multiscore.gc_heap import freeze_gc_heap
 from multiscore.server_args import SCHEDULE_POLICIES, ServerArgs
-
-# Causal decoders read items after their query: their single-item requests may share it.
-SHARES_QUERY = (ModelKind.CAUSAL_LM, ModelKind.DECODER_CLASSIFIER)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +69,7 @@ class Scheduler:
             max_prefill_tokens=server_args.max_prefill_tokens,
             pack_limit=min(model_config.context_length, server_args.max_prefill_tokens),
             delimiter=server_args.multi_item_scoring_delimiter,
-            share_query=not server_args.disable_radix_cache and model_config.kind in SHARES_QUERY,
+            share_query=not server_args.disable_radix_cache and model_config.kind.shares_query,
             order=SCHEDULE_POLICIES[server_args.schedule_policy],
         )
         self.context = zmq.Context()

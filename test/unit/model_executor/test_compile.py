@@ -55,7 +55,9 @@ def test_no_request_recompiles_after_the_warm_up(tiny_model):
     for seed, n in ((7, 2), (8, 13)):  # MIS and single-item sequences, batches of many sizes
         query, items = mixed_inputs(seed=seed, n_items=n)
         score_both_ways(w, query, items, None)
+    score_both_ways(w, [5, 6, 7], [[8] * 16, [9] * 16], None)  # MIS items that fill their blocks: no padding
     assert counters["stats"]["unique_graphs"] == graphs
+    assert w.model.model.ops.compiled and w.backend.merge_items is w.model.model.ops.mis_merge
 
 
 def test_a_failed_compilation_serves_eager_with_the_reason(tiny_model, monkeypatch, caplog):
@@ -65,7 +67,7 @@ def test_a_failed_compilation_serves_eager_with_the_reason(tiny_model, monkeypat
         raise RuntimeError("no working C++ compiler found\ndetails")
 
     broken = FusedOps(rms_norm=no_compiler, add_rms_norm=no_compiler, silu_mul=no_compiler, gelu_tanh_mul=no_compiler,
-                      norm_rotary=no_compiler, compiled=True)
+                      norm_rotary=no_compiler, mis_merge=no_compiler, compiled=True)
     monkeypatch.setattr(compile_module, "compiled_ops", lambda: broken)
     path = tiny_model("qwen3", "seqcls")
     with caplog.at_level("WARNING", logger="multiscore.model_executor.compile"):
@@ -73,6 +75,7 @@ def test_a_failed_compilation_serves_eager_with_the_reason(tiny_model, monkeypat
     reason = "compilation failed, running eager: RuntimeError: no working C++ compiler found"
     assert not w.compile.compiled and w.compile.reason == reason
     assert w.model.model.ops is EAGER
+    assert w.backend.merge_items is EAGER.mis_merge
     assert reason in caplog.text
     query, items = mixed_inputs(seed=9)
     single, mis = score_both_ways(w, query, items, None)

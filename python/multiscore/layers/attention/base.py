@@ -37,6 +37,10 @@ class AttentionBackend:
         self.device = device
         self.dtype = dtype
 
+    def use_fused_ops(self, ops) -> None:
+        """``ops``: layers/fused_ops.FusedOps, eager or compiled (model_executor/compile.py); a backend
+        whose element-wise work has a chain there takes it (the torch backend's MIS merge)."""
+
     def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> Any:
         """Once per batch, shared by every layer. ``causal=False``: every plain sequence attends
         bidirectionally (encoders; no MIS sequence then)."""

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
-from multiscore.layers.attention.lse_attention import attention_with_lse, with_sinks
+from multiscore.layers.attention.lse_attention import attention_with_lse, merge_item_attention, with_sinks
 from multiscore.layers.attention.padded_rows import (
     aligned_length, block_lse_rows, block_rows, gather_block, valid_positions,
 )
@@ -253,6 +253,11 @@ class TorchAttentionBackend(AttentionBackend):
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = head_dim
+        self.merge_items = merge_item_attention  # or its compiled twin (use_fused_ops)
+
+    def use_fused_ops(self, ops) -> None:
+        """``ops``: layers/fused_ops.FusedOps, eager or compiled; the MIS merge is one of its chains."""
+        self.merge_items = ops.mis_merge
 
     def build_metadata(self, layouts: list[SequenceLayout], causal: bool = True) -> TorchAttentionMetadata:
         run_starts, run_lens, run_key_lens, mis_seqs, prefixed = [], [], [], [], []
@@ -397,12 +402,10 @@ class TorchAttentionBackend(AttentionBackend):
         qb, kb, vb = (gather_block(x, items.index) for x in (q, k, v))
         mask = None if masks is None else masks.items  # [1, 1, Lmax, Lmax]
         ob, lse_b = attention_with_lse(qb, kb, vb, causal=mask is None, scale=scale, softcap=softcap, mask=mask)
+        if sinks is None:  # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps
+            self.merge_items(out, items.rows, ob, lse_b, items.valid_pos, oa_items, lse_a)
+            return
         ob, lse_b = block_rows(ob, items.valid_pos), block_lse_rows(lse_b, items.valid_pos)  # [R, Hq(, D)]
-        # softmax over [query ; own] = the two partial softmaxes mixed by their log-sum-exps:
-        # ob + w · (oa - ob), one pass.
-        w = torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None]
-        merged = torch.lerp(ob, oa_items, w)  # [R, Hq, D]
-        if sinks is not None:
-            merged = with_sinks(merged, torch.logaddexp(lse_a, lse_b), sinks)
-        out.index_copy_(0, items.rows, merged)
+        merged = torch.lerp(ob, oa_items, torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None])  # [R, Hq, D]
+        out.index_copy_(0, items.rows, with_sinks(merged, torch.logaddexp(lse_a, lse_b), sinks))
 
