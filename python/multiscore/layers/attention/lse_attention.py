@@ -80,5 +80,10 @@ def merge_item_attention(out: torch.Tensor, rows: torch.Tensor, ob: torch.Tensor
     the lerp and the scatter into one loop (FusedOps.mis_merge), with the same bits: at W4's shapes
     (bf16, 2-core AMX Xeon) 1.24 -> 0.44 ms a layer alone, the MIS pass 992 -> 972 ms; W1's level."""
     ob_rows, lse_rows = block_rows(ob, positions), block_lse_rows(lse_b, positions)  # [R, Hq, D], [R, Hq]
-    weight = torch.sigmoid(lse_a - lse_rows).to(ob.dtype)[..., None]
-    out.index_copy_(0, rows, torch.lerp(ob_rows, oa, weight))
+    out.index_copy_(0, rows, merge_partials(ob_rows, oa, lse_a, lse_rows))
+
+
+def merge_partials(ob: torch.Tensor, oa: torch.Tensor, lse_a: torch.Tensor, lse_b: torch.Tensor) -> torch.Tensor:
+    """Two partial attentions of the same rows over disjoint keys -> the attention over all of them:
+    ``ob + σ(lse_a − lse_b) · (oa − ob)``. o* [R, Hq, D], lse* [R, Hq] float32 (lse_a -inf: weight 0)."""
+    return torch.lerp(ob, oa, torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None])

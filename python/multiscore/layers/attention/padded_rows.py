@@ -40,6 +40,11 @@ def valid_positions(valid: torch.Tensor, device=None) -> Optional[torch.Tensor]:
     return valid.reshape(-1).nonzero()[:, 0].to(device)
 
 
+def key_bias(visible: torch.Tensor) -> torch.Tensor:
+    """[n, L] bool (True: a key the row sees) -> [n, 1, 1, L] float32 additive bias, 0 / -inf, on its device."""
+    return torch.zeros(visible.shape, device=visible.device).masked_fill(~visible, float("-inf"))[:, None, None, :]
+
+
 def gather_block(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x [T, H, D], index [b, L] flat rows -> [b, H, L, D] (a transposed view of [b, L, H, D] memory)."""
     b, length = index.shape

@@ -21,8 +21,8 @@ from typing import Optional
 
 import torch
 
-from multiscore.layers.attention.lse_attention import attention_with_lse
-from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, valid_positions
+from multiscore.layers.attention.lse_attention import attention_with_lse, merge_partials
+from multiscore.layers.attention.padded_rows import block_lse_rows, block_rows, gather_block, key_bias, valid_positions
 
 
 @dataclass
@@ -61,11 +61,15 @@ class RowPlan:
     items: Optional[ItemReads]
 
 
+def _place(where: torch.Tensor, rows: torch.Tensor, positions: Optional[torch.Tensor]) -> torch.Tensor:
+    """Writes each of ``rows``' position in its block (``positions``; None: 0, 1, ...) into the map ``where`` [T]."""
+    where[rows] = positions if positions is not None else torch.arange(len(rows), device=where.device)
+    return where
+
+
 def _locate(total: int, rows: torch.Tensor, positions: Optional[torch.Tensor], device) -> torch.Tensor:
     """[T] -> each flat row's position in a block (-1 where ``rows`` does not hold it)."""
-    where = torch.full((total,), -1, dtype=torch.long, device=device)
-    where[rows] = positions if positions is not None else torch.arange(len(rows), device=device)
-    return where
+    return _place(torch.full((total,), -1, dtype=torch.long, device=device), rows, positions)
 
 
 def row_plan(meta, rows: torch.Tensor, total_rows: int) -> Optional[RowPlan]:
@@ -80,8 +84,7 @@ def row_plan(meta, rows: torch.Tensor, total_rows: int) -> Optional[RowPlan]:
     pos_of = torch.full((total_rows,), -1, dtype=torch.long, device=device)
     for ci, chunk in enumerate(meta.runs):
         chunk_of[chunk.rows] = ci
-        pos_of[chunk.rows] = (chunk.valid_pos if chunk.valid_pos is not None
-                              else torch.arange(len(chunk.rows), device=device))
+        _place(pos_of, chunk.rows, chunk.valid_pos)
     read_chunk, read_pos = chunk_of[rows], pos_of[rows]  # [R], -1 outside every run
     run_reads = []
     for ci in torch.unique(read_chunk[read_chunk >= 0]).tolist():
@@ -93,8 +96,7 @@ def row_plan(meta, rows: torch.Tensor, total_rows: int) -> Optional[RowPlan]:
             return None  # several reads in one run: the full pass
         key_slot = torch.arange(length, device=device)
         visible = key_slot[None, :] <= slot[:, None] if chunk.causal else chunk.key_valid[runs]
-        bias = torch.zeros(visible.shape, device=device).masked_fill(~visible, float("-inf"))[:, None, None, :]
-        run_reads.append(RunReads(ci, runs, rows[hit], out_pos[hit], bias))
+        run_reads.append(RunReads(ci, runs, rows[hit], out_pos[hit], key_bias(visible)))
         covered |= hit
     items = None
     if meta.items is not None:
@@ -117,7 +119,7 @@ def _item_reads(meta, rows: torch.Tensor, out_pos: torch.Tensor, total_rows: int
         return ItemReads(rows[:0], out_pos[:0], rows[:0], torch.zeros(0, 1, 1, length, device=device), [])
     item_rows, item, slot = rows[hit], where[hit] // length, where[hit] % length
     visible = torch.arange(length, device=device)[None, :] <= slot[:, None]  # [n, Lmax]
-    own_bias = torch.zeros(visible.shape, device=device).masked_fill(~visible, float("-inf"))[:, None, None, :]
+    own_bias = key_bias(visible)
     buckets, placed = [], 0
     for bi, b in enumerate(meta.buckets):
         width = b.row_index.shape[1]
@@ -171,6 +173,5 @@ def attend_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, meta, plan: R
                                         gather_block(v, b.key_index), causal=False, scale=scale, key_bias=bias)
             oa.index_copy_(0, br.order, block_rows(o, br.valid_pos))
             lse_a.index_copy_(0, br.order, block_lse_rows(lse, br.valid_pos))
-        w = torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None]
-        out.index_copy_(0, reads.out_pos, torch.lerp(ob, oa, w))
+        out.index_copy_(0, reads.out_pos, merge_partials(ob, oa, lse_a, lse_b))
     return out

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from multiscore.layers.attention.base import AttentionBackend, SequenceLayout
-from multiscore.layers.attention.lse_attention import attention_with_lse, merge_item_attention, with_sinks
+from multiscore.layers.attention.lse_attention import attention_with_lse, merge_item_attention, merge_partials, with_sinks
 from multiscore.layers.attention.padded_rows import (
-    aligned_length, block_lse_rows, block_rows, gather_block, valid_positions,
+    aligned_length, block_lse_rows, block_rows, gather_block, key_bias, valid_positions,
 )
 from multiscore.layers.attention.prefixed_runs import PrefixedRuns, attend_prefixed, prefixed_run_chunks
 from multiscore.layers.attention.read_rows import attend_rows, row_plan
@@ -169,9 +169,7 @@ def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     key_index, key_valid = _padded(keys, aligned_length(max(len(k) for k in keys), device))
     dst = torch.cat(dst)  # item slot -> position in MisItems.rows; -1 for delimiters
     is_item = dst >= 0
-    key_bias = None
-    if not bool(key_valid.all()):
-        key_bias = torch.zeros(key_valid.shape).masked_fill(~key_valid, float("-inf"))[:, None, None, :]
+    bias = None if bool(key_valid.all()) else key_bias(key_valid)
     flat = row_index[row_valid]
     item_src, item_dst = is_item.nonzero()[:, 0], dst[is_item]
     item_range = None
@@ -181,7 +179,7 @@ def _prefix_bucket(rows, dst, keys, positions, device) -> PrefixBucket:
     return PrefixBucket(
         row_index=row_index.to(device), row_valid=row_valid.to(device),
         row_valid_pos=valid_positions(row_valid, device), key_index=key_index.to(device),
-        key_bias=None if key_bias is None else key_bias.to(device), key_valid=key_valid.to(device),
+        key_bias=None if bias is None else bias.to(device), key_valid=key_valid.to(device),
         row_pos=row_pos.to(device), item_src=item_src.to(device), item_dst=item_dst.to(device),
         delim_src=(~is_item).nonzero()[:, 0].to(device), delim_rows=flat[~is_item].to(device), item_range=item_range,
     )
@@ -406,6 +404,6 @@ class TorchAttentionBackend(AttentionBackend):
             self.merge_items(out, items.rows, ob, lse_b, items.valid_pos, oa_items, lse_a)
             return
         ob, lse_b = block_rows(ob, items.valid_pos), block_lse_rows(lse_b, items.valid_pos)  # [R, Hq(, D)]
-        merged = torch.lerp(ob, oa_items, torch.sigmoid(lse_a - lse_b).to(ob.dtype)[..., None])  # [R, Hq, D]
+        merged = merge_partials(ob, oa_items, lse_a, lse_b)  # [R, Hq, D]
         out.index_copy_(0, items.rows, with_sinks(merged, torch.logaddexp(lse_a, lse_b), sinks))
 
