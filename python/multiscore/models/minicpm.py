@@ -23,6 +23,7 @@ import math
 from dataclasses import replace
 
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.layerwise_cut import cut_layer
 from multiscore.models.llama import llama_options
 
 
@@ -69,16 +70,10 @@ class LayerWiseMiniCPMForCausalLM(_MiniCPM, DecoderForSequenceClassification):
             raise ValueError(f"LayerWiseMiniCPMForCausalLM with head_type {head_type!r} is not supported: its heads "
                              "read the whole vocabulary; only 'simple' (one relevance logit per layer) is served")
         depth = getattr(hf_config, "minicpm_depth", hf_config.num_hidden_layers)  # read once per process: idempotent
-        start = int(getattr(hf_config, "start_layer", 8))
-        cutoff = getattr(hf_config, "cutoff_layers", None)
-        cutoff = [depth] if cutoff is None else cutoff if isinstance(cutoff, (list, tuple)) else [cutoff]
-        if len(cutoff) != 1 or not isinstance(cutoff[0], int) or isinstance(cutoff[0], bool):
-            raise ValueError(f"cutoff_layers must be one layer number (a server scores at one layer), got {cutoff!r}")
-        if not start <= cutoff[0] <= depth:
-            raise ValueError(f"cutoff_layers {cutoff[0]} is outside the layers with a head, {start} to {depth}")
+        cut = cut_layer(hf_config, depth, int(getattr(hf_config, "start_layer", 8)))
         super().adapt_config(hf_config)
-        hf_config.minicpm_depth, hf_config.num_hidden_layers = depth, cutoff[0]  # later layers are never built
-        hf_config.cutoff_layer = cutoff[0]
+        hf_config.minicpm_depth, hf_config.num_hidden_layers = depth, cut  # later layers are never built
+        hf_config.cutoff_layer = cut
         hf_config.num_labels = 1
 
     def __init__(self, config, pooling=None) -> None:
