@@ -24,12 +24,14 @@ NATIVE_MODEL_TYPES = {
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
     "internlm2": "llama",  # InternLM2 and its reward models: Llama's keys plus ``bias`` (models/internlm2.py)
     "minicpm": "llama",  # MiniCPM and bge-reranker-v2-minicpm-layerwise: Llama's keys plus its multipliers (models/minicpm.py)
+    "cost_wise_gemma": "gemma2",  # bge-reranker-v2.5-gemma2-lightweight: Gemma2's keys plus its layerwise heads (models/gemma2.py)
 }
 
 # NATIVE_MODEL_TYPES whose remote config class defaults differ from transformers' type: the remote
 # defaults, for keys a config.json leaves out (MiniCPM's config ties the LM head; Llama's does not).
 REMOTE_CONFIG_DEFAULTS = {
     "minicpm": {"tie_word_embeddings": True, "scale_emb": 1, "scale_depth": 1, "dim_model_base": 1},
+    "cost_wise_gemma": {"start_layer": 28, "layer_sep": 28, "layer_wise": False},
 }
 
 # auto_map's AutoConfig class (a config.json without model_type) -> transformers' model_type.

@@ -3,9 +3,26 @@ outputs normed before the residual add ("sandwich" norms), scores scaled by
 ``query_pre_attn_scalar ** -0.5`` and soft-capped (``attn_logit_softcapping``), and the LM head's
 logits soft-capped (``final_logit_softcapping``); its ``sliding_attention`` layers see a window
 of ``sliding_window`` positions (configs/model_config.layer_windows).
-Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``)."""
+Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``).
+
+``CostWiseGemmaForCausalLM`` (BAAI/bge-reranker-v2.5-gemma2-lightweight, FlagEmbedding's
+``LightweightLLMReranker``; remote code, model_type ``cost_wise_gemma``, read as Gemma2's config plus
+``start_layer``, ``layer_sep`` and ``layer_wise``: configs/checkpoint_layouts.py): one-output heads
+``lm_head.{i}.linear_head`` [1, H], one per layer that may be cut after (every ``layer_sep``-th from
+``start_layer``). The score is a head applied to the final norm of the hidden state after ``c`` layers
+at the last token, soft-capped as the LM's logits are. The cut ``c`` is FlagEmbedding's
+``cutoff_layers`` (models/layerwise_cut.py, a start-up choice:
+``--json-model-override-args '{"cutoff_layers": [28]}'``). FlagEmbedding's model reads the i-th cut it
+is asked for through head i (not the cut layer's own head, as its MiniCPM reranker does), so one cut
+(``compute_score(cutoff_layers=[28])``, its model card's call; a server reads one) goes through
+``lm_head.0``: served so, to give FlagEmbedding's scores. Pairs are FlagEmbedding's prompt with the
+lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template). FlagEmbedding's token compression (``compress_ratio`` > 1:
+the passage's hidden states averaged in groups mid-network, its default 1 computes none) is refused.
+"""
 
 from dataclasses import replace
+
+import torch
 
 from multiscore.models.decoder import (
     BlockOptions,
@@ -14,7 +31,9 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     DecoderForTokenClassification,
 )
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.gemma import gemma_options
+from multiscore.models.layerwise_cut import cut_layer
 
 
 def gemma2_options(config, bidirectional_ok: bool = False) -> BlockOptions:
@@ -37,3 +56,34 @@ class Gemma2ForTokenClassification(DecoderForTokenClassification):
 
 class Gemma2Model(DecoderForEmbedding):
     options_for = staticmethod(gemma2_options)
+
+
+class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
+    """bge-reranker-v2.5-gemma2-lightweight: one label, read after ``cutoff_layers`` layers (module doc)."""
+
+    options_for = staticmethod(gemma2_options)
+    score_template = "bge_reranker_lightweight"
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        if not getattr(hf_config, "layer_wise", False):
+            raise ValueError("CostWiseGemmaForCausalLM without layer_wise is not served: its head reads the whole "
+                             "vocabulary; the lightweight reranker's checkpoints are layer_wise (one relevance logit per layer)")
+        if getattr(hf_config, "compress_ratio", 1) not in (None, 1):
+            raise ValueError(f"compress_ratio {hf_config.compress_ratio} is not supported: FlagEmbedding's token "
+                             "compression (the passage's hidden states averaged in groups between layers) is not "
+                             "computed here; without it (compress_ratio 1, FlagEmbedding's default) every cut is served")
+        depth = getattr(hf_config, "cost_wise_depth", hf_config.num_hidden_layers)  # read once per process: idempotent
+        start, sep = int(hf_config.start_layer), int(hf_config.layer_sep)
+        cut = cut_layer(hf_config, depth, start, sep)
+        hf_config.cost_wise_depth, hf_config.num_hidden_layers = depth, cut  # later layers are never built
+        hf_config.cutoff_layer, hf_config.num_labels = cut, 1
+
+    def __init__(self, config, pooling=None) -> None:
+        super().__init__(config, pooling)
+        # FlagEmbedding's one-cut read goes through the first head (module doc); the others stay unread.
+        self.weight_renames = {"lm_head.0.linear_head.": "score."}
+        cap = getattr(config, "final_logit_softcapping", None)
+        if cap:  # FlagEmbedding soft-caps each head's logit as Gemma2's LM head does: cap · tanh(logit / cap)
+            self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(lambda hidden: torch.tanh(self.score(hidden) / cap) * cap,
+                                                                    config))

@@ -169,6 +169,7 @@ _MODELS = {
     "Gemma2ForSequenceClassification": "gemma2",
     "Gemma2ForTokenClassification": "gemma2",
     "Gemma2Model": "gemma2",
+    "CostWiseGemmaForCausalLM": "gemma2",  # bge-reranker-v2.5-gemma2-lightweight: a score head per layer, one cut
     "Gemma3ForCausalLM": "gemma3",
     "Gemma3TextForSequenceClassification": "gemma3",
     "Gemma3TextModel": "gemma3",

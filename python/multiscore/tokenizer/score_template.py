@@ -40,11 +40,14 @@ BGE_DEFAULT_PROMPT = ("Given a query A and a passage B, determine whether the pa
 BGE_RERANKER = "A: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }}\n" \
     "B: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }}\n" \
     "{{ instruction or \"" + BGE_DEFAULT_PROMPT + "\" }}"
+# bge-reranker-v2.5-gemma2-lightweight (FlagEmbedding's LightweightLLMReranker): the same, with its own default prompt.
+BGE_LIGHTWEIGHT_PROMPT = "Predict whether passage B contains an answer to query A."
+BGE_RERANKER_LIGHTWEIGHT = BGE_RERANKER.replace(BGE_DEFAULT_PROMPT, BGE_LIGHTWEIGHT_PROMPT)
 # MonoT5's input (castorini's, and the mT5 mMARCO rerankers'); the tokenizer appends </s>.
 MONOT5 = "Query: {{ (messages | selectattr('role', 'equalto', 'query') | first).content }} " \
     "Document: {{ (messages | selectattr('role', 'equalto', 'document') | first).content }} Relevant:"
 BUILTIN_TEMPLATES = {"qwen3_reranker": QWEN3_RERANKER, "jina_reranker_m0": JINA_RERANKER_M0, "bge_reranker": BGE_RERANKER,
-                     "monot5": MONOT5}
+                     "bge_reranker_lightweight": BGE_RERANKER_LIGHTWEIGHT, "monot5": MONOT5}
 BUILTIN_SUFFIX_TOKENS = {"jina_reranker_m0": (100,)}
 
 # Stand in for the query and the document when checking a template; no real text contains them.
@@ -78,7 +81,8 @@ class ScoreTemplate:
 
     @classmethod
     def load(cls, name_or_path: str, tokenizer) -> "ScoreTemplate":
-        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``, ``monot5``) or a Jinja file."""
+        """A built-in name (``qwen3_reranker``, ``jina_reranker_m0``, ``bge_reranker``, ``bge_reranker_lightweight``,
+        ``monot5``) or a Jinja file."""
         if name_or_path in BUILTIN_TEMPLATES:
             template_class = _BUILTIN_CLASSES.get(name_or_path, cls)
             return template_class(BUILTIN_TEMPLATES[name_or_path], tokenizer, name_or_path,
@@ -146,15 +150,23 @@ class FlagEmbeddingPrompt(ScoreTemplate):
     <bos>. A SentencePiece tokenizer that marks each text's start (Llama's, MiniCPM's) gives other ids
     for the whole text; these are the ones the reranker was trained and is run with."""
 
+    default_prompt = BGE_DEFAULT_PROMPT
+
     def prompt_ids(self, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
         tokenizer = self.tokenizer
         if tokenizer.bos_token_id is None:
             raise ValueError("the bge_reranker prompt starts with <bos>, and this tokenizer has no bos_token")
         ids = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
         newline = ids("\n")
-        prompt = (variables or {}).get("instruction") or BGE_DEFAULT_PROMPT
+        prompt = (variables or {}).get("instruction") or self.default_prompt
         return [tokenizer.bos_token_id] + ids("A: " + query) + newline + ids("B: " + document) + newline + ids(prompt)
 
 
+class FlagEmbeddingLightweightPrompt(FlagEmbeddingPrompt):
+    """``bge_reranker_lightweight``: FlagEmbeddingPrompt with the lightweight reranker's default prompt."""
+
+    default_prompt = BGE_LIGHTWEIGHT_PROMPT
+
+
 # Built-in templates whose ids are not their text tokenized whole.
-_BUILTIN_CLASSES = {"bge_reranker": FlagEmbeddingPrompt}
+_BUILTIN_CLASSES = {"bge_reranker": FlagEmbeddingPrompt, "bge_reranker_lightweight": FlagEmbeddingLightweightPrompt}

@@ -1,0 +1,112 @@
+"""BAAI's bge-reranker-v2.5-gemma2-lightweight (FlagEmbedding's ``CostWiseGemmaForCausalLM``, model_type
+``cost_wise_gemma``) against FlagEmbedding's own ``LightweightLLMReranker``, run unchanged from the
+transformers-4 reference venv: a tiny checkpoint saved by its own class (sliding-window layers with a
+window shorter than the prompts, soft-capped attention and heads), each cut layer's scores,
+single-item and MIS, with its prompt built by the ``bge_reranker_lightweight`` score template."""
+
+import json
+import types
+
+import pytest
+import torch
+
+from multiscore.configs.model_config import ModelConfig
+from multiscore.layers.pooler import config_activation
+from multiscore.models.layerwise_cut import cut_layer
+from multiscore.server_args import ServerArgs
+from reference_venv import TRANSFORMERS_4, reference_json, reference_python, run_reference
+from tiny_tokenizers import build_tokenizer
+from worker_batches import templated_both_ways, worker
+
+LAYERS, START = 4, 2
+QUERY = "what is a cat"
+DOCS = ["a cat is an animal", "the sky is blue today and the sun is high in it", "cat",
+        "what is the moon made of , a cat asks the dog at night"]
+PROMPT = "Is passage B about the query A ? Answer yes or no ."
+REFERENCE = "flagembedding_lightweight_reference.py"
+
+
+@pytest.fixture(scope="module")
+def lightweight(tmp_path_factory):
+    reference_python(TRANSFORMERS_4)  # skips without the venv
+    tokenizer_dir = tmp_path_factory.mktemp("tok")
+    build_tokenizer("gemma2").save_pretrained(tokenizer_dir)
+    path = tmp_path_factory.mktemp("lightweight") / "ckpt"
+    run_reference(REFERENCE, "make", "--out", path, "--tokenizer-json", tokenizer_dir / "tokenizer.json",
+                  "--layers", LAYERS, "--start", START, venv=TRANSFORMERS_4)
+    return path
+
+
+def _flagembedding(path, *args):
+    pairs = json.dumps([[QUERY, d] for d in DOCS])
+    return reference_json(REFERENCE, "score", "--model", path, "--pairs", pairs, *args, venv=TRANSFORMERS_4)
+
+
+@pytest.fixture(scope="module")
+def flagembedding(lightweight):
+    """FlagEmbedding's scores with eager attention (soft-capped as the config says):
+    {prompt ("": its default): {cut layer: [N]}}."""
+    return _flagembedding(lightweight, "--cutoffs", *range(START, LAYERS + 1), "--prompts", "", PROMPT,
+                          "--attention", "eager")
+
+
+def _ours(path, instruction=None, **overrides):
+    """Each pair alone and all pairs in one MIS sequence -> (single [N], mis [N]) raw logits."""
+    w = worker(path, json_model_override_args=json.dumps(overrides))
+    return templated_both_ways(w, QUERY, DOCS, w.model_config.default_score_template, instruction)
+
+
+def _assert_equal(ours, expected):
+    for scores in ours:  # single-item, MIS
+        torch.testing.assert_close(scores, torch.tensor(expected), atol=1e-5, rtol=0)
+
+
+def test_lightweight_reranker_equals_flagembedding_at_every_cut(lightweight, flagembedding):
+    for cutoff in (START, 3, None):  # None: FlagEmbedding's default, the last layer
+        _assert_equal(_ours(lightweight, **({} if cutoff is None else {"cutoff_layers": [cutoff]})),
+                      flagembedding[""][str(cutoff or LAYERS)])
+    by_layer = flagembedding[""]
+    assert (torch.tensor(by_layer["3"]) - torch.tensor(by_layer[str(LAYERS)])).abs().min() > 1e-2  # the cut matters
+
+
+def test_a_request_instruction_is_flagembeddings_prompt(lightweight, flagembedding):
+    _assert_equal(_ours(lightweight, PROMPT, cutoff_layers=[3]), flagembedding[PROMPT]["3"])
+    assert (torch.tensor(flagembedding[PROMPT]["3"]) - torch.tensor(flagembedding[""]["3"])).abs().min() > 1e-3
+
+
+def test_without_attention_softcapping_it_equals_flagembeddings_default_run(lightweight, flagembedding):
+    """FlagEmbedding's class runs transformers' SDPA attention, which skips the soft-capping; the
+    override gives its numbers exactly, and they differ from the soft-capped ones."""
+    sdpa = _flagembedding(lightweight, "--cutoffs", 3)[""]["3"]
+    _assert_equal(_ours(lightweight, cutoff_layers=[3], attn_logit_softcapping=None), sdpa)
+    assert (torch.tensor(sdpa) - torch.tensor(flagembedding[""]["3"])).abs().max() > 2e-5
+
+
+def test_the_cut_builds_only_the_layers_it_reads(lightweight):
+    config = ModelConfig.from_server_args(ServerArgs(model_path=str(lightweight), json_model_override_args='{"cutoff_layers": 3}'))
+    assert config.hf_config.num_hidden_layers == 3 and config.num_labels == 1
+    assert config.hf_config.sliding_window == 8 and config.hf_config.attn_logit_softcapping == 50.0
+    assert config.default_score_template == "bge_reranker_lightweight"
+    assert config_activation(config.hf_config) == "sigmoid"  # FlagEmbedding's normalize=True where APIs activate
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"cutoff_layers": [1]}, "cutoff_layers 1 is outside the layers with a head, 2 to 4"),
+    ({"cutoff_layers": [3, 4]}, "cutoff_layers must be one layer number"),
+    ({"compress_ratio": 2}, "compress_ratio 2 is not supported: FlagEmbedding's token compression"),
+    ({"layer_wise": False}, "CostWiseGemmaForCausalLM without layer_wise is not served"),
+])
+def test_what_the_lightweight_reranker_cannot_serve_is_refused(lightweight, override, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(lightweight), json_model_override_args=json.dumps(override)))
+
+
+@pytest.mark.parametrize("cutoff, expected", [(None, 12), (4, 4), (8, 8), ([10], 10)])
+def test_a_cut_every_layer_sep_layers(cutoff, expected):
+    assert cut_layer(types.SimpleNamespace(cutoff_layers=cutoff), 12, 4, 2) == expected
+
+
+@pytest.mark.parametrize("cutoff", [3, 5, 13, 2])
+def test_a_cut_between_heads_is_refused(cutoff):
+    with pytest.raises(ValueError, match=f"cutoff_layers {cutoff} is outside the layers with a head, 4 to 12, every 2"):
+        cut_layer(types.SimpleNamespace(cutoff_layers=cutoff), 12, 4, 2)
