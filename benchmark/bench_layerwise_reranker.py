@@ -1,20 +1,27 @@
-"""Benchmark: bge-reranker-v2-minicpm-layerwise's layout against FlagEmbedding, the library its model card runs.
+"""Benchmark: FlagEmbedding's layerwise rerankers' layouts against FlagEmbedding, the library their model cards run.
 
-One query against ``--docs`` documents, scored at layer ``--cutoff``:
+``--model minicpm``: bge-reranker-v2-minicpm-layerwise; ``--model gemma2-lightweight``:
+bge-reranker-v2.5-gemma2-lightweight (without token compression; FlagEmbedding runs it with
+transformers' SDPA attention, which skips Gemma2's attention soft-capping, so multiscore runs with
+``attn_logit_softcapping`` off too: the same computation). One query against ``--docs`` documents,
+scored at layer ``--cutoff``:
 
-- multiscore MIS: the pairs' prompts (the ``bge_reranker`` template) tokenized, then one sequence of
-  the shared query and every item (each item: "\\nB: document\\n" and the prompt), first ``--cutoff``
-  layers only;
+- multiscore MIS: the pairs' prompts (the model's ``bge_reranker`` template) tokenized, then one
+  sequence of the shared query and every item (each item: "\\nB: document\\n" and the prompt), first
+  ``--cutoff`` layers only;
 - multiscore single-item: the same prompts, each pair its own sequence, in one batch;
-- FlagEmbedding's ``LayerWiseLLMReranker.compute_score(pairs, cutoff_layers=[c])`` (its own venv,
-  benchmark/layerwise_contender.py): the pairs padded into batches of 128, run up to the cut.
+- FlagEmbedding's ``LayerWiseLLMReranker`` / ``LightweightLLMReranker`` ``.compute_score(pairs,
+  cutoff_layers=[c])`` (its own venv, benchmark/layerwise_contender.py): the pairs padded into batches
+  of 128, run up to the cut.
 
-The model is random, in the published layout (MiniCPM's multipliers, a one-output head per layer from
-``start_layer``), at a reduced size: hidden 512, MLP 1280, 8 heads of 64, 8 layers of which layers
+The model is random, in the published layout (MiniCPM's multipliers, or Gemma2's block with its
+soft-caps; a one-output head per layer from ``start_layer``), at a reduced size: hidden 512, MLP 1280,
+8 heads of 64 (Gemma2: 4 key/value heads, a 4,096-token window as published), 8 layers of which layers
 2..8 carry heads. Words come from the tiny test vocabulary (one token each). fp32, median of ``--repeats``.
 Every time includes tokenization (each side's own).
 
-    python benchmark/bench_layerwise_reranker.py [--query 32] [--docs 32] [--doc-len 64] [--cutoff 6] [--repeats 3] [--markdown]
+    python benchmark/bench_layerwise_reranker.py [--model minicpm|gemma2-lightweight] [--query 32] [--docs 32]
+        [--doc-len 64] [--cutoff 6] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -53,6 +60,19 @@ CONTENDER = REPO / "benchmark" / "layerwise_contender.py"
 LAYERS, START, DELIMITER = 8, 2, 4
 
 
+def build_lightweight(out: pathlib.Path, reference_python: str) -> pathlib.Path:
+    """bge-reranker-v2.5-gemma2-lightweight's layout, saved by FlagEmbedding's own class (its venv)."""
+    build_tokenizer("gemma2").save_pretrained(out / "tokenizer")
+    make = [reference_python, str(REPO / "test" / "reference" / "flagembedding_lightweight_reference.py"), "make",
+            "--out", str(out / "lightweight"), "--tokenizer-json", str(out / "tokenizer" / "tokenizer.json"),
+            "--layers", str(LAYERS), "--start", str(START), "--hidden", "512", "--intermediate", "1280",
+            "--heads", "8", "--head-dim", "64", "--window", "4096"]
+    run = subprocess.run(make, capture_output=True, text=True, timeout=600)
+    if run.returncode != 0:
+        sys.exit(f"making the checkpoint failed:\n{run.stderr[-3000:]}")
+    return out / "lightweight"
+
+
 def build_checkpoint(out: pathlib.Path) -> pathlib.Path:
     from transformers import GraniteConfig, GraniteForCausalLM
     from transformers.utils import logging as hf_logging
@@ -83,16 +103,21 @@ def main() -> None:
     parser.add_argument("--doc-len", type=int, default=64, help="document words (tokens)")
     parser.add_argument("--cutoff", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--reference-python", default=str(REPO / ".venv-reference" / "bin" / "python"),
-                        help="FlagEmbedding's venv (bash test/reference/setup.sh)")
+    parser.add_argument("--model", choices=["minicpm", "gemma2-lightweight"], default="minicpm")
+    parser.add_argument("--reference-python", help="FlagEmbedding's venv (bash test/reference/setup.sh); default "
+                        ".venv-reference, .venv-reference-tf4 for gemma2-lightweight")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
+    lightweight = args.model == "gemma2-lightweight"
+    venv = ".venv-reference-tf4" if lightweight else ".venv-reference"
+    reference_python = args.reference_python or str(REPO / venv / "bin" / "python")
     query, documents = workload(args.query, args.docs, args.doc_len)
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_checkpoint(pathlib.Path(tmp))
+        path = build_lightweight(pathlib.Path(tmp), reference_python) if lightweight else build_checkpoint(pathlib.Path(tmp))
         server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", disable_radix_cache=True,
-                                 json_model_override_args=json.dumps({"cutoff_layers": [args.cutoff]}))
+                                 json_model_override_args=json.dumps({"cutoff_layers": [args.cutoff], **(
+                                     {"attn_logit_softcapping": None} if lightweight else {})}))
         config = ModelConfig.from_server_args(server_args)
         worker = ModelWorker(server_args, config)
         tokenizer = config.load_tokenizer()
@@ -116,19 +141,21 @@ def main() -> None:
                 ("multiscore single-item", *median_time(single, args.repeats))]
         with open(pathlib.Path(tmp) / "inputs.json", "w") as f:
             json.dump({"query": query, "documents": documents}, f)
-        run = subprocess.run([args.reference_python, str(CONTENDER), "--model", str(path), "--inputs", f.name,
-                              "--cutoff", str(args.cutoff), "--repeats", str(args.repeats)],
+        run = subprocess.run([reference_python, str(CONTENDER), "--model", str(path), "--inputs", f.name,
+                              "--cutoff", str(args.cutoff), "--repeats", str(args.repeats),
+                              "--kind", "lightweight" if lightweight else "minicpm"],
                              capture_output=True, text=True, timeout=3600)
         if run.returncode != 0:
             sys.exit(f"FlagEmbedding contender failed:\n{run.stderr[-3000:]}")
         theirs = json.loads(run.stdout.strip().splitlines()[-1])
         t_ref, s_ref = statistics.median(theirs["seconds"]), torch.tensor(theirs["scores"])
 
-    print(f"# layerwise reranker at layer {args.cutoff} of {LAYERS}, query {args.query} words + {args.docs} documents x "
+    print(f"# {args.model} layerwise reranker at layer {args.cutoff} of {LAYERS}, query {args.query} words + {args.docs} documents x "
           f"{args.doc_len} words ({shape}), fp32, median of {args.repeats}; load {load_average()}")
     print(f"# {machine_line()}; FlagEmbedding {theirs['versions']['FlagEmbedding']}, torch {theirs['versions']['torch']}")
     body = [[name, f"{t * 1000:.1f}", f"{t_ref / t:.2f}x", f"{(s - s_ref).abs().max().item():.1e}"] for name, t, s in rows]
-    body.append(["FlagEmbedding LayerWiseLLMReranker.compute_score", f"{t_ref * 1000:.1f}", "1.00x", "0"])
+    contender = "LightweightLLMReranker" if lightweight else "LayerWiseLLMReranker"
+    body.append([f"FlagEmbedding {contender}.compute_score", f"{t_ref * 1000:.1f}", "1.00x", "0"])
     print_rows(["variant", "ms", "vs FlagEmbedding", "max |score diff| vs FlagEmbedding"], body, args.markdown)
 
 

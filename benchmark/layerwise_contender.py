@@ -1,9 +1,11 @@
-"""FlagEmbedding's side of bench_layerwise_reranker.py, run by the reference venv (test/reference/setup.sh).
+"""FlagEmbedding's side of bench_layerwise_reranker.py, run by a reference venv (test/reference/setup.sh).
 
-Loads the layerwise checkpoint with FlagEmbedding's ``LayerWiseLLMReranker`` (through the reference's
-transformers-5 shims), scores once to warm up, then ``--repeats`` times ``compute_score(pairs,
-cutoff_layers=[c])`` as its documentation calls it. Prints one JSON line ``{"seconds": [...],
-"scores": [...], "versions": {...}}`` (scores in pair order, last run).
+Loads the layerwise checkpoint with FlagEmbedding's ``LayerWiseLLMReranker`` (``--kind minicpm``, from
+.venv-reference, through the reference's transformers-5 shims) or ``LightweightLLMReranker`` (``--kind
+lightweight``, from .venv-reference-tf4, as its model card runs it: transformers' SDPA attention,
+which skips Gemma2's attention soft-capping), scores once to warm up, then
+``--repeats`` times ``compute_score(pairs, cutoff_layers=[c])`` as its documentation calls it. Prints
+one JSON line ``{"seconds": [...], "scores": [...], "versions": {...}}`` (scores in pair order, last run).
 
     .venv-reference/bin/python benchmark/layerwise_contender.py --model DIR --inputs inputs.json --cutoff 6
 """
@@ -26,20 +28,27 @@ def main() -> None:
     p.add_argument("--cutoff", type=int, required=True)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128, help="FlagEmbedding's default")
+    p.add_argument("--kind", choices=["minicpm", "lightweight"], default="minicpm")
     args = p.parse_args()
 
     from importlib.metadata import version
 
     import torch
-    from flagembedding_reranker_reference import _restore, _shim_remote_code
-
-    _shim_remote_code()
-    from FlagEmbedding.inference.reranker.decoder_only.layerwise import LayerWiseLLMReranker
 
     inputs = json.loads(open(args.inputs).read())
     pairs = [[inputs["query"], d] for d in inputs["documents"]]
-    reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"], batch_size=args.batch_size)
-    _restore(reranker.model, args.model)
+    if args.kind == "lightweight":
+        from FlagEmbedding.inference.reranker.decoder_only.lightweight import LightweightLLMReranker
+
+        reranker = LightweightLLMReranker(args.model, use_fp16=False, devices=["cpu"], batch_size=args.batch_size)
+    else:
+        from flagembedding_reranker_reference import _restore, _shim_remote_code
+
+        _shim_remote_code()
+        from FlagEmbedding.inference.reranker.decoder_only.layerwise import LayerWiseLLMReranker
+
+        reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"], batch_size=args.batch_size)
+        _restore(reranker.model, args.model)
 
     def score() -> list[float]:
         return [float(s) for s in reranker.compute_score(pairs, cutoff_layers=[args.cutoff])]

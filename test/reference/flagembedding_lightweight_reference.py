@@ -3,7 +3,7 @@
 predates transformers 5; ``bash test/reference/setup.sh`` makes that venv too).
 
     python test/reference/flagembedding_lightweight_reference.py make --out DIR --tokenizer-json FILE \
-        --layers 4 --start 2 --sep 1 [--seed 0]
+        --layers 4 --start 2 --sep 1 [--seed 0] [--hidden 64 --intermediate 128 --heads 4 --head-dim 16 --window 8]
     python test/reference/flagembedding_lightweight_reference.py score --model DIR --pairs '[["q", "d"], ...]' \
         --cutoffs 2 3 4 [--prompts "" P ...] [--attention eager] [--compress-ratio 1 --compress-layers 2]
 
@@ -34,12 +34,13 @@ def make(args) -> None:
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=args.tokenizer_json, bos_token="<bos>", eos_token="<eos>",
                                         pad_token="<pad>", unk_token="<unk>", additional_special_tokens=["<|sep|>"])
-    # Gemma2's shape in miniature: sliding-window layers (a window shorter than the prompts),
+    # Gemma2's shape in miniature (by default): sliding-window layers (a window shorter than the prompts),
     # soft-capped attention and final logits, query_pre_attn_scalar unlike head_dim.
     config = CostWiseGemmaConfig(
-        vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=128,
-        num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        query_pre_attn_scalar=24, sliding_window=8, attn_logit_softcapping=50.0, final_logit_softcapping=3.0,
+        vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=args.hidden, intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=args.heads // 2,
+        head_dim=args.head_dim, query_pre_attn_scalar=args.head_dim * 3 // 2, sliding_window=args.window,
+        attn_logit_softcapping=50.0, final_logit_softcapping=3.0,
         max_position_embeddings=4096, initializer_range=0.1, start_layer=args.start, layer_sep=args.sep,
         layer_wise=True, bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, architectures=["CostWiseGemmaForCausalLM"])
@@ -79,6 +80,11 @@ def main() -> None:
     m.add_argument("--start", type=int, required=True)
     m.add_argument("--sep", type=int, default=1)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--hidden", type=int, default=64)
+    m.add_argument("--intermediate", type=int, default=128)
+    m.add_argument("--heads", type=int, default=4, help="query heads; half as many key/value heads")
+    m.add_argument("--head-dim", type=int, default=16)
+    m.add_argument("--window", type=int, default=8, help="the sliding layers' window")
     s = sub.add_parser("score")
     s.add_argument("--model", required=True)
     s.add_argument("--pairs", required=True, help="a JSON list of [query, passage] pairs")
