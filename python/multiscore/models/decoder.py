@@ -302,18 +302,26 @@ class DecoderModel(nn.Module):
         norm on those rows only (its keys and values still come from all T rows).
         ``embed_overrides``: (rows [K], vectors [K, H]) that replace those rows' token embeddings.
         """
-        hidden = self.embed_tokens(input_ids)  # [T, H]
-        if self.embed_scale is not None:  # as transformers: the scale rounded to the dtype; given vectors unscaled
-            hidden = hidden * torch.tensor(self.embed_scale, dtype=hidden.dtype)
-        hidden = with_embed_overrides(hidden, embed_overrides)
-        cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local,
-                             query_scale=self._query_scale(positions, hidden.dtype))
+        hidden = self.embed(input_ids, embed_overrides)  # [T, H]
+        ctx = self.context(positions, hidden.dtype, attention)
         last, residual = len(self.layers) - 1, None
         for i, layer in enumerate(self.layers):
             hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)
         return self.ops.add_rms_norm(hidden, residual, self.norm.weight, self.norm.eps)[1]
+
+    def embed(self, input_ids: torch.Tensor, embed_overrides=None) -> torch.Tensor:
+        """input_ids [T] -> the first layer's input [T, H]."""
+        hidden = self.embed_tokens(input_ids)
+        if self.embed_scale is not None:  # as transformers: the scale rounded to the dtype; given vectors unscaled
+            hidden = hidden * torch.tensor(self.embed_scale, dtype=hidden.dtype)
+        return with_embed_overrides(hidden, embed_overrides)
+
+    def context(self, positions: torch.Tensor, dtype: torch.dtype, attention: BatchAttention) -> "ForwardContext":
+        """What every layer reads for rows at ``positions`` [T] attended through ``attention``."""
+        cos, sin = self.rotary_emb.cos_sin(positions, dtype)
+        local = None if self.local_rotary_emb is None else self.local_rotary_emb.cos_sin(positions, dtype)
+        return ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops, local_cos_sin=local,
+                              query_scale=self._query_scale(positions, dtype))
 
     def _query_scale(self, positions: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
         """positions [T] -> [T, 1, 1] (in float32, then cast, as transformers), or None."""
