@@ -16,8 +16,10 @@ at the last token, soft-capped as the LM's logits are. The cut ``c`` is FlagEmbe
 is asked for through head i (not the cut layer's own head, as its MiniCPM reranker does), so one cut
 (``compute_score(cutoff_layers=[28])``, its model card's call; a server reads one) goes through
 ``lm_head.0``: served so, to give FlagEmbedding's scores. Pairs are FlagEmbedding's prompt with the
-lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template). FlagEmbedding's token compression (``compress_ratio`` > 1:
-the passage's hidden states averaged in groups mid-network, its default 1 computes none) is refused.
+lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template). FlagEmbedding's token compression
+(``compress_ratio`` 2, 4 or 8 before each of ``compress_layers``; its default 1 computes none) is
+models/token_compression.py: pairs are then scored one sequence each (no MIS), their token types
+marking query, passage and prompt.
 """
 
 from dataclasses import replace
@@ -34,6 +36,7 @@ from multiscore.models.decoder import (
 from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.gemma import gemma_options
 from multiscore.models.layerwise_cut import cut_layer
+from multiscore.models.token_compression import CompressingDecoderModel
 
 
 def gemma2_options(config, bidirectional_ok: bool = False) -> BlockOptions:
@@ -69,15 +72,14 @@ class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
         if not getattr(hf_config, "layer_wise", False):
             raise ValueError("CostWiseGemmaForCausalLM without layer_wise is not served: its head reads the whole "
                              "vocabulary; the lightweight reranker's checkpoints are layer_wise (one relevance logit per layer)")
-        if getattr(hf_config, "compress_ratio", 1) not in (None, 1):
-            raise ValueError(f"compress_ratio {hf_config.compress_ratio} is not supported: FlagEmbedding's token "
-                             "compression (the passage's hidden states averaged in groups between layers) is not "
-                             "computed here; without it (compress_ratio 1, FlagEmbedding's default) every cut is served")
         depth = getattr(hf_config, "cost_wise_depth", hf_config.num_hidden_layers)  # read once per process: idempotent
         start, sep = int(hf_config.start_layer), int(hf_config.layer_sep)
         cut = cut_layer(hf_config, depth, start, sep)
+        hf_config.token_compression = _token_compression(hf_config, cut)
         hf_config.cost_wise_depth, hf_config.num_hidden_layers = depth, cut  # later layers are never built
         hf_config.cutoff_layer, hf_config.num_labels = cut, 1
+        if hf_config.token_compression:  # requests come as whole prompts, no query apart: nothing to cache
+            hf_config.prefix_cache_problem = "its token compression changes each pair's sequence between layers"
 
     def __init__(self, config, pooling=None) -> None:
         super().__init__(config, pooling)
@@ -87,3 +89,29 @@ class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
         if cap:  # FlagEmbedding soft-caps each head's logit as Gemma2's LM head does: cap · tanh(logit / cap)
             self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(lambda hidden: torch.tanh(self.score(hidden) / cap) * cap,
                                                                     config))
+
+    def make_body(self, config):
+        if not config.token_compression:
+            return super().make_body(config)
+        ratio, layers = config.token_compression
+        return CompressingDecoderModel(config, self.options_for(config), ratio, layers)
+
+    def hidden_states(self, batch, attention, rows):
+        if not self.config.token_compression:
+            return super().hidden_states(batch, attention, rows)
+        return self.model(batch.input_ids, batch.positions, attention, rows, batch.embed_overrides,
+                          batch.token_type_ids, batch.layouts)
+
+
+def _token_compression(hf_config, cut: int):
+    """FlagEmbedding's ``compress_ratio`` (1, 2, 4 or 8; default 1: none) and ``compress_layers`` (default
+    [8]; layer 0 and layers from the cut on never compress, as in FlagEmbedding) -> (ratio, layers) or None."""
+    ratio = getattr(hf_config, "compress_ratio", None) or 1
+    if ratio not in (1, 2, 4, 8) or isinstance(ratio, bool):
+        raise ValueError(f"compress_ratio must be 1, 2, 4 or 8 (FlagEmbedding's), got {ratio!r}")
+    layers = getattr(hf_config, "compress_layers", None)
+    layers = [8] if layers is None else layers if isinstance(layers, (list, tuple)) else [layers]
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in layers):
+        raise ValueError(f"compress_layers must be layer numbers, got {layers!r}")
+    layers = tuple(sorted({x for x in layers if 0 < x < cut}))
+    return (ratio, layers) if ratio > 1 and layers else None

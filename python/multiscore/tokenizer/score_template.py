@@ -153,13 +153,21 @@ class FlagEmbeddingPrompt(ScoreTemplate):
     default_prompt = BGE_DEFAULT_PROMPT
 
     def prompt_ids(self, query: str, document: str, variables: Optional[dict] = None) -> list[int]:
-        tokenizer = self.tokenizer
-        if tokenizer.bos_token_id is None:
+        head, tail = self.query_part(query), self.prompt_part(variables)
+        return head + self._ids("B: " + document) + tail
+
+    def query_part(self, query: str) -> list[int]:
+        """What FlagEmbedding counts as the query: <bos>, "A: " + query, the newline."""
+        if self.tokenizer.bos_token_id is None:
             raise ValueError("the bge_reranker prompt starts with <bos>, and this tokenizer has no bos_token")
-        ids = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-        newline = ids("\n")
-        prompt = (variables or {}).get("instruction") or self.default_prompt
-        return [tokenizer.bos_token_id] + ids("A: " + query) + newline + ids("B: " + document) + newline + ids(prompt)
+        return [self.tokenizer.bos_token_id] + self._ids("A: " + query) + self._ids("\n")
+
+    def prompt_part(self, variables: Optional[dict] = None) -> list[int]:
+        """What FlagEmbedding counts as the prompt, after the passage: the newline, the instruction."""
+        return self._ids("\n") + self._ids((variables or {}).get("instruction") or self.default_prompt)
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 class FlagEmbeddingLightweightPrompt(FlagEmbeddingPrompt):

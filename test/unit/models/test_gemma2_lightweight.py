@@ -2,7 +2,9 @@
 ``cost_wise_gemma``) against FlagEmbedding's own ``LightweightLLMReranker``, run unchanged from the
 transformers-4 reference venv: a tiny checkpoint saved by its own class (sliding-window layers with a
 window shorter than the prompts, soft-capped attention and heads), each cut layer's scores,
-single-item and MIS, with its prompt built by the ``bge_reranker_lightweight`` score template."""
+single-item and MIS, with its prompt built by the ``bge_reranker_lightweight`` score template; and its
+token compression (models/token_compression.py), pairs as the compressing scorer sends them and
+through an Engine's rerank."""
 
 import json
 import types
@@ -93,7 +95,8 @@ def test_the_cut_builds_only_the_layers_it_reads(lightweight):
 @pytest.mark.parametrize("override, message", [
     ({"cutoff_layers": [1]}, "cutoff_layers 1 is outside the layers with a head, 2 to 4"),
     ({"cutoff_layers": [3, 4]}, "cutoff_layers must be one layer number"),
-    ({"compress_ratio": 2}, "compress_ratio 2 is not supported: FlagEmbedding's token compression"),
+    ({"compress_ratio": 3}, "compress_ratio must be 1, 2, 4 or 8"),
+    ({"compress_ratio": 2, "compress_layers": ["2"]}, "compress_layers must be layer numbers"),
     ({"layer_wise": False}, "CostWiseGemmaForCausalLM without layer_wise is not served"),
 ])
 def test_what_the_lightweight_reranker_cannot_serve_is_refused(lightweight, override, message):
@@ -110,3 +113,78 @@ def test_a_cut_every_layer_sep_layers(cutoff, expected):
 def test_a_cut_between_heads_is_refused(cutoff):
     with pytest.raises(ValueError, match=f"cutoff_layers {cutoff} is outside the layers with a head, 4 to 12, every 2"):
         cut_layer(types.SimpleNamespace(cutoff_layers=cutoff), 12, 4, 2)
+
+
+def _compressed(path, instruction=None, **overrides):
+    """Each pair alone with its token types (as CompressedPairScorer sends it) -> raw logits [N]."""
+    from multiscore.messages import PoolingParams
+    from multiscore.model_executor.forward_batch import ScoreSequence
+    from multiscore.tokenizer.pair_tokenizer import PairTokenizer
+    from multiscore.tokenizer.score_template import ScoreTemplate
+
+    w = worker(path, json_model_override_args=json.dumps(overrides))
+    tokenizer = w.model_config.load_tokenizer()
+    pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
+    ids, types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
+    raw = PoolingParams(activation="none")
+    seqs = [ScoreSequence(str(i), x, i, 1, raw, token_type_ids=t) for i, (x, t) in enumerate(zip(ids, types))]
+    return torch.cat(w.forward(seqs)).flatten()
+
+
+@pytest.mark.parametrize("ratio, layers", [(2, [2]), (4, [1, 3]), (2, [1, 2, 3])])
+def test_token_compression_equals_flagembedding(lightweight, ratio, layers):
+    expected = _flagembedding(lightweight, "--cutoffs", 3, LAYERS, "--prompts", "", PROMPT, "--attention", "eager",
+                              "--compress-ratio", ratio, "--compress-layers", *layers)
+    for cutoff in (3, LAYERS):
+        for prompt in ("", PROMPT):
+            ours = _compressed(lightweight, prompt or None, cutoff_layers=[cutoff], compress_ratio=ratio,
+                               compress_layers=layers)
+            torch.testing.assert_close(ours, torch.tensor(expected[prompt][str(cutoff)]), atol=1e-5, rtol=0)
+    uncompressed = _flagembedding(lightweight, "--cutoffs", LAYERS, "--attention", "eager")[""][str(LAYERS)]
+    assert (torch.tensor(expected[""][str(LAYERS)]) - torch.tensor(uncompressed)).abs().max() > 1e-2  # it compresses
+
+
+def test_compression_plan_moves_kept_rows_and_averages_each_group():
+    from multiscore.layers.attention.base import SequenceLayout
+    from multiscore.models.token_compression import plan_compression
+
+    # A pair (query 2, passage 5, prompt 1), a sequence without passage (kept whole), a pair (1, 2, 0).
+    segments = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1, 1])
+    positions = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 5, 6, 7, 1, 2])
+    layouts = [SequenceLayout(0, 8), SequenceLayout(8, 2), SequenceLayout(10, 3)]
+    plan = plan_compression(segments, positions, layouts, ratio=2)
+    assert plan.dst.tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9]
+    assert plan.weight.tolist() == [1, 1, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 0.5, 0.5]
+    assert [(s.start, s.length) for s in plan.layouts] == [(0, 6), (6, 2), (8, 2)]
+    assert plan.positions.tolist() == [0, 1, 2, 3, 4, 5, 5, 6, 0, 1]  # pairs numbered afresh, the other kept
+    assert plan.segments.tolist() == [0, 0, 1, 1, 1, 2, 0, 0, 0, 1]
+    hidden = torch.arange(13, dtype=torch.float32)[:, None].repeat(1, 3)
+    assert plan.apply(hidden)[:, 0].tolist() == [0, 1, 2.5, 4.5, 6, 7, 8, 9, 10, 11.5]
+    assert plan.rows(torch.tensor([7, 9, 12])).tolist() == [5, 7, 9]
+
+
+def test_a_compressing_engine_reranks_as_flagembedding(lightweight):
+    from multiscore import Engine
+
+    expected = _flagembedding(lightweight, "--cutoffs", LAYERS, "--attention", "eager", "--compress-ratio", 2,
+                              "--compress-layers", 2)[""][str(LAYERS)]
+    overrides = json.dumps({"compress_ratio": 2, "compress_layers": [2]})
+    with Engine(str(lightweight), num_threads=1, json_model_override_args=overrides,
+                multi_item_scoring_delimiter=4) as engine:
+        results = engine.rerank(QUERY, DOCS, use_activation=False)
+        info = engine.get_server_info()
+        scored = engine.score(QUERY, DOCS)  # SGLang's /v1/score: no template, each item is the passage
+    ours = torch.tensor([r.relevance_score for r in sorted(results, key=lambda r: r.index)])
+    torch.testing.assert_close(ours, torch.tensor(expected), atol=1e-5, rtol=0)
+    assert "token compression" in str(info)  # the prefix cache says why it is off
+
+    from multiscore.messages import PoolingParams
+    from multiscore.model_executor.forward_batch import ScoreSequence
+
+    w = worker(lightweight, json_model_override_args=overrides)
+    tokenizer = w.model_config.load_tokenizer()
+    query = tokenizer(QUERY)["input_ids"]
+    items = tokenizer(DOCS, add_special_tokens=False)["input_ids"]
+    seqs = [ScoreSequence(str(i), query + it, i, 1, PoolingParams(activation="none"),
+                          token_type_ids=[0] * len(query) + [1] * len(it)) for i, it in enumerate(items)]
+    torch.testing.assert_close(torch.tensor(scored.scores).flatten(), torch.cat(w.forward(seqs)).flatten(), atol=1e-5, rtol=0)

@@ -148,6 +148,36 @@ class MisScorer(DecoderPairScorer):
     mis = True
 
 
+class CompressedPairScorer(DecoderPairScorer):
+    """A decoder that compresses each pair's passage between layers (models/token_compression.py): each
+    pair is one whole sequence (no MIS, no query apart), its token types marking query (0), passage (1)
+    and the prompt after it (2)."""
+
+    async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
+                    embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
+        if item_first or embed_overrides is not None:
+            raise ValueError("item_first and embedding overrides are not supported with token compression")
+        query_ids, items_ids = await self.tm.tokenize_query_items(query, items)
+        pooling = PoolingParams(activation="softmax" if apply_softmax else "none",
+                                return_hidden=return_pooled_hidden_states)
+        types = [[0] * len(query_ids) + [1] * len(it) for it in items_ids]  # the item is the passage
+        out = await self._run([], [query_ids + it for it in items_ids], pooling, items_token_type_ids=types,
+                              priority=priority)
+        if not return_pooled_hidden_states:
+            return ScoreResult(out.outputs, out.prompt_tokens)
+        classes = self.model_config.num_labels
+        return ScoreResult([row[:classes] for row in out.outputs], out.prompt_tokens,
+                           pooled_hidden_states=[row[classes:] for row in out.outputs])
+
+    async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
+                              use_activation=None, rule="score"):
+        ids, types = self.pairs.segmented_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep,
+                                                template_vars=template_vars)
+        out = await self._run([], ids, PoolingParams(activation=self._relevance(use_activation, rule)),
+                              items_token_type_ids=types)
+        return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, ids)
+
+
 class EncoderPairScorer(Scorer):
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
                     embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
@@ -309,4 +339,6 @@ def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelC
         return BiEncoderScorer(tm, pairs, model_config)
     if kind.bidirectional:
         return EncoderPairScorer(tm, pairs, model_config)
+    if getattr(model_config.hf_config, "token_compression", None):
+        return CompressedPairScorer(tm, pairs, model_config)
     return (MisScorer if mis else DecoderPairScorer)(tm, pairs, model_config)

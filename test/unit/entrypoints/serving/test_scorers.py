@@ -9,6 +9,7 @@ import pytest
 from multiscore.configs.model_kind import ModelKind
 from multiscore.entrypoints.serving.scorers import (
     BiEncoderScorer,
+    CompressedPairScorer,
     DecoderPairScorer,
     EncoderPairScorer,
     MisScorer,
@@ -29,5 +30,11 @@ from multiscore.entrypoints.serving.scorers import (
     ],
 )
 def test_pick_scorer(kind, mis, expected):
-    scorer = pick_scorer(None, None, SimpleNamespace(kind=kind), mis)
+    scorer = pick_scorer(None, None, SimpleNamespace(kind=kind, hf_config=SimpleNamespace()), mis)
     assert type(scorer) is expected
+
+
+@pytest.mark.parametrize("mis", [False, True])
+def test_a_compressing_decoder_gets_the_compressed_pair_scorer_even_with_mis_on(mis):
+    config = SimpleNamespace(kind=ModelKind.DECODER_CLASSIFIER, hf_config=SimpleNamespace(token_compression=(2, (8,))))
+    assert type(pick_scorer(None, None, config, mis)) is CompressedPairScorer
