@@ -20,8 +20,12 @@ soft-caps; a one-output head per layer from ``start_layer``), at a reduced size:
 2..8 carry heads. Words come from the tiny test vocabulary (one token each). fp32, median of ``--repeats``.
 Every time includes tokenization (each side's own).
 
+``--compress-ratio R --compress-layers L ...`` (gemma2-lightweight): FlagEmbedding's token compression on
+both sides; multiscore then scores each pair as its own sequence (models/token_compression.py), so the
+table has that row in place of MIS.
+
     python benchmark/bench_layerwise_reranker.py [--model minicpm|gemma2-lightweight] [--query 32] [--docs 32]
-        [--doc-len 64] [--cutoff 6] [--repeats 3] [--markdown]
+        [--doc-len 64] [--cutoff 6] [--compress-ratio 1 --compress-layers 4] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -104,12 +108,16 @@ def main() -> None:
     parser.add_argument("--cutoff", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", choices=["minicpm", "gemma2-lightweight"], default="minicpm")
+    parser.add_argument("--compress-ratio", type=int, default=1, help="gemma2-lightweight: FlagEmbedding's")
+    parser.add_argument("--compress-layers", type=int, nargs="+", default=[4])
     parser.add_argument("--reference-python", help="FlagEmbedding's venv (bash test/reference/setup.sh); default "
                         ".venv-reference, .venv-reference-tf4 for gemma2-lightweight")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
     lightweight = args.model == "gemma2-lightweight"
+    compressed = lightweight and args.compress_ratio > 1
+    compression = {"compress_ratio": args.compress_ratio, "compress_layers": args.compress_layers} if compressed else {}
     venv = ".venv-reference-tf4" if lightweight else ".venv-reference"
     reference_python = args.reference_python or str(REPO / venv / "bin" / "python")
     query, documents = workload(args.query, args.docs, args.doc_len)
@@ -117,7 +125,7 @@ def main() -> None:
         path = build_lightweight(pathlib.Path(tmp), reference_python) if lightweight else build_checkpoint(pathlib.Path(tmp))
         server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", disable_radix_cache=True,
                                  json_model_override_args=json.dumps({"cutoff_layers": [args.cutoff], **(
-                                     {"attn_logit_softcapping": None} if lightweight else {})}))
+                                     {"attn_logit_softcapping": None} if lightweight else {}), **compression}))
         config = ModelConfig.from_server_args(server_args)
         worker = ModelWorker(server_args, config)
         tokenizer = config.load_tokenizer()
@@ -135,15 +143,26 @@ def main() -> None:
             seqs = [ScoreSequence(f"s{i}", q + it, i, 1, raw) for i, it in enumerate(items)]
             return torch.cat(worker.forward(seqs)).flatten()
 
+        def compressed_pairs() -> torch.Tensor:  # as CompressedPairScorer sends them: whole, with token types
+            ids, types = pairs.segmented_pairs(query, documents)
+            seqs = [ScoreSequence(f"c{i}", x, i, 1, raw, token_type_ids=t) for i, (x, t) in enumerate(zip(ids, types))]
+            return torch.cat(worker.forward(seqs)).flatten()
+
         q, items = pairs.decoder_pairs(query, documents)
         shape = f"prompt tokens: shared {len(q)}, per item {len(items[0])}"
-        rows = [("multiscore MIS", *median_time(mis, args.repeats)),
-                ("multiscore single-item", *median_time(single, args.repeats))]
+        if compressed:
+            rows = [(f"multiscore single-item, compressed {args.compress_ratio}x at layers {args.compress_layers}",
+                     *median_time(compressed_pairs, args.repeats))]
+        else:
+            rows = [("multiscore MIS", *median_time(mis, args.repeats)),
+                    ("multiscore single-item", *median_time(single, args.repeats))]
         with open(pathlib.Path(tmp) / "inputs.json", "w") as f:
             json.dump({"query": query, "documents": documents}, f)
         run = subprocess.run([reference_python, str(CONTENDER), "--model", str(path), "--inputs", f.name,
                               "--cutoff", str(args.cutoff), "--repeats", str(args.repeats),
-                              "--kind", "lightweight" if lightweight else "minicpm"],
+                              "--kind", "lightweight" if lightweight else "minicpm",
+                              "--compress-ratio", str(args.compress_ratio if compressed else 1),
+                              "--compress-layers", *map(str, args.compress_layers)],
                              capture_output=True, text=True, timeout=3600)
         if run.returncode != 0:
             sys.exit(f"FlagEmbedding contender failed:\n{run.stderr[-3000:]}")

@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128, help="FlagEmbedding's default")
     p.add_argument("--kind", choices=["minicpm", "lightweight"], default="minicpm")
+    p.add_argument("--compress-ratio", type=int, default=1, help="lightweight: FlagEmbedding's token compression")
+    p.add_argument("--compress-layers", type=int, nargs="+", default=[8])
     args = p.parse_args()
 
     from importlib.metadata import version
@@ -50,8 +52,11 @@ def main() -> None:
         reranker = LayerWiseLLMReranker(args.model, use_bf16=False, devices=["cpu"], batch_size=args.batch_size)
         _restore(reranker.model, args.model)
 
+    compression = {"compress_ratio": args.compress_ratio, "compress_layers": args.compress_layers} \
+        if args.kind == "lightweight" else {}
+
     def score() -> list[float]:
-        return [float(s) for s in reranker.compute_score(pairs, cutoff_layers=[args.cutoff])]
+        return [float(s) for s in reranker.compute_score(pairs, cutoff_layers=[args.cutoff], **compression)]
 
     seconds, scores = timed_runs(score, args.repeats)
     print(json.dumps({"seconds": seconds, "scores": scores,
