@@ -96,7 +96,8 @@ class TokenizedScoreRequest:
     # True: pack as query D item_1 D ... item_N D (MIS); False: one sequence per item.
     mis: bool = False
     item_first: bool = False  # single-item sequences as item + query
-    # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty).
+    # Encoders: token type ids of each item (a whole tokenized pair; the query is then empty). A decoder that
+    # compresses passages (models/token_compression.py): each item's passage (1) and prompt (2) tokens.
     items_token_type_ids: Optional[list[list[int]]] = None
     embed_overrides: Optional[EmbedOverrides] = None
     priority: int = 0  # SGLang's: higher runs first; requests of one priority take turns

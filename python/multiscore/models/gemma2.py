@@ -18,8 +18,8 @@ is asked for through head i (not the cut layer's own head, as its MiniCPM rerank
 ``lm_head.0``: served so, to give FlagEmbedding's scores. Pairs are FlagEmbedding's prompt with the
 lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template). FlagEmbedding's token compression
 (``compress_ratio`` 2, 4 or 8 before each of ``compress_layers``; its default 1 computes none) is
-models/token_compression.py: pairs are then scored one sequence each (no MIS), their token types
-marking query, passage and prompt.
+models/token_compression.py: each item then carries token types marking its passage and prompt,
+single-item and MIS alike.
 """
 
 from dataclasses import replace

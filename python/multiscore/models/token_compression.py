@@ -3,7 +3,8 @@
 ``ratio`` consecutive hidden states (the last group over the tokens it has), the pair's sequence is
 rebuilt as query rows, the group averages, then prompt rows, and its positions are numbered afresh
 from 0. Later layers attend over the shorter sequences; a second compress layer averages the averaged
-passage again.
+passage again. Under MIS each item (passage and prompt) shrinks the same way inside the packed
+sequence, numbered from the query's length as the pair alone is, so MIS still equals single-item.
 
 Which tokens are the query, the passage and the prompt comes with each sequence as its token types
 (``QUERY``, ``PASSAGE``, ``PROMPT``: entrypoints/serving/scorers.py's ``CompressedPairScorer`` sends
@@ -48,44 +49,81 @@ class CompressionPlan:
 
 def plan_compression(segments: torch.Tensor, positions: torch.Tensor, layouts: list[SequenceLayout],
                      ratio: int) -> CompressionPlan:
-    """segments, positions [T] and the batch's sequences -> the plan for one compress layer (module doc)."""
-    types, old_positions = segments.tolist(), positions.tolist()
-    dst, weight, new_layouts, new_positions, new_types = [], [], [], [], []
+    """segments, positions [T] and the batch's sequences -> the plan for one compress layer (module doc).
+
+    A plain sequence is one pair, numbered afresh from 0. In an MIS sequence (``query D item_1 D ...
+    item_N D``) each item is a pair's passage and prompt: its tokens are numbered afresh from the query's
+    length, as the pair alone would be; the query and the delimiters keep their rows' positions."""
+    types, old = segments.tolist(), positions.tolist()
+    plan = _Builder(types, old, ratio)
+    layouts_out = []
     for seq in layouts:
-        mine = types[seq.start: seq.start + seq.length]
-        passage = [i for i, t in enumerate(mine) if t == PASSAGE]
-        start = len(new_types)
-        if not passage:  # unchanged, moved
-            dst += range(start, start + seq.length)
-            weight += [1.0] * seq.length
-            new_positions += old_positions[seq.start: seq.start + seq.length]
-            new_types += mine
-            new_layouts.append(replace(seq, start=start))
+        start = plan.num_rows
+        if seq.cached_len:
+            raise ValueError("token compression with cached prefixes: the prefix cache is off for such a model")
+        if seq.query_len is None:
+            plan.span(seq.start, seq.length, base=0)
+            layouts_out.append(replace(seq, start=start, length=plan.num_rows - start))
             continue
-        first, count = passage[0], len(passage)
-        if passage[-1] - first + 1 != count or seq.query_len is not None or seq.cached_len:
-            raise ValueError("token compression needs each pair as one plain sequence with its passage in one piece")
-        groups = -(-count // ratio)
-        for i, t in enumerate(mine):
-            if i < first:
-                dst.append(start + i)
-                weight.append(1.0)
-            elif i < first + count:
-                g = (i - first) // ratio
-                dst.append(start + first + g)
-                weight.append(1.0 / min(ratio, count - g * ratio))
+        q, row, item_lens = seq.query_len, seq.start + seq.query_len, []
+        plan.keep(seq.start, q)
+        for n in seq.item_lens.tolist():
+            plan.keep(row, 1)  # the delimiter before the item
+            item_lens.append(plan.span(row + 1, n, base=q))
+            row += n + 1
+        plan.keep(row, 1)  # the final delimiter
+        layouts_out.append(replace(seq, start=start, length=plan.num_rows - start, item_lens=torch.tensor(item_lens)))
+    return plan.build(layouts_out, segments.device)
+
+
+class _Builder:
+    """Collects, row by row, where each old row goes (plan_compression)."""
+
+    def __init__(self, types: list[int], positions: list[int], ratio: int) -> None:
+        self.types, self.old_positions, self.ratio = types, positions, ratio
+        self.dst, self.weight, self.positions, self.new_types = [], [], [], []
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.new_types)
+
+    def keep(self, first: int, count: int) -> None:
+        """Rows first .. first + count unchanged, with their positions."""
+        self.dst += range(self.num_rows, self.num_rows + count)
+        self.weight += [1.0] * count
+        self.positions += self.old_positions[first: first + count]
+        self.new_types += self.types[first: first + count]
+
+    def span(self, first: int, count: int, base: int) -> int:
+        """One pair's rows (or an item's): its passage averaged in groups of ``ratio``, the rows numbered
+        ``base``, ``base`` + 1, ... -> its new length. Without passage rows, kept as they are."""
+        mine = self.types[first: first + count]
+        passage = [i for i, t in enumerate(mine) if t == PASSAGE]
+        if not passage:
+            self.keep(first, count)
+            return count
+        head, n = passage[0], len(passage)
+        if passage[-1] - head + 1 != n:
+            raise ValueError("token compression needs each pair's passage in one piece")
+        groups, out = -(-n // self.ratio), self.num_rows
+        for i in range(count):
+            if head <= i < head + n:
+                g = (i - head) // self.ratio
+                self.dst.append(out + head + g)
+                self.weight.append(1.0 / min(self.ratio, n - g * self.ratio))
             else:
-                dst.append(start + i - count + groups)
-                weight.append(1.0)
-        length = seq.length - count + groups
-        new_positions += range(length)
-        new_types += mine[:first] + [PASSAGE] * groups + mine[first + count:]
-        new_layouts.append(replace(seq, start=start, length=length))
-    device = segments.device
-    return CompressionPlan(
-        dst=torch.tensor(dst, dtype=torch.long, device=device), weight=torch.tensor(weight, device=device),
-        num_rows=len(new_types), layouts=new_layouts, positions=torch.tensor(new_positions, dtype=torch.long, device=device),
-        segments=torch.tensor(new_types, dtype=torch.long, device=device))
+                self.dst.append(out + (i if i < head else i - n + groups))
+                self.weight.append(1.0)
+        length = count - n + groups
+        self.positions += range(base, base + length)
+        self.new_types += mine[:head] + [PASSAGE] * groups + mine[head + n:]
+        return length
+
+    def build(self, layouts: list[SequenceLayout], device) -> CompressionPlan:
+        return CompressionPlan(
+            dst=torch.tensor(self.dst, dtype=torch.long, device=device), weight=torch.tensor(self.weight, device=device),
+            num_rows=self.num_rows, layouts=layouts, positions=torch.tensor(self.positions, dtype=torch.long, device=device),
+            segments=torch.tensor(self.new_types, dtype=torch.long, device=device))
 
 
 class CompressingDecoderModel(DecoderModel):

@@ -66,7 +66,7 @@ def _single_sequence(req: TokenizedScoreRequest, i: int) -> ScoreSequence:
     rows, embeds = _override_rows(req, parts)
     return ScoreSequence(
         rid=req.rid, input_ids=(item + query) if req.item_first else (query + item), item_start=i, num_items=1,
-        pooling=req.pooling, token_type_ids=req.items_token_type_ids[i] if req.items_token_type_ids else None,
+        pooling=req.pooling, token_type_ids=_pair_types(req, i),
         key_len=req.items_key_lens[i] if req.items_key_lens else None,
         embed_rows=rows, embeds=embeds, cache_len=0 if req.item_first or req.pooling.per_token else _cacheable(req),
     )
@@ -87,10 +87,31 @@ def _mis_sequence(req: TokenizedScoreRequest, start: int, end: int, delimiter: i
         pooling=req.pooling,
         query_len=len(req.query_ids),
         item_lens=[len(it) for it in items],
+        token_type_ids=_packed_types(req, start, end),
         embed_rows=rows,
         embeds=embeds,
         cache_len=_cacheable(req),
     )
+
+
+def _pair_types(req: TokenizedScoreRequest, i: int) -> Optional[list[int]]:
+    """Item i's token types, with the query's (0) where the request has a query apart: an encoder's
+    whole pair has none; a compressing decoder's MIS request does (models/token_compression.py)."""
+    if not req.items_token_type_ids:
+        return None
+    pad = [0] * len(req.query_ids)
+    types = req.items_token_type_ids[i]
+    return types + pad if req.item_first else pad + types
+
+
+def _packed_types(req: TokenizedScoreRequest, start: int, end: int) -> Optional[list[int]]:
+    """An MIS sequence's token types: the query's and the delimiters' 0, each item's its own."""
+    if not req.items_token_type_ids:
+        return None
+    types = [0] * len(req.query_ids)
+    for item_types in req.items_token_type_ids[start:end]:
+        types += [0] + item_types
+    return types + [0]
 
 
 def _cacheable(req: TokenizedScoreRequest) -> int:

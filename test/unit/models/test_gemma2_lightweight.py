@@ -116,19 +116,23 @@ def test_a_cut_between_heads_is_refused(cutoff):
 
 
 def _compressed(path, instruction=None, **overrides):
-    """Each pair alone with its token types (as CompressedPairScorer sends it) -> raw logits [N]."""
-    from multiscore.messages import PoolingParams
-    from multiscore.model_executor.forward_batch import ScoreSequence
+    """The pairs as CompressedPairScorer / CompressedMisScorer send them (query part apart, items with
+    their token types), through the scheduler's policy -> raw logits (single-item [N], MIS [N])."""
+    from multiscore.messages import PoolingParams, TokenizedScoreRequest
     from multiscore.tokenizer.pair_tokenizer import PairTokenizer
     from multiscore.tokenizer.score_template import ScoreTemplate
+    from worker_batches import run_requests
 
     w = worker(path, json_model_override_args=json.dumps(overrides))
     tokenizer = w.model_config.load_tokenizer()
     pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
     ids, types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
-    raw = PoolingParams(activation="none")
-    seqs = [ScoreSequence(str(i), x, i, 1, raw, token_type_ids=t) for i, (x, t) in enumerate(zip(ids, types))]
-    return torch.cat(w.forward(seqs)).flatten()
+    head = len(pairs.template.query_part(QUERY))
+    requests = [TokenizedScoreRequest(rid=str(mis), query_ids=ids[0][:head], items_ids=[x[head:] for x in ids],
+                                      pooling=PoolingParams(activation="none"), mis=mis,
+                                      items_token_type_ids=[t[head:] for t in types]) for mis in (False, True)]
+    out = run_requests(w, requests)
+    return out["False"].flatten(), out["True"].flatten()
 
 
 @pytest.mark.parametrize("ratio, layers", [(2, [2]), (4, [1, 3]), (2, [1, 2, 3])])
@@ -137,9 +141,8 @@ def test_token_compression_equals_flagembedding(lightweight, ratio, layers):
                               "--compress-ratio", ratio, "--compress-layers", *layers)
     for cutoff in (3, LAYERS):
         for prompt in ("", PROMPT):
-            ours = _compressed(lightweight, prompt or None, cutoff_layers=[cutoff], compress_ratio=ratio,
-                               compress_layers=layers)
-            torch.testing.assert_close(ours, torch.tensor(expected[prompt][str(cutoff)]), atol=1e-5, rtol=0)
+            _assert_equal(_compressed(lightweight, prompt or None, cutoff_layers=[cutoff], compress_ratio=ratio,
+                                      compress_layers=layers), expected[prompt][str(cutoff)])
     uncompressed = _flagembedding(lightweight, "--cutoffs", LAYERS, "--attention", "eager")[""][str(LAYERS)]
     assert (torch.tensor(expected[""][str(LAYERS)]) - torch.tensor(uncompressed)).abs().max() > 1e-2  # it compresses
 
@@ -148,19 +151,23 @@ def test_compression_plan_moves_kept_rows_and_averages_each_group():
     from multiscore.layers.attention.base import SequenceLayout
     from multiscore.models.token_compression import plan_compression
 
-    # A pair (query 2, passage 5, prompt 1), a sequence without passage (kept whole), a pair (1, 2, 0).
-    segments = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1, 1])
-    positions = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 5, 6, 7, 1, 2])
-    layouts = [SequenceLayout(0, 8), SequenceLayout(8, 2), SequenceLayout(10, 3)]
+    # A pair (query 2, passage 5, prompt 1), a sequence without passage (kept whole), a pair (1, 2, 0),
+    # and an MIS sequence: query 2, D, item (passage 3, prompt 1), D, item (passage 1), D.
+    segments = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1, 1] + [0, 0, 0, 1, 1, 1, 2, 0, 1, 0])
+    positions = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 5, 6, 7, 1, 2] + [0, 1, 1, 2, 3, 4, 5, 1, 2, 1])
+    layouts = [SequenceLayout(0, 8), SequenceLayout(8, 2), SequenceLayout(10, 3),
+               SequenceLayout(13, 10, query_len=2, item_lens=torch.tensor([4, 1]))]
     plan = plan_compression(segments, positions, layouts, ratio=2)
-    assert plan.dst.tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9]
-    assert plan.weight.tolist() == [1, 1, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 0.5, 0.5]
-    assert [(s.start, s.length) for s in plan.layouts] == [(0, 6), (6, 2), (8, 2)]
-    assert plan.positions.tolist() == [0, 1, 2, 3, 4, 5, 5, 6, 0, 1]  # pairs numbered afresh, the other kept
-    assert plan.segments.tolist() == [0, 0, 1, 1, 1, 2, 0, 0, 0, 1]
-    hidden = torch.arange(13, dtype=torch.float32)[:, None].repeat(1, 3)
-    assert plan.apply(hidden)[:, 0].tolist() == [0, 1, 2.5, 4.5, 6, 7, 8, 9, 10, 11.5]
-    assert plan.rows(torch.tensor([7, 9, 12])).tolist() == [5, 7, 9]
+    assert plan.dst.tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9] + [10, 11, 12, 13, 13, 14, 15, 16, 17, 18]
+    assert plan.weight.tolist() == [1, 1, .5, .5, .5, .5, 1, 1, 1, 1, 1, .5, .5] + [1, 1, 1, .5, .5, 1, 1, 1, 1, 1]
+    assert [(s.start, s.length) for s in plan.layouts] == [(0, 6), (6, 2), (8, 2), (10, 9)]
+    assert plan.layouts[3].query_len == 2 and plan.layouts[3].item_lens.tolist() == [3, 1]
+    # Pairs numbered afresh, MIS items from the query's length (2), the rest kept.
+    assert plan.positions.tolist() == [0, 1, 2, 3, 4, 5, 5, 6, 0, 1] + [0, 1, 1, 2, 3, 4, 1, 2, 1]
+    assert plan.segments.tolist() == [0, 0, 1, 1, 1, 2, 0, 0, 0, 1] + [0, 0, 0, 1, 1, 2, 0, 1, 0]
+    hidden = torch.arange(23, dtype=torch.float32)[:, None].repeat(1, 3)
+    assert plan.apply(hidden)[:, 0].tolist() == [0, 1, 2.5, 4.5, 6, 7, 8, 9, 10, 11.5] + [13, 14, 15, 16.5, 18, 19, 20, 21, 22]
+    assert plan.rows(torch.tensor([7, 9, 12, 19, 21])).tolist() == [5, 7, 9, 15, 17]
 
 
 def test_a_compressing_engine_reranks_as_flagembedding(lightweight):
@@ -188,3 +195,4 @@ def test_a_compressing_engine_reranks_as_flagembedding(lightweight):
     seqs = [ScoreSequence(str(i), query + it, i, 1, PoolingParams(activation="none"),
                           token_type_ids=[0] * len(query) + [1] * len(it)) for i, it in enumerate(items)]
     torch.testing.assert_close(torch.tensor(scored.scores).flatten(), torch.cat(w.forward(seqs)).flatten(), atol=1e-5, rtol=0)
+    assert (torch.tensor(scored.scores).flatten() - ours).abs().max() > 1e-3  # not the templated pairs

@@ -149,9 +149,9 @@ class MisScorer(DecoderPairScorer):
 
 
 class CompressedPairScorer(DecoderPairScorer):
-    """A decoder that compresses each pair's passage between layers (models/token_compression.py): each
-    pair is one whole sequence (no MIS, no query apart), its token types marking query (0), passage (1)
-    and the prompt after it (2)."""
+    """A decoder that compresses each pair's passage between layers (models/token_compression.py): the
+    items carry token types, passage (1) and the prompt after it (2); the query apart is FlagEmbedding's
+    query part (<bos>, "A: " + query, the newline) under a template, else the request's query."""
 
     async def score(self, query, items, *, label_token_ids=None, apply_softmax=False, item_first=False,
                     embed_overrides=None, return_pooled_hidden_states=False, priority=0) -> ScoreResult:
@@ -160,9 +160,8 @@ class CompressedPairScorer(DecoderPairScorer):
         query_ids, items_ids = await self.tm.tokenize_query_items(query, items)
         pooling = PoolingParams(activation="softmax" if apply_softmax else "none",
                                 return_hidden=return_pooled_hidden_states)
-        types = [[0] * len(query_ids) + [1] * len(it) for it in items_ids]  # the item is the passage
-        out = await self._run([], [query_ids + it for it in items_ids], pooling, items_token_type_ids=types,
-                              priority=priority)
+        out = await self._run(query_ids, items_ids, pooling, mis=self.mis, priority=priority,
+                              items_token_type_ids=[[1] * len(it) for it in items_ids])  # each item is a passage
         if not return_pooled_hidden_states:
             return ScoreResult(out.outputs, out.prompt_tokens)
         classes = self.model_config.num_labels
@@ -173,9 +172,14 @@ class CompressedPairScorer(DecoderPairScorer):
                               use_activation=None, rule="score"):
         ids, types = self.pairs.segmented_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep,
                                                 template_vars=template_vars)
-        out = await self._run([], ids, PoolingParams(activation=self._relevance(use_activation, rule)),
-                              items_token_type_ids=types)
+        head = len(self.pairs.template.query_part(query))  # every prompt starts with it
+        out = await self._run(ids[0][:head], [x[head:] for x in ids], PoolingParams(activation=self._relevance(use_activation, rule)),
+                              mis=self.mis, items_token_type_ids=[t[head:] for t in types])
         return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, ids)
+
+
+class CompressedMisScorer(CompressedPairScorer):
+    mis = True
 
 
 class EncoderPairScorer(Scorer):
@@ -340,5 +344,5 @@ def pick_scorer(tm: TokenizerManager, pairs: PairTokenizer, model_config: ModelC
     if kind.bidirectional:
         return EncoderPairScorer(tm, pairs, model_config)
     if getattr(model_config.hf_config, "token_compression", None):
-        return CompressedPairScorer(tm, pairs, model_config)
+        return (CompressedMisScorer if mis else CompressedPairScorer)(tm, pairs, model_config)
     return (MisScorer if mis else DecoderPairScorer)(tm, pairs, model_config)

@@ -9,6 +9,7 @@ import pytest
 from multiscore.configs.model_kind import ModelKind
 from multiscore.entrypoints.serving.scorers import (
     BiEncoderScorer,
+    CompressedMisScorer,
     CompressedPairScorer,
     DecoderPairScorer,
     EncoderPairScorer,
@@ -34,7 +35,7 @@ def test_pick_scorer(kind, mis, expected):
     assert type(scorer) is expected
 
 
-@pytest.mark.parametrize("mis", [False, True])
-def test_a_compressing_decoder_gets_the_compressed_pair_scorer_even_with_mis_on(mis):
+@pytest.mark.parametrize("mis, expected", [(False, CompressedPairScorer), (True, CompressedMisScorer)])
+def test_a_compressing_decoder_gets_a_scorer_that_sends_token_types(mis, expected):
     config = SimpleNamespace(kind=ModelKind.DECODER_CLASSIFIER, hf_config=SimpleNamespace(token_compression=(2, (8,))))
-    assert type(pick_scorer(None, None, config, mis)) is CompressedPairScorer
+    assert type(pick_scorer(None, None, config, mis)) is expected
