@@ -21,8 +21,7 @@ soft-caps; a one-output head per layer from ``start_layer``), at a reduced size:
 Every time includes tokenization (each side's own).
 
 ``--compress-ratio R --compress-layers L ...`` (gemma2-lightweight): FlagEmbedding's token compression on
-both sides; multiscore then scores each pair as its own sequence (models/token_compression.py), so the
-table has that row in place of MIS.
+both sides (models/token_compression.py), MIS and single-item.
 
     python benchmark/bench_layerwise_reranker.py [--model minicpm|gemma2-lightweight] [--query 32] [--docs 32]
         [--doc-len 64] [--cutoff 6] [--compress-ratio 1 --compress-layers 4] [--repeats 3] [--markdown]
@@ -52,10 +51,11 @@ from remote_code_checkpoints import as_minicpm  # noqa: E402
 from tiny_tokenizers import WORDS  # noqa: E402
 
 from multiscore.configs.model_config import ModelConfig  # noqa: E402
-from multiscore.messages import PoolingParams  # noqa: E402
+from multiscore.messages import PoolingParams, TokenizedScoreRequest  # noqa: E402
 from multiscore.model_executor.forward_batch import ScoreSequence  # noqa: E402
 from multiscore.model_executor.mis_layout import pack_mis  # noqa: E402
 from multiscore.model_executor.model_worker import ModelWorker  # noqa: E402
+from multiscore.scheduler.policy import split_into_sequences  # noqa: E402
 from multiscore.server_args import ServerArgs  # noqa: E402
 from multiscore.tokenizer.pair_tokenizer import PairTokenizer  # noqa: E402
 from multiscore.tokenizer.score_template import ScoreTemplate  # noqa: E402
@@ -143,16 +143,19 @@ def main() -> None:
             seqs = [ScoreSequence(f"s{i}", q + it, i, 1, raw) for i, it in enumerate(items)]
             return torch.cat(worker.forward(seqs)).flatten()
 
-        def compressed_pairs() -> torch.Tensor:  # as CompressedPairScorer sends them: whole, with token types
+        def compressed(mis: bool) -> torch.Tensor:  # as the compressing scorers send them: items with token types
             ids, types = pairs.segmented_pairs(query, documents)
-            seqs = [ScoreSequence(f"c{i}", x, i, 1, raw, token_type_ids=t) for i, (x, t) in enumerate(zip(ids, types))]
-            return torch.cat(worker.forward(seqs)).flatten()
+            head = len(pairs.template.query_part(query))
+            req = TokenizedScoreRequest("c", ids[0][:head], [x[head:] for x in ids], raw, mis=mis,
+                                        items_token_type_ids=[t[head:] for t in types])
+            return torch.cat(worker.forward(split_into_sequences(req, DELIMITER, 1 << 30))).flatten()
 
         q, items = pairs.decoder_pairs(query, documents)
         shape = f"prompt tokens: shared {len(q)}, per item {len(items[0])}"
         if compressed:
-            rows = [(f"multiscore single-item, compressed {args.compress_ratio}x at layers {args.compress_layers}",
-                     *median_time(compressed_pairs, args.repeats))]
+            rows = [(f"multiscore MIS, compressed {args.compress_ratio}x at layers {args.compress_layers}",
+                     *median_time(lambda: compressed(True), args.repeats)),
+                    ("multiscore single-item, compressed", *median_time(lambda: compressed(False), args.repeats))]
         else:
             rows = [("multiscore MIS", *median_time(mis, args.repeats)),
                     ("multiscore single-item", *median_time(single, args.repeats))]
