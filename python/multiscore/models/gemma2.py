@@ -16,16 +16,17 @@ at the last token, soft-capped as the LM's logits are. The cut ``c`` is FlagEmbe
 is asked for through head i (not the cut layer's own head, as its MiniCPM reranker does), so one cut
 (``compute_score(cutoff_layers=[28])``, its model card's call; a server reads one) goes through
 ``lm_head.0``: served so, to give FlagEmbedding's scores. Pairs are FlagEmbedding's prompt with the
-lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template). FlagEmbedding's token compression
-(``compress_ratio`` 2, 4 or 8 before each of ``compress_layers``; its default 1 computes none) is
-models/token_compression.py: each item then carries token types marking its passage and prompt,
-single-item and MIS alike.
+lightweight reranker's default instruction (the built-in ``bge_reranker_lightweight`` score template).
+FlagEmbedding's token compression (``compress_ratio`` 2, 4 or 8 before each of ``compress_layers``; its
+default 1 computes none) is models/token_compression.py: each item then carries token types marking
+its passage and prompt, single-item and MIS alike.
 """
 
 from dataclasses import replace
 
 import torch
 
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -33,7 +34,6 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     DecoderForTokenClassification,
 )
-from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.gemma import gemma_options
 from multiscore.models.layerwise_cut import cut_layer
 from multiscore.models.token_compression import CompressingDecoderModel
@@ -78,7 +78,7 @@ class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
         hf_config.token_compression = _token_compression(hf_config, cut)
         hf_config.cost_wise_depth, hf_config.num_hidden_layers = depth, cut  # later layers are never built
         hf_config.cutoff_layer, hf_config.num_labels = cut, 1
-        if hf_config.token_compression:  # requests come as whole prompts, no query apart: nothing to cache
+        if hf_config.token_compression:  # the cache keeps rows of the batch as it entered, not as compressed
             hf_config.prefix_cache_problem = "its token compression changes each pair's sequence between layers"
 
     def __init__(self, config, pooling=None) -> None:

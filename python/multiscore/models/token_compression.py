@@ -7,9 +7,9 @@ passage again. Under MIS each item (passage and prompt) shrinks the same way ins
 sequence, numbered from the query's length as the pair alone is, so MIS still equals single-item.
 
 Which tokens are the query, the passage and the prompt comes with each sequence as its token types
-(``QUERY``, ``PASSAGE``, ``PROMPT``: entrypoints/serving/scorers.py's ``CompressedPairScorer`` sends
-them, from the ``bge_reranker_lightweight`` template). Sequences without passage tokens (warm-up
-batches, ``/pooling``) pass through unchanged.
+(``QUERY``, ``PASSAGE``, ``PROMPT``): entrypoints/serving/scorers.py's ``CompressedPairScorer`` and
+``CompressedMisScorer`` send them, from the ``bge_reranker_lightweight`` template. Sequences without
+passage tokens (warm-up batches, ``/pooling``) pass through unchanged.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def test_a_cut_between_heads_is_refused(cutoff):
 
 def _compressed(path, instruction=None, **overrides):
     """The pairs as CompressedPairScorer / CompressedMisScorer send them (query part apart, items with
-    their token types), through the scheduler's policy -> raw logits (single-item [N], MIS [N])."""
+    their token types), through the scheduler's policy -> raw logits (single-item [N], MIS [N]), and a
+    one-item MIS request's [1] (the policy scores it as the plain sequence query + item)."""
     from multiscore.messages import PoolingParams, TokenizedScoreRequest
     from multiscore.tokenizer.pair_tokenizer import PairTokenizer
     from multiscore.tokenizer.score_template import ScoreTemplate
@@ -126,13 +127,14 @@ def _compressed(path, instruction=None, **overrides):
     w = worker(path, json_model_override_args=json.dumps(overrides))
     tokenizer = w.model_config.load_tokenizer()
     pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
-    ids, types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
+    ids, token_types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
     head = len(pairs.template.query_part(QUERY))
-    requests = [TokenizedScoreRequest(rid=str(mis), query_ids=ids[0][:head], items_ids=[x[head:] for x in ids],
-                                      pooling=PoolingParams(activation="none"), mis=mis,
-                                      items_token_type_ids=[t[head:] for t in types]) for mis in (False, True)]
+    items, item_types = [x[head:] for x in ids], [t[head:] for t in token_types]
+    requests = [TokenizedScoreRequest(rid=rid, query_ids=ids[0][:head], items_ids=items[:n], mis=mis,
+                                      pooling=PoolingParams(activation="none"), items_token_type_ids=item_types[:n])
+                for rid, mis, n in (("single", False, len(items)), ("mis", True, len(items)), ("one", True, 1))]
     out = run_requests(w, requests)
-    return out["False"].flatten(), out["True"].flatten()
+    return out["single"].flatten(), out["mis"].flatten(), out["one"].flatten()
 
 
 @pytest.mark.parametrize("ratio, layers", [(2, [2]), (4, [1, 3]), (2, [1, 2, 3])])
@@ -141,8 +143,10 @@ def test_token_compression_equals_flagembedding(lightweight, ratio, layers):
                               "--compress-ratio", ratio, "--compress-layers", *layers)
     for cutoff in (3, LAYERS):
         for prompt in ("", PROMPT):
-            _assert_equal(_compressed(lightweight, prompt or None, cutoff_layers=[cutoff], compress_ratio=ratio,
-                                      compress_layers=layers), expected[prompt][str(cutoff)])
+            single, mis, one = _compressed(lightweight, prompt or None, cutoff_layers=[cutoff], compress_ratio=ratio,
+                                           compress_layers=layers)
+            _assert_equal((single, mis), expected[prompt][str(cutoff)])
+            _assert_equal((one,), expected[prompt][str(cutoff)][:1])
     uncompressed = _flagembedding(lightweight, "--cutoffs", LAYERS, "--attention", "eager")[""][str(LAYERS)]
     assert (torch.tensor(expected[""][str(LAYERS)]) - torch.tensor(uncompressed)).abs().max() > 1e-2  # it compresses
 
