@@ -90,7 +90,8 @@ class ForwardBatch:
         lens = torch.tensor(seq_lens, dtype=torch.long)
         input_ids = torch.tensor(list(itertools.chain.from_iterable(s.input_ids[p:] for s, p in zip(seqs, cached))),
                                  dtype=torch.long)
-        token_types = list(itertools.chain.from_iterable(s.token_type_ids or [0] * len(s) for s in seqs))  # encoders: never cached
+        # Encoders are never cached; a compressing decoder's query (its types 0) may be.
+        token_types = list(itertools.chain.from_iterable((s.token_type_ids or [0] * len(s))[p:] for s, p in zip(seqs, cached)))
         input_ids = input_ids.to(device)
         return cls(
             input_ids=input_ids,

@@ -49,9 +49,7 @@ def prefix_cache_problem(server_args, model_config, backend_name: str) -> Option
         return f"a {model_config.kind.value} model has no query computed apart from its items"
     from multiscore.models.registry import get_model_class
 
-    # The class's reason, or one its config chose (a choice made at start-up, as token compression)
-    model_problem = getattr(get_model_class(model_config.architecture), "prefix_cache_problem", None) or getattr(
-        model_config.hf_config, "prefix_cache_problem", None)
+    model_problem = getattr(get_model_class(model_config.architecture), "prefix_cache_problem", None)
     if model_problem is not None:
         return f"{model_config.architecture}: {model_problem}"
     if backend_name not in _BACKENDS_READING_CACHED_KEYS:

@@ -78,8 +78,6 @@ class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
         hf_config.token_compression = _token_compression(hf_config, cut)
         hf_config.cost_wise_depth, hf_config.num_hidden_layers = depth, cut  # later layers are never built
         hf_config.cutoff_layer, hf_config.num_labels = cut, 1
-        if hf_config.token_compression:  # the cache keeps rows of the batch as it entered, not as compressed
-            hf_config.prefix_cache_problem = "its token compression changes each pair's sequence between layers"
 
     def __init__(self, config, pooling=None) -> None:
         super().__init__(config, pooling)

@@ -53,23 +53,23 @@ def plan_compression(segments: torch.Tensor, positions: torch.Tensor, layouts: l
 
     A plain sequence is one pair, numbered afresh from 0. In an MIS sequence (``query D item_1 D ...
     item_N D``) each item is a pair's passage and prompt: its tokens are numbered afresh from the query's
-    length, as the pair alone would be; the query and the delimiters keep their rows' positions."""
+    length, as the pair alone would be; the query and the delimiters keep their rows' positions. A
+    prefix the cache holds (``cached_len`` tokens, the query's, which compression never touches) has no
+    rows: a sequence's rows then start at position ``cached_len``."""
     types, old = segments.tolist(), positions.tolist()
     plan = _Builder(types, old, ratio)
     layouts_out = []
     for seq in layouts:
         start = plan.num_rows
-        if seq.cached_len:
-            raise ValueError("token compression with cached prefixes: the prefix cache is off for such a model")
         if seq.query_len is None:
-            plan.span(seq.start, seq.length, base=0)
+            plan.span(seq.start, seq.length, base=seq.cached_len)
             layouts_out.append(replace(seq, start=start, length=plan.num_rows - start))
             continue
         q, row, item_lens = seq.query_len, seq.start + seq.query_len, []
         plan.keep(seq.start, q)
         for n in seq.item_lens.tolist():
             plan.keep(row, 1)  # the delimiter before the item
-            item_lens.append(plan.span(row + 1, n, base=q))
+            item_lens.append(plan.span(row + 1, n, base=seq.cached_len + q))
             row += n + 1
         plan.keep(row, 1)  # the final delimiter
         layouts_out.append(replace(seq, start=start, length=plan.num_rows - start, item_lens=torch.tensor(item_lens)))
@@ -151,8 +151,12 @@ class CompressingDecoderModel(DecoderModel):
                 plan = plan_compression(segments, positions, layouts, self.ratio)
                 hidden, residual = plan.apply(hidden if residual is None else hidden + residual), None  # [T', H]
                 segments, positions, layouts, keep_rows = plan.segments, plan.positions, plan.layouts, plan.rows(keep_rows)
-                backend = attention.backend  # the shorter sequences' own metadata; nothing cached to read
-                attention = BatchAttention(backend, backend.build_metadata(layouts, causal=True))
+                # The shorter sequences' own metadata; the prefix cache saves the same query rows, moved.
+                prefix = attention.prefix
+                if prefix is not None:
+                    prefix = replace(prefix, save_rows=plan.dst.index_select(0, prefix.save_rows))
+                backend = attention.backend
+                attention = BatchAttention(backend, backend.build_metadata(layouts, causal=True), prefix)
                 ctx = self.context(positions, hidden.dtype, attention)
             hidden, residual = layer(hidden, residual, ctx, keep_rows if i == last else None)
         return self.ops.add_rms_norm(hidden, residual, self.norm.weight, self.norm.eps)[1]

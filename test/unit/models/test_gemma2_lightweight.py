@@ -115,7 +115,7 @@ def test_a_cut_between_heads_is_refused(cutoff):
         cut_layer(types.SimpleNamespace(cutoff_layers=cutoff), 12, 4, 2)
 
 
-def _compressed(path, instruction=None, **overrides):
+def _compressed(path, instruction=None, w=None, **overrides):
     """The pairs as CompressedPairScorer / CompressedMisScorer send them (query part apart, items with
     their token types), through the scheduler's policy -> raw logits (single-item [N], MIS [N]), and a
     one-item MIS request's [1] (the policy scores it as the plain sequence query + item)."""
@@ -124,7 +124,7 @@ def _compressed(path, instruction=None, **overrides):
     from multiscore.tokenizer.score_template import ScoreTemplate
     from worker_batches import run_requests
 
-    w = worker(path, json_model_override_args=json.dumps(overrides))
+    w = w or worker(path, json_model_override_args=json.dumps(overrides))
     tokenizer = w.model_config.load_tokenizer()
     pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
     ids, token_types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
@@ -151,23 +151,38 @@ def test_token_compression_equals_flagembedding(lightweight, ratio, layers):
     assert (torch.tensor(expected[""][str(LAYERS)]) - torch.tensor(uncompressed)).abs().max() > 1e-2  # it compresses
 
 
+def test_the_prefix_cache_serves_compressed_pairs_as_uncached(lightweight):
+    """The query's keys and values are the same with or without compression: cached once, they serve
+    later requests, single-item and MIS, with the scores of a worker without the cache."""
+    overrides = json.dumps({"compress_ratio": 2, "compress_layers": [1, 3]})
+    on = worker(lightweight, json_model_override_args=overrides)
+    off = worker(lightweight, json_model_override_args=overrides, disable_radix_cache=True)
+    assert on.prefix_cache is not None and off.prefix_cache is None
+    expected = _compressed(lightweight, w=off)
+    for _ in ("cold", "warm"):
+        for ours, theirs in zip(_compressed(lightweight, w=on), expected):
+            torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    assert on.prefix_cache.stats.hits > 0
+
+
 def test_compression_plan_moves_kept_rows_and_averages_each_group():
     from multiscore.layers.attention.base import SequenceLayout
     from multiscore.models.token_compression import plan_compression
 
-    # A pair (query 2, passage 5, prompt 1), a sequence without passage (kept whole), a pair (1, 2, 0),
-    # and an MIS sequence: query 2, D, item (passage 3, prompt 1), D, item (passage 1), D.
+    # A pair (query 2, passage 5, prompt 1), a sequence without passage (kept whole), a pair whose
+    # query's first 2 tokens are cached (rows: query 1, passage 2), and an MIS sequence: query 2, D,
+    # item (passage 3, prompt 1), D, item (passage 1), D.
     segments = torch.tensor([0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1, 1] + [0, 0, 0, 1, 1, 1, 2, 0, 1, 0])
-    positions = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 5, 6, 7, 1, 2] + [0, 1, 1, 2, 3, 4, 5, 1, 2, 1])
-    layouts = [SequenceLayout(0, 8), SequenceLayout(8, 2), SequenceLayout(10, 3),
+    positions = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 5, 6, 2, 3, 4] + [0, 1, 1, 2, 3, 4, 5, 1, 2, 1])
+    layouts = [SequenceLayout(0, 8), SequenceLayout(8, 2), SequenceLayout(10, 3, cached_len=2),
                SequenceLayout(13, 10, query_len=2, item_lens=torch.tensor([4, 1]))]
     plan = plan_compression(segments, positions, layouts, ratio=2)
     assert plan.dst.tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9] + [10, 11, 12, 13, 13, 14, 15, 16, 17, 18]
     assert plan.weight.tolist() == [1, 1, .5, .5, .5, .5, 1, 1, 1, 1, 1, .5, .5] + [1, 1, 1, .5, .5, 1, 1, 1, 1, 1]
     assert [(s.start, s.length) for s in plan.layouts] == [(0, 6), (6, 2), (8, 2), (10, 9)]
-    assert plan.layouts[3].query_len == 2 and plan.layouts[3].item_lens.tolist() == [3, 1]
-    # Pairs numbered afresh, MIS items from the query's length (2), the rest kept.
-    assert plan.positions.tolist() == [0, 1, 2, 3, 4, 5, 5, 6, 0, 1] + [0, 1, 1, 2, 3, 4, 1, 2, 1]
+    assert plan.layouts[2].cached_len == 2 and plan.layouts[3].query_len == 2 and plan.layouts[3].item_lens.tolist() == [3, 1]
+    # Pairs numbered afresh (after a cached prefix: from its length), MIS items from the query's length, the rest kept.
+    assert plan.positions.tolist() == [0, 1, 2, 3, 4, 5, 5, 6, 2, 3] + [0, 1, 1, 2, 3, 4, 1, 2, 1]
     assert plan.segments.tolist() == [0, 0, 1, 1, 1, 2, 0, 0, 0, 1] + [0, 0, 0, 1, 1, 2, 0, 1, 0]
     hidden = torch.arange(23, dtype=torch.float32)[:, None].repeat(1, 3)
     assert plan.apply(hidden)[:, 0].tolist() == [0, 1, 2.5, 4.5, 6, 7, 8, 9, 10, 11.5] + [13, 14, 15, 16.5, 18, 19, 20, 21, 22]
@@ -187,7 +202,7 @@ def test_a_compressing_engine_reranks_as_flagembedding(lightweight):
         scored = engine.score(QUERY, DOCS)  # SGLang's /v1/score: no template, each item is the passage
     ours = torch.tensor([r.relevance_score for r in sorted(results, key=lambda r: r.index)])
     torch.testing.assert_close(ours, torch.tensor(expected), atol=1e-5, rtol=0)
-    assert "token compression" in str(info)  # the prefix cache says why it is off
+    assert info["prefix_cache"].startswith("on:"), info["prefix_cache"]
 
     from multiscore.messages import PoolingParams
     from multiscore.model_executor.forward_batch import ScoreSequence
