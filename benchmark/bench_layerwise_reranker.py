@@ -17,7 +17,9 @@ scored at layer ``--cutoff``:
 The model is random, in the published layout (MiniCPM's multipliers, or Gemma2's block with its
 soft-caps; a one-output head per layer from ``start_layer``), at a reduced size: hidden 512, MLP 1280,
 8 heads of 64 (Gemma2: 4 key/value heads, a 4,096-token window as published), 8 layers of which layers
-2..8 carry heads. Words come from the tiny test vocabulary (one token each). fp32, median of ``--repeats``.
+2..8 carry heads. Words come from the tiny test vocabulary (one token each). fp32 (``--dtype bfloat16``:
+multiscore in bf16, what ``--dtype auto`` picks for a 16-bit checkpoint on a CPU with native bf16;
+FlagEmbedding stays in fp32, which it forces on CPU), median of ``--repeats``.
 Every time includes tokenization (each side's own).
 
 ``--compress-ratio R --compress-layers L ...`` (gemma2-lightweight): FlagEmbedding's token compression on
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["minicpm", "gemma2-lightweight"], default="minicpm")
     parser.add_argument("--compress-ratio", type=int, default=1, help="gemma2-lightweight: FlagEmbedding's")
     parser.add_argument("--compress-layers", type=int, nargs="+", default=[4])
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="multiscore's")
     parser.add_argument("--reference-python", help="FlagEmbedding's venv (bash test/reference/setup.sh); default "
                         ".venv-reference, .venv-reference-tf4 for gemma2-lightweight")
     parser.add_argument("--markdown", action="store_true")
@@ -123,7 +126,7 @@ def main() -> None:
     query, documents = workload(args.query, args.docs, args.doc_len)
     with tempfile.TemporaryDirectory() as tmp:
         path = build_lightweight(pathlib.Path(tmp), reference_python) if lightweight else build_checkpoint(pathlib.Path(tmp))
-        server_args = ServerArgs(model_path=str(path), device="cpu", dtype="float32", disable_radix_cache=True,
+        server_args = ServerArgs(model_path=str(path), device="cpu", dtype=args.dtype, disable_radix_cache=True,
                                  json_model_override_args=json.dumps({"cutoff_layers": [args.cutoff], **(
                                      {"attn_logit_softcapping": None} if lightweight else {}), **compression}))
         config = ModelConfig.from_server_args(server_args)
@@ -143,7 +146,7 @@ def main() -> None:
             seqs = [ScoreSequence(f"s{i}", q + it, i, 1, raw) for i, it in enumerate(items)]
             return torch.cat(worker.forward(seqs)).flatten()
 
-        def compressed(mis: bool) -> torch.Tensor:  # as the compressing scorers send them: items with token types
+        def score_compressed(mis: bool) -> torch.Tensor:  # as the compressing scorers send them: items with token types
             ids, types = pairs.segmented_pairs(query, documents)
             head = len(pairs.template.query_part(query))
             req = TokenizedScoreRequest("c", ids[0][:head], [x[head:] for x in ids], raw, mis=mis,
@@ -154,8 +157,8 @@ def main() -> None:
         shape = f"prompt tokens: shared {len(q)}, per item {len(items[0])}"
         if compressed:
             rows = [(f"multiscore MIS, compressed {args.compress_ratio}x at layers {args.compress_layers}",
-                     *median_time(lambda: compressed(True), args.repeats)),
-                    ("multiscore single-item, compressed", *median_time(lambda: compressed(False), args.repeats))]
+                     *median_time(lambda: score_compressed(True), args.repeats)),
+                    ("multiscore single-item, compressed", *median_time(lambda: score_compressed(False), args.repeats))]
         else:
             rows = [("multiscore MIS", *median_time(mis, args.repeats)),
                     ("multiscore single-item", *median_time(single, args.repeats))]
@@ -173,8 +176,10 @@ def main() -> None:
         t_ref, s_ref = statistics.median(theirs["seconds"]), torch.tensor(theirs["scores"])
 
     print(f"# {args.model} layerwise reranker at layer {args.cutoff} of {LAYERS}, query {args.query} words + {args.docs} documents x "
-          f"{args.doc_len} words ({shape}), fp32, median of {args.repeats}; load {load_average()}")
+          f"{args.doc_len} words ({shape}), multiscore {args.dtype} (compiled ops: {worker.compile.compiled}), "
+          f"FlagEmbedding float32, median of {args.repeats}; load {load_average()}")
     print(f"# {machine_line()}; FlagEmbedding {theirs['versions']['FlagEmbedding']}, torch {theirs['versions']['torch']}")
+    print(f"# FlagEmbedding's scores span {(s_ref.max() - s_ref.min()).item():.3f} (the scale of the differences below)")
     body = [[name, f"{t * 1000:.1f}", f"{t_ref / t:.2f}x", f"{(s - s_ref).abs().max().item():.1e}"] for name, t, s in rows]
     contender = "LightweightLLMReranker" if lightweight else "LayerWiseLLMReranker"
     body.append([f"FlagEmbedding {contender}.compute_score", f"{t_ref * 1000:.1f}", "1.00x", "0"])
