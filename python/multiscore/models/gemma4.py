@@ -91,7 +91,8 @@ class Gemma4Attention(nn.Module):
         if ctx.read_rows is not None:  # R rows: the backend takes a query row per key row, so the rest are zeros
             k, v, cached = ctx.shared_kv[self.layer_type]
             q_all = q.new_zeros(k.shape[0], self.num_heads, self.head_dim).index_copy_(0, ctx.read_rows, q)
-            out = ctx.attention.attend(q_all, k, v, 1.0, None, self.window, cached).index_select(0, ctx.read_rows)
+            # Only the read rows' outputs [R, Hq, D]: a backend that can computes only those (read_rows.py).
+            out = ctx.attention.attend(q_all, k, v, 1.0, None, self.window, cached, rows=ctx.read_rows)
             return self.o_proj(out.reshape(T, self.q_size))
         if self.reuses_kv:
             k, v, cached = ctx.shared_kv[self.layer_type]

@@ -106,6 +106,11 @@ class WindowMasks:
     buckets: list[Optional[torch.Tensor]]  # per PrefixBucket: [G, 1, Rmax, Qmax], real keys
     items: Optional[torch.Tensor]  # [1, 1, Lmax, Lmax], causal and windowed
 
+    @property
+    def hides_nothing(self) -> bool:
+        """No sequence of the batch is long enough for the window to hide a key."""
+        return self.items is None and all(m is None for m in self.runs) and all(m is None for m in self.buckets)
+
 
 @dataclass
 class TorchAttentionMetadata:
@@ -287,6 +292,8 @@ class TorchAttentionBackend(AttentionBackend):
         ``sinks`` [Hq]: each head's sink logit (GPT-OSS), in every softmax: runs, cached prefixes and MIS;
         ``rows`` [R]: only these rows' outputs, [R, Hq, D] (read_rows.py; others: every row, then these)."""
         if rows is not None:
+            if window is not None and self._window_masks(metadata, window, q.device).hides_nothing:
+                window = None  # every sequence shorter than the window: the read rows' own path serves it
             plain = softcap is None and window is None and sinks is None and (prefix_kv is None or not len(prefix_kv[0]))
             plan = row_plan(metadata, rows, q.shape[0]) if plain else None
             if plan is not None:
