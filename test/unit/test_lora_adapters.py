@@ -139,13 +139,16 @@ def test_vllms_offline_llm_takes_a_lora_request(tiny_model, tmp_path):
 
 
 @pytest.mark.parametrize("arch, targets", [("bert", ["query", "value", "intermediate.dense", "output.dense"]),
-                                           ("xlm_roberta", ["query", "key"])])
+                                           ("xlm_roberta", ["query", "key"]), ("distilbert", ["q_lin", "v_lin"])])
 def test_an_encoder_classifier_adapter_with_its_head_equals_peft(tiny_model, tmp_path, arch, targets):
-    """BERT-style fine-tunes: LoRA on the fused query/key/value and dense layers, the classifier trained in full."""
+    """BERT-style fine-tunes: LoRA on the fused query/key/value and dense layers, the classifier trained in full
+    (DistilBERT's: pre_classifier and classifier, both in PEFT's modules_to_save)."""
     base = tiny_model(arch, "seqcls", num_labels=2)
     adapter = make_lora_adapter(base, tmp_path / arch, targets, r=4, seed=8, task_type="SEQ_CLS")
     w = worker(base, lora_modules=(f"ft={adapter}",))
-    ids = [2, 10, 11, 12, 13, 3] if arch == "bert" else [0, 10, 11, 12, 13, 2]
+    ids = [0, 10, 11, 12, 13, 2] if arch == "xlm_roberta" else [2, 10, 11, 12, 13, 3]
+    if arch == "distilbert":  # the adapter brings the whole head
+        assert {"classifier", "pre_classifier"} <= set(json.loads((adapter / "adapter_config.json").read_text())["modules_to_save"])
     got = w.forward([ScoreSequence(str(a), ids, 0, 1, PoolingParams(activation="none", adapter=a),
                                    token_type_ids=[0] * len(ids)) for a in (0, None)])
     torch.testing.assert_close(got[0][0], peft_outputs(base, adapter, [ids])[0], atol=1e-5, rtol=0)

@@ -10,9 +10,9 @@ row orders and output scales apply to B as to the weight). Per Linear, the adapt
 [N, R, in] / [N, out, R] (R: the largest rank there, the others padded with zeros), B scaled by
 ``lora_alpha / r`` (``/ sqrt(r)`` with ``use_rslora``).
 
-``modules_to_save`` that are the classifier head (``score``, ``classifier``: PEFT saves them for
-``SEQ_CLS``) are that adapter's head: its tensors (``base_model.model.score.weight``) replace the
-head's for its sequences (``PoolingModel.head_overrides``).
+``modules_to_save`` that are the classifier head (``score``, ``classifier``, DistilBERT's
+``pre_classifier``: PEFT saves them for ``SEQ_CLS``) are that adapter's head: its tensors
+(``base_model.model.score.weight``) replace the head's for its sequences (``PoolingModel.head_overrides``).
 
 Refused with the reason, at start-up: DoRA, biases, per-module rank or alpha patterns, adapters on
 embeddings, on mixture-of-experts experts (they see a token subset, not the batch) or on a head's own
@@ -36,7 +36,9 @@ from multiscore.layers.task_adapters import AdapterRows, LinearTaskAdapters
 _PEFT_PREFIX = "base_model.model."
 _ROLES = {".lora_A.weight": "A", ".lora_B.weight": "B"}
 # modules_to_save an adapter may bring: the classifier heads (read after the body, once per sequence).
-HEAD_MODULES = ("score", "classifier")
+# PEFT's own list (0.22: CLASSIFIER_MODULE_NAMES), which names DistilBERT's pre_classifier since it is
+# part of that head; a name the model lacks brings no tensors.
+HEAD_MODULES = ("score", "classifier", "pre_classifier")
 
 
 def read_adapter_config(name: str, path: str) -> dict:
