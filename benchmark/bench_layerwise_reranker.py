@@ -147,10 +147,8 @@ def main() -> None:
             return torch.cat(worker.forward(seqs)).flatten()
 
         def score_compressed(mis: bool) -> torch.Tensor:  # as the compressing scorers send them: items with token types
-            ids, types = pairs.segmented_pairs(query, documents)
-            head = len(pairs.template.query_part(query))
-            req = TokenizedScoreRequest("c", ids[0][:head], [x[head:] for x in ids], raw, mis=mis,
-                                        items_token_type_ids=[t[head:] for t in types])
+            query_ids, items_ids, types = pairs.segmented_pairs(query, documents)
+            req = TokenizedScoreRequest("c", query_ids, items_ids, raw, mis=mis, items_token_type_ids=types)
             return torch.cat(worker.forward(split_into_sequences(req, DELIMITER, 1 << 30))).flatten()
 
         q, items = pairs.decoder_pairs(query, documents)

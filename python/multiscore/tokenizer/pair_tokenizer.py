@@ -65,15 +65,17 @@ class PairTokenizer:
     def segmented_pairs(
         self, query: str, documents: list[str], *, max_doc_tokens: Optional[int] = None, keep: Optional[int] = None,
         template_vars: Optional[dict] = None,
-    ) -> tuple[list[list[int]], list[list[int]]]:
-        """``templated_pairs`` with each prompt's token types: 0 for FlagEmbedding's query part, 1 for the
-        passage, 2 for the prompt after it (models/token_compression.py). Needs FlagEmbedding's template."""
+    ) -> tuple[list[int], list[list[int]], list[list[int]]]:
+        """``templated_pairs`` split where FlagEmbedding's query part ends (models/token_compression.py)
+        -> (query_ids, items_ids, items' token types: 1 for the passage, 2 for the prompt after it), with
+        ``query_ids + items_ids[i]`` pair i's prompt. Needs FlagEmbedding's template."""
         if not hasattr(self.template, "query_part"):
             raise ValueError("token compression needs FlagEmbedding's prompt (the bge_reranker_lightweight score template), "
                              f"not {getattr(self.template, 'name', None)!r}")
         ids = self.templated_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep, template_vars=template_vars)
         head, tail = len(self.template.query_part(query)), len(self.template.prompt_part(template_vars))
-        return ids, [[0] * head + [1] * (len(x) - head - tail) + [2] * tail for x in ids]
+        items = [x[head:] for x in ids]  # every prompt starts with the query part
+        return ids[0][:head], items, [[1] * (len(x) - tail) + [2] * tail for x in items]
 
     def _templated_prompt(self, query: str, document: str, variables: Optional[dict], keep: Optional[int]) -> list[int]:
         """One pair's prompt ids; with ``keep``, the document loses tokens from its end until the prompt fits."""

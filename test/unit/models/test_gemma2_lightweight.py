@@ -127,10 +127,9 @@ def _compressed(path, instruction=None, w=None, **overrides):
     w = w or worker(path, json_model_override_args=json.dumps(overrides))
     tokenizer = w.model_config.load_tokenizer()
     pairs = PairTokenizer(tokenizer, ScoreTemplate.load(w.model_config.default_score_template, tokenizer))
-    ids, token_types = pairs.segmented_pairs(QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
-    head = len(pairs.template.query_part(QUERY))
-    items, item_types = [x[head:] for x in ids], [t[head:] for t in token_types]
-    requests = [TokenizedScoreRequest(rid=rid, query_ids=ids[0][:head], items_ids=items[:n], mis=mis,
+    query, items, item_types = pairs.segmented_pairs(
+        QUERY, DOCS, template_vars={"instruction": instruction} if instruction else None)
+    requests = [TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items[:n], mis=mis,
                                       pooling=PoolingParams(activation="none"), items_token_type_ids=item_types[:n])
                 for rid, mis, n in (("single", False, len(items)), ("mis", True, len(items)), ("one", True, 1))]
     out = run_requests(w, requests)

@@ -128,9 +128,12 @@ class DecoderPairScorer(Scorer):
                                 return_hidden=return_pooled_hidden_states)
         out = await self._run(query_ids, items_ids, pooling, mis=self.mis, item_first=item_first, embed_overrides=overrides,
                               priority=priority)
-        if not return_pooled_hidden_states:
+        return self._score_result(out, return_pooled_hidden_states)
+
+    def _score_result(self, out: RequestOutput, with_hidden: bool) -> ScoreResult:
+        if not with_hidden:
             return ScoreResult(out.outputs, out.prompt_tokens)
-        classes = cfg.num_labels  # each row: the class scores, then the hidden state they came from
+        classes = self.model_config.num_labels  # each row: the class scores, then the hidden state they came from
         return ScoreResult([row[:classes] for row in out.outputs], out.prompt_tokens,
                            pooled_hidden_states=[row[classes:] for row in out.outputs])
 
@@ -162,20 +165,15 @@ class CompressedPairScorer(DecoderPairScorer):
                                 return_hidden=return_pooled_hidden_states)
         out = await self._run(query_ids, items_ids, pooling, mis=self.mis, priority=priority,
                               items_token_type_ids=[[1] * len(it) for it in items_ids])  # each item is a passage
-        if not return_pooled_hidden_states:
-            return ScoreResult(out.outputs, out.prompt_tokens)
-        classes = self.model_config.num_labels
-        return ScoreResult([row[:classes] for row in out.outputs], out.prompt_tokens,
-                           pooled_hidden_states=[row[classes:] for row in out.outputs])
+        return self._score_result(out, return_pooled_hidden_states)
 
     async def score_documents(self, query, documents, *, max_doc_tokens=None, keep=None, template_vars=None,
                               use_activation=None, rule="score"):
-        ids, types = self.pairs.segmented_pairs(query, documents, max_doc_tokens=max_doc_tokens, keep=keep,
-                                                template_vars=template_vars)
-        head = len(self.pairs.template.query_part(query))  # every prompt starts with it
-        out = await self._run(ids[0][:head], [x[head:] for x in ids], PoolingParams(activation=self._relevance(use_activation, rule)),
-                              mis=self.mis, items_token_type_ids=[t[head:] for t in types])
-        return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, ids)
+        query_ids, items_ids, types = self.pairs.segmented_pairs(query, documents, max_doc_tokens=max_doc_tokens,
+                                                                 keep=keep, template_vars=template_vars)
+        out = await self._run(query_ids, items_ids, PoolingParams(activation=self._relevance(use_activation, rule)),
+                              mis=self.mis, items_token_type_ids=types)
+        return DocumentScores([row[0] for row in out.outputs], out.prompt_tokens, [query_ids + it for it in items_ids])
 
 
 class CompressedMisScorer(CompressedPairScorer):
