@@ -41,6 +41,13 @@ through a rank-384 latent, keys and values from a rank-256 one plus a shared rot
 64 + 32, values of 64, zero-padded to 96 for the attention call here), MiniCPM's multipliers. Hidden 1024,
 MLP 2560, 16 heads, 8 layers.
 
+``--model deepseek_v3``: a DeepSeek-V3 reranker (``DeepseekV3ForCausalLM``): MiniCPM3's latent attention
+shape (queries through a rank-384 latent, keys and values from a rank-256 one; keys of 64 + 32, values of
+64) with its rope part over interleaved pairs, yarn; a dense first layer (MLP 2560), then 16 routed
+experts of 512 in 4 groups (the 2 best groups kept, 4 experts per token, sigmoid scores with a correction
+bias) beside one shared expert. Hidden 1024, 16 heads, 8 layers. transformers runs its experts one at a
+time as multiscore does.
+
 ``--model zamba2``: a Zamba2 reranker (``Zamba2ForCausalLM``): Mamba2 layers (the SSD scan in chunks of 64;
 transformers runs its own chunked torch scan), and before 2 of the 8 a shared transformer block on
 [hidden | embeddings] (2048 wide: 16 heads of 128, rotary) with each layer's own rank-128 adapters, as
@@ -48,7 +55,7 @@ Zamba2-1.2B's (hidden 1024, MLP 4096, one shared block); Mamba 32 heads of 64 ov
 
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3|zamba2 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3|deepseek_v3|zamba2 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -119,6 +126,16 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
             v_head_dim=64, scale_emb=12, scale_depth=1.4, dim_model_base=256, tie_word_embeddings=False,
             architectures=["MiniCPM3ForCausalLM"])
         cls = transformers.MiniCPM3ForCausalLM
+    elif model == "deepseek_v3":
+        config = transformers.DeepseekV3Config(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=2560, num_hidden_layers=8, num_attention_heads=16,
+            num_key_value_heads=16, q_lora_rank=384, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=32,
+            v_head_dim=64, n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2, n_shared_experts=1,
+            moe_intermediate_size=512, first_k_dense_replace=1, routed_scaling_factor=2.5, tie_word_embeddings=False,
+            rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
+                             "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
+            architectures=["DeepseekV3ForCausalLM"])
+        cls = transformers.DeepseekV3ForCausalLM
     elif model == "zamba2":
         config = transformers.Zamba2Config(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=4096, num_hidden_layers=8, num_attention_heads=16,
@@ -147,7 +164,7 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3", "zamba2"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3", "deepseek_v3", "zamba2"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)

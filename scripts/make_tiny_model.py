@@ -44,12 +44,12 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls"),
-                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "zamba2": ("causal", "seqcls"), "cohere_compass": ("causal", "seqcls")}
+                       "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls"), "gpt_neox": ("causal", "seqcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "deepseek_v2": ("causal", "seqcls"), "deepseek_v3": ("causal", "seqcls", "tokcls"), "mistral4": ("causal", "seqcls"), "glm4_moe_lite": ("causal",), "zamba2": ("causal", "seqcls"), "cohere_compass": ("causal", "seqcls")}
 # Models with a bidirectional encoder outside ENCODER_ARCHS' test matrix (BART, an encoder-decoder; ESM,
 # whose tokenizer reads amino acids), built with these heads only.
 EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "zamba2": "Zamba2", "cohere_compass": "CohereCompass",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "deepseek_v2": "DeepseekV2", "deepseek_v3": "DeepseekV3", "mistral4": "Mistral4", "glm4_moe_lite": "Glm4MoeLite", "zamba2": "Zamba2", "cohere_compass": "CohereCompass",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
@@ -126,7 +126,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1", "zamba2") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
-            elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe", "qwen3_next", "lfm2", "lfm2_moe", "lfm3", "olmo2", "olmo3", "exaone4", "glm4", "hunyuan", "apertus", "minicpm3") and name.endswith(("norm.weight", "scale", "alpha_p", "alpha_n")):
+            elif arch in ("gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe", "qwen3_next", "lfm2", "lfm2_moe", "lfm3", "olmo2", "olmo3", "exaone4", "glm4", "hunyuan", "apertus", "minicpm3", "deepseek_v2", "deepseek_v3", "mistral4", "glm4_moe_lite") and name.endswith(("norm.weight", "scale", "alpha_p", "alpha_n")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1; xIELU's at fixed values
         for name, b in model.named_buffers():
             if name.endswith(("layer_scalar", "e_score_correction_bias", "expert_bias")):  # saved with the checkpoint; 1 / 0 after init
@@ -279,6 +279,26 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     if arch == "minicpm3":  # MLA: q through a rank-24 latent, keys/values from a rank-16 one; values narrower than keys
         cfg.update(q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
                    num_key_value_heads=4, scale_emb=12.0, scale_depth=1.4, dim_model_base=16, tie_word_embeddings=False)
+    if arch in ("deepseek_v2", "deepseek_v3", "mistral4", "glm4_moe_lite"):
+        # MLA as MiniCPM3's, then a dense layer and two sparse ones: 8 experts of 32 in 4 groups (2 kept), 2 per
+        # token, scaled, beside a shared expert
+        cfg.update(num_hidden_layers=3, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                   v_head_dim=12, num_key_value_heads=4, n_routed_experts=8, num_experts_per_tok=2, n_group=4,
+                   topk_group=2, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1,
+                   routed_scaling_factor=2.5, norm_topk_prob=True)
+    if arch == "deepseek_v2":  # queries straight from q_proj; the group of the best expert; yarn (scores scaled by mscale²)
+        cfg.update(q_lora_rank=None, topk_method="group_limited_greedy",
+                   rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
+                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707})
+    if arch == "deepseek_v3":  # yarn whose mscale differs from mscale_all_dim (the rotary scaled too)
+        cfg.update(rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
+                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.707})
+    if arch == "mistral4":  # Llama 4's query temperature from position 8 on; the rotary named as a share of the key width
+        cfg.update(rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 512.0, "original_max_position_embeddings": 8,
+                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
+                                    "llama_4_scaling_beta": 0.5, "partial_rotary_factor": 8 / 24})
+    if arch == "glm4_moe_lite":  # one group (no group choice), the plain rotary
+        cfg.update(n_group=1, topk_group=1, mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "ernie4_5_moe":  # layer 0 dense, 1 and 2 sparse: 4 experts of 32, 2 per token, one shared expert
         cfg.update(num_hidden_layers=3, moe_num_experts=4, moe_k=2, moe_intermediate_size=32, moe_num_shared_experts=1,
                    moe_layer_start_index=1, use_bias=False)

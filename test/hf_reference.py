@@ -37,7 +37,13 @@ def load_model(model_dir: str, dtype: torch.dtype = torch.float32):
         from transformers import Mxfp4Config
 
         kw["quantization_config"] = Mxfp4Config(dequantize=True)  # GPT-OSS's experts; no MXFP4 kernels on CPU
-    model = cls.from_pretrained(model_dir, dtype=dtype, **kw)
+    try:
+        model = cls.from_pretrained(model_dir, dtype=dtype, **kw)
+    except ValueError:  # a class the Auto mapping leaves out (Mistral4ForCausalLM): the one the config names
+        import transformers
+
+        cls = getattr(transformers, _config(model_dir)["architectures"][0])
+        model = cls.from_pretrained(model_dir, dtype=dtype, **kw)
     return model.to(dtype).eval()
 
 

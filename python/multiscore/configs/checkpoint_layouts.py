@@ -6,7 +6,7 @@
   ``--trust-remote-code`` (nor the network to fetch it). The same for a config with no model_type
   whose ``auto_map`` names a config class of such a type (jina-reranker-v2's ``XLMRobertaFlashConfig``).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
-  3.1/3.2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE and Cohere's North / Compass): served as
+  3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE and Cohere's North / Compass): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -24,7 +24,8 @@ NATIVE_MODEL_TYPES = {
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
     "internlm2": "llama",  # InternLM2 and its reward models: Llama's keys plus ``bias`` (models/internlm2.py)
     "minicpm": "llama",  # MiniCPM and bge-reranker-v2-minicpm-layerwise: Llama's keys plus its multipliers (models/minicpm.py)
-    "cost_wise_gemma": "gemma2",  # bge-reranker-v2.5-gemma2-lightweight: Gemma2's keys plus its layerwise heads (models/gemma2.py)
+    "cost_wise_gemma": "gemma2",
+    "kimi_k2": "deepseek_v3",  # Kimi K2: DeepSeek-V3's config under its own name (models/deepseek.py)  # bge-reranker-v2.5-gemma2-lightweight: Gemma2's keys plus its layerwise heads (models/gemma2.py)
 }
 
 # NATIVE_MODEL_TYPES whose remote config class defaults differ from transformers' type: the remote
@@ -73,6 +74,9 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "JinaVLForRanking": "JinaVLForRanking",  # jina-reranker-m0 (Qwen2-VL): its text classifier keeps the name
     "JinaVLForSequenceClassification": "JinaVLForRanking",
 }
+# A text model_type that takes its family's place under a multimodal architecture (Mistral Small 4:
+# Mistral3ForConditionalGeneration around a ``mistral4`` language model): (family prefix, its prefix).
+TEXT_FAMILY_OF_MODEL_TYPE = {"mistral4": ("Mistral", "Mistral4")}
 # A classifier's labels live in the outer config: the text config takes them.
 _LABEL_KEYS = ("id2label", "label2id", "problem_type")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
@@ -111,7 +115,11 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     if not architectures or architectures[0] not in MULTIMODAL_LANGUAGE_MODELS:
         return hf_config, {}
     text = hf_config.get_text_config()
-    text.architectures = [MULTIMODAL_LANGUAGE_MODELS[architectures[0]]]
+    served = MULTIMODAL_LANGUAGE_MODELS[architectures[0]]
+    family = TEXT_FAMILY_OF_MODEL_TYPE.get(getattr(text, "model_type", None))
+    if family is not None and served.startswith(family[0]):
+        served = family[1] + served[len(family[0]):]
+    text.architectures = [served]
     # transformers ties the LM head to the embeddings as the outer config says, whatever the text one does.
     tied = getattr(hf_config, "tie_word_embeddings", None)
     if tied is not None:

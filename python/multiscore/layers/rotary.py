@@ -67,9 +67,13 @@ def compute_inv_freq(config, head_dim: int, layer_type: Optional[str] = None) ->
 def rotary_dims(config, head_dim: int, layer_type: Optional[str] = None) -> int:
     """How many dims of each head rotate: ``partial_rotary_factor`` of it (its rope parameters' or the
     config's; Phi-4-mini 0.75, GLM and Pythia less), all of them without one."""
-    factor = rope_parameters(config, layer_type).get("partial_rotary_factor") \
-        or getattr(config, "partial_rotary_factor", None) or 1.0
-    return int(head_dim * factor)
+    return int(head_dim * rotary_share(config, layer_type))
+
+
+def rotary_share(config, layer_type: Optional[str] = None) -> float:
+    """The config's ``partial_rotary_factor`` (its rope parameters' or its own), 1.0 without one."""
+    return float(rope_parameters(config, layer_type).get("partial_rotary_factor")
+                 or getattr(config, "partial_rotary_factor", None) or 1.0)
 
 
 def _fixed_ntk_inv_freq(params: dict, base: float, dim: int) -> torch.Tensor:

@@ -50,7 +50,22 @@ _MODELS = {
     "LayerWiseMiniCPMForCausalLM": "minicpm",
     "MiniCPM3ForCausalLM": "minicpm3",  # MiniCPM's multipliers on multi-head latent attention (MLA)
     "MiniCPM3ForSequenceClassification": "minicpm3",
-    "MiniCPM3Model": "minicpm3",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "MiniCPM3Model": "minicpm3",
+    # Multi-head latent attention and DeepSeek's experts (a dense first layers, shared experts, grouped routing)
+    "DeepseekV2ForCausalLM": "deepseek",  # DeepSeek-V2 / V2-Lite / V2.5: softmax routing
+    "DeepseekV2ForSequenceClassification": "deepseek",
+    "DeepseekV2Model": "deepseek",
+    "DeepseekV3ForCausalLM": "deepseek",  # DeepSeek-V3 / R1, Kimi K2, Moonlight: sigmoid routing with a bias
+    "DeepseekV3ForSequenceClassification": "deepseek",
+    "DeepseekV3ForTokenClassification": "deepseek",
+    "DeepseekV3Model": "deepseek",
+    "Glm4MoeLiteForCausalLM": "deepseek",  # GLM-4.7-Flash: V3's blocks
+    "Glm4MoeLiteForSequenceClassification": "deepseek",
+    "Glm4MoeLiteModel": "deepseek",
+    "Mistral4ForCausalLM": "deepseek",  # Mistral Small 4: V3's blocks, softmax routing, Llama 4's query temperature
+    "Mistral4ForSequenceClassification": "deepseek",
+    "Mistral4ForTokenClassification": "deepseek",
+    "Mistral4Model": "deepseek",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

@@ -1,7 +1,7 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
-Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``) and Mistral Small 3.1/3.2
-(``Mistral3ForConditionalGeneration``). Tiny ones, saved by transformers with their vision towers,
+Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``) and Mistral Small 3.1/3.2 and 4
+(``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
 classifier (LLM-as-reranker) too."""
 
@@ -38,6 +38,26 @@ def _mistral3(vocab: int):
     from transformers import Mistral3Config, Mistral3ForConditionalGeneration
 
     text = dict(TEXT, vocab_size=vocab, model_type="mistral", rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, head_dim=16, model_type="pixtral")
+    config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=vocab - 1,
+                            spatial_merge_size=1, projector_hidden_act="gelu", tie_word_embeddings=False)
+    return Mistral3ForConditionalGeneration(config)
+
+
+def _mistral3_mistral4(vocab: int):
+    """Mistral Small 4: Mistral 3's multimodal model around a ``mistral4`` language model (models/deepseek.py):
+    latent attention, a dense layer then 4 experts (stored 3-D) beside a shared one, Llama 4's query
+    temperature from position 8."""
+    from transformers import Mistral3Config, Mistral3ForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, model_type="mistral4", q_lora_rank=None, kv_lora_rank=16, qk_nope_head_dim=16,
+                qk_rope_head_dim=8, v_head_dim=12, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2,
+                n_group=2, topk_group=1, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1,
+                rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 512.0, "original_max_position_embeddings": 8,
+                                 "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
+                                 "llama_4_scaling_beta": 0.5, "partial_rotary_factor": 8 / 24})
+    text.pop("head_dim")
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
                   patch_size=14, head_dim=16, model_type="pixtral")
     config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=vocab - 1,
@@ -85,11 +105,12 @@ def _cohere_compass(vocab: int):
     return CohereCompassForConditionalGeneration(config)
 
 
-BUILDERS = {"gemma3": _gemma3, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {"gemma3": _gemma3, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
              "mistral3": ("MistralForCausalLM", "MistralForSequenceClassification"),
+             "mistral3_mistral4": ("Mistral4ForCausalLM", "Mistral4ForSequenceClassification"),
              "qwen2_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen2_5_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"),
@@ -101,7 +122,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
 def multimodal(request, tmp_path_factory):
     """(checkpoint dir, transformers' multimodal model) for a tiny random checkpoint."""
     torch.manual_seed(0)
-    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral"}.get(request.param, "qwen3"))
+    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral", "mistral3_mistral4": "mistral"}.get(request.param, "qwen3"))
     vocab = (len(tokenizer) + 63) // 64 * 64
     model = BUILDERS[request.param](vocab).eval()
     path = tmp_path_factory.mktemp(request.param)
@@ -169,7 +190,8 @@ def test_converted_to_a_reranker_by_overrides(multimodal):
 
 
 BARE = {"gemma3": ("Gemma3Model", "Gemma3TextModel"), "qwen3_vl": ("Qwen3VLModel", "Qwen3Model"),
-        "qwen2_5_vl": ("Qwen2_5_VLModel", "Qwen2Model"), "mistral3": ("Mistral3Model", "MistralModel")}
+        "qwen2_5_vl": ("Qwen2_5_VLModel", "Qwen2Model"), "mistral3": ("Mistral3Model", "MistralModel"),
+        "mistral3_mistral4": ("Mistral3Model", "Mistral4Model")}
 
 
 @pytest.mark.parametrize("family", sorted(BARE))
@@ -179,7 +201,7 @@ def test_a_bare_multimodal_model_embeds_its_text_as_transformers(tmp_path, famil
     import transformers
 
     torch.manual_seed(0)
-    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral"}.get(family, "qwen3"))
+    tokenizer = build_tokenizer({"gemma3": "gemma3", "mistral3": "mistral", "mistral3_mistral4": "mistral"}.get(family, "qwen3"))
     vocab = (len(tokenizer) + 63) // 64 * 64
     full = BUILDERS[family](vocab)
     bare = getattr(transformers, BARE[family][0])(full.config).eval()
