@@ -77,8 +77,8 @@ MULTIMODAL_LANGUAGE_MODELS = {
 # A text model_type that takes its family's place under a multimodal architecture (Mistral Small 4:
 # Mistral3ForConditionalGeneration around a ``mistral4`` language model): (family prefix, its prefix).
 TEXT_FAMILY_OF_MODEL_TYPE = {"mistral4": ("Mistral", "Mistral4")}
-# A classifier's labels live in the outer config: the text config takes them.
-_LABEL_KEYS = ("id2label", "label2id", "problem_type")
+# A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
+_OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
 LANGUAGE_MODEL_PREFIXES = {
@@ -124,7 +124,7 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     tied = getattr(hf_config, "tie_word_embeddings", None)
     if tied is not None:
         text.tie_word_embeddings = tied
-    for key in _LABEL_KEYS:
+    for key in _OUTER_KEYS:
         if getattr(hf_config, key, None) is not None:
             setattr(text, key, getattr(hf_config, key))
     return text, dict(LANGUAGE_MODEL_PREFIXES)

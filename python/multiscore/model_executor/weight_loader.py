@@ -24,6 +24,7 @@ from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.pooler import EmbeddingHead
 from multiscore.model_executor.checkpoint_files import iter_checkpoint
+from multiscore.model_executor.fp8 import FP8_DTYPES, fp8_block, fp8_dequantized_tensors
 from multiscore.model_executor.mxfp4 import dequantized_tensors
 from multiscore.models.base import PoolingModel
 from multiscore.models.registry import get_model_class
@@ -87,6 +88,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     tensors = iter_checkpoint(model_config.path)
     if model_config.quantization == "mxfp4":
         tensors = dequantized_tensors(tensors)
+    elif model_config.quantization == "fp8":
+        tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
     unexpected: list[str] = []  # a weight or bias of one of our modules that the module does not have
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
@@ -104,6 +107,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
             if _unexpected_parameter(model, name):
                 unexpected.append(name)
             continue
+        if tensor.dtype in FP8_DTYPES:  # cast as it is, an FP8 weight would load without its scales: wrong numbers
+            raise ValueError(f"checkpoint tensor {name} is FP8, and the config has no FP8 quantization_config "
+                             "(quant_method 'fp8') to dequantize it by")
         try:
             _load_one(model, params[target[0]], *target, tensor)
         except ValueError as e:

@@ -70,7 +70,7 @@ def test_other_quantized_checkpoints_are_refused_with_the_reason():
     class Config:
         quantization_config = {"quant_method": "gptq", "bits": 4}
 
-    with pytest.raises(ValueError, match=r"the checkpoint is quantized \(gptq\), which is not supported.*mxfp4"):
+    with pytest.raises(ValueError, match=r"the checkpoint is quantized \(gptq\), which is not supported.*MXFP4.*FP8"):
         checkpoint_quantization(Config())
     Config.quantization_config = {"quant_method": "mxfp4"}
     assert checkpoint_quantization(Config()) == "mxfp4"

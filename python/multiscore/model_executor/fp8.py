@@ -1,0 +1,87 @@
+"""Block-scaled FP8 weights (``quantization_config.quant_method: "fp8"``: DeepSeek-V3 / R1, Kimi K2, the
+Qwen3 ``-FP8`` checkpoints, ...), dequantized as the checkpoint is read, so the model loads them as any
+other weight and serves them at the server's dtype.
+
+A weight W [..., R, C] is stored as two tensors:
+- ``<name>.weight`` [..., R, C] float8_e4m3fn;
+- ``<name>.weight_scale_inv`` [..., ⌈R / bm⌉, ⌈C / bn⌉] float32: one multiplier per block of
+  ``weight_block_size`` [bm, bn] (the last blocks of a row or column cut short; a single value for a
+  checkpoint without blocks).
+W = fp8 · its block's multiplier, computed in float32 (as transformers dequantizes FP8 on a CPU).
+Tensors not in FP8 (embeddings, norms, the router, the LM head) pass unchanged; activation scales (a
+static activation scheme's) have no use once the weights are dequantized, and are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import torch
+
+_SCALE_SUFFIX = "_scale_inv"
+_ACTIVATION_SCALES = (".input_scale", ".activation_scale")
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+
+
+def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor, block: Optional[tuple[int, int]]) -> torch.Tensor:
+    """weight [..., R, C] FP8, scale_inv [..., ⌈R/bm⌉, ⌈C/bn⌉] (or one value) -> [..., R, C] float32."""
+    R, C = weight.shape[-2:]
+    values = weight.to(torch.float32)
+    scale = scale_inv.to(torch.float32)
+    if scale.numel() == 1:
+        return values * scale.reshape(())
+    if block is None:
+        raise ValueError(f"a scale grid {tuple(scale.shape)} without weight_block_size in the quantization config")
+    bm, bn = block
+    grid = (*weight.shape[:-2], -(-R // bm), -(-C // bn))
+    if tuple(scale.shape) != grid:
+        raise ValueError(f"weight {tuple(weight.shape)} in blocks of {bm}x{bn} needs scales {grid}, "
+                         f"got {tuple(scale.shape)}")
+    per_element = scale.repeat_interleave(bm, dim=-2)[..., :R, :].repeat_interleave(bn, dim=-1)[..., :C]  # [..., R, C]
+    return values * per_element
+
+
+def fp8_dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]],
+                            block: Optional[tuple[int, int]]) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of a checkpoint with each FP8 ``X.weight`` and its ``X.weight_scale_inv`` replaced by
+    X.weight dequantized (when the second of the two is read); every other tensor passes unchanged."""
+    pending: dict[str, tuple[bool, torch.Tensor]] = {}  # X.weight -> (it is the scale, the tensor read first)
+    for name, tensor in tensors:
+        if name.endswith(_ACTIVATION_SCALES):
+            continue
+        is_scale = name.endswith(_SCALE_SUFFIX)
+        if not is_scale and tensor.dtype not in FP8_DTYPES:
+            yield name, tensor
+            continue
+        base = name[: -len(_SCALE_SUFFIX)] if is_scale else name
+        if base not in pending:
+            pending[base] = (is_scale, tensor)
+            continue
+        first_is_scale, first = pending.pop(base)
+        if first_is_scale == is_scale:
+            raise ValueError(f"checkpoint tensor {name} appears twice")
+        weight, scale = (first, tensor) if is_scale else (tensor, first)
+        try:
+            yield base, dequantize_fp8(weight, scale, block)
+        except ValueError as e:
+            raise ValueError(f"checkpoint tensor {base}: {e}") from None
+    if pending:
+        base, (is_scale, _) = next(iter(pending.items()))
+        raise ValueError(f"FP8 checkpoint: {base + _SCALE_SUFFIX if is_scale else base} has no "
+                         f"{base if is_scale else base + _SCALE_SUFFIX}")
+
+
+def fp8_block(quantization_config) -> Optional[tuple[int, int]]:
+    """The config's ``weight_block_size`` [bm, bn] (None: a single scale per tensor); ValueError for an
+    FP8 format other than e4m3 / e5m2 weights."""
+    get = quantization_config.get if isinstance(quantization_config, dict) else (
+        lambda key, default=None: getattr(quantization_config, key, default))
+    fmt = get("fmt", "e4m3") or "e4m3"
+    if fmt not in ("e4m3", "e5m2"):
+        raise ValueError(f"FP8 format {fmt!r} is not supported (e4m3 or e5m2 weights)")
+    block = get("weight_block_size", None)
+    if block is None:
+        return None
+    if len(block) != 2 or min(block) < 1:
+        raise ValueError(f"weight_block_size {block!r}: two positive block sides expected")
+    return int(block[0]), int(block[1])
