@@ -106,14 +106,20 @@ def is_sparse_layer(config, layer_id: int) -> bool:
     return types[layer_id] == "sparse" if types else layer_id >= (config.first_k_dense_replace or 0)
 
 
+def deepseek_moe_mlp(sigmoid: bool, float32_router: bool = True, stacked: bool = False):
+    """A BlockOptions.mlp_for_layer: DeepseekMoeBlock in the sparse layers, a GatedMLP in the others
+    (also GLM-4.5's, models/glm.py)."""
+    return lambda config, options, layer_id: (
+        DeepseekMoeBlock(config, options, sigmoid, float32_router, stacked) if is_sparse_layer(config, layer_id)
+        else GatedMLP(config, options))
+
+
 def _family_options(base: BlockOptions, sigmoid: bool, float32_router: bool, interleaved: bool,
                     stacked: bool = False) -> BlockOptions:
     return replace(
         base,
         attention_for_layer=lambda config, options, layer_id: LatentAttention(config, layer_id, interleaved_rope=interleaved),
-        mlp_for_layer=lambda config, options, layer_id: (
-            DeepseekMoeBlock(config, options, sigmoid, float32_router, stacked) if is_sparse_layer(config, layer_id)
-            else GatedMLP(config, options)))
+        mlp_for_layer=deepseek_moe_mlp(sigmoid, float32_router, stacked))
 
 
 def deepseek_v2_options(config) -> BlockOptions:

@@ -3,10 +3,16 @@ with q/k/v biases (``attention_bias``) and rotary over interleaved pairs on half
 (``partial_rotary_factor``; served as the half rotary, each head's rotated rows reordered as they load),
 the gated MLP's gate and up stored fused (``gate_up_proj``, loaded whole). GLM-4-0414 adds sandwich norms:
 its ``post_self_attn_layernorm`` and ``post_mlp_layernorm`` norm the attention and MLP outputs, and its
-``post_attention_layernorm`` is the norm before the MLP (Gemma2's layout under other names)."""
+``post_attention_layernorm`` is the norm before the MLP (Gemma2's layout under other names).
+
+GLM-4.5 / 4.6 / 4.7 and GLM-4.5-Air (``glm4_moe``): Llama's block with q/k/v biases (``attention_bias``),
+an RMSNorm over each head of q and k where ``use_qk_norm``, the plain (half) rotary on the first
+``partial_rotary_factor`` of each head, and DeepSeek-V3's experts (models/deepseek.py: a sigmoid router
+with a correction bias, shared experts) from ``first_k_dense_replace`` on."""
 
 from dataclasses import replace
 
+from multiscore.models.deepseek import deepseek_moe_mlp
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -64,3 +70,22 @@ class Glm4ForTokenClassification(_Glm4, DecoderForTokenClassification):
 
 class Glm4Model(_Glm4, DecoderForEmbedding):
     pass
+
+
+def glm4_moe_options(config) -> BlockOptions:
+    return BlockOptions(qkv_bias=bool(getattr(config, "attention_bias", False)), qk_norm=bool(getattr(config, "use_qk_norm", False)),
+                        mlp_act=mlp_activation(config), mlp_for_layer=deepseek_moe_mlp(sigmoid=True))
+
+
+class Glm4MoeForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(glm4_moe_options)
+
+
+class Glm4MoeForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(glm4_moe_options)
+
+
+class Glm4MoeModel(DecoderForEmbedding):
+    options_for = staticmethod(glm4_moe_options)

@@ -51,7 +51,7 @@ _MODELS = {
     "MiniCPM3ForCausalLM": "minicpm3",  # MiniCPM's multipliers on multi-head latent attention (MLA)
     "MiniCPM3ForSequenceClassification": "minicpm3",
     "MiniCPM3Model": "minicpm3",
-    # Multi-head latent attention and DeepSeek's experts (a dense first layers, shared experts, grouped routing)
+    # Multi-head latent attention and DeepSeek's experts (dense first layers, shared experts, grouped routing)
     "DeepseekV2ForCausalLM": "deepseek",  # DeepSeek-V2 / V2-Lite / V2.5: softmax routing
     "DeepseekV2ForSequenceClassification": "deepseek",
     "DeepseekV2Model": "deepseek",
@@ -65,7 +65,10 @@ _MODELS = {
     "Mistral4ForCausalLM": "deepseek",  # Mistral Small 4: V3's blocks, softmax routing, Llama 4's query temperature
     "Mistral4ForSequenceClassification": "deepseek",
     "Mistral4ForTokenClassification": "deepseek",
-    "Mistral4Model": "deepseek",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "Mistral4Model": "deepseek",
+    "Glm4MoeForCausalLM": "glm",  # GLM-4.5 / 4.6 / 4.7, GLM-4.5-Air: GQA with q/k norms, DeepSeek-V3's experts
+    "Glm4MoeForSequenceClassification": "glm",
+    "Glm4MoeModel": "glm",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
