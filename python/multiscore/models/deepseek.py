@@ -8,6 +8,9 @@ says "sparse"), a mixture of experts beside always-on shared experts (``Deepseek
 - DeepSeek-V3 / V3.1 / R1, Kimi K2, Moonlight (``deepseek_v3``) and GLM-4.7-Flash (``glm4_moe_lite``):
   a sigmoid router whose choice adds ``e_score_correction_bias``, within the groups whose two best
   experts score highest; the weights (unbiased) renormalised when ``norm_topk_prob``.
+- dots.llm1 (``dots1``: Qwen3's attention, sliding layers by ``layer_types``) and Solar Open (``solar_open``:
+  Llama's attention, every layer sparse): V3's experts behind grouped-query attention (as GLM-4.5's,
+  models/glm.py).
 - Mistral Small 4 (``mistral4``): V3's blocks with a softmax router in the model's dtype (groups
   scored by their two best, no bias), and Llama 4's query temperature (``llama_4_scaling_beta``).
 
@@ -37,6 +40,7 @@ from multiscore.models.decoder import (
 from multiscore.models.experts import StackedExperts, mix_experts
 from multiscore.models.latent_attention import LatentAttention, LatentAttentionModel
 from multiscore.models.mistral import mistral_options
+from multiscore.models.qwen3 import qwen3_options
 
 
 class DeepseekRouter(nn.Module):
@@ -103,7 +107,8 @@ class DeepseekMoeBlock(nn.Module):
 
 def is_sparse_layer(config, layer_id: int) -> bool:
     types = getattr(config, "mlp_layer_types", None)  # GLM-4.7-Flash
-    return types[layer_id] == "sparse" if types else layer_id >= (config.first_k_dense_replace or 0)
+    # Solar Open's config has no first_k_dense_replace: every layer sparse
+    return types[layer_id] == "sparse" if types else layer_id >= (getattr(config, "first_k_dense_replace", 0) or 0)
 
 
 def deepseek_moe_mlp(sigmoid: bool, float32_router: bool = True, stacked: bool = False):
@@ -204,3 +209,40 @@ class Mistral4ForTokenClassification(_Mistral4, DecoderForTokenClassification):
 
 class Mistral4Model(_Mistral4, DecoderForEmbedding):
     pass
+
+
+def dots1_options(config) -> BlockOptions:
+    return replace(qwen3_options(config), mlp_for_layer=deepseek_moe_mlp(sigmoid=True))
+
+
+def solar_open_options(config) -> BlockOptions:
+    return BlockOptions(qkv_bias=bool(getattr(config, "attention_bias", False)), mlp_act=mlp_activation(config),
+                        mlp_for_layer=deepseek_moe_mlp(sigmoid=True))
+
+
+class Dots1ForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(dots1_options)
+
+
+class Dots1ForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(dots1_options)
+
+
+class Dots1Model(DecoderForEmbedding):
+    options_for = staticmethod(dots1_options)
+
+
+class SolarOpenForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(solar_open_options)
+
+
+class SolarOpenForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(solar_open_options)
+
+
+class SolarOpenModel(DecoderForEmbedding):
+    options_for = staticmethod(solar_open_options)

@@ -68,7 +68,13 @@ _MODELS = {
     "Mistral4Model": "deepseek",
     "Glm4MoeForCausalLM": "glm",  # GLM-4.5 / 4.6 / 4.7, GLM-4.5-Air: GQA with q/k norms, DeepSeek-V3's experts
     "Glm4MoeForSequenceClassification": "glm",
-    "Glm4MoeModel": "glm",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "Glm4MoeModel": "glm",
+    "Dots1ForCausalLM": "deepseek",  # dots.llm1: Qwen3's attention, DeepSeek-V3's experts
+    "Dots1ForSequenceClassification": "deepseek",
+    "Dots1Model": "deepseek",
+    "SolarOpenForCausalLM": "deepseek",  # Solar Open: Llama's attention, DeepSeek-V3's experts in every layer
+    "SolarOpenForSequenceClassification": "deepseek",
+    "SolarOpenModel": "deepseek",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

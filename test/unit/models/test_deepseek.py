@@ -1,5 +1,5 @@
-"""The DeepSeek-V2/V3 family (DeepSeek-V2, DeepSeek-V3, GLM-4.7-Flash, Mistral Small 4, and GLM-4.5's
-grouped-query attention with V3's experts) against
+"""The DeepSeek-V2/V3 family (DeepSeek-V2, DeepSeek-V3, GLM-4.7-Flash, Mistral Small 4, and V3's experts
+behind grouped-query attention: GLM-4.5, dots.llm1, Solar Open) against
 transformers, single-item and MIS: multi-head latent attention with its rope part over interleaved pairs
 (and without, where ``rope_interleave`` is false), yarn rotary and softmax scale, a dense first layer,
 then experts beside a shared one, chosen within groups (V2: by each group's best expert; V3: by its two
@@ -16,7 +16,9 @@ CASES = [("deepseek_v2", "causal", {}), ("deepseek_v2", "seqcls", {}), ("deepsee
          ("deepseek_v3", "seqcls", {}), ("deepseek_v3", "causal", {"rope_interleave": False}),
          ("mistral4", "causal", {}), ("mistral4", "seqcls", {}), ("glm4_moe_lite", "causal", {})]
 # DeepSeek-V3's experts behind grouped-query attention (GLM-4.5): its own attention
-GQA_CASES = [("glm4_moe", "causal", {}), ("glm4_moe", "causal", {"use_qk_norm": False, "partial_rotary_factor": 1.0})]
+GQA_CASES = [("glm4_moe", "causal", {}), ("glm4_moe", "causal", {"use_qk_norm": False, "partial_rotary_factor": 1.0}),
+             ("dots1", "causal", {}), ("solar_open", "causal", {})]
+GQA_MLPS = {"solar_open": ["DeepseekMoeBlock"] * 3}  # every layer sparse; the others a dense first one
 
 
 @pytest.mark.parametrize("arch, head, kw", CASES, ids=[f"{a}-{h}{'-' + '-'.join(kw) if kw else ''}" for a, h, kw in CASES])
@@ -32,13 +34,15 @@ def test_equals_transformers_single_item_and_mis(tiny_model, arch, head, kw):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
 
-@pytest.mark.parametrize("arch, head, kw", GQA_CASES, ids=["glm4_moe", "glm4_moe-no-qk-norm-full-rotary"])
+@pytest.mark.parametrize("arch, head, kw", GQA_CASES, ids=["glm4_moe", "glm4_moe-no-qk-norm-full-rotary", "dots1", "solar_open"])
 def test_deepseek_experts_behind_grouped_query_attention_equal_transformers(tiny_model, arch, head, kw):
     path = tiny_model(arch, head, **kw)
     w = worker(path)
     layers = w.model.model.layers
-    assert [type(layer.mlp).__name__ for layer in layers] == ["GatedMLP", "DeepseekMoeBlock", "DeepseekMoeBlock"]
-    assert hasattr(layers[0].self_attn, "q_norm") is kw.get("use_qk_norm", True)
+    assert [type(layer.mlp).__name__ for layer in layers] == GQA_MLPS.get(arch, ["GatedMLP"] + ["DeepseekMoeBlock"] * 2)
+    assert hasattr(layers[0].self_attn, "q_norm") is (arch != "solar_open" and kw.get("use_qk_norm", True))
+    if arch == "dots1":
+        assert [layer.self_attn.window for layer in layers] == [None, None, 4]
     for seed in (3, 8):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
