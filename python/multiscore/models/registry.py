@@ -74,7 +74,10 @@ _MODELS = {
     "Dots1Model": "deepseek",
     "SolarOpenForCausalLM": "deepseek",  # Solar Open: Llama's attention, DeepSeek-V3's experts in every layer
     "SolarOpenForSequenceClassification": "deepseek",
-    "SolarOpenModel": "deepseek",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "SolarOpenModel": "deepseek",
+    "MiniMaxM2ForCausalLM": "minimax_m2",  # MiniMax-M2: Mixtral's layout, q/k norms across heads, a biased sigmoid router
+    "MiniMaxM2ForSequenceClassification": "minimax_m2",
+    "MiniMaxM2Model": "minimax_m2",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
