@@ -137,3 +137,18 @@ def templated_both_ways(w, query: str, documents: list[str], template: str, inst
     mis = ScoreSequence("m", pack_mis(q, items, D), 0, len(items), raw, query_len=len(q), item_lens=[len(it) for it in items])
     out = w.forward(singles + [mis])
     return torch.cat(out[:-1]).flatten(), out[-1].flatten()
+
+
+def assert_prefix_cache_scores_as_uncached(path, layer_shapes) -> None:
+    """An MIS request scored cold and then warm with the prefix cache on equals a worker without the
+    cache (fp32 <= 1e-5), with hits; the cache's per-layer (kv heads, key width) are ``layer_shapes``."""
+    from multiscore.messages import TokenizedScoreRequest
+
+    on, off = worker(path), worker(path, disable_radix_cache=True)
+    assert on.prefix_cache.tree.pool.layer_shapes == layer_shapes
+    query, items = mixed_inputs(seed=2, n_items=4)
+    request = lambda rid: TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items, pooling=PoolingParams(), mis=True)  # noqa: E731
+    expected = run_requests(off, [request("cold")])["cold"]
+    for rid in ("cold", "warm"):
+        torch.testing.assert_close(run_requests(on, [request(rid)])[rid], expected, atol=1e-5, rtol=0)
+    assert on.prefix_cache.stats.hits > 0

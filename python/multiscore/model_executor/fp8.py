@@ -18,6 +18,8 @@ from typing import Iterator, Optional
 
 import torch
 
+from multiscore.model_executor.tensor_pairs import joined_pairs
+
 _SCALE_SUFFIX = "_scale_inv"
 _ACTIVATION_SCALES = (".input_scale", ".activation_scale")
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
@@ -45,30 +47,14 @@ def fp8_dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]],
                             block: Optional[tuple[int, int]]) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of a checkpoint with each FP8 ``X.weight`` and its ``X.weight_scale_inv`` replaced by
     X.weight dequantized (when the second of the two is read); every other tensor passes unchanged."""
-    pending: dict[str, tuple[bool, torch.Tensor]] = {}  # X.weight -> (it is the scale, the tensor read first)
-    for name, tensor in tensors:
-        if name.endswith(_ACTIVATION_SCALES):
-            continue
-        is_scale = name.endswith(_SCALE_SUFFIX)
-        if not is_scale and tensor.dtype not in FP8_DTYPES:
-            yield name, tensor
-            continue
-        base = name[: -len(_SCALE_SUFFIX)] if is_scale else name
-        if base not in pending:
-            pending[base] = (is_scale, tensor)
-            continue
-        first_is_scale, first = pending.pop(base)
-        if first_is_scale == is_scale:
-            raise ValueError(f"checkpoint tensor {name} appears twice")
-        weight, scale = (first, tensor) if is_scale else (tensor, first)
-        try:
-            yield base, dequantize_fp8(weight, scale, block)
-        except ValueError as e:
-            raise ValueError(f"checkpoint tensor {base}: {e}") from None
-    if pending:
-        base, (is_scale, _) = next(iter(pending.items()))
-        raise ValueError(f"FP8 checkpoint: {base + _SCALE_SUFFIX if is_scale else base} has no "
-                         f"{base if is_scale else base + _SCALE_SUFFIX}")
+    def part_of(name: str, tensor: torch.Tensor):
+        if name.endswith(_SCALE_SUFFIX):
+            return name[: -len(_SCALE_SUFFIX)], _SCALE_SUFFIX
+        return (name, "") if tensor.dtype in FP8_DTYPES else None
+
+    kept = ((name, tensor) for name, tensor in tensors if not name.endswith(_ACTIVATION_SCALES))
+    return joined_pairs(kept, ("", _SCALE_SUFFIX), part_of, lambda weight, scale: dequantize_fp8(weight, scale, block),
+                        "FP8")
 
 
 def fp8_block(quantization_config) -> Optional[tuple[int, int]]:

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import torch
 
+from multiscore.model_executor.tensor_pairs import joined_pairs
+
 # The 16 E2M1 codes: sign bit, 2 exponent bits, 1 mantissa bit.
 _FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
 _SUFFIXES = ("_blocks", "_scales")
@@ -45,25 +47,9 @@ def dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]],
                         dtype: torch.dtype = torch.float32) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of a checkpoint with each ``X_blocks`` / ``X_scales`` pair replaced by X,
     dequantized when the second of the two is read; every other tensor passes unchanged."""
-    pending: dict[str, tuple[str, torch.Tensor]] = {}  # X -> (the suffix read, its tensor)
-    for name, tensor in tensors:
+    def part_of(name: str, tensor: torch.Tensor):
         suffix = next((s for s in _SUFFIXES if name.endswith(s)), None)
-        if suffix is None:
-            yield name, tensor
-            continue
-        base = name[: -len(suffix)]
-        if base not in pending:
-            pending[base] = (suffix, tensor)
-            continue
-        first_suffix, first = pending.pop(base)
-        if first_suffix == suffix:
-            raise ValueError(f"checkpoint tensor {name} appears twice")
-        blocks, scales = (tensor, first) if suffix == "_blocks" else (first, tensor)
-        try:
-            yield base, dequantize_mxfp4(blocks, scales, dtype)
-        except ValueError as e:
-            raise ValueError(f"checkpoint tensor {base}: {e}") from None
-    if pending:
-        base, (suffix, _) = next(iter(pending.items()))
-        missing = "_scales" if suffix == "_blocks" else "_blocks"
-        raise ValueError(f"MXFP4 checkpoint: {base}{suffix} has no {base}{missing}")
+        return None if suffix is None else (name[: -len(suffix)], suffix)
+
+    return joined_pairs(tensors, _SUFFIXES, part_of, lambda blocks, scales: dequantize_mxfp4(blocks, scales, dtype),
+                        "MXFP4")

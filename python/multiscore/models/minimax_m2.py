@@ -18,6 +18,7 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.experts import mix_experts
+from multiscore.models.mistral import MIXTRAL_HUB_NAMES
 
 
 class MiniMaxM2MoeBlock(nn.Module):
@@ -47,8 +48,7 @@ def minimax_m2_options(config) -> BlockOptions:
 
 class _MiniMaxM2:
     options_for = staticmethod(minimax_m2_options)
-    # The hub's names -> ours (GatedMLP's through DECODER_PACKED_MODULES), in order, as Mixtral's.
-    weight_renames = {"block_sparse_moe.": "mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj."}
+    weight_renames = MIXTRAL_HUB_NAMES
 
 
 class MiniMaxM2ForCausalLM(_MiniMaxM2, DecoderForCausalLM):

@@ -56,10 +56,14 @@ def mixtral_options(config) -> BlockOptions:
         config, options, num_experts=config.num_local_experts, inner=config.intermediate_size))
 
 
+# Mixtral's hub names -> ours (sparse_moe.py's, GatedMLP's through DECODER_PACKED_MODULES), in order
+# (also MiniMax-M2's, models/minimax_m2.py).
+MIXTRAL_HUB_NAMES = {"block_sparse_moe.": "mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj."}
+
+
 class _Mixtral:
     options_for = staticmethod(mixtral_options)
-    # The hub's names -> ours (sparse_moe.py's, GatedMLP's through DECODER_PACKED_MODULES), in order.
-    weight_renames = {"block_sparse_moe.": "mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj."}
+    weight_renames = MIXTRAL_HUB_NAMES
 
 
 class MixtralForCausalLM(_Mixtral, DecoderForCausalLM):

@@ -10,7 +10,12 @@ transformers' own router on the same weights, for every routing method."""
 import pytest
 import torch
 
-from worker_batches import assert_both_ways_equal_transformers, mixed_inputs, run_requests, worker
+from worker_batches import (
+    assert_both_ways_equal_transformers,
+    assert_prefix_cache_scores_as_uncached,
+    mixed_inputs,
+    worker,
+)
 
 CASES = [("deepseek_v2", "causal", {}), ("deepseek_v2", "seqcls", {}), ("deepseek_v3", "causal", {}),
          ("deepseek_v3", "seqcls", {}), ("deepseek_v3", "causal", {"rope_interleave": False}),
@@ -130,14 +135,4 @@ def test_kimi_k2s_config_is_read_as_deepseek_v3(tiny_model, tmp_path):
 
 
 def test_the_prefix_cache_holds_the_expanded_keys_and_scores_as_uncached(tiny_model):
-    from multiscore.messages import PoolingParams, TokenizedScoreRequest
-
-    path = tiny_model("deepseek_v3", "seqcls")
-    on, off = worker(path), worker(path, disable_radix_cache=True)
-    assert on.prefix_cache.tree.pool.layer_shapes == [(4, 24)] * 3  # heads x (nope 16 + rope 8)
-    query, items = mixed_inputs(seed=2, n_items=4)
-    request = lambda rid: TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items, pooling=PoolingParams(), mis=True)  # noqa: E731
-    expected = run_requests(off, [request("cold")])["cold"]
-    for rid in ("cold", "warm"):
-        torch.testing.assert_close(run_requests(on, [request(rid)])[rid], expected, atol=1e-5, rtol=0)
-    assert on.prefix_cache.stats.hits > 0
+    assert_prefix_cache_scores_as_uncached(tiny_model("deepseek_v3", "seqcls"), [(4, 24)] * 3)  # heads x (nope 16 + rope 8)

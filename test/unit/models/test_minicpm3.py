@@ -3,9 +3,12 @@ and MIS: queries and keys/values through their low-rank latents (norms perturbed
 head, values narrower than keys; and the prefix cache holding those keys."""
 
 import pytest
-import torch
 
-from worker_batches import assert_both_ways_equal_transformers, mixed_inputs, run_requests, worker
+from worker_batches import (
+    assert_both_ways_equal_transformers,
+    assert_prefix_cache_scores_as_uncached,
+    worker,
+)
 
 
 # MiniCPM3-4B rotates with LongRoPE (served at its short factors, layers/rotary.py); factors for 8 rope dims.
@@ -23,14 +26,4 @@ def test_minicpm3_equals_transformers_single_item_and_mis(tiny_model, head, kw):
 
 
 def test_the_prefix_cache_holds_the_expanded_keys_and_scores_as_uncached(tiny_model):
-    from multiscore.messages import PoolingParams, TokenizedScoreRequest
-
-    path = tiny_model("minicpm3", "seqcls")
-    on, off = worker(path), worker(path, disable_radix_cache=True)
-    assert on.prefix_cache.tree.pool.layer_shapes == [(4, 24), (4, 24)]  # heads x (nope 16 + rope 8)
-    query, items = mixed_inputs(seed=2, n_items=4)
-    request = lambda rid: TokenizedScoreRequest(rid=rid, query_ids=query, items_ids=items, pooling=PoolingParams(), mis=True)  # noqa: E731
-    expected = run_requests(off, [request("cold")])["cold"]
-    for rid in ("cold", "warm"):
-        torch.testing.assert_close(run_requests(on, [request(rid)])[rid], expected, atol=1e-5, rtol=0)
-    assert on.prefix_cache.stats.hits > 0
+    assert_prefix_cache_scores_as_uncached(tiny_model("minicpm3", "seqcls"), [(4, 24), (4, 24)])  # heads x (nope 16 + rope 8)
