@@ -23,6 +23,7 @@ from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
+from multiscore.models.deepseek import DeepseekRouter
 from multiscore.models.experts import mix_experts
 from multiscore.models.gated_delta_net import (
     MambaHeads,
@@ -64,36 +65,17 @@ class NemotronHMoE(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         E, H = config.n_routed_experts, config.hidden_size
-        self.top_k, self.groups, self.top_groups = config.num_experts_per_tok, config.n_group, config.topk_group
-        self.norm_topk_prob, self.scaling = bool(config.norm_topk_prob), float(config.routed_scaling_factor)
-        self.gate = nn.Module()
-        self.gate.weight = nn.Parameter(torch.empty(E, H))
-        self.gate.e_score_correction_bias = nn.Parameter(torch.zeros(E))  # a buffer in transformers, saved with the checkpoint
+        # DeepSeek-V3's router, in float32 as transformers keeps it (``gate.weight``, ``gate.e_score_correction_bias``)
+        self.gate = DeepseekRouter(config, sigmoid=True, float32=True)
         latent = config.moe_latent_size
         self.experts = nn.ModuleList(SquaredReluMLP(config, config.moe_intermediate_size, latent) for _ in range(E))
         self.fc1_latent_proj = Linear(H, latent, bias=config.mlp_bias) if latent else None
         self.fc2_latent_proj = Linear(latent, H, bias=config.mlp_bias) if latent else None
         self.shared_experts = SquaredReluMLP(config, config.moe_shared_expert_intermediate_size)
 
-    def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [T, H] -> (weights [T, k] float32, experts [T, k])."""
-        scores = F.linear(x.float(), self.gate.weight.float()).sigmoid()  # [T, E]
-        choice = scores + self.gate.e_score_correction_bias.float()
-        T, E = choice.shape
-        by_group = choice.view(T, self.groups, E // self.groups)
-        best_groups = by_group.topk(2, dim=-1).values.sum(-1).topk(self.top_groups, dim=-1).indices  # [T, g]
-        keep = torch.zeros(T, self.groups, dtype=torch.bool, device=x.device).scatter_(1, best_groups, True)
-        choice = choice.masked_fill(~keep[:, :, None].expand_as(by_group).reshape(T, E), float("-inf"))
-        experts = choice.topk(self.top_k, dim=-1).indices
-        weights = scores.gather(1, experts)
-        if self.norm_topk_prob:
-            weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
-        return weights * self.scaling, experts
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, H] -> [T, H]: the routed experts, weighted and summed in expert order, plus the shared ones."""
-        weights, experts = self.route(x)
-        weights = weights.to(x.dtype)
+        weights, experts = self.gate(x)  # [T, k] each, the weights in x's dtype
         latent = x if self.fc1_latent_proj is None else self.fc1_latent_proj(x)
         out = mix_experts(latent, weights, experts, lambda expert, rows: self.experts[expert](rows))
         if self.fc2_latent_proj is not None:
