@@ -77,7 +77,14 @@ _MODELS = {
     "SolarOpenModel": "deepseek",
     "MiniMaxM2ForCausalLM": "minimax_m2",  # MiniMax-M2: Mixtral's layout, q/k norms across heads, a biased sigmoid router
     "MiniMaxM2ForSequenceClassification": "minimax_m2",
-    "MiniMaxM2Model": "minimax_m2",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "MiniMaxM2Model": "minimax_m2",
+    "HeliumForCausalLM": "helium_exaone",  # Helium: Llama's block, interleaved-pair rotary
+    "HeliumForSequenceClassification": "helium_exaone",
+    "HeliumForTokenClassification": "helium_exaone",
+    "HeliumModel": "helium_exaone",
+    "ExaoneForCausalLM": "helium_exaone",  # EXAONE 3.x: Llama's block under GPT-2-style names
+    "ExaoneForSequenceClassification": "helium_exaone",
+    "ExaoneModel": "helium_exaone",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
