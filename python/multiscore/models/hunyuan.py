@@ -1,15 +1,25 @@
 """HunYuan dense (tencent/Hunyuan-0.5B ... 7B-Instruct, ``hunyuan_v1_dense``): Llama's block with an RMSNorm
 over each head of q and k *after* rotary (``query_layernorm`` / ``key_layernorm``), and its NTK-alpha
 rotary (``rope_type: dynamic`` with ``alpha``: a fixed base of theta · alpha^(d / (d - 2)), at every
-length; layers/rotary.py)."""
+length; layers/rotary.py).
+
+HunYuan MoE (tencent/Hunyuan-A13B, ``hunyuan_v1_moe``): the same attention, and in every layer a mixture of
+experts (``HunYuanMoeBlock``) beside an always-on shared MLP."""
 
 from dataclasses import replace
 
+import torch
+from torch import nn
+
+from multiscore.layers.fused_ops import FusedOps
 from multiscore.models.decoder import (
+    BlockOptions,
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    GatedMLP,
 )
+from multiscore.models.experts import mix_experts
 from multiscore.models.llama import llama_options
 
 
@@ -31,4 +41,51 @@ class HunYuanDenseV1ForSequenceClassification(_HunYuan, DecoderForSequenceClassi
 
 
 class HunYuanDenseV1Model(_HunYuan, DecoderForEmbedding):
+    pass
+
+
+def _per_layer(value, layer_id: int) -> int:
+    """A config value given once or per layer (``num_experts``, ``moe_topk``)."""
+    return int(value if isinstance(value, int) else value[layer_id])
+
+
+class HunYuanMoeBlock(nn.Module):
+    """``mlp.gate.wg`` (the router [E, H], float32 as transformers declares it), ``mlp.experts.{e}`` and
+    ``mlp.shared_mlp`` (gated MLPs of ``intermediate_size``). Routing: a float32 softmax over the experts,
+    the top k renormalised."""
+
+    def __init__(self, config, options: BlockOptions, layer_id: int) -> None:
+        super().__init__()
+        E, self.top_k = _per_layer(config.num_experts, layer_id), _per_layer(config.moe_topk, layer_id)
+        self.gate = nn.Module()
+        self.gate.wg = nn.Linear(config.hidden_size, E, bias=False, dtype=torch.float32)
+        self.experts = nn.ModuleList(GatedMLP(config, options) for _ in range(E))
+        self.shared_mlp = GatedMLP(config, options)
+
+    def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        weights, experts = torch.topk(torch.softmax(self.gate.wg(x.float()), dim=-1), self.top_k, dim=-1)  # [T, k]
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        out = mix_experts(x, weights.to(x.dtype), experts, lambda expert, rows: self.experts[expert](rows, ops))
+        return out + self.shared_mlp(x, ops)
+
+
+def hunyuan_moe_options(config):
+    return replace(hunyuan_options(config), mlp_for_layer=lambda config, options, layer_id: HunYuanMoeBlock(
+        config, options, layer_id))
+
+
+class _HunYuanMoe(_HunYuan):
+    options_for = staticmethod(hunyuan_moe_options)
+
+
+class HunYuanMoEV1ForCausalLM(_HunYuanMoe, DecoderForCausalLM):
+    pass
+
+
+class HunYuanMoEV1ForSequenceClassification(_HunYuanMoe, DecoderForSequenceClassification):
+    pass
+
+
+class HunYuanMoEV1Model(_HunYuanMoe, DecoderForEmbedding):
     pass

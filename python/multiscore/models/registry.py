@@ -84,7 +84,10 @@ _MODELS = {
     "HeliumModel": "helium_exaone",
     "ExaoneForCausalLM": "helium_exaone",  # EXAONE 3.x: Llama's block under GPT-2-style names
     "ExaoneForSequenceClassification": "helium_exaone",
-    "ExaoneModel": "helium_exaone",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "ExaoneModel": "helium_exaone",
+    "HunYuanMoEV1ForCausalLM": "hunyuan",  # Hunyuan-A13B: HunYuan's attention, experts beside a shared MLP
+    "HunYuanMoEV1ForSequenceClassification": "hunyuan",
+    "HunYuanMoEV1Model": "hunyuan",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

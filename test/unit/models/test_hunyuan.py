@@ -17,3 +17,14 @@ def test_hunyuan_equals_transformers_single_item_and_mis(tiny_model, head, kw):
         w = worker(path)
         assert w.model_config.context_length == 4096  # max_position_embeddings: a static rotary, no cap of its own
         assert w.model.model.rotary_emb.inv_freq[1] < 0.2  # base 10,000 · 1000^(16/14): slower than the plain 0.316
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_hunyuan_moe_equals_transformers_single_item_and_mis(tiny_model, head):
+    """Hunyuan-A13B's layout: every layer 4 experts beside a shared MLP, top 2 in layer 0 and top 3 in
+    layer 1 (``moe_topk`` per layer), with the NTK-alpha rotary."""
+    path = tiny_model("hunyuan_moe", head, rope_parameters=NTK_ALPHA)
+    w = worker(path)
+    assert [layer.mlp.top_k for layer in w.model.model.layers] == [2, 3]
+    for seed in (4, 7):
+        assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
