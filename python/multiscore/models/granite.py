@@ -6,7 +6,9 @@ scores scaled by ``attention_multiplier`` (not head_dim ** -0.5), attention and 
 
 Granite MoE (``granitemoe``: granite-3.x-*-a*m): the same, every MLP a sparse mixture of experts
 (Granite 4.0's ``block_sparse_moe``: top-k of the router's logits, softmax over those k, experts stored
-3-D), its output times ``residual_multiplier`` too."""
+3-D), its output times ``residual_multiplier`` too. Granite MoE with a shared MLP (``granitemoeshared``): the
+same experts beside an always-on gated MLP of ``shared_intermediate_size`` (``shared_mlp.input_linear`` =
+[gate | up], ``output_linear``)."""
 
 from dataclasses import replace
 
@@ -14,9 +16,11 @@ import torch
 from torch import nn
 
 from multiscore.models.decoder import (
+    BlockOptions,
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    GatedMLP,
 )
 from multiscore.models.granite_hybrid import GRANITE_MOE_NAMES, GraniteExperts
 from multiscore.models.llama import llama_options
@@ -44,24 +48,30 @@ class GraniteModel(DecoderForEmbedding):
 class GraniteMoeMLP(nn.Module):
     """``mlp`` (the checkpoint's ``block_sparse_moe``): Granite 4.0's experts, times ``residual_multiplier``."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
         self.experts_block = GraniteExperts(config)
         self.residual_multiplier = float(config.residual_multiplier)
+        shared = getattr(config, "shared_intermediate_size", 0) or 0  # GraniteMoeShared
+        # its down projection scaled by residual_multiplier as it loads (GatedMLP's)
+        self.shared_mlp = GatedMLP(config, options, shared) if shared else None
 
     def forward(self, x: torch.Tensor, ops) -> torch.Tensor:
         """x [T, H] -> [T, H]."""
-        return self.experts_block(x) * self.residual_multiplier
+        out = self.experts_block(x) * self.residual_multiplier
+        return out if self.shared_mlp is None else out + self.shared_mlp(x, ops)
 
 
 def granite_moe_options(config):
-    return replace(granite_options(config), mlp_for_layer=lambda config, options, layer_id: GraniteMoeMLP(config))
+    return replace(granite_options(config), mlp_for_layer=lambda config, options, layer_id: GraniteMoeMLP(config, options))
 
 
 class _GraniteMoe:
     options_for = staticmethod(granite_moe_options)
-    # Granite 4.0's expert names, then the block under our layer's ``mlp.experts_block``.
-    weight_renames = {**GRANITE_MOE_NAMES, "block_sparse_moe.": "mlp.experts_block."}
+    # Granite 4.0's expert names, then the block under our layer's ``mlp.experts_block``; the shared MLP's.
+    weight_renames = {**GRANITE_MOE_NAMES, "block_sparse_moe.": "mlp.experts_block.",
+                      "shared_mlp.input_linear.": "mlp.shared_mlp.gate_up_proj.",
+                      "shared_mlp.output_linear.": "mlp.shared_mlp.down_proj."}
 
 
 class GraniteMoeForCausalLM(_GraniteMoe, DecoderForCausalLM):
@@ -74,3 +84,9 @@ class GraniteMoeForSequenceClassification(_GraniteMoe, DecoderForSequenceClassif
 
 class GraniteMoeModel(_GraniteMoe, DecoderForEmbedding):
     pass
+
+
+# Granite MoE with a shared MLP: the same classes (the config sets ``shared_intermediate_size``).
+GraniteMoeSharedForCausalLM = GraniteMoeForCausalLM
+GraniteMoeSharedForSequenceClassification = GraniteMoeForSequenceClassification
+GraniteMoeSharedModel = GraniteMoeModel

@@ -123,6 +123,9 @@ _MODELS = {
     "GraniteMoeForCausalLM": "granite",  # Granite 3.x MoE: Granite's multipliers, Granite 4.0's experts
     "GraniteMoeForSequenceClassification": "granite",
     "GraniteMoeModel": "granite",
+    "GraniteMoeSharedForCausalLM": "granite",  # Granite MoE with a shared MLP beside the experts
+    "GraniteMoeSharedForSequenceClassification": "granite",
+    "GraniteMoeSharedModel": "granite",
     "PhiForCausalLM": "phi",  # phi-1/1.5/2: parallel biased-LayerNorm blocks, partial rotary, a biased LM head
     "PhiForSequenceClassification": "phi",
     "PhiModel": "phi",

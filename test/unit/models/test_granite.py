@@ -107,3 +107,26 @@ def test_granite_moe_equals_transformers_single_item_and_mis(tmp_path):
     expected = torch.softmax(_logits(model, query, items)[:, LABELS], dim=-1)  # transformers' logits: already scaled
     torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+
+
+def test_granite_moe_with_a_shared_mlp_equals_transformers_single_item_and_mis(tmp_path):
+    """GraniteMoeShared: the MoE above with an always-on gated MLP of 48 beside the experts (its output
+    scaled by the residual multiplier as the experts' is)."""
+    from transformers import GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM
+
+    tokenizer = build_tokenizer("llama")
+    config = GraniteMoeSharedConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=32,
+                                    shared_intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                    num_key_value_heads=2, initializer_range=0.1, max_position_embeddings=4096,
+                                    tie_word_embeddings=False, num_local_experts=4, num_experts_per_tok=2, **MULTIPLIERS)
+    torch.manual_seed(0)
+    model = GraniteMoeSharedForCausalLM(config).eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    w = worker(tmp_path)
+    assert w.model.model.layers[0].mlp.shared_mlp.intermediate_size == 48
+    query, items = mixed_inputs(seed=2)
+    single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
+    expected = torch.softmax(_logits(model, query, items)[:, LABELS], dim=-1)
+    torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
