@@ -2,7 +2,11 @@
 Llama's attention and MLP with the norms moved to their outputs (no norm before either; each output
 normed before its residual add: ``post_attention_layernorm``, ``post_feedforward_layernorm``), and
 one RMSNorm over all of q's heads (and k's) before rotary. OLMo 3 adds sliding layers
-(``layer_types``) whose rotary has its own parameters (``rope_parameters`` keyed by layer type)."""
+(``layer_types``) whose rotary has its own parameters (``rope_parameters`` keyed by layer type).
+
+OLMoE (allenai/OLMoE-1B-7B, ``olmoe``): Llama's pre-norm block with OLMo 2's norm over all of q's heads
+(and k's), every MLP a mixture of ``num_experts`` experts of ``intermediate_size`` (models/sparse_moe.py:
+a float32 softmax router, the top k renormalised only with ``norm_topk_prob``). ``clip_qkv`` is refused."""
 
 from multiscore.models.decoder import (
     BlockOptions,
@@ -11,6 +15,7 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     mlp_activation,
 )
+from multiscore.models.sparse_moe import SparseMoeBlock
 
 
 def olmo2_options(config) -> BlockOptions:
@@ -33,3 +38,26 @@ class Olmo2Model(DecoderForEmbedding):
 
 # OLMo 3: the same block; its sliding layers and per-type rotary come from the config (DecoderModel).
 Olmo3ForCausalLM, Olmo3ForSequenceClassification, Olmo3Model = Olmo2ForCausalLM, Olmo2ForSequenceClassification, Olmo2Model
+
+
+def olmoe_options(config) -> BlockOptions:
+    if getattr(config, "clip_qkv", None) is not None:
+        raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm_across_heads=True, mlp_act=mlp_activation(config),
+                        mlp_for_layer=lambda config, options, layer_id: SparseMoeBlock(
+                            config, options, num_experts=config.num_experts, inner=config.intermediate_size))
+
+
+class OlmoeForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(olmoe_options)
+
+
+class OlmoeForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(olmoe_options)
+
+
+class OlmoeModel(DecoderForEmbedding):
+    options_for = staticmethod(olmoe_options)

@@ -87,7 +87,10 @@ _MODELS = {
     "ExaoneModel": "helium_exaone",
     "HunYuanMoEV1ForCausalLM": "hunyuan",  # Hunyuan-A13B: HunYuan's attention, experts beside a shared MLP
     "HunYuanMoEV1ForSequenceClassification": "hunyuan",
-    "HunYuanMoEV1Model": "hunyuan",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "HunYuanMoEV1Model": "hunyuan",
+    "OlmoeForCausalLM": "olmo2",  # OLMoE: q/k norms across heads, every MLP experts (softmax router)
+    "OlmoeForSequenceClassification": "olmo2",
+    "OlmoeModel": "olmo2",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

@@ -33,3 +33,19 @@ def test_exaone4s_global_layer_takes_no_rotary(tiny_model):
     query, items = mixed_inputs(seed=3)
     moved, _ = score_both_ways(w, query, items, None)
     assert (torch.tensor(moved) - reference).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("norm_topk_prob", [False, True])
+def test_olmoe_equals_transformers_single_item_and_mis(tiny_model, norm_topk_prob):
+    """OLMoE: OLMo 2's q/k norms in Llama's pre-norm block, every MLP 4 experts (2 per token)."""
+    path = tiny_model("olmoe", "causal", norm_topk_prob=norm_topk_prob)
+    w = worker(path)
+    assert {type(layer.mlp).__name__ for layer in w.model.model.layers} == {"SparseMoeBlock"}
+    assert w.model.model.layers[0].mlp.norm_topk_prob is norm_topk_prob
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
+def test_olmoes_clip_qkv_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="clip_qkv 8.0 .* is not supported"):
+        worker(tiny_model("olmoe", "causal", clip_qkv=8.0))
