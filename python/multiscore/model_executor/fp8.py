@@ -23,6 +23,8 @@ from multiscore.model_executor.tensor_pairs import joined_pairs
 _SCALE_SUFFIX = "_scale_inv"
 _ACTIVATION_SCALES = (".input_scale", ".activation_scale")
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+# quantization_config.fmt as checkpoints write it (DeepSeek-V3: "e4m3"; MiniMax-M2: "float8_e4m3fn")
+_FORMATS = ("e4m3", "e5m2", "float8_e4m3fn", "float8_e5m2")
 
 
 def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor, block: Optional[tuple[int, int]]) -> torch.Tensor:
@@ -63,7 +65,7 @@ def fp8_block(quantization_config) -> Optional[tuple[int, int]]:
     get = quantization_config.get if isinstance(quantization_config, dict) else (
         lambda key, default=None: getattr(quantization_config, key, default))
     fmt = get("fmt", "e4m3") or "e4m3"
-    if fmt not in ("e4m3", "e5m2"):
+    if fmt not in _FORMATS:  # the tensors' own dtype is what is read; the name is checked
         raise ValueError(f"FP8 format {fmt!r} is not supported (e4m3 or e5m2 weights)")
     block = get("weight_block_size", None)
     if block is None:

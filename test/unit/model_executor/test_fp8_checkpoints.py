@@ -86,6 +86,14 @@ def test_an_fp8_weight_without_its_scale_or_config_is_refused(tiny_model, tmp_pa
         worker(fp8)
 
 
+def test_the_format_named_by_its_dtype_is_read(tiny_model, tmp_path):
+    """MiniMax-M2's config names the format by its torch dtype."""
+    from multiscore.model_executor.fp8 import fp8_block
+
+    assert fp8_block({"quant_method": "fp8", "fmt": "float8_e4m3fn", "weight_block_size": [128, 128]}) == (128, 128)
+    assert fp8_block({"quant_method": "fp8", "fmt": "e4m3"}) is None  # one scale per tensor
+
+
 def test_other_fp8_formats_are_refused_before_loading(tiny_model, tmp_path):
     fp8 = fp8_checkpoint(tiny_model("qwen3", "seqcls"), tmp_path / "fp8")
     config = json.loads((fp8 / "config.json").read_text())
