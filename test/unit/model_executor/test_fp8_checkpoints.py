@@ -86,7 +86,7 @@ def test_an_fp8_weight_without_its_scale_or_config_is_refused(tiny_model, tmp_pa
         worker(fp8)
 
 
-def test_the_format_named_by_its_dtype_is_read(tiny_model, tmp_path):
+def test_the_format_named_by_its_dtype_is_read():
     """MiniMax-M2's config names the format by its torch dtype."""
     from multiscore.model_executor.fp8 import fp8_block
 
