@@ -90,7 +90,11 @@ _MODELS = {
     "HunYuanMoEV1Model": "hunyuan",
     "OlmoeForCausalLM": "olmo2",  # OLMoE: q/k norms across heads, every MLP experts (softmax router)
     "OlmoeForSequenceClassification": "olmo2",
-    "OlmoeModel": "olmo2",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "OlmoeModel": "olmo2",
+    "StableLmForCausalLM": "stablelm",  # StableLM 2: biased LayerNorms, partial rotary, sequential or parallel blocks
+    "StableLmForSequenceClassification": "stablelm",
+    "StableLmForTokenClassification": "stablelm",
+    "StableLmModel": "stablelm",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",
