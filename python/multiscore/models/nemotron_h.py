@@ -49,7 +49,8 @@ class SquaredReluMLP(nn.Module):
         self.up_proj = Linear(width, inner, bias=config.mlp_bias)
         self.down_proj = Linear(inner, width, bias=config.mlp_bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops=None) -> torch.Tensor:
+        """x [T, width] -> [T, width] (``ops``: the decoder MLPs' protocol, unused)."""
         return self.down_proj(F.relu(self.up_proj(x)).square())
 
 

@@ -91,10 +91,18 @@ _MODELS = {
     "OlmoeForCausalLM": "olmo2",  # OLMoE: q/k norms across heads, every MLP experts (softmax router)
     "OlmoeForSequenceClassification": "olmo2",
     "OlmoeModel": "olmo2",
-    "StableLmForCausalLM": "stablelm",  # StableLM 2: biased LayerNorms, partial rotary, sequential or parallel blocks
-    "StableLmForSequenceClassification": "stablelm",
-    "StableLmForTokenClassification": "stablelm",
-    "StableLmModel": "stablelm",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "StableLmForCausalLM": "layernorm_decoders",  # StableLM 2: biased LayerNorms, partial rotary, sequential or parallel blocks
+    "StableLmForSequenceClassification": "layernorm_decoders",
+    "StableLmForTokenClassification": "layernorm_decoders",
+    "StableLmModel": "layernorm_decoders",
+    "Starcoder2ForCausalLM": "layernorm_decoders",  # StarCoder2: biased LayerNorms and projections, a plain GELU MLP, sliding window
+    "Starcoder2ForSequenceClassification": "layernorm_decoders",
+    "Starcoder2ForTokenClassification": "layernorm_decoders",
+    "Starcoder2Model": "layernorm_decoders",
+    "NemotronForCausalLM": "layernorm_decoders",  # Nemotron / Minitron: 1 + w LayerNorms, squared-ReLU MLP, half rotary
+    "NemotronForSequenceClassification": "layernorm_decoders",
+    "NemotronForTokenClassification": "layernorm_decoders",
+    "NemotronModel": "layernorm_decoders",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

@@ -1,0 +1,176 @@
+"""Decoders whose blocks norm with LayerNorms (not Llama's RMSNorm), on Llama's attention (DecoderAttention)
+and cohere.py's ``ParallelBody``.
+
+- StableLM (stabilityai/stablelm-2-1_6b, stablelm-3b-4e1t, ``stablelm``): q/k/v biased by ``use_qkv_bias``,
+  rotary on the first ``partial_rotary_factor`` of each head (a quarter), a gated SiLU MLP, biased
+  LayerNorms before the attention and the MLP in turn, or with ``use_parallel_residual`` one LayerNorm
+  feeding both (``ParallelLayer``). ``qk_layernorm`` (per-head LayerNorms, stablelm-2-12b) is refused.
+- StarCoder2 (bigcode/starcoder2-3b/7b/15b, ``starcoder2``): every projection biased by ``use_bias``, the
+  config's sliding window, a plain MLP (``c_fc``, GELU-tanh, ``c_proj``), biased LayerNorms.
+- Nemotron (nvidia/Minitron-4B/8B, Nemotron-Mini-4B, ``nemotron``): LayerNorms that scale by 1 + w
+  (``LayerNorm1P``), rotary on half of each head, a squared-ReLU MLP (``up_proj``, ``down_proj``)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multiscore.layers.linear import Linear, hf_activation
+from multiscore.models.cohere import ParallelBody, ParallelLayer
+from multiscore.models.decoder import (
+    BlockOptions,
+    DecoderAttention,
+    DecoderForCausalLM,
+    DecoderForEmbedding,
+    DecoderForSequenceClassification,
+    DecoderForTokenClassification,
+    ForwardContext,
+    GatedMLP,
+    mlp_activation,
+)
+from multiscore.models.nemotron_h import SquaredReluMLP
+
+
+class LayerNorm1P(nn.LayerNorm):
+    """Nemotron's LayerNorm: scales by 1 + w (its weights stored around 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight + 1.0, self.bias, self.eps)
+
+
+class SequentialLayer(nn.Module):
+    """x + attn(ln1(x)), then that + mlp(ln2(that)) (``input_layernorm``, ``post_attention_layernorm``:
+    two of ``make_norm()``)."""
+
+    def __init__(self, make_norm: Callable[[], nn.Module], attention: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.input_layernorm, self.post_attention_layernorm = make_norm(), make_norm()
+        self.self_attn, self.mlp = attention, mlp
+
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        """x [T, H] -> [T, H]."""
+        x = x + self.self_attn(self.input_layernorm(x), ctx)
+        return x + self.mlp(self.post_attention_layernorm(x), ctx.ops)
+
+
+def stablelm_options(config) -> BlockOptions:
+    if getattr(config, "qk_layernorm", False):
+        raise ValueError("qk_layernorm (a LayerNorm per head of q and k, stablelm-2-12b's) is not supported")
+    return BlockOptions(qkv_bias=bool(getattr(config, "use_qkv_bias", False)), mlp_act=mlp_activation(config))
+
+
+def stablelm_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
+    options = stablelm_options(config)
+    attention = DecoderAttention(config, options, window, layer_id=layer_id)
+    make_norm = lambda: nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: E731
+    if getattr(config, "use_parallel_residual", False):
+        return ParallelLayer(make_norm(), attention, GatedMLP(config, options))
+    return SequentialLayer(make_norm, attention, GatedMLP(config, options))
+
+
+class _StableLm:
+    options_for = staticmethod(stablelm_options)
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, stablelm_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
+
+
+class StableLmForCausalLM(_StableLm, DecoderForCausalLM):
+    pass
+
+
+class StableLmForSequenceClassification(_StableLm, DecoderForSequenceClassification):
+    pass
+
+
+class StableLmForTokenClassification(_StableLm, DecoderForTokenClassification):
+    pass
+
+
+class StableLmModel(_StableLm, DecoderForEmbedding):
+    pass
+
+
+class Starcoder2Mlp(nn.Module):
+    """``c_fc`` -> the config's activation -> ``c_proj``, biased by ``use_bias``."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        bias = bool(getattr(config, "use_bias", True))
+        self.c_fc = Linear(config.hidden_size, config.intermediate_size, bias=bias)
+        self.c_proj = Linear(config.intermediate_size, config.hidden_size, bias=bias)
+        self.activation = hf_activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor, ops=None) -> torch.Tensor:
+        return self.c_proj(self.c_fc(x, self.activation))
+
+
+def starcoder2_options(config) -> BlockOptions:
+    bias = bool(getattr(config, "use_bias", True))
+    return BlockOptions(qkv_bias=bias, o_bias=bias)
+
+
+def starcoder2_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
+    attention = DecoderAttention(config, starcoder2_options(config), window, layer_id=layer_id)
+    return SequentialLayer(lambda: nn.LayerNorm(config.hidden_size, eps=config.norm_epsilon), attention, Starcoder2Mlp(config))
+
+
+class _Starcoder2:
+    options_for = staticmethod(starcoder2_options)
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, starcoder2_layer, nn.LayerNorm(config.hidden_size, eps=config.norm_epsilon))
+
+
+class Starcoder2ForCausalLM(_Starcoder2, DecoderForCausalLM):
+    pass
+
+
+class Starcoder2ForSequenceClassification(_Starcoder2, DecoderForSequenceClassification):
+    pass
+
+
+class Starcoder2ForTokenClassification(_Starcoder2, DecoderForTokenClassification):
+    pass
+
+
+class Starcoder2Model(_Starcoder2, DecoderForEmbedding):
+    pass
+
+
+def nemotron_options(config) -> BlockOptions:
+    if config.hidden_act != "relu2":
+        raise ValueError(f"hidden_act {config.hidden_act!r}: Nemotron's MLP is served with relu2 (squared ReLU) only")
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias)
+
+
+def nemotron_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
+    attention = DecoderAttention(config, nemotron_options(config), window, layer_id=layer_id)
+    return SequentialLayer(lambda: LayerNorm1P(config.hidden_size, eps=config.norm_eps), attention, SquaredReluMLP(config))
+
+
+class _Nemotron:
+    options_for = staticmethod(nemotron_options)
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, nemotron_layer, LayerNorm1P(config.hidden_size, eps=config.norm_eps))
+
+
+class NemotronForCausalLM(_Nemotron, DecoderForCausalLM):
+    pass
+
+
+class NemotronForSequenceClassification(_Nemotron, DecoderForSequenceClassification):
+    pass
+
+
+class NemotronForTokenClassification(_Nemotron, DecoderForTokenClassification):
+    pass
+
+
+class NemotronModel(_Nemotron, DecoderForEmbedding):
+    pass
