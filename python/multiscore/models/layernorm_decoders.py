@@ -8,7 +8,9 @@ and cohere.py's ``ParallelBody``.
 - StarCoder2 (bigcode/starcoder2-3b/7b/15b, ``starcoder2``): every projection biased by ``use_bias``, the
   config's sliding window, a plain MLP (``c_fc``, GELU-tanh, ``c_proj``), biased LayerNorms.
 - Nemotron (nvidia/Minitron-4B/8B, Nemotron-Mini-4B, ``nemotron``): LayerNorms that scale by 1 + w
-  (``LayerNorm1P``), rotary on half of each head, a squared-ReLU MLP (``up_proj``, ``down_proj``)."""
+  (``LayerNorm1P``), rotary on half of each head, a squared-ReLU MLP (``up_proj``, ``down_proj``).
+- OLMo (allenai/OLMo-1B-hf, OLMo-7B-0424-hf, ``olmo``): Llama's attention and MLP with LayerNorms that have
+  no weight or bias (eps 1e-5, in float32). ``clip_qkv`` is refused."""
 
 from __future__ import annotations
 
@@ -39,6 +41,17 @@ class LayerNorm1P(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight + 1.0, self.bias, self.eps)
+
+
+class PlainLayerNorm(nn.Module):
+    """OLMo's: a LayerNorm with no weight or bias, computed in float32 (eps 1e-5)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.normalized_shape = (hidden_size,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x.float(), self.normalized_shape, None, None, eps=1e-5).to(x.dtype)
 
 
 class SequentialLayer(nn.Module):
@@ -173,4 +186,36 @@ class NemotronForTokenClassification(_Nemotron, DecoderForTokenClassification):
 
 
 class NemotronModel(_Nemotron, DecoderForEmbedding):
+    pass
+
+
+def olmo_options(config) -> BlockOptions:
+    if getattr(config, "clip_qkv", None) is not None:
+        raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")
+    bias = bool(getattr(config, "attention_bias", False))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config))
+
+
+def olmo_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
+    options = olmo_options(config)
+    attention = DecoderAttention(config, options, window, layer_id=layer_id)
+    return SequentialLayer(lambda: PlainLayerNorm(config.hidden_size), attention, GatedMLP(config, options))
+
+
+class _Olmo:
+    options_for = staticmethod(olmo_options)
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, olmo_layer, PlainLayerNorm(config.hidden_size))
+
+
+class OlmoForCausalLM(_Olmo, DecoderForCausalLM):
+    pass
+
+
+class OlmoForSequenceClassification(_Olmo, DecoderForSequenceClassification):
+    pass
+
+
+class OlmoModel(_Olmo, DecoderForEmbedding):
     pass

@@ -102,7 +102,10 @@ _MODELS = {
     "NemotronForCausalLM": "layernorm_decoders",  # Nemotron / Minitron: 1 + w LayerNorms, squared-ReLU MLP, half rotary
     "NemotronForSequenceClassification": "layernorm_decoders",
     "NemotronForTokenClassification": "layernorm_decoders",
-    "NemotronModel": "layernorm_decoders",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
+    "NemotronModel": "layernorm_decoders",
+    "OlmoForCausalLM": "layernorm_decoders",  # OLMo (v1): Llama's block with weightless LayerNorms
+    "OlmoForSequenceClassification": "layernorm_decoders",
+    "OlmoModel": "layernorm_decoders",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
     "InternLM2ForCausalLM": "internlm2",  # remote code read as Llama: q/k/v stacked per kv head
     "InternLM2ForRewardModel": "internlm2",
     "InternLM2Model": "internlm2",

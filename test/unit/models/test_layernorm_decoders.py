@@ -1,7 +1,8 @@
 """The LayerNorm decoders against transformers, single-item and MIS. StableLM: biased LayerNorms (perturbed),
 biased q/k/v, rotary on a quarter of each head, both block layouts (sequential; one LayerNorm feeding
 attention and MLP in parallel); qk_layernorm refused. StarCoder2: biased projections, a 4-position window, a
-plain GELU MLP. Nemotron: 1 + w LayerNorms, squared ReLU, rotary on half of each head."""
+plain GELU MLP. Nemotron: 1 + w LayerNorms, squared ReLU, rotary on half of each head. OLMo: weightless
+LayerNorms (with biased attention here); clip_qkv refused."""
 
 import pytest
 
@@ -26,13 +27,18 @@ def test_stablelms_per_head_qk_layernorm_is_refused(tiny_model):
 
 
 @pytest.mark.parametrize("arch, head", [("starcoder2", "causal"), ("starcoder2", "seqcls"), ("nemotron", "causal"),
-                                        ("nemotron", "seqcls")])
+                                        ("nemotron", "seqcls"), ("olmo", "causal"), ("olmo", "seqcls")])
 def test_starcoder2_and_nemotron_equal_transformers_single_item_and_mis(tiny_model, arch, head):
     path = tiny_model(arch, head)
     w = worker(path)
     layer = w.model.model.layers[0]
-    assert type(layer.input_layernorm).__name__ == ("LayerNorm1P" if arch == "nemotron" else "LayerNorm")
+    assert type(layer.input_layernorm).__name__ == {"nemotron": "LayerNorm1P", "olmo": "PlainLayerNorm"}.get(arch, "LayerNorm")
     if arch == "starcoder2":
         assert layer.self_attn.window == 4 and layer.self_attn.o_proj.bias is not None
     for seed in (3, 8):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
+
+
+def test_olmos_clip_qkv_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="clip_qkv 8.0 .* is not supported"):
+        worker(tiny_model("olmo", "causal", clip_qkv=8.0))
