@@ -219,8 +219,9 @@ def _lora_adapters(args: ServerArgs, model_class) -> tuple:
     return tuple((name, resolve_model_path(path)) for name, path in adapters)
 
 
-# Quantized checkpoint formats read here: dequantized as they load (model_executor/mxfp4.py, fp8.py).
-_DEQUANTIZED_FORMATS = ("mxfp4", "fp8")
+# Quantized checkpoint formats read here: dequantized as they load (model_executor/mxfp4.py, fp8.py,
+# compressed_tensors.py).
+_DEQUANTIZED_FORMATS = ("mxfp4", "fp8", "compressed-tensors")
 
 
 def checkpoint_quantization(hf_config) -> Optional[str]:
@@ -233,12 +234,17 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
     method = str(getattr(method, "value", method))  # transformers' QuantizationMethod is an enum
     if method not in _DEQUANTIZED_FORMATS:
         raise ValueError(f"the checkpoint is quantized ({method}), which is not supported: multiscore reads 16- and "
-                         "32-bit weights, and dequantizes MXFP4 (GPT-OSS's experts) and block-scaled FP8 (DeepSeek-V3's, "
-                         "the Qwen3 -FP8 checkpoints') as they load; serve the unquantized checkpoint")
+                         "32-bit weights, and dequantizes MXFP4 (GPT-OSS's experts), block-scaled FP8 (DeepSeek-V3's, "
+                         "the Qwen3 -FP8 checkpoints') and compressed-tensors' 8-bit schemes as they load; serve the "
+                         "unquantized checkpoint")
     if method == "fp8":
         from multiscore.model_executor.fp8 import fp8_block
 
         fp8_block(quant)  # its format and block size, checked before any weight is read
+    if method == "compressed-tensors":
+        from multiscore.model_executor.compressed_tensors import activation_kind
+
+        activation_kind(quant)  # a scheme read here, checked before any weight is read
     return method
 
 

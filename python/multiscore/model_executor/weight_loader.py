@@ -22,8 +22,10 @@ from torch import nn
 from multiscore.model_executor.lora_adapters import load_lora_adapters
 from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.seq_cls_conversion import converted_head
+from multiscore.layers.linear import Linear
 from multiscore.layers.pooler import EmbeddingHead
 from multiscore.model_executor.checkpoint_files import iter_checkpoint
+from multiscore.model_executor import compressed_tensors
 from multiscore.model_executor.fp8 import FP8_DTYPES, fp8_block, fp8_dequantized_tensors
 from multiscore.model_executor.mxfp4 import dequantized_tensors
 from multiscore.models.base import PoolingModel
@@ -90,6 +92,9 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = dequantized_tensors(tensors)
     elif model_config.quantization == "fp8":
         tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
+    quantized: set[str] = set()  # compressed-tensors: the checkpoint names of the weights read quantized
+    if model_config.quantization == "compressed-tensors":
+        tensors = compressed_tensors.dequantized_tensors(tensors, quantized)
     unexpected: list[str] = []  # a weight or bias of one of our modules that the module does not have
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
@@ -119,6 +124,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         logger.warning("%d checkpoint tensors belong to modules of %s that have no such parameter, and are not used "
                        "(does the config match the weights?): %s", len(unexpected), model_config.architecture,
                        ", ".join(unexpected[:5]))
+    if quantized:
+        _quantize_inputs(model, model_config, quantized, params)
     if conversion is not None:
         _convert_head(model, lm_head_rows, conversion)
         loaded.add(("score.weight", None))
@@ -132,6 +139,23 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
     if isinstance(head, EmbeddingHead):  # sentence-transformers Dense layers, beside the checkpoint
         head.load_dense(model_config.path, device)
     return model.eval()
+
+
+def _quantize_inputs(model: PoolingModel, model_config: ModelConfig, quantized: set[str], params: dict) -> None:
+    """A W8A8 checkpoint: each product whose weight was read quantized quantizes its input per token
+    (``Linear.input_quant``) as compressed-tensors computes it."""
+    kind = compressed_tensors.activation_kind(model_config.hf_config.quantization_config)
+    if kind is None:  # weights only (W8A16)
+        return
+    for name in sorted(quantized):
+        target = _target_of(model, _with_prefixes(name, model_config.checkpoint_prefixes), params)
+        if target is None:
+            continue
+        module = model.get_submodule(target[0].rpartition(".")[0])
+        if not isinstance(module, Linear):
+            raise ValueError(f"checkpoint tensor {name}: activation quantization of {type(module).__name__} "
+                             "(not a linear layer here) is not supported")
+        module.input_quant = kind
 
 
 def attach_lora_adapters(model: PoolingModel, model_config: ModelConfig, adapters: tuple) -> None:

@@ -1,0 +1,26 @@
+"""Dynamic per-token activation quantization (compressed-tensors' W8A8 schemes), computed as a
+quantize-dequantize before a product (``Linear.input_quant``): what the checkpoint's authors measured,
+with the products themselves in the server's dtype.
+
+Per row of x: s = max |x| (0 included) / (range / 2), the range 896 for FP8 e4m3 (±448) and 255 for
+int8 (-128..127); x → clamp(x / s) rounded to FP8 (or to an integer) → times s, all in x's dtype (a zero
+row's scale is the dtype's eps), as compressed-tensors' forward computes it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# quantization type -> (q_min, q_max) of its 8-bit values
+RANGES = {"float": (-448.0, 448.0), "int": (-128.0, 127.0)}
+
+
+def fake_quantize_per_token(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """x [..., C] quantized to 8 bits per row (``kind`` "float": FP8 e4m3, "int": int8) and back, in x's dtype."""
+    q_min, q_max = RANGES[kind]
+    largest = torch.maximum(x.amax(dim=-1, keepdim=True).clamp(min=0), x.amin(dim=-1, keepdim=True).clamp(max=0).abs())
+    scale = largest / ((q_max - q_min) / 2)  # [..., 1]
+    scale = torch.where(scale == 0, torch.tensor(torch.finfo(scale.dtype).eps, dtype=scale.dtype, device=x.device), scale)
+    scaled = torch.clamp(x / scale, q_min, q_max)
+    rounded = scaled.to(torch.float8_e4m3fn).to(x.dtype) if kind == "float" else torch.round(scaled)
+    return rounded.to(scale.dtype) * scale

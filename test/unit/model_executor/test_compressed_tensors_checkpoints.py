@@ -1,0 +1,100 @@
+"""compressed-tensors 8-bit checkpoints (RedHatAI's -FP8-dynamic, -quantized.w8a8, -W8A16 layouts), written
+here from tiny checkpoints, score as transformers with compressed-tensors scores them: weights dequantized as
+they load, and (W8A8) each product's input quantized per token. Single-item and MIS; the refusals."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
+
+# The reference: transformers runs these checkpoints through the compressed-tensors package (the test extra).
+ACTIVATIONS = {"num_bits": 8, "strategy": "token", "symmetric": True, "dynamic": True}
+
+
+def _quantize(weight: torch.Tensor, kind: str, strategy: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """weight [R, C] -> (8-bit values [R, C], scale [R, 1] per channel or [1] per tensor)."""
+    largest = weight.abs().amax(dim=1, keepdim=True) if strategy == "channel" else weight.abs().amax().reshape(1)
+    if kind == "float":
+        scale = largest / 448.0
+        return (weight / scale.reshape(-1, 1)).to(torch.float8_e4m3fn), scale
+    scale = largest / 127.0
+    return torch.round(weight / scale.reshape(-1, 1)).clamp(-128, 127).to(torch.int8), scale
+
+
+def ct_checkpoint(src, dst, kind="float", strategy="channel", activations=True):
+    """A copy of ``src`` with every layer's projections quantized as compressed-tensors stores them."""
+    shutil.copytree(src, dst)
+    out = {}
+    for name, tensor in load_file(str(dst / "model.safetensors")).items():
+        if ".layers." in name and name.endswith("proj.weight"):
+            out[name], out[name + "_scale"] = _quantize(tensor, kind, strategy)
+        else:
+            out[name] = tensor
+    save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    group = {"targets": ["Linear"], "weights": {"num_bits": 8, "type": kind, "strategy": strategy, "symmetric": True,
+                                                "dynamic": False},
+             "input_activations": dict(ACTIVATIONS, type=kind) if activations else None}
+    config = json.loads((dst / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "compressed-tensors", "quantization_status": "compressed",
+                                     "format": f"{kind}-quantized" if activations else "naive-quantized",
+                                     "config_groups": {"group_0": group}, "ignore": ["lm_head", "score"]}
+    (dst / "config.json").write_text(json.dumps(config))
+    return dst
+
+
+CASES = [("qwen3", "seqcls", "float", "channel", True), ("llama", "causal", "float", "channel", True),
+         ("qwen3", "causal", "float", "tensor", True), ("qwen3", "seqcls", "int", "channel", True),
+         ("qwen3", "seqcls", "float", "channel", False)]
+
+
+@pytest.mark.parametrize("arch, head, kind, strategy, activations", CASES,
+                         ids=["fp8-dynamic", "fp8-dynamic-llama", "fp8-tensor-weights", "int8-w8a8", "fp8-w8a16"])
+def test_a_compressed_tensors_checkpoint_scores_as_transformers(tiny_model, tmp_path, arch, head, kind, strategy,
+                                                                activations):
+    path = ct_checkpoint(tiny_model(arch, head), tmp_path / "ct", kind, strategy, activations)
+    w = worker(path)
+    projection = w.model.model.layers[0].self_attn.qkv_proj
+    assert projection.input_quant == (kind if activations else None)
+    reference = assert_both_ways_equal_transformers(path, head, seed=4, w=w)
+    # what was served is the quantized model: the weights alone (W8A16) or with the activations' rounding
+    query, items = mixed_inputs(seed=4)
+    labels = LABELS if head == "causal" else None
+    original, _ = score_both_ways(worker(tiny_model(arch, head)), query, items, labels, apply_softmax=labels is not None)
+    assert (torch.tensor(original) - reference).abs().max() > 1e-4
+
+
+def test_activation_quantization_rounds_each_row_by_its_own_scale():
+    from multiscore.layers.activation_quant import fake_quantize_per_token
+
+    x = torch.tensor([[1.0, -4.0, 0.3], [0.0, 0.0, 0.0], [2.0, 0.5, 0.25]])
+    got = fake_quantize_per_token(x, "int")
+    # row 0: scale 4 / 127.5; row 2: 2 / 127.5; a zero row stays zero
+    for row, scale in ((0, 4 / 127.5), (2, 2 / 127.5)):
+        torch.testing.assert_close(got[row], torch.round(x[row] / scale) * scale)
+    assert torch.equal(got[1], torch.zeros(3))
+    torch.testing.assert_close(fake_quantize_per_token(x, "float")[0], x[0], atol=0.13, rtol=0.07)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format": "pack-quantized"}, "format 'pack-quantized' is not supported"),
+    ({"kv_cache_scheme": {"num_bits": 8}}, "kv_cache_scheme"),
+    ({"weights": {"num_bits": 4}}, "weights quantized as 4-bit float, channel, symmetric, static are not supported"),
+    ({"input_activations": {"dynamic": False, "strategy": "tensor"}}, "input_activations quantized as 8-bit float, tensor"),
+])
+def test_other_schemes_are_refused_before_loading(tiny_model, tmp_path, change, message):
+    path = ct_checkpoint(tiny_model("qwen3", "seqcls"), tmp_path / "ct")
+    config = json.loads((path / "config.json").read_text())
+    quant = config["quantization_config"]
+    group = quant["config_groups"]["group_0"]
+    for key, value in change.items():
+        if key in group:
+            group[key] = {**(group[key] or {}), **value}
+        else:
+            quant[key] = value
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        worker(path)
