@@ -2,12 +2,15 @@
 quantize-dequantize before a product (``Linear.input_quant``): what the checkpoint's authors measured,
 with the products themselves in the server's dtype.
 
-Per row of x: s = max |x| (0 included) / (range / 2), the range 896 for FP8 e4m3 (±448) and 255 for
+Per row of x (or per group of a row's columns, compressed-tensors' ``group`` strategy): s = max |x|
+(0 included) / (range / 2), the range 896 for FP8 e4m3 (±448) and 255 for
 int8 (-128..127); x → clamp(x / s) rounded to FP8 (or to an integer) → times s, all in x's dtype (a zero
 row's scale is the dtype's eps), as compressed-tensors' forward computes it.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 
@@ -15,8 +18,16 @@ import torch
 RANGES = {"float": (-448.0, 448.0), "int": (-128.0, 127.0)}
 
 
-def fake_quantize_per_token(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """x [..., C] quantized to 8 bits per row (``kind`` "float": FP8 e4m3, "int": int8) and back, in x's dtype."""
+def fake_quantize_per_token(x: torch.Tensor, kind: str, group: Optional[int] = None) -> torch.Tensor:
+    """x [..., C] quantized to 8 bits per row (``kind`` "float": FP8 e4m3, "int": int8), or per ``group``
+    of a row's columns, and back, in x's dtype."""
+    if group is not None:  # [..., C / group, group]: each group its own scale
+        return _fake_quantize(x.unflatten(-1, (x.shape[-1] // group, group)), kind).flatten(-2)
+    return _fake_quantize(x, kind)
+
+
+def _fake_quantize(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """x [..., C]: each row by its own scale."""
     q_min, q_max = RANGES[kind]
     largest = torch.maximum(x.amax(dim=-1, keepdim=True).clamp(min=0), x.amin(dim=-1, keepdim=True).clamp(max=0).abs())
     scale = largest / ((q_max - q_min) / 2)  # [..., 1]

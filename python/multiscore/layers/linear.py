@@ -96,9 +96,9 @@ class Linear(nn.Linear):
     load_transposed: bool = False
     # Low-rank task adapters chosen per sequence (layers/task_adapters.py: LinearTaskAdapters), None: none.
     task_adapters = None
-    # A W8A8 checkpoint's activation quantization ("float" / "int", per token: layers/activation_quant.py),
-    # applied to the input first; None: none.
-    input_quant: Optional[str] = None
+    # A W8A8 checkpoint's activation quantization: ("float" / "int", None per token or a group size per
+    # token's columns; layers/activation_quant.py), applied to the input first; None: none.
+    input_quant: Optional[tuple[str, Optional[int]]] = None
 
     def forward(self, x: torch.Tensor, activation: tuple[str, str] = ("none", ""), keep_padding: bool = False
                 ) -> torch.Tensor:
@@ -108,7 +108,7 @@ class Linear(nn.Linear):
         computed (rows past M are the zero rows' outputs), so a row-wise op and the next product
         run at a bucket without padding again; other kernels return [M, out]."""
         if self.input_quant is not None:
-            x = fake_quantize_per_token(x, self.input_quant)
+            x = fake_quantize_per_token(x, *self.input_quant)
         if self.task_adapters is not None:  # x [T, in]: the adapters' terms join before the activation
             return EAGER_ACTIVATIONS[activation](self.task_adapters(x, self._product(x, ("none", ""), False)))
         return self._product(x, activation, keep_padding)

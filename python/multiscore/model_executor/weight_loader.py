@@ -94,7 +94,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
     quantized: set[str] = set()  # compressed-tensors: the checkpoint names of the weights read quantized
     if model_config.quantization == "compressed-tensors":
-        tensors = compressed_tensors.dequantized_tensors(tensors, quantized)
+        tensors = compressed_tensors.dequantized_tensors(
+            tensors, quantized, compressed_tensors.weight_block(model_config.hf_config.quantization_config))
     unexpected: list[str] = []  # a weight or bias of one of our modules that the module does not have
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)

@@ -15,8 +15,16 @@ from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_in
 ACTIVATIONS = {"num_bits": 8, "strategy": "token", "symmetric": True, "dynamic": True}
 
 
+BLOCK, GROUP = 8, 16  # the "block" strategy's weight blocks (8 x 8) and its activations' groups (16 columns)
+
+
 def _quantize(weight: torch.Tensor, kind: str, strategy: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """weight [R, C] -> (8-bit values [R, C], scale [R, 1] per channel or [1] per tensor)."""
+    """weight [R, C] -> (8-bit values [R, C], scale [R, 1] per channel, [1] per tensor or [R/8, C/8] per block)."""
+    if strategy == "block":
+        R, C = weight.shape
+        blocks = weight.reshape(R // BLOCK, BLOCK, C // BLOCK, BLOCK)
+        scale = blocks.abs().amax(dim=(1, 3)) / 448.0  # [R/8, C/8]
+        return (blocks / scale[:, None, :, None]).reshape(R, C).to(torch.float8_e4m3fn), scale
     largest = weight.abs().amax(dim=1, keepdim=True) if strategy == "channel" else weight.abs().amax().reshape(1)
     if kind == "float":
         scale = largest / 448.0
@@ -35,9 +43,12 @@ def ct_checkpoint(src, dst, kind="float", strategy="channel", activations=True):
         else:
             out[name] = tensor
     save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
-    group = {"targets": ["Linear"], "weights": {"num_bits": 8, "type": kind, "strategy": strategy, "symmetric": True,
-                                                "dynamic": False},
-             "input_activations": dict(ACTIVATIONS, type=kind) if activations else None}
+    weights = {"num_bits": 8, "type": kind, "strategy": strategy, "symmetric": True, "dynamic": False}
+    inputs = dict(ACTIVATIONS, type=kind)
+    if strategy == "block":  # RedHatAI's -FP8-block: weights per block, activations per group of columns
+        weights["block_structure"] = [BLOCK, BLOCK]
+        inputs.update(strategy="group", group_size=GROUP)
+    group = {"targets": ["Linear"], "weights": weights, "input_activations": inputs if activations else None}
     config = json.loads((dst / "config.json").read_text())
     config["quantization_config"] = {"quant_method": "compressed-tensors", "quantization_status": "compressed",
                                      "format": f"{kind}-quantized" if activations else "naive-quantized",
@@ -48,17 +59,17 @@ def ct_checkpoint(src, dst, kind="float", strategy="channel", activations=True):
 
 CASES = [("qwen3", "seqcls", "float", "channel", True), ("llama", "causal", "float", "channel", True),
          ("qwen3", "causal", "float", "tensor", True), ("qwen3", "seqcls", "int", "channel", True),
-         ("qwen3", "seqcls", "float", "channel", False)]
+         ("qwen3", "seqcls", "float", "channel", False), ("qwen3", "causal", "float", "block", True)]
 
 
 @pytest.mark.parametrize("arch, head, kind, strategy, activations", CASES,
-                         ids=["fp8-dynamic", "fp8-dynamic-llama", "fp8-tensor-weights", "int8-w8a8", "fp8-w8a16"])
+                         ids=["fp8-dynamic", "fp8-dynamic-llama", "fp8-tensor-weights", "int8-w8a8", "fp8-w8a16", "fp8-block"])
 def test_a_compressed_tensors_checkpoint_scores_as_transformers(tiny_model, tmp_path, arch, head, kind, strategy,
                                                                 activations):
     path = ct_checkpoint(tiny_model(arch, head), tmp_path / "ct", kind, strategy, activations)
     w = worker(path)
     projection = w.model.model.layers[0].self_attn.qkv_proj
-    assert projection.input_quant == (kind if activations else None)
+    assert projection.input_quant == ((kind, GROUP if strategy == "block" else None) if activations else None)
     reference = assert_both_ways_equal_transformers(path, head, seed=4, w=w)
     # what was served is the quantized model: the weights alone (W8A16) or with the activations' rounding
     query, items = mixed_inputs(seed=4)
@@ -77,6 +88,11 @@ def test_activation_quantization_rounds_each_row_by_its_own_scale():
         torch.testing.assert_close(got[row], torch.round(x[row] / scale) * scale)
     assert torch.equal(got[1], torch.zeros(3))
     torch.testing.assert_close(fake_quantize_per_token(x, "float")[0], x[0], atol=0.13, rtol=0.07)
+    # per group of columns: [1, 100] and [0.5, 0.25] each by their own scale
+    y = torch.tensor([[1.0, 100.0, 0.5, 0.25]])
+    grouped = fake_quantize_per_token(y, "int", group=2)
+    torch.testing.assert_close(grouped[0, 2:], torch.round(y[0, 2:] / (0.5 / 127.5)) * (0.5 / 127.5))
+    assert (fake_quantize_per_token(y, "int")[0, 3] - 0.25).abs() > 0.1  # one scale for the row rounds 0.25 away
 
 
 @pytest.mark.parametrize("change, message", [
