@@ -156,6 +156,10 @@ def _quantize_inputs(model: PoolingModel, model_config: ModelConfig, quantized: 
         if not isinstance(module, Linear):
             raise ValueError(f"checkpoint tensor {name}: activation quantization of {type(module).__name__} "
                              "(not a linear layer here) is not supported")
+        group = kind[1]
+        if group is not None and module.in_features % group:
+            raise ValueError(f"checkpoint tensor {name}: {module.in_features} input columns do not split into "
+                             f"activation groups of {group}")
         module.input_quant = kind
 
 
