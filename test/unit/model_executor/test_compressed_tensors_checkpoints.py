@@ -1,60 +1,17 @@
-"""compressed-tensors 8-bit checkpoints (RedHatAI's -FP8-dynamic, -quantized.w8a8, -W8A16 layouts), written
-here from tiny checkpoints, score as transformers with compressed-tensors scores them: weights dequantized as
+"""compressed-tensors 8-bit checkpoints (RedHatAI's -FP8-dynamic, -FP8-block, -quantized.w8a8, -W8A16
+layouts), written here from tiny checkpoints (scripts/quantized_checkpoints.py), score as transformers with compressed-tensors scores them: weights dequantized as
 they load, and (W8A8) each product's input quantized per token. Single-item and MIS; the refusals."""
 
 import json
-import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
+from quantized_checkpoints import ACTIVATION_GROUP, write_compressed_tensors
 from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 # The reference: transformers runs these checkpoints through the compressed-tensors package (the test extra).
-ACTIVATIONS = {"num_bits": 8, "strategy": "token", "symmetric": True, "dynamic": True}
-
-
-BLOCK, GROUP = 8, 16  # the "block" strategy's weight blocks (8 x 8) and its activations' groups (16 columns)
-
-
-def _quantize(weight: torch.Tensor, kind: str, strategy: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """weight [R, C] -> (8-bit values [R, C], scale [R, 1] per channel, [1] per tensor or [R/8, C/8] per block)."""
-    if strategy == "block":
-        R, C = weight.shape
-        blocks = weight.reshape(R // BLOCK, BLOCK, C // BLOCK, BLOCK)
-        scale = blocks.abs().amax(dim=(1, 3)) / 448.0  # [R/8, C/8]
-        return (blocks / scale[:, None, :, None]).reshape(R, C).to(torch.float8_e4m3fn), scale
-    largest = weight.abs().amax(dim=1, keepdim=True) if strategy == "channel" else weight.abs().amax().reshape(1)
-    if kind == "float":
-        scale = largest / 448.0
-        return (weight / scale.reshape(-1, 1)).to(torch.float8_e4m3fn), scale
-    scale = largest / 127.0
-    return torch.round(weight / scale.reshape(-1, 1)).clamp(-128, 127).to(torch.int8), scale
-
-
-def ct_checkpoint(src, dst, kind="float", strategy="channel", activations=True):
-    """A copy of ``src`` with every layer's projections quantized as compressed-tensors stores them."""
-    shutil.copytree(src, dst)
-    out = {}
-    for name, tensor in load_file(str(dst / "model.safetensors")).items():
-        if ".layers." in name and name.endswith("proj.weight"):
-            out[name], out[name + "_scale"] = _quantize(tensor, kind, strategy)
-        else:
-            out[name] = tensor
-    save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
-    weights = {"num_bits": 8, "type": kind, "strategy": strategy, "symmetric": True, "dynamic": False}
-    inputs = dict(ACTIVATIONS, type=kind)
-    if strategy == "block":  # RedHatAI's -FP8-block: weights per block, activations per group of columns
-        weights["block_structure"] = [BLOCK, BLOCK]
-        inputs.update(strategy="group", group_size=GROUP)
-    group = {"targets": ["Linear"], "weights": weights, "input_activations": inputs if activations else None}
-    config = json.loads((dst / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "compressed-tensors", "quantization_status": "compressed",
-                                     "format": f"{kind}-quantized" if activations else "naive-quantized",
-                                     "config_groups": {"group_0": group}, "ignore": ["lm_head", "score"]}
-    (dst / "config.json").write_text(json.dumps(config))
-    return dst
+GROUP = ACTIVATION_GROUP
 
 
 CASES = [("qwen3", "seqcls", "float", "channel", True), ("llama", "causal", "float", "channel", True),
@@ -66,7 +23,7 @@ CASES = [("qwen3", "seqcls", "float", "channel", True), ("llama", "causal", "flo
                          ids=["fp8-dynamic", "fp8-dynamic-llama", "fp8-tensor-weights", "int8-w8a8", "fp8-w8a16", "fp8-block"])
 def test_a_compressed_tensors_checkpoint_scores_as_transformers(tiny_model, tmp_path, arch, head, kind, strategy,
                                                                 activations):
-    path = ct_checkpoint(tiny_model(arch, head), tmp_path / "ct", kind, strategy, activations)
+    path = write_compressed_tensors(tiny_model(arch, head), tmp_path / "ct", kind, strategy, activations)
     w = worker(path)
     projection = w.model.model.layers[0].self_attn.qkv_proj
     assert projection.input_quant == ((kind, GROUP if strategy == "block" else None) if activations else None)
@@ -102,7 +59,7 @@ def test_activation_quantization_rounds_each_row_by_its_own_scale():
     ({"input_activations": {"dynamic": False, "strategy": "tensor"}}, "input_activations quantized as 8-bit float, tensor"),
 ])
 def test_other_schemes_are_refused_before_loading(tiny_model, tmp_path, change, message):
-    path = ct_checkpoint(tiny_model("qwen3", "seqcls"), tmp_path / "ct")
+    path = write_compressed_tensors(tiny_model("qwen3", "seqcls"), tmp_path / "ct")
     config = json.loads((path / "config.json").read_text())
     quant = config["quantization_config"]
     group = quant["config_groups"]["group_0"]

@@ -4,49 +4,19 @@ score as transformers scores them (it dequantizes FP8 on a CPU too), single-item
 dequantization itself, short last blocks included; and the refusals."""
 
 import json
-import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from quantized_checkpoints import write_fp8
 from worker_batches import assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
-
-BLOCK = (8, 8)
-
-
-def _quantize(weight: torch.Tensor, block=BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
-    """weight [..., R, C] -> (FP8 [..., R, C], scale_inv [..., R/bm, C/bn]): each block's largest value at 448."""
-    bm, bn = block
-    *lead, R, C = weight.shape
-    blocks = weight.float().reshape(*lead, R // bm, bm, C // bn, bn)
-    scale = blocks.abs().amax(dim=(-3, -1)).clamp(min=1e-12) / 448.0  # [..., R/bm, C/bn]
-    q = (blocks / scale[..., :, None, :, None]).to(torch.float8_e4m3fn).reshape(weight.shape)
-    return q, scale
-
-
-def fp8_checkpoint(src, dst):
-    """A copy of ``src`` with every layer's projection weights in FP8 and the config saying so."""
-    shutil.copytree(src, dst)
-    tensors = load_file(str(dst / "model.safetensors"))
-    out = {}
-    for name, tensor in tensors.items():
-        if ".layers." in name and name.endswith("proj.weight") and tensor.dim() == 2:
-            out[name], out[name + "_scale_inv"] = _quantize(tensor)
-        else:
-            out[name] = tensor
-    save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
-    config = json.loads((dst / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
-                                     "weight_block_size": list(BLOCK)}
-    (dst / "config.json").write_text(json.dumps(config))
-    return dst
 
 
 @pytest.mark.parametrize("arch, head", [("qwen3", "seqcls"), ("deepseek_v3", "causal")])
 def test_an_fp8_checkpoint_scores_as_transformers_dequantizes_it(tiny_model, tmp_path, arch, head):
     path = tiny_model(arch, head)
-    fp8 = fp8_checkpoint(path, tmp_path / "fp8")
+    fp8 = write_fp8(path, tmp_path / "fp8")
     w = worker(fp8)
     reference = assert_both_ways_equal_transformers(fp8, head, seed=4, w=w)
     # the FP8 weights are what was served: the original's scores differ by more than the tolerance
@@ -72,7 +42,7 @@ def test_blocks_cut_short_at_the_last_row_and_column():
 
 
 def test_an_fp8_weight_without_its_scale_or_config_is_refused(tiny_model, tmp_path):
-    fp8 = fp8_checkpoint(tiny_model("qwen3", "seqcls"), tmp_path / "fp8")
+    fp8 = write_fp8(tiny_model("qwen3", "seqcls"), tmp_path / "fp8")
     tensors = load_file(str(fp8 / "model.safetensors"))
     name = "model.layers.0.self_attn.q_proj.weight_scale_inv"
     save_file({k: v for k, v in tensors.items() if k != name}, str(fp8 / "model.safetensors"))
@@ -95,7 +65,7 @@ def test_the_format_named_by_its_dtype_is_read():
 
 
 def test_other_fp8_formats_are_refused_before_loading(tiny_model, tmp_path):
-    fp8 = fp8_checkpoint(tiny_model("qwen3", "seqcls"), tmp_path / "fp8")
+    fp8 = write_fp8(tiny_model("qwen3", "seqcls"), tmp_path / "fp8")
     config = json.loads((fp8 / "config.json").read_text())
     config["quantization_config"]["fmt"] = "e3m4"
     (fp8 / "config.json").write_text(json.dumps(config))

@@ -1,0 +1,90 @@
+"""Write a checkpoint's layer projections in the quantized layouts multiscore reads as they load
+(tests and benchmarks; the published checkpoints cannot be downloaded here):
+
+- ``write_fp8``: ``quant_method: "fp8"``, FP8 e4m3 weights with a ``weight_scale_inv`` per block
+  (DeepSeek-V3's and the Qwen3 -FP8 layout);
+- ``write_compressed_tensors``: ``quant_method: "compressed-tensors"`` (RedHatAI's layouts): FP8 or int8
+  weights with a ``weight_scale`` per channel, tensor or block, and dynamic per-token (or per-group)
+  input activations, or none (W8A16).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import torch
+from safetensors.torch import load_file, save_file
+
+ACTIVATION_GROUP = 16  # the FP8-block layout's activation groups (columns per scale)
+
+
+def _projections(src: pathlib.Path, dst: pathlib.Path, quantize) -> None:
+    """Copy ``src`` to ``dst`` with every layer's ``*proj.weight`` [R, C] replaced by ``quantize(name, w)``'s tensors."""
+    shutil.copytree(src, dst)
+    out = {}
+    for name, tensor in load_file(str(dst / "model.safetensors")).items():
+        if ".layers." in name and name.endswith("proj.weight") and tensor.dim() == 2:
+            out.update(quantize(name, tensor))
+        else:
+            out[name] = tensor
+    save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
+
+
+def _set_quantization(dst: pathlib.Path, quantization_config: dict) -> None:
+    config = json.loads((dst / "config.json").read_text())
+    config["quantization_config"] = quantization_config
+    (dst / "config.json").write_text(json.dumps(config))
+
+
+def _fp8_blocks(weight: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """weight [R, C] (R, C multiples of ``block``) -> (FP8 [R, C], multipliers [R/block, C/block]): each block's
+    largest magnitude at 448."""
+    R, C = weight.shape
+    blocks = weight.float().reshape(R // block, block, C // block, block)
+    scale = blocks.abs().amax(dim=(1, 3)).clamp(min=1e-12) / 448.0
+    return (blocks / scale[:, None, :, None]).reshape(R, C).to(torch.float8_e4m3fn), scale
+
+
+def write_fp8(src, dst, block: int = 8) -> pathlib.Path:
+    dst = pathlib.Path(dst)
+
+    def quantize(name, weight):
+        q, scale = _fp8_blocks(weight, block)
+        return {name: q, name + "_scale_inv": scale}
+
+    _projections(pathlib.Path(src), dst, quantize)
+    _set_quantization(dst, {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                            "weight_block_size": [block, block]})
+    return dst
+
+
+def write_compressed_tensors(src, dst, kind: str = "float", strategy: str = "channel", activations: bool = True,
+                             block: int = 8) -> pathlib.Path:
+    """``kind`` "float" (FP8) or "int" (int8); ``strategy`` "channel", "tensor" or "block" (FP8 only: then the
+    activations are per group of ``ACTIVATION_GROUP`` columns, as RedHatAI's -FP8-block)."""
+    dst = pathlib.Path(dst)
+
+    def quantize(name, weight):
+        if strategy == "block":
+            q, scale = _fp8_blocks(weight, block)
+            return {name: q, name + "_scale": scale}
+        largest = weight.abs().amax(dim=1, keepdim=True) if strategy == "channel" else weight.abs().amax().reshape(1)
+        if kind == "float":
+            scale = largest / 448.0
+            return {name: (weight / scale.reshape(-1, 1)).to(torch.float8_e4m3fn), name + "_scale": scale}
+        scale = largest / 127.0
+        return {name: torch.round(weight / scale.reshape(-1, 1)).clamp(-128, 127).to(torch.int8), name + "_scale": scale}
+
+    _projections(pathlib.Path(src), dst, quantize)
+    weights = {"num_bits": 8, "type": kind, "strategy": strategy, "symmetric": True, "dynamic": False}
+    inputs = {"num_bits": 8, "type": kind, "strategy": "token", "symmetric": True, "dynamic": True}
+    if strategy == "block":
+        weights["block_structure"] = [block, block]
+        inputs.update(strategy="group", group_size=ACTIVATION_GROUP)
+    group = {"targets": ["Linear"], "weights": weights, "input_activations": inputs if activations else None}
+    _set_quantization(dst, {"quant_method": "compressed-tensors", "quantization_status": "compressed",
+                            "format": f"{kind}-quantized" if activations else "naive-quantized",
+                            "config_groups": {"group_0": group}, "ignore": ["lm_head", "score"]})
+    return dst
