@@ -29,8 +29,8 @@ def fake_quantize_per_token(x: torch.Tensor, kind: str, group: Optional[int] = N
 def _fake_quantize(x: torch.Tensor, kind: str) -> torch.Tensor:
     """x [..., C]: each row by its own scale."""
     q_min, q_max = RANGES[kind]
-    largest = torch.maximum(x.amax(dim=-1, keepdim=True).clamp(min=0), x.amin(dim=-1, keepdim=True).clamp(max=0).abs())
-    scale = largest / ((q_max - q_min) / 2)  # [..., 1]
+    # compressed-tensors' max(|min(x, 0)|, max(x, 0)) is max |x|, to the bit: one pass instead of three
+    scale = x.abs().amax(dim=-1, keepdim=True) / ((q_max - q_min) / 2)  # [..., 1]
     scale = torch.where(scale == 0, torch.tensor(torch.finfo(scale.dtype).eps, dtype=scale.dtype, device=x.device), scale)
     scaled = torch.clamp(x / scale, q_min, q_max)
     rounded = scaled.to(torch.float8_e4m3fn).to(x.dtype) if kind == "float" else torch.round(scaled)
