@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from quantized_checkpoints import ACTIVATION_GROUP, write_compressed_tensors
-from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
+from worker_batches import LABELS, mixed_inputs, score_both_ways, worker
 
 # The reference: transformers runs these checkpoints through the compressed-tensors package (the test extra).
 GROUP = ACTIVATION_GROUP
@@ -23,16 +23,30 @@ CASES = [("qwen3", "seqcls", "float", "channel", True), ("llama", "causal", "flo
                          ids=["fp8-dynamic", "fp8-dynamic-llama", "fp8-tensor-weights", "int8-w8a8", "fp8-w8a16", "fp8-block"])
 def test_a_compressed_tensors_checkpoint_scores_as_transformers(tiny_model, tmp_path, arch, head, kind, strategy,
                                                                 activations):
+    """Measured here: ours within 7e-7 of the reference in every case. W8A8 is held to 1e-3, not 1e-5: a
+    1e-7 difference in a product's accumulation (oneDNN's packed kernels on AVX-512 CPUs, transformers'
+    F.linear) can move an input across an FP8 rounding boundary. The rounding itself moves the scores by
+    1e-2 or more (checked below), so 1e-3 still tells it apart."""
+    from hf_reference import hf_scores
+
     path = write_compressed_tensors(tiny_model(arch, head), tmp_path / "ct", kind, strategy, activations)
     w = worker(path)
     projection = w.model.model.layers[0].self_attn.qkv_proj
     assert projection.input_quant == ((kind, GROUP if strategy == "block" else None) if activations else None)
-    reference = assert_both_ways_equal_transformers(path, head, seed=4, w=w)
-    # what was served is the quantized model: the weights alone (W8A16) or with the activations' rounding
     query, items = mixed_inputs(seed=4)
     labels = LABELS if head == "causal" else None
-    original, _ = score_both_ways(worker(tiny_model(arch, head)), query, items, labels, apply_softmax=labels is not None)
-    assert (torch.tensor(original) - reference).abs().max() > 1e-4
+    score = lambda w: [torch.tensor(s) for s in score_both_ways(w, query, items, labels, apply_softmax=labels is not None)]  # noqa: E731
+    reference = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=labels is not None))
+    tolerance = 1e-3 if activations else 1e-5
+    for got in score(w):  # single-item, MIS
+        torch.testing.assert_close(got, reference, atol=tolerance, rtol=0)
+    # what was served is the quantized model: the original's scores differ, and so do ours without the rounding
+    assert (score(worker(tiny_model(arch, head)))[0] - reference).abs().max() > 1e-2
+    if activations:
+        for module in w.model.modules():
+            if getattr(module, "input_quant", None) is not None:
+                module.input_quant = None
+        assert (score(w)[0] - reference).abs().max() > 1e-2
 
 
 def test_activation_quantization_rounds_each_row_by_its_own_scale():

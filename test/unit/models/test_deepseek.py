@@ -109,15 +109,18 @@ def test_routers_keep_float32_weights_in_a_bfloat16_model_which_scores_as_transf
     gate = w.model.model.layers[1].mlp.gate
     assert gate.weight.dtype == torch.float32 and gate.e_score_correction_bias.dtype == torch.float32
     assert w.model.model.embed_tokens.weight.dtype == torch.bfloat16
-    # and the bf16 scores, single-item and MIS, stay near transformers run in bf16 (label softmax; measured
-    # 1.2e-2, while transformers' own bf16 scores are 6.6e-2 from its fp32 ones on this tiny random model)
+    # and the bf16 scores, single-item and MIS, stay near transformers run in bf16 (label softmax). Measured
+    # on an AVX2 EPYC: 1.2e-2, while transformers' own bf16 scores are 6.6e-2 from its fp32 ones on this tiny
+    # random model (a router can pick other experts in bf16). The bound: the larger of 3e-2 and that error.
     from hf_reference import hf_scores
     from worker_batches import LABELS, score_both_ways
 
     query, items = mixed_inputs(seed=3)
     reference = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True, dtype=torch.bfloat16))
+    fp32 = torch.tensor(hf_scores(path, query, items, LABELS, apply_softmax=True))
+    bound = max(3e-2, (reference - fp32).abs().max().item())
     for got in score_both_ways(w, query, items, LABELS, apply_softmax=True):
-        torch.testing.assert_close(torch.tensor(got), reference, atol=3e-2, rtol=0)
+        torch.testing.assert_close(torch.tensor(got), reference, atol=bound, rtol=0)
 
 
 def test_kimi_k2s_config_is_read_as_deepseek_v3(tiny_model, tmp_path):
