@@ -24,8 +24,8 @@ NATIVE_MODEL_TYPES = {
     "llama_bidirec": "llama",  # NVIDIA's llama-nemotron embed / rerank (its pooling and temperature kept)
     "internlm2": "llama",  # InternLM2 and its reward models: Llama's keys plus ``bias`` (models/internlm2.py)
     "minicpm": "llama",  # MiniCPM and bge-reranker-v2-minicpm-layerwise: Llama's keys plus its multipliers (models/minicpm.py)
-    "cost_wise_gemma": "gemma2",
-    "kimi_k2": "deepseek_v3",  # Kimi K2: DeepSeek-V3's config under its own name (models/deepseek.py)  # bge-reranker-v2.5-gemma2-lightweight: Gemma2's keys plus its layerwise heads (models/gemma2.py)
+    "cost_wise_gemma": "gemma2",  # bge-reranker-v2.5-gemma2-lightweight: Gemma2's keys plus its layerwise heads (models/gemma2.py)
+    "kimi_k2": "deepseek_v3",  # Kimi K2: DeepSeek-V3's config under its own name (models/deepseek.py)
 }
 
 # NATIVE_MODEL_TYPES whose remote config class defaults differ from transformers' type: the remote
