@@ -20,6 +20,7 @@ import pathlib
 
 from tiny_decoder_configs import (
     QWEN3_5_MOE_EXPERTS,
+    apply_family_overrides,
     _gemma4_config,
     _granite_hybrid_config,
     _moe_config,
@@ -276,57 +277,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
                                pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
                                bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
                                eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "minicpm3":  # MLA: q through a rank-24 latent, keys/values from a rank-16 one; values narrower than keys
-        cfg.update(q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
-                   num_key_value_heads=4, scale_emb=12.0, scale_depth=1.4, dim_model_base=16, tie_word_embeddings=False)
-    if arch in ("deepseek_v2", "deepseek_v3", "mistral4", "glm4_moe_lite"):
-        # MLA as MiniCPM3's, then a dense layer and two sparse ones: 8 experts of 32 in 4 groups (2 kept), 2 per
-        # token, scaled, beside a shared expert
-        cfg.update(num_hidden_layers=3, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
-                   v_head_dim=12, num_key_value_heads=4, n_routed_experts=8, num_experts_per_tok=2, n_group=4,
-                   topk_group=2, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1,
-                   routed_scaling_factor=2.5, norm_topk_prob=True)
-    if arch == "deepseek_v2":  # queries straight from q_proj; the group of the best expert; yarn (scores scaled by mscale²)
-        cfg.update(q_lora_rank=None, topk_method="group_limited_greedy",
-                   rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
-                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707})
-    if arch == "deepseek_v3":  # yarn whose mscale differs from mscale_all_dim (the rotary scaled too)
-        cfg.update(rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
-                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.707})
-    if arch == "mistral4":  # Llama 4's query temperature from position 8 on; the rotary named as a share of the key width
-        cfg.update(rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 512.0, "original_max_position_embeddings": 8,
-                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
-                                    "llama_4_scaling_beta": 0.5, "partial_rotary_factor": 8 / 24})
-    if arch == "glm4_moe_lite":  # one group (no group choice), the plain rotary
-        cfg.update(n_group=1, topk_group=1, mlp_layer_types=["dense", "sparse", "sparse"])
-    if arch == "glm4_moe":  # GQA with biases and q/k norms, rotary on half of each head; experts as DeepSeek-V3's
-        cfg.update(num_hidden_layers=3, head_dim=16, attention_bias=True, use_qk_norm=True, partial_rotary_factor=0.5,
-                   n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1,
-                   moe_intermediate_size=32, first_k_dense_replace=1, routed_scaling_factor=2.5, norm_topk_prob=True)
-    if arch in ("dots1", "solar_open"):  # DeepSeek-V3's experts behind Qwen3's / Llama's attention
-        cfg.update(num_hidden_layers=3, head_dim=16, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
-                   n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True)
-    if arch == "dots1":  # a dense first layer; the last layer slides over 4 positions
-        cfg.update(first_k_dense_replace=1, sliding_window=4, layer_types=["full_attention"] * 2 + ["sliding_attention"])
-    if arch == "minimax_m2":  # 4 experts of 32, 2 per token, a biased sigmoid router; rotary on 8 of 16 dims
-        cfg.update(head_dim=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2,
-                   rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})
-    if arch == "helium":  # biased q/k/v (o_proj never)
-        cfg.update(head_dim=16, attention_bias=True)
-    if arch == "hunyuan_moe":  # 4 experts of 32 (2 per token in layer 0, 3 in layer 1) beside a shared MLP of 32
-        cfg.update(head_dim=16, intermediate_size=32, num_experts=4, moe_topk=[2, 3])
-    if arch == "olmoe":  # 4 experts of 32, 2 per token (renormalised where norm_topk_prob)
-        cfg.update(head_dim=16, intermediate_size=32, num_experts=4, num_experts_per_tok=2)
-    if arch == "stablelm":  # biased q/k/v, rotary on a quarter of each head (4 of 16 dims)
-        cfg.update(use_qkv_bias=True, layer_norm_eps=cfg.pop("rms_norm_eps"),
-                   rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.25})
-    if arch == "starcoder2":  # biased everything, a 4-position window, a plain GELU-tanh MLP
-        cfg.update(use_bias=True, norm_epsilon=cfg.pop("rms_norm_eps"), sliding_window=4, hidden_act="gelu_pytorch_tanh")
-    if arch == "nemotron":  # 1 + w LayerNorms, squared ReLU, rotary on half of each head, biased attention
-        cfg.update(norm_eps=cfg.pop("rms_norm_eps"), hidden_act="relu2", attention_bias=True, head_dim=16,
-                   rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})
-    if arch == "olmo":  # biased attention
-        cfg.update(attention_bias=True)
+    apply_family_overrides(arch, cfg)
     if arch == "ernie4_5_moe":  # layer 0 dense, 1 and 2 sparse: 4 experts of 32, 2 per token, one shared expert
         cfg.update(num_hidden_layers=3, moe_num_experts=4, moe_k=2, moe_intermediate_size=32, moe_num_shared_experts=1,
                    moe_layer_start_index=1, use_bias=False)
