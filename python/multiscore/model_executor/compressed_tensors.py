@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 import torch
 
 from multiscore.layers.activation_quant import RANGES
-from multiscore.model_executor.fp8 import FP8_DTYPES, dequantize_fp8
+from multiscore.model_executor.fp8 import FP8_DTYPES, dequantize_fp8, quantization_setting
 from multiscore.model_executor.tensor_pairs import joined_pairs
 
 _SCALE = "_scale"
@@ -31,14 +31,12 @@ _FORMATS = ("float-quantized", "int-quantized", "naive-quantized")
 def activation_kind(quantization_config) -> Optional[tuple[str, Optional[int]]]:
     """The scheme's activation quantization: ("float" / "int", None per token or the group size of a
     token's columns), dynamic; None for weights only. ValueError for any scheme not read here (module doc)."""
-    get = quantization_config.get if isinstance(quantization_config, dict) else (
-        lambda key, default=None: getattr(quantization_config, key, default))
-    fmt = get("format", None)
+    fmt = quantization_setting(quantization_config, "format")
     if fmt not in _FORMATS:
         raise ValueError(f"compressed-tensors format {fmt!r} is not supported (one of {list(_FORMATS)})")
-    if get("kv_cache_scheme", None):
+    if quantization_setting(quantization_config, "kv_cache_scheme"):
         raise ValueError("a compressed-tensors kv_cache_scheme (quantized keys and values) is not supported")
-    groups = list((get("config_groups", None) or {}).values())
+    groups = list((quantization_setting(quantization_config, "config_groups") or {}).values())
     if len(groups) != 1:
         raise ValueError(f"compressed-tensors with {len(groups)} config groups is not supported (one group)")
     group = groups[0]
@@ -56,9 +54,7 @@ def activation_kind(quantization_config) -> Optional[tuple[str, Optional[int]]]:
 
 def weight_block(quantization_config) -> Optional[tuple[int, int]]:
     """The weights' ``block_structure`` [rows, columns] where they are scaled per block, else None."""
-    get = quantization_config.get if isinstance(quantization_config, dict) else (
-        lambda key, default=None: getattr(quantization_config, key, default))
-    weights = list(get("config_groups", None).values())[0].get("weights") or {}
+    weights = list(quantization_setting(quantization_config, "config_groups").values())[0].get("weights") or {}
     block = weights.get("block_structure") if weights.get("strategy") == "block" else None
     return None if block is None else (int(block[0]), int(block[1]))
 

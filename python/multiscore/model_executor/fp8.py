@@ -59,15 +59,20 @@ def fp8_dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]],
                         "FP8")
 
 
+def quantization_setting(quantization_config, key: str, default=None):
+    """One value of a ``quantization_config``, whether the config left it a dict or transformers made it an object."""
+    if isinstance(quantization_config, dict):
+        return quantization_config.get(key, default)
+    return getattr(quantization_config, key, default)
+
+
 def fp8_block(quantization_config) -> Optional[tuple[int, int]]:
     """The config's ``weight_block_size`` [bm, bn] (None: a single scale per tensor); ValueError for an
     FP8 format other than e4m3 / e5m2 weights."""
-    get = quantization_config.get if isinstance(quantization_config, dict) else (
-        lambda key, default=None: getattr(quantization_config, key, default))
-    fmt = get("fmt", "e4m3") or "e4m3"
+    fmt = quantization_setting(quantization_config, "fmt") or "e4m3"
     if fmt not in _FORMATS:  # the tensors' own dtype is what is read; the name is checked
         raise ValueError(f"FP8 format {fmt!r} is not supported (e4m3 or e5m2 weights)")
-    block = get("weight_block_size", None)
+    block = quantization_setting(quantization_config, "weight_block_size")
     if block is None:
         return None
     if len(block) != 2 or min(block) < 1:

@@ -6,7 +6,7 @@ and cohere.py's ``ParallelBody``.
   LayerNorms before the attention and the MLP in turn, or with ``use_parallel_residual`` one LayerNorm
   feeding both (``ParallelLayer``). ``qk_layernorm`` (per-head LayerNorms, stablelm-2-12b) is refused.
 - StarCoder2 (bigcode/starcoder2-3b/7b/15b, ``starcoder2``): every projection biased by ``use_bias``, the
-  config's sliding window, a plain MLP (``c_fc``, GELU-tanh, ``c_proj``), biased LayerNorms.
+  config's sliding window, a plain MLP (``c_fc``, GELU-tanh, ``c_proj``: Phi's ``PhiMlp``), biased LayerNorms.
 - Nemotron (nvidia/Minitron-4B/8B, Nemotron-Mini-4B, ``nemotron``): LayerNorms that scale by 1 + w
   (``LayerNorm1P``), rotary on half of each head, a squared-ReLU MLP (``up_proj``, ``down_proj``).
 - OLMo (allenai/OLMo-1B-hf, OLMo-7B-0424-hf, ``olmo``): Llama's attention and MLP with LayerNorms that have
@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.layers.linear import Linear, hf_activation
 from multiscore.models.cohere import ParallelBody, ParallelLayer
 from multiscore.models.decoder import (
     BlockOptions,
@@ -34,6 +33,7 @@ from multiscore.models.decoder import (
     mlp_activation,
 )
 from multiscore.models.nemotron_h import SquaredReluMLP
+from multiscore.models.phi import PhiMlp
 
 
 class LayerNorm1P(nn.LayerNorm):
@@ -107,20 +107,6 @@ class StableLmModel(_StableLm, DecoderForEmbedding):
     pass
 
 
-class Starcoder2Mlp(nn.Module):
-    """``c_fc`` -> the config's activation -> ``c_proj``, biased by ``use_bias``."""
-
-    def __init__(self, config) -> None:
-        super().__init__()
-        bias = bool(getattr(config, "use_bias", True))
-        self.c_fc = Linear(config.hidden_size, config.intermediate_size, bias=bias)
-        self.c_proj = Linear(config.intermediate_size, config.hidden_size, bias=bias)
-        self.activation = hf_activation(config.hidden_act)
-
-    def forward(self, x: torch.Tensor, ops=None) -> torch.Tensor:
-        return self.c_proj(self.c_fc(x, self.activation))
-
-
 def starcoder2_options(config) -> BlockOptions:
     bias = bool(getattr(config, "use_bias", True))
     return BlockOptions(qkv_bias=bias, o_bias=bias)
@@ -128,11 +114,13 @@ def starcoder2_options(config) -> BlockOptions:
 
 def starcoder2_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
     attention = DecoderAttention(config, starcoder2_options(config), window, layer_id=layer_id)
-    return SequentialLayer(lambda: nn.LayerNorm(config.hidden_size, eps=config.norm_epsilon), attention, Starcoder2Mlp(config))
+    mlp = PhiMlp(config, bias=bool(getattr(config, "use_bias", True)))
+    return SequentialLayer(lambda: nn.LayerNorm(config.hidden_size, eps=config.norm_epsilon), attention, mlp)
 
 
 class _Starcoder2:
     options_for = staticmethod(starcoder2_options)
+    weight_renames = {".mlp.c_fc.": ".mlp.fc1.", ".mlp.c_proj.": ".mlp.fc2."}  # its MLP is Phi's under other names
 
     def make_body(self, config) -> nn.Module:
         return ParallelBody(config, starcoder2_layer, nn.LayerNorm(config.hidden_size, eps=config.norm_epsilon))

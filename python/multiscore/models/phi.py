@@ -28,10 +28,12 @@ from multiscore.models.decoder import (
 
 
 class PhiMlp(nn.Module):
-    def __init__(self, config) -> None:
+    """fc2(act(fc1(x))), the config's activation; biased (``bias``: StarCoder2's ``use_bias``)."""
+
+    def __init__(self, config, bias: bool = True) -> None:
         super().__init__()
-        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size, bias=bias)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size, bias=bias)
         self.activation = hf_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor, ops) -> torch.Tensor:
