@@ -1,6 +1,10 @@
 """GPT-2 (openai-community/gpt2 ... gpt2-xl, distilgpt2, DialoGPT and the classifiers fine-tuned on
 them): ``GPT2LMHeadModel`` (read at label tokens: LM scoring, perplexity of each item after the query),
-``GPT2ForSequenceClassification`` (``score`` at the last token) and ``GPT2Model``.
+``GPT2ForSequenceClassification`` (``score`` at the last token), ``GPT2ForTokenClassification``
+(``classifier`` on every token) and ``GPT2Model``. GPT-BigCode (StarCoder, SantaCoder, WizardCoder,
+Granite Code 20B/34B, Octocoder) is the same body with nn.Linear projections and, with
+``multi_query``, one key/value head: ``GPTBigCodeForCausalLM`` / ``ForSequenceClassification`` /
+``ForTokenClassification`` / ``Model``.
 
 Learned absolute positions (``wpe``) added to the token embeddings (``wte``); per block (``h.N``),
 pre-norm LayerNorms: ``ln_1`` -> ``attn`` (fused ``c_attn`` [q | k | v], ``c_proj``), ``ln_2`` -> ``mlp``
@@ -28,6 +32,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     with_embed_overrides,
 )
 
@@ -58,13 +63,41 @@ class Gpt2Attention(nn.Module):
         return self.c_proj(out.reshape(T, H))
 
 
+class BigCodeAttention(nn.Module):
+    """GPT-BigCode's: ``c_attn`` [q (H) | k (D) | v (D)] with ``multi_query`` (one key/value head for
+    all heads), else per head [q | k | v] (rows head-major, unlike GPT-2's [q | k | v] of all heads)."""
+
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, self.num_heads, self.layer_id = config.hidden_size, config.num_attention_heads, layer_id
+        self.head_dim = H // self.num_heads
+        self.multi_query = bool(config.multi_query)
+        kv_width = self.head_dim if self.multi_query else H
+        self.c_attn = Linear(H, H + 2 * kv_width)
+        self.c_proj = Linear(H, H)
+        self.scale = self.head_dim**-0.5 if getattr(config, "scale_attn_weights", True) else 1.0
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        """x [T, H] -> [T, H], before the residual add."""
+        T, H = x.shape
+        D, qkv = self.head_dim, self.c_attn(x)
+        if self.multi_query:
+            q, k, v = qkv.split((H, D, D), dim=-1)  # [T, H], [T, D], [T, D]
+            q, k, v = q.view(T, self.num_heads, D), k.view(T, 1, D), v.view(T, 1, D)
+        else:
+            q, k, v = qkv.view(T, self.num_heads, 3 * D).split(D, dim=-1)  # [T, heads, D] each
+        out = attention(q, k, v, self.scale, layer=self.layer_id)
+        return self.c_proj(out.reshape(T, H))
+
+
 class Gpt2Mlp(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         H = config.hidden_size
         inner = getattr(config, "n_inner", None) or 4 * H
-        self.c_fc = _conv1d(H, inner)
-        self.c_proj = _conv1d(inner, H)
+        projection = Linear if config.model_type == "gpt_bigcode" else _conv1d
+        self.c_fc = projection(H, inner)
+        self.c_proj = projection(inner, H)
         self.activation = hf_activation(config.activation_function, "activation_function")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +109,7 @@ class Gpt2Block(nn.Module):
         super().__init__()
         H, eps = config.hidden_size, config.layer_norm_epsilon
         self.ln_1, self.ln_2 = nn.LayerNorm(H, eps=eps), nn.LayerNorm(H, eps=eps)
-        self.attn = Gpt2Attention(config, layer_id)
+        self.attn = (BigCodeAttention if config.model_type == "gpt_bigcode" else Gpt2Attention)(config, layer_id)
         self.mlp = Gpt2Mlp(config)
 
     def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
@@ -132,5 +165,26 @@ class GPT2ForSequenceClassification(_Gpt2, DecoderForSequenceClassification):
     pass
 
 
+class GPT2ForTokenClassification(_Gpt2, DecoderForTokenClassification):
+    weight_renames = {"classifier.": "score."}  # transformers' name for the token head
+
+
 class GPT2Model(_Gpt2, DecoderForEmbedding):
+    pass
+
+
+# GPT-BigCode: the same heads over the same body (Gpt2Block picks the projections by model_type).
+class GPTBigCodeForCausalLM(GPT2LMHeadModel):
+    pass
+
+
+class GPTBigCodeForSequenceClassification(GPT2ForSequenceClassification):
+    pass
+
+
+class GPTBigCodeForTokenClassification(GPT2ForTokenClassification):
+    pass
+
+
+class GPTBigCodeModel(GPT2Model):
     pass

@@ -25,6 +25,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     with_embed_overrides,
 )
 
@@ -120,6 +121,10 @@ class GPTNeoXForCausalLM(_Neox, DecoderForCausalLM):
 
 class GPTNeoXForSequenceClassification(_Neox, DecoderForSequenceClassification):
     pass
+
+
+class GPTNeoXForTokenClassification(_Neox, DecoderForTokenClassification):
+    weight_renames = {**_Neox.weight_renames, "classifier.": "score."}  # transformers' name for the token head
 
 
 class GPTNeoXModel(_Neox, DecoderForEmbedding):

@@ -24,6 +24,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
 )
 
 
@@ -65,6 +66,10 @@ class PhiForCausalLM(_Phi, DecoderForCausalLM):
 
 
 class PhiForSequenceClassification(_Phi, DecoderForSequenceClassification):
+    pass
+
+
+class PhiForTokenClassification(_Phi, DecoderForTokenClassification):
     pass
 
 

@@ -27,6 +27,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     mlp_activation,
 )
 from multiscore.models.gated_delta_net import GatedDeltaNet, Qwen3NextGatedDeltaNet, RecurrentHeads, RecurrentPlan
@@ -152,6 +153,10 @@ class Qwen3NextForCausalLM(_Qwen3Next, DecoderForCausalLM):
 
 
 class Qwen3NextForSequenceClassification(_Qwen3Next, DecoderForSequenceClassification):
+    pass
+
+
+class Qwen3NextForTokenClassification(_Qwen3Next, DecoderForTokenClassification):
     pass
 
 

@@ -24,6 +24,7 @@ _MODELS = {
     "Qwen3_5MoeTextModel": "qwen3_5",
     "Qwen3NextForCausalLM": "qwen3_5",  # Qwen3-Next: Qwen3.5's layers, projections fused per key head
     "Qwen3NextForSequenceClassification": "qwen3_5",
+    "Qwen3NextForTokenClassification": "qwen3_5",
     "Qwen3NextModel": "qwen3_5",
     "Qwen2Model": "qwen2",
     "Qwen2ForRewardModel": "qwen2_rm",  # Qwen2.5-Math-RM: an MLP reward head (remote code, config plain qwen2)
@@ -33,9 +34,15 @@ _MODELS = {
     "UltrabertForTokenClassification": "ultrabert",
     "GPT2LMHeadModel": "gpt2",  # learned absolute positions, LayerNorms, Conv1D projections
     "GPT2ForSequenceClassification": "gpt2",
+    "GPT2ForTokenClassification": "gpt2",
     "GPT2Model": "gpt2",
+    "GPTBigCodeForCausalLM": "gpt2",  # StarCoder, SantaCoder: GPT-2's body, nn.Linear projections, multi-query attention
+    "GPTBigCodeForSequenceClassification": "gpt2",
+    "GPTBigCodeForTokenClassification": "gpt2",
+    "GPTBigCodeModel": "gpt2",
     "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
     "GPTNeoXForSequenceClassification": "gpt_neox",
+    "GPTNeoXForTokenClassification": "gpt_neox",
     "GPTNeoXModel": "gpt_neox",
     "OPTForCausalLM": "opt",  # learned positions (offset 2), pre- or post-norm LayerNorms, ReLU MLPs
     "OPTForSequenceClassification": "opt",
@@ -146,6 +153,7 @@ _MODELS = {
     "GraniteMoeSharedModel": "granite",
     "PhiForCausalLM": "phi",  # phi-1/1.5/2: parallel biased-LayerNorm blocks, partial rotary, a biased LM head
     "PhiForSequenceClassification": "phi",
+    "PhiForTokenClassification": "phi",
     "PhiModel": "phi",
     "Olmo2ForCausalLM": "olmo2",  # norms on the attention and MLP outputs, q/k norms across heads
     "Olmo2ForSequenceClassification": "olmo2",

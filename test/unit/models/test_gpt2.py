@@ -1,7 +1,8 @@
 """GPT-2 against transformers: learned absolute positions, LayerNorms, Conv1D projections stored
 [in, out]; the LM read at label tokens and the classifier, single-item and MIS (each item token at
 its single-item position), and with the scores scaled by layer (``scale_attn_by_inverse_layer_idx``);
-the original checkpoints' unprefixed tensor names; embedding overrides as transformers' inputs_embeds."""
+the original checkpoints' unprefixed tensor names; embedding overrides as transformers' inputs_embeds.
+GPT-BigCode (StarCoder) on the same body: multi-query and multi-head attention."""
 
 import pytest
 import torch
@@ -14,6 +15,19 @@ from worker_batches import LABELS, assert_both_ways_equal_transformers, mixed_in
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_gpt2_equals_transformers_single_item_and_mis(tiny_model, head):
     assert_both_ways_equal_transformers(tiny_model("gpt2", head), head, seed=2)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+@pytest.mark.parametrize("multi_query", [True, False], ids=["mqa", "mha"])
+def test_gpt_bigcode_equals_transformers_single_item_and_mis(tiny_model, head, multi_query):
+    """StarCoder's layout: nn.Linear projections; one key/value head (multi_query) or q/k/v rows per head."""
+    path = tiny_model("gpt_bigcode", head, multi_query=multi_query)
+    w = worker(path)
+    attn = w.model.model.h[0].attn
+    assert type(attn).__name__ == "BigCodeAttention" and attn.multi_query is multi_query
+    assert tuple(attn.c_attn.weight.shape) == ((64 + 2 * 16) if multi_query else 3 * 64, 64)
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
 
 def test_scores_scaled_by_layer(tiny_model):
