@@ -121,3 +121,11 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})
     if arch == "olmo":  # biased attention
         cfg.update(attention_bias=True)
+    if arch == "llama4":  # 4 layers: rotary on 0-2 (interleaved pairs, weightless q/k norms after it), layer 3 NoPE with
+        # the query temperature from position 2 on; experts (4 of 48, 1 per token, inputs scaled by the sigmoid score,
+        # beside a shared one) in layers 1 and 3, a dense MLP of 96 in 0 and 2; chunked attention (under its chunk)
+        cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=48, intermediate_size_mlp=96, num_local_experts=4,
+                   num_experts_per_tok=1, interleave_moe_layer_step=2, no_rope_layer_interval=4, use_qk_norm=True,
+                   attn_temperature_tuning=True, floor_scale=3, attn_scale=0.5, attention_chunk_size=4096,
+                   rope_parameters={"rope_type": "llama3", "rope_theta": 1e4, "factor": 8.0, "low_freq_factor": 1.0,
+                                    "high_freq_factor": 4.0, "original_max_position_embeddings": 64})

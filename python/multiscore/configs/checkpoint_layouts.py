@@ -5,7 +5,7 @@
   config.json is read as transformers' type, so they need neither the remote code nor
   ``--trust-remote-code`` (nor the network to fetch it). The same for a config with no model_type
   whose ``auto_map`` names a config class of such a type (jina-reranker-v2's ``XLMRobertaFlashConfig``).
-- Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Mistral Small
+- Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
   3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE and Cohere's North / Compass): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
@@ -44,6 +44,7 @@ NATIVE_CONFIG_CLASSES = {
 MULTIMODAL_LANGUAGE_MODELS = {
     "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
     "Gemma4ForConditionalGeneration": "Gemma4ForCausalLM",
+    "Llama4ForConditionalGeneration": "Llama4ForCausalLM",
     "Mistral3ForConditionalGeneration": "MistralForCausalLM",
     # M-RoPE: on text its three position components are equal, which is the text model's rotary.
     "Qwen2VLForConditionalGeneration": "Qwen2ForCausalLM",

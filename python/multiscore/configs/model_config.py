@@ -122,10 +122,19 @@ def layer_windows(hf_config) -> list[Optional[int]]:
     return [window] * n
 
 
+def attention_chunk_of(hf_config) -> Optional[int]:
+    """Llama 4's ``attention_chunk_size`` where its ``chunked_attention`` layers use it (a token sees only
+    keys in its own chunk of positions), or None."""
+    chunk = getattr(hf_config, "attention_chunk_size", None)
+    types = getattr(hf_config, "layer_types", None) or []
+    return int(chunk) if chunk and "chunked_attention" in types else None
+
+
 def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Optional[int],
                       attention_backend: Optional[str]) -> int:
     """--context-length, or the checkpoint's. The torch backend implements sliding windows; FlashInfer
-    does not yet, so with it the context stops at the window, below which a window hides no key."""
+    does not yet, so with it the context stops at the window, below which a window hides no key.
+    Neither implements chunked attention: the context stops at the chunk (attention_chunk_of)."""
     limit = position_limit(hf_config)
     if requested is not None and limit is not None and requested > limit:
         if static_rope_range(hf_config) is not None:
@@ -134,6 +143,12 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
         raise ValueError(f"--context-length {requested} exceeds the {limit} positions the model's position embeddings "
                          f"can number (max_position_embeddings {hf_config.max_position_embeddings})")
     length = requested or default_context_length(hf_config, pooling)
+    chunk = attention_chunk_of(hf_config)
+    if chunk is not None and length > chunk:
+        if requested is not None:
+            raise ValueError(f"--context-length {requested} exceeds the model's attention chunk of {chunk} tokens "
+                             "(chunked attention is not implemented; below one chunk it hides no key)")
+        length = chunk
     window = sliding_window_of(hf_config)
     if attention_backend != "flashinfer" or window is None or length <= window:
         return length

@@ -23,11 +23,13 @@ from multiscore.layers.attention.lse_attention import merge_item_attention
 from multiscore.layers.rotary import apply_rotary
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """x [..., H] -> [..., H], Hugging Face's numerics: normalise in float32, cast back, then scale."""
+def rms_norm(x: torch.Tensor, weight: Optional[torch.Tensor], eps: float) -> torch.Tensor:
+    """x [..., H] -> [..., H], Hugging Face's numerics: normalise in float32, cast back, then scale
+    (``weight`` None: no scale, Llama 4's q/k norm)."""
     if x.dtype == torch.float32:
         return F.rms_norm(x, (x.shape[-1],), weight, eps)
-    return weight * F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+    normed = F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+    return normed if weight is None else weight * normed
 
 
 def add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float):

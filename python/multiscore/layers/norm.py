@@ -17,3 +17,14 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(hidden_size))
         self.eps = eps
         self.weight_offset = weight_offset
+
+
+class WeightlessRMSNorm(nn.Module):
+    """An RMSNorm with no weight (Llama 4's per-head q/k norm), applied as RMSNorm is (``FusedOps.rms_norm``
+    with ``weight`` None)."""
+
+    weight = None
+
+    def __init__(self, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps

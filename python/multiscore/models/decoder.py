@@ -131,6 +131,7 @@ class DecoderAttention(nn.Module):
                                                "k": pairs_first(self.num_kv_heads, self.head_dim, rotary_dim)}
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
+        self.scales_queries = True  # by ForwardContext.query_scale, where the model has one (Llama 4: NoPE layers only)
         self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
         self.qk_norm = options.qk_norm or options.qk_norm_after_rotary
         self.qk_norm_after_rotary = options.qk_norm_after_rotary
@@ -159,7 +160,7 @@ class DecoderAttention(nn.Module):
         if self.qk_norm and (self.qk_norm_after_rotary or not self.rotary):  # [T, heads, D], each head normed
             q = ctx.ops.rms_norm(q, self.q_norm.weight, self.q_norm.eps)
             k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
-        if ctx.query_scale is not None:
+        if ctx.query_scale is not None and self.scales_queries:
             q = q * ctx.query_scale
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks,
                             rows=keep_rows)  # [T, Hq, D], or [R, Hq, D] for keep_rows

@@ -32,6 +32,9 @@ _MODELS = {
     "UltrabertModel": "ultrabert",  # Llama's blocks as an encoder, sliding and full layers
     "UltrabertForSequenceClassification": "ultrabert",
     "UltrabertForTokenClassification": "ultrabert",
+    "Llama4ForCausalLM": "llama4",  # Llama 4 Scout / Maverick: NoPE layers, input-scaled experts, chunked attention
+    "Llama4ForSequenceClassification": "llama4",
+    "Llama4TextModel": "llama4",
     "GPT2LMHeadModel": "gpt2",  # learned absolute positions, LayerNorms, Conv1D projections
     "GPT2ForSequenceClassification": "gpt2",
     "GPT2ForTokenClassification": "gpt2",

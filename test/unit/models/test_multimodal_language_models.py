@@ -1,6 +1,6 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
-Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``) and Mistral Small 3.1/3.2 and 4
+Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick and Mistral Small 3.1/3.2 and 4
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
 classifier (LLM-as-reranker) too."""
@@ -65,6 +65,18 @@ def _mistral3_mistral4(vocab: int):
     return Mistral3ForConditionalGeneration(config)
 
 
+def _llama4(vocab: int):
+    """Llama 4: rotary layers and a NoPE one (the query temperature from position 2), experts in layers 1 and 3."""
+    from transformers import Llama4Config, Llama4ForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, num_hidden_layers=4, intermediate_size=48, intermediate_size_mlp=96,
+                num_local_experts=4, num_experts_per_tok=1, interleave_moe_layer_step=2, floor_scale=3, attn_scale=0.5)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, vision_output_dim=32, projector_input_dim=32, projector_output_dim=64, pixel_shuffle_ratio=0.5)
+    config = Llama4Config(text_config=text, vision_config=vision, image_token_index=vocab - 1, tie_word_embeddings=False)
+    return Llama4ForConditionalGeneration(config)
+
+
 def _qwen_vl(version: str):
     """Qwen2-VL, Qwen2.5-VL or Qwen3-VL: M-RoPE, whose three position components are equal on text."""
     def build(vocab: int):
@@ -105,10 +117,11 @@ def _cohere_compass(vocab: int):
     return CohereCompassForConditionalGeneration(config)
 
 
-BUILDERS = {"gemma3": _gemma3, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {"gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
+             "llama4": ("Llama4ForCausalLM", "Llama4ForSequenceClassification"),
              "mistral3": ("MistralForCausalLM", "MistralForSequenceClassification"),
              "mistral3_mistral4": ("Mistral4ForCausalLM", "Mistral4ForSequenceClassification"),
              "qwen2_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
@@ -146,7 +159,7 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
 
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
-    assert any(n.startswith(("vision_tower.", "visual.", "model.visual.")) for n in names)
+    assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.")) for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     assert layers + "0.self_attn.q_proj.weight" in names
