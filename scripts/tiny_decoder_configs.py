@@ -129,3 +129,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    attn_temperature_tuning=True, floor_scale=3, attn_scale=0.5, attention_chunk_size=4096,
                    rope_parameters={"rope_type": "llama3", "rope_theta": 1e4, "factor": 8.0, "low_freq_factor": 1.0,
                                     "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+    if arch == "falcon":  # Falcon-40B's layout: q/k/v grouped per key/value head (2), two LayerNorms per parallel block;
+        # biased projections, an MLP of 128 (the 7B's multi-query and the sequential block by overrides)
+        cfg.update(num_kv_heads=cfg.pop("num_key_value_heads"), new_decoder_architecture=True, parallel_attn=True,
+                   multi_query=False, bias=True, ffn_hidden_size=128, alibi=False,
+                   layer_norm_epsilon=cfg.pop("rms_norm_eps"), rope_parameters={"rope_type": "default", "rope_theta": 1e4})

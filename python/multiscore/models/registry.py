@@ -35,6 +35,10 @@ _MODELS = {
     "Llama4ForCausalLM": "llama4",  # Llama 4 Scout / Maverick: NoPE layers, input-scaled experts, chunked attention
     "Llama4ForSequenceClassification": "llama4",
     "Llama4TextModel": "llama4",
+    "FalconForCausalLM": "falcon",  # Falcon 7B / 40B / 180B / 11B: fused q/k/v per layout, parallel LayerNorm blocks
+    "FalconForSequenceClassification": "falcon",
+    "FalconForTokenClassification": "falcon",
+    "FalconModel": "falcon",
     "GPT2LMHeadModel": "gpt2",  # learned absolute positions, LayerNorms, Conv1D projections
     "GPT2ForSequenceClassification": "gpt2",
     "GPT2ForTokenClassification": "gpt2",
