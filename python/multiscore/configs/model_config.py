@@ -122,19 +122,26 @@ def layer_windows(hf_config) -> list[Optional[int]]:
     return [window] * n
 
 
-def attention_chunk_of(hf_config) -> Optional[int]:
-    """Llama 4's ``attention_chunk_size`` where its ``chunked_attention`` layers use it (a token sees only
-    keys in its own chunk of positions), or None."""
+def dense_attention_limit(hf_config) -> Optional[tuple[int, str]]:
+    """(length, what) up to which a model whose attention hides keys by a rule not implemented here sees
+    every key, or None. Llama 4's ``chunked_attention`` layers (``attention_chunk_size``: a token sees
+    only keys in its own chunk of positions); DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5:
+    ``index_topk``, each token attends to the top-k keys its indexer picks; up to k keys, all of them)."""
     chunk = getattr(hf_config, "attention_chunk_size", None)
-    types = getattr(hf_config, "layer_types", None) or []
-    return int(chunk) if chunk and "chunked_attention" in types else None
+    if chunk and "chunked_attention" in (getattr(hf_config, "layer_types", None) or []):
+        return int(chunk), "attention chunk"
+    topk = getattr(hf_config, "index_topk", None)
+    if topk and getattr(hf_config, "index_n_heads", None):
+        return int(topk), "sparse attention's top-k (index_topk)"
+    return None
 
 
 def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Optional[int],
                       attention_backend: Optional[str]) -> int:
     """--context-length, or the checkpoint's. The torch backend implements sliding windows; FlashInfer
     does not yet, so with it the context stops at the window, below which a window hides no key.
-    Neither implements chunked attention: the context stops at the chunk (attention_chunk_of)."""
+    Neither implements chunked nor sparse attention: the context stops where they start hiding keys
+    (dense_attention_limit)."""
     limit = position_limit(hf_config)
     if requested is not None and limit is not None and requested > limit:
         if static_rope_range(hf_config) is not None:
@@ -143,12 +150,12 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
         raise ValueError(f"--context-length {requested} exceeds the {limit} positions the model's position embeddings "
                          f"can number (max_position_embeddings {hf_config.max_position_embeddings})")
     length = requested or default_context_length(hf_config, pooling)
-    chunk = attention_chunk_of(hf_config)
-    if chunk is not None and length > chunk:
+    dense = dense_attention_limit(hf_config)
+    if dense is not None and length > dense[0]:
         if requested is not None:
-            raise ValueError(f"--context-length {requested} exceeds the model's attention chunk of {chunk} tokens "
-                             "(chunked attention is not implemented; below one chunk it hides no key)")
-        length = chunk
+            raise ValueError(f"--context-length {requested} exceeds the model's {dense[1]} of {dense[0]} tokens: past "
+                             "it the attention hides keys, which is not implemented (below it, it hides none)")
+        length = dense[0]
     window = sliding_window_of(hf_config)
     if attention_backend != "flashinfer" or window is None or length <= window:
         return length

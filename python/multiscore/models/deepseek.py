@@ -191,6 +191,42 @@ class Glm4MoeLiteModel(_DeepseekV3, DecoderForEmbedding):
     pass
 
 
+def dsa_options(config) -> BlockOptions:
+    """DeepSeek-V3.2 and GLM-5: DeepSeek-V3's, the rope part always over interleaved pairs. Their sparse
+    attention (each token's top ``index_topk`` keys by the layer's indexer) sees every key below that many,
+    where the context stops (model_config.dense_attention_limit): the indexer's weights are not read."""
+    return _family_options(BlockOptions(mlp_act=mlp_activation(config)), sigmoid=True, float32_router=True,
+                           interleaved=True)
+
+
+class _Dsa(LatentAttentionModel):
+    options_for = staticmethod(dsa_options)
+
+
+class DeepseekV32ForCausalLM(_Dsa, DecoderForCausalLM):
+    pass
+
+
+class DeepseekV32ForSequenceClassification(_Dsa, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class DeepseekV32Model(_Dsa, DecoderForEmbedding):
+    pass
+
+
+class GlmMoeDsaForCausalLM(_Dsa, DecoderForCausalLM):
+    pass
+
+
+class GlmMoeDsaForSequenceClassification(_Dsa, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class GlmMoeDsaModel(_Dsa, DecoderForEmbedding):
+    pass
+
+
 class _Mistral4(LatentAttentionModel):
     options_for = staticmethod(mistral4_options)
 

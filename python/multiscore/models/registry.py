@@ -76,6 +76,12 @@ _MODELS = {
     "Glm4MoeLiteForCausalLM": "deepseek",  # GLM-4.7-Flash: V3's blocks
     "Glm4MoeLiteForSequenceClassification": "deepseek",
     "Glm4MoeLiteModel": "deepseek",
+    "DeepseekV32ForCausalLM": "deepseek",  # DeepSeek-V3.2: V3 plus sparse attention, dense below index_topk keys
+    "DeepseekV32ForSequenceClassification": "deepseek",
+    "DeepseekV32Model": "deepseek",
+    "GlmMoeDsaForCausalLM": "deepseek",  # GLM-5: the same, its indexer top-k shared across layers
+    "GlmMoeDsaForSequenceClassification": "deepseek",
+    "GlmMoeDsaModel": "deepseek",
     "Mistral4ForCausalLM": "deepseek",  # Mistral Small 4: V3's blocks, softmax routing, Llama 4's query temperature
     "Mistral4ForSequenceClassification": "deepseek",
     "Mistral4ForTokenClassification": "deepseek",

@@ -1,4 +1,5 @@
-"""The DeepSeek-V2/V3 family (DeepSeek-V2, DeepSeek-V3, GLM-4.7-Flash, Mistral Small 4, and V3's experts
+"""The DeepSeek-V2/V3 family (DeepSeek-V2, DeepSeek-V3, GLM-4.7-Flash, Mistral Small 4, DeepSeek-V3.2 and
+GLM-5 below their sparse attention's top-k, and V3's experts
 behind grouped-query attention: GLM-4.5, dots.llm1, Solar Open) against
 transformers, single-item and MIS: multi-head latent attention with its rope part over interleaved pairs
 (and without, where ``rope_interleave`` is false), yarn rotary and softmax scale, a dense first layer,
@@ -19,7 +20,24 @@ from worker_batches import (
 
 CASES = [("deepseek_v2", "causal", {}), ("deepseek_v2", "seqcls", {}), ("deepseek_v3", "causal", {}),
          ("deepseek_v3", "seqcls", {}), ("deepseek_v3", "causal", {"rope_interleave": False}),
-         ("mistral4", "causal", {}), ("mistral4", "seqcls", {}), ("glm4_moe_lite", "causal", {})]
+         ("mistral4", "causal", {}), ("mistral4", "seqcls", {}), ("glm4_moe_lite", "causal", {}),
+         ("deepseek_v32", "causal", {}), ("glm_moe_dsa", "causal", {})]
+
+
+@pytest.mark.parametrize("arch", ["deepseek_v32", "glm_moe_dsa"])
+def test_sparse_attention_models_stop_where_their_indexer_would_hide_keys(tiny_model, arch):
+    """DeepSeek Sparse Attention picks each token's top index_topk keys (128 here): below that many it picks
+    them all, which is dense attention (checked against transformers running its indexer above); the
+    context stops there and a longer one is refused with the reason. The indexer's weights are not read."""
+    from safetensors.torch import load_file
+
+    path = tiny_model(arch, "causal")
+    assert any(".self_attn.indexer." in name for name in load_file(str(path / "model.safetensors")))
+    assert worker(path).model_config.context_length == 128
+    with pytest.raises(ValueError, match=r"exceeds the model's sparse attention's top-k \(index_topk\) of 128 tokens"):
+        worker(path, context_length=256)
+
+
 # DeepSeek-V3's experts behind grouped-query attention (GLM-4.5): its own attention
 GQA_CASES = [("glm4_moe", "causal", {}), ("glm4_moe", "causal", {"use_qk_norm": False, "partial_rotary_factor": 1.0}),
              ("dots1", "causal", {}), ("solar_open", "causal", {})]

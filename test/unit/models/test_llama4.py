@@ -34,6 +34,6 @@ def test_llama4_variants_equal_transformers(tiny_model, overrides):
 def test_the_context_stops_at_the_attention_chunk(tiny_model):
     path = tiny_model("llama4", "causal", attention_chunk_size=64)
     assert worker(path).model_config.context_length == 64
-    with pytest.raises(ValueError, match="exceeds the model's attention chunk of 64 tokens"):
+    with pytest.raises(ValueError, match="exceeds the model's attention chunk of 64 tokens: past it the attention hides keys"):
         worker(path, context_length=128)
     assert worker(path, context_length=32).model_config.context_length == 32
