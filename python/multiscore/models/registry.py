@@ -303,6 +303,9 @@ _MODELS = {
     "CamembertModel": "roberta",
     "CamembertForSequenceClassification": "roberta",
     "CamembertForTokenClassification": "roberta",
+    "Data2VecTextModel": "roberta",  # RoBERTa's architecture, its backbone named data2vec_text
+    "Data2VecTextForSequenceClassification": "roberta",
+    "Data2VecTextForTokenClassification": "roberta",
     "AlbertModel": "albert",  # BERT's layer shared by every layer, factorised embeddings
     "AlbertForSequenceClassification": "albert",
     "AlbertForTokenClassification": "albert",

@@ -2,7 +2,9 @@
 (XLM-R is RoBERTa trained on more languages), the same parameter names, positions after the
 padding index and classifier head; only the tokenizer differs, and it lives in the main process.
 CamemBERT (French: sentence-camembert, CamemBERT cross-encoders) is the same again, under its own
-class names and model_type ``camembert``; its checkpoints name the backbone ``roberta.`` too."""
+class names and model_type ``camembert``; its checkpoints name the backbone ``roberta.`` too.
+Data2Vec-Text (facebook/data2vec-text-base and its fine-tunes) is RoBERTa's architecture trained another
+way: the same again, its backbone named ``data2vec_text.``."""
 
 from multiscore.models.xlm_roberta import (
     XLMRobertaForSequenceClassification,
@@ -33,3 +35,19 @@ class CamembertForSequenceClassification(XLMRobertaForSequenceClassification):
 
 class CamembertForTokenClassification(XLMRobertaForTokenClassification):
     pass
+
+
+# Data2Vec-Text: its backbone's tensors are ``data2vec_text.*`` where RoBERTa's are ``roberta.*``.
+DATA2VEC_TEXT_PREFIX = {"data2vec_text.": "roberta."}
+
+
+class Data2VecTextModel(XLMRobertaModel):
+    weight_prefix_aliases = {"data2vec_text.": "model.", **XLMRobertaModel.weight_prefix_aliases}
+
+
+class Data2VecTextForSequenceClassification(XLMRobertaForSequenceClassification):
+    weight_prefix_aliases = DATA2VEC_TEXT_PREFIX
+
+
+class Data2VecTextForTokenClassification(XLMRobertaForTokenClassification):
+    weight_prefix_aliases = DATA2VEC_TEXT_PREFIX

@@ -137,17 +137,28 @@ def test_padded_rows_do_not_leak(tiny_model):
 
 
 @pytest.mark.parametrize("head, architecture", [("seqcls", "CamembertForSequenceClassification"), ("embed", "CamembertModel"),
-                                                ("tokcls", "CamembertForTokenClassification")])
+                                                ("tokcls", "CamembertForTokenClassification"),
+                                                ("seqcls", "Data2VecTextForSequenceClassification"),
+                                                ("embed", "Data2VecTextModel"), ("tokcls", "Data2VecTextForTokenClassification")])
 def test_camembert_checkpoints_match_transformers(tiny_model, tmp_path, head, architecture):
-    """CamemBERT is XLM-R's architecture under its own names: a tiny XLM-R saved as model_type camembert."""
+    """CamemBERT and Data2Vec-Text are XLM-R's architecture under their own names: a tiny XLM-R saved as
+    model_type camembert, or as data2vec-text with its backbone's tensors renamed ``data2vec_text.``."""
     import shutil
 
+    from safetensors.torch import load_file, save_file
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     path = tmp_path / "camembert"
     shutil.copytree(tiny_model("xlm_roberta", head, num_labels=3), path)
     config = json.loads((path / "config.json").read_text())
-    (path / "config.json").write_text(json.dumps({**config, "model_type": "camembert", "architectures": [architecture]}))
+    model_type = "data2vec-text" if architecture.startswith("Data2Vec") else "camembert"
+    (path / "config.json").write_text(json.dumps({**config, "model_type": model_type, "architectures": [architecture]}))
+    if model_type == "data2vec-text":
+        tensors = load_file(str(path / "model.safetensors"))
+        if head != "embed":
+            tensors = {name.replace("roberta.", "data2vec_text.", 1): t for name, t in tensors.items()}
+        assert head == "embed" or any(name.startswith("data2vec_text.") for name in tensors)
+        save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
     seqs = encode(AutoTokenizer.from_pretrained(path), QUERIES[:2], DOCS[:2])
     ours = load_ours(path)
     ref = (AutoModelForTokenClassification.from_pretrained(path).eval() if head == "tokcls"
