@@ -138,3 +138,6 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_kv_heads=cfg.pop("num_key_value_heads"), new_decoder_architecture=True, parallel_attn=True,
                    multi_query=False, bias=True, ffn_hidden_size=128, alibi=False,
                    layer_norm_epsilon=cfg.pop("rms_norm_eps"), rope_parameters={"rope_type": "default", "rope_theta": 1e4})
+    if arch == "vaultgemma":  # Gemma2's: a 4-position sliding layer then a global one, scores and logits soft-capped
+        cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
+                   query_pre_attn_scalar=16, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)

@@ -61,6 +61,28 @@ class Gemma2Model(DecoderForEmbedding):
     options_for = staticmethod(gemma2_options)
 
 
+def vaultgemma_options(config) -> BlockOptions:
+    """VaultGemma: Gemma2's block without its two post-norms (its pre-MLP norm is ``pre_feedforward_layernorm``)."""
+    return replace(gemma2_options(config), sandwich_norms=False)
+
+
+class _VaultGemma:
+    options_for = staticmethod(vaultgemma_options)
+    weight_renames = {".pre_feedforward_layernorm.": ".post_attention_layernorm."}  # the norm before the MLP
+
+
+class VaultGemmaForCausalLM(_VaultGemma, DecoderForCausalLM):
+    pass
+
+
+class VaultGemmaForSequenceClassification(_VaultGemma, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class VaultGemmaModel(_VaultGemma, DecoderForEmbedding):
+    pass
+
+
 class CostWiseGemmaForCausalLM(DecoderForSequenceClassification):
     """bge-reranker-v2.5-gemma2-lightweight: one label, read after ``cutoff_layers`` layers (module doc)."""
 

@@ -244,6 +244,9 @@ _MODELS = {
     "GemmaForSequenceClassification": "gemma",
     "GemmaForTokenClassification": "gemma",
     "GemmaModel": "gemma",
+    "VaultGemmaForCausalLM": "gemma2",  # google/vaultgemma-1b: Gemma2's block without its post-norms
+    "VaultGemmaForSequenceClassification": "gemma2",
+    "VaultGemmaModel": "gemma2",
     "Gemma2ForCausalLM": "gemma2",
     "Gemma2ForSequenceClassification": "gemma2",
     "Gemma2ForTokenClassification": "gemma2",

@@ -1,4 +1,4 @@
-"""Gemma (scaled embeddings, 1 + w norms, GELU-tanh MLP, tied head), Gemma2 (soft-capping) and
+"""Gemma (scaled embeddings, 1 + w norms, GELU-tanh MLP, tied head), Gemma2 (soft-capping), VaultGemma and
 sliding windows (Mistral, Gemma2, Qwen2) against transformers, single-item and MIS; the generic
 parity matrix is in test_model_worker.py."""
 
@@ -159,3 +159,14 @@ def test_gemma2_conversion_is_refused_for_its_capped_logits(tiny_model):
     path = tiny_model("gemma2", "causal")
     with pytest.raises(ValueError, match="soft-caps its final logits"):
         worker(path, json_model_override_args='{"classifier_from_token": ["yes"]}')
+
+
+def test_vaultgemma_equals_transformers_single_item_and_mis(tiny_model):
+    """VaultGemma: Gemma2's block without its post-attention and post-MLP norms (a 4-position sliding layer,
+    soft-capped scores and logits kept), against a 9-token query and items crossing the window's edge."""
+    path = tiny_model("vaultgemma", "causal")
+    w = worker(path)
+    layer = w.model.model.layers[0]
+    assert not layer.sandwich_norms and not hasattr(layer, "post_feedforward_layernorm")
+    assert layer.self_attn.window == 4 and layer.self_attn.softcap == 5.0
+    assert_both_ways_match_transformers(w, path, [3, 9, 20], (0, 7))
