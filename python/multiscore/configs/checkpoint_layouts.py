@@ -6,10 +6,12 @@
   ``--trust-remote-code`` (nor the network to fetch it). The same for a config with no model_type
   whose ``auto_map`` names a config class of such a type (jina-reranker-v2's ``XLMRobertaFlashConfig``).
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
-  3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE and Cohere's North / Compass): served as
+  3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, Cohere's North / Compass, and the
+  LLaVA family, InternVL, Idefics3 / SmolVLM, Aya Vision and LFM2-VL around the language model their
+  ``text_config`` names): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
-  ``model.language_model.*``, or already ``model.*``) load under the text model's names; the vision
+  ``model.language_model.*``, ``model.text_model.*``, or already ``model.*``) load under the text model's names; the vision
   tower and projector are not loaded.
 """
 
@@ -54,6 +56,16 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen3_5ForConditionalGeneration": "Qwen3_5ForCausalLM",
     "Qwen3_5MoeForConditionalGeneration": "Qwen3_5MoeForCausalLM",
     "CohereCompassForConditionalGeneration": "CohereCompassForCausalLM",  # CohereLabs/North-*: M-RoPE as Qwen3-VL's
+    # Vision-language models around a language model served here, whichever it is (their config's text_config
+    # names it: LLaVA-1.5 / Pixtral a Llama or a Mistral, InternVL3 a Qwen2 or Qwen3, SmolVLM a Llama ...).
+    "LlavaForConditionalGeneration": None,
+    "LlavaNextForConditionalGeneration": None,
+    "LlavaOnevisionForConditionalGeneration": None,
+    "InternVLForConditionalGeneration": None,
+    "Idefics3ForConditionalGeneration": None,
+    "SmolVLMForConditionalGeneration": None,
+    "AyaVisionForConditionalGeneration": None,
+    "Lfm2VlForConditionalGeneration": None,
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -85,6 +97,7 @@ _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 LANGUAGE_MODEL_PREFIXES = {
     "language_model.model.": "model.", "language_model.lm_head.": "lm_head.", "model.language_model.": "model.",
     "language_model.": "model.",  # a bare multimodal model's
+    "model.text_model.": "model.",  # Idefics3's and SmolVLM's
 }
 
 
@@ -117,6 +130,8 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
         return hf_config, {}
     text = hf_config.get_text_config()
     served = MULTIMODAL_LANGUAGE_MODELS[architectures[0]]
+    if served is None:
+        served = _causal_lm_of(architectures[0], getattr(text, "model_type", None))
     family = TEXT_FAMILY_OF_MODEL_TYPE.get(getattr(text, "model_type", None))
     if family is not None and served.startswith(family[0]):
         served = family[1] + served[len(family[0]):]
@@ -131,7 +146,20 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     return text, dict(LANGUAGE_MODEL_PREFIXES)
 
 
+def _causal_lm_of(architecture: str, text_model_type) -> str:
+    """The causal LM class transformers has for ``text_model_type``, where it is served here (ValueError if not)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    from multiscore.models.registry import supported_architectures
+
+    served = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(text_model_type)
+    if served not in supported_architectures():
+        raise ValueError(f"{architecture} around a {text_model_type!r} language model is not supported: "
+                         f"{served or 'its causal LM'} is not served here")
+    return served
+
+
 def text_architecture(architecture: str) -> str:
     """An architecture named by an override (after the checkpoint's config was read): a multimodal
     one as its language model's (vLLM's ``Qwen3VLForSequenceClassification`` -> ``Qwen3ForSequenceClassification``)."""
-    return MULTIMODAL_LANGUAGE_MODELS.get(architecture, architecture)
+    return MULTIMODAL_LANGUAGE_MODELS.get(architecture) or architecture

@@ -1,6 +1,7 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
-Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick and Mistral Small 3.1/3.2 and 4
+Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4,
+the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision and LFM2-VL
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
 classifier (LLM-as-reranker) too."""
@@ -77,6 +78,40 @@ def _llama4(vocab: int):
     return Llama4ForConditionalGeneration(config)
 
 
+CLIP_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+
+
+def _vlm(family: str, text_type: str, **outer):
+    """A vision-language model around the language model its text_config names (``text_type``), built with
+    transformers' defaults but for a tiny vision tower."""
+    def build(vocab: int):
+        import transformers
+
+        text = dict(TEXT, vocab_size=vocab, model_type=text_type)
+        if text_type == "cohere2":  # Command R7B's: a sliding layer, then a global one
+            text.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4)
+        vision = {"InternVL": dict(CLIP_VISION, image_size=[28, 28], patch_size=[14, 14]),
+                  "Lfm2Vl": dict(CLIP_VISION, model_type="siglip2_vision_model"),
+                  "LlavaOnevision": dict(CLIP_VISION, model_type="siglip_vision_model"),
+                  "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model")}.get(family, CLIP_VISION)
+        config = getattr(transformers, family + "Config")(text_config=text, vision_config=vision, **outer)
+        return getattr(transformers, family + "ForConditionalGeneration")(config)
+    return build
+
+
+VLMS = {  # family -> (builder, the language model served)
+    "llava": (_vlm("Llava", "llama", image_token_index=250), "Llama"),
+    "llava_mistral": (_vlm("Llava", "mistral", image_token_index=250), "Mistral"),  # Pixtral-12B's layout
+    "llava_next": (_vlm("LlavaNext", "llama", image_token_index=250), "Llama"),
+    "llava_onevision": (_vlm("LlavaOnevision", "qwen2", image_token_index=250, video_token_index=251), "Qwen2"),
+    "internvl": (_vlm("InternVL", "qwen3", image_token_id=250), "Qwen3"),
+    "idefics3": (_vlm("Idefics3", "llama", image_token_id=250, scale_factor=1), "Llama"),
+    "smolvlm": (_vlm("SmolVLM", "llama", image_token_id=250, scale_factor=1), "Llama"),
+    "aya_vision": (_vlm("AyaVision", "cohere2", image_token_index=250, downsample_factor=1), "Cohere"),  # Cohere2 = Cohere here
+    "lfm2_vl": (_vlm("Lfm2Vl", "lfm2", image_token_id=250, downsample_factor=1), "Lfm2"),
+}
+
+
 def _qwen_vl(version: str):
     """Qwen2-VL, Qwen2.5-VL or Qwen3-VL: M-RoPE, whose three position components are equal on text."""
     def build(vocab: int):
@@ -117,7 +152,7 @@ def _cohere_compass(vocab: int):
     return CohereCompassForConditionalGeneration(config)
 
 
-BUILDERS = {"gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -128,7 +163,8 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "qwen2_5_vl": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen3_vl": ("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"),
              "qwen3_vl_moe": ("Qwen3VLMoeTextForCausalLM", "Qwen3VLMoeTextForSequenceClassification"),
-             "cohere_compass": ("CohereCompassForCausalLM", "CohereCompassTextForSequenceClassification")}
+             "cohere_compass": ("CohereCompassForCausalLM", "CohereCompassTextForSequenceClassification"),
+             **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification") for family, (_, lm) in VLMS.items()}}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -159,12 +195,17 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
 
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
-    assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.")) for n in names)
+    assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
+                              "model.vision_tower.")) for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
-              "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers."}.get(family, "language_model.model.layers.")
-    assert layers + "0.self_attn.q_proj.weight" in names
-    # Gemma 3 ties its LM head to the embeddings; the others keep their own, which must load too.
-    assert ("language_model.lm_head.weight" in names or "lm_head.weight" in names) == (family != "gemma3")
+              "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
+              "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
+              "smolvlm": "model.text_model.layers."}.get(family, "language_model.model.layers.")
+    assert layers + "0.self_attn.q_proj.weight" in names or layers + "1.self_attn.q_proj.weight" in names
+    # Gemma 3, InternVL, Aya Vision and LFM2-VL tie their LM head to the embeddings; the others keep their own,
+    # which must load too.
+    tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl")
+    assert ("language_model.lm_head.weight" in names or "lm_head.weight" in names) == (not tied)
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -315,3 +356,16 @@ def test_qwen3_vl_moe_experts_load_as_the_hub_ships_them(tmp_path):
               str(hub / "model.safetensors"), metadata={"format": "pt"})
     query, items = mixed_inputs(seed=0)
     assert score_both_ways(worker(hub), query, items, LABELS) == score_both_ways(worker(path), query, items, LABELS)
+
+
+def test_a_vision_language_model_around_a_language_model_not_served_here_is_refused(tmp_path):
+    """LLaVA around a language model multiscore does not serve (BLOOM): refused at start-up, the model named."""
+    from transformers import LlavaConfig
+
+    config = LlavaConfig(text_config=dict(model_type="bloom", hidden_size=64, n_layer=1, n_head=4, vocab_size=256),
+                         vision_config=CLIP_VISION, image_token_index=250)
+    config.architectures = ["LlavaForConditionalGeneration"]
+    config.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="LlavaForConditionalGeneration around a 'bloom' language model is not supported: "
+                                         "BloomForCausalLM is not served here"):
+        worker(tmp_path)
