@@ -141,3 +141,10 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
     if arch == "vaultgemma":  # Gemma2's: a 4-position sliding layer then a global one, scores and logits soft-capped
         cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
                    query_pre_attn_scalar=16, attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
+    if arch == "phimoe":  # 4 experts of 32 (SparseMixer's two per token, a wide jitter so its masks bite); biased
+        # attention and LM head; LongRoPE with its short factors and scale (the context stops at 64)
+        cfg.update(head_dim=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, router_jitter_noise=0.3,
+                   attention_bias=True, lm_head_bias=True, max_position_embeddings=256,
+                   rope_parameters={"rope_type": "longrope", "rope_theta": 1e4, "original_max_position_embeddings": 64,
+                                    "short_factor": [1.0, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0], "long_factor": [4.0] * 8,
+                                    "short_mscale": 1.3, "long_mscale": 1.5})

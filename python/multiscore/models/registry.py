@@ -35,6 +35,9 @@ _MODELS = {
     "Llama4ForCausalLM": "llama4",  # Llama 4 Scout / Maverick: NoPE layers, input-scaled experts, chunked attention
     "Llama4ForSequenceClassification": "llama4",
     "Llama4TextModel": "llama4",
+    "PhimoeForCausalLM": "phimoe",  # Phi-3.5-MoE: Mixtral's block with LayerNorms, SparseMixer routing
+    "PhimoeForSequenceClassification": "phimoe",
+    "PhimoeModel": "phimoe",
     "FalconForCausalLM": "falcon",  # Falcon 7B / 40B / 180B / 11B: fused q/k/v per layout, parallel LayerNorm blocks
     "FalconForSequenceClassification": "falcon",
     "FalconForTokenClassification": "falcon",
