@@ -148,3 +148,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    rope_parameters={"rope_type": "longrope", "rope_theta": 1e4, "original_max_position_embeddings": 64,
                                     "short_factor": [1.0, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0], "long_factor": [4.0] * 8,
                                     "short_mscale": 1.3, "long_mscale": 1.5})
+    if arch == "bloom":  # its own names; 6 heads of 16 (ALiBi slopes past a power of two), GELU MLP of 4x, tied LM head
+        cfg.update(n_head=6, hidden_size=96, n_layer=cfg.pop("num_hidden_layers"), layer_norm_epsilon=cfg.pop("rms_norm_eps"),
+                   tie_word_embeddings=True)  # as the published ones
+        for key in ("num_key_value_heads", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
+            cfg.pop(key)

@@ -167,9 +167,21 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
 
 def head_dim_of(hf_config) -> int:
     """The width of each head's keys (and values, as the backends hold them). MLA configs (MiniCPM3)
-    keep ``head_dim`` for the rotated part alone; their keys are ``qk_head_dim`` wide."""
-    return (getattr(hf_config, "qk_head_dim", None) or getattr(hf_config, "head_dim", None)
-            or hf_config.hidden_size // hf_config.num_attention_heads)
+    keep ``head_dim`` for the rotated part alone; their keys are ``qk_head_dim`` wide. ALiBi models'
+    heads carry ALIBI_DIMS more (layers/alibi.py)."""
+    width = (getattr(hf_config, "qk_head_dim", None) or getattr(hf_config, "head_dim", None)
+             or hf_config.hidden_size // hf_config.num_attention_heads)
+    if uses_alibi(hf_config):
+        from multiscore.layers.alibi import ALIBI_DIMS
+
+        width += ALIBI_DIMS
+    return width
+
+
+def uses_alibi(hf_config) -> bool:
+    """BLOOM's attention, and Falcon's with ``alibi``: scores biased by key position (layers/alibi.py)."""
+    model_type = getattr(hf_config, "model_type", None)
+    return model_type == "bloom" or (model_type == "falcon" and bool(getattr(hf_config, "alibi", False)))
 
 
 def layer_config(hf_config, layer: int):

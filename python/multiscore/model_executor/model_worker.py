@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import ModelConfig, head_dim_of, kv_layer_shapes
+from multiscore.configs.model_config import ModelConfig, head_dim_of, kv_layer_shapes, uses_alibi
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import Linear, onednn_packing_problem, pack_linears
@@ -72,6 +72,9 @@ class ModelWorker:
         if backend_name == "flashinfer" and any(getattr(m, "sinks", None) is not None for m in self.model.modules()):
             raise ValueError(f"{model_config.architecture}'s attention has sink logits, which the FlashInfer backend "
                              "does not take here yet: serve it with --attention-backend torch")
+        if backend_name == "flashinfer" and uses_alibi(cfg):
+            raise ValueError(f"{model_config.architecture} biases its attention scores by position (ALiBi), which the "
+                             "FlashInfer backend does not take here: serve it with --attention-backend torch")
         if getattr(cfg, "is_heterogeneous", False):  # layers of their own shapes (Gemma 4)
             kv_shapes = kv_layer_shapes(cfg)
             if backend_name == "flashinfer" and len(set(kv_shapes)) > 1:

@@ -38,6 +38,10 @@ _MODELS = {
     "PhimoeForCausalLM": "phimoe",  # Phi-3.5-MoE: Mixtral's block with LayerNorms, SparseMixer routing
     "PhimoeForSequenceClassification": "phimoe",
     "PhimoeModel": "phimoe",
+    "BloomForCausalLM": "bloom",  # BLOOM, BLOOMZ: ALiBi, LayerNorms, q/k/v per head
+    "BloomForSequenceClassification": "bloom",
+    "BloomForTokenClassification": "bloom",
+    "BloomModel": "bloom",
     "FalconForCausalLM": "falcon",  # Falcon 7B / 40B / 180B / 11B: fused q/k/v per layout, parallel LayerNorm blocks
     "FalconForSequenceClassification": "falcon",
     "FalconForTokenClassification": "falcon",
