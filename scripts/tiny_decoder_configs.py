@@ -153,3 +153,9 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    tie_word_embeddings=True)  # as the published ones
         for key in ("num_key_value_heads", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
             cfg.pop(key)
+    if arch == "mpt":  # its own names; 6 heads of 16 (MPT's slopes for fewer heads than a power of two), q/k/v
+        # clamped at 0.5, a tied LM head as the published ones
+        for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "num_key_value_heads", "intermediate_size",
+                    "max_position_embeddings", "rms_norm_eps"):
+            cfg.pop(key)
+        cfg.update(d_model=96, n_heads=6, n_layers=2, max_seq_len=256, attn_config={"clip_qkv": 0.5}, tie_word_embeddings=True)

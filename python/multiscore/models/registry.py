@@ -42,6 +42,10 @@ _MODELS = {
     "BloomForSequenceClassification": "bloom",
     "BloomForTokenClassification": "bloom",
     "BloomModel": "bloom",
+    "MptForCausalLM": "mpt",  # MPT-7B / 30B: ALiBi with its own slopes, bias-free LayerNorms and projections
+    "MptForSequenceClassification": "mpt",
+    "MptForTokenClassification": "mpt",
+    "MptModel": "mpt",
     "FalconForCausalLM": "falcon",  # Falcon 7B / 40B / 180B / 11B: fused q/k/v per layout, parallel LayerNorm blocks
     "FalconForSequenceClassification": "falcon",
     "FalconForTokenClassification": "falcon",
