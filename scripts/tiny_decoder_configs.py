@@ -159,3 +159,12 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                     "max_position_embeddings", "rms_norm_eps"):
             cfg.pop(key)
         cfg.update(d_model=96, n_heads=6, n_layers=2, max_seq_len=256, attn_config={"clip_qkv": 0.5}, tie_word_embeddings=True)
+    if arch == "jais2":  # biased attention and squared-ReLU MLP, LayerNorms
+        cfg.update(layer_norm_eps=cfg.pop("rms_norm_eps"), hidden_act="relu2", attention_bias=True, mlp_bias=True, head_dim=16)
+    if arch == "cwm":  # a global layer then a 4-position sliding one (its default llama3 rotary)
+        cfg.update(head_dim=16, sliding_window=4, layer_types=["full_attention", "sliding_attention"])
+    if arch == "youtu":  # MiniCPM3's latent attention shapes, its rope part over interleaved pairs; dense MLPs
+        cfg.update(q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
+                   num_key_value_heads=4, tie_word_embeddings=True)
+    if arch == "flex_olmo":  # OLMo 2's post-norms and q/k norms; 4 experts of 32, 2 per token
+        cfg.update(head_dim=16, intermediate_size=32, num_experts=4, num_experts_per_tok=2, norm_topk_prob=False)

@@ -191,6 +191,27 @@ class Glm4MoeLiteModel(_DeepseekV3, DecoderForEmbedding):
     pass
 
 
+def youtu_options(config) -> BlockOptions:
+    """Youtu-LLM: DeepSeek-V3's latent attention, a dense MLP in every layer."""
+    return replace(deepseek_v3_options(config), mlp_for_layer=None)
+
+
+class _Youtu(LatentAttentionModel):
+    options_for = staticmethod(youtu_options)
+
+
+class YoutuForCausalLM(_Youtu, DecoderForCausalLM):
+    pass
+
+
+class YoutuForSequenceClassification(_Youtu, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class YoutuModel(_Youtu, DecoderForEmbedding):
+    pass
+
+
 def dsa_options(config) -> BlockOptions:
     """DeepSeek-V3.2 and GLM-5: DeepSeek-V3's, the rope part always over interleaved pairs. Their sparse
     attention (each token's top ``index_topk`` keys by the layer's indexer) sees every key below that many,

@@ -177,6 +177,32 @@ class NemotronModel(_Nemotron, DecoderForEmbedding):
     pass
 
 
+def jais2_layer(config, window: Optional[int], layer_id: int) -> nn.Module:
+    """Jais 2: Llama's attention (biased by ``attention_bias``), Nemotron's squared-ReLU MLP (biased by
+    ``mlp_bias``), LayerNorms (``layer_norm_eps``)."""
+    attention = DecoderAttention(config, nemotron_options(config), window, layer_id=layer_id)
+    return SequentialLayer(lambda: nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps), attention, SquaredReluMLP(config))
+
+
+class _Jais2:
+    options_for = staticmethod(nemotron_options)
+
+    def make_body(self, config) -> nn.Module:
+        return ParallelBody(config, jais2_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
+
+
+class Jais2ForCausalLM(_Jais2, DecoderForCausalLM):
+    pass
+
+
+class Jais2ForSequenceClassification(_Jais2, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class Jais2Model(_Jais2, DecoderForEmbedding):
+    pass
+
+
 def olmo_options(config) -> BlockOptions:
     if getattr(config, "clip_qkv", None) is not None:
         raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")

@@ -1,3 +1,7 @@
+"""Llama (and the checkpoints that are Llama's block under another name). Meta's Code World Model (``cwm``,
+facebook/cwm) is Llama's block with sliding layers by ``layer_types`` (three in four), served by the
+decoder's sliding windows: ``CwmForCausalLM``, ``CwmModel`` and our ``CwmForSequenceClassification``."""
+
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -28,3 +32,7 @@ class LlamaForTokenClassification(DecoderForTokenClassification):
 
 class LlamaModel(DecoderForEmbedding):
     options_for = staticmethod(llama_options)
+
+
+# Code World Model: Llama's block; its sliding layers come from the config (DecoderModel's windows).
+CwmForCausalLM, CwmForSequenceClassification, CwmModel = LlamaForCausalLM, LlamaForSequenceClassification, LlamaModel

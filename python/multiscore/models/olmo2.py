@@ -6,7 +6,11 @@ one RMSNorm over all of q's heads (and k's) before rotary. OLMo 3 adds sliding l
 
 OLMoE (allenai/OLMoE-1B-7B, ``olmoe``): Llama's pre-norm block with OLMo 2's norm over all of q's heads
 (and k's), every MLP a mixture of ``num_experts`` experts of ``intermediate_size`` (models/sparse_moe.py:
-a float32 softmax router, the top k renormalised only with ``norm_topk_prob``). ``clip_qkv`` is refused."""
+a float32 softmax router, the top k renormalised only with ``norm_topk_prob``). ``clip_qkv`` is refused.
+
+FlexOlmo (allenai/FlexOlmo-*, ``flex_olmo``): OLMo 2's block with OLMoE's experts."""
+
+from dataclasses import replace
 
 from multiscore.models.decoder import (
     BlockOptions,
@@ -40,13 +44,20 @@ class Olmo2Model(DecoderForEmbedding):
 Olmo3ForCausalLM, Olmo3ForSequenceClassification, Olmo3Model = Olmo2ForCausalLM, Olmo2ForSequenceClassification, Olmo2Model
 
 
+def _olmoe_experts(config, options: BlockOptions, layer_id: int) -> SparseMoeBlock:
+    return SparseMoeBlock(config, options, num_experts=config.num_experts, inner=config.intermediate_size)
+
+
 def olmoe_options(config) -> BlockOptions:
     if getattr(config, "clip_qkv", None) is not None:
         raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")
     bias = bool(getattr(config, "attention_bias", False))
     return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm_across_heads=True, mlp_act=mlp_activation(config),
-                        mlp_for_layer=lambda config, options, layer_id: SparseMoeBlock(
-                            config, options, num_experts=config.num_experts, inner=config.intermediate_size))
+                        mlp_for_layer=_olmoe_experts)
+
+
+def flex_olmo_options(config) -> BlockOptions:
+    return replace(olmo2_options(config), mlp_for_layer=_olmoe_experts)
 
 
 class OlmoeForCausalLM(DecoderForCausalLM):
@@ -61,3 +72,17 @@ class OlmoeForSequenceClassification(DecoderForSequenceClassification):
 
 class OlmoeModel(DecoderForEmbedding):
     options_for = staticmethod(olmoe_options)
+
+
+class FlexOlmoForCausalLM(DecoderForCausalLM):
+    options_for = staticmethod(flex_olmo_options)
+
+
+class FlexOlmoForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(flex_olmo_options)
+
+
+class FlexOlmoModel(DecoderForEmbedding):
+    options_for = staticmethod(flex_olmo_options)

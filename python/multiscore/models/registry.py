@@ -87,6 +87,9 @@ _MODELS = {
     "Glm4MoeLiteForCausalLM": "deepseek",  # GLM-4.7-Flash: V3's blocks
     "Glm4MoeLiteForSequenceClassification": "deepseek",
     "Glm4MoeLiteModel": "deepseek",
+    "YoutuForCausalLM": "deepseek",  # tencent/Youtu-LLM: V3's latent attention, dense MLPs
+    "YoutuForSequenceClassification": "deepseek",
+    "YoutuModel": "deepseek",
     "DeepseekV32ForCausalLM": "deepseek",  # DeepSeek-V3.2: V3 plus sparse attention, dense below index_topk keys
     "DeepseekV32ForSequenceClassification": "deepseek",
     "DeepseekV32Model": "deepseek",
@@ -122,6 +125,9 @@ _MODELS = {
     "OlmoeForCausalLM": "olmo2",  # OLMoE: q/k norms across heads, every MLP experts (softmax router)
     "OlmoeForSequenceClassification": "olmo2",
     "OlmoeModel": "olmo2",
+    "FlexOlmoForCausalLM": "olmo2",  # OLMo 2's block, OLMoE's experts
+    "FlexOlmoForSequenceClassification": "olmo2",
+    "FlexOlmoModel": "olmo2",
     "StableLmForCausalLM": "layernorm_decoders",  # StableLM 2: biased LayerNorms, partial rotary, sequential or parallel blocks
     "StableLmForSequenceClassification": "layernorm_decoders",
     "StableLmForTokenClassification": "layernorm_decoders",
@@ -134,6 +140,9 @@ _MODELS = {
     "NemotronForSequenceClassification": "layernorm_decoders",
     "NemotronForTokenClassification": "layernorm_decoders",
     "NemotronModel": "layernorm_decoders",
+    "Jais2ForCausalLM": "layernorm_decoders",  # inceptionai/Jais-2: biased Llama attention, squared-ReLU MLP, LayerNorms
+    "Jais2ForSequenceClassification": "layernorm_decoders",
+    "Jais2Model": "layernorm_decoders",
     "OlmoForCausalLM": "layernorm_decoders",  # OLMo (v1): Llama's block with weightless LayerNorms
     "OlmoForSequenceClassification": "layernorm_decoders",
     "OlmoModel": "layernorm_decoders",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
@@ -236,6 +245,9 @@ _MODELS = {
     "Qwen2MoeForTokenClassification": "qwen_moe",
     "Qwen2MoeModel": "qwen_moe",
     "LlamaModel": "llama",
+    "CwmForCausalLM": "llama",  # facebook/cwm: Llama's block, three sliding layers in four
+    "CwmForSequenceClassification": "llama",
+    "CwmModel": "llama",
     "SeedOssForCausalLM": "seed_oss",  # Seed-OSS: Llama's block, q/k/v and o biases apart
     "SeedOssForSequenceClassification": "seed_oss",
     "SeedOssForTokenClassification": "seed_oss",

@@ -38,6 +38,16 @@ def test_sparse_attention_models_stop_where_their_indexer_would_hide_keys(tiny_m
         worker(path, context_length=256)
 
 
+def test_youtu_equals_transformers_single_item_and_mis(tiny_model):
+    """Youtu-LLM: DeepSeek-V3's latent attention (rope over interleaved pairs) with a dense MLP in every layer."""
+    path = tiny_model("youtu", "causal")
+    w = worker(path)
+    assert {type(layer.mlp).__name__ for layer in w.model.model.layers} == {"GatedMLP"}
+    assert {type(layer.self_attn).__name__ for layer in w.model.model.layers} == {"LatentAttention"}
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
 # DeepSeek-V3's experts behind grouped-query attention (GLM-4.5): its own attention
 GQA_CASES = [("glm4_moe", "causal", {}), ("glm4_moe", "causal", {"use_qk_norm": False, "partial_rotary_factor": 1.0}),
              ("dots1", "causal", {}), ("solar_open", "causal", {})]

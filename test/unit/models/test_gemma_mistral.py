@@ -69,6 +69,7 @@ def test_sliding_window_caps_the_context_only_on_flashinfer(tiny_model):
     ("gemma2", "seqcls", {"sliding_window": 4}),  # layer 0 slides, layer 1 is global
     ("gemma2", "causal", {"sliding_window": 5, "attn_logit_softcapping": 0.5}),
     ("qwen2", "seqcls", {"use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1}),
+    ("cwm", "causal", {}),  # Code World Model: a global layer, then a 4-position sliding one
 ])
 def test_sliding_windows_shorter_than_query_and_items_equal_transformers(tiny_model, arch, head, kw):
     """Windows of 3-5 tokens against a 9-token query and items of 0-6 tokens: every item crosses the

@@ -42,3 +42,13 @@ def test_starcoder2_and_nemotron_equal_transformers_single_item_and_mis(tiny_mod
 def test_olmos_clip_qkv_is_refused(tiny_model):
     with pytest.raises(ValueError, match="clip_qkv 8.0 .* is not supported"):
         worker(tiny_model("olmo", "causal", clip_qkv=8.0))
+
+
+def test_jais2_equals_transformers_single_item_and_mis(tiny_model):
+    """Jais 2: biased Llama attention, Nemotron's squared-ReLU MLP (biased), LayerNorms."""
+    path = tiny_model("jais2", "causal")
+    w = worker(path)
+    layer = w.model.model.layers[0]
+    assert type(layer.input_layernorm).__name__ == "LayerNorm" and layer.mlp.up_proj.bias is not None
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)

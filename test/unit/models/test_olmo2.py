@@ -49,3 +49,13 @@ def test_olmoe_equals_transformers_single_item_and_mis(tiny_model, norm_topk_pro
 def test_olmoes_clip_qkv_is_refused(tiny_model):
     with pytest.raises(ValueError, match="clip_qkv 8.0 .* is not supported"):
         worker(tiny_model("olmoe", "causal", clip_qkv=8.0))
+
+
+def test_flex_olmo_equals_transformers_single_item_and_mis(tiny_model):
+    """FlexOlmo: OLMo 2's post-norms and q/k norms around OLMoE's experts (unrenormalised here)."""
+    path = tiny_model("flex_olmo", "causal")
+    w = worker(path)
+    layer = w.model.model.layers[0]
+    assert layer.post_norms_only and type(layer.mlp).__name__ == "SparseMoeBlock"
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
