@@ -168,3 +168,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    num_key_value_heads=4, tie_word_embeddings=True)
     if arch == "flex_olmo":  # OLMo 2's post-norms and q/k norms; 4 experts of 32, 2 per token
         cfg.update(head_dim=16, intermediate_size=32, num_experts=4, num_experts_per_tok=2, norm_topk_prob=False)
+    if arch == "exaone_moe":  # EXAONE 4.0's sliding then global (NoPE) layers; a dense layer then a sparse one (4 experts
+        # of 32 in 2 groups, 1 kept, 2 per token, a perturbed correction bias) beside a shared expert
+        cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
+                   mlp_layer_types=["dense", "sparse"], num_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1,
+                   num_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True)

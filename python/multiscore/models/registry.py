@@ -151,6 +151,9 @@ _MODELS = {
     "InternLM2Model": "internlm2",
     "JinaVLForRanking": "jina_reranker_m0",  # jina-reranker-m0 on text: Qwen2-VL's language model, an MLP score
     "JinaVLForSequenceClassification": "jina_reranker_m0",  # vLLM's name for it
+    "ExaoneMoeForCausalLM": "exaone4",  # K-EXAONE: EXAONE 4.0's attention, pre-norm, DeepSeek-V3's experts
+    "ExaoneMoeForSequenceClassification": "exaone4",
+    "ExaoneMoeModel": "exaone4",
     "Exaone4ForCausalLM": "exaone4",  # post-norm blocks, per-head q/k norms, NoPE global layers
     "Exaone4ForSequenceClassification": "exaone4",
     "Exaone4ForTokenClassification": "exaone4",

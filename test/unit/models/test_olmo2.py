@@ -24,6 +24,19 @@ def test_olmo3s_window_and_per_type_rotary_are_in_play(tiny_model):
         assert (reference - changed).abs().max() > 1e-4
 
 
+def test_k_exaone_equals_transformers_single_item_and_mis(tiny_model):
+    """K-EXAONE: EXAONE 4.0's sliding (rotary) and global (NoPE) attention with q/k norms in a pre-norm block, a
+    dense layer then DeepSeek-V3's experts (the hub's name for their correction bias) beside a shared one."""
+    path = tiny_model("exaone_moe", "causal")
+    w = worker(path)
+    layers = w.model.model.layers
+    assert [type(layer.mlp).__name__ for layer in layers] == ["GatedMLP", "DeepseekMoeBlock"]
+    assert [layer.self_attn.rotary for layer in layers] == [True, False] and not layers[0].post_norms_only
+    assert layers[1].mlp.gate.e_score_correction_bias.abs().sum() > 0  # perturbed, and read
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
 def test_exaone4s_global_layer_takes_no_rotary(tiny_model):
     path = tiny_model("exaone4", "seqcls")
     w = worker(path)
