@@ -173,3 +173,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
                    mlp_layer_types=["dense", "sparse"], num_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1,
                    num_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True)
+    if arch == "afmoe":  # a dense sliding layer (rotary, 4 positions), then a sparse global one (NoPE): 4 experts of 32,
+        # 2 per token, a perturbed expert bias, route_scale 2, a shared expert; muP's scaled embeddings
+        cfg.update(num_hidden_layers=2, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
+                   num_dense_layers=1, num_experts=4, num_experts_per_tok=2, num_shared_experts=1, moe_intermediate_size=32,
+                   route_scale=2.0, mup_enabled=True)

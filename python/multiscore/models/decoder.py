@@ -65,6 +65,8 @@ class BlockOptions:
     attention_sinks: bool = False
     # LFM3: each head's output times σ(g_proj(x)), a gate per head from the layer's input (``g_proj`` [Hq, H]).
     head_output_gate: bool = False
+    # Arcee's AFMoE: the output times σ(g_proj(x)) dimension by dimension (``g_proj`` [Hq·D, H]).
+    output_gate_per_dim: bool = False
     # (config, layer id) -> whether that layer's q and k rotate; False: a NoPE layer (SmolLM3's every
     # fourth, EXAONE 4.0's and Command R7B's global layers). None: every layer rotates.
     rotary_layer: Optional[Callable[..., bool]] = None
@@ -132,7 +134,10 @@ class DecoderAttention(nn.Module):
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
         self.scales_queries = True  # by ForwardContext.query_scale, where the model has one (Llama 4: NoPE layers only)
-        self.g_proj = Linear(config.hidden_size, self.num_heads, bias=False) if options.head_output_gate else None
+        self.gate_per_dim = options.output_gate_per_dim
+        gate_width = self.q_size if self.gate_per_dim else self.num_heads
+        self.g_proj = (Linear(config.hidden_size, gate_width, bias=False)
+                       if options.head_output_gate or self.gate_per_dim else None)
         self.qk_norm = options.qk_norm or options.qk_norm_after_rotary
         self.qk_norm_after_rotary = options.qk_norm_after_rotary
         self.qk_norm_across_heads = options.qk_norm_across_heads
@@ -164,8 +169,9 @@ class DecoderAttention(nn.Module):
             q = q * ctx.query_scale
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks,
                             rows=keep_rows)  # [T, Hq, D], or [R, Hq, D] for keep_rows
-        if self.g_proj is not None:  # [R, Hq, 1] gates from the same rows' inputs
-            out = out * torch.sigmoid(self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows)))[..., None]
+        if self.g_proj is not None:  # [R, Hq, 1] (or [R, Hq, D]) gates from the same rows' inputs
+            gate = torch.sigmoid(self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows)))
+            out = out * (gate.view(out.shape) if self.gate_per_dim else gate[..., None])
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
 
 

@@ -35,6 +35,9 @@ _MODELS = {
     "Llama4ForCausalLM": "llama4",  # Llama 4 Scout / Maverick: NoPE layers, input-scaled experts, chunked attention
     "Llama4ForSequenceClassification": "llama4",
     "Llama4TextModel": "llama4",
+    "AfmoeForCausalLM": "afmoe",  # Arcee Trinity: sandwich norms, gated NoPE/sliding attention, sigmoid experts
+    "AfmoeForSequenceClassification": "afmoe",
+    "AfmoeModel": "afmoe",
     "PhimoeForCausalLM": "phimoe",  # Phi-3.5-MoE: Mixtral's block with LayerNorms, SparseMixer routing
     "PhimoeForSequenceClassification": "phimoe",
     "PhimoeModel": "phimoe",
