@@ -53,9 +53,17 @@ transformers runs its own chunked torch scan), and before 2 of the 8 a shared tr
 [hidden | embeddings] (2048 wide: 16 heads of 128, rotary) with each layer's own rank-128 adapters, as
 Zamba2-1.2B's (hidden 1024, MLP 4096, one shared block); Mamba 32 heads of 64 over a state of 64.
 
+``--model llama4``: a Llama 4 reranker (``Llama4ForCausalLM``): rotary layers over interleaved pairs with the
+weightless q/k norm, every fourth layer NoPE with the query temperature, 16 experts of 1024 (one per token,
+fed the token scaled by its sigmoid score) beside a shared expert in every other layer, dense MLPs of 2048
+in the others. Hidden 1024, 16 heads of 64 (8 kv heads), 8 layers.
+
+``--model bloom``: a BLOOM reranker (``BloomForCausalLM``): ALiBi (served here as 8 extra q/k dimensions per
+head), LayerNorms, a 4x GELU MLP. Hidden 1024, 16 heads of 64, 8 layers.
+
 All read 3 label tokens over a 32,768-token vocabulary, fp32, median of ``--repeats``.
 
-    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3|deepseek_v3|zamba2 [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
+    python benchmark/bench_new_architectures.py --model gemma4|qwen3_5|granite_hybrid|gpt_oss|jamba|minicpm3|deepseek_v3|zamba2|llama4|bloom [--query 128] [--items 16] [--item-len 16] [--repeats 3] [--markdown]
 """
 
 from __future__ import annotations
@@ -136,6 +144,16 @@ def build_checkpoint(model: str, out: pathlib.Path) -> pathlib.Path:
                              "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
             architectures=["DeepseekV3ForCausalLM"])
         cls = transformers.DeepseekV3ForCausalLM
+    elif model == "llama4":
+        config = transformers.Llama4TextConfig(
+            vocab_size=VOCAB, hidden_size=1024, intermediate_size=1024, intermediate_size_mlp=2048, num_hidden_layers=8,
+            num_attention_heads=16, num_key_value_heads=8, head_dim=64, num_local_experts=16, num_experts_per_tok=1,
+            interleave_moe_layer_step=2, tie_word_embeddings=False, architectures=["Llama4ForCausalLM"])
+        cls = transformers.Llama4ForCausalLM
+    elif model == "bloom":
+        config = transformers.BloomConfig(vocab_size=VOCAB, hidden_size=1024, n_layer=8, n_head=16,
+                                          architectures=["BloomForCausalLM"])
+        cls = transformers.BloomForCausalLM
     elif model == "zamba2":
         config = transformers.Zamba2Config(
             vocab_size=VOCAB, hidden_size=1024, intermediate_size=4096, num_hidden_layers=8, num_attention_heads=16,
@@ -164,7 +182,8 @@ def workload(query_len: int, num_items: int, item_len: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3", "deepseek_v3", "zamba2"], default="gemma4")
+    parser.add_argument("--model", choices=["gemma4", "qwen3_5", "granite_hybrid", "gpt_oss", "jamba", "minicpm3", "deepseek_v3",
+                                            "zamba2", "llama4", "bloom"], default="gemma4")
     parser.add_argument("--query", type=int, default=128)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--item-len", type=int, default=16)
