@@ -394,6 +394,7 @@ _MODELS = {
     "T5EncoderModel": "t5",  # gtr-t5-*, sentence-t5-*
     "MT5EncoderModel": "t5",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs
+    "StaticEmbeddingModel": "static_embedding",  # sentence-transformers' StaticEmbedding (configs/static_embedding.py)
     "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores
     "ColBERTModel": "colbert",  # vLLM's names
     "ColBERTModernBertModel": "colbert",
