@@ -18,8 +18,10 @@ MIS rows carry their single-item positions, so an item token's biases are as whe
 from __future__ import annotations
 
 import math
+from typing import Callable, Optional
 
 import torch
+from torch import nn
 
 ALIBI_DIMS = 8
 MAX_POSITIONS = 256 * 256  # hi stays below 256
@@ -66,3 +68,33 @@ def with_alibi(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, 
     k = torch.cat([k, k_dims.expand(-1, k.shape[1], -1)], dim=-1)
     v = torch.cat([v, v.new_zeros(T, v.shape[1], ALIBI_DIMS)], dim=-1)
     return q, k, v
+
+
+class Alibi:
+    """One attention layer's ALiBi: its slopes [heads] (float32, derived from the config, not a weight) and, per
+    dtype and device, their query dimensions."""
+
+    def __init__(self, slopes: torch.Tensor) -> None:
+        self.slopes = slopes
+        self._q_dims: dict = {}  # (dtype, device) -> query_dims [heads, ALIBI_DIMS]
+
+    def attend(self, attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, k_dims: torch.Tensor,
+               layer: int) -> torch.Tensor:
+        """q [T, Hq, D], k / v [T, Hkv, D], ``k_dims`` (key_dims) -> attention(q, k, v) with the biases [T, Hq, D]."""
+        q_dims = self._q_dims.get((q.dtype, q.device))
+        if q_dims is None:
+            q_dims = self._q_dims[(q.dtype, q.device)] = query_dims(self.slopes, q.dtype).to(q.device)
+        q, k, v = with_alibi(q, k, v, scale, q_dims, k_dims)
+        return attention(q, k, v, 1.0, layer=layer)[..., : q.shape[-1] - ALIBI_DIMS]
+
+
+def run_alibi_blocks(x: torch.Tensor, positions: torch.Tensor, blocks: nn.ModuleList, attention,
+                     keep_rows: Optional[torch.Tensor], final_norm: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """An ALiBi body's layers: x [T, H] (embedded), positions [T] -> ``final_norm`` of the last states at
+    ``keep_rows`` [R, H] ([T, H] for None); each block is called as block(x, attention, key_dims)."""
+    k_dims = key_dims(positions, x.dtype)  # [T, 1, ALIBI_DIMS]
+    for block in blocks:
+        x = block(x, attention, k_dims)
+    if keep_rows is not None:
+        x = x.index_select(0, keep_rows)
+    return final_norm(x)

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.layers.alibi import alibi_slopes, key_dims, query_dims, with_alibi
+from multiscore.layers.alibi import Alibi, alibi_slopes, run_alibi_blocks
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear, hf_activation
@@ -41,18 +41,13 @@ class BloomAttention(nn.Module):
         self.dense = Linear(H, H)
         self.scale = self.head_dim**-0.5
         with torch.device("cpu"):  # real numbers even when the model is built on the meta device
-            self.alibi = alibi_slopes(self.num_heads)  # [heads] float32; a plain attribute: derived, not a weight
-        self._q_dims: dict = {}  # (dtype, device) -> query_dims [heads, ALIBI_DIMS]
+            self.alibi = Alibi(alibi_slopes(self.num_heads))
 
     def forward(self, x: torch.Tensor, attention: BatchAttention, k_dims: torch.Tensor) -> torch.Tensor:
         """x [T, H], ``k_dims`` [T, 1, ALIBI_DIMS] (alibi.key_dims) -> [T, H], before the residual add."""
         T, H = x.shape
         q, k, v = self.query_key_value(x).view(T, self.num_heads, 3, self.head_dim).unbind(2)  # [T, heads, D] each
-        q_dims = self._q_dims.get((x.dtype, x.device))
-        if q_dims is None:
-            q_dims = self._q_dims[(x.dtype, x.device)] = query_dims(self.alibi, x.dtype).to(x.device)
-        q, k, v = with_alibi(q, k, v, self.scale, q_dims, k_dims)
-        out = attention(q, k, v, 1.0, layer=self.layer_id)[..., : self.head_dim]  # [T, heads, D]
+        out = self.alibi.attend(attention, q, k, v, self.scale, k_dims, self.layer_id)  # [T, heads, D]
         return self.dense(out.reshape(T, H))
 
 
@@ -105,13 +100,7 @@ class BloomBody(nn.Module):
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None)."""
         x = with_embed_overrides(self.word_embeddings(input_ids), embed_overrides)  # [T, H]
-        x = self.word_embeddings_layernorm(x)
-        k_dims = key_dims(positions, x.dtype)  # [T, 1, ALIBI_DIMS]
-        for block in self.h:
-            x = block(x, attention, k_dims)
-        if keep_rows is not None:
-            x = x.index_select(0, keep_rows)
-        return self.ln_f(x)
+        return run_alibi_blocks(self.word_embeddings_layernorm(x), positions, self.h, attention, keep_rows, self.ln_f)
 
 
 class _Bloom:

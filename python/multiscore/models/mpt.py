@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.layers.alibi import key_dims, query_dims, with_alibi
+from multiscore.layers.alibi import Alibi, run_alibi_blocks
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear, hf_activation
@@ -53,8 +53,7 @@ class MptAttention(nn.Module):
         self.clip_qkv = config.attn_config.clip_qkv
         self.scale = config.attn_config.softmax_scale or 1 / math.sqrt(H / self.num_heads)
         with torch.device("cpu"):  # real numbers even when the model is built on the meta device
-            self.alibi = mpt_alibi_slopes(self.num_heads)  # [heads] float32; a plain attribute: derived, not a weight
-        self._q_dims: dict = {}  # (dtype, device) -> query_dims [heads, ALIBI_DIMS]
+            self.alibi = Alibi(mpt_alibi_slopes(self.num_heads))
 
     def forward(self, x: torch.Tensor, attention: BatchAttention, k_dims: torch.Tensor) -> torch.Tensor:
         """x [T, H], ``k_dims`` [T, 1, ALIBI_DIMS] (alibi.key_dims) -> [T, H], before the residual add."""
@@ -63,11 +62,7 @@ class MptAttention(nn.Module):
         if self.clip_qkv:
             qkv = qkv.clamp(min=-self.clip_qkv, max=self.clip_qkv)
         q, k, v = qkv.view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
-        q_dims = self._q_dims.get((x.dtype, x.device))
-        if q_dims is None:
-            q_dims = self._q_dims[(x.dtype, x.device)] = query_dims(self.alibi, x.dtype).to(x.device)
-        q, k, v = with_alibi(q, k, v, self.scale, q_dims, k_dims)
-        out = attention(q, k, v, 1.0, layer=self.layer_id)[..., : self.head_dim]  # [T, heads, D]
+        out = self.alibi.attend(attention, q, k, v, self.scale, k_dims, self.layer_id)  # [T, heads, D]
         return self.out_proj(out.reshape(T, H))
 
 
@@ -113,12 +108,7 @@ class MptBody(nn.Module):
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, H] at ``keep_rows`` ([T, H] for None)."""
         x = with_embed_overrides(self.wte(input_ids), embed_overrides)  # [T, H]
-        k_dims = key_dims(positions, x.dtype)  # [T, 1, ALIBI_DIMS]
-        for block in self.blocks:
-            x = block(x, attention, k_dims)
-        if keep_rows is not None:
-            x = x.index_select(0, keep_rows)
-        return self.norm_f(x)
+        return run_alibi_blocks(x, positions, self.blocks, attention, keep_rows, self.norm_f)
 
 
 # What transformers' MPT leaves out, and the value under which that changes nothing.
