@@ -3,8 +3,6 @@ weightless q/k norm after it (layers 0-2), a NoPE layer with the query temperatu
 on), experts fed the token scaled by the sigmoid of its router logit beside a shared expert (layers 1, 3),
 dense MLPs of their own width (0, 2); the published multimodal layout; the context capped at the chunk."""
 
-import json
-
 import pytest
 
 from worker_batches import assert_both_ways_equal_transformers, worker
