@@ -1,7 +1,8 @@
 """Llama 4 on text against transformers, single-item and MIS: rotary over interleaved pairs with the
 weightless q/k norm after it (layers 0-2), a NoPE layer with the query temperature (layer 3, from position 2
 on), experts fed the token scaled by the sigmoid of its router logit beside a shared expert (layers 1, 3),
-dense MLPs of their own width (0, 2); the published multimodal layout; the context capped at the chunk."""
+dense MLPs of their own width (0, 2); the context capped at the chunk (the published multimodal checkpoints:
+test_multimodal_language_models.py)."""
 
 import pytest
 
