@@ -58,11 +58,23 @@ class _Phi:
         return ParallelBody(config, phi_layer, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps), "final_layernorm")
 
 
-class PhiForCausalLM(_Phi, DecoderForCausalLM):
+class BiasedLmHeadCausalLM(DecoderForCausalLM):
+    """A causal LM whose LM head has a bias (Phi's, GPT-J's; Phi-3.5-MoE's with ``lm_head_bias``): ``lm_biased``
+    says, from the config, whether it has one."""
+
+    @staticmethod
+    def lm_biased(config) -> bool:
+        return True
+
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__(config, pooling)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=True)  # Phi's has a bias
-        self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+        if self.lm_biased(config):
+            self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
+            self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+
+
+class PhiForCausalLM(_Phi, BiasedLmHeadCausalLM):
+    pass
 
 
 class PhiForSequenceClassification(_Phi, DecoderForSequenceClassification):

@@ -22,21 +22,19 @@ import torch
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of
-from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.fused_ops import FusedOps
-from multiscore.layers.pooler import LabelProbabilityHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, rope_parameters
 from multiscore.models.cohere import ParallelBody
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderAttention,
-    DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
 )
 from multiscore.models.experts import mix_experts
 from multiscore.models.layernorm_decoders import SequentialLayer
 from multiscore.models.mistral import MIXTRAL_HUB_NAMES
+from multiscore.models.phi import BiasedLmHeadCausalLM
 from multiscore.models.sparse_moe import SparseMoeBlock
 
 
@@ -108,12 +106,8 @@ class _Phimoe:
         return PhimoeBody(config, phimoe_layer, nn.LayerNorm(config.hidden_size, eps=config.rms_norm_eps))
 
 
-class PhimoeForCausalLM(_Phimoe, DecoderForCausalLM):
-    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
-        super().__init__(config, pooling)
-        if getattr(config, "lm_head_bias", False):
-            self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
-            self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+class PhimoeForCausalLM(_Phimoe, BiasedLmHeadCausalLM):
+    lm_biased = staticmethod(lambda config: bool(getattr(config, "lm_head_bias", False)))
 
 
 class PhimoeForSequenceClassification(_Phimoe, DecoderForSequenceClassification):

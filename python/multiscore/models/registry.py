@@ -61,6 +61,9 @@ _MODELS = {
     "GPTBigCodeForSequenceClassification": "gpt2",
     "GPTBigCodeForTokenClassification": "gpt2",
     "GPTBigCodeModel": "gpt2",
+    "GPTJForCausalLM": "gptj",  # GPT-J-6B: parallel blocks, rotary on rotary_dim over pairs, a biased LM head
+    "GPTJForSequenceClassification": "gptj",
+    "GPTJModel": "gptj",
     "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXForTokenClassification": "gpt_neox",

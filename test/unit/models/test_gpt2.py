@@ -2,7 +2,7 @@
 [in, out]; the LM read at label tokens and the classifier, single-item and MIS (each item token at
 its single-item position), and with the scores scaled by layer (``scale_attn_by_inverse_layer_idx``);
 the original checkpoints' unprefixed tensor names; embedding overrides as transformers' inputs_embeds.
-GPT-BigCode (StarCoder) on the same body: multi-query and multi-head attention."""
+GPT-BigCode (StarCoder) on the same body: multi-query and multi-head attention; GPT-J."""
 
 import pytest
 import torch
@@ -26,6 +26,18 @@ def test_gpt_bigcode_equals_transformers_single_item_and_mis(tiny_model, head, m
     attn = w.model.model.h[0].attn
     assert type(attn).__name__ == "BigCodeAttention" and attn.multi_query is multi_query
     assert tuple(attn.c_attn.weight.shape) == ((64 + 2 * 16) if multi_query else 3 * 64, 64)
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_gptj_equals_transformers_single_item_and_mis(tiny_model, head):
+    """GPT-J: parallel blocks on one LayerNorm, rotary on the first 8 of 16 dims over (2i, 2i + 1) pairs,
+    a biased MLP and LM head."""
+    path = tiny_model("gptj", head)
+    w = worker(path)
+    assert type(w.model.model.layers[0]).__name__ == "ParallelLayer"
+    assert head != "causal" or w.model.lm_head.bias is not None
     for seed in (2, 5):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
