@@ -341,6 +341,9 @@ _MODELS = {
     "MegatronBertModel": "prenorm_encoders",
     "MegatronBertForSequenceClassification": "prenorm_encoders",
     "MegatronBertForTokenClassification": "prenorm_encoders",
+    "RoFormerModel": "roformer",  # BERT's layers with rotary q/k (Chinese RoFormer and its classifiers)
+    "RoFormerForSequenceClassification": "roformer",
+    "RoFormerForTokenClassification": "roformer",
     "RobertaModel": "roberta",
     "RobertaForSequenceClassification": "roberta",
     "RobertaForTokenClassification": "roberta",
