@@ -399,8 +399,8 @@ def test_startup_missing_path(tmp_path):
 
 
 def test_startup_unsupported_architecture(tiny_model):
-    override = json.dumps({"architectures": ["GPTNeoForCausalLM"]})
-    _assert_startup_fails(dict(path=tiny_model("qwen3", "causal"), json_model_override_args=override), "GPTNeoForCausalLM")
+    override = json.dumps({"architectures": ["RwkvForCausalLM"]})
+    _assert_startup_fails(dict(path=tiny_model("qwen3", "causal"), json_model_override_args=override), "RwkvForCausalLM")
 
 
 def test_startup_bad_override_json(tiny_model):

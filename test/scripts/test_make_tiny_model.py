@@ -227,7 +227,7 @@ def test_invalid_heads(tmp_path):
     with pytest.raises(ValueError, match="head for arch 'qwen3'"):
         make_tiny_model(tmp_path / "c", arch="qwen3", head="embed")
     with pytest.raises(ValueError, match="arch must be one of"):
-        make_tiny_model(tmp_path / "d", arch="gpt_neo")
+        make_tiny_model(tmp_path / "d", arch="rwkv")
 
 
 def test_cli_encoder(tmp_path, capsys):

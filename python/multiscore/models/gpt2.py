@@ -4,7 +4,8 @@ them): ``GPT2LMHeadModel`` (read at label tokens: LM scoring, perplexity of each
 (``classifier`` on every token) and ``GPT2Model``. GPT-BigCode (StarCoder, SantaCoder, WizardCoder,
 Granite Code 20B/34B, Octocoder) is the same body with nn.Linear projections and, with
 ``multi_query``, one key/value head: ``GPTBigCodeForCausalLM`` / ``ForSequenceClassification`` /
-``ForTokenClassification`` / ``Model``.
+``ForTokenClassification`` / ``Model``. GPT-Neo (EleutherAI/gpt-neo-125m, 1.3B, 2.7B) too: unscaled scores, and
+a window of ``window_size`` positions on its ``local`` layers (``GPTNeoForCausalLM`` / ... / ``Model``).
 
 Learned absolute positions (``wpe``) added to the token embeddings (``wte``); per block (``h.N``),
 pre-norm LayerNorms: ``ln_1`` -> ``attn`` (fused ``c_attn`` [q | k | v], ``c_proj``), ``ln_2`` -> ``mlp``
@@ -27,7 +28,7 @@ from torch import nn
 
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
-from multiscore.layers.linear import Linear, hf_activation
+from multiscore.layers.linear import FusedLinear, Linear, hf_activation
 from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
@@ -90,12 +91,32 @@ class BigCodeAttention(nn.Module):
         return self.c_proj(out.reshape(T, H))
 
 
+class NeoAttention(nn.Module):
+    """GPT-Neo's (``attn.attention.*``, served as ``attn.*``): q/k/v without biases (fused here), a biased
+    ``out_proj``, scores *not* scaled, and on its ``local`` layers a window of ``window_size`` positions."""
+
+    def __init__(self, config, layer_id: int) -> None:
+        super().__init__()
+        H, self.num_heads, self.layer_id = config.hidden_size, config.num_attention_heads, layer_id
+        self.head_dim = H // self.num_heads
+        self.qkv_proj = FusedLinear(H, {"q": H, "k": H, "v": H}, bias=False)
+        self.out_proj = Linear(H, H)
+        self.window = config.window_size if config.attention_layers[layer_id] == "local" else None
+
+    def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
+        """x [T, H] -> [T, H], before the residual add."""
+        T, H = x.shape
+        q, k, v = self.qkv_proj(x).view(T, 3, self.num_heads, self.head_dim).unbind(1)  # [T, heads, D] each
+        out = attention(q, k, v, 1.0, window=self.window, layer=self.layer_id)
+        return self.out_proj(out.reshape(T, H))
+
+
 class Gpt2Mlp(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         H = config.hidden_size
-        inner = getattr(config, "n_inner", None) or 4 * H
-        projection = Linear if config.model_type == "gpt_bigcode" else _conv1d
+        inner = getattr(config, "n_inner", None) or getattr(config, "intermediate_size", None) or 4 * H
+        projection = _conv1d if config.model_type == "gpt2" else Linear  # GPT-2's Conv1D; nn.Linear elsewhere
         self.c_fc = projection(H, inner)
         self.c_proj = projection(inner, H)
         self.activation = hf_activation(config.activation_function, "activation_function")
@@ -109,7 +130,8 @@ class Gpt2Block(nn.Module):
         super().__init__()
         H, eps = config.hidden_size, config.layer_norm_epsilon
         self.ln_1, self.ln_2 = nn.LayerNorm(H, eps=eps), nn.LayerNorm(H, eps=eps)
-        self.attn = (BigCodeAttention if config.model_type == "gpt_bigcode" else Gpt2Attention)(config, layer_id)
+        attention = {"gpt_bigcode": BigCodeAttention, "gpt_neo": NeoAttention}.get(config.model_type, Gpt2Attention)
+        self.attn = attention(config, layer_id)
         self.mlp = Gpt2Mlp(config)
 
     def forward(self, x: torch.Tensor, attention: BatchAttention) -> torch.Tensor:
@@ -187,4 +209,31 @@ class GPTBigCodeForTokenClassification(GPT2ForTokenClassification):
 
 
 class GPTBigCodeModel(GPT2Model):
+    pass
+
+
+class _GptNeo:
+    # ``attn.attention.*`` -> our ``attn.*`` (its q/k/v fused by the decoder heads' packed names)
+    weight_renames = {".attn.attention.": ".attn."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        # With FlashInfer (which has no windows yet) the context stops at the local layers' window.
+        if "local" in hf_config.attention_layers:
+            hf_config.sliding_window = hf_config.window_size
+
+
+class GPTNeoForCausalLM(_GptNeo, GPT2LMHeadModel):
+    pass
+
+
+class GPTNeoForSequenceClassification(_GptNeo, GPT2ForSequenceClassification):
+    pass
+
+
+class GPTNeoForTokenClassification(_GptNeo, GPT2ForTokenClassification):
+    weight_renames = {**_GptNeo.weight_renames, **GPT2ForTokenClassification.weight_renames}
+
+
+class GPTNeoModel(_GptNeo, GPT2Model):
     pass

@@ -61,6 +61,10 @@ _MODELS = {
     "GPTBigCodeForSequenceClassification": "gpt2",
     "GPTBigCodeForTokenClassification": "gpt2",
     "GPTBigCodeModel": "gpt2",
+    "GPTNeoForCausalLM": "gpt2",  # GPT-Neo: GPT-2's body, unscaled scores, local layers with a window
+    "GPTNeoForSequenceClassification": "gpt2",
+    "GPTNeoForTokenClassification": "gpt2",
+    "GPTNeoModel": "gpt2",
     "GPTJForCausalLM": "gptj",  # GPT-J-6B: parallel blocks, rotary on rotary_dim over pairs, a biased LM head
     "GPTJForSequenceClassification": "gptj",
     "GPTJModel": "gptj",

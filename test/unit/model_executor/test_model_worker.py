@@ -67,8 +67,8 @@ def test_bfloat16_on_cpu_is_close_to_float32(tiny_model):
 
 def test_unsupported_architecture_and_missing_path(tiny_model, tmp_path):
     path = tiny_model("qwen3", "causal")
-    with pytest.raises(ValueError, match="unsupported architecture 'GPTNeoForCausalLM'"):
-        ModelConfig.from_server_args(ServerArgs(model_path=str(path), json_model_override_args='{"architectures": ["GPTNeoForCausalLM"]}'))
+    with pytest.raises(ValueError, match="unsupported architecture 'RwkvForCausalLM'"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(path), json_model_override_args='{"architectures": ["RwkvForCausalLM"]}'))
     with pytest.raises(ValueError, match="model path not found"):
         ModelConfig.from_server_args(ServerArgs(model_path=str(tmp_path / "nope")))
 

@@ -2,7 +2,7 @@
 [in, out]; the LM read at label tokens and the classifier, single-item and MIS (each item token at
 its single-item position), and with the scores scaled by layer (``scale_attn_by_inverse_layer_idx``);
 the original checkpoints' unprefixed tensor names; embedding overrides as transformers' inputs_embeds.
-GPT-BigCode (StarCoder) on the same body: multi-query and multi-head attention; GPT-J."""
+GPT-BigCode (StarCoder) on the same body: multi-query and multi-head attention; GPT-J; GPT-Neo."""
 
 import pytest
 import torch
@@ -38,6 +38,16 @@ def test_gptj_equals_transformers_single_item_and_mis(tiny_model, head):
     w = worker(path)
     assert type(w.model.model.layers[0]).__name__ == "ParallelLayer"
     assert head != "causal" or w.model.lm_head.bias is not None
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_gpt_neo_equals_transformers_single_item_and_mis(tiny_model, head):
+    """GPT-Neo: unscaled scores; a global layer, then a local one whose 4-position window every item crosses."""
+    path = tiny_model("gpt_neo", head)
+    w = worker(path)
+    assert [block.attn.window for block in w.model.model.h] == [None, 4]
     for seed in (2, 5):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 

@@ -359,14 +359,13 @@ def test_qwen3_vl_moe_experts_load_as_the_hub_ships_them(tmp_path):
 
 
 def test_a_vision_language_model_around_a_language_model_not_served_here_is_refused(tmp_path):
-    """LLaVA around a language model multiscore does not serve (GPT-Neo): refused at start-up, the model named."""
+    """LLaVA around a language model multiscore does not serve (RWKV): refused at start-up, the model named."""
     from transformers import LlavaConfig
 
-    config = LlavaConfig(text_config=dict(model_type="gpt_neo", hidden_size=64, num_layers=1, num_heads=4, vocab_size=256,
-                                          attention_types=[[["global"], 1]]),
+    config = LlavaConfig(text_config=dict(model_type="rwkv", hidden_size=64, num_hidden_layers=1, vocab_size=256),
                          vision_config=CLIP_VISION, image_token_index=250)
     config.architectures = ["LlavaForConditionalGeneration"]
     config.save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="LlavaForConditionalGeneration around a 'gpt_neo' language model is not supported: "
-                                         "GPTNeoForCausalLM is not served here"):
+    with pytest.raises(ValueError, match="LlavaForConditionalGeneration around a 'rwkv' language model is not supported: "
+                                         "RwkvForCausalLM is not served here"):
         worker(tmp_path)
