@@ -2,7 +2,7 @@
 retrieval-mrl-en-v1, static-similarity-mrl-multilingual-v1, and model2vec's models saved through
 sentence-transformers). A text's embedding is the mean of its tokens' rows of one table, tokenized without
 special tokens and without a length limit (no transformer, no attention), then normalised where modules.json
-says. On CPU that is hundreds of times cheaper than a transformer.
+says.
 
 They have no transformers config, so they are staged as a checkpoint this runtime reads: a folder in the
 temporary directory, keyed by the checkpoint's path and files, holding
