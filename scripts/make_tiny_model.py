@@ -36,7 +36,7 @@ ARCHS = ("qwen3", "qwen2", "llama", "gemma", "gemma2", "gemma3", "mistral", "phi
 HEADS = ("causal", "seqcls", "tokcls")
 ENCODER_ARCHS = ("bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2",
                  "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert", "albert", "deberta",
-                 "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer")
+                 "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer", "mobilebert")
 ENCODER_HEADS = ("seqcls", "embed", "mlm", "tokcls")  # embed: the bare encoder (BertModel, ...); mlm: MLM_ARCHS (SPLADE); tokcls: *ForTokenClassification
 MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encoders whose masked LM is served (SPLADE)
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
@@ -54,7 +54,7 @@ ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_bigcode": "GPTBigCode", "gptj": "GPTJ", "gpt_neo": "GPTNeo", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "deepseek_v2": "DeepseekV2", "deepseek_v3": "DeepseekV3", "mistral4": "Mistral4", "glm4_moe_lite": "Glm4MoeLite", "glm4_moe": "Glm4Moe", "dots1": "Dots1", "solar_open": "SolarOpen", "minimax_m2": "MiniMaxM2", "helium": "Helium", "hunyuan_moe": "HunYuanMoEV1", "olmoe": "Olmoe", "stablelm": "StableLm", "starcoder2": "Starcoder2", "nemotron": "Nemotron", "olmo": "Olmo", "zamba2": "Zamba2", "llama4": "Llama4", "falcon": "Falcon", "deepseek_v32": "DeepseekV32", "vaultgemma": "VaultGemma", "phimoe": "Phimoe", "bloom": "Bloom", "mpt": "Mpt", "jais2": "Jais2", "cwm": "Cwm", "youtu": "Youtu", "flex_olmo": "FlexOlmo", "exaone_moe": "ExaoneMoe", "afmoe": "Afmoe", "glm_moe_dsa": "GlmMoeDsa", "cohere_compass": "CohereCompass",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert", "roformer": "RoFormer", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert", "roformer": "RoFormer", "mobilebert": "MobileBert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -380,6 +380,9 @@ def _encoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
             cfg["embedding_size"] = 32  # narrower than hidden: embeddings_project is exercised
     elif arch == "roformer":  # rotary q/k instead of position embeddings; embeddings of 32 widened to 64
         cfg.update(type_vocab_size=2, layer_norm_eps=1e-12, embedding_size=32)
+    elif arch == "mobilebert":  # trigram embeddings of 16, bottlenecks of 32 (4 heads of 8), 3 FFNs a layer, NoNorm
+        cfg.update(type_vocab_size=2, embedding_size=16, true_hidden_size=32, intra_bottleneck_size=32,
+                   num_feedforward_networks=3, intermediate_size=64, hidden_act="relu", classifier_activation=True)
     else:  # XLM-R: one token type; positions start at pad_token_id + 1
         cfg.update(
             type_vocab_size=1,

@@ -59,7 +59,7 @@ def build_tokenizer(arch: str = "qwen3"):
     """
     if arch == "qwen2":
         return _build_qwen2_tokenizer()
-    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert", "deberta", "megatron_bert", "roformer"):  # BERT's WordPiece vocabulary (ModernBERT: a BPE, same role)
+    if arch in ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert", "deberta", "megatron_bert", "roformer", "mobilebert"):  # BERT's WordPiece vocabulary (ModernBERT: a BPE, same role)
         return _build_bert_tokenizer()
     if arch in ("xlm_roberta", "gte", "jina_embeddings_v3", "xlm_roberta_xl"):  # gte-multilingual and jina-embeddings-v3 ship XLM-R's tokenizer
         return _build_xlm_roberta_tokenizer()

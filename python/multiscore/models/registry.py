@@ -345,6 +345,9 @@ _MODELS = {
     "MegatronBertModel": "prenorm_encoders",
     "MegatronBertForSequenceClassification": "prenorm_encoders",
     "MegatronBertForTokenClassification": "prenorm_encoders",
+    "MobileBertModel": "mobilebert",  # bottlenecked BERT layers, NoNorm, trigram embeddings
+    "MobileBertForSequenceClassification": "mobilebert",
+    "MobileBertForTokenClassification": "mobilebert",
     "RoFormerModel": "roformer",  # BERT's layers with rotary q/k (Chinese RoFormer and its classifiers)
     "RoFormerForSequenceClassification": "roformer",
     "RoFormerForTokenClassification": "roformer",

@@ -93,7 +93,7 @@ def run_reference(ref, ids, types):
 @pytest.mark.parametrize("head", ["seqcls", "embed"])
 @pytest.mark.parametrize("arch", ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert",
                                   "deberta_v2", "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3",
-                                  "ultrabert", "albert", "deberta", "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer"])
+                                  "ultrabert", "albert", "deberta", "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer", "mobilebert"])
 @pytest.mark.parametrize("case", ["pairs", "single", "one_token"])
 def test_packed_matches_transformers(tiny_model, arch, head, case):
     from transformers import AutoTokenizer
