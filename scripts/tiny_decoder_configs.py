@@ -178,3 +178,10 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_hidden_layers=2, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
                    num_dense_layers=1, num_experts=4, num_experts_per_tok=2, num_shared_experts=1, moe_intermediate_size=32,
                    route_scale=2.0, mup_enabled=True)
+    if arch == "cohere2_moe":  # a dense prefix layer (global, rotating: pattern 1), then a sliding and a global (NoPE)
+        # sparse one: 4 experts of 32, 2 per token, beside a shared expert, averaged; logits scaled by 0.5
+        cfg.update(num_hidden_layers=3, head_dim=16, layer_norm_eps=cfg.pop("rms_norm_eps"), rms_norm_eps=None,
+                   logit_scale=0.5, tie_word_embeddings=True, sliding_window=4, prefix_dense_sliding_window_pattern=1,
+                   layer_types=["full_attention", "sliding_attention", "full_attention"],
+                   mlp_layer_types=["dense", "sparse", "sparse"], prefix_dense_intermediate_size=96, intermediate_size=32,
+                   num_experts=4, num_experts_per_tok=2, num_shared_experts=1, shared_expert_combination_strategy="average")

@@ -171,6 +171,9 @@ _MODELS = {
     "CohereForCausalLM": "cohere",  # Aya / Command R: parallel blocks, LayerNorms, interleaved rotary, logit_scale
     "CohereForSequenceClassification": "cohere",
     "CohereModel": "cohere",
+    "Cohere2MoeForCausalLM": "cohere2_moe",  # Command A+: Command R7B's block, a dense prefix, experts
+    "Cohere2MoeForSequenceClassification": "cohere2_moe",
+    "Cohere2MoeModel": "cohere2_moe",
     "Cohere2ForCausalLM": "cohere",  # Command R7B: sliding layers, NoPE global ones
     "Cohere2ForSequenceClassification": "cohere",
     "Cohere2Model": "cohere",
