@@ -98,7 +98,7 @@ def test_cli(tmp_path):
 
 # --- encoder archs: bert / xlm_roberta, heads seqcls / embed -------------------------------------
 
-BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert", "deberta")  # archs whose tiny tokenizer is BERT's WordPiece
+BERT_VOCAB = ("bert", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "ernie", "ultrabert", "albert", "deberta", "megatron_bert", "roformer", "mobilebert")  # archs whose tiny tokenizer is BERT's WordPiece
 TEXTS = ["What is the capital of California?", "cats", "Sacramento, the city (state 1984) !", "zzq Qwerty"]
 PAIRS = [("what is the capital?", "Sacramento is the capital."), ("a", "b"), ("Big dogs", "cats and birds ; 42")]
 
@@ -113,7 +113,9 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
     prefix = {"bert": "Bert", "xlm_roberta": "XLMRoberta", "roberta": "Roberta", "electra": "Electra",
               "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie",
-              "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "albert": "Albert", "deberta": "Deberta"}[arch]
+              "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "albert": "Albert", "deberta": "Deberta",
+              "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert",
+              "roformer": "RoFormer", "mobilebert": "MobileBert"}[arch]
     suffix = {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
     assert config["architectures"] == [prefix + suffix]
     assert config["vocab_size"] % 64 == 0
@@ -122,9 +124,11 @@ def test_encoder_loads_in_transformers(tmp_path, arch, head):
         assert "type_vocab_size" not in config
     else:
         assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (64, 2, 4)
-        assert (config["intermediate_size"], config["max_position_embeddings"]) == (128, {"gte": 8192, "jina_embeddings_v3": 8194}.get(arch, 512))
+        assert (config["intermediate_size"], config["max_position_embeddings"]) == (
+            {"mobilebert": 64}.get(arch, 128), {"gte": 8192, "jina_embeddings_v3": 8194}.get(arch, 512))
         assert config.get("type_vocab_size", 0) == {"bert": 2, "electra": 2, "albert": 2, "nomic_bert": 2, "modernbert": 0, "deberta_v2": 0, "deberta": 0, "mpnet": 0,
-                                                  "eurobert": 0, "ernie": 4, "ultrabert": 0}.get(arch, 1)
+                                                  "eurobert": 0, "ernie": 4, "ultrabert": 0, "megatron_bert": 2, "roformer": 2,
+                                                  "mobilebert": 2}.get(arch, 1)
 
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok) <= config["vocab_size"]
@@ -163,7 +167,10 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
                                        "mpnet": "MPNetTokenizer", "gte": "XLMRobertaTokenizer",
                                        "eurobert": "TokenizersBackend", "ernie": "BertTokenizer",
                                        "jina_embeddings_v3": "XLMRobertaTokenizer", "ultrabert": "BertTokenizer",
-                                       "albert": "BertTokenizer", "deberta": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
+                                       "albert": "BertTokenizer", "deberta": "BertTokenizer",
+                                       "xlm_roberta_xl": "TokenizersBackend", "roberta_prelayernorm": "RobertaTokenizer",
+                                       "megatron_bert": "BertTokenizer", "roformer": "BertTokenizer",
+                                       "mobilebert": "BertTokenizer"}[arch]  # ModernBERT: the generic fast class, as its checkpoints
     for args in [(t,) for t in TEXTS] + PAIRS:
         a = built(*args, return_token_type_ids=True)
         b = reloaded(*args, return_token_type_ids=True)
@@ -191,7 +198,7 @@ def test_encoder_tokenizer_round_trip(tmp_path, arch):
         assert reloaded("cat")["input_ids"] == ids(["<bos>", "cat", "<eos>"]) and reloaded.unk_token_id not in ids(["cat"])
         assert pair["input_ids"] == ids(["<bos>", "big", "<eos>", "dog", "<eos>"])
         assert reloaded("CAPITAL")["input_ids"] == ids(["<bos>", "capital", "<eos>"])
-    elif arch == "roberta":  # byte-level BPE: a word after a space is "Ġword"
+    elif arch in ("roberta", "roberta_prelayernorm"):  # byte-level BPE: a word after a space is "Ġword"
         assert ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]) == [0, 1, 2, 3, 4]
         p = pair["input_ids"]  # <s> big </s></s> dog </s>, each word in byte-level pieces
         sep = p.index(2)
