@@ -185,3 +185,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    layer_types=["full_attention", "sliding_attention", "full_attention"],
                    mlp_layer_types=["dense", "sparse", "sparse"], prefix_dense_intermediate_size=96, intermediate_size=32,
                    num_experts=4, num_experts_per_tok=2, num_shared_experts=1, shared_expert_combination_strategy="average")
+    if arch == "kolibri1":  # a sliding layer (rotary, 4 positions), then a global NoPE one; 4 experts of 32, 2 per token
+        # (renormalised), a perturbed expert bias, a shared expert of 48
+        cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"], num_experts=4,
+                   num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48, norm_topk_prob=True)
+        cfg.pop("intermediate_size")
