@@ -190,3 +190,6 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"], num_experts=4,
                    num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48, norm_topk_prob=True)
         cfg.pop("intermediate_size")
+    if arch == "hy_v3":  # a dense layer, then 4 experts of 32 (2 per token, a perturbed bias, scaled by 2.5) beside a shared one
+        cfg.update(head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, num_shared_experts=1,
+                   router_scaling_factor=2.5, mlp_layer_types=["dense", "sparse"])

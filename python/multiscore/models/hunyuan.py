@@ -4,7 +4,10 @@ rotary (``rope_type: dynamic`` with ``alpha``: a fixed base of theta · alpha^(d
 length; layers/rotary.py).
 
 HunYuan MoE (tencent/Hunyuan-A13B, ``hunyuan_v1_moe``): the same attention, and in every layer a mixture of
-experts (``HunYuanMoeBlock``) beside an always-on shared MLP."""
+experts (``HunYuanMoeBlock``) beside an always-on shared MLP.
+
+Hy3 (tencent/Hy3-preview, ``hy_v3``): Llama's attention with per-head q/k norms *before* rotary, a dense first
+layer, then DeepSeek-V3's experts (``hy_v3_options``)."""
 
 from dataclasses import replace
 
@@ -19,6 +22,7 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     GatedMLP,
 )
+from multiscore.models.deepseek import deepseek_moe_mlp
 from multiscore.models.experts import mix_experts
 from multiscore.models.llama import llama_options
 
@@ -88,4 +92,37 @@ class HunYuanMoEV1ForSequenceClassification(_HunYuanMoe, DecoderForSequenceClass
 
 
 class HunYuanMoEV1Model(_HunYuanMoe, DecoderForEmbedding):
+    pass
+
+
+def hy_v3_options(config):
+    """Hy3: Llama's attention with per-head q/k norms before rotary; a dense first layer (``mlp_layer_types``), then
+    DeepSeek-V3's experts (sigmoid, the correction bias in the choice, renormalised, times ``router_scaling_factor``)."""
+    return replace(llama_options(config), qk_norm=True, mlp_for_layer=deepseek_moe_mlp(sigmoid=True))
+
+
+class _HYV3:
+    options_for = staticmethod(hy_v3_options)
+    # The hub's names and transformers' -> DeepseekMoeBlock's.
+    weight_renames = {".mlp.router.gate.": ".mlp.gate.", ".mlp.expert_bias": ".mlp.gate.e_score_correction_bias",
+                      ".mlp.e_score_correction_bias": ".mlp.gate.e_score_correction_bias", ".mlp.shared_mlp.": ".mlp.shared_experts."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        # DeepSeek-V3's names for what DeepseekMoeBlock reads: one group, always renormalised.
+        hf_config.n_routed_experts, hf_config.n_shared_experts = hf_config.num_experts, hf_config.num_shared_experts
+        hf_config.routed_scaling_factor = hf_config.router_scaling_factor
+        hf_config.n_group = hf_config.topk_group = 1
+        hf_config.norm_topk_prob = True
+
+
+class HYV3ForCausalLM(_HYV3, DecoderForCausalLM):
+    pass
+
+
+class HYV3ForSequenceClassification(_HYV3, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class HYV3Model(_HYV3, DecoderForEmbedding):
     pass

@@ -161,6 +161,9 @@ _MODELS = {
     "InternLM2Model": "internlm2",
     "JinaVLForRanking": "jina_reranker_m0",  # jina-reranker-m0 on text: Qwen2-VL's language model, an MLP score
     "JinaVLForSequenceClassification": "jina_reranker_m0",  # vLLM's name for it
+    "HYV3ForCausalLM": "hunyuan",  # Tencent Hy3: q/k-normed attention, a dense first layer, DeepSeek-V3's experts
+    "HYV3ForSequenceClassification": "hunyuan",
+    "HYV3Model": "hunyuan",
     "Kolibri1ForCausalLM": "kolibri",  # Aleph Alpha's Kolibri-1: EXAONE 4.0's attention, GLM-4's norms, experts
     "Kolibri1ForSequenceClassification": "kolibri",
     "Kolibri1Model": "kolibri",

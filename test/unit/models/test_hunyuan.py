@@ -28,3 +28,15 @@ def test_hunyuan_moe_equals_transformers_single_item_and_mis(tiny_model, head):
     assert [layer.mlp.top_k for layer in w.model.model.layers] == [2, 3]
     for seed in (4, 7):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
+
+
+def test_hy3_equals_transformers_single_item_and_mis(tiny_model):
+    """Tencent Hy3: q/k-normed attention, a dense layer, then sigmoid experts chosen with a perturbed correction
+    bias (the hub's ``mlp.expert_bias``), renormalised and scaled, beside a shared expert (``shared_mlp``)."""
+    path = tiny_model("hy_v3", "causal")
+    w = worker(path)
+    layers = w.model.model.layers
+    assert [type(layer.mlp).__name__ for layer in layers] == ["GatedMLP", "DeepseekMoeBlock"]
+    assert layers[1].mlp.gate.e_score_correction_bias.abs().sum() > 0 and layers[1].mlp.gate.scaling == 2.5
+    for seed in (3, 8):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
