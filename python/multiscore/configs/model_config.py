@@ -180,9 +180,8 @@ def head_dim_of(hf_config) -> int:
 
 
 def uses_alibi(hf_config) -> bool:
-    """BLOOM's and MPT's attention, and Falcon's with ``alibi``: scores biased by key position (layers/alibi.py)."""
-    model_type = getattr(hf_config, "model_type", None)
-    return model_type in ("bloom", "mpt") or (model_type == "falcon" and bool(getattr(hf_config, "alibi", False)))
+    """BLOOM's and MPT's attention: scores biased by key position (layers/alibi.py). (Falcon's ``alibi`` is refused.)"""
+    return getattr(hf_config, "model_type", None) in ("bloom", "mpt")
 
 
 def layer_config(hf_config, layer: int):

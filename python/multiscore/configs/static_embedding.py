@@ -42,47 +42,54 @@ def staged_static_embedding(path: str) -> str:
     module = _static_module(path)
     if module is None:
         return path
-    from safetensors import safe_open
-
     source = os.path.join(path, module.get("path", ""))
     weights, tokenizer = os.path.join(source, "model.safetensors"), os.path.join(source, "tokenizer.json")
     for needed in (weights, tokenizer):
         if not os.path.exists(needed):
             raise ValueError(f"a StaticEmbedding checkpoint needs {needed}")
+    modules_path = os.path.join(path, "modules.json")
+    stamp = "|".join([os.path.abspath(path)] + [f"{os.path.getmtime(f)}:{os.path.getsize(f)}" for f in (weights, tokenizer, modules_path)])
+    staged = os.path.join(tempfile.gettempdir(), "multiscore-static", hashlib.sha256(stamp.encode()).hexdigest()[:16])
+    link = os.path.join(staged, "model.safetensors")
+    if os.path.exists(link):  # staged already (by this process's start or another's): the link is written last
+        return staged
+    files = _staged_files(weights, tokenizer, modules_path)
+    os.makedirs(staged, exist_ok=True)
+    for name, content in files.items():
+        _write_atomically(os.path.join(staged, name), json.dumps(content))
+    tmp = f"{link}.{os.getpid()}"
+    os.symlink(os.path.abspath(weights), tmp)
+    os.replace(tmp, link)  # several processes may stage the same checkpoint: each writes whole files
+    return staged
+
+
+def _staged_files(weights: str, tokenizer: str, modules_path: str) -> dict:
+    """The staged folder's JSON files (module docstring), from the checkpoint's table, tokenizer and modules."""
+    from safetensors import safe_open
+
     with safe_open(weights, "pt") as f:
         names = list(f.keys())
         if names not in (["embedding.weight"], ["embeddings"]):
             raise ValueError(f"{weights}: expected one tensor, 'embedding.weight' (or model2vec's 'embeddings'), got {names}")
         vocab, width = f.get_slice(names[0]).get_shape()
-    with open(os.path.join(path, "modules.json"), encoding="utf-8") as f:
+    with open(modules_path, encoding="utf-8") as f:
         modules = json.load(f)
     normalize = [m for m in modules[1:] if str(m.get("type", "")).endswith("Normalize")]
     others = [m["type"] for m in modules[1:] if not str(m.get("type", "")).endswith("Normalize")]
     if others:
         raise ValueError(f"a StaticEmbedding checkpoint with {others} after it is not supported (Normalize is)")
-    stamp = f"{os.path.abspath(path)}|{os.path.getmtime(weights)}|{os.path.getsize(weights)}|{os.path.getmtime(tokenizer)}"
-    staged = os.path.join(tempfile.gettempdir(), "multiscore-static", hashlib.sha256(stamp.encode()).hexdigest()[:16])
-    os.makedirs(staged, exist_ok=True)
     with open(tokenizer, encoding="utf-8") as f:
         tokenizer_json = json.load(f)
     tokenizer_json["post_processor"] = None  # sentence-transformers tokenizes with add_special_tokens=False
-    files = {
+    return {
         "config.json": {"model_type": "bert", "architectures": [ARCHITECTURE], "vocab_size": vocab, "hidden_size": width,
                         "num_hidden_layers": 0, "num_attention_heads": 1, "intermediate_size": width,
-                        "max_position_embeddings": CONTEXT, "static_embedding_tensor": names[0]},
+                        "max_position_embeddings": CONTEXT},
         "tokenizer.json": tokenizer_json,
         "tokenizer_config.json": {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": CONTEXT},
         "modules.json": [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}]
         + [{"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}] * bool(normalize),
     }
-    for name, content in files.items():
-        _write_atomically(os.path.join(staged, name), json.dumps(content))
-    link = os.path.join(staged, "model.safetensors")
-    if not os.path.exists(link):
-        tmp = f"{link}.{os.getpid()}"
-        os.symlink(os.path.abspath(weights), tmp)
-        os.replace(tmp, link)  # several processes stage the same checkpoint: each writes whole files
-    return staged
 
 
 def _write_atomically(target: str, text: str) -> None:

@@ -23,7 +23,7 @@ from multiscore.models.decoder import (
     mlp_activation,
     sliding_layers_rotate,
 )
-from multiscore.models.deepseek import deepseek_moe_mlp
+from multiscore.models.deepseek import deepseek_moe_mlp, read_as_deepseek_experts
 
 
 def afmoe_options(config) -> BlockOptions:
@@ -42,11 +42,8 @@ class _Afmoe:
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
-        # DeepSeek-V3's names for what DeepseekMoeBlock reads: one group, always renormalised.
-        hf_config.n_routed_experts, hf_config.n_shared_experts = hf_config.num_experts, hf_config.num_shared_experts
-        hf_config.routed_scaling_factor, hf_config.first_k_dense_replace = hf_config.route_scale, hf_config.num_dense_layers
-        hf_config.n_group = hf_config.topk_group = 1
-        hf_config.norm_topk_prob = True
+        read_as_deepseek_experts(hf_config, scaling=hf_config.route_scale)
+        hf_config.first_k_dense_replace = hf_config.num_dense_layers
 
 
 class AfmoeForCausalLM(_Afmoe, DecoderForCausalLM):

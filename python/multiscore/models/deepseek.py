@@ -22,6 +22,7 @@ float32 in any dtype; so do we).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -109,6 +110,17 @@ def is_sparse_layer(config, layer_id: int) -> bool:
     types = getattr(config, "mlp_layer_types", None)  # GLM-4.7-Flash
     # Solar Open's config has no first_k_dense_replace: every layer sparse
     return types[layer_id] == "sparse" if types else layer_id >= (getattr(config, "first_k_dense_replace", 0) or 0)
+
+
+def read_as_deepseek_experts(hf_config, scaling: Optional[float] = None) -> None:
+    """A config that names its experts ``num_experts`` / ``num_shared_experts`` (K-EXAONE, AFMoE, Hy3) read under
+    DeepSeek-V3's names, which DeepseekMoeBlock reads. ``scaling``: a router of one group, always renormalised,
+    its weights times ``scaling`` (its own name for ``routed_scaling_factor``)."""
+    hf_config.n_routed_experts, hf_config.n_shared_experts = hf_config.num_experts, hf_config.num_shared_experts
+    if scaling is not None:
+        hf_config.routed_scaling_factor = scaling
+        hf_config.n_group = hf_config.topk_group = 1
+        hf_config.norm_topk_prob = True
 
 
 def deepseek_moe_mlp(sigmoid: bool, float32_router: bool = True, stacked: bool = False):

@@ -17,7 +17,7 @@ from multiscore.models.decoder import (
     mlp_activation,
     sliding_layers_rotate,
 )
-from multiscore.models.deepseek import deepseek_moe_mlp
+from multiscore.models.deepseek import deepseek_moe_mlp, read_as_deepseek_experts
 
 
 def exaone4_options(config) -> BlockOptions:
@@ -55,8 +55,7 @@ class _ExaoneMoe:
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
-        # DeepSeek-V3's names for its expert counts (what DeepseekMoeBlock reads)
-        hf_config.n_routed_experts, hf_config.n_shared_experts = hf_config.num_experts, hf_config.num_shared_experts
+        read_as_deepseek_experts(hf_config)
 
 
 class ExaoneMoeForCausalLM(_ExaoneMoe, DecoderForCausalLM):

@@ -22,7 +22,7 @@ from multiscore.models.decoder import (
     DecoderForSequenceClassification,
     GatedMLP,
 )
-from multiscore.models.deepseek import deepseek_moe_mlp
+from multiscore.models.deepseek import deepseek_moe_mlp, read_as_deepseek_experts
 from multiscore.models.experts import mix_experts
 from multiscore.models.llama import llama_options
 
@@ -109,11 +109,7 @@ class _HYV3:
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
-        # DeepSeek-V3's names for what DeepseekMoeBlock reads: one group, always renormalised.
-        hf_config.n_routed_experts, hf_config.n_shared_experts = hf_config.num_experts, hf_config.num_shared_experts
-        hf_config.routed_scaling_factor = hf_config.router_scaling_factor
-        hf_config.n_group = hf_config.topk_group = 1
-        hf_config.norm_topk_prob = True
+        read_as_deepseek_experts(hf_config, scaling=hf_config.router_scaling_factor)
 
 
 class HYV3ForCausalLM(_HYV3, DecoderForCausalLM):
