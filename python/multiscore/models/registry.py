@@ -68,6 +68,8 @@ _MODELS = {
     "GPTJForCausalLM": "gptj",  # GPT-J-6B: parallel blocks, rotary on rotary_dim over pairs, a biased LM head
     "GPTJForSequenceClassification": "gptj",
     "GPTJModel": "gptj",
+    "CodeGenForCausalLM": "gptj",  # Salesforce CodeGen: GPT-J's block, q/v/k fused in 4 blocks
+    "CodeGenModel": "gptj",
     "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXForTokenClassification": "gpt_neox",

@@ -42,6 +42,15 @@ def test_gptj_equals_transformers_single_item_and_mis(tiny_model, head):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
 
+def test_codegen_equals_transformers_single_item_and_mis(tiny_model):
+    """CodeGen: GPT-J's block; its fused qkv_proj holds 4 blocks of [q | v | k], read into our [q | k | v]."""
+    path = tiny_model("codegen", "causal")
+    w = worker(path)
+    assert type(w.model.model.layers[0]).__name__ == "ParallelLayer"
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
 @pytest.mark.parametrize("head", ["causal", "seqcls"])
 def test_gpt_neo_equals_transformers_single_item_and_mis(tiny_model, head):
     """GPT-Neo: unscaled scores; a global layer, then a local one whose 4-position window every item crosses."""
