@@ -73,7 +73,7 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
     if arch == "minicpm3":  # MLA: q through a rank-24 latent, keys/values from a rank-16 one; values narrower than keys
         cfg.update(q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
                    num_key_value_heads=4, scale_emb=12.0, scale_depth=1.4, dim_model_base=16, tie_word_embeddings=False)
-    if arch in ("deepseek_v2", "deepseek_v3", "mistral4", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa"):
+    if arch in ("deepseek_v2", "deepseek_v3", "mistral4", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "axk1"):
         # MLA as MiniCPM3's, then a dense layer and two sparse ones: 8 experts of 32 in 4 groups (2 kept), 2 per
         # token, scaled, beside a shared expert
         cfg.update(num_hidden_layers=3, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
@@ -88,7 +88,10 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         # GLM-5's layer 2 reuses layer 1's top-k
         cfg.update(index_topk=128, index_n_heads=2, index_head_dim=16, mlp_layer_types=["dense", "sparse", "sparse"],
                    **({"indexer_types": ["full", "full", "shared"]} if arch == "glm_moe_dsa" else {}))
-    if arch in ("deepseek_v3", "deepseek_v32"):  # yarn whose mscale differs from mscale_all_dim (the rotary scaled too)
+    if arch == "axk1":  # its MoE output normed; the dense layer named in mlp_layer_types
+        cfg.pop("first_k_dense_replace")
+        cfg.update(mlp_layer_types=["dense", "sparse", "sparse"])
+    if arch in ("deepseek_v3", "deepseek_v32", "axk1"):  # yarn whose mscale differs from mscale_all_dim (the rotary scaled too)
         cfg.update(rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 1024,
                                     "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.707})
     if arch == "mistral4":  # Llama 4's query temperature from position 8 on; the rotary named as a share of the key width

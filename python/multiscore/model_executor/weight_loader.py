@@ -131,6 +131,7 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         _convert_head(model, lm_head_rows, conversion)
         loaded.add(("score.weight", None))
     _init_missing_head(model, loaded, seed)
+    _fill_absent_defaults(model, params, loaded)
     _check_complete(model, params, loaded)
     if adapters:
         model.take_adapters(adapters)
@@ -295,6 +296,17 @@ def _init_missing_head(model: nn.Module, loaded: set, seed: int) -> None:
         model.score.weight.data.copy_(weight)
         loaded.add(("score.weight", None))
         logger.warning("checkpoint has no score head; initialised one with %d labels (seed %d)", weight.shape[0], seed)
+
+
+def _fill_absent_defaults(model: nn.Module, params: dict, loaded: set) -> None:
+    """A weight that checkpoints may leave out (its module's ``absent_defaults``: name -> value; A.X K1's
+    router bias) takes that value when the checkpoint has none."""
+    for name, param in params.items():
+        module_name, _, leaf = name.rpartition(".")
+        default = getattr(model.get_submodule(module_name), "absent_defaults", {}).get(leaf)
+        if default is not None and (name, None) not in loaded:
+            param.data.fill_(default)
+            loaded.add((name, None))
 
 
 def _check_complete(model: nn.Module, params: dict, loaded: set) -> None:

@@ -65,6 +65,10 @@ _MODELS = {
     "GPTNeoForSequenceClassification": "gpt2",
     "GPTNeoForTokenClassification": "gpt2",
     "GPTNeoModel": "gpt2",
+    "AXK1ForCausalLM": "axk1",  # SK Telecom A.X K1: DeepSeek-V3 with its MoE output RMS-normed
+    "AXK1ForSequenceClassification": "axk1",
+    "AXK1ForTokenClassification": "axk1",
+    "AXK1Model": "axk1",
     "GPTJForCausalLM": "gptj",  # GPT-J-6B: parallel blocks, rotary on rotary_dim over pairs, a biased LM head
     "GPTJForSequenceClassification": "gptj",
     "GPTJModel": "gptj",
