@@ -66,6 +66,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "SmolVLMForConditionalGeneration": None,
     "AyaVisionForConditionalGeneration": None,
     "Lfm2VlForConditionalGeneration": None,
+    "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -95,7 +96,9 @@ _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
 LANGUAGE_MODEL_PREFIXES = {
-    "language_model.model.": "model.", "language_model.lm_head.": "lm_head.", "model.language_model.": "model.",
+    "language_model.model.": "model.", "language_model.lm_head.": "lm_head.",
+    "model.language_model.lm_head.": "lm_head.",  # HyperCLOVA X SEED Vision's
+    "model.language_model.": "model.",
     "language_model.": "model.",  # a bare multimodal model's
     "model.text_model.": "model.",  # Idefics3's and SmolVLM's
 }

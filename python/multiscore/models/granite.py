@@ -90,3 +90,51 @@ class GraniteMoeModel(_GraniteMoe, DecoderForEmbedding):
 GraniteMoeSharedForCausalLM = GraniteMoeForCausalLM
 GraniteMoeSharedForSequenceClassification = GraniteMoeForSequenceClassification
 GraniteMoeSharedModel = GraniteMoeModel
+
+
+def hyperclovax_options(config):
+    """HyperCLOVA X: Granite's, and with ``use_post_norm`` each output normed (Gemma2's sandwich) before its
+    ``residual_multiplier``, which then scales the post-norms' weights (make_body), not o_proj / down_proj."""
+    if not config.use_post_norm:
+        return granite_options(config)
+    return replace(granite_options(config), sandwich_norms=True, residual_multiplier=1.0)
+
+
+# Its names for the sandwich: ``post_attention_layernorm`` is the norm before the MLP, ``post_norm1`` / ``post_norm2``
+# the norms after attention / the MLP (in this order: the first rename must not catch the second's result).
+_PERI_LAYER_NORM_NAMES = {".post_attention_layernorm.": ".pre_feedforward_layernorm.",
+                          ".post_norm1.": ".post_attention_layernorm.", ".post_norm2.": ".post_feedforward_layernorm."}
+
+
+class _HyperClovaX:
+    """HyperCLOVA X SEED (Naver): Granite's multipliers, peri-layer norms, logits multiplied by ``logits_scaling``."""
+
+    options_for = staticmethod(hyperclovax_options)
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.logits_scaling = 1.0 / float(hf_config.logits_scaling)  # read as Granite's divisor
+
+    @property
+    def weight_renames(self) -> dict[str, str]:
+        return _PERI_LAYER_NORM_NAMES if self.config.use_post_norm else {}
+
+    def make_body(self, config) -> nn.Module:
+        body = super().make_body(config)
+        if config.use_post_norm:
+            for layer in body.layers:
+                for norm in (layer.post_attention_layernorm, layer.post_feedforward_layernorm):
+                    norm.output_scale = float(config.residual_multiplier)
+        return body
+
+
+class HyperCLOVAXForCausalLM(_HyperClovaX, DecoderForCausalLM):
+    pass
+
+
+class HyperCLOVAXForSequenceClassification(_HyperClovaX, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class HyperCLOVAXModel(_HyperClovaX, DecoderForEmbedding):
+    pass

@@ -322,6 +322,9 @@ _MODELS = {
     "Ministral3ForSequenceClassification": "mistral",
     "Ministral3ForTokenClassification": "mistral",
     "Ministral3Model": "mistral",
+    "HyperCLOVAXForCausalLM": "granite",  # Naver HyperCLOVA X SEED: Granite with peri-layer norms, logits multiplied
+    "HyperCLOVAXForSequenceClassification": "granite",
+    "HyperCLOVAXModel": "granite",
     "GraniteForCausalLM": "granite",
     "GraniteForSequenceClassification": "granite",  # ours (transformers has none): classifier_from_token's target
     "GraniteModel": "granite",

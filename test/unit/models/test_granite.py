@@ -11,7 +11,7 @@ import torch
 from make_tiny_model import build_tokenizer
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
-from worker_batches import mixed_inputs, score_both_ways, worker
+from worker_batches import assert_both_ways_equal_transformers, mixed_inputs, score_both_ways, worker
 
 LABELS = [3, 9, 20]
 MULTIPLIERS = dict(embedding_multiplier=12.0, attention_multiplier=0.1, residual_multiplier=0.22, logits_scaling=4.0)
@@ -130,3 +130,28 @@ def test_granite_moe_with_a_shared_mlp_equals_transformers_single_item_and_mis(t
     expected = torch.softmax(_logits(model, query, items)[:, LABELS], dim=-1)
     torch.testing.assert_close(torch.tensor(single), expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(mis), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("post_norm", [True, False])
+def test_hyperclovax_equals_transformers_single_item_and_mis(tmp_path, post_norm):
+    """HyperCLOVA X: Granite's multipliers with peri-layer norms (each output normed before its residual
+    multiplier), logits multiplied by logits_scaling; its norms perturbed from 1."""
+    from transformers import HyperCLOVAXConfig, HyperCLOVAXForCausalLM
+
+    tokenizer = build_tokenizer("llama")
+    config = HyperCLOVAXConfig(vocab_size=(len(tokenizer) + 63) // 64 * 64, hidden_size=64, intermediate_size=128,
+                               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1,
+                               max_position_embeddings=4096, tie_word_embeddings=False, use_post_norm=post_norm,
+                               **MULTIPLIERS)
+    torch.manual_seed(0)
+    model = HyperCLOVAXForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(torch.randn(p.shape) * 0.3)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    w = worker(tmp_path)
+    assert w.model.model.layers[0].sandwich_norms is post_norm
+    for seed in (0, 5) if post_norm else (0,):
+        assert_both_ways_equal_transformers(tmp_path, "causal", seed=seed, w=w)
