@@ -325,6 +325,12 @@ _MODELS = {
     "HyperCLOVAXForCausalLM": "granite",  # Naver HyperCLOVA X SEED: Granite with peri-layer norms, logits multiplied
     "HyperCLOVAXForSequenceClassification": "granite",
     "HyperCLOVAXModel": "granite",
+    "GraniteSWAForCausalLM": "granite_swa",  # IBM granite-swash: Granite with sliding layers, sinks, a rotary base per layer
+    "GraniteSWAForSequenceClassification": "granite_swa",
+    "GraniteSWAModel": "granite_swa",
+    "GraniteMoeSWAForCausalLM": "granite_swa",
+    "GraniteMoeSWAForSequenceClassification": "granite_swa",
+    "GraniteMoeSWAModel": "granite_swa",
     "GraniteForCausalLM": "granite",
     "GraniteForSequenceClassification": "granite",  # ours (transformers has none): classifier_from_token's target
     "GraniteModel": "granite",
