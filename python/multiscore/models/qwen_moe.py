@@ -77,3 +77,20 @@ class Qwen3VLMoeTextForSequenceClassification(DecoderForSequenceClassification):
 
 class Qwen3VLMoeTextModel(DecoderForEmbedding):
     options_for = staticmethod(qwen3_vl_moe_options)
+
+
+class MellumForCausalLM(DecoderForCausalLM):
+    """JetBrains Mellum 2: Qwen3-MoE's blocks, sliding layers by ``layer_types`` rotating with their own base
+    (``rope_parameters`` per layer type), dense MLPs where ``mlp_layer_types`` says; its MTP layer not read."""
+
+    options_for = staticmethod(qwen3_moe_options)
+
+
+class MellumForSequenceClassification(DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+    options_for = staticmethod(qwen3_moe_options)
+
+
+class MellumModel(DecoderForEmbedding):
+    options_for = staticmethod(qwen3_moe_options)

@@ -261,6 +261,9 @@ _MODELS = {
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",
+    "MellumForCausalLM": "qwen_moe",  # JetBrains Mellum 2: Qwen3-MoE with sliding layers and dense ones by mlp_layer_types
+    "MellumForSequenceClassification": "qwen_moe",
+    "MellumModel": "qwen_moe",
     "Qwen3MoeForCausalLM": "qwen_moe",  # Qwen2/Qwen3 blocks with sparse mixture-of-experts MLPs
     "Qwen3MoeForSequenceClassification": "qwen_moe",
     "Qwen3MoeForTokenClassification": "qwen_moe",

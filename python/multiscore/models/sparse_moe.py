@@ -4,7 +4,7 @@
 A router picks ``num_experts_per_tok`` of ``num_experts`` gated MLPs per token (softmax in float32,
 the top k renormalised when ``norm_topk_prob``, always for Qwen3.5-MoE, whose config has no such
 key); experts.py adds them up.
-Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid, keep a dense MLP
+Layers listed in ``mlp_only_layers``, or off the ``decoder_sparse_step`` grid (or "dense" in ``mlp_layer_types``), keep a dense MLP
 (Qwen3.5-MoE has neither key: every layer is sparse). Qwen3-VL-MoE ships its experts as 3-D tensors
 (``StackedMoeBlock``).
 """
@@ -24,6 +24,9 @@ from multiscore.models.experts import StackedExperts, mix_experts
 
 
 def is_sparse_layer(config, layer_id: int) -> bool:
+    types = getattr(config, "mlp_layer_types", None)  # Mellum's ("dense" / "sparse" per layer)
+    if types:
+        return types[layer_id] == "sparse"
     return (layer_id not in (getattr(config, "mlp_only_layers", None) or []) and getattr(config, "num_experts", 0) > 0
             and (layer_id + 1) % getattr(config, "decoder_sparse_step", 1) == 0)
 

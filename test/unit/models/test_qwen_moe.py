@@ -1,7 +1,7 @@
 """Qwen3-MoE, Qwen2-MoE, Qwen3.5-MoE and Mixtral against transformers: sparse mixture-of-experts MLPs (4
 experts, 2 per token; Qwen2-/Qwen3.5-MoE's shared expert behind a sigmoid gate) in all layers but a
 dense one (``mlp_only_layers``; Qwen3.5-MoE: every layer, between its linear-attention and attention
-layers); single-item and MIS, the causal LM read at label tokens and the classifier.
+layers; Mellum: ``mlp_layer_types``, a sliding layer with its own rotary base); single-item and MIS, the causal LM read at label tokens and the classifier.
 Routing is per token, so MIS routes every token as single-item scoring does."""
 
 import pytest
@@ -16,7 +16,8 @@ LABELS = [3, 9, 20]
 
 @pytest.mark.parametrize("arch, head", [("qwen3_moe", "causal"), ("qwen2_moe", "causal"), ("qwen3_5_moe", "causal"),
                                         ("qwen3_moe", "seqcls"), ("qwen2_moe", "seqcls"),
-                                        ("mixtral", "causal"), ("mixtral", "seqcls")])  # Mixtral: every MLP sparse, a window
+                                        ("mixtral", "causal"), ("mixtral", "seqcls"),  # Mixtral: every MLP sparse, a window
+                                        ("mellum", "causal")])  # Mellum: a sliding layer, its own rotary base
 def test_moe_models_equal_transformers_single_item_and_mis(tiny_model, arch, head):
     path = tiny_model(arch, head)
     labels = LABELS if head == "causal" else None
