@@ -104,6 +104,10 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_hidden_layers=3, head_dim=16, attention_bias=True, use_qk_norm=True, partial_rotary_factor=0.5,
                    n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1,
                    moe_intermediate_size=32, first_k_dense_replace=1, routed_scaling_factor=2.5, norm_topk_prob=True)
+    if arch == "minicpm5_moe":  # Llama's attention gated per dimension; DeepSeek-V3's experts (as Solar Open's) after a dense layer
+        cfg.update(num_hidden_layers=3, head_dim=16, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
+                   n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True,
+                   mlp_layer_types=["dense", "sparse", "sparse"])
     if arch in ("dots1", "solar_open"):  # DeepSeek-V3's experts behind Qwen3's / Llama's attention
         cfg.update(num_hidden_layers=3, head_dim=16, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
                    n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True)

@@ -18,7 +18,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER, FusedOps
-from multiscore.layers.linear import FusedLinear, Linear
+from multiscore.layers.linear import FusedLinear, Linear, grouped_to_blocked
 from multiscore.layers.norm import RMSNorm
 from multiscore.layers.pooler import ClassifierHead, LabelProbabilityHead, Pooler, PoolingMethod
 from multiscore.layers.rotary import RotaryEmbedding, per_layer_type_rope, rotary_dims
@@ -67,6 +67,8 @@ class BlockOptions:
     head_output_gate: bool = False
     # Arcee's AFMoE: the output times σ(g_proj(x)) dimension by dimension (``g_proj`` [Hq·D, H]).
     output_gate_per_dim: bool = False
+    # MiniCPM5-MoE: that gate from q_proj, which holds each head's query rows, then its gate rows ([Hq·2·D, H]).
+    query_holds_gate: bool = False
     # (config, layer id) -> whether that layer's q and k rotate; False: a NoPE layer (SmolLM3's every
     # fourth, EXAONE 4.0's and Command R7B's global layers). None: every layer rotates.
     rotary_layer: Optional[Callable[..., bool]] = None
@@ -122,9 +124,13 @@ class DecoderAttention(nn.Module):
         self.kv_size = self.num_kv_heads * self.head_dim
         self.scale = options.attn_scale or self.head_dim**-0.5
         self.softcap = options.attn_softcap
+        self.gate_in_query = options.query_holds_gate
+        self.q_rows = 2 * self.q_size if self.gate_in_query else self.q_size  # [queries | gates]
         self.qkv_proj = FusedLinear(
-            config.hidden_size, {"q": self.q_size, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
+            config.hidden_size, {"q": self.q_rows, "k": self.kv_size, "v": self.kv_size}, bias=options.qkv_bias
         )
+        if self.gate_in_query:  # each head's [query | gate] rows as stored -> every query, then every gate
+            self.qkv_proj.shard_load_orders = {"q": grouped_to_blocked(self.num_heads, [self.head_dim, self.head_dim])}
         self.o_proj = Linear(self.q_size, config.hidden_size, bias=options.o_bias)
         self.o_proj.output_scale = scale_or_none(options.residual_multiplier)
         if options.pair_rotary:
@@ -134,10 +140,10 @@ class DecoderAttention(nn.Module):
         self.sinks = nn.Parameter(torch.empty(self.num_heads)) if options.attention_sinks else None
         self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
         self.scales_queries = True  # by ForwardContext.query_scale, where the model has one (Llama 4: NoPE layers only)
-        self.gate_per_dim = options.output_gate_per_dim
+        self.gate_per_dim = options.output_gate_per_dim or self.gate_in_query
         gate_width = self.q_size if self.gate_per_dim else self.num_heads
         self.g_proj = (Linear(config.hidden_size, gate_width, bias=False)
-                       if options.head_output_gate or self.gate_per_dim else None)
+                       if options.head_output_gate or options.output_gate_per_dim else None)
         self.qk_norm = options.qk_norm or options.qk_norm_after_rotary
         self.qk_norm_after_rotary = options.qk_norm_after_rotary
         self.qk_norm_across_heads = options.qk_norm_across_heads
@@ -149,7 +155,11 @@ class DecoderAttention(nn.Module):
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
         """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
         T = hidden.shape[0]
-        q, k, v = self.qkv_proj(hidden).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        q, k, v = self.qkv_proj(hidden).split([self.q_rows, self.kv_size, self.kv_size], dim=-1)
+        gate = None  # [T, Hq·D] (or [R, ...]) pre-sigmoid gates, where the queries hold them
+        if self.gate_in_query:
+            q, gate = q.split([self.q_size, self.q_size], dim=-1)
+            gate = gate if keep_rows is None else gate.index_select(0, keep_rows)
         if self.qk_norm_across_heads:  # [T, Hq·D] and [T, Hkv·D]
             q = ctx.ops.rms_norm(q, self.q_norm.weight, self.q_norm.eps)
             k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
@@ -169,8 +179,10 @@ class DecoderAttention(nn.Module):
             q = q * ctx.query_scale
         out = ctx.attention(q, k, v, self.scale, self.softcap, self.window, layer=self.layer_id, sinks=self.sinks,
                             rows=keep_rows)  # [T, Hq, D], or [R, Hq, D] for keep_rows
-        if self.g_proj is not None:  # [R, Hq, 1] (or [R, Hq, D]) gates from the same rows' inputs
-            gate = torch.sigmoid(self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows)))
+        if self.g_proj is not None:  # [R, Hq] (or [R, Hq·D]) gates from the same rows' inputs
+            gate = self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows))
+        if gate is not None:
+            gate = torch.sigmoid(gate)
             out = out * (gate.view(out.shape) if self.gate_per_dim else gate[..., None])
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
 

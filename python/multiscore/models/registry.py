@@ -89,6 +89,10 @@ _MODELS = {
     "MiniCPMForSequenceClassification": "minicpm",  # ours, for classifier_from_token
     "MiniCPMModel": "minicpm",
     "LayerWiseMiniCPMForCausalLM": "minicpm",
+    "MiniCPM5MoeForCausalLM": "minicpm5",  # MiniCPM 5 MoE: Llama attention gated per dim from q_proj, DeepSeek-V3 experts
+    "MiniCPM5MoEForCausalLM": "minicpm5",  # its earlier name
+    "MiniCPM5MoeForSequenceClassification": "minicpm5",
+    "MiniCPM5MoeModel": "minicpm5",
     "MiniCPM3ForCausalLM": "minicpm3",  # MiniCPM's multipliers on multi-head latent attention (MLA)
     "MiniCPM3ForSequenceClassification": "minicpm3",
     "MiniCPM3Model": "minicpm3",

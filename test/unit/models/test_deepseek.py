@@ -50,7 +50,7 @@ def test_youtu_equals_transformers_single_item_and_mis(tiny_model):
 
 # DeepSeek-V3's experts behind grouped-query attention (GLM-4.5): its own attention
 GQA_CASES = [("glm4_moe", "causal", {}), ("glm4_moe", "causal", {"use_qk_norm": False, "partial_rotary_factor": 1.0}),
-             ("dots1", "causal", {}), ("solar_open", "causal", {})]
+             ("dots1", "causal", {}), ("solar_open", "causal", {}), ("minicpm5_moe", "causal", {})]
 GQA_MLPS = {"solar_open": ["DeepseekMoeBlock"] * 3}  # every layer sparse; the others a dense first one
 
 
@@ -67,13 +67,14 @@ def test_equals_transformers_single_item_and_mis(tiny_model, arch, head, kw):
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
 
-@pytest.mark.parametrize("arch, head, kw", GQA_CASES, ids=["glm4_moe", "glm4_moe-no-qk-norm-full-rotary", "dots1", "solar_open"])
+@pytest.mark.parametrize("arch, head, kw", GQA_CASES, ids=["glm4_moe", "glm4_moe-no-qk-norm-full-rotary", "dots1", "solar_open", "minicpm5_moe"])
 def test_deepseek_experts_behind_grouped_query_attention_equal_transformers(tiny_model, arch, head, kw):
     path = tiny_model(arch, head, **kw)
     w = worker(path)
     layers = w.model.model.layers
     assert [type(layer.mlp).__name__ for layer in layers] == GQA_MLPS.get(arch, ["GatedMLP"] + ["DeepseekMoeBlock"] * 2)
-    assert hasattr(layers[0].self_attn, "q_norm") is (arch != "solar_open" and kw.get("use_qk_norm", True))
+    assert hasattr(layers[0].self_attn, "q_norm") is (arch not in ("solar_open", "minicpm5_moe") and kw.get("use_qk_norm", True))
+    assert layers[0].self_attn.gate_in_query is (arch == "minicpm5_moe")  # MiniCPM5: q_proj holds a gate per dimension
     if arch == "dots1":
         assert [layer.self_attn.window for layer in layers] == [None, None, 4]
     for seed in (3, 8):
