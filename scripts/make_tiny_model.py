@@ -42,7 +42,7 @@ MLM_ARCHS = ("bert", "distilbert", "roberta", "xlm_roberta", "gte")  # the encod
 ALL_ARCHS = ARCHS + ENCODER_ARCHS
 # Decoders built with some heads only (transformers has no Gemma 4 classifier; Qwen3.5's token
 # classifier is not served); not in ARCHS, so the tests parametrized over every arch and head leave them out.
-EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"), "mellum": ("causal",),
+EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "qwen3_moe": ("causal", "seqcls"), "mellum": ("causal",), "flint": ("causal",),
                        "qwen2_moe": ("causal", "seqcls"), "qwen3_5_moe": ("causal",),
                        "modernbert_decoder": ("causal", "seqcls"), "granite_hybrid": ("causal",),
                        "nemotron_h": ("causal",), "qwen3_next": ("causal", "seqcls", "tokcls"),
@@ -51,7 +51,7 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
 # whose tokenizer reads amino acids), built with these heads only.
 EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
-ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "mellum": "Mellum", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_bigcode": "GPTBigCode", "gptj": "GPTJ", "codegen": "CodeGen", "gpt_neo": "GPTNeo", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "deepseek_v2": "DeepseekV2", "deepseek_v3": "DeepseekV3", "axk1": "AXK1", "mistral4": "Mistral4", "glm4_moe_lite": "Glm4MoeLite", "glm4_moe": "Glm4Moe", "dots1": "Dots1", "solar_open": "SolarOpen", "minicpm5_moe": "MiniCPM5Moe", "minimax_m2": "MiniMaxM2", "helium": "Helium", "hunyuan_moe": "HunYuanMoEV1", "olmoe": "Olmoe", "stablelm": "StableLm", "starcoder2": "Starcoder2", "nemotron": "Nemotron", "olmo": "Olmo", "zamba2": "Zamba2", "llama4": "Llama4", "falcon": "Falcon", "deepseek_v32": "DeepseekV32", "vaultgemma": "VaultGemma", "phimoe": "Phimoe", "bloom": "Bloom", "mpt": "Mpt", "jais2": "Jais2", "cwm": "Cwm", "youtu": "Youtu", "flex_olmo": "FlexOlmo", "exaone_moe": "ExaoneMoe", "afmoe": "Afmoe", "cohere2_moe": "Cohere2Moe", "kolibri1": "Kolibri1", "hy_v3": "HYV3", "glm_moe_dsa": "GlmMoeDsa", "cohere_compass": "CohereCompass",
+ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "mellum": "Mellum", "flint": "Flint", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_bigcode": "GPTBigCode", "gptj": "GPTJ", "codegen": "CodeGen", "gpt_neo": "GPTNeo", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "deepseek_v2": "DeepseekV2", "deepseek_v3": "DeepseekV3", "axk1": "AXK1", "mistral4": "Mistral4", "glm4_moe_lite": "Glm4MoeLite", "glm4_moe": "Glm4Moe", "dots1": "Dots1", "solar_open": "SolarOpen", "minicpm5_moe": "MiniCPM5Moe", "minimax_m2": "MiniMaxM2", "helium": "Helium", "hunyuan_moe": "HunYuanMoEV1", "olmoe": "Olmoe", "stablelm": "StableLm", "starcoder2": "Starcoder2", "nemotron": "Nemotron", "olmo": "Olmo", "zamba2": "Zamba2", "llama4": "Llama4", "falcon": "Falcon", "deepseek_v32": "DeepseekV32", "vaultgemma": "VaultGemma", "phimoe": "Phimoe", "bloom": "Bloom", "mpt": "Mpt", "jais2": "Jais2", "cwm": "Cwm", "youtu": "Youtu", "flex_olmo": "FlexOlmo", "exaone_moe": "ExaoneMoe", "afmoe": "Afmoe", "cohere2_moe": "Cohere2Moe", "kolibri1": "Kolibri1", "hy_v3": "HYV3", "glm_moe_dsa": "GlmMoeDsa", "cohere_compass": "CohereCompass",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
                "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert", "roformer": "RoFormer", "mobilebert": "MobileBert", "bart": "Bart", "albert": "Albert", "deberta": "Deberta", "esm": "Esm"}
@@ -128,7 +128,7 @@ def make_tiny_model(
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1", "zamba2") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)  # Mamba's start at fixed values, norms at 1
-            elif arch in ("gemma", "gemma2", "vaultgemma", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe", "qwen3_next", "lfm2", "lfm2_moe", "lfm3", "olmo2", "olmo3", "exaone4", "glm4", "hunyuan", "apertus", "minicpm3", "deepseek_v2", "deepseek_v3", "axk1", "deepseek_v32", "glm_moe_dsa", "mistral4", "glm4_moe_lite", "glm4_moe", "dots1", "solar_open", "minimax_m2", "helium", "hunyuan_moe", "olmoe", "llama4", "youtu", "flex_olmo", "cwm", "exaone_moe", "afmoe", "kolibri1", "hy_v3") and name.endswith(("norm.weight", "scale", "alpha_p", "alpha_n")):
+            elif arch in ("gemma", "gemma2", "vaultgemma", "gemma3", "gemma4", "qwen3_5", "qwen3_5_moe", "qwen3_next", "lfm2", "lfm2_moe", "lfm3", "olmo2", "olmo3", "exaone4", "glm4", "hunyuan", "apertus", "minicpm3", "deepseek_v2", "deepseek_v3", "axk1", "deepseek_v32", "glm_moe_dsa", "mistral4", "glm4_moe_lite", "glm4_moe", "dots1", "solar_open", "minimax_m2", "helium", "hunyuan_moe", "olmoe", "llama4", "youtu", "flex_olmo", "cwm", "exaone_moe", "afmoe", "kolibri1", "hy_v3", "flint") and name.endswith(("norm.weight", "scale", "alpha_p", "alpha_n")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # Gemma's start at 0 (it scales by 1 + w); Gemma 4's at 1; xIELU's at fixed values
         for name, b in model.named_buffers():
             if name.endswith(("layer_scalar", "e_score_correction_bias", "expert_bias")):  # saved with the checkpoint; 1 / 0 after init
@@ -207,7 +207,7 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         tie_word_embeddings=False,
         architectures=[arch_name],
     )
-    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_moe", "qwen3_5_moe", "qwen3_next", "mellum"):
+    if arch in ("qwen3", "gemma", "gemma2", "gemma3", "gemma4", "qwen3_5", "qwen3_moe", "qwen3_5_moe", "qwen3_next", "mellum", "flint"):
         cfg["head_dim"] = 16
     if arch == "gemma3":  # one sliding and one global layer, with their own rotary bases
         cfg.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4, query_pre_attn_scalar=16,
@@ -219,6 +219,11 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
         cfg.update(_qwen3_5_config())
     if arch in ("qwen3_moe", "qwen2_moe"):
         cfg.update(_moe_config(shared_expert=arch == "qwen2_moe"))
+    if arch == "flint":  # a sliding layer (rotary, a window of 4), a full one (no rotary, its MLP dense), a sliding one;
+        # 4 experts of 32, 2 per token, beside an ungated shared one of 48
+        cfg.update(num_hidden_layers=3, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                   shared_expert_intermediate_size=48, mlp_only_layers=[1], sliding_window=4,
+                   layer_types=["sliding_attention", "full_attention", "sliding_attention"])
     if arch == "mellum":  # Qwen3-MoE's experts; a sliding layer (a window of 4, its own rotary base), the middle MLP dense
         moe = _moe_config(shared_expert=False)
         del moe["decoder_sparse_step"], moe["mlp_only_layers"]

@@ -265,6 +265,9 @@ _MODELS = {
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",
+    "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
+    "FlintForSequenceClassification": "flint",
+    "FlintModel": "flint",
     "MellumForCausalLM": "qwen_moe",  # JetBrains Mellum 2: Qwen3-MoE with sliding layers and dense ones by mlp_layer_types
     "MellumForSequenceClassification": "qwen_moe",
     "MellumModel": "qwen_moe",

@@ -53,3 +53,18 @@ def test_the_shared_expert_counts(tiny_model):
             layer.mlp.shared_expert = None  # (not its weights: the worker may have packed them for oneDNN)
     without, _ = score_both_ways(w, query, items, None)
     assert (torch.tensor(full) - torch.tensor(without)).abs().max() > 1e-2
+
+
+def test_flint_equals_transformers_single_item_and_mis(tiny_model):
+    """Flint: Qwen3-MoE's blocks with sinks in every layer, rotary only in the sliding layers, a float32 sigmoid
+    router without bias, and an ungated shared expert."""
+    from worker_batches import assert_both_ways_equal_transformers
+
+    path = tiny_model("flint", "causal")
+    w = worker(path)
+    layers = w.model.model.layers
+    assert [(a.window, a.rotary, a.sinks is not None) for a in (layer.self_attn for layer in layers)] == [
+        (4, True, True), (None, False, True), (4, True, True)]
+    assert [type(layer.mlp).__name__ for layer in layers] == ["FlintMoeBlock", "GatedMLP", "FlintMoeBlock"]
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
