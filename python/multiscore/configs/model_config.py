@@ -169,13 +169,15 @@ def context_length_of(hf_config, pooling: Optional[PoolingConfig], requested: Op
 def head_dim_of(hf_config) -> int:
     """The width of each head's keys (and values, as the backends hold them). MLA configs (MiniCPM3)
     keep ``head_dim`` for the rotated part alone; their keys are ``qk_head_dim`` wide. ALiBi models'
-    heads carry ALIBI_DIMS more (layers/alibi.py)."""
+    heads carry ALIBI_DIMS more (layers/alibi.py); DiffLlama's twice its head_dim."""
     width = (getattr(hf_config, "qk_head_dim", None) or getattr(hf_config, "head_dim", None)
              or hf_config.hidden_size // hf_config.num_attention_heads)
     if uses_alibi(hf_config):
         from multiscore.layers.alibi import ALIBI_DIMS
 
         width += ALIBI_DIMS
+    if getattr(hf_config, "model_type", None) == "diffllama":  # two values per key, keys padded (models/diffllama.py)
+        width *= 2
     return width
 
 

@@ -265,6 +265,10 @@ _MODELS = {
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",
+    "DiffLlamaForCausalLM": "diffllama",  # differential attention on Llama's block
+    "DiffLlamaForSequenceClassification": "diffllama",
+    "DiffLlamaForTokenClassification": "diffllama",
+    "DiffLlamaModel": "diffllama",
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
