@@ -272,6 +272,9 @@ _MODELS = {
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
+    "LongcatFlashForCausalLM": "longcat_flash",  # Meituan LongCat-Flash: two MLA sublayers a layer, shortcut experts with identity ones
+    "LongcatFlashForSequenceClassification": "longcat_flash",
+    "LongcatFlashModel": "longcat_flash",
     "MellumForCausalLM": "qwen_moe",  # JetBrains Mellum 2: Qwen3-MoE with sliding layers and dense ones by mlp_layer_types
     "MellumForSequenceClassification": "qwen_moe",
     "MellumModel": "qwen_moe",
