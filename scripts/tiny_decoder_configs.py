@@ -109,6 +109,12 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_layers=2, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
                    head_dim=8, num_key_value_heads=4, ffn_hidden_size=128, expert_ffn_hidden_size=32, n_routed_experts=4,
                    zero_expert_num=2, moe_topk=3, routed_scaling_factor=2.0)
+    if arch == "beam":  # a sliding layer (rotary, window 4), a full one (NoPE, scaled queries), a sliding one; the first
+        # MLP dense, then 8 experts of 32 in 4 groups (2 kept), 2 per token; logits soft-capped at 3
+        cfg.update(num_hidden_layers=3, head_dim=16, sliding_window=4, num_experts=8, num_experts_per_tok=2, n_group=4,
+                   topk_group=2, moe_intermediate_size=32, routed_scaling_factor=2.5, final_logit_softcapping=3.0,
+                   layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                   mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "minicpm5_moe":  # Llama's attention gated per dimension; DeepSeek-V3's experts (as Solar Open's) after a dense layer
         cfg.update(num_hidden_layers=3, head_dim=16, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
                    n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True,

@@ -294,12 +294,14 @@ class DecoderLayer(nn.Module):
 class DecoderModel(nn.Module):
     """``model.*`` of a Hugging Face decoder checkpoint: embeddings, layers, final norm."""
 
+    layer_class = DecoderLayer  # Beam's: its own residual adds
+
     def __init__(self, config, options: BlockOptions) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         types = getattr(config, "layer_types", None) or [None] * config.num_hidden_layers
         self.layers = nn.ModuleList(
-            DecoderLayer(config, options, window, local_rope=layer_type == "sliding_attention", layer_id=i)
+            self.layer_class(config, options, window, local_rope=layer_type == "sliding_attention", layer_id=i)
             for i, (window, layer_type) in enumerate(zip(layer_windows(config), types))
         )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, options.norm_offset)

@@ -269,6 +269,10 @@ _MODELS = {
     "DiffLlamaForSequenceClassification": "diffllama",
     "DiffLlamaForTokenClassification": "diffllama",
     "DiffLlamaModel": "diffllama",
+    "BeamForCausalLM": "beam",  # Reflection Beam: gated Qwen3 attention, NoPE full layers, depth-scaled sandwich norms, DeepSeek routing
+    "BeamForSequenceClassification": "beam",
+    "BeamForTokenClassification": "beam",
+    "BeamModel": "beam",
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
