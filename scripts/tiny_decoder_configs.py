@@ -109,6 +109,12 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_layers=2, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
                    head_dim=8, num_key_value_heads=4, ffn_hidden_size=128, expert_ffn_hidden_size=32, n_routed_experts=4,
                    zero_expert_num=2, moe_topk=3, routed_scaling_factor=2.0)
+    if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
+        # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
+        cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,
+                   hidden_size_per_layer_input=8, laurel_rank=8, num_kv_shared_layers=2, sliding_window=4,
+                   layer_types=["sliding_attention", "full_attention"] * 2, activation_sparsity_pattern=[0.95, 0.5, 0.0, 0.0],
+                   final_logit_softcapping=3.0, tie_word_embeddings=True)
     if arch == "beam":  # a sliding layer (rotary, window 4), a full one (NoPE, scaled queries), a sliding one; the first
         # MLP dense, then 8 experts of 32 in 4 groups (2 kept), 2 per token; logits soft-capped at 3
         cfg.update(num_hidden_layers=3, head_dim=16, sliding_window=4, num_experts=8, num_experts_per_tok=2, n_group=4,

@@ -46,6 +46,9 @@ NATIVE_CONFIG_CLASSES = {
 MULTIMODAL_LANGUAGE_MODELS = {
     "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
     "Gemma4ForConditionalGeneration": "Gemma4ForCausalLM",
+    # Gemma 3n: on text its ids below vocab_size_per_layer_input (262,144); the image / audio tokens above are
+    # embedded by its vision and audio embedders there, from the text table here.
+    "Gemma3nForConditionalGeneration": "Gemma3nForCausalLM",
     "Llama4ForConditionalGeneration": "Llama4ForCausalLM",
     "Mistral3ForConditionalGeneration": "MistralForCausalLM",
     # M-RoPE: on text its three position components are equal, which is the text model's rotary.
@@ -70,6 +73,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
+    "Gemma3nModel": "Gemma3nTextModel",
     "Mistral3Model": "MistralModel",
     "Qwen2VLModel": "Qwen2Model",
     "Qwen2_5_VLModel": "Qwen2Model",

@@ -273,6 +273,9 @@ _MODELS = {
     "BeamForSequenceClassification": "beam",
     "BeamForTokenClassification": "beam",
     "BeamModel": "beam",
+    "Gemma3nForCausalLM": "gemma3n",  # Gemma 3n E2B / E4B on text: AltUp streams, Laurel, sparse MLPs, Gemma 4's attention and PLE
+    "Gemma3nForSequenceClassification": "gemma3n",
+    "Gemma3nTextModel": "gemma3n",
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
