@@ -109,6 +109,13 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_layers=2, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
                    head_dim=8, num_key_value_heads=4, ffn_hidden_size=128, expert_ffn_hidden_size=32, n_routed_experts=4,
                    zero_expert_num=2, moe_topk=3, routed_scaling_factor=2.0)
+    if arch == "lara_mini":  # delta net, sliding (rotary, window 4), delta net, full (NoPE), sliding; Qwen3.5's delta-net
+        # shapes; 4 experts of 32 (stored 3-D), 2 per token, beside an ungated shared one of 48, in every layer
+        del cfg["intermediate_size"]
+        cfg.update(QWEN3_5_MOE_EXPERTS, num_hidden_layers=5, head_dim=16, sliding_window=4,
+                   layer_types=["linear_attention", "sliding_attention", "linear_attention", "full_attention", "sliding_attention"],
+                   linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
+                   linear_conv_kernel_dim=4, tie_word_embeddings=True)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

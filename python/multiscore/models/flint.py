@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from multiscore.layers.fused_ops import FusedOps
@@ -28,33 +29,45 @@ from multiscore.models.decoder import (
     sliding_layers_rotate,
 )
 from multiscore.models.deepseek import DeepseekRouter
-from multiscore.models.experts import mix_experts
+from multiscore.models.experts import StackedExperts, mix_experts
 from multiscore.models.qwen3 import qwen3_options
 from multiscore.models.sparse_moe import is_sparse_layer
 
 
-class FlintMoeBlock(nn.Module):
-    """``mlp.gate`` (the router [E, H], float32), ``mlp.experts.{e}``, ``mlp.shared_expert``."""
+class SharedExpertMoeBlock(nn.Module):
+    """``mlp.gate`` (the router [E, H], float32; sigmoid or softmax scores, no bias, no groups, the top k
+    renormalised when ``norm_topk_prob``), ``mlp.experts`` (one gated MLP each, or ``stacked`` 3-D: Lara's) and
+    ``mlp.shared_expert``, added ungated (Flint's, Lara's)."""
 
-    def __init__(self, config, options: BlockOptions) -> None:
+    def __init__(self, config, options: BlockOptions, sigmoid: bool, stacked: bool = False) -> None:
         super().__init__()
-        self.gate = DeepseekRouter(config, sigmoid=True, float32=True)  # one group, scaled by 1 (adapt_config)
-        self.gate.e_score_correction_bias = None  # chosen by the sigmoid scores alone
-        self.experts = nn.ModuleList(GatedMLP(config, options, config.moe_intermediate_size)
-                                     for _ in range(config.num_experts))
+        self.gate = DeepseekRouter(config, sigmoid=sigmoid, float32=True)  # one group, scaled by 1 (adapt_config)
+        self.gate.e_score_correction_bias = None  # chosen by the scores alone
+        inner, E = config.moe_intermediate_size, config.num_experts
+        self.stacked = stacked
+        self.experts = (StackedExperts(E, config.hidden_size, inner, F.silu) if stacked
+                        else nn.ModuleList(GatedMLP(config, options, inner) for _ in range(E)))
         self.shared_expert = GatedMLP(config, options, config.shared_expert_intermediate_size)
 
     def forward(self, x: torch.Tensor, ops: FusedOps) -> torch.Tensor:
         """x [T, H] -> [T, H]."""
         weights, experts = self.gate(x)  # [T, k] each
-        out = mix_experts(x, weights, experts, lambda expert, rows: self.experts[expert](rows, ops))
+        out = (self.experts(x, weights, experts) if self.stacked
+               else mix_experts(x, weights, experts, lambda expert, rows: self.experts[expert](rows, ops)))
         return out + self.shared_expert(x, ops)
+
+
+def read_as_one_group_router(hf_config) -> None:
+    """DeepseekRouter's names for a router over ``num_experts`` in one group, its weights scaled by 1."""
+    hf_config.n_routed_experts, hf_config.n_group, hf_config.topk_group = hf_config.num_experts, 1, 1
+    hf_config.routed_scaling_factor = 1.0
 
 
 def flint_options(config) -> BlockOptions:
     return replace(qwen3_options(config), attention_sinks=True, rotary_layer=sliding_layers_rotate,
                    mlp_for_layer=lambda config, options, layer_id: (
-                       FlintMoeBlock(config, options) if is_sparse_layer(config, layer_id) else GatedMLP(config, options)))
+                       SharedExpertMoeBlock(config, options, sigmoid=True) if is_sparse_layer(config, layer_id)
+                       else GatedMLP(config, options)))
 
 
 class _Flint:
@@ -63,9 +76,7 @@ class _Flint:
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
-        # DeepseekRouter's names: every expert in one group, the weights scaled by 1.
-        hf_config.n_routed_experts, hf_config.n_group, hf_config.topk_group = hf_config.num_experts, 1, 1
-        hf_config.routed_scaling_factor = 1.0
+        read_as_one_group_router(hf_config)
 
 
 class FlintForCausalLM(_Flint, DecoderForCausalLM):

@@ -279,6 +279,9 @@ _MODELS = {
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
+    "LaraMiniForCausalLM": "lara_mini",  # translated Lara Mini: Qwen3.5's delta nets with Qwen3 attention, NoPE full layers
+    "LaraMiniForSequenceClassification": "lara_mini",
+    "LaraMiniModel": "lara_mini",
     "LongcatFlashForCausalLM": "longcat_flash",  # Meituan LongCat-Flash: two MLA sublayers a layer, shortcut experts with identity ones
     "LongcatFlashForSequenceClassification": "longcat_flash",
     "LongcatFlashModel": "longcat_flash",

@@ -65,6 +65,6 @@ def test_flint_equals_transformers_single_item_and_mis(tiny_model):
     layers = w.model.model.layers
     assert [(a.window, a.rotary, a.sinks is not None) for a in (layer.self_attn for layer in layers)] == [
         (4, True, True), (None, False, True), (4, True, True)]
-    assert [type(layer.mlp).__name__ for layer in layers] == ["FlintMoeBlock", "GatedMLP", "FlintMoeBlock"]
+    assert [type(layer.mlp).__name__ for layer in layers] == ["SharedExpertMoeBlock", "GatedMLP", "SharedExpertMoeBlock"]
     for seed in (2, 5):
         assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
