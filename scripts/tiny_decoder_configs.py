@@ -116,6 +116,14 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    layer_types=["linear_attention", "sliding_attention", "linear_attention", "full_attention", "sliding_attention"],
                    linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
                    linear_conv_kernel_dim=4, tie_word_embeddings=True)
+    if arch == "mimo_v2_flash":  # a full layer, two sliding ones (window 4, twice the kv heads, sinks); keys of 24, values
+        # of 16 (scaled); 8 of 24 dims rotate, with a base per layer type; a dense MLP then DeepSeek-V3's experts
+        cfg.update(num_hidden_layers=3, head_dim=24, v_head_dim=16, attention_bias=True, attention_value_scale=0.7,
+                   sliding_window=4, layer_types=["full_attention", "sliding_attention", "sliding_attention"],
+                   rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 5e5, "partial_rotary_factor": 0.334},
+                                    "sliding_attention": {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.334}},
+                   n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2, moe_intermediate_size=32,
+                   routed_scaling_factor=2.5, norm_topk_prob=True, mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

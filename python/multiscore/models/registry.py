@@ -89,6 +89,9 @@ _MODELS = {
     "MiniCPMForSequenceClassification": "minicpm",  # ours, for classifier_from_token
     "MiniCPMModel": "minicpm",
     "LayerWiseMiniCPMForCausalLM": "minicpm",
+    "MiMoV2FlashForCausalLM": "mimo_v2",  # Xiaomi MiMo-V2-Flash: narrower values, sinks and 2x kv heads on sliding layers
+    "MiMoV2FlashForSequenceClassification": "mimo_v2",
+    "MiMoV2FlashModel": "mimo_v2",
     "MiniCPM5MoeForCausalLM": "minicpm5",  # MiniCPM 5 MoE: Llama attention gated per dim from q_proj, DeepSeek-V3 experts
     "MiniCPM5MoEForCausalLM": "minicpm5",  # its earlier name
     "MiniCPM5MoeForSequenceClassification": "minicpm5",
