@@ -89,6 +89,9 @@ _MODELS = {
     "MiniCPMForSequenceClassification": "minicpm",  # ours, for classifier_from_token
     "MiniCPMModel": "minicpm",
     "LayerWiseMiniCPMForCausalLM": "minicpm",
+    "NanoChatForCausalLM": "nanochat",  # nanochat: weightless norms, q/k normed after rotary, a relu² MLP, soft-capped logits
+    "NanoChatForSequenceClassification": "nanochat",
+    "NanoChatModel": "nanochat",
     "MiMoV2FlashForCausalLM": "mimo_v2",  # Xiaomi MiMo-V2-Flash: narrower values, sinks and 2x kv heads on sliding layers
     "MiMoV2FlashForSequenceClassification": "mimo_v2",
     "MiMoV2FlashModel": "mimo_v2",

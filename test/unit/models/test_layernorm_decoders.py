@@ -52,3 +52,12 @@ def test_jais2_equals_transformers_single_item_and_mis(tiny_model):
     assert type(layer.input_layernorm).__name__ == "LayerNorm" and layer.mlp.up_proj.bias is not None
     for seed in (3, 8):
         assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
+def test_nanochat_equals_transformers_single_item_and_mis(tiny_model):
+    """nanochat: weightless norms (the embeddings normed too), q/k normed after rotary, a relu² MLP, soft-capped logits."""
+    path = tiny_model("nanochat", "causal")
+    w = worker(path)
+    assert w.model.model.layers[0].self_attn.q_norm.weight is None
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
