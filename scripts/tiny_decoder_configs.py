@@ -126,6 +126,16 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    routed_scaling_factor=2.5, norm_topk_prob=True, mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "nanochat":  # its relu² MLP; logits soft-capped at 3
         cfg.update(final_logit_softcapping=3.0)
+    if arch == "laguna":  # a full layer (half of each head rotates) of 4 heads, a sliding one (window 4, all rotate) of 8;
+        # softplus gates per head; a dense MLP, then 4 experts of 32 (2 per token, soft-capped logits, biased choice,
+        # scaled) beside a shared one of 48
+        cfg.update(num_hidden_layers=3, head_dim=16, sliding_window=4, num_attention_heads_per_layer=[4, 8, 4],
+                   layer_types=["full_attention", "sliding_attention", "full_attention"],
+                   gating=True,
+                   rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 5e5, "partial_rotary_factor": 0.5},
+                                    "sliding_attention": {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 1.0}},
+                   num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
+                   moe_routed_scaling_factor=2.0, moe_router_logit_softcapping=3.0, mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

@@ -67,6 +67,8 @@ class BlockOptions:
     head_output_gate: bool = False
     # Arcee's AFMoE: the output times σ(g_proj(x)) dimension by dimension (``g_proj`` [Hq·D, H]).
     output_gate_per_dim: bool = False
+    # Laguna: those gates are softplus(g) (in float32), not σ(g).
+    output_gate_softplus: bool = False
     # MiniCPM5-MoE: that gate from q_proj, which holds each head's query rows, then its gate rows ([Hq·2·D, H]).
     query_holds_gate: bool = False
     # (config, layer id) -> whether that layer's q and k rotate; False: a NoPE layer (SmolLM3's every
@@ -141,6 +143,7 @@ class DecoderAttention(nn.Module):
         self.rotary = options.rotary_layer(config, layer_id) if options.rotary_layer else True  # False: NoPE
         self.scales_queries = True  # by ForwardContext.query_scale, where the model has one (Llama 4: NoPE layers only)
         self.gate_per_dim = options.output_gate_per_dim or self.gate_in_query
+        self.gate_softplus = options.output_gate_softplus
         gate_width = self.q_size if self.gate_per_dim else self.num_heads
         self.g_proj = (Linear(config.hidden_size, gate_width, bias=False)
                        if options.head_output_gate or options.output_gate_per_dim else None)
@@ -182,7 +185,7 @@ class DecoderAttention(nn.Module):
         if self.g_proj is not None:  # [R, Hq] (or [R, Hq·D]) gates from the same rows' inputs
             gate = self.g_proj(hidden if keep_rows is None else hidden.index_select(0, keep_rows))
         if gate is not None:
-            gate = torch.sigmoid(gate)
+            gate = torch.nn.functional.softplus(gate.float()).to(out.dtype) if self.gate_softplus else torch.sigmoid(gate)
             out = out * (gate.view(out.shape) if self.gate_per_dim else gate[..., None])
         return self.o_proj(out.reshape(out.shape[0], self.q_size))
 

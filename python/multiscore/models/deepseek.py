@@ -62,12 +62,15 @@ class DeepseekRouter(nn.Module):
         # V2 never renormalises (its config's norm_topk_prob is not read).
         self.renormalise = bool(getattr(config, "norm_topk_prob", False)) and config.model_type != "deepseek_v2"
         self.scaling = float(config.routed_scaling_factor)
+        self.logit_softcap: Optional[float] = None  # Laguna: logits -> cap · tanh(logits / cap) first
         if E % self.groups:
             raise ValueError(f"n_routed_experts {E} does not split into n_group {self.groups} groups")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [T, H] -> (weights [T, k] in x's dtype, experts [T, k])."""
         logits = F.linear(x.float(), self.weight.float()) if self.float32 else F.linear(x, self.weight)  # [T, E]
+        if self.logit_softcap:
+            logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
         scores = torch.sigmoid(logits) if self.sigmoid else torch.softmax(logits, dim=-1)
         choice = scores if self.e_score_correction_bias is None else scores + self.e_score_correction_bias
         if self.top_groups < self.groups:  # only experts in the best groups may be chosen

@@ -35,14 +35,16 @@ from multiscore.models.sparse_moe import is_sparse_layer
 
 
 class SharedExpertMoeBlock(nn.Module):
-    """``mlp.gate`` (the router [E, H], float32; sigmoid or softmax scores, no bias, no groups, the top k
-    renormalised when ``norm_topk_prob``), ``mlp.experts`` (one gated MLP each, or ``stacked`` 3-D: Lara's) and
-    ``mlp.shared_expert``, added ungated (Flint's, Lara's)."""
+    """``mlp.gate`` (the router [E, H], float32; sigmoid or softmax scores, no groups, the top k renormalised when
+    ``norm_topk_prob``), ``mlp.experts`` (one gated MLP each, or ``stacked`` 3-D: Lara's) and ``mlp.shared_expert``,
+    added ungated (Flint's, Lara's, Laguna's)."""
 
-    def __init__(self, config, options: BlockOptions, sigmoid: bool, stacked: bool = False) -> None:
+    def __init__(self, config, options: BlockOptions, sigmoid: bool, stacked: bool = False, biased: bool = False) -> None:
+        """``biased``: the choice adds ``e_score_correction_bias`` (Laguna's)."""
         super().__init__()
         self.gate = DeepseekRouter(config, sigmoid=sigmoid, float32=True)  # one group, scaled by 1 (adapt_config)
-        self.gate.e_score_correction_bias = None  # chosen by the scores alone
+        if not biased:
+            self.gate.e_score_correction_bias = None  # chosen by the scores alone
         inner, E = config.moe_intermediate_size, config.num_experts
         self.stacked = stacked
         self.experts = (StackedExperts(E, config.hidden_size, inner, F.silu) if stacked
@@ -57,10 +59,10 @@ class SharedExpertMoeBlock(nn.Module):
         return out + self.shared_expert(x, ops)
 
 
-def read_as_one_group_router(hf_config) -> None:
-    """DeepseekRouter's names for a router over ``num_experts`` in one group, its weights scaled by 1."""
+def read_as_one_group_router(hf_config, scaling: float = 1.0) -> None:
+    """DeepseekRouter's names for a router over ``num_experts`` in one group, its weights scaled by ``scaling``."""
     hf_config.n_routed_experts, hf_config.n_group, hf_config.topk_group = hf_config.num_experts, 1, 1
-    hf_config.routed_scaling_factor = 1.0
+    hf_config.routed_scaling_factor = scaling
 
 
 def flint_options(config) -> BlockOptions:

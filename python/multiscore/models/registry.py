@@ -285,6 +285,9 @@ _MODELS = {
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
+    "LagunaForCausalLM": "laguna",  # Laguna: softplus output gates, heads per layer, a rotary per layer type, biased sigmoid experts
+    "LagunaForSequenceClassification": "laguna",
+    "LagunaModel": "laguna",
     "LaraMiniForCausalLM": "lara_mini",  # translated Lara Mini: Qwen3.5's delta nets with Qwen3 attention, NoPE full layers
     "LaraMiniForSequenceClassification": "lara_mini",
     "LaraMiniModel": "lara_mini",
