@@ -67,6 +67,8 @@ class BlockOptions:
     head_output_gate: bool = False
     # Arcee's AFMoE: the output times σ(g_proj(x)) dimension by dimension (``g_proj`` [Hq·D, H]).
     output_gate_per_dim: bool = False
+    # OLMo, OLMoE, DBRX: q, k and v clamped to ±clip_qkv after their projection (OLMoE's: after its q/k norms).
+    clip_qkv: Optional[float] = None
     # Laguna: those gates are softplus(g) (in float32), not σ(g).
     output_gate_softplus: bool = False
     # MiniCPM5-MoE: that gate from q_proj, which holds each head's query rows, then its gate rows ([Hq·2·D, H]).
@@ -144,6 +146,7 @@ class DecoderAttention(nn.Module):
         self.scales_queries = True  # by ForwardContext.query_scale, where the model has one (Llama 4: NoPE layers only)
         self.gate_per_dim = options.output_gate_per_dim or self.gate_in_query
         self.gate_softplus = options.output_gate_softplus
+        self.clip_qkv = options.clip_qkv
         gate_width = self.q_size if self.gate_per_dim else self.num_heads
         self.g_proj = (Linear(config.hidden_size, gate_width, bias=False)
                        if options.head_output_gate or options.output_gate_per_dim else None)
@@ -166,6 +169,8 @@ class DecoderAttention(nn.Module):
         if self.qk_norm_across_heads:  # [T, Hq·D] and [T, Hkv·D]
             q = ctx.ops.rms_norm(q, self.q_norm.weight, self.q_norm.eps)
             k = ctx.ops.rms_norm(k, self.k_norm.weight, self.k_norm.eps)
+        if self.clip_qkv is not None:
+            q, k, v = (x.clamp(-self.clip_qkv, self.clip_qkv) for x in (q, k, v))
         q = q.view(T, self.num_heads, self.head_dim)
         k = k.view(T, self.num_kv_heads, self.head_dim)
         v = v.view(T, self.num_kv_heads, self.head_dim)

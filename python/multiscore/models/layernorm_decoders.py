@@ -10,7 +10,7 @@ and cohere.py's ``ParallelBody``.
 - Nemotron (nvidia/Minitron-4B/8B, Nemotron-Mini-4B, ``nemotron``): LayerNorms that scale by 1 + w
   (``LayerNorm1P``), rotary on half of each head, a squared-ReLU MLP (``up_proj``, ``down_proj``).
 - OLMo (allenai/OLMo-1B-hf, OLMo-7B-0424-hf, ``olmo``): Llama's attention and MLP with LayerNorms that have
-  no weight or bias (eps 1e-5, in float32). ``clip_qkv`` is refused."""
+  no weight or bias (eps 1e-5, in float32); q, k and v clamped to ±``clip_qkv`` where set (OLMo-7B-0424's 8)."""
 
 from __future__ import annotations
 
@@ -204,10 +204,8 @@ class Jais2Model(_Jais2, DecoderForEmbedding):
 
 
 def olmo_options(config) -> BlockOptions:
-    if getattr(config, "clip_qkv", None) is not None:
-        raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")
     bias = bool(getattr(config, "attention_bias", False))
-    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config))
+    return BlockOptions(qkv_bias=bias, o_bias=bias, mlp_act=mlp_activation(config), clip_qkv=getattr(config, "clip_qkv", None))
 
 
 def olmo_layer(config, window: Optional[int], layer_id: int) -> nn.Module:

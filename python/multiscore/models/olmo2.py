@@ -6,7 +6,8 @@ one RMSNorm over all of q's heads (and k's) before rotary. OLMo 3 adds sliding l
 
 OLMoE (allenai/OLMoE-1B-7B, ``olmoe``): Llama's pre-norm block with OLMo 2's norm over all of q's heads
 (and k's), every MLP a mixture of ``num_experts`` experts of ``intermediate_size`` (models/sparse_moe.py:
-a float32 softmax router, the top k renormalised only with ``norm_topk_prob``). ``clip_qkv`` is refused.
+a float32 softmax router, the top k renormalised only with ``norm_topk_prob``); q, k and v clamped to
+±``clip_qkv`` (after the q/k norms) where set.
 
 FlexOlmo (allenai/FlexOlmo-*, ``flex_olmo``): OLMo 2's block with OLMoE's experts."""
 
@@ -49,11 +50,9 @@ def _olmoe_experts(config, options: BlockOptions, layer_id: int) -> SparseMoeBlo
 
 
 def olmoe_options(config) -> BlockOptions:
-    if getattr(config, "clip_qkv", None) is not None:
-        raise ValueError(f"clip_qkv {config.clip_qkv} (q, k and v clamped) is not supported")
     bias = bool(getattr(config, "attention_bias", False))
     return BlockOptions(qkv_bias=bias, o_bias=bias, qk_norm_across_heads=True, mlp_act=mlp_activation(config),
-                        mlp_for_layer=_olmoe_experts)
+                        mlp_for_layer=_olmoe_experts, clip_qkv=getattr(config, "clip_qkv", None))
 
 
 def flex_olmo_options(config) -> BlockOptions:

@@ -271,6 +271,9 @@ _MODELS = {
     "JambaForSequenceClassification": "jamba",  # Mamba (v1) and attention layers without positions, experts
     "JambaForCausalLM": "jamba",
     "JambaModel": "jamba",
+    "DbrxForCausalLM": "dbrx",  # Databricks DBRX: bias-free LayerNorms, clamped fused qkv, experts as [E·I, H] tensors
+    "DbrxForSequenceClassification": "dbrx",
+    "DbrxModel": "dbrx",
     "DiffLlamaForCausalLM": "diffllama",  # differential attention on Llama's block
     "DiffLlamaForSequenceClassification": "diffllama",
     "DiffLlamaForTokenClassification": "diffllama",

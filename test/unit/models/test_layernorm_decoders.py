@@ -2,7 +2,7 @@
 biased q/k/v, rotary on a quarter of each head, both block layouts (sequential; one LayerNorm feeding
 attention and MLP in parallel); qk_layernorm refused. StarCoder2: biased projections, a 4-position window, a
 plain GELU MLP. Nemotron: 1 + w LayerNorms, squared ReLU, rotary on half of each head. OLMo: weightless
-LayerNorms (with biased attention here); clip_qkv refused."""
+LayerNorms (with biased attention here), q/k/v clamped by clip_qkv."""
 
 import pytest
 
@@ -39,9 +39,12 @@ def test_starcoder2_and_nemotron_equal_transformers_single_item_and_mis(tiny_mod
         assert_both_ways_equal_transformers(path, head, seed=seed, w=w)
 
 
-def test_olmos_clip_qkv_is_refused(tiny_model):
-    with pytest.raises(ValueError, match="clip_qkv 8.0 .* is not supported"):
-        worker(tiny_model("olmo", "causal", clip_qkv=8.0))
+def test_olmos_clip_qkv_equals_transformers(tiny_model):
+    """q, k and v clamped to ±clip_qkv (0.3 here: many of them are clamped)."""
+    path = tiny_model("olmo", "causal", clip_qkv=0.3)
+    w = worker(path)
+    assert w.model.model.layers[0].self_attn.clip_qkv == 0.3
+    assert_both_ways_equal_transformers(path, "causal", seed=3, w=w)
 
 
 def test_jais2_equals_transformers_single_item_and_mis(tiny_model):
@@ -59,5 +62,14 @@ def test_nanochat_equals_transformers_single_item_and_mis(tiny_model):
     path = tiny_model("nanochat", "causal")
     w = worker(path)
     assert w.model.model.layers[0].self_attn.q_norm.weight is None
+    for seed in (2, 5):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
+def test_dbrx_equals_transformers_single_item_and_mis(tiny_model):
+    """DBRX: bias-free LayerNorms, one fused Wqkv clamped to ±0.5, experts stored as [E·I, H] tensors."""
+    path = tiny_model("dbrx", "causal")
+    w = worker(path)
+    assert type(w.model.model.layers[0].mlp).__name__ == "DbrxExperts"
     for seed in (2, 5):
         assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
