@@ -285,6 +285,9 @@ _MODELS = {
     "Gemma3nForCausalLM": "gemma3n",  # Gemma 3n E2B / E4B on text: AltUp streams, Laurel, sparse MLPs, Gemma 4's attention and PLE
     "Gemma3nForSequenceClassification": "gemma3n",
     "Gemma3nTextModel": "gemma3n",
+    "ErgoForCausalLM": "ergo",  # Amazon Ergo: float32 residual with gated adds, NoPE global layers, normed relu² experts
+    "ErgoForSequenceClassification": "ergo",
+    "ErgoModel": "ergo",
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
