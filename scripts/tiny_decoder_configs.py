@@ -136,6 +136,12 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                                     "sliding_attention": {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 1.0}},
                    num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
                    moe_routed_scaling_factor=2.0, moe_router_logit_softcapping=3.0, mlp_layer_types=["dense", "sparse", "sparse"])
+    if arch == "hy_v4":  # MLA as DeepSeek's (values 16 wide) with sinks and gates, 2 hyper-connection streams; a dense MLP,
+        # then 4 experts of 32 (2 per token) beside a shared one; DSA's top-k (256) above every test's length
+        cfg.update(num_hidden_layers=3, q_lora_rank=32, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
+                   num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=32,
+                   index_topk=256, index_head_dim=16, index_n_heads=2, hc_mult=2, swiglu_limit=0.5,
+                   mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

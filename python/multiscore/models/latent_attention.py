@@ -47,7 +47,10 @@ def rope_pairs_first(groups: int, width: int, rope: int) -> torch.Tensor:
 class LatentAttention(nn.Module):
     """Multi-head latent attention (module doc); called as DecoderAttention is."""
 
-    def __init__(self, config, layer_id: int, residual_multiplier: float = 1.0, interleaved_rope: bool = False) -> None:
+    def __init__(self, config, layer_id: int, residual_multiplier: float = 1.0, interleaved_rope: bool = False,
+                 sinks: bool = False, output_gate: bool = False) -> None:
+        """``sinks``: a learned sink logit per head (``sinks`` [H]); ``output_gate``: the output times
+        σ(``gate_proj``(x)) dimension by dimension (HY V4's)."""
         super().__init__()
         H, hidden = config.num_attention_heads, config.hidden_size
         self.layer_id, self.num_heads = layer_id, H
@@ -69,6 +72,8 @@ class LatentAttention(nn.Module):
         self.o_proj = Linear(H * self.v_dim, hidden, bias=bias)
         self.o_proj.output_scale = scale_or_none(residual_multiplier)
         self.scale = _softmax_scale(config, self.qk_dim)
+        self.sinks = nn.Parameter(torch.empty(H, dtype=torch.float32)) if sinks else None
+        self.gate_proj = Linear(hidden, H * self.v_dim, bias=False) if output_gate else None
         if interleaved_rope:
             (self.q_proj if config.q_lora_rank is None else self.q_b_proj).load_row_order = rope_pairs_first(
                 H, self.qk_dim, self.rope)
@@ -94,9 +99,11 @@ class LatentAttention(nn.Module):
             q = q * ctx.query_scale
         k = torch.cat([k_nope, k_rope.expand(T, heads, self.rope)], dim=-1)
         v = F.pad(v, (0, self.qk_dim - self.v_dim))  # [T, heads, qk]: zero columns, dropped below
-        out = ctx.attention(q, k, v, self.scale, layer=self.layer_id)[..., : self.v_dim]  # [T, heads, v]
+        out = ctx.attention(q, k, v, self.scale, layer=self.layer_id, sinks=self.sinks)[..., : self.v_dim]  # [T, heads, v]
         if keep_rows is not None:
-            out = out.index_select(0, keep_rows)
+            out, hidden = out.index_select(0, keep_rows), hidden.index_select(0, keep_rows)
+        if self.gate_proj is not None:
+            out = out * torch.sigmoid(self.gate_proj(hidden)).view(out.shape)
         return self.o_proj(out.reshape(out.shape[0], heads * self.v_dim))
 
 

@@ -364,6 +364,9 @@ _MODELS = {
     "Ministral3ForSequenceClassification": "mistral",
     "Ministral3ForTokenClassification": "mistral",
     "Ministral3Model": "mistral",
+    "HYV4ForCausalLM": "hy_v4",  # Tencent Hy4: hyper-connection streams, latent attention with sinks and gates (below DSA's top-k)
+    "HYV4ForSequenceClassification": "hy_v4",
+    "HYV4Model": "hy_v4",
     "HyperCLOVAXForCausalLM": "granite",  # Naver HyperCLOVA X SEED: Granite with peri-layer norms, logits multiplied
     "HyperCLOVAXForSequenceClassification": "granite",
     "HyperCLOVAXModel": "granite",
