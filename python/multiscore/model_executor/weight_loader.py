@@ -208,7 +208,11 @@ def _take_adapter(model: PoolingModel, name: str, tensor: torch.Tensor, params: 
 
 
 def _renamed(model: PoolingModel, name: str) -> str:
-    """A checkpoint name under the model's ``weight_renames`` (Mamba's ``backbone.embeddings`` -> ``model.embed_tokens``)."""
+    """A checkpoint name under the model's ``weight_renames`` (Mamba's ``backbone.embeddings`` -> ``model.embed_tokens``),
+    after its ``renamed_checkpoint_tensor`` where it has one (a rename no substring states: Dory's layer pairs)."""
+    custom = getattr(model, "renamed_checkpoint_tensor", None)
+    if custom is not None:
+        name = custom(name)
     for src, dst in model.weight_renames.items():
         name = name.replace(src, dst)
     return name

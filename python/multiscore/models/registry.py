@@ -285,6 +285,8 @@ _MODELS = {
     "Gemma3nForCausalLM": "gemma3n",  # Gemma 3n E2B / E4B on text: AltUp streams, Laurel, sparse MLPs, Gemma 4's attention and PLE
     "Gemma3nForSequenceClassification": "gemma3n",
     "Gemma3nTextModel": "gemma3n",
+    "DoryForCausalLM": "dory",  # NVIDIA Dory: a looped nGPT (unit-sphere states, interpolated residuals)
+    "DoryModel": "dory",
     "ErgoForCausalLM": "ergo",  # Amazon Ergo: float32 residual with gated adds, NoPE global layers, normed relu² experts
     "ErgoForSequenceClassification": "ergo",
     "ErgoModel": "ergo",
