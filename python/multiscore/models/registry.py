@@ -293,6 +293,9 @@ _MODELS = {
     "FlintForCausalLM": "flint",  # Flint: Qwen3-MoE with sinks, NoPE full layers, a sigmoid router, an ungated shared expert
     "FlintForSequenceClassification": "flint",
     "FlintModel": "flint",
+    "JetMoeForCausalLM": "jetmoe",  # JetMoE: a mixture of attention experts (queries and outputs) and of MLP experts
+    "JetMoeForSequenceClassification": "jetmoe",
+    "JetMoeModel": "jetmoe",
     "LagunaForCausalLM": "laguna",  # Laguna: softplus output gates, heads per layer, a rotary per layer type, biased sigmoid experts
     "LagunaForSequenceClassification": "laguna",
     "LagunaModel": "laguna",
