@@ -1,6 +1,7 @@
 """JetMoE (jetmoe/jetmoe-8b): ``JetMoeForCausalLM``, ``JetMoeForSequenceClassification``, ``JetMoeModel``.
 
-Llama's pre-norm block with two mixtures of experts, each routed per token by ``router.layer`` (the top k
+Llama's pre-norm block (its layers' RMSNorms at eps 1e-6 whatever ``rms_norm_eps`` says; the final one at it) with
+two mixtures of experts, each routed per token by ``router.layer`` (the top k
 logits, softmaxed among themselves):
 - attention (``self_attention``): one shared ``kv_proj`` ([k | v] of ``num_key_value_heads`` heads of ``kv_channels``),
   and per chosen expert a query projection (``experts.input_linear`` [E, Hkv·D, H]) and an output projection
@@ -120,9 +121,18 @@ def jetmoe_options(config) -> BlockOptions:
                         mlp_for_layer=lambda config, options, layer_id: JetMoeMlp(config))
 
 
+_LAYER_NORM_EPS = 1e-6  # the layers' norms keep their default; only the final one reads rms_norm_eps
+
+
 class _JetMoe:
     options_for = staticmethod(jetmoe_options)
     weight_renames = {".self_attention.": ".self_attn."}
+
+    def make_body(self, config) -> nn.Module:
+        body = super().make_body(config)
+        for layer in body.layers:
+            layer.input_layernorm.eps = layer.post_attention_layernorm.eps = _LAYER_NORM_EPS
+        return body
 
     @classmethod
     def adapt_config(cls, hf_config) -> None:
