@@ -70,10 +70,12 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "AyaVisionForConditionalGeneration": None,
     "Lfm2VlForConditionalGeneration": None,
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
+    "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
     "Gemma3nModel": "Gemma3nTextModel",
+    "Exaone4_5_Model": "Exaone4Model",
     "Mistral3Model": "MistralModel",
     "Qwen2VLModel": "Qwen2Model",
     "Qwen2_5_VLModel": "Qwen2Model",

@@ -1,7 +1,7 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
 Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4,
-the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision, LFM2-VL and HyperCLOVA X SEED Vision
+the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision, LFM2-VL, HyperCLOVA X SEED Vision and EXAONE 4.5
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
 classifier (LLM-as-reranker) too."""
@@ -166,7 +166,19 @@ def _hyperclovax_vision(vocab: int):
     return HyperCLOVAXVisionV2ForConditionalGeneration(config)
 
 
-BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+def _exaone4_5(vocab: int):
+    """EXAONE 4.5: Qwen2.5-VL's vision tower (grouped-query) before an EXAONE 4.0 language model (a sliding layer, then
+    a global one without rotary)."""
+    from transformers import Exaone4_5_Config, Exaone4_5_ForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, model_type="exaone4", sliding_window=4, tie_word_embeddings=False)
+    vision = dict(depth=1, hidden_size=32, intermediate_size=48, num_heads=2, num_key_value_heads=1, out_hidden_size=64,
+                  fullatt_block_indexes=[0])
+    config = Exaone4_5_Config(text_config=text, vision_config=vision, tie_word_embeddings=False)
+    return Exaone4_5_ForConditionalGeneration(config)
+
+
+BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -179,6 +191,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "qwen3_vl_moe": ("Qwen3VLMoeTextForCausalLM", "Qwen3VLMoeTextForSequenceClassification"),
              "cohere_compass": ("CohereCompassForCausalLM", "CohereCompassTextForSequenceClassification"),
              "hyperclovax_vision": ("HyperCLOVAXForCausalLM", "HyperCLOVAXForSequenceClassification"),
+             "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
              **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification") for family, (_, lm) in VLMS.items()}}
 
 
@@ -215,7 +228,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
-              "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+              "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
+              "exaone4_5": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     assert layers + "0.self_attn.q_proj.weight" in names or layers + "1.self_attn.q_proj.weight" in names
     # Gemma 3, InternVL, Aya Vision and LFM2-VL tie their LM head to the embeddings; the others keep their own,
     # which must load too.
