@@ -147,6 +147,8 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    n_output_layers=1, n_recurrent_loops=2, initializer_range=0.0177)
     if arch == "jetmoe":  # 4 attention experts and 4 MLP experts of 32, 2 per token; 2 kv heads of 16
         cfg.update(num_key_value_heads=2, kv_channels=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2)
+    if arch == "apertus1p5":  # an LM head of 160 rows, fewer than the vocabulary (every test's ids and labels below)
+        cfg.update(output_vocab_size=160)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

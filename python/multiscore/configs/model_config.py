@@ -460,6 +460,12 @@ class ModelConfig:
         return self.hf_config.vocab_size
 
     @property
+    def label_vocab_size(self) -> int:
+        """The LM head's rows: the token ids a causal LM's score can read (Apertus 1.5's head keeps fewer than its
+        vocabulary, ``output_vocab_size``)."""
+        return getattr(self.hf_config, "output_vocab_size", None) or self.hf_config.vocab_size
+
+    @property
     def num_labels(self) -> int:
         return self.hf_config.num_labels
 

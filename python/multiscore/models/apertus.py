@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multiscore.layers.linear import Linear
+from multiscore.layers.pooler import LabelProbabilityHead, Pooler, PoolingMethod
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderForCausalLM,
@@ -79,4 +80,33 @@ class ApertusForTokenClassification(_Apertus, DecoderForTokenClassification):
 
 
 class ApertusModel(_Apertus, DecoderForEmbedding):
+    pass
+
+
+class _Apertus1p5(_Apertus):
+    """Apertus 1.5 (swiss-ai/Apertus-v1.5-*): Apertus's blocks; its LM head may keep fewer rows than the vocabulary
+    (``output_vocab_size``: the media token ids past it are inputs only)."""
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        super().adapt_config(hf_config)
+        rows = getattr(hf_config, "output_vocab_size", None)
+        if rows and rows != hf_config.vocab_size and getattr(hf_config, "tie_word_embeddings", False):
+            raise ValueError(f"an LM head of output_vocab_size {rows} rows tied to {hf_config.vocab_size} embeddings")
+
+
+class Apertus1p5TextForCausalLM(_Apertus1p5, DecoderForCausalLM):
+    def __init__(self, config, pooling=None) -> None:
+        super().__init__(config)
+        rows = getattr(config, "output_vocab_size", None) or config.vocab_size
+        if rows != config.vocab_size:  # the pruned head: label ids below output_vocab_size (ModelConfig.label_vocab_size)
+            self.lm_head = nn.Linear(config.hidden_size, rows, bias=False)
+            self.pooler = Pooler(PoolingMethod.LAST, LabelProbabilityHead(self.lm_head))
+
+
+class Apertus1p5TextForSequenceClassification(_Apertus1p5, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class Apertus1p5TextModel(_Apertus1p5, DecoderForEmbedding):
     pass

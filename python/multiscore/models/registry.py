@@ -338,6 +338,9 @@ _MODELS = {
     "ApertusForSequenceClassification": "apertus",
     "ApertusForTokenClassification": "apertus",
     "ApertusModel": "apertus",
+    "Apertus1p5TextForCausalLM": "apertus",  # Apertus 1.5: Apertus's blocks, an LM head of output_vocab_size rows
+    "Apertus1p5TextForSequenceClassification": "apertus",
+    "Apertus1p5TextModel": "apertus",
     "GemmaForCausalLM": "gemma",
     "GemmaForSequenceClassification": "gemma",
     "GemmaForTokenClassification": "gemma",

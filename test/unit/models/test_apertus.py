@@ -37,3 +37,15 @@ def test_another_activation_is_refused(tiny_model):
     with pytest.raises(ValueError, match="its MLP is xIELU"):
         ModelConfig.from_server_args(ServerArgs(model_path=str(tiny_model("apertus", "causal")),
                                                 json_model_override_args='{"hidden_act": "silu"}'))
+
+
+def test_apertus1p5_with_a_pruned_lm_head_equals_transformers(tiny_model):
+    """Apertus 1.5: the LM head keeps 160 rows of the vocabulary; a label token id past them is refused."""
+    from multiscore.tokenizer.inputs import check_label_token_ids
+
+    path = tiny_model("apertus1p5", "causal")
+    assert_both_ways_equal_transformers(path, "causal", seed=5)
+    config = ModelConfig.from_server_args(ServerArgs(model_path=str(path)))
+    assert config.label_vocab_size == 160 and config.vocab_size > 160
+    with pytest.raises(ValueError, match=r"token id 170, outside the vocabulary \[0, 160\)"):
+        check_label_token_ids([3, 170], config.label_vocab_size, causal_lm=True)

@@ -112,7 +112,7 @@ class DecoderPairScorer(Scorer):
         cfg = self.model_config
         labels = None
         if cfg.kind is ModelKind.CAUSAL_LM:
-            labels = check_label_token_ids(label_token_ids, cfg.vocab_size, causal_lm=True)
+            labels = check_label_token_ids(label_token_ids, cfg.label_vocab_size, causal_lm=True)
         overrides = None
         if embed_overrides is not None:
             from multiscore.models.registry import get_model_class
