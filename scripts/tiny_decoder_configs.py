@@ -149,6 +149,12 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_key_value_heads=2, kv_channels=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2)
     if arch == "apertus1p5":  # an LM head of 160 rows, fewer than the vocabulary (every test's ids and labels below)
         cfg.update(output_vocab_size=160)
+    if arch == "axk2":  # DeepSeek-V3.2's latent attention with the query-side gate, gated norms of rank 4; a dense layer, then 8
+        # experts in 4 groups (2 kept, dropped ones scoring 0), 2 per token, beside a shared one; DSA's top-k above every test
+        cfg.update(num_hidden_layers=3, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
+                   num_key_value_heads=4, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1,
+                   moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True, index_topk=256, index_head_dim=16,
+                   index_n_heads=2, gated_norm_rank=4, mlp_layer_types=["dense", "sparse", "sparse"])
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

@@ -63,6 +63,7 @@ class DeepseekRouter(nn.Module):
         self.renormalise = bool(getattr(config, "norm_topk_prob", False)) and config.model_type != "deepseek_v2"
         self.scaling = float(config.routed_scaling_factor)
         self.logit_softcap: Optional[float] = None  # Laguna: logits -> cap · tanh(logits / cap) first
+        self.dropped_group_score = float("-inf")  # A.X K2: 0 (an expert outside the best groups may still win)
         if E % self.groups:
             raise ValueError(f"n_routed_experts {E} does not split into n_group {self.groups} groups")
 
@@ -78,7 +79,7 @@ class DeepseekRouter(nn.Module):
             group_scores = grouped.amax(-1) if self.group_by_best else grouped.topk(2, dim=-1).values.sum(-1)
             kept = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(
                 1, group_scores.topk(self.top_groups, dim=-1).indices, True)  # [T, G]
-            choice = grouped.masked_fill(~kept[..., None], float("-inf")).view_as(choice)
+            choice = grouped.masked_fill(~kept[..., None], self.dropped_group_score).view_as(choice)
         experts = choice.topk(self.top_k, dim=-1).indices  # [T, k]
         weights = scores.gather(1, experts)
         if self.renormalise:

@@ -16,6 +16,8 @@ evens-then-odds as they load (``interleaved_rope``), which changes no score: q·
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,11 +84,7 @@ class LatentAttention(nn.Module):
     def forward(self, hidden: torch.Tensor, ctx: ForwardContext, keep_rows=None) -> torch.Tensor:
         """hidden [T, H] -> [T, H], or [R, H] for only ``keep_rows`` (every row still serves as a key)."""
         T, heads = hidden.shape[0], self.num_heads
-        if hasattr(self, "q_proj"):
-            q = self.q_proj(hidden)
-        else:
-            norm = self.q_a_layernorm
-            q = self.q_b_proj(ctx.ops.rms_norm(self.q_a_proj(hidden), norm.weight, norm.eps))
+        q, gate = self.queries(hidden, ctx)
         q_nope, q_rope = q.view(T, heads, self.qk_dim).split([self.nope, self.rope], dim=-1)
         c_kv, k_rope = self.kv_a_proj_with_mqa(hidden).split([self.kv_lora_rank, self.rope], dim=-1)
         norm = self.kv_a_layernorm
@@ -101,10 +99,19 @@ class LatentAttention(nn.Module):
         v = F.pad(v, (0, self.qk_dim - self.v_dim))  # [T, heads, qk]: zero columns, dropped below
         out = ctx.attention(q, k, v, self.scale, layer=self.layer_id, sinks=self.sinks)[..., : self.v_dim]  # [T, heads, v]
         if keep_rows is not None:
-            out, hidden = out.index_select(0, keep_rows), hidden.index_select(0, keep_rows)
-        if self.gate_proj is not None:
-            out = out * torch.sigmoid(self.gate_proj(hidden)).view(out.shape)
+            out = out.index_select(0, keep_rows)
+            gate = None if gate is None else gate.index_select(0, keep_rows)
+        if gate is not None:  # [R, heads · v] in float32, as transformers
+            out = (out * torch.sigmoid(gate.float()).view(out.shape)).to(out.dtype)
         return self.o_proj(out.reshape(out.shape[0], heads * self.v_dim))
+
+    def queries(self, hidden: torch.Tensor, ctx: ForwardContext) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """hidden [T, H] -> (queries [T, heads · qk], the output gate's logits [T, heads · v] or None)."""
+        gate = None if self.gate_proj is None else self.gate_proj(hidden)
+        if hasattr(self, "q_proj"):
+            return self.q_proj(hidden), gate
+        norm = self.q_a_layernorm
+        return self.q_b_proj(ctx.ops.rms_norm(self.q_a_proj(hidden), norm.weight, norm.eps)), gate
 
 
 class LatentAttentionModel:
@@ -116,8 +123,10 @@ class LatentAttentionModel:
         # Every head's keys and values are its own (expanded from the shared latent): as many as the queries.
         hf_config.num_key_value_heads = hf_config.num_attention_heads
 
+    body_class = DecoderModel  # A.X K2's: its own layers
+
     def make_body(self, config) -> nn.Module:
-        body = DecoderModel(config, self.options_for(config))
+        body = self.body_class(config, self.options_for(config))
         # Only the rope part rotates. Mistral Small 4's config names the whole key width with a partial
         # rotary factor (rope / key width) where the others name the rope part alone: the width whose
         # rotated share is the rope part serves both.

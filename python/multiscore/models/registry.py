@@ -65,6 +65,10 @@ _MODELS = {
     "GPTNeoForSequenceClassification": "gpt2",
     "GPTNeoForTokenClassification": "gpt2",
     "GPTNeoModel": "gpt2",
+    "AXK2ForCausalLM": "axk2",  # SK Telecom A.X K2: DeepSeek-V3.2 with gated queries' outputs and gated norms
+    "AXK2ForSequenceClassification": "axk2",
+    "AXK2ForTokenClassification": "axk2",
+    "AXK2Model": "axk2",
     "AXK1ForCausalLM": "axk1",  # SK Telecom A.X K1: DeepSeek-V3 with its MoE output RMS-normed
     "AXK1ForSequenceClassification": "axk1",
     "AXK1ForTokenClassification": "axk1",
