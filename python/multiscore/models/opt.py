@@ -7,10 +7,14 @@ biased q/k/v/``out_proj`` attention and a ``fc1`` -> ``activation_function`` -> 
 LayerNorm before it (``do_layer_norm_before``) or after its residual add (opt-350m); a final
 LayerNorm with pre-norm layers, then ``project_out``. The LM head is tied to the token embeddings.
 Checkpoints name the body ``model.decoder.*`` (a bare OPTModel: ``decoder.*``).
+
+XGLM (``XGLMForCausalLM``, ``XGLMModel``): the pre-norm body, token embeddings scaled by √d_model, sinusoidal
+positions (XglmBody).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -88,10 +92,7 @@ class OptBody(nn.Module):
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [R, E] at ``keep_rows`` ([T, E] for None).
         ``embed_overrides``: (rows [K], vectors [K, E]) that replace those rows' token embeddings."""
-        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, E]
-        if self.project_in is not None:
-            x = self.project_in(x)
-        x = x + self.embed_positions(positions + _POSITION_OFFSET)  # [T, H]
+        x = self.embed(input_ids, positions, embed_overrides)  # [T, H]
         for layer in self.layers:
             x = layer(x, attention)
         if keep_rows is not None:
@@ -99,6 +100,37 @@ class OptBody(nn.Module):
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         return x if self.project_out is None else self.project_out(x)
+
+
+    def embed(self, input_ids: torch.Tensor, positions: torch.Tensor, embed_overrides=None) -> torch.Tensor:
+        """input_ids, positions [T] -> the first layer's input [T, H]: token embeddings plus learned positions."""
+        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, E]
+        if self.project_in is not None:
+            x = self.project_in(x)
+        return x + self.embed_positions(positions + _POSITION_OFFSET)
+
+
+class XglmBody(OptBody):
+    """XGLM's ``model.*``: OPT's pre-norm body with token embeddings times √d_model (``scale_embedding``) and
+    sinusoidal positions computed, not stored (row p + 2 of [sin(p·f) | cos(p·f)], f_j = 10000^(-j / (d/2 - 1)))."""
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        del self.embed_positions
+        H = config.hidden_size
+        self.embed_scale = math.sqrt(H) if getattr(config, "scale_embedding", True) else 1.0
+        half = H // 2
+        with torch.device("cpu"):  # a real table even while the model is built on the meta device
+            self.frequencies = torch.exp(torch.arange(half).float() * -(math.log(10000) / (half - 1)))  # [H / 2]
+
+    def embed(self, input_ids: torch.Tensor, positions: torch.Tensor, embed_overrides=None) -> torch.Tensor:
+        x = self.embed_tokens(input_ids) * self.embed_scale  # given vectors unscaled (transformers' inputs_embeds)
+        x = with_embed_overrides(x, embed_overrides)
+        angles = (positions + _POSITION_OFFSET).float()[:, None] * self.frequencies.to(positions.device)[None]  # [T, H/2]
+        table = torch.cat([angles.sin(), angles.cos()], dim=-1)
+        if table.shape[1] < x.shape[1]:  # an odd width: a zero column
+            table = torch.nn.functional.pad(table, (0, 1))
+        return x + table.to(x.dtype)
 
 
 class _Opt:
@@ -123,4 +155,29 @@ class OPTForSequenceClassification(_Opt, DecoderForSequenceClassification):
 
 
 class OPTModel(_Opt, DecoderForEmbedding):
+    pass
+
+
+class _Xglm(_Opt):
+    """XGLM (facebook/xglm-564M ... 7.5B): its final LayerNorm named ``layer_norm``."""
+
+    weight_renames = {"model.layer_norm.": "model.final_layer_norm."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.do_layer_norm_before, hf_config.word_embed_proj_dim = True, hf_config.hidden_size  # OPT's names
+
+    def make_body(self, config) -> nn.Module:
+        return XglmBody(config)
+
+
+class XGLMForCausalLM(_Xglm, DecoderForCausalLM):
+    pass
+
+
+class XGLMForSequenceClassification(_Xglm, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class XGLMModel(_Xglm, DecoderForEmbedding):
     pass

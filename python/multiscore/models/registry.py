@@ -82,6 +82,9 @@ _MODELS = {
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXForTokenClassification": "gpt_neox",
     "GPTNeoXModel": "gpt_neox",
+    "XGLMForCausalLM": "opt",  # Meta XGLM: OPT's pre-norm body, scaled embeddings, sinusoidal positions
+    "XGLMForSequenceClassification": "opt",
+    "XGLMModel": "opt",
     "OPTForCausalLM": "opt",  # learned positions (offset 2), pre- or post-norm LayerNorms, ReLU MLPs
     "OPTForSequenceClassification": "opt",
     "OPTModel": "opt",

@@ -11,3 +11,10 @@ from worker_batches import assert_both_ways_equal_transformers
                                       ("seqcls", {"word_embed_proj_dim": 32})])
 def test_opt_equals_transformers_single_item_and_mis(tiny_model, head, kw):
     assert_both_ways_equal_transformers(tiny_model("opt", head, **kw), head, seed=6)
+
+
+def test_xglm_equals_transformers_single_item_and_mis(tiny_model):
+    """XGLM: OPT's pre-norm body with scaled token embeddings and sinusoidal positions (computed, not stored)."""
+    path = tiny_model("xglm", "causal")
+    for seed in (2, 6):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed)
