@@ -9,7 +9,7 @@ LayerNorm with pre-norm layers, then ``project_out``. The LM head is tied to the
 Checkpoints name the body ``model.decoder.*`` (a bare OPTModel: ``decoder.*``).
 
 XGLM (``XGLMForCausalLM``, ``XGLMModel``): the pre-norm body, token embeddings scaled by √d_model, sinusoidal
-positions (XglmBody).
+positions (XglmBody). BioGPT: the pre-norm body with scaled embeddings, under its own names.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from multiscore.models.decoder import (
     DecoderForCausalLM,
     DecoderForEmbedding,
     DecoderForSequenceClassification,
+    DecoderForTokenClassification,
     with_embed_overrides,
 )
 
@@ -87,6 +88,7 @@ class OptBody(nn.Module):
         affine = bool(getattr(config, "layer_norm_elementwise_affine", True))
         self.final_layer_norm = nn.LayerNorm(H, elementwise_affine=affine) if final_norm else None
         self.ops = EAGER  # the decoder heads' protocol (use_fused_ops); this body's norms are LayerNorms
+        self.embed_scale = math.sqrt(H) if getattr(config, "scale_embedding", False) else 1.0  # BioGPT's, XGLM's
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
                 keep_rows: Optional[torch.Tensor], embed_overrides=None) -> torch.Tensor:
@@ -103,8 +105,10 @@ class OptBody(nn.Module):
 
 
     def embed(self, input_ids: torch.Tensor, positions: torch.Tensor, embed_overrides=None) -> torch.Tensor:
-        """input_ids, positions [T] -> the first layer's input [T, H]: token embeddings plus learned positions."""
-        x = with_embed_overrides(self.embed_tokens(input_ids), embed_overrides)  # [T, E]
+        """input_ids, positions [T] -> the first layer's input [T, H]: token embeddings (times ``embed_scale``; given
+        vectors unscaled) plus learned positions."""
+        x = self.embed_tokens(input_ids)
+        x = with_embed_overrides(x if self.embed_scale == 1.0 else x * self.embed_scale, embed_overrides)  # [T, E]
         if self.project_in is not None:
             x = self.project_in(x)
         return x + self.embed_positions(positions + _POSITION_OFFSET)
@@ -117,15 +121,12 @@ class XglmBody(OptBody):
     def __init__(self, config) -> None:
         super().__init__(config)
         del self.embed_positions
-        H = config.hidden_size
-        self.embed_scale = math.sqrt(H) if getattr(config, "scale_embedding", True) else 1.0
-        half = H // 2
+        half = config.hidden_size // 2
         with torch.device("cpu"):  # a real table even while the model is built on the meta device
             self.frequencies = torch.exp(torch.arange(half).float() * -(math.log(10000) / (half - 1)))  # [H / 2]
 
     def embed(self, input_ids: torch.Tensor, positions: torch.Tensor, embed_overrides=None) -> torch.Tensor:
-        x = self.embed_tokens(input_ids) * self.embed_scale  # given vectors unscaled (transformers' inputs_embeds)
-        x = with_embed_overrides(x, embed_overrides)
+        x = with_embed_overrides(self.embed_tokens(input_ids) * self.embed_scale, embed_overrides)  # given ones unscaled
         angles = (positions + _POSITION_OFFSET).float()[:, None] * self.frequencies.to(positions.device)[None]  # [T, H/2]
         table = torch.cat([angles.sin(), angles.cos()], dim=-1)
         if table.shape[1] < x.shape[1]:  # an odd width: a zero column
@@ -180,4 +181,35 @@ class XGLMForSequenceClassification(_Xglm, DecoderForSequenceClassification):
 
 
 class XGLMModel(_Xglm, DecoderForEmbedding):
+    pass
+
+
+class _BioGpt(_Opt):
+    """BioGPT (microsoft/biogpt, BioGPT-Large, -PubMedQA): OPT's pre-norm body (LayerNorms at eps 1e-5 whatever
+    ``layer_norm_eps`` says, as transformers builds them), token embeddings times √hidden, exact GELU; the body named
+    ``biogpt.``, the LM head ``output_projection``, the token classifier ``classifier``."""
+
+    weight_prefix_aliases = {"biogpt.": "model."}
+    weight_renames = {"biogpt.layer_norm.": "model.final_layer_norm.", "output_projection.": "lm_head.",
+                      "classifier.": "score."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.do_layer_norm_before, hf_config.word_embed_proj_dim = True, hf_config.hidden_size  # OPT's names
+        hf_config.ffn_dim, hf_config.activation_function = hf_config.intermediate_size, hf_config.hidden_act
+
+
+class BioGptForCausalLM(_BioGpt, DecoderForCausalLM):
+    pass
+
+
+class BioGptForSequenceClassification(_BioGpt, DecoderForSequenceClassification):
+    pass
+
+
+class BioGptForTokenClassification(_BioGpt, DecoderForTokenClassification):
+    pass
+
+
+class BioGptModel(_BioGpt, DecoderForEmbedding):
     pass

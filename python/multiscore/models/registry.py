@@ -82,6 +82,10 @@ _MODELS = {
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXForTokenClassification": "gpt_neox",
     "GPTNeoXModel": "gpt_neox",
+    "BioGptForCausalLM": "opt",  # Microsoft BioGPT: OPT's pre-norm body, scaled embeddings, its own names
+    "BioGptForSequenceClassification": "opt",
+    "BioGptForTokenClassification": "opt",
+    "BioGptModel": "opt",
     "XGLMForCausalLM": "opt",  # Meta XGLM: OPT's pre-norm body, scaled embeddings, sinusoidal positions
     "XGLMForSequenceClassification": "opt",
     "XGLMModel": "opt",

@@ -18,3 +18,11 @@ def test_xglm_equals_transformers_single_item_and_mis(tiny_model):
     path = tiny_model("xglm", "causal")
     for seed in (2, 6):
         assert_both_ways_equal_transformers(path, "causal", seed=seed)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_biogpt_equals_transformers_single_item_and_mis(tiny_model, head):
+    """BioGPT: OPT's pre-norm body with scaled embeddings under its own names (biogpt., output_projection)."""
+    path = tiny_model("biogpt", head)
+    for seed in (2, 6):
+        assert_both_ways_equal_transformers(path, head, seed=seed)
