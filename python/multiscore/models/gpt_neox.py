@@ -38,20 +38,23 @@ class NeoxAttention(nn.Module):
         bias = bool(getattr(config, "attention_bias", True))
         self.query_key_value = Linear(H, 3 * H, bias=bias)
         self.dense = Linear(H, H, bias=bias)
+        self.dense_bias: Optional[nn.Parameter] = None  # GPT-NeoX-Japanese's last layer: a bias after ``dense``
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], attention: BatchAttention) -> torch.Tensor:
         """x [T, H] -> [T, H], before the residual add."""
         T, H = x.shape
         q, k, v = self.query_key_value(x).view(T, self.num_heads, 3, self.head_dim).unbind(2)  # [T, heads, D] each
         out = attention(apply_rotary(q, *rotary), apply_rotary(k, *rotary), v, self.head_dim**-0.5, layer=self.layer_id)
-        return self.dense(out.reshape(T, H))
+        out = self.dense(out.reshape(T, H))
+        return out if self.dense_bias is None else out + self.dense_bias
 
 
 class NeoxMlp(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
-        self.dense_h_to_4h = Linear(config.hidden_size, config.intermediate_size)
-        self.dense_4h_to_h = Linear(config.intermediate_size, config.hidden_size)
+        bias = bool(getattr(config, "mlp_bias", True))
+        self.dense_h_to_4h = Linear(config.hidden_size, config.intermediate_size, bias=bias)
+        self.dense_4h_to_h = Linear(config.intermediate_size, config.hidden_size, bias=bias)
         self.activation = hf_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,4 +131,33 @@ class GPTNeoXForTokenClassification(_Neox, DecoderForTokenClassification):
 
 
 class GPTNeoXModel(_Neox, DecoderForEmbedding):
+    pass
+
+
+class _NeoxJapanese(_Neox):
+    """GPT-NeoX-Japanese (abeja/gpt-neox-japanese-2.7b): GPT-NeoX's layers one after the other, no biases but a
+    ``dense_bias`` after the last layer's attention, an MLP of hidden · ``intermediate_multiple_size``."""
+
+    weight_prefix_aliases = {"gpt_neox_japanese.": "model.", "": "model."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.attention_bias = hf_config.mlp_bias = hf_config.use_parallel_residual = False  # NeoxLayer's names
+        hf_config.intermediate_size = int(hf_config.hidden_size * hf_config.intermediate_multiple_size)
+
+    def make_body(self, config) -> nn.Module:
+        body = NeoxBody(config)
+        body.layers[-1].attention.dense_bias = nn.Parameter(torch.empty(config.hidden_size))
+        return body
+
+
+class GPTNeoXJapaneseForCausalLM(_NeoxJapanese, DecoderForCausalLM):
+    pass
+
+
+class GPTNeoXJapaneseForSequenceClassification(_NeoxJapanese, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class GPTNeoXJapaneseModel(_NeoxJapanese, DecoderForEmbedding):
     pass

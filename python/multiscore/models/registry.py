@@ -78,6 +78,9 @@ _MODELS = {
     "GPTJModel": "gptj",
     "CodeGenForCausalLM": "gptj",  # Salesforce CodeGen: GPT-J's block, q/v/k fused in 4 blocks
     "CodeGenModel": "gptj",
+    "GPTNeoXJapaneseForCausalLM": "gpt_neox",  # ABEJA GPT-NeoX-Japanese: sequential NeoX layers, biases only after the last
+    "GPTNeoXJapaneseForSequenceClassification": "gpt_neox",
+    "GPTNeoXJapaneseModel": "gpt_neox",
     "GPTNeoXForCausalLM": "gpt_neox",  # Pythia: fused per-head q/k/v, partial rotary, parallel residual
     "GPTNeoXForSequenceClassification": "gpt_neox",
     "GPTNeoXForTokenClassification": "gpt_neox",

@@ -23,3 +23,12 @@ def test_the_lm_head_loads_by_either_name(tiny_model, tmp_path):
     save_file(tensors, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     query, items = mixed_inputs(seed=5)
     assert score_both_ways(worker(tmp_path), query, items, LABELS) == score_both_ways(worker(path), query, items, LABELS)
+
+
+def test_gpt_neox_japanese_equals_transformers_single_item_and_mis(tiny_model):
+    """GPT-NeoX-Japanese: sequential layers without biases but the last layer's dense_bias, half of each head rotating."""
+    path = tiny_model("gpt_neox_japanese", "causal")
+    w = worker(path)
+    assert [layer.attention.dense_bias is not None for layer in w.model.model.layers] == [False, True]
+    for seed in (2, 6):
+        assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
