@@ -71,6 +71,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Lfm2VlForConditionalGeneration": None,
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
+    "FuyuForCausalLM": "PersimmonForCausalLM",  # adept/fuyu-8b: image patches into Persimmon; on text, Persimmon
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",

@@ -39,11 +39,17 @@ class NeoxAttention(nn.Module):
         self.query_key_value = Linear(H, 3 * H, bias=bias)
         self.dense = Linear(H, H, bias=bias)
         self.dense_bias: Optional[nn.Parameter] = None  # GPT-NeoX-Japanese's last layer: a bias after ``dense``
+        if getattr(config, "qk_layernorm", False):  # Persimmon: one LayerNorm over head_dim for all heads, q's and k's
+            self.q_layernorm = nn.LayerNorm(self.head_dim, eps=config.layer_norm_eps)
+            self.k_layernorm = nn.LayerNorm(self.head_dim, eps=config.layer_norm_eps)
+        self.qk_layernorm = bool(getattr(config, "qk_layernorm", False))
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], attention: BatchAttention) -> torch.Tensor:
         """x [T, H] -> [T, H], before the residual add."""
         T, H = x.shape
         q, k, v = self.query_key_value(x).view(T, self.num_heads, 3, self.head_dim).unbind(2)  # [T, heads, D] each
+        if self.qk_layernorm:
+            q, k = self.q_layernorm(q), self.k_layernorm(k)
         out = attention(apply_rotary(q, *rotary), apply_rotary(k, *rotary), v, self.head_dim**-0.5, layer=self.layer_id)
         out = self.dense(out.reshape(T, H))
         return out if self.dense_bias is None else out + self.dense_bias
@@ -55,10 +61,12 @@ class NeoxMlp(nn.Module):
         bias = bool(getattr(config, "mlp_bias", True))
         self.dense_h_to_4h = Linear(config.hidden_size, config.intermediate_size, bias=bias)
         self.dense_4h_to_h = Linear(config.intermediate_size, config.hidden_size, bias=bias)
-        self.activation = hf_activation(config.hidden_act)
+        self.squared = config.hidden_act == "relu2"  # Persimmon's: ReLU, squared
+        self.activation = hf_activation("relu" if self.squared else config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense_4h_to_h(self.dense_h_to_4h(x, self.activation))
+        h = self.dense_h_to_4h(x, self.activation)
+        return self.dense_4h_to_h(h.square() if self.squared else h)
 
 
 class NeoxLayer(nn.Module):
@@ -160,4 +168,33 @@ class GPTNeoXJapaneseForSequenceClassification(_NeoxJapanese, DecoderForSequence
 
 
 class GPTNeoXJapaneseModel(_NeoxJapanese, DecoderForEmbedding):
+    pass
+
+
+class _Persimmon(_Neox):
+    """Persimmon (adept/persimmon-8b-*; Fuyu-8B's language model): GPT-NeoX's layers one after the other with one
+    LayerNorm over head_dim shared by the heads on q and on k (``qk_layernorm``), half of each head rotating, a
+    squared-ReLU MLP; under its own names (``self_attn``, ``embed_tokens``, ``final_layernorm``)."""
+
+    weight_renames = {".self_attn.": ".attention.", "model.embed_tokens.": "model.embed_in.",
+                      "model.final_layernorm.": "model.final_layer_norm."}
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.use_parallel_residual = False
+
+
+class PersimmonForCausalLM(_Persimmon, DecoderForCausalLM):
+    pass
+
+
+class PersimmonForSequenceClassification(_Persimmon, DecoderForSequenceClassification):
+    pass
+
+
+class PersimmonForTokenClassification(_Persimmon, DecoderForTokenClassification):
+    pass
+
+
+class PersimmonModel(_Persimmon, DecoderForEmbedding):
     pass

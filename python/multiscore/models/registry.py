@@ -78,6 +78,10 @@ _MODELS = {
     "GPTJModel": "gptj",
     "CodeGenForCausalLM": "gptj",  # Salesforce CodeGen: GPT-J's block, q/v/k fused in 4 blocks
     "CodeGenModel": "gptj",
+    "PersimmonForCausalLM": "gpt_neox",  # Adept Persimmon (and Fuyu's text): NeoX with shared q/k LayerNorms, relu²
+    "PersimmonForSequenceClassification": "gpt_neox",
+    "PersimmonForTokenClassification": "gpt_neox",
+    "PersimmonModel": "gpt_neox",
     "GPTNeoXJapaneseForCausalLM": "gpt_neox",  # ABEJA GPT-NeoX-Japanese: sequential NeoX layers, biases only after the last
     "GPTNeoXJapaneseForSequenceClassification": "gpt_neox",
     "GPTNeoXJapaneseModel": "gpt_neox",

@@ -32,3 +32,14 @@ def test_gpt_neox_japanese_equals_transformers_single_item_and_mis(tiny_model):
     assert [layer.attention.dense_bias is not None for layer in w.model.model.layers] == [False, True]
     for seed in (2, 6):
         assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+
+
+@pytest.mark.parametrize("head", ["causal", "seqcls"])
+def test_persimmon_equals_transformers_single_item_and_mis(tiny_model, head):
+    """Persimmon: sequential NeoX layers with one LayerNorm over head_dim on q and on k, half of each head rotating,
+    a squared-ReLU MLP, under its own names."""
+    path = tiny_model("persimmon", head)
+    w = worker(path)
+    assert w.model.model.layers[0].attention.qk_layernorm and w.model.model.layers[0].mlp.squared
+    for seed in (2, 6):
+        assert_both_ways_equal_transformers(path, head, seed=seed, w=w)

@@ -1,7 +1,7 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
 Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4,
-the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision, LFM2-VL, HyperCLOVA X SEED Vision and EXAONE 4.5
+the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision, LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5 and Fuyu
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
 score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
 classifier (LLM-as-reranker) too."""
@@ -178,7 +178,17 @@ def _exaone4_5(vocab: int):
     return Exaone4_5_ForConditionalGeneration(config)
 
 
-BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+def _fuyu(vocab: int):
+    """Fuyu-8B: image patches projected straight into a Persimmon language model (sequential NeoX layers with shared
+    q/k LayerNorms, a squared-ReLU MLP)."""
+    from transformers import FuyuConfig, FuyuForCausalLM
+
+    text = dict(model_type="persimmon", vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, initializer_range=0.1)
+    return FuyuForCausalLM(FuyuConfig(text_config=text, patch_size=4, num_channels=3, image_token_id=vocab - 1))
+
+
+BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -192,6 +202,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "cohere_compass": ("CohereCompassForCausalLM", "CohereCompassTextForSequenceClassification"),
              "hyperclovax_vision": ("HyperCLOVAXForCausalLM", "HyperCLOVAXForSequenceClassification"),
              "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
+             "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
              **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification") for family, (_, lm) in VLMS.items()}}
 
 
@@ -224,13 +235,14 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
-                              "model.vision_tower.")) for n in names)
+                              "model.vision_tower.", "vision_embed_tokens.")) for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
               "exaone4_5": "model.language_model.layers."}.get(family, "language_model.model.layers.")
-    assert layers + "0.self_attn.q_proj.weight" in names or layers + "1.self_attn.q_proj.weight" in names
+    q_proj = "self_attn.query_key_value.weight" if family == "fuyu" else "self_attn.q_proj.weight"  # Persimmon's fused one
+    assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
     # Gemma 3, InternVL, Aya Vision and LFM2-VL tie their LM head to the embeddings; the others keep their own,
     # which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl")
