@@ -155,6 +155,10 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    num_key_value_heads=4, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1,
                    moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True, index_topk=256, index_head_dim=16,
                    index_n_heads=2, gated_norm_rank=4, mlp_layer_types=["dense", "sparse", "sparse"])
+    if arch == "olmo_hybrid":  # delta net, attention, delta net; Qwen3.5's delta-net shapes (4 value heads over 2 key heads)
+        cfg.update(num_hidden_layers=3, layer_types=["linear_attention", "full_attention", "linear_attention"],
+                   linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
+                   linear_conv_kernel_dim=4, linear_allow_neg_eigval=True)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

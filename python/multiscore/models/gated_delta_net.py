@@ -127,6 +127,8 @@ def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run:
 class GatedDeltaNet(nn.Module):
     """``linear_attn.*`` of a Qwen3.5 layer (checkpoint names)."""
 
+    beta_scale = 1.0  # OLMo Hybrid's 2 (``linear_allow_neg_eigval``: β in [0, 2])
+
     def __init__(self, config) -> None:
         super().__init__()
         self.k_heads, self.v_heads = config.linear_num_key_heads, config.linear_num_value_heads
@@ -159,7 +161,7 @@ class GatedDeltaNet(nn.Module):
         """hidden [T, H] -> [T, H]."""
         T = hidden.shape[0]
         mixed, z, b, a = self.project(hidden)  # [T, C], [T, Hv·Dv], [T, Hv], [T, Hv]
-        beta = torch.sigmoid(b).float()  # [T, Hv]
+        beta = torch.sigmoid(b).float() * self.beta_scale  # [T, Hv]
         decay = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())  # [T, Hv]
         out = torch.zeros(T, self.v_heads, self.v_dim, dtype=torch.float32, device=hidden.device)
         # β = 0 past a segment's end: those rows write nothing into the state.

@@ -187,6 +187,9 @@ _MODELS = {
     "Jais2ForCausalLM": "layernorm_decoders",  # inceptionai/Jais-2: biased Llama attention, squared-ReLU MLP, LayerNorms
     "Jais2ForSequenceClassification": "layernorm_decoders",
     "Jais2Model": "layernorm_decoders",
+    "OlmoHybridForCausalLM": "olmo_hybrid",  # AllenAI OLMo Hybrid: gated delta nets and OLMo 3 attention layers
+    "OlmoHybridForSequenceClassification": "olmo_hybrid",
+    "OlmoHybridModel": "olmo_hybrid",
     "OlmoForCausalLM": "layernorm_decoders",  # OLMo (v1): Llama's block with weightless LayerNorms
     "OlmoForSequenceClassification": "layernorm_decoders",
     "OlmoModel": "layernorm_decoders",  # bge-reranker-v2-minicpm-layerwise: a score head per layer, one cut
