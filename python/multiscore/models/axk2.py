@@ -115,11 +115,7 @@ class _Axk2(LatentAttentionModel):
     # The hub's names (transformers' q_gate_proj and mlp.fc1 / fc2 read too)
     weight_renames = {".W_down.": ".mlp.fc1.", ".W_up.": ".mlp.fc2.", ".self_attn.q_gate_proj.": ".self_attn.q_b_proj."}
 
-    @classmethod
-    def adapt_config(cls, hf_config) -> None:
-        super().adapt_config(hf_config)
-        if not hf_config.q_lora_rank:
-            raise ValueError("A.X K2 without a query LoRA (q_lora_rank) is not supported")
+    needs_query_lora = True
 
 
 class AXK2ForCausalLM(_Axk2, DecoderForCausalLM):

@@ -146,11 +146,7 @@ class _HyV4(LatentAttentionModel):
                       ".hc_pre.hc_head.hc_head_": ".hc_head.", ".hc_head.hc_": ".hc_head.",
                       ".learnable_sink_param": ".sinks", ".linear_gate.": ".gate_proj."}
 
-    @classmethod
-    def adapt_config(cls, hf_config) -> None:
-        super().adapt_config(hf_config)
-        if hf_config.q_lora_rank is None:
-            raise ValueError("HY V4 without a query LoRA (q_lora_rank null) is not supported")
+    needs_query_lora = True
 
     def make_body(self, config) -> nn.Module:
         return HyV4Body(config)

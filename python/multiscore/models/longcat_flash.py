@@ -135,11 +135,7 @@ class LongcatBody(nn.Module):
 
 
 class _Longcat(LatentAttentionModel):
-    @classmethod
-    def adapt_config(cls, hf_config) -> None:
-        super().adapt_config(hf_config)
-        if hf_config.q_lora_rank is None:
-            raise ValueError("LongCat-Flash without a query LoRA (q_lora_rank null) is not supported")
+    needs_query_lora = True
 
     def make_body(self, config) -> nn.Module:
         return LongcatBody(config)
