@@ -115,7 +115,6 @@ class _Axk2(LatentAttentionModel):
     # The hub's names (transformers' q_gate_proj and mlp.fc1 / fc2 read too)
     weight_renames = {".W_down.": ".mlp.fc1.", ".W_up.": ".mlp.fc2.", ".self_attn.q_gate_proj.": ".self_attn.q_b_proj."}
 
-    needs_query_lora = True
 
 
 class AXK2ForCausalLM(_Axk2, DecoderForCausalLM):

@@ -146,7 +146,6 @@ class _HyV4(LatentAttentionModel):
                       ".hc_pre.hc_head.hc_head_": ".hc_head.", ".hc_head.hc_": ".hc_head.",
                       ".learnable_sink_param": ".sinks", ".linear_gate.": ".gate_proj."}
 
-    needs_query_lora = True
 
     def make_body(self, config) -> nn.Module:
         return HyV4Body(config)

@@ -118,14 +118,10 @@ class LatentAttentionModel:
     """Mixin of the MLA architectures' classes (with their ``options_for``): every head's keys and
     values its own, and the rotary over the rope part only."""
 
-    needs_query_lora = False  # the architectures whose queries always come through q_a_proj / q_b_proj
-
     @classmethod
     def adapt_config(cls, hf_config) -> None:
         # Every head's keys and values are its own (expanded from the shared latent): as many as the queries.
         hf_config.num_key_value_heads = hf_config.num_attention_heads
-        if cls.needs_query_lora and not hf_config.q_lora_rank:
-            raise ValueError(f"{cls.__name__} without a query LoRA (q_lora_rank null) is not supported")
 
     body_class = DecoderModel  # A.X K2's: its own layers
 

@@ -135,8 +135,6 @@ class LongcatBody(nn.Module):
 
 
 class _Longcat(LatentAttentionModel):
-    needs_query_lora = True
-
     def make_body(self, config) -> nn.Module:
         return LongcatBody(config)
 

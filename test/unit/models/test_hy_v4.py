@@ -13,3 +13,4 @@ def test_hy_v4_equals_transformers_single_item_and_mis(tiny_model):
     assert layers[0].self_attn.sinks is not None and layers[0].self_attn.gate_proj is not None
     for seed in (2, 5):
         assert_both_ways_equal_transformers(path, "causal", seed=seed, w=w)
+

@@ -32,13 +32,3 @@ def test_identity_experts_are_chosen_and_cached_prefixes_score_as_uncached(tiny_
     (classifier / "config.json").write_text(json.dumps(config))
     assert_prefix_cache_scores_as_uncached(classifier, [(4, 24)] * 4)
 
-
-def test_a_checkpoint_without_a_query_lora_is_refused(tiny_model):
-    import pytest
-
-    from multiscore.configs.model_config import ModelConfig
-    from multiscore.server_args import ServerArgs
-
-    with pytest.raises(ValueError, match="LongcatFlashForCausalLM without a query LoRA"):
-        ModelConfig.from_server_args(ServerArgs(model_path=str(tiny_model("longcat_flash", "causal")),
-                                                json_model_override_args='{"q_lora_rank": null}'))
