@@ -19,6 +19,7 @@ import json
 import pathlib
 
 from tiny_decoder_configs import (
+    OWN_NAME_CONFIGS,
     QWEN3_5_MOE_EXPERTS,
     apply_family_overrides,
     _gemma4_config,
@@ -168,6 +169,10 @@ def _tiny_shape(tokenizer) -> dict:
     )
 
 
+def _special_ids(tokenizer) -> dict:
+    return {f"{name}_token_id": tokenizer.convert_tokens_to_ids(f"<{name}>") for name in ("pad", "bos", "eos")}
+
+
 def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     if head == "tokcls" and arch == "gemma3":
         raise ValueError("head 'tokcls' is not built for gemma3 (transformers has no Gemma3 token classifier)")
@@ -175,73 +180,15 @@ def _decoder_config(arch: str, head: str, tokenizer) -> tuple[str, dict]:
     arch_name = HEAD_CLASS.get((arch, head)) or ARCH_PREFIX[arch] + suffix
     if arch == "modernbert_decoder":
         return arch_name, _modernbert_decoder_config(arch_name, tokenizer)
-    if arch == "opt":  # its own names: an MLP of 128 (ffn_dim), 256 learned positions, ReLU
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], hidden_size=64, word_embed_proj_dim=64, num_hidden_layers=2,
-                               num_attention_heads=4, ffn_dim=128, max_position_embeddings=256, init_std=0.1,
-                               activation_function="relu", architectures=[arch_name],
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "ergo":  # its own shape names: a dense squared-ReLU layer, then 4 experts of 32 (2 per token) beside a shared
-        # one of 48; sliding (window 4) and global layers by turns, global scores times 1.5
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
-                               num_key_value_heads=2, first_dense_intermediate_size=96, num_dense_blocks=1,
-                               moe_intermediate_size=32, shared_intermediate_size=48, num_experts=4, num_experts_per_tok=2,
-                               max_position_embeddings=256, sliding_window=4, global_attention_every_n_layers=2,
-                               global_attention_scale=1.5, initializer_range=0.1, architectures=[arch_name],
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "biogpt":  # an MLP of 128, 256 learned positions, exact GELU
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                               num_attention_heads=4, max_position_embeddings=256, initializer_range=0.1, architectures=[arch_name],
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "xglm":  # its own names: an MLP of 128, 256 positions (sinusoidal), GELU
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], d_model=64, ffn_dim=128, num_layers=2, attention_heads=4,
-                               max_position_embeddings=256, init_std=0.1, activation_function="gelu", architectures=[arch_name],
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "dbrx":  # its own names: 4 experts of 32 (2 per token, weights L1-normalised), q/k/v clamped to ±0.5
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], d_model=64, n_heads=4, n_layers=2, max_seq_len=256,
-                               initializer_range=0.1, architectures=[arch_name],
-                               attn_config={"kv_n_heads": 2, "clip_qkv": 0.5, "rope_theta": 1e4},
-                               ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 4, "moe_top_k": 2},
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch == "gpt_neo":  # a global layer, then a local one with a 4-position window; an MLP of 128
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128,
-                               attention_types=[[["global", "local"], 1]], window_size=4, max_position_embeddings=256,
-                               initializer_range=0.1, activation_function="gelu_new", architectures=[arch_name],
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
-    if arch in ("gpt2", "gpt_bigcode", "gptj", "codegen"):  # their own names; an MLP of 128 (n_inner), 256 positions (GPT-J:
-        # rotary on the first 8 of each head's 16 dims instead of learned positions)
-        shape = _tiny_shape(tokenizer)
-        return arch_name, dict(vocab_size=shape["vocab_size"], n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=256,
-                               initializer_range=0.1, activation_function="gelu_new", architectures=[arch_name],
-                               **({"rotary_dim": 8, "tie_word_embeddings": False} if arch in ("gptj", "codegen") else {}),
-                               pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-                               bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-                               eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"))
+    if arch in OWN_NAME_CONFIGS:  # configs that name their shape their own way (tiny_decoder_configs.py)
+        return arch_name, dict(OWN_NAME_CONFIGS[arch], vocab_size=_tiny_shape(tokenizer)["vocab_size"],
+                               architectures=[arch_name], **_special_ids(tokenizer))
     cfg = dict(
         **_tiny_shape(tokenizer),
         num_key_value_heads=2,
         max_position_embeddings=4096,
         rms_norm_eps=1e-6,
-        pad_token_id=tokenizer.convert_tokens_to_ids("<pad>"),
-        bos_token_id=tokenizer.convert_tokens_to_ids("<bos>"),
-        eos_token_id=tokenizer.convert_tokens_to_ids("<eos>"),
+        **_special_ids(tokenizer),
         tie_word_embeddings=False,
         architectures=[arch_name],
     )

@@ -66,6 +66,40 @@ def _nemotron_h_config(eps: float) -> dict:
                 head_dim=16, layer_norm_epsilon=eps)
 
 
+_GPT2_SHAPE = dict(n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=256, initializer_range=0.1,
+                   activation_function="gelu_new")
+# Decoders whose configs name their shape their own way (make_tiny_model adds the vocabulary, the special token ids
+# and the architecture).
+OWN_NAME_CONFIGS = {
+    # an MLP of 128 (ffn_dim), 256 learned positions, ReLU
+    "opt": dict(hidden_size=64, word_embed_proj_dim=64, num_hidden_layers=2, num_attention_heads=4, ffn_dim=128,
+                max_position_embeddings=256, init_std=0.1, activation_function="relu"),
+    # a dense squared-ReLU layer, then 4 experts of 32 (2 per token) beside a shared one of 48; sliding (window 4) and
+    # global layers by turns, global scores times 1.5
+    "ergo": dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                 first_dense_intermediate_size=96, num_dense_blocks=1, moe_intermediate_size=32, shared_intermediate_size=48,
+                 num_experts=4, num_experts_per_tok=2, max_position_embeddings=256, sliding_window=4,
+                 global_attention_every_n_layers=2, global_attention_scale=1.5, initializer_range=0.1),
+    # an MLP of 128, 256 learned positions, exact GELU
+    "biogpt": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                   max_position_embeddings=256, initializer_range=0.1),
+    # an MLP of 128, 256 positions (sinusoidal), GELU
+    "xglm": dict(d_model=64, ffn_dim=128, num_layers=2, attention_heads=4, max_position_embeddings=256, init_std=0.1,
+                 activation_function="gelu"),
+    # 4 experts of 32 (2 per token, weights L1-normalised), q/k/v clamped to ±0.5
+    "dbrx": dict(d_model=64, n_heads=4, n_layers=2, max_seq_len=256, initializer_range=0.1,
+                 attn_config={"kv_n_heads": 2, "clip_qkv": 0.5, "rope_theta": 1e4},
+                 ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 4, "moe_top_k": 2}),
+    # a global layer, then a local one with a 4-position window; an MLP of 128
+    "gpt_neo": dict(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, attention_types=[[["global", "local"], 1]],
+                    window_size=4, max_position_embeddings=256, initializer_range=0.1, activation_function="gelu_new"),
+    # an MLP of 128 (n_inner), 256 positions (GPT-J, CodeGen: rotary on the first 8 of each head's 16 dims instead)
+    "gpt2": _GPT2_SHAPE, "gpt_bigcode": _GPT2_SHAPE,
+    "gptj": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
+    "codegen": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
+}
+
+
 def apply_family_overrides(arch: str, cfg: dict) -> None:
     """Set, in ``cfg`` (make_tiny_model's common decoder shape), what each of these families needs on top:
     latent attention (MiniCPM3, the DeepSeek family), DeepSeek's experts (and behind other attentions),
