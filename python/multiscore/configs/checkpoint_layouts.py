@@ -69,6 +69,12 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "SmolVLMForConditionalGeneration": None,
     "AyaVisionForConditionalGeneration": None,
     "Lfm2VlForConditionalGeneration": None,
+    "VipLlavaForConditionalGeneration": None,
+    "VideoLlavaForConditionalGeneration": None,
+    "LlavaNextVideoForConditionalGeneration": None,
+    "GotOcr2ForConditionalGeneration": None,  # GOT-OCR 2.0, PP-Chart2Table: a Qwen2
+    "Ovis2ForConditionalGeneration": None,
+    "LightOnOcrForConditionalGeneration": None,
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
     "FuyuForCausalLM": "PersimmonForCausalLM",  # adept/fuyu-8b: image patches into Persimmon; on text, Persimmon

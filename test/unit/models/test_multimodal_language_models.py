@@ -1,10 +1,11 @@
 """Multimodal checkpoints served as their language model, on text (configs/checkpoint_layouts.py):
-Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D),
-Gemma 3 4B-27B (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4,
-the LLaVA family (Llama, Mistral, Qwen2 inside), InternVL, Idefics3, SmolVLM, Aya Vision, LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5 and Fuyu
-(``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model). Tiny ones, saved by transformers with their vision towers,
-score as transformers' multimodal model does on text alone, single-item and MIS; converted to a
-classifier (LLM-as-reranker) too."""
+Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 3 4B-27B
+(``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4
+(``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
+(Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics3, SmolVLM, Aya Vision,
+LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2 and LightOnOCR. Tiny ones, saved by
+transformers with their vision towers, score as transformers' multimodal model does on text alone, single-item and
+MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
 
@@ -93,7 +94,9 @@ def _vlm(family: str, text_type: str, **outer):
         vision = {"InternVL": dict(CLIP_VISION, image_size=[28, 28], patch_size=[14, 14]),
                   "Lfm2Vl": dict(CLIP_VISION, model_type="siglip2_vision_model"),
                   "LlavaOnevision": dict(CLIP_VISION, model_type="siglip_vision_model"),
-                  "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model")}.get(family, CLIP_VISION)
+                  "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model"),
+                  "GotOcr2": dict(CLIP_VISION, image_size=32, patch_size=16, output_channels=32),
+                  "Ovis2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)}.get(family, CLIP_VISION)
         config = getattr(transformers, family + "Config")(text_config=text, vision_config=vision, **outer)
         return getattr(transformers, family + "ForConditionalGeneration")(config)
     return build
@@ -109,6 +112,12 @@ VLMS = {  # family -> (builder, the language model served)
     "smolvlm": (_vlm("SmolVLM", "llama", image_token_id=250, scale_factor=1), "Llama"),
     "aya_vision": (_vlm("AyaVision", "cohere2", image_token_index=250, downsample_factor=1), "Cohere"),  # Cohere2 = Cohere here
     "lfm2_vl": (_vlm("Lfm2Vl", "lfm2", image_token_id=250, downsample_factor=1), "Lfm2"),
+    "vipllava": (_vlm("VipLlava", "llama", image_token_index=250), "Llama"),
+    "video_llava": (_vlm("VideoLlava", "llama", image_token_index=250, video_token_index=251), "Llama"),
+    "llava_next_video": (_vlm("LlavaNextVideo", "llama", image_token_index=250, video_token_index=251), "Llama"),
+    "got_ocr2": (_vlm("GotOcr2", "qwen2", image_token_index=250), "Qwen2"),
+    "ovis2": (_vlm("Ovis2", "qwen2", image_token_id=250), "Qwen2"),
+    "lighton_ocr": (_vlm("LightOnOcr", "qwen3", image_token_id=250), "Qwen3"),
 }
 
 
@@ -235,17 +244,19 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
-                              "model.vision_tower.", "vision_embed_tokens.")) for n in names)
+                              "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder."))
+               for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
-              "exaone4_5": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+              "exaone4_5": "model.language_model.layers.", "ovis2": "model.language_model.layers.",
+              "lighton_ocr": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     q_proj = "self_attn.query_key_value.weight" if family == "fuyu" else "self_attn.q_proj.weight"  # Persimmon's fused one
     assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
-    # Gemma 3, InternVL, Aya Vision and LFM2-VL tie their LM head to the embeddings; the others keep their own,
-    # which must load too.
-    tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl")
+    # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2 and LightOnOCR tie their LM head to the embeddings;
+    # the others keep their own, which must load too.
+    tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
 
