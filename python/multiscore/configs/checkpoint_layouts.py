@@ -75,6 +75,9 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "GotOcr2ForConditionalGeneration": None,  # GOT-OCR 2.0, PP-Chart2Table: a Qwen2
     "Ovis2ForConditionalGeneration": None,
     "LightOnOcrForConditionalGeneration": None,
+    "Idefics2ForConditionalGeneration": None,
+    "JanusForConditionalGeneration": None,  # Janus(-Pro): a Llama
+    "DeepseekVLForConditionalGeneration": None,  # DeepSeek-VL: a Llama
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
     "FuyuForCausalLM": "PersimmonForCausalLM",  # adept/fuyu-8b: image patches into Persimmon; on text, Persimmon

@@ -2,8 +2,8 @@
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 3 4B-27B
 (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
-(Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics3, SmolVLM, Aya Vision,
-LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2 and LightOnOCR. Tiny ones, saved by
+(Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
+LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus and DeepSeek-VL. Tiny ones, saved by
 transformers with their vision towers, score as transformers' multimodal model does on text alone, single-item and
 MIS; converted to a classifier (LLM-as-reranker) too."""
 
@@ -96,7 +96,8 @@ def _vlm(family: str, text_type: str, **outer):
                   "LlavaOnevision": dict(CLIP_VISION, model_type="siglip_vision_model"),
                   "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model"),
                   "GotOcr2": dict(CLIP_VISION, image_size=32, patch_size=16, output_channels=32),
-                  "Ovis2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)}.get(family, CLIP_VISION)
+                  "Ovis2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+                  "DeepseekVL": dict(CLIP_VISION, model_type="siglip_vision_model")}.get(family, CLIP_VISION)
         config = getattr(transformers, family + "Config")(text_config=text, vision_config=vision, **outer)
         return getattr(transformers, family + "ForConditionalGeneration")(config)
     return build
@@ -118,6 +119,11 @@ VLMS = {  # family -> (builder, the language model served)
     "got_ocr2": (_vlm("GotOcr2", "qwen2", image_token_index=250), "Qwen2"),
     "ovis2": (_vlm("Ovis2", "qwen2", image_token_id=250), "Qwen2"),
     "lighton_ocr": (_vlm("LightOnOcr", "qwen3", image_token_id=250), "Qwen3"),
+    "idefics2": (_vlm("Idefics2", "mistral", image_token_id=250, perceiver_config=dict(
+        hidden_act="silu", resampler_n_latents=4, resampler_depth=1, resampler_n_heads=2, resampler_head_dim=8,
+        num_key_value_heads=1)), "Mistral"),
+    "janus": (_vlm("Janus", "llama", image_token_id=250), "Llama"),
+    "deepseek_vl": (_vlm("DeepseekVL", "llama", image_token_id=250), "Llama"),
 }
 
 
@@ -251,12 +257,14 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
               "exaone4_5": "model.language_model.layers.", "ovis2": "model.language_model.layers.",
-              "lighton_ocr": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+              "lighton_ocr": "model.language_model.layers.", "idefics2": "model.text_model.layers.",
+              "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers."}.get(family, "language_model.model.layers.")
     q_proj = "self_attn.query_key_value.weight" if family == "fuyu" else "self_attn.q_proj.weight"  # Persimmon's fused one
     assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
-    # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2 and LightOnOCR tie their LM head to the embeddings;
+    # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus and DeepSeek-VL tie their LM head;
     # the others keep their own, which must load too.
-    tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr")
+    tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
+                      "deepseek_vl")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
 
