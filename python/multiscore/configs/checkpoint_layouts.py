@@ -78,6 +78,8 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Idefics2ForConditionalGeneration": None,
     "JanusForConditionalGeneration": None,  # Janus(-Pro): a Llama
     "DeepseekVLForConditionalGeneration": None,  # DeepSeek-VL: a Llama
+    "Lfm3VlForConditionalGeneration": None,
+    "VideoLlama3ForConditionalGeneration": None,  # VideoLLaMA3: a Qwen2
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
     "FuyuForCausalLM": "PersimmonForCausalLM",  # adept/fuyu-8b: image patches into Persimmon; on text, Persimmon

@@ -3,9 +3,9 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
-LFM2-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus and DeepSeek-VL. Tiny ones, saved by
-transformers with their vision towers, score as transformers' multimodal model does on text alone, single-item and
-MIS; converted to a classifier (LLM-as-reranker) too."""
+LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and
+VideoLLaMA3. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
 
@@ -89,6 +89,8 @@ def _vlm(family: str, text_type: str, **outer):
         import transformers
 
         text = dict(TEXT, vocab_size=vocab, model_type=text_type)
+        if text_type == "lfm3":  # its default special ids lie past a tiny vocabulary
+            text.update(pad_token_id=0, bos_token_id=1, eos_token_id=2)
         if text_type == "cohere2":  # Command R7B's: a sliding layer, then a global one
             text.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4)
         vision = {"InternVL": dict(CLIP_VISION, image_size=[28, 28], patch_size=[14, 14]),
@@ -97,7 +99,10 @@ def _vlm(family: str, text_type: str, **outer):
                   "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model"),
                   "GotOcr2": dict(CLIP_VISION, image_size=32, patch_size=16, output_channels=32),
                   "Ovis2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
-                  "DeepseekVL": dict(CLIP_VISION, model_type="siglip_vision_model")}.get(family, CLIP_VISION)
+                  "DeepseekVL": dict(CLIP_VISION, model_type="siglip_vision_model"),
+                  "Lfm3Vl": dict(CLIP_VISION, model_type="siglip2_vision_model"),
+                  "VideoLlama3": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                      patch_size=14)}.get(family, CLIP_VISION)
         config = getattr(transformers, family + "Config")(text_config=text, vision_config=vision, **outer)
         return getattr(transformers, family + "ForConditionalGeneration")(config)
     return build
@@ -124,6 +129,8 @@ VLMS = {  # family -> (builder, the language model served)
         num_key_value_heads=1)), "Mistral"),
     "janus": (_vlm("Janus", "llama", image_token_id=250), "Llama"),
     "deepseek_vl": (_vlm("DeepseekVL", "llama", image_token_id=250), "Llama"),
+    "lfm3_vl": (_vlm("Lfm3Vl", "lfm3", image_token_id=250, downsample_factor=1), "Lfm2"),  # LFM3: LFM2's classes
+    "video_llama_3": (_vlm("VideoLlama3", "qwen2", image_token_id=250), "Qwen2"),
 }
 
 
@@ -258,13 +265,16 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
               "exaone4_5": "model.language_model.layers.", "ovis2": "model.language_model.layers.",
               "lighton_ocr": "model.language_model.layers.", "idefics2": "model.text_model.layers.",
-              "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers."}.get(family, "language_model.model.layers.")
-    q_proj = "self_attn.query_key_value.weight" if family == "fuyu" else "self_attn.q_proj.weight"  # Persimmon's fused one
+              "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers.",
+              "lfm3_vl": "model.language_model.layers.", "video_llama_3": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+    # Persimmon's fused projection; LFM3's first layers are convolutions (every layer has its operator_norm)
+    q_proj = {"fuyu": "self_attn.query_key_value.weight",
+              "lfm3_vl": "operator_norm.weight"}.get(family, "self_attn.q_proj.weight")
     assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
-    # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus and DeepSeek-VL tie their LM head;
+    # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and LFM3-VL tie their LM head;
     # the others keep their own, which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
-                      "deepseek_vl")
+                      "deepseek_vl", "lfm3_vl")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
 
