@@ -36,3 +36,5 @@ class LlamaModel(DecoderForEmbedding):
 
 # Code World Model: Llama's block; its sliding layers come from the config (DecoderModel's windows).
 CwmForCausalLM, CwmForSequenceClassification, CwmModel = LlamaForCausalLM, LlamaForSequenceClassification, LlamaModel
+# Emu3's text model (BAAI/Emu3-*'s language model alone): Llama's block (a dropout more, none at inference).
+Emu3ForCausalLM = LlamaForCausalLM

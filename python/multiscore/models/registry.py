@@ -341,6 +341,7 @@ _MODELS = {
     "Qwen2MoeForTokenClassification": "qwen_moe",
     "Qwen2MoeModel": "qwen_moe",
     "LlamaModel": "llama",
+    "Emu3ForCausalLM": "llama",  # Emu3's text model: Llama's block
     "CwmForCausalLM": "llama",  # facebook/cwm: Llama's block, three sliding layers in four
     "CwmForSequenceClassification": "llama",
     "CwmModel": "llama",

@@ -171,3 +171,9 @@ def test_vaultgemma_equals_transformers_single_item_and_mis(tiny_model):
     assert not layer.sandwich_norms and not hasattr(layer, "post_feedforward_layernorm")
     assert layer.self_attn.window == 4 and layer.self_attn.softcap == 5.0
     assert_both_ways_match_transformers(w, path, [3, 9, 20], (0, 7))
+
+
+def test_emu3s_text_model_equals_transformers_as_llama(tiny_model):
+    """Emu3ForCausalLM (Emu3's language model alone): Llama's block under Emu3's config."""
+    path = tiny_model("emu3", "causal")
+    assert_both_ways_match_transformers(worker(path), path, [3, 9, 20], (0, 7))
