@@ -6,6 +6,9 @@ widened by ``encoder.embedding_hidden_mapping_in`` (ELECTRA's ``embeddings_proje
 layer's weights serve every layer (``albert_layer_groups.0.albert_layers.0``, run
 ``num_hidden_layers`` times). The classifier reads BERT's tanh pooler over the first token. Published
 ALBERTs have one group of one layer; other groupings are refused.
+
+RemBERT (``RemBertModel``, ``RemBertForSequenceClassification``, ``RemBertForTokenClassification``): the same
+widened embeddings before layers of their own (RemBertBackbone).
 """
 
 from __future__ import annotations
@@ -82,3 +85,50 @@ class AlbertForTokenClassification(TokenClassifier):
     @staticmethod
     def make_backbone(config):
         return AlbertBackbone(config)
+
+
+class RemBertBackbone(ElectraBackbone):
+    """RemBERT (google/rembert): BERT's post-norm layers, each its own, behind embeddings ``input_embedding_size``
+    wide widened by ``encoder.embedding_hidden_mapping_in`` (as ALBERT's); BERT's tanh pooler for the classifier."""
+
+    def __init__(self, config, add_pooler: bool = False) -> None:
+        super().__init__(config)
+        self.embeddings_project = nn.Linear(config.embedding_size, config.hidden_size)  # there even when as wide
+        self.pooler = BertPooler(config) if add_pooler else None
+
+
+REMBERT_NAMES = {"encoder.embedding_hidden_mapping_in.": "embeddings_project."}  # BERT's names otherwise
+
+
+class _RemBert:
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.embedding_size = hf_config.input_embedding_size  # ELECTRA's name for the embeddings' width
+
+
+class RemBertModel(_RemBert, BertModel):
+    """The bare encoder as an embedding model (its tensors under ``rembert.`` or no prefix)."""
+
+    weight_prefix_aliases = {"rembert.": "model.", "": "model."}
+    weight_renames = REMBERT_NAMES
+    backbone = RemBertBackbone
+
+
+class RemBertForSequenceClassification(_RemBert, PooledClassifier):
+    packed_modules_mapping = BERT_PACKED_MODULES
+    weight_renames = REMBERT_NAMES
+    backbone_name = "rembert"
+
+    @staticmethod
+    def make_backbone(config):
+        return RemBertBackbone(config, add_pooler=True)
+
+
+class RemBertForTokenClassification(_RemBert, TokenClassifier):
+    packed_modules_mapping = BERT_PACKED_MODULES
+    weight_renames = REMBERT_NAMES
+    backbone_name = "rembert"
+
+    @staticmethod
+    def make_backbone(config):
+        return RemBertBackbone(config)

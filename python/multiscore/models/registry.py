@@ -459,6 +459,9 @@ _MODELS = {
     "Data2VecTextModel": "roberta",  # RoBERTa's architecture, its backbone named data2vec_text
     "Data2VecTextForSequenceClassification": "roberta",
     "Data2VecTextForTokenClassification": "roberta",
+    "RemBertModel": "albert",  # Google RemBERT: BERT's layers behind narrower embeddings widened as ALBERT's
+    "RemBertForSequenceClassification": "albert",
+    "RemBertForTokenClassification": "albert",
     "AlbertModel": "albert",  # BERT's layer shared by every layer, factorised embeddings
     "AlbertForSequenceClassification": "albert",
     "AlbertForTokenClassification": "albert",

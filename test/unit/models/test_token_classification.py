@@ -13,7 +13,7 @@ from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence
 from worker_batches import worker
 
-ENCODERS = ["bert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert", "albert", "deberta", "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer", "mobilebert"]
+ENCODERS = ["bert", "rembert", "xlm_roberta", "roberta", "electra", "distilbert", "modernbert", "nomic_bert", "deberta_v2", "mpnet", "gte", "eurobert", "ernie", "jina_embeddings_v3", "ultrabert", "albert", "deberta", "xlm_roberta_xl", "roberta_prelayernorm", "megatron_bert", "roformer", "mobilebert"]
 DECODERS = ["qwen3", "qwen2", "llama", "mistral", "gemma", "gemma2", "phi3", "seed_oss", "arcee", "apertus", "deepseek_v3", "axk1", "axk2", "diffllama", "beam", "biogpt", "persimmon", "helium", "stablelm", "gpt2", "gpt_bigcode", "gpt_neox", "phi", "qwen3_next", "falcon", "bloom", "mpt", "gpt_neo"]  # each token sees the tokens before it
 TEXTS = ["the big red dog", "what is the capital of california ?", "who"]
 
