@@ -8,7 +8,7 @@
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
   3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, Cohere's North / Compass, and the
   LLaVA family, InternVL, Idefics3 / SmolVLM, Aya Vision and LFM2-VL around the language model their
-  ``text_config`` names): served as
+  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, ``model.text_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -83,6 +83,11 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "HyperCLOVAXVisionV2ForConditionalGeneration": None,  # HyperCLOVA X SEED Vision / Omni
     "Exaone4_5_ForConditionalGeneration": "Exaone4ForCausalLM",  # EXAONE 4.5: EXAONE 4.0 on text (its MTP layer not read)
     "FuyuForCausalLM": "PersimmonForCausalLM",  # adept/fuyu-8b: image patches into Persimmon; on text, Persimmon
+    # GLM-4.1V / 4.5V / 4.6V, GLM-OCR: GLM-4's layers (TEXT_MODEL_CAUSAL_LMS) with M-RoPE, one rotary on text.
+    "Glm4vForConditionalGeneration": None,
+    "Glm4vMoeForConditionalGeneration": None,
+    "Glm46VForConditionalGeneration": None,
+    "GlmOcrForConditionalGeneration": None,
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -109,6 +114,16 @@ MULTIMODAL_LANGUAGE_MODELS = {
 # A text model_type that takes its family's place under a multimodal architecture (Mistral Small 4:
 # Mistral3ForConditionalGeneration around a ``mistral4`` language model): (family prefix, its prefix).
 TEXT_FAMILY_OF_MODEL_TYPE = {"mistral4": ("Mistral", "Mistral4")}
+# Text model types that transformers has no causal LM for (only their multimodal model) -> the one served here,
+# and what their text config implies that the served one's reads otherwise.
+TEXT_MODEL_CAUSAL_LMS = {
+    # GLM-4.1V-Thinking, GLM-4.6V-Flash: GLM-4-0414's sandwich layers, q/k/v always biased, M-RoPE over
+    # interleaved pairs on ``partial_rotary_factor`` of each head (1.0 when its rope parameters name none).
+    "glm4v_text": ("Glm4ForCausalLM", {"attention_bias": True}),
+    "glm_ocr_text": ("Glm4ForCausalLM", {"attention_bias": False}),  # GLM-OCR: the same without the biases
+    # GLM-4.5V, GLM-4.6V: GLM-4.5's MoE layers without q/k norms, M-RoPE on the first half of each head.
+    "glm4v_moe_text": ("Glm4MoeForCausalLM", {}),
+}
 # A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
 _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
@@ -164,6 +179,8 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     for key in _OUTER_KEYS:
         if getattr(hf_config, key, None) is not None:
             setattr(text, key, getattr(hf_config, key))
+    for key, value in TEXT_MODEL_CAUSAL_LMS.get(getattr(text, "model_type", None), (None, {}))[1].items():
+        setattr(text, key, value)
     return text, dict(LANGUAGE_MODEL_PREFIXES)
 
 
@@ -173,7 +190,7 @@ def _causal_lm_of(architecture: str, text_model_type) -> str:
 
     from multiscore.models.registry import supported_architectures
 
-    served = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(text_model_type)
+    served = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(text_model_type) or TEXT_MODEL_CAUSAL_LMS.get(text_model_type, (None,))[0]
     if served not in supported_architectures():
         raise ValueError(f"{architecture} around a {text_model_type!r} language model is not supported: "
                          f"{served or 'its causal LM'} is not served here")

@@ -3,8 +3,8 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (``Gemma3ForConditionalGeneration``), Llama 4 Scout / Maverick, Mistral Small 3.1/3.2 and 4
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
-LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and
-VideoLLaMA3. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
+VideoLLaMA3, and GLM-4.1V / 4.5V / 4.6V / GLM-OCR. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
@@ -210,7 +210,34 @@ def _fuyu(vocab: int):
     return FuyuForCausalLM(FuyuConfig(text_config=text, patch_size=4, num_channels=3, image_token_id=vocab - 1))
 
 
-BUILDERS = {**{family: build for family, (build, _) in VLMS.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+def _glm_vision(family: str, text_type: str, **text_keys):
+    """GLM-4.1V (``glm4v``), GLM-4.5V (``glm4v_moe``), GLM-4.6V (``glm46v``) or GLM-OCR (``glm_ocr``): GLM-4's layers
+    behind M-RoPE, on half of each head, whose three position components are equal on text."""
+    def build(vocab: int):
+        import transformers
+
+        prefix = {"glm4v": "Glm4v", "glm4v_moe": "Glm4vMoe", "glm46v": "Glm46V", "glm_ocr": "GlmOcr"}[family]
+        text = dict(TEXT, vocab_size=vocab, model_type=text_type, **text_keys, rope_parameters={
+            "rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5, "mrope_section": [2, 1, 1]})
+        vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+                      image_size=28, spatial_merge_size=2, temporal_patch_size=2)
+        config = getattr(transformers, prefix + "Config")(
+            text_config=text, vision_config=vision, image_token_id=vocab - 1, video_token_id=vocab - 2,
+            image_start_token_id=vocab - 3, image_end_token_id=vocab - 4, video_start_token_id=vocab - 5,
+            video_end_token_id=vocab - 6, tie_word_embeddings=False)
+        return getattr(transformers, prefix + "ForConditionalGeneration")(config)
+    return build
+
+
+GLM_MOE = dict(n_routed_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=1,
+               moe_intermediate_size=32, first_k_dense_replace=1, norm_topk_prob=True, routed_scaling_factor=2.5)
+GLM_VISION = {"glm4v": (_glm_vision("glm4v", "glm4v_text"), "Glm4"),
+              "glm4v_moe": (_glm_vision("glm4v_moe", "glm4v_moe_text", **GLM_MOE), "Glm4Moe"),
+              "glm46v": (_glm_vision("glm46v", "glm4v_text"), "Glm4"),
+              "glm_ocr": (_glm_vision("glm_ocr", "glm_ocr_text"), "Glm4")}
+
+
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -225,7 +252,8 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "hyperclovax_vision": ("HyperCLOVAXForCausalLM", "HyperCLOVAXForSequenceClassification"),
              "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
-             **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification") for family, (_, lm) in VLMS.items()}}
+             **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification")
+                for family, (_, lm) in {**VLMS, **GLM_VISION}.items()}}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -266,7 +294,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "exaone4_5": "model.language_model.layers.", "ovis2": "model.language_model.layers.",
               "lighton_ocr": "model.language_model.layers.", "idefics2": "model.text_model.layers.",
               "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers.",
-              "lfm3_vl": "model.language_model.layers.", "video_llama_3": "model.language_model.layers."}.get(family, "language_model.model.layers.")
+              "lfm3_vl": "model.language_model.layers.", "video_llama_3": "model.language_model.layers.",
+              **dict.fromkeys(GLM_VISION, "model.language_model.layers.")}.get(family, "language_model.model.layers.")
     # Persimmon's fused projection; LFM3's first layers are convolutions (every layer has its operator_norm)
     q_proj = {"fuyu": "self_attn.query_key_value.weight",
               "lfm3_vl": "operator_norm.weight"}.get(family, "self_attn.q_proj.weight")
