@@ -8,7 +8,7 @@
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
   3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, Cohere's North / Compass, and the
   LLaVA family, InternVL, Idefics3 / SmolVLM, Aya Vision and LFM2-VL around the language model their
-  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers): served as
+  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers, granite-docling and Granite 4 Vision around Granite's): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, ``model.text_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -88,6 +88,8 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Glm4vMoeForConditionalGeneration": None,
     "Glm46VForConditionalGeneration": None,
     "GlmOcrForConditionalGeneration": None,
+    "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
+    "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
     "Gemma3Model": "Gemma3TextModel",
     "Gemma4Model": "Gemma4TextModel",
@@ -123,6 +125,9 @@ TEXT_MODEL_CAUSAL_LMS = {
     "glm_ocr_text": ("Glm4ForCausalLM", {"attention_bias": False}),  # GLM-OCR: the same without the biases
     # GLM-4.5V, GLM-4.6V: GLM-4.5's MoE layers without q/k norms, M-RoPE on the first half of each head.
     "glm4v_moe_text": ("Glm4MoeForCausalLM", {}),
+    # Granite's layers and multipliers; their DeepStack visual features, added after some layers, come with images.
+    "granite_docling_text": ("GraniteForCausalLM", {}),
+    "granite4_vision_text": ("GraniteForCausalLM", {}),
 }
 # A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
 _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")

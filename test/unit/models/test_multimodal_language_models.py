@@ -4,7 +4,7 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
-VideoLLaMA3, and GLM-4.1V / 4.5V / 4.6V / GLM-OCR. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling and Granite 4 Vision. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
@@ -237,7 +237,34 @@ GLM_VISION = {"glm4v": (_glm_vision("glm4v", "glm4v_text"), "Glm4"),
               "glm_ocr": (_glm_vision("glm_ocr", "glm_ocr_text"), "Glm4")}
 
 
-BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
+
+
+def _granite_docling(vocab: int):
+    """granite-docling: Idefics3's layout, its vision features added after its first Granite layer too (DeepStack)."""
+    from transformers import GraniteDoclingConfig, GraniteDoclingForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, **GRANITE_TEXT, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                  patch_size=8, out_hidden_size=64, scale_factor=2, deepstack_visual_indexes=[0])
+    config = GraniteDoclingConfig(text_config=text, vision_config=vision, image_token_id=vocab - 1, pad_token_id=0,
+                                  tie_word_embeddings=False)
+    return GraniteDoclingForConditionalGeneration(config)
+
+
+def _granite4_vision(vocab: int):
+    """Granite 4 Vision: LLaVA-NeXT's layout around Granite, window Q-Former features added at some layers."""
+    from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, **GRANITE_TEXT)
+    vision = dict(CLIP_VISION, hidden_size=64)  # its Q-Former takes the vision width, one head per 64
+    config = Granite4VisionConfig(text_config=text, vision_config=vision, image_token_index=vocab - 1,
+                                  deepstack_layer_map=[(0, 0), (0, 1)], spatial_target_layers=[0], downsample_rate="1/2",
+                                  qformer_config=dict(num_hidden_layers=1, intermediate_size=64))
+    return Granite4VisionForConditionalGeneration(config)
+
+
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "granite4_vision": _granite4_vision, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -252,6 +279,8 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "hyperclovax_vision": ("HyperCLOVAXForCausalLM", "HyperCLOVAXForSequenceClassification"),
              "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
+             "granite_docling": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
+             "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification")
                 for family, (_, lm) in {**VLMS, **GLM_VISION}.items()}}
 
@@ -294,7 +323,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "exaone4_5": "model.language_model.layers.", "ovis2": "model.language_model.layers.",
               "lighton_ocr": "model.language_model.layers.", "idefics2": "model.text_model.layers.",
               "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers.",
-              "lfm3_vl": "model.language_model.layers.", "video_llama_3": "model.language_model.layers.",
+              "lfm3_vl": "model.language_model.layers.", "granite_docling": "model.text_model.layers.",
+              "granite4_vision": "model.language_model.layers.", "video_llama_3": "model.language_model.layers.",
               **dict.fromkeys(GLM_VISION, "model.language_model.layers.")}.get(family, "language_model.model.layers.")
     # Persimmon's fused projection; LFM3's first layers are convolutions (every layer has its operator_norm)
     q_proj = {"fuyu": "self_attn.query_key_value.weight",
