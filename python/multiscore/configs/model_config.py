@@ -256,8 +256,8 @@ def _lora_adapters(args: ServerArgs, model_class) -> tuple:
 
 
 # Quantized checkpoint formats read here: dequantized as they load (model_executor/mxfp4.py, fp8.py,
-# compressed_tensors.py).
-_DEQUANTIZED_FORMATS = ("mxfp4", "fp8", "compressed-tensors")
+# compressed_tensors.py, bitnet.py).
+_DEQUANTIZED_FORMATS = ("mxfp4", "fp8", "compressed-tensors", "bitnet")
 
 
 def checkpoint_quantization(hf_config) -> Optional[str]:
@@ -271,7 +271,8 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
     if method not in _DEQUANTIZED_FORMATS:
         raise ValueError(f"the checkpoint is quantized ({method}), which is not supported: multiscore reads 16- and "
                          "32-bit weights, and dequantizes MXFP4 (GPT-OSS's experts), block-scaled FP8 (DeepSeek-V3's, "
-                         "the Qwen3 -FP8 checkpoints') and compressed-tensors' 8-bit schemes as they load; serve the "
+                         "the Qwen3 -FP8 checkpoints'), compressed-tensors' 8-bit schemes and BitNet's ternary weights as they "
+                         "load; serve the "
                          "unquantized checkpoint")
     if method == "fp8":
         from multiscore.model_executor.fp8 import fp8_block
@@ -281,6 +282,10 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
         from multiscore.model_executor.compressed_tensors import activation_kind
 
         activation_kind(quant)  # a scheme read here, checked before any weight is read
+    if method == "bitnet":
+        from multiscore.model_executor.bitnet import read_mode
+
+        read_mode(quant)
     return method
 
 

@@ -25,7 +25,7 @@ from multiscore.configs.seq_cls_conversion import converted_head
 from multiscore.layers.linear import Linear
 from multiscore.layers.pooler import EmbeddingHead
 from multiscore.model_executor.checkpoint_files import iter_checkpoint
-from multiscore.model_executor import compressed_tensors
+from multiscore.model_executor import bitnet, compressed_tensors
 from multiscore.model_executor.fp8 import FP8_DTYPES, fp8_block, fp8_dequantized_tensors
 from multiscore.model_executor.mxfp4 import dequantized_tensors
 from multiscore.models.base import PoolingModel
@@ -92,10 +92,13 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = dequantized_tensors(tensors)
     elif model_config.quantization == "fp8":
         tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
-    quantized: set[str] = set()  # compressed-tensors: the checkpoint names of the weights read quantized
+    quantized: set[str] = set()  # compressed-tensors, BitNet: the checkpoint names of the weights read quantized
     if model_config.quantization == "compressed-tensors":
         tensors = compressed_tensors.dequantized_tensors(
             tensors, quantized, compressed_tensors.weight_block(model_config.hf_config.quantization_config))
+    if model_config.quantization == "bitnet":
+        tensors = bitnet.dequantized_tensors(tensors, model_config.hf_config.quantization_config,
+                                             lambda name: _is_projection(model, name, params, model_config), quantized)
     unexpected: list[str] = []  # a weight or bias of one of our modules that the module does not have
     for name, tensor in itertools.chain(tensors, _extra_weights(model, model_config.path)):
         name = _with_prefixes(name, model_config.checkpoint_prefixes)
@@ -146,7 +149,8 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
 def _quantize_inputs(model: PoolingModel, model_config: ModelConfig, quantized: set[str], params: dict) -> None:
     """A W8A8 checkpoint: each product whose weight was read quantized quantizes its input per token
     (``Linear.input_quant``) as compressed-tensors computes it."""
-    kind = compressed_tensors.activation_kind(model_config.hf_config.quantization_config)
+    kind = (bitnet.ACTIVATION_KIND if model_config.quantization == "bitnet"
+            else compressed_tensors.activation_kind(model_config.hf_config.quantization_config))
     if kind is None:  # weights only (W8A16)
         return
     for name in sorted(quantized):
@@ -162,6 +166,15 @@ def _quantize_inputs(model: PoolingModel, model_config: ModelConfig, quantized: 
             raise ValueError(f"checkpoint tensor {name}: {module.in_features} input columns do not split into "
                              f"activation groups of {group}")
         module.input_quant = kind
+
+
+def _is_projection(model: PoolingModel, name: str, params: dict, model_config: ModelConfig) -> bool:
+    """Whether checkpoint tensor ``name`` is the weight of one of the model's projections (a ``Linear``;
+    heads are plain nn.Linear)."""
+    target = _target_of(model, _with_prefixes(name, model_config.checkpoint_prefixes), params)
+    if target is None or not target[0].endswith(".weight"):
+        return False
+    return isinstance(model.get_submodule(target[0].rpartition(".")[0]), Linear)
 
 
 def attach_lora_adapters(model: PoolingModel, model_config: ModelConfig, adapters: tuple) -> None:

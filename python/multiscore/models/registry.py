@@ -14,6 +14,9 @@ _MODELS = {
     "LlamaForCausalLM": "llama",
     "LlamaForSequenceClassification": "llama",
     "LlamaForTokenClassification": "llama",
+    "BitNetForCausalLM": "bitnet",  # BitNet b1.58: ternary projections, 8-bit activations, sub-norms, a relu² gate
+    "BitNetForSequenceClassification": "bitnet",
+    "BitNetModel": "bitnet",
     "Qwen3Model": "qwen3",
     "VoyageQwen3BidirectionalEmbedModel": "voyage",  # voyage-4-nano: Qwen3 bidirectional, a projection per token
     "Qwen3_5ForCausalLM": "qwen3_5",  # Qwen3.5 (dense): linear-attention layers between attention layers
