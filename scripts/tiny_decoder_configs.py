@@ -193,6 +193,14 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
         cfg.update(num_hidden_layers=3, layer_types=["linear_attention", "full_attention", "linear_attention"],
                    linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
                    linear_conv_kernel_dim=4, linear_allow_neg_eigval=True)
+    if arch == "kimi_linear":  # KDA, MLA without positions, KDA, MLA (queries from q_proj, values narrower than keys);
+        # a dense layer, then 8 experts of 32 in 4 groups (2 kept), 2 per token, scaled, beside a shared one
+        cfg.update(num_hidden_layers=4, layer_types=["linear_attention", "full_attention"] * 2,
+                   mlp_layer_types=["dense", "sparse", "sparse", "sparse"], q_lora_rank=None, kv_lora_rank=16,
+                   qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12, num_key_value_heads=4, num_local_experts=8,
+                   num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1, moe_intermediate_size=32,
+                   routed_scaling_factor=2.5, norm_topk_prob=True, linear_num_heads=4, linear_head_dim=8,
+                   linear_conv_kernel_dim=4)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

@@ -124,7 +124,64 @@ def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run:
         run(mixed[plan.items.rows], tails[plan.item_root], plan.items, state[plan.item_root])
 
 
-class GatedDeltaNet(nn.Module):
+class PiecewiseConv1d(nn.Conv1d):
+    """A depthwise convolution whose weight [C, 1, K] a checkpoint may store in pieces (``q`` / ``k`` / ``v``),
+    to be read back to back in that order whatever their sizes (transformers saves uneven ones)."""
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__(channels, channels, kernel, groups=channels, bias=False)
+        self.shard_rows = {"q": None, "k": None, "v": None}  # the weight loader's: every piece expected
+        self._pieces: dict[str, torch.Tensor] = {}
+
+    def weight_loader(self, param: nn.Parameter, loaded: torch.Tensor, shard_id: str) -> None:
+        self._pieces[shard_id] = loaded
+        if len(self._pieces) == len(self.shard_rows):
+            whole = torch.cat([self._pieces[s] for s in self.shard_rows])
+            if whole.shape != param.shape:
+                raise ValueError(f"convolution pieces of {tuple(whole.shape)}, but the layer's is {tuple(param.shape)}")
+            param.data.copy_(whole)
+            self._pieces.clear()
+
+
+class DeltaRuleLayer(nn.Module):
+    """What the delta-rule layers share: a segment group's rows through their causal convolution (SiLU; the
+    channels [q | k | v], ``conv1d.weight``), q and k L2-normalised (q by 1/sqrt(key dim) too), then the
+    chunked delta rule per head. Set by each layer: k_heads, v_heads, k_dim, v_dim, key_size, value_size,
+    kernel, conv1d, chunk_size."""
+
+    def _run(self, x: torch.Tensor, history: Optional[torch.Tensor], beta, decay, groups: RowGroups,
+             out: torch.Tensor, state: Optional[torch.Tensor]) -> torch.Tensor:
+        """x [B, L, C] (the group's rows), history [B, K-1, C] (the convolution's inputs before them; None:
+        zeros), beta [T, Hv], decay [T, Hv] (or [T, Hv, Dk]: one per key dimension) -> writes the rows'
+        outputs into ``out`` [T, Hv, Dv]; returns each segment's state after its last token [B, Hv, Dk, Dv]
+        (from ``state``; None: zeros)."""
+        B, L = groups.rows.shape
+        conv = F.silu(causal_depthwise_conv(x, history, self.conv1d.weight), inplace=True)  # [B, L, C]
+        q, k, v = conv.float().split([self.key_size, self.key_size, self.value_size], dim=-1)
+        q = _l2_normalize(q.reshape(B, L, self.k_heads, self.k_dim)) / self.k_dim**0.5
+        k = _l2_normalize(k.reshape(B, L, self.k_heads, self.k_dim))
+        if self.v_heads != self.k_heads:  # each key head serves v_heads / k_heads value heads
+            q, k = (t.repeat_interleave(self.v_heads // self.k_heads, dim=2) for t in (q, k))
+        v = v.reshape(B, L, self.v_heads, self.v_dim)
+        # Padded steps decay by 1 and write with weight 0: the state passes through them unchanged.
+        b = beta[groups.rows] * groups.valid[..., None]  # [B, L, Hv]
+        per_head = decay.shape[2:]  # (): one decay per head; (Dk,): one per key dimension (KDA)
+        log_decay = decay[groups.rows] * groups.valid.view(B, L, 1, *(1 for _ in per_head))
+        if state is None:
+            state = q.new_zeros(B, self.v_heads, self.k_dim, self.v_dim)
+        # Heads side by side: [B·Hv, L, D] and [B·Hv, L].
+        q, k, v = (t.transpose(1, 2).reshape(B * self.v_heads, L, -1) for t in (q, k, v))
+        b = b.transpose(1, 2).reshape(B * self.v_heads, L)
+        log_decay = log_decay.transpose(1, 2).reshape(B * self.v_heads, L, *per_head)
+        o, state = chunked_delta_rule(q, k, v, b, log_decay, state.reshape(B * self.v_heads, self.k_dim, self.v_dim),
+                                      self.chunk_size)
+        state = state.view(B, self.v_heads, self.k_dim, self.v_dim)
+        o = o.view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
+        out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
+        return state
+
+
+class GatedDeltaNet(DeltaRuleLayer):
     """``linear_attn.*`` of a Qwen3.5 layer (checkpoint names)."""
 
     beta_scale = 1.0  # OLMo Hybrid's 2 (``linear_allow_neg_eigval``: β in [0, 2])
@@ -171,35 +228,6 @@ class GatedDeltaNet(nn.Module):
         normed = F.rms_norm(out, (self.v_dim,), None, self.eps).to(hidden.dtype) * self.norm.weight
         gated = (normed.float() * F.silu(z.float())).to(hidden.dtype)  # [T, Hv, Dv]
         return self.out_proj(gated.reshape(T, self.value_size))
-
-    def _run(self, x: torch.Tensor, history: Optional[torch.Tensor], beta, decay, groups: RowGroups,
-             out: torch.Tensor, state: Optional[torch.Tensor]) -> torch.Tensor:
-        """x [B, L, C] (the group's rows), history [B, K-1, C] (the convolution's inputs before them;
-        None: zeros) -> writes the rows' outputs into ``out`` [T, Hv, Dv]; returns each segment's state
-        after its last token [B, Hv, Dk, Dv] (from ``state``; None: zeros)."""
-        B, L = groups.rows.shape
-        conv = F.silu(causal_depthwise_conv(x, history, self.conv1d.weight), inplace=True)  # [B, L, C]
-        q, k, v = conv.float().split([self.key_size, self.key_size, self.value_size], dim=-1)
-        q = _l2_normalize(q.reshape(B, L, self.k_heads, self.k_dim)) / self.k_dim**0.5
-        k = _l2_normalize(k.reshape(B, L, self.k_heads, self.k_dim))
-        if self.v_heads != self.k_heads:  # each key head serves v_heads / k_heads value heads
-            q, k = (t.repeat_interleave(self.v_heads // self.k_heads, dim=2) for t in (q, k))
-        v = v.reshape(B, L, self.v_heads, self.v_dim)
-        # Padded steps decay by 1 and write with weight 0: the state passes through them unchanged.
-        b = beta[groups.rows] * groups.valid[..., None]  # [B, L, Hv]
-        log_decay = decay[groups.rows] * groups.valid[..., None]
-        if state is None:
-            state = q.new_zeros(B, self.v_heads, self.k_dim, self.v_dim)
-        # Heads side by side: [B·Hv, L, D] and [B·Hv, L].
-        q, k, v = (t.transpose(1, 2).reshape(B * self.v_heads, L, -1) for t in (q, k, v))
-        b, log_decay = (t.transpose(1, 2).reshape(B * self.v_heads, L) for t in (b, log_decay))
-        o, state = chunked_delta_rule(q, k, v, b, log_decay, state.reshape(B * self.v_heads, self.k_dim, self.v_dim),
-                                      self.chunk_size)
-        state = state.view(B, self.v_heads, self.k_dim, self.v_dim)
-        o = o.view(B, self.v_heads, L, self.v_dim).transpose(1, 2)  # [B, L, Hv, Dv]
-        out.index_copy_(0, groups.rows[groups.valid], o[groups.valid])
-        return state
-
 
 class Qwen3NextGatedDeltaNet(GatedDeltaNet):
     """Qwen3-Next's: the same layer with fused projections whose rows are grouped per key head

@@ -50,9 +50,10 @@ class LatentAttention(nn.Module):
     """Multi-head latent attention (module doc); called as DecoderAttention is."""
 
     def __init__(self, config, layer_id: int, residual_multiplier: float = 1.0, interleaved_rope: bool = False,
-                 sinks: bool = False, output_gate: bool = False) -> None:
+                 sinks: bool = False, output_gate: bool = False, rotary: bool = True) -> None:
         """``sinks``: a learned sink logit per head (``sinks`` [H]); ``output_gate``: the output times
-        σ(``gate_proj``(x)) dimension by dimension (HY V4's)."""
+        σ(``gate_proj``(x)) dimension by dimension (HY V4's); ``rotary`` False: the rope part is not rotated
+        (Kimi Linear's NoPE layers, its shared key part kept)."""
         super().__init__()
         H, hidden = config.num_attention_heads, config.hidden_size
         self.layer_id, self.num_heads = layer_id, H
@@ -75,6 +76,7 @@ class LatentAttention(nn.Module):
         self.o_proj.output_scale = scale_or_none(residual_multiplier)
         self.scale = _softmax_scale(config, self.qk_dim)
         self.sinks = nn.Parameter(torch.empty(H, dtype=torch.float32)) if sinks else None
+        self.rotary = rotary
         self.gate_proj = Linear(hidden, H * self.v_dim, bias=False) if output_gate else None
         if interleaved_rope:
             (self.q_proj if config.q_lora_rank is None else self.q_b_proj).load_row_order = rope_pairs_first(
@@ -90,8 +92,10 @@ class LatentAttention(nn.Module):
         norm = self.kv_a_layernorm
         kv = self.kv_b_proj(ctx.ops.rms_norm(c_kv, norm.weight, norm.eps)).view(T, heads, self.nope + self.v_dim)
         k_nope, v = kv.split([self.nope, self.v_dim], dim=-1)
-        q_rope = ctx.ops.norm_rotary(q_rope.contiguous(), None, 0.0, ctx.cos, ctx.sin)  # [T, heads, rope]
-        k_rope = ctx.ops.norm_rotary(k_rope.reshape(T, 1, self.rope), None, 0.0, ctx.cos, ctx.sin)  # [T, 1, rope]
+        k_rope = k_rope.reshape(T, 1, self.rope)  # [T, 1, rope]
+        if self.rotary:
+            q_rope = ctx.ops.norm_rotary(q_rope.contiguous(), None, 0.0, ctx.cos, ctx.sin)  # [T, heads, rope]
+            k_rope = ctx.ops.norm_rotary(k_rope, None, 0.0, ctx.cos, ctx.sin)
         q = torch.cat([q_nope, q_rope], dim=-1)  # [T, heads, qk]
         if ctx.query_scale is not None:  # Mistral Small 4: Llama 4's temperature on the whole query
             q = q * ctx.query_scale

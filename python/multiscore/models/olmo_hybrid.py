@@ -33,29 +33,10 @@ from multiscore.models.decoder import (
     GatedMLP,
     mlp_activation,
 )
-from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentHeads, run_hybrid_layers
+from multiscore.models.gated_delta_net import GatedDeltaNet, PiecewiseConv1d, RecurrentHeads, run_hybrid_layers
 from multiscore.models.olmo2 import olmo2_options
 
 _GATED_NORM_EPS = 1e-5  # the delta net's output norm: transformers' fixed eps
-
-
-class PiecewiseConv1d(nn.Conv1d):
-    """A depthwise convolution whose weight [C, 1, K] a checkpoint may store in pieces (``q`` / ``k`` / ``v``),
-    to be read back to back in that order whatever their sizes (transformers saves uneven ones)."""
-
-    def __init__(self, channels: int, kernel: int) -> None:
-        super().__init__(channels, channels, kernel, groups=channels, bias=False)
-        self.shard_rows = {"q": None, "k": None, "v": None}  # the weight loader's: every piece expected
-        self._pieces: dict[str, torch.Tensor] = {}
-
-    def weight_loader(self, param: nn.Parameter, loaded: torch.Tensor, shard_id: str) -> None:
-        self._pieces[shard_id] = loaded
-        if len(self._pieces) == len(self.shard_rows):
-            whole = torch.cat([self._pieces[s] for s in self.shard_rows])
-            if whole.shape != param.shape:
-                raise ValueError(f"convolution pieces of {tuple(whole.shape)}, but the layer's is {tuple(param.shape)}")
-            param.data.copy_(whole)
-            self._pieces.clear()
 
 
 class OlmoHybridDeltaNet(GatedDeltaNet):

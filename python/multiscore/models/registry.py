@@ -29,6 +29,9 @@ _MODELS = {
     "Qwen3NextForSequenceClassification": "qwen3_5",
     "Qwen3NextForTokenClassification": "qwen3_5",
     "Qwen3NextModel": "qwen3_5",
+    "KimiLinearForCausalLM": "kimi_linear",  # Kimi Linear: delta attention with a decay per key dimension, NoPE MLA, experts
+    "KimiLinearForSequenceClassification": "kimi_linear",
+    "KimiLinearModel": "kimi_linear",
     "Qwen2Model": "qwen2",
     "Qwen2ForRewardModel": "qwen2_rm",  # Qwen2.5-Math-RM: an MLP reward head (remote code, config plain qwen2)
     "Qwen2ForProcessRewardModel": "qwen2_rm",  # Qwen2.5-Math-PRM: the same head, two labels per token

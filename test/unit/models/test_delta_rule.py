@@ -63,3 +63,22 @@ def test_linear_attention_chunks_equal_the_step_by_step_recurrence(chunk_size):
     out, end = chunked_linear_attention(q, k, v, log_decay, state, chunk_size)
     torch.testing.assert_close(out, want_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(end, want_state, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 7, 23, 64])
+def test_a_decay_per_key_dimension_equals_kimis_recurrence(chunk_size):
+    """KDA's decay per key dimension (strong ones too: γ over a chunk far below float32's range), against
+    transformers' own step-by-step KDA (no q/k normalisation or scale: ours takes them done)."""
+    from transformers.models.kimi_linear.modeling_kimi_linear import recurrent_kimi_delta_attention
+
+    q, k, v, beta, _, state = _inputs()
+    gen = torch.Generator().manual_seed(3)
+    log_decay = -torch.rand(*k.shape, generator=gen) * torch.tensor([0.1, 1.0, 5.0, 20.0] * 2)  # [N, L, Dk]
+    out, final = chunked_delta_rule(q, k, v, beta, log_decay, state, chunk_size=chunk_size)
+    # transformers': [B, L, H, D] with B = 1, H = N, its query scaled by Dk ** -0.5 (undone here)
+    as_heads = lambda t: t.transpose(0, 1)[None]  # noqa: E731
+    want, want_final = recurrent_kimi_delta_attention(as_heads(q) * q.shape[-1] ** 0.5, as_heads(k), as_heads(v),
+                                                      as_heads(log_decay), beta.transpose(0, 1)[None], state[None],
+                                                      output_final_state=True)
+    torch.testing.assert_close(out, want[0].transpose(0, 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(final, want_final[0], atol=1e-5, rtol=1e-5)
