@@ -8,7 +8,7 @@
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
   3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, Cohere's North / Compass, and the
   LLaVA family, InternVL, Idefics3 / SmolVLM, Aya Vision and LFM2-VL around the language model their
-  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers, granite-docling and Granite 4 Vision around Granite's): served as
+  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers, granite-docling and Granite 4 Vision around Granite's, the Omni models' thinkers): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, ``model.text_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -88,6 +88,13 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Glm4vMoeForConditionalGeneration": None,
     "Glm46VForConditionalGeneration": None,
     "GlmOcrForConditionalGeneration": None,
+    # Qwen2.5-Omni and Qwen3-Omni: the thinker (its language model: a Qwen2, a Qwen3-MoE) on text, M-RoPE one
+    # rotary there; the whole model's talker and vocoder are not read.
+    "Qwen2_5OmniThinkerForConditionalGeneration": "Qwen2ForCausalLM",
+    "Qwen2_5OmniForConditionalGeneration": "Qwen2ForCausalLM",
+    "Qwen2_5OmniModel": "Qwen2ForCausalLM",  # the whole model as Qwen/Qwen2.5-Omni-* name it
+    "Qwen3OmniMoeThinkerForConditionalGeneration": "Qwen3MoeForCausalLM",
+    "Qwen3OmniMoeForConditionalGeneration": "Qwen3MoeForCausalLM",
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
     "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
@@ -128,6 +135,7 @@ TEXT_MODEL_CAUSAL_LMS = {
     # Granite's layers and multipliers; their DeepStack visual features, added after some layers, come with images.
     "granite_docling_text": ("GraniteForCausalLM", {}),
     "granite4_vision_text": ("GraniteForCausalLM", {}),
+    "qwen3_omni_moe_text": ("Qwen3MoeForCausalLM", {"sliding_window": None}),  # its attention never slides
 }
 # A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
 _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
@@ -139,6 +147,7 @@ LANGUAGE_MODEL_PREFIXES = {
     "model.language_model.": "model.",
     "language_model.": "model.",  # a bare multimodal model's
     "model.text_model.": "model.",  # Idefics3's and SmolVLM's
+    "thinker.model.": "model.", "thinker.lm_head.": "lm_head.",  # the Omni models' thinker
 }
 
 
@@ -177,8 +186,9 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     if family is not None and served.startswith(family[0]):
         served = family[1] + served[len(family[0]):]
     text.architectures = [served]
-    # transformers ties the LM head to the embeddings as the outer config says, whatever the text one does.
-    tied = getattr(hf_config, "tie_word_embeddings", None)
+    # transformers ties the LM head to the embeddings as the outer config says (the Omni models': their thinker's),
+    # whatever the text one does.
+    tied = getattr(getattr(hf_config, "thinker_config", None) or hf_config, "tie_word_embeddings", None)
     if tied is not None:
         text.tie_word_embeddings = tied
     for key in _OUTER_KEYS:

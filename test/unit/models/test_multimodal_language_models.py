@@ -4,7 +4,8 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
-VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling and Granite 4 Vision. Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, and the Qwen2.5-Omni / Qwen3-Omni
+thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
@@ -264,7 +265,32 @@ def _granite4_vision(vocab: int):
     return Granite4VisionForConditionalGeneration(config)
 
 
-BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "granite4_vision": _granite4_vision, "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+def _omni_thinker(version: str):
+    """Qwen2.5-Omni's thinker (a Qwen2, sliding layers off) or Qwen3-Omni's (a Qwen3-MoE, its experts stored one
+    by one) behind vision and audio towers, M-RoPE equal on text."""
+    def build(vocab: int):
+        import transformers
+
+        prefix = {"2.5": "Qwen2_5Omni", "3": "Qwen3OmniMoe"}[version]
+        text = dict(TEXT, vocab_size=vocab, rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3],
+                                                            **({"mrope_interleaved": True} if version == "3" else {})})
+        vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64)
+        audio = dict(num_mel_bins=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32, d_model=32,
+                     output_dim=64, max_source_positions=32, n_window=4)
+        if version == "3":  # 4 experts of 32, 2 per token
+            text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, sliding_window=4)
+            vision.update(num_position_embeddings=16, deepstack_visual_indexes=[0])
+            audio.update(downsample_hidden_size=8)
+        else:
+            vision.update(fullatt_block_indexes=[0])
+        ids = {"2.5": dict(image_token_index=vocab - 1, video_token_index=vocab - 2, audio_token_index=vocab - 3),
+               "3": dict(image_token_id=vocab - 1, video_token_id=vocab - 2, audio_token_id=vocab - 3)}[version]
+        config = getattr(transformers, prefix + "ThinkerConfig")(text_config=text, vision_config=vision, audio_config=audio, **ids)
+        return getattr(transformers, prefix + "ThinkerForConditionalGeneration")(config)
+    return build
+
+
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -281,6 +307,8 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
              "granite_docling": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
+             "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
+             "qwen3_omni": ("Qwen3MoeForCausalLM", "Qwen3MoeForSequenceClassification"),
              **{family: (lm + "ForCausalLM", lm + "ForSequenceClassification")
                 for family, (_, lm) in {**VLMS, **GLM_VISION}.items()}}
 
@@ -316,7 +344,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
                               "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder."))
                for n in names)
-    layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
+    layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen2_5_omni": "model.layers.",
+              "qwen3_omni": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -499,3 +528,38 @@ def test_a_vision_language_model_around_a_language_model_not_served_here_is_refu
     with pytest.raises(ValueError, match="LlavaForConditionalGeneration around a 'rwkv' language model is not supported: "
                                          "RwkvForCausalLM is not served here"):
         worker(tmp_path)
+
+
+@pytest.mark.parametrize("family, architecture, model_type", [
+    ("qwen2_5_omni", "Qwen2_5OmniForConditionalGeneration", "qwen2_5_omni"),
+    ("qwen2_5_omni", "Qwen2_5OmniModel", "qwen2_5_omni"),
+    ("qwen3_omni", "Qwen3OmniMoeForConditionalGeneration", "qwen3_omni_moe")])
+def test_the_whole_omni_model_serves_its_thinker(tmp_path, family, architecture, model_type):
+    """Qwen2.5-Omni / Qwen3-Omni as published: thinker, talker and vocoder in one checkpoint (``thinker.*``,
+    ``talker.*``), the thinker's config inside the outer one (its LM head untied, where the text config's default
+    ties it). Served as the thinker's language model, equal to transformers' thinker."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("qwen3")
+    vocab = (len(tokenizer) + 63) // 64 * 64
+    thinker = BUILDERS[family](vocab).eval()
+    thinker.save_pretrained(tmp_path / "thinker")
+    tokenizer.save_pretrained(tmp_path / "thinker")
+    whole = tmp_path / "whole"
+    shutil.copytree(tmp_path / "thinker", whole)
+    tensors = {"thinker." + name: t for name, t in load_file(str(whole / "model.safetensors")).items()}
+    tensors["talker.model.layers.0.self_attn.q_proj.weight"] = torch.randn(8, 8)  # not read
+    save_file(tensors, str(whole / "model.safetensors"), metadata={"format": "pt"})
+    inner = json.loads((whole / "config.json").read_text())
+    (whole / "config.json").write_text(json.dumps({"architectures": [architecture], "model_type": model_type,
+                                                   "thinker_config": inner, "enable_audio_output": False}))
+    w = worker(whole, multi_item_scoring_delimiter=delimiter_id(whole))
+    assert type(w.model).__name__ == SERVED_AS[family][0]
+    query, items = mixed_inputs(seed=2)
+    single, mis = score_both_ways(w, query, items, LABELS)
+    ref = torch.tensor(_reference(thinker, query, items, LABELS))
+    torch.testing.assert_close(torch.tensor(single), ref, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-4, rtol=0)
