@@ -8,7 +8,8 @@
 - Multimodal checkpoints whose text is a language model served here (Gemma 3 4B-27B, Gemma 4, Llama 4, Mistral Small
   3.1/3.2 and 4, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, Cohere's North / Compass, and the
   LLaVA family, InternVL, Idefics3 / SmolVLM, Aya Vision and LFM2-VL around the language model their
-  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers, granite-docling and Granite 4 Vision around Granite's, the Omni models' thinkers): served as
+  ``text_config`` names, GLM-4.xV and GLM-OCR around GLM-4's layers, granite-docling and Granite 4 Vision around Granite's, the Omni models'
+  thinkers, LLaVA-OneVision-1.5, Ovis2.5, Qianfan-OCR, MiniCPM-V 4.6 / 4.7 ...): served as
   that language model, on text. The config
   becomes its ``text_config`` and the language model's tensors (``language_model.model.*``,
   ``model.language_model.*``, ``model.text_model.*``, or already ``model.*``) load under the text model's names; the vision
@@ -95,6 +96,13 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2_5OmniModel": "Qwen2ForCausalLM",  # the whole model as Qwen/Qwen2.5-Omni-* name it
     "Qwen3OmniMoeThinkerForConditionalGeneration": "Qwen3MoeForCausalLM",
     "Qwen3OmniMoeForConditionalGeneration": "Qwen3MoeForCausalLM",
+    "LlavaOnevision15ForConditionalGeneration": None,  # LLaVA-OneVision-1.5: a Qwen3
+    "Ovis2_5ForConditionalGeneration": None,  # Ovis2.5: a Qwen3
+    "QianfanOCRForConditionalGeneration": None,  # Qianfan-OCR: a Qwen3
+    "DeepseekVLHybridForConditionalGeneration": None,  # DeepSeek-VL (hybrid towers): a Llama
+    "MiniCPMV4_6ForConditionalGeneration": None,  # MiniCPM-V 4.6: a Qwen3.5
+    "MiniCPMV4_7ForConditionalGeneration": None,
+    "MiniCPMOcrForConditionalGeneration": None,
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
     "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
@@ -141,13 +149,17 @@ TEXT_MODEL_CAUSAL_LMS = {
 _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
-LANGUAGE_MODEL_PREFIXES = {
+LANGUAGE_MODEL_PREFIXES = {  # the first a name starts with applies
+    # Qianfan-OCR as transformers saves it (its vision tower's ``encoder.layers`` rename reversed on every name)
+    "language_model.model.encoder.layers.": "model.layers.",
     "language_model.model.": "model.", "language_model.lm_head.": "lm_head.",
     "model.language_model.lm_head.": "lm_head.",  # HyperCLOVA X SEED Vision's
     "model.language_model.": "model.",
     "language_model.": "model.",  # a bare multimodal model's
     "model.text_model.": "model.",  # Idefics3's and SmolVLM's
     "thinker.model.": "model.", "thinker.lm_head.": "lm_head.",  # the Omni models' thinker
+    "llm.model.": "model.", "llm.lm_head.": "lm_head.",  # Ovis2.5's
+    "model.model.": "model.",  # LLaVA-OneVision-1.5's
 }
 
 

@@ -4,8 +4,9 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (``Mistral3ForConditionalGeneration``, around a ``mistral`` or a ``mistral4`` language model), the LLaVA family
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
-VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, and the Qwen2.5-Omni / Qwen3-Omni
-thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, and the Qwen2.5-Omni / Qwen3-Omni thinkers (alone,
+and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
@@ -81,20 +82,24 @@ def _llama4(vocab: int):
 
 
 CLIP_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+SMALL_VIT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+# Qwen3.5's text model (MiniCPM-V 4.6's): a delta-net layer, then an attention one
+QWEN3_5_TEXT = dict(linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
+                    layer_types=["linear_attention", "full_attention"])
 
 
-def _vlm(family: str, text_type: str, **outer):
-    """A vision-language model around the language model its text_config names (``text_type``), built with
-    transformers' defaults but for a tiny vision tower."""
+def _vlm(family: str, text_type: str, vision=None, text_keys=None, **outer):
+    """A vision-language model around the language model its text_config names (``text_type``, with ``text_keys``),
+    built with transformers' defaults but for a tiny vision tower (``vision``: the family's own keys)."""
     def build(vocab: int):
         import transformers
 
-        text = dict(TEXT, vocab_size=vocab, model_type=text_type)
+        text = dict(TEXT, vocab_size=vocab, model_type=text_type, **(text_keys or {}))
         if text_type == "lfm3":  # its default special ids lie past a tiny vocabulary
             text.update(pad_token_id=0, bos_token_id=1, eos_token_id=2)
         if text_type == "cohere2":  # Command R7B's: a sliding layer, then a global one
             text.update(layer_types=["sliding_attention", "full_attention"], sliding_window=4)
-        vision = {"InternVL": dict(CLIP_VISION, image_size=[28, 28], patch_size=[14, 14]),
+        tower = {"InternVL": dict(CLIP_VISION, image_size=[28, 28], patch_size=[14, 14]),
                   "Lfm2Vl": dict(CLIP_VISION, model_type="siglip2_vision_model"),
                   "LlavaOnevision": dict(CLIP_VISION, model_type="siglip_vision_model"),
                   "AyaVision": dict(CLIP_VISION, model_type="siglip_vision_model"),
@@ -103,8 +108,8 @@ def _vlm(family: str, text_type: str, **outer):
                   "DeepseekVL": dict(CLIP_VISION, model_type="siglip_vision_model"),
                   "Lfm3Vl": dict(CLIP_VISION, model_type="siglip2_vision_model"),
                   "VideoLlama3": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                      patch_size=14)}.get(family, CLIP_VISION)
-        config = getattr(transformers, family + "Config")(text_config=text, vision_config=vision, **outer)
+                                      patch_size=14)}.get(family, CLIP_VISION) if vision is None else vision
+        config = getattr(transformers, family + "Config")(text_config=text, vision_config=tower, **outer)
         return getattr(transformers, family + "ForConditionalGeneration")(config)
     return build
 
@@ -132,6 +137,15 @@ VLMS = {  # family -> (builder, the language model served)
     "deepseek_vl": (_vlm("DeepseekVL", "llama", image_token_id=250), "Llama"),
     "lfm3_vl": (_vlm("Lfm3Vl", "lfm3", image_token_id=250, downsample_factor=1), "Lfm2"),  # LFM3: LFM2's classes
     "video_llama_3": (_vlm("VideoLlama3", "qwen2", image_token_id=250), "Qwen2"),
+    "llava_onevision1_5": (_vlm("LlavaOnevision15", "qwen3", image_token_id=250, vision=dict(
+        depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64)), "Qwen3"),
+    "ovis2_5": (_vlm("Ovis2_5", "qwen3", image_token_id=250, vision=dict(SMALL_VIT, vocab_size=64)), "Qwen3"),
+    "qianfan_ocr": (_vlm("QianfanOCR", "qwen3", image_token_id=250, vision=dict(
+        SMALL_VIT, image_size=28, patch_size=14)), "Qwen3"),
+    "deepseek_vl_hybrid": (_vlm("DeepseekVLHybrid", "llama", image_token_id=250,
+                                vision=dict(CLIP_VISION, model_type="siglip_vision_model")), "Llama"),
+    **{family: (_vlm(name, "qwen3_5_text", vision=SMALL_VIT, text_keys=QWEN3_5_TEXT), "Qwen3_5")
+       for family, name in (("minicpmv4_6", "MiniCPMV4_6"), ("minicpmv4_7", "MiniCPMV4_7"), ("minicpm_ocr", "MiniCPMOcr"))},
 }
 
 
@@ -342,10 +356,12 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     path, _, family = multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
-                              "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder."))
+                              "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder.",
+                              "visual_tokenizer."))
                for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen2_5_omni": "model.layers.",
-              "qwen3_omni": "model.layers.", "qwen3_vl": "model.language_model.layers.",
+              "qwen3_omni": "model.layers.", "llava_onevision1_5": "model.model.layers.", "ovis2_5": "llm.model.layers.",
+              "qianfan_ocr": "language_model.model.encoder.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -354,16 +370,19 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "janus": "model.language_model.layers.", "deepseek_vl": "model.language_model.layers.",
               "lfm3_vl": "model.language_model.layers.", "granite_docling": "model.text_model.layers.",
               "granite4_vision": "model.language_model.layers.", "video_llama_3": "model.language_model.layers.",
-              **dict.fromkeys(GLM_VISION, "model.language_model.layers.")}.get(family, "language_model.model.layers.")
+              **dict.fromkeys(GLM_VISION, "model.language_model.layers."),
+              **dict.fromkeys(("deepseek_vl_hybrid", "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
+                              "model.language_model.layers.")}.get(family, "language_model.model.layers.")
     # Persimmon's fused projection; LFM3's first layers are convolutions (every layer has its operator_norm)
-    q_proj = {"fuyu": "self_attn.query_key_value.weight",
+    q_proj = {"fuyu": "self_attn.query_key_value.weight", **dict.fromkeys(
+                  ("minicpmv4_6", "minicpmv4_7", "minicpm_ocr"), "linear_attn.in_proj_qkv.weight"),
               "lfm3_vl": "operator_norm.weight"}.get(family, "self_attn.q_proj.weight")
     assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
     # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and LFM3-VL tie their LM head;
     # the others keep their own, which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
-                      "deepseek_vl", "lfm3_vl")
-    assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight",
+                      "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr")
+    assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight", "llm.lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
 
 
