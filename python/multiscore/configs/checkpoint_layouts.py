@@ -103,6 +103,8 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "MiniCPMV4_6ForConditionalGeneration": None,  # MiniCPM-V 4.6: a Qwen3.5
     "MiniCPMV4_7ForConditionalGeneration": None,
     "MiniCPMOcrForConditionalGeneration": None,
+    "Cohere2VisionForConditionalGeneration": None,
+    "Emu3ForConditionalGeneration": None,  # Emu3: image tokens in its vocabulary, read by its language model  # Command A Vision: a Command R7B (MULTIMODAL_TEXT_KEYS)
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
     "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
@@ -143,8 +145,12 @@ TEXT_MODEL_CAUSAL_LMS = {
     # Granite's layers and multipliers; their DeepStack visual features, added after some layers, come with images.
     "granite_docling_text": ("GraniteForCausalLM", {}),
     "granite4_vision_text": ("GraniteForCausalLM", {}),
-    "qwen3_omni_moe_text": ("Qwen3MoeForCausalLM", {"sliding_window": None}),  # its attention never slides
+    "qwen3_omni_moe_text": ("Qwen3MoeForCausalLM", {"sliding_window": None}),
+    "emu3_text_model": ("Emu3ForCausalLM", {}),  # its attention never slides
 }
+# What a multimodal model computes of its language model otherwise than the language model's own class:
+# Command A Vision's LM head is not multiplied by its text config's logit_scale (Command R7B's is).
+MULTIMODAL_TEXT_KEYS = {"Cohere2VisionForConditionalGeneration": {"logit_scale": 1.0}}
 # A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
 _OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
@@ -160,6 +166,7 @@ LANGUAGE_MODEL_PREFIXES = {  # the first a name starts with applies
     "thinker.model.": "model.", "thinker.lm_head.": "lm_head.",  # the Omni models' thinker
     "llm.model.": "model.", "llm.lm_head.": "lm_head.",  # Ovis2.5's
     "model.model.": "model.",  # LLaVA-OneVision-1.5's
+    "text_model.model.": "model.", "text_model.lm_head.": "lm_head.",  # Emu3's
 }
 
 
@@ -206,7 +213,9 @@ def language_model_of(hf_config) -> tuple[object, dict[str, str]]:
     for key in _OUTER_KEYS:
         if getattr(hf_config, key, None) is not None:
             setattr(text, key, getattr(hf_config, key))
-    for key, value in TEXT_MODEL_CAUSAL_LMS.get(getattr(text, "model_type", None), (None, {}))[1].items():
+    keys = {**TEXT_MODEL_CAUSAL_LMS.get(getattr(text, "model_type", None), (None, {}))[1],
+            **MULTIMODAL_TEXT_KEYS.get(architectures[0], {})}
+    for key, value in keys.items():
         setattr(text, key, value)
     return text, dict(LANGUAGE_MODEL_PREFIXES)
 

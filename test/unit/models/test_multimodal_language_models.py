@@ -5,8 +5,8 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
 VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
-Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, and the Qwen2.5-Omni / Qwen3-Omni thinkers (alone,
-and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, and the Qwen2.5-Omni /
+Qwen3-Omni thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
 import json
@@ -137,6 +137,10 @@ VLMS = {  # family -> (builder, the language model served)
     "deepseek_vl": (_vlm("DeepseekVL", "llama", image_token_id=250), "Llama"),
     "lfm3_vl": (_vlm("Lfm3Vl", "lfm3", image_token_id=250, downsample_factor=1), "Lfm2"),  # LFM3: LFM2's classes
     "video_llama_3": (_vlm("VideoLlama3", "qwen2", image_token_id=250), "Qwen2"),
+    # Command A Vision: its logits not multiplied by the text config's logit_scale (0.5 here), Command R7B's are
+    "cohere2_vision": (_vlm("Cohere2Vision", "cohere2", image_token_id=250, downsample_factor=1,
+                            vision=dict(CLIP_VISION, model_type="siglip_vision_model"), text_keys={"logit_scale": 0.5}),
+                       "Cohere"),
     "llava_onevision1_5": (_vlm("LlavaOnevision15", "qwen3", image_token_id=250, vision=dict(
         depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64)), "Qwen3"),
     "ovis2_5": (_vlm("Ovis2_5", "qwen3", image_token_id=250, vision=dict(SMALL_VIT, vocab_size=64)), "Qwen3"),
@@ -252,6 +256,16 @@ GLM_VISION = {"glm4v": (_glm_vision("glm4v", "glm4v_text"), "Glm4"),
               "glm_ocr": (_glm_vision("glm_ocr", "glm_ocr_text"), "Glm4")}
 
 
+def _emu3(vocab: int):
+    """Emu3: a VQ-VAE's image tokens in the vocabulary of a Llama-like language model (``model.text_model.*``)."""
+    from transformers import Emu3Config, Emu3ForConditionalGeneration
+
+    vq = dict(codebook_size=32, embed_dim=32, latent_channels=32, base_channels=32, channel_multiplier=[1, 1],
+              num_res_blocks=1, attn_resolutions=[], temporal_downsample_factor=1)
+    config = Emu3Config(text_config=dict(TEXT, vocab_size=vocab, pad_token_id=0, bos_token_id=1, eos_token_id=2), vq_config=vq,
+                        vocabulary_map={f"<|visual token {i:06d}|>": vocab - 32 + i for i in range(32)})
+    return Emu3ForConditionalGeneration(config)
+
 GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
 
 
@@ -304,7 +318,7 @@ def _omni_thinker(version: str):
     return build
 
 
-BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -320,6 +334,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
              "granite_docling": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
+             "emu3": ("LlamaForCausalLM", "LlamaForSequenceClassification"),  # Emu3ForCausalLM: a Llama here
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
              "qwen3_omni": ("Qwen3MoeForCausalLM", "Qwen3MoeForSequenceClassification"),
@@ -357,11 +372,12 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
                               "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder.",
-                              "visual_tokenizer."))
+                              "visual_tokenizer.", "vqmodel."))
                for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen2_5_omni": "model.layers.",
               "qwen3_omni": "model.layers.", "llava_onevision1_5": "model.model.layers.", "ovis2_5": "llm.model.layers.",
-              "qianfan_ocr": "language_model.model.encoder.layers.", "qwen3_vl": "model.language_model.layers.",
+              "qianfan_ocr": "language_model.model.encoder.layers.", "cohere2_vision": "model.language_model.layers.",
+              "emu3": "text_model.model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -381,8 +397,9 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and LFM3-VL tie their LM head;
     # the others keep their own, which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
-                      "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr")
+                      "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr", "cohere2_vision")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight", "llm.lm_head.weight",
+                                          "text_model.lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
 
 
