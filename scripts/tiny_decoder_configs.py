@@ -201,6 +201,9 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
                    num_experts_per_tok=2, n_group=4, topk_group=2, n_shared_experts=1, moe_intermediate_size=32,
                    routed_scaling_factor=2.5, norm_topk_prob=True, linear_num_heads=4, linear_head_dim=8,
                    linear_conv_kernel_dim=4)
+    if arch == "aria_text":  # 4 experts of 32 (their [gate | up] as wide as the hidden size: a transposition shows), 2 per
+        # token, beside shared experts twice as wide
+        cfg.update(intermediate_size=32, moe_num_experts=4, moe_topk=2, moe_num_shared_experts=2)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

@@ -103,6 +103,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "MiniCPMV4_6ForConditionalGeneration": None,  # MiniCPM-V 4.6: a Qwen3.5
     "MiniCPMV4_7ForConditionalGeneration": None,
     "MiniCPMOcrForConditionalGeneration": None,
+    "AriaForConditionalGeneration": "AriaTextForCausalLM",  # rhymes-ai/Aria
     "Cohere2VisionForConditionalGeneration": None,
     "Emu3ForConditionalGeneration": None,  # Emu3: image tokens in its vocabulary, read by its language model  # Command A Vision: a Command R7B (MULTIMODAL_TEXT_KEYS)
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)

@@ -29,6 +29,9 @@ _MODELS = {
     "Qwen3NextForSequenceClassification": "qwen3_5",
     "Qwen3NextForTokenClassification": "qwen3_5",
     "Qwen3NextModel": "qwen3_5",
+    "AriaTextForCausalLM": "aria",  # Aria's language model: Llama's attention, experts beside shared ones in every layer
+    "AriaTextForSequenceClassification": "aria",
+    "AriaTextModel": "aria",
     "KimiLinearForCausalLM": "kimi_linear",  # Kimi Linear: delta attention with a decay per key dimension, NoPE MLA, experts
     "KimiLinearForSequenceClassification": "kimi_linear",
     "KimiLinearModel": "kimi_linear",

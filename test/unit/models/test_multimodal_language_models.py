@@ -5,7 +5,7 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
 VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
-Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, and the Qwen2.5-Omni /
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, and the Qwen2.5-Omni /
 Qwen3-Omni thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
@@ -266,6 +266,17 @@ def _emu3(vocab: int):
                         vocabulary_map={f"<|visual token {i:06d}|>": vocab - 32 + i for i in range(32)})
     return Emu3ForConditionalGeneration(config)
 
+def _aria(vocab: int):
+    """Aria: an Idefics3 vision tower and a cross-attention projector before Aria's language model (experts stored 3-D
+    transposed beside shared experts)."""
+    from transformers import AriaConfig, AriaForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, intermediate_size=32, moe_num_experts=4, moe_topk=2, moe_num_shared_experts=2,
+                pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+    config = AriaConfig(text_config=text, vision_config=vision, projector_patch_to_query_dict={4: 2}, image_token_id=vocab - 1)
+    return AriaForConditionalGeneration(config)
+
 GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
 
 
@@ -318,7 +329,7 @@ def _omni_thinker(version: str):
     return build
 
 
-BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "aria": _aria, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -334,6 +345,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "exaone4_5": ("Exaone4ForCausalLM", "Exaone4ForSequenceClassification"),
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
              "granite_docling": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
+             "aria": ("AriaTextForCausalLM", "AriaTextForSequenceClassification"),
              "emu3": ("LlamaForCausalLM", "LlamaForSequenceClassification"),  # Emu3ForCausalLM: a Llama here
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
