@@ -47,6 +47,7 @@ NATIVE_CONFIG_CLASSES = {
 MULTIMODAL_LANGUAGE_MODELS = {
     "Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
     "Gemma4ForConditionalGeneration": "Gemma4ForCausalLM",
+    "Gemma4UnifiedForConditionalGeneration": "Gemma4UnifiedForCausalLM",  # Gemma 4 unified (google/gemma-4-12B)
     # Gemma 3n: on text its ids below vocab_size_per_layer_input (262,144); the image / audio tokens above are
     # embedded by its vision and audio embedders there, from the text table here.
     "Gemma3nForConditionalGeneration": "Gemma3nForCausalLM",

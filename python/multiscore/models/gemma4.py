@@ -278,3 +278,26 @@ class Gemma4ForSequenceClassification(_Gemma4, DecoderForSequenceClassification)
 class Gemma4TextModel(_Gemma4, DecoderForEmbedding):
     """The bare decoder as an embedder; bidirectional (an encoder) with ``use_bidirectional_attention: "all"``
     (transformers then sets ``is_causal`` false, which the classifier follows too; the LM head refuses it)."""
+
+
+class _Gemma4Unified(_Gemma4):
+    """Gemma 4 unified (``gemma4_unified_text``: google/gemma-4-12B): Gemma 4's layers without per-layer
+    embeddings or experts (its config removes their keys). Its ``use_bidirectional_attention`` "vision" leaves
+    text causal."""
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        hf_config.hidden_size_per_layer_input = 0
+        super().adapt_config(hf_config)
+
+
+class Gemma4UnifiedForCausalLM(_Gemma4Unified, DecoderForCausalLM):
+    pass
+
+
+class Gemma4UnifiedForSequenceClassification(_Gemma4Unified, DecoderForSequenceClassification):
+    """Ours (transformers has none): what ``classifier_from_token`` converts the causal LM to."""
+
+
+class Gemma4UnifiedTextModel(_Gemma4Unified, DecoderForEmbedding):
+    pass

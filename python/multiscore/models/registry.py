@@ -390,6 +390,9 @@ _MODELS = {
     "Gemma4ForCausalLM": "gemma4",
     "Gemma4ForSequenceClassification": "gemma4",  # ours (transformers has none): classifier_from_token's target
     "Gemma4TextModel": "gemma4",
+    "Gemma4UnifiedForCausalLM": "gemma4",  # Gemma 4 unified (12B): Gemma 4's layers without PLE or experts
+    "Gemma4UnifiedForSequenceClassification": "gemma4",
+    "Gemma4UnifiedTextModel": "gemma4",
     "EmbeddingGemma2TextModel": "embedding_gemma2",  # Gemma 4's layers as an encoder, PLE from the projection alone
     "MistralForCausalLM": "mistral",
     "MistralForSequenceClassification": "mistral",
