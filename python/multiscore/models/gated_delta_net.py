@@ -124,6 +124,10 @@ def roots_then_items(mixed: torch.Tensor, plan: RecurrentPlan, kernel: int, run:
         run(mixed[plan.items.rows], tails[plan.item_root], plan.items, state[plan.item_root])
 
 
+# Checkpoint names of a PiecewiseConv1d's pieces (OLMo Hybrid's, Kimi Linear's) -> (its module, piece).
+PIECEWISE_CONV_PIECES = {"q_conv1d": ("conv1d", "q"), "k_conv1d": ("conv1d", "k"), "v_conv1d": ("conv1d", "v")}
+
+
 class PiecewiseConv1d(nn.Conv1d):
     """A depthwise convolution whose weight [C, 1, K] a checkpoint may store in pieces (``q`` / ``k`` / ``v``),
     to be read back to back in that order whatever their sizes (transformers saves uneven ones)."""

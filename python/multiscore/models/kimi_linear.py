@@ -35,6 +35,7 @@ from multiscore.models.decoder import (
 )
 from multiscore.models.deepseek import deepseek_moe_mlp
 from multiscore.models.gated_delta_net import (
+    PIECEWISE_CONV_PIECES,
     DeltaRuleLayer,
     PiecewiseConv1d,
     RecurrentHeads,
@@ -127,8 +128,7 @@ class _KimiLinear(RecurrentHeads):
     family = "Kimi Linear"
     prefix_cache_problem = "its delta-attention layers keep a recurrent state, not per-token keys"
     embed_overrides_problem = "not implemented for its delta-attention layers (refused before any batch runs)"
-    packed_modules_mapping = {**DECODER_PACKED_MODULES, "q_conv1d": ("conv1d", "q"), "k_conv1d": ("conv1d", "k"),
-                              "v_conv1d": ("conv1d", "v")}
+    packed_modules_mapping = {**DECODER_PACKED_MODULES, **PIECEWISE_CONV_PIECES}
     # The hub's names (what transformers saves too) -> ours; transformers' module names for the forget gate.
     weight_renames = {".block_sparse_moe.": ".mlp.", ".w1.": ".gate_proj.", ".w3.": ".up_proj.", ".w2.": ".down_proj.",
                       ".self_attn.forget_gate.": ".self_attn."}

@@ -33,7 +33,13 @@ from multiscore.models.decoder import (
     GatedMLP,
     mlp_activation,
 )
-from multiscore.models.gated_delta_net import GatedDeltaNet, PiecewiseConv1d, RecurrentHeads, run_hybrid_layers
+from multiscore.models.gated_delta_net import (
+    PIECEWISE_CONV_PIECES,
+    GatedDeltaNet,
+    PiecewiseConv1d,
+    RecurrentHeads,
+    run_hybrid_layers,
+)
 from multiscore.models.olmo2 import olmo2_options
 
 _GATED_NORM_EPS = 1e-5  # the delta net's output norm: transformers' fixed eps
@@ -109,8 +115,7 @@ class _OlmoHybrid(RecurrentHeads):
     family = "OLMo Hybrid"
     prefix_cache_problem = "its linear-attention layers keep a recurrent state, not per-token keys"
     embed_overrides_problem = "not implemented for its linear-attention layers (refused before any batch runs)"
-    packed_modules_mapping = {**DECODER_PACKED_MODULES, "q_conv1d": ("conv1d", "q"), "k_conv1d": ("conv1d", "k"),
-                              "v_conv1d": ("conv1d", "v")}
+    packed_modules_mapping = {**DECODER_PACKED_MODULES, **PIECEWISE_CONV_PIECES}
     # The published names (the norms' ones mean the pre-norm pair on linear layers, the output norms on attention
     # layers: the same two as ours), the delta net's output projection and gated norm.
     weight_renames = {"attention_layer_norm": "input_layernorm", "feedforward_layer_norm": "post_attention_layernorm",

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from make_tiny_model import _gemma4_config, build_tokenizer, delimiter_id
-from worker_batches import mixed_inputs, score_both_ways, worker
+from test_gemma4 import _assert_scores_as_transformers
+from worker_batches import worker
 
-LABELS = [3, 9, 20]
 TEXT = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
             max_position_embeddings=4096, initializer_range=0.1, use_bidirectional_attention="vision")
 
@@ -46,25 +46,14 @@ def unified(tmp_path_factory):
     return _save(model, tokenizer, tmp_path_factory.mktemp("gemma4_unified")), model
 
 
-def _reference(model, query, items):
-    with torch.no_grad():
-        return torch.tensor([torch.softmax(model(input_ids=torch.tensor([query + item])).logits[0, -1].float()[LABELS], -1).tolist()
-                             for item in items])
-
-
-def _assert_scores_as_transformers(path, model, seeds=(0, 5)):
+def _assert_served_as_transformers(path, model, seeds=(0, 5)):
     w = worker(path, multi_item_scoring_delimiter=delimiter_id(path))
     assert type(w.model).__name__ == "Gemma4UnifiedForCausalLM"
-    for seed in seeds:
-        query, items = mixed_inputs(seed=seed)
-        single, mis = score_both_ways(w, query, items, LABELS, apply_softmax=True)
-        ref = _reference(model, query, items)
-        torch.testing.assert_close(torch.tensor(single), ref, atol=1e-5, rtol=0)
-        torch.testing.assert_close(torch.tensor(mis), ref, atol=1e-5, rtol=0)
+    _assert_scores_as_transformers(w, model, seeds)
 
 
 def test_gemma4_unified_equals_transformers_single_item_and_mis(unified):
-    _assert_scores_as_transformers(*unified)
+    _assert_served_as_transformers(*unified)
 
 
 def test_the_multimodal_checkpoint_serves_its_language_model(tmp_path):
@@ -78,7 +67,7 @@ def test_the_multimodal_checkpoint_serves_its_language_model(tmp_path):
     config = Gemma4UnifiedConfig(text_config=_text_config(vocab), vision_config=vision, audio_config=None,
                                  image_token_id=vocab - 1, tie_word_embeddings=True)
     model = Gemma4UnifiedForConditionalGeneration(config).eval()
-    _assert_scores_as_transformers(_save(model, tokenizer, tmp_path / "multimodal"), model, seeds=(2,))
+    _assert_served_as_transformers(_save(model, tokenizer, tmp_path / "multimodal"), model, seeds=(2,))
 
 
 def test_a_reranker_conversion_of_soft_capped_logits_is_refused_with_the_reason(unified):
