@@ -50,12 +50,12 @@ EXTRA_DECODER_HEADS = {"gemma4": ("causal",), "qwen3_5": ("causal", "seqcls"), "
                        "openai_privacy_filter": ("tokcls",), "gpt_oss": ("causal", "seqcls"), "lfm2": ("causal",), "lfm2_moe": ("causal",), "lfm3": ("causal",), "smollm3": ("causal", "seqcls"), "olmo2": ("causal", "seqcls"), "olmo3": ("causal", "seqcls"), "gpt2": ("causal", "seqcls", "tokcls"), "gpt_bigcode": ("causal", "seqcls", "tokcls"), "gptj": ("causal", "seqcls"), "codegen": ("causal",), "gpt_neo": ("causal", "seqcls", "tokcls"), "gpt_neox": ("causal", "seqcls", "tokcls"), "opt": ("causal", "seqcls"), "mixtral": ("causal", "seqcls"), "exaone4": ("causal", "seqcls"), "cohere": ("causal",), "cohere2": ("causal",), "ernie4_5": ("causal",), "glm": ("causal", "seqcls"), "glm4": ("causal", "seqcls"), "phi": ("causal", "seqcls", "tokcls"), "jamba": ("causal", "seqcls"), "mamba": ("causal",), "falcon_mamba": ("causal",), "bamba": ("causal",), "mamba2": ("causal",), "falcon_h1": ("causal",), "seed_oss": ("causal", "seqcls", "tokcls"), "arcee": ("causal", "seqcls", "tokcls"), "hunyuan": ("causal", "seqcls"), "apertus": ("causal", "tokcls"), "ernie4_5_moe": ("causal",), "minicpm3": ("causal", "seqcls"), "deepseek_v2": ("causal", "seqcls"), "deepseek_v3": ("causal", "seqcls", "tokcls"), "axk1": ("causal", "seqcls", "tokcls"), "axk2": ("causal", "seqcls", "tokcls"), "mistral4": ("causal", "seqcls"), "glm4_moe_lite": ("causal",), "glm4_moe": ("causal",), "dots1": ("causal",), "solar_open": ("causal",), "minicpm5_moe": ("causal",), "emu3": ("causal",), "olmo_hybrid": ("causal",), "persimmon": ("causal", "seqcls", "tokcls"), "gpt_neox_japanese": ("causal",), "biogpt": ("causal", "seqcls", "tokcls"), "xglm": ("causal",), "apertus1p5": ("causal",), "jetmoe": ("causal", "seqcls"), "dory": ("causal",), "hy_v4": ("causal",), "ergo": ("causal",), "dbrx": ("causal",), "laguna": ("causal",), "nanochat": ("causal",), "mimo_v2_flash": ("causal",), "lara_mini": ("causal",), "gemma3n": ("causal",), "beam": ("causal", "tokcls"), "longcat_flash": ("causal",), "minimax_m2": ("causal",), "helium": ("causal", "seqcls", "tokcls"), "hunyuan_moe": ("causal", "seqcls"), "olmoe": ("causal",), "stablelm": ("causal", "seqcls", "tokcls"), "starcoder2": ("causal", "seqcls"), "nemotron": ("causal", "seqcls"), "olmo": ("causal", "seqcls"), "zamba2": ("causal", "seqcls"), "cohere_compass": ("causal", "seqcls"), "llama4": ("causal",), "deepseek_v32": ("causal",), "glm_moe_dsa": ("causal",), "vaultgemma": ("causal",), "phimoe": ("causal", "seqcls"), "bloom": ("causal", "seqcls", "tokcls"), "mpt": ("causal", "seqcls", "tokcls"), "jais2": ("causal",), "cwm": ("causal",), "youtu": ("causal",), "flex_olmo": ("causal",), "exaone_moe": ("causal",), "afmoe": ("causal",), "cohere2_moe": ("causal",), "kolibri1": ("causal",), "hy_v3": ("causal",), "falcon": ("causal", "seqcls", "tokcls"), "bitnet": ("causal",), "kimi_linear": ("causal",), "aria_text": ("causal",)}
 # Models with a bidirectional encoder outside ENCODER_ARCHS' test matrix (BART, an encoder-decoder; ESM,
 # whose tokenizer reads amino acids), built with these heads only.
-EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls"), "rembert": ("seqcls", "embed", "tokcls")}
+EXTRA_ENCODER_HEADS = {"bart": ("seqcls",), "esm": ("seqcls", "embed", "tokcls"), "rembert": ("seqcls", "embed", "tokcls"), "esmc": ("seqcls", "embed", "tokcls")}
 ALL_HEADS = ("causal", "seqcls", "embed", "mlm", "tokcls")
 ARCH_PREFIX = {"qwen3": "Qwen3", "qwen2": "Qwen2", "llama": "Llama", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3", "gemma4": "Gemma4", "qwen3_5": "Qwen3_5", "qwen3_moe": "Qwen3Moe", "mellum": "Mellum", "flint": "Flint", "diffllama": "DiffLlama", "qwen2_moe": "Qwen2Moe", "qwen3_5_moe": "Qwen3_5Moe", "modernbert_decoder": "ModernBertDecoder", "granite_hybrid": "GraniteMoeHybrid", "nemotron_h": "NemotronH", "qwen3_next": "Qwen3Next", "openai_privacy_filter": "OpenAIPrivacyFilter", "gpt_oss": "GptOss", "lfm2": "Lfm2", "smollm3": "SmolLM3", "olmo2": "Olmo2", "gpt2": "GPT2", "gpt_bigcode": "GPTBigCode", "gptj": "GPTJ", "codegen": "CodeGen", "gpt_neo": "GPTNeo", "gpt_neox": "GPTNeoX", "opt": "OPT", "mixtral": "Mixtral", "exaone4": "Exaone4", "cohere": "Cohere", "cohere2": "Cohere2", "ernie4_5": "Ernie4_5", "glm": "Glm", "glm4": "Glm4", "phi": "Phi", "jamba": "Jamba", "mamba": "Mamba", "falcon_mamba": "FalconMamba", "bamba": "Bamba", "mamba2": "Mamba2", "falcon_h1": "FalconH1", "olmo3": "Olmo3", "lfm2_moe": "Lfm2Moe", "lfm3": "Lfm3", "mistral": "Mistral", "phi3": "Phi3", "seed_oss": "SeedOss", "arcee": "Arcee", "hunyuan": "HunYuanDenseV1", "apertus": "Apertus", "ernie4_5_moe": "Ernie4_5_Moe", "minicpm3": "MiniCPM3", "deepseek_v2": "DeepseekV2", "deepseek_v3": "DeepseekV3", "axk1": "AXK1", "axk2": "AXK2", "mistral4": "Mistral4", "glm4_moe_lite": "Glm4MoeLite", "glm4_moe": "Glm4Moe", "dots1": "Dots1", "solar_open": "SolarOpen", "minicpm5_moe": "MiniCPM5Moe", "emu3": "Emu3", "olmo_hybrid": "OlmoHybrid", "persimmon": "Persimmon", "gpt_neox_japanese": "GPTNeoXJapanese", "biogpt": "BioGpt", "xglm": "XGLM", "apertus1p5": "Apertus1p5Text", "jetmoe": "JetMoe", "dory": "Dory", "hy_v4": "HYV4", "ergo": "Ergo", "dbrx": "Dbrx", "laguna": "Laguna", "nanochat": "NanoChat", "mimo_v2_flash": "MiMoV2Flash", "lara_mini": "LaraMini", "gemma3n": "Gemma3n", "beam": "Beam", "longcat_flash": "LongcatFlash", "minimax_m2": "MiniMaxM2", "helium": "Helium", "hunyuan_moe": "HunYuanMoEV1", "olmoe": "Olmoe", "stablelm": "StableLm", "starcoder2": "Starcoder2", "nemotron": "Nemotron", "olmo": "Olmo", "zamba2": "Zamba2", "llama4": "Llama4", "falcon": "Falcon", "deepseek_v32": "DeepseekV32", "vaultgemma": "VaultGemma", "phimoe": "Phimoe", "bloom": "Bloom", "mpt": "Mpt", "jais2": "Jais2", "cwm": "Cwm", "youtu": "Youtu", "flex_olmo": "FlexOlmo", "exaone_moe": "ExaoneMoe", "afmoe": "Afmoe", "cohere2_moe": "Cohere2Moe", "kolibri1": "Kolibri1", "hy_v3": "HYV3", "glm_moe_dsa": "GlmMoeDsa", "cohere_compass": "CohereCompass", "bitnet": "BitNet", "kimi_linear": "KimiLinear", "aria_text": "AriaText",
                "bert": "Bert", "xlm_roberta": "XLMRoberta",
                "roberta": "Roberta", "electra": "Electra", "distilbert": "DistilBert", "modernbert": "ModernBert", "nomic_bert": "NomicBert", "deberta_v2": "DebertaV2",
-               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert", "roformer": "RoFormer", "mobilebert": "MobileBert", "bart": "Bart", "albert": "Albert", "rembert": "RemBert", "deberta": "Deberta", "esm": "Esm"}
+               "mpnet": "MPNet", "gte": "Gte", "eurobert": "EuroBert", "ernie": "Ernie", "jina_embeddings_v3": "JinaEmbeddingsV3", "ultrabert": "Ultrabert", "xlm_roberta_xl": "XLMRobertaXL", "roberta_prelayernorm": "RobertaPreLayerNorm", "megatron_bert": "MegatronBert", "roformer": "RoFormer", "mobilebert": "MobileBert", "bart": "Bart", "albert": "Albert", "rembert": "RemBert", "deberta": "Deberta", "esm": "Esm", "esmc": "Esmc"}
 
 
 # Where the config class or a head's class is not named after ARCH_PREFIX (Gemma3Config is multimodal).
@@ -99,15 +99,16 @@ def make_tiny_model(
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = build_tokenizer("bert" if arch == "rembert" else arch)  # RemBERT: a WordPiece vocabulary here
+    # RemBERT: a WordPiece vocabulary here; ESM C: ESM's amino-acid characters
+    tokenizer = build_tokenizer({"rembert": "bert", "esmc": "esm"}.get(arch, arch))
     if arch == "bart":
         arch_name, cfg = "BartForSequenceClassification", _bart_config(tokenizer)
     elif arch == "rembert":
         arch_name = "RemBert" + {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
         cfg = _rembert_config(tokenizer, arch_name)
-    elif arch == "esm":
-        arch_name = "Esm" + {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
-        cfg = _esm_config(tokenizer, arch_name)
+    elif arch in ("esm", "esmc"):
+        arch_name = ARCH_PREFIX[arch] + {"embed": "Model", "tokcls": "ForTokenClassification"}.get(head, "ForSequenceClassification")
+        cfg = (_esm_config if arch == "esm" else _esmc_config)(tokenizer, arch_name)
     elif arch in ENCODER_ARCHS:
         arch_name, cfg = _encoder_config(arch, head, tokenizer)
     else:
@@ -127,7 +128,7 @@ def make_tiny_model(
             if name.endswith((".bias", "_proj_bias", "e_score_correction_bias", ".expert_bias", ".gate_bias", ".sinks", ".dense_bias")) or (arch == "deberta" and name.endswith(("q_bias", "v_bias"))):
                 # "_proj_bias": experts' biases stored beside them; DeBERTa (v1)'s q/v biases beside in_proj
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "rembert", "modernbert_decoder", "gpt2", "gpt_bigcode", "gptj", "codegen", "dbrx", "gpt_neo", "gpt_neox", "gpt_neox_japanese", "persimmon", "falcon", "phimoe", "bloom", "mpt", "jais2", "opt", "xglm", "biogpt", "cohere", "cohere2", "cohere2_moe", "cohere_compass", "phi", "stablelm", "starcoder2", "nemotron")) and name.endswith(
+            elif (arch in ENCODER_ARCHS or arch in ("bart", "esm", "esmc", "rembert", "modernbert_decoder", "gpt2", "gpt_bigcode", "gptj", "codegen", "dbrx", "gpt_neo", "gpt_neox", "gpt_neox_japanese", "persimmon", "falcon", "phimoe", "bloom", "mpt", "jais2", "opt", "xglm", "biogpt", "cohere", "cohere2", "cohere2_moe", "cohere_compass", "phi", "stablelm", "starcoder2", "nemotron")) and name.endswith(
                     ("LayerNorm.weight", "layer_norm.weight", "norm.weight", ".ln.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "final_layer_norm.weight", "layernorm_embedding.weight", "ln_attn.weight", "ln_mlp.weight", "word_embeddings_layernorm.weight", "norm_1.weight", "norm_2.weight", "norm_f.weight")):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.1)  # LayerNorm weights start at 1
             elif arch in ("granite_hybrid", "nemotron_h", "jamba", "mamba", "falcon_mamba", "bamba", "mamba2", "falcon_h1", "zamba2") and name.endswith(("norm.weight", "norm_f.weight", "A_log", "dt_bias", ".D")):
@@ -416,6 +417,14 @@ def _esm_config(tokenizer, arch_name: str) -> dict:
                 token_dropout=True, emb_layer_norm_before=False, layer_norm_eps=1e-5, initializer_range=0.1,
                 pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id,
                 architectures=[arch_name])
+
+
+def _esmc_config(tokenizer, arch_name: str) -> dict:
+    """ESM C's shape at the tiny size: 2 layers of 64 (4 heads), SwiGLU of 128, rotary; ESM's special ids."""
+    return dict(vocab_size=_round_up(len(tokenizer), 64), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=4, intermediate_size=128, initializer_range=0.1, pad_token_id=tokenizer.pad_token_id,
+                bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.eos_token_id,
+                mask_token_id=tokenizer.mask_token_id, architectures=[arch_name])
 
 
 def _bart_config(tokenizer) -> dict:

@@ -502,6 +502,9 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
+    "EsmcModel": "esmc",  # ESM C: Llama's layers, bidirectional, LayerNorms, q/k normed over all heads, scaled residuals
+    "EsmcForSequenceClassification": "esmc",
+    "EsmcForTokenClassification": "esmc",
     "EsmModel": "esm",  # protein language models (ESM-2, ESM-1b): pre-norm layers, rotary or learned positions
     "EsmForSequenceClassification": "esm",
     "EsmForTokenClassification": "esm",
