@@ -532,6 +532,7 @@ _MODELS = {
     "MT5ForConditionalGeneration": "monot5",
     "T5EncoderModel": "t5",  # gtr-t5-*, sentence-t5-*
     "MT5EncoderModel": "t5",
+    "UMT5EncoderModel": "t5",  # google/umt5-*: T5's encoder with a relative bias table in every block
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs
     "StaticEmbeddingModel": "static_embedding",  # sentence-transformers' StaticEmbedding (configs/static_embedding.py)
     "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores

@@ -7,6 +7,9 @@ heads], T5's bidirectional buckets, shared by every block: relative_bias.py), an
 ``wo(act(wi(x)))`` or, gated (T5 v1.1, ``gated-gelu``), ``wo(act(wi_0(x)) · wi_1(x))``. Names:
 ``shared``, ``encoder.block.N.layer.0.{layer_norm, SelfAttention.{q,k,v,o}}``,
 ``encoder.block.N.layer.1.{layer_norm, DenseReluDense.{wi|wi_0,wi_1, wo}}``, ``encoder.final_layer_norm``.
+
+UMT5 (``UMT5EncoderModel``: google/umt5-*, the text encoder of several video models): the same blocks, each
+with its own relative bias table.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class T5EncoderModel(PoolingModel):
 
     kind = ModelKind.ENCODER_EMBEDDING
     packed_modules_mapping = T5_PACKED_MODULES
+    bias_per_block = False  # UMT5's: every block its own relative bias table
 
     @classmethod
     def default_pooling(cls, hf_config) -> str:
@@ -116,7 +120,8 @@ class T5EncoderModel(PoolingModel):
         self.config = config
         self.shared = nn.Embedding(config.vocab_size, config.d_model)
         self.encoder = nn.Module()
-        self.encoder.block = nn.ModuleList(T5Block(config, first=i == 0) for i in range(config.num_layers))
+        self.encoder.block = nn.ModuleList(T5Block(config, first=i == 0 or self.bias_per_block)
+                                           for i in range(config.num_layers))
         self.encoder.final_layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.pooler = embedding_pooler(pooling, PoolingMethod.MEAN)
 
@@ -125,12 +130,16 @@ class T5EncoderModel(PoolingModel):
         The attention backend is not used: the relative bias is added here."""
         x = self.shared(batch.input_ids)  # [T, d_model]
         chunks = list(sequence_chunks([layout.start for layout in batch.layouts], batch.seq_lens, x.device, align_keys=True))
-        table = self.encoder.block[0].layer[0].SelfAttention.relative_attention_bias
-        bias = RelativeBias(table, self.config.relative_attention_max_distance)
         blocks = self.encoder.block
+        tables = [block.layer[0].SelfAttention.relative_attention_bias for block in blocks[: len(blocks) if self.bias_per_block else 1]]
+        biases = [RelativeBias(table, self.config.relative_attention_max_distance) for table in tables]
         for i, block in enumerate(blocks):
-            x = block(x, chunks, bias, rows if i == len(blocks) - 1 else None)
+            x = block(x, chunks, biases[i if self.bias_per_block else 0], rows if i == len(blocks) - 1 else None)
         return self.encoder.final_layer_norm(x)
 
 
 MT5EncoderModel = T5EncoderModel  # mT5's encoder: the same layers (gated GELU), its own vocabulary
+
+
+class UMT5EncoderModel(T5EncoderModel):
+    bias_per_block = True

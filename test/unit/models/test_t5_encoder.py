@@ -1,6 +1,6 @@
 """T5 encoders (gtr-t5, sentence-t5: ``T5EncoderModel``) against transformers, packed sequences
 long enough to reach the relative bias's log-spaced buckets, with T5's ReLU feed-forward and T5
-v1.1's gated GELU; and a GTR-shaped sentence-transformers model (mean, Dense, Normalize) against
+v1.1's gated GELU, and UMT5's (a bias table in every block); and a GTR-shaped sentence-transformers model (mean, Dense, Normalize) against
 ``SentenceTransformer.encode``."""
 
 import json
@@ -21,41 +21,48 @@ from worker_batches import worker
 SEQS = [list(range(5, 5 + n)) for n in (29, 1, 12, 7, 22)]
 
 
-def tiny_t5(model_class, path, feed_forward_proj: str, **config):
-    """A tiny random T5 of ``model_class`` (its relative bias table made to count; decoding starts at the
+def tiny_t5(model_class, path, feed_forward_proj: str, config_class=None, **config):
+    """A tiny random T5 of ``model_class`` (its relative bias tables made to count; decoding starts at the
     pad token, as T5's) and its tokenizer, saved at ``path`` -> (model, tokenizer)."""
     from transformers import T5Config
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer("xlm_roberta")
-    config = T5Config(vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2,
+    config = (config_class or T5Config)(vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2,
                       num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
                       feed_forward_proj=feed_forward_proj, initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id,
                       eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id, **config)
     model = model_class(config).eval()
-    with torch.no_grad():  # T5's init leaves the bias table near zero; make every bucket count
-        model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 1.0)
+    with torch.no_grad():  # T5's init leaves the bias tables near zero; make every bucket count
+        for block in model.encoder.block:
+            table = getattr(block.layer[0].SelfAttention, "relative_attention_bias", None)  # T5: the first block's only
+            if table is not None:
+                table.weight.normal_(0, 1.0)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return model, tokenizer
 
 
-@pytest.fixture(scope="module", params=["relu", "gated-gelu"])
+@pytest.fixture(scope="module", params=["relu", "gated-gelu", "umt5"])
 def t5_path(request, tmp_path_factory):
-    from transformers import T5EncoderModel
+    import transformers
 
     path = tmp_path_factory.mktemp("t5") / request.param
-    tiny_t5(T5EncoderModel, path, request.param)
+    if request.param == "umt5":  # UMT5: a relative bias table in every block
+        tiny_t5(transformers.UMT5EncoderModel, path, "gated-gelu", config_class=transformers.UMT5Config)
+    else:
+        tiny_t5(transformers.T5EncoderModel, path, request.param)
     return path
 
 
 def test_hidden_states_equal_transformers(t5_path):
-    from transformers import T5EncoderModel
+    import transformers
 
     w = worker(t5_path)
     assert w.model.kind is ModelKind.ENCODER_EMBEDDING
     hidden, _ = run_packed(w.model, [(ids, [0] * len(ids)) for ids in SEQS])
-    ref = T5EncoderModel.from_pretrained(str(t5_path)).eval()
+    architecture = json.loads((t5_path / "config.json").read_text())["architectures"][0]  # the encoder's class
+    ref = getattr(transformers, architecture).from_pretrained(str(t5_path)).eval()
     start = 0
     for ids in SEQS:
         with torch.no_grad():
