@@ -204,6 +204,11 @@ def apply_family_overrides(arch: str, cfg: dict) -> None:
     if arch == "aria_text":  # 4 experts of 32 (their [gate | up] as wide as the hidden size: a transposition shows), 2 per
         # token, beside shared experts twice as wide
         cfg.update(intermediate_size=32, moe_num_experts=4, moe_topk=2, moe_num_shared_experts=2)
+    if arch == "minimax":  # attention, lightning, attention, lightning (4 heads of 16: their own decays, by depth too);
+        # 4 experts of 128, 2 per token; the residual factors of each kind of layer apart from 1
+        cfg.update(num_hidden_layers=4, layer_types=["full_attention", "linear_attention"] * 2, num_local_experts=4,
+                   num_experts_per_tok=2, full_attn_alpha_factor=0.9, full_attn_beta_factor=1.2,
+                   linear_attn_alpha_factor=1.1, linear_attn_beta_factor=0.7, mlp_alpha_factor=0.8, mlp_beta_factor=1.3)
     if arch == "gemma3n":  # 4 layers (sliding, full; the last two reuse their keys), AltUp over 4 streams, Laurel of
         # rank 8, PLE of 8 (ids from 100 on read row 0), an MLP width per layer, two sparse MLPs; logits soft-capped
         cfg.update(num_hidden_layers=4, head_dim=16, intermediate_size=[128, 96, 128, 160], vocab_size_per_layer_input=100,

@@ -162,6 +162,9 @@ _MODELS = {
     "SolarOpenForCausalLM": "deepseek",  # Solar Open: Llama's attention, DeepSeek-V3's experts in every layer
     "SolarOpenForSequenceClassification": "deepseek",
     "SolarOpenModel": "deepseek",
+    "MiniMaxForCausalLM": "minimax",  # MiniMax-Text-01 / M1: lightning (linear) attention between Mixtral's layers
+    "MiniMaxForSequenceClassification": "minimax",
+    "MiniMaxModel": "minimax",
     "MiniMaxM2ForCausalLM": "minimax_m2",  # MiniMax-M2: Mixtral's layout, q/k norms across heads, a biased sigmoid router
     "MiniMaxM2ForSequenceClassification": "minimax_m2",
     "MiniMaxM2Model": "minimax_m2",
