@@ -505,6 +505,12 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
+    "XLMModel": "xlm",  # XLM / FlauBERT: post-norm (or pre-norm) layers, segment ids through the token embeddings
+    "XLMForSequenceClassification": "xlm",
+    "XLMForTokenClassification": "xlm",
+    "FlaubertModel": "xlm",
+    "FlaubertForSequenceClassification": "xlm",
+    "FlaubertForTokenClassification": "xlm",
     "EsmcModel": "esmc",  # ESM C: Llama's layers, bidirectional, LayerNorms, q/k normed over all heads, scaled residuals
     "EsmcForSequenceClassification": "esmc",
     "EsmcForTokenClassification": "esmc",
