@@ -127,13 +127,16 @@ def dense_attention_limit(hf_config) -> Optional[tuple[int, str]]:
     """(length, what) up to which a model whose attention hides keys by a rule not implemented here sees
     every key, or None. Llama 4's ``chunked_attention`` layers (``attention_chunk_size``: a token sees
     only keys in its own chunk of positions); DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5:
-    ``index_topk``, each token attends to the top-k keys its indexer picks; up to k keys, all of them)."""
+    ``index_topk``, each token attends to the top-k keys its indexer picks; up to k keys, all of them);
+    BigBird's block-sparse attention (transformers runs full attention up to (5 + 2·random blocks)·block size)."""
     chunk = getattr(hf_config, "attention_chunk_size", None)
     if chunk and "chunked_attention" in (getattr(hf_config, "layer_types", None) or []):
         return int(chunk), "attention chunk"
     topk = getattr(hf_config, "index_topk", None)
     if topk and getattr(hf_config, "index_n_heads", None):
         return int(topk), "sparse attention's top-k (index_topk)"
+    if getattr(hf_config, "attention_type", None) == "block_sparse" and getattr(hf_config, "block_size", None):
+        return (5 + 2 * int(hf_config.num_random_blocks)) * int(hf_config.block_size), "block-sparse attention's full span"
     return None
 
 

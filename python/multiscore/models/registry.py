@@ -505,6 +505,9 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
+    "BigBirdModel": "big_bird",  # BigBird: BERT's layers, exact up to where its block-sparse attention starts
+    "BigBirdForSequenceClassification": "big_bird",
+    "BigBirdForTokenClassification": "big_bird",
     "XLMModel": "xlm",  # XLM / FlauBERT: post-norm (or pre-norm) layers, segment ids through the token embeddings
     "XLMForSequenceClassification": "xlm",
     "XLMForTokenClassification": "xlm",
