@@ -105,8 +105,11 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "MiniCPMV4_7ForConditionalGeneration": None,
     "MiniCPMOcrForConditionalGeneration": None,
     "AriaForConditionalGeneration": "AriaTextForCausalLM",  # rhymes-ai/Aria
-    "Cohere2VisionForConditionalGeneration": None,
-    "Emu3ForConditionalGeneration": None,  # Emu3: image tokens in its vocabulary, read by its language model  # Command A Vision: a Command R7B (MULTIMODAL_TEXT_KEYS)
+    "Cohere2VisionForConditionalGeneration": None,  # Command A Vision: a Command R7B (MULTIMODAL_TEXT_KEYS)
+    "Emu3ForConditionalGeneration": None,  # Emu3: image tokens in its vocabulary, read by its language model
+    "PaddleOCRVLForConditionalGeneration": None,  # PaddleOCR-VL: an ERNIE 4.5 (the half rotary)
+    "DeepseekOcr2ForConditionalGeneration": None,  # DeepSeek-OCR 2: Llama's attention, V2's experts
+    "UnlimitedOcrForConditionalGeneration": None,  # the same language model
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
     "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
     # The bare multimodal models (no LM head): embedders, as the bare text models are.
@@ -147,8 +150,11 @@ TEXT_MODEL_CAUSAL_LMS = {
     # Granite's layers and multipliers; their DeepStack visual features, added after some layers, come with images.
     "granite_docling_text": ("GraniteForCausalLM", {}),
     "granite4_vision_text": ("GraniteForCausalLM", {}),
-    "qwen3_omni_moe_text": ("Qwen3MoeForCausalLM", {"sliding_window": None}),
-    "emu3_text_model": ("Emu3ForCausalLM", {}),  # its attention never slides
+    "qwen3_omni_moe_text": ("Qwen3MoeForCausalLM", {"sliding_window": None}),  # its attention never slides
+    "emu3_text_model": ("Emu3ForCausalLM", {}),
+    "paddleocr_vl_text": ("PaddleOCRTextForCausalLM", {}),
+    "deepseek_ocr2_text": ("DeepseekOcr2TextForCausalLM", {}),
+    "unlimited_ocr_text": ("DeepseekOcr2TextForCausalLM", {}),
 }
 # What a multimodal model computes of its language model otherwise than the language model's own class:
 # Command A Vision's LM head is not multiplied by its text config's logit_scale (Command R7B's is).

@@ -11,6 +11,8 @@ says "sparse"), a mixture of experts beside always-on shared experts (``Deepseek
 - dots.llm1 (``dots1``: Qwen3's attention, sliding layers by ``layer_types``) and Solar Open (``solar_open``:
   Llama's attention, every layer sparse): V3's experts behind grouped-query attention (as GLM-4.5's,
   models/glm.py).
+- DeepSeek-OCR 2's language model (``deepseek_ocr2_text``, on text; our ``DeepseekOcr2TextForCausalLM``): Llama's
+  attention before V2's experts (a softmax router, never renormalised), dense where ``mlp_layer_types`` says.
 - Mistral Small 4 (``mistral4``): V3's blocks with a softmax router in the model's dtype (groups
   scored by their two best, no bias), and Llama 4's query temperature (``llama_4_scaling_beta``).
 
@@ -41,6 +43,7 @@ from multiscore.models.decoder import (
 from multiscore.models.experts import StackedExperts, mix_experts
 from multiscore.models.latent_attention import LatentAttention, LatentAttentionModel
 from multiscore.models.mistral import mistral_options
+from multiscore.models.llama import llama_options
 from multiscore.models.qwen3 import qwen3_options
 
 
@@ -59,8 +62,9 @@ class DeepseekRouter(nn.Module):
         self.group_by_best = getattr(config, "topk_method", None) == "group_limited_greedy"
         if getattr(config, "topk_method", None) == "greedy":
             self.groups = self.top_groups = 1
-        # V2 never renormalises (its config's norm_topk_prob is not read).
-        self.renormalise = bool(getattr(config, "norm_topk_prob", False)) and config.model_type != "deepseek_v2"
+        # V2's experts (DeepSeek-OCR 2's too) never renormalise (their config's norm_topk_prob is not read).
+        self.renormalise = (bool(getattr(config, "norm_topk_prob", False))
+                            and config.model_type not in ("deepseek_v2", "deepseek_ocr2_text", "unlimited_ocr_text"))
         self.scaling = float(config.routed_scaling_factor)
         self.logit_softcap: Optional[float] = None  # Laguna: logits -> cap · tanh(logits / cap) first
         self.dropped_group_score = float("-inf")  # A.X K2: 0 (an expert outside the best groups may still win)
@@ -152,6 +156,10 @@ def deepseek_v3_options(config) -> BlockOptions:
     """DeepSeek-V3 and GLM-4.7-Flash."""
     return _family_options(BlockOptions(mlp_act=mlp_activation(config)), sigmoid=True, float32_router=True,
                            interleaved=bool(getattr(config, "rope_interleave", True)))
+
+
+def deepseek_ocr2_options(config) -> BlockOptions:
+    return replace(llama_options(config), mlp_for_layer=deepseek_moe_mlp(sigmoid=False))
 
 
 def mistral4_options(config) -> BlockOptions:
@@ -319,3 +327,13 @@ class SolarOpenForSequenceClassification(DecoderForSequenceClassification):
 
 class SolarOpenModel(DecoderForEmbedding):
     options_for = staticmethod(solar_open_options)
+
+
+class DeepseekOcr2TextForCausalLM(DecoderForCausalLM):
+    """Ours (transformers serves it only inside DeepseekOcr2ForConditionalGeneration)."""
+
+    options_for = staticmethod(deepseek_ocr2_options)
+
+
+class DeepseekOcr2TextForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(deepseek_ocr2_options)

@@ -3,6 +3,9 @@
 head's q and k rows reordered as they load: ``BlockOptions.pair_rotary``). ``Ernie4_5ForCausalLM``,
 ``Ernie4_5Model``, and our ``Ernie4_5ForSequenceClassification`` for ``classifier_from_token``.
 
+PaddleOCR-VL's language model (``paddleocr_vl_text``, on text; our ``PaddleOCRTextForCausalLM``): ERNIE 4.5's block
+with the plain (half) rotary of the M-RoPE its attention applies, one rotary on text.
+
 ERNIE 4.5 MoE (``ernie4_5_moe``: ERNIE-4.5-21B-A3B, -300B-A47B): the same blocks, and from
 ``moe_layer_start_index`` to ``moe_layer_end_index``, every ``moe_layer_interval``-th layer's MLP a
 mixture of experts (``ErnieMoeBlock``)."""
@@ -44,6 +47,20 @@ class Ernie4_5ForSequenceClassification(DecoderForSequenceClassification):
 
 class Ernie4_5Model(DecoderForEmbedding):
     options_for = staticmethod(ernie4_5_options)
+
+
+def paddleocr_text_options(config) -> BlockOptions:
+    return replace(ernie4_5_options(config), pair_rotary=False)
+
+
+class PaddleOCRTextForCausalLM(DecoderForCausalLM):
+    """Ours (transformers serves it only inside PaddleOCRVLForConditionalGeneration)."""
+
+    options_for = staticmethod(paddleocr_text_options)
+
+
+class PaddleOCRTextForSequenceClassification(DecoderForSequenceClassification):
+    options_for = staticmethod(paddleocr_text_options)
 
 
 class ErnieMoeBlock(nn.Module):

@@ -137,6 +137,8 @@ _MODELS = {
     "DeepseekV3ForSequenceClassification": "deepseek",
     "DeepseekV3ForTokenClassification": "deepseek",
     "DeepseekV3Model": "deepseek",
+    "DeepseekOcr2TextForCausalLM": "deepseek",  # DeepSeek-OCR 2's language model: Llama's attention, V2's experts
+    "DeepseekOcr2TextForSequenceClassification": "deepseek",
     "Glm4MoeLiteForCausalLM": "deepseek",  # GLM-4.7-Flash: V3's blocks
     "Glm4MoeLiteForSequenceClassification": "deepseek",
     "Glm4MoeLiteModel": "deepseek",
@@ -235,6 +237,8 @@ _MODELS = {
     "CohereCompassForCausalLM": "cohere_compass",  # Command R7B's block, half rotary per layer type (or none)
     "CohereCompassTextForSequenceClassification": "cohere_compass",
     "CohereCompassTextModel": "cohere_compass",
+    "PaddleOCRTextForCausalLM": "ernie4_5",  # PaddleOCR-VL's language model: ERNIE 4.5's block, the half rotary
+    "PaddleOCRTextForSequenceClassification": "ernie4_5",
     "Ernie4_5ForCausalLM": "ernie4_5",  # Llama's block, biases by use_bias, interleaved-pair rotary
     "Ernie4_5ForSequenceClassification": "ernie4_5",
     "Ernie4_5Model": "ernie4_5",

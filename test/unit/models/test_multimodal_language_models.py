@@ -5,7 +5,7 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
 VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
-Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, and the Qwen2.5-Omni /
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, PaddleOCR-VL, DeepSeek-OCR 2, Unlimited OCR, and the Qwen2.5-Omni /
 Qwen3-Omni thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
@@ -277,6 +277,38 @@ def _aria(vocab: int):
     config = AriaConfig(text_config=text, vision_config=vision, projector_patch_to_query_dict={4: 2}, image_token_id=vocab - 1)
     return AriaForConditionalGeneration(config)
 
+def _paddleocr_vl(vocab: int):
+    """PaddleOCR-VL: a SigLIP-like tower before ERNIE 4.5's layers (biased here) with M-RoPE's plain rotary."""
+    from transformers import PaddleOCRVLConfig, PaddleOCRVLForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, use_bias=True,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3]})
+    config = PaddleOCRVLConfig(text_config=text, vision_config=dict(SMALL_VIT, image_size=28, patch_size=14),
+                               image_token_id=vocab - 1, video_token_id=vocab - 2, vision_start_token_id=vocab - 3,
+                               vision_end_token_id=vocab - 4)
+    return PaddleOCRVLForConditionalGeneration(config)
+
+
+def _deepseek_ocr2(vocab: int, family: str = "DeepseekOcr2"):
+    """DeepSeek-OCR 2 (and Unlimited OCR, ``family`` "UnlimitedOcr": a CLIP encoder instead of the Qwen2 one): SAM and
+    an encoder before Llama's attention with V2's experts (softmax, never renormalised though the config asks: 4 of
+    32, 2 per token, scaled, beside a shared one)."""
+    import transformers
+
+    text = dict(TEXT, vocab_size=vocab, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2,
+                n_shared_experts=1, moe_intermediate_size=32, mlp_layer_types=["dense", "sparse"],
+                routed_scaling_factor=2.0, norm_topk_prob=True)
+    sam = dict(hidden_size=32, output_channels=32, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+               patch_size=16, global_attn_indexes=[0], window_size=2, downsample_channels=[32, 64])
+    encoder = dict(vocab_size=64, hidden_size=64, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                   num_key_value_heads=2)
+    if family == "UnlimitedOcr":
+        sam.update(mlp_dim=64)
+        encoder = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28)
+    config = getattr(transformers, family + "Config")(
+        text_config=text, vision_config=dict(sam_config=sam, encoder_config=encoder), image_token_id=vocab - 1)
+    return getattr(transformers, family + "ForConditionalGeneration")(config)
+
 GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
 
 
@@ -329,7 +361,9 @@ def _omni_thinker(version: str):
     return build
 
 
-BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "aria": _aria, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "aria": _aria,
+            "paddleocr_vl": _paddleocr_vl, "deepseek_ocr2": _deepseek_ocr2,
+            "unlimited_ocr": lambda vocab: _deepseek_ocr2(vocab, "UnlimitedOcr"), "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -346,6 +380,9 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "fuyu": ("PersimmonForCausalLM", "PersimmonForSequenceClassification"),
              "granite_docling": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "aria": ("AriaTextForCausalLM", "AriaTextForSequenceClassification"),
+             "paddleocr_vl": ("PaddleOCRTextForCausalLM", "PaddleOCRTextForSequenceClassification"),
+             "deepseek_ocr2": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
+             "unlimited_ocr": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
              "emu3": ("LlamaForCausalLM", "LlamaForSequenceClassification"),  # Emu3ForCausalLM: a Llama here
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
@@ -384,12 +421,13 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
                               "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder.",
-                              "visual_tokenizer.", "vqmodel."))
+                              "visual_tokenizer.", "vqmodel.", "model.sam_model."))
                for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen2_5_omni": "model.layers.",
               "qwen3_omni": "model.layers.", "llava_onevision1_5": "model.model.layers.", "ovis2_5": "llm.model.layers.",
               "qianfan_ocr": "language_model.model.encoder.layers.", "cohere2_vision": "model.language_model.layers.",
-              "emu3": "text_model.model.layers.", "qwen3_vl": "model.language_model.layers.",
+              "emu3": "text_model.model.layers.", "paddleocr_vl": "model.layers.", "deepseek_ocr2": "model.layers.",
+              "unlimited_ocr": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -409,7 +447,8 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     # Gemma 3, InternVL, Aya Vision, LFM2-VL, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL and LFM3-VL tie their LM head;
     # the others keep their own, which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
-                      "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr", "cohere2_vision")
+                      "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr", "cohere2_vision",
+                      "paddleocr_vl")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight", "llm.lm_head.weight",
                                           "text_model.lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
