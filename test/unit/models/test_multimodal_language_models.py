@@ -5,7 +5,7 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
 VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
-Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, PaddleOCR-VL, DeepSeek-OCR 2, Unlimited OCR, and the Qwen2.5-Omni /
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, PaddleOCR-VL, DeepSeek-OCR 2, Unlimited OCR, HunYuan-VL, and the Qwen2.5-Omni /
 Qwen3-Omni thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
@@ -309,6 +309,16 @@ def _deepseek_ocr2(vocab: int, family: str = "DeepseekOcr2"):
         text_config=text, vision_config=dict(sam_config=sam, encoder_config=encoder), image_token_id=vocab - 1)
     return getattr(transformers, family + "ForConditionalGeneration")(config)
 
+def _hunyuan_vl(vocab: int):
+    """HunYuan-VL / HunyuanOCR: a ViT before HunYuan's dense layers (q/k normed after the rotary, its dynamic NTK alpha),
+    M-RoPE one rotary on text."""
+    from transformers import HunYuanVLConfig, HunYuanVLForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, rope_parameters={"rope_type": "dynamic", "rope_theta": 1e4, "alpha": 1000.0,
+                                                         "factor": 1.0, "mrope_section": [2, 3, 3]})
+    vision = dict(SMALL_VIT, out_hidden_size=64, patch_size=14)
+    return HunYuanVLForConditionalGeneration(HunYuanVLConfig(text_config=text, vision_config=vision, image_token_id=vocab - 1))
+
 GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
 
 
@@ -363,7 +373,7 @@ def _omni_thinker(version: str):
 
 BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "aria": _aria,
             "paddleocr_vl": _paddleocr_vl, "deepseek_ocr2": _deepseek_ocr2,
-            "unlimited_ocr": lambda vocab: _deepseek_ocr2(vocab, "UnlimitedOcr"), "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+            "unlimited_ocr": lambda vocab: _deepseek_ocr2(vocab, "UnlimitedOcr"), "hunyuan_vl": _hunyuan_vl, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -383,6 +393,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "paddleocr_vl": ("PaddleOCRTextForCausalLM", "PaddleOCRTextForSequenceClassification"),
              "deepseek_ocr2": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
              "unlimited_ocr": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
+             "hunyuan_vl": ("HunYuanDenseV1ForCausalLM", "HunYuanDenseV1ForSequenceClassification"),
              "emu3": ("LlamaForCausalLM", "LlamaForSequenceClassification"),  # Emu3ForCausalLM: a Llama here
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
@@ -421,13 +432,13 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     names = load_file(str(path / "model.safetensors")).keys()
     assert any(n.startswith(("vision_tower.", "visual.", "model.visual.", "vision_model.", "model.vision_model.",
                               "model.vision_tower.", "vision_embed_tokens.", "image_tower.", "model.vision_encoder.",
-                              "visual_tokenizer.", "vqmodel.", "model.sam_model."))
+                              "visual_tokenizer.", "vqmodel.", "model.sam_model.", "vit."))
                for n in names)
     layers = {"qwen2_vl": "model.layers.", "qwen2_5_vl": "model.layers.", "qwen2_5_omni": "model.layers.",
               "qwen3_omni": "model.layers.", "llava_onevision1_5": "model.model.layers.", "ovis2_5": "llm.model.layers.",
               "qianfan_ocr": "language_model.model.encoder.layers.", "cohere2_vision": "model.language_model.layers.",
               "emu3": "text_model.model.layers.", "paddleocr_vl": "model.layers.", "deepseek_ocr2": "model.layers.",
-              "unlimited_ocr": "model.layers.", "qwen3_vl": "model.language_model.layers.",
+              "unlimited_ocr": "model.layers.", "hunyuan_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -448,7 +459,7 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
     # the others keep their own, which must load too.
     tied = family in ("gemma3", "internvl", "aya_vision", "lfm2_vl", "got_ocr2", "ovis2", "lighton_ocr", "janus",
                       "deepseek_vl", "lfm3_vl", "deepseek_vl_hybrid", "minicpm_ocr", "cohere2_vision",
-                      "paddleocr_vl")
+                      "paddleocr_vl", "hunyuan_vl")
     assert any(head in names for head in ("language_model.lm_head.weight", "lm_head.weight", "llm.lm_head.weight",
                                           "text_model.lm_head.weight",
                                           "model.language_model.lm_head.weight")) == (not tied)
