@@ -110,6 +110,7 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "PaddleOCRVLForConditionalGeneration": None,  # PaddleOCR-VL: an ERNIE 4.5 (the half rotary)
     "DeepseekOcr2ForConditionalGeneration": None,  # DeepSeek-OCR 2: Llama's attention, V2's experts
     "UnlimitedOcrForConditionalGeneration": None,  # the same language model
+    "Cosmos3EdgeForConditionalGeneration": None,  # NVIDIA Cosmos3 Edge: Llama's attention, a relu² MLP
     "HunYuanVLForConditionalGeneration": None,  # HunYuan-VL, HunyuanOCR: a HunYuan dense model, M-RoPE one rotary on text
     "GraniteDoclingForConditionalGeneration": None,  # granite-docling: Granite's layers (visual features added to some)
     "Granite4VisionForConditionalGeneration": None,  # Granite 4 Vision: the same
@@ -157,6 +158,7 @@ TEXT_MODEL_CAUSAL_LMS = {
     "deepseek_ocr2_text": ("DeepseekOcr2TextForCausalLM", {}),
     "unlimited_ocr_text": ("DeepseekOcr2TextForCausalLM", {}),
     "hunyuan_vl_text": ("HunYuanDenseV1ForCausalLM", {}),
+    "cosmos3_edge_text": ("Cosmos3EdgeTextForCausalLM", {}),
 }
 # What a multimodal model computes of its language model otherwise than the language model's own class:
 # Command A Vision's LM head is not multiplied by its text config's logit_scale (Command R7B's is).

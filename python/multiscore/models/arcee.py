@@ -1,5 +1,9 @@
 """Arcee (arcee-ai/AFM-4.5B): Llama's block with an ungated MLP, ``down(relu(up(x))²)`` (``hidden_act``
-``relu2``; Nemotron-H's SquaredReluMLP)."""
+``relu2``; Nemotron-H's SquaredReluMLP).
+
+Cosmos3 Edge's language model (``cosmos3_edge_text``, on text; our ``Cosmos3EdgeTextForCausalLM``): the same block
+under the hub's names (the language model at the checkpoint's root, ``to_q`` / ``to_k`` / ``to_v`` / ``to_out``) or
+transformers' (``fc1`` / ``fc2``), M-RoPE one rotary on text."""
 
 import torch
 
@@ -45,4 +49,19 @@ class ArceeForTokenClassification(_Arcee, DecoderForTokenClassification):
 
 
 class ArceeModel(_Arcee, DecoderForEmbedding):
+    pass
+
+
+class _Cosmos3EdgeText(_Arcee):
+    # The hub's attention names (its language model at the checkpoint's root), and transformers' MLP module names.
+    weight_renames = {".self_attn.to_q.": ".self_attn.q_proj.", ".self_attn.to_k.": ".self_attn.k_proj.",
+                      ".self_attn.to_v.": ".self_attn.v_proj.", ".self_attn.to_out.": ".self_attn.o_proj.",
+                      ".mlp.fc1.": ".mlp.up_proj.", ".mlp.fc2.": ".mlp.down_proj."}
+
+
+class Cosmos3EdgeTextForCausalLM(_Cosmos3EdgeText, DecoderForCausalLM):
+    """Ours (transformers serves it only inside Cosmos3EdgeForConditionalGeneration)."""
+
+
+class Cosmos3EdgeTextForSequenceClassification(_Cosmos3EdgeText, DecoderForSequenceClassification):
     pass

@@ -365,6 +365,8 @@ _MODELS = {
     "SeedOssForSequenceClassification": "seed_oss",
     "SeedOssForTokenClassification": "seed_oss",
     "SeedOssModel": "seed_oss",
+    "Cosmos3EdgeTextForCausalLM": "arcee",  # Cosmos3 Edge's language model: Arcee's block, its MLP as fc1 / fc2
+    "Cosmos3EdgeTextForSequenceClassification": "arcee",
     "ArceeForCausalLM": "arcee",  # AFM: Llama's block with an ungated squared-ReLU MLP
     "ArceeForSequenceClassification": "arcee",
     "ArceeForTokenClassification": "arcee",

@@ -5,7 +5,7 @@ Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE (its experts stored 3-D), Gemma 
 (Llama, Mistral, Qwen2 inside; VipLLaVA, Video-LLaVA, LLaVA-NeXT-Video), InternVL, Idefics2/3, SmolVLM, Aya Vision,
 LFM2-VL, LFM3-VL, HyperCLOVA X SEED Vision, EXAONE 4.5, Fuyu, GOT-OCR 2, Ovis2, LightOnOCR, Janus, DeepSeek-VL,
 VideoLLaMA3, GLM-4.1V / 4.5V / 4.6V / GLM-OCR, granite-docling, Granite 4 Vision, LLaVA-OneVision-1.5, Ovis2.5,
-Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, PaddleOCR-VL, DeepSeek-OCR 2, Unlimited OCR, HunYuan-VL, and the Qwen2.5-Omni /
+Qianfan-OCR, DeepSeek-VL hybrid, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR, Command A Vision, Emu3, Aria, PaddleOCR-VL, DeepSeek-OCR 2, Unlimited OCR, HunYuan-VL, Cosmos3 Edge, and the Qwen2.5-Omni /
 Qwen3-Omni thinkers (alone, and inside the whole model). Tiny ones, saved by transformers with their vision towers, score as transformers' multimodal model does
 on text alone, single-item and MIS; converted to a classifier (LLM-as-reranker) too."""
 
@@ -319,6 +319,19 @@ def _hunyuan_vl(vocab: int):
     vision = dict(SMALL_VIT, out_hidden_size=64, patch_size=14)
     return HunYuanVLForConditionalGeneration(HunYuanVLConfig(text_config=text, vision_config=vision, image_token_id=vocab - 1))
 
+def _cosmos3_edge(vocab: int):
+    """Cosmos3 Edge: a SigLIP 2 tower before Llama's attention with an ungated relu² MLP (``fc1`` / ``fc2``), M-RoPE
+    (interleaved) one rotary on text."""
+    from transformers import Cosmos3EdgeConfig, Cosmos3EdgeForConditionalGeneration
+
+    text = dict(TEXT, vocab_size=vocab, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3],
+                                 "mrope_interleaved": True})
+    config = Cosmos3EdgeConfig(text_config=text, vision_config=dict(SMALL_VIT, num_patches=16), projector_hidden_size=64,
+                               image_token_id=vocab - 1, video_token_id=vocab - 2, vision_start_token_id=vocab - 3,
+                               vision_end_token_id=vocab - 4)
+    return Cosmos3EdgeForConditionalGeneration(config)
+
 GRANITE_TEXT = dict(embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=0.5, attention_multiplier=0.2)
 
 
@@ -373,7 +386,7 @@ def _omni_thinker(version: str):
 
 BUILDERS = {**{family: build for family, (build, _) in {**VLMS, **GLM_VISION}.items()}, "gemma3": _gemma3, "llama4": _llama4, "cohere_compass": _cohere_compass, "hyperclovax_vision": _hyperclovax_vision, "exaone4_5": _exaone4_5, "fuyu": _fuyu, "granite_docling": _granite_docling, "emu3": _emu3, "aria": _aria,
             "paddleocr_vl": _paddleocr_vl, "deepseek_ocr2": _deepseek_ocr2,
-            "unlimited_ocr": lambda vocab: _deepseek_ocr2(vocab, "UnlimitedOcr"), "hunyuan_vl": _hunyuan_vl, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
+            "unlimited_ocr": lambda vocab: _deepseek_ocr2(vocab, "UnlimitedOcr"), "hunyuan_vl": _hunyuan_vl, "cosmos3_edge": _cosmos3_edge, "granite4_vision": _granite4_vision, "qwen2_5_omni": _omni_thinker("2.5"), "qwen3_omni": _omni_thinker("3"), "mistral3": _mistral3, "mistral3_mistral4": _mistral3_mistral4, "qwen2_vl": _qwen_vl("2"), "qwen2_5_vl": _qwen_vl("2.5"),
             "qwen3_vl": _qwen_vl("3"), "qwen3_vl_moe": _qwen_vl("3-moe")}
 # The language model each is served as, and its sequence classifier (for the reranker conversion).
 SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassification"),
@@ -394,6 +407,7 @@ SERVED_AS = {"gemma3": ("Gemma3ForCausalLM", "Gemma3TextForSequenceClassificatio
              "deepseek_ocr2": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
              "unlimited_ocr": ("DeepseekOcr2TextForCausalLM", "DeepseekOcr2TextForSequenceClassification"),
              "hunyuan_vl": ("HunYuanDenseV1ForCausalLM", "HunYuanDenseV1ForSequenceClassification"),
+             "cosmos3_edge": ("Cosmos3EdgeTextForCausalLM", "Cosmos3EdgeTextForSequenceClassification"),
              "emu3": ("LlamaForCausalLM", "LlamaForSequenceClassification"),  # Emu3ForCausalLM: a Llama here
              "granite4_vision": ("GraniteForCausalLM", "GraniteForSequenceClassification"),
              "qwen2_5_omni": ("Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
@@ -438,7 +452,7 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               "qwen3_omni": "model.layers.", "llava_onevision1_5": "model.model.layers.", "ovis2_5": "llm.model.layers.",
               "qianfan_ocr": "language_model.model.encoder.layers.", "cohere2_vision": "model.language_model.layers.",
               "emu3": "text_model.model.layers.", "paddleocr_vl": "model.layers.", "deepseek_ocr2": "model.layers.",
-              "unlimited_ocr": "model.layers.", "hunyuan_vl": "model.layers.", "qwen3_vl": "model.language_model.layers.",
+              "unlimited_ocr": "model.layers.", "hunyuan_vl": "model.layers.", "cosmos3_edge": "layers.", "qwen3_vl": "model.language_model.layers.",
               "qwen3_vl_moe": "model.language_model.layers.", "cohere_compass": "model.language_model.layers.",
               "lfm2_vl": "model.language_model.layers.", "idefics3": "model.text_model.layers.",
               "smolvlm": "model.text_model.layers.", "hyperclovax_vision": "model.language_model.layers.",
@@ -451,7 +465,7 @@ def test_the_checkpoint_holds_a_vision_tower_and_the_published_layout(multimodal
               **dict.fromkeys(("deepseek_vl_hybrid", "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
                               "model.language_model.layers.")}.get(family, "language_model.model.layers.")
     # Persimmon's fused projection; LFM3's first layers are convolutions (every layer has its operator_norm)
-    q_proj = {"fuyu": "self_attn.query_key_value.weight", **dict.fromkeys(
+    q_proj = {"fuyu": "self_attn.query_key_value.weight", "cosmos3_edge": "self_attn.to_q.weight", **dict.fromkeys(
                   ("minicpmv4_6", "minicpmv4_7", "minicpm_ocr"), "linear_attn.in_proj_qkv.weight"),
               "lfm3_vl": "operator_norm.weight"}.get(family, "self_attn.q_proj.weight")
     assert layers + "0." + q_proj in names or layers + "1." + q_proj in names
