@@ -1,4 +1,5 @@
-"""ESM protein language models against transformers: amino-acid sequences of different lengths packed in
+"""ESM protein language models (ESM-2 / ESM-1b; ESM C: test_esmc.py, and the bare model and tagger here) against
+transformers: amino-acid sequences of different lengths packed in
 one batch — the classifier's logits on <cls>, the per-residue tagger's, the bare model's final states
 and mean-pooled embedding —; token dropout's scaling with and without <mask> tokens in a sequence; ESM-1b's
 learned positions (from pad_token_id + 1) and embedding LayerNorm."""
@@ -33,10 +34,11 @@ def test_packed_proteins_equal_transformers(tiny_model, head, variant):
     assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls")
 
 
-def test_the_bare_model_pools_by_mean(tiny_model):
+@pytest.mark.parametrize("arch", ["esm", "esmc"])  # ESM-2, ESM C
+def test_the_bare_model_pools_by_mean(tiny_model, arch):
     from transformers import AutoModel
 
-    path = tiny_model("esm", "embed")
+    path = tiny_model(arch, "embed")
     w = worker(path)
     assert w.model.kind is ModelKind.ENCODER_EMBEDDING
     hf = AutoModel.from_pretrained(str(path), dtype=torch.float32).eval()
@@ -48,10 +50,11 @@ def test_the_bare_model_pools_by_mean(tiny_model):
         torch.testing.assert_close(g[0], expected, atol=1e-5, rtol=0)
 
 
-def test_per_residue_tags_equal_transformers(tiny_model):
+@pytest.mark.parametrize("arch", ["esm", "esmc"])
+def test_per_residue_tags_equal_transformers(tiny_model, arch):
     from transformers import AutoModelForTokenClassification
 
-    path = tiny_model("esm", "tokcls", num_labels=3)
+    path = tiny_model(arch, "tokcls", num_labels=3)
     w = worker(path)
     hf = AutoModelForTokenClassification.from_pretrained(str(path), dtype=torch.float32).eval()
     seqs = [ids for ids, _ in _sequences(path)]
