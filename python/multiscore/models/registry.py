@@ -511,6 +511,8 @@ _MODELS = {
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
+    "SqueezeBertModel": "squeezebert",  # SqueezeBERT: BERT's post-norm layers on grouped 1x1 convolutions
+    "SqueezeBertForSequenceClassification": "squeezebert",
     "BigBirdModel": "big_bird",  # BigBird: BERT's layers, exact up to where its block-sparse attention starts
     "BigBirdForSequenceClassification": "big_bird",
     "BigBirdForTokenClassification": "big_bird",
