@@ -477,6 +477,9 @@ _MODELS = {
     "CamembertModel": "roberta",
     "CamembertForSequenceClassification": "roberta",
     "CamembertForTokenClassification": "roberta",
+    "IBertModel": "roberta",  # I-BERT in float mode: RoBERTa under ibert.
+    "IBertForSequenceClassification": "roberta",
+    "IBertForTokenClassification": "roberta",
     "Data2VecTextModel": "roberta",  # RoBERTa's architecture, its backbone named data2vec_text
     "Data2VecTextForSequenceClassification": "roberta",
     "Data2VecTextForTokenClassification": "roberta",

@@ -4,7 +4,9 @@ padding index and classifier head; only the tokenizer differs, and it lives in t
 CamemBERT (French: sentence-camembert, CamemBERT cross-encoders) is the same again, under its own
 class names and model_type ``camembert``; its checkpoints name the backbone ``roberta.`` too.
 Data2Vec-Text (facebook/data2vec-text-base and its fine-tunes) is RoBERTa's architecture trained another
-way: the same again, its backbone named ``data2vec_text.``."""
+way: the same again, its backbone named ``data2vec_text.``. I-BERT (kssteven/ibert-roberta-*) without
+``quant_mode`` computes RoBERTa in float (its integer kernels switched off): the same again under ``ibert.``, its
+quantization tensors unused; ``quant_mode`` (integer-only arithmetic) is refused."""
 
 from multiscore.models.xlm_roberta import (
     XLMRobertaForSequenceClassification,
@@ -51,3 +53,23 @@ class Data2VecTextForSequenceClassification(XLMRobertaForSequenceClassification)
 
 class Data2VecTextForTokenClassification(XLMRobertaForTokenClassification):
     weight_prefix_aliases = DATA2VEC_TEXT_PREFIX
+
+
+class _IBert:
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        if getattr(hf_config, "quant_mode", False):
+            raise ValueError("I-BERT with quant_mode (integer-only arithmetic) is not supported: its float mode "
+                             "(quant_mode false) is")
+
+
+class IBertModel(_IBert, XLMRobertaModel):
+    weight_prefix_aliases = {"ibert.": "model.", **XLMRobertaModel.weight_prefix_aliases}
+
+
+class IBertForSequenceClassification(_IBert, XLMRobertaForSequenceClassification):
+    weight_prefix_aliases = {"ibert.": "roberta."}
+
+
+class IBertForTokenClassification(_IBert, XLMRobertaForTokenClassification):
+    weight_prefix_aliases = {"ibert.": "roberta."}
