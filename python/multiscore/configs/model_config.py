@@ -55,7 +55,7 @@ def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
 
 # Encoders whose learned position table is a hard limit on a sequence's length; the RoBERTa-style
 # ones (and MPNet) number positions after the padding index, which the table reserves.
-_POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "mpnet")
+_POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "data2vec-text", "ibert", "longformer", "mpnet")
 _POSITIONS_FROM_ZERO = ("bert", "electra", "distilbert", "modernbert", "gpt2", "opt")  # OPT's table has its offset of 2 beside
 
 
@@ -99,10 +99,14 @@ def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
 def sliding_window_of(hf_config) -> Optional[int]:
     """The attention window of a checkpoint's sliding layers, or None: a token at position p sees
     the keys at positions p-W+1..p (transformers' ``kv_idx > q_idx - sliding_window``); in
-    ModernBERT's bidirectional local layers, those at p-W..p+W (W = local_attention // 2)."""
+    ModernBERT's bidirectional local layers, those at p-W..p+W (W = local_attention // 2; Longformer's:
+    W = attention_window // 2, of its narrowest layer)."""
     window = getattr(hf_config, "sliding_window", None)
     if window is None and getattr(hf_config, "local_attention", None):  # ModernBERT under transformers 4.x
         window = hf_config.local_attention // 2
+    if window is None and getattr(hf_config, "model_type", None) == "longformer":  # per layer: the narrowest
+        windows = hf_config.attention_window
+        window = min(windows if isinstance(windows, (list, tuple)) else [windows]) // 2
     if not window:
         return None
     if hasattr(hf_config, "use_sliding_window") and not hf_config.use_sliding_window:  # Qwen2/3: off by default

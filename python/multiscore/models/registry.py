@@ -480,6 +480,9 @@ _MODELS = {
     "IBertModel": "roberta",  # I-BERT in float mode: RoBERTa under ibert.
     "IBertForSequenceClassification": "roberta",
     "IBertForTokenClassification": "roberta",
+    "LongformerModel": "longformer",  # RoBERTa's layers, sliding-window attention, the classifier's first token global
+    "LongformerForSequenceClassification": "longformer",
+    "LongformerForTokenClassification": "longformer",
     "Data2VecTextModel": "roberta",  # RoBERTa's architecture, its backbone named data2vec_text
     "Data2VecTextForSequenceClassification": "roberta",
     "Data2VecTextForTokenClassification": "roberta",

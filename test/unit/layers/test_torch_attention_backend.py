@@ -245,6 +245,28 @@ def test_sliding_window_on_plain_sequences_equals_a_dense_band(causal):
         _assert_sequence_attends(out, q, k, v, seq, band)
 
 
+def test_bidirectional_window_with_a_global_first_key():
+    """Longformer: keys with |p - k| < 4, and each sequence's first key seen from everywhere; reading only some
+    rows gives those rows of the full pass. Causal or MIS batches refuse it."""
+    torch.manual_seed(1)
+    window = 4
+    layouts, T = _layouts([1, 3, 4, 5, 9, 12])
+    q, k, v = torch.randn(T, HQ, DIM), torch.randn(T, HKV, DIM), torch.randn(T, HKV, DIM)
+    backend = get_backend_class("torch")(torch.device("cpu"), torch.float32, HQ, HKV, DIM)
+    metadata = backend.build_metadata(layouts, causal=False)
+    out = backend.forward(q, k, v, metadata, scale=DIM**-0.5, window=window, first_key_global=True)
+    for seq in layouts:
+        i = torch.arange(seq.length)
+        visible = ((i[:, None] - i[None, :]).abs() < window) | (i[None, :] == 0)
+        _assert_sequence_attends(out, q, k, v, seq, visible)
+    rows = torch.tensor([layouts[-1].start + 11, layouts[4].start + 8, 0])
+    read = backend.forward(q, k, v, metadata, scale=DIM**-0.5, window=window, first_key_global=True, rows=rows)
+    torch.testing.assert_close(read, out[rows])
+    mis = backend.build_metadata([SequenceLayout(start=0, length=7, query_len=3, item_lens=torch.tensor([2]))])
+    with pytest.raises(ValueError, match="bidirectional runs only"):
+        backend.forward(q[:7], k[:7], v[:7], mis, scale=1.0, window=window, first_key_global=True)
+
+
 @pytest.mark.parametrize("window", [None, 3])
 def test_key_limit_hides_the_tail_from_every_token(window):
     """ColBERT's query expansion (SequenceLayout.key_len): in a bidirectional sequence every token,

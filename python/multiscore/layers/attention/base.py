@@ -67,11 +67,14 @@ class BatchAttention:
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                  softcap: Optional[float] = None, window: Optional[int] = None, layer: Optional[int] = None,
-                 sinks: Optional[torch.Tensor] = None, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 sinks: Optional[torch.Tensor] = None, rows: Optional[torch.Tensor] = None,
+                 first_key_global: bool = False) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] -> [T, Hq, D]; ``layer``: the caller's index (prefix cache);
         ``sinks`` [Hq]: a logit per head in each softmax's denominator, matched by no value (GPT-OSS);
-        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (every row still a key: a last layer)."""
-        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v), sinks, rows)
+        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (every row still a key: a last layer);
+        ``first_key_global``: a bidirectional ``window`` leaves each sequence's first key visible to every row
+        (Longformer's global first token)."""
+        return self.attend(q, k, v, scale, softcap, window, self.cached_kv(layer, k, v), sinks, rows, first_key_global)
 
     def cached_kv(self, layer: Optional[int], k: torch.Tensor, v: torch.Tensor):
         """Stores layer ``layer``'s keys/values [T, Hkv, D] of the rows the cache keeps -> the cached
@@ -80,11 +83,13 @@ class BatchAttention:
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, softcap: Optional[float] = None,
                window: Optional[int] = None, prefix_kv=None, sinks: Optional[torch.Tensor] = None,
-               rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+               rows: Optional[torch.Tensor] = None, first_key_global: bool = False) -> torch.Tensor:
         """``__call__`` with the cached prefixes' keys/values already fetched (``cached_kv``): layers that
         reuse an earlier layer's keys and values (Gemma 4's KV sharing) reuse its cached ones too."""
         extras = {name: value for name, value in (("softcap", softcap), ("window", window), ("sinks", sinks))
                   if value is not None}
+        if first_key_global and window is not None:
+            extras["first_key_global"] = True
         if prefix_kv is not None:
             extras["prefix_kv"] = prefix_kv  # ([Tc, Hkv, D], [Tc, Hkv, D])
         if rows is not None:

@@ -119,8 +119,8 @@ class TorchAttentionMetadata:
     buckets: list[PrefixBucket]
     lone_delims: Optional[torch.Tensor]  # delimiter rows of empty queries: they attend to themselves
     prefixed: list[PrefixedRuns] = field(default_factory=list)  # runs whose first tokens are cached
-    # window -> its masks, built by the first sliding layer and reused by the others.
-    window_masks: dict[int, WindowMasks] = field(default_factory=dict)
+    # (window, first_key_global) -> its masks, built by the first sliding layer and reused by the others.
+    window_masks: dict[tuple[int, bool], WindowMasks] = field(default_factory=dict)
 
 
 def _run_chunks(starts: list[int], lens: list[int], key_lens: list[int], causal: bool,
@@ -233,12 +233,18 @@ def _mis_layout(seqs: list[SequenceLayout], device: torch.device, total_rows: in
     return items, buckets, (torch.cat(lone).to(device) if lone else None)
 
 
-def _window_mask(length: int, window: int, device, causal: bool = True) -> torch.Tensor:
+def _window_mask(length: int, window: int, device, causal: bool = True, first_key_global: bool = False) -> torch.Tensor:
     """[L, L] bool: causal, row i sees keys i - window + 1 .. i (transformers' sliding window);
-    bidirectional, keys less than ``window`` positions away on either side (EmbeddingGemma, ModernBERT)."""
+    bidirectional, keys less than ``window`` positions away on either side (EmbeddingGemma, ModernBERT),
+    and with ``first_key_global`` the first key too, however far (Longformer's global first token)."""
     i = torch.arange(length, device=device)
     diff = i[:, None] - i[None, :]
-    return (diff >= 0) & (diff < window) if causal else diff.abs() < window
+    if causal:
+        return (diff >= 0) & (diff < window)
+    near = diff.abs() < window
+    if first_key_global:
+        near[:, 0] = True
+    return near
 
 
 def _offsets_within(lens: torch.Tensor) -> torch.Tensor:
@@ -287,24 +293,28 @@ class TorchAttentionBackend(AttentionBackend):
                                       prefixed=prefixed_run_chunks(prefixed, self.device) if prefixed else [])
 
     def forward(self, q, k, v, metadata: TorchAttentionMetadata, scale: float, softcap=None, window=None,
-                prefix_kv=None, sinks=None, rows=None) -> torch.Tensor:
+                prefix_kv=None, sinks=None, rows=None, first_key_global: bool = False) -> torch.Tensor:
         """``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes;
         ``sinks`` [Hq]: each head's sink logit (GPT-OSS), in every softmax: runs, cached prefixes and MIS;
-        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (read_rows.py; others: every row, then these)."""
+        ``rows`` [R]: only these rows' outputs, [R, Hq, D] (read_rows.py; others: every row, then these);
+        ``first_key_global``: with a window, in bidirectional runs, every row also sees its sequence's first key."""
+        if first_key_global and (metadata.items is not None or metadata.buckets or metadata.prefixed):
+            raise ValueError("a global first key applies to bidirectional runs only")
         if rows is not None:
-            if window is not None and self._window_masks(metadata, window, q.device).hides_nothing:
+            if window is not None and self._window_masks(metadata, window, q.device, first_key_global).hides_nothing:
                 window = None  # every sequence shorter than the window: the read rows' own path serves it
             plain = softcap is None and window is None and sinks is None and (prefix_kv is None or not len(prefix_kv[0]))
             plan = row_plan(metadata, rows, q.shape[0]) if plain else None
             if plan is not None:
                 return attend_rows(q, k, v, metadata, plan, scale, len(rows))
-            return self.forward(q, k, v, metadata, scale, softcap, window, prefix_kv, sinks).index_select(0, rows)
+            return self.forward(q, k, v, metadata, scale, softcap, window, prefix_kv, sinks,
+                                first_key_global=first_key_global).index_select(0, rows)
         out = torch.empty_like(q)  # [T, Hq, D]; every row is written by exactly one run, item or delimiter
         if prefix_kv is not None and len(prefix_kv[0]):
             k, v = torch.cat([k, prefix_kv[0]]), torch.cat([v, prefix_kv[1]])  # [T + Tc, Hkv, D]: rows past T are cached
         for chunk in metadata.prefixed:
             attend_prefixed(q, k, v, chunk, scale, out, softcap, window, sinks)
-        masks = None if window is None else self._window_masks(metadata, window, q.device)
+        masks = None if window is None else self._window_masks(metadata, window, q.device, first_key_global)
         for i, chunk in enumerate(metadata.runs):
             window_mask = None if masks is None else masks.runs[i]
             if softcap is None and window_mask is None and sinks is None:
@@ -315,13 +325,14 @@ class TorchAttentionBackend(AttentionBackend):
             self._mis(q, k, v, metadata, scale, out, softcap, masks, sinks)
         return out
 
-    def _window_masks(self, meta: TorchAttentionMetadata, window: int, device) -> WindowMasks:
-        """Built once per batch and window. Runs start at position 0 (slot i is position i); MIS rows
-        carry their single-item positions (``row_pos``), query keys sit at 0..Q-1."""
-        if window in meta.window_masks:
-            return meta.window_masks[window]
-        runs = [(_window_mask(c.index.shape[1], window, device, c.causal)[None] & c.key_valid[:, None, None, :])
-                if c.index.shape[1] > window else None for c in meta.runs]
+    def _window_masks(self, meta: TorchAttentionMetadata, window: int, device, first_key_global: bool = False) -> WindowMasks:
+        """Built once per batch, window and ``first_key_global``. Runs start at position 0 (slot i is position i);
+        MIS rows carry their single-item positions (``row_pos``), query keys sit at 0..Q-1."""
+        key = (window, first_key_global)
+        if key in meta.window_masks:
+            return meta.window_masks[key]
+        runs = [(_window_mask(c.index.shape[1], window, device, c.causal, first_key_global)[None]
+                 & c.key_valid[:, None, None, :]) if c.index.shape[1] > window else None for c in meta.runs]
         buckets = []
         for b in meta.buckets:
             mask = None
@@ -332,8 +343,8 @@ class TorchAttentionBackend(AttentionBackend):
         items = None
         if meta.items is not None and meta.items.index.shape[1] > window:
             items = _window_mask(meta.items.index.shape[1], window, device)[None, None]
-        meta.window_masks[window] = WindowMasks(runs, buckets, items)
-        return meta.window_masks[window]
+        meta.window_masks[key] = WindowMasks(runs, buckets, items)
+        return meta.window_masks[key]
 
     def _masked_runs(self, q, k, v, chunk: RunChunk, scale: float, softcap, window_mask, out: torch.Tensor,
                      sinks=None) -> None:
