@@ -38,3 +38,13 @@ def test_rotary_decoders_take_a_longer_context(tiny_model):
     """Rotary positions set no hard limit: a decoder may be served past max_position_embeddings."""
     path = tiny_model("qwen3", "seqcls", num_labels=1)
     assert _config(path, context_length=8192).context_length == 8192
+
+
+@pytest.mark.parametrize("config_class", ["RobertaConfig", "Data2VecTextConfig", "IBertConfig", "LongformerConfig"])
+def test_roberta_kin_number_positions_after_the_padding_index(config_class):
+    """Their position tables reserve rows up to the padding index: 514 rows, pad_token_id 1 -> 512 tokens."""
+    import transformers
+
+    from multiscore.configs.model_config import position_limit
+
+    assert position_limit(getattr(transformers, config_class)(max_position_embeddings=514, pad_token_id=1)) == 512
