@@ -65,7 +65,7 @@ def position_limit(hf_config) -> Optional[int]:
     changes with the sequence's length: its static range)."""
     max_pos = getattr(hf_config, "max_position_embeddings", None)
     model_type = getattr(hf_config, "model_type", "")
-    if not max_pos:
+    if not max_pos or max_pos < 0:  # XLNet's -1: no limit
         return None
     if model_type in _POSITIONS_AFTER_PADDING:
         return max_pos - (hf_config.pad_token_id + 1)
@@ -89,7 +89,7 @@ def static_rope_range(hf_config) -> Optional[int]:
 
 
 def default_context_length(hf_config, pooling: Optional[PoolingConfig]) -> int:
-    max_pos = position_limit(hf_config) or getattr(hf_config, "max_position_embeddings", None) or 2048
+    max_pos = position_limit(hf_config) or max(getattr(hf_config, "max_position_embeddings", None) or 0, 0) or 2048
     # sentence-transformers' own limit; pylate writes its last length there and cuts by its own settings.
     if pooling is not None and pooling.max_seq_length and pooling.late_interaction is None:
         max_pos = min(max_pos, pooling.max_seq_length)

@@ -480,6 +480,9 @@ _MODELS = {
     "IBertModel": "roberta",  # I-BERT in float mode: RoBERTa under ibert.
     "IBertForSequenceClassification": "roberta",
     "IBertForTokenClassification": "roberta",
+    "XLNetModel": "xlnet",  # relative attention with segment terms; the classifier on the last token (<cls>)
+    "XLNetForSequenceClassification": "xlnet",
+    "XLNetForTokenClassification": "xlnet",
     "LongformerModel": "longformer",  # RoBERTa's layers, sliding-window attention, the classifier's first token global
     "LongformerForSequenceClassification": "longformer",
     "LongformerForTokenClassification": "longformer",
