@@ -480,6 +480,9 @@ _MODELS = {
     "IBertModel": "roberta",  # I-BERT in float mode: RoBERTa under ibert.
     "IBertForSequenceClassification": "roberta",
     "IBertForTokenClassification": "roberta",
+    "FNetModel": "fnet",  # BERT's layers with a 2-D Fourier transform for attention
+    "FNetForSequenceClassification": "fnet",
+    "FNetForTokenClassification": "fnet",
     "XLNetModel": "xlnet",  # relative attention with segment terms; the classifier on the last token (<cls>)
     "XLNetForSequenceClassification": "xlnet",
     "XLNetForTokenClassification": "xlnet",
