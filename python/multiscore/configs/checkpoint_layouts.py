@@ -134,6 +134,14 @@ MULTIMODAL_LANGUAGE_MODELS = {
     "Qwen2VLForSequenceClassification": "Qwen2ForSequenceClassification",
     "Qwen2_5_VLForSequenceClassification": "Qwen2ForSequenceClassification",
     "Qwen3VLForSequenceClassification": "Qwen3ForSequenceClassification",
+    # Vision-language encoders (ModernVBERT around ModernBERT, UltraVBert around Ultrabert: ``model.text_model.*``),
+    # their heads as the text encoder's, the pooling (``classifier_pooling``) in the outer config.
+    "ModernVBertModel": "ModernBertModel",
+    "ModernVBertForSequenceClassification": "ModernBertForSequenceClassification",
+    "ModernVBertForTokenClassification": "ModernBertForTokenClassification",
+    "UltraVBertModel": "UltrabertModel",
+    "UltraVBertForSequenceClassification": "UltrabertForSequenceClassification",
+    "UltraVBertForTokenClassification": "UltrabertForTokenClassification",
     "JinaVLForRanking": "JinaVLForRanking",  # jina-reranker-m0 (Qwen2-VL): its text classifier keeps the name
     "JinaVLForSequenceClassification": "JinaVLForRanking",
 }
@@ -163,8 +171,8 @@ TEXT_MODEL_CAUSAL_LMS = {
 # What a multimodal model computes of its language model otherwise than the language model's own class:
 # Command A Vision's LM head is not multiplied by its text config's logit_scale (Command R7B's is).
 MULTIMODAL_TEXT_KEYS = {"Cohere2VisionForConditionalGeneration": {"logit_scale": 1.0}}
-# A classifier's labels and the weights' quantization live in the outer config: the text config takes them.
-_OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config")
+# A classifier's labels, pooling and the weights' quantization live in the outer config: the text config takes them.
+_OUTER_KEYS = ("id2label", "label2id", "problem_type", "quantization_config", "classifier_pooling")
 # The language model's tensors in those checkpoints (as published, and as transformers 5 names its
 # modules) -> the text model's names.
 LANGUAGE_MODEL_PREFIXES = {  # the first a name starts with applies
@@ -179,6 +187,7 @@ LANGUAGE_MODEL_PREFIXES = {  # the first a name starts with applies
     "llm.model.": "model.", "llm.lm_head.": "lm_head.",  # Ovis2.5's
     "model.model.": "model.",  # LLaVA-OneVision-1.5's
     "text_model.model.": "model.", "text_model.lm_head.": "lm_head.",  # Emu3's
+    "text_model.": "model.",  # a bare vision-language encoder's (ModernVBERT's, UltraVBert's)
 }
 
 
