@@ -95,6 +95,8 @@ OWN_NAME_CONFIGS = {
                     window_size=4, max_position_embeddings=256, initializer_range=0.1, activation_function="gelu_new"),
     # an MLP of 128 (n_inner), 256 positions (GPT-J, CodeGen: rotary on the first 8 of each head's 16 dims instead)
     "gpt2": _GPT2_SHAPE, "gpt_bigcode": _GPT2_SHAPE,
+    # GPT-1: an MLP of 4 x 64, 256 learned positions, GPT's tanh GELU
+    "openai-gpt": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256, initializer_range=0.1, afn="gelu"),
     "gptj": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
     "codegen": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
 }

@@ -38,7 +38,7 @@ from multiscore.models.decoder import (
 )
 
 
-def _conv1d(n_in: int, n_out: int) -> Linear:
+def conv1d_linear(n_in: int, n_out: int) -> Linear:
     """GPT-2's Conv1D as a Linear: its [in, out] weight is transposed as it loads."""
     layer = Linear(n_in, n_out)
     layer.load_transposed = True
@@ -50,8 +50,8 @@ class Gpt2Attention(nn.Module):
         super().__init__()
         H, self.num_heads, self.layer_id = config.hidden_size, config.num_attention_heads, layer_id
         self.head_dim = H // self.num_heads
-        self.c_attn = _conv1d(H, 3 * H)
-        self.c_proj = _conv1d(H, H)
+        self.c_attn = conv1d_linear(H, 3 * H)
+        self.c_proj = conv1d_linear(H, H)
         self.scale = self.head_dim**-0.5 if getattr(config, "scale_attn_weights", True) else 1.0
         if getattr(config, "scale_attn_by_inverse_layer_idx", False):
             self.scale /= float(layer_id + 1)
@@ -116,7 +116,7 @@ class Gpt2Mlp(nn.Module):
         super().__init__()
         H = config.hidden_size
         inner = getattr(config, "n_inner", None) or getattr(config, "intermediate_size", None) or 4 * H
-        projection = _conv1d if config.model_type == "gpt2" else Linear  # GPT-2's Conv1D; nn.Linear elsewhere
+        projection = conv1d_linear if config.model_type == "gpt2" else Linear  # GPT-2's Conv1D; nn.Linear elsewhere
         self.c_fc = projection(H, inner)
         self.c_proj = projection(inner, H)
         self.activation = hf_activation(config.activation_function, "activation_function")

@@ -105,6 +105,9 @@ _MODELS = {
     "XGLMForCausalLM": "opt",  # Meta XGLM: OPT's pre-norm body, scaled embeddings, sinusoidal positions
     "XGLMForSequenceClassification": "opt",
     "XGLMModel": "opt",
+    "OpenAIGPTLMHeadModel": "openai_gpt",  # GPT-1: GPT-2's attention in post-norm blocks
+    "OpenAIGPTForSequenceClassification": "openai_gpt",
+    "OpenAIGPTModel": "openai_gpt",
     "OPTForCausalLM": "opt",  # learned positions (offset 2), pre- or post-norm LayerNorms, ReLU MLPs
     "OPTForSequenceClassification": "opt",
     "OPTModel": "opt",
