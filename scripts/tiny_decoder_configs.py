@@ -97,6 +97,8 @@ OWN_NAME_CONFIGS = {
     "gpt2": _GPT2_SHAPE, "gpt_bigcode": _GPT2_SHAPE,
     # GPT-1: an MLP of 4 x 64, 256 learned positions, GPT's tanh GELU
     "openai-gpt": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256, initializer_range=0.1, afn="gelu"),
+    # CTRL: a ReLU MLP of 128 (dff), 256 sinusoidal positions, the final norm at eps 1e-5 (the layers' at 1e-6)
+    "ctrl": dict(n_embd=64, n_layer=2, n_head=4, dff=128, n_positions=256, initializer_range=0.1, layer_norm_epsilon=1e-5),
     "gptj": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
     "codegen": dict(_GPT2_SHAPE, rotary_dim=8, tie_word_embeddings=False),
 }

@@ -105,6 +105,9 @@ _MODELS = {
     "XGLMForCausalLM": "opt",  # Meta XGLM: OPT's pre-norm body, scaled embeddings, sinusoidal positions
     "XGLMForSequenceClassification": "opt",
     "XGLMModel": "opt",
+    "CTRLLMHeadModel": "ctrl",  # Salesforce CTRL: pre-norm, scaled embeddings, sinusoidal positions, biased tied LM head
+    "CTRLForSequenceClassification": "ctrl",
+    "CTRLModel": "ctrl",
     "OpenAIGPTLMHeadModel": "openai_gpt",  # GPT-1: GPT-2's attention in post-norm blocks
     "OpenAIGPTForSequenceClassification": "openai_gpt",
     "OpenAIGPTModel": "openai_gpt",
