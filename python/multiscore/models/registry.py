@@ -571,6 +571,9 @@ _MODELS = {
     "T5EncoderModel": "t5",  # gtr-t5-*, sentence-t5-*
     "MT5EncoderModel": "t5",
     "UMT5EncoderModel": "t5",  # google/umt5-*: T5's encoder with a relative bias table in every block
+    "T5ForTokenClassification": "t5",  # the encoder and a classifier on every token
+    "MT5ForTokenClassification": "t5",
+    "UMT5ForTokenClassification": "t5",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs
     "StaticEmbeddingModel": "static_embedding",  # sentence-transformers' StaticEmbedding (configs/static_embedding.py)
     "HF_ColBERT": "colbert",  # ColBERT: a vector per token, MaxSim scores

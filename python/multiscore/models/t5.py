@@ -23,7 +23,7 @@ from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.fused_ops import rms_norm
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
-from multiscore.layers.pooler import PoolingMethod
+from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel, embedding_pooler
 from multiscore.models.relative_bias import RelativeBias
 from multiscore.models.sequence_chunks import attend_in_chunks, sequence_chunks
@@ -142,4 +142,24 @@ MT5EncoderModel = T5EncoderModel  # mT5's encoder: the same layers (gated GELU),
 
 
 class UMT5EncoderModel(T5EncoderModel):
+    bias_per_block = True
+
+
+class T5ForTokenClassification(T5EncoderModel):
+    """``transformer.*`` (T5's encoder) + ``classifier`` on every token's final (normed) state: the taggers fine-tuned
+    on T5's, mT5's and UMT5's encoders."""
+
+    kind = ModelKind.ENCODER_TOKEN_CLASSIFIER
+    weight_prefix_aliases = {"transformer.": ""}
+
+    def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
+        super().__init__(config)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.pooler = Pooler(PoolingMethod.CLS, ClassifierHead(self.classifier, config))  # token requests: every row
+
+
+MT5ForTokenClassification = T5ForTokenClassification
+
+
+class UMT5ForTokenClassification(T5ForTokenClassification):
     bias_per_block = True

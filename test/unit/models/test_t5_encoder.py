@@ -90,3 +90,34 @@ def test_gtr_shaped_sentence_transformer(t5_path, tmp_path):
     tok = AutoTokenizer.from_pretrained(str(path))
     seqs = [ScoreSequence(str(i), tok(t)["input_ids"], 0, 1, PoolingParams(activation="default")) for i, t in enumerate(texts)]
     np.testing.assert_allclose(torch.cat(worker(path).forward(seqs)).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["T5", "MT5", "UMT5"])
+def test_token_classifiers_equal_transformers(tmp_path, family):
+    """``T5ForTokenClassification`` (and mT5's, UMT5's): the encoder under ``transformer.``, ``classifier`` on every
+    token's final state; packed sequences of different lengths."""
+    import transformers
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("xlm_roberta")
+    config = getattr(transformers, family + "Config")(
+        vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="gated-gelu",
+        initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, num_labels=5)
+    ref = getattr(transformers, family + "ForTokenClassification")(config).eval()
+    with torch.no_grad():
+        for block in ref.transformer.encoder.block:
+            table = getattr(block.layer[0].SelfAttention, "relative_attention_bias", None)
+            if table is not None:
+                table.weight.normal_(0, 1.0)
+    ref.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    w = worker(tmp_path)
+    assert w.model_config.kind == ModelKind.ENCODER_TOKEN_CLASSIFIER
+    hidden, _ = run_packed(w.model, [(ids, [0] * len(ids)) for ids in SEQS])
+    start = 0
+    for ids in SEQS:
+        with torch.no_grad():
+            expected = ref(input_ids=torch.tensor([ids])).logits[0]
+        torch.testing.assert_close(w.model.classifier(hidden[start : start + len(ids)]), expected, atol=1e-5, rtol=0)
+        start += len(ids)
