@@ -25,6 +25,7 @@ from torch import nn
 
 from multiscore.layers.attention.base import SequenceLayout
 from multiscore.layers.linear import Linear, grouped_to_blocked
+from multiscore.models.decoder import ForwardContext
 from multiscore.models.delta_rule import chunked_delta_rule
 
 
@@ -100,6 +101,20 @@ def run_hybrid_layers(layers, hidden: torch.Tensor, ctx, layouts, keep_rows: Opt
     if keep_rows is not None:
         hidden = hidden.index_select(0, keep_rows)
     return ctx.ops.rms_norm(hidden, norm.weight, norm.eps)
+
+
+class RotaryHybridBody(nn.Module):
+    """The forward of the hybrid bodies with rotary attention layers and no embedding scale (MiniMax, Lara Mini):
+    token embeddings, the rotary's cos / sin, run_hybrid_layers. Subclasses build ``embed_tokens``, ``layers``,
+    ``norm``, ``rotary_emb`` and ``ops``."""
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention, keep_rows: Optional[torch.Tensor],
+                layouts) -> torch.Tensor:
+        """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
+        hidden = self.embed_tokens(input_ids)  # [T, H]
+        cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
+        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
+        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.norm)
 
 
 class MambaHeads(RecurrentHeads):

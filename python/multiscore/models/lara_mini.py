@@ -15,13 +15,11 @@ layers, with:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
 
 import torch
 from torch import nn
 
 from multiscore.configs.model_config import layer_windows
-from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
@@ -35,7 +33,7 @@ from multiscore.models.decoder import (
     sliding_layers_rotate,
 )
 from multiscore.models.flint import SharedExpertMoeBlock, read_as_one_group_router
-from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentHeads, run_hybrid_layers
+from multiscore.models.gated_delta_net import GatedDeltaNet, RecurrentHeads, RotaryHybridBody
 from multiscore.models.qwen3 import qwen3_options
 
 
@@ -74,7 +72,7 @@ class LaraMiniLayer(nn.Module):
         return hidden + self.mlp(normed, ops)
 
 
-class LaraMiniBody(nn.Module):
+class LaraMiniBody(RotaryHybridBody):
     """``model.*`` of a Lara Mini checkpoint."""
 
     def __init__(self, config) -> None:
@@ -84,14 +82,6 @@ class LaraMiniBody(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.rotary_emb = RotaryEmbedding(config, config.head_dim)
         self.ops = EAGER
-
-    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
-                keep_rows: Optional[torch.Tensor], layouts) -> torch.Tensor:
-        """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
-        hidden = self.embed_tokens(input_ids)  # [T, H]
-        cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
-        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.norm)
 
 
 class _LaraMini(RecurrentHeads):

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from multiscore.configs.model_config import head_dim_of, layer_windows
-from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER, rms_norm
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm
@@ -34,7 +33,7 @@ from multiscore.models.decoder import (
     ForwardContext,
 )
 from multiscore.models.delta_rule import chunked_linear_attention
-from multiscore.models.gated_delta_net import RecurrentHeads, RecurrentPlan, RowGroups, roots_then_items, run_hybrid_layers
+from multiscore.models.gated_delta_net import RecurrentHeads, RecurrentPlan, RotaryHybridBody, RowGroups, roots_then_items
 from multiscore.models.mistral import MIXTRAL_HUB_NAMES, mixtral_options
 
 _LIGHTNING_NORM_EPS = 1e-6  # the heads' output norm: transformers builds it with its default eps
@@ -118,7 +117,7 @@ class MiniMaxLayer(nn.Module):
         return normed * alpha + self.mlp(normed, ctx.ops) * beta
 
 
-class MiniMaxBody(nn.Module):
+class MiniMaxBody(RotaryHybridBody):
     """``model.*``: embeddings, layers, the final norm."""
 
     def __init__(self, config) -> None:
@@ -129,14 +128,6 @@ class MiniMaxBody(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.rotary_emb = RotaryEmbedding(config, head_dim_of(config))
         self.ops = EAGER
-
-    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention: BatchAttention,
-                keep_rows: Optional[torch.Tensor], layouts) -> torch.Tensor:
-        """input_ids, positions [T]; layouts: the batch's sequences -> final hidden states [R, H] ([T, H] for None)."""
-        hidden = self.embed_tokens(input_ids)  # [T, H]
-        cos, sin = self.rotary_emb.cos_sin(positions, hidden.dtype)
-        ctx = ForwardContext(cos=cos, sin=sin, attention=attention, ops=self.ops)
-        return run_hybrid_layers(self.layers, hidden, ctx, layouts, keep_rows, self.norm)
 
 
 class _MiniMax(RecurrentHeads):

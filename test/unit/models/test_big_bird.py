@@ -9,7 +9,7 @@ import torch
 from make_tiny_model import build_tokenizer
 from multiscore.configs.model_config import ModelConfig
 from multiscore.server_args import ServerArgs
-from test_encoder_models import encode, load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, encode, load_ours
 
 TEXTS = ["the cat sat on the mat", "a dog", "where is the station", "hello"]
 PAIRS = ["on a mat", "runs fast", "near the park", "world"]
@@ -38,15 +38,8 @@ def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head, config):
     ref, tokenizer = tiny_big_bird(tmp_path / "bb", head, **config)
     seqs = encode(tokenizer, TEXTS, None) + encode(tokenizer, TEXTS, PAIRS)
     assert max(len(ids) for ids, _ in seqs) <= 28
-    hidden, outputs = run_packed(load_ours(tmp_path / "bb"), seqs)
-    start = 0
-    for (ids, types), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), output_hidden_states=True)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=1e-5, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(load_ours(tmp_path / "bb"), ref, seqs, logits=head == "seqcls", atol=1e-5,
+                                  with_types=True)
 
 
 def test_the_context_stops_where_block_sparse_attention_starts(tmp_path):

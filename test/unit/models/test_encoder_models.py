@@ -70,22 +70,34 @@ def run_packed(model, seqs):
         return model.hidden_states(batch, attention, None), model(batch, attention)
 
 
-def assert_packed_equal_reference(ours, ref, seqs, logits: bool, atol: float = 1e-4) -> None:
+def assert_packed_equal_reference(ours, ref, seqs, logits: bool, atol: float = 1e-4, token_logits: bool = False,
+                                  reference_hidden=lambda out: out.hidden_states[-1][0], with_types=None):
     """Each of ``seqs`` [(input_ids, token_type_ids)], packed in one batch through ``ours``: its rows'
-    final hidden states (and, with ``logits``, its classifier logits) equal ``ref`` run on it alone."""
+    final hidden states (where ``reference_hidden`` finds them in ``ref``'s output; None: not compared) and,
+    with ``logits``, its classifier logits, with ``token_logits`` every token's (through ``ours.classify``, else
+    its ``classifier``), equal ``ref`` run on it alone (``with_types``: see run_reference). -> run_packed's."""
     hidden, outputs = run_packed(ours, seqs)
     start = 0
     for (ids, types), out in zip(seqs, outputs):
-        expected = run_reference(ref, ids, types)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=atol, rtol=0)
+        expected = run_reference(ref, ids, types, with_types)
+        rows = hidden[start : start + len(ids)]
+        if reference_hidden is not None:
+            torch.testing.assert_close(rows, reference_hidden(expected), atol=atol, rtol=0)
         if logits:
             torch.testing.assert_close(out[0], expected.logits[0], atol=atol, rtol=0)
+        if token_logits:
+            classify = getattr(ours, "classify", None) or ours.classifier
+            torch.testing.assert_close(classify(rows), expected.logits[0], atol=atol, rtol=0)
         start += len(ids)
+    return hidden, outputs
 
 
-def run_reference(ref, ids, types):
-    has_types = getattr(ref.config, "type_vocab_size", 0) > 0  # DistilBERT and ModernBERT have none
-    kwargs = {"token_type_ids": torch.tensor([types])} if has_types else {}
+def run_reference(ref, ids, types, with_types=None):
+    """``ref`` on one sequence; ``with_types``: pass its token types (None: where ``ref``'s config has a type
+    vocabulary; DistilBERT and ModernBERT have none)."""
+    if with_types is None:
+        with_types = getattr(ref.config, "type_vocab_size", 0) > 0
+    kwargs = {"token_type_ids": torch.tensor([types])} if with_types else {}
     with torch.no_grad():
         return ref(input_ids=torch.tensor([ids]), output_hidden_states=True, **kwargs)
 

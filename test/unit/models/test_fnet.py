@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer
-from test_encoder_models import encode, load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, encode, load_ours
 
 TEXTS = ["the cat sat on the mat", "a dog", "where is the station", "hello", "a cat"]
 PAIRS = ["on a mat", "runs fast", "near the park", "world", "a dog"]
@@ -34,19 +34,8 @@ def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head):
     seqs = encode(tokenizer, TEXTS, None) + encode(tokenizer, TEXTS, PAIRS)
     lengths = [len(ids) for ids, _ in seqs]
     assert len(set(lengths)) < len(lengths) > 1  # some lengths shared, others not
-    ours = load_ours(tmp_path / "fnet")
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, types), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), output_hidden_states=True)
-        rows = hidden[start : start + len(ids)]
-        torch.testing.assert_close(rows, expected.hidden_states[-1][0], atol=1e-5, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        if head == "tokcls":
-            torch.testing.assert_close(ours.classify(rows), expected.logits[0], atol=1e-5, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(load_ours(tmp_path / "fnet"), ref, seqs, logits=head == "seqcls", atol=1e-5,
+                                  token_logits=head == "tokcls")
 
 
 def test_tpu_fourier_transform_is_refused(tmp_path):

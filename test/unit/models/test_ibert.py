@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer
-from test_encoder_models import encode, load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, encode, load_ours
 
 TEXTS = ["the cat sat on the mat", "a dog", "where is the station", "hello"]
 PAIRS = ["on a mat", "runs fast", "near the park", "world"]
@@ -31,15 +31,8 @@ def tiny_ibert(path, head: str, **config):
 def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head):
     ref, tokenizer = tiny_ibert(tmp_path / "ibert", head)
     seqs = encode(tokenizer, TEXTS, None) + encode(tokenizer, TEXTS, PAIRS)
-    hidden, outputs = run_packed(load_ours(tmp_path / "ibert"), seqs)
-    start = 0
-    for (ids, _), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), output_hidden_states=True)
-        torch.testing.assert_close(hidden[start : start + len(ids)], expected.hidden_states[-1][0], atol=1e-5, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(load_ours(tmp_path / "ibert"), ref, seqs, logits=head == "seqcls", atol=1e-5,
+                                  with_types=False)
 
 
 def test_quant_mode_is_refused_with_the_reason(tmp_path):

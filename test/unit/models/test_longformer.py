@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer
-from test_encoder_models import encode, load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, encode, load_ours
 
 TEXTS = ["the cat sat on the mat and the dog sat near the door of the house", "a dog",
          "where is the station near the park where the old man walks his dog at night", "hello world"]
@@ -34,19 +34,8 @@ def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head):
     ref, tokenizer = tiny_longformer(tmp_path / "lf", head)
     seqs = encode(tokenizer, TEXTS, None) + encode(tokenizer, TEXTS, PAIRS)
     assert max(len(ids) for ids, _ in seqs) > 2 * 4 + 1  # past every layer's window
-    ours = load_ours(tmp_path / "lf")
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, _), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), output_hidden_states=True)
-        rows = hidden[start : start + len(ids)]
-        torch.testing.assert_close(rows, expected.hidden_states[-1][0], atol=1e-5, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        if head == "tokcls":
-            torch.testing.assert_close(ours.classify(rows), expected.logits[0], atol=1e-5, rtol=0)
-        start += len(ids)
+    assert_packed_equal_reference(load_ours(tmp_path / "lf"), ref, seqs, logits=head == "seqcls", atol=1e-5,
+                                  token_logits=head == "tokcls")
 
 
 def test_context_length_counts_positions_after_padding_and_stops_at_the_window_with_flashinfer():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer
-from test_encoder_models import encode, load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, encode, load_ours
 
 TEXTS = ["the cat sat on the mat near the door", "a dog", "where is the station", "hello"]
 PAIRS = ["on a mat", "runs fast", "near the park", "world"]
@@ -51,17 +51,6 @@ def test_text_equals_transformers_multimodal_model(tmp_path, family, head):
     assert type(ours).__name__ == SERVED_AS[family] + HEADS[head]
     assert "vision" not in " ".join(name for name, _ in ours.named_parameters())
     seqs = encode(tokenizer, TEXTS, None) + encode(tokenizer, TEXTS, PAIRS)
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, _), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), output_hidden_states=True)
-        rows = hidden[start : start + len(ids)]
-        if head == "embed":
-            torch.testing.assert_close(rows, expected.last_hidden_state[0], atol=1e-5, rtol=0)
-        if head == "seqcls":  # mean-pooled, as the outer config says
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        if head == "tokcls":  # every token through the head (ModernBERT's ``classify``; Ultrabert's bare ``classifier``)
-            classify = getattr(ours, "classify", None) or ours.classifier
-            torch.testing.assert_close(classify(rows), expected.logits[0], atol=1e-5, rtol=0)
-        start += len(ids)
+    # the classifier mean-pooled, as the outer config says
+    assert_packed_equal_reference(ours, ref, seqs, logits=head == "seqcls", atol=1e-5, token_logits=head == "tokcls",
+                                  reference_hidden=(lambda out: out.last_hidden_state[0]) if head == "embed" else None)

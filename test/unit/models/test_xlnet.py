@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from make_tiny_model import build_tokenizer
-from test_encoder_models import load_ours, run_packed
+from test_encoder_models import assert_packed_equal_reference, load_ours
 
 TEXTS = ["the cat sat on the mat", "a dog", "where is the station near the park", "hello"]
 PAIRS = ["on a mat", "runs fast", "near the park", "world"]
@@ -46,21 +46,11 @@ def xlnet_inputs(tokenizer, texts, pairs):
 def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head, config):
     ref, tokenizer = tiny_xlnet(tmp_path / "xlnet", head, **config)
     seqs = xlnet_inputs(tokenizer, TEXTS, None) + xlnet_inputs(tokenizer, TEXTS, PAIRS)
-    ours = load_ours(tmp_path / "xlnet")
-    hidden, outputs = run_packed(ours, seqs)
-    start = 0
-    for (ids, types), out in zip(seqs, outputs):
-        with torch.no_grad():
-            expected = ref(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), output_hidden_states=True)
-        rows = hidden[start : start + len(ids)]
-        torch.testing.assert_close(rows, expected.hidden_states[-1][0], atol=1e-5, rtol=0)
-        if head == "seqcls":
-            torch.testing.assert_close(out[0], expected.logits[0], atol=1e-5, rtol=0)
-        if head == "tokcls":
-            torch.testing.assert_close(ours.classify(rows), expected.logits[0], atol=1e-5, rtol=0)
-        if head == "embed":  # pooled on the last token (<cls>)
-            torch.testing.assert_close(out[0], rows[-1], atol=0, rtol=0)
-        start += len(ids)
+    hidden, outputs = assert_packed_equal_reference(load_ours(tmp_path / "xlnet"), ref, seqs, logits=head == "seqcls",
+                                                    atol=1e-5, token_logits=head == "tokcls", with_types=True)
+    if head == "embed":  # pooled on each sequence's last token (<cls>)
+        last_rows = torch.tensor([len(ids) for ids, _ in seqs]).cumsum(0) - 1
+        torch.testing.assert_close(torch.cat(outputs), hidden[last_rows], atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("config, message", [({"attn_type": "uni"}, "attn_type 'uni'"), ({"bi_data": True}, "bi_data"),
