@@ -492,6 +492,9 @@ _MODELS = {
     "XLNetModel": "xlnet",  # relative attention with segment terms; the classifier on the last token (<cls>)
     "XLNetForSequenceClassification": "xlnet",
     "XLNetForTokenClassification": "xlnet",
+    "LukeModel": "roberta",  # LUKE / mLUKE on words alone: RoBERTa's layers under luke., BERT's pooler for the classifier
+    "LukeForSequenceClassification": "roberta",
+    "LukeForTokenClassification": "roberta",
     "LongformerModel": "longformer",  # RoBERTa's layers, sliding-window attention, the classifier's first token global
     "LongformerForSequenceClassification": "longformer",
     "LongformerForTokenClassification": "longformer",

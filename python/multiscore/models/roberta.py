@@ -6,9 +6,15 @@ class names and model_type ``camembert``; its checkpoints name the backbone ``ro
 Data2Vec-Text (facebook/data2vec-text-base and its fine-tunes) is RoBERTa's architecture trained another
 way: the same again, its backbone named ``data2vec_text.``. I-BERT (kssteven/ibert-roberta-*) without
 ``quant_mode`` computes RoBERTa in float (its integer kernels switched off): the same again under ``ibert.``, its
-quantization tensors unused; ``quant_mode`` (integer-only arithmetic) is refused."""
+quantization tensors unused; ``quant_mode`` (integer-only arithmetic) is refused. LUKE and mLUKE (studio-ousia/luke-*,
+mluke-*, luke-japanese-* and their fine-tunes) on words alone, as transformers computes them without ``entity_ids``:
+RoBERTa's layers under ``luke.`` (their entity embeddings and entity-aware queries unread); its classifier reads
+BERT's tanh pooler."""
 
+from multiscore.models.base import PooledClassifier
+from multiscore.models.bert import BERT_PACKED_MODULES
 from multiscore.models.xlm_roberta import (
+    XLMRobertaBackbone,
     XLMRobertaForSequenceClassification,
     XLMRobertaForTokenClassification,
     XLMRobertaModel,
@@ -73,3 +79,22 @@ class IBertForSequenceClassification(_IBert, XLMRobertaForSequenceClassification
 
 class IBertForTokenClassification(_IBert, XLMRobertaForTokenClassification):
     weight_prefix_aliases = {"ibert.": "roberta."}
+
+
+class LukeModel(XLMRobertaModel):
+    weight_prefix_aliases = {"luke.": "model.", **XLMRobertaModel.weight_prefix_aliases}
+
+
+class LukeForSequenceClassification(PooledClassifier):
+    """``luke.*`` (RoBERTa's layers, BERT's pooler) + ``classifier``: logits = classifier(pooler(<s>))."""
+
+    packed_modules_mapping = BERT_PACKED_MODULES
+    backbone_name = "luke"
+
+    @staticmethod
+    def make_backbone(config):
+        return XLMRobertaBackbone(config, add_pooler=True)
+
+
+class LukeForTokenClassification(XLMRobertaForTokenClassification):
+    weight_prefix_aliases = {"luke.": "roberta."}
