@@ -495,6 +495,9 @@ _MODELS = {
     "LukeModel": "roberta",  # LUKE / mLUKE on words alone: RoBERTa's layers under luke., BERT's pooler for the classifier
     "LukeForSequenceClassification": "roberta",
     "LukeForTokenClassification": "roberta",
+    "ConvBertModel": "convbert",  # BERT's layers with span-based dynamic convolution heads beside the attention heads
+    "ConvBertForSequenceClassification": "convbert",
+    "ConvBertForTokenClassification": "convbert",
     "LongformerModel": "longformer",  # RoBERTa's layers, sliding-window attention, the classifier's first token global
     "LongformerForSequenceClassification": "longformer",
     "LongformerForTokenClassification": "longformer",
