@@ -5,7 +5,10 @@
   (DeepSeek-V3's and the Qwen3 -FP8 layout);
 - ``write_compressed_tensors``: ``quant_method: "compressed-tensors"`` (RedHatAI's layouts): FP8 or int8
   weights with a ``weight_scale`` per channel, tensor or block, and dynamic per-token (or per-group)
-  input activations, or none (W8A16).
+  input activations, or none (W8A16);
+- ``write_pack_quantized``: compressed-tensors' ``pack-quantized`` format (RedHatAI's ``-quantized.w4a16``): 4- or
+  8-bit integer weights packed into int32 words, a scale per group of input columns (or per channel), symmetric or
+  with zero points; no activation quantization.
 """
 
 from __future__ import annotations
@@ -87,4 +90,51 @@ def write_compressed_tensors(src, dst, kind: str = "float", strategy: str = "cha
     _set_quantization(dst, {"quant_method": "compressed-tensors", "quantization_status": "compressed",
                             "format": f"{kind}-quantized" if activations else "naive-quantized",
                             "config_groups": {"group_0": group}, "ignore": ["lm_head", "score"]})
+    return dst
+
+
+def _pack_int32(values: torch.Tensor, num_bits: int) -> torch.Tensor:
+    """[R, C] integers in [-2^(b-1), 2^(b-1)) -> int32 [R, ceil(C·b/32)]: each shifted by 2^(b-1), 32/b to a word,
+    the first in the lowest bits (compressed-tensors' layout for bit widths that divide 32)."""
+    per_word = 32 // num_bits
+    unsigned = values.to(torch.int64) + (1 << (num_bits - 1))
+    unsigned = torch.nn.functional.pad(unsigned, (0, -unsigned.shape[1] % per_word))  # a last word's unused slots: 0
+    unsigned = unsigned.reshape(values.shape[0], -1, per_word)
+    words = (unsigned << (num_bits * torch.arange(per_word))).sum(-1)  # [R, C / per_word] in 0 .. 2^32
+    return torch.where(words >= 2**31, words - 2**32, words).to(torch.int32)
+
+
+def write_pack_quantized(src, dst, num_bits: int = 4, group: int = 16, symmetric: bool = True,
+                         scale_dtype: torch.dtype = torch.bfloat16) -> pathlib.Path:
+    """Each projection [R, C] as ``weight_packed`` (int32), ``weight_scale`` [R, C / group] (``scale_dtype``; group
+    None: [R, 1]), ``weight_shape`` and, asymmetric, ``weight_zero_point`` [R, C / group] packed along the rows."""
+    dst = pathlib.Path(dst)
+    q_min, q_max = -(1 << (num_bits - 1)), (1 << (num_bits - 1)) - 1
+
+    def quantize(name, weight):
+        R, C = weight.shape
+        cols = group or C
+        groups = weight.float().reshape(R, C // cols, cols)
+        if symmetric:
+            scale = (groups.abs().amax(-1) / ((q_max - q_min) / 2)).clamp(min=1e-8).to(scale_dtype)  # [R, G]
+            zero = torch.zeros_like(scale, dtype=torch.int64)
+        else:
+            low, high = groups.amin(-1).clamp(max=0), groups.amax(-1).clamp(min=0)
+            scale = ((high - low) / (q_max - q_min)).clamp(min=1e-8).to(scale_dtype)
+            zero = torch.clamp(torch.round(q_min - low / scale.float()), q_min, q_max).to(torch.int64)
+        q = torch.clamp(torch.round(groups / scale.float()[..., None]) + zero[..., None], q_min, q_max)
+        base = name[: -len("weight")]
+        out = {base + "weight_packed": _pack_int32(q.reshape(R, C), num_bits), base + "weight_scale": scale,
+               base + "weight_shape": torch.tensor([R, C])}
+        if not symmetric:
+            out[base + "weight_zero_point"] = _pack_int32(zero.t(), num_bits).t().contiguous()
+        return out
+
+    _projections(pathlib.Path(src), dst, quantize)
+    weights = {"num_bits": num_bits, "type": "int", "strategy": "group" if group else "channel",
+               "group_size": group, "symmetric": symmetric, "dynamic": False}
+    _set_quantization(dst, {"quant_method": "compressed-tensors", "quantization_status": "compressed",
+                            "format": "pack-quantized", "ignore": ["lm_head", "score"],
+                            "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights,
+                                                          "input_activations": None}}})
     return dst

@@ -278,7 +278,7 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
     if method not in _DEQUANTIZED_FORMATS:
         raise ValueError(f"the checkpoint is quantized ({method}), which is not supported: multiscore reads 16- and "
                          "32-bit weights, and dequantizes MXFP4 (GPT-OSS's experts), block-scaled FP8 (DeepSeek-V3's, "
-                         "the Qwen3 -FP8 checkpoints'), compressed-tensors' 8-bit schemes and BitNet's ternary weights as they "
+                         "the Qwen3 -FP8 checkpoints'), compressed-tensors' 8-bit and packed (W4A16) schemes and BitNet's ternary weights as they "
                          "load; serve the "
                          "unquantized checkpoint")
     if method == "fp8":

@@ -1,5 +1,6 @@
-"""Checkpoint tensors stored as two parts of one weight (quantized values and their scales), joined
-into that weight as the second part is read, whichever comes first (model_executor/mxfp4.py, fp8.py)."""
+"""Checkpoint tensors stored as parts of one weight (quantized values and their scales, a packed weight's shape),
+joined into that weight as its last part is read, whichever order they come in (model_executor/mxfp4.py, fp8.py,
+compressed_tensors.py)."""
 
 from __future__ import annotations
 
@@ -17,25 +18,34 @@ def joined_pairs(tensors: Iterator[tuple[str, torch.Tensor]], suffixes: tuple[st
     """(name, tensor) with each pair of parts (``suffixes``: the first one's, the second one's, as
     ``part_of`` names them) replaced by (the weight's name, ``join(first part, second part)``); every
     other tensor passes unchanged. ValueError for a part read twice or left without its other."""
-    pending: dict[str, tuple[str, torch.Tensor]] = {}  # weight -> (the suffix read, its tensor)
+    return joined_parts(tensors, suffixes, part_of, lambda parts: join(parts[suffixes[0]], parts[suffixes[1]]),
+                        format_name)
+
+
+def joined_parts(tensors: Iterator[tuple[str, torch.Tensor]], suffixes: tuple[str, ...], part_of: PartOf,
+                 join: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                 format_name: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """joined_pairs for any number of parts: once all of a weight's ``suffixes`` are read, (the weight's name,
+    ``join({suffix: part})``)."""
+    pending: dict[str, dict[str, torch.Tensor]] = {}  # weight -> the parts read so far
     for name, tensor in tensors:
         part = part_of(name, tensor)
         if part is None:
             yield name, tensor
             continue
         base, suffix = part
-        if base not in pending:
-            pending[base] = (suffix, tensor)
-            continue
-        first_suffix, first = pending.pop(base)
-        if first_suffix == suffix:
+        parts = pending.setdefault(base, {})
+        if suffix in parts:
             raise ValueError(f"checkpoint tensor {name} appears twice")
-        a, b = (first, tensor) if first_suffix == suffixes[0] else (tensor, first)
+        parts[suffix] = tensor
+        if len(parts) < len(suffixes):
+            continue
+        del pending[base]
         try:
-            yield base, join(a, b)
+            yield base, join(parts)
         except ValueError as e:
             raise ValueError(f"checkpoint tensor {base}: {e}") from None
     if pending:
-        base, (suffix, _) = next(iter(pending.items()))
-        missing = suffixes[1] if suffix == suffixes[0] else suffixes[0]
-        raise ValueError(f"{format_name} checkpoint: {base}{suffix} has no {base}{missing}")
+        base, parts = next(iter(pending.items()))
+        missing = next(suffix for suffix in suffixes if suffix not in parts)
+        raise ValueError(f"{format_name} checkpoint: {base}{next(iter(parts))} has no {base}{missing}")

@@ -94,8 +94,10 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
     quantized: set[str] = set()  # compressed-tensors, BitNet: the checkpoint names of the weights read quantized
     if model_config.quantization == "compressed-tensors":
-        tensors = compressed_tensors.dequantized_tensors(
-            tensors, quantized, compressed_tensors.weight_block(model_config.hf_config.quantization_config))
+        quant = model_config.hf_config.quantization_config
+        packed = compressed_tensors.packed_bits(quant)
+        tensors = (compressed_tensors.unpacked_tensors(tensors, quantized, *packed) if packed is not None
+                   else compressed_tensors.dequantized_tensors(tensors, quantized, compressed_tensors.weight_block(quant)))
     if model_config.quantization == "bitnet":
         tensors = bitnet.dequantized_tensors(tensors, model_config.hf_config.quantization_config,
                                              lambda name: _is_projection(model, name, params, model_config), quantized)

@@ -1,13 +1,14 @@
-"""compressed-tensors 8-bit checkpoints (RedHatAI's -FP8-dynamic, -FP8-block, -quantized.w8a8, -W8A16
-layouts), written here from tiny checkpoints (scripts/quantized_checkpoints.py), score as transformers with compressed-tensors scores them: weights dequantized as
-they load, and (W8A8) each product's input quantized per token. Single-item and MIS; the refusals."""
+"""compressed-tensors checkpoints (RedHatAI's -FP8-dynamic, -FP8-block, -quantized.w8a8, -W8A16 layouts, and the
+packed -quantized.w4a16 one), written here from tiny checkpoints (scripts/quantized_checkpoints.py), score as
+transformers with compressed-tensors scores them: weights dequantized as they load, and (W8A8) each product's input
+quantized per token. Single-item and MIS; the refusals."""
 
 import json
 
 import pytest
 import torch
 
-from quantized_checkpoints import ACTIVATION_GROUP, write_compressed_tensors
+from quantized_checkpoints import ACTIVATION_GROUP, write_compressed_tensors, write_pack_quantized
 from worker_batches import LABELS, mixed_inputs, score_both_ways, worker
 
 # The reference: transformers runs these checkpoints through the compressed-tensors package (the test extra).
@@ -105,7 +106,8 @@ def test_activation_quantization_rounds_each_row_by_its_own_scale():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"format": "pack-quantized"}, "format 'pack-quantized' is not supported"),
+    ({"format": "marlin-24"}, "format 'marlin-24' is not supported"),
+    ({"format": "pack-quantized"}, "pack-quantized weights quantized as 8-bit float, channel, symmetric"),
     ({"kv_cache_scheme": {"num_bits": 8}}, "kv_cache_scheme"),
     ({"weights": {"num_bits": 4}}, "weights quantized as 4-bit float, channel, symmetric, static are not supported"),
     ({"input_activations": {"dynamic": False, "strategy": "tensor"}}, "input_activations quantized as 8-bit float, tensor"),
@@ -120,6 +122,56 @@ def test_other_schemes_are_refused_before_loading(tiny_model, tmp_path, change, 
             group[key] = {**(group[key] or {}), **value}
         else:
             quant[key] = value
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        worker(path)
+
+
+@pytest.mark.parametrize("arch, head, bits, group", [("qwen3", "seqcls", 4, 16), ("llama", "causal", 4, 16),
+                                                      ("qwen3", "causal", 8, 16), ("qwen3", "seqcls", 4, None)],
+                         ids=["w4a16-group", "w4a16-llama", "w8a16-packed", "w4a16-channel"])
+def test_a_packed_checkpoint_scores_as_transformers(tiny_model, tmp_path, arch, head, bits, group):
+    """pack-quantized (W4A16): integers packed 8 (or 4) to an int32 word, a bfloat16 scale per group of 16 columns
+    (or per row), unpacked and dequantized in the scale's dtype as they load: fp32 <= 1e-5, single-item and MIS."""
+    from hf_reference import hf_scores
+
+    path = write_pack_quantized(tiny_model(arch, head), tmp_path / "packed", bits, group)
+    w = worker(path)
+    assert w.model.model.layers[0].self_attn.qkv_proj.input_quant is None
+    query, items = mixed_inputs(seed=4)
+    labels = LABELS if head == "causal" else None
+    reference = torch.tensor(hf_scores(path, query, items, labels, apply_softmax=labels is not None))
+    for got in score_both_ways(w, query, items, labels, apply_softmax=labels is not None):
+        torch.testing.assert_close(torch.tensor(got), reference, atol=1e-5, rtol=0)
+    original = score_both_ways(worker(tiny_model(arch, head)), query, items, labels, apply_softmax=labels is not None)[0]
+    assert (torch.tensor(original) - reference).abs().max() > (1e-3 if bits == 8 else 1e-2)  # the quantized model
+
+
+def test_unpacking_reads_compressed_tensors_layout():
+    """Our unpacking against compressed-tensors' own packing, for 2-, 4- and 8-bit values and a row whose last word
+    is partly empty."""
+    from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32
+
+    from multiscore.model_executor.compressed_tensors import unpack_int32
+
+    torch.manual_seed(0)
+    for bits in (2, 4, 8):
+        values = torch.randint(-(1 << (bits - 1)), 1 << (bits - 1), (5, 40), dtype=torch.int8)
+        assert torch.equal(unpack_int32(pack_to_int32(values, bits), bits, 40), values)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"symmetric": False}, "asymmetric"),
+    ({"actorder": "group"}, "actorder group"),
+    ({"num_bits": 3}, "3-bit int"),
+    ({"input_activations": {"num_bits": 8, "type": "int", "strategy": "token", "dynamic": True}}, "quantized activations"),
+])
+def test_other_packed_schemes_are_refused_before_loading(tiny_model, tmp_path, change, message):
+    path = write_pack_quantized(tiny_model("qwen3", "seqcls"), tmp_path / "packed")
+    config = json.loads((path / "config.json").read_text())
+    group = config["quantization_config"]["config_groups"]["group_0"]
+    for key, value in change.items():
+        (group if key == "input_activations" else group["weights"])[key] = value
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=message):
         worker(path)
