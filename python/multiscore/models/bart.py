@@ -11,7 +11,13 @@ Each stack: token embeddings (``shared``, times sqrt(d_model) with ``scale_embed
 positions (offset 2), ``layernorm_embedding``, then post-norm layers (attention, residual add,
 LayerNorm; ``fc1``-activation-``fc2``, residual add, LayerNorm) with biased projections. Attention runs
 within each sequence over chunks of similar-length sequences (sequence_chunks.py): a model that mixes
-causal and bidirectional attention does not fit one backend's plan.
+causal and bidirectional attention does not fit one backend's plan. The class scores are read, as transformers
+reads them, at the sequence's last ``eos_token_id`` (its last token where it has none).
+
+The same heads of BART's kin: MVP (``MvpForSequenceClassification``, BART's layers; its prompts, ``use_prompt``,
+refused), PLBart (``PLBartForSequenceClassification``: BART's layers; the decoder starts from the sequence's last
+token, its language id, as transformers shifts PLBart's and mBART's inputs) and mBART (``MBartForSequenceClassification``:
+pre-norm layers, a final ``layer_norm`` in each stack, the same start).
 """
 
 from __future__ import annotations
@@ -50,9 +56,10 @@ class BartAttention(nn.Module):
 
 
 class BartLayer(nn.Module):
-    """An encoder layer (``self_attn``, ``fc1``/``fc2``), or a decoder layer with ``encoder_attn`` between them."""
+    """An encoder layer (``self_attn``, ``fc1``/``fc2``), or a decoder layer with ``encoder_attn`` between them;
+    post-norm (BART) or, with ``pre_norm``, each sublayer's LayerNorm on its input (mBART)."""
 
-    def __init__(self, config, decoder: bool) -> None:
+    def __init__(self, config, decoder: bool, pre_norm: bool = False) -> None:
         super().__init__()
         d = config.d_model
         heads = config.decoder_attention_heads if decoder else config.encoder_attention_heads
@@ -64,25 +71,31 @@ class BartLayer(nn.Module):
         self.fc1, self.fc2 = Linear(d, ffn, bias=True), Linear(ffn, d, bias=True)
         self.final_layer_norm = nn.LayerNorm(d)
         self.act = EAGER_ACTIVATIONS[hf_activation(config.activation_function, "activation_function")]
+        self.pre_norm = pre_norm
 
     def forward(self, x: torch.Tensor, chunks, encoded: Optional[torch.Tensor]) -> torch.Tensor:
         """x [T, d] -> [T, d]; ``encoded`` [T, d]: the encoder's final states (decoder layers)."""
-        x = self.self_attn_layer_norm(x + self.self_attn(x, x, chunks, causal=self.decoder))
+        sublayers = [(self.self_attn_layer_norm, lambda h: self.self_attn(h, h, chunks, causal=self.decoder))]
         if self.decoder:
-            x = self.encoder_attn_layer_norm(x + self.encoder_attn(x, encoded, chunks, causal=False))
-        return self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
+            sublayers.append((self.encoder_attn_layer_norm, lambda h: self.encoder_attn(h, encoded, chunks, causal=False)))
+        sublayers.append((self.final_layer_norm, lambda h: self.fc2(self.act(self.fc1(h)))))
+        for norm, sublayer in sublayers:
+            x = x + sublayer(norm(x)) if self.pre_norm else norm(x + sublayer(x))
+        return x
 
 
 class BartStack(nn.Module):
-    """``model.encoder`` or ``model.decoder``: learned positions, ``layernorm_embedding``, the layers."""
+    """``model.encoder`` or ``model.decoder``: learned positions, ``layernorm_embedding``, the layers (and, pre-norm,
+    a final ``layer_norm``)."""
 
-    def __init__(self, config, decoder: bool) -> None:
+    def __init__(self, config, decoder: bool, pre_norm: bool = False) -> None:
         super().__init__()
         d = config.d_model
         self.embed_positions = nn.Embedding(config.max_position_embeddings + _POSITION_OFFSET, d)
         self.layernorm_embedding = nn.LayerNorm(d)
         count = config.decoder_layers if decoder else config.encoder_layers
-        self.layers = nn.ModuleList(BartLayer(config, decoder) for _ in range(count))
+        self.layers = nn.ModuleList(BartLayer(config, decoder, pre_norm) for _ in range(count))
+        self.layer_norm = nn.LayerNorm(d) if pre_norm else None
 
     def forward(self, embedded: torch.Tensor, positions: torch.Tensor, chunks,
                 encoded: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -90,16 +103,16 @@ class BartStack(nn.Module):
         x = self.layernorm_embedding(embedded + self.embed_positions(positions + _POSITION_OFFSET))
         for layer in self.layers:
             x = layer(x, chunks, encoded)
-        return x
+        return x if self.layer_norm is None else self.layer_norm(x)
 
 
 class BartModelBody(nn.Module):
     """``model.*``: ``shared`` token embeddings, the encoder and the decoder."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, pre_norm: bool = False) -> None:
         super().__init__()
         self.shared = nn.Embedding(config.vocab_size, config.d_model)
-        self.encoder, self.decoder = BartStack(config, decoder=False), BartStack(config, decoder=True)
+        self.encoder, self.decoder = (BartStack(config, decoder, pre_norm) for decoder in (False, True))
 
 
 class BartClassificationHead(nn.Module):
@@ -117,16 +130,19 @@ class BartForSequenceClassification(PoolingModel):
     kind = ModelKind.ENCODER_CLASSIFIER  # the pair is one sequence, seen whole by the encoder: no MIS
     # The encoder's and decoder's token embeddings are ``shared`` (tied); checkpoints may store any of them.
     weight_renames = {"model.encoder.embed_tokens.": "model.shared.", "model.decoder.embed_tokens.": "model.shared."}
+    pre_norm = False  # mBART's layers
+    starts_from_last_token = False  # mBART's and PLBart's decoders start from the sequence's last token, not one id
 
     def __init__(self, config, pooling: Optional[PoolingConfig] = None) -> None:
         super().__init__()
         self.config = config
-        self.model = BartModelBody(config)
+        self.model = BartModelBody(config, self.pre_norm)
         self.classification_head = BartClassificationHead(config)
         self.embed_scale = math.sqrt(config.d_model) if getattr(config, "scale_embedding", False) else 1.0
         self.decoder_start = config.decoder_start_token_id
-        if self.decoder_start is None:
+        if self.decoder_start is None and not self.starts_from_last_token:
             raise ValueError("a BART classifier needs decoder_start_token_id in its config")
+        self.eos = config.eos_token_id
         self.pooler = Pooler(PoolingMethod.LAST, ClassifierHead(self.classification_head, config))
 
     def hidden_states(self, batch, attention, rows):
@@ -137,6 +153,37 @@ class BartForSequenceClassification(PoolingModel):
         chunks = list(sequence_chunks(starts.tolist(), batch.seq_lens, ids.device, align_keys=True))
         encoded = self.model.encoder(self.model.shared(ids) * self.embed_scale, positions, chunks)
         shifted = torch.roll(ids, 1)  # each sequence's tokens one row later, its first row the start token
-        shifted[starts] = self.decoder_start
+        lens = torch.tensor(batch.seq_lens, device=ids.device)
+        shifted[starts] = ids[starts + lens - 1] if self.starts_from_last_token else self.decoder_start
         out = self.model.decoder(self.model.shared(shifted) * self.embed_scale, positions, chunks, encoded)
-        return out if rows is None else out.index_select(0, rows)
+        return out if rows is None else out.index_select(0, self._last_eos_rows(ids, starts, lens, rows))
+
+    def _last_eos_rows(self, ids: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor,
+                       rows: torch.Tensor) -> torch.Tensor:
+        """The pooler's rows (each sequence's last token) moved to the sequence's last ``eos`` where it has one."""
+        if self.eos is None:
+            return rows
+        seq = torch.repeat_interleave(torch.arange(len(lens), device=ids.device), lens)  # [T] each row's sequence
+        eos_rows = torch.nonzero(ids == self.eos).flatten()
+        last = starts + lens - 1
+        last_eos = last.clone().fill_(-1).scatter_reduce(0, seq[eos_rows], eos_rows, "amax")  # [B], -1: none
+        moved = torch.where(last_eos >= 0, last_eos, last)  # [B]
+        return moved[torch.searchsorted(last, rows)]  # ``rows``: sequences' last rows, in order
+
+
+class MvpForSequenceClassification(BartForSequenceClassification):
+    """MVP (RUCAIBox/mvp): BART's layers; its task prompts (``use_prompt``) are refused."""
+
+    @classmethod
+    def adapt_config(cls, hf_config) -> None:
+        if getattr(hf_config, "use_prompt", False):
+            raise ValueError("MVP with use_prompt (its task-specific prompt layers) is not supported")
+
+
+class PLBartForSequenceClassification(BartForSequenceClassification):
+    starts_from_last_token = True
+
+
+class MBartForSequenceClassification(BartForSequenceClassification):
+    pre_norm = True
+    starts_from_last_token = True

@@ -534,6 +534,9 @@ _MODELS = {
     "DebertaV2Model": "deberta_v2",
     "DebertaV2ForSequenceClassification": "deberta_v2",
     "DebertaV2ForTokenClassification": "deberta_v2",
+    "MBartForSequenceClassification": "bart",  # mBART: pre-norm, the decoder starting from the language id
+    "PLBartForSequenceClassification": "bart",
+    "MvpForSequenceClassification": "bart",
     "BartForSequenceClassification": "bart",  # an encoder-decoder: bart-large-mnli (zero-shot), distilbart-mnli
     "SqueezeBertModel": "squeezebert",  # SqueezeBERT: BERT's post-norm layers on grouped 1x1 convolutions
     "SqueezeBertForSequenceClassification": "squeezebert",
