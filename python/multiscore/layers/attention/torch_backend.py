@@ -12,7 +12,8 @@ Two kinds of work, both without an O(T²) mask over the whole batch:
 
 Per layer, two options change the scores: ``softcap`` (Gemma2: cap · tanh(scores / cap)) and a
 sliding ``window`` (a token at position p sees keys at positions > p - window; in bidirectional
-runs, keys with |p - k| < window). Either sends the calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
+runs, keys with |p - k| < window, and with ``first_key_global`` the sequence's first key too: Longformer's global
+token). Either sends the calls it affects to the portable path with an explicit mask; MIS rows carry their single-item
 positions (item token t at query_len + t), so a window hides the same query keys as when the
 item is scored alone. GPT-OSS's ``sinks`` (a logit per head in each softmax's denominator) scale an
 output by σ(lse − sink), so they take the log-sum-exp path too; under MIS, by the merged lse.
