@@ -55,7 +55,7 @@ def resolve_model_path(model_path: str, revision: Optional[str] = None) -> str:
 
 # Encoders whose learned position table is a hard limit on a sequence's length; the RoBERTa-style
 # ones (and MPNet) number positions after the padding index, which the table reserves.
-_POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "data2vec-text", "ibert", "longformer", "luke", "mpnet")
+_POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert", "data2vec-text", "ibert", "longformer", "luke", "xmod", "mpnet")
 _POSITIONS_FROM_ZERO = ("bert", "convbert", "electra", "distilbert", "fnet", "modernbert", "gpt2", "openai-gpt", "ctrl", "opt")  # OPT's table has its offset of 2 beside
 
 

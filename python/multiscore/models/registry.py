@@ -498,6 +498,9 @@ _MODELS = {
     "ConvBertModel": "convbert",  # BERT's layers with span-based dynamic convolution heads beside the attention heads
     "ConvBertForSequenceClassification": "convbert",
     "ConvBertForTokenClassification": "convbert",
+    "XmodModel": "xmod",  # X-MOD: XLM-R with a language adapter per layer, for the config's default_language
+    "XmodForSequenceClassification": "xmod",
+    "XmodForTokenClassification": "xmod",
     "LongformerModel": "longformer",  # RoBERTa's layers, sliding-window attention, the classifier's first token global
     "LongformerForSequenceClassification": "longformer",
     "LongformerForTokenClassification": "longformer",
