@@ -40,7 +40,7 @@ def test_rotary_decoders_take_a_longer_context(tiny_model):
     assert _config(path, context_length=8192).context_length == 8192
 
 
-@pytest.mark.parametrize("config_class", ["RobertaConfig", "Data2VecTextConfig", "IBertConfig", "LongformerConfig", "LukeConfig"])
+@pytest.mark.parametrize("config_class", ["RobertaConfig", "Data2VecTextConfig", "IBertConfig", "LongformerConfig", "LukeConfig", "XmodConfig"])
 def test_roberta_kin_number_positions_after_the_padding_index(config_class):
     """Their position tables reserve rows up to the padding index: 514 rows, pad_token_id 1 -> 512 tokens."""
     import transformers
