@@ -156,19 +156,21 @@ class BartForSequenceClassification(PoolingModel):
         lens = torch.tensor(batch.seq_lens, device=ids.device)
         shifted[starts] = ids[starts + lens - 1] if self.starts_from_last_token else self.decoder_start
         out = self.model.decoder(self.model.shared(shifted) * self.embed_scale, positions, chunks, encoded)
-        return out if rows is None else out.index_select(0, self._last_eos_rows(ids, starts, lens, rows))
+        return out if rows is None else out.index_select(0, last_eos_rows(ids, starts, lens, rows, self.eos))
 
-    def _last_eos_rows(self, ids: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor,
-                       rows: torch.Tensor) -> torch.Tensor:
-        """The pooler's rows (each sequence's last token) moved to the sequence's last ``eos`` where it has one."""
-        if self.eos is None:
-            return rows
-        seq = torch.repeat_interleave(torch.arange(len(lens), device=ids.device), lens)  # [T] each row's sequence
-        eos_rows = torch.nonzero(ids == self.eos).flatten()
-        last = starts + lens - 1
-        last_eos = last.clone().fill_(-1).scatter_reduce(0, seq[eos_rows], eos_rows, "amax")  # [B], -1: none
-        moved = torch.where(last_eos >= 0, last_eos, last)  # [B]
-        return moved[torch.searchsorted(last, rows)]  # ``rows``: sequences' last rows, in order
+
+def last_eos_rows(ids: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, rows: torch.Tensor,
+                  eos: Optional[int]) -> torch.Tensor:
+    """The pooler's ``rows`` (each sequence's last token, in order) moved to the sequence's last ``eos`` where it has
+    one: where transformers' encoder-decoder classifiers read (BART's kin, T5's)."""
+    if eos is None:
+        return rows
+    seq = torch.repeat_interleave(torch.arange(len(lens), device=ids.device), lens)  # [T] each row's sequence
+    eos_rows = torch.nonzero(ids == eos).flatten()
+    last = starts + lens - 1
+    last_eos = last.clone().fill_(-1).scatter_reduce(0, seq[eos_rows], eos_rows, "amax")  # [B], -1: none
+    moved = torch.where(last_eos >= 0, last_eos, last)  # [B]
+    return moved[torch.searchsorted(last, rows)]
 
 
 class MvpForSequenceClassification(BartForSequenceClassification):

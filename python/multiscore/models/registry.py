@@ -584,6 +584,9 @@ _MODELS = {
     "MT5EncoderModel": "t5",
     "UMT5EncoderModel": "t5",  # google/umt5-*: T5's encoder with a relative bias table in every block
     "T5ForTokenClassification": "t5",  # the encoder and a classifier on every token
+    "T5ForSequenceClassification": "t5_classifier",  # encoder-decoder, read at the last </s>
+    "MT5ForSequenceClassification": "t5_classifier",
+    "UMT5ForSequenceClassification": "t5_classifier",
     "MT5ForTokenClassification": "t5",
     "UMT5ForTokenClassification": "t5",
     "BgeM3EmbeddingModel": "bge_m3",  # vLLM's name: BGE-M3's dense, multi-vector and sparse outputs

@@ -121,3 +121,34 @@ def test_token_classifiers_equal_transformers(tmp_path, family):
             expected = ref(input_ids=torch.tensor([ids])).logits[0]
         torch.testing.assert_close(w.model.classifier(hidden[start : start + len(ids)]), expected, atol=1e-5, rtol=0)
         start += len(ids)
+
+
+@pytest.mark.parametrize("family, feed_forward", [("T5", "relu"), ("MT5", "gated-gelu"), ("UMT5", "gated-gelu")])
+def test_sequence_classifiers_equal_transformers(tmp_path, family, feed_forward):
+    """``T5ForSequenceClassification`` (and mT5's, UMT5's): encoder and decoder (its unidirectional relative bias,
+    causal, cross-attending), read at the last </s> (one input ends with a token after it); packed sequences of
+    different lengths, up to past the buckets' exact range."""
+    import transformers
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("xlm_roberta")
+    config = getattr(transformers, family + "Config")(
+        vocab_size=(len(tokenizer) + 63) // 64 * 64, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
+        num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj=feed_forward,
+        initializer_factor=1.0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id, num_labels=3)
+    ref = getattr(transformers, family + "ForSequenceClassification")(config).eval()
+    with torch.no_grad():  # every bias table's buckets count
+        for name, p in ref.named_parameters():
+            if name.endswith("relative_attention_bias.weight"):
+                p.normal_(0, 1.0)
+    ref.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    eos = tokenizer.eos_token_id
+    sequences = [s + [eos] for s in SEQS[:4]] + [SEQS[4] + [eos, 9]]  # the last: a token after its </s>
+    w = worker(tmp_path)
+    assert w.model_config.kind == ModelKind.ENCODER_CLASSIFIER
+    out = w.forward([ScoreSequence(f"s{i}", ids, i, 1, PoolingParams(activation="none")) for i, ids in enumerate(sequences)])
+    with torch.no_grad():
+        expected = torch.stack([ref(input_ids=torch.tensor([ids])).logits[0] for ids in sequences])
+    torch.testing.assert_close(torch.cat(out), expected, atol=1e-5, rtol=0)
