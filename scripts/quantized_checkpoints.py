@@ -8,7 +8,10 @@
   input activations, or none (W8A16);
 - ``write_pack_quantized``: compressed-tensors' ``pack-quantized`` format (RedHatAI's ``-quantized.w4a16``): 4- or
   8-bit integer weights packed into int32 words, a scale per group of input columns (or per channel), symmetric or
-  with zero points; no activation quantization.
+  with zero points; no activation quantization;
+- ``write_bnb_4bit``: bitsandbytes' 4-bit layout, written by transformers itself (the model loaded in 4 bits with
+  bitsandbytes, then saved), and ``bnb_dequantized_reference``: the same checkpoint with each 4-bit weight replaced by
+  bitsandbytes' own ``dequantize_4bit`` of it (the reference: transformers on the weights bitsandbytes reads).
 """
 
 from __future__ import annotations
@@ -137,4 +140,45 @@ def write_pack_quantized(src, dst, num_bits: int = 4, group: int = 16, symmetric
                             "format": "pack-quantized", "ignore": ["lm_head", "score"],
                             "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights,
                                                           "input_activations": None}}})
+    return dst
+
+
+def write_bnb_4bit(src, dst, quant_type: str = "nf4", double_quant: bool = True) -> pathlib.Path:
+    """``src``'s model loaded in 4 bits by transformers with bitsandbytes (on the CPU), saved at ``dst``."""
+    import transformers
+
+    dst = pathlib.Path(dst)
+    config = transformers.AutoConfig.from_pretrained(str(src))
+    model_class = getattr(transformers, config.architectures[0])
+    quantization = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
+                                                   bnb_4bit_use_double_quant=double_quant,
+                                                   bnb_4bit_compute_dtype=torch.float32)
+    model = model_class.from_pretrained(str(src), quantization_config=quantization, device_map="cpu")
+    model.save_pretrained(str(dst))
+    shutil.copy(pathlib.Path(src) / "tokenizer.json", dst / "tokenizer.json")
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        if (pathlib.Path(src) / name).exists():
+            shutil.copy(pathlib.Path(src) / name, dst / name)
+    return dst
+
+
+def bnb_dequantized_reference(src, dst) -> pathlib.Path:
+    """A ``write_bnb_4bit`` checkpoint with every 4-bit weight replaced by bitsandbytes' ``dequantize_4bit`` of it
+    (float32) and no quantization_config."""
+    import bitsandbytes.functional as bnb
+
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    shutil.copytree(src, dst)
+    tensors = load_file(str(dst / "model.safetensors"))
+    out = {}
+    for name, tensor in tensors.items():
+        if name.endswith(".weight") and tensor.dtype == torch.uint8:
+            parts = {key[len(name) + 1:]: t for key, t in tensors.items() if key.startswith(name + ".")}
+            out[name] = bnb.dequantize_4bit(tensor, bnb.QuantState.from_dict(parts, device=torch.device("cpu"))).float()
+        elif ".weight." not in name:
+            out[name] = tensor
+    save_file(out, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((dst / "config.json").read_text())
+    del config["quantization_config"]
+    (dst / "config.json").write_text(json.dumps(config))
     return dst

@@ -263,8 +263,8 @@ def _lora_adapters(args: ServerArgs, model_class) -> tuple:
 
 
 # Quantized checkpoint formats read here: dequantized as they load (model_executor/mxfp4.py, fp8.py,
-# compressed_tensors.py, bitnet.py).
-_DEQUANTIZED_FORMATS = ("mxfp4", "fp8", "compressed-tensors", "bitnet")
+# compressed_tensors.py, bitnet.py, bnb4bit.py).
+_DEQUANTIZED_FORMATS = ("mxfp4", "fp8", "compressed-tensors", "bitnet", "bitsandbytes")
 
 
 def checkpoint_quantization(hf_config) -> Optional[str]:
@@ -278,7 +278,7 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
     if method not in _DEQUANTIZED_FORMATS:
         raise ValueError(f"the checkpoint is quantized ({method}), which is not supported: multiscore reads 16- and "
                          "32-bit weights, and dequantizes MXFP4 (GPT-OSS's experts), block-scaled FP8 (DeepSeek-V3's, "
-                         "the Qwen3 -FP8 checkpoints'), compressed-tensors' 8-bit and packed (W4A16) schemes and BitNet's ternary weights as they "
+                         "the Qwen3 -FP8 checkpoints'), compressed-tensors' 8-bit and packed (W4A16) schemes, bitsandbytes' 4-bit weights and BitNet's ternary weights as they "
                          "load; serve the "
                          "unquantized checkpoint")
     if method == "fp8":
@@ -293,6 +293,10 @@ def checkpoint_quantization(hf_config) -> Optional[str]:
         from multiscore.model_executor.bitnet import read_mode
 
         read_mode(quant)
+    if method == "bitsandbytes":
+        from multiscore.model_executor.bnb4bit import check_scheme
+
+        check_scheme(quant)
     return method
 
 
