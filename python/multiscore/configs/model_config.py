@@ -18,7 +18,7 @@ from multiscore.configs.launch_overrides import (
     with_pooling_type,
 )
 from multiscore.configs.pooler_overrides import PoolerOverrides
-from multiscore.configs.pooling_config import PoolingConfig, adopt_saved_activation, read_pooling_config
+from multiscore.configs.pooling_config import PoolingConfig, adopt_saved_activation, read_pooling_config, refuse_router
 from multiscore.configs.seq_cls_conversion import HeadConversion, conversion_from_config
 from multiscore.configs.static_embedding import staged_static_embedding
 from multiscore.configs.model_kind import ModelKind, Task
@@ -323,6 +323,7 @@ class ModelConfig:
     @classmethod
     def from_server_args(cls, args: ServerArgs) -> "ModelConfig":
         path = staged_static_embedding(resolve_model_path(args.model_path, args.revision))
+        refuse_router(path)
         if not os.path.exists(os.path.join(path, "config.json")):
             raise ValueError(f"model path {args.model_path!r} has no config.json")
         try:

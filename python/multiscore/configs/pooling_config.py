@@ -71,6 +71,19 @@ class PoolingConfig:
         return prompts.get(name, "") if name is not None else ""
 
 
+def refuse_router(model_dir: str) -> None:
+    """ValueError for a sentence-transformers Router checkpoint (modules.json's one module routes queries and
+    documents through different modules, router_config.json's ``structure``): a request here says no route."""
+    modules = read_json(os.path.join(model_dir, "modules.json"), [])
+    if not any(str(m.get("type", "")).rpartition(".")[2] == "Router" for m in modules if isinstance(m, dict)):
+        return
+    structure = read_json(os.path.join(model_dir, "router_config.json"), {}).get("structure") or {}
+    routes = "; ".join(f"{route}: {', '.join(names)}" for route, names in structure.items()) or "see router_config.json"
+    raise ValueError("this sentence-transformers checkpoint routes its inputs through different modules by task "
+                     f"(Router: {routes}), which is not supported; a route whose modules are one transformer and its "
+                     "pooling can be served from that module's folder")
+
+
 def read_pooling_config(model_dir: str, is_encoder: bool, default_mode: Optional[str] = None) -> PoolingConfig:
     """The checkpoint's sentence-transformers files; without them ``default_mode`` (the model class's
     own: its config's pooling), else an encoder's first token or a decoder's last, normalised."""

@@ -99,3 +99,23 @@ def test_max_seq_length_from_the_tokenizer_when_unsaved(tmp_path, saved, tokeniz
     if tokenizer_max is not None:
         (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": tokenizer_max}))
     assert read_pooling_config(path, is_encoder=True).max_seq_length == expected
+
+
+def test_a_router_checkpoint_is_refused_with_its_routes(tmp_path):
+    """sentence-transformers' Router (query and document inputs through different modules), as it saves one."""
+    import tokenizers
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Router, StaticEmbedding
+
+    from make_tiny_model import build_tokenizer
+    from multiscore.configs.model_config import ModelConfig
+    from multiscore.server_args import ServerArgs
+
+    build_tokenizer("qwen3").save_pretrained(tmp_path / "tok")
+    tok = tokenizers.Tokenizer.from_file(str(tmp_path / "tok" / "tokenizer.json"))
+    router = Router.for_query_document(query_modules=[StaticEmbedding(tok, embedding_dim=8)],
+                                       document_modules=[StaticEmbedding(tok, embedding_dim=8), Normalize()])
+    SentenceTransformer(modules=[router]).save(str(tmp_path / "router"))
+    with pytest.raises(ValueError, match=r"Router: query: query_0_StaticEmbedding; document: document_0_StaticEmbedding, "
+                                         r"document_1_Normalize\), which is not supported"):
+        ModelConfig.from_server_args(ServerArgs(model_path=str(tmp_path / "router"), device="cpu"))
