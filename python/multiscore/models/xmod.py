@@ -81,12 +81,9 @@ class XmodBackbone(XLMRobertaBackbone):
 
 class XmodModel(XLMRobertaModel):
     backbone = XmodBackbone
-    weight_renames = {}
 
 
 class XmodForSequenceClassification(XLMRobertaForSequenceClassification):
-    weight_renames = {}
-
     @staticmethod
     def make_backbone(config) -> nn.Module:
         return XmodBackbone(config)
