@@ -30,20 +30,10 @@ from multiscore.layers.pooler import ClassifierHead, Pooler, PoolingMethod
 from multiscore.models.base import PoolingModel
 from multiscore.models.relative_bias import RelativeBias
 from multiscore.models.sequence_chunks import sequence_chunks
-from multiscore.models.t5 import T5_PACKED_MODULES, T5Block, T5FeedForward, T5LayerNorm, T5SelfAttention
+from multiscore.models.t5 import T5_PACKED_MODULES, T5Block, T5DecoderBlock, T5LayerNorm
 
-class T5DecoderBlock(nn.Module):
-    """``decoder.block.N``: ``layer.0`` self-attention, ``layer.1`` cross-attention (``EncDecAttention``),
-    ``layer.2`` feed-forward, each pre-normed with a residual add."""
-
-    def __init__(self, config, first: bool) -> None:
-        super().__init__()
-        eps = config.layer_norm_epsilon
-        attn, cross, ff = nn.Module(), nn.Module(), nn.Module()
-        attn.layer_norm, attn.SelfAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, first)
-        cross.layer_norm, cross.EncDecAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, False)
-        ff.layer_norm, ff.DenseReluDense = T5LayerNorm(config.d_model, eps), T5FeedForward(config)
-        self.layer = nn.ModuleList([attn, cross, ff])
+class T5FirstStep(T5DecoderBlock):
+    """A decoder block at the first decoding step."""
 
     def forward(self, x: torch.Tensor, encoded: torch.Tensor, spans: list[slice]) -> torch.Tensor:
         """x [B, d_model]: one decoder position per sequence; encoded [T, d_model], sequence b's rows ``spans[b]``."""
@@ -86,7 +76,7 @@ class T5ForConditionalGeneration(PoolingModel):
         self.encoder, self.decoder = nn.Module(), nn.Module()
         self.encoder.block = nn.ModuleList(T5Block(config, first=i == 0) for i in range(config.num_layers))
         self.encoder.final_layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
-        self.decoder.block = nn.ModuleList(T5DecoderBlock(config, first=i == 0) for i in range(config.num_decoder_layers))
+        self.decoder.block = nn.ModuleList(T5FirstStep(config, i == 0) for i in range(config.num_decoder_layers))
         self.decoder.final_layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.score = Linear(config.d_model, config.num_labels, bias=False)
         self.head_scale = config.d_model**-0.5 if getattr(config, "tie_word_embeddings", True) else 1.0

@@ -101,6 +101,21 @@ class T5Block(nn.Module):
         return x + ff.DenseReluDense(ff.layer_norm(x))
 
 
+class T5DecoderBlock(nn.Module):
+    """``decoder.block.N``: ``layer.0`` self-attention (with the bias table where ``has_bias_table``), ``layer.1``
+    cross-attention (``EncDecAttention``), ``layer.2`` feed-forward, each pre-normed with a residual add. The layout;
+    its users' forwards compute it (monot5.py: one step; t5_classifier.py: a whole sequence)."""
+
+    def __init__(self, config, has_bias_table: bool) -> None:
+        super().__init__()
+        eps = config.layer_norm_epsilon
+        attn, cross, ff = nn.Module(), nn.Module(), nn.Module()
+        attn.layer_norm, attn.SelfAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, has_bias_table)
+        cross.layer_norm, cross.EncDecAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, False)
+        ff.layer_norm, ff.DenseReluDense = T5LayerNorm(config.d_model, eps), T5FeedForward(config)
+        self.layer = nn.ModuleList([attn, cross, ff])
+
+
 class T5EncoderModel(PoolingModel):
     """The encoder as an embedding model, pooled as its sentence-transformers files say (GTR,
     sentence-t5: mean, Dense, normalised); without them, the mean of its tokens."""

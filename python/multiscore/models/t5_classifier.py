@@ -24,21 +24,11 @@ from multiscore.models.bart import BartClassificationHead, last_eos_rows
 from multiscore.models.base import PoolingModel
 from multiscore.models.relative_bias import RelativeBias
 from multiscore.models.sequence_chunks import attend_in_chunks, sequence_chunks
-from multiscore.models.t5 import T5_PACKED_MODULES, T5Block, T5FeedForward, T5LayerNorm, T5SelfAttention
+from multiscore.models.t5 import T5_PACKED_MODULES, T5Block, T5DecoderBlock, T5LayerNorm
 
 
-class T5DecoderLayer(nn.Module):
-    """``decoder.block.N``: ``layer.0`` causal self-attention (with the relative bias), ``layer.1`` cross-attention
-    (``EncDecAttention``), ``layer.2`` feed-forward, each pre-normed with a residual add."""
-
-    def __init__(self, config, has_bias_table: bool) -> None:
-        super().__init__()
-        eps = config.layer_norm_epsilon
-        attn, cross, ff = nn.Module(), nn.Module(), nn.Module()
-        attn.layer_norm, attn.SelfAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, has_bias_table)
-        cross.layer_norm, cross.EncDecAttention = T5LayerNorm(config.d_model, eps), T5SelfAttention(config, False)
-        ff.layer_norm, ff.DenseReluDense = T5LayerNorm(config.d_model, eps), T5FeedForward(config)
-        self.layer = nn.ModuleList([attn, cross, ff])
+class T5DecoderLayer(T5DecoderBlock):
+    """A decoder block over the whole shifted sequence: causal self-attention with the relative bias."""
 
     def forward(self, x: torch.Tensor, encoded: torch.Tensor, chunks, bias: RelativeBias) -> torch.Tensor:
         """x [T, d_model] (the shifted sequences' states), encoded [T, d_model] -> [T, d_model]."""
