@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 # Rope types whose frequencies depend on the running sequence length are served over the range where
-# they do not, and the context stops there (model_config.static_rope_range): "dynamic" (NTK) is the
+# they do not, and the context stops there (attention_geometry.static_rope_range): "dynamic" (NTK) is the
 # plain rotary up to max_position_embeddings (served as "default"); "longrope" (Phi-3.5 / Phi-4-mini,
 # MiniCPM4) uses its short factors up to original_max_position_embeddings, which is what transformers'
 # initialiser gives without a sequence length.

@@ -12,7 +12,9 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import ModelConfig, head_dim_of, kv_layer_shapes, uses_alibi
+from multiscore.configs.attention_geometry import head_dim_of, kv_layer_shapes, uses_alibi
+
+from multiscore.configs.model_config import ModelConfig
 from multiscore.layers.attention import BatchAttention, default_backend_name, get_backend_class
 from multiscore.layers.int8_linear import int8_isa, int8_problem, use_compiled_int8_ops
 from multiscore.layers.linear import Linear, onednn_packing_problem, pack_linears

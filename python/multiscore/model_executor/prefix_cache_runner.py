@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from multiscore.configs.model_config import kv_layer_shapes
+from multiscore.configs.attention_geometry import kv_layer_shapes
 from multiscore.configs.model_kind import ModelKind
 from multiscore.model_executor.forward_batch import ScoreSequence
 from multiscore.model_executor.prefix_cache import KVPool, Node, PrefixKV, RadixTree

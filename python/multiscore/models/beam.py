@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import layer_windows
+from multiscore.configs.attention_geometry import layer_windows
 from multiscore.layers.linear import Linear
 from multiscore.models.decoder import (
     BlockOptions,

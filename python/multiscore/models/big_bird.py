@@ -4,7 +4,7 @@ google/bigbird-roberta-base / -large and their fine-tuned classifiers).
 Its block-sparse attention (global, sliding and random key blocks) is what transformers runs only on sequences longer
 than (5 + 2 · ``num_random_blocks``) · ``block_size`` tokens (704 for the published configs); up to there it runs
 BERT's full attention. So BigBird is served as BERT's layers (under ``bert.``), with the context stopping there
-(model_config.dense_attention_limit): exact up to it, refused past it. Its embeddings may be scaled by
+(attention_geometry.dense_attention_limit): exact up to it, refused past it. Its embeddings may be scaled by
 sqrt(hidden) (``rescale_embeddings``); its classifier reads the first token through ``dense``, the config's
 ``hidden_act`` and ``out_proj``.
 """

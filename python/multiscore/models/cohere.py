@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of, layer_windows
+from multiscore.configs.attention_geometry import head_dim_of, layer_windows
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.rotary import RotaryEmbedding

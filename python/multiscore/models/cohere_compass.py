@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.cohere import ParallelBody, ParallelLayer, _Cohere, cohere_layer, cohere_options
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of, layer_windows
+from multiscore.configs.attention_geometry import head_dim_of, layer_windows
 from multiscore.configs.model_kind import ModelKind
 from multiscore.configs.pooling_config import PoolingConfig
 from multiscore.layers.attention import BatchAttention

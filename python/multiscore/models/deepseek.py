@@ -239,7 +239,7 @@ class YoutuModel(_Youtu, DecoderForEmbedding):
 def dsa_options(config) -> BlockOptions:
     """DeepSeek-V3.2 and GLM-5: DeepSeek-V3's, the rope part always over interleaved pairs. Their sparse
     attention (each token's top ``index_topk`` keys by the layer's indexer) sees every key below that many,
-    where the context stops (model_config.dense_attention_limit): the indexer's weights are not read."""
+    where the context stops (attention_geometry.dense_attention_limit): the indexer's weights are not read."""
     return _family_options(BlockOptions(mlp_act=mlp_activation(config)), sigmoid=True, float32_router=True,
                            interleaved=True)
 

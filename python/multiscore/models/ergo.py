@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.configs.model_config import layer_windows
+from multiscore.configs.attention_geometry import layer_windows
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.rotary import RotaryEmbedding

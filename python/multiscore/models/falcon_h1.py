@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import FusedLinear, Linear

@@ -2,7 +2,7 @@
 outputs normed before the residual add ("sandwich" norms), scores scaled by
 ``query_pre_attn_scalar ** -0.5`` and soft-capped (``attn_logit_softcapping``), and the LM head's
 logits soft-capped (``final_logit_softcapping``); its ``sliding_attention`` layers see a window
-of ``sliding_window`` positions (configs/model_config.layer_windows).
+of ``sliding_window`` positions (configs/attention_geometry.layer_windows).
 Gemma2-based rerankers (bge-reranker-v2.5-gemma2) and reward models (``ForSequenceClassification``).
 
 ``CostWiseGemmaForCausalLM`` (BAAI/bge-reranker-v2.5-gemma2-lightweight, FlagEmbedding's

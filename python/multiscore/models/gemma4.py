@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of, layer_config, layer_windows
+from multiscore.configs.attention_geometry import head_dim_of, layer_config, layer_windows
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import FusedLinear, Linear

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.rotary import RotaryEmbedding
 from multiscore.models.decoder import DecoderForCausalLM, DecoderForEmbedding, DecoderForSequenceClassification
 from multiscore.models.granite import _GraniteMoe, granite_moe_options, granite_options

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import EAGER_ACTIVATIONS, FusedLinear, Linear, hf_activation
 from multiscore.layers.rotary import RotaryEmbedding

@@ -8,7 +8,7 @@
 - Attention: DeepSeek-V3's latent attention (its rope part over interleaved pairs), a learned sink per head, and
   the output gated per dimension by σ(``gate_proj``(x)). Its sparse attention (DSA: each token's top
   ``index_topk`` keys by an indexer, some layers reusing the previous one's) sees every key below that many,
-  where the context stops (model_config.dense_attention_limit): the indexers' weights are not read.
+  where the context stops (attention_geometry.dense_attention_limit): the indexers' weights are not read.
 - MLPs: the first dense, then DeepSeek-V3's experts (float32 sigmoid router, biased choice, renormalised, scaled)
   with SwiGLU clamped at ``swiglu_limit`` (gate from above, up both ways), beside an unclamped shared expert.
 

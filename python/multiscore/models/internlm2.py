@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.linear import grouped_to_blocked
 from multiscore.models.decoder import (
     BlockOptions,

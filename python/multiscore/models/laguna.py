@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
-from multiscore.configs.model_config import layer_windows
+from multiscore.configs.attention_geometry import layer_windows
 from multiscore.models.decoder import (
     BlockOptions,
     DecoderAttention,

@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import layer_windows
+from multiscore.configs.attention_geometry import layer_windows
 from multiscore.layers.fused_ops import EAGER
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm

@@ -16,7 +16,7 @@ MLPs of ``intermediate_size_mlp``.
 
 The rotary layers' attention is chunked (``attention_chunk_size``, 8192: a token sees only keys in its own
 chunk of positions). Below that length the chunks hide nothing, so the context stops there
-(``model_config.context_length_of``).
+(``attention_geometry.context_length_of``).
 
 MIS is exact: routing is per token, and each item token's position is its single-item one, so its rotary,
 its temperature and its chunk are as when the item is scored alone.

@@ -11,7 +11,7 @@ RoBERTa's layers (its embeddings, positions after the padding index, post-norm b
   ``value_global`` projections over its whole sequence.
 transformers pads each sequence to a multiple of the window with masked tokens, which changes no real token's
 output; sequences are packed unpadded here. With the FlashInfer backend the context stops at the narrowest window
-(model_config.context_length_of).
+(attention_geometry.context_length_of).
 """
 
 from __future__ import annotations

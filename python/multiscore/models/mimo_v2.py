@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.configs.model_config import layer_config, layer_windows
+from multiscore.configs.attention_geometry import layer_config, layer_windows
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.models.decoder import (
     BlockOptions,

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of, layer_windows
+from multiscore.configs.attention_geometry import head_dim_of, layer_windows
 from multiscore.layers.fused_ops import EAGER, rms_norm
 from multiscore.layers.linear import Linear
 from multiscore.layers.norm import RMSNorm

@@ -5,7 +5,7 @@ fused ``Wqkv``, a GELU-gated MLP (``Wi`` = [input | gate]), LayerNorms (biased o
 Every ``global_attn_every_n_layers``-th layer is global; the others see the keys at most
 ``local_attention // 2`` positions away on either side (the torch backend's bidirectional window;
 FlashInfer has none, so with it the context stops at ``local_attention // 2`` tokens, where the
-window hides no key: configs/model_config.context_length_of). Sequences are packed unpadded, as
+window hides no key: configs/attention_geometry.context_length_of). Sequences are packed unpadded, as
 ModernBERT was built to run."""
 
 from __future__ import annotations

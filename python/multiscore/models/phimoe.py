@@ -9,7 +9,7 @@ the same way among the rest. The weights are not renormalised.
 
 The rotary (LongRoPE in the published models) is scaled by ``short_mscale`` where transformers' rope
 initialiser would scale it by its own factor: up to ``original_max_position_embeddings``, where the context
-stops (model_config.static_rope_range); past it the model trades its short factors and scale for long ones.
+stops (attention_geometry.static_rope_range); past it the model trades its short factors and scale for long ones.
 
 MIS is exact: routing is per token.
 """
@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.fused_ops import FusedOps
 from multiscore.layers.rotary import RotaryEmbedding, rope_parameters
 from multiscore.models.cohere import ParallelBody

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from multiscore.configs.model_config import head_dim_of
+from multiscore.configs.attention_geometry import head_dim_of
 from multiscore.layers.attention import BatchAttention
 from multiscore.layers.linear import FusedLinear, Linear
 from multiscore.layers.rotary import apply_rotary

@@ -45,6 +45,6 @@ def test_roberta_kin_number_positions_after_the_padding_index(config_class):
     """Their position tables reserve rows up to the padding index: 514 rows, pad_token_id 1 -> 512 tokens."""
     import transformers
 
-    from multiscore.configs.model_config import position_limit
+    from multiscore.configs.attention_geometry import position_limit
 
     assert position_limit(getattr(transformers, config_class)(max_position_embeddings=514, pad_token_id=1)) == 512

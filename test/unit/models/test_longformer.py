@@ -41,7 +41,7 @@ def test_packed_sentences_and_pairs_equal_transformers(tmp_path, head):
 def test_context_length_counts_positions_after_padding_and_stops_at_the_window_with_flashinfer():
     import transformers
 
-    from multiscore.configs.model_config import context_length_of
+    from multiscore.configs.attention_geometry import context_length_of
 
     cfg = transformers.LongformerConfig(max_position_embeddings=130, pad_token_id=1, attention_window=[8, 4])
     assert context_length_of(cfg, None, None, "torch") == 128  # positions start after the padding index

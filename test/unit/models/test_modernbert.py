@@ -12,7 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from multiscore.configs.model_config import ModelConfig, sliding_window_of
+from multiscore.configs.attention_geometry import sliding_window_of
+
+from multiscore.configs.model_config import ModelConfig
 from multiscore.configs.model_kind import ModelKind
 from multiscore.messages import PoolingParams
 from multiscore.model_executor.forward_batch import ScoreSequence

@@ -66,7 +66,7 @@ def test_context_length_has_no_position_table_to_stop_at():
     context, and any --context-length, are served."""
     import transformers
 
-    from multiscore.configs.model_config import context_length_of
+    from multiscore.configs.attention_geometry import context_length_of
 
     cfg = transformers.XLNetConfig()
     assert context_length_of(cfg, None, None, "torch") == 2048

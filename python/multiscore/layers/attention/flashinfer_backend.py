@@ -151,7 +151,7 @@ class FlashInferAttentionBackend(AttentionBackend):
                 softcap=None, window=None, prefix_kv=None, first_key_global: bool = False) -> torch.Tensor:
         """q [T, Hq, D], k/v [T, Hkv, D] (packed rows, NHD) -> [T, Hq, D]. ``window`` (and ``first_key_global``,
         which only widens it) is ignored: with this backend the context length stops at the window
-        (model_config.context_length_of), so it hides no key.
+        (attention_geometry.context_length_of), so it hides no key.
         ``prefix_kv``: the cached prefixes' (k, v) [Tc, Hkv, D] that ``SequenceLayout.cached_start`` indexes."""
         if softcap is not None:
             raise ValueError("attention soft-capping (Gemma2) is not wired into the FlashInfer backend yet: "
