@@ -38,16 +38,15 @@ def check_scheme(quantization_config) -> None:
         raise ValueError(f"bitsandbytes 4-bit weights stored as {storage} are not supported (uint8 is)")
 
 
-def dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]], quantization_config,
-                        quantized: set[str]) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) with each 4-bit weight's parts replaced by X.weight in float32; each such name is added to
-    ``quantized``."""
+def dequantized_tensors(tensors: Iterator[tuple[str, torch.Tensor]],
+                        quantization_config) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) with each 4-bit weight's parts replaced by X.weight in float32 (weights only: no product's
+    input is quantized)."""
     nested = bool(quantization_setting(quantization_config, "bnb_4bit_use_double_quant"))
     suffixes = _PLAIN_PARTS + (_NESTED_PARTS if nested else ())
 
     def part_of(name: str, tensor: torch.Tensor):
         if name.endswith(".weight") and tensor.dtype == torch.uint8:
-            quantized.add(name)
             return name, ""
         base, dot, rest = name.partition(".weight.")
         if not dot:

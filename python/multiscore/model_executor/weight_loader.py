@@ -92,14 +92,14 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
         tensors = dequantized_tensors(tensors)
     elif model_config.quantization == "fp8":
         tensors = fp8_dequantized_tensors(tensors, fp8_block(model_config.hf_config.quantization_config))
-    quantized: set[str] = set()  # compressed-tensors, BitNet, bitsandbytes: the checkpoint names of the weights read quantized
+    quantized: set[str] = set()  # compressed-tensors, BitNet: the checkpoint names of the weights read quantized
     if model_config.quantization == "compressed-tensors":
         quant = model_config.hf_config.quantization_config
         packed = compressed_tensors.packed_bits(quant)
         tensors = (compressed_tensors.unpacked_tensors(tensors, quantized, *packed) if packed is not None
                    else compressed_tensors.dequantized_tensors(tensors, quantized, compressed_tensors.weight_block(quant)))
     if model_config.quantization == "bitsandbytes":
-        tensors = bnb4bit.dequantized_tensors(tensors, model_config.hf_config.quantization_config, quantized)
+        tensors = bnb4bit.dequantized_tensors(tensors, model_config.hf_config.quantization_config)
     if model_config.quantization == "bitnet":
         tensors = bitnet.dequantized_tensors(tensors, model_config.hf_config.quantization_config,
                                              lambda name: _is_projection(model, name, params, model_config), quantized)
@@ -153,8 +153,6 @@ def load_model(model_config: ModelConfig, device: torch.device, dtype: torch.dty
 def _quantize_inputs(model: PoolingModel, model_config: ModelConfig, quantized: set[str], params: dict) -> None:
     """A W8A8 checkpoint: each product whose weight was read quantized quantizes its input per token
     (``Linear.input_quant``) as compressed-tensors computes it."""
-    if model_config.quantization == "bitsandbytes":  # weights only
-        return
     kind = (bitnet.ACTIVATION_KIND if model_config.quantization == "bitnet"
             else compressed_tensors.activation_kind(model_config.hf_config.quantization_config))
     if kind is None:  # weights only (W8A16)
